@@ -1,0 +1,258 @@
+//! The command table: every command's name, arity, flags, key positions and route,
+//! as data. Generic code (here and in the server) checks arity, authentication,
+//! the read-only replica and routing from these rows before any handler runs.
+//!
+//! Each family file (`string.rs`, `keys.rs`, `server.rs`) ends with its rows; this
+//! module joins them into one lookup table.
+
+pub mod keys;
+pub mod server;
+pub mod string;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::error::CmdResult;
+use crate::shard::Ctx;
+
+/// Command flags, as `COMMAND INFO` names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const LOADING: u32 = 1 << 8;
+    pub const STALE: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const NO_MULTI: u32 = 1 << 11;
+    pub const ALLOW_BUSY: u32 = 1 << 12;
+
+    /// Names in `COMMAND INFO` order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+        (FAST, "fast"),
+    ];
+}
+
+/// A handler that runs on the shard owning the command's keys, to completion.
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+
+/// Multi-key commands whose keys may span shards; the server splits them into
+/// per-shard parts under shard locks when they do, and runs the ordinary handler
+/// when every key lives on one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multi {
+    MGet,
+    MSet,
+    MSetNx,
+    Del,
+    Unlink,
+    Exists,
+    Touch,
+    Rename,
+    RenameNx,
+    Copy,
+}
+
+/// Whole-keyspace commands: fanned out to every shard and merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum All {
+    DbSize,
+    Keys,
+    Scan,
+    RandomKey,
+    FlushDb,
+    FlushAll,
+    SwapDb,
+}
+
+/// Commands of the connection or the whole server, handled by the server crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Auth,
+    Echo,
+    Ping,
+    Quit,
+    Select,
+    Hello,
+    Reset,
+    Command,
+    Info,
+    Config,
+    Client,
+    Time,
+    Debug,
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Route {
+    Shard(Handler),
+    Multi(Multi, Handler),
+    All(All),
+    Server(Server),
+}
+
+/// One row of the command table.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSpec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis convention: counts the name; negative means "at least -arity".
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions (1-based; last negative counts from the end; 0 = no keys).
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub route: Route,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Indices of the key arguments of `args` (which include the name).
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 {
+            (argc as i32 + self.last_key).max(0) as usize
+        } else {
+            (self.last_key as usize).min(argc.saturating_sub(1))
+        };
+        let step = self.step.max(1) as usize;
+        let valid = first > 0 && first < argc;
+        (first..=last).step_by(step).filter(move |_| valid)
+    }
+}
+
+/// The joined table, looked up by lower-case name.
+pub struct CommandTable {
+    by_name: HashMap<&'static str, &'static CommandSpec>,
+    pub all: Vec<&'static CommandSpec>,
+}
+
+/// Longest command name the table holds; longer names cannot match.
+const COMMAND_NAME_MAX_BYTES: usize = 32;
+
+impl CommandTable {
+    fn build() -> Self {
+        let mut all: Vec<&'static CommandSpec> = Vec::new();
+        for family in [string::COMMANDS, keys::COMMANDS, server::COMMANDS] {
+            all.extend(family.iter());
+        }
+        let mut by_name = HashMap::new();
+        for spec in &all {
+            assert!(spec.name.len() <= COMMAND_NAME_MAX_BYTES);
+            assert!(
+                by_name.insert(spec.name, *spec).is_none(),
+                "duplicate command {}",
+                spec.name
+            );
+        }
+        CommandTable { by_name, all }
+    }
+
+    /// Looks a command up by name, any case, without allocating.
+    pub fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        if name.len() > COMMAND_NAME_MAX_BYTES {
+            return None;
+        }
+        let mut buf = [0u8; COMMAND_NAME_MAX_BYTES];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(lower).ok()?;
+        self.by_name.get(lower).copied()
+    }
+}
+
+/// The process-wide command table.
+pub fn table() -> &'static CommandTable {
+    static TABLE: OnceLock<CommandTable> = OnceLock::new();
+    TABLE.get_or_init(CommandTable::build)
+}
+
+/// Builds a table row; keeps family tables one line per command.
+#[allow(clippy::too_many_arguments)]
+pub const fn row(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    summary: &'static str,
+    route: Route,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        group,
+        summary,
+        route,
+    }
+}
+
+/// No key arguments.
+pub const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
+/// The first argument is the only key.
+pub const KEY1: (i32, i32, i32) = (1, 1, 1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lower_case_and_unique() {
+        let t = table();
+        for spec in &t.all {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+        }
+        assert!(t.get(b"GeT").is_some());
+        assert!(t.get(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn key_positions() {
+        let t = table();
+        let mset = t.get(b"mset").unwrap();
+        assert_eq!(mset.key_indices(5).collect::<Vec<_>>(), vec![1, 3]);
+        let del = t.get(b"del").unwrap();
+        assert_eq!(del.key_indices(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let ping = t.get(b"ping").unwrap();
+        assert_eq!(ping.key_indices(1).count(), 0);
+    }
+}

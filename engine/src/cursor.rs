@@ -1,0 +1,82 @@
+//! One way to read a command's arguments: a cursor that takes them in order, converts
+//! them with Redis's rules and error texts, and ends with [`ArgCursor::finish`], which
+//! rejects leftovers. Handlers never index into the argument slice by hand.
+
+use bytes::Bytes;
+
+use crate::error::{CmdError, CmdResult};
+use crate::resp::{parse_f64, parse_i64};
+
+pub struct ArgCursor<'a> {
+    args: &'a [Bytes],
+    pos: usize,
+}
+
+impl<'a> ArgCursor<'a> {
+    /// A cursor over `args`, positioned after the command name.
+    pub fn new(args: &'a [Bytes]) -> Self {
+        debug_assert!(!args.is_empty());
+        ArgCursor { args, pos: 1 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.args.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// The next argument, if any.
+    pub fn next_opt(&mut self) -> Option<&'a Bytes> {
+        let a = self.args.get(self.pos)?;
+        self.pos += 1;
+        Some(a)
+    }
+
+    /// The next argument; a syntax error if there is none.
+    pub fn next(&mut self) -> CmdResult<&'a Bytes> {
+        self.next_opt().ok_or(CmdError::Syntax)
+    }
+
+    /// The rest of the arguments.
+    pub fn rest(&mut self) -> &'a [Bytes] {
+        let r = &self.args[self.pos..];
+        self.pos = self.args.len();
+        r
+    }
+
+    pub fn next_i64(&mut self) -> CmdResult<i64> {
+        parse_i64(self.next()?).ok_or(CmdError::NotInteger)
+    }
+
+    pub fn next_f64(&mut self) -> CmdResult<f64> {
+        parse_f64(self.next()?).ok_or(CmdError::NotFloat)
+    }
+
+    /// Consumes the next argument if it equals `word` ignoring ASCII case.
+    pub fn eat(&mut self, word: &str) -> bool {
+        match self.args.get(self.pos) {
+            Some(a) if a.eq_ignore_ascii_case(word.as_bytes()) => {
+                self.pos += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The next argument as an upper-case ASCII word, for option matching.
+    pub fn next_word(&mut self) -> Option<String> {
+        self.next_opt()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+    }
+
+    /// Every argument was consumed; otherwise a syntax error.
+    pub fn finish(&self) -> CmdResult<()> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(CmdError::Syntax)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The engine harness: run commands against a shard in-process and read replies as
+//! text, for tests at the engine level (`run(&mut shard, &["SET", "k", "v"]) == "+OK"`).
+
+use bytes::Bytes;
+
+use crate::shard::Shard;
+
+/// A shard with a fixed seed and a clock the test controls.
+pub struct TestShard {
+    pub shard: Shard,
+    pub now_ms: u64,
+    pub db: usize,
+}
+
+impl Default for TestShard {
+    fn default() -> Self {
+        TestShard {
+            shard: Shard::new(0, 42),
+            now_ms: 1_700_000_000_000,
+            db: 0,
+        }
+    }
+}
+
+impl TestShard {
+    /// Runs one command and returns its raw RESP reply.
+    pub fn run_raw(&mut self, args: &[&str]) -> String {
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let mut out = Vec::new();
+        self.shard.run(self.db, &args, self.now_ms, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Runs one command and returns its reply in a compact readable form:
+    /// `+OK` → `OK`, `:3` → `3`, bulk → its text, null → `(nil)`, error → `-ERR ...`,
+    /// arrays → `[a, b]`.
+    pub fn run(&mut self, args: &[&str]) -> String {
+        let raw = self.run_raw(args);
+        let (text, rest) = render(raw.as_bytes());
+        assert!(rest.is_empty(), "one reply expected, got {raw:?}");
+        text
+    }
+
+    pub fn advance_ms(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+}
+
+/// Shorthand for [`TestShard::run`].
+pub fn run(shard: &mut TestShard, args: &[&str]) -> String {
+    shard.run(args)
+}
+
+fn line(buf: &[u8]) -> (&[u8], &[u8]) {
+    let end = buf
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("CRLF-terminated reply");
+    (&buf[..end], &buf[end + 2..])
+}
+
+/// Renders one RESP reply from the start of `buf`; returns it and the rest.
+pub fn render(buf: &[u8]) -> (String, &[u8]) {
+    let (head, rest) = line(buf);
+    let body = String::from_utf8_lossy(&head[1..]).into_owned();
+    match head[0] {
+        b'+' | b':' => (body, rest),
+        b'-' => (format!("-{body}"), rest),
+        b'$' => {
+            let n: i64 = body.parse().expect("bulk length");
+            if n < 0 {
+                return ("(nil)".into(), rest);
+            }
+            let n = n as usize;
+            (
+                String::from_utf8_lossy(&rest[..n]).into_owned(),
+                &rest[n + 2..],
+            )
+        }
+        b'*' => {
+            let n: i64 = body.parse().expect("array length");
+            if n < 0 {
+                return ("(nil)".into(), rest);
+            }
+            let mut items = Vec::new();
+            let mut rest = rest;
+            for _ in 0..n {
+                let (item, r) = render(rest);
+                items.push(item);
+                rest = r;
+            }
+            (format!("[{}]", items.join(", ")), rest)
+        }
+        other => panic!("not a RESP reply type: {}", other as char),
+    }
+}

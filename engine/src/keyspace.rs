@@ -1,0 +1,344 @@
+//! A database's keyspace: the only door to data on a shard.
+//!
+//! Every read goes through [`Db::lookup`], which expires a key whose deadline passed
+//! (lazy expiry), so no handler ever sees a dead key; [`Db::active_expire`] samples
+//! keys with a TTL and deletes expired ones in bounded rounds (active expiry). Keeping
+//! this the one door is what later lets journaling and replication hook every change
+//! in one place.
+//!
+//! The table is an `IndexMap` (a `hashbrown` table of indices into a dense entry
+//! vector), chosen over a bare `hashbrown::HashMap` for two properties the commands
+//! need and a hash table does not give:
+//! - **`SCAN`'s guarantee.** The cursor walks entry positions from the top down.
+//!   Removal is `swap_remove`, which only ever moves the *last* entry into the hole;
+//!   insertion appends. So an entry below the cursor (not yet visited) never moves
+//!   above it: every key present for the whole scan is returned, while the table grows
+//!   and shrinks, with no rehash to reason about.
+//! - **O(1) uniform sampling** by position, for `RANDOMKEY` and for active expiry
+//!   (sampling the dense set of keys that have a TTL).
+
+use bytes::Bytes;
+use hashbrown::DefaultHashBuilder;
+use indexmap::{IndexMap, IndexSet};
+use rand::Rng;
+
+use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_TICK_MAX, EXPIRE_SAMPLE_KEYS};
+use crate::value::Value;
+
+/// No deadline.
+pub const NO_EXPIRE: u64 = 0;
+
+/// A key's value and its absolute deadline in Unix ms ([`NO_EXPIRE`] for none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    pub expire_at_ms: u64,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Self {
+        Entry {
+            value,
+            expire_at_ms: NO_EXPIRE,
+        }
+    }
+
+    fn expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms != NO_EXPIRE && self.expire_at_ms <= now_ms
+    }
+}
+
+/// Counters a keyspace keeps for `INFO`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DbStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+/// One logical database on one shard.
+#[derive(Default)]
+pub struct Db {
+    map: IndexMap<Bytes, Entry, DefaultHashBuilder>,
+    /// Keys that have a deadline: what active expiry samples and `INFO` counts.
+    volatile: IndexSet<Bytes, DefaultHashBuilder>,
+    pub stats: DbStats,
+}
+
+/// Result of one scan step over a database: the next position (0 when done).
+pub type ScanPos = u64;
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// The live entry at `key`, deleting it first if its deadline has passed.
+    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.map.get_index_of(key)?;
+        if self.map[idx].expired(now_ms) {
+            self.expire_at_index(idx);
+            return None;
+        }
+        Some(&mut self.map[idx])
+    }
+
+    /// Like [`Db::lookup`], counting a keyspace hit or miss (for read commands).
+    pub fn lookup_read(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let found = self.lookup(key, now_ms).is_some();
+        if found {
+            self.stats.keyspace_hits += 1;
+            self.lookup(key, now_ms)
+        } else {
+            self.stats.keyspace_misses += 1;
+            None
+        }
+    }
+
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.lookup(key, now_ms).is_some()
+    }
+
+    /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any old entry.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
+        let entry = Entry {
+            value,
+            expire_at_ms,
+        };
+        self.insert_entry(key, entry);
+    }
+
+    /// Stores a whole entry (value and deadline), replacing any old one.
+    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        let volatile = entry.expire_at_ms != NO_EXPIRE;
+        match self.map.get_index_of(key) {
+            Some(idx) => {
+                let (k, old) = self
+                    .map
+                    .get_index_mut(idx)
+                    .expect("index from get_index_of");
+                let k = k.clone();
+                *old = entry;
+                self.track_volatile(&k, volatile);
+            }
+            None => {
+                let k = Bytes::copy_from_slice(key);
+                self.map.insert(k.clone(), entry);
+                if volatile {
+                    self.volatile.insert(k);
+                }
+            }
+        }
+    }
+
+    fn track_volatile(&mut self, key: &Bytes, volatile: bool) {
+        if volatile {
+            if !self.volatile.contains(key) {
+                self.volatile.insert(key.clone());
+            }
+        } else {
+            self.volatile.swap_remove(key);
+        }
+    }
+
+    /// Removes `key` (live or not) and returns its entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (_, entry) = self.map.swap_remove_entry(key)?;
+        if entry.expire_at_ms != NO_EXPIRE {
+            self.volatile.swap_remove(key);
+        }
+        Some(entry)
+    }
+
+    /// Removes a live `key`; `None` if absent or expired.
+    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.lookup(key, now_ms)?;
+        self.remove(key)
+    }
+
+    /// Sets the deadline of an existing key. The caller has checked that it is live.
+    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) {
+        let Some(idx) = self.map.get_index_of(key) else {
+            return;
+        };
+        let (k, e) = self
+            .map
+            .get_index_mut(idx)
+            .expect("index from get_index_of");
+        e.expire_at_ms = expire_at_ms;
+        let k = k.clone();
+        self.track_volatile(&k, expire_at_ms != NO_EXPIRE);
+    }
+
+    fn expire_at_index(&mut self, idx: usize) {
+        let (key, _) = self.map.swap_remove_index(idx).expect("index in range");
+        self.volatile.swap_remove(&key);
+        self.stats.expired_keys += 1;
+    }
+
+    pub fn clear(&mut self) {
+        self.map = IndexMap::default();
+        self.volatile = IndexSet::default();
+    }
+
+    /// Visits up to `count` entry positions below `pos` (`u64::MAX`: start at the top),
+    /// calling `visit` for each live entry. Returns the position to continue from, or
+    /// 0 when this database is done. See the module doc for why this keeps `SCAN`'s
+    /// guarantee.
+    pub fn scan(
+        &self,
+        pos: ScanPos,
+        count: usize,
+        now_ms: u64,
+        mut visit: impl FnMut(&Bytes, &Entry),
+    ) -> ScanPos {
+        let top = (pos.min(self.map.len() as u64)) as usize;
+        let bottom = top.saturating_sub(count.max(1));
+        for idx in (bottom..top).rev() {
+            let (k, e) = self.map.get_index(idx).expect("index in range");
+            if !e.expired(now_ms) {
+                visit(k, e);
+            }
+        }
+        bottom as u64
+    }
+
+    /// Visits every live entry (for `KEYS`, `FLUSH` statistics and digests).
+    pub fn for_each_live(&self, now_ms: u64, mut visit: impl FnMut(&Bytes, &Entry)) {
+        for (k, e) in &self.map {
+            if !e.expired(now_ms) {
+                visit(k, e);
+            }
+        }
+    }
+
+    /// A uniformly chosen live key, expiring dead ones met on the way.
+    pub fn random_key(&mut self, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
+        while !self.map.is_empty() {
+            let idx = rng.gen_range(0..self.map.len());
+            if self.map[idx].expired(now_ms) {
+                self.expire_at_index(idx);
+                continue;
+            }
+            return self.map.get_index(idx).map(|(k, _)| k.clone());
+        }
+        None
+    }
+
+    /// One active-expiry tick: sample keys with a TTL, delete expired ones, repeat
+    /// while many of the sample had expired, up to a bounded number of rounds.
+    /// Returns the number of keys deleted.
+    pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
+        let mut deleted = 0;
+        for _ in 0..EXPIRE_ROUNDS_PER_TICK_MAX {
+            if self.volatile.is_empty() {
+                break;
+            }
+            let sample = EXPIRE_SAMPLE_KEYS.min(self.volatile.len());
+            let mut expired_in_round = 0;
+            for _ in 0..sample {
+                if self.volatile.is_empty() {
+                    break;
+                }
+                let vidx = rng.gen_range(0..self.volatile.len());
+                let key = self.volatile[vidx].clone();
+                let idx = self
+                    .map
+                    .get_index_of(&key)
+                    .expect("volatile key is in the table");
+                if self.map[idx].expired(now_ms) {
+                    self.expire_at_index(idx);
+                    expired_in_round += 1;
+                }
+            }
+            deleted += expired_in_round;
+            if expired_in_round * 100 <= sample * EXPIRE_REPEAT_PERCENT {
+                break;
+            }
+        }
+        deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn lazy_expiry_hides_and_deletes() {
+        let mut db = Db::default();
+        db.insert(b"k", s("v"), 100);
+        assert!(db.lookup(b"k", 99).is_some());
+        assert!(db.lookup(b"k", 100).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.stats.expired_keys, 1);
+    }
+
+    #[test]
+    fn active_expiry_deletes_expired_keys() {
+        let mut db = Db::default();
+        let mut rng = SmallRng::seed_from_u64(1);
+        for i in 0..1000 {
+            db.insert(
+                format!("k{i}").as_bytes(),
+                s("v"),
+                if i % 2 == 0 { 10 } else { 0 },
+            );
+        }
+        let mut total = 0;
+        for _ in 0..100 {
+            total += db.active_expire(20, &mut rng);
+        }
+        assert_eq!(total, 500);
+        assert_eq!(db.len(), 500);
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_while_table_changes() {
+        let mut db = Db::default();
+        let mut rng = SmallRng::seed_from_u64(7);
+        for i in 0..2000 {
+            db.insert(format!("stable{i}").as_bytes(), s("v"), NO_EXPIRE);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut pos = u64::MAX;
+        let mut churn = 0;
+        loop {
+            pos = db.scan(pos, 10, 0, |k, _| {
+                seen.insert(k.clone());
+            });
+            for _ in 0..20 {
+                churn += 1;
+                db.insert(format!("churn{churn}").as_bytes(), s("v"), NO_EXPIRE);
+                if rng.gen_bool(0.5) {
+                    let victim = format!("churn{}", rng.gen_range(0..churn));
+                    db.remove(victim.as_bytes());
+                }
+            }
+            if pos == 0 {
+                break;
+            }
+        }
+        for i in 0..2000 {
+            assert!(
+                seen.contains(format!("stable{i}").as_bytes()),
+                "missed stable{i}"
+            );
+        }
+    }
+}

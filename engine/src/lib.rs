@@ -1,0 +1,25 @@
+//! corekv's engine: everything that decides what a command does, and nothing that
+//! touches a socket, a file, the clock or an executor.
+//!
+//! ```text
+//!  bytes ──► resp::parse ──► command::table() ──► Shard::run / Shard::apply ──► Reply
+//!            (framing)       (arity, flags,        (handlers on the owning
+//!                             key positions)        shard's keyspace)
+//! ```
+//!
+//! The server crate owns the executors and the network; it asks [`slot::shard_of`]
+//! where each key lives, sends the command there, and writes the reply the engine
+//! produced. Because time comes in as `now_ms` and randomness from a seeded
+//! generator, a keyspace is testable without a server and replayable from a log.
+
+pub mod command;
+pub mod cursor;
+pub mod error;
+pub mod glob;
+pub mod harness;
+pub mod keyspace;
+pub mod limits;
+pub mod resp;
+pub mod shard;
+pub mod slot;
+pub mod value;

@@ -1,0 +1,27 @@
+//! Every bound the engine enforces, as a named constant with its unit in the name.
+//!
+//! Configurable limits (`proto-max-bulk-len`, query buffer size) have their defaults
+//! here; the server passes the configured value into the parser.
+
+/// Redis's default `proto-max-bulk-len`: the longest single argument accepted.
+pub const PROTO_MAX_BULK_LEN_BYTES_DEFAULT: u64 = 512 * 1024 * 1024;
+/// Smallest value `CONFIG SET proto-max-bulk-len` accepts (Redis: 1 MB).
+pub const PROTO_MAX_BULK_LEN_BYTES_MIN: u64 = 1024 * 1024;
+/// Most arguments in one multibulk request (Redis's `INT_MAX`-guarded 1M limit).
+pub const PROTO_MAX_MULTIBULK_ARGS: i64 = 1024 * 1024;
+/// Longest inline command, and longest `*`/`$` header line, before Redis gives up.
+pub const PROTO_INLINE_MAX_BYTES: usize = 64 * 1024;
+/// Redis's default `client-query-buffer-limit`.
+pub const QUERY_BUFFER_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+/// Number of logical databases (`databases`), as Redis's default.
+pub const DATABASES: usize = 16;
+/// Keys sampled per active-expiry round on one shard (Redis's `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
+pub const EXPIRE_SAMPLE_KEYS: usize = 20;
+/// An active-expiry tick repeats its round while more than this percent of the sample expired.
+pub const EXPIRE_REPEAT_PERCENT: usize = 10;
+/// Upper bound on rounds in one active-expiry tick, so a tick's work is bounded.
+pub const EXPIRE_ROUNDS_PER_TICK_MAX: usize = 64;
+/// Entries a `SCAN` step may visit on one shard, whatever `COUNT` asks (bounds latency).
+pub const SCAN_VISIT_MAX: usize = 100_000;
+/// Longest string value `SETRANGE`/`APPEND`/`SETBIT` may create (Redis: 512 MB).
+pub const STRING_MAX_BYTES: usize = 512 * 1024 * 1024;

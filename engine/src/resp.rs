@@ -1,0 +1,526 @@
+//! RESP2 request framing and reply encoding.
+//!
+//! The connection task hands the bytes it has read to [`parse`], which finds one whole
+//! request (a multibulk array of bulk strings, or an inline command line) and says how
+//! many bytes it used. Arguments are described as ranges into the read buffer, so the
+//! caller can freeze the buffer once per batch and slice every argument out of it
+//! without copying (`Bytes::slice`). Only inline arguments with escapes are owned.
+//!
+//! An incomplete request is `Ok(None)`: the caller reads more and calls again, so a
+//! request may be split across reads at any byte. A malformed one is a
+//! [`ProtocolError`] whose text is Redis's own; the caller replies with it and closes
+//! that connection.
+//!
+//! Replies are written straight into the connection's output buffer by [`Reply`].
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use crate::limits::{PROTO_INLINE_MAX_BYTES, PROTO_MAX_MULTIBULK_ARGS};
+
+/// A request that cannot be framed. The connection answers `-ERR Protocol error: <text>`
+/// and closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    InvalidMultibulkLength,
+    InvalidBulkLength,
+    ExpectedDollar(u8),
+    UnbalancedQuotes,
+    TooBigInline,
+    TooBigMultibulkCount,
+    TooBigBulkCount,
+}
+
+impl ProtocolError {
+    /// The full error line Redis sends, without the trailing CRLF.
+    pub fn message(&self) -> String {
+        let what = match self {
+            ProtocolError::InvalidMultibulkLength => "invalid multibulk length".to_string(),
+            ProtocolError::InvalidBulkLength => "invalid bulk length".to_string(),
+            ProtocolError::ExpectedDollar(got) => format!("expected '$', got '{}'", *got as char),
+            ProtocolError::UnbalancedQuotes => "unbalanced quotes in request".to_string(),
+            ProtocolError::TooBigInline => "too big inline request".to_string(),
+            ProtocolError::TooBigMultibulkCount => "too big mbulk count string".to_string(),
+            ProtocolError::TooBigBulkCount => "too big bulk count string".to_string(),
+        };
+        format!("ERR Protocol error: {what}")
+    }
+}
+
+/// Where one argument of a parsed request lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgRef {
+    /// A slice of the input buffer.
+    Range(Range<usize>),
+    /// An inline argument whose escapes were decoded.
+    Owned(Bytes),
+}
+
+/// One framed request: its arguments and the bytes it took from the buffer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub args: SmallVec<[ArgRef; 4]>,
+    pub consumed: usize,
+}
+
+impl Frame {
+    /// Materialises the arguments as `Bytes` sliced out of `buf`, the frozen input
+    /// whose offset 0 is the offset `base` of the buffer this frame was parsed from.
+    pub fn to_args(&self, buf: &Bytes, base: usize) -> Args {
+        self.args
+            .iter()
+            .map(|a| match a {
+                ArgRef::Range(r) => buf.slice(r.start + base..r.end + base),
+                ArgRef::Owned(b) => b.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The arguments of one request, command name first.
+pub type Args = SmallVec<[Bytes; 4]>;
+
+/// Parses at most one request from the start of `input`.
+///
+/// Returns `Ok(None)` when `input` holds no complete request yet. A request with zero
+/// arguments (an empty line, `*0`) is returned with no arguments and must be skipped.
+pub fn parse(input: &[u8], max_bulk_len: u64) -> Result<Option<Frame>, ProtocolError> {
+    if input.is_empty() {
+        return Ok(None);
+    }
+    if input[0] == b'*' {
+        parse_multibulk(input, max_bulk_len)
+    } else {
+        parse_inline(input)
+    }
+}
+
+fn find_crlf(input: &[u8], from: usize) -> Option<usize> {
+    let rest = input.get(from..)?;
+    let mut i = 0;
+    while let Some(off) = rest[i..].iter().position(|&b| b == b'\r') {
+        let at = i + off;
+        if rest.get(at + 1) == Some(&b'\n') {
+            return Some(from + at);
+        }
+        if at + 1 >= rest.len() {
+            return None;
+        }
+        i = at + 1;
+    }
+    None
+}
+
+fn parse_multibulk(input: &[u8], max_bulk_len: u64) -> Result<Option<Frame>, ProtocolError> {
+    let Some(eol) = find_crlf(input, 0) else {
+        if input.len() > PROTO_INLINE_MAX_BYTES {
+            return Err(ProtocolError::TooBigMultibulkCount);
+        }
+        return Ok(None);
+    };
+    let count = parse_i64(&input[1..eol]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+    if count > PROTO_MAX_MULTIBULK_ARGS {
+        return Err(ProtocolError::InvalidMultibulkLength);
+    }
+    let mut frame = Frame::default();
+    let mut pos = eol + 2;
+    for _ in 0..count.max(0) {
+        let Some(eol) = find_crlf(input, pos) else {
+            if input.len() - pos > PROTO_INLINE_MAX_BYTES {
+                return Err(ProtocolError::TooBigBulkCount);
+            }
+            return Ok(None);
+        };
+        if input[pos] != b'$' {
+            return Err(ProtocolError::ExpectedDollar(input[pos]));
+        }
+        let len = parse_i64(&input[pos + 1..eol]).ok_or(ProtocolError::InvalidBulkLength)?;
+        if len < 0 || len as u64 > max_bulk_len {
+            return Err(ProtocolError::InvalidBulkLength);
+        }
+        let start = eol + 2;
+        let end = start + len as usize;
+        if input.len() < end + 2 {
+            return Ok(None);
+        }
+        frame.args.push(ArgRef::Range(start..end));
+        pos = end + 2;
+    }
+    frame.consumed = pos;
+    Ok(Some(frame))
+}
+
+fn parse_inline(input: &[u8]) -> Result<Option<Frame>, ProtocolError> {
+    let Some(nl) = input.iter().position(|&b| b == b'\n') else {
+        if input.len() > PROTO_INLINE_MAX_BYTES {
+            return Err(ProtocolError::TooBigInline);
+        }
+        return Ok(None);
+    };
+    let line_end = if nl > 0 && input[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    let args = split_inline(&input[..line_end]).ok_or(ProtocolError::UnbalancedQuotes)?;
+    Ok(Some(Frame {
+        args,
+        consumed: nl + 1,
+    }))
+}
+
+/// Splits an inline command line the way Redis's `sdssplitargs` does: blanks separate
+/// arguments, `"..."` takes C-like escapes (`\n`, `\xHH`, ...), `'...'` takes `\'`.
+/// A closing quote must be followed by a blank or the end. `None` on unbalanced quotes.
+pub fn split_inline(line: &[u8]) -> Option<SmallVec<[ArgRef; 4]>> {
+    let mut out = SmallVec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(out);
+        }
+        let start = i;
+        let mut owned: Option<Vec<u8>> = None;
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                let buf = owned.get_or_insert_with(|| line[start..i].to_vec());
+                if c == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && is_hex_pair(line[i + 2], line[i + 3])
+                {
+                    buf.push(hex_val(line[i + 2]) * 16 + hex_val(line[i + 3]));
+                    i += 3;
+                } else if c == b'\\' && i + 1 < n {
+                    i += 1;
+                    buf.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    buf.push(c);
+                }
+            } else if in_sq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                let buf = owned.get_or_insert_with(|| line[start..i].to_vec());
+                if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    i += 1;
+                    buf.push(b'\'');
+                } else if c == b'\'' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    buf.push(c);
+                }
+            } else {
+                if i >= n || line[i].is_ascii_whitespace() {
+                    break;
+                }
+                let c = line[i];
+                if c == b'"' || c == b'\'' {
+                    owned.get_or_insert_with(|| line[start..i].to_vec());
+                    if c == b'"' {
+                        in_dq = true;
+                    } else {
+                        in_sq = true;
+                    }
+                } else if let Some(buf) = owned.as_mut() {
+                    buf.push(c);
+                }
+            }
+            i += 1;
+        }
+        match owned {
+            Some(v) => out.push(ArgRef::Owned(Bytes::from(v))),
+            None => out.push(ArgRef::Range(start..i)),
+        }
+    }
+}
+
+fn is_hex_pair(a: u8, b: u8) -> bool {
+    a.is_ascii_hexdigit() && b.is_ascii_hexdigit()
+}
+
+fn hex_val(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => c - b'A' + 10,
+    }
+}
+
+/// Parses a signed decimal integer exactly as Redis's `string2ll`: optional `-`, no
+/// `+`, no blanks, no leading zeros (except `0` itself), no overflow.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses an unsigned 64-bit decimal (cursors).
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Parses a float the way Redis's `string2ld`/`strtold` accepts it: no blanks, not NaN.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
+        return None;
+    }
+    let text = std::str::from_utf8(s).ok()?;
+    let v: f64 = match text.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        t => {
+            if t.contains("nan") || t.starts_with("0x") || t.starts_with("-0x") {
+                return None;
+            }
+            t.parse().ok()?
+        }
+    };
+    Some(v)
+}
+
+/// Formats a float as Redis does for human-facing replies (`INCRBYFLOAT`): shortest
+/// form that reads back to the same value, integers without a fraction.
+pub fn format_f64(v: f64, out: &mut Vec<u8>) {
+    if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
+    } else if v == 0.0 {
+        out.push(b'0');
+    } else {
+        use std::io::Write;
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// The reply encoder: RESP2 written straight into a connection's output buffer.
+pub trait Reply {
+    fn simple(&mut self, s: &[u8]);
+    fn error(&mut self, s: &str);
+    fn int(&mut self, v: i64);
+    fn bulk(&mut self, b: &[u8]);
+    fn null(&mut self);
+    fn null_array(&mut self);
+    fn array(&mut self, len: usize);
+    fn ok(&mut self) {
+        self.simple(b"OK");
+    }
+    fn bulk_int(&mut self, v: i64) {
+        let mut b = itoa::Buffer::new();
+        self.bulk(b.format(v).as_bytes());
+    }
+    fn bulk_opt(&mut self, b: Option<&[u8]>) {
+        match b {
+            Some(b) => self.bulk(b),
+            None => self.null(),
+        }
+    }
+}
+
+impl Reply for Vec<u8> {
+    fn simple(&mut self, s: &[u8]) {
+        self.push(b'+');
+        self.extend_from_slice(s);
+        self.extend_from_slice(b"\r\n");
+    }
+    fn error(&mut self, s: &str) {
+        self.push(b'-');
+        self.extend_from_slice(s.as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+    fn int(&mut self, v: i64) {
+        self.push(b':');
+        self.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+    fn bulk(&mut self, b: &[u8]) {
+        self.push(b'$');
+        self.extend_from_slice(itoa::Buffer::new().format(b.len()).as_bytes());
+        self.extend_from_slice(b"\r\n");
+        self.extend_from_slice(b);
+        self.extend_from_slice(b"\r\n");
+    }
+    fn null(&mut self) {
+        self.extend_from_slice(b"$-1\r\n");
+    }
+    fn null_array(&mut self) {
+        self.extend_from_slice(b"*-1\r\n");
+    }
+    fn array(&mut self, len: usize) {
+        self.push(b'*');
+        self.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: u64 = 512 * 1024 * 1024;
+
+    fn args(input: &[u8]) -> Vec<Vec<u8>> {
+        let f = parse(input, MAX).unwrap().unwrap();
+        f.args
+            .iter()
+            .map(|a| match a {
+                ArgRef::Range(r) => input[r.clone()].to_vec(),
+                ArgRef::Owned(b) => b.to_vec(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn multibulk_whole_and_split_at_every_byte() {
+        let req = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
+        assert_eq!(
+            args(req),
+            vec![b"SET".to_vec(), b"k".to_vec(), b"hello".to_vec()]
+        );
+        for cut in 0..req.len() {
+            assert_eq!(parse(&req[..cut], MAX).unwrap(), None, "cut at {cut}");
+        }
+        assert_eq!(parse(req, MAX).unwrap().unwrap().consumed, req.len());
+    }
+
+    #[test]
+    fn pipelined_requests_consume_one_at_a_time() {
+        let req = b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n";
+        let f = parse(req, MAX).unwrap().unwrap();
+        assert_eq!(f.consumed, 14);
+        assert_eq!(parse(&req[14..], MAX).unwrap().unwrap().consumed, 14);
+    }
+
+    #[test]
+    fn protocol_errors_use_redis_texts() {
+        let e = |i: &[u8]| parse(i, MAX).unwrap_err().message();
+        assert_eq!(e(b"*x\r\n"), "ERR Protocol error: invalid multibulk length");
+        assert_eq!(
+            e(b"*2000000\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            e(b"*1\r\n$-2\r\n"),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            e(b"*1\r\n$999999999999\r\n"),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            e(b"*1\r\nx3\r\n"),
+            "ERR Protocol error: expected '$', got 'x'"
+        );
+        assert_eq!(
+            e(b"SET \"a b\r\n"),
+            "ERR Protocol error: unbalanced quotes in request"
+        );
+        assert_eq!(
+            e(&vec![b'a'; 70_000]),
+            "ERR Protocol error: too big inline request"
+        );
+    }
+
+    #[test]
+    fn bulk_len_limit_is_configurable() {
+        assert_eq!(
+            parse(b"*1\r\n$11\r\n", 10).unwrap_err(),
+            ProtocolError::InvalidBulkLength
+        );
+        assert_eq!(parse(b"*1\r\n$10\r\n", 10).unwrap(), None);
+    }
+
+    #[test]
+    fn inline_commands_split_like_sdssplitargs() {
+        assert_eq!(
+            args(b"set k v\r\n"),
+            vec![b"set".to_vec(), b"k".to_vec(), b"v".to_vec()]
+        );
+        assert_eq!(args(b"  ping  \n"), vec![b"ping".to_vec()]);
+        assert_eq!(
+            args(b"set \"a\\x41\\n\" 'it\\'s'\r\n"),
+            vec![b"set".to_vec(), b"aA\n".to_vec(), b"it's".to_vec()]
+        );
+        assert!(parse(b"\r\n", MAX).unwrap().unwrap().args.is_empty());
+        assert_eq!(
+            parse(b"set \"a\"b\r\n", MAX).unwrap_err(),
+            ProtocolError::UnbalancedQuotes
+        );
+    }
+
+    #[test]
+    fn integers_parse_strictly() {
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b"01"), None);
+        assert_eq!(parse_i64(b" 1"), None);
+        assert_eq!(parse_i64(b"-0"), None);
+    }
+
+    #[test]
+    fn replies_encode_resp2() {
+        let mut out = Vec::new();
+        out.ok();
+        out.int(-5);
+        out.bulk(b"hi");
+        out.null();
+        out.array(2);
+        out.error("ERR x");
+        assert_eq!(out, b"+OK\r\n:-5\r\n$2\r\nhi\r\n$-1\r\n*2\r\n-ERR x\r\n");
+    }
+}
