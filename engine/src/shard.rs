@@ -327,14 +327,21 @@ impl Shard {
             counters: self.counters,
             ..Default::default()
         };
-        for (i, db) in self.dbs.iter().enumerate() {
+        for db in &self.dbs {
             s.keys.push((db.len(), db.expires_len()));
-            let _ = i;
             s.db.expired_keys += db.stats.expired_keys;
             s.db.keyspace_hits += db.stats.keyspace_hits;
             s.db.keyspace_misses += db.stats.keyspace_misses;
         }
         s
+    }
+
+    /// Zeroes the counters `CONFIG RESETSTAT` resets.
+    pub fn reset_stats(&mut self) {
+        self.counters.commands = 0;
+        for db in &mut self.dbs {
+            db.stats = Default::default();
+        }
     }
 
     /// One active-expiry tick over every database. Returns keys deleted.

@@ -1,1 +1,42 @@
-fn main() {}
+//! corekv-server: a thread-per-core, shared-nothing Redis-protocol key-value server.
+//!
+//! ```text
+//!            kernel spreads connections (SO_REUSEPORT, one listener per core)
+//!          ┌──────────────────────────────┬──────────────────────────────┐
+//!   core 0 │ executor 0 (pinned)          │ core 1 │ executor 1 (pinned) │ ...
+//!          │  listener :6379              │        │  listener :6379     │
+//!          │  connections (tasks) ────────┼──hop──►│  shard 1            │
+//!          │  shard 0: keyspace, expiry   │◄──────►│  ...                │
+//!          └──────────────────────────────┴─ bounded SPSC channels, ────┘
+//!                                             one per ordered core pair
+//! ```
+//!
+//! Each core runs one glommio executor that owns one shard of the keys (Redis Cluster
+//! hash slot modulo the shard count). A connection stays on the core whose listener
+//! accepted it; a command for another shard hops there and back over the mesh
+//! ([`core`]), and a multi-key command across shards runs under shard locks taken in
+//! ascending order ([`multi`]). Nothing on the data path is shared between threads.
+//!
+//! Request path: [`conn`] reads and frames a pipeline batch, [`dispatch`] checks and
+//! routes each command, the engine runs it on the owning shard, replies go back in
+//! order with one write per batch.
+
+mod admin;
+mod clients;
+mod config;
+mod conn;
+mod core;
+mod dispatch;
+mod info;
+mod multi;
+mod startup;
+
+fn main() {
+    // A panicking executor would leave its peers waiting forever: abort instead.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::abort();
+    }));
+    std::process::exit(startup::run());
+}

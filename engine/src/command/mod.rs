@@ -157,7 +157,7 @@ impl CommandSpec {
 
 /// The joined table, looked up by lower-case name.
 pub struct CommandTable {
-    by_name: HashMap<&'static str, &'static CommandSpec>,
+    by_name: HashMap<&'static str, usize>,
     pub all: Vec<&'static CommandSpec>,
 }
 
@@ -171,10 +171,10 @@ impl CommandTable {
             all.extend(family.iter());
         }
         let mut by_name = HashMap::new();
-        for spec in &all {
+        for (i, spec) in all.iter().enumerate() {
             assert!(spec.name.len() <= COMMAND_NAME_MAX_BYTES);
             assert!(
-                by_name.insert(spec.name, *spec).is_none(),
+                by_name.insert(spec.name, i).is_none(),
                 "duplicate command {}",
                 spec.name
             );
@@ -184,6 +184,11 @@ impl CommandTable {
 
     /// Looks a command up by name, any case, without allocating.
     pub fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.lookup(name).map(|(_, spec)| spec)
+    }
+
+    /// Like [`CommandTable::get`], with the row's position in [`CommandTable::all`].
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
         if name.len() > COMMAND_NAME_MAX_BYTES {
             return None;
         }
@@ -192,7 +197,8 @@ impl CommandTable {
         lower.copy_from_slice(name);
         lower.make_ascii_lowercase();
         let lower = std::str::from_utf8(lower).ok()?;
-        self.by_name.get(lower).copied()
+        let i = *self.by_name.get(lower)?;
+        Some((i, self.all[i]))
     }
 }
 
