@@ -1,0 +1,233 @@
+//! Shared harness for the black-box tests: a real server on a free loopback port and
+//! the built `corekv-loadgen` binary, both bounded in time.
+//!
+//! The server is `redis-server` unless `LOADGEN_TEST_SERVER` names another binary
+//! that takes the same `--port`, `--save` and `--appendonly` flags (corekv-server).
+
+#![allow(dead_code)] // each test file uses its own subset of these helpers
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SERVER_START_TIMEOUT_MS: u64 = 10_000;
+/// Longest a single loadgen invocation may take before the test kills it.
+pub const LOADGEN_TIMEOUT_MS: u64 = 30_000;
+const POLL_INTERVAL_MS: u64 = 10;
+
+/// The server binary under test, which must exist: a missing server fails the test.
+fn server_binary() -> PathBuf {
+    let name = std::env::var("LOADGEN_TEST_SERVER").unwrap_or_else(|_| "redis-server".to_string());
+    let found = if name.contains('/') {
+        Some(PathBuf::from(&name)).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(&name))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    found.unwrap_or_else(|| {
+        panic!(
+            "server binary '{name}' not found: these tests need a Redis-protocol server \
+             (install one with `apt-get install -y redis-server`, or set LOADGEN_TEST_SERVER)"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A running server, stopped (even if paused) and reaped when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Server {
+        let binary = server_binary();
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let server = Server { child, port };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&self) {
+        let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
+        }
+        panic!(
+            "server did not listen on port {} within {SERVER_START_TIMEOUT_MS} ms",
+            self.port
+        );
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
+    /// Freezes the server process (SIGSTOP); `resume` thaws it.
+    pub fn pause(&self) {
+        // SAFETY: signalling our own child process.
+        assert_eq!(unsafe { libc::kill(self.pid(), libc::SIGSTOP) }, 0);
+    }
+
+    pub fn resume(&self) {
+        // SAFETY: signalling our own child process.
+        assert_eq!(unsafe { libc::kill(self.pid(), libc::SIGCONT) }, 0);
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        self.client_with(None, 0)
+    }
+
+    /// A connection authenticated with `password` and using database `db`.
+    pub fn client_with(&self, password: Option<&str>, db: u32) -> redis::Connection {
+        let userinfo = password.map(|p| format!(":{p}@")).unwrap_or_default();
+        let url = format!("redis://{userinfo}127.0.0.1:{}/{db}", self.port);
+        redis::Client::open(url)
+            .expect("valid URL")
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect to the test server")
+    }
+
+    pub fn dbsize(&self) -> u64 {
+        redis::cmd("DBSIZE")
+            .query(&mut self.client())
+            .expect("DBSIZE")
+    }
+
+    /// `calls` of `cmdstat_<command>` in `INFO commandstats`, 0 if never called.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.client())
+            .expect("INFO commandstats");
+        let prefix = format!("cmdstat_{}:calls=", command.to_ascii_lowercase());
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map(|rest| {
+                rest.split(',')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .expect("calls is a number")
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A paused server ignores SIGKILL only until it is continued; do both.
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.pid(), libc::SIGCONT);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The result of one loadgen run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{}", self.describe()))
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    pub fn assert_success(&self) {
+        assert_eq!(self.code, 0, "loadgen failed\n{}", self.describe());
+    }
+}
+
+/// Runs the loadgen against `port` with whitespace-separated `args`.
+pub fn loadgen(port: u16, args: &str) -> Run {
+    loadgen_args(port, &args.split_whitespace().collect::<Vec<_>>())
+}
+
+/// Runs the loadgen against `port` with `args`, killing it after `LOADGEN_TIMEOUT_MS`.
+pub fn loadgen_args(port: u16, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corekv-loadgen"));
+    command
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args);
+    run_bounded(command)
+}
+
+/// Runs the loadgen with exactly `args` (no host or port added).
+pub fn loadgen_raw(args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corekv-loadgen"));
+    command.args(args);
+    run_bounded(command)
+}
+
+fn run_bounded(mut command: Command) -> Run {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start corekv-loadgen");
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + Duration::from_millis(LOADGEN_TIMEOUT_MS);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for corekv-loadgen") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("corekv-loadgen ran longer than {LOADGEN_TIMEOUT_MS} ms");
+        }
+        thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
