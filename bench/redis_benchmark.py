@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""corekv vs redis-server under redis-benchmark, in alternating rounds.
+
+Each round starts every server fresh, pinned to the server CPUs with taskset, runs
+redis-benchmark pinned to the client CPU, and reads the server's CPU time from
+/proc/PID/stat before and after each test. Prints a Markdown table of medians over
+the rounds and the corekv/Redis ratios.
+
+    bench/redis_benchmark.py                    # the default comparison
+    bench/redis_benchmark.py --requests 200000 --rounds 3 --pipelines 1,16
+
+Needs redis-server and redis-benchmark on PATH, and a release build of corekv
+(built here with `cargo build --release -p corekv-server`).
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COREKV = os.path.join(ROOT, "target", "release", "corekv-server")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def wait_ready(port, timeout_s=20):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+class Server:
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.port, self.workdir = name, port, workdir
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+        wait_ready(port)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start(kind, server_cpus):
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+    pin = ["taskset", "-c", server_cpus]
+    if kind == "redis":
+        argv = pin + ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir]
+    else:
+        shards = kind.split("-")[1]
+        argv = pin + [COREKV, "--port", str(port), "--dir", workdir, "--shards", shards, "--cpus", server_cpus]
+    return Server(kind, argv, port, workdir)
+
+
+def run_benchmark(server, test, pipeline, requests, clients, client_cpu):
+    argv = ["taskset", "-c", client_cpu, "redis-benchmark", "-p", str(server.port), "-t", test,
+            "-n", str(requests), "-c", str(clients), "-P", str(pipeline), "--csv"]
+    before = cpu_seconds(server.proc.pid)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    after = cpu_seconds(server.proc.pid)
+    lines = [l for l in out.splitlines() if l.startswith('"') and not l.startswith('"test"')]
+    row = [c.strip('"') for c in lines[-1].split('","')]
+    rps, p50, p99 = float(row[1]), float(row[5]), float(row[7])
+    return {"rps": rps, "cpu_us": (after - before) * 1e6 / requests, "p50": p50, "p99": p99}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tests", default="set,get")
+    ap.add_argument("--pipelines", default="1,16")
+    ap.add_argument("--servers", default="redis,corekv-1,corekv-2",
+                    help="redis, corekv-N (N shards)")
+    ap.add_argument("--server-cpu", default="0", help="CPU for single-shard servers")
+    ap.add_argument("--client-cpu", default="1")
+    args = ap.parse_args()
+
+    for tool in ("redis-server", "redis-benchmark", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found on PATH")
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "corekv-server"], cwd=ROOT, check=True)
+
+    servers = args.servers.split(",")
+    tests = args.tests.split(",")
+    pipelines = [int(p) for p in args.pipelines.split(",")]
+    results = {}  # (server, test, pipeline) -> [samples]
+    ncpu = os.cpu_count()
+    for rnd in range(args.rounds):
+        order = servers if rnd % 2 == 0 else list(reversed(servers))
+        for kind in order:
+            shards = int(kind.split("-")[1]) if kind.startswith("corekv") else 1
+            cpus = args.server_cpu if shards == 1 else f"0-{min(shards, ncpu) - 1}"
+            srv = start(kind, cpus)
+            try:
+                for p in pipelines:
+                    for t in tests:
+                        r = run_benchmark(srv, t, p, args.requests, args.clients, args.client_cpu)
+                        results.setdefault((kind, t, p), []).append(r)
+                        print(f"round {rnd + 1} {kind:9} {t:4} P{p:<3} {r['rps']:>11.0f} req/s "
+                              f"{r['cpu_us']:.2f} us/req p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms",
+                              file=sys.stderr)
+            finally:
+                srv.stop()
+
+    def med(kind, t, p, key):
+        return statistics.median(x[key] for x in results[(kind, t, p)])
+
+    print(f"\nredis-benchmark -c {args.clients} -n {args.requests}, {args.rounds} alternating rounds, "
+          f"medians; server CPU {args.server_cpu} (corekv-2: CPUs 0-1), client CPU {args.client_cpu}\n")
+    print("| test | server | req/s | server CPU µs/req | p50 ms | p99 ms | req/s vs Redis | CPU/req vs Redis |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for p in pipelines:
+        for t in tests:
+            base_rps = med("redis", t, p, "rps") if "redis" in servers else None
+            base_cpu = med("redis", t, p, "cpu_us") if "redis" in servers else None
+            for kind in servers:
+                rps, cpu = med(kind, t, p, "rps"), med(kind, t, p, "cpu_us")
+                ratio_rps = f"{rps / base_rps:.2f}" if base_rps else "-"
+                ratio_cpu = f"{cpu / base_cpu:.2f}" if base_cpu else "-"
+                print(f"| {t.upper()} P{p} | {kind} | {rps:,.0f} | {cpu:.2f} | {med(kind, t, p, 'p50'):.3f} "
+                      f"| {med(kind, t, p, 'p99'):.3f} | {ratio_rps} | {ratio_cpu} |")
+
+
+if __name__ == "__main__":
+    main()
