@@ -51,6 +51,8 @@ pub enum Error {
     },
     /// Another worker failed first; its error is the one reported.
     Aborted,
+    /// Ctrl-C before the measurement started.
+    Interrupted,
     ErrorRatio {
         failed: u64,
         requests: u64,
@@ -119,6 +121,7 @@ impl fmt::Display for Error {
                 write!(f, "{target} sent a reply to a request that was never made")
             }
             Error::Aborted => f.write_str("run aborted"),
+            Error::Interrupted => f.write_str("interrupted before the measurement started"),
             Error::ErrorRatio {
                 failed,
                 requests,

@@ -126,7 +126,7 @@ impl RunReport {
         };
         let _ = writeln!(
             text,
-            "{}: {} threads, {} connections, {pacing}, {} s measured, workload {}",
+            "{}: threads {}, connections {}, {pacing}, measured {} s, workload {}",
             self.target,
             self.threads,
             self.connections,

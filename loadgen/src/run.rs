@@ -73,17 +73,21 @@ impl Outcome {
     }
 }
 
-/// Checks the server is reachable, prefills if asked, then measures.
-pub fn run(config: &Config) -> Result<Outcome, Error> {
+/// Checks the server is reachable, prefills if asked, then measures. Setting `stop`
+/// ends the measurement early with the results so far.
+pub fn run(config: &Config, stop: &AtomicBool) -> Result<Outcome, Error> {
     drop(config.target.connect()?);
     if config.prefill {
-        prefill(config)?;
+        prefill(config, stop)?;
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
     }
-    run_phase(config, &Phase::measure(config), "run")
+    run_phase(config, &Phase::measure(config), stop, "run")
 }
 
 /// Writes every key of the keyspace once with `SET`, as fast as the server takes it.
-fn prefill(config: &Config) -> Result<(), Error> {
+fn prefill(config: &Config, stop: &AtomicBool) -> Result<(), Error> {
     let started = Instant::now();
     let template = Template::parse("SET __key__ __value__").expect("prefill template is valid");
     let workload = Workload::single(template);
@@ -99,7 +103,7 @@ fn prefill(config: &Config) -> Result<(), Error> {
         duration: None,
         warmup: Duration::ZERO,
     };
-    let outcome = run_phase(config, &phase, "prefill")?;
+    let outcome = run_phase(config, &phase, stop, "prefill")?;
     if config.progress {
         eprintln!(
             "prefill: wrote {} keys in {:.1} s",
@@ -141,7 +145,12 @@ impl<'a> Phase<'a> {
     }
 }
 
-fn run_phase(config: &Config, phase: &Phase<'_>, label: &str) -> Result<Outcome, Error> {
+fn run_phase(
+    config: &Config,
+    phase: &Phase<'_>,
+    stop: &AtomicBool,
+    label: &str,
+) -> Result<Outcome, Error> {
     let specs = plan_workers(config, phase);
     let warmup_ns = phase.warmup.as_nanos() as u64;
     let shared = PhaseShared {
@@ -156,6 +165,7 @@ fn run_phase(config: &Config, phase: &Phase<'_>, label: &str) -> Result<Outcome,
         start: Barrier::new(specs.len()),
         epoch: OnceLock::new(),
         abort: AtomicBool::new(false),
+        stop,
         progress: specs.iter().map(|_| Mutex::new(Progress::new())).collect(),
     };
     let finished = AtomicUsize::new(0);

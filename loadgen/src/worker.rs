@@ -73,6 +73,8 @@ pub struct PhaseShared<'a> {
     pub start: Barrier,
     pub epoch: OnceLock<Instant>,
     pub abort: AtomicBool,
+    /// Set by Ctrl-C: stop sending, collect the replies, report what was measured.
+    pub stop: &'a AtomicBool,
     pub progress: Vec<Mutex<Progress>>,
 }
 
@@ -267,7 +269,8 @@ impl<'a> Worker<'a> {
                 self.send_due(now)?;
             }
             let all_sent = !self.more_to_send(now);
-            let window_over = self.shared.send_end_ns.is_some_and(|end| now >= end);
+            let window_over = self.shared.send_end_ns.is_some_and(|end| now >= end)
+                || self.shared.stop.load(Ordering::Relaxed);
             if all_sent || window_over {
                 let deadline = *drain_deadline_ns.get_or_insert(now + DRAIN_TIMEOUT_MS * NS_PER_MS);
                 if (all_sent && self.in_flight == 0) || now >= deadline {
@@ -321,7 +324,7 @@ impl<'a> Worker<'a> {
     }
 
     fn more_to_send(&self, now_ns: u64) -> bool {
-        if self.issued >= self.request_budget {
+        if self.issued >= self.request_budget || self.shared.stop.load(Ordering::Relaxed) {
             return false;
         }
         let next_start_ns = match &self.schedule {
