@@ -35,7 +35,7 @@ impl<'a> ArgCursor<'a> {
     }
 
     /// The next argument; a syntax error if there is none.
-    pub fn next(&mut self) -> CmdResult<&'a Bytes> {
+    pub fn arg(&mut self) -> CmdResult<&'a Bytes> {
         self.next_opt().ok_or(CmdError::Syntax)
     }
 
@@ -47,11 +47,11 @@ impl<'a> ArgCursor<'a> {
     }
 
     pub fn next_i64(&mut self) -> CmdResult<i64> {
-        parse_i64(self.next()?).ok_or(CmdError::NotInteger)
+        parse_i64(self.arg()?).ok_or(CmdError::NotInteger)
     }
 
     pub fn next_f64(&mut self) -> CmdResult<f64> {
-        parse_f64(self.next()?).ok_or(CmdError::NotFloat)
+        parse_f64(self.arg()?).ok_or(CmdError::NotFloat)
     }
 
     /// Consumes the next argument if it equals `word` ignoring ASCII case.

@@ -135,12 +135,12 @@ fn hello(core: &Core, client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Re
     while let Some(word) = c.next_word() {
         match word.as_str() {
             "AUTH" if c.remaining() >= 2 => {
-                let user = c.next()?;
-                let pass = c.next()?;
+                let user = c.arg()?;
+                let pass = c.arg()?;
                 check_credentials(core, Some(user), pass)?;
                 authed_now = true;
             }
-            "SETNAME" if c.remaining() >= 1 => setname = Some(c.next()?.clone()),
+            "SETNAME" if c.remaining() >= 1 => setname = Some(c.arg()?.clone()),
             _ => {
                 return Err(CmdError::Raw(format!(
                     "ERR Syntax error in HELLO option '{}'",
@@ -537,7 +537,7 @@ fn list_filter(args: &[bytes::Bytes]) -> Result<Filter, CmdError> {
 }
 
 fn kill_filter(client: &Client, args: &[bytes::Bytes]) -> Result<Filter, CmdError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let mut f = Filter {

@@ -127,7 +127,7 @@ async fn mget(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
 }
 
 async fn mset(core: &Core, db: usize, args: &Args, nx: bool, out: &mut Vec<u8>) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         out.error(&CmdError::WrongArgs(name.into()).message());
         return;
@@ -375,7 +375,7 @@ async fn scan(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
         type_name: None,
     };
     while let Some(word) = c.next_word() {
-        let value = match c.next() {
+        let value = match c.arg() {
             Ok(v) => v.clone(),
             Err(e) => return out.error(&e.message()),
         };

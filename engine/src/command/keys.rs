@@ -86,8 +86,8 @@ pub struct CopyArgs {
 /// cross-shard path).
 pub fn parse_copy(args: &[Bytes]) -> CmdResult<CopyArgs> {
     let mut c = ArgCursor::new(args);
-    c.next()?;
-    c.next()?;
+    c.arg()?;
+    c.arg()?;
     let mut out = CopyArgs {
         db: None,
         replace: false,
@@ -95,7 +95,7 @@ pub fn parse_copy(args: &[Bytes]) -> CmdResult<CopyArgs> {
     while let Some(word) = c.next_word() {
         match word.as_str() {
             "REPLACE" => out.replace = true,
-            "DB" => out.db = Some(parse_db_index(c.next()?)?),
+            "DB" => out.db = Some(parse_db_index(c.arg()?)?),
             _ => return Err(CmdError::Syntax),
         }
     }
@@ -237,8 +237,8 @@ fn expire_generic(
     base: Base,
 ) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let time = c.next()?;
+    let key = c.arg()?;
+    let time = c.arg()?;
     let cond = ExpireCond::parse(&mut c)?;
     c.finish()?;
     let time = parse_i64(time).ok_or(CmdError::NotInteger)?;
@@ -363,8 +363,8 @@ fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// or already exists there.
 fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let dst_db = parse_db_index(c.next()?)?;
+    let key = c.arg()?;
+    let dst_db = parse_db_index(c.arg()?)?;
     c.finish()?;
     if dst_db == ctx.db {
         return Err(CmdError::SameObject);
@@ -451,7 +451,7 @@ fn object_help(out: &mut Vec<u8>) {
 /// the errors name `object|encoding`, `object|help`, ...; a missing key is a null.
 fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let sub_name = c.next()?;
+    let sub_name = c.arg()?;
     if sub_name.eq_ignore_ascii_case(b"help") {
         if !c.is_empty() {
             return Err(CmdError::WrongArgs("object|help".into()));
@@ -472,7 +472,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if c.remaining() != 1 {
         return Err(CmdError::WrongArgs(format!("object|{name}")));
     }
-    let key = c.next()?;
+    let key = c.arg()?;
     let now = ctx.now_ms;
     let Some(entry) = ctx.db().lookup_read(key, now) else {
         ctx.out.null();

@@ -42,7 +42,7 @@ fn read_str<'d>(db: &'d mut Db, key: &[u8], now_ms: u64) -> CmdResult<Option<&'d
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     c.finish()?;
     let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
     ctx.out.bulk_opt(value.map(|v| v.as_slice()));
@@ -164,7 +164,7 @@ impl<'a> ExtOpts<'a> {
                     return Err(CmdError::Syntax);
                 }
                 if word.takes_value() {
-                    o.ttl_value = Some(c.next()?);
+                    o.ttl_value = Some(c.arg()?);
                 }
                 o.ttl = Some(word);
             } else {
@@ -197,8 +197,8 @@ impl<'a> ExtOpts<'a> {
 /// decide.
 fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let value = c.next()?;
+    let key = c.arg()?;
+    let value = c.arg()?;
     let opts = ExtOpts::parse(&mut c, ExtCmd::Set)?;
     let now = ctx.now_ms;
     let expire = opts.expire(now, "set")?;
@@ -235,8 +235,8 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let value = c.next()?;
+    let key = c.arg()?;
+    let value = c.arg()?;
     c.finish()?;
     let now = ctx.now_ms;
     if ctx.db().contains(key, now) {
@@ -252,9 +252,9 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// `SETEX` and `PSETEX`: `key ttl value`, the TTL in seconds or milliseconds.
 fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, cmd: &'static str) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let ttl = c.next_i64()?;
-    let value = c.next()?;
+    let value = c.arg()?;
     c.finish()?;
     let at = deadline_ms(ttl, unit_ms, false, ctx.now_ms, cmd)?;
     ctx.db().insert(key, Value::Str(value.to_vec()), at);
@@ -275,8 +275,8 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// deadline.
 fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let value = c.next()?;
+    let key = c.arg()?;
+    let value = c.arg()?;
     c.finish()?;
     let db = &mut ctx.shard.dbs[ctx.db];
     let old = read_str(db, key, ctx.now_ms)?;
@@ -288,7 +288,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     c.finish()?;
     let db = &mut ctx.shard.dbs[ctx.db];
     let Some(value) = read_str(db, key, ctx.now_ms)? else {
@@ -305,7 +305,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// the expire time is checked; a deadline already past deletes the key.
 fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let opts = ExtOpts::parse(&mut c, ExtCmd::GetEx)?;
     let now = ctx.now_ms;
     let db = &mut ctx.shard.dbs[ctx.db];
@@ -340,7 +340,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     c.finish()?;
     let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
     ctx.out.int(value.map_or(0, |v| v.len()) as i64);
@@ -349,8 +349,8 @@ fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let tail = c.next()?;
+    let key = c.arg()?;
+    let tail = c.arg()?;
     c.finish()?;
     let max = ctx.shard.string_max_bytes;
     let db = &mut ctx.shard.dbs[ctx.db];
@@ -389,7 +389,7 @@ fn clamp_range(len: i64, start: i64, end: i64) -> Option<(u64, u64)> {
 /// are empty before clamping could make them overlap at 0.
 fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let start = c.next_i64()?;
     let end = c.next_i64()?;
     c.finish()?;
@@ -410,9 +410,9 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// `SETRANGE key offset value`: writing nothing creates nothing and changes nothing.
 fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let offset = c.next_i64()?;
-    let value = c.next()?;
+    let value = c.arg()?;
     c.finish()?;
     if offset < 0 {
         return Err(CmdError::OutOfRange);
@@ -478,21 +478,21 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
 
 fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     c.finish()?;
     incr_by(ctx, key, 1)
 }
 
 fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     c.finish()?;
     incr_by(ctx, key, -1)
 }
 
 fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let delta = c.next_i64()?;
     c.finish()?;
     incr_by(ctx, key, delta)
@@ -500,7 +500,7 @@ fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let delta = c.next_i64()?;
     c.finish()?;
     let negated = delta
@@ -512,8 +512,8 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// `INCRBYFLOAT key increment`: see the module doc for how `f64` differs from Redis.
 fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
-    let increment = c.next()?;
+    let key = c.arg()?;
+    let increment = c.arg()?;
     c.finish()?;
     let db = &mut ctx.shard.dbs[ctx.db];
     let existing = get_str(db, key, ctx.now_ms)?;
@@ -560,7 +560,7 @@ fn bit_mask(offset: u64) -> u8 {
 
 fn getbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let offset = bit_offset(&mut c, ctx.shard.string_max_bytes)?;
     c.finish()?;
     let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
@@ -574,7 +574,7 @@ fn getbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// string was created or grew, or the bit flipped.
 fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let offset = bit_offset(&mut c, ctx.shard.string_max_bytes)?;
     let on = c.next_i64().map_err(|_| CmdError::BitValue)?;
     c.finish()?;
@@ -696,7 +696,7 @@ fn to_bits((start, end): (u64, u64), unit_bits: bool) -> (u64, u64) {
 /// key answers 0 before the range is parsed.
 fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let Some(s) = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)? else {
         ctx.out.int(0);
         return Ok(());
@@ -728,7 +728,7 @@ fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// reported just past it; with an end it is -1.
 fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let key = c.next()?;
+    let key = c.arg()?;
     let bit = c.next_i64()?;
     if bit != 0 && bit != 1 {
         return Err(CmdError::Raw("ERR The bit argument must be 1 or 0.".into()));
@@ -811,8 +811,8 @@ impl BitOp {
 /// An empty result deletes `destkey`. Replies with the result's length.
 fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
-    let op = BitOp::parse(c.next()?)?;
-    let dest = c.next()?;
+    let op = BitOp::parse(c.arg()?)?;
+    let dest = c.arg()?;
     let sources = c.rest();
     if op == BitOp::Not && sources.len() != 1 {
         return Err(CmdError::Raw(
