@@ -131,6 +131,10 @@ pub struct Cli {
     /// Fail (exit 3) when more than this fraction of requests get error replies.
     #[arg(long, default_value_t = 0.01)]
     pub max_error_ratio: f64,
+    /// Spin instead of sleeping between sends: sharper open-loop timing on a core of
+    /// its own, at the cost of that core.
+    #[arg(long)]
+    pub busy_poll: bool,
     /// Seed for keys, values and mixes [default: from the clock].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -223,6 +227,7 @@ impl Cli {
             requests,
             warmup,
             seed: self.seed.unwrap_or_else(clock_seed),
+            busy_poll: self.busy_poll,
             progress: !self.quiet,
         })
     }

@@ -42,6 +42,8 @@ pub struct Config {
     pub requests: Option<u64>,
     pub warmup: Duration,
     pub seed: u64,
+    /// Workers poll without sleeping while they have requests to send.
+    pub busy_poll: bool,
     /// Print progress lines on stderr.
     pub progress: bool,
 }
@@ -162,6 +164,7 @@ fn run_phase(
         value_size: config.value_size,
         warmup_ns,
         send_end_ns: phase.duration.map(|d| warmup_ns + d.as_nanos() as u64),
+        busy_poll: config.busy_poll,
         start: Barrier::new(specs.len()),
         epoch: OnceLock::new(),
         abort: AtomicBool::new(false),
@@ -318,6 +321,7 @@ mod tests {
             requests: Some(1_001),
             warmup: Duration::ZERO,
             seed: 1,
+            busy_poll: false,
             progress: false,
         }
     }

@@ -70,6 +70,8 @@ pub struct PhaseShared<'a> {
     pub warmup_ns: u64,
     /// No request is started at or after this.
     pub send_end_ns: Option<u64>,
+    /// Poll with a zero timeout while there is more to send.
+    pub busy_poll: bool,
     pub start: Barrier,
     pub epoch: OnceLock<Instant>,
     pub abort: AtomicBool,
@@ -349,6 +351,9 @@ impl<'a> Worker<'a> {
     }
 
     fn poll_timeout(&self, now_ns: u64, drain_deadline_ns: Option<u64>) -> Duration {
+        if self.shared.busy_poll && self.more_to_send(now_ns) {
+            return Duration::ZERO;
+        }
         let mut wake_ns = now_ns + WORKER_POLL_MAX_MS * NS_PER_MS;
         wake_ns = wake_ns.min(self.next_publish_ns.max(now_ns));
         if let Some(deadline) = drain_deadline_ns {
