@@ -13,6 +13,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use std::fmt;
 use std::ops::Range;
 
 /// How key indexes are drawn.
@@ -21,6 +22,16 @@ pub enum Distribution {
     Uniform,
     Zipfian { skew: f64 },
     Sequential,
+}
+
+impl fmt::Display for Distribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Distribution::Uniform => f.write_str("uniform"),
+            Distribution::Zipfian { skew } => write!(f, "zipfian({skew})"),
+            Distribution::Sequential => f.write_str("sequential"),
+        }
+    }
 }
 
 /// A per-thread source of key indexes.

@@ -104,7 +104,7 @@ impl RunReport {
             pipeline,
             rate_per_s,
             workload: config.workload.describe(),
-            distribution: format!("{:?}", config.distribution).to_lowercase(),
+            distribution: config.distribution.to_string(),
             keyspace: config.keyspace,
             value_size: config.value_size.to_string(),
             warmup_s: config.warmup.as_secs_f64(),

@@ -273,11 +273,16 @@ fn plan_workers(config: &Config, phase: &Phase<'_>) -> Vec<WorkerSpec> {
         let connections_after = connections_before + connections;
         let slice: Range<u64> =
             share(config.keyspace, connections_before)..share(config.keyspace, connections_after);
-        let pacing = match phase.pacing {
-            Pacing::Open { rate_per_s } => Pacing::Open {
-                rate_per_s: rate_per_s * connections as f64 / phase.connections as f64,
-            },
-            closed => closed,
+        let (pacing, schedule_offset_ns) = match phase.pacing {
+            Pacing::Open { rate_per_s } => {
+                let thread_rate_per_s = rate_per_s * connections as f64 / phase.connections as f64;
+                let offset_ns = index as f64 * 1e9 / rate_per_s;
+                let pacing = Pacing::Open {
+                    rate_per_s: thread_rate_per_s,
+                };
+                (pacing, offset_ns as u64)
+            }
+            closed => (closed, 0),
         };
         specs.push(WorkerSpec {
             index,
@@ -288,6 +293,7 @@ fn plan_workers(config: &Config, phase: &Phase<'_>) -> Vec<WorkerSpec> {
                 .requests
                 .map(|n| share(n, connections_after) - share(n, connections_before)),
             key_slice: slice,
+            schedule_offset_ns,
             seed: config
                 .seed
                 .wrapping_add((index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
@@ -352,6 +358,12 @@ mod tests {
             })
             .sum();
         assert!((rate - 1_000.0).abs() < 1e-9);
+        let offsets: Vec<u64> = specs.iter().map(|s| s.schedule_offset_ns).collect();
+        assert_eq!(
+            offsets,
+            [0, 1_000_000, 2_000_000],
+            "1 ms apart at 1000 req/s"
+        );
         let cpus: Vec<Option<usize>> = specs.iter().map(|s| s.cpu).collect();
         assert_eq!(cpus, [Some(0), Some(1), Some(0)]);
     }

@@ -17,7 +17,8 @@
 //! from the moment a request is sent.
 //!
 //! **Open loop** follows a fixed schedule: request `k` of the thread is due at
-//! `k / rate` seconds after the start, on the next connection round-robin, and its
+//! `offset + k / rate` seconds after the start (the offsets interleave the threads'
+//! schedules evenly), on the next connection round-robin, and its
 //! latency counts from that *scheduled* time, not from when it was written. If the
 //! server stalls, requests keep falling due; the ones that cannot be sent (every
 //! connection at `OPEN_LOOP_INFLIGHT_PER_CONNECTION_MAX`) stay owed and are sent as soon
@@ -91,6 +92,9 @@ pub struct WorkerSpec {
     pub requests: Option<u64>,
     /// This worker's keys under the sequential distribution.
     pub key_slice: Range<u64>,
+    /// Open loop: when this worker's first request is due, so that threads take
+    /// turns instead of sending together.
+    pub schedule_offset_ns: u64,
     pub seed: u64,
 }
 
@@ -175,8 +179,10 @@ impl PhaseShared<'_> {
     }
 }
 
-/// Open-loop schedule: the thread's `k`-th request is due at `k * interval_ns`.
+/// Open-loop schedule: the thread's `k`-th request is due at
+/// `offset_ns + k * interval_ns`.
 struct Schedule {
+    offset_ns: u64,
     interval_ns: f64,
     next_seq: u64,
     next_conn: usize,
@@ -184,7 +190,7 @@ struct Schedule {
 
 impl Schedule {
     fn due_ns(&self) -> u64 {
-        (self.next_seq as f64 * self.interval_ns) as u64
+        self.offset_ns + (self.next_seq as f64 * self.interval_ns) as u64
     }
 }
 
@@ -227,6 +233,7 @@ impl<'a> Worker<'a> {
             Pacing::Open { rate_per_s } => {
                 assert!(rate_per_s > 0.0);
                 let schedule = Schedule {
+                    offset_ns: spec.schedule_offset_ns,
                     interval_ns: 1e9 / rate_per_s,
                     next_seq: 0,
                     next_conn: 0,
@@ -311,7 +318,11 @@ impl<'a> Worker<'a> {
 
     fn finish(mut self) -> Result<WorkerResult, Error> {
         self.recorder.publish(self.slot);
-        let owed = self.scheduled_total().saturating_sub(self.issued);
+        let owed = if self.schedule.is_some() && self.more_to_send(self.now_ns()) {
+            self.scheduled_total().saturating_sub(self.issued).max(1)
+        } else {
+            0
+        };
         let (commands, first_error) = self.recorder.finish();
         Ok(WorkerResult {
             commands,
@@ -338,13 +349,14 @@ impl<'a> Worker<'a> {
             .map_or(true, |end| next_start_ns < end)
     }
 
-    /// Requests the open-loop schedule holds in total; in closed loop, those issued.
+    /// Requests the open-loop schedule holds in total.
     fn scheduled_total(&self) -> u64 {
-        let Some(schedule) = &self.schedule else {
-            return self.issued;
-        };
+        let schedule = self.schedule.as_ref().expect("open loop has a schedule");
         let within_window = match self.shared.send_end_ns {
-            Some(end_ns) => (end_ns as f64 / schedule.interval_ns).ceil() as u64,
+            Some(end_ns) => {
+                let window_ns = end_ns.saturating_sub(schedule.offset_ns);
+                (window_ns as f64 / schedule.interval_ns).ceil() as u64
+            }
             None => u64::MAX,
         };
         within_window.min(self.request_budget)
