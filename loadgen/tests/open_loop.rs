@@ -22,7 +22,10 @@ fn latency_ms(json: &serde_json::Value, percentile: &str) -> f64 {
 fn open_loop_holds_the_requested_rate() {
     let _timing = TIMING.lock().unwrap_or_else(|p| p.into_inner());
     let server = Server::start();
-    let run = loadgen(server.port, "--rate 20000 --duration 3 -c 20 --threads 2 --json -q");
+    let run = loadgen(
+        server.port,
+        "--rate 20000 --duration 3 -c 20 --threads 2 --json -q",
+    );
     run.assert_success();
     let json = run.json();
     assert_eq!(json["mode"], "open");
