@@ -277,35 +277,52 @@ impl<'a> Worker<'a> {
             if self.schedule.is_some() {
                 self.send_due(now)?;
             }
-            let all_sent = !self.more_to_send(now);
-            let window_over = self.shared.send_end_ns.is_some_and(|end| now >= end)
-                || self.shared.stop.load(Ordering::Relaxed);
-            if all_sent || window_over {
-                let deadline = *drain_deadline_ns.get_or_insert(now + DRAIN_TIMEOUT_MS * NS_PER_MS);
-                if (all_sent && self.in_flight == 0) || now >= deadline {
-                    break;
-                }
+            if self.done(now, &mut drain_deadline_ns) {
+                break;
             }
-            if self.in_flight == 0 || self.last_reply_ns > last_progress_ns {
-                last_progress_ns = now;
-            } else if now - last_progress_ns > REPLY_STALL_TIMEOUT_MS * NS_PER_MS {
-                return Err(self.stalled());
-            }
+            self.check_stall(now, &mut last_progress_ns)?;
             if now >= self.next_publish_ns {
                 self.recorder.publish(self.slot);
                 self.next_publish_ns = now + STATS_PUBLISH_INTERVAL_MS * NS_PER_MS;
             }
-            let timeout = self.poll_timeout(now, drain_deadline_ns);
-            let ready = self.poller.wait(timeout).map_err(|source| Error::System {
-                what: "epoll_wait",
-                source,
-            })?;
-            for index in 0..ready {
-                let event = self.poller.event(index);
-                self.handle(event)?;
-            }
+            self.poll_and_handle(self.poll_timeout(now, drain_deadline_ns))?;
         }
         self.finish()
+    }
+
+    /// True once everything is sent and answered, or the drain deadline (armed when
+    /// sending ends) has passed.
+    fn done(&self, now_ns: u64, drain_deadline_ns: &mut Option<u64>) -> bool {
+        let all_sent = !self.more_to_send(now_ns);
+        let window_over = self.shared.send_end_ns.is_some_and(|end| now_ns >= end)
+            || self.shared.stop.load(Ordering::Relaxed);
+        if !all_sent && !window_over {
+            return false;
+        }
+        let deadline = *drain_deadline_ns.get_or_insert(now_ns + DRAIN_TIMEOUT_MS * NS_PER_MS);
+        (all_sent && self.in_flight == 0) || now_ns >= deadline
+    }
+
+    /// Fails the run when requests are in flight and none was answered for too long.
+    fn check_stall(&self, now_ns: u64, last_progress_ns: &mut u64) -> Result<(), Error> {
+        if self.in_flight == 0 || self.last_reply_ns > *last_progress_ns {
+            *last_progress_ns = now_ns;
+        } else if now_ns - *last_progress_ns > REPLY_STALL_TIMEOUT_MS * NS_PER_MS {
+            return Err(self.stalled());
+        }
+        Ok(())
+    }
+
+    fn poll_and_handle(&mut self, timeout: Duration) -> Result<(), Error> {
+        let ready = self.poller.wait(timeout).map_err(|source| Error::System {
+            what: "epoll_wait",
+            source,
+        })?;
+        for index in 0..ready {
+            let event = self.poller.event(index);
+            self.handle(event)?;
+        }
+        Ok(())
     }
 
     fn stalled(&self) -> Error {
