@@ -62,9 +62,25 @@ mod tests {
         }
     }
 
+    /// The first CPU this process may run on.
+    fn allowed_cpu() -> usize {
+        // SAFETY: all-zero bytes is a valid empty `cpu_set_t`, which the call fills.
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+            assert_eq!(rc, 0);
+            set
+        };
+        (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: `cpu` is below CPU_SETSIZE.
+            .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .expect("the process may run on some CPU")
+    }
+
     #[test]
-    fn pins_to_cpu_zero() {
-        std::thread::spawn(|| pin_current_thread(0).unwrap())
+    fn pins_to_an_allowed_cpu() {
+        let cpu = allowed_cpu();
+        std::thread::spawn(move || pin_current_thread(cpu).unwrap())
             .join()
             .unwrap();
     }
