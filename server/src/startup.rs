@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +26,8 @@ const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
 const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 /// Share of a core the background queue gets when requests compete for it.
 const BACKGROUND_SHARES: usize = 10;
+/// Pending connections each core's listener queues before accepting (glommio's).
+const LISTEN_BACKLOG: i32 = 1024;
 
 fn cli() -> Command {
     let mut cmd = Command::new("corekv-server")
@@ -95,6 +97,84 @@ fn probe_port(addr: SocketAddr) -> Result<(), String> {
     std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
         format!("can't listen on {addr}: {e} (is another server running on this port?)")
     })
+}
+
+/// One core's listening socket: `SO_REUSEPORT` so that every core listens on the port,
+/// and `SO_REUSEADDR` (as Redis sets) so that a restarted server can listen at once
+/// while connections the previous one closed linger in TIME_WAIT on the port. glommio's
+/// `TcpListener::bind` sets only the first; without the second, the TIME_WAIT sockets
+/// also fail [`probe_port`] for a minute after a shutdown.
+fn bind_listener(addr: SocketAddr) -> std::io::Result<OwnedFd> {
+    let last_error = std::io::Error::last_os_error;
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(last_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        // SAFETY: setsockopt(2) reads a c_int of the given size from `one`.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(last_error());
+        }
+    }
+    // SAFETY: an all-zero sockaddr_storage is valid; we fill the family's fields.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
+            let sin6 = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // SAFETY: `storage` holds a valid address of `len` bytes for this socket's family.
+    let rc = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_error());
+    }
+    // SAFETY: listen(2) on the bound socket we own.
+    if unsafe { libc::listen(socket.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        return Err(last_error());
+    }
+    Ok(socket)
 }
 
 /// Creates and locks the data directory; the lock lives as long as the returned file.
@@ -321,12 +401,14 @@ async fn shard_main(
         .detach();
     }
     spawn_active_expiry(core.clone());
-    let mut listeners = Vec::new();
+    let mut sockets = Vec::new();
     for addr in &addrs {
-        listeners
-            .push(TcpListener::bind(addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
+        sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
     }
-    for listener in listeners {
+    let listening_fds: Vec<RawFd> = sockets.iter().map(AsRawFd::as_raw_fd).collect();
+    for socket in sockets {
+        // SAFETY: a bound, listening TCP socket whose ownership passes to the listener.
+        let listener = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
         let core = core.clone();
         glommio::spawn_local(async move {
             loop {
@@ -334,6 +416,7 @@ async fn shard_main(
                     Ok(stream) => {
                         glommio::spawn_local(crate::conn::serve(core.clone(), stream)).detach();
                     }
+                    Err(_) if core.global.shutdown.is_fired() => return,
                     Err(e) => {
                         log::warn!("accept failed: {e}");
                         glommio::timer::sleep(Duration::from_millis(10)).await;
@@ -347,7 +430,20 @@ async fn shard_main(
         log::info!("ready to accept connections on {:?}", addrs);
     }
     global.shutdown.wait().await;
+    stop_listening(&listening_fds);
     Ok(())
+}
+
+/// Takes this core's listeners out of the LISTEN state before the executor ends. The
+/// pending io_uring accept holds the socket open until the kernel tears the ring down,
+/// some milliseconds after the process exited; a server restarted meanwhile would find
+/// the port still listened on.
+fn stop_listening(fds: &[RawFd]) {
+    for &fd in fds {
+        // SAFETY: shutdown(2) on a listening socket owned by this core's accept task,
+        // which lives until the executor ends; it neither closes nor frees the fd.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
 }
 
 /// Active expiry runs in its own low-share task queue: requests never wait behind it.
