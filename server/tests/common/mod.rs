@@ -1,0 +1,498 @@
+//! The black-box harness: starts the real `corekv-server` binary on a free loopback
+//! port in its own temporary data directory, waits until it answers, and kills it when
+//! the [`Server`] is dropped, so a failing test never leaks a process.
+//!
+//! Clients: [`Server::client`] gives a `redis` crate connection; [`Raw`] writes raw
+//! RESP bytes and reads replies one at a time, either as the exact bytes or in the
+//! engine harness's compact text form (`+OK` → `OK`, `:3` → `3`, null → `(nil)`,
+//! `-ERR x` → `-ERR x`, arrays → `[a, b]`).
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its first `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts at starting on a fresh port when the chosen one was taken meanwhile.
+const START_ATTEMPTS: usize = 5;
+/// Read timeout of every raw socket: a missing reply fails the test, never hangs it.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a server gets to exit after `SIGTERM` or `SHUTDOWN`.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The shard counts behaviours are checked with: one shard, and keys spread over four.
+pub const SHARD_COUNTS: [usize; 2] = [1, 4];
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh, not yet existing directory under the system temp dir.
+pub fn unique_dir(tag: &str) -> PathBuf {
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::env::temp_dir().join(format!(
+        "corekv-test-{tag}-{}-{n}-{nanos}",
+        std::process::id()
+    ))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_corekv-server")
+}
+
+/// A running `corekv-server`. Killed (SIGKILL) and its directory removed on drop.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    /// Removed on drop: false for a server started on another server's directory.
+    owns_dir: bool,
+    log: PathBuf,
+    password: Option<String>,
+}
+
+impl Server {
+    /// Starts the server with `args` (on top of `--port` and `--dir`) and waits until
+    /// it answers `PING`. Panics with the server's log if it does not.
+    pub fn start(args: &[&str]) -> Server {
+        let mut last_log = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let dir = unique_dir("srv");
+            match Server::spawn_in(free_port(), &dir, args) {
+                Ok(mut s) => match s.owning_dir().wait_ready() {
+                    Ok(()) => return s,
+                    Err(log) if log.contains("Address already in use") => last_log = log,
+                    Err(log) => panic!("corekv-server {args:?} did not start:\n{log}"),
+                },
+                Err(e) => panic!("can't run {}: {e}", binary()),
+            }
+        }
+        panic!("corekv-server {args:?} found no free port:\n{last_log}");
+    }
+
+    /// Starts the server with `--shards n` and `args`.
+    pub fn with_shards(n: usize, args: &[&str]) -> Server {
+        let n = n.to_string();
+        let mut all = vec!["--shards", n.as_str()];
+        all.extend_from_slice(args);
+        Server::start(&all)
+    }
+
+    /// Spawns the binary on `port` with data in `dir` without waiting for it. The
+    /// directory is left in place on drop (it may be another server's).
+    pub fn spawn_in(port: u16, dir: &Path, args: &[&str]) -> std::io::Result<Server> {
+        std::fs::create_dir_all(dir)?;
+        let log = unique_dir("log").with_extension("log");
+        let stderr = File::create(&log)?;
+        let child = Command::new(binary())
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()?;
+        let password = args
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| args.get(i + 1))
+            .map(|p| p.to_string());
+        Ok(Server {
+            child: Some(child),
+            port,
+            dir: dir.to_path_buf(),
+            owns_dir: false,
+            log,
+            password,
+        })
+    }
+
+    fn owning_dir(&mut self) -> &mut Self {
+        self.owns_dir = true;
+        self
+    }
+
+    /// Waits until the server answers `PING` (`+PONG`, or `-NOAUTH` with a password).
+    /// On failure returns the server's log.
+    pub fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.try_exit_status() {
+                return Err(format!("exited with {status}: {}", self.log_text()));
+            }
+            if ping(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(format!(
+            "no answer within {START_TIMEOUT:?}: {}",
+            self.log_text()
+        ))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// The `redis://` URL, with the password when the server was started with one.
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// A `redis` crate connection (authenticated when the server has a password).
+    pub fn client(&self) -> redis::Connection {
+        let client = redis::Client::open(self.url()).expect("client URL");
+        let con = client
+            .get_connection_with_timeout(READ_TIMEOUT)
+            .expect("connect");
+        con.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
+        con
+    }
+
+    /// A raw RESP connection (not authenticated).
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status if the process has exited.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().expect("try_wait")
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.try_exit_status() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `signal` to the server process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+        let rc = unsafe { libc::kill(self.pid() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal})");
+    }
+
+    /// Resident set size of the server process in KiB, from `/proc/PID/status`.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS line")
+    }
+
+    /// One field of an `INFO` section, e.g. `info_field("stats", "expired_keys")`.
+    pub fn info_field(&self, section: &str, field: &str) -> String {
+        let mut raw = self.raw();
+        raw.auth(self.password.as_deref());
+        let text = raw.cmd(&["INFO", section]);
+        info_value(&text, field).unwrap_or_else(|| panic!("no {field} in INFO {section}:\n{text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// True when something on `port` answers an inline `PING` with a status or an error.
+fn ping(port: u16) -> bool {
+    let addr = ([127, 0, 0, 1], port).into();
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    matches!(s.read(&mut first), Ok(1) if first[0] == b'+' || first[0] == b'-')
+}
+
+/// The value of `field` in `INFO` text.
+pub fn info_value(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// Runs `check` against a fresh server for each of [`SHARD_COUNTS`].
+pub fn each_shard_count(args: &[&str], check: impl Fn(&Server, usize)) {
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, args);
+        check(&server, shards);
+    }
+}
+
+// ---- key placement, as the server computes it ----
+
+/// CRC-16/XMODEM, Redis Cluster's key hash.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The Redis Cluster hash slot of `key`, honouring `{hash tags}`.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16(hashed) % 16384
+}
+
+pub fn shard_of(key: &str, shards: usize) -> usize {
+    key_slot(key.as_bytes()) as usize % shards
+}
+
+/// How many distinct shards `keys` live on.
+pub fn distinct_shards(keys: &[&str], shards: usize) -> usize {
+    let mut seen: Vec<usize> = keys.iter().map(|k| shard_of(k, shards)).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
+}
+
+// ---- raw RESP ----
+
+/// Encodes one request as a RESP array of bulk strings.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// [`encode`] for text arguments.
+pub fn encode_str(args: &[&str]) -> Vec<u8> {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    encode(&args)
+}
+
+/// Finds the end of the first complete RESP reply in `buf`, if there is one.
+pub fn reply_len(buf: &[u8]) -> Option<usize> {
+    let eol = buf.windows(2).position(|w| w == b"\r\n")?;
+    let head = &buf[..eol];
+    let after = eol + 2;
+    let n = || -> i64 {
+        std::str::from_utf8(&head[1..])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad RESP header {:?}", String::from_utf8_lossy(head)))
+    };
+    match head.first()? {
+        b'+' | b'-' | b':' => Some(after),
+        b'$' => {
+            let len = n();
+            if len < 0 {
+                return Some(after);
+            }
+            let end = after + len as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' => {
+            let count = n();
+            let mut pos = after;
+            for _ in 0..count.max(0) {
+                pos += reply_len(&buf[pos..])?;
+            }
+            Some(pos)
+        }
+        other => panic!("not a RESP reply: {:?}", *other as char),
+    }
+}
+
+/// Renders one complete reply in compact text form.
+pub fn render(reply: &[u8]) -> String {
+    fn one(buf: &[u8]) -> (String, usize) {
+        let eol = buf.windows(2).position(|w| w == b"\r\n").expect("CRLF");
+        let body = String::from_utf8_lossy(&buf[1..eol]).into_owned();
+        let after = eol + 2;
+        match buf[0] {
+            b'+' | b':' => (body, after),
+            b'-' => (format!("-{body}"), after),
+            b'$' => {
+                let n: i64 = body.parse().expect("bulk length");
+                if n < 0 {
+                    return ("(nil)".into(), after);
+                }
+                let end = after + n as usize;
+                (
+                    String::from_utf8_lossy(&buf[after..end]).into_owned(),
+                    end + 2,
+                )
+            }
+            b'*' => {
+                let n: i64 = body.parse().expect("array length");
+                if n < 0 {
+                    return ("(nil)".into(), after);
+                }
+                let mut pos = after;
+                let mut items = Vec::new();
+                for _ in 0..n {
+                    let (item, used) = one(&buf[pos..]);
+                    items.push(item);
+                    pos += used;
+                }
+                (format!("[{}]", items.join(", ")), pos)
+            }
+            other => panic!("not a RESP reply: {:?}", other as char),
+        }
+    }
+    one(reply).0
+}
+
+/// A plain TCP connection speaking raw RESP, with a read timeout.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Authenticates when `password` is given.
+    pub fn auth(&mut self, password: Option<&str>) {
+        if let Some(p) = password {
+            assert_eq!(self.cmd(&["AUTH", p]), "OK");
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads more bytes; `false` at end of stream. Panics on timeout.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 64 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => false,
+            // The server closed with our unread input pending: what it sent before
+            // has been read already.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e) => panic!(
+                "no reply within {READ_TIMEOUT:?} ({e}); buffered: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    /// The exact bytes of the next reply.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(n) = reply_len(&self.buf) {
+                return self.buf.drain(..n).collect();
+            }
+            assert!(
+                self.fill(),
+                "connection closed before a whole reply; buffered: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+    }
+
+    /// Sends one request and returns its reply's exact bytes.
+    pub fn cmd_raw(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&encode(args));
+        self.read_reply()
+    }
+
+    /// Sends one request and returns its reply in compact text form.
+    pub fn cmd(&mut self, args: &[&str]) -> String {
+        self.send(&encode_str(args));
+        render(&self.read_reply())
+    }
+
+    /// Reads until the server closes the connection; returns everything read after
+    /// what was already consumed. Panics if the connection stays open.
+    pub fn read_to_eof(&mut self) -> Vec<u8> {
+        while self.fill() {}
+        std::mem::take(&mut self.buf)
+    }
+}

@@ -1,0 +1,98 @@
+//! Starting and stopping: a busy port or a locked data directory refuses a second
+//! server with a non-zero exit and a message; `SIGTERM` and `SHUTDOWN` stop the server
+//! with exit code 0; a stopped server's port can be reused at once.
+
+mod common;
+
+use common::{unique_dir, Server, EXIT_TIMEOUT, SHARD_COUNTS};
+
+#[test]
+fn second_server_on_the_same_port_is_refused() {
+    let first = Server::with_shards(2, &[]);
+    let dir = unique_dir("second");
+    let mut second = Server::spawn_in(first.port(), &dir, &["--shards", "2"]).expect("spawn");
+    let status = second
+        .wait_exit(EXIT_TIMEOUT)
+        .expect("the second server must exit, not share the port");
+    assert!(!status.success(), "exit status {status}");
+    let log = second.log_text();
+    assert!(
+        log.contains("Address already in use") && log.contains(&first.port().to_string()),
+        "message names the problem and the port: {log}"
+    );
+    let mut con = first.raw();
+    assert_eq!(con.cmd(&["PING"]), "PONG", "the first server keeps serving");
+    drop(second);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn second_server_on_the_same_dir_is_refused() {
+    let first = Server::with_shards(1, &[]);
+    let mut second =
+        Server::spawn_in(common::free_port(), first.dir(), &["--shards", "1"]).expect("spawn");
+    let status = second
+        .wait_exit(EXIT_TIMEOUT)
+        .expect("the second server must exit");
+    assert!(!status.success(), "exit status {status}");
+    let log = second.log_text();
+    assert!(log.contains("in use"), "{log}");
+    assert_eq!(first.raw().cmd(&["PING"]), "PONG");
+}
+
+#[test]
+fn sigterm_stops_with_exit_code_zero() {
+    for shards in SHARD_COUNTS {
+        let mut server = Server::with_shards(shards, &[]);
+        let mut con = server.raw();
+        assert_eq!(con.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), "OK");
+        server.signal(libc::SIGTERM);
+        let status = server.wait_exit(EXIT_TIMEOUT).expect("exits on SIGTERM");
+        assert_eq!(status.code(), Some(0), "{shards} shards: {status}");
+        assert!(con.read_to_eof().is_empty(), "clients are disconnected");
+    }
+}
+
+#[test]
+fn shutdown_stops_with_exit_code_zero() {
+    for shards in SHARD_COUNTS {
+        let mut server = Server::with_shards(shards, &[]);
+        let mut other = server.raw();
+        assert_eq!(other.cmd(&["SET", "k", "v"]), "OK");
+        let mut con = server.raw();
+        con.send(&common::encode_str(&["SHUTDOWN"]));
+        assert!(
+            con.read_to_eof().is_empty(),
+            "SHUTDOWN closes without a reply"
+        );
+        let status = server.wait_exit(EXIT_TIMEOUT).expect("exits on SHUTDOWN");
+        assert_eq!(status.code(), Some(0), "{shards} shards: {status}");
+        assert!(other.read_to_eof().is_empty());
+    }
+}
+
+/// Connections the server closed itself leave TIME_WAIT sockets on its port; a new
+/// server must still be able to listen there at once, as Redis can.
+#[test]
+fn port_is_reusable_right_after_shutdown() {
+    let mut server = Server::with_shards(2, &[]);
+    let port = server.port();
+    for _ in 0..4 {
+        let mut con = server.raw();
+        assert_eq!(con.cmd(&["QUIT"]), "OK");
+        assert!(con.read_to_eof().is_empty());
+    }
+    let mut con = server.raw();
+    con.send(&common::encode_str(&["SHUTDOWN"]));
+    con.read_to_eof();
+    assert_eq!(
+        server.wait_exit(EXIT_TIMEOUT).and_then(|s| s.code()),
+        Some(0)
+    );
+    let dir = unique_dir("restart");
+    let mut again = Server::spawn_in(port, &dir, &["--shards", "2"]).expect("spawn");
+    let ready = again.wait_ready();
+    drop(again);
+    let _ = std::fs::remove_dir_all(dir);
+    ready.expect("restart on the same port");
+}
