@@ -345,11 +345,13 @@ pub async fn fan_out(
             out.ok();
         }
         All::SwapDb => {
-            let a = parse_db_index(&args[1]).map_err(|_| "ERR invalid first DB index");
-            let b = parse_db_index(&args[2]).map_err(|_| "ERR invalid second DB index");
-            let (a, b) = match (a, b) {
+            // Redis's order: both indexes must be integers (each with its own text),
+            // then both in range.
+            let (a, b) = match (parse_db_index(&args[1]), parse_db_index(&args[2])) {
+                (Err(CmdError::NotInteger), _) => return out.error("ERR invalid first DB index"),
+                (_, Err(CmdError::NotInteger)) => return out.error("ERR invalid second DB index"),
                 (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => return out.error(e),
+                (Err(e), _) | (_, Err(e)) => return out.error(&e.message()),
             };
             let mut tx = Tx::new(core);
             for s in shards {
