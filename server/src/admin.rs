@@ -52,10 +52,18 @@ pub async fn run(
             out.simple(b"RESET");
             Ok(())
         }
-        Server::Command => command(args, out),
+        Server::Command => {
+            check_subcommand("COMMAND", COMMAND_SUBCOMMANDS, args).and_then(|()| command(args, out))
+        }
         Server::Info => info(core, args, out).await,
-        Server::Config => config(core, args, out).await,
-        Server::Client => client_cmd(core, client, args, out).await,
+        Server::Config => match check_subcommand("CONFIG", CONFIG_SUBCOMMANDS, args) {
+            Ok(()) => config(core, args, out).await,
+            Err(e) => Err(e),
+        },
+        Server::Client => match check_subcommand("CLIENT", CLIENT_SUBCOMMANDS, args) {
+            Ok(()) => client_cmd(core, client, args, out).await,
+            Err(e) => Err(e),
+        },
         Server::Time => {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -306,6 +314,60 @@ fn help(cmd: &str, lines: &[&str], out: &mut Vec<u8>) {
     out.simple(b"    Print this help.");
 }
 
+/// Subcommands of `COMMAND` with their Redis 7.0 arities (counting the command and
+/// the subcommand; negative: at least). `COMMAND` alone lists every command.
+const COMMAND_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("count", 2),
+    ("list", -2),
+    ("info", -2),
+    ("docs", -2),
+    ("getkeys", -4),
+    ("help", 2),
+];
+const CONFIG_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("get", -3),
+    ("set", -4),
+    ("resetstat", 2),
+    ("rewrite", 2),
+    ("help", 2),
+];
+const CLIENT_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("id", 2),
+    ("info", 2),
+    ("list", -2),
+    ("kill", -3),
+    ("getname", 2),
+    ("setname", 3),
+    ("setinfo", 4),
+    ("help", 2),
+];
+
+/// Redis 7's checks for a container command, before its handler runs: an unknown
+/// subcommand gets `unknown subcommand 'x'. Try CONFIG HELP.`, a known one with the
+/// wrong argument count `wrong number of arguments for 'config|get' command`.
+fn check_subcommand(cmd: &str, subs: &[(&str, i32)], args: &Args) -> Result<(), CmdError> {
+    let Some(sub) = args.get(1) else {
+        return Ok(());
+    };
+    let Some(&(name, arity)) = subs
+        .iter()
+        .find(|(name, _)| sub.eq_ignore_ascii_case(name.as_bytes()))
+    else {
+        return Err(unknown_sub(sub, cmd));
+    };
+    let argc = args.len() as i32;
+    let ok = if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    };
+    if !ok {
+        let full = format!("{}|{name}", cmd.to_ascii_lowercase());
+        return Err(CmdError::WrongArgs(full));
+    }
+    Ok(())
+}
+
 fn unknown_sub(sub: &[u8], cmd: &str) -> CmdError {
     CmdError::UnknownSubcommand {
         sub: String::from_utf8_lossy(sub).into_owned(),
@@ -318,17 +380,8 @@ fn unknown_sub(sub: &[u8], cmd: &str) -> CmdError {
 async fn config(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
     let cfg = &core.global.config;
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
-    let wrong = || {
-        CmdError::Raw(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(&args[1])
-        ))
-    };
     match sub.as_str() {
         "GET" => {
-            if args.len() < 3 {
-                return Err(wrong());
-            }
             let patterns: Vec<&[u8]> = args[2..].iter().map(|a| a.as_ref()).collect();
             let found = cfg.matching(&patterns);
             out.array(found.len() * 2);
@@ -338,8 +391,8 @@ async fn config(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), C
             }
         }
         "SET" => {
-            if args.len() < 4 || args.len() % 2 == 1 {
-                return Err(wrong());
+            if args.len() % 2 == 1 {
+                return Err(CmdError::Syntax);
             }
             let pairs: Vec<(String, String)> = args[2..]
                 .chunks(2)
@@ -381,7 +434,7 @@ async fn config(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), C
             ],
             out,
         ),
-        _ => return Err(wrong()),
+        _ => return Err(unknown_sub(&args[1], "CONFIG")),
     }
     Ok(())
 }
@@ -488,12 +541,7 @@ async fn client_cmd(
             ],
             out,
         ),
-        _ => {
-            return Err(CmdError::Raw(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(&args[1])
-            )))
-        }
+        _ => return Err(unknown_sub(&args[1], "CLIENT")),
     }
     Ok(())
 }
