@@ -159,7 +159,7 @@ fn hello(core: &Core, client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Re
     }
     let auth_required = core.global.config.hot.auth_required.load(Ordering::Relaxed);
     if auth_required && !client.authenticated && !authed_now {
-        return Err(CmdError::Raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
+        return Err(CmdError::Raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
     }
     if let Some(name) = setname {
         set_client_name(client, &name)?;
