@@ -281,7 +281,9 @@ async fn copy(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
 /// `SCAN` cursors name a shard (low bits) and a position in that shard's table.
 const SCAN_SHARD_BITS: u32 = 10;
 /// Position meaning "this shard not started yet".
-const SCAN_POS_START: u64 = u64::MAX >> SCAN_SHARD_BITS;
+/// Any position at or past a table's end starts at its top; this one keeps every
+/// cursor below 2^63, for clients that read cursors as signed 64-bit integers.
+const SCAN_POS_START: u64 = (1 << (63 - SCAN_SHARD_BITS)) - 1;
 /// `SCAN`'s default `COUNT`.
 const SCAN_COUNT_DEFAULT: usize = 10;
 
@@ -396,22 +398,31 @@ async fn scan(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
     if cursor != 0 {
         scan.pos = cursor >> SCAN_SHARD_BITS;
     }
+    let count = scan.count;
     let mut keys = Vec::new();
     let mut next = 0;
-    if shard < core.shards() {
-        if let OpReply::Scan { pos, keys: k } = core.op(shard, None, Op::Scan(scan)).await {
-            keys = k;
-            next = if pos != 0 {
-                scan_cursor(shard, pos)
-            } else {
-                shard += 1;
-                if shard < core.shards() {
-                    scan_cursor(shard, SCAN_POS_START)
-                } else {
-                    0
-                }
-            };
+    // A shard that runs out before COUNT keys were found hands over to the next one in
+    // the same call: an empty keyspace answers cursor 0 at once, as on Redis, and a
+    // call does at most one COUNT's work per shard.
+    while shard < core.shards() {
+        let OpReply::Scan {
+            pos,
+            keys: mut found,
+        } = core.op(shard, None, Op::Scan(scan.clone())).await
+        else {
+            break;
+        };
+        keys.append(&mut found);
+        if pos != 0 {
+            next = scan_cursor(shard, pos);
+            break;
         }
+        shard += 1;
+        if shard < core.shards() && keys.len() >= count {
+            next = scan_cursor(shard, SCAN_POS_START);
+            break;
+        }
+        scan.pos = SCAN_POS_START;
     }
     out.array(2);
     out.bulk(next.to_string().as_bytes());
