@@ -71,7 +71,7 @@ fn ten_thousand_mixed_commands_in_one_write() {
         check_replies(&mut con, &replies, &format!("{shards} shard(s)"));
         sent.join().expect("writer").expect("write");
         assert_eq!(con.cmd(&["PING"]), "PONG", "nothing extra was sent");
-        let keys = (PIPELINE_COMMANDS + 2) / 3;
+        let keys = PIPELINE_COMMANDS.div_ceil(3);
         assert_eq!(con.cmd(&["DBSIZE"]), (keys + COUNTERS).to_string());
     });
 }
