@@ -157,16 +157,16 @@ pub const PARAMS: &[Param] = &[
     p(
         "save",
         "",
-        Kind::Str,
+        Kind::Enum(&[""]),
         true,
-        "RDB save points (corekv persists through its journal; kept for tools)",
+        "RDB save points: none (kept so tools can read it)",
     ),
     p(
         "appendonly",
         "no",
-        YES_NO,
+        Kind::Enum(&["no"]),
         false,
-        "journal every write to disk",
+        "journal writes to disk (not available in this build)",
     ),
     p(
         "loglevel",
@@ -205,6 +205,15 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The text for a bad flag or config-file line at start-up.
+    pub fn startup_message(&self) -> String {
+        match self {
+            ConfigError::Unknown(name) => format!("unknown parameter '{name}'"),
+            ConfigError::Immutable(name) => format!("'{name}' can't be set"),
+            ConfigError::Invalid(name, why) => format!("invalid value for '{name}': {why}"),
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ConfigError::Unknown(name) => {
@@ -316,11 +325,12 @@ impl Config {
                 let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
                 let value = value.trim().trim_matches('"');
                 cfg.set_startup(name, value)
-                    .map_err(|e| format!("{path}:{}: {}", lineno + 1, e.message()))?;
+                    .map_err(|e| format!("{path}:{}: {}", lineno + 1, e.startup_message()))?;
             }
         }
         for (name, value) in overrides {
-            cfg.set_startup(name, value).map_err(|e| e.message())?;
+            cfg.set_startup(name, value)
+                .map_err(|e| e.startup_message())?;
         }
         Ok(cfg)
     }
