@@ -49,7 +49,7 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-pub fn binary() -> &'static str {
+fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_corekv-server")
 }
 
@@ -136,7 +136,7 @@ impl Server {
                 return Err(format!("exited with {status}: {}", self.log_text()));
             }
             if ping(self.port) {
-                return Ok(());
+                return self.check_identity();
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -144,6 +144,26 @@ impl Server {
             "no answer within {START_TIMEOUT:?}: {}",
             self.log_text()
         ))
+    }
+
+    /// Makes sure the server answering on our port is our process, not another
+    /// test's server that took the port first (ours then exits with a bind error).
+    fn check_identity(&mut self) -> Result<(), String> {
+        let mut con = self.raw();
+        if let Some(p) = &self.password {
+            assert_eq!(con.cmd(&["AUTH", p]), "OK");
+        }
+        let info = con.cmd(&["INFO", "server"]);
+        if info_value(&info, "process_id") == Some(self.pid().to_string()) {
+            return Ok(());
+        }
+        match self.wait_exit(START_TIMEOUT) {
+            Some(status) => Err(format!("exited with {status}: {}", self.log_text())),
+            None => Err(format!(
+                "another process answers on port {}: {info}",
+                self.port
+            )),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -191,7 +211,7 @@ impl Server {
     }
 
     /// The exit status if the process has exited.
-    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+    fn try_exit_status(&mut self) -> Option<ExitStatus> {
         self.child.as_mut()?.try_wait().expect("try_wait")
     }
 
@@ -225,14 +245,6 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS line")
-    }
-
-    /// One field of an `INFO` section, e.g. `info_field("stats", "expired_keys")`.
-    pub fn info_field(&self, section: &str, field: &str) -> String {
-        let mut raw = self.raw();
-        raw.auth(self.password.as_deref());
-        let text = raw.cmd(&["INFO", section]);
-        info_value(&text, field).unwrap_or_else(|| panic!("no {field} in INFO {section}:\n{text}"))
     }
 }
 
@@ -297,7 +309,7 @@ fn crc16(data: &[u8]) -> u16 {
 }
 
 /// The Redis Cluster hash slot of `key`, honouring `{hash tags}`.
-pub fn key_slot(key: &[u8]) -> u16 {
+fn key_slot(key: &[u8]) -> u16 {
     let hashed = key
         .iter()
         .position(|&b| b == b'{')
@@ -375,7 +387,7 @@ pub fn reply_len(buf: &[u8]) -> Option<usize> {
 }
 
 /// Renders one complete reply in compact text form.
-pub fn render(reply: &[u8]) -> String {
+fn render(reply: &[u8]) -> String {
     fn one(buf: &[u8]) -> (String, usize) {
         let eol = buf.windows(2).position(|w| w == b"\r\n").expect("CRLF");
         let body = String::from_utf8_lossy(&buf[1..eol]).into_owned();
@@ -430,13 +442,6 @@ impl Raw {
         Raw {
             stream,
             buf: Vec::new(),
-        }
-    }
-
-    /// Authenticates when `password` is given.
-    pub fn auth(&mut self, password: Option<&str>) {
-        if let Some(p) = password {
-            assert_eq!(self.cmd(&["AUTH", p]), "OK");
         }
     }
 
