@@ -15,84 +15,22 @@ Needs redis-server and redis-benchmark on PATH, and a release build of corekv
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COREKV = os.path.join(ROOT, "target", "release", "corekv-server")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process (all threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def wait_ready(port, timeout_s=20):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
-class Server:
-    def __init__(self, name, argv, port, workdir):
-        self.name, self.port, self.workdir = name, port, workdir
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
-        wait_ready(port)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+import benchlib
 
 
 def start(kind, server_cpus):
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
-    pin = ["taskset", "-c", server_cpus]
+    """`redis` or `corekv-N` (N shards) on `server_cpus`."""
     if kind == "redis":
-        argv = pin + ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir]
-    else:
-        shards = kind.split("-")[1]
-        argv = pin + [COREKV, "--port", str(port), "--dir", workdir, "--shards", shards, "--cpus", server_cpus]
-    return Server(kind, argv, port, workdir)
+        return benchlib.start("redis", server_cpus)
+    return benchlib.start("corekv", server_cpus, shards=int(kind.split("-")[1]))
 
 
 def run_benchmark(server, test, pipeline, requests, clients, client_cpu):
-    argv = ["taskset", "-c", client_cpu, "redis-benchmark", "-p", str(server.port), "-t", test,
-            "-n", str(requests), "-c", str(clients), "-P", str(pipeline), "--csv"]
-    before = cpu_seconds(server.proc.pid)
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    after = cpu_seconds(server.proc.pid)
-    lines = [l for l in out.splitlines() if l.startswith('"') and not l.startswith('"test"')]
-    row = [c.strip('"') for c in lines[-1].split('","')]
-    rps, p50, p99 = float(row[1]), float(row[5]), float(row[7])
-    return {"rps": rps, "cpu_us": (after - before) * 1e6 / requests, "p50": p50, "p99": p99}
+    return benchlib.measure(server, lambda: benchlib.run_redis_benchmark(
+        server.port, client_cpu, test, requests, clients, pipeline))
 
 
 def main():
@@ -108,10 +46,8 @@ def main():
     ap.add_argument("--client-cpu", default="1")
     args = ap.parse_args()
 
-    for tool in ("redis-server", "redis-benchmark", "taskset"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} not found on PATH")
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "corekv-server"], cwd=ROOT, check=True)
+    benchlib.require_tools("redis-server", "redis-benchmark", "taskset")
+    benchlib.cargo_build_release("corekv-server")
 
     servers = args.servers.split(",")
     tests = args.tests.split(",")
@@ -130,7 +66,7 @@ def main():
                         r = run_benchmark(srv, t, p, args.requests, args.clients, args.client_cpu)
                         results.setdefault((kind, t, p), []).append(r)
                         print(f"round {rnd + 1} {kind:9} {t:4} P{p:<3} {r['rps']:>11.0f} req/s "
-                              f"{r['cpu_us']:.2f} us/req p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms",
+                              f"{r['cpu_us']:.2f} us/req p50 {r['p50_ms']:.3f} ms p99 {r['p99_ms']:.3f} ms",
                               file=sys.stderr)
             finally:
                 srv.stop()
@@ -150,8 +86,8 @@ def main():
                 rps, cpu = med(kind, t, p, "rps"), med(kind, t, p, "cpu_us")
                 ratio_rps = f"{rps / base_rps:.2f}" if base_rps else "-"
                 ratio_cpu = f"{cpu / base_cpu:.2f}" if base_cpu else "-"
-                print(f"| {t.upper()} P{p} | {kind} | {rps:,.0f} | {cpu:.2f} | {med(kind, t, p, 'p50'):.3f} "
-                      f"| {med(kind, t, p, 'p99'):.3f} | {ratio_rps} | {ratio_cpu} |")
+                print(f"| {t.upper()} P{p} | {kind} | {rps:,.0f} | {cpu:.2f} | {med(kind, t, p, 'p50_ms'):.3f} "
+                      f"| {med(kind, t, p, 'p99_ms'):.3f} | {ratio_rps} | {ratio_cpu} |")
 
 
 if __name__ == "__main__":

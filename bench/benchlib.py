@@ -1,0 +1,269 @@
+"""Shared pieces of the benchmark scripts (bench/redis_benchmark.py, bench/suite.py).
+
+Servers are started pinned with taskset (taskset execs the server, so the child's pid
+is the server's), in a temporary directory removed on stop. A server's CPU time comes
+from /proc/PID/stat (utime + stime, all threads) and its memory from /proc/PID/status
+(VmRSS, VmHWM); `measure` wraps one load with both. The two load generators,
+redis-benchmark and corekv-loadgen, are parsed into one result shape:
+
+    {"requests": int, "rps": float, "p50_ms": float, "p99_ms": float, "p99_9_ms": float}
+
+Python 3.11 standard library only.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COREKV = os.path.join(ROOT, "target", "release", "corekv-server")
+LOADGEN = os.path.join(ROOT, "target", "release", "corekv-loadgen")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+SERVER_START_TIMEOUT_S = 20
+SERVER_STOP_TIMEOUT_S = 10
+RESP_TIMEOUT_S = 10
+POLL_INTERVAL_S = 0.05
+# A load generator that runs this much longer than asked is stuck, not slow.
+LOAD_TIMEOUT_S = 600
+
+
+def require_tools(*tools):
+    missing = [tool for tool in tools if not shutil.which(tool)]
+    if missing:
+        sys.exit(f"not found on PATH: {', '.join(missing)} (apt-get install redis-server redis-tools util-linux)")
+
+
+def cargo_build_release(*packages):
+    argv = ["cargo", "build", "--release", "-q"]
+    for package in packages:
+        argv += ["-p", package]
+    subprocess.run(argv, cwd=ROOT, check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kib(pid, field):
+    """A `VmXXX:` line of /proc/PID/status, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(f"{field} not in /proc/{pid}/status")
+
+
+def reset_peak_rss(pid):
+    """Sets VmHWM back to the current RSS (clear_refs 5), so the next peak is one load's.
+
+    Returns False where the kernel or permissions refuse; VmHWM then stays the peak
+    since start."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def resp_command(port, *args):
+    """Sends one command and returns its reply: str for status and bulk, int, or None."""
+    request = f"*{len(args)}\r\n".encode()
+    for arg in args:
+        data = str(arg).encode()
+        request += b"$%d\r\n%s\r\n" % (len(data), data)
+    with socket.create_connection(("127.0.0.1", port), timeout=RESP_TIMEOUT_S) as s:
+        s.sendall(request)
+        reader = s.makefile("rb")
+        line = reader.readline().rstrip(b"\r\n")
+        kind, rest = line[:1], line[1:].decode()
+        if kind == b"+":
+            return rest
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            return None if int(rest) < 0 else reader.read(int(rest) + 2)[:-2].decode()
+        raise RuntimeError(f"{' '.join(map(str, args))}: unexpected reply {line!r}")
+
+
+def info_fields(port, section):
+    """`INFO section` as a dict of its `name:value` lines."""
+    text = resp_command(port, "INFO", section)
+    fields = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and not name.startswith("#"):
+            fields[name] = value
+    return fields
+
+
+class Refused(Exception):
+    """The server exited during start-up; the message is the start of its output."""
+
+
+class Server:
+    """A server process pinned with taskset, listening on `port`, data in `workdir`."""
+
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.port, self.workdir = name, port, workdir
+        self.log_path = os.path.join(workdir, "server.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Refused(self._log_head())
+            try:
+                if resp_command(self.port, "PING") == "PONG":
+                    return
+            except (OSError, RuntimeError):
+                pass
+            time.sleep(POLL_INTERVAL_S)
+        raise RuntimeError(f"{self.name} did not answer PING on port {self.port} in {SERVER_START_TIMEOUT_S} s")
+
+    def _log_head(self):
+        with open(self.log_path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+        return " / ".join(lines[:3]) or f"exit status {self.proc.returncode}"
+
+    def cpu_seconds(self):
+        return cpu_seconds(self.pid)
+
+    def rss_kib(self):
+        return status_kib(self.pid, "VmRSS")
+
+    def peak_rss_kib(self):
+        return status_kib(self.pid, "VmHWM")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(SERVER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def redis_argv(port, workdir, cpus, extra=()):
+    return ["taskset", "-c", cpus, "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", workdir, *extra]
+
+
+def corekv_argv(port, workdir, cpus, shards, extra=()):
+    return ["taskset", "-c", cpus, COREKV, "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", workdir, "--shards", str(shards), "--cpus", cpus, *extra]
+
+
+def start(kind, cpus, shards=1, extra=()):
+    """Starts `redis` or `corekv` on a free port; `extra` flags come last and win."""
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+    if kind == "redis":
+        argv = redis_argv(port, workdir, cpus, extra)
+    else:
+        argv = corekv_argv(port, workdir, cpus, shards, extra)
+    return Server(kind, argv, port, workdir)
+
+
+def measure(server, run):
+    """Runs `run()` (a load returning a result dict with `requests`) and adds the
+    server's CPU µs per request and its peak RSS during the load."""
+    reset = reset_peak_rss(server.pid)
+    before = server.cpu_seconds()
+    result = run()
+    after = server.cpu_seconds()
+    result["cpu_us"] = (after - before) * 1e6 / result["requests"]
+    result["peak_rss_kib"] = server.peak_rss_kib()
+    result["peak_rss_is_per_load"] = reset
+    return result
+
+
+def run_pinned(cpu, argv):
+    """Runs a client pinned to `cpu`; its stdout, or an error naming its stderr."""
+    proc = subprocess.run(["taskset", "-c", cpu, *argv], capture_output=True, text=True,
+                          timeout=LOAD_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+_PERCENTILE_LINE = re.compile(r"^\s*([\d.]+)% <= ([\d.]+) milliseconds")
+
+
+def parse_redis_benchmark(text, requests):
+    """The summary of a single-test redis-benchmark run (not -q, not --csv).
+
+    p50 and p99 are the summary's; p99.9 is the first step of the percentile
+    distribution at or above 99.9%, the smallest listed latency that 99.9% of
+    requests did not exceed."""
+    lines = text.replace("\r", "\n").splitlines()
+    rps = p50 = p99 = p99_9 = None
+    for i, line in enumerate(lines):
+        if "throughput summary:" in line:
+            rps = float(line.split(":")[1].split()[0])
+        elif line.split()[:6] == ["avg", "min", "p50", "p95", "p99", "max"]:
+            values = [float(v) for v in lines[i + 1].split()]
+            p50, p99 = values[2], values[4]
+        elif p99_9 is None and (m := _PERCENTILE_LINE.match(line)) and float(m.group(1)) >= 99.9:
+            p99_9 = float(m.group(2))
+    if None in (rps, p50, p99, p99_9):
+        raise RuntimeError(f"cannot parse redis-benchmark output:\n{text[-2000:]}")
+    return {"requests": requests, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p99_9_ms": p99_9}
+
+
+def run_redis_benchmark(port, client_cpu, test, requests, clients, pipeline, keyspace=None, value_size=None):
+    argv = ["redis-benchmark", "-p", str(port), "-t", test, "-n", str(requests),
+            "-c", str(clients), "-P", str(pipeline)]
+    if keyspace:
+        argv += ["-r", str(keyspace)]
+    if value_size:
+        argv += ["-d", str(value_size)]
+    return parse_redis_benchmark(run_pinned(client_cpu, argv), requests)
+
+
+def run_loadgen(port, client_cpu, args):
+    """One corekv-loadgen run on one pinned thread; `args` are its load flags."""
+    argv = [LOADGEN, "-p", str(port), "--cpus", client_cpu, "--json", "-q", *args]
+    result = json.loads(run_pinned(client_cpu, argv))
+    total = result["total"]
+    if total["errors"] or result["unanswered"]:
+        raise RuntimeError(f"corekv-loadgen {' '.join(args)}: {total['errors']} errors, "
+                           f"{result['unanswered']} unanswered, first: {result['first_error']}")
+    latency = total["latency_ms"]
+    return {"requests": total["requests"], "rps": total["requests_per_s"], "p50_ms": latency["p50"],
+            "p99_ms": latency["p99"], "p99_9_ms": latency["p99_9"]}
+
+
+def median(samples, key):
+    values = [s[key] for s in samples if s.get(key) is not None]
+    return statistics.median(values) if values else None
