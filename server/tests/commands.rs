@@ -1157,3 +1157,24 @@ fn debug_sleep_blocks_for_the_time_given() {
         "-ERR unknown subcommand 'NOSUCH'. Try DEBUG HELP."
     );
 }
+
+#[test]
+fn maxclients_refuses_connections_over_the_limit() {
+    let server = Server::with_shards(2, &[]);
+    let mut admin = server.raw();
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "maxclients", "2"]), "OK");
+    let mut second = server.raw();
+    assert_eq!(second.cmd(&["PING"]), "PONG");
+    let mut third = server.raw();
+    assert_eq!(
+        String::from_utf8_lossy(&third.read_to_eof()),
+        "-ERR max number of clients reached\r\n"
+    );
+    let stats = admin.cmd(&["INFO", "stats"]);
+    assert_eq!(
+        info_value(&stats, "rejected_connections").as_deref(),
+        Some("1")
+    );
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "maxclients", "10000"]), "OK");
+    assert_eq!(server.raw().cmd(&["PING"]), "PONG");
+}
