@@ -129,8 +129,11 @@ pub struct ScanArgs {
 #[derive(Debug)]
 pub enum OpReply {
     Done,
-    /// RESP replies of a `Batch`, in order.
-    Replies(Vec<u8>),
+    /// RESP replies of a `Batch`, in order; `ends[i]` is where reply `i` ends in `out`.
+    Replies {
+        out: Vec<u8>,
+        ends: Vec<usize>,
+    },
     Int(i64),
     Values(Vec<Option<Vec<u8>>>),
     Entry(Option<Entry>),
@@ -205,10 +208,12 @@ impl Shard {
         match op {
             Op::Batch(cmds) => {
                 let mut out = Vec::new();
+                let mut ends = Vec::with_capacity(cmds.len());
                 for (db, args) in cmds {
                     self.run(db, &args, now_ms, &mut out);
+                    ends.push(out.len());
                 }
-                OpReply::Replies(out)
+                OpReply::Replies { out, ends }
             }
             Op::Lock => OpReply::Done,
             Op::MGet { db, keys } => OpReply::Values(

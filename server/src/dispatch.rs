@@ -2,9 +2,9 @@
 //!
 //! For each command the table row drives generic checks (unknown command, arity,
 //! authentication) before anything runs, then the route:
-//! - keys all on the home shard: run in place, synchronously;
-//! - keys all on one other shard: one hop; consecutive commands of the batch for that
-//!   same shard travel together in one message;
+//! - keys all on one shard: collected with the batch's other single-shard commands,
+//!   then each shard's share goes in one message, all shards at once, the home shard's
+//!   share running in place; replies are put back in order ([`Squash`]);
 //! - multi-key commands across shards: [`crate::multi`], atomic under shard locks;
 //! - whole-keyspace commands: fanned out ([`crate::multi`]);
 //! - connection and server commands: [`crate::admin`].
@@ -16,12 +16,10 @@ use corekv_engine::command::{table, CommandSpec, Route};
 use corekv_engine::resp::{Args, Reply};
 use corekv_engine::shard::{unknown_command_message, Op, OpReply};
 use corekv_engine::slot::shard_of;
+use futures::future::join_all;
 
 use crate::conn::Client;
 use crate::core::{now_ms, Core};
-
-/// Most commands carried in one message to another shard.
-const REMOTE_BATCH_COMMANDS_MAX: usize = 256;
 
 /// Where a command's keys live.
 enum Placement {
@@ -44,29 +42,53 @@ fn placement(spec: &CommandSpec, args: &Args, shards: usize) -> Placement {
     found
 }
 
-/// Commands waiting to go to one other shard together.
-struct RemoteBatch {
-    target: usize,
-    cmds: Vec<(usize, Args)>,
-    specs: Vec<usize>,
+/// Single-shard commands of a pipeline waiting to run: when flushed, every shard gets
+/// its share in one message, all shards at once, and the replies are put back in the
+/// order the commands came. Pipelined commands are concurrent from the client's point
+/// of view (it has seen no reply yet), so running them on their shards in parallel is
+/// linearizable; commands that are not single-shard (multi-shard, fan-out, server
+/// commands) flush first, so they see every earlier command of the pipeline done.
+struct Squash {
+    /// Per command, in arrival order: its shard and command-table index.
+    order: Vec<(usize, usize)>,
+    /// Per shard: its commands, `(db, args)`.
+    per_shard: Vec<Vec<(usize, Args)>>,
     started: Instant,
+}
+
+impl Squash {
+    fn new(shards: usize) -> Self {
+        Squash {
+            order: Vec::new(),
+            per_shard: (0..shards).map(|_| Vec::new()).collect(),
+            started: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, shard: usize, index: usize, db: usize, args: Args) {
+        if self.order.is_empty() {
+            self.started = Instant::now();
+        }
+        self.order.push((shard, index));
+        self.per_shard[shard].push((db, args));
+    }
 }
 
 /// Executes one pipeline batch for `client`, appending replies to `out` in order.
 pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, out: &mut Vec<u8>) {
-    let mut remote: Option<RemoteBatch> = None;
+    let mut squash = Squash::new(core.shards());
     for args in batch {
         if client.closing {
             break;
         }
         let Some((index, spec)) = table().lookup(&args[0]) else {
-            flush(core, &mut remote, out).await;
+            flush(core, &mut squash, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
             out.error(&unknown_command_message(&args));
             continue;
         };
         if let Some(err) = generic_checks(core, client, spec, &args) {
-            flush(core, &mut remote, out).await;
+            flush(core, &mut squash, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
             out.error(&err);
             continue;
@@ -75,33 +97,10 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         let home = core.id;
         match spec.route {
             Route::Shard(_) | Route::Multi(..) => match placement(spec, &args, core.shards()) {
-                Placement::None => {
-                    flush(core, &mut remote, out).await;
-                    run_local(core, client.db, index, args, out).await;
-                }
-                Placement::One(t) if t == home => {
-                    flush(core, &mut remote, out).await;
-                    run_local(core, client.db, index, args, out).await;
-                }
-                Placement::One(t) => {
-                    let same = remote
-                        .as_ref()
-                        .is_some_and(|r| r.target == t && r.cmds.len() < REMOTE_BATCH_COMMANDS_MAX);
-                    if !same {
-                        flush(core, &mut remote, out).await;
-                        remote = Some(RemoteBatch {
-                            target: t,
-                            cmds: Vec::new(),
-                            specs: Vec::new(),
-                            started: Instant::now(),
-                        });
-                    }
-                    let r = remote.as_mut().expect("set above");
-                    r.specs.push(index);
-                    r.cmds.push((client.db, args));
-                }
+                Placement::None => squash.push(home, index, client.db, args),
+                Placement::One(t) => squash.push(t, index, client.db, args),
                 Placement::Spread => {
-                    flush(core, &mut remote, out).await;
+                    flush(core, &mut squash, out).await;
                     let started = Instant::now();
                     match spec.route {
                         Route::Multi(kind, _) => {
@@ -113,20 +112,20 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 }
             },
             Route::All(kind) => {
-                flush(core, &mut remote, out).await;
+                flush(core, &mut squash, out).await;
                 let started = Instant::now();
                 crate::multi::fan_out(core, client, kind, &args, out).await;
                 record(core, index, started, 1);
             }
             Route::Server(kind) => {
-                flush(core, &mut remote, out).await;
+                flush(core, &mut squash, out).await;
                 let started = Instant::now();
                 crate::admin::run(core, client, kind, &args, out).await;
                 record(core, index, started, 1);
             }
         }
     }
-    flush(core, &mut remote, out).await;
+    flush(core, &mut squash, out).await;
 }
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error reply.
@@ -161,32 +160,60 @@ fn record(core: &Core, spec: usize, started: Instant, calls: u64) {
     slot.1 += us;
 }
 
-/// Runs a command on the home shard: in place when the shard is free, otherwise
-/// queued behind the transaction holding it.
-async fn run_local(core: &Rc<Core>, db: usize, index: usize, args: Args, out: &mut Vec<u8>) {
-    let started = Instant::now();
-    if core.unlocked() {
-        core.shard.borrow_mut().run(db, &args, now_ms(), out);
-    } else if let OpReply::Replies(r) = core.op(core.id, None, Op::Batch(vec![(db, args)])).await {
-        out.extend_from_slice(&r);
-    }
-    record(core, index, started, 1);
-}
-
-async fn flush(core: &Rc<Core>, remote: &mut Option<RemoteBatch>, out: &mut Vec<u8>) {
-    let Some(batch) = remote.take() else {
+/// Runs the waiting single-shard commands and appends their replies in order.
+async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
+    let n = squash.order.len();
+    if n == 0 {
         return;
-    };
-    let n = batch.cmds.len() as u64;
-    if let OpReply::Replies(r) = core.op(batch.target, None, Op::Batch(batch.cmds)).await {
-        out.extend_from_slice(&r);
     }
-    let us = batch.started.elapsed().as_micros() as u64;
+    let home = core.id;
+    let now = now_ms();
+    // Every shard's replies and where each ends; the home shard's run in place.
+    let mut replies: Vec<(Vec<u8>, Vec<usize>)> =
+        (0..core.shards()).map(|_| Default::default()).collect();
+    let mut remote = Vec::new();
+    for (shard, cmds) in squash.per_shard.iter_mut().enumerate() {
+        if cmds.is_empty() {
+            continue;
+        }
+        let cmds = std::mem::take(cmds);
+        if shard == home && core.unlocked() {
+            let (buf, ends) = &mut replies[home];
+            let mut engine = core.shard.borrow_mut();
+            for (db, args) in cmds {
+                engine.run(db, &args, now, buf);
+                ends.push(buf.len());
+            }
+        } else {
+            remote.push((shard, core.op(shard, None, Op::Batch(cmds))));
+        }
+    }
+    let shards: Vec<usize> = remote.iter().map(|(s, _)| *s).collect();
+    let answers = join_all(remote.into_iter().map(|(_, f)| f)).await;
+    for (shard, answer) in shards.into_iter().zip(answers) {
+        if let OpReply::Replies { out, ends } = answer {
+            replies[shard] = (out, ends);
+        }
+    }
+    let mut next = vec![0usize; core.shards()];
+    let mut start = vec![0usize; core.shards()];
+    for &(shard, _) in &squash.order {
+        let (buf, ends) = &replies[shard];
+        // A shard drops its answer only when the process is shutting down.
+        let Some(&end) = ends.get(next[shard]) else {
+            break;
+        };
+        out.extend_from_slice(&buf[start[shard]..end]);
+        start[shard] = end;
+        next[shard] += 1;
+    }
+    let us = squash.started.elapsed().as_micros() as u64;
     let mut stats = core.stats.borrow_mut();
-    stats.commands += n;
-    for spec in batch.specs {
-        let slot = &mut stats.command_calls[spec];
+    stats.commands += n as u64;
+    for &(_, index) in &squash.order {
+        let slot = &mut stats.command_calls[index];
         slot.0 += 1;
-        slot.1 += us / n;
+        slot.1 += us / n as u64;
     }
+    squash.order.clear();
 }
