@@ -7,7 +7,8 @@
 pub const PROTO_MAX_BULK_LEN_BYTES_DEFAULT: u64 = 512 * 1024 * 1024;
 /// Smallest value `CONFIG SET proto-max-bulk-len` accepts (Redis: 1 MB).
 pub const PROTO_MAX_BULK_LEN_BYTES_MIN: u64 = 1024 * 1024;
-/// Most arguments in one multibulk request (Redis's `INT_MAX`-guarded 1M limit).
+/// Most arguments in one multibulk request. Redis accepts up to `INT_MAX` from an
+/// authenticated client; a bound this size keeps one request's argument table small.
 pub const PROTO_MAX_MULTIBULK_ARGS: i64 = 1024 * 1024;
 /// Longest inline command, and longest `*`/`$` header line, before Redis gives up.
 pub const PROTO_INLINE_MAX_BYTES: usize = 64 * 1024;

@@ -21,6 +21,8 @@ use crate::value::Value;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShardCounters {
     pub commands: u64,
+    /// Commands that answered with an error.
+    pub errors: u64,
     /// Keyspace changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
 }
@@ -175,10 +177,12 @@ impl Shard {
     pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut Vec<u8>) {
         debug_assert!(db < self.dbs.len());
         let Some(spec) = table().get(&args[0]) else {
+            self.counters.errors += 1;
             out.error(&unknown_command_message(args));
             return;
         };
         if !spec.arity_ok(args.len()) {
+            self.counters.errors += 1;
             out.error(&CmdError::WrongArgs(spec.name.to_string()).message());
             return;
         }
@@ -198,6 +202,7 @@ impl Shard {
         };
         let mark = ctx.out.len();
         if let Err(e) = handler(&mut ctx, args) {
+            ctx.shard.counters.errors += 1;
             ctx.out.truncate(mark);
             ctx.out.error(&e.message());
         }

@@ -82,6 +82,7 @@ pub async fn run(
         }
     };
     if let Err(e) = result {
+        core.stats.borrow_mut().error_replies += 1;
         out.error(&e.message());
     }
 }

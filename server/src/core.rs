@@ -144,6 +144,8 @@ pub struct CoreStats {
     /// Per command: calls and total µs, indexed like the command table.
     pub command_calls: Vec<(u64, u64)>,
     pub rejected_calls: u64,
+    /// Error replies from connection and server commands.
+    pub error_replies: u64,
 }
 
 pub struct Core {

@@ -57,7 +57,7 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
                 sum(&|s| s.shard.db.expired_keys),
                 sum(&|s| s.shard.db.keyspace_hits),
                 sum(&|s| s.shard.db.keyspace_misses),
-                sum(&|s| s.core.rejected_calls),
+                sum(&|s| s.core.rejected_calls + s.core.error_replies + s.shard.counters.errors),
                 sum(&|s| s.core.protocol_errors),
                 sum(&|s| s.core.hops),
             )
