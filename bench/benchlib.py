@@ -48,6 +48,13 @@ def cargo_build_release(*packages):
     subprocess.run(argv, cwd=ROOT, check=True)
 
 
+def redis_server_version():
+    """`7.0.15` from `redis-server --version`."""
+    out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"v=(\S+)", out)
+    return match.group(1) if match else out.strip()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -150,9 +157,10 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer PING on port {self.port} in {SERVER_START_TIMEOUT_S} s")
 
     def _log_head(self):
+        """The first line of the server's output: where it says why it stopped."""
         with open(self.log_path, errors="replace") as f:
             lines = [line.strip() for line in f if line.strip()]
-        return " / ".join(lines[:3]) or f"exit status {self.proc.returncode}"
+        return lines[0] if lines else f"exit status {self.proc.returncode}"
 
     def cpu_seconds(self):
         return cpu_seconds(self.pid)
@@ -208,13 +216,16 @@ def measure(server, run):
     return result
 
 
-def run_pinned(cpu, argv):
-    """Runs a client pinned to `cpu`; its stdout, or an error naming its stderr."""
-    proc = subprocess.run(["taskset", "-c", cpu, *argv], capture_output=True, text=True,
-                          timeout=LOAD_TIMEOUT_S)
+def run_pinned(cpu, argv, stdin_path=None):
+    """Runs a client pinned to `cpu` (stdin from `stdin_path` if given); its stdout, or
+    an error naming its stderr."""
+    with open(stdin_path or os.devnull, "rb") as stdin:
+        proc = subprocess.run(["taskset", "-c", cpu, *argv], stdin=stdin, capture_output=True,
+                              timeout=LOAD_TIMEOUT_S)
+    stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-    return proc.stdout
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {stderr.strip()[-2000:]}")
+    return stdout
 
 
 _PERCENTILE_LINE = re.compile(r"^\s*([\d.]+)% <= ([\d.]+) milliseconds")
