@@ -2,14 +2,16 @@
 //! the built `corekv-loadgen` binary, both bounded in time.
 //!
 //! The server is `redis-server` unless `LOADGEN_TEST_SERVER` names another binary
-//! that takes the same `--port`, `--save` and `--appendonly` flags (corekv-server).
+//! that takes the same `--port`, `--save` and `--appendonly` flags (corekv-server);
+//! `Server::start_binary` starts a given binary in a data directory of its own.
 
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,10 +45,26 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// A running server, stopped (even if paused) and reaped when dropped.
+/// A fresh, empty directory under the system temp directory, unique to this process.
+fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "corekv-loadgen-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let dir = std::env::temp_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+/// A running server, stopped (even if paused) and reaped when dropped; its data
+/// directory, if it has one of its own, is removed after it stopped.
 pub struct Server {
     child: Child,
     pub port: u16,
+    data_dir: Option<PathBuf>,
 }
 
 impl Server {
@@ -55,17 +73,35 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Server {
-        let binary = server_binary();
+        Server::spawn(&server_binary(), None, extra_args)
+    }
+
+    /// Starts `binary` with `--dir` set to a fresh scratch directory, so that servers
+    /// which lock their data directory (corekv-server) can run side by side.
+    pub fn start_binary(binary: &Path, extra_args: &[&str]) -> Server {
+        Server::spawn(binary, Some(scratch_dir()), extra_args)
+    }
+
+    fn spawn(binary: &Path, data_dir: Option<PathBuf>, extra_args: &[&str]) -> Server {
         let port = free_port();
-        let child = Command::new(&binary)
+        let mut command = Command::new(binary);
+        command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", "", "--appendonly", "no"]);
+        if let Some(dir) = &data_dir {
+            command.arg("--dir").arg(dir);
+        }
+        let child = command
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let server = Server { child, port };
+        let server = Server {
+            child,
+            port,
+            data_dir,
+        };
         server.wait_until_listening();
         server
     }
@@ -113,6 +149,19 @@ impl Server {
             .expect("connect to the test server")
     }
 
+    /// `INFO section` as `(name, value)` pairs of its `name:value` lines.
+    pub fn info(&self, section: &str) -> Vec<(String, String)> {
+        let text: String = redis::cmd("INFO")
+            .arg(section)
+            .query(&mut self.client())
+            .expect("INFO");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
     pub fn dbsize(&self) -> u64 {
         redis::cmd("DBSIZE")
             .query(&mut self.client())
@@ -148,6 +197,9 @@ impl Drop for Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
