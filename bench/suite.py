@@ -248,8 +248,10 @@ def memory_session(args, results, rnd, kind, pipe_path):
         keys = benchlib.resp_command(server.port, "DBSIZE")
         if keys != args.memory_keys:
             raise RuntimeError(f"{kind} holds {keys} keys after loading {args.memory_keys}")
-        used_after = int(benchlib.info_fields(server.port, "memory")["used_memory"])
+        memory = benchlib.info_fields(server.port, "memory")
+        used_after = int(memory["used_memory"])
         sample = {
+            "mem_allocator": memory.get("mem_allocator", "?"),
             "round": rnd + 1,
             "keys": keys,
             "used_memory_per_key_b": (used_after - used_before) / keys,
@@ -310,7 +312,7 @@ def performance_tables(plan, med, refused):
     return ratios, absolute
 
 
-def memory_table(args, med):
+def memory_table(args, med, results_memory):
     rows = [("used_memory_per_key_b", "INFO used_memory growth, bytes/key", "{:.1f}"),
             ("rss_per_key_b", "RSS growth, bytes/key", "{:.1f}"),
             ("peak_rss_mib", "peak RSS, MiB", "{:.1f}"),
@@ -321,6 +323,9 @@ def memory_table(args, med):
     for key, title, fmt in rows:
         cells = [fmt.format(side[key]) if side.get(key) is not None else "–" for side in (redis, corekv)]
         lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(corekv.get(key), redis.get(key))} |")
+    allocators = [samples[-1]["mem_allocator"] if samples else "–" for samples in
+                  (results_memory["redis"], results_memory["corekv"])]
+    lines.append(f"| allocator (INFO mem_allocator) | {allocators[0]} | {allocators[1]} | |")
     return lines
 
 
@@ -349,13 +354,15 @@ def render(args, plan, results):
     length = (f"{args.requests:,} requests per closed-loop load" if args.requests
               else f"{args.duration:g} s per load")
     lines = [
-        f"corekv vs Redis {m['redis_server']}: medians of {args.rounds} alternating rounds, {length}. "
+        f"corekv vs Redis {m['redis_server']}: medians of {args.rounds} alternating "
+        f"round{'s' if args.rounds != 1 else ''}, {length}. "
         f"Servers on CPU {args.server_cpu} (`redis-server --save '' --appendonly no`, "
         f"`corekv-server --shards 1 --cpus {args.server_cpu}`), clients on CPU {args.client_cpu}; "
         f"{args.clients} connections, {args.keyspace:,} keys, {args.value_size}-byte values.",
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}; load average "
         f"{load['start'][0]:.2f} at the start, {load['end'][0]:.2f} at the end; {settings['date']}.",
+        f"Reproduce with `{results['command']}`.",
         "",
         "**corekv/Redis ratios** (above 1: corekv higher, which is better for req/s and worse for the rest):",
         "",
@@ -365,7 +372,7 @@ def render(args, plan, results):
         "",
         *absolute,
         "",
-        *memory_table(args, med),
+        *memory_table(args, med, results["memory"]),
         "",
     ]
     notes = persistence_note(med, results["refused"])
