@@ -109,6 +109,18 @@ impl Registry {
         self.clients.len()
     }
 
+    /// Closes clients idle for longer than `timeout` (the `timeout` parameter).
+    pub fn close_idle(&self, timeout: std::time::Duration) {
+        let now = Instant::now();
+        for c in self.clients.values() {
+            let c = c.borrow();
+            if now.duration_since(c.last_active) > timeout {
+                log::debug!("closing idle client {}", c.id);
+                shutdown_socket(c.fd);
+            }
+        }
+    }
+
     pub fn apply(&mut self, op: ClientsOp) -> ClientsReply {
         match op {
             ClientsOp::List(f) => ClientsReply::Lines(
@@ -124,11 +136,7 @@ impl Registry {
                 for c in self.clients.values() {
                     let c = c.borrow();
                     if f.matches(&c) {
-                        // Shutting the socket down ends the connection task's pending
-                        // read; the task then cleans up and deregisters itself.
-                        // SAFETY: `fd` is the live socket of a registered connection;
-                        // shutdown(2) does not close or invalidate it.
-                        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+                        shutdown_socket(c.fd);
                         killed += 1;
                     }
                 }
@@ -136,4 +144,12 @@ impl Registry {
             }
         }
     }
+}
+
+/// Ends a connection from outside its task: shutting the socket down makes the task's
+/// pending read return, and the task then cleans up and deregisters itself.
+fn shutdown_socket(fd: RawFd) {
+    // SAFETY: `fd` is the live socket of a registered connection; shutdown(2) does not
+    // close or invalidate it.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
 }

@@ -7,12 +7,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use corekv_engine::command::CommandSpec;
 use corekv_engine::resp::{parse, Args, Frame, ProtocolError, Reply};
-use futures::future::{select, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
@@ -121,7 +120,6 @@ enum End {
     Io(std::io::Error),
     Protocol,
     QueryBufferLimit,
-    IdleTimeout,
 }
 
 impl std::fmt::Display for End {
@@ -130,22 +128,7 @@ impl std::fmt::Display for End {
             End::Io(e) => write!(f, "{e}"),
             End::Protocol => write!(f, "protocol error"),
             End::QueryBufferLimit => write!(f, "query buffer limit reached"),
-            End::IdleTimeout => write!(f, "idle timeout"),
         }
-    }
-}
-
-async fn read_some(core: &Core, stream: &mut TcpStream, scratch: &mut [u8]) -> Result<usize, End> {
-    let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);
-    if timeout_s == 0 {
-        return stream.read(scratch).await.map_err(End::Io);
-    }
-    let read = stream.read(scratch);
-    let timer = glommio::timer::Timer::new(Duration::from_secs(timeout_s));
-    futures::pin_mut!(read);
-    match select(read, timer).await {
-        Either::Left((r, _)) => r.map_err(End::Io),
-        Either::Right(_) => Err(End::IdleTimeout),
     }
 }
 
@@ -156,7 +139,7 @@ async fn session(core: &Rc<Core>, client: &mut Client, stream: &mut TcpStream) -
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut frames: Vec<(usize, Frame)> = Vec::new();
     loop {
-        let n = read_some(core, stream, &mut scratch).await?;
+        let n = stream.read(&mut scratch).await.map_err(End::Io)?;
         if n == 0 {
             return Ok(());
         }

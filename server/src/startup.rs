@@ -24,6 +24,8 @@ use crate::core::{now_ms, Core, Envelope, Global, Shutdown, MESH_CHANNEL_CAPACIT
 const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
 /// How often each shard runs an active-expiry tick (Redis's `hz 10`).
 const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
+/// Background ticks between two checks for idle clients (once a second).
+const IDLE_CHECK_EVERY_TICKS: u64 = 10;
 /// Share of a core the background queue gets when requests compete for it.
 const BACKGROUND_SHARES: usize = 10;
 /// Pending connections each core's listener queues before accepting (glommio's).
@@ -400,7 +402,7 @@ async fn shard_main(
         })
         .detach();
     }
-    spawn_active_expiry(core.clone());
+    spawn_background(core.clone());
     let mut sockets = Vec::new();
     for addr in &addrs {
         sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
@@ -446,8 +448,10 @@ fn stop_listening(fds: &[RawFd]) {
     }
 }
 
-/// Active expiry runs in its own low-share task queue: requests never wait behind it.
-fn spawn_active_expiry(core: Rc<Core>) {
+/// A shard's periodic work (Redis's `serverCron`/`clientsCron`): active expiry every
+/// tick and closing idle clients (`timeout`) every second. It runs in its own
+/// low-share task queue, so requests never wait behind it.
+fn spawn_background(core: Rc<Core>) {
     let queue = glommio::executor().create_task_queue(
         Shares::Static(BACKGROUND_SHARES),
         Latency::NotImportant,
@@ -455,10 +459,20 @@ fn spawn_active_expiry(core: Rc<Core>) {
     );
     glommio::spawn_local_into(
         async move {
+            let mut tick: u64 = 0;
             loop {
                 glommio::timer::sleep(ACTIVE_EXPIRE_INTERVAL).await;
+                tick += 1;
                 if core.unlocked() {
                     core.shard.borrow_mut().active_expire(now_ms());
+                }
+                if tick % IDLE_CHECK_EVERY_TICKS == 0 {
+                    let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);
+                    if timeout_s > 0 {
+                        core.clients
+                            .borrow()
+                            .close_idle(Duration::from_secs(timeout_s));
+                    }
                 }
             }
         },

@@ -96,3 +96,26 @@ fn port_is_reusable_right_after_shutdown() {
     let _ = std::fs::remove_dir_all(dir);
     ready.expect("restart on the same port");
 }
+
+#[test]
+fn idle_clients_are_closed_after_timeout_set_at_run_time() {
+    let server = Server::with_shards(2, &[]);
+    let mut idle = server.raw();
+    let mut busy = server.raw();
+    assert_eq!(idle.cmd(&["PING"]), "PONG");
+    assert_eq!(busy.cmd(&["CONFIG", "SET", "timeout", "1"]), "OK");
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(
+            busy.cmd(&["PING"]),
+            "PONG",
+            "an active client stays connected"
+        );
+    }
+    assert!(
+        idle.read_to_eof().is_empty(),
+        "the idle client is closed without a reply"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+}
