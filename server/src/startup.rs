@@ -466,7 +466,7 @@ fn spawn_background(core: Rc<Core>) {
                 if core.unlocked() {
                     core.shard.borrow_mut().active_expire(now_ms());
                 }
-                if tick % IDLE_CHECK_EVERY_TICKS == 0 {
+                if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {
                     let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);
                     if timeout_s > 0 {
                         core.clients
