@@ -20,7 +20,7 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
   memory       1,000,000 SETs of 16-byte keys and 32-byte values through
                redis-cli --pipe: INFO used_memory and RSS growth per key
 
-    bench/suite.py                 # full run, about 12 minutes on 2 CPUs
+    bench/suite.py                 # full run, about 8 minutes on 2 CPUs
     bench/suite.py --quick         # smoke run, about 2 minutes
     bench/suite.py --rounds 5 --duration 10 --server-cpu 2 --client-cpu 3
 
