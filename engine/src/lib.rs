@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod error;
 pub mod glob;
 pub mod harness;
+pub mod journal;
 pub mod keyspace;
 pub mod limits;
 pub mod resp;

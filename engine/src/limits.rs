@@ -26,3 +26,22 @@ pub const EXPIRE_ROUNDS_PER_TICK_MAX: usize = 64;
 pub const SCAN_VISIT_MAX: usize = 100_000;
 /// Longest string value `SETRANGE`/`APPEND`/`SETBIT` may create (Redis: 512 MB).
 pub const STRING_MAX_BYTES: usize = 512 * 1024 * 1024;
+
+/// Bytes in a journal record's header: payload length (u32), CRC32C (u32), LSN (u64).
+pub const JOURNAL_RECORD_HEADER_BYTES: usize = 16;
+/// Smallest journal record payload. An effect is at least its one-byte tag, so a
+/// zero length, which is what a zero-filled tail reads as, never frames a record.
+pub const JOURNAL_RECORD_PAYLOAD_BYTES_MIN: usize = 1;
+/// Largest journal record payload: one effect must fit whole in one record, and the
+/// largest single effect is a `SET` of a longest key with a longest value.
+pub const JOURNAL_RECORD_PAYLOAD_BYTES_MAX: usize = 2 * 1024 * 1024 * 1024 - 1;
+/// Smallest whole journal record, header included.
+pub const JOURNAL_RECORD_BYTES_MIN: usize =
+    JOURNAL_RECORD_HEADER_BYTES + JOURNAL_RECORD_PAYLOAD_BYTES_MIN;
+
+const _: () = assert!(JOURNAL_RECORD_PAYLOAD_BYTES_MIN > 0);
+const _: () = assert!(JOURNAL_RECORD_PAYLOAD_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(
+    JOURNAL_RECORD_PAYLOAD_BYTES_MAX as u64
+        >= PROTO_MAX_BULK_LEN_BYTES_DEFAULT + STRING_MAX_BYTES as u64 + 64
+);
