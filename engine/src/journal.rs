@@ -1,9 +1,11 @@
-//! A shard's journal as bytes: how records are framed, and how recovery reads a
-//! journal back and decides where it ends. No files here; the server owns the I/O.
+//! A shard's journal as bytes: how records are framed, what their payloads say
+//! (effects), how recovery reads a journal back and decides where it ends, and how an
+//! effect is redone on a keyspace. No files here; the server owns the I/O.
 //!
 //! ```text
-//!  write: effect ──► payload ──► encode_record(lsn) ──► journal buffer ──► file
-//!  start: file ──► scan ──► records (offset, lsn, payload) + how the journal ended
+//!  write:   Effect ──► encode_effect_record(lsn) ──► journal buffer ──► file
+//!  recover: file ──► scan ──► records (offset, lsn, payload) + how the journal ended
+//!                               └──► Effect::decode ──► apply_effect(shard)
 //! ```
 //!
 //! # Record layout
@@ -33,7 +35,8 @@
 //! acknowledged writes). The rule: the journal *continues* after the bad spot if,
 //! at any later byte offset, there is a whole record with a good checksum whose LSN
 //! is at least the one expected at the bad spot, and no more above it than the
-//! records that could fit in the bytes skipped. If one does, the bad spot is
+//! records that could fit in the bytes skipped (any LSN when the bad spot is the
+//! first record). If one does, the bad spot is
 //! [`End::Corrupt`]; otherwise it is [`End::TornTail`]. A whole, checksummed record
 //! with the wrong LSN right where the next one belongs is a gap, so corrupt too.
 //!
@@ -42,15 +45,45 @@
 //! mistaken for corruption (recovery then refuses and asks an operator), while a
 //! real mid-journal corruption can only pass as a torn tail if nothing valid
 //! follows it, in which case the bytes lost are exactly those a torn tail loses.
+//!
+//! # Effect records
+//!
+//! A record's payload is one [`Effect`]: a deterministic description of what a write
+//! changed (absolute deadlines, resolved random choices), so replaying it with
+//! [`apply_effect`] reproduces the data without a clock. The encoding is a tag byte,
+//! then the effect's fields in order; integers are LEB128 varints (canonical: no
+//! redundant high groups), byte strings are a varint length then the bytes, values
+//! are a type tag then the type's body, and a list is a varint count then its items.
+//!
+//! ```text
+//!  Set       1  db key expire_at_ms value     value: type tag, then the body
+//!  Del       2  db key                                1 = string: bytes
+//!  ExpireAt  3  db key at_ms (≠ 0)
+//!  Persist   4  db key
+//!  FlushDb   5  db
+//!  FlushAll  6
+//!  SwapDb    7  a b
+//!  Move      8  from_db to_db (≠ from_db) key
+//!  TxPart    9  tx_id count participant…     shard ids, u16, strictly increasing
+//!              count effect…                 none of them a TxPart
+//! ```
+//!
+//! Every decoded form re-encodes to the same bytes. Decoding never panics, and it
+//! allocates only after checking that the input holds at least the bytes or items
+//! a length or count claims.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crc::{Crc, CRC_32_ISCSI};
 
+use crate::keyspace::NO_EXPIRE;
 use crate::limits::{
-    JOURNAL_RECORD_BYTES_MIN, JOURNAL_RECORD_HEADER_BYTES, JOURNAL_RECORD_PAYLOAD_BYTES_MAX,
-    JOURNAL_RECORD_PAYLOAD_BYTES_MIN,
+    DATABASES, JOURNAL_RECORD_BYTES_MIN, JOURNAL_RECORD_HEADER_BYTES,
+    JOURNAL_RECORD_PAYLOAD_BYTES_MAX, JOURNAL_RECORD_PAYLOAD_BYTES_MIN,
 };
+use crate::shard::Shard;
+use crate::value::Value;
 
 /// No LSN: never written in a record, so a zeroed header cannot pass as one.
 pub const LSN_NONE: u64 = 0;
@@ -73,14 +106,33 @@ fn checksum(lsn: u64, payload: &[u8]) -> u32 {
 /// Appends one framed record to `out`. The payload length and the LSN must be in
 /// bounds: the caller builds both, so a violation is a bug, not a runtime error.
 pub fn encode_record(lsn: u64, payload: &[u8], out: &mut Vec<u8>) {
+    let at = out.len();
+    out.reserve(JOURNAL_RECORD_HEADER_BYTES + payload.len());
+    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
+    out.extend_from_slice(payload);
+    seal(lsn, at, out);
+}
+
+/// Appends `effect` to `out` as one framed record, encoding it in place.
+pub fn encode_effect_record(lsn: u64, effect: &Effect, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
+    effect.encode(out);
+    seal(lsn, at, out);
+}
+
+/// Fills in the header of the record at `at`, whose payload runs to the end of `out`.
+fn seal(lsn: u64, at: usize, out: &mut [u8]) {
+    let payload_at = at + JOURNAL_RECORD_HEADER_BYTES;
+    let payload = &out[payload_at..];
     assert!(lsn_valid(lsn));
     assert!(payload.len() >= JOURNAL_RECORD_PAYLOAD_BYTES_MIN);
     assert!(payload.len() <= JOURNAL_RECORD_PAYLOAD_BYTES_MAX);
-    out.reserve(JOURNAL_RECORD_HEADER_BYTES + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&checksum(lsn, payload).to_le_bytes());
-    out.extend_from_slice(&lsn.to_le_bytes());
-    out.extend_from_slice(payload);
+    let crc = checksum(lsn, payload);
+    let len = payload.len() as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    out[at + 8..payload_at].copy_from_slice(&lsn.to_le_bytes());
 }
 
 /// One valid record found by [`scan`]; `payload` indexes the scanned buffer.
@@ -169,29 +221,70 @@ fn checked(buf: &[u8], at: usize, header: Header) -> Option<Record> {
 
 /// Walks `buf` from the start and returns its valid records and how it ended (see
 /// the module doc for how a torn tail is told from corruption). The first record
-/// may carry any valid LSN; the caller checks it against its snapshot.
+/// may carry any valid LSN; the caller checks it against its snapshot. This keeps
+/// every record's position; [`Scanner`] walks a large journal in constant memory.
 pub fn scan(buf: &[u8]) -> Scan {
-    let mut records: Vec<Record> = Vec::new();
-    let mut at = 0;
-    while at < buf.len() {
-        let expected_lsn = records.last().map(|r| r.lsn + 1);
-        let record = header_at(buf, at).and_then(|h| checked(buf, at, h));
-        let end = match record {
-            Some(r) if expected_lsn.is_none_or(|lsn| r.lsn == lsn) => {
-                at = r.end();
-                records.push(r);
-                continue;
-            }
-            Some(_) => End::Corrupt { offset: at },
-            None if continues_after(buf, at, expected_lsn) => End::Corrupt { offset: at },
-            None => End::TornTail { offset: at },
-        };
-        return Scan { records, end };
+    let mut scanner = Scanner::new(buf);
+    let records = scanner.by_ref().collect();
+    let end = scanner.end().expect("the scanner ran to its end");
+    Scan { records, end }
+}
+
+/// [`scan`] one record at a time: yields the valid records, then [`Scanner::end`]
+/// says how the journal ended.
+#[derive(Debug, Clone)]
+pub struct Scanner<'a> {
+    buf: &'a [u8],
+    at: usize,
+    last_lsn: Option<u64>,
+    end: Option<End>,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Scanner {
+            buf,
+            at: 0,
+            last_lsn: None,
+            end: None,
+        }
     }
-    debug_assert_eq!(at, buf.len());
-    Scan {
-        records,
-        end: End::Clean,
+
+    /// How the journal ended: `None` until the iterator has returned `None`.
+    pub fn end(&self) -> Option<End> {
+        self.end
+    }
+
+    fn stop(&mut self, end: End) -> Option<Record> {
+        self.end = Some(end);
+        None
+    }
+}
+
+impl Iterator for Scanner<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.end.is_some() {
+            return None;
+        }
+        let (buf, at) = (self.buf, self.at);
+        if at == buf.len() {
+            return self.stop(End::Clean);
+        }
+        let expected_lsn = self.last_lsn.map(|lsn| lsn + 1);
+        match header_at(buf, at).and_then(|h| checked(buf, at, h)) {
+            Some(r) if expected_lsn.is_none_or(|lsn| r.lsn == lsn) => {
+                self.at = r.end();
+                self.last_lsn = Some(r.lsn);
+                Some(r)
+            }
+            Some(_) => self.stop(End::Corrupt { offset: at }),
+            None if continues_after(buf, at, expected_lsn) => {
+                self.stop(End::Corrupt { offset: at })
+            }
+            None => self.stop(End::TornTail { offset: at }),
+        }
     }
 }
 
@@ -213,11 +306,406 @@ fn continues_after(buf: &[u8], bad_at: usize, expected_lsn: Option<u64>) -> bool
     })
 }
 
+/// What one write changed, in the form the journal keeps: enough to redo it on a
+/// keyspace without a clock or a random generator. To journal a write, keys and
+/// values are borrowed from the command and the keyspace, so nothing is copied but
+/// into the journal buffer; decoding borrows keys from the record and copies values
+/// out, since the keyspace will own them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect<'a> {
+    /// Store `value` at `key` with deadline `expire_at_ms` ([`NO_EXPIRE`] for none).
+    Set {
+        db: usize,
+        key: &'a [u8],
+        value: Cow<'a, Value>,
+        expire_at_ms: u64,
+    },
+    Del {
+        db: usize,
+        key: &'a [u8],
+    },
+    /// Set an existing key's deadline to the absolute time `at_ms` (never
+    /// [`NO_EXPIRE`]: that is [`Effect::Persist`]).
+    ExpireAt {
+        db: usize,
+        key: &'a [u8],
+        at_ms: u64,
+    },
+    Persist {
+        db: usize,
+        key: &'a [u8],
+    },
+    FlushDb {
+        db: usize,
+    },
+    FlushAll,
+    SwapDb {
+        a: usize,
+        b: usize,
+    },
+    /// Move a key and its deadline to another database of the same shard.
+    Move {
+        from_db: usize,
+        to_db: usize,
+        key: &'a [u8],
+    },
+    /// This shard's part of a multi-shard transaction: recovery applies it only if
+    /// the journal of every shard in `participants` holds its part of `tx_id`.
+    TxPart {
+        tx_id: u64,
+        participants: Vec<u16>,
+        effects: Vec<Effect<'a>>,
+    },
+}
+
+const TAG_SET: u8 = 1;
+const TAG_DEL: u8 = 2;
+const TAG_EXPIRE_AT: u8 = 3;
+const TAG_PERSIST: u8 = 4;
+const TAG_FLUSH_DB: u8 = 5;
+const TAG_FLUSH_ALL: u8 = 6;
+const TAG_SWAP_DB: u8 = 7;
+const TAG_MOVE: u8 = 8;
+const TAG_TX_PART: u8 = 9;
+
+const VALUE_STR: u8 = 1;
+
+/// Longest LEB128 encoding of a `u64`.
+const VARINT_BYTES_MAX: usize = 10;
+
+/// Why a payload is not an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ends inside a field, or a length or count claims more than is left.
+    Truncated,
+    /// Bytes remain after a whole effect.
+    TrailingBytes,
+    UnknownTag(u8),
+    UnknownValueType(u8),
+    /// A varint longer than a `u64` or with redundant high groups.
+    BadVarint,
+    DbOutOfRange,
+    ShardIdOutOfRange,
+    /// A transaction's participants are empty, or not strictly increasing.
+    BadParticipants,
+    /// A `TxPart` inside a `TxPart`.
+    NestedTx,
+    /// An `ExpireAt` without a deadline.
+    NoDeadline,
+    /// A `Move` to the database it comes from.
+    MoveToSameDb,
+}
+
+impl Effect<'_> {
+    /// Appends this effect's encoding to `out` (layout in the module doc).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Effect::Set {
+                db,
+                key,
+                value,
+                expire_at_ms,
+            } => {
+                out.push(TAG_SET);
+                put_db(*db, out);
+                put_bytes(key, out);
+                put_varint(*expire_at_ms, out);
+                put_value(value, out);
+            }
+            Effect::Del { db, key } => {
+                out.push(TAG_DEL);
+                put_db(*db, out);
+                put_bytes(key, out);
+            }
+            Effect::ExpireAt { db, key, at_ms } => {
+                assert!(*at_ms != NO_EXPIRE);
+                out.push(TAG_EXPIRE_AT);
+                put_db(*db, out);
+                put_bytes(key, out);
+                put_varint(*at_ms, out);
+            }
+            Effect::Persist { db, key } => {
+                out.push(TAG_PERSIST);
+                put_db(*db, out);
+                put_bytes(key, out);
+            }
+            Effect::FlushDb { db } => {
+                out.push(TAG_FLUSH_DB);
+                put_db(*db, out);
+            }
+            Effect::FlushAll => out.push(TAG_FLUSH_ALL),
+            Effect::SwapDb { a, b } => {
+                out.push(TAG_SWAP_DB);
+                put_db(*a, out);
+                put_db(*b, out);
+            }
+            Effect::Move {
+                from_db,
+                to_db,
+                key,
+            } => {
+                assert!(from_db != to_db);
+                out.push(TAG_MOVE);
+                put_db(*from_db, out);
+                put_db(*to_db, out);
+                put_bytes(key, out);
+            }
+            Effect::TxPart {
+                tx_id,
+                participants,
+                effects,
+            } => {
+                assert!(!participants.is_empty());
+                assert!(participants.windows(2).all(|w| w[0] < w[1]));
+                out.push(TAG_TX_PART);
+                put_varint(*tx_id, out);
+                put_varint(participants.len() as u64, out);
+                for &shard in participants {
+                    put_varint(u64::from(shard), out);
+                }
+                put_varint(effects.len() as u64, out);
+                for effect in effects {
+                    assert!(!matches!(effect, Effect::TxPart { .. }));
+                    effect.encode(out);
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Effect<'a> {
+    /// Decodes one whole effect from `buf`, borrowing its keys.
+    pub fn decode(buf: &'a [u8]) -> Result<Effect<'a>, DecodeError> {
+        let mut r = Reader { rest: buf };
+        let effect = r.effect(true)?;
+        if !r.rest.is_empty() {
+            return Err(DecodeError::TrailingBytes);
+        }
+        Ok(effect)
+    }
+}
+
+fn put_varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_db(db: usize, out: &mut Vec<u8>) {
+    assert!(db < DATABASES);
+    put_varint(db as u64, out);
+}
+
+fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    put_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+fn put_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Str(s) => {
+            out.push(VALUE_STR);
+            put_bytes(s, out);
+        }
+    }
+}
+
+/// A cursor over the bytes of an effect not decoded yet.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.rest.split_first().ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut n = 0u64;
+        for i in 0..VARINT_BYTES_MAX {
+            let b = self.u8()?;
+            let group = u64::from(b & 0x7f);
+            let last = b & 0x80 == 0;
+            let overflow = i == VARINT_BYTES_MAX - 1 && b > 1;
+            let redundant = last && i > 0 && group == 0;
+            if overflow || redundant {
+                return Err(DecodeError::BadVarint);
+            }
+            n |= group << (7 * i);
+            if last {
+                return Ok(n);
+            }
+        }
+        Err(DecodeError::BadVarint)
+    }
+
+    /// A count of items that each take at least one byte: never more than is left.
+    fn count(&mut self) -> Result<usize, DecodeError> {
+        let n = self.varint()?;
+        if n > self.rest.len() as u64 {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.varint()?;
+        if n > self.rest.len() as u64 {
+            return Err(DecodeError::Truncated);
+        }
+        let (bytes, rest) = self.rest.split_at(n as usize);
+        self.rest = rest;
+        Ok(bytes)
+    }
+
+    fn db(&mut self) -> Result<usize, DecodeError> {
+        let db = self.varint()?;
+        if db >= DATABASES as u64 {
+            return Err(DecodeError::DbOutOfRange);
+        }
+        Ok(db as usize)
+    }
+
+    fn value(&mut self) -> Result<Value, DecodeError> {
+        match self.u8()? {
+            VALUE_STR => Ok(Value::Str(self.bytes()?.to_vec())),
+            other => Err(DecodeError::UnknownValueType(other)),
+        }
+    }
+
+    fn participants(&mut self) -> Result<Vec<u16>, DecodeError> {
+        let n = self.count()?;
+        let mut participants = Vec::with_capacity(n);
+        for _ in 0..n {
+            let shard = self.varint()?;
+            let shard = u16::try_from(shard).map_err(|_| DecodeError::ShardIdOutOfRange)?;
+            if participants.last().is_some_and(|&prev| prev >= shard) {
+                return Err(DecodeError::BadParticipants);
+            }
+            participants.push(shard);
+        }
+        if participants.is_empty() {
+            return Err(DecodeError::BadParticipants);
+        }
+        Ok(participants)
+    }
+
+    /// One effect; a `TxPart` only where `tx_allowed`, which bounds nesting at one.
+    fn effect(&mut self, tx_allowed: bool) -> Result<Effect<'a>, DecodeError> {
+        let effect = match self.u8()? {
+            TAG_SET => Effect::Set {
+                db: self.db()?,
+                key: self.bytes()?,
+                expire_at_ms: self.varint()?,
+                value: Cow::Owned(self.value()?),
+            },
+            TAG_DEL => Effect::Del {
+                db: self.db()?,
+                key: self.bytes()?,
+            },
+            TAG_EXPIRE_AT => {
+                let (db, key, at_ms) = (self.db()?, self.bytes()?, self.varint()?);
+                if at_ms == NO_EXPIRE {
+                    return Err(DecodeError::NoDeadline);
+                }
+                Effect::ExpireAt { db, key, at_ms }
+            }
+            TAG_PERSIST => Effect::Persist {
+                db: self.db()?,
+                key: self.bytes()?,
+            },
+            TAG_FLUSH_DB => Effect::FlushDb { db: self.db()? },
+            TAG_FLUSH_ALL => Effect::FlushAll,
+            TAG_SWAP_DB => Effect::SwapDb {
+                a: self.db()?,
+                b: self.db()?,
+            },
+            TAG_MOVE => {
+                let (from_db, to_db, key) = (self.db()?, self.db()?, self.bytes()?);
+                if from_db == to_db {
+                    return Err(DecodeError::MoveToSameDb);
+                }
+                Effect::Move {
+                    from_db,
+                    to_db,
+                    key,
+                }
+            }
+            TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
+            TAG_TX_PART => {
+                let tx_id = self.varint()?;
+                let participants = self.participants()?;
+                let n = self.count()?;
+                let mut effects = Vec::with_capacity(n);
+                for _ in 0..n {
+                    effects.push(self.effect(false)?);
+                }
+                Effect::TxPart {
+                    tx_id,
+                    participants,
+                    effects,
+                }
+            }
+            other => return Err(DecodeError::UnknownTag(other)),
+        };
+        Ok(effect)
+    }
+}
+
+/// Redoes `effect` on `shard`'s keyspace, through the same [`Db`](crate::keyspace::Db)
+/// methods the commands use. Deterministic: no clock and no randomness. Deadlines
+/// are absolute, so a key that has died since it was written is dead on the
+/// replayed shard too, with no effect needed for its expiry. A `TxPart`'s effects
+/// are applied unconditionally: whether a transaction's part may be applied at all
+/// is recovery's decision, made above this. Takes the effect by value so a decoded
+/// value moves into the keyspace without another copy.
+pub fn apply_effect(shard: &mut Shard, effect: Effect<'_>) {
+    match effect {
+        Effect::Set {
+            db,
+            key,
+            value,
+            expire_at_ms,
+        } => shard.dbs[db].insert(key, value.into_owned(), expire_at_ms),
+        Effect::Del { db, key } => {
+            shard.dbs[db].remove(key);
+        }
+        Effect::ExpireAt { db, key, at_ms } => shard.dbs[db].set_expire(key, at_ms),
+        Effect::Persist { db, key } => shard.dbs[db].set_expire(key, NO_EXPIRE),
+        Effect::FlushDb { db } => shard.dbs[db].clear(),
+        Effect::FlushAll => shard.dbs.iter_mut().for_each(|db| db.clear()),
+        Effect::SwapDb { a, b } => shard.dbs.swap(a, b),
+        Effect::Move {
+            from_db,
+            to_db,
+            key,
+        } => {
+            if let Some(entry) = shard.dbs[from_db].remove(key) {
+                shard.dbs[to_db].insert_entry(key, entry);
+            }
+        }
+        Effect::TxPart { effects, .. } => {
+            for effect in effects {
+                apply_effect(shard, effect);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::TestShard;
+    use crate::keyspace::Entry;
+    use crate::shard::Op;
+    use bytes::Bytes;
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
+    use std::collections::BTreeMap;
 
     /// A journal of `n` records with LSNs from `first_lsn`, payloads of varied
     /// lengths (1 to 40 bytes) and contents; returns it and each record's offset.
@@ -268,6 +756,23 @@ mod tests {
         }
         assert_eq!(scan.valid_bytes(), buf.len());
         assert_eq!(scan.next_lsn(), Some(1077));
+    }
+
+    #[test]
+    fn the_scanner_knows_the_end_only_once_it_gets_there() {
+        let (mut buf, offsets) = journal(3, 1);
+        buf.push(0);
+        let mut scanner = Scanner::new(&buf);
+        for &offset in &offsets {
+            assert_eq!(scanner.end(), None);
+            assert_eq!(scanner.next().map(|r| r.offset), Some(offset));
+        }
+        assert_eq!(scanner.next(), None);
+        let torn = End::TornTail {
+            offset: buf.len() - 1,
+        };
+        assert_eq!(scanner.end(), Some(torn));
+        assert_eq!(scanner.next(), None, "stays ended");
     }
 
     #[test]
@@ -404,6 +909,26 @@ mod tests {
     }
 
     #[test]
+    fn a_record_that_cannot_continue_the_journal_leaves_the_tail_torn() {
+        // Whole, checksummed records after a torn write whose LSNs cannot follow: an
+        // older one, and one further ahead than the skipped bytes could hold (what a
+        // reused file could still contain). Neither is this journal going on.
+        for stray_lsn in [3, 1000] {
+            let (mut buf, offsets) = journal(10, 1);
+            let torn_at = buf.len();
+            buf.extend_from_slice(&[0xee; 40]);
+            encode_record(stray_lsn, b"stray", &mut buf);
+            let scan = scan(&buf);
+            assert_eq!(offsets_of(&scan), offsets, "lsn {stray_lsn}");
+            assert_eq!(
+                scan.end,
+                End::TornTail { offset: torn_at },
+                "lsn {stray_lsn}"
+            );
+        }
+    }
+
+    #[test]
     fn a_bad_first_record_with_records_after_it_is_corruption() {
         let (mut buf, offsets) = journal(3, 50);
         buf[offsets[0] + 4] ^= 0xff;
@@ -442,5 +967,487 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn str_value(s: &[u8]) -> Cow<'static, Value> {
+        Cow::Owned(Value::Str(s.to_vec()))
+    }
+
+    /// Every kind of effect, with edge cases: empty keys and values, the last
+    /// database, deadlines needing every varint width, transactions with and without
+    /// effects.
+    fn samples() -> Vec<Effect<'static>> {
+        let set = |db, key, value: &[u8], expire_at_ms| Effect::Set {
+            db,
+            key,
+            value: str_value(value),
+            expire_at_ms,
+        };
+        vec![
+            set(0, b"k", b"v", NO_EXPIRE),
+            set(15, b"", b"", 1),
+            set(3, b"key\\x00\\xff", &[0xab; 300], 1_700_000_000_123),
+            set(1, b"big", &vec![7; 100_000], u64::MAX),
+            Effect::Del { db: 0, key: b"k" },
+            Effect::Del { db: 9, key: b"" },
+            Effect::ExpireAt {
+                db: 2,
+                key: b"k",
+                at_ms: 1,
+            },
+            Effect::ExpireAt {
+                db: 2,
+                key: b"k",
+                at_ms: u64::MAX,
+            },
+            Effect::Persist { db: 4, key: b"p" },
+            Effect::FlushDb { db: 15 },
+            Effect::FlushAll,
+            Effect::SwapDb { a: 0, b: 15 },
+            Effect::SwapDb { a: 5, b: 5 },
+            Effect::Move {
+                from_db: 15,
+                to_db: 0,
+                key: b"m",
+            },
+            Effect::TxPart {
+                tx_id: 0,
+                participants: vec![0],
+                effects: vec![],
+            },
+            Effect::TxPart {
+                tx_id: u64::MAX,
+                participants: vec![0, 1, 127, 128, u16::MAX],
+                effects: vec![
+                    set(0, b"a", b"1", NO_EXPIRE),
+                    Effect::Del { db: 0, key: b"b" },
+                    Effect::FlushAll,
+                    Effect::Move {
+                        from_db: 1,
+                        to_db: 2,
+                        key: b"c",
+                    },
+                ],
+            },
+        ]
+    }
+
+    fn encoded(effect: &Effect) -> Vec<u8> {
+        let mut out = Vec::new();
+        effect.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn every_effect_round_trips() {
+        for effect in samples() {
+            let bytes = encoded(&effect);
+            let decoded = Effect::decode(&bytes).expect("decodes");
+            assert_eq!(decoded, effect);
+            assert_eq!(encoded(&decoded), bytes, "canonical");
+        }
+    }
+
+    #[test]
+    fn encodings_are_pinned() {
+        let set = Effect::Set {
+            db: 2,
+            key: b"k",
+            value: str_value(b"v"),
+            expire_at_ms: 300,
+        };
+        assert_eq!(
+            encoded(&set),
+            [TAG_SET, 2, 1, b'k', 0xac, 0x02, VALUE_STR, 1, b'v']
+        );
+        let tx = Effect::TxPart {
+            tx_id: 5,
+            participants: vec![1, 200],
+            effects: vec![Effect::FlushDb { db: 3 }],
+        };
+        assert_eq!(
+            encoded(&tx),
+            [TAG_TX_PART, 5, 2, 1, 0xc8, 0x01, 1, TAG_FLUSH_DB, 3]
+        );
+        assert_eq!(encoded(&Effect::FlushAll), [TAG_FLUSH_ALL]);
+    }
+
+    #[test]
+    fn every_strict_prefix_and_any_extra_byte_is_refused() {
+        for effect in samples() {
+            let bytes = encoded(&effect);
+            for cut in 0..bytes.len() {
+                assert!(
+                    Effect::decode(&bytes[..cut]).is_err(),
+                    "{effect:?} cut {cut}"
+                );
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(Effect::decode(&longer), Err(DecodeError::TrailingBytes));
+        }
+    }
+
+    #[test]
+    fn malformed_effects_are_named() {
+        use DecodeError::*;
+        // A varint of ten bytes whose last group sets bit 64, and one of eleven bytes.
+        let over_64_bits = [&[TAG_FLUSH_DB][..], &[0xff; 9], &[0x02]].concat();
+        let eleven_bytes = [&[TAG_FLUSH_DB][..], &[0x80; 10], &[0x01]].concat();
+        let cases: &[(&[u8], DecodeError)] = &[
+            (&[], Truncated),
+            (&[0], UnknownTag(0)),
+            (&[TAG_TX_PART + 1], UnknownTag(TAG_TX_PART + 1)),
+            (&[TAG_SET, 0, 1, b'k', 0, 9, 0], UnknownValueType(9)),
+            (&[TAG_DEL, 16, 0], DbOutOfRange),
+            (&[TAG_DEL, 0x80, 0x00, 0], BadVarint),
+            (&over_64_bits, BadVarint),
+            (&eleven_bytes, BadVarint),
+            (&[TAG_DEL, 0, 2, b'k'], Truncated),
+            (&[TAG_EXPIRE_AT, 0, 1, b'k', 0], NoDeadline),
+            (&[TAG_MOVE, 3, 3, 1, b'k'], MoveToSameDb),
+            (&[TAG_TX_PART, 1, 0, 0], BadParticipants),
+            (&[TAG_TX_PART, 1, 2, 4, 4, 0], BadParticipants),
+            (&[TAG_TX_PART, 1, 2, 5, 4, 0], BadParticipants),
+            (&[TAG_TX_PART, 1, 1, 0x80, 0x80, 0x04, 0], ShardIdOutOfRange),
+            (
+                &[TAG_TX_PART, 1, 1, 0, 1, TAG_TX_PART, 1, 1, 0, 0],
+                NestedTx,
+            ),
+            (&[TAG_TX_PART, 1, 1, 0, 2, TAG_FLUSH_ALL], Truncated),
+        ];
+        for (bytes, error) in cases {
+            assert_eq!(Effect::decode(bytes), Err(*error), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn huge_claimed_lengths_and_counts_are_refused_before_allocating() {
+        let mut huge = vec![0xff; 9];
+        huge.push(0x01);
+        let mut key = vec![TAG_DEL, 0];
+        key.extend_from_slice(&huge);
+        let mut value = vec![TAG_SET, 0, 0, 0, VALUE_STR];
+        value.extend_from_slice(&huge);
+        let mut participants = vec![TAG_TX_PART, 1];
+        participants.extend_from_slice(&huge);
+        let mut effects = vec![TAG_TX_PART, 1, 1, 0];
+        effects.extend_from_slice(&huge);
+        for bytes in [key, value, participants, effects] {
+            assert_eq!(Effect::decode(&bytes), Err(DecodeError::Truncated));
+        }
+    }
+
+    /// Decodes `bytes`; whatever decodes must re-encode to exactly `bytes`.
+    fn decode_is_total_and_canonical(bytes: &[u8]) {
+        if let Ok(effect) = Effect::decode(bytes) {
+            assert_eq!(encoded(&effect), bytes, "{effect:?}");
+        }
+    }
+
+    #[test]
+    fn decoding_random_bytes_never_panics() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut decoded = 0;
+        for _ in 0..5000 {
+            let len = rng.gen_range(0..16);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            if let Some(first) = bytes.first_mut() {
+                // Mostly a real tag, so decoding gets past the first byte.
+                if rng.gen_bool(0.9) {
+                    *first = rng.gen_range(TAG_SET..=TAG_TX_PART);
+                }
+            }
+            for b in bytes.iter_mut().skip(1) {
+                // Small numbers are what lengths, counts and databases look like.
+                if rng.gen_bool(0.5) {
+                    *b &= 0x0f;
+                }
+            }
+            decoded += Effect::decode(&bytes).is_ok() as usize;
+            decode_is_total_and_canonical(&bytes);
+        }
+        assert!(decoded > 50, "the inputs reach past the tag: {decoded}");
+    }
+
+    #[test]
+    fn decoding_mutated_effects_never_panics() {
+        let mut rng = SmallRng::seed_from_u64(6);
+        let samples: Vec<Vec<u8>> = samples()
+            .iter()
+            .filter(|e| !matches!(e, Effect::Set { key: b"big", .. }))
+            .map(encoded)
+            .collect();
+        for _ in 0..5000 {
+            let mut bytes = samples[rng.gen_range(0..samples.len())].clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..=bytes.len());
+                match rng.gen_range(0..3) {
+                    0 if at < bytes.len() => bytes[at] = rng.gen(),
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, rng.gen()),
+                }
+            }
+            decode_is_total_and_canonical(&bytes);
+        }
+    }
+
+    #[test]
+    fn effect_records_round_trip_through_a_journal() {
+        let samples = samples();
+        let mut journal = Vec::new();
+        for (i, effect) in samples.iter().enumerate() {
+            encode_effect_record(1 + i as u64, effect, &mut journal);
+        }
+        let scan = scan(&journal);
+        assert_eq!(scan.end, End::Clean);
+        let decoded: Vec<Effect> = scan
+            .records
+            .iter()
+            .map(|r| Effect::decode(&journal[r.payload.clone()]).expect("decodes"))
+            .collect();
+        assert_eq!(decoded, samples);
+        let mut framed = Vec::new();
+        encode_record(1, &encoded(&samples[0]), &mut framed);
+        assert_eq!(framed, journal[..scan.records[0].end()]);
+    }
+
+    /// A shard's live keys at `now_ms`, database by database.
+    fn live_view(shard: &Shard, now_ms: u64) -> BTreeMap<(usize, Bytes), Entry> {
+        let mut view = BTreeMap::new();
+        for (i, db) in shard.dbs.iter().enumerate() {
+            db.for_each_live(now_ms, |k, e| {
+                view.insert((i, k.clone()), e.clone());
+            });
+        }
+        view
+    }
+
+    /// Runs commands on a harness shard and, after each, replays the effect it
+    /// should have journaled onto a second shard through encode, frame, scan and
+    /// decode; the two must agree on every live key after every step. At the end the
+    /// whole journal is replayed onto a fresh shard, as recovery would.
+    struct Replay {
+        live: TestShard,
+        replica: Shard,
+        journal: Vec<u8>,
+        lsn: u64,
+    }
+
+    impl Replay {
+        fn new() -> Self {
+            Replay {
+                live: TestShard::default(),
+                replica: Shard::new(0, 1),
+                journal: Vec::new(),
+                lsn: 1,
+            }
+        }
+
+        /// Runs `args`, checks its reply, then journals and replays `effects`.
+        fn step(&mut self, args: &[&str], reply: &str, effects: &[Effect]) {
+            assert_eq!(self.live.run(args), reply, "{args:?}");
+            self.journal_and_replay(effects);
+        }
+
+        fn journal_and_replay(&mut self, effects: &[Effect]) {
+            for effect in effects {
+                let at = self.journal.len();
+                encode_effect_record(self.lsn, effect, &mut self.journal);
+                self.lsn += 1;
+                let scan = scan(&self.journal[at..]);
+                assert_eq!(scan.end, End::Clean);
+                let record = &self.journal[at..][scan.records[0].payload.clone()];
+                let decoded = Effect::decode(record).expect("decodes");
+                assert_eq!(&decoded, effect);
+                apply_effect(&mut self.replica, decoded);
+            }
+            self.check(&self.replica);
+        }
+
+        fn check(&self, replica: &Shard) {
+            let now = self.live.now_ms;
+            assert_eq!(live_view(replica, now), live_view(&self.live.shard, now));
+        }
+
+        fn recover(&self) {
+            let scan = scan(&self.journal);
+            assert_eq!(scan.end, End::Clean);
+            let mut fresh = Shard::new(0, 2);
+            for r in &scan.records {
+                let effect = Effect::decode(&self.journal[r.payload.clone()]).expect("decodes");
+                apply_effect(&mut fresh, effect);
+            }
+            self.check(&fresh);
+        }
+    }
+
+    #[test]
+    fn replaying_effects_reproduces_what_the_commands_did() {
+        let mut r = Replay::new();
+        let t0 = r.live.now_ms;
+        let set = |db, key, value: &'static [u8], expire_at_ms| Effect::Set {
+            db,
+            key,
+            value: str_value(value),
+            expire_at_ms,
+        };
+        r.step(&["SET", "a", "1"], "OK", &[set(0, b"a", b"1", NO_EXPIRE)]);
+        r.step(
+            &["SET", "b", "2", "PX", "5000"],
+            "OK",
+            &[set(0, b"b", b"2", t0 + 5000)],
+        );
+        r.step(
+            &["SET", "c", "3", "EX", "100"],
+            "OK",
+            &[set(0, b"c", b"3", t0 + 100_000)],
+        );
+        r.step(&["DEL", "a"], "1", &[Effect::Del { db: 0, key: b"a" }]);
+        r.step(&["DEL", "a"], "0", &[]);
+        let c_at = t0 + 10_000;
+        r.step(
+            &["EXPIRE", "c", "10"],
+            "1",
+            &[Effect::ExpireAt {
+                db: 0,
+                key: b"c",
+                at_ms: c_at,
+            }],
+        );
+        r.step(
+            &["PERSIST", "b"],
+            "1",
+            &[Effect::Persist { db: 0, key: b"b" }],
+        );
+        r.step(
+            &["MOVE", "b", "3"],
+            "1",
+            &[Effect::Move {
+                from_db: 0,
+                to_db: 3,
+                key: b"b",
+            }],
+        );
+        r.live.db = 3;
+        r.step(
+            &["SET", "d", "4", "PX", "20"],
+            "OK",
+            &[set(3, b"d", b"4", t0 + 20)],
+        );
+        r.live.db = 0;
+        r.live.shard.apply(Op::SwapDb { a: 0, b: 3 }, r.live.now_ms);
+        r.journal_and_replay(&[Effect::SwapDb { a: 0, b: 3 }]);
+        // `d` dies of old age on both sides without an effect: its deadline came along.
+        r.live.advance_ms(30);
+        r.step(&["GET", "d"], "(nil)", &[]);
+        r.step(
+            &["PEXPIRE", "b", "-1"],
+            "1",
+            &[Effect::Del { db: 0, key: b"b" }],
+        );
+        r.live.db = 5;
+        r.step(&["SET", "e", "5"], "OK", &[set(5, b"e", b"5", NO_EXPIRE)]);
+        r.live.db = 0;
+        r.live.shard.apply(Op::Flush { db: Some(5) }, r.live.now_ms);
+        r.journal_and_replay(&[Effect::FlushDb { db: 5 }]);
+        // A multi-shard MSET's part on this shard.
+        let pairs = vec![(Bytes::from_static(b"x"), Bytes::from_static(b"7"))];
+        r.live.shard.apply(Op::MSet { db: 0, pairs }, r.live.now_ms);
+        r.journal_and_replay(&[Effect::TxPart {
+            tx_id: 1,
+            participants: vec![0, 3],
+            effects: vec![set(0, b"x", b"7", NO_EXPIRE)],
+        }]);
+        r.recover();
+        r.live.shard.apply(Op::Flush { db: None }, r.live.now_ms);
+        r.journal_and_replay(&[Effect::FlushAll]);
+        r.recover();
+    }
+
+    #[test]
+    fn replaying_effects_of_random_commands_reproduces_the_keyspace() {
+        let mut rng = SmallRng::seed_from_u64(9);
+        let mut r = Replay::new();
+        let keys: [&'static [u8]; 6] = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5"];
+        let values: [&'static [u8]; 3] = [b"", b"v", b"value"];
+        // A command that answered 1 did its change, and journals `effect`.
+        let if_done = |reply: String, effect| if reply == "1" { vec![effect] } else { vec![] };
+        for _ in 0..3000 {
+            let db = rng.gen_range(0..3);
+            r.live.db = db;
+            let key = keys[rng.gen_range(0..keys.len())];
+            let k = std::str::from_utf8(key).expect("ascii");
+            let now = r.live.now_ms;
+            let effects = match rng.gen_range(0..10) {
+                0 | 1 => {
+                    let value = values[rng.gen_range(0..values.len())];
+                    let v = std::str::from_utf8(value).expect("ascii");
+                    let ttl_ms = rng.gen_range(0..3000u64);
+                    let ttl = ttl_ms.to_string();
+                    let mut args = vec!["SET", k, v];
+                    let mut expire_at_ms = NO_EXPIRE;
+                    if ttl_ms > 0 {
+                        args.extend(["PX", &ttl]);
+                        expire_at_ms = now + ttl_ms;
+                    }
+                    assert_eq!(r.live.run(&args), "OK");
+                    let value = str_value(value);
+                    vec![Effect::Set {
+                        db,
+                        key,
+                        value,
+                        expire_at_ms,
+                    }]
+                }
+                2 => if_done(r.live.run(&["DEL", k]), Effect::Del { db, key }),
+                3 => {
+                    let ttl_ms: i64 = rng.gen_range(-100..3000);
+                    let reply = r.live.run(&["PEXPIRE", k, &ttl_ms.to_string()]);
+                    let effect = match u64::try_from(ttl_ms) {
+                        Ok(ttl_ms) if ttl_ms > 0 => Effect::ExpireAt {
+                            db,
+                            key,
+                            at_ms: now + ttl_ms,
+                        },
+                        _ => Effect::Del { db, key },
+                    };
+                    if_done(reply, effect)
+                }
+                4 => if_done(r.live.run(&["PERSIST", k]), Effect::Persist { db, key }),
+                5 => {
+                    let to_db = (db + rng.gen_range(1..3)) % 3;
+                    let reply = r.live.run(&["MOVE", k, &to_db.to_string()]);
+                    let effect = Effect::Move {
+                        from_db: db,
+                        to_db,
+                        key,
+                    };
+                    if_done(reply, effect)
+                }
+                6 => {
+                    let (a, b) = (rng.gen_range(0..3), rng.gen_range(0..3));
+                    r.live.shard.apply(Op::SwapDb { a, b }, now);
+                    vec![Effect::SwapDb { a, b }]
+                }
+                7 if rng.gen_bool(0.1) => {
+                    r.live.shard.apply(Op::Flush { db: Some(db) }, now);
+                    vec![Effect::FlushDb { db }]
+                }
+                8 => {
+                    r.live.run(&["GET", k]);
+                    vec![]
+                }
+                _ => {
+                    r.live.advance_ms(rng.gen_range(0..500));
+                    vec![]
+                }
+            };
+            r.journal_and_replay(&effects);
+        }
+        assert!(r.lsn > 1000, "{} effects journaled", r.lsn - 1);
+        r.recover();
     }
 }
