@@ -214,7 +214,7 @@ pub fn split_inline(line: &[u8]) -> Option<SmallVec<[ArgRef; 4]>> {
                         other => other,
                     });
                 } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if !closing_quote_ends_arg(line, i) {
                         return None;
                     }
                     i += 1;
@@ -232,7 +232,7 @@ pub fn split_inline(line: &[u8]) -> Option<SmallVec<[ArgRef; 4]>> {
                     i += 1;
                     buf.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if !closing_quote_ends_arg(line, i) {
                         return None;
                     }
                     i += 1;
@@ -263,6 +263,11 @@ pub fn split_inline(line: &[u8]) -> Option<SmallVec<[ArgRef; 4]>> {
             None => out.push(ArgRef::Range(start..i)),
         }
     }
+}
+
+/// A closing quote at `i` must end the argument: followed by a blank or the line's end.
+fn closing_quote_ends_arg(line: &[u8], i: usize) -> bool {
+    line.get(i + 1).is_none_or(|c| c.is_ascii_whitespace())
 }
 
 fn is_hex_pair(a: u8, b: u8) -> bool {
