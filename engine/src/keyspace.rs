@@ -81,25 +81,34 @@ impl Db {
         self.volatile.len()
     }
 
-    /// The live entry at `key`, deleting it first if its deadline has passed.
-    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    /// The position of the live entry at `key`, deleting it first if its deadline has
+    /// passed.
+    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let idx = self.map.get_index_of(key)?;
         if self.map[idx].expired(now_ms) {
             self.expire_at_index(idx);
             return None;
         }
+        Some(idx)
+    }
+
+    /// The live entry at `key`, deleting it first if its deadline has passed.
+    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.live_index(key, now_ms)?;
         Some(&mut self.map[idx])
     }
 
     /// Like [`Db::lookup`], counting a keyspace hit or miss (for read commands).
     pub fn lookup_read(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let found = self.lookup(key, now_ms).is_some();
-        if found {
-            self.stats.keyspace_hits += 1;
-            self.lookup(key, now_ms)
-        } else {
-            self.stats.keyspace_misses += 1;
-            None
+        match self.live_index(key, now_ms) {
+            Some(idx) => {
+                self.stats.keyspace_hits += 1;
+                Some(&mut self.map[idx])
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
         }
     }
 
