@@ -53,6 +53,8 @@ struct Squash {
     order: Vec<(usize, usize)>,
     /// Per shard: its commands, `(db, args)`.
     per_shard: Vec<Vec<(usize, Args)>>,
+    /// The one shard every waiting command is for, while that holds.
+    only: Option<usize>,
     started: Instant,
 }
 
@@ -61,6 +63,7 @@ impl Squash {
         Squash {
             order: Vec::new(),
             per_shard: (0..shards).map(|_| Vec::new()).collect(),
+            only: None,
             started: Instant::now(),
         }
     }
@@ -68,6 +71,9 @@ impl Squash {
     fn push(&mut self, shard: usize, index: usize, db: usize, args: Args) {
         if self.order.is_empty() {
             self.started = Instant::now();
+            self.only = Some(shard);
+        } else if self.only != Some(shard) {
+            self.only = None;
         }
         self.order.push((shard, index));
         self.per_shard[shard].push((db, args));
@@ -168,6 +174,30 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
     }
     let home = core.id;
     let now = now_ms();
+    match squash.only {
+        // The common case: one shard's commands, replies straight into `out`.
+        Some(shard) => {
+            let cmds = std::mem::take(&mut squash.per_shard[shard]);
+            if shard == home && core.unlocked() {
+                let mut engine = core.shard.borrow_mut();
+                for (db, args) in cmds {
+                    engine.run(db, &args, now, out);
+                }
+            } else if let OpReply::Replies { out: replies, .. } =
+                core.op(shard, None, Op::Batch(cmds)).await
+            {
+                out.extend_from_slice(&replies);
+            }
+        }
+        None => interleave(core, squash, now, out).await,
+    }
+    record_squash(core, squash);
+    squash.order.clear();
+}
+
+/// Runs waiting commands for several shards at once and interleaves their replies.
+async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Vec<u8>) {
+    let home = core.id;
     // Every shard's replies and where each ends; the home shard's run in place.
     let mut replies: Vec<(Vec<u8>, Vec<usize>)> =
         (0..core.shards()).map(|_| Default::default()).collect();
@@ -207,13 +237,16 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
         start[shard] = end;
         next[shard] += 1;
     }
+}
+
+fn record_squash(core: &Core, squash: &Squash) {
+    let n = squash.order.len() as u64;
     let us = squash.started.elapsed().as_micros() as u64;
     let mut stats = core.stats.borrow_mut();
-    stats.commands += n as u64;
+    stats.commands += n;
     for &(_, index) in &squash.order {
         let slot = &mut stats.command_calls[index];
         slot.0 += 1;
-        slot.1 += us / n as u64;
+        slot.1 += us / n;
     }
-    squash.order.clear();
 }
