@@ -2,7 +2,6 @@
 //! `INFO`, `CONFIG`, `CLIENT`, `DEBUG`, `SHUTDOWN`, ... They see the connection and
 //! the process, not one shard; those that need every core's view fan out.
 
-use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,7 +39,7 @@ pub async fn run(
             out.ok();
             Ok(())
         }
-        Server::Select => parse_select(&args[1]).map(|db| {
+        Server::Select => parse_db_index(&args[1]).map(|db| {
             client.set_db(db);
             out.ok();
         }),
@@ -85,10 +84,6 @@ pub async fn run(
         core.stats.borrow_mut().error_replies += 1;
         out.error(&e.message());
     }
-}
-
-fn parse_select(arg: &[u8]) -> Result<usize, CmdError> {
-    parse_db_index(arg)
 }
 
 fn auth(core: &Core, client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
@@ -724,7 +719,6 @@ async fn info(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), Cmd
         }
         crate::info::section(core, section, &snapshots, &mut text);
     }
-    let _ = write!(text, "");
     out.bulk(text.as_bytes());
     Ok(())
 }
