@@ -64,8 +64,9 @@
 //!  FlushAll  6
 //!  SwapDb    7  a b
 //!  Move      8  from_db to_db (≠ from_db) key
-//!  TxPart    9  tx_id count participant…     shard ids, u16, strictly increasing
-//!              count effect…                 none of them a TxPart
+//!  TxPart    9  tx_id count participant…     participant: shard (u16) lsn (≠ 0),
+//!              count effect…                 shards strictly increasing;
+//!                                            no effect a TxPart
 //! ```
 //!
 //! Every decoded form re-encodes to the same bytes. Decoding never panics, and it
@@ -353,9 +354,19 @@ pub enum Effect<'a> {
     /// the journal of every shard in `participants` holds its part of `tx_id`.
     TxPart {
         tx_id: u64,
-        participants: Vec<u16>,
+        participants: Vec<Participant>,
         effects: Vec<Effect<'a>>,
     },
+}
+
+/// A shard taking part in a multi-shard transaction and the LSN its part has in
+/// that shard's journal. The coordinator learns each LSN while it holds the shard's
+/// lock, when nothing else can append there, so recovery can ask "does shard `s`'s
+/// journal (or snapshot) reach `lsn`?" instead of searching for the part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Participant {
+    pub shard: u16,
+    pub lsn: u64,
 }
 
 const TAG_SET: u8 = 1;
@@ -455,15 +466,7 @@ impl Effect<'_> {
                 participants,
                 effects,
             } => {
-                assert!(!participants.is_empty());
-                assert!(participants.windows(2).all(|w| w[0] < w[1]));
-                out.push(TAG_TX_PART);
-                put_varint(*tx_id, out);
-                put_varint(participants.len() as u64, out);
-                for &shard in participants {
-                    put_varint(u64::from(shard), out);
-                }
-                put_varint(effects.len() as u64, out);
+                put_tx_head(*tx_id, participants, effects.len(), out);
                 for effect in effects {
                     assert!(!matches!(effect, Effect::TxPart { .. }));
                     effect.encode(out);
@@ -483,6 +486,38 @@ impl<'a> Effect<'a> {
         }
         Ok(effect)
     }
+}
+
+/// A `TxPart`'s fields up to its effects, which follow.
+fn put_tx_head(tx_id: u64, participants: &[Participant], effects: usize, out: &mut Vec<u8>) {
+    assert!(!participants.is_empty());
+    assert!(participants.windows(2).all(|w| w[0].shard < w[1].shard));
+    out.push(TAG_TX_PART);
+    put_varint(tx_id, out);
+    put_varint(participants.len() as u64, out);
+    for p in participants {
+        assert!(lsn_valid(p.lsn));
+        put_varint(u64::from(p.shard), out);
+        put_varint(p.lsn, out);
+    }
+    put_varint(effects as u64, out);
+}
+
+/// Appends one `TxPart` record whose `count` effects are already encoded back to
+/// back in `effects` (how a shard collects them while a transaction holds it).
+pub fn encode_tx_part_record(
+    lsn: u64,
+    tx_id: u64,
+    participants: &[Participant],
+    count: usize,
+    effects: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let at = out.len();
+    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
+    put_tx_head(tx_id, participants, count, out);
+    out.extend_from_slice(effects);
+    seal(lsn, at, out);
 }
 
 fn put_varint(mut n: u64, out: &mut Vec<u8>) {
@@ -577,16 +612,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn participants(&mut self) -> Result<Vec<u16>, DecodeError> {
+    fn participants(&mut self) -> Result<Vec<Participant>, DecodeError> {
         let n = self.count()?;
-        let mut participants = Vec::with_capacity(n);
+        let mut participants: Vec<Participant> = Vec::with_capacity(n);
         for _ in 0..n {
             let shard = self.varint()?;
             let shard = u16::try_from(shard).map_err(|_| DecodeError::ShardIdOutOfRange)?;
-            if participants.last().is_some_and(|&prev| prev >= shard) {
+            let lsn = self.varint()?;
+            if participants.last().is_some_and(|prev| prev.shard >= shard) || !lsn_valid(lsn) {
                 return Err(DecodeError::BadParticipants);
             }
-            participants.push(shard);
+            participants.push(Participant { shard, lsn });
         }
         if participants.is_empty() {
             return Err(DecodeError::BadParticipants);
@@ -718,6 +754,12 @@ mod tests {
             encode_record(first_lsn + i as u64, &payload, &mut buf);
         }
         (buf, offsets)
+    }
+
+    fn parts(list: &[(u16, u64)]) -> Vec<Participant> {
+        list.iter()
+            .map(|&(shard, lsn)| Participant { shard, lsn })
+            .collect()
     }
 
     fn offsets_of(scan: &Scan) -> Vec<usize> {
@@ -1012,12 +1054,18 @@ mod tests {
             },
             Effect::TxPart {
                 tx_id: 0,
-                participants: vec![0],
+                participants: parts(&[(0, 1)]),
                 effects: vec![],
             },
             Effect::TxPart {
                 tx_id: u64::MAX,
-                participants: vec![0, 1, 127, 128, u16::MAX],
+                participants: parts(&[
+                    (0, 1),
+                    (1, 127),
+                    (127, 128),
+                    (128, u64::MAX - 1),
+                    (u16::MAX, 9),
+                ]),
                 effects: vec![
                     set(0, b"a", b"1", NO_EXPIRE),
                     Effect::Del { db: 0, key: b"b" },
@@ -1062,12 +1110,12 @@ mod tests {
         );
         let tx = Effect::TxPart {
             tx_id: 5,
-            participants: vec![1, 200],
+            participants: parts(&[(1, 7), (200, 9)]),
             effects: vec![Effect::FlushDb { db: 3 }],
         };
         assert_eq!(
             encoded(&tx),
-            [TAG_TX_PART, 5, 2, 1, 0xc8, 0x01, 1, TAG_FLUSH_DB, 3]
+            [TAG_TX_PART, 5, 2, 1, 7, 0xc8, 0x01, 9, 1, TAG_FLUSH_DB, 3]
         );
         assert_eq!(encoded(&Effect::FlushAll), [TAG_FLUSH_ALL]);
     }
@@ -1107,14 +1155,15 @@ mod tests {
             (&[TAG_EXPIRE_AT, 0, 1, b'k', 0], NoDeadline),
             (&[TAG_MOVE, 3, 3, 1, b'k'], MoveToSameDb),
             (&[TAG_TX_PART, 1, 0, 0], BadParticipants),
-            (&[TAG_TX_PART, 1, 2, 4, 4, 0], BadParticipants),
-            (&[TAG_TX_PART, 1, 2, 5, 4, 0], BadParticipants),
+            (&[TAG_TX_PART, 1, 2, 4, 1, 4, 1, 0], BadParticipants),
+            (&[TAG_TX_PART, 1, 2, 5, 1, 4, 1, 0], BadParticipants),
+            (&[TAG_TX_PART, 1, 1, 0, 0, 0], BadParticipants),
             (&[TAG_TX_PART, 1, 1, 0x80, 0x80, 0x04, 0], ShardIdOutOfRange),
             (
-                &[TAG_TX_PART, 1, 1, 0, 1, TAG_TX_PART, 1, 1, 0, 0],
+                &[TAG_TX_PART, 1, 1, 0, 1, 1, TAG_TX_PART, 1, 1, 0, 1, 0],
                 NestedTx,
             ),
-            (&[TAG_TX_PART, 1, 1, 0, 2, TAG_FLUSH_ALL], Truncated),
+            (&[TAG_TX_PART, 1, 1, 0, 1, 2, TAG_FLUSH_ALL], Truncated),
         ];
         for (bytes, error) in cases {
             assert_eq!(Effect::decode(bytes), Err(*error), "{bytes:?}");
@@ -1131,7 +1180,7 @@ mod tests {
         value.extend_from_slice(&huge);
         let mut participants = vec![TAG_TX_PART, 1];
         participants.extend_from_slice(&huge);
-        let mut effects = vec![TAG_TX_PART, 1, 1, 0];
+        let mut effects = vec![TAG_TX_PART, 1, 1, 0, 1];
         effects.extend_from_slice(&huge);
         for bytes in [key, value, participants, effects] {
             assert_eq!(Effect::decode(&bytes), Err(DecodeError::Truncated));
@@ -1358,7 +1407,7 @@ mod tests {
         r.live.shard.apply(Op::MSet { db: 0, pairs }, r.live.now_ms);
         r.journal_and_replay(&[Effect::TxPart {
             tx_id: 1,
-            participants: vec![0, 3],
+            participants: parts(&[(0, 5), (3, 2)]),
             effects: vec![set(0, b"x", b"7", NO_EXPIRE)],
         }]);
         r.recover();

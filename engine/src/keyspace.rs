@@ -43,7 +43,7 @@ impl Entry {
         }
     }
 
-    fn expired(&self, now_ms: u64) -> bool {
+    pub fn expired(&self, now_ms: u64) -> bool {
         self.expire_at_ms != NO_EXPIRE && self.expire_at_ms <= now_ms
     }
 }
@@ -62,6 +62,9 @@ pub struct Db {
     map: IndexMap<Bytes, Entry, DefaultHashBuilder>,
     /// Keys that have a deadline: what active expiry samples and `INFO` counts.
     volatile: IndexSet<Bytes, DefaultHashBuilder>,
+    /// Keys deleted by expiry (lazy or active) that the shard has not taken yet: it
+    /// journals each as a `DEL`, so replicas drop them too.
+    expired: Vec<Bytes>,
     pub stats: DbStats,
 }
 
@@ -191,6 +194,12 @@ impl Db {
         let (key, _) = self.map.swap_remove_index(idx).expect("index in range");
         self.volatile.swap_remove(&key);
         self.stats.expired_keys += 1;
+        self.expired.push(key);
+    }
+
+    /// Takes the keys expiry deleted since the last call.
+    pub fn take_expired(&mut self) -> Option<Vec<Bytes>> {
+        (!self.expired.is_empty()).then(|| std::mem::take(&mut self.expired))
     }
 
     pub fn clear(&mut self) {
@@ -218,6 +227,17 @@ impl Db {
             }
         }
         bottom as u64
+    }
+
+    /// The position of `key` in the entry vector, live or not (for snapshots, which
+    /// walk positions as [`Db::scan`] does).
+    pub fn position(&self, key: &[u8]) -> Option<usize> {
+        self.map.get_index_of(key)
+    }
+
+    /// The entry at position `pos`, live or not.
+    pub fn entry_at(&self, pos: usize) -> Option<(&Bytes, &Entry)> {
+        self.map.get_index(pos)
     }
 
     /// Visits every live entry (for `KEYS`, `FLUSH` statistics and digests).

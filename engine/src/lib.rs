@@ -14,6 +14,7 @@
 
 pub mod command;
 pub mod cursor;
+pub mod effect_log;
 pub mod error;
 pub mod glob;
 pub mod harness;
@@ -23,4 +24,5 @@ pub mod limits;
 pub mod resp;
 pub mod shard;
 pub mod slot;
+pub mod snapshot;
 pub mod value;

@@ -5,13 +5,17 @@
 //! Everything here is synchronous and deterministic: time is the `now_ms` argument,
 //! randomness comes from the seeded generator the shard was built with.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::command::{table, Route};
+use crate::command::{flags, table, Route};
+use crate::effect_log::EffectLog;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
+use crate::journal::Effect;
 use crate::keyspace::{Db, DbStats, Entry, ScanPos};
 use crate::limits::{DATABASES, SCAN_VISIT_MAX, STRING_MAX_BYTES};
 use crate::resp::{Args, Reply};
@@ -34,6 +38,8 @@ pub struct Shard {
     pub counters: ShardCounters,
     /// Longest string a command may build (`proto-max-bulk-len`).
     pub string_max_bytes: usize,
+    /// Every change, as journal records (when the journal is on).
+    pub log: EffectLog,
 }
 
 /// What a handler works with: its shard, the client's database, the time, the
@@ -43,6 +49,8 @@ pub struct Ctx<'a> {
     pub db: usize,
     pub now_ms: u64,
     pub out: &'a mut Vec<u8>,
+    /// Keys the command writes in databases other than `db` (`MOVE`, `COPY ... DB`).
+    extra_writes: Vec<(usize, Bytes)>,
 }
 
 impl Ctx<'_> {
@@ -53,6 +61,14 @@ impl Ctx<'_> {
     /// Records `n` keyspace changes.
     pub fn dirty(&mut self, n: u64) {
         self.shard.counters.dirty += n;
+    }
+
+    /// Declares, before changing it, that the command writes `key` in database `db`
+    /// other than the client's. Keys in the command's key positions need no
+    /// declaration: [`Shard::run`] journals their state after every write command.
+    pub fn writes_in(&mut self, db: usize, key: &Bytes) {
+        self.shard.before_write(db, key);
+        self.extra_writes.push((db, key.clone()));
     }
 }
 
@@ -168,12 +184,19 @@ impl Shard {
             rng: SmallRng::seed_from_u64(seed ^ id as u64),
             counters: ShardCounters::default(),
             string_max_bytes: STRING_MAX_BYTES,
+            log: EffectLog::default(),
         }
     }
 
     /// Runs one command whose keys all live on this shard, writing its reply to `out`.
     /// Checks existence and arity as the server's generic code does, so the engine
     /// harness sees the same errors a client would.
+    ///
+    /// A write command that changed the keyspace is journaled by its result: the
+    /// state of every key in its key positions afterwards, a `SET` of the whole
+    /// entry (absolute deadline included) or a `DEL`. That one rule makes every
+    /// effect deterministic (`INCRBYFLOAT`, relative TTLs, in-place `APPEND`)
+    /// without each handler describing its change.
     pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut Vec<u8>) {
         debug_assert!(db < self.dbs.len());
         let Some(spec) = table().get(&args[0]) else {
@@ -194,11 +217,19 @@ impl Shard {
             }
         };
         self.counters.commands += 1;
+        let write = spec.has(flags::WRITE);
+        if write {
+            for i in spec.key_indices(args.len()) {
+                self.before_write(db, &args[i]);
+            }
+        }
+        let dirty = self.counters.dirty;
         let mut ctx = Ctx {
             shard: self,
             db,
             now_ms,
             out,
+            extra_writes: Vec::new(),
         };
         let mark = ctx.out.len();
         if let Err(e) = handler(&mut ctx, args) {
@@ -206,10 +237,58 @@ impl Shard {
             ctx.out.truncate(mark);
             ctx.out.error(&e.message());
         }
+        let extra_writes = std::mem::take(&mut ctx.extra_writes);
+        if write && self.log.enabled() && self.counters.dirty != dirty {
+            for i in spec.key_indices(args.len()) {
+                self.log_key(db, &args[i], now_ms);
+            }
+            for (db, key) in &extra_writes {
+                self.log_key(*db, key, now_ms);
+            }
+        }
+        self.log_expired();
     }
+
+    /// Journals the state of `key` in `db` as it is now: its whole entry, or absent.
+    fn log_key(&mut self, db: usize, key: &[u8], now_ms: u64) {
+        // Keys expiry deleted on the way were deleted first.
+        self.log_expired();
+        let d = &self.dbs[db];
+        let effect = match d.position(key).and_then(|at| d.entry_at(at)) {
+            Some((_, e)) if !e.expired(now_ms) => Effect::Set {
+                db,
+                key,
+                value: Cow::Borrowed(&e.value),
+                expire_at_ms: e.expire_at_ms,
+            },
+            _ => Effect::Del { db, key },
+        };
+        self.log.push(&effect);
+    }
+
+    /// Journals the keys expiry deleted as `DEL`s.
+    fn log_expired(&mut self) {
+        for db in 0..self.dbs.len() {
+            if let Some(keys) = self.dbs[db].take_expired() {
+                for key in &keys {
+                    self.log.push(&Effect::Del { db, key });
+                }
+            }
+        }
+    }
+
+    /// Called before anything changes `key` in `db`, so a snapshot in progress can
+    /// keep the entry's state from the moment it started.
+    pub fn before_write(&mut self, _db: usize, _key: &[u8]) {}
 
     /// Applies one part of a cross-shard command or fan-out.
     pub fn apply(&mut self, op: Op, now_ms: u64) -> OpReply {
+        let reply = self.apply_op(op, now_ms);
+        self.log_expired();
+        reply
+    }
+
+    fn apply_op(&mut self, op: Op, now_ms: u64) -> OpReply {
         match op {
             Op::Batch(cmds) => {
                 let mut out = Vec::new();
@@ -235,7 +314,9 @@ impl Shard {
             Op::MSet { db, pairs } => {
                 self.counters.dirty += pairs.len() as u64;
                 for (k, v) in pairs {
+                    self.before_write(db, &k);
                     self.dbs[db].insert(&k, Value::Str(v.to_vec()), 0);
+                    self.log_key(db, &k, now_ms);
                 }
                 OpReply::Done
             }
@@ -244,11 +325,14 @@ impl Shard {
                 OpReply::Int(keys.iter().filter(|k| d.contains(k, now_ms)).count() as i64)
             }
             Op::Del { db, keys } => {
-                let d = &mut self.dbs[db];
-                let n = keys
-                    .iter()
-                    .filter(|k| d.remove_live(k, now_ms).is_some())
-                    .count();
+                let mut n = 0;
+                for key in &keys {
+                    self.before_write(db, key);
+                    if self.dbs[db].remove_live(key, now_ms).is_some() {
+                        self.log.push(&Effect::Del { db, key });
+                        n += 1;
+                    }
+                }
                 self.counters.dirty += n as u64;
                 OpReply::Int(n as i64)
             }
@@ -257,13 +341,16 @@ impl Shard {
                 OpReply::Int(keys.iter().filter(|k| d.contains(k, now_ms)).count() as i64)
             }
             Op::Take { db, key, remove } => {
-                let d = &mut self.dbs[db];
                 let entry = if remove {
-                    let e = d.remove_live(&key, now_ms);
-                    self.counters.dirty += e.is_some() as u64;
+                    self.before_write(db, &key);
+                    let e = self.dbs[db].remove_live(&key, now_ms);
+                    if e.is_some() {
+                        self.counters.dirty += 1;
+                        self.log.push(&Effect::Del { db, key: &key });
+                    }
                     e
                 } else {
-                    d.lookup(&key, now_ms).map(|e| e.clone())
+                    self.dbs[db].lookup(&key, now_ms).map(|e| e.clone())
                 };
                 OpReply::Entry(entry)
             }
@@ -273,11 +360,12 @@ impl Shard {
                 entry,
                 replace,
             } => {
-                let d = &mut self.dbs[db];
-                if !replace && d.contains(&key, now_ms) {
+                if !replace && self.dbs[db].contains(&key, now_ms) {
                     return OpReply::Int(0);
                 }
-                d.insert_entry(&key, entry);
+                self.before_write(db, &key);
+                self.dbs[db].insert_entry(&key, entry);
+                self.log_key(db, &key, now_ms);
                 self.counters.dirty += 1;
                 OpReply::Int(1)
             }
@@ -299,19 +387,35 @@ impl Shard {
                 OpReply::Random { len: d.len(), key }
             }
             Op::Flush { db } => {
+                self.before_whole_db_change();
                 match db {
-                    Some(db) => self.flush_db(db),
-                    None => (0..self.dbs.len()).for_each(|db| self.flush_db(db)),
+                    Some(db) => {
+                        self.flush_db(db);
+                        self.log.push(&Effect::FlushDb { db });
+                    }
+                    None => {
+                        (0..self.dbs.len()).for_each(|db| self.flush_db(db));
+                        self.log.push(&Effect::FlushAll);
+                    }
                 }
                 OpReply::Done
             }
             Op::SwapDb { a, b } => {
+                self.before_whole_db_change();
                 self.dbs.swap(a, b);
                 self.counters.dirty += 1;
+                self.log.push(&Effect::SwapDb { a, b });
                 OpReply::Done
             }
             Op::Stats => OpReply::Stats(self.stats()),
         }
+    }
+
+    /// Before `FLUSHDB`, `FLUSHALL` or `SWAPDB`: keys expiry deleted are journaled
+    /// under the database they were in, and a snapshot in progress is abandoned
+    /// (it is retried later).
+    fn before_whole_db_change(&mut self) {
+        self.log_expired();
     }
 
     fn flush_db(&mut self, db: usize) {
@@ -357,10 +461,13 @@ impl Shard {
     /// One active-expiry tick over every database. Returns keys deleted.
     pub fn active_expire(&mut self, now_ms: u64) -> usize {
         let rng = &mut self.rng;
-        self.dbs
+        let deleted = self
+            .dbs
             .iter_mut()
             .map(|db| db.active_expire(now_ms, rng))
-            .sum()
+            .sum();
+        self.log_expired();
+        deleted
     }
 }
 

@@ -126,12 +126,12 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let target = &mut ctx.shard.dbs[dst_db];
-    if target.contains(dst, now) && !opts.replace {
+    if ctx.shard.dbs[dst_db].contains(dst, now) && !opts.replace {
         ctx.out.int(0);
         return Ok(());
     }
-    target.insert_entry(dst, entry);
+    ctx.writes_in(dst_db, dst);
+    ctx.shard.dbs[dst_db].insert_entry(dst, entry);
     ctx.dirty(1);
     ctx.out.int(1);
     Ok(())
@@ -374,6 +374,7 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
+    ctx.writes_in(dst_db, key);
     let entry = ctx.db().remove(key).expect("checked live above");
     ctx.shard.dbs[dst_db].insert_entry(key, entry);
     ctx.dirty(1);
