@@ -224,12 +224,17 @@ mod tests {
     /// run on a journaling shard; replaying its records on a fresh shard must give
     /// the same live keyspace after every step. This is what catches a handler that
     /// changes data without counting it as a change (and so is not journaled).
+    ///
+    /// Meanwhile snapshots are taken a few chunks per step: each loaded image must
+    /// equal the keyspace when it started, which checks that every write reaches
+    /// the snapshot's copy-on-write hook first.
     #[test]
     fn replaying_what_commands_journaled_reproduces_the_keyspace() {
         use crate::harness::TestShard;
         use crate::journal::apply_effect;
         use crate::keyspace::Entry;
         use crate::shard::{Op, Shard};
+        use crate::snapshot::{load, SnapshotWriter};
         use bytes::Bytes;
         use rand::rngs::SmallRng;
         use rand::{Rng, SeedableRng};
@@ -250,8 +255,42 @@ mod tests {
             let mut live = TestShard::default();
             live.shard.log.enable(0);
             let mut replica = Shard::new(0, 1);
-            let keys = ["a", "b", "c", "{a}d"];
+            let keys = [
+                "a", "b", "c", "{a}d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
+            ];
+            let mut image = Vec::new();
+            let mut image_start = BTreeMap::new();
+            let mut snapshots = 0;
             for step in 0..600 {
+                if live.shard.snapshot_abandoned {
+                    live.shard.snapshot_abandoned = false;
+                    image.clear();
+                }
+                if live.shard.snapshot.is_none() && rng.gen_bool(0.1) {
+                    let w = SnapshotWriter::new(0, 1, 1, 0, &live.shard.dbs);
+                    w.header(&mut image);
+                    live.shard.snapshot = Some(w);
+                    image_start = view(&live.shard, live.now_ms);
+                }
+                let shard = &mut live.shard;
+                if let Some(w) = &mut shard.snapshot {
+                    if !w.next_chunk(&shard.dbs, live.now_ms, 48, &mut image) {
+                        shard.snapshot = None;
+                        let mut loaded = Shard::new(0, 3);
+                        load(&image, &mut loaded.dbs).expect("image loads");
+                        assert_eq!(
+                            view(&loaded, live.now_ms),
+                            image_start
+                                .iter()
+                                .filter(|(_, e)| !e.expired(live.now_ms))
+                                .map(|(k, e)| (k.clone(), e.clone()))
+                                .collect(),
+                            "seed {seed} step {step}: snapshot image"
+                        );
+                        image.clear();
+                        snapshots += 1;
+                    }
+                }
                 let k = keys[rng.gen_range(0..keys.len())];
                 let k2 = keys[rng.gen_range(0..keys.len())];
                 let n = rng.gen_range(-2..30).to_string();
@@ -327,6 +366,7 @@ mod tests {
                     "seed {seed} step {step} after {cmd:?}"
                 );
             }
+            assert!(snapshots > 3, "seed {seed}: only {snapshots} snapshots");
         }
     }
 }

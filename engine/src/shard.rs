@@ -19,6 +19,7 @@ use crate::journal::Effect;
 use crate::keyspace::{Db, DbStats, Entry, ScanPos};
 use crate::limits::{DATABASES, SCAN_VISIT_MAX, STRING_MAX_BYTES};
 use crate::resp::{Args, Reply};
+use crate::snapshot::SnapshotWriter;
 use crate::value::Value;
 
 /// Per-shard counters for `INFO`.
@@ -40,6 +41,10 @@ pub struct Shard {
     pub string_max_bytes: usize,
     /// Every change, as journal records (when the journal is on).
     pub log: EffectLog,
+    /// The snapshot being written, if any: it sees every write before it happens.
+    pub snapshot: Option<SnapshotWriter>,
+    /// Set when `FLUSHDB`, `FLUSHALL` or `SWAPDB` abandoned a snapshot in progress.
+    pub snapshot_abandoned: bool,
 }
 
 /// What a handler works with: its shard, the client's database, the time, the
@@ -185,6 +190,8 @@ impl Shard {
             counters: ShardCounters::default(),
             string_max_bytes: STRING_MAX_BYTES,
             log: EffectLog::default(),
+            snapshot: None,
+            snapshot_abandoned: false,
         }
     }
 
@@ -279,7 +286,11 @@ impl Shard {
 
     /// Called before anything changes `key` in `db`, so a snapshot in progress can
     /// keep the entry's state from the moment it started.
-    pub fn before_write(&mut self, _db: usize, _key: &[u8]) {}
+    pub fn before_write(&mut self, db: usize, key: &[u8]) {
+        if let Some(snapshot) = &mut self.snapshot {
+            snapshot.before_write(&self.dbs, db, key);
+        }
+    }
 
     /// Applies one part of a cross-shard command or fan-out.
     pub fn apply(&mut self, op: Op, now_ms: u64) -> OpReply {
@@ -416,6 +427,9 @@ impl Shard {
     /// (it is retried later).
     fn before_whole_db_change(&mut self) {
         self.log_expired();
+        if self.snapshot.take().is_some() {
+            self.snapshot_abandoned = true;
+        }
     }
 
     fn flush_db(&mut self, db: usize) {
