@@ -262,20 +262,20 @@ mod tests {
             let mut image_start = BTreeMap::new();
             let mut snapshots = 0;
             for step in 0..600 {
-                if live.shard.snapshot_abandoned {
-                    live.shard.snapshot_abandoned = false;
+                if live.shard.snapshots.is_empty() && !image.is_empty() {
+                    // Abandoned by FLUSH or SWAPDB.
                     image.clear();
                 }
-                if live.shard.snapshot.is_none() && rng.gen_bool(0.1) {
+                if live.shard.snapshots.is_empty() && rng.gen_bool(0.1) {
                     let w = SnapshotWriter::new(0, 1, 1, 0, &live.shard.dbs);
                     w.header(&mut image);
-                    live.shard.snapshot = Some(w);
+                    live.shard.snapshots.push((1, w));
                     image_start = view(&live.shard, live.now_ms);
                 }
                 let shard = &mut live.shard;
-                if let Some(w) = &mut shard.snapshot {
+                if let Some((_, w)) = shard.snapshots.first_mut() {
                     if !w.next_chunk(&shard.dbs, live.now_ms, 48, &mut image) {
-                        shard.snapshot = None;
+                        shard.snapshots.clear();
                         let mut loaded = Shard::new(0, 3);
                         load(&image, &mut loaded.dbs).expect("image loads");
                         assert_eq!(

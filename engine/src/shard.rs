@@ -41,10 +41,10 @@ pub struct Shard {
     pub string_max_bytes: usize,
     /// Every change, as journal records (when the journal is on).
     pub log: EffectLog,
-    /// The snapshot being written, if any: it sees every write before it happens.
-    pub snapshot: Option<SnapshotWriter>,
-    /// Set when `FLUSHDB`, `FLUSHALL` or `SWAPDB` abandoned a snapshot in progress.
-    pub snapshot_abandoned: bool,
+    /// Snapshots being written, by id (a journal rewrite and a backup may overlap):
+    /// each sees every write before it happens. `FLUSHDB`, `FLUSHALL` and `SWAPDB`
+    /// abandon them all; their writers notice their id is gone.
+    pub snapshots: Vec<(u64, SnapshotWriter)>,
 }
 
 /// What a handler works with: its shard, the client's database, the time, the
@@ -190,8 +190,7 @@ impl Shard {
             counters: ShardCounters::default(),
             string_max_bytes: STRING_MAX_BYTES,
             log: EffectLog::default(),
-            snapshot: None,
-            snapshot_abandoned: false,
+            snapshots: Vec::new(),
         }
     }
 
@@ -287,7 +286,7 @@ impl Shard {
     /// Called before anything changes `key` in `db`, so a snapshot in progress can
     /// keep the entry's state from the moment it started.
     pub fn before_write(&mut self, db: usize, key: &[u8]) {
-        if let Some(snapshot) = &mut self.snapshot {
+        for (_, snapshot) in &mut self.snapshots {
             snapshot.before_write(&self.dbs, db, key);
         }
     }
@@ -427,9 +426,7 @@ impl Shard {
     /// (it is retried later).
     fn before_whole_db_change(&mut self) {
         self.log_expired();
-        if self.snapshot.take().is_some() {
-            self.snapshot_abandoned = true;
-        }
+        self.snapshots.clear();
     }
 
     fn flush_db(&mut self, db: usize) {

@@ -73,6 +73,14 @@ pub async fn run(
             Ok(())
         }
         Server::Debug => debug(args, out),
+        Server::BgRewriteAof => bgrewriteaof(core, out),
+        Server::Save => save(core, out).await,
+        Server::BgSave => bgsave(core, args, out),
+        Server::LastSave => {
+            let p = core.global.persist.lock().expect("persist state");
+            out.int(p.last_save_unix_s as i64);
+            Ok(())
+        }
         Server::Shutdown => {
             log::warn!("user requested shutdown (client {})", client.id);
             core.global.shutdown.fire();
@@ -84,6 +92,87 @@ pub async fn run(
         core.stats.borrow_mut().error_replies += 1;
         out.error(&e.message());
     }
+}
+
+// ---- Persistence ----
+
+fn bgrewriteaof(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    if core.global.config.get("appendonly") != "yes" {
+        return Err(CmdError::Raw(
+            "ERR Background append only file rewriting needs appendonly yes".into(),
+        ));
+    }
+    {
+        let mut p = core.global.persist.lock().expect("persist state");
+        if p.rewrite_started.is_some() {
+            return Err(CmdError::Raw(
+                "ERR Background append only file rewriting already in progress".into(),
+            ));
+        }
+        p.rewrite_started = Some(std::time::Instant::now());
+    }
+    glommio::spawn_local(crate::saver::rewrite_all(core.clone())).detach();
+    out.simple(b"Background append only file rewriting started");
+    Ok(())
+}
+
+/// Marks a backup as started; the error when one already runs.
+fn begin_save(core: &Core) -> Result<(), CmdError> {
+    let mut p = core.global.persist.lock().expect("persist state");
+    if p.bgsave_started.is_some() {
+        return Err(CmdError::Raw(
+            "ERR Background save already in progress".into(),
+        ));
+    }
+    p.bgsave_started = Some(std::time::Instant::now());
+    Ok(())
+}
+
+/// Records a finished backup for `INFO persistence` and `LASTSAVE`.
+fn end_save(core: &Core, result: &Result<crate::backup::Saved, String>) {
+    let mut p = core.global.persist.lock().expect("persist state");
+    let started = p.bgsave_started.take();
+    p.last_bgsave_secs = started.map_or(0, |s| s.elapsed().as_secs() as i64);
+    p.last_bgsave_ok = result.is_ok();
+    match result {
+        Ok(saved) => {
+            log::info!("DB saved on disk: {}", saved.path.display());
+            p.last_save_unix_s = crate::core::now_ms() / 1000;
+            p.dirty_at_last_save = saved.dirty_at_cut;
+            p.saves += 1;
+        }
+        Err(e) => log::warn!("backup failed: {e}"),
+    }
+}
+
+async fn save(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    begin_save(core)?;
+    let result = crate::backup::save(core).await;
+    end_save(core, &result);
+    match result {
+        Ok(_) => {
+            out.ok();
+            Ok(())
+        }
+        Err(e) => Err(CmdError::Raw(format!("ERR {e}"))),
+    }
+}
+
+fn bgsave(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    match args.len() {
+        1 => {}
+        2 if args[1].eq_ignore_ascii_case(b"schedule") => {}
+        _ => return Err(CmdError::Syntax),
+    }
+    begin_save(core)?;
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let result = crate::backup::save(&core).await;
+        end_save(&core, &result);
+    })
+    .detach();
+    out.simple(b"Background saving started");
+    Ok(())
 }
 
 fn auth(core: &Core, client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
@@ -675,6 +764,7 @@ const INFO_SECTIONS: &[&str] = &[
     "server",
     "clients",
     "memory",
+    "persistence",
     "stats",
     "replication",
     "cpu",

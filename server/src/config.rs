@@ -6,7 +6,7 @@
 //! few that the request path reads are mirrored into atomics in [`Hot`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
 use corekv_engine::glob::glob_match;
@@ -163,10 +163,48 @@ pub const PARAMS: &[Param] = &[
     ),
     p(
         "appendonly",
-        "no",
-        Kind::Enum(&["no"]),
+        "yes",
+        YES_NO,
         false,
-        "journal writes to disk (not available in this build)",
+        "journal every write to a per-shard log in dir",
+    ),
+    p(
+        "appendfsync",
+        "everysec",
+        Kind::Enum(&["always", "everysec", "no"]),
+        true,
+        "when the journal is synced: before each reply, once a second, or by the kernel",
+    ),
+    p(
+        "auto-aof-rewrite-percentage",
+        "100",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+        "snapshot when the journal grew this % over its size after the last snapshot (0: off)",
+    ),
+    p(
+        "auto-aof-rewrite-min-size",
+        "67108864",
+        Kind::Memory { min: 0 },
+        true,
+        "smallest journal size that triggers an automatic snapshot",
+    ),
+    p(
+        "restore-from",
+        "",
+        Kind::Str,
+        false,
+        "at start, replace the data in dir with this backup set (roll back or clone)",
+    ),
+    p(
+        "journal-truncate-corrupt",
+        "no",
+        YES_NO,
+        false,
+        "at start, cut a journal at a corrupt record instead of refusing to start",
     ),
     p(
         "loglevel",
@@ -186,6 +224,39 @@ pub struct Hot {
     pub timeout_s: AtomicU64,
     pub auth_required: AtomicBool,
     pub protected_mode: AtomicBool,
+    /// `appendfsync` as a [`Fsync`] discriminant.
+    pub appendfsync: AtomicU8,
+}
+
+/// `appendfsync`: when a shard's journal is synced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before the reply to a write leaves (group commit).
+    Always = 0,
+    /// Once a second, off the request path.
+    EverySec = 1,
+    /// When the kernel writes its page cache back.
+    No = 2,
+}
+
+impl Fsync {
+    fn parse(s: &str) -> Fsync {
+        match s {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+impl Hot {
+    pub fn fsync(&self) -> Fsync {
+        match self.appendfsync.load(Ordering::Relaxed) {
+            0 => Fsync::Always,
+            2 => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
 }
 
 /// The live configuration.
@@ -311,6 +382,7 @@ impl Config {
                 timeout_s: AtomicU64::new(0),
                 auth_required: AtomicBool::new(false),
                 protected_mode: AtomicBool::new(true),
+                appendfsync: AtomicU8::new(Fsync::EverySec as u8),
             },
             file: file.map(str::to_string),
         };
@@ -363,6 +435,10 @@ impl Config {
                 .hot
                 .protected_mode
                 .store(value == "yes", Ordering::Relaxed),
+            "appendfsync" => self
+                .hot
+                .appendfsync
+                .store(Fsync::parse(&value) as u8, Ordering::Relaxed),
             _ => {}
         }
         self.values

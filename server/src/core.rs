@@ -14,17 +14,26 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::rc::Weak;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use corekv_engine::journal::Participant;
 use corekv_engine::shard::{Op, OpReply, Shard, ShardStats};
 use futures::channel::oneshot;
+use futures::future::join_all;
 use glommio::channels::shared_channel::ConnectedSender;
+use glommio::{Latency, Shares, TaskQueueHandle};
 
 use crate::clients::{ClientsOp, ClientsReply, Registry};
-use crate::config::Config;
+use crate::config::{Config, Fsync};
+use crate::journal::Journal;
+
+/// CPU shares of the background task queue against the default queue's 1000:
+/// background work gets about 1% of a busy core.
+const BACKGROUND_SHARES: usize = 10;
 
 /// Capacity of each cross-core request channel.
 pub const MESH_CHANNEL_CAPACITY: usize = 1024;
@@ -36,8 +45,26 @@ pub type TxId = u64;
 #[derive(Debug)]
 pub enum Msg {
     Op(Op),
-    /// Ends the sender's transaction on this shard.
+    /// Ends the sender's transaction on this shard; whatever it changed here is
+    /// journaled as ordinary records (no other shard changed). Answers
+    /// [`Answer::Logged`] when a reply is asked for.
     Unlock,
+    /// Ends the sender's transaction on this shard, journaling its effects here as
+    /// one part naming every participant; answers [`Answer::Logged`].
+    Commit {
+        tx_id: u64,
+        participants: Vec<Participant>,
+    },
+    /// Answers once the journal is durable up to this LSN.
+    WaitDurable(u64),
+    /// Answers once the journal is durable up to the LSN it has reached when this
+    /// runs (which waits behind any transaction holding the shard).
+    SyncNow,
+    /// Starts a snapshot of the shard now; answers at once, `done` when written.
+    Snapshot {
+        target: crate::saver::Target,
+        done: oneshot::Sender<crate::saver::SaveResult>,
+    },
     Clients(ClientsOp),
     /// This core's numbers for `INFO`.
     Stats,
@@ -49,10 +76,23 @@ pub enum Msg {
 
 #[derive(Debug)]
 pub enum Answer {
-    Op(OpReply),
+    Op(OpReply, LogMark),
+    /// The shard's last journal LSN after the request, and whether it wrote any.
+    Logged(LogMark),
     Clients(ClientsReply),
     Stats(Box<CoreSnapshot>),
     Done,
+}
+
+/// Where a shard's journal stood after a request, for the coordinator: what to
+/// wait for under `appendfsync always`, and what a transaction's part will be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogMark {
+    pub last_lsn: u64,
+    /// The request appended records.
+    pub appended: bool,
+    /// The transaction holding the shard has effects waiting here.
+    pub tx_effects: bool,
 }
 
 /// One core's numbers, gathered for `INFO`.
@@ -61,6 +101,19 @@ pub struct CoreSnapshot {
     pub shard: ShardStats,
     pub core: CoreStats,
     pub clients: usize,
+    pub journal: JournalStats,
+}
+
+/// One shard's journal numbers for `INFO persistence` and `INFO shards`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JournalStats {
+    pub size_bytes: u64,
+    pub base_size_bytes: u64,
+    pub pending_bytes: u64,
+    pub last_lsn: u64,
+    pub durable_lsn: u64,
+    pub write_ok: bool,
+    pub snapshot_in_progress: bool,
 }
 
 #[derive(Debug)]
@@ -123,6 +176,65 @@ pub struct Global {
     pub connected_clients: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Shards still loading their data: commands answer `-LOADING` until 0.
+    pub loading: std::sync::atomic::AtomicUsize,
+    pub load_progress: LoadProgress,
+    pub persist: Mutex<PersistState>,
+}
+
+/// Bytes of snapshots and journals recovery reads, and how many it has read.
+#[derive(Debug, Default)]
+pub struct LoadProgress {
+    pub started_unix_s: AtomicU64,
+    pub total_bytes: AtomicU64,
+    pub done_bytes: AtomicU64,
+}
+
+/// Process-wide persistence state for `INFO persistence`, `LASTSAVE` and the
+/// background saves.
+#[derive(Debug)]
+pub struct PersistState {
+    /// When the last backup set completed (Unix s); start-up time before any.
+    pub last_save_unix_s: u64,
+    /// Keyspace changes counted up to the last backup's cut.
+    pub dirty_at_last_save: u64,
+    pub bgsave_started: Option<Instant>,
+    pub last_bgsave_ok: bool,
+    pub last_bgsave_secs: i64,
+    pub saves: u64,
+    pub rewrite_started: Option<Instant>,
+    pub last_rewrite_ok: bool,
+    pub last_rewrite_secs: i64,
+    pub rewrites: u64,
+}
+
+impl PersistState {
+    pub fn new(now_unix_s: u64) -> Self {
+        PersistState {
+            last_save_unix_s: now_unix_s,
+            dirty_at_last_save: 0,
+            bgsave_started: None,
+            last_bgsave_ok: true,
+            last_bgsave_secs: -1,
+            saves: 0,
+            rewrite_started: None,
+            last_rewrite_ok: true,
+            last_rewrite_secs: -1,
+            rewrites: 0,
+        }
+    }
+}
+
+impl Global {
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether replies to writes wait for the journal (`appendonly yes` and
+    /// `appendfsync always`).
+    pub fn sync_writes(&self) -> bool {
+        self.config.get("appendonly") == "yes" && self.config.hot.fsync() == Fsync::Always
+    }
 }
 
 /// Wall-clock time in Unix milliseconds: the `now_ms` every command runs at.
@@ -158,6 +270,11 @@ pub struct Core {
     pub clients: RefCell<Registry>,
     pub stats: RefCell<CoreStats>,
     next_tx: Cell<u64>,
+    pub journal: Journal,
+    /// This core itself, for work it spawns from [`Core::deliver`].
+    me: Weak<Core>,
+    next_snapshot: Cell<u64>,
+    background: Cell<Option<TaskQueueHandle>>,
 }
 
 impl Core {
@@ -165,6 +282,8 @@ impl Core {
         id: usize,
         global: Arc<Global>,
         peers: Vec<Option<ConnectedSender<Envelope>>>,
+        journal: Journal,
+        me: Weak<Core>,
     ) -> Core {
         let mut shard = Shard::new(id, global.started_unix_s);
         shard.string_max_bytes =
@@ -183,6 +302,63 @@ impl Core {
                 ..Default::default()
             }),
             next_tx: Cell::new(0),
+            journal,
+            me,
+            next_snapshot: Cell::new(0),
+            background: Cell::new(None),
+        }
+    }
+
+    pub fn next_snapshot_id(&self) -> u64 {
+        let n = self.next_snapshot.get() + 1;
+        self.next_snapshot.set(n);
+        n
+    }
+
+    /// The low-share task queue for background work (expiry, snapshots).
+    pub fn background_queue(&self) -> TaskQueueHandle {
+        match self.background.get() {
+            Some(q) => q,
+            None => {
+                let q = glommio::executor().create_task_queue(
+                    Shares::Static(BACKGROUND_SHARES),
+                    Latency::NotImportant,
+                    "background",
+                );
+                self.background.set(Some(q));
+                q
+            }
+        }
+    }
+
+    /// Wakes the journal writer if the shard has records waiting. Called after
+    /// anything ran on the shard.
+    pub fn kick_journal(&self) {
+        if self.shard.borrow().log.pending_bytes() > 0 {
+            self.journal.kick();
+        }
+    }
+
+    pub fn journal_stats(&self) -> JournalStats {
+        let shard = self.shard.borrow();
+        let j = &self.journal;
+        JournalStats {
+            size_bytes: j.total_bytes() + shard.log.pending_bytes() as u64,
+            base_size_bytes: j.base_size_bytes.get(),
+            pending_bytes: shard.log.pending_bytes() as u64,
+            last_lsn: shard.log.last_lsn(),
+            durable_lsn: j.durable_lsn(),
+            write_ok: j.last_write_ok.get(),
+            snapshot_in_progress: self.journal.rewriting.get(),
+        }
+    }
+
+    fn log_mark(&self, before: u64) -> LogMark {
+        let shard = self.shard.borrow();
+        LogMark {
+            last_lsn: shard.log.last_lsn(),
+            appended: shard.log.last_lsn() != before,
+            tx_effects: shard.log.tx_has_effects(),
         }
     }
 
@@ -211,24 +387,62 @@ impl Core {
     }
 
     fn execute(&self, env: Envelope) {
+        let before = self.shard.borrow().log.last_lsn();
         let answer = match env.msg {
-            Msg::Unlock => {
+            Msg::Unlock | Msg::Commit { .. } => {
                 debug_assert_eq!(self.lock.get(), env.tx);
+                match env.msg {
+                    Msg::Commit {
+                        tx_id,
+                        participants,
+                    } => {
+                        self.shard.borrow_mut().log.commit_tx(tx_id, &participants);
+                    }
+                    _ => self.shard.borrow_mut().log.end_tx(),
+                }
+                self.kick_journal();
+                let mark = self.log_mark(before);
+                if let Some(reply) = env.reply {
+                    let _ = reply.send(Answer::Logged(mark));
+                }
                 self.lock.set(None);
                 self.drain_pending();
                 return;
             }
+            Msg::WaitDurable(lsn) => {
+                if let Some(reply) = env.reply {
+                    self.journal.defer_until_durable(lsn, reply);
+                }
+                return;
+            }
+            Msg::SyncNow => {
+                if let Some(reply) = env.reply {
+                    let lsn = self.shard.borrow().log.last_lsn();
+                    self.journal.defer_until_durable(lsn, reply);
+                }
+                return;
+            }
+            Msg::Snapshot { target, done } => {
+                if let Some(me) = self.me.upgrade() {
+                    crate::saver::start(&me, target, done);
+                }
+                Answer::Done
+            }
             Msg::Op(op) => {
                 if env.tx.is_some() && self.lock.get().is_none() {
                     self.lock.set(env.tx);
+                    self.shard.borrow_mut().log.begin_tx();
                 }
-                Answer::Op(self.shard.borrow_mut().apply(op, now_ms()))
+                let reply = self.shard.borrow_mut().apply(op, now_ms());
+                self.kick_journal();
+                Answer::Op(reply, self.log_mark(before))
             }
             Msg::Clients(op) => Answer::Clients(self.clients.borrow_mut().apply(op)),
             Msg::Stats => Answer::Stats(Box::new(CoreSnapshot {
                 shard: self.shard.borrow().stats(),
                 core: self.stats.borrow().clone(),
                 clients: self.clients.borrow().len(),
+                journal: self.journal_stats(),
             })),
             Msg::ResetStats => {
                 let mut stats = self.stats.borrow_mut();
@@ -284,21 +498,46 @@ impl Core {
 
     /// Sends an operation and unwraps its reply.
     pub async fn op(&self, target: usize, tx: Option<TxId>, op: Op) -> OpReply {
+        self.op_marked(target, tx, op).await.0
+    }
+
+    /// Sends an operation; its reply and where the shard's journal stood after it.
+    pub async fn op_marked(&self, target: usize, tx: Option<TxId>, op: Op) -> (OpReply, LogMark) {
         match self.call(target, tx, Msg::Op(op)).await {
-            Some(Answer::Op(r)) => r,
+            Some(Answer::Op(r, mark)) => (r, mark),
             // A peer only drops a request when the process is shutting down.
-            _ => OpReply::Done,
+            _ => (OpReply::Done, LogMark::default()),
         }
     }
 
-    /// Releases `tx`'s lock on `target` without waiting.
-    pub async fn unlock(&self, target: usize, tx: TxId) {
+    /// Ends `tx` on `target` with `msg` (`Unlock` or `Commit`). Waits for the
+    /// journal mark only when `wait` (replies to writes wait for durability).
+    pub async fn end_tx(&self, target: usize, tx: TxId, msg: Msg, wait: bool) -> LogMark {
+        if wait {
+            return match self.call(target, Some(tx), msg).await {
+                Some(Answer::Logged(mark)) => mark,
+                _ => LogMark::default(),
+            };
+        }
         let env = Envelope {
             tx: Some(tx),
-            msg: Msg::Unlock,
+            msg,
             reply: None,
         };
         self.post(target, env).await;
+        LogMark::default()
+    }
+
+    /// Waits until each `(shard, lsn)`'s journal is durable up to `lsn`.
+    pub async fn wait_durable(&self, marks: &[(usize, u64)]) {
+        let waits = marks.iter().map(|&(shard, lsn)| async move {
+            if shard == self.id {
+                self.journal.wait_durable(lsn).await;
+            } else {
+                self.call(shard, None, Msg::WaitDurable(lsn)).await;
+            }
+        });
+        join_all(waits).await;
     }
 
     async fn post(&self, target: usize, env: Envelope) {

@@ -56,6 +56,9 @@ struct Squash {
     /// The one shard every waiting command is for, while that holds.
     only: Option<usize>,
     started: Instant,
+    /// Shards whose journal the batch wrote to, and the last LSN it wrote there:
+    /// under `appendfsync always` the replies wait until those are durable.
+    logged: Vec<(usize, u64)>,
 }
 
 impl Squash {
@@ -65,6 +68,14 @@ impl Squash {
             per_shard: (0..shards).map(|_| Vec::new()).collect(),
             only: None,
             started: Instant::now(),
+            logged: Vec::new(),
+        }
+    }
+
+    fn note_logged(&mut self, shard: usize, lsn: u64) {
+        match self.logged.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, l)) => *l = lsn.max(*l),
+            None => self.logged.push((shard, lsn)),
         }
     }
 
@@ -132,11 +143,14 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         }
     }
     flush(core, &mut squash, out).await;
+    if !squash.logged.is_empty() && core.global.sync_writes() {
+        core.wait_durable(&squash.logged).await;
+    }
 }
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error reply.
 fn generic_checks(core: &Core, client: &Client, spec: &CommandSpec, args: &Args) -> Option<String> {
-    use corekv_engine::command::flags::NO_AUTH;
+    use corekv_engine::command::flags::{LOADING, NO_AUTH};
     if !spec.arity_ok(args.len()) {
         return Some(format!(
             "ERR wrong number of arguments for '{}' command",
@@ -153,6 +167,9 @@ fn generic_checks(core: &Core, client: &Client, spec: &CommandSpec, args: &Args)
             .load(std::sync::atomic::Ordering::Relaxed)
     {
         return Some("NOAUTH Authentication required.".into());
+    }
+    if !spec.has(LOADING) && core.global.is_loading() {
+        return Some("LOADING Redis is loading the dataset in memory".into());
     }
     None
 }
@@ -179,14 +196,25 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
         Some(shard) => {
             let cmds = std::mem::take(&mut squash.per_shard[shard]);
             if shard == home && core.unlocked() {
+                let before = core.shard.borrow().log.last_lsn();
                 let mut engine = core.shard.borrow_mut();
                 for (db, args) in cmds {
                     engine.run(db, &args, now, out);
                 }
-            } else if let OpReply::Replies { out: replies, .. } =
-                core.op(shard, None, Op::Batch(cmds)).await
-            {
-                out.extend_from_slice(&replies);
+                let after = engine.log.last_lsn();
+                drop(engine);
+                if after != before {
+                    core.kick_journal();
+                    squash.note_logged(home, after);
+                }
+            } else {
+                let (reply, mark) = core.op_marked(shard, None, Op::Batch(cmds)).await;
+                if mark.appended {
+                    squash.note_logged(shard, mark.last_lsn);
+                }
+                if let OpReply::Replies { out: replies, .. } = reply {
+                    out.extend_from_slice(&replies);
+                }
             }
         }
         None => interleave(core, squash, now, out).await,
@@ -202,6 +230,7 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Ve
     let mut replies: Vec<(Vec<u8>, Vec<usize>)> =
         (0..core.shards()).map(|_| Default::default()).collect();
     let mut remote = Vec::new();
+    let mut home_logged = None;
     for (shard, cmds) in squash.per_shard.iter_mut().enumerate() {
         if cmds.is_empty() {
             continue;
@@ -209,18 +238,31 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Ve
         let cmds = std::mem::take(cmds);
         if shard == home && core.unlocked() {
             let (buf, ends) = &mut replies[home];
+            let before = core.shard.borrow().log.last_lsn();
             let mut engine = core.shard.borrow_mut();
             for (db, args) in cmds {
                 engine.run(db, &args, now, buf);
                 ends.push(buf.len());
             }
+            let after = engine.log.last_lsn();
+            drop(engine);
+            if after != before {
+                core.kick_journal();
+                home_logged = Some(after);
+            }
         } else {
-            remote.push((shard, core.op(shard, None, Op::Batch(cmds))));
+            remote.push((shard, core.op_marked(shard, None, Op::Batch(cmds))));
         }
+    }
+    if let Some(lsn) = home_logged {
+        squash.note_logged(home, lsn);
     }
     let shards: Vec<usize> = remote.iter().map(|(s, _)| *s).collect();
     let answers = join_all(remote.into_iter().map(|(_, f)| f)).await;
-    for (shard, answer) in shards.into_iter().zip(answers) {
+    for (shard, (answer, mark)) in shards.into_iter().zip(answers) {
+        if mark.appended {
+            squash.note_logged(shard, mark.last_lsn);
+        }
         if let OpReply::Replies { out, ends } = answer {
             replies[shard] = (out, ends);
         }

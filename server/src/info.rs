@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use corekv_engine::command::table;
 
@@ -62,6 +63,7 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
                 sum(&|s| s.core.hops),
             )
         }
+        "persistence" => persistence(core, snaps, t),
         "replication" => write!(
             t,
             "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"
@@ -108,17 +110,82 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
                 let keys: usize = s.shard.keys.iter().map(|k| k.0).sum();
                 let _ = write!(
                     t,
-                    "shard{i}:cpu={},keys={keys},ops={},hops={},clients={}\r\n",
+                    "shard{i}:cpu={},keys={keys},ops={},hops={},clients={},journal_lsn={},durable_lsn={},journal_bytes={}\r\n",
                     g.cpus.get(i).copied().unwrap_or(i),
                     s.shard.counters.commands,
                     s.core.hops,
                     s.clients,
+                    s.journal.last_lsn,
+                    s.journal.durable_lsn,
+                    s.journal.size_bytes,
                 );
             }
             Ok(())
         }
         _ => Ok(()),
     };
+}
+
+/// `INFO persistence`, with Redis's field names. The journal plays the AOF's part
+/// (`aof_*`: its size, snapshots as rewrites) and backup sets the RDB's (`rdb_*`).
+fn persistence(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+    let g = &core.global;
+    let p = g.persist.lock().expect("persist state");
+    let loading = g.is_loading();
+    let aof_on = g.config.get("appendonly") == "yes";
+    let dirty: u64 = snaps.iter().map(|s| s.shard.counters.dirty).sum();
+    let since = |started: Option<Instant>| started.map_or(-1, |s| s.elapsed().as_secs() as i64);
+    let rewriting =
+        p.rewrite_started.is_some() || snaps.iter().any(|s| s.journal.snapshot_in_progress);
+    let write_ok = snaps.iter().all(|s| s.journal.write_ok);
+    let status = |ok: bool| if ok { "ok" } else { "err" };
+    write!(
+        t,
+        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        loading as u8,
+        dirty.saturating_sub(p.dirty_at_last_save),
+        p.bgsave_started.is_some() as u8,
+        p.last_save_unix_s,
+        status(p.last_bgsave_ok),
+        p.last_bgsave_secs,
+        since(p.bgsave_started),
+        p.saves,
+        aof_on as u8,
+        rewriting as u8,
+        p.last_rewrite_secs,
+        since(p.rewrite_started),
+        status(p.last_rewrite_ok),
+        p.rewrites,
+        status(write_ok),
+    )?;
+    if aof_on {
+        let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
+        write!(
+            t,
+            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+            sum(&|s| s.journal.size_bytes),
+            sum(&|s| s.journal.base_size_bytes),
+            sum(&|s| s.journal.pending_bytes),
+        )?;
+    }
+    if loading {
+        let lp = &g.load_progress;
+        let total = lp.total_bytes.load(Ordering::Relaxed);
+        let done = lp.done_bytes.load(Ordering::Relaxed).min(total);
+        let started = lp.started_unix_s.load(Ordering::Relaxed);
+        let elapsed = (crate::core::now_ms() / 1000).saturating_sub(started);
+        let eta = if done > 0 {
+            (elapsed as f64 * (total - done) as f64 / done as f64) as u64
+        } else {
+            1
+        };
+        write!(
+            t,
+            "loading_start_time:{started}\r\nloading_total_bytes:{total}\r\nloading_rdb_used_mem:0\r\nloading_loaded_bytes:{done}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{eta}\r\n",
+            done as f64 * 100.0 / total.max(1) as f64,
+        )?;
+    }
+    Ok(())
 }
 
 fn human(bytes: u64) -> String {

@@ -22,13 +22,18 @@
 //! order with one write per batch.
 
 mod admin;
+mod backup;
 mod clients;
 mod config;
 mod conn;
 mod core;
+mod datadir;
 mod dispatch;
 mod info;
+mod journal;
 mod multi;
+mod recovery;
+mod saver;
 mod startup;
 
 fn main() {

@@ -21,6 +21,7 @@ use corekv_engine::command::keys::{parse_copy, parse_db_index};
 use corekv_engine::command::{All, Multi};
 use corekv_engine::cursor::ArgCursor;
 use corekv_engine::error::CmdError;
+use corekv_engine::journal::Participant;
 use corekv_engine::resp::{parse_u64, Args, Reply};
 use corekv_engine::shard::{Op, OpReply, ScanArgs};
 use corekv_engine::slot::shard_of;
@@ -28,13 +29,21 @@ use futures::future::join_all;
 use rand::Rng;
 
 use crate::conn::Client;
-use crate::core::{Core, TxId};
+use crate::core::{Core, LogMark, Msg, TxId};
 
 /// A transaction over shards, taken in ascending order and released at the end.
+///
+/// Journaling: a shard keeps the transaction's effects aside while it is locked,
+/// and reports in every answer whether it has any and its last LSN, which stays
+/// put while the lock is held. At the end, if two or more shards changed, each
+/// gets `Commit` naming every such shard with the LSN its part takes, so recovery
+/// can apply the parts all or nothing; otherwise a plain `Unlock` journals the
+/// one shard's effects as ordinary records.
 struct Tx<'a> {
     core: &'a Core,
     id: TxId,
-    locked: Vec<usize>,
+    /// Locked shards, ascending, with the latest journal mark each reported.
+    locked: Vec<(usize, LogMark)>,
 }
 
 impl<'a> Tx<'a> {
@@ -49,11 +58,15 @@ impl<'a> Tx<'a> {
     /// Runs `op` on `shard` inside the transaction. The first call for a shard locks
     /// it; callers visit new shards in ascending order.
     async fn op(&mut self, shard: usize, op: Op) -> OpReply {
-        if !self.locked.contains(&shard) {
-            debug_assert!(self.locked.last().is_none_or(|&last| last < shard));
-            self.locked.push(shard);
+        let (reply, mark) = self.core.op_marked(shard, Some(self.id), op).await;
+        match self.locked.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, m)) => *m = mark,
+            None => {
+                debug_assert!(self.locked.last().is_none_or(|&(last, _)| last < shard));
+                self.locked.push((shard, mark));
+            }
         }
-        self.core.op(shard, Some(self.id), op).await
+        reply
     }
 
     /// Locks every shard in `shards` (ascending) before any part runs.
@@ -66,9 +79,36 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Commits or unlocks every participant; under `appendfsync always`, returns
+    /// only once every record the transaction wrote is durable.
     async fn finish(self) {
-        for s in self.locked {
-            self.core.unlock(s, self.id).await;
+        let wait = self.core.global.sync_writes();
+        let changed: Vec<Participant> = self
+            .locked
+            .iter()
+            .filter(|(_, m)| m.tx_effects)
+            .map(|&(shard, m)| Participant {
+                shard: shard as u16,
+                lsn: m.last_lsn + 1,
+            })
+            .collect();
+        let mut durable = Vec::new();
+        for &(shard, m) in &self.locked {
+            let msg = if changed.len() >= 2 && m.tx_effects {
+                Msg::Commit {
+                    tx_id: self.id,
+                    participants: changed.clone(),
+                }
+            } else {
+                Msg::Unlock
+            };
+            let mark = self.core.end_tx(shard, self.id, msg, wait).await;
+            if mark.appended {
+                durable.push((shard, mark.last_lsn));
+            }
+        }
+        if wait {
+            self.core.wait_durable(&durable).await;
         }
     }
 }

@@ -13,11 +13,14 @@ use clap::{Arg, ArgAction, Command};
 use futures::future::{join, join_all};
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
-use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
+use glommio::{LocalExecutorBuilder, Placement};
 use rand::Rng;
 
 use crate::config::{Config, PARAMS};
 use crate::core::{now_ms, Core, Envelope, Global, Shutdown, MESH_CHANNEL_CAPACITY};
+use crate::datadir;
+use crate::journal::{open_segment, run_writer, Journal};
+use crate::recovery::{recover_all, Recovered};
 
 /// Memory each executor registers for io_uring buffers. glommio's 10 MiB default
 /// exceeds the usual 8 MiB memlock limit for non-root users.
@@ -27,9 +30,15 @@ const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 /// Background ticks between two checks for idle clients (once a second).
 const IDLE_CHECK_EVERY_TICKS: u64 = 10;
 /// Share of a core the background queue gets when requests compete for it.
-const BACKGROUND_SHARES: usize = 10;
 /// Pending connections each core's listener queues before accepting (glommio's).
 const LISTEN_BACKLOG: i32 = 1024;
+/// Longest wait for the journal's last sync at shutdown.
+const SHUTDOWN_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a loading shard looks whether recovery handed it its data.
+const RECOVERY_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Each shard's recovered data, handed from the recovery threads to its executor.
+type Handoff = Arc<Vec<std::sync::Mutex<Option<Recovered>>>>;
 
 fn cli() -> Command {
     let mut cmd = Command::new("corekv-server")
@@ -38,6 +47,18 @@ fn cli() -> Command {
         .arg(
             Arg::new("config-file")
                 .help("config file in redis.conf syntax (directive value lines)"),
+        )
+        .arg(
+            Arg::new("list-backups")
+                .long("list-backups")
+                .action(ArgAction::SetTrue)
+                .help("list the backup sets in dir (verifying each) and exit"),
+        )
+        .arg(
+            Arg::new("verify-backup")
+                .long("verify-backup")
+                .value_name("PATH")
+                .help("verify a backup set against its manifest and exit (0: intact)"),
         );
     for p in PARAMS {
         let help = if p.default.is_empty() {
@@ -187,6 +208,35 @@ pub fn run() -> i32 {
         })
         .collect();
     let file = matches.get_one::<String>("config-file").map(String::as_str);
+    if let Some(set) = matches.get_one::<String>("verify-backup") {
+        return match crate::backup::verify(std::path::Path::new(set)) {
+            Ok(m) => {
+                println!(
+                    "{set}: ok ({} shards, {} keys, {} bytes)",
+                    m.shards,
+                    m.keys(),
+                    m.bytes()
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("{set}: {e}");
+                1
+            }
+        };
+    }
+    if matches.get_flag("list-backups") {
+        return match Config::load(file, &overrides) {
+            Ok(config) => {
+                crate::backup::print_list(std::path::Path::new(&config.get("dir")));
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
+    }
     match start(file, &overrides) {
         Ok(code) => code,
         Err(e) => {
@@ -228,6 +278,11 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         0 => cpus.len(),
         n => n,
     };
+    let restore_from = config.get("restore-from");
+    if !restore_from.is_empty() {
+        let dir = std::path::PathBuf::from(config.get("dir"));
+        crate::backup::restore(std::path::Path::new(&restore_from), &dir, shards)?;
+    }
     let global = Arc::new(Global {
         config,
         shards,
@@ -241,6 +296,9 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         connected_clients: AtomicU64::new(0),
         total_connections: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
+        loading: std::sync::atomic::AtomicUsize::new(0),
+        load_progress: Default::default(),
+        persist: std::sync::Mutex::new(crate::core::PersistState::new(now_ms() / 1000)),
     });
     spawn_signal_thread(global.clone());
     log::info!(
@@ -281,18 +339,21 @@ fn run_executors(global: Arc<Global>, addrs: Vec<SocketAddr>) -> Result<i32, Str
             }
         }
     }
+    let handoff = start_recovery(&global);
     let failed = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for (id, (tx_row, rx_row)) in senders.into_iter().zip(receivers).enumerate() {
         let global = global.clone();
         let addrs = addrs.clone();
         let failed = failed.clone();
+        let handoff = handoff.clone();
         let cpu = global.cpus[id];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
             .spawn(move || async move {
-                if let Err(e) = shard_main(id, global.clone(), tx_row, rx_row, addrs).await {
+                let run = shard_main(id, global.clone(), tx_row, rx_row, addrs, handoff);
+                if let Err(e) = run.await {
                     log::error!("shard {id}: {e}");
                     failed.store(true, Ordering::SeqCst);
                     global.shutdown.fire();
@@ -314,6 +375,7 @@ async fn shard_main(
     senders: Row<SharedSender<Envelope>>,
     receivers: Row<SharedReceiver<Envelope>>,
     addrs: Vec<SocketAddr>,
+    handoff: Handoff,
 ) -> Result<(), String> {
     // Connect every channel end at once: each connect waits for its peer's.
     let connect_senders = join_all(senders.into_iter().map(|s| async move {
@@ -329,7 +391,14 @@ async fn shard_main(
         }
     }));
     let (senders, receivers) = join(connect_senders, connect_receivers).await;
-    let core = Rc::new(Core::new(id, global.clone(), senders));
+    let journal = Journal::new(
+        global.config.get("appendonly") == "yes",
+        datadir::shard_dir(std::path::Path::new(&global.config.get("dir")), id),
+    );
+    let core = Rc::new_cyclic(|me| Core::new(id, global.clone(), senders, journal, me.clone()));
+    if core.journal.enabled {
+        glommio::spawn_local(install_recovered(core.clone(), handoff)).detach();
+    }
     for rx in receivers.into_iter().flatten() {
         let core = core.clone();
         glommio::spawn_local(async move {
@@ -370,7 +439,98 @@ async fn shard_main(
     }
     global.shutdown.wait().await;
     stop_listening(&listening_fds);
+    if core.journal.enabled && !global.is_loading() {
+        let last = core.shard.borrow().log.last_lsn();
+        let synced = glommio::timer::timeout(SHUTDOWN_SYNC_TIMEOUT, async {
+            core.journal.wait_durable(last).await;
+            Ok(())
+        });
+        if synced.await.is_err() {
+            log::warn!("shard {id}: the journal was not synced within {SHUTDOWN_SYNC_TIMEOUT:?}");
+        }
+    }
     Ok(())
+}
+
+/// Starts recovering every shard's data on threads of its own, so executors
+/// answer `-LOADING` meanwhile. A failure (a damaged file) ends the process with
+/// the message naming the file and offset.
+fn start_recovery(global: &Arc<Global>) -> Handoff {
+    let n = global.shards;
+    let handoff: Handoff = Arc::new((0..n).map(|_| std::sync::Mutex::new(None)).collect());
+    if global.config.get("appendonly") != "yes" {
+        return handoff;
+    }
+    global.loading.store(n, Ordering::Release);
+    let opts = crate::recovery::Options {
+        dir: global.config.get("dir").into(),
+        shards: n,
+        truncate_corrupt: global.config.get("journal-truncate-corrupt") == "yes",
+        seed: global.started_unix_s,
+    };
+    let slots = handoff.clone();
+    let global = global.clone();
+    std::thread::Builder::new()
+        .name("recovery".into())
+        .spawn(move || match recover_all(&opts, &global.load_progress) {
+            Ok(recovered) => {
+                for (slot, r) in slots.iter().zip(recovered) {
+                    *slot.lock().expect("handoff") = Some(r);
+                }
+            }
+            Err(e) => {
+                log::error!("can't load the data in {}: {e}", opts.dir.display());
+                std::process::exit(1);
+            }
+        })
+        .expect("recovery thread");
+    handoff
+}
+
+/// Takes this shard's recovered data when ready, opens its journal segment and
+/// starts the writer; the last shard to finish ends `-LOADING`.
+async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
+    let recovered = loop {
+        if let Some(r) = handoff[core.id].lock().expect("handoff").take() {
+            break r;
+        }
+        if core.global.shutdown.is_fired() {
+            return;
+        }
+        glommio::timer::sleep(RECOVERY_POLL_INTERVAL).await;
+    };
+    let (first_lsn, path) = recovered.segment;
+    let seg = match open_segment(&path, first_lsn).await {
+        Ok(seg) => seg,
+        Err(e) => {
+            log::error!("can't open journal {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = datadir::sync_dir(&core.journal.shard_dir) {
+        log::error!("can't sync {}: {e}", core.journal.shard_dir.display());
+        std::process::exit(1);
+    }
+    {
+        let mut shard = core.shard.borrow_mut();
+        let string_max = shard.string_max_bytes;
+        *shard = recovered.shard;
+        shard.string_max_bytes = string_max;
+    }
+    let (journal_bytes, snapshot_bytes) = datadir::list(&core.journal.shard_dir)
+        .map(|l| {
+            (
+                datadir::total_size(l.segments.iter().map(|(_, p)| p)),
+                datadir::total_size(l.snapshots.iter().map(|(_, p)| p)),
+            )
+        })
+        .unwrap_or((recovered.journal_bytes, 0));
+    core.journal
+        .set_recovered(recovered.last_lsn, journal_bytes, snapshot_bytes);
+    glommio::spawn_local(run_writer(core.clone(), seg)).detach();
+    if core.global.loading.fetch_sub(1, Ordering::AcqRel) == 1 {
+        log::info!("DB loaded from disk");
+    }
 }
 
 /// Takes this core's listeners out of the LISTEN state before the executor ends. The
@@ -389,11 +549,7 @@ fn stop_listening(fds: &[RawFd]) {
 /// tick and closing idle clients (`timeout`) every second. It runs in its own
 /// low-share task queue, so requests never wait behind it.
 fn spawn_background(core: Rc<Core>) {
-    let queue = glommio::executor().create_task_queue(
-        Shares::Static(BACKGROUND_SHARES),
-        Latency::NotImportant,
-        "background",
-    );
+    let queue = core.background_queue();
     glommio::spawn_local_into(
         async move {
             let mut tick: u64 = 0;
@@ -402,6 +558,8 @@ fn spawn_background(core: Rc<Core>) {
                 tick += 1;
                 if core.unlocked() {
                     core.shard.borrow_mut().active_expire(now_ms());
+                    core.kick_journal();
+                    crate::saver::maybe_auto_rewrite(&core);
                 }
                 if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {
                     let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);

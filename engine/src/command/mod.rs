@@ -100,6 +100,10 @@ pub enum Server {
     Time,
     Debug,
     Shutdown,
+    BgRewriteAof,
+    Save,
+    BgSave,
+    LastSave,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -155,7 +155,7 @@ impl Server {
         }
         let info = con.cmd(&["INFO", "server"]);
         if info_value(&info, "process_id") == Some(self.pid().to_string()) {
-            return Ok(());
+            return self.wait_loaded(&mut con);
         }
         match self.wait_exit(START_TIMEOUT) {
             Some(status) => Err(format!("exited with {status}: {}", self.log_text())),
@@ -164,6 +164,22 @@ impl Server {
                 self.port
             )),
         }
+    }
+
+    /// Waits until `INFO persistence` says the dataset is loaded.
+    fn wait_loaded(&mut self, con: &mut Raw) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            let info = con.cmd(&["INFO", "persistence"]);
+            if info_value(&info, "loading").as_deref() != Some("1") {
+                return Ok(());
+            }
+            if let Some(status) = self.try_exit_status() {
+                return Err(format!("exited with {status}: {}", self.log_text()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(format!("still loading after {START_TIMEOUT:?}"))
     }
 
     pub fn port(&self) -> u16 {

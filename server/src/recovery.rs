@@ -1,0 +1,383 @@
+//! Start-up recovery: every shard, in parallel, loads its newest snapshot and replays
+//! the journal after it.
+//!
+//! ```text
+//!  per shard (one thread each)                 all shards
+//!  ──────────────────────────                  ──────────
+//!  1. delete *.tmp leftovers
+//!  2. load newest snapshot (LSN S)
+//!  3. scan segments after S: a torn tail of
+//!     the last one is truncated; damage in
+//!     the middle stops start-up (or is cut
+//!     with journal-truncate-corrupt yes)
+//!  4. publish last LSN L ───────────────────►  barrier: every L known
+//!  5. replay records after S; a TxPart is
+//!     applied only if every participant's
+//!     L reaches the LSN its part has
+//! ```
+//!
+//! Step 5 is what makes a multi-shard transaction all or nothing after a crash: a
+//! part names each participant with the LSN of that participant's part, and a
+//! shard's journal (or the snapshot below it) reaches that LSN exactly when it holds
+//! the part, since the LSN was fixed while the transaction held the shard.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use corekv_engine::journal::{apply_effect, Effect, End, Scanner};
+use corekv_engine::shard::Shard;
+use corekv_engine::snapshot;
+
+use crate::core::LoadProgress;
+use crate::datadir;
+
+/// How often a long load logs its progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// Records replayed between updates of the shared progress counters.
+const PROGRESS_RECORDS: u64 = 4096;
+
+/// What recovery needs to know.
+pub struct Options {
+    pub dir: PathBuf,
+    pub shards: usize,
+    /// `journal-truncate-corrupt`: cut a journal at a corrupt record instead of
+    /// refusing to start.
+    pub truncate_corrupt: bool,
+    /// Seed for each shard's random generator (as `Shard::new` takes it).
+    pub seed: u64,
+}
+
+/// One shard, recovered.
+pub struct Recovered {
+    pub shard: Shard,
+    pub last_lsn: u64,
+    /// The segment appends continue in: its first LSN and path.
+    pub segment: (u64, PathBuf),
+    /// Bytes of journal on disk.
+    pub journal_bytes: u64,
+}
+
+/// A journal segment read into memory, with its valid records.
+struct Loaded {
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// `(offset, lsn, payload range)` of each valid record.
+    records: Vec<(usize, u64, std::ops::Range<usize>)>,
+}
+
+/// Steps 1–3 for one shard.
+struct Prepared {
+    shard: Shard,
+    snapshot_lsn: u64,
+    segments: Vec<Loaded>,
+    last_lsn: u64,
+    append_to: (u64, PathBuf),
+}
+
+/// Recovers every shard in parallel. An error names the file and offset at fault.
+pub fn recover_all(opts: &Options, progress: &LoadProgress) -> Result<Vec<Recovered>, String> {
+    progress
+        .started_unix_s
+        .store(crate::core::now_ms() / 1000, Ordering::Relaxed);
+    let n = opts.shards;
+    let barrier = Barrier::new(n);
+    let lasts: Mutex<Vec<Option<u64>>> = Mutex::new(vec![None; n]);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|id| {
+                let (barrier, lasts, failed) = (&barrier, &lasts, &failed);
+                scope.spawn(move || {
+                    let prepared = prepare(opts, id, progress);
+                    if let Ok(p) = &prepared {
+                        lasts.lock().expect("lasts")[id] = Some(p.last_lsn);
+                    } else {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    barrier.wait();
+                    let prepared = prepared?;
+                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err(String::new());
+                    }
+                    let lasts: Vec<u64> = lasts
+                        .lock()
+                        .expect("lasts")
+                        .iter()
+                        .map(|l| l.unwrap_or(0))
+                        .collect();
+                    replay(id, prepared, &lasts, progress)
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        let mut errors = Vec::new();
+        for h in handles {
+            match h.join().expect("recovery thread") {
+                Ok(r) => out.push(r),
+                Err(e) if e.is_empty() => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors.join("; "))
+        }
+    })
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}
+
+fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepared, String> {
+    let sdir = datadir::shard_dir(&opts.dir, id);
+    std::fs::create_dir_all(&sdir).map_err(|e| io_err(&sdir, e))?;
+    let listing = datadir::list(&sdir).map_err(|e| io_err(&sdir, e))?;
+    for leftover in &listing.leftovers {
+        log::info!("removing unfinished {}", leftover.display());
+        std::fs::remove_file(leftover).map_err(|e| io_err(leftover, e))?;
+    }
+    let mut shard = Shard::new(id, opts.seed);
+    let snapshot_lsn = match listing.snapshots.last() {
+        Some((lsn, path)) => {
+            let bytes = load_snapshot(&mut shard, path, *lsn, id, opts.shards)?;
+            progress.total_bytes.fetch_add(bytes, Ordering::Relaxed);
+            progress.done_bytes.fetch_add(bytes, Ordering::Relaxed);
+            *lsn
+        }
+        None => 0,
+    };
+    // Older snapshots are kept only until the newer one is complete.
+    for (_, path) in &listing.snapshots[..listing.snapshots.len().saturating_sub(1)] {
+        let _ = std::fs::remove_file(path);
+    }
+    let mut segments = Vec::new();
+    let mut expected: Option<u64> = None;
+    let all = &listing.segments;
+    let mut cut = false;
+    for (k, (first, path)) in all.iter().enumerate() {
+        if cut {
+            log::warn!(
+                "removing {} (after a truncated corrupt record)",
+                path.display()
+            );
+            std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
+            continue;
+        }
+        let next_first = all.get(k + 1).map(|(f, _)| *f);
+        if next_first.is_some_and(|f| f <= snapshot_lsn + 1) {
+            // Every record here is in the snapshot: a deletion a crash interrupted.
+            std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
+            continue;
+        }
+        let buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
+        progress
+            .total_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let mut scanner = Scanner::new(&buf);
+        let mut records = Vec::new();
+        for r in scanner.by_ref() {
+            let want = expected.unwrap_or(*first);
+            if r.lsn != want {
+                return Err(format!(
+                    "journal {} is corrupt at offset {}: LSN {} where {want} belongs",
+                    path.display(),
+                    r.offset,
+                    r.lsn
+                ));
+            }
+            expected = Some(r.lsn + 1);
+            records.push((r.offset, r.lsn, r.payload));
+        }
+        let last_segment = k + 1 == all.len();
+        match scanner.end().expect("scanner ran to its end") {
+            End::Clean => {}
+            End::TornTail { offset } if last_segment => {
+                log::warn!(
+                    "journal {}: torn tail at offset {offset} ({} bytes after the last whole record), truncated",
+                    path.display(),
+                    buf.len() - offset
+                );
+                truncate(path, offset)?;
+            }
+            End::TornTail { offset } | End::Corrupt { offset } => {
+                if !opts.truncate_corrupt {
+                    return Err(format!(
+                        "journal {} is corrupt at offset {offset} (of {} bytes); start with \
+                         --journal-truncate-corrupt yes to cut it there, losing every later write",
+                        path.display(),
+                        buf.len()
+                    ));
+                }
+                log::warn!(
+                    "journal {}: corrupt at offset {offset}, truncated there (journal-truncate-corrupt yes)",
+                    path.display()
+                );
+                truncate(path, offset)?;
+                cut = true;
+            }
+        }
+        segments.push(Loaded {
+            path: path.clone(),
+            buf,
+            records,
+        });
+    }
+    let first_lsn = segments.iter().find_map(|s| s.records.first().map(|r| r.1));
+    if let Some(first) = first_lsn {
+        if first > snapshot_lsn + 1 {
+            return Err(format!(
+                "shard {id}: the journal starts at LSN {first} but the snapshot is at LSN \
+                 {snapshot_lsn}: records in between are missing"
+            ));
+        }
+    }
+    let last_lsn = expected.map_or(snapshot_lsn, |e| (e - 1).max(snapshot_lsn));
+    let append_to = match segments.last() {
+        Some(s) => {
+            let first = all
+                .iter()
+                .find(|(_, p)| *p == s.path)
+                .map_or(last_lsn + 1, |(f, _)| *f);
+            (first, s.path.clone())
+        }
+        None => (last_lsn + 1, datadir::segment_path(&sdir, last_lsn + 1)),
+    };
+    Ok(Prepared {
+        shard,
+        snapshot_lsn,
+        segments,
+        last_lsn,
+        append_to,
+    })
+}
+
+fn truncate(path: &Path, len: usize) -> Result<(), String> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    f.set_len(len as u64)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io_err(path, e))
+}
+
+fn load_snapshot(
+    shard: &mut Shard,
+    path: &Path,
+    lsn: u64,
+    id: usize,
+    shards: usize,
+) -> Result<u64, String> {
+    let started = Instant::now();
+    let buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    let (header, entries) = snapshot::load(&buf, &mut shard.dbs)
+        .map_err(|e| format!("snapshot {} is damaged: {e}", path.display()))?;
+    if header.shard_id != id || header.shards != shards || header.lsn != lsn {
+        return Err(format!(
+            "snapshot {} belongs to shard {} of {} at LSN {}, not shard {id} of {shards} at LSN {lsn}",
+            path.display(),
+            header.shard_id,
+            header.shards,
+            header.lsn
+        ));
+    }
+    log::info!(
+        "shard {id}: loaded snapshot {} ({entries} keys, {} bytes) in {:.3} s",
+        path.display(),
+        buf.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(buf.len() as u64)
+}
+
+/// Step 5: replays the records after the snapshot.
+fn replay(
+    id: usize,
+    p: Prepared,
+    lasts: &[u64],
+    progress: &LoadProgress,
+) -> Result<Recovered, String> {
+    let Prepared {
+        mut shard,
+        snapshot_lsn,
+        segments,
+        last_lsn,
+        append_to,
+    } = p;
+    let started = Instant::now();
+    let total_bytes: usize = segments.iter().map(|s| s.buf.len()).sum();
+    let mut done_bytes = 0;
+    let mut last_report = Instant::now();
+    let mut reported = 0u64;
+    let (mut applied, mut skipped_parts) = (0u64, 0u64);
+    for seg in &segments {
+        for (offset, lsn, payload) in &seg.records {
+            if *lsn <= snapshot_lsn {
+                continue;
+            }
+            let effect = Effect::decode(&seg.buf[payload.clone()]).map_err(|e| {
+                format!(
+                    "journal {} is corrupt at offset {offset}: record {lsn} does not decode ({e:?})",
+                    seg.path.display()
+                )
+            })?;
+            if let Effect::TxPart { participants, .. } = &effect {
+                let whole = participants.iter().all(|part| {
+                    lasts
+                        .get(part.shard as usize)
+                        .is_some_and(|&last| part.lsn <= last)
+                });
+                if !whole {
+                    skipped_parts += 1;
+                    continue;
+                }
+            }
+            apply_effect(&mut shard, effect);
+            applied += 1;
+            if applied % PROGRESS_RECORDS == 0 {
+                let at = (done_bytes + offset) as u64;
+                progress
+                    .done_bytes
+                    .fetch_add(at - reported, Ordering::Relaxed);
+                reported = at;
+            }
+            if applied % PROGRESS_RECORDS == 0 && last_report.elapsed() >= PROGRESS_INTERVAL {
+                last_report = Instant::now();
+                let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
+                log::info!(
+                    "shard {id}: loading {:.0}% of {} journal bytes, {keys} keys, {:.0} records/s",
+                    (done_bytes + offset) as f64 * 100.0 / total_bytes.max(1) as f64,
+                    total_bytes,
+                    applied as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        done_bytes += seg.buf.len();
+    }
+    progress
+        .done_bytes
+        .fetch_add(done_bytes as u64 - reported, Ordering::Relaxed);
+    if skipped_parts > 0 {
+        log::warn!(
+            "shard {id}: {skipped_parts} multi-shard transaction part(s) not applied: another \
+             participant's part never reached its journal"
+        );
+    }
+    let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
+    log::info!(
+        "shard {id}: replayed {applied} journal records after LSN {snapshot_lsn} in {:.3} s; \
+         {keys} keys, last LSN {last_lsn}",
+        started.elapsed().as_secs_f64()
+    );
+    shard.log.enable(last_lsn);
+    Ok(Recovered {
+        shard,
+        last_lsn,
+        segment: append_to,
+        journal_bytes: total_bytes as u64,
+    })
+}
