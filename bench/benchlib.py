@@ -1,10 +1,14 @@
-"""Shared pieces of the benchmark scripts (bench/redis_benchmark.py, bench/suite.py).
+"""Shared pieces of the benchmark scripts (bench/redis_benchmark.py, bench/suite.py,
+bench/persistence.py).
 
 Servers are started pinned with taskset (taskset execs the server, so the child's pid
-is the server's), in a temporary directory removed on stop. A server's CPU time comes
-from /proc/PID/stat (utime + stime, all threads) and its memory from /proc/PID/status
-(VmRSS, VmHWM); `measure` wraps one load with both. The two load generators,
-redis-benchmark and corekv-loadgen, are parsed into one result shape:
+is the server's), in a temporary directory removed on stop, with `--appendonly no`
+unless the caller's extra flags say otherwise. A caller whose data must outlive the
+process (a restart) passes its own data directory, which is left in place. A
+server's CPU time comes from /proc/PID/stat (utime + stime, all threads) and its
+memory from /proc/PID/status (VmRSS, VmHWM); `measure` wraps one load with both. The
+two load generators, redis-benchmark and corekv-loadgen, are parsed into one result
+shape:
 
     {"requests": int, "rps": float, "p50_ms": float, "p99_ms": float, "p99_9_ms": float}
 
@@ -13,6 +17,7 @@ Python 3.11 standard library only.
 
 import json
 import os
+import platform
 import re
 import shutil
 import socket
@@ -29,6 +34,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SERVER_START_TIMEOUT_S = 20
 SERVER_STOP_TIMEOUT_S = 10
+# Persistence stays off unless a case turns it on, on both servers alike.
+APPENDONLY_NO = ("--appendonly", "no")
 RESP_TIMEOUT_S = 10
 POLL_INTERVAL_S = 0.05
 # A load generator that runs this much longer than asked is stuck, not slow.
@@ -53,6 +60,14 @@ def redis_server_version():
     out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=True).stdout
     match = re.search(r"v=(\S+)", out)
     return match.group(1) if match else out.strip()
+
+
+def machine():
+    """CPU model and count, kernel and Redis version, for a report's header."""
+    with open("/proc/cpuinfo") as f:
+        models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    return {"nproc": os.cpu_count(), "cpu_model": models[0] if models else platform.processor(),
+            "kernel": platform.release(), "redis_server": redis_server_version()}
 
 
 def free_port():
@@ -126,13 +141,21 @@ class Refused(Exception):
 
 
 class Server:
-    """A server process pinned with taskset, listening on `port`, data in `workdir`."""
+    """A server process pinned with taskset, listening on `port`, its log (and its data
+    unless `start` was given a data directory) in `workdir`, removed on stop.
 
-    def __init__(self, name, argv, port, workdir):
+    `started` is the monotonic time just before the process was spawned. With
+    `wait=False` the constructor returns at once and the caller decides when the server
+    counts as up (a restart measures how long that takes)."""
+
+    def __init__(self, name, argv, port, workdir, wait=True):
         self.name, self.port, self.workdir = name, port, workdir
         self.log_path = os.path.join(workdir, "server.log")
         with open(self.log_path, "wb") as log:
+            self.started = time.monotonic()
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        if not wait:
+            return
         try:
             self._wait_ready()
         except BaseException:
@@ -146,8 +169,8 @@ class Server:
     def _wait_ready(self):
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Refused(self._log_head())
+            if refusal := self.exited():
+                raise refusal
             try:
                 if resp_command(self.port, "PING") == "PONG":
                     return
@@ -155,6 +178,10 @@ class Server:
                 pass
             time.sleep(POLL_INTERVAL_S)
         raise RuntimeError(f"{self.name} did not answer PING on port {self.port} in {SERVER_START_TIMEOUT_S} s")
+
+    def exited(self):
+        """None while running; else Refused naming the first line of the server's output."""
+        return None if self.proc.poll() is None else Refused(self._log_head())
 
     def _log_head(self):
         """The first line of the server's output: where it says why it stopped."""
@@ -171,6 +198,12 @@ class Server:
     def peak_rss_kib(self):
         return status_kib(self.pid, "VmHWM")
 
+    def kill(self):
+        """SIGKILL, as a crash would: no shutdown hook runs. Keeps `workdir`."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -182,25 +215,39 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def redis_argv(port, workdir, cpus, extra=()):
-    return ["taskset", "-c", cpus, "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", workdir, *extra]
+def with_extra(defaults, extra):
+    """`defaults` (flag, value pairs) but those that `extra` sets, then `extra`: corekv
+    refuses a flag given twice, where Redis would take the last."""
+    given = {arg for arg in extra if arg.startswith("--")}
+    return [arg for flag, value in defaults if flag not in given for arg in (flag, value)] + list(extra)
 
 
-def corekv_argv(port, workdir, cpus, shards, extra=()):
-    return ["taskset", "-c", cpus, COREKV, "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", workdir, "--shards", str(shards), "--cpus", cpus, *extra]
+def redis_argv(port, data_dir, cpus, extra=()):
+    defaults = (("--port", str(port)), ("--bind", "127.0.0.1"), ("--save", ""), APPENDONLY_NO,
+                ("--dir", data_dir))
+    return ["taskset", "-c", cpus, "redis-server", *with_extra(defaults, extra)]
 
 
-def start(kind, cpus, shards=1, extra=()):
-    """Starts `redis` or `corekv` on a free port; `extra` flags come last and win."""
+def corekv_argv(port, data_dir, cpus, shards, extra=()):
+    defaults = (("--port", str(port)), ("--bind", "127.0.0.1"), ("--dir", data_dir), ("--shards", str(shards)),
+                ("--cpus", cpus), APPENDONLY_NO)
+    return ["taskset", "-c", cpus, COREKV, *with_extra(defaults, extra)]
+
+
+def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True):
+    """Starts `redis` or `corekv` on a free port; `extra` flags replace the defaults
+    they name and come last.
+
+    The server's `--dir` is `data_dir` if given (the caller's, never removed here),
+    else its temporary working directory."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+    data_dir = data_dir or workdir
     if kind == "redis":
-        argv = redis_argv(port, workdir, cpus, extra)
+        argv = redis_argv(port, data_dir, cpus, extra)
     else:
-        argv = corekv_argv(port, workdir, cpus, shards, extra)
-    return Server(kind, argv, port, workdir)
+        argv = corekv_argv(port, data_dir, cpus, shards, extra)
+    return Server(kind, argv, port, workdir, wait)
 
 
 def measure(server, run):
@@ -226,6 +273,39 @@ def run_pinned(cpu, argv, stdin_path=None):
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {stderr.strip()[-2000:]}")
     return stdout
+
+
+def write_set_pipe_file(path, keys, value_tag=b"val:"):
+    """`keys` SET commands in RESP for redis-cli --pipe: keys key:%012d (16 bytes, the
+    same `keys` names for every tag), values `value_tag` then the index, 32 bytes."""
+    assert len(value_tag) == 4, value_tag
+    step = 10_000
+    with open(path, "wb") as f:
+        for first in range(0, keys, step):
+            f.write(b"".join(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$32\r\n%s%028d\r\n" % (i, value_tag, i)
+                             for i in range(first, min(keys, first + step))))
+
+
+def pipe(port, client_cpu, path, replies):
+    """Sends a RESP file through `redis-cli --pipe` pinned to `client_cpu`; checks that
+    every one of `replies` commands succeeded."""
+    out = run_pinned(client_cpu, ["redis-cli", "-p", str(port), "--pipe"], path)
+    if f"errors: 0, replies: {replies}" not in out:
+        raise RuntimeError(f"redis-cli --pipe {os.path.basename(path)} into port {port}: {out.strip()}")
+
+
+def tree_bytes(path):
+    """Apparent bytes of the files under `path` (st_size, not blocks allocated), and the
+    files as {path relative to `path`: bytes}."""
+    files = {}
+    for parent, _, names in os.walk(path):
+        for name in names:
+            full = os.path.join(parent, name)
+            try:
+                files[os.path.relpath(full, path)] = os.lstat(full).st_size
+            except FileNotFoundError:  # removed while walking (a journal being retired)
+                pass
+    return sum(files.values()), files
 
 
 _PERCENTILE_LINE = re.compile(r"^\s*([\d.]+)% <= ([\d.]+) milliseconds")

@@ -2,12 +2,13 @@
 """corekv vs redis-server side by side: the benchmark suite behind README's table.
 
 Both servers get one CPU (redis-server --save '' --appendonly no; corekv-server
---shards 1 --cpus CPU), pinned with taskset away from the clients' CPU. Every round
-starts each server fresh and runs the same loads on both, Redis first in odd rounds
-and corekv first in even ones, so drifting machine noise hits both alike. Reported
-are medians over the rounds and corekv/Redis ratios of requests/s, server CPU µs per
-request (utime + stime from /proc/PID/stat), p50/p99/p99.9 latency and peak RSS
-(VmHWM from /proc/PID/status, reset before each load).
+--shards 1 --cpus CPU --appendonly no), pinned with taskset away from the clients'
+CPU. Every round starts each server fresh and runs the same loads on both, Redis
+first in odd rounds and corekv first in even ones, so drifting machine noise hits
+both alike. Reported are medians over the rounds and corekv/Redis ratios of
+requests/s, server CPU µs per request (utime + stime from /proc/PID/stat),
+p50/p99/p99.9 latency and peak RSS (VmHWM from /proc/PID/status, reset before each
+load).
 
 Cases, with 50 connections over 100,000 keys and 32-byte values:
   closed loop  SET and GET at P1 and P16, with corekv-loadgen and redis-benchmark
@@ -15,13 +16,18 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                reached in the closed-loop P1 cases (either tool, any round); these
                run in a second series of alternating rounds, after the others
   MSET         10 keys per command, both tools
-  persistence  SET at P1 and P16 with --appendonly yes --appendfsync everysec; a
-               server that refuses those settings is reported as not supported
+  persistence  off against everysec: SET P1 with redis-benchmark, SET P1 and P16
+               with corekv-loadgen, on fresh prefilled servers started with
+               --appendonly no and with --appendonly yes --appendfsync everysec
+               (both settings every round, the servers alternating in each); a
+               server that refuses a setting at start-up is reported as not
+               supported in that setting's rows only. bench/persistence.py goes
+               further (always, restart time, journal bytes per SET).
   memory       1,000,000 SETs of 16-byte keys and 32-byte values through
                redis-cli --pipe: INFO used_memory and RSS growth per key
 
-    bench/suite.py                 # full run, about 8 minutes on 2 CPUs
-    bench/suite.py --quick         # smoke run, about 2 minutes
+    bench/suite.py                 # full run, about 10 minutes on 2 CPUs
+    bench/suite.py --quick         # smoke run, about 2.5 minutes
     bench/suite.py --rounds 5 --duration 10 --server-cpu 2 --client-cpu 3
 
 Closed-loop loads run --duration seconds with corekv-loadgen; redis-benchmark, which
@@ -31,7 +37,8 @@ under corekv-loadgen just before (so a slow server does not stretch the run).
 
 Writes the Markdown tables to stdout and bench/results/latest.md, and every sample to
 bench/results/latest.json. Needs redis-server, redis-benchmark, redis-cli and taskset
-on PATH; builds corekv-server and corekv-loadgen in release mode first.
+on PATH; builds corekv-server and corekv-loadgen in release mode first (--no-build:
+use target/release as it is).
 """
 
 import argparse
@@ -39,7 +46,6 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -52,6 +58,9 @@ SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
 LOADGEN, REDIS_BENCHMARK = "corekv-loadgen", "redis-benchmark"
 MSET_KEYS = 10
 EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec")
+# Persistence settings of the persistence section: server flags, and title.
+PERSISTENCE = {"off": benchlib.APPENDONLY_NO, "everysec": EVERYSEC}
+PERSISTENCE_TITLES = {"off": "persistence off", "everysec": "everysec"}
 NOT_SUPPORTED = "not supported by this build"
 # Open-loop rate as a share of the closed-loop P1 maximum: loaded, not saturated.
 OPEN_LOOP_SHARE = 0.5
@@ -79,7 +88,7 @@ class Case:
     command: str
     pipeline: int = 1
     open_loop: bool = False
-    persistence: bool = False
+    persistence: str = ""  # a PERSISTENCE key: the persistence section's cases
 
     def title(self, plan):
         if self.open_loop:
@@ -89,12 +98,12 @@ class Case:
         else:
             load = f"{self.command.upper()} P{self.pipeline}"
         if self.persistence:
-            load += ", everysec"
+            load += f", {PERSISTENCE_TITLES[self.persistence]}"
         return f"{load} · {self.tool}"
 
 
-def closed(tool, command, pipeline, persistence=False):
-    suffix = "-everysec" if persistence else ""
+def closed(tool, command, pipeline, persistence=""):
+    suffix = f"-{persistence}" if persistence else ""
     return Case(f"{command}-p{pipeline}-{tool}{suffix}", tool, command, pipeline, persistence=persistence)
 
 
@@ -108,7 +117,11 @@ CLOSED_CASES = (
     MSET_REDIS_BENCHMARK,
 )
 OPEN_CASES = (OPEN_SET, OPEN_GET)
-PERSISTENCE_CASES = (closed(LOADGEN, "set", 1, True), closed(LOADGEN, "set", 16, True))
+# Per setting, in run order: corekv-loadgen's P1 sizes redis-benchmark's run.
+PERSISTENCE_LOADS = ((LOADGEN, 1), (REDIS_BENCHMARK, 1), (LOADGEN, 16))
+PERSISTENCE_TABLE_LOADS = ((REDIS_BENCHMARK, 1), (LOADGEN, 1), (LOADGEN, 16))
+PERSISTENCE_CASES = {setting: tuple(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_LOADS)
+                     for setting in PERSISTENCE}
 # Table order: each load's two tools side by side.
 TABLE_CASES = (
     *(closed(tool, command, p) for p in (1, 16) for command in ("get", "set") for tool in (REDIS_BENCHMARK, LOADGEN)),
@@ -116,9 +129,10 @@ TABLE_CASES = (
     OPEN_SET,
     MSET_REDIS_BENCHMARK,
     MSET_LOADGEN,
-    *PERSISTENCE_CASES,
+    *(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_TABLE_LOADS for setting in PERSISTENCE),
 )
-assert sorted(c.key for c in TABLE_CASES) == sorted(c.key for c in CLOSED_CASES + OPEN_CASES + PERSISTENCE_CASES)
+assert sorted(c.key for c in TABLE_CASES) == sorted(
+    c.key for c in CLOSED_CASES + OPEN_CASES + sum(PERSISTENCE_CASES.values(), ()))
 
 
 @dataclasses.dataclass
@@ -193,9 +207,10 @@ def run_cases(args, plan, results, rnd, kind, server, cases):
             plan.learn(args, case, sample)
 
 
-def prefilled_session(args, plan, results, rnd, kind, cases):
-    """A fresh server with the loads' keyspace written once, running `cases`."""
-    server = benchlib.start(kind, args.server_cpu)
+def prefilled_session(args, plan, results, rnd, kind, cases, extra=()):
+    """A fresh server (with `extra` flags) with the loads' keyspace written once, running
+    `cases`."""
+    server = benchlib.start(kind, args.server_cpu, extra=extra)
     try:
         prefill = ["-t", "get", "-n", "1", "-c", "1", "--prefill", "--keyspace", str(args.keyspace),
                    "--value-size", str(args.value_size), "--seed", str(SEED)]
@@ -213,26 +228,17 @@ def open_session(args, plan, results, rnd, kind):
     prefilled_session(args, plan, results, rnd, kind, OPEN_CASES)
 
 
-def persistence_session(args, plan, results, rnd, kind):
-    try:
-        server = benchlib.start(kind, args.server_cpu, extra=EVERYSEC)
-    except benchlib.Refused as refusal:
-        results["refused"][kind] = str(refusal)
-        log(f"round {rnd + 1} {kind:6} refused {' '.join(EVERYSEC)}: {refusal}")
+def persistence_session(args, plan, results, rnd, kind, setting):
+    """The persistence cases of one setting on a fresh prefilled server. A server that
+    refused the setting once is not asked again; its rows say not supported."""
+    refused = results["refused"].setdefault(setting, {})
+    if kind in refused:
         return
     try:
-        run_cases(args, plan, results, rnd, kind, server, PERSISTENCE_CASES)
-    finally:
-        server.stop()
-
-
-def write_pipe_file(path, keys):
-    """`keys` SET commands in RESP: keys key:%012d (16 bytes), values val:%028d (32)."""
-    step = 10_000
-    with open(path, "wb") as f:
-        for first in range(0, keys, step):
-            f.write(b"".join(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$32\r\nval:%028d\r\n" % (i, i)
-                             for i in range(first, min(keys, first + step))))
+        prefilled_session(args, plan, results, rnd, kind, PERSISTENCE_CASES[setting], PERSISTENCE[setting])
+    except benchlib.Refused as refusal:
+        refused[kind] = str(refusal)
+        log(f"round {rnd + 1} {kind:6} refused {' '.join(PERSISTENCE[setting])}: {refusal}")
 
 
 def memory_session(args, results, rnd, kind, pipe_path):
@@ -241,10 +247,8 @@ def memory_session(args, results, rnd, kind, pipe_path):
         used_before = int(benchlib.info_fields(server.port, "memory")["used_memory"])
         rss_before_kib = server.rss_kib()
         started = time.monotonic()
-        out = benchlib.run_pinned(args.client_cpu, ["redis-cli", "-p", str(server.port), "--pipe"], pipe_path)
+        benchlib.pipe(server.port, args.client_cpu, pipe_path, args.memory_keys)
         load_s = time.monotonic() - started
-        if f"errors: 0, replies: {args.memory_keys}" not in out:
-            raise RuntimeError(f"redis-cli --pipe into {kind}: {out.strip()}")
         keys = benchlib.resp_command(server.port, "DBSIZE")
         if keys != args.memory_keys:
             raise RuntimeError(f"{kind} holds {keys} keys after loading {args.memory_keys}")
@@ -268,13 +272,6 @@ def memory_session(args, results, rnd, kind, pipe_path):
         f"loaded in {load_s:.1f} s")
 
 
-def machine():
-    with open("/proc/cpuinfo") as f:
-        models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    return {"nproc": os.cpu_count(), "cpu_model": models[0] if models else platform.processor(),
-            "kernel": platform.release(), "redis_server": benchlib.redis_server_version()}
-
-
 def medians(results):
     out = {}
     for case_key, by_server in results["samples"].items():
@@ -290,6 +287,11 @@ def ratio(corekv, redis):
     return f"{corekv / redis:.2f}" if corekv is not None and redis else "–"
 
 
+def refused_for(refused, case, kind):
+    """Did `kind` refuse the persistence setting that `case` needs?"""
+    return bool(case.persistence) and kind in refused.get(case.persistence, {})
+
+
 def performance_tables(plan, med, refused):
     titles = " | ".join(title for _, title, _ in METRICS) + " |"
     ratios = ["| case | " + titles, "|---|" + "---:|" * len(METRICS)]
@@ -300,13 +302,15 @@ def performance_tables(plan, med, refused):
             if kind in by_server:
                 cells = [fmt.format(by_server[kind][m]) for m, _, fmt in METRICS]
             else:
-                cells = [NOT_SUPPORTED if kind in refused else "–"] + ["–"] * (len(METRICS) - 1)
+                cells = [NOT_SUPPORTED if refused_for(refused, case, kind) else "–"]
+                cells += ["–"] * (len(METRICS) - 1)
             absolute.append(f"| {title} | {SERVER_TITLES[kind]} | " + " | ".join(cells) + " |")
         if all(kind in by_server for kind in SERVERS):
             cells = [ratio(by_server["corekv"][m], by_server["redis"][m]) for m, _, _ in METRICS]
         else:
             missing = [kind for kind in SERVERS if kind not in by_server]
-            cells = [f"{SERVER_TITLES[missing[0]]}: {NOT_SUPPORTED}" if missing[0] in refused else "–"]
+            cells = [f"{SERVER_TITLES[missing[0]]}: {NOT_SUPPORTED}" if refused_for(refused, case, missing[0])
+                     else "–"]
             cells += [""] * (len(METRICS) - 1)
         ratios.append(f"| {title} | " + " | ".join(cells) + " |")
     return ratios, absolute
@@ -330,19 +334,23 @@ def memory_table(args, med, results_memory):
 
 
 def persistence_note(med, refused):
-    notes = []
-    for pipeline in (1, 16):
-        on = med.get(f"set-p{pipeline}-{LOADGEN}-everysec", {}).get("redis")
-        off = med.get(f"set-p{pipeline}-{LOADGEN}", {}).get("redis")
-        if on and off:
-            notes.append(f"SET P{pipeline}: {on['rps'] / off['rps']:.2f}× the requests/s, "
-                         f"{on['cpu_us'] / off['cpu_us']:.2f}× the CPU per request")
+    """Each server's everysec against its own persistence off, per load; refusals."""
     lines = []
-    if notes:
-        lines.append("Redis with `appendonly yes, appendfsync everysec` against persistence off: "
-                     + "; ".join(notes) + ".")
-    for kind, message in refused.items():
-        lines.append(f"{SERVER_TITLES[kind]} refused `{' '.join(EVERYSEC)}` at start-up: `{message}`.")
+    for kind in SERVERS:
+        notes = []
+        for tool, pipeline in PERSISTENCE_TABLE_LOADS:
+            on = med.get(closed(tool, "set", pipeline, "everysec").key, {}).get(kind)
+            off = med.get(closed(tool, "set", pipeline, "off").key, {}).get(kind)
+            if on and off:
+                notes.append(f"SET P{pipeline} · {tool}: {on['rps'] / off['rps']:.2f}× the requests/s, "
+                             f"{on['cpu_us'] / off['cpu_us']:.2f}× the CPU per request")
+        if notes:
+            lines.append(f"{SERVER_TITLES[kind]} with `appendonly yes, appendfsync everysec` against "
+                         "persistence off: " + "; ".join(notes) + ".")
+    for setting, by_kind in refused.items():
+        for kind, message in by_kind.items():
+            lines.append(f"{SERVER_TITLES[kind]} refused `{' '.join(PERSISTENCE[setting])}` at start-up: "
+                         f"`{message}`.")
     return lines
 
 
@@ -357,7 +365,8 @@ def render(args, plan, results):
         f"corekv vs Redis {m['redis_server']}: medians of {args.rounds} alternating "
         f"round{'s' if args.rounds != 1 else ''}, {length}. "
         f"Servers on CPU {args.server_cpu} (`redis-server --save '' --appendonly no`, "
-        f"`corekv-server --shards 1 --cpus {args.server_cpu}`), clients on CPU {args.client_cpu}; "
+        f"`corekv-server --shards 1 --cpus {args.server_cpu} --appendonly no`), "
+        f"clients on CPU {args.client_cpu}; "
         f"{args.clients} connections, {args.keyspace:,} keys, {args.value_size}-byte values.",
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}; load average "
@@ -399,6 +408,8 @@ def parse_args():
     ap.add_argument("--value-size", type=int, default=32, help="value bytes (default 32)")
     ap.add_argument("--rate", type=int, help="open-loop requests/s for both GET and SET (default: "
                     "half of Redis's closed-loop P1 rate in round 1)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the binaries in target/release as they are (default: cargo build --release first)")
     ap.add_argument("--server-cpu", default="0", help="CPU for the servers (default 0)")
     ap.add_argument("--client-cpu", default="1", help="CPU for the load generators (default 1)")
     ap.add_argument("--out-dir", default=os.path.join(benchlib.ROOT, "bench", "results"),
@@ -421,27 +432,29 @@ def round_order(rnd):
 def main():
     args = parse_args()
     benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
-    benchlib.cargo_build_release("corekv-server", "corekv-loadgen")
+    if not args.no_build:
+        benchlib.cargo_build_release("corekv-server", "corekv-loadgen")
     fixed_rates = {"get": args.rate, "set": args.rate} if args.rate else {}
     plan = Plan(rates=fixed_rates)
     results = {
-        "format": "corekv-bench-suite/1",
+        "format": "corekv-bench-suite/2",
         "command": shlex.join(["bench/suite.py", *sys.argv[1:]]),
-        "machine": machine(),
+        "machine": benchlib.machine(),
         "settings": {**vars(args), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")},
         "load_average": {"start": os.getloadavg()},
         "samples": {},
         "memory": {kind: [] for kind in SERVERS},
-        "refused": {},
+        "refused": {},  # persistence setting -> server -> its start-up message
     }
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as scratch:
         pipe_path = os.path.join(scratch, "memory.resp")
-        write_pipe_file(pipe_path, args.memory_keys)
+        benchlib.write_set_pipe_file(pipe_path, args.memory_keys)
         for rnd in range(args.rounds):
             for kind in round_order(rnd):
                 closed_session(args, plan, results, rnd, kind)
-            for kind in round_order(rnd):
-                persistence_session(args, plan, results, rnd, kind)
+            for setting in PERSISTENCE:
+                for kind in round_order(rnd):
+                    persistence_session(args, plan, results, rnd, kind, setting)
             for kind in round_order(rnd):
                 memory_session(args, results, rnd, kind, pipe_path)
         for rnd in range(args.rounds):
