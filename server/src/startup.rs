@@ -42,6 +42,8 @@ type Handoff = Arc<Vec<std::sync::Mutex<Option<Recovered>>>>;
 
 fn cli() -> Command {
     let mut cmd = Command::new("corekv-server")
+        // A parameter given twice takes the last value, as with redis-server.
+        .args_override_self(true)
         .version(env!("CARGO_PKG_VERSION"))
         .about("A thread-per-core, shared-nothing Redis-protocol key-value server")
         .arg(
