@@ -75,7 +75,7 @@ pub async fn run(
         Server::Debug => debug(args, out),
         Server::BgRewriteAof => bgrewriteaof(core, out),
         Server::Save => save(core, out).await,
-        Server::BgSave => bgsave(core, args, out),
+        Server::BgSave => bgsave(core, args, out).await,
         Server::LastSave => {
             let p = core.global.persist.lock().expect("persist state");
             out.int(p.last_save_unix_s as i64);
@@ -147,7 +147,10 @@ fn end_save(core: &Core, result: &Result<crate::backup::Saved, String>) {
 
 async fn save(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
     begin_save(core)?;
-    let result = crate::backup::save(core).await;
+    let result = match crate::backup::cut(core).await {
+        Ok(cut) => crate::backup::finish(core, cut).await,
+        Err(e) => Err(e),
+    };
     end_save(core, &result);
     match result {
         Ok(_) => {
@@ -158,16 +161,26 @@ async fn save(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
     }
 }
 
-fn bgsave(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+/// `BGSAVE`: the cut is taken before the reply (as Redis forks before it
+/// answers), so every write acknowledged after the reply is outside the set.
+async fn bgsave(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
     match args.len() {
         1 => {}
         2 if args[1].eq_ignore_ascii_case(b"schedule") => {}
         _ => return Err(CmdError::Syntax),
     }
     begin_save(core)?;
+    let cut = match crate::backup::cut(core).await {
+        Ok(cut) => cut,
+        Err(e) => {
+            let result = Err(e.clone());
+            end_save(core, &result);
+            return Err(CmdError::Raw(format!("ERR {e}")));
+        }
+    };
     let core = core.clone();
     glommio::spawn_local(async move {
-        let result = crate::backup::save(&core).await;
+        let result = crate::backup::finish(&core, cut).await;
         end_save(&core, &result);
     })
     .detach();

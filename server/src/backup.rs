@@ -98,8 +98,16 @@ pub struct Saved {
     pub dirty_at_cut: u64,
 }
 
-/// Writes a backup set of every shard at one cut into `dir/backups/<time>/`.
-pub async fn save(core: &Rc<Core>) -> Result<Saved, String> {
+/// A backup set whose cut is taken: each shard's image is being written.
+pub struct Cut {
+    set: PathBuf,
+    images: Vec<oneshot::Receiver<SaveResult>>,
+}
+
+/// Takes the cut of a backup set of every shard into `dir/backups/<time>/`: every
+/// shard is locked (ascending), starts its snapshot, and is unlocked. Returns once
+/// the cut is taken; [`finish`] waits for the images and writes the manifest.
+pub async fn cut(core: &Rc<Core>) -> Result<Cut, String> {
     let dir = PathBuf::from(core.global.config.get("dir"));
     let set = datadir::backups_dir(&dir).join(set_name(now_ms()));
     std::fs::create_dir_all(&set).map_err(|e| format!("{}: {e}", set.display()))?;
@@ -118,7 +126,14 @@ pub async fn save(core: &Rc<Core>) -> Result<Saved, String> {
     for s in 0..n {
         core.end_tx(s, tx, Msg::Unlock, false).await;
     }
-    let results = join_all(waits).await;
+    Ok(Cut { set, images: waits })
+}
+
+/// Waits for a cut's images and completes the set with its manifest.
+pub async fn finish(core: &Rc<Core>, cut: Cut) -> Result<Saved, String> {
+    let Cut { set, images } = cut;
+    let n = images.len();
+    let results = join_all(images).await;
     let mut files = Vec::with_capacity(n);
     let mut dirty_at_cut = 0;
     for (shard, r) in results.into_iter().enumerate() {

@@ -1,7 +1,8 @@
 //! Durability as a client sees it: what a server killed with `SIGKILL` still holds
 //! when it is started again on the same directory, what it does with a journal whose
-//! tail was torn or whose middle was damaged, what clients get while it loads, and
-//! that a journal rewrite (snapshot) under load loses no acknowledged write.
+//! tail was torn or whose middle was damaged, what clients get while it loads, that
+//! a journal rewrite (snapshot) under load loses no acknowledged write, and that a
+//! backup set restores exactly its cut.
 //!
 //! Every test runs the real binary on a data directory of its own and restarts it
 //! there; the directory outlives each server ([`DataDir`]). Tests that damage a
@@ -960,4 +961,286 @@ fn journal_rewrite_under_load_keeps_every_acknowledged_write() {
     }
     let dbsize: usize = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
     assert_eq!(dbsize, REWRITE_WRITERS * REWRITE_KEYS_PER_WRITER + SHARDS);
+}
+
+// ---- backup sets ----
+
+const BACKUP_KEYS: usize = 2000;
+const BACKUP_WRITERS: usize = 2;
+/// Keys each backup-test writer overwrites (the others it creates anew).
+const BACKUP_OWN_KEYS: u64 = 16;
+/// How long writers go on after the backup is complete.
+const WRITES_AFTER_BACKUP: Duration = Duration::from_millis(100);
+
+/// Where a write falls relative to a backup's cut, as the client can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Acknowledged before `BGSAVE` was sent: in the backup.
+    Before,
+    /// Neither: on either side of the cut.
+    During,
+    /// Sent after `BGSAVE`'s reply arrived: not in the backup.
+    After,
+}
+
+/// One writer's writes: `seq` goes to `new:T:seq` when even (a new key), to
+/// `own:T:(seq / 2 % 16)` when odd (an overwrite); the value is `seq`.
+struct CutWrites {
+    t: usize,
+    phases: Vec<Phase>,
+}
+
+impl CutWrites {
+    fn key(&self, seq: u64) -> String {
+        if seq.is_multiple_of(2) {
+            format!("new:{}:{seq}", self.t)
+        } else {
+            format!("own:{}:{}", self.t, seq / 2 % BACKUP_OWN_KEYS)
+        }
+    }
+
+    fn phase(&self, seq: u64) -> Phase {
+        self.phases[seq as usize - 1]
+    }
+
+    /// Checks that `server` holds what a backup cut between the `Before` and
+    /// `After` writes implies; returns how many of the writer's keys it holds.
+    fn check(&self, con: &mut redis::Connection, context: &str) -> usize {
+        let t = self.t;
+        let seqs = 1..=self.phases.len() as u64;
+        let mut held_keys = 0;
+        for seq in seqs.clone().filter(|s| s.is_multiple_of(2)) {
+            let held: Option<u64> = redis::cmd("GET")
+                .arg(self.key(seq))
+                .query(con)
+                .expect("GET");
+            match self.phase(seq) {
+                Phase::Before => {
+                    assert_eq!(held, Some(seq), "{context}: new:{t}:{seq} before the cut")
+                }
+                Phase::After => assert_eq!(held, None, "{context}: new:{t}:{seq} after the cut"),
+                Phase::During => assert!(
+                    held.is_none() || held == Some(seq),
+                    "{context}: new:{t}:{seq}"
+                ),
+            }
+            held_keys += usize::from(held.is_some());
+        }
+        for k in 0..BACKUP_OWN_KEYS {
+            let key = format!("own:{t}:{k}");
+            let held: Option<u64> = redis::cmd("GET").arg(&key).query(con).expect("GET");
+            let last_before = seqs.clone().rfind(|&s| {
+                !s.is_multiple_of(2)
+                    && s / 2 % BACKUP_OWN_KEYS == k
+                    && self.phase(s) == Phase::Before
+            });
+            match held {
+                None => assert_eq!(last_before, None, "{context}: {key} written before the cut"),
+                Some(v) => {
+                    assert!(
+                        !v.is_multiple_of(2) && v / 2 % BACKUP_OWN_KEYS == k,
+                        "{context}: {key} = {v}"
+                    );
+                    assert_ne!(
+                        self.phase(v),
+                        Phase::After,
+                        "{context}: {key} = {v}, written after the cut"
+                    );
+                    assert!(
+                        last_before.is_none_or(|b| v >= b),
+                        "{context}: {key} = {v}, older than {last_before:?}"
+                    );
+                }
+            }
+            held_keys += usize::from(held.is_some());
+        }
+        held_keys
+    }
+}
+
+/// Writes until `stop`, telling for each write its [`Phase`] from the flags the
+/// test sets right before sending `BGSAVE` and right after its reply.
+fn write_around_cut(
+    t: usize,
+    mut con: redis::Connection,
+    sending: Arc<AtomicBool>,
+    replied: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> CutWrites {
+    let mut writes = CutWrites {
+        t,
+        phases: Vec::new(),
+    };
+    while !stop.load(Ordering::SeqCst) {
+        let seq = writes.phases.len() as u64 + 1;
+        let after = replied.load(Ordering::SeqCst);
+        redis::cmd("SET")
+            .arg(writes.key(seq))
+            .arg(seq)
+            .query::<()>(&mut con)
+            .expect("SET");
+        let before = !sending.load(Ordering::SeqCst);
+        writes.phases.push(match (before, after) {
+            (true, _) => Phase::Before,
+            (_, true) => Phase::After,
+            _ => Phase::During,
+        });
+    }
+    writes
+}
+
+/// Checks that `server` holds exactly the backup cut: the loaded keys, writes
+/// before `BGSAVE` was sent, none sent after its reply, not the marker.
+fn assert_holds_the_cut(server: &Server, writes: &[CutWrites], context: &str) {
+    let mut con = server.client();
+    let keys: Vec<String> = (0..BACKUP_KEYS).map(|i| format!("key:{i}")).collect();
+    for chunk in keys.chunks(MGET_KEYS_MAX) {
+        let held: Vec<Option<String>> =
+            redis::cmd("MGET").arg(chunk).query(&mut con).expect("MGET");
+        for (key, v) in chunk.iter().zip(held) {
+            let i = &key["key:".len()..];
+            assert_eq!(v, Some(format!("value:{i}")), "{context}: {key}");
+        }
+    }
+    let marker: Option<String> = redis::cmd("GET")
+        .arg("marker")
+        .query(&mut con)
+        .expect("GET");
+    assert_eq!(
+        marker, None,
+        "{context}: the marker was set after BGSAVE's reply"
+    );
+    let held: usize = writes.iter().map(|w| w.check(&mut con, context)).sum();
+    let dbsize: usize = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
+    assert_eq!(dbsize, BACKUP_KEYS + held, "{context}: no other keys");
+}
+
+/// Runs `corekv-server` with `args` to completion; returns its exit status and
+/// everything it printed.
+fn run_tool(args: &[&str]) -> (ExitStatus, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corekv-server"))
+        .args(args)
+        .output()
+        .expect("run corekv-server");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status, text)
+}
+
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// `BGSAVE` while clients write makes a backup set at one cut; a new instance
+/// started from it (`--restore-from` into a new directory) and the old one rolled
+/// back in place both hold exactly that cut. `--list-backups` lists the set,
+/// `--verify-backup` passes it and fails it, naming the file, once a byte of one
+/// shard's image is changed.
+#[test]
+fn bgsave_backup_set_restores_the_cut_into_a_new_or_the_same_directory() {
+    let dir = DataDir::new("backup");
+    let args = ["--shards", "4"];
+    let mut server = start_in(&dir, &args);
+    set_numbered(&mut server.raw(), BACKUP_KEYS);
+    let sending = Arc::new(AtomicBool::new(false));
+    let replied = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..BACKUP_WRITERS)
+        .map(|t| {
+            let con = server.client();
+            let flags = (sending.clone(), replied.clone(), stop.clone());
+            std::thread::spawn(move || write_around_cut(t, con, flags.0, flags.1, flags.2))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut con = server.raw();
+    let started_s = unix_now_s();
+    sending.store(true, Ordering::SeqCst);
+    assert_eq!(con.cmd(&["BGSAVE"]), "Background saving started");
+    replied.store(true, Ordering::SeqCst);
+    assert_eq!(con.cmd(&["SET", "marker", "1"]), "OK");
+    let info = wait_info(&mut con, "the backup", |info| {
+        info_value(info, "rdb_bgsave_in_progress").as_deref() == Some("0")
+    });
+    assert_eq!(
+        info_value(&info, "rdb_last_bgsave_status").as_deref(),
+        Some("ok"),
+        "{info}"
+    );
+    let lastsave: u64 = con.cmd(&["LASTSAVE"]).parse().expect("LASTSAVE");
+    assert!(
+        (started_s..=unix_now_s()).contains(&lastsave),
+        "LASTSAVE {lastsave}"
+    );
+    std::thread::sleep(WRITES_AFTER_BACKUP);
+    stop.store(true, Ordering::SeqCst);
+    let writes: Vec<CutWrites> = writers
+        .into_iter()
+        .map(|w| w.join().expect("writer"))
+        .collect();
+    for w in &writes {
+        assert!(
+            w.phases.contains(&Phase::Before) && w.phases.contains(&Phase::After),
+            "writer {} wrote on both sides of the cut",
+            w.t
+        );
+    }
+
+    let sets: Vec<PathBuf> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let set = &sets[0];
+    assert!(
+        set.join("manifest.json").is_file(),
+        "{} has a manifest",
+        set.display()
+    );
+    let set_arg = set.to_str().expect("UTF-8 path");
+
+    let (status, out) = run_tool(&[
+        "--list-backups",
+        "--dir",
+        dir.path().to_str().expect("UTF-8 path"),
+    ]);
+    assert!(
+        status.success() && out.contains(set_arg),
+        "--list-backups: {status}\n{out}"
+    );
+    let (status, out) = run_tool(&["--verify-backup", set_arg]);
+    assert!(status.success(), "--verify-backup: {status}\n{out}");
+
+    let clone_dir = DataDir::new("clone");
+    let clone = start_in(&clone_dir, &["--shards", "4", "--restore-from", set_arg]);
+    assert_holds_the_cut(&clone, &writes, "clone");
+
+    kill(&mut server);
+    let rolled_back = restart_in(
+        server.port(),
+        &dir,
+        &["--shards", "4", "--restore-from", set_arg],
+    );
+    assert_holds_the_cut(&rolled_back, &writes, "rolled back in place");
+
+    let image = set.join("shard-001.snap");
+    let mut bytes = std::fs::read(&image).expect("shard image");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&image, &bytes).expect("damage the image");
+    let (status, out) = run_tool(&["--verify-backup", set_arg]);
+    assert!(
+        !status.success(),
+        "--verify-backup of a damaged set: {status}\n{out}"
+    );
+    assert!(
+        out.contains(&image.display().to_string()),
+        "names the damaged file: {out}"
+    );
 }
