@@ -1244,3 +1244,81 @@ fn bgsave_backup_set_restores_the_cut_into_a_new_or_the_same_directory() {
         "names the damaged file: {out}"
     );
 }
+
+/// Keys the automatic-rewrite test overwrites again and again.
+const AUTO_REWRITE_KEYS: usize = 64;
+/// Bytes of each value it writes, so the journal outgrows the live data quickly.
+const AUTO_REWRITE_VALUE_BYTES: usize = 512;
+/// Rounds of overwrites after which the automatic rewrite must have happened
+/// (about 33 MB of journal against a 1 MB threshold).
+const AUTO_REWRITE_ROUNDS_MAX: usize = 1000;
+
+/// Without `BGREWRITEAOF`, a shard's journal is snapshotted once it is over
+/// `auto-aof-rewrite-min-size` and has grown by `auto-aof-rewrite-percentage` over
+/// its size after the last snapshot; the older journal goes and the data stays
+/// whole across a restart.
+#[test]
+fn journal_is_rewritten_automatically_when_it_grows() {
+    const SHARDS: usize = 2;
+    let dir = DataDir::new("autorewrite");
+    let args = [
+        "--shards",
+        "2",
+        "--auto-aof-rewrite-min-size",
+        "1mb",
+        "--auto-aof-rewrite-percentage",
+        "100",
+    ];
+    let mut server = start_in(&dir, &args);
+    let mut con = server.raw();
+    let pad = "x".repeat(AUTO_REWRITE_VALUE_BYTES);
+    let mut round = 0;
+    loop {
+        let mut batch = Vec::new();
+        for i in 0..AUTO_REWRITE_KEYS {
+            let value = format!("{round}:{pad}");
+            batch.extend(encode_str(&["SET", &format!("auto:{i}"), &value]));
+        }
+        con.send(&batch);
+        for _ in 0..AUTO_REWRITE_KEYS {
+            assert_eq!(con.read_reply(), b"+OK\r\n");
+        }
+        let info = con.cmd(&["INFO", "persistence"]);
+        let every_shard_rewrote = (0..SHARDS).all(|s| {
+            std::fs::read_dir(dir.shard(s))
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .any(|e| e.path().extension().is_some_and(|x| x == "snap"))
+                })
+                .unwrap_or(false)
+        });
+        if every_shard_rewrote
+            && info_value(&info, "aof_rewrite_in_progress").as_deref() == Some("0")
+        {
+            assert!(info_u64(&info, "aof_rewrites") >= SHARDS as u64, "{info}");
+            assert_eq!(
+                info_value(&info, "aof_last_bgrewrite_status").as_deref(),
+                Some("ok")
+            );
+            break;
+        }
+        round += 1;
+        assert!(
+            round < AUTO_REWRITE_ROUNDS_MAX,
+            "no automatic rewrite after {round} rounds: {info}"
+        );
+    }
+    let info = con.cmd(&["INFO", "persistence"]);
+    assert!(
+        info_u64(&info, "aof_current_size") < 4 << 20,
+        "the journal before the snapshots is gone: {info}"
+    );
+    shutdown(&mut server);
+    let server = restart_in(server.port(), &dir, &args);
+    let mut con = server.raw();
+    for i in 0..AUTO_REWRITE_KEYS {
+        let value = con.cmd(&["GET", &format!("auto:{i}")]);
+        assert_eq!(value, format!("{round}:{pad}"), "auto:{i}");
+    }
+}
