@@ -74,6 +74,15 @@ pub async fn run(
         }
         Server::Debug => debug(args, out),
         Server::BgRewriteAof => bgrewriteaof(core, out),
+        Server::Role => {
+            // A master: its offset and its replicas (none connect yet).
+            let snapshots = core_snapshots(core).await;
+            out.array(3);
+            out.bulk(b"master");
+            out.int(crate::info::repl_offset(&snapshots) as i64);
+            out.array(0);
+            Ok(())
+        }
         Server::Save => save(core, out).await,
         Server::BgSave => bgsave(core, args, out).await,
         Server::LastSave => {
@@ -788,6 +797,18 @@ const INFO_SECTIONS: &[&str] = &[
 /// Sections left out of the default `INFO`, as Redis leaves out `commandstats`.
 const INFO_NOT_DEFAULT: &[&str] = &["commandstats"];
 
+/// Every core's numbers, in shard order.
+async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
+    join_all((0..core.shards()).map(|s| core.call(s, None, Msg::Stats)))
+        .await
+        .into_iter()
+        .filter_map(|a| match a {
+            Some(Answer::Stats(s)) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn info(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
     let wanted: Vec<String> = args[1..]
         .iter()
@@ -806,15 +827,7 @@ async fn info(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), Cmd
             }
         })
         .collect();
-    let snapshots: Vec<CoreSnapshot> =
-        join_all((0..core.shards()).map(|s| core.call(s, None, Msg::Stats)))
-            .await
-            .into_iter()
-            .filter_map(|a| match a {
-                Some(Answer::Stats(s)) => Some(*s),
-                _ => None,
-            })
-            .collect();
+    let snapshots = core_snapshots(core).await;
     let mut text = String::new();
     for (i, section) in sections.iter().enumerate() {
         if i > 0 {

@@ -112,6 +112,8 @@ pub struct JournalStats {
     pub pending_bytes: u64,
     pub last_lsn: u64,
     pub durable_lsn: u64,
+    /// First LSN still in the journal on disk (the replication backlog's start).
+    pub first_lsn: u64,
     pub write_ok: bool,
     pub snapshot_in_progress: bool,
 }
@@ -180,6 +182,8 @@ pub struct Global {
     pub loading: std::sync::atomic::AtomicUsize,
     pub load_progress: LoadProgress,
     pub persist: Mutex<PersistState>,
+    /// The replication id naming this server's history.
+    pub replication: Mutex<crate::replstate::ReplState>,
 }
 
 /// Bytes of snapshots and journals recovery reads, and how many it has read.
@@ -348,6 +352,7 @@ impl Core {
             pending_bytes: shard.log.pending_bytes() as u64,
             last_lsn: shard.log.last_lsn(),
             durable_lsn: j.durable_lsn(),
+            first_lsn: j.first_lsn.get(),
             write_ok: j.last_write_ok.get(),
             snapshot_in_progress: self.journal.rewriting.get(),
         }

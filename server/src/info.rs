@@ -64,10 +64,22 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
             )
         }
         "persistence" => persistence(core, snaps, t),
-        "replication" => write!(
-            t,
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"
-        ),
+        "replication" => {
+            let replid = g.replication.lock().expect("replication state").replid;
+            let offset = repl_offset(snaps);
+            let first = snaps.iter().map(|s| s.journal.first_lsn).sum::<u64>();
+            let backlog: u64 = snaps.iter().map(|s| s.journal.size_bytes).sum();
+            let _ = write!(
+                t,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
+                (g.config.get("appendonly") == "yes") as u8,
+                offset.saturating_sub(first),
+            );
+            for (i, s) in snaps.iter().enumerate() {
+                let _ = write!(t, "shard{i}_repl_offset:{}\r\n", s.journal.last_lsn);
+            }
+            Ok(())
+        }
         "cpu" => {
             let (user, sys) = cpu_seconds();
             write!(
@@ -186,6 +198,12 @@ fn persistence(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt:
         )?;
     }
     Ok(())
+}
+
+/// The replication offset as one number: the sum of every shard's last LSN. It
+/// only grows, and two servers holding the same records per shard agree on it.
+pub fn repl_offset(snaps: &[CoreSnapshot]) -> u64 {
+    snaps.iter().map(|s| s.journal.last_lsn).sum()
 }
 
 fn human(bytes: u64) -> String {

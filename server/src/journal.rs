@@ -64,6 +64,8 @@ pub struct Journal {
     pub last_write_ok: Cell<bool>,
     /// A journal rewrite (snapshot) of this shard is in progress.
     pub rewriting: Cell<bool>,
+    /// First LSN the journal on disk holds (after the last snapshot's LSN).
+    pub first_lsn: Cell<u64>,
 }
 
 /// Where the writer appends: the open segment and its length.
@@ -90,6 +92,7 @@ impl Journal {
             base_size_bytes: Cell::new(0),
             last_write_ok: Cell::new(true),
             rewriting: Cell::new(false),
+            first_lsn: Cell::new(1),
         }
     }
 

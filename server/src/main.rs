@@ -33,6 +33,7 @@ mod info;
 mod journal;
 mod multi;
 mod recovery;
+mod replstate;
 mod saver;
 mod startup;
 

@@ -57,6 +57,10 @@ pub struct Recovered {
     pub segment: (u64, PathBuf),
     /// Bytes of journal on disk.
     pub journal_bytes: u64,
+    /// Recovery cut records off the journal (a torn tail or a corrupt record).
+    pub cut_records: bool,
+    /// First LSN the journal holds.
+    pub first_lsn: u64,
 }
 
 /// A journal segment read into memory, with its valid records.
@@ -74,6 +78,7 @@ struct Prepared {
     segments: Vec<Loaded>,
     last_lsn: u64,
     append_to: (u64, PathBuf),
+    cut_records: bool,
 }
 
 /// Recovers every shard in parallel. An error names the file and offset at fault.
@@ -158,6 +163,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
     let mut expected: Option<u64> = None;
     let all = &listing.segments;
     let mut cut = false;
+    let mut cut_records = false;
     for (k, (first, path)) in all.iter().enumerate() {
         if cut {
             log::warn!(
@@ -202,6 +208,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
                     buf.len() - offset
                 );
                 truncate(path, offset)?;
+                cut_records = true;
             }
             End::TornTail { offset } | End::Corrupt { offset } => {
                 if !opts.truncate_corrupt {
@@ -218,6 +225,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
                 );
                 truncate(path, offset)?;
                 cut = true;
+                cut_records = true;
             }
         }
         segments.push(Loaded {
@@ -252,6 +260,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         segments,
         last_lsn,
         append_to,
+        cut_records,
     })
 }
 
@@ -307,6 +316,7 @@ fn replay(
         segments,
         last_lsn,
         append_to,
+        cut_records,
     } = p;
     let started = Instant::now();
     let total_bytes: usize = segments.iter().map(|s| s.buf.len()).sum();
@@ -379,5 +389,7 @@ fn replay(
         last_lsn,
         segment: append_to,
         journal_bytes: total_bytes as u64,
+        cut_records,
+        first_lsn: snapshot_lsn + 1,
     })
 }

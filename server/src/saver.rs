@@ -225,6 +225,7 @@ async fn finish_rewrite(core: &Rc<Core>, saved: Saved) -> SaveResult {
         .map(|l| datadir::total_size(l.segments.iter().map(|(_, p)| p)))
         .unwrap_or(0);
     core.journal.set_sizes(kept, saved.bytes);
+    core.journal.first_lsn.set(saved.lsn + 1);
     Ok(saved)
 }
 

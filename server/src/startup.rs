@@ -285,6 +285,8 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         let dir = std::path::PathBuf::from(config.get("dir"));
         crate::backup::restore(std::path::Path::new(&restore_from), &dir, shards)?;
     }
+    let replication =
+        crate::replstate::ReplState::load_or_create(std::path::Path::new(&config.get("dir")))?;
     let global = Arc::new(Global {
         config,
         shards,
@@ -301,6 +303,7 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         loading: std::sync::atomic::AtomicUsize::new(0),
         load_progress: Default::default(),
         persist: std::sync::Mutex::new(crate::core::PersistState::new(now_ms() / 1000)),
+        replication: std::sync::Mutex::new(replication),
     });
     spawn_signal_thread(global.clone());
     log::info!(
@@ -529,6 +532,18 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         .unwrap_or((recovered.journal_bytes, 0));
     core.journal
         .set_recovered(recovered.last_lsn, journal_bytes, snapshot_bytes);
+    core.journal.first_lsn.set(recovered.first_lsn);
+    if recovered.cut_records {
+        let mut repl = core.global.replication.lock().expect("replication state");
+        match repl.new_history() {
+            Ok(()) => log::warn!(
+                "shard {}: records were cut off the journal; new replication id {}",
+                core.id,
+                repl.replid
+            ),
+            Err(e) => log::error!("can't store a new replication id: {e}"),
+        }
+    }
     glommio::spawn_local(run_writer(core.clone(), seg)).detach();
     if core.global.loading.fetch_sub(1, Ordering::AcqRel) == 1 {
         log::info!("DB loaded from disk");

@@ -1322,3 +1322,59 @@ fn journal_is_rewritten_automatically_when_it_grows() {
         assert_eq!(value, format!("{round}:{pad}"), "auto:{i}");
     }
 }
+
+/// `ROLE` and `INFO replication` of a master: its replication id, and an offset
+/// that counts every shard's journal records.
+fn replication_view(con: &mut Raw) -> (String, u64) {
+    let info = con.cmd(&["INFO", "replication"]);
+    assert_eq!(
+        info_value(&info, "role").as_deref(),
+        Some("master"),
+        "{info}"
+    );
+    let replid = info_value(&info, "master_replid").expect("master_replid");
+    assert_eq!(replid.len(), 40, "{info}");
+    assert!(replid.bytes().all(|b| b.is_ascii_hexdigit()), "{info}");
+    let offset = info_u64(&info, "master_repl_offset");
+    let role = con.cmd_raw(&[b"ROLE"]);
+    assert_eq!(
+        role,
+        format!("*3\r\n$6\r\nmaster\r\n:{offset}\r\n*0\r\n").into_bytes()
+    );
+    (replid, offset)
+}
+
+/// The replication id names the history the journal holds: it survives a restart
+/// (so replicas can continue from their positions) and is replaced when recovery
+/// had to cut records off the journal (the history forked).
+#[test]
+fn replication_id_survives_restarts_and_changes_when_records_are_cut() {
+    let dir = DataDir::new("replid");
+    let args = ["--shards", "1"];
+    let mut server = start_in(&dir, &args);
+    let mut con = server.raw();
+    let (replid, offset) = replication_view(&mut con);
+    set_numbered(&mut con, 10);
+    let (same, grown) = replication_view(&mut con);
+    assert_eq!(same, replid);
+    assert_eq!(grown, offset + 10, "one journal record per SET");
+    shutdown(&mut server);
+
+    let mut server = restart_in(server.port(), &dir, &args);
+    let mut con = server.raw();
+    assert_eq!(replication_view(&mut con), (replid.clone(), offset + 10));
+    shutdown(&mut server);
+
+    let segment = only_segment(&dir);
+    let len = std::fs::metadata(&segment).expect("segment").len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("open segment");
+    file.set_len(len - 1).expect("cut the last record short");
+    let server = restart_in(server.port(), &dir, &args);
+    let mut con = server.raw();
+    let (forked, offset_after) = replication_view(&mut con);
+    assert_ne!(forked, replid, "a cut journal starts a new history");
+    assert_eq!(offset_after, offset + 9);
+}

@@ -101,6 +101,7 @@ pub enum Server {
     Debug,
     Shutdown,
     BgRewriteAof,
+    Role,
     Save,
     BgSave,
     LastSave,

@@ -131,6 +131,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         Server::Debug,
     ),
     srv(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        "server",
+        "Returns the replication role.",
+        Server::Role,
+    ),
+    srv(
         "bgrewriteaof",
         1,
         ADMIN | NOSCRIPT,
