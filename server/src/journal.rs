@@ -210,19 +210,25 @@ pub async fn open_segment(path: &Path, first_lsn: u64) -> std::io::Result<Segmen
 
 /// Writes all of `buf` at `seg.offset`, however many calls that takes.
 async fn write_all(seg: &mut Segment, buf: Vec<u8>) -> std::io::Result<()> {
-    let mut rest = buf;
-    while !rest.is_empty() {
-        let n = seg.file.write_at(rest.clone(), seg.offset).await?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "journal write wrote nothing",
-            ));
-        }
-        seg.offset += n as u64;
-        rest.drain(..n);
-    }
+    seg.offset += write_all_at(&seg.file, buf, seg.offset).await?;
     Ok(())
+}
+
+/// Writes all of `buf` to `file` at `at`, however many calls that takes (a write
+/// may be short, e.g. when the disk fills). Returns the bytes written.
+pub async fn write_all_at(file: &BufferedFile, buf: Vec<u8>, at: u64) -> std::io::Result<u64> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let n = file
+            .write_at(buf[done..].to_vec(), at + done as u64)
+            .await
+            .map_err(std::io::Error::from)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
+    Ok(done as u64)
 }
 
 /// The writer task: lives as long as the executor. At shutdown the core asks it

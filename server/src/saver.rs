@@ -26,6 +26,7 @@ use glommio::io::BufferedFile;
 
 use crate::core::{now_ms, Core, Msg};
 use crate::datadir;
+use crate::journal::write_all_at;
 
 /// Entry bytes the walker produces per step before yielding to requests.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -166,7 +167,7 @@ async fn write(
         if buf.len() >= WRITE_BYTES || finished.is_some() {
             digest.update(&buf);
             let chunk = std::mem::take(&mut buf);
-            offset += write_all(&out, chunk, offset).await.map_err(io)?;
+            offset += write_all_at(&out, chunk, offset).await.map_err(io)?;
         }
         if let Some(entries) = finished {
             break entries;
@@ -180,21 +181,6 @@ async fn write(
         datadir::sync_dir(parent).map_err(io)?;
     }
     Ok((offset, digest.finalize(), entries))
-}
-
-async fn write_all(file: &BufferedFile, buf: Vec<u8>, at: u64) -> std::io::Result<u64> {
-    let mut done = 0usize;
-    while done < buf.len() {
-        let n = file
-            .write_at(buf[done..].to_vec(), at + done as u64)
-            .await
-            .map_err(std::io::Error::from)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        done += n;
-    }
-    Ok(done as u64)
 }
 
 /// After a rewrite's image is on disk: every shard syncs its journal, then this
