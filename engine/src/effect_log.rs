@@ -71,11 +71,9 @@ impl EffectLog {
         self.buf.len()
     }
 
-    /// Takes the waiting records, leaving `spare` (an emptied buffer from an
-    /// earlier take) in their place so buffers are reused.
-    pub fn take(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
-        spare.clear();
-        std::mem::replace(&mut self.buf, spare)
+    /// Takes the waiting records.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// Records one effect.
@@ -161,7 +159,7 @@ mod tests {
         log.enable(41);
         log.push(&del(b"a"));
         log.push(&del(b"b"));
-        let buf = log.take(Vec::new());
+        let buf = log.take();
         let s = scan(&buf);
         assert_eq!(s.end, End::Clean);
         assert_eq!(
@@ -187,7 +185,7 @@ mod tests {
             Participant { shard: 3, lsn: 77 },
         ];
         assert_eq!(log.commit_tx(5, &parts), 10);
-        let buf = log.take(Vec::new());
+        let buf = log.take();
         let s = scan(&buf);
         assert_eq!(s.records.len(), 1);
         let effect = Effect::decode(&buf[s.records[0].payload.clone()]).unwrap();
@@ -209,7 +207,7 @@ mod tests {
         log.push(&del(b"a"));
         log.push(&del(b"b"));
         log.end_tx();
-        let buf = log.take(Vec::new());
+        let buf = log.take();
         let s = scan(&buf);
         let effects: Vec<_> = s
             .records
@@ -355,7 +353,7 @@ mod tests {
                         live.run_raw(&cmd);
                     }
                 }
-                let buf = live.shard.log.take(Vec::new());
+                let buf = live.shard.log.take();
                 for r in scan(&buf).records {
                     let effect = Effect::decode(&buf[r.payload]).expect("decodes");
                     apply_effect(&mut replica, effect);

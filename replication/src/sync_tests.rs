@@ -142,7 +142,7 @@ fn run_master(seed: u64, steps: usize, snapshot_at: Option<usize>, whole_db_ops:
             }
         }
         random_command(&mut rng, &mut live, whole_db_ops && !writing);
-        journal.extend_from_slice(&live.shard.log.take(Vec::new()));
+        journal.extend_from_slice(&live.shard.log.take());
     }
     if writing {
         let shard = &mut live.shard;

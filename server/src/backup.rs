@@ -21,19 +21,16 @@ use std::rc::Rc;
 
 use corekv_engine::shard::Op;
 use corekv_engine::snapshot;
-use crc::{Crc, CRC_32_ISCSI};
 use futures::channel::oneshot;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::core::{now_ms, Core, Msg};
-use crate::datadir;
+use crate::datadir::{self, CRC32C};
 use crate::saver::{SaveResult, Target};
 
 const MANIFEST: &str = "manifest.json";
 const MANIFEST_FORMAT: u32 = 1;
-
-static CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {

@@ -186,10 +186,11 @@ impl Journal {
 
     /// Whether the writer has anything to do.
     fn has_work(&self, core: &Core) -> bool {
+        let sync_due =
+            self.written.get() > self.durable.get() || !self.deferred.borrow().is_empty();
         core.shard.borrow().log.pending_bytes() > 0
             || self.rotation.borrow().is_some()
-            || (self.sync_requested.get() && self.written.get() > self.durable.get())
-            || (self.sync_requested.get() && !self.deferred.borrow().is_empty())
+            || (self.sync_requested.get() && sync_due)
     }
 }
 
@@ -281,7 +282,7 @@ async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
     }
     let (buf, last) = {
         let mut shard = core.shard.borrow_mut();
-        (shard.log.take(Vec::new()), shard.log.last_lsn())
+        (shard.log.take(), shard.log.last_lsn())
     };
     if !buf.is_empty() {
         let len = buf.len() as u64;

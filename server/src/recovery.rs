@@ -65,6 +65,8 @@ pub struct Recovered {
 
 /// A journal segment read into memory, with its valid records.
 struct Loaded {
+    /// The LSN in the segment's name: its first record's.
+    first_lsn: u64,
     path: PathBuf,
     buf: Vec<u8>,
     /// `(offset, lsn, payload range)` of each valid record.
@@ -88,31 +90,26 @@ pub fn recover_all(opts: &Options, progress: &LoadProgress) -> Result<Vec<Recove
         .store(crate::core::now_ms() / 1000, Ordering::Relaxed);
     let n = opts.shards;
     let barrier = Barrier::new(n);
+    // Each shard's last LSN once prepared; `None` for a shard that failed.
     let lasts: Mutex<Vec<Option<u64>>> = Mutex::new(vec![None; n]);
-    let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n)
             .map(|id| {
-                let (barrier, lasts, failed) = (&barrier, &lasts, &failed);
+                let (barrier, lasts) = (&barrier, &lasts);
                 scope.spawn(move || {
                     let prepared = prepare(opts, id, progress);
                     if let Ok(p) = &prepared {
                         lasts.lock().expect("lasts")[id] = Some(p.last_lsn);
-                    } else {
-                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                     barrier.wait();
                     let prepared = prepared?;
-                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
-                        return Err(String::new());
+                    // Another shard failed: its error is the one to report.
+                    let all: Option<Vec<u64>> =
+                        lasts.lock().expect("lasts").iter().copied().collect();
+                    match all {
+                        Some(lasts) => replay(id, prepared, &lasts, progress).map(Some),
+                        None => Ok(None),
                     }
-                    let lasts: Vec<u64> = lasts
-                        .lock()
-                        .expect("lasts")
-                        .iter()
-                        .map(|l| l.unwrap_or(0))
-                        .collect();
-                    replay(id, prepared, &lasts, progress)
                 })
             })
             .collect();
@@ -120,8 +117,8 @@ pub fn recover_all(opts: &Options, progress: &LoadProgress) -> Result<Vec<Recove
         let mut errors = Vec::new();
         for h in handles {
             match h.join().expect("recovery thread") {
-                Ok(r) => out.push(r),
-                Err(e) if e.is_empty() => {}
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => {}
                 Err(e) => errors.push(e),
             }
         }
@@ -229,6 +226,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
             }
         }
         segments.push(Loaded {
+            first_lsn: *first,
             path: path.clone(),
             buf,
             records,
@@ -245,13 +243,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
     }
     let last_lsn = expected.map_or(snapshot_lsn, |e| (e - 1).max(snapshot_lsn));
     let append_to = match segments.last() {
-        Some(s) => {
-            let first = all
-                .iter()
-                .find(|(_, p)| *p == s.path)
-                .map_or(last_lsn + 1, |(f, _)| *f);
-            (first, s.path.clone())
-        }
+        Some(s) => (s.first_lsn, s.path.clone()),
         None => (last_lsn + 1, datadir::segment_path(&sdir, last_lsn + 1)),
     };
     Ok(Prepared {

@@ -19,21 +19,18 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use corekv_engine::snapshot::SnapshotWriter;
-use crc::{Crc, CRC_32_ISCSI};
 use futures::channel::oneshot;
 use futures::future::join_all;
 use glommio::io::BufferedFile;
 
 use crate::core::{now_ms, Core, Msg};
-use crate::datadir;
+use crate::datadir::{self, CRC32C};
 use crate::journal::write_all_at;
 
 /// Entry bytes the walker produces per step before yielding to requests.
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Bytes gathered before one write to the snapshot file.
 const WRITE_BYTES: usize = 1024 * 1024;
-
-static CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 
 /// What a snapshot is for.
 #[derive(Debug, Clone)]
@@ -77,7 +74,7 @@ pub fn start(core: &Rc<Core>, target: Target, done: oneshot::Sender<SaveResult>)
         let mut shard = core.shard.borrow_mut();
         let lsn = shard.log.last_lsn();
         if rewrite {
-            let tail = shard.log.take(Vec::new());
+            let tail = shard.log.take();
             core.journal.rotate(tail, lsn + 1);
             core.journal.rewriting.set(true);
         }
