@@ -51,6 +51,21 @@ impl EffectLog {
         self.tx = None;
     }
 
+    /// Stops recording the shard's own changes (a replica follows its master's
+    /// records instead); records not taken yet stay, to be written.
+    pub fn follow(&mut self) {
+        self.enabled = false;
+        self.tx = None;
+    }
+
+    /// Appends records framed elsewhere (a replica's copy of its master's
+    /// records, LSNs included) whose last LSN is `last_lsn`.
+    pub fn append_records(&mut self, records: &[u8], last_lsn: u64) {
+        debug_assert!(self.tx.is_none() && last_lsn >= self.last_lsn);
+        self.buf.extend_from_slice(records);
+        self.last_lsn = last_lsn;
+    }
+
     pub fn enabled(&self) -> bool {
         self.enabled
     }

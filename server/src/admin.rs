@@ -75,14 +75,14 @@ pub async fn run(
         Server::Debug => debug(args, out),
         Server::BgRewriteAof => bgrewriteaof(core, out),
         Server::Role => {
-            // A master: its offset and its replicas (none connect yet).
-            let snapshots = core_snapshots(core).await;
-            out.array(3);
-            out.bulk(b"master");
-            out.int(crate::info::repl_offset(&snapshots) as i64);
-            out.array(0);
+            let offset: u64 = core.last_lsns(|| Msg::LastLsn).await.iter().sum();
+            crate::repl::role(&core.global, offset, out);
             Ok(())
         }
+        Server::ReplicaOf => crate::repl_commands::replicaof(core, args, out).await,
+        Server::Wait => crate::repl_commands::wait(core, args, out).await,
+        Server::Replconf => crate::repl_commands::replconf(client, args, out),
+        Server::Sync => crate::repl_commands::sync(core, client, args),
         Server::Save => save(core, out).await,
         Server::BgSave => bgsave(core, args, out).await,
         Server::LastSave => {

@@ -207,6 +207,68 @@ pub const PARAMS: &[Param] = &[
         "at start, cut a journal at a corrupt record instead of refusing to start",
     ),
     p(
+        "replicaof",
+        "",
+        Kind::Str,
+        false,
+        "at start, replicate the master at '<host> <port>' (REPLICAOF at run time)",
+    ),
+    p(
+        "masterauth",
+        "",
+        Kind::Str,
+        true,
+        "password a replica gives its master (requirepass there)",
+    ),
+    p(
+        "masteruser",
+        "",
+        Kind::Str,
+        true,
+        "user name a replica gives with masterauth (empty: AUTH <password>)",
+    ),
+    p(
+        "replica-serve-reads",
+        "no",
+        YES_NO,
+        true,
+        "a replica answers reads (possibly stale); otherwise only admin commands",
+    ),
+    p(
+        "replica-read-only",
+        "yes",
+        Kind::Enum(&["yes"]),
+        true,
+        "replicas refuse writes (always)",
+    ),
+    p(
+        "replica-priority",
+        "100",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+        "Sentinel promotes lower values first; 0 never",
+    ),
+    p(
+        "replica-announced",
+        "yes",
+        YES_NO,
+        true,
+        "Sentinel lists this replica",
+    ),
+    p(
+        "repl-timeout",
+        "60",
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        true,
+        "seconds of silence after which a replication link is dropped and redone",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -226,6 +288,7 @@ pub struct Hot {
     pub protected_mode: AtomicBool,
     /// `appendfsync` as a [`Fsync`] discriminant.
     pub appendfsync: AtomicU8,
+    pub replica_serve_reads: AtomicBool,
 }
 
 /// `appendfsync`: when a shard's journal is synced to disk.
@@ -383,6 +446,7 @@ impl Config {
                 auth_required: AtomicBool::new(false),
                 protected_mode: AtomicBool::new(true),
                 appendfsync: AtomicU8::new(Fsync::EverySec as u8),
+                replica_serve_reads: AtomicBool::new(false),
             },
             file: file.map(str::to_string),
         };
@@ -434,6 +498,10 @@ impl Config {
             "protected-mode" => self
                 .hot
                 .protected_mode
+                .store(value == "yes", Ordering::Relaxed),
+            "replica-serve-reads" => self
+                .hot
+                .replica_serve_reads
                 .store(value == "yes", Ordering::Relaxed),
             "appendfsync" => self
                 .hot

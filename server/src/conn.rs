@@ -33,6 +33,11 @@ pub struct Client {
     /// Set by `QUIT`: stop after writing this batch's replies.
     pub closing: bool,
     pub info: Rc<RefCell<ClientInfo>>,
+    /// What a replica announced with `REPLCONF listening-port` / `ip-address`.
+    pub replica_port: u16,
+    pub replica_ip: Option<String>,
+    /// Set by `CKV.SYNC`: the connection becomes a replication stream.
+    pub handover: Option<crate::repl_master::HandOver>,
 }
 
 impl Client {
@@ -88,13 +93,19 @@ pub async fn serve(core: Rc<Core>, stream: TcpStream) {
         authenticated: false,
         closing: false,
         info,
+        replica_port: 0,
+        replica_ip: None,
+        handover: None,
     };
     let result = session(&core, &mut client, &mut stream).await;
-    if let Err(e) = result {
+    if let Err(e) = &result {
         log::debug!("client {id} ({addr}) closed: {e}");
     }
     core.clients.borrow_mut().remove(id);
     global.connected_clients.fetch_sub(1, Ordering::Relaxed);
+    if let (Ok(()), Some(handover)) = (result, client.handover.take()) {
+        crate::repl_master::hand_over(&core, stream, handover).await;
+    }
 }
 
 /// Protected mode and `maxclients`: Redis's refusal texts, or `None` to admit.

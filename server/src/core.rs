@@ -72,6 +72,18 @@ pub enum Msg {
     ResetStats,
     /// `CONFIG SET proto-max-bulk-len`: the longest string a command may build.
     SetStringMax(usize),
+    /// `REPLICAOF host port`: follow the master on this shard for this epoch.
+    Follow(u64),
+    /// `REPLICAOF NO ONE`: the shard journals its own changes again, from its
+    /// last LSN; answers [`Answer::Logged`].
+    Promote,
+    /// Answers [`Answer::Logged`] with the shard's last LSN (`WAIT`).
+    LastLsn,
+    /// A replica's stream for this shard, its socket handed over by another core.
+    AdoptStream {
+        fd: std::os::fd::OwnedFd,
+        handover: crate::repl_master::HandOver,
+    },
 }
 
 #[derive(Debug)]
@@ -184,6 +196,8 @@ pub struct Global {
     pub persist: Mutex<PersistState>,
     /// The replication id naming this server's history.
     pub replication: Mutex<crate::replstate::ReplState>,
+    /// Role, links and attached replicas.
+    pub repl: crate::repl::Repl,
 }
 
 /// Bytes of snapshots and journals recovery reads, and how many it has read.
@@ -463,6 +477,27 @@ impl Core {
                 self.shard.borrow_mut().string_max_bytes = n;
                 Answer::Done
             }
+            Msg::Follow(epoch) => {
+                if let Some(me) = self.me.upgrade() {
+                    crate::repl_replica::start(&me, epoch);
+                }
+                Answer::Done
+            }
+            Msg::Promote => {
+                if self.journal.enabled {
+                    let mut shard = self.shard.borrow_mut();
+                    let last = shard.log.last_lsn();
+                    shard.log.enable(last);
+                }
+                Answer::Logged(self.log_mark(before))
+            }
+            Msg::LastLsn => Answer::Logged(self.log_mark(before)),
+            Msg::AdoptStream { fd, handover } => {
+                if let Some(me) = self.me.upgrade() {
+                    crate::repl_master::adopt(&me, fd, handover);
+                }
+                Answer::Done
+            }
         };
         if let Some(reply) = env.reply {
             // The coordinator may have gone (its connection closed): nothing to do.
@@ -543,6 +578,30 @@ impl Core {
             }
         });
         join_all(waits).await;
+    }
+
+    /// Sends `msg` to shard `target` without waiting for an answer.
+    pub async fn tell(&self, target: usize, msg: Msg) {
+        let env = Envelope {
+            tx: None,
+            msg,
+            reply: None,
+        };
+        self.post(target, env).await;
+    }
+
+    /// Sends `msg` to every shard at once and collects the last LSNs they answer
+    /// with ([`Msg::Promote`], [`Msg::LastLsn`]), in shard order.
+    pub async fn last_lsns(&self, msg: impl Fn() -> Msg) -> Vec<u64> {
+        let calls = (0..self.shards()).map(|s| self.call(s, None, msg()));
+        join_all(calls)
+            .await
+            .into_iter()
+            .map(|a| match a {
+                Some(Answer::Logged(mark)) => mark.last_lsn,
+                _ => 0,
+            })
+            .collect()
     }
 
     async fn post(&self, target: usize, env: Envelope) {

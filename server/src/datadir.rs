@@ -45,6 +45,32 @@ pub fn snapshot_path(shard_dir: &Path, lsn: u64) -> PathBuf {
     shard_dir.join(format!("{SNAPSHOT_PREFIX}{lsn:020}{SNAPSHOT_SUFFIX}"))
 }
 
+/// Present while a replica replaces the shard's data with its master's (a full
+/// sync): the files beside it are not a consistent state, and recovery starts the
+/// shard empty.
+pub fn resync_marker(shard_dir: &Path) -> PathBuf {
+    shard_dir.join("full-sync-in-progress")
+}
+
+/// Removes every segment and snapshot of a shard (a replica's full sync): the
+/// newest segment first, the snapshot last, so a crash midway leaves a snapshot
+/// and the segments after it.
+pub fn remove_all(shard_dir: &Path) -> io::Result<()> {
+    let listing = list(shard_dir)?;
+    for (_, path) in listing.segments.iter().rev() {
+        std::fs::remove_file(path)?;
+    }
+    for path in listing
+        .snapshots
+        .iter()
+        .map(|(_, p)| p)
+        .chain(&listing.leftovers)
+    {
+        std::fs::remove_file(path)?;
+    }
+    sync_dir(shard_dir)
+}
+
 /// The name a file is written under before it is complete.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

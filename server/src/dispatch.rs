@@ -150,7 +150,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error reply.
 fn generic_checks(core: &Core, client: &Client, spec: &CommandSpec, args: &Args) -> Option<String> {
-    use corekv_engine::command::flags::{LOADING, NO_AUTH};
+    use corekv_engine::command::flags::{LOADING, NO_AUTH, READONLY, WRITE};
     if !spec.arity_ok(args.len()) {
         return Some(format!(
             "ERR wrong number of arguments for '{}' command",
@@ -170,6 +170,17 @@ fn generic_checks(core: &Core, client: &Client, spec: &CommandSpec, args: &Args)
     }
     if !spec.has(LOADING) && core.global.is_loading() {
         return Some("LOADING Redis is loading the dataset in memory".into());
+    }
+    if core.global.repl.is_replica() {
+        if spec.has(WRITE) {
+            return Some("READONLY You can't write against a read only replica.".into());
+        }
+        let serve_reads = &core.global.config.hot.replica_serve_reads;
+        if spec.has(READONLY) && !serve_reads.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(
+                "ERR this replica does not serve reads (replica-serve-reads is no)".into(),
+            );
+        }
     }
     None
 }

@@ -49,7 +49,7 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
             let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
                 g.total_connections.load(Ordering::Relaxed),
                 sum(&|s| s.core.commands),
                 sum(&|s| s.core.net_input_bytes),
@@ -61,23 +61,14 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
                 sum(&|s| s.core.rejected_calls + s.core.error_replies + s.shard.counters.errors),
                 sum(&|s| s.core.protocol_errors),
                 sum(&|s| s.core.hops),
+                g.repl.sync_full.load(Ordering::Relaxed),
+                g.repl.sync_partial_ok.load(Ordering::Relaxed),
+                g.repl.sync_partial_err.load(Ordering::Relaxed),
             )
         }
         "persistence" => persistence(core, snaps, t),
         "replication" => {
-            let replid = g.replication.lock().expect("replication state").replid;
-            let offset = repl_offset(snaps);
-            let first = snaps.iter().map(|s| s.journal.first_lsn).sum::<u64>();
-            let backlog: u64 = snaps.iter().map(|s| s.journal.size_bytes).sum();
-            let _ = write!(
-                t,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
-                (g.config.get("appendonly") == "yes") as u8,
-                offset.saturating_sub(first),
-            );
-            for (i, s) in snaps.iter().enumerate() {
-                let _ = write!(t, "shard{i}_repl_offset:{}\r\n", s.journal.last_lsn);
-            }
+            crate::repl::info(g, snaps, t);
             Ok(())
         }
         "cpu" => {

@@ -66,6 +66,10 @@ pub struct Journal {
     pub rewriting: Cell<bool>,
     /// First LSN the journal on disk holds (after the last snapshot's LSN).
     pub first_lsn: Cell<u64>,
+    /// Replication streams waiting for records to reach the file.
+    written_waiters: RefCell<Vec<Waker>>,
+    /// A replica's full sync: drop every file, the journal continues after this LSN.
+    reset: Cell<Option<u64>>,
 }
 
 /// Where the writer appends: the open segment and its length.
@@ -93,7 +97,41 @@ impl Journal {
             last_write_ok: Cell::new(true),
             rewriting: Cell::new(false),
             first_lsn: Cell::new(1),
+            written_waiters: RefCell::new(Vec::new()),
+            reset: Cell::new(None),
         }
+    }
+
+    /// Last LSN whose record is in the file (a reader of the segment finds it whole).
+    pub fn written_lsn(&self) -> u64 {
+        self.written.get()
+    }
+
+    /// Resolves once records after `lsn` are in the file, or the journal was reset.
+    pub fn wait_written(&self, lsn: u64) -> impl std::future::Future<Output = ()> + '_ {
+        futures::future::poll_fn(move |cx| {
+            if self.written.get() != lsn {
+                return Poll::Ready(());
+            }
+            self.written_waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    fn set_written(&self, lsn: u64) {
+        self.written.set(lsn);
+        for w in self.written_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// A replica's full sync loaded its master's shard at `lsn`: the writer drops
+    /// every segment and snapshot (leaving the full-sync marker, so a crash before
+    /// the shard's new snapshot is on disk starts it empty) and continues at
+    /// `lsn + 1`. The caller removes the marker once that snapshot is durable.
+    pub fn reset(&self, lsn: u64) {
+        self.reset.set(Some(lsn));
+        self.kick();
     }
 
     /// After recovery: everything up to `lsn` is on disk.
@@ -190,6 +228,7 @@ impl Journal {
             self.written.get() > self.durable.get() || !self.deferred.borrow().is_empty();
         core.shard.borrow().log.pending_bytes() > 0
             || self.rotation.borrow().is_some()
+            || self.reset.get().is_some()
             || (self.sync_requested.get() && sync_due)
     }
 }
@@ -264,6 +303,12 @@ pub async fn run_writer(core: Rc<Core>, mut seg: Segment) {
 /// or a waiter asks for.
 async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
     let j = &core.journal;
+    if let Some(lsn) = j.reset.take() {
+        // Put the reset back until it is done, so a failure is retried.
+        j.reset.set(Some(lsn));
+        reset(j, seg, lsn).await?;
+        j.reset.set(None);
+    }
     let rotation = j.rotation.borrow_mut().take();
     if let Some((tail, next_first)) = rotation {
         let len = tail.len() as u64;
@@ -274,7 +319,7 @@ async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
         }
         j.size_bytes.set(j.size_bytes.get() + len);
         seg.file.fdatasync().await?;
-        j.written.set(next_first - 1);
+        j.set_written(next_first - 1);
         j.set_durable(next_first - 1);
         let path = datadir::segment_path(&j.shard_dir, next_first);
         *seg = open_segment(&path, next_first).await?;
@@ -288,7 +333,7 @@ async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
         let len = buf.len() as u64;
         write_all(seg, buf).await?;
         j.size_bytes.set(j.size_bytes.get() + len);
-        j.written.set(last);
+        j.set_written(last);
     }
     let policy = core.global.config.hot.fsync();
     if policy == Fsync::Always || j.sync_requested.get() {
@@ -299,6 +344,23 @@ async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
         }
         j.set_durable(written);
     }
+    Ok(())
+}
+
+/// Drops every file of the shard and starts a segment at `lsn + 1` (see
+/// [`Journal::reset`]).
+async fn reset(j: &Journal, seg: &mut Segment, lsn: u64) -> std::io::Result<()> {
+    let dir = &j.shard_dir;
+    std::fs::write(datadir::resync_marker(dir), b"")?;
+    datadir::sync_dir(dir)?;
+    datadir::remove_all(dir)?;
+    *seg = open_segment(&datadir::segment_path(dir, lsn + 1), lsn + 1).await?;
+    datadir::sync_dir(dir)?;
+    j.set_sizes(0, 0);
+    j.first_lsn.set(lsn + 1);
+    j.durable.set(lsn);
+    j.set_written(lsn);
+    j.set_durable(lsn);
     Ok(())
 }
 

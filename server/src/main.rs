@@ -20,6 +20,10 @@
 //! Request path: [`conn`] reads and frames a pipeline batch, [`dispatch`] checks and
 //! routes each command, the engine runs it on the owning shard, replies go back in
 //! order with one write per batch.
+//!
+//! Replication: a replica's core follows the same shard of the master over a
+//! stream of its own ([`repl_replica`]); the master's core serves it from its
+//! journal ([`repl_master`]); [`repl`] holds the role and links both report.
 
 mod admin;
 mod backup;
@@ -33,6 +37,10 @@ mod info;
 mod journal;
 mod multi;
 mod recovery;
+mod repl;
+mod repl_commands;
+mod repl_master;
+mod repl_replica;
 mod replstate;
 mod saver;
 mod startup;

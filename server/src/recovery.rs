@@ -137,6 +137,14 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
 fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepared, String> {
     let sdir = datadir::shard_dir(&opts.dir, id);
     std::fs::create_dir_all(&sdir).map_err(|e| io_err(&sdir, e))?;
+    let marker = datadir::resync_marker(&sdir);
+    if marker.exists() {
+        log::warn!(
+            "shard {id}: a full sync from the master did not finish; starting the shard empty"
+        );
+        datadir::remove_all(&sdir).map_err(|e| io_err(&sdir, e))?;
+        std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
+    }
     let listing = datadir::list(&sdir).map_err(|e| io_err(&sdir, e))?;
     for leftover in &listing.leftovers {
         log::info!("removing unfinished {}", leftover.display());

@@ -285,8 +285,11 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         let dir = std::path::PathBuf::from(config.get("dir"));
         crate::backup::restore(std::path::Path::new(&restore_from), &dir, shards)?;
     }
-    let replication =
-        crate::replstate::ReplState::load_or_create(std::path::Path::new(&config.get("dir")))?;
+    let replication = crate::replstate::ReplState::load_or_create(
+        std::path::Path::new(&config.get("dir")),
+        shards,
+    )?;
+    let master = parse_replicaof(&config.get("replicaof"))?;
     let global = Arc::new(Global {
         config,
         shards,
@@ -304,7 +307,11 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         load_progress: Default::default(),
         persist: std::sync::Mutex::new(crate::core::PersistState::new(now_ms() / 1000)),
         replication: std::sync::Mutex::new(replication),
+        repl: crate::repl::Repl::new(shards),
     });
+    if master.is_some() {
+        global.repl.set_master(master);
+    }
     spawn_signal_thread(global.clone());
     log::info!(
         "corekv {} starting: port {port}, {shards} shards on CPUs {:?}, run_id {}",
@@ -313,6 +320,23 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         global.run_id
     );
     run_executors(global, addrs)
+}
+
+/// The `replicaof` parameter: empty, or `<host> <port>`.
+fn parse_replicaof(value: &str) -> Result<Option<crate::repl::MasterAddr>, String> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    match words.as_slice() {
+        [] => Ok(None),
+        [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(None),
+        [host, port] => match port.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(Some(crate::repl::MasterAddr {
+                host: host.to_string(),
+                port,
+            })),
+            _ => Err(format!("invalid master port in replicaof '{value}'")),
+        },
+        _ => Err(format!("replicaof takes '<host> <port>', not '{value}'")),
+    }
 }
 
 fn spawn_signal_thread(global: Arc<Global>) {
@@ -414,6 +438,9 @@ async fn shard_main(
         .detach();
     }
     spawn_background(core.clone());
+    if global.repl.is_replica() {
+        crate::repl_replica::start(&core, global.repl.epoch());
+    }
     let mut sockets = Vec::new();
     for addr in &addrs {
         sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
@@ -573,7 +600,8 @@ fn spawn_background(core: Rc<Core>) {
             loop {
                 glommio::timer::sleep(ACTIVE_EXPIRE_INTERVAL).await;
                 tick += 1;
-                if core.unlocked() {
+                // A replica's keys expire when its master's deletions arrive.
+                if core.unlocked() && !core.global.repl.is_replica() {
                     core.shard.borrow_mut().active_expire(now_ms());
                     core.kick_journal();
                     crate::saver::maybe_auto_rewrite(&core);

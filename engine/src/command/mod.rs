@@ -105,6 +105,10 @@ pub enum Server {
     Save,
     BgSave,
     LastSave,
+    ReplicaOf,
+    Replconf,
+    Sync,
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy)]

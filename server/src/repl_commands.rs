@@ -1,0 +1,142 @@
+//! The replication commands: `REPLICAOF`/`SLAVEOF`, `WAIT`, and the two a replica
+//! sends on a stream before it syncs, `REPLCONF` and `CKV.SYNC`.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corekv_engine::error::CmdError;
+use corekv_engine::resp::{parse_i64, Args, Reply};
+use corekv_replication::handshake::{Replconf, SyncRequest};
+use corekv_replication::history::Refusal;
+
+use crate::conn::Client;
+use crate::core::{Core, Msg};
+use crate::repl::MasterAddr;
+use crate::repl_master::HandOver;
+
+/// How often `WAIT` looks at the replicas' acknowledgements.
+const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// `REPLICAOF host port` / `REPLICAOF NO ONE`.
+pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    let g = &core.global;
+    let (host, port) = (&args[1], &args[2]);
+    if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
+        if g.repl.is_replica() {
+            promote(core).await?;
+        }
+        out.ok();
+        return Ok(());
+    }
+    let port = match parse_i64(port) {
+        Some(p) if (1..=65535).contains(&p) => p as u16,
+        _ => return Err(CmdError::Raw("ERR Invalid master port".into())),
+    };
+    let master = MasterAddr {
+        host: String::from_utf8_lossy(host).into_owned(),
+        port,
+    };
+    if g.repl.lock().master.as_ref() == Some(&master) {
+        out.simple(b"OK Already connected to specified master");
+        return Ok(());
+    }
+    log::warn!("replicating {}:{} (REPLICAOF)", master.host, master.port);
+    let epoch = g.repl.set_master(Some(master));
+    for s in 0..core.shards() {
+        core.call(s, None, Msg::Follow(epoch)).await;
+    }
+    out.ok();
+    Ok(())
+}
+
+/// Becomes a master at once: the streams stop, every shard journals its own
+/// changes from its last LSN, and the followed id becomes the second id.
+async fn promote(core: &Rc<Core>) -> Result<(), CmdError> {
+    let g = &core.global;
+    g.repl.set_master(None);
+    // Each shard answers after any frame being applied: the LSNs are final.
+    let lsns = core.last_lsns(|| Msg::Promote).await;
+    let mut state = g.replication.lock().expect("replication state");
+    state
+        .promote(lsns.clone())
+        .map_err(|e| CmdError::Raw(format!("ERR can't store the replication id: {e}")))?;
+    log::warn!(
+        "promoted to master (REPLICAOF NO ONE): replication id {}, second id continues to LSNs {lsns:?}",
+        state.replid
+    );
+    Ok(())
+}
+
+/// `WAIT numreplicas timeout`: how many replicas acknowledged, on every shard, the
+/// records there when `WAIT` started (which include this client's writes).
+pub async fn wait(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    let g = &core.global;
+    if g.repl.is_replica() {
+        return Err(CmdError::Raw("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into()));
+    }
+    let wanted = parse_i64(&args[1]).ok_or(CmdError::NotInteger)?;
+    let timeout_ms = parse_i64(&args[2])
+        .ok_or_else(|| CmdError::Raw("ERR timeout is not an integer or out of range".into()))?;
+    if timeout_ms < 0 {
+        return Err(CmdError::Raw("ERR timeout is negative".into()));
+    }
+    let targets = core.last_lsns(|| Msg::LastLsn).await;
+    let started = Instant::now();
+    let deadline = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
+    loop {
+        let reached = g.repl.lock().replicas_reached(&targets);
+        let expired = deadline.is_some_and(|d| started.elapsed() >= d);
+        if reached as i64 >= wanted || expired || g.shutdown.is_fired() {
+            out.int(reached as i64);
+            return Ok(());
+        }
+        glommio::timer::sleep(WAIT_POLL_INTERVAL).await;
+    }
+}
+
+/// `REPLCONF listening-port | ip-address | ack`: a replica's stream announcing
+/// itself before `CKV.SYNC` (an `ACK` here, off a stream, is ignored).
+pub fn replconf(client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    let conf = Replconf::parse(args).map_err(|e| CmdError::Raw(e.message()))?;
+    match conf {
+        Replconf::ListeningPort(port) => client.replica_port = port,
+        Replconf::IpAddress(ip) => {
+            client.replica_ip = Some(String::from_utf8_lossy(ip).into_owned())
+        }
+        Replconf::Ack { .. } => return Ok(()),
+    }
+    out.ok();
+    Ok(())
+}
+
+/// `CKV.SYNC shard shards replid next_lsn`: the connection becomes shard `shard`'s
+/// replication stream, served by the core that owns the shard, which answers.
+pub fn sync(core: &Core, client: &mut Client, args: &Args) -> Result<(), CmdError> {
+    let request = SyncRequest::parse(args).map_err(|e| CmdError::Raw(e.message()))?;
+    let shards = core.shards();
+    if request.shards != shards {
+        let refusal = Refusal::ShardCountDiffers {
+            master: shards,
+            replica: request.shards,
+        };
+        return Err(CmdError::Raw(refusal.message()));
+    }
+    if request.shard >= shards {
+        let refusal = Refusal::ShardOutOfRange {
+            shard: request.shard,
+            shards,
+        };
+        return Err(CmdError::Raw(refusal.message()));
+    }
+    let ip = match &client.replica_ip {
+        Some(ip) => ip.clone(),
+        None => client.info.borrow().addr.ip().to_string(),
+    };
+    client.handover = Some(HandOver {
+        request,
+        ip,
+        port: client.replica_port,
+    });
+    client.closing = true;
+    Ok(())
+}

@@ -1,0 +1,419 @@
+//! A master shard's side of one replica stream.
+//!
+//! ```text
+//!  client connection: AUTH, REPLCONF ..., CKV.SYNC s N id lsn
+//!        │  (the stream may land on any core: its socket moves to core s)
+//!        ▼
+//!  core s: decide ──► +CONTINUE id lsn ──────────────────────────┐
+//!              └────► +FULLRESYNC id L, snapshot of the shard at  │
+//!                     L (copy-on-write, chunk by chunk) ──────────┤
+//!                                                                 ▼
+//!          records from the journal's segment files, as written:
+//!          RECORDS frames of whole records, HEARTBEAT at least once a second
+//!  the replica's REPLCONF ACKs ──► acknowledged LSNs (INFO, ROLE, WAIT)
+//! ```
+//!
+//! The master keeps no per-replica buffer: records are read from the segment files
+//! (the journal is the backlog), a snapshot is produced a chunk at a time as the
+//! socket takes it, and a replica that falls so far behind that the segments it
+//! needs were deleted by a journal rewrite is cut off and resyncs.
+
+use std::cell::Cell;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use corekv_engine::journal::Scanner;
+use corekv_engine::limits::JOURNAL_RECORD_HEADER_BYTES;
+use corekv_engine::resp::parse;
+use corekv_engine::snapshot::SnapshotWriter;
+use corekv_replication::frame::{
+    encode_header, Frame, FrameKind, Heartbeat, FRAME_BATCH_BYTES_MAX, HEARTBEAT_INTERVAL_MS,
+};
+use corekv_replication::handshake::{Replconf, SyncReply, SyncRequest};
+use corekv_replication::history::{decide, Decision, JournalSpan};
+use futures::io::{ReadHalf, WriteHalf};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::io::BufferedFile;
+use glommio::net::TcpStream;
+
+use crate::core::{now_ms, Core, Msg};
+use crate::datadir;
+
+/// Bytes read from a segment file at a time (about one frame).
+const SEGMENT_READ_BYTES: usize = FRAME_BATCH_BYTES_MAX;
+/// Snapshot entry bytes produced per step before the socket takes them.
+const SNAPSHOT_CHUNK_BYTES: usize = 256 * 1024;
+/// Longest `REPLCONF ACK` line the master reads from a replica.
+const ACK_INPUT_BYTES_MAX: usize = 64 * 1024;
+
+/// A `CKV.SYNC` request and who sent it, moved with the socket to the shard's core.
+#[derive(Debug)]
+pub struct HandOver {
+    pub request: SyncRequest,
+    /// The replica's address and client port, for `INFO` and `ROLE`.
+    pub ip: String,
+    pub port: u16,
+}
+
+/// Serves the stream on this core, or moves its socket to the core that owns the
+/// shard (a descriptor duplicate goes over the mesh; this core's copy closes).
+pub async fn hand_over(core: &Rc<Core>, stream: TcpStream, handover: HandOver) {
+    let target = handover.request.shard;
+    if target == core.id {
+        serve(core.clone(), stream, handover).await;
+        return;
+    }
+    // SAFETY: dup(2) of a descriptor the stream owns; the duplicate is owned below.
+    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if fd < 0 {
+        log::warn!(
+            "can't hand a replication stream to shard {target}: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    drop(stream);
+    core.tell(target, Msg::AdoptStream { fd, handover }).await;
+}
+
+/// On the owning core: serves a stream whose socket another core handed over.
+pub fn adopt(core: &Rc<Core>, fd: OwnedFd, handover: HandOver) {
+    // SAFETY: the descriptor is a connected TCP socket handed over whole.
+    let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
+    glommio::spawn_local(serve(core.clone(), stream, handover)).detach();
+}
+
+async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
+    let g = core.global.clone();
+    let shard = core.id;
+    let (reader, mut writer) = stream.split();
+    let refusal = if !core.journal.enabled {
+        Some("-ERR replication needs appendonly yes on the master (the journal is the replication log)\r\n".to_string())
+    } else if g.is_loading() {
+        Some("-LOADING Redis is loading the dataset in memory\r\n".to_string())
+    } else if g.repl.is_replica() {
+        Some("-ERR this server is a replica: replicate its master instead\r\n".to_string())
+    } else {
+        None
+    };
+    if let Some(text) = refusal {
+        let _ = writer.write_all(text.as_bytes()).await;
+        return;
+    }
+    let epoch = g.repl.epoch();
+    let history = g.replication.lock().expect("replication state").history();
+    let decided = {
+        let mut s = core.shard.borrow_mut();
+        let last = s.log.last_lsn();
+        let span = JournalSpan::new(core.journal.first_lsn.get().min(last + 1), last);
+        match decide(&history, span, &handover.request) {
+            Decision::Refuse(refusal) => Err(format!("-{}\r\n", refusal.message())),
+            Decision::Continue { replid, next_lsn } => {
+                let mut out = Vec::new();
+                SyncReply::Continue { replid, next_lsn }.encode(&mut out);
+                g.repl
+                    .sync_partial_ok
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok((next_lsn, (out, None)))
+            }
+            Decision::FullResync { replid, reason } => {
+                if handover.request.replid.is_some() {
+                    g.repl
+                        .sync_partial_err
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                g.repl
+                    .sync_full
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::info!(
+                    "shard {shard}: full resync of replica {}:{} at LSN {last} ({reason:?})",
+                    handover.ip,
+                    handover.port
+                );
+                let mut out = Vec::new();
+                SyncReply::FullResync {
+                    replid,
+                    snapshot_lsn: last,
+                }
+                .encode(&mut out);
+                let writer_id = core.next_snapshot_id();
+                let snap = SnapshotWriter::new(shard, core.shards(), last, now_ms(), &s.dbs);
+                let mut header = Vec::new();
+                snap.header(&mut header);
+                s.snapshots.push((writer_id, snap));
+                Ok((last + 1, (out, Some((writer_id, header)))))
+            }
+        }
+    };
+    let (start, snapshot) = match decided {
+        Ok(decided) => decided,
+        Err(text) => {
+            let _ = writer.write_all(text.as_bytes()).await;
+            return;
+        }
+    };
+    let (reply, snapshot) = snapshot;
+    let id = g.repl.lock().attach(&handover.ip, handover.port);
+    let closed = Rc::new(Cell::new(false));
+    glommio::spawn_local(read_acks(core.clone(), reader, id, closed.clone())).detach();
+    let result = async {
+        writer.write_all(&reply).await.map_err(|e| e.to_string())?;
+        if let Some((writer_id, header)) = snapshot {
+            g.repl.lock().syncing(id, true);
+            let sent = send_snapshot(&core, &mut writer, writer_id, header).await;
+            g.repl.lock().syncing(id, false);
+            sent?;
+        }
+        send_records(&core, &mut writer, start, epoch, &closed).await
+    }
+    .await;
+    if let Err(e) = result {
+        log::info!(
+            "shard {shard}: replication stream to {}:{} ended: {e}",
+            handover.ip,
+            handover.port
+        );
+    }
+    closed.set(true);
+    g.repl.lock().detach(id);
+}
+
+/// Sends the snapshot registered as `writer_id`, a chunk at a time.
+async fn send_snapshot(
+    core: &Core,
+    out: &mut WriteHalf<TcpStream>,
+    writer_id: u64,
+    header: Vec<u8>,
+) -> Result<(), String> {
+    let mut buf = header;
+    loop {
+        let finished = {
+            let mut shard = core.shard.borrow_mut();
+            let shard = &mut *shard;
+            let Some(at) = shard.snapshots.iter().position(|(i, _)| *i == writer_id) else {
+                return Err("snapshot abandoned: FLUSHDB, FLUSHALL or SWAPDB ran meanwhile".into());
+            };
+            let writer = &mut shard.snapshots[at].1;
+            let more = writer.next_chunk(&shard.dbs, now_ms(), SNAPSHOT_CHUNK_BYTES, &mut buf);
+            if !more {
+                shard.snapshots.remove(at);
+            }
+            !more
+        };
+        for chunk in buf.chunks(FRAME_BATCH_BYTES_MAX) {
+            let mut frame = Vec::with_capacity(chunk.len() + 8);
+            Frame::SnapshotChunk(chunk).encode(&mut frame);
+            out.write_all(&frame).await.map_err(|e| e.to_string())?;
+        }
+        buf.clear();
+        if finished {
+            let mut frame = Vec::new();
+            Frame::SnapshotEnd.encode(&mut frame);
+            return out.write_all(&frame).await.map_err(|e| e.to_string());
+        }
+    }
+}
+
+/// Sends records from `next` on as the journal writer puts them in the file, and a
+/// heartbeat at least once a second, until the link or the epoch ends.
+async fn send_records(
+    core: &Core,
+    out: &mut WriteHalf<TcpStream>,
+    mut next: u64,
+    epoch: u64,
+    closed: &Cell<bool>,
+) -> Result<(), String> {
+    let g = &core.global;
+    let j = &core.journal;
+    let heartbeat_every = Duration::from_millis(HEARTBEAT_INTERVAL_MS);
+    let mut reader: Option<SegmentReader> = None;
+    let mut last_heartbeat: Option<Instant> = None;
+    let mut frame = Vec::new();
+    loop {
+        if closed.get() || g.repl.epoch() != epoch || g.shutdown.is_fired() {
+            return Err("closed".into());
+        }
+        let written = j.written_lsn();
+        if next <= written {
+            let r = match &mut reader {
+                Some(r) => r,
+                None => reader.insert(SegmentReader::open(&j.shard_dir, next).await?),
+            };
+            frame.clear();
+            frame.resize(5, 0);
+            let records = r.read(next, written, &mut frame).await?;
+            if records == 0 {
+                // The segment ends: the next record is in the one that follows.
+                *r = SegmentReader::open_exact(&j.shard_dir, next).await?;
+                continue;
+            }
+            let mut header = Vec::with_capacity(5);
+            encode_header(FrameKind::Records, frame.len() - 5, &mut header);
+            frame[..5].copy_from_slice(&header);
+            out.write_all(&frame).await.map_err(|e| e.to_string())?;
+            next += records;
+        }
+        let due = last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat_every);
+        if due {
+            let mut hb = Vec::new();
+            Frame::Heartbeat(Heartbeat {
+                last_lsn: core.shard.borrow().log.last_lsn(),
+                master_unix_ms: now_ms(),
+            })
+            .encode(&mut hb);
+            out.write_all(&hb).await.map_err(|e| e.to_string())?;
+            last_heartbeat = Some(Instant::now());
+        }
+        if next > j.written_lsn() {
+            let wait = heartbeat_every
+                .saturating_sub(last_heartbeat.map_or(Duration::ZERO, |t| t.elapsed()));
+            let written = j.written_lsn();
+            futures::future::select(
+                Box::pin(j.wait_written(written)),
+                Box::pin(glommio::timer::sleep(wait)),
+            )
+            .await;
+        }
+    }
+}
+
+/// Reads `REPLCONF ACK shard lsn` from the replica until the link closes.
+async fn read_acks(
+    core: Rc<Core>,
+    mut input: ReadHalf<TcpStream>,
+    id: u64,
+    closed: Rc<Cell<bool>>,
+) {
+    let mut buf = BytesMut::new();
+    let mut scratch = vec![0u8; 4096];
+    while !closed.get() {
+        let n = match input.read(&mut scratch).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&scratch[..n]);
+        loop {
+            let frame = match parse(&buf, ACK_INPUT_BYTES_MAX as u64) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) => {
+                    closed.set(true);
+                    return;
+                }
+            };
+            let bytes: Bytes = buf.split_to(frame.consumed).freeze();
+            let args = frame.to_args(&bytes, 0);
+            if let Ok(Replconf::Ack { shard, lsn }) = Replconf::parse(&args) {
+                if shard == core.id {
+                    core.global.repl.lock().ack(id, shard, lsn);
+                }
+            }
+        }
+        if buf.len() > ACK_INPUT_BYTES_MAX {
+            break;
+        }
+    }
+    closed.set(true);
+}
+
+/// Reads whole records from one journal segment file, from the start.
+struct SegmentReader {
+    file: BufferedFile,
+    path: PathBuf,
+    /// Offset of the first record not read yet.
+    pos: u64,
+}
+
+impl SegmentReader {
+    /// Opens the segment that holds `lsn`: the newest whose first LSN is not after it.
+    async fn open(dir: &Path, lsn: u64) -> Result<SegmentReader, String> {
+        let listing = datadir::list(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let Some((_, path)) = listing
+            .segments
+            .iter()
+            .rev()
+            .find(|(first, _)| *first <= lsn)
+        else {
+            return Err(format!("the journal no longer holds LSN {lsn}"));
+        };
+        SegmentReader::open_path(path.clone()).await
+    }
+
+    /// Opens the segment that starts at `lsn` (the one after a finished segment).
+    async fn open_exact(dir: &Path, lsn: u64) -> Result<SegmentReader, String> {
+        let path = datadir::segment_path(dir, lsn);
+        if !path.exists() {
+            return Err(format!("the journal no longer holds LSN {lsn}"));
+        }
+        SegmentReader::open_path(path).await
+    }
+
+    async fn open_path(path: PathBuf) -> Result<SegmentReader, String> {
+        let file = BufferedFile::open(&path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(SegmentReader { file, path, pos: 0 })
+    }
+
+    /// Appends to `out` the whole records `next..=until` that follow in the file,
+    /// about a frame's worth; returns how many. Records before `next` are skipped
+    /// (the first read after opening). 0: the file holds no more of them.
+    async fn read(&mut self, next: u64, until: u64, out: &mut Vec<u8>) -> Result<u64, String> {
+        let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.path.display());
+        let mut want = SEGMENT_READ_BYTES;
+        loop {
+            let data = self.file.read_at(self.pos, want).await.map_err(io)?;
+            if data.is_empty() {
+                return Ok(0);
+            }
+            let mut count = 0u64;
+            let mut used = 0usize;
+            for r in Scanner::new(&data) {
+                if r.lsn >= next {
+                    let expected = next + count;
+                    if r.lsn != expected {
+                        return Err(format!(
+                            "{}: LSN {} where {expected} was expected",
+                            self.path.display(),
+                            r.lsn
+                        ));
+                    }
+                    if r.lsn > until {
+                        break;
+                    }
+                    out.extend_from_slice(&data[r.offset..r.end()]);
+                    count += 1;
+                }
+                used = r.end();
+            }
+            self.pos += used as u64;
+            if count > 0 {
+                return Ok(count);
+            }
+            if used == 0 {
+                // No whole record: a record longer than the read, or the end.
+                let Some(head) = data.first_chunk::<4>() else {
+                    return Ok(0);
+                };
+                let need = JOURNAL_RECORD_HEADER_BYTES + u32::from_le_bytes(*head) as usize;
+                if need > data.len() && data.len() == want {
+                    want = need;
+                    continue;
+                }
+                if next <= until && data.len() >= need {
+                    return Err(format!(
+                        "{}: a damaged record at offset {}",
+                        self.path.display(),
+                        self.pos
+                    ));
+                }
+                return Ok(0);
+            }
+        }
+    }
+}

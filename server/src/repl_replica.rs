@@ -1,0 +1,336 @@
+//! A replica shard's side of its stream: each core follows its own shard of the
+//! master over a connection of its own, so records are applied on the core that
+//! owns the shard and no stream crosses cores.
+//!
+//! ```text
+//!  connect ─► AUTH, REPLCONF listening-port, CKV.SYNC shard N <id> <last LSN + 1>
+//!    +CONTINUE: records from there            +FULLRESYNC id L: snapshot frames
+//!                                                 SNAPSHOT_END: the shard is replaced,
+//!                                                 the journal reset to L + 1, a
+//!                                                 snapshot of it written (the
+//!                                                 full-sync marker guards the gap)
+//!    RECORDS: checked, applied, appended to the journal unchanged (master LSNs)
+//!    REPLCONF ACK shard lsn: about once a second and after bursts
+//!  any error or silence for repl-timeout ─► link down, reconnect a second later
+//! ```
+//!
+//! The replica's own changes are not journaled (its log follows): lazy expiry may
+//! drop an expired key locally, and the master's `DEL` for it follows.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corekv_engine::shard::Shard;
+use corekv_replication::ack::AckPolicy;
+use corekv_replication::frame::FrameDecoder;
+use corekv_replication::handshake::{
+    Auth, Handshake, HandshakeConfig, Replconf, SyncReply, SyncRequest,
+};
+use corekv_replication::history::ReplId;
+use corekv_replication::replica::{ReplicaStream, Step, StreamConfig};
+use futures::channel::oneshot;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use crate::core::{now_ms, Core};
+use crate::datadir;
+use crate::repl::{LinkState, MasterAddr};
+use crate::saver::{self, Target};
+
+/// Wait before connecting again after a link failed.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a stream waiting for recovery or a journal rewrite looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Bytes read from the socket per read call.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+/// Longest snapshot image a full sync accepts (it is held in memory to load).
+const SNAPSHOT_IMAGE_BYTES_MAX: usize = 1 << 40;
+
+/// Starts following the master on this core's shard for `epoch` (a `REPLICAOF`).
+pub fn start(core: &Rc<Core>, epoch: u64) {
+    glommio::spawn_local(follow(core.clone(), epoch)).detach();
+}
+
+fn current(core: &Core, epoch: u64) -> bool {
+    core.global.repl.epoch() == epoch && !core.global.shutdown.is_fired()
+}
+
+async fn follow(core: Rc<Core>, epoch: u64) {
+    while core.global.is_loading() {
+        if !current(&core, epoch) {
+            return;
+        }
+        glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+    if !current(&core, epoch) {
+        return;
+    }
+    core.shard.borrow_mut().log.follow();
+    while current(&core, epoch) {
+        let Some(master) = core.global.repl.lock().master.clone() else {
+            return;
+        };
+        if let Err(e) = link(&core, epoch, &master).await {
+            log::warn!(
+                "shard {}: replication link to {}:{} failed: {e}",
+                core.id,
+                master.host,
+                master.port
+            );
+        }
+        set_link(&core, epoch, LinkState::Connect);
+        if current(&core, epoch) {
+            glommio::timer::sleep(RECONNECT_INTERVAL).await;
+        }
+    }
+}
+
+/// Sets this shard's link state (noting when the link went down), if `epoch` is
+/// still the current one.
+fn set_link(core: &Core, epoch: u64, state: LinkState) {
+    let mut repl = core.global.repl.lock();
+    if core.global.repl.epoch() != epoch {
+        return;
+    }
+    let link = &mut repl.links[core.id];
+    if state != LinkState::Connected && link.state == LinkState::Connected {
+        link.down_since = Instant::now();
+    }
+    link.state = state;
+}
+
+/// One connection to the master: handshake, then frames until an error.
+/// `Ok` when the epoch ended.
+async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), String> {
+    let g = &core.global;
+    let timeout = Duration::from_secs(g.config.get_u64("repl-timeout").max(1));
+    set_link(core, epoch, LinkState::Connecting);
+    let addr = format!("{}:{}", master.host, master.port);
+    let mut stream = TcpStream::connect_timeout(addr.as_str(), timeout)
+        .await
+        .map_err(|e| format!("can't connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let request = {
+        let repl = g.replication.lock().expect("replication state");
+        SyncRequest {
+            shard: core.id,
+            shards: core.shards(),
+            replid: repl.shard_replids[core.id],
+            next_lsn: core.shard.borrow().log.last_lsn() + 1,
+        }
+    };
+    let password = g.config.get("masterauth");
+    let user = g.config.get("masteruser");
+    let auth = (!password.is_empty()).then(|| Auth {
+        user: (!user.is_empty()).then_some(user.as_bytes()),
+        password: password.as_bytes(),
+    });
+    let mut out = Vec::new();
+    let mut handshake = Handshake::start(
+        &HandshakeConfig {
+            auth,
+            listening_port: g.port,
+            ip_address: None,
+            request,
+        },
+        &mut out,
+    );
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            format!("no data from the master for {} s", timeout.as_secs())
+        } else {
+            e.to_string()
+        }
+    };
+    stream.write_all(&out).await.map_err(io)?;
+    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
+    let mut input = Vec::new();
+    let reply = loop {
+        let n = stream.read(&mut scratch).await.map_err(io)?;
+        if n == 0 {
+            return Err("the master closed the connection".into());
+        }
+        input.extend_from_slice(&scratch[..n]);
+        let (used, reply) = handshake.read(&input).map_err(|e| e.to_string())?;
+        input.drain(..used);
+        if let Some(reply) = reply {
+            break reply;
+        }
+    };
+    if !current(core, epoch) {
+        return Ok(());
+    }
+    let config = StreamConfig {
+        shard_id: core.id,
+        shards: core.shards(),
+        shard_seed: g.started_unix_s,
+        snapshot_bytes_max: SNAPSHOT_IMAGE_BYTES_MAX,
+    };
+    let mut replica = ReplicaStream::start(config, &request, reply).map_err(|e| e.to_string())?;
+    let master_id = replica.replid();
+    match reply {
+        SyncReply::Continue { replid, next_lsn } => {
+            log::info!(
+                "shard {}: continuing {replid} from LSN {next_lsn} with {addr}",
+                core.id
+            );
+            if request.replid != Some(replid) {
+                follow_history(core, Some(replid))?;
+            }
+            g.repl.lock().partial_syncs += 1;
+            set_link(core, epoch, LinkState::Connected);
+        }
+        SyncReply::FullResync {
+            replid,
+            snapshot_lsn,
+        } => {
+            log::info!(
+                "shard {}: full sync of {replid} at LSN {snapshot_lsn} from {addr}",
+                core.id
+            );
+            follow_history(core, None)?;
+            g.repl.lock().full_syncs += 1;
+            set_link(core, epoch, LinkState::Sync);
+        }
+    }
+    let mut decoder = FrameDecoder::new();
+    decoder.feed(&input);
+    let mut acks = AckPolicy::default();
+    loop {
+        loop {
+            if !current(core, epoch) {
+                return Ok(());
+            }
+            let loaded = {
+                let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? else {
+                    break;
+                };
+                let mut shard = core.shard.borrow_mut();
+                match replica
+                    .on_frame(frame, &mut shard)
+                    .map_err(|e| e.to_string())?
+                {
+                    Step::Loaded(new) => Some(new),
+                    Step::Applied(applied) => {
+                        if core.journal.enabled {
+                            shard.log.append_records(applied.bytes, applied.last_lsn);
+                        } else {
+                            shard.log.set_last_lsn(applied.last_lsn);
+                        }
+                        drop(shard);
+                        core.kick_journal();
+                        acks.applied(applied.records, applied.bytes.len() as u64);
+                        None
+                    }
+                    Step::SnapshotChunk(_) | Step::Heartbeat(_) => None,
+                }
+            };
+            if let Some(new) = loaded {
+                if !install(core, epoch, new, master_id).await {
+                    return Ok(());
+                }
+                set_link(core, epoch, LinkState::Connected);
+            }
+        }
+        let now = now_ms();
+        {
+            let mut repl = g.repl.lock();
+            if g.repl.epoch() == epoch {
+                let link = &mut repl.links[core.id];
+                link.last_io = Instant::now();
+                link.lag = replica.lag(now);
+            }
+        }
+        if let Some(lsn) = replica.ack_lsn() {
+            if acks.due(now, decoder.buffered_bytes() == 0) {
+                let mut ack = Vec::new();
+                Replconf::Ack {
+                    shard: core.id,
+                    lsn,
+                }
+                .encode(&mut ack);
+                stream.write_all(&ack).await.map_err(io)?;
+                acks.sent(now);
+            }
+        }
+        let n = stream.read(&mut scratch).await.map_err(io)?;
+        if n == 0 {
+            return Err("the master closed the connection".into());
+        }
+        decoder.feed(&scratch[..n]);
+    }
+}
+
+/// Stores which history this shard's data follows (`None`: being replaced).
+fn follow_history(core: &Core, replid: Option<ReplId>) -> Result<(), String> {
+    core.global
+        .replication
+        .lock()
+        .expect("replication state")
+        .follow(core.id, replid)
+        .map_err(|e| format!("can't store the replication id: {e}"))
+}
+
+/// A full sync's shard replaces this one: the journal restarts after its LSN and a
+/// snapshot of it is written; once that is durable the shard follows `replid`.
+/// Returns false when the epoch ended meanwhile (nothing replaced).
+async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -> bool {
+    // A rewrite in progress would delete segments by the old history's LSNs.
+    while core.journal.rewriting.get() {
+        if !current(core, epoch) {
+            return false;
+        }
+        glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+    if !current(core, epoch) {
+        return false;
+    }
+    let lsn = {
+        let mut shard = core.shard.borrow_mut();
+        let string_max = shard.string_max_bytes;
+        *shard = *new;
+        shard.string_max_bytes = string_max;
+        shard.log.last_lsn()
+    };
+    log::info!("shard {}: full sync loaded at LSN {lsn}", core.id);
+    if !core.journal.enabled {
+        if let Err(e) = follow_history(core, Some(replid)) {
+            log::error!("shard {}: {e}", core.id);
+        }
+        return true;
+    }
+    core.journal.reset(lsn);
+    let (done, saved) = oneshot::channel();
+    saver::start(core, Target::Rewrite, done);
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        match saved.await {
+            Ok(Ok(_)) => {
+                let dir = &core.journal.shard_dir;
+                let removed = std::fs::remove_file(datadir::resync_marker(dir))
+                    .and_then(|_| datadir::sync_dir(dir));
+                if let Err(e) = removed {
+                    log::error!("shard {}: {}: {e}", core.id, dir.display());
+                    return;
+                }
+                // After a promotion or a new REPLICAOF the shard's history is
+                // no longer this sync's.
+                if core.global.repl.epoch() == epoch {
+                    if let Err(e) = follow_history(&core, Some(replid)) {
+                        log::error!("shard {}: {e}", core.id);
+                    }
+                }
+            }
+            Ok(Err(e)) => log::warn!(
+                "shard {}: the snapshot after a full sync failed ({e}); a restart syncs in full again",
+                core.id
+            ),
+            Err(_) => {}
+        }
+    })
+    .detach();
+    true
+}
