@@ -357,6 +357,11 @@ pub enum Effect<'a> {
         participants: Vec<Participant>,
         effects: Vec<Effect<'a>>,
     },
+    /// Nothing: what recovery leaves in place of a transaction part it did not
+    /// apply, so the LSN names the same (empty) change everywhere the journal is
+    /// read again, a replica's stream included. Any bytes after the tag are
+    /// padding.
+    Nop,
 }
 
 /// A shard taking part in a multi-shard transaction and the LSN its part has in
@@ -378,6 +383,28 @@ const TAG_FLUSH_ALL: u8 = 6;
 const TAG_SWAP_DB: u8 = 7;
 const TAG_MOVE: u8 = 8;
 const TAG_TX_PART: u8 = 9;
+const TAG_NOP: u8 = 10;
+
+/// The participants of a record's `TxPart` payload; `None` for any other effect.
+pub fn tx_participants(payload: &[u8]) -> Option<Result<Vec<Participant>, DecodeError>> {
+    if payload.first() != Some(&TAG_TX_PART) {
+        return None;
+    }
+    let mut r = Reader {
+        rest: &payload[1..],
+    };
+    Some(r.varint().and_then(|_| r.participants()))
+}
+
+/// Turns the whole record `record` (header and payload) into an [`Effect::Nop`]
+/// of the same LSN and length, resealed.
+pub fn neutralize_record(record: &mut [u8]) {
+    let lsn = u64::from_le_bytes(record[8..16].try_into().expect("record header"));
+    let payload = &mut record[JOURNAL_RECORD_HEADER_BYTES..];
+    payload.fill(0);
+    payload[0] = TAG_NOP;
+    seal(lsn, 0, record);
+}
 
 const VALUE_STR: u8 = 1;
 
@@ -411,6 +438,7 @@ impl Effect<'_> {
     /// Appends this effect's encoding to `out` (layout in the module doc).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
+            Effect::Nop => out.push(TAG_NOP),
             Effect::Set {
                 db,
                 key,
@@ -672,6 +700,10 @@ impl<'a> Reader<'a> {
                 }
             }
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
+            TAG_NOP if tx_allowed => {
+                self.rest = &[];
+                Effect::Nop
+            }
             TAG_TX_PART => {
                 let tx_id = self.varint()?;
                 let participants = self.participants()?;
@@ -729,6 +761,7 @@ pub fn apply_effect(shard: &mut Shard, effect: Effect<'_>) {
                 apply_effect(shard, effect);
             }
         }
+        Effect::Nop => {}
     }
 }
 
@@ -1118,6 +1151,31 @@ mod tests {
             [TAG_TX_PART, 5, 2, 1, 7, 0xc8, 0x01, 9, 1, TAG_FLUSH_DB, 3]
         );
         assert_eq!(encoded(&Effect::FlushAll), [TAG_FLUSH_ALL]);
+    }
+
+    #[test]
+    fn a_neutralized_part_is_a_nop_of_the_same_lsn_and_length() {
+        let tx = Effect::TxPart {
+            tx_id: 5,
+            participants: parts(&[(1, 7), (3, 9)]),
+            effects: vec![Effect::FlushDb { db: 3 }],
+        };
+        let mut buf = Vec::new();
+        encode_effect_record(42, &tx, &mut buf);
+        let record = &scan(&buf).records[0];
+        let found = tx_participants(&buf[record.payload.clone()]);
+        assert_eq!(found, Some(Ok(parts(&[(1, 7), (3, 9)]))));
+        let len = buf.len();
+        neutralize_record(&mut buf);
+        assert_eq!(buf.len(), len);
+        let s = scan(&buf);
+        assert_eq!(s.end, End::Clean);
+        assert_eq!(s.records[0].lsn, 42);
+        let payload = &buf[s.records[0].payload.clone()];
+        assert_eq!(Effect::decode(payload), Ok(Effect::Nop));
+        assert_eq!(tx_participants(payload), None);
+        // Inside a transaction part a no-op is not an effect.
+        assert!(Effect::decode(&[TAG_TX_PART, 1, 1, 0, 1, 1, TAG_NOP]).is_err());
     }
 
     #[test]

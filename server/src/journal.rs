@@ -285,7 +285,10 @@ pub async fn run_writer(core: Rc<Core>, mut seg: Segment) {
             Poll::Pending
         })
         .await;
-        if let Err(e) = turn(&core, &mut seg).await {
+        let turned = turn(&core, &mut seg).await;
+        core.global.repl.written[core.id]
+            .store(j.written_lsn(), std::sync::atomic::Ordering::Release);
+        if let Err(e) = turned {
             j.last_write_ok.set(false);
             log::error!(
                 "shard {}: journal write to {} failed: {e}; retrying",

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use corekv_engine::journal::{apply_effect, Effect, End, Scanner};
+use corekv_engine::journal::{self, apply_effect, Effect, End, Scanner};
 use corekv_engine::shard::Shard;
 use corekv_engine::snapshot;
 
@@ -47,6 +47,9 @@ pub struct Options {
     pub truncate_corrupt: bool,
     /// Seed for each shard's random generator (as `Shard::new` takes it).
     pub seed: u64,
+    /// The server starts as a replica: every transaction part is applied, since
+    /// the parts other shards miss are still to come from the master.
+    pub follows_master: bool,
 }
 
 /// One shard, recovered.
@@ -107,7 +110,9 @@ pub fn recover_all(opts: &Options, progress: &LoadProgress) -> Result<Vec<Recove
                     let all: Option<Vec<u64>> =
                         lasts.lock().expect("lasts").iter().copied().collect();
                     match all {
-                        Some(lasts) => replay(id, prepared, &lasts, progress).map(Some),
+                        Some(lasts) => {
+                            replay(id, prepared, &lasts, opts.follows_master, progress).map(Some)
+                        }
                         None => Ok(None),
                     }
                 })
@@ -303,11 +308,37 @@ fn load_snapshot(
     Ok(buf.len() as u64)
 }
 
+/// Rewrites the parts recovery did not apply as no-op records of the same LSN and
+/// length, so that no later reader of the journal (a replica's stream, the next
+/// recovery once the other participants' journals have grown past those LSNs)
+/// applies them.
+fn neutralize(segments: &[Loaded], skipped: &[(usize, usize, usize)]) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let mut touched: Vec<usize> = skipped.iter().map(|s| s.0).collect();
+    touched.dedup();
+    for index in touched {
+        let seg = &segments[index];
+        let io = |e| io_err(&seg.path, e);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg.path)
+            .map_err(io)?;
+        for &(_, start, end) in skipped.iter().filter(|s| s.0 == index) {
+            let mut record = seg.buf[start..end].to_vec();
+            journal::neutralize_record(&mut record);
+            file.write_all_at(&record, start as u64).map_err(io)?;
+        }
+        file.sync_data().map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Step 5: replays the records after the snapshot.
 fn replay(
     id: usize,
     p: Prepared,
     lasts: &[u64],
+    follows_master: bool,
     progress: &LoadProgress,
 ) -> Result<Recovered, String> {
     let Prepared {
@@ -323,8 +354,10 @@ fn replay(
     let mut done_bytes = 0;
     let mut last_report = Instant::now();
     let mut reported = 0u64;
-    let (mut applied, mut skipped_parts) = (0u64, 0u64);
-    for seg in &segments {
+    let mut applied = 0u64;
+    // Parts not applied, as (segment, record start, record end).
+    let mut skipped: Vec<(usize, usize, usize)> = Vec::new();
+    for (seg_index, seg) in segments.iter().enumerate() {
         for (offset, lsn, payload) in &seg.records {
             if *lsn <= snapshot_lsn {
                 continue;
@@ -336,26 +369,28 @@ fn replay(
                 )
             })?;
             if let Effect::TxPart { participants, .. } = &effect {
-                let whole = participants.iter().all(|part| {
-                    lasts
-                        .get(part.shard as usize)
-                        .is_some_and(|&last| part.lsn <= last)
-                });
+                // A replica's missing parts are still to come from its master.
+                let whole = follows_master
+                    || participants.iter().all(|part| {
+                        lasts
+                            .get(part.shard as usize)
+                            .is_some_and(|&last| part.lsn <= last)
+                    });
                 if !whole {
-                    skipped_parts += 1;
+                    skipped.push((seg_index, *offset, payload.end));
                     continue;
                 }
             }
             apply_effect(&mut shard, effect);
             applied += 1;
-            if applied % PROGRESS_RECORDS == 0 {
+            if applied.is_multiple_of(PROGRESS_RECORDS) {
                 let at = (done_bytes + offset) as u64;
                 progress
                     .done_bytes
                     .fetch_add(at - reported, Ordering::Relaxed);
                 reported = at;
             }
-            if applied % PROGRESS_RECORDS == 0 && last_report.elapsed() >= PROGRESS_INTERVAL {
+            if applied.is_multiple_of(PROGRESS_RECORDS) && last_report.elapsed() >= PROGRESS_INTERVAL {
                 last_report = Instant::now();
                 let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
                 log::info!(
@@ -371,11 +406,13 @@ fn replay(
     progress
         .done_bytes
         .fetch_add(done_bytes as u64 - reported, Ordering::Relaxed);
-    if skipped_parts > 0 {
+    if !skipped.is_empty() {
         log::warn!(
-            "shard {id}: {skipped_parts} multi-shard transaction part(s) not applied: another \
-             participant's part never reached its journal"
+            "shard {id}: {} multi-shard transaction part(s) not applied: another \
+             participant's part never reached its journal",
+            skipped.len()
         );
+        neutralize(&segments, &skipped)?;
     }
     let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
     log::info!(

@@ -105,6 +105,10 @@ pub struct Repl {
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
+    /// Per shard, the last LSN its journal writer put in the file: a stream sends
+    /// a transaction part only once every participant's part is there, so a
+    /// master that crashes and drops a half-written transaction never sent it.
+    pub written: Vec<AtomicU64>,
 }
 
 impl Repl {
@@ -124,7 +128,17 @@ impl Repl {
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
+            written: (0..shards).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// Whether every participant's part of a transaction is in its journal file.
+    pub fn parts_written(&self, parts: &[corekv_engine::journal::Participant]) -> bool {
+        parts.iter().all(|p| {
+            self.written
+                .get(p.shard as usize)
+                .is_some_and(|w| w.load(Ordering::Acquire) >= p.lsn)
+        })
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, ReplRuntime> {

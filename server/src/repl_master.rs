@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use corekv_engine::journal::Scanner;
+use corekv_engine::journal::{tx_participants, Scanner};
 use corekv_engine::limits::JOURNAL_RECORD_HEADER_BYTES;
 use corekv_engine::resp::parse;
 use corekv_engine::snapshot::SnapshotWriter;
@@ -46,6 +46,8 @@ use crate::datadir;
 const SEGMENT_READ_BYTES: usize = FRAME_BATCH_BYTES_MAX;
 /// Snapshot entry bytes produced per step before the socket takes them.
 const SNAPSHOT_CHUNK_BYTES: usize = 256 * 1024;
+/// How often a stream holding a transaction part back looks again.
+const PART_WAIT_INTERVAL: Duration = Duration::from_millis(1);
 /// Longest `REPLCONF ACK` line the master reads from a replica.
 const ACK_INPUT_BYTES_MAX: usize = 64 * 1024;
 
@@ -246,7 +248,12 @@ async fn send_records(
             };
             frame.clear();
             frame.resize(5, 0);
-            let records = r.read(next, written, &mut frame).await?;
+            let (records, held) = r.read(next, written, &g.repl, &mut frame).await?;
+            if records == 0 && held {
+                // A transaction part waits for the other participants' parts.
+                glommio::timer::sleep(PART_WAIT_INTERVAL).await;
+                continue;
+            }
             if records == 0 {
                 // The segment ends: the next record is in the one that follows.
                 *r = SegmentReader::open_exact(&j.shard_dir, next).await?;
@@ -361,18 +368,27 @@ impl SegmentReader {
     }
 
     /// Appends to `out` the whole records `next..=until` that follow in the file,
-    /// about a frame's worth; returns how many. Records before `next` are skipped
-    /// (the first read after opening). 0: the file holds no more of them.
-    async fn read(&mut self, next: u64, until: u64, out: &mut Vec<u8>) -> Result<u64, String> {
+    /// about a frame's worth; returns how many, and whether a transaction part
+    /// whose other participants' parts are not written yet stopped it. Records
+    /// before `next` are skipped (the first read after opening). `(0, false)`: the
+    /// file holds no more of them.
+    async fn read(
+        &mut self,
+        next: u64,
+        until: u64,
+        repl: &crate::repl::Repl,
+        out: &mut Vec<u8>,
+    ) -> Result<(u64, bool), String> {
         let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.path.display());
         let mut want = SEGMENT_READ_BYTES;
         loop {
             let data = self.file.read_at(self.pos, want).await.map_err(io)?;
             if data.is_empty() {
-                return Ok(0);
+                return Ok((0, false));
             }
             let mut count = 0u64;
             let mut used = 0usize;
+            let mut held = false;
             for r in Scanner::new(&data) {
                 if r.lsn >= next {
                     let expected = next + count;
@@ -386,19 +402,32 @@ impl SegmentReader {
                     if r.lsn > until {
                         break;
                     }
+                    if let Some(parts) = tx_participants(&data[r.payload.clone()]) {
+                        let parts = parts.map_err(|e| {
+                            format!(
+                                "{}: record {} does not decode ({e:?})",
+                                self.path.display(),
+                                r.lsn
+                            )
+                        })?;
+                        if !repl.parts_written(&parts) {
+                            held = true;
+                            break;
+                        }
+                    }
                     out.extend_from_slice(&data[r.offset..r.end()]);
                     count += 1;
                 }
                 used = r.end();
             }
             self.pos += used as u64;
-            if count > 0 {
-                return Ok(count);
+            if count > 0 || held {
+                return Ok((count, held));
             }
             if used == 0 {
                 // No whole record: a record longer than the read, or the end.
                 let Some(head) = data.first_chunk::<4>() else {
-                    return Ok(0);
+                    return Ok((0, false));
                 };
                 let need = JOURNAL_RECORD_HEADER_BYTES + u32::from_le_bytes(*head) as usize;
                 if need > data.len() && data.len() == want {
@@ -412,7 +441,7 @@ impl SegmentReader {
                         self.pos
                     ));
                 }
-                return Ok(0);
+                return Ok((0, false));
             }
         }
     }

@@ -499,6 +499,7 @@ fn start_recovery(global: &Arc<Global>) -> Handoff {
         shards: n,
         truncate_corrupt: global.config.get("journal-truncate-corrupt") == "yes",
         seed: global.started_unix_s,
+        follows_master: global.repl.is_replica(),
     };
     let slots = handoff.clone();
     let global = global.clone();
@@ -559,6 +560,7 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         .unwrap_or((recovered.journal_bytes, 0));
     core.journal
         .set_recovered(recovered.last_lsn, journal_bytes, snapshot_bytes);
+    core.global.repl.written[core.id].store(recovered.last_lsn, Ordering::Release);
     core.journal.first_lsn.set(recovered.first_lsn);
     if recovered.cut_records {
         let mut repl = core.global.replication.lock().expect("replication state");
