@@ -531,6 +531,13 @@ impl Config {
         Ok(())
     }
 
+    /// Sets a parameter the server changes itself (`replicaof`, by `REPLICAOF`), so
+    /// `CONFIG GET` and `CONFIG REWRITE` show the running state.
+    pub fn set_internal(&self, name: &str, value: &str) {
+        let param = find(name).expect("known parameter");
+        self.store(param, value.to_string());
+    }
+
     pub fn get(&self, name: &str) -> String {
         let param = find(name).expect("known parameter");
         self.values.read().expect("config lock")[param.name].clone()

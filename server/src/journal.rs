@@ -134,6 +134,11 @@ impl Journal {
         self.kick();
     }
 
+    /// A [`Journal::reset`] is not done yet.
+    pub fn resetting(&self) -> bool {
+        self.reset.get().is_some()
+    }
+
     /// After recovery: everything up to `lsn` is on disk.
     pub fn set_recovered(&self, lsn: u64, journal_bytes: u64, snapshot_bytes: u64) {
         self.written.set(lsn);

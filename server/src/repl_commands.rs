@@ -25,6 +25,7 @@ pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Resul
         if g.repl.is_replica() {
             promote(core).await?;
         }
+        g.config.set_internal("replicaof", "");
         out.ok();
         return Ok(());
     }
@@ -41,6 +42,8 @@ pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Resul
         return Ok(());
     }
     log::warn!("replicating {}:{} (REPLICAOF)", master.host, master.port);
+    let value = format!("{} {}", master.host, master.port);
+    g.config.set_internal("replicaof", &value);
     let epoch = g.repl.set_master(Some(master));
     for s in 0..core.shards() {
         core.call(s, None, Msg::Follow(epoch)).await;

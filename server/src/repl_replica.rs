@@ -274,9 +274,10 @@ fn follow_history(core: &Core, replid: Option<ReplId>) -> Result<(), String> {
         .map_err(|e| format!("can't store the replication id: {e}"))
 }
 
-/// A full sync's shard replaces this one: the journal restarts after its LSN and a
-/// snapshot of it is written; once that is durable the shard follows `replid`.
-/// Returns false when the epoch ended meanwhile (nothing replaced).
+/// A full sync's shard replaces this one: the journal restarts after its LSN (the
+/// shard then follows `replid`) and a snapshot of it is written, which ends the
+/// full-sync marker. Returns false when the epoch ended before the shard was
+/// replaced.
 async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -> bool {
     // A rewrite in progress would delete segments by the old history's LSNs.
     while core.journal.rewriting.get() {
@@ -303,6 +304,17 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
         return true;
     }
     core.journal.reset(lsn);
+    // Once the marker is on disk, a crash starts the shard empty, and an empty
+    // shard at LSN 0 may follow `replid`: it asks for every record from the first.
+    // (The shard is replaced: even a promotion meanwhile needs the snapshot below.)
+    while core.journal.resetting() && !core.global.shutdown.is_fired() {
+        glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+    if current(core, epoch) {
+        if let Err(e) = follow_history(core, Some(replid)) {
+            log::error!("shard {}: {e}", core.id);
+        }
+    }
     let (done, saved) = oneshot::channel();
     saver::start(core, Target::Rewrite, done);
     let core = core.clone();
@@ -314,14 +326,6 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
                     .and_then(|_| datadir::sync_dir(dir));
                 if let Err(e) = removed {
                     log::error!("shard {}: {}: {e}", core.id, dir.display());
-                    return;
-                }
-                // After a promotion or a new REPLICAOF the shard's history is
-                // no longer this sync's.
-                if core.global.repl.epoch() == epoch {
-                    if let Err(e) = follow_history(&core, Some(replid)) {
-                        log::error!("shard {}: {e}", core.id);
-                    }
                 }
             }
             Ok(Err(e)) => log::warn!(
