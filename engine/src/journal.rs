@@ -359,9 +359,11 @@ pub enum Effect<'a> {
     },
     /// Nothing: what recovery leaves in place of a transaction part it did not
     /// apply, so the LSN names the same (empty) change everywhere the journal is
-    /// read again, a replica's stream included. Any bytes after the tag are
-    /// padding.
-    Nop,
+    /// read again, a replica's stream included. `padding` zero bytes follow the
+    /// tag, keeping the record's length.
+    Nop {
+        padding: usize,
+    },
 }
 
 /// A shard taking part in a multi-shard transaction and the LSN its part has in
@@ -438,7 +440,10 @@ impl Effect<'_> {
     /// Appends this effect's encoding to `out` (layout in the module doc).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Effect::Nop => out.push(TAG_NOP),
+            Effect::Nop { padding } => {
+                out.push(TAG_NOP);
+                out.resize(out.len() + padding, 0);
+            }
             Effect::Set {
                 db,
                 key,
@@ -701,8 +706,12 @@ impl<'a> Reader<'a> {
             }
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
             TAG_NOP if tx_allowed => {
+                if self.rest.iter().any(|&b| b != 0) {
+                    return Err(DecodeError::TrailingBytes);
+                }
+                let padding = self.rest.len();
                 self.rest = &[];
-                Effect::Nop
+                Effect::Nop { padding }
             }
             TAG_TX_PART => {
                 let tx_id = self.varint()?;
@@ -761,7 +770,7 @@ pub fn apply_effect(shard: &mut Shard, effect: Effect<'_>) {
                 apply_effect(shard, effect);
             }
         }
-        Effect::Nop => {}
+        Effect::Nop { .. } => {}
     }
 }
 
@@ -1172,7 +1181,8 @@ mod tests {
         assert_eq!(s.end, End::Clean);
         assert_eq!(s.records[0].lsn, 42);
         let payload = &buf[s.records[0].payload.clone()];
-        assert_eq!(Effect::decode(payload), Ok(Effect::Nop));
+        let padding = payload.len() - 1;
+        assert_eq!(Effect::decode(payload), Ok(Effect::Nop { padding }));
         assert_eq!(tx_participants(payload), None);
         // Inside a transaction part a no-op is not an effect.
         assert!(Effect::decode(&[TAG_TX_PART, 1, 1, 0, 1, 1, TAG_NOP]).is_err());
@@ -1203,7 +1213,8 @@ mod tests {
         let cases: &[(&[u8], DecodeError)] = &[
             (&[], Truncated),
             (&[0], UnknownTag(0)),
-            (&[TAG_TX_PART + 1], UnknownTag(TAG_TX_PART + 1)),
+            (&[TAG_NOP + 1], UnknownTag(TAG_NOP + 1)),
+            (&[TAG_NOP, 0, 1], TrailingBytes),
             (&[TAG_SET, 0, 1, b'k', 0, 9, 0], UnknownValueType(9)),
             (&[TAG_DEL, 16, 0], DbOutOfRange),
             (&[TAG_DEL, 0x80, 0x00, 0], BadVarint),

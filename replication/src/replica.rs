@@ -392,7 +392,7 @@ fn before_effect(shard: &mut Shard, effect: &Effect) {
                 before_effect(shard, effect);
             }
         }
-        Effect::Nop => {}
+        Effect::Nop { .. } => {}
     }
 }
 
