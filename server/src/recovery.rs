@@ -390,7 +390,9 @@ fn replay(
                     .fetch_add(at - reported, Ordering::Relaxed);
                 reported = at;
             }
-            if applied.is_multiple_of(PROGRESS_RECORDS) && last_report.elapsed() >= PROGRESS_INTERVAL {
+            if applied.is_multiple_of(PROGRESS_RECORDS)
+                && last_report.elapsed() >= PROGRESS_INTERVAL
+            {
                 last_report = Instant::now();
                 let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
                 log::info!(
