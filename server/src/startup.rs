@@ -602,10 +602,12 @@ fn spawn_background(core: Rc<Core>) {
             loop {
                 glommio::timer::sleep(ACTIVE_EXPIRE_INTERVAL).await;
                 tick += 1;
-                // A replica's keys expire when its master's deletions arrive.
-                if core.unlocked() && !core.global.repl.is_replica() {
-                    core.shard.borrow_mut().active_expire(now_ms());
-                    core.kick_journal();
+                if core.unlocked() {
+                    // A replica's keys expire when its master's deletions arrive.
+                    if !core.global.repl.is_replica() {
+                        core.shard.borrow_mut().active_expire(now_ms());
+                        core.kick_journal();
+                    }
                     crate::saver::maybe_auto_rewrite(&core);
                 }
                 if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {

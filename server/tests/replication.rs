@@ -1041,3 +1041,47 @@ fn masterauth_is_needed_for_a_master_with_a_password() {
     let m = info(&master, "replication");
     assert_eq!(number(&m, "connected_slaves"), 2, "{m}");
 }
+
+/// Smallest journal (bytes) at which the replica in the next test rewrites its own.
+const REPLICA_REWRITE_MIN_BYTES: &str = "65536";
+
+#[test]
+fn replica_rewrites_its_own_journal_and_still_resumes_partially() {
+    let master = Server::with_shards(SHARDS, &[]);
+    let dir = DataDir::new("replica-rewrite");
+    let to = replicaof(&master);
+    let args = [
+        "--shards",
+        SHARDS_ARG,
+        "--replicaof",
+        &to,
+        "--replica-serve-reads",
+        "yes",
+        "--auto-aof-rewrite-min-size",
+        REPLICA_REWRITE_MIN_BYTES,
+        "--auto-aof-rewrite-percentage",
+        "100",
+    ];
+    let mut replica = start_in(&dir, &args);
+    wait_synced(&master, &replica);
+    // Overwrites of the same keys: the journal grows, the data does not.
+    for round in 0..8 {
+        set_keys(&master, &format!("round{}", round % 2), 2_000);
+    }
+    wait_synced(&master, &replica);
+    wait_until(
+        "the replica rewrote its journal",
+        &[&master, &replica],
+        || number(&info(&replica, "persistence"), "aof_rewrites") > 0,
+    );
+    kill(&mut replica);
+    set_keys(&master, "after", 500);
+    let (full_before, partial_before) = sync_counters(&master);
+    let replica = restart_in(replica.port(), &dir, &args);
+    wait_synced(&master, &replica);
+    let (full, partial) = sync_counters(&master);
+    let state = reports(&[&master, &replica]);
+    assert_eq!(full, full_before, "no full sync after the restart\n{state}");
+    assert_eq!(partial, partial_before + SHARDS as u64, "{state}");
+    assert_same_data(&master, &replica);
+}
