@@ -20,7 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode_str, free_port, info_value, shard_of, unique_dir, Raw, Server, EXIT_TIMEOUT};
+use common::{
+    encode_str, free_port, info_value, restart_in, shard_of, start_in, DataDir, Raw, Server,
+    EXIT_TIMEOUT,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -38,64 +41,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 const MGET_KEYS_MAX: usize = 1000;
 /// Bytes of a journal record's header: length u32, CRC32C u32, LSN u64, little endian.
 const RECORD_HEADER_BYTES: usize = 16;
-
-/// A data directory servers run on one after another; removed on drop.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new(tag: &str) -> DataDir {
-        DataDir(unique_dir(tag))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// `shard-NNN/` under the directory.
-    fn shard(&self, shard: usize) -> PathBuf {
-        self.0.join(format!("shard-{shard:03}"))
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Starts a server on `dir` on a fresh port and waits until it has loaded its data
-/// (the harness waits for `loading:0`).
-fn start_in(dir: &DataDir, args: &[&str]) -> Server {
-    for _ in 0..START_ATTEMPTS {
-        let mut server = Server::spawn_in(free_port(), dir.path(), args).expect("spawn");
-        match server.wait_ready() {
-            Ok(()) => return server,
-            Err(log) if log.contains("Address already in use") => continue,
-            Err(log) => panic!("corekv-server {args:?} did not start:\n{log}"),
-        }
-    }
-    panic!("corekv-server {args:?} found no free port");
-}
-
-/// Starts a server again on `port` and `dir` after the previous one was killed, and
-/// waits until it has loaded its data.
-fn restart_in(port: u16, dir: &DataDir, args: &[&str]) -> Server {
-    let deadline = Instant::now() + RESTART_TIMEOUT;
-    loop {
-        let mut server = Server::spawn_in(port, dir.path(), args).expect("spawn");
-        match server.wait_ready() {
-            Ok(()) => return server,
-            Err(log)
-                if (log.contains("Address already in use")
-                    || log.contains("in use by another"))
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(POLL_INTERVAL);
-            }
-            Err(log) => panic!("corekv-server {args:?} did not restart:\n{log}"),
-        }
-    }
-}
 
 /// Waits until `INFO persistence` says `loading:0`.
 fn wait_loaded(server: &Server) {

@@ -20,13 +20,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{free_port, info_value, unique_dir, Server, EXIT_TIMEOUT};
+use common::{info_value, restart_in, start_in, DataDir, Server, EXIT_TIMEOUT};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -43,12 +42,6 @@ const STAYS_DOWN_WINDOW: Duration = Duration::from_secs(2);
 const REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Lines of each server's log in a failure message.
 const REPORT_LOG_LINES: usize = 40;
-/// Attempts at starting on a fresh port when the chosen one was taken meanwhile.
-const START_ATTEMPTS: usize = 5;
-/// How long a restarted server may take to get its port and directory back: a
-/// killed server's io_uring can hold its listening socket for some milliseconds
-/// after the process is gone.
-const RESTART_TIMEOUT: Duration = Duration::from_secs(5);
 /// `COUNT` of each `SCAN` call when reading a whole dataset.
 const SCAN_COUNT: usize = 1000;
 /// Keys read in one pipeline of `GET`s and `PTTL`s.
@@ -288,57 +281,6 @@ fn set_keys(server: &Server, prefix: &str, keys: usize) {
 }
 
 // ---- servers ----
-
-/// A data directory servers run on one after another; removed on drop.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new(tag: &str) -> DataDir {
-        DataDir(unique_dir(tag))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Starts a server on `dir` on a fresh port and waits until it has loaded its data.
-fn start_in(dir: &DataDir, args: &[&str]) -> Server {
-    for _ in 0..START_ATTEMPTS {
-        let mut server = Server::spawn_in(free_port(), dir.path(), args).expect("spawn");
-        match server.wait_ready() {
-            Ok(()) => return server,
-            Err(log) if log.contains("Address already in use") => continue,
-            Err(log) => panic!("corekv-server {args:?} did not start:\n{log}"),
-        }
-    }
-    panic!("corekv-server {args:?} found no free port");
-}
-
-/// Starts a server again on `port` and `dir` after the previous one was killed.
-fn restart_in(port: u16, dir: &DataDir, args: &[&str]) -> Server {
-    let deadline = Instant::now() + RESTART_TIMEOUT;
-    loop {
-        let mut server = Server::spawn_in(port, dir.path(), args).expect("spawn");
-        match server.wait_ready() {
-            Ok(()) => return server,
-            Err(log)
-                if (log.contains("Address already in use")
-                    || log.contains("in use by another"))
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(POLL_INTERVAL);
-            }
-            Err(log) => panic!("corekv-server {args:?} did not restart:\n{log}"),
-        }
-    }
-}
 
 /// Kills the server with `SIGKILL` and reaps it.
 fn kill(server: &mut Server) {

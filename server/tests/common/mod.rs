@@ -517,3 +517,66 @@ impl Raw {
         std::mem::take(&mut self.buf)
     }
 }
+
+/// How long a restarted server may wait for the port and data directory of the
+/// server killed before it to be released.
+pub const RESTART_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between two attempts at restarting.
+const RESTART_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A data directory servers run on one after another; removed on drop.
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new(tag: &str) -> DataDir {
+        DataDir(unique_dir(tag))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn shard(&self, shard: usize) -> PathBuf {
+        self.0.join(format!("shard-{shard:03}"))
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts a server on `dir` on a fresh port and waits until it has loaded its data
+/// (`wait_ready` waits for `loading:0`).
+pub fn start_in(dir: &DataDir, args: &[&str]) -> Server {
+    for _ in 0..START_ATTEMPTS {
+        let mut server = Server::spawn_in(free_port(), dir.path(), args).expect("spawn");
+        match server.wait_ready() {
+            Ok(()) => return server,
+            Err(log) if log.contains("Address already in use") => continue,
+            Err(log) => panic!("corekv-server {args:?} did not start:\n{log}"),
+        }
+    }
+    panic!("corekv-server {args:?} found no free port");
+}
+
+/// Starts a server again on `port` and `dir` after the previous one was killed, and
+/// waits until it has loaded its data.
+pub fn restart_in(port: u16, dir: &DataDir, args: &[&str]) -> Server {
+    let deadline = Instant::now() + RESTART_TIMEOUT;
+    loop {
+        let mut server = Server::spawn_in(port, dir.path(), args).expect("spawn");
+        match server.wait_ready() {
+            Ok(()) => return server,
+            Err(log)
+                if (log.contains("Address already in use")
+                    || log.contains("in use by another"))
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(RESTART_POLL_INTERVAL);
+            }
+            Err(log) => panic!("corekv-server {args:?} did not restart:\n{log}"),
+        }
+    }
+}
