@@ -358,3 +358,39 @@ def run_loadgen(port, client_cpu, args):
 def median(samples, key):
     values = [s[key] for s in samples if s.get(key) is not None]
     return statistics.median(values) if values else None
+
+
+SERVERS = ("redis", "corekv")
+
+
+def round_order(rnd):
+    """Which server runs first in round `rnd`: Redis in odd rounds (1, 3, ...)."""
+    return SERVERS if rnd % 2 == 0 else tuple(reversed(SERVERS))
+
+
+def add_section_args(ap, name, sections, server_cpu_help):
+    """The flags of the section-based scripts (persistence.py, replication.py)."""
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    ap.add_argument("--only", default=sections,
+                    help=f"sections to run, e.g. `b` or `a,c` (default: {sections})")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the binaries in target/release as they are (default: cargo build --release first)")
+    ap.add_argument("--server-cpu", default="0", help=f"{server_cpu_help} (default 0)")
+    ap.add_argument("--client-cpu", default="1", help="CPU for the clients and this script (default 1)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", name),
+                    help=f"writes OUT.md and OUT.json (default bench/results/{name})")
+
+
+def check_section_args(ap, args, sections, profile):
+    """Checks the flags of add_section_args and applies the size profile."""
+    for key, value in profile.items():
+        setattr(args, key, value)
+    if args.rounds < 1:
+        ap.error("--rounds must be positive")
+    if set(args.only) - set(sections + ", ") or not set(args.only) & set(sections):
+        ap.error(f"--only takes sections {', '.join(sections)}")
+    args.only = "".join(section for section in sections if section in args.only)
+    if args.server_cpu == args.client_cpu:
+        ap.error("--server-cpu and --client-cpu must differ: the servers and clients would share a CPU")
+    args.out = args.out.removesuffix(".md").removesuffix(".json")
+    return args

@@ -57,7 +57,7 @@ import time
 
 import benchlib
 
-SERVERS = ("redis", "corekv")
+SERVERS = benchlib.SERVERS
 SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
 NOT_SUPPORTED = "not supported by this build"
 EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec")
@@ -403,30 +403,9 @@ def parse_args():
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK['requests']:,} requests per load, {QUICK['restart_keys']:,} keys "
                          "for the restart")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    ap.add_argument("--only", default=SECTIONS, help="sections to run, e.g. `b` or `a,c` (default: abc)")
-    ap.add_argument("--no-build", action="store_true",
-                    help="use the binaries in target/release as they are (default: cargo build --release first)")
-    ap.add_argument("--server-cpu", default="0", help="CPU for the servers (default 0)")
-    ap.add_argument("--client-cpu", default="1", help="CPU for the clients and this script (default 1)")
-    ap.add_argument("--out", default=os.path.join(benchlib.ROOT, "bench", "results", "persistence"),
-                    help="writes OUT.md and OUT.json (default bench/results/persistence)")
+    benchlib.add_section_args(ap, "persistence", SECTIONS, "CPU for the servers")
     args = ap.parse_args()
-    for name, value in (QUICK if args.quick else FULL).items():
-        setattr(args, name, value)
-    if args.rounds < 1:
-        ap.error("--rounds must be positive")
-    if set(args.only) - set(SECTIONS + ", ") or not set(args.only) & set(SECTIONS):
-        ap.error(f"--only takes sections {', '.join(SECTIONS)}")
-    args.only = "".join(section for section in SECTIONS if section in args.only)
-    if args.server_cpu == args.client_cpu:
-        ap.error("--server-cpu and --client-cpu must differ: the servers and clients would share a CPU")
-    args.out = args.out.removesuffix(".md").removesuffix(".json")
-    return args
-
-
-def round_order(rnd):
-    return SERVERS if rnd % 2 == 0 else tuple(reversed(SERVERS))
+    return benchlib.check_section_args(ap, args, SECTIONS, QUICK if args.quick else FULL)
 
 
 def write_pipes(scratch, args):
@@ -466,13 +445,13 @@ def main():
         for rnd in range(args.rounds):
             if "a" in args.only:
                 for setting in SETTINGS:
-                    for kind in round_order(rnd):
+                    for kind in benchlib.round_order(rnd):
                         throughput_session(args, results, rnd, kind, setting)
             if "b" in args.only:
-                for kind in round_order(rnd):
+                for kind in benchlib.round_order(rnd):
                     restart_session(args, results, rnd, kind, scratch, pipes)
             if "c" in args.only:
-                for kind in round_order(rnd):
+                for kind in benchlib.round_order(rnd):
                     journal_session(args, results, rnd, kind, scratch, pipes)
     results["load_average"]["end"] = os.getloadavg()
     results["medians"] = medians(results)

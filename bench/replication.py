@@ -92,7 +92,7 @@ import time
 
 import benchlib
 
-SERVERS = ("redis", "corekv")
+SERVERS = benchlib.SERVERS
 SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
 NOT_SUPPORTED = "not supported"
 EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec")
@@ -750,30 +750,9 @@ def parse_args():
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK['lag_requests']:,} requests for the lag, {QUICK['sync_keys']:,} keys to "
                          f"sync, {QUICK['requests']:,} requests per throughput load")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    ap.add_argument("--only", default=SECTIONS, help="sections to run, e.g. `b` or `a,c` (default: abc)")
-    ap.add_argument("--no-build", action="store_true",
-                    help="use the binaries in target/release as they are (default: cargo build --release first)")
-    ap.add_argument("--server-cpu", default="0", help="CPU for master and replica (default 0)")
-    ap.add_argument("--client-cpu", default="1", help="CPU for the clients, the probe and this script (default 1)")
-    ap.add_argument("--out", default=os.path.join(benchlib.ROOT, "bench", "results", "replication"),
-                    help="writes OUT.md and OUT.json (default bench/results/replication)")
+    benchlib.add_section_args(ap, "replication", SECTIONS, "CPU for master and replica")
     args = ap.parse_args()
-    for name, value in (QUICK if args.quick else FULL).items():
-        setattr(args, name, value)
-    if args.rounds < 1:
-        ap.error("--rounds must be positive")
-    if set(args.only) - set(SECTIONS + ", ") or not set(args.only) & set(SECTIONS):
-        ap.error(f"--only takes sections {', '.join(SECTIONS)}")
-    args.only = "".join(section for section in SECTIONS if section in args.only)
-    if args.server_cpu == args.client_cpu:
-        ap.error("--server-cpu and --client-cpu must differ: the servers and clients would share a CPU")
-    args.out = args.out.removesuffix(".md").removesuffix(".json")
-    return args
-
-
-def round_order(rnd):
-    return SERVERS if rnd % 2 == 0 else tuple(reversed(SERVERS))
+    return benchlib.check_section_args(ap, args, SECTIONS, QUICK if args.quick else FULL)
 
 
 def main():
@@ -800,14 +779,14 @@ def main():
             benchlib.write_set_pipe_file(pipe_path, args.sync_keys)
         for rnd in range(args.rounds):
             if "a" in args.only:
-                for kind in round_order(rnd):
+                for kind in benchlib.round_order(rnd):
                     guarded(results, rnd, kind, "a", lambda: lag_session(args, results, rnd, kind))
             if "b" in args.only:
-                for kind in round_order(rnd):
+                for kind in benchlib.round_order(rnd):
                     guarded(results, rnd, kind, "b", lambda: full_sync_session(args, results, rnd, kind, pipe_path))
             if "c" in args.only:
                 for attachment in ATTACHMENTS:
-                    for kind in round_order(rnd):
+                    for kind in benchlib.round_order(rnd):
                         guarded(results, rnd, kind, f"c-{attachment}",
                                 lambda: throughput_session(args, results, rnd, kind, attachment))
     results["load_average"]["end"] = os.getloadavg()

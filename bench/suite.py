@@ -53,7 +53,7 @@ import time
 
 import benchlib
 
-SERVERS = ("redis", "corekv")
+SERVERS = benchlib.SERVERS
 SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
 LOADGEN, REDIS_BENCHMARK = "corekv-loadgen", "redis-benchmark"
 MSET_KEYS = 10
@@ -425,10 +425,6 @@ def parse_args():
     return args
 
 
-def round_order(rnd):
-    return SERVERS if rnd % 2 == 0 else tuple(reversed(SERVERS))
-
-
 def main():
     args = parse_args()
     benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
@@ -450,15 +446,15 @@ def main():
         pipe_path = os.path.join(scratch, "memory.resp")
         benchlib.write_set_pipe_file(pipe_path, args.memory_keys)
         for rnd in range(args.rounds):
-            for kind in round_order(rnd):
+            for kind in benchlib.round_order(rnd):
                 closed_session(args, plan, results, rnd, kind)
             for setting in PERSISTENCE:
-                for kind in round_order(rnd):
+                for kind in benchlib.round_order(rnd):
                     persistence_session(args, plan, results, rnd, kind, setting)
-            for kind in round_order(rnd):
+            for kind in benchlib.round_order(rnd):
                 memory_session(args, results, rnd, kind, pipe_path)
         for rnd in range(args.rounds):
-            for kind in round_order(rnd):
+            for kind in benchlib.round_order(rnd):
                 open_session(args, plan, results, rnd, kind)
     results["load_average"]["end"] = os.getloadavg()
     results["plan"] = dataclasses.asdict(plan)
