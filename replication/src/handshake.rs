@@ -31,7 +31,7 @@ use bytes::Bytes;
 use corekv_engine::cursor::ArgCursor;
 use corekv_engine::resp::{parse_u64, Reply};
 
-use crate::history::ReplId;
+use crate::id::ReplId;
 
 /// Most shards a node may have: transaction parts name shards as `u16`.
 pub const SHARDS_MAX: usize = 1 << 16;

@@ -35,7 +35,8 @@
 //! | module | side | what |
 //! |---|---|---|
 //! | [`handshake`] | both | the commands and replies above, encode and parse |
-//! | [`history`] | master | replication ids, the second id, [`history::decide`] |
+//! | [`id`] | both | replication ids ([`id::ReplId`]) |
+//! | [`history`] | master | the second id, [`history::decide`] |
 //! | [`frame`] | both | the binary frames after the handshake |
 //! | [`replica`] | replica | the stream's state machine: load, check, apply, lag |
 //! | [`ack`] | replica | when to send `REPLCONF ACK` |
@@ -50,6 +51,7 @@ pub mod ack;
 pub mod frame;
 pub mod handshake;
 pub mod history;
+pub mod id;
 pub mod master;
 pub mod replica;
 
