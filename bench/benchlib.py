@@ -228,15 +228,16 @@ def redis_argv(port, data_dir, cpus, extra=()):
     return ["taskset", "-c", cpus, "redis-server", *with_extra(defaults, extra)]
 
 
-def corekv_argv(port, data_dir, cpus, shards, extra=()):
+def corekv_argv(port, data_dir, cpus, shards, extra=(), binary=COREKV):
     defaults = (("--port", str(port)), ("--bind", "127.0.0.1"), ("--dir", data_dir), ("--shards", str(shards)),
                 ("--cpus", cpus), APPENDONLY_NO)
-    return ["taskset", "-c", cpus, COREKV, *with_extra(defaults, extra)]
+    return ["taskset", "-c", cpus, binary, *with_extra(defaults, extra)]
 
 
-def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True):
+def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True, binary=COREKV):
     """Starts `redis` or `corekv` on a free port; `extra` flags replace the defaults
-    they name and come last.
+    they name and come last. `binary` is the corekv-server to run (another build, to
+    compare two versions).
 
     The server's `--dir` is `data_dir` if given (the caller's, never removed here),
     else its temporary working directory."""
@@ -246,7 +247,7 @@ def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True):
     if kind == "redis":
         argv = redis_argv(port, data_dir, cpus, extra)
     else:
-        argv = corekv_argv(port, data_dir, cpus, shards, extra)
+        argv = corekv_argv(port, data_dir, cpus, shards, extra, binary)
     return Server(kind, argv, port, workdir, wait)
 
 

@@ -8,6 +8,12 @@ the rounds and the corekv/Redis ratios.
 
     bench/redis_benchmark.py                    # the default comparison
     bench/redis_benchmark.py --requests 200000 --rounds 3 --pipelines 1,16
+    bench/redis_benchmark.py --baseline /tmp/old/corekv-server --servers redis,base-1,corekv-1
+                                                # a change against the build before it
+
+`base-N` runs the `--baseline` binary with N shards, in the same alternating rounds,
+so a change to the server is measured against its previous build on the same machine
+at the same time.
 
 Needs redis-server and redis-benchmark on PATH, and a release build of corekv
 (built here with `cargo build --release -p corekv-server`).
@@ -21,11 +27,12 @@ import sys
 import benchlib
 
 
-def start(kind, server_cpus):
-    """`redis` or `corekv-N` (N shards) on `server_cpus`."""
+def start(kind, server_cpus, baseline):
+    """`redis`, `corekv-N` or `base-N` (N shards; the baseline binary) on `server_cpus`."""
     if kind == "redis":
         return benchlib.start("redis", server_cpus)
-    return benchlib.start("corekv", server_cpus, shards=int(kind.split("-")[1]))
+    binary = baseline if kind.startswith("base-") else benchlib.COREKV
+    return benchlib.start("corekv", server_cpus, shards=int(kind.split("-")[1]), binary=binary)
 
 
 def run_benchmark(server, test, pipeline, requests, clients, client_cpu):
@@ -41,15 +48,20 @@ def main():
     ap.add_argument("--tests", default="set,get")
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--servers", default="redis,corekv-1,corekv-2",
-                    help="redis, corekv-N (N shards)")
+                    help="redis, corekv-N (N shards), base-N (the --baseline binary, N shards)")
+    ap.add_argument("--baseline", help="another corekv-server binary, run as base-N")
+    ap.add_argument("--no-build", action="store_true", help="use target/release as it is")
     ap.add_argument("--server-cpu", default="0", help="CPU for single-shard servers")
     ap.add_argument("--client-cpu", default="1")
     args = ap.parse_args()
 
     benchlib.require_tools("redis-server", "redis-benchmark", "taskset")
-    benchlib.cargo_build_release("corekv-server")
+    if not args.no_build:
+        benchlib.cargo_build_release("corekv-server")
 
     servers = args.servers.split(",")
+    if any(s.startswith("base-") for s in servers) and not args.baseline:
+        ap.error("base-N servers need --baseline BINARY")
     tests = args.tests.split(",")
     pipelines = [int(p) for p in args.pipelines.split(",")]
     results = {}  # (server, test, pipeline) -> [samples]
@@ -57,15 +69,15 @@ def main():
     for rnd in range(args.rounds):
         order = servers if rnd % 2 == 0 else list(reversed(servers))
         for kind in order:
-            shards = int(kind.split("-")[1]) if kind.startswith("corekv") else 1
+            shards = int(kind.split("-")[1]) if kind != "redis" else 1
             cpus = args.server_cpu if shards == 1 else f"0-{min(shards, ncpu) - 1}"
-            srv = start(kind, cpus)
+            srv = start(kind, cpus, args.baseline)
             try:
                 for p in pipelines:
                     for t in tests:
                         r = run_benchmark(srv, t, p, args.requests, args.clients, args.client_cpu)
                         results.setdefault((kind, t, p), []).append(r)
-                        print(f"round {rnd + 1} {kind:9} {t:4} P{p:<3} {r['rps']:>11.0f} req/s "
+                        print(f"round {rnd + 1} {kind:9} {t:5} P{p:<3} {r['rps']:>11.0f} req/s "
                               f"{r['cpu_us']:.2f} us/req p50 {r['p50_ms']:.3f} ms p99 {r['p99_ms']:.3f} ms",
                               file=sys.stderr)
             finally:
