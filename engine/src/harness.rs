@@ -1,8 +1,10 @@
 //! The engine harness: run commands against a shard in-process and read replies as
 //! text, for tests at the engine level (`run(&mut shard, &["SET", "k", "v"]) == "+OK"`).
+//! Replies are RESP2 unless the test sets [`TestShard::protocol`].
 
 use bytes::Bytes;
 
+use crate::resp::{Protocol, ReplyBuf};
 use crate::shard::Shard;
 
 /// A shard with a fixed seed and a clock the test controls.
@@ -10,6 +12,8 @@ pub struct TestShard {
     pub shard: Shard,
     pub now_ms: u64,
     pub db: usize,
+    /// The protocol replies are encoded in.
+    pub protocol: Protocol,
 }
 
 impl Default for TestShard {
@@ -18,6 +22,7 @@ impl Default for TestShard {
             shard: Shard::new(0, 42),
             now_ms: 1_700_000_000_000,
             db: 0,
+            protocol: Protocol::Resp2,
         }
     }
 }
@@ -29,14 +34,15 @@ impl TestShard {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let mut out = Vec::new();
+        let mut out = ReplyBuf::new(self.protocol);
         self.shard.run(self.db, &args, self.now_ms, &mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Runs one command and returns its reply in a compact readable form:
-    /// `+OK` → `OK`, `:3` → `3`, bulk → its text, null → `(nil)`, error → `-ERR ...`,
-    /// arrays → `[a, b]`.
+    /// `+OK` → `OK`, `:3` → `3`, bulk, verbatim and double → its text, null → `(nil)`,
+    /// error → `-ERR ...`, arrays, sets and pushes → `[a, b]`, maps → `{k: v}`,
+    /// booleans → `true`/`false`.
     pub fn run(&mut self, args: &[&str]) -> String {
         let raw = self.run_raw(args);
         let (text, rest) = render(raw.as_bytes());
@@ -67,20 +73,36 @@ pub fn render(buf: &[u8]) -> (String, &[u8]) {
     let (head, rest) = line(buf);
     let body = String::from_utf8_lossy(&head[1..]).into_owned();
     match head[0] {
-        b'+' | b':' => (body, rest),
+        b'+' | b':' | b',' => (body, rest),
+        b'_' => ("(nil)".into(), rest),
+        b'#' => ((if body == "t" { "true" } else { "false" }).into(), rest),
         b'-' => (format!("-{body}"), rest),
-        b'$' => {
+        b'$' | b'=' => {
             let n: i64 = body.parse().expect("bulk length");
             if n < 0 {
                 return ("(nil)".into(), rest);
             }
             let n = n as usize;
+            // A verbatim string's text follows its format (`txt:`).
+            let skip = if head[0] == b'=' { 4 } else { 0 };
             (
-                String::from_utf8_lossy(&rest[..n]).into_owned(),
+                String::from_utf8_lossy(&rest[skip..n]).into_owned(),
                 &rest[n + 2..],
             )
         }
-        b'*' => {
+        b'%' => {
+            let n: usize = body.parse().expect("map length");
+            let mut pairs = Vec::new();
+            let mut rest = rest;
+            for _ in 0..n {
+                let (key, r) = render(rest);
+                let (value, r) = render(r);
+                pairs.push(format!("{key}: {value}"));
+                rest = r;
+            }
+            (format!("{{{}}}", pairs.join(", ")), rest)
+        }
+        b'*' | b'~' | b'>' => {
             let n: i64 = body.parse().expect("array length");
             if n < 0 {
                 return ("(nil)".into(), rest);

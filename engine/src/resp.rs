@@ -1,4 +1,4 @@
-//! RESP2 request framing and reply encoding.
+//! RESP request framing and reply encoding in RESP2 and RESP3.
 //!
 //! The connection task hands the bytes it has read to [`parse`], which finds one whole
 //! request (a multibulk array of bulk strings, or an inline command line) and says how
@@ -11,7 +11,12 @@
 //! [`ProtocolError`] whose text is Redis's own; the caller replies with it and closes
 //! that connection.
 //!
-//! Replies are written straight into the connection's output buffer by [`Reply`].
+//! Replies are written straight into the connection's output buffer, a [`ReplyBuf`]
+//! that carries the connection's [`Protocol`], through [`Reply`]: handlers ask for a
+//! typed reply (`map`, `set`, `double`, `null`, `verbatim`, `push`, `bool`) and the
+//! buffer writes the RESP2 or RESP3 form the client negotiated with `HELLO`. The
+//! buffer travels with a batch to the shard that runs it, so a handler never knows
+//! which protocol it answers in.
 
 use std::ops::Range;
 
@@ -352,15 +357,183 @@ pub fn format_f64(v: f64, out: &mut Vec<u8>) {
     }
 }
 
-/// The reply encoder: RESP2 written straight into a connection's output buffer.
+/// The protocol a connection's replies are encoded in: RESP2 until the client
+/// switches with `HELLO 3` (and back with `HELLO 2` or `RESET`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+impl Protocol {
+    /// The protocol `HELLO <version>` asks for, if corekv speaks it.
+    pub fn from_version(version: i64) -> Option<Protocol> {
+        match version {
+            2 => Some(Protocol::Resp2),
+            3 => Some(Protocol::Resp3),
+            _ => None,
+        }
+    }
+
+    /// The version number `HELLO` and `CLIENT LIST` (`resp=`) show.
+    pub fn version(self) -> u8 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// An output buffer that knows its connection's protocol: the one type replies are
+/// written to. It derefs to the bytes, so callers measure, truncate and copy it as a
+/// `Vec<u8>`; encoding goes through [`Reply`], which picks each type's RESP2 or RESP3
+/// form.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplyBuf {
+    bytes: Vec<u8>,
+    protocol: Protocol,
+}
+
+impl ReplyBuf {
+    pub fn new(protocol: Protocol) -> Self {
+        Self::with_capacity(protocol, 0)
+    }
+
+    pub fn with_capacity(protocol: Protocol, capacity: usize) -> Self {
+        ReplyBuf {
+            bytes: Vec::with_capacity(capacity),
+            protocol,
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Switches the encoding of every reply written from now on (`HELLO`, `RESET`).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl std::ops::Deref for ReplyBuf {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.bytes
+    }
+}
+
+impl std::ops::DerefMut for ReplyBuf {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+}
+
+/// The reply encoder: typed replies written straight into an output buffer, each in
+/// the form its protocol has for it. RESP3 types a RESP2 client cannot see fall back
+/// the way Redis's do: a map is a flat array of key, value, key, value; a set, a push
+/// and a verbatim string are an array and a bulk string; a double is a bulk string;
+/// a boolean is `:1`/`:0`; both nulls keep their RESP2 spellings.
 pub trait Reply {
-    fn simple(&mut self, s: &[u8]);
-    fn error(&mut self, s: &str);
-    fn int(&mut self, v: i64);
-    fn bulk(&mut self, b: &[u8]);
-    fn null(&mut self);
-    fn null_array(&mut self);
-    fn array(&mut self, len: usize);
+    /// The protocol replies are encoded in.
+    fn protocol(&self) -> Protocol;
+    /// Where the encoded bytes go.
+    fn bytes(&mut self) -> &mut Vec<u8>;
+
+    fn simple(&mut self, s: &[u8]) {
+        self.bytes().line(b'+', s);
+    }
+    fn error(&mut self, s: &str) {
+        self.bytes().line(b'-', s.as_bytes());
+    }
+    fn int(&mut self, v: i64) {
+        self.bytes()
+            .line(b':', itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn bulk(&mut self, b: &[u8]) {
+        let out = self.bytes();
+        out.line(b'$', itoa::Buffer::new().format(b.len()).as_bytes());
+        out.extend_from_slice(b);
+        out.extend_from_slice(b"\r\n");
+    }
+    /// A missing value (`GET` of a missing key): `$-1` or `_`.
+    fn null(&mut self) {
+        let spelling: &[u8] = match self.protocol() {
+            Protocol::Resp2 => b"$-1\r\n",
+            Protocol::Resp3 => b"_\r\n",
+        };
+        self.bytes().extend_from_slice(spelling);
+    }
+    /// A missing array (`COMMAND INFO` of an unknown command): `*-1` or `_`.
+    fn null_array(&mut self) {
+        let spelling: &[u8] = match self.protocol() {
+            Protocol::Resp2 => b"*-1\r\n",
+            Protocol::Resp3 => b"_\r\n",
+        };
+        self.bytes().extend_from_slice(spelling);
+    }
+    fn array(&mut self, len: usize) {
+        self.aggregate(b'*', b'*', len);
+    }
+    /// A map header of `len` pairs; the caller writes key, value, key, value, ...
+    fn map(&mut self, len: usize) {
+        match self.protocol() {
+            Protocol::Resp2 => self.array(2 * len),
+            Protocol::Resp3 => self.aggregate(b'%', b'%', len),
+        }
+    }
+    /// A set header of `len` members.
+    fn set(&mut self, len: usize) {
+        self.aggregate(b'*', b'~', len);
+    }
+    /// An out-of-band push header of `len` items (pub/sub messages); its first item
+    /// names the kind (`message`, ...).
+    fn push(&mut self, len: usize) {
+        self.aggregate(b'*', b'>', len);
+    }
+    /// A double, formatted as Redis 7.0 does (`%.17g`; `inf`, `-inf`).
+    fn double(&mut self, v: f64) {
+        let mut text = DoubleText::default();
+        text.format(v);
+        match self.protocol() {
+            Protocol::Resp2 => self.bulk(text.as_bytes()),
+            Protocol::Resp3 => self.bytes().line(b',', text.as_bytes()),
+        }
+    }
+    fn bool(&mut self, v: bool) {
+        match self.protocol() {
+            Protocol::Resp2 => self.int(v as i64),
+            Protocol::Resp3 => self.bytes().line(b'#', if v { b"t" } else { b"f" }),
+        }
+    }
+    /// Text meant for people (`INFO`, `CLIENT LIST`) with its three-letter format
+    /// (`txt`, `mkd`): a verbatim string, or a bulk string in RESP2.
+    fn verbatim(&mut self, format: &[u8; 3], text: &[u8]) {
+        if self.protocol() == Protocol::Resp2 {
+            return self.bulk(text);
+        }
+        let out = self.bytes();
+        let len = format.len() + 1 + text.len();
+        out.line(b'=', itoa::Buffer::new().format(len).as_bytes());
+        out.extend_from_slice(format);
+        out.push(b':');
+        out.extend_from_slice(text);
+        out.extend_from_slice(b"\r\n");
+    }
+    /// An aggregate header: `resp2` or `resp3` type byte, then the length.
+    fn aggregate(&mut self, resp2: u8, resp3: u8, len: usize) {
+        let kind = match self.protocol() {
+            Protocol::Resp2 => resp2,
+            Protocol::Resp3 => resp3,
+        };
+        self.bytes()
+            .line(kind, itoa::Buffer::new().format(len).as_bytes());
+    }
     fn ok(&mut self) {
         self.simple(b"OK");
     }
@@ -376,39 +549,141 @@ pub trait Reply {
     }
 }
 
-impl Reply for Vec<u8> {
-    fn simple(&mut self, s: &[u8]) {
-        self.push(b'+');
-        self.extend_from_slice(s);
+impl Reply for ReplyBuf {
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+    fn bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+}
+
+/// One RESP line: a type byte, the body, CRLF.
+trait Line {
+    fn line(&mut self, kind: u8, body: &[u8]);
+}
+
+impl Line for Vec<u8> {
+    fn line(&mut self, kind: u8, body: &[u8]) {
+        self.push(kind);
+        self.extend_from_slice(body);
         self.extend_from_slice(b"\r\n");
     }
-    fn error(&mut self, s: &str) {
-        self.push(b'-');
-        self.extend_from_slice(s.as_bytes());
-        self.extend_from_slice(b"\r\n");
-    }
-    fn int(&mut self, v: i64) {
-        self.push(b':');
-        self.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        self.extend_from_slice(b"\r\n");
+}
+
+/// A request to another server (replication's handshake): an array of bulk strings,
+/// the same in every protocol.
+pub trait Request {
+    fn array(&mut self, len: usize);
+    fn bulk(&mut self, b: &[u8]);
+}
+
+impl Request for Vec<u8> {
+    fn array(&mut self, len: usize) {
+        self.line(b'*', itoa::Buffer::new().format(len).as_bytes());
     }
     fn bulk(&mut self, b: &[u8]) {
-        self.push(b'$');
-        self.extend_from_slice(itoa::Buffer::new().format(b.len()).as_bytes());
-        self.extend_from_slice(b"\r\n");
+        self.line(b'$', itoa::Buffer::new().format(b.len()).as_bytes());
         self.extend_from_slice(b);
         self.extend_from_slice(b"\r\n");
     }
-    fn null(&mut self) {
-        self.extend_from_slice(b"$-1\r\n");
+}
+
+/// Longest `%.17g` text: sign, 17 digits, point, `e-308`.
+const DOUBLE_TEXT_MAX_BYTES: usize = 32;
+
+/// A double as C's `printf("%.17g")` writes it, which is what Redis 7.0 replies
+/// with, built on the stack.
+#[derive(Default)]
+struct DoubleText {
+    buf: [u8; DOUBLE_TEXT_MAX_BYTES],
+    len: usize,
+}
+
+impl std::fmt::Write for DoubleText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
-    fn null_array(&mut self) {
-        self.extend_from_slice(b"*-1\r\n");
+}
+
+impl DoubleText {
+    /// Significant digits of `%.17g`.
+    const PRECISION: i32 = 17;
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
-    fn array(&mut self, len: usize) {
-        self.push(b'*');
-        self.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-        self.extend_from_slice(b"\r\n");
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn format(&mut self, v: f64) {
+        use std::fmt::Write;
+        debug_assert_eq!(self.len, 0);
+        if v.is_nan() {
+            let _ = self.write_str("nan");
+        } else if v.is_infinite() {
+            let _ = self.write_str(if v > 0.0 { "inf" } else { "-inf" });
+        } else if v == 0.0 {
+            let _ = self.write_str(if v.is_sign_negative() { "-0" } else { "0" });
+        } else {
+            self.format_finite(v);
+        }
+    }
+
+    /// `%g`: the digits of `%.16e`, laid out fixed when the exponent is in
+    /// [-4, 17), scientific otherwise; trailing zeros of the fraction dropped.
+    fn format_finite(&mut self, v: f64) {
+        use std::fmt::Write;
+        let mut sci = DoubleText::default();
+        let _ = write!(sci, "{:.*e}", (Self::PRECISION - 1) as usize, v.abs());
+        let text = sci.as_bytes();
+        let e_at = text.iter().position(|&b| b == b'e').expect("exponent");
+        let exp: i32 = std::str::from_utf8(&text[e_at + 1..])
+            .ok()
+            .and_then(|e| e.parse().ok())
+            .expect("exponent digits");
+        // The 17 significant digits, without the point.
+        let mut digits = [0u8; Self::PRECISION as usize];
+        digits[0] = text[0];
+        digits[1..].copy_from_slice(&text[2..e_at]);
+        let mut last = digits.len();
+        if v < 0.0 {
+            self.push(b'-');
+        }
+        if (-4..Self::PRECISION).contains(&exp) {
+            let int_digits = (exp + 1).max(0) as usize;
+            while last > int_digits.max(1) && digits[last - 1] == b'0' {
+                last -= 1;
+            }
+            if exp < 0 {
+                let _ = self.write_str("0.");
+                (0..(-exp - 1)).for_each(|_| self.push(b'0'));
+                digits[..last].iter().for_each(|&d| self.push(d));
+            } else {
+                digits[..int_digits].iter().for_each(|&d| self.push(d));
+                if last > int_digits {
+                    self.push(b'.');
+                    digits[int_digits..last].iter().for_each(|&d| self.push(d));
+                }
+            }
+        } else {
+            while last > 1 && digits[last - 1] == b'0' {
+                last -= 1;
+            }
+            self.push(digits[0]);
+            if last > 1 {
+                self.push(b'.');
+                digits[1..last].iter().for_each(|&d| self.push(d));
+            }
+            let _ = write!(self, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        }
     }
 }
 
@@ -517,15 +792,86 @@ mod tests {
         assert_eq!(parse_i64(b"-0"), None);
     }
 
-    #[test]
-    fn replies_encode_resp2() {
-        let mut out = Vec::new();
+    /// Writes one of each reply type in `protocol`.
+    fn every_type(protocol: Protocol) -> Vec<u8> {
+        let mut out = ReplyBuf::new(protocol);
         out.ok();
         out.int(-5);
         out.bulk(b"hi");
         out.null();
-        out.array(2);
+        out.null_array();
+        out.array(1);
         out.error("ERR x");
-        assert_eq!(out, b"+OK\r\n:-5\r\n$2\r\nhi\r\n$-1\r\n*2\r\n-ERR x\r\n");
+        out.map(1);
+        out.bulk(b"k");
+        out.double(1.5);
+        out.set(2);
+        out.bool(true);
+        out.bool(false);
+        out.verbatim(b"txt", b"a\r\nb");
+        out.push(2);
+        out.bulk(b"message");
+        out.bulk_opt(None);
+        out.into_bytes()
+    }
+
+    #[test]
+    fn replies_encode_resp2() {
+        assert_eq!(
+            String::from_utf8(every_type(Protocol::Resp2)).unwrap(),
+            "+OK\r\n:-5\r\n$2\r\nhi\r\n$-1\r\n*-1\r\n*1\r\n-ERR x\r\n\
+             *2\r\n$1\r\nk\r\n$3\r\n1.5\r\n*2\r\n:1\r\n:0\r\n$4\r\na\r\nb\r\n\
+             *2\r\n$7\r\nmessage\r\n$-1\r\n"
+        );
+    }
+
+    #[test]
+    fn replies_encode_resp3() {
+        assert_eq!(
+            String::from_utf8(every_type(Protocol::Resp3)).unwrap(),
+            "+OK\r\n:-5\r\n$2\r\nhi\r\n_\r\n_\r\n*1\r\n-ERR x\r\n\
+             %1\r\n$1\r\nk\r\n,1.5\r\n~2\r\n#t\r\n#f\r\n=8\r\ntxt:a\r\nb\r\n\
+             >2\r\n$7\r\nmessage\r\n_\r\n"
+        );
+    }
+
+    #[test]
+    fn requests_are_arrays_of_bulk_strings() {
+        let mut out = Vec::new();
+        Request::array(&mut out, 2);
+        Request::bulk(&mut out, b"PING");
+        Request::bulk(&mut out, b"");
+        assert_eq!(out, b"*2\r\n$4\r\nPING\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn doubles_format_as_printf_17g() {
+        let text = |v: f64| {
+            let mut t = DoubleText::default();
+            t.format(v);
+            String::from_utf8(t.as_bytes().to_vec()).unwrap()
+        };
+        // Each expectation is what glibc's printf("%.17g") prints.
+        for (v, want) in [
+            (1.5, "1.5"),
+            (0.1, "0.10000000000000001"),
+            (-2.0, "-2"),
+            (123.0, "123"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (1.25e-5, "1.2500000000000001e-05"),
+            (0.0001, "0.0001"),
+            (3.0e-4, "0.00029999999999999997"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (-5e-324, "-4.9406564584124654e-324"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+        ] {
+            assert_eq!(text(v), want, "{v:e}");
+        }
     }
 }

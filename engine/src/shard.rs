@@ -18,7 +18,7 @@ use crate::glob::glob_match;
 use crate::journal::Effect;
 use crate::keyspace::{Db, DbStats, Entry, ScanPos};
 use crate::limits::{DATABASES, SCAN_VISIT_MAX, STRING_MAX_BYTES};
-use crate::resp::{Args, Reply};
+use crate::resp::{Args, Protocol, Reply, ReplyBuf};
 use crate::snapshot::SnapshotWriter;
 use crate::value::Value;
 
@@ -53,7 +53,7 @@ pub struct Ctx<'a> {
     pub shard: &'a mut Shard,
     pub db: usize,
     pub now_ms: u64,
-    pub out: &'a mut Vec<u8>,
+    pub out: &'a mut ReplyBuf,
     /// Keys the command writes in databases other than `db` (`MOVE`, `COPY ... DB`).
     extra_writes: Vec<(usize, Bytes)>,
 }
@@ -80,8 +80,9 @@ impl Ctx<'_> {
 /// One part of a cross-shard command, or one shard's share of a fan-out.
 #[derive(Debug)]
 pub enum Op {
-    /// Ordinary commands for this shard: `(db, args)`, replies concatenated.
-    Batch(Vec<(usize, Args)>),
+    /// Ordinary commands for this shard: `(db, args)`, replies concatenated in the
+    /// client's protocol.
+    Batch(Vec<(usize, Args)>, Protocol),
     /// Take the lock only (a multi-shard transaction's participant).
     Lock,
     MGet {
@@ -203,7 +204,7 @@ impl Shard {
     /// entry (absolute deadline included) or a `DEL`. That one rule makes every
     /// effect deterministic (`INCRBYFLOAT`, relative TTLs, in-place `APPEND`)
     /// without each handler describing its change.
-    pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut Vec<u8>) {
+    pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut ReplyBuf) {
         debug_assert!(db < self.dbs.len());
         let Some(spec) = table().get(&args[0]) else {
             self.counters.errors += 1;
@@ -300,14 +301,17 @@ impl Shard {
 
     fn apply_op(&mut self, op: Op, now_ms: u64) -> OpReply {
         match op {
-            Op::Batch(cmds) => {
-                let mut out = Vec::new();
+            Op::Batch(cmds, protocol) => {
+                let mut out = ReplyBuf::new(protocol);
                 let mut ends = Vec::with_capacity(cmds.len());
                 for (db, args) in cmds {
                     self.run(db, &args, now_ms, &mut out);
                     ends.push(out.len());
                 }
-                OpReply::Replies { out, ends }
+                OpReply::Replies {
+                    out: out.into_bytes(),
+                    ends,
+                }
             }
             Op::Lock => OpReply::Done,
             Op::MGet { db, keys } => OpReply::Values(

@@ -29,7 +29,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use corekv_engine::cursor::ArgCursor;
-use corekv_engine::resp::{parse_u64, Reply};
+use corekv_engine::resp::{parse_u64, Request};
 
 use crate::id::ReplId;
 

@@ -10,7 +10,7 @@ use corekv_engine::command::keys::parse_db_index;
 use corekv_engine::command::{flags, table, CommandSpec, Server};
 use corekv_engine::cursor::ArgCursor;
 use corekv_engine::error::CmdError;
-use corekv_engine::resp::{parse_f64, parse_i64, Args, Reply};
+use corekv_engine::resp::{parse_f64, parse_i64, Args, Protocol, Reply, ReplyBuf};
 use futures::future::join_all;
 
 use crate::clients::{ClientsOp, ClientsReply, Filter};
@@ -25,7 +25,7 @@ pub async fn run(
     client: &mut Client,
     kind: Server,
     args: &Args,
-    out: &mut Vec<u8>,
+    out: &mut ReplyBuf,
 ) {
     let result = match kind {
         Server::Auth => auth(core, client, args, out),
@@ -48,6 +48,7 @@ pub async fn run(
             client.set_db(0);
             client.info.borrow_mut().name.clear();
             client.authenticated = false;
+            set_protocol(client, Protocol::Resp2, out);
             out.simple(b"RESET");
             Ok(())
         }
@@ -105,7 +106,7 @@ pub async fn run(
 
 // ---- Persistence ----
 
-fn bgrewriteaof(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
+fn bgrewriteaof(core: &Rc<Core>, out: &mut ReplyBuf) -> Result<(), CmdError> {
     if core.global.config.get("appendonly") != "yes" {
         return Err(CmdError::Raw(
             "ERR Background append only file rewriting needs appendonly yes".into(),
@@ -154,7 +155,7 @@ fn end_save(core: &Core, result: &Result<crate::backup::Saved, String>) {
     }
 }
 
-async fn save(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
+async fn save(core: &Rc<Core>, out: &mut ReplyBuf) -> Result<(), CmdError> {
     begin_save(core)?;
     let result = match crate::backup::cut(core).await {
         Ok(cut) => crate::backup::finish(core, cut).await,
@@ -172,7 +173,7 @@ async fn save(core: &Rc<Core>, out: &mut Vec<u8>) -> Result<(), CmdError> {
 
 /// `BGSAVE`: the cut is taken before the reply (as Redis forks before it
 /// answers), so every write acknowledged after the reply is outside the set.
-async fn bgsave(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+async fn bgsave(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     match args.len() {
         1 => {}
         2 if args[1].eq_ignore_ascii_case(b"schedule") => {}
@@ -197,7 +198,7 @@ async fn bgsave(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), C
     Ok(())
 }
 
-fn auth(core: &Core, client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+fn auth(core: &Core, client: &mut Client, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let config = &core.global.config;
     let (user, pass) = match args.len() {
         2 => (None, &args[1]),
@@ -226,7 +227,7 @@ fn check_credentials(core: &Core, user: Option<&[u8]>, pass: &[u8]) -> Result<()
     }
 }
 
-fn ping(args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+fn ping(args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     match args.len() {
         1 => out.simple(b"PONG"),
         2 => out.bulk(&args[1]),
@@ -235,59 +236,81 @@ fn ping(args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn hello(core: &Core, client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: checks everything before it
+/// changes anything, in Redis's order, then switches the connection's protocol and
+/// answers in the new one.
+fn hello(
+    core: &Core,
+    client: &mut Client,
+    args: &Args,
+    out: &mut ReplyBuf,
+) -> Result<(), CmdError> {
     let mut c = ArgCursor::new(args);
+    let mut protocol = None;
     if let Some(ver) = c.next_opt() {
         let ver = parse_i64(ver).ok_or_else(|| {
             CmdError::Raw("ERR Protocol version is not an integer or out of range".into())
         })?;
-        if ver != 2 {
-            return Err(CmdError::Raw("NOPROTO unsupported protocol version".into()));
+        protocol = Some(
+            Protocol::from_version(ver)
+                .ok_or_else(|| CmdError::Raw("NOPROTO unsupported protocol version".into()))?,
+        );
+    }
+    let mut credentials = None;
+    let mut setname = None;
+    while let Some(opt) = c.next_opt() {
+        if opt.eq_ignore_ascii_case(b"AUTH") && c.remaining() >= 2 {
+            credentials = Some((c.arg()?, c.arg()?));
+        } else if opt.eq_ignore_ascii_case(b"SETNAME") && c.remaining() >= 1 {
+            setname = Some(c.arg()?);
+        } else {
+            return Err(CmdError::Raw(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            )));
         }
     }
-    let mut setname = None;
-    let mut authed_now = false;
-    while let Some(word) = c.next_word() {
-        match word.as_str() {
-            "AUTH" if c.remaining() >= 2 => {
-                let user = c.arg()?;
-                let pass = c.arg()?;
-                check_credentials(core, Some(user), pass)?;
-                authed_now = true;
-            }
-            "SETNAME" if c.remaining() >= 1 => setname = Some(c.arg()?.clone()),
-            _ => {
-                return Err(CmdError::Raw(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    word.to_ascii_lowercase()
-                )))
-            }
-        }
+    if let Some((user, pass)) = credentials {
+        check_credentials(core, Some(user), pass)?;
+        client.authenticated = true;
     }
     let auth_required = core.global.config.hot.auth_required.load(Ordering::Relaxed);
-    if auth_required && !client.authenticated && !authed_now {
+    if auth_required && !client.authenticated {
         return Err(CmdError::Raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
     }
     if let Some(name) = setname {
-        set_client_name(client, &name)?;
+        set_client_name(client, name)?;
     }
-    client.authenticated |= authed_now;
-    out.array(14);
+    if let Some(protocol) = protocol {
+        set_protocol(client, protocol, out);
+    }
+    let role = if core.global.repl.is_replica() {
+        "replica"
+    } else {
+        "master"
+    };
+    out.map(7);
     for (k, v) in [("server", "redis"), ("version", REDIS_VERSION)] {
         out.bulk(k.as_bytes());
         out.bulk(v.as_bytes());
     }
     out.bulk(b"proto");
-    out.int(2);
+    out.int(out.protocol().version() as i64);
     out.bulk(b"id");
     out.int(client.id as i64);
-    for (k, v) in [("mode", "standalone"), ("role", "master")] {
+    for (k, v) in [("mode", "standalone"), ("role", role)] {
         out.bulk(k.as_bytes());
         out.bulk(v.as_bytes());
     }
     out.bulk(b"modules");
     out.array(0);
     Ok(())
+}
+
+/// Switches the protocol of every reply from now on; `CLIENT LIST` shows it.
+fn set_protocol(client: &mut Client, protocol: Protocol, out: &mut ReplyBuf) {
+    out.set_protocol(protocol);
+    client.info.borrow_mut().resp = protocol.version();
 }
 
 fn set_client_name(client: &mut Client, name: &[u8]) -> Result<(), CmdError> {
@@ -302,7 +325,7 @@ fn set_client_name(client: &mut Client, name: &[u8]) -> Result<(), CmdError> {
 
 // ---- COMMAND ----
 
-fn command(args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+fn command(args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let t = table();
     if args.len() == 1 {
         out.array(t.all.len());
@@ -336,10 +359,10 @@ fn command(args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
             } else {
                 args[2..].iter().filter_map(|n| t.get(n)).collect()
             };
-            out.array(specs.len() * 2);
+            out.map(specs.len());
             for s in specs {
                 out.bulk(s.name.as_bytes());
-                out.array(6);
+                out.map(3);
                 for (k, v) in [
                     ("summary", s.summary),
                     ("since", "1.0.0"),
@@ -390,7 +413,7 @@ fn command(args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn command_info(s: &CommandSpec, out: &mut Vec<u8>) {
+fn command_info(s: &CommandSpec, out: &mut ReplyBuf) {
     out.array(10);
     out.bulk(s.name.as_bytes());
     out.int(s.arity as i64);
@@ -399,19 +422,20 @@ fn command_info(s: &CommandSpec, out: &mut Vec<u8>) {
         .filter(|(f, _)| s.has(*f))
         .map(|(_, n)| *n)
         .collect();
-    out.array(names.len());
+    out.set(names.len());
     names.iter().for_each(|n| out.simple(n.as_bytes()));
     out.int(s.first_key as i64);
     out.int(s.last_key as i64);
     out.int(s.step as i64);
-    out.array(1);
+    out.set(1);
     out.simple(format!("@{}", s.group).as_bytes());
-    out.array(0);
-    out.array(0);
-    out.array(0);
+    // Tips, key specs, subcommands: Redis sends each as a set.
+    out.set(0);
+    out.set(0);
+    out.set(0);
 }
 
-fn help(cmd: &str, lines: &[&str], out: &mut Vec<u8>) {
+fn help(cmd: &str, lines: &[&str], out: &mut ReplyBuf) {
     out.array(lines.len() + 2);
     out.simple(
         format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes(),
@@ -484,14 +508,14 @@ fn unknown_sub(sub: &[u8], cmd: &str) -> CmdError {
 
 // ---- CONFIG ----
 
-async fn config(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+async fn config(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let cfg = &core.global.config;
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
     match sub.as_str() {
         "GET" => {
             let patterns: Vec<&[u8]> = args[2..].iter().map(|a| a.as_ref()).collect();
             let found = cfg.matching(&patterns);
-            out.array(found.len() * 2);
+            out.map(found.len());
             for (name, value) in found {
                 out.bulk(name.as_bytes());
                 out.bulk(value.as_bytes());
@@ -552,7 +576,7 @@ async fn client_cmd(
     core: &Rc<Core>,
     client: &mut Client,
     args: &Args,
-    out: &mut Vec<u8>,
+    out: &mut ReplyBuf,
 ) -> Result<(), CmdError> {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
     let n = args.len();
@@ -594,7 +618,7 @@ async fn client_cmd(
         }
         "INFO" if n == 2 => {
             let line = client.info.borrow().line();
-            out.bulk(format!("{line}\n").as_bytes());
+            out.verbatim(b"txt", format!("{line}\n").as_bytes());
         }
         "LIST" => {
             let filter = list_filter(&args[2..])?;
@@ -607,7 +631,7 @@ async fn client_cmd(
                     }
                 }
             }
-            out.bulk(text.as_bytes());
+            out.verbatim(b"txt", text.as_bytes());
         }
         "KILL" if n >= 3 => {
             if n == 3 {
@@ -755,7 +779,7 @@ async fn kill(core: &Rc<Core>, filter: Filter) -> usize {
 
 // ---- DEBUG ----
 
-fn debug(args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+fn debug(args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
     match sub.as_str() {
         "SLEEP" if args.len() == 3 => {
@@ -791,6 +815,7 @@ const INFO_SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "commandstats",
+    "cluster",
     "keyspace",
     "shards",
 ];
@@ -809,7 +834,7 @@ async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
         .collect()
 }
 
-async fn info(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+async fn info(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let wanted: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
@@ -835,6 +860,6 @@ async fn info(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), Cmd
         }
         crate::info::section(core, section, &snapshots, &mut text);
     }
-    out.bulk(text.as_bytes());
+    out.verbatim(b"txt", text.as_bytes());
     Ok(())
 }

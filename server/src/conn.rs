@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use corekv_engine::command::CommandSpec;
-use corekv_engine::resp::{parse, Args, Frame, ProtocolError, Reply};
+use corekv_engine::resp::{parse, Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
@@ -147,7 +147,7 @@ async fn session(core: &Rc<Core>, client: &mut Client, stream: &mut TcpStream) -
     let hot = &core.global.config.hot;
     let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut out = ReplyBuf::with_capacity(Protocol::Resp2, READ_CHUNK_BYTES);
     let mut frames: Vec<(usize, Frame)> = Vec::new();
     loop {
         let n = stream.read(&mut scratch).await.map_err(End::Io)?;
@@ -173,7 +173,7 @@ async fn session(core: &Rc<Core>, client: &mut Client, stream: &mut TcpStream) -
                 core.stats.borrow_mut().net_output_bytes += out.len() as u64;
                 out.clear();
                 if out.capacity() > OUTPUT_RETAIN_BYTES {
-                    out = Vec::with_capacity(READ_CHUNK_BYTES);
+                    out = ReplyBuf::with_capacity(out.protocol(), READ_CHUNK_BYTES);
                 }
             }
             if error.is_some() {

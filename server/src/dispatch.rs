@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use corekv_engine::command::{table, CommandSpec, Route};
-use corekv_engine::resp::{Args, Reply};
+use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use corekv_engine::shard::{unknown_command_message, Op, OpReply};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
@@ -92,7 +92,7 @@ impl Squash {
 }
 
 /// Executes one pipeline batch for `client`, appending replies to `out` in order.
-pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, out: &mut Vec<u8>) {
+pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, out: &mut ReplyBuf) {
     let mut squash = Squash::new(core.shards());
     for args in batch {
         if client.closing {
@@ -195,7 +195,7 @@ fn record(core: &Core, spec: usize, started: Instant, calls: u64) {
 }
 
 /// Runs the waiting single-shard commands and appends their replies in order.
-async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
+async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut ReplyBuf) {
     let n = squash.order.len();
     if n == 0 {
         return;
@@ -219,7 +219,8 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
                     squash.note_logged(home, after);
                 }
             } else {
-                let (reply, mark) = core.op_marked(shard, None, Op::Batch(cmds)).await;
+                let batch = Op::Batch(cmds, out.protocol());
+                let (reply, mark) = core.op_marked(shard, None, batch).await;
                 if mark.appended {
                     squash.note_logged(shard, mark.last_lsn);
                 }
@@ -235,7 +236,7 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
 }
 
 /// Runs waiting commands for several shards at once and interleaves their replies.
-async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Vec<u8>) {
+async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBuf) {
     let home = core.id;
     // Every shard's replies and where each ends; the home shard's run in place.
     let mut replies: Vec<(Vec<u8>, Vec<usize>)> =
@@ -248,13 +249,15 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Ve
         }
         let cmds = std::mem::take(cmds);
         if shard == home && core.unlocked() {
-            let (buf, ends) = &mut replies[home];
+            let mut buf = ReplyBuf::new(out.protocol());
+            let mut ends = Vec::new();
             let before = core.shard.borrow().log.last_lsn();
             let mut engine = core.shard.borrow_mut();
             for (db, args) in cmds {
-                engine.run(db, &args, now, buf);
+                engine.run(db, &args, now, &mut buf);
                 ends.push(buf.len());
             }
+            replies[home] = (buf.into_bytes(), ends);
             let after = engine.log.last_lsn();
             drop(engine);
             if after != before {
@@ -262,7 +265,8 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Ve
                 home_logged = Some(after);
             }
         } else {
-            remote.push((shard, core.op_marked(shard, None, Op::Batch(cmds))));
+            let batch = Op::Batch(cmds, out.protocol());
+            remote.push((shard, core.op_marked(shard, None, batch)));
         }
     }
     if let Some(lsn) = home_logged {

@@ -1,5 +1,6 @@
-//! `INFO`'s sections, with Redis's field names (clients and Sentinel parse them), plus
-//! a `shards` section: keys, commands, cross-shard hops per core.
+//! `INFO`'s sections, with Redis's field names (clients and Sentinel parse them; client
+//! libraries read `cluster_enabled` on connect), plus a `shards` section: keys,
+//! commands, cross-shard hops per core.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -95,6 +96,7 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
             }
             Ok(())
         }
+        "cluster" => write!(t, "# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             let _ = write!(t, "# Keyspace\r\n");
             let dbs = snaps.first().map_or(0, |s| s.shard.keys.len());

@@ -22,7 +22,7 @@ use corekv_engine::command::{All, Multi};
 use corekv_engine::cursor::ArgCursor;
 use corekv_engine::error::CmdError;
 use corekv_engine::journal::Participant;
-use corekv_engine::resp::{parse_u64, Args, Reply};
+use corekv_engine::resp::{parse_u64, Args, Reply, ReplyBuf};
 use corekv_engine::shard::{Op, OpReply, ScanArgs};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
@@ -133,7 +133,7 @@ fn by_shard(core: &Core, args: &Args, step: usize) -> BTreeMap<usize, Vec<usize>
 }
 
 /// Runs a multi-key command whose keys live on more than one shard.
-pub async fn multi_key(core: &Rc<Core>, db: usize, kind: Multi, args: &Args, out: &mut Vec<u8>) {
+pub async fn multi_key(core: &Rc<Core>, db: usize, kind: Multi, args: &Args, out: &mut ReplyBuf) {
     match kind {
         Multi::MGet => mget(core, db, args, out).await,
         Multi::MSet | Multi::MSetNx => mset(core, db, args, kind == Multi::MSetNx, out).await,
@@ -147,7 +147,7 @@ pub async fn multi_key(core: &Rc<Core>, db: usize, kind: Multi, args: &Args, out
     }
 }
 
-async fn mget(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
+async fn mget(core: &Core, db: usize, args: &Args, out: &mut ReplyBuf) {
     let groups = by_shard(core, args, 1);
     let mut values: Vec<Option<Vec<u8>>> = vec![None; args.len()];
     let mut tx = Tx::new(core);
@@ -166,7 +166,7 @@ async fn mget(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
     }
 }
 
-async fn mset(core: &Core, db: usize, args: &Args, nx: bool, out: &mut Vec<u8>) {
+async fn mset(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBuf) {
     if args.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         out.error(&CmdError::WrongArgs(name.into()).message());
@@ -201,7 +201,7 @@ async fn mset(core: &Core, db: usize, args: &Args, nx: bool, out: &mut Vec<u8>) 
     }
 }
 
-async fn count_keys(core: &Core, db: usize, kind: Multi, args: &Args, out: &mut Vec<u8>) {
+async fn count_keys(core: &Core, db: usize, kind: Multi, args: &Args, out: &mut ReplyBuf) {
     let groups = by_shard(core, args, 1);
     let mut tx = Tx::new(core);
     let mut total = 0;
@@ -218,7 +218,7 @@ async fn count_keys(core: &Core, db: usize, kind: Multi, args: &Args, out: &mut 
     out.int(total);
 }
 
-async fn rename(core: &Core, db: usize, args: &Args, nx: bool, out: &mut Vec<u8>) {
+async fn rename(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBuf) {
     let (src, dst) = (args[1].clone(), args[2].clone());
     let (s, d) = (shard_of(&src, core.shards()), shard_of(&dst, core.shards()));
     let mut tx = Tx::new(core);
@@ -283,7 +283,7 @@ async fn rename(core: &Core, db: usize, args: &Args, nx: bool, out: &mut Vec<u8>
     }
 }
 
-async fn copy(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
+async fn copy(core: &Core, db: usize, args: &Args, out: &mut ReplyBuf) {
     let opts = match parse_copy(args) {
         Ok(o) => o,
         Err(e) => return out.error(&e.message()),
@@ -337,7 +337,7 @@ pub async fn fan_out(
     client: &mut Client,
     kind: All,
     args: &Args,
-    out: &mut Vec<u8>,
+    out: &mut ReplyBuf,
 ) {
     let db = client.db;
     let shards = 0..core.shards();
@@ -405,7 +405,7 @@ pub async fn fan_out(
     }
 }
 
-async fn scan(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
+async fn scan(core: &Core, db: usize, args: &Args, out: &mut ReplyBuf) {
     let Some(cursor) = parse_u64(&args[1]) else {
         return out.error("ERR invalid cursor");
     };
@@ -470,7 +470,7 @@ async fn scan(core: &Core, db: usize, args: &Args, out: &mut Vec<u8>) {
     keys.iter().for_each(|k| out.bulk(k));
 }
 
-async fn random_key(core: &Core, db: usize, out: &mut Vec<u8>) {
+async fn random_key(core: &Core, db: usize, out: &mut ReplyBuf) {
     let replies =
         join_all((0..core.shards()).map(|s| core.op(s, None, Op::RandomKey { db }))).await;
     let candidates: Vec<(usize, Bytes)> = replies

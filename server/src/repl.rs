@@ -327,7 +327,7 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
 }
 
 /// `ROLE`, in Redis's reply format.
-pub fn role(global: &Global, offset: u64, out: &mut Vec<u8>) {
+pub fn role(global: &Global, offset: u64, out: &mut corekv_engine::resp::ReplyBuf) {
     use corekv_engine::resp::Reply;
     let state = global.repl.lock();
     match &state.master {

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corekv_engine::error::CmdError;
-use corekv_engine::resp::{parse_i64, Args, Reply};
+use corekv_engine::resp::{parse_i64, Args, Reply, ReplyBuf};
 use corekv_replication::handshake::{Replconf, SyncRequest};
 use corekv_replication::history::Refusal;
 
@@ -18,7 +18,7 @@ use crate::repl_master::HandOver;
 const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
-pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let g = &core.global;
     let (host, port) = (&args[1], &args[2]);
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
@@ -72,7 +72,7 @@ async fn promote(core: &Rc<Core>) -> Result<(), CmdError> {
 
 /// `WAIT numreplicas timeout`: how many replicas acknowledged, on every shard, the
 /// records there when `WAIT` started (which include this client's writes).
-pub async fn wait(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+pub async fn wait(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let g = &core.global;
     if g.repl.is_replica() {
         return Err(CmdError::Raw("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into()));
@@ -99,7 +99,7 @@ pub async fn wait(core: &Rc<Core>, args: &Args, out: &mut Vec<u8>) -> Result<(),
 
 /// `REPLCONF listening-port | ip-address | ack`: a replica's stream announcing
 /// itself before `CKV.SYNC` (an `ACK` here, off a stream, is ignored).
-pub fn replconf(client: &mut Client, args: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+pub fn replconf(client: &mut Client, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
     let conf = Replconf::parse(args).map_err(|e| CmdError::Raw(e.message()))?;
     match conf {
         Replconf::ListeningPort(port) => client.replica_port = port,

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{distinct_shards, each_shard_count, info_value, shard_of, Raw, Server};
+use common::{
+    distinct_shards, each_shard_count_and_protocol, info_value, shard_of, Raw, Server, PROTOCOLS,
+};
 
 type Row<'a> = (&'a [&'a str], &'a str);
 
@@ -208,7 +210,7 @@ fn string_commands() {
         ),
         (&["getex", "newkey", "EX", "10"], "(nil)"),
     ];
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         check_rows(&mut server.raw(), shards, rows);
     });
 }
@@ -305,7 +307,7 @@ fn key_commands() {
         (&["scan", "0", "FOO", "bar"], "-ERR syntax error"),
         (&["del"], "-ERR wrong number of arguments for 'del' command"),
     ];
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         check_rows(&mut server.raw(), shards, rows);
     });
 }
@@ -468,14 +470,14 @@ fn argument_errors_of_connection_and_server_commands() {
             "-ERR Syntax error in HELLO option 'auth'",
         ),
     ];
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         check_rows(&mut server.raw(), shards, rows);
     });
 }
 
 #[test]
 fn set_and_getex_deadlines() {
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         let mut c = server.raw();
         let ctx = format!("{shards} shard(s)");
         let within = |got: i64, lo: i64, hi: i64, what: &str| {
@@ -542,7 +544,7 @@ fn set_and_getex_deadlines() {
 
 #[test]
 fn keys_scan_and_randomkey_see_every_shard() {
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         let mut c = server.raw();
         let names: Vec<String> = (0..200).map(|i| format!("key:{i}")).collect();
         let mut mset = vec!["MSET"];
@@ -629,7 +631,7 @@ fn multi_key_commands_across_shards() {
         "a, b, c, d live on four shards"
     );
     assert_ne!(shard_of("src", 4), shard_of("a", 4));
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         let mut c = server.raw();
         let rows: &[Row] = &[
             (&["MSET", "a", "1", "b", "2", "c", "3", "d", "4"], "OK"),
@@ -682,7 +684,7 @@ fn multi_key_commands_across_shards() {
 
 #[test]
 fn multi_key_commands_through_the_redis_crate() {
-    each_shard_count(&[], |server, _| {
+    each_shard_count_and_protocol(&[], |server, _| {
         let mut con = server.client();
         let pairs: Vec<(String, i64)> = (0..50).map(|i| (format!("n{i}"), i)).collect();
         redis::cmd("MSET")
@@ -713,7 +715,7 @@ fn multi_key_commands_through_the_redis_crate() {
 
 #[test]
 fn connection_commands() {
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         let mut c = server.raw();
         assert_eq!(
             c.cmd(&["AUTH", "x"]),
@@ -795,7 +797,12 @@ fn connection_commands() {
 
 #[test]
 fn command_introspection() {
-    let server = Server::with_shards(2, &[]);
+    for protocol in PROTOCOLS {
+        command_introspection_in(&Server::with_shards(2, &[]).speaking(protocol));
+    }
+}
+
+fn command_introspection_in(server: &Server) {
     let mut c = server.raw();
     let names = list(&c.cmd(&["COMMAND", "LIST"]));
     assert_eq!(c.cmd(&["COMMAND", "COUNT"]), names.len().to_string());
@@ -907,7 +914,7 @@ fn command_introspection() {
 
 #[test]
 fn info_sections() {
-    each_shard_count(&[], |server, shards| {
+    each_shard_count_and_protocol(&[], |server, shards| {
         let mut c = server.raw();
         assert_eq!(
             c.cmd(&["MSET", "a", "1", "b", "2", "c", "3", "d", "4"]),
@@ -1004,7 +1011,12 @@ fn info_sections() {
 
 #[test]
 fn config_get_set_resetstat() {
-    let server = Server::with_shards(2, &[]);
+    for protocol in PROTOCOLS {
+        config_get_set_resetstat_in(&Server::with_shards(2, &[]).speaking(protocol));
+    }
+}
+
+fn config_get_set_resetstat_in(server: &Server) {
     let mut c = server.raw();
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "port"]),
@@ -1057,7 +1069,7 @@ fn config_get_set_resetstat() {
 
 #[test]
 fn client_commands() {
-    each_shard_count(&[], |server, _| {
+    each_shard_count_and_protocol(&[], |server, _| {
         let mut c = server.raw();
         let id = int(c.cmd(&["CLIENT", "ID"]));
         assert!(id > 0);

@@ -14,7 +14,7 @@ use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::NO_EXPIRE;
 use crate::limits::DATABASES;
-use crate::resp::{parse_i64, Reply};
+use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::shard::Ctx;
 use crate::value::Value;
 
@@ -438,7 +438,7 @@ fn refcount(value: &Value) -> i64 {
     }
 }
 
-fn object_help(out: &mut Vec<u8>) {
+fn object_help(out: &mut ReplyBuf) {
     out.array(OBJECT_HELP.len() + 3);
     out.simple(b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
     for line in OBJECT_HELP {

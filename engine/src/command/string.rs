@@ -944,7 +944,7 @@ mod tests {
     /// Runs a command whose arguments need not be UTF-8.
     fn run_bytes(s: &mut TestShard, args: &[&[u8]]) -> String {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        let mut out = Vec::new();
+        let mut out = crate::resp::ReplyBuf::new(s.protocol);
         s.shard.run(s.db, &args, s.now_ms, &mut out);
         let (text, rest) = render(&out);
         assert!(rest.is_empty());

@@ -6,6 +6,12 @@
 //! RESP bytes and reads replies one at a time, either as the exact bytes or in the
 //! engine harness's compact text form (`+OK` → `OK`, `:3` → `3`, null → `(nil)`,
 //! `-ERR x` → `-ERR x`, arrays → `[a, b]`).
+//!
+//! Both speak RESP2, or RESP3 after [`Server::speaking`] `(3)`: the command suite runs
+//! in both ([`each_shard_count_and_protocol`]). The compact form renders a RESP3 reply
+//! as its RESP2 counterpart (a map as its flat array of keys and values, a set or a
+//! push as an array, a verbatim string as its text, `_` as `(nil)`, a double as its
+//! text, `#t` as `1`), so one expectation holds in both protocols.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -28,6 +34,8 @@ pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The shard counts behaviours are checked with: one shard, and keys spread over four.
 pub const SHARD_COUNTS: [usize; 2] = [1, 4];
+/// The protocols the command suite runs in: RESP2 (no `HELLO`) and RESP3 (`HELLO 3`).
+pub const PROTOCOLS: [u8; 2] = [2, 3];
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
@@ -62,6 +70,8 @@ pub struct Server {
     owns_dir: bool,
     log: PathBuf,
     password: Option<String>,
+    /// The protocol [`Server::raw`] and [`Server::client`] connections speak.
+    protocol: u8,
 }
 
 impl Server {
@@ -119,6 +129,7 @@ impl Server {
             owns_dir: false,
             log,
             password,
+            protocol: 2,
         })
     }
 
@@ -198,11 +209,29 @@ impl Server {
         self.child.as_ref().expect("server running").id()
     }
 
-    /// The `redis://` URL, with the password when the server was started with one.
+    /// Makes the connections [`Server::raw`] and [`Server::client`] open speak
+    /// `protocol` (2 or 3).
+    pub fn speaking(mut self, protocol: u8) -> Server {
+        assert!(PROTOCOLS.contains(&protocol), "RESP{protocol}");
+        self.protocol = protocol;
+        self
+    }
+
+    pub fn protocol(&self) -> u8 {
+        self.protocol
+    }
+
+    /// The `redis://` URL, with the password when the server was started with one,
+    /// and `protocol=resp3` when connections speak RESP3.
     pub fn url(&self) -> String {
+        let query = if self.protocol == 3 {
+            "/?protocol=resp3"
+        } else {
+            ""
+        };
         match &self.password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}{query}", self.port),
+            None => format!("redis://127.0.0.1:{}{query}", self.port),
         }
     }
 
@@ -216,8 +245,16 @@ impl Server {
         con
     }
 
-    /// A raw RESP connection (not authenticated).
+    /// A raw RESP connection (not authenticated), switched to RESP3 with `HELLO 3`
+    /// when the server's connections speak RESP3.
     pub fn raw(&self) -> Raw {
+        if self.protocol == 3 {
+            assert!(
+                self.password.is_none(),
+                "HELLO 3 needs an authenticated client; raw connections are not"
+            );
+            return Raw::connect_resp3(self.port);
+        }
         Raw::connect(self.port)
     }
 
@@ -296,6 +333,17 @@ pub fn info_value(info: &str, field: &str) -> Option<String> {
     info.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())
+}
+
+/// Runs `check` against a fresh server for each of [`SHARD_COUNTS`] and each of
+/// [`PROTOCOLS`] its connections speak.
+pub fn each_shard_count_and_protocol(args: &[&str], check: impl Fn(&Server, usize)) {
+    for protocol in PROTOCOLS {
+        for shards in SHARD_COUNTS {
+            let server = Server::with_shards(shards, args).speaking(protocol);
+            check(&server, shards);
+        }
+    }
 }
 
 /// Runs `check` against a fresh server for each of [`SHARD_COUNTS`].
@@ -380,23 +428,24 @@ pub fn reply_len(buf: &[u8]) -> Option<usize> {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("bad RESP header {:?}", String::from_utf8_lossy(head)))
     };
+    let items = |count: i64| {
+        let mut pos = after;
+        for _ in 0..count.max(0) {
+            pos += reply_len(&buf[pos..])?;
+        }
+        Some(pos)
+    };
     match head.first()? {
-        b'+' | b'-' | b':' => Some(after),
-        b'$' => {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' => Some(after),
+        b'*' | b'~' | b'>' => items(n()),
+        b'%' => items(2 * n()),
+        b'$' | b'=' => {
             let len = n();
             if len < 0 {
                 return Some(after);
             }
             let end = after + len as usize + 2;
             (buf.len() >= end).then_some(end)
-        }
-        b'*' => {
-            let count = n();
-            let mut pos = after;
-            for _ in 0..count.max(0) {
-                pos += reply_len(&buf[pos..])?;
-            }
-            Some(pos)
         }
         other => panic!("not a RESP reply: {:?}", *other as char),
     }
@@ -409,23 +458,30 @@ fn render(reply: &[u8]) -> String {
         let body = String::from_utf8_lossy(&buf[1..eol]).into_owned();
         let after = eol + 2;
         match buf[0] {
-            b'+' | b':' => (body, after),
+            b'+' | b':' | b',' => (body, after),
             b'-' => (format!("-{body}"), after),
-            b'$' => {
+            b'_' => ("(nil)".into(), after),
+            b'#' => ((if body == "t" { "1" } else { "0" }).into(), after),
+            b'$' | b'=' => {
                 let n: i64 = body.parse().expect("bulk length");
                 if n < 0 {
                     return ("(nil)".into(), after);
                 }
                 let end = after + n as usize;
+                // A verbatim string's text follows its format (`txt:`).
+                let start = if buf[0] == b'=' { after + 4 } else { after };
                 (
-                    String::from_utf8_lossy(&buf[after..end]).into_owned(),
+                    String::from_utf8_lossy(&buf[start..end]).into_owned(),
                     end + 2,
                 )
             }
-            b'*' => {
-                let n: i64 = body.parse().expect("array length");
+            b'*' | b'~' | b'>' | b'%' => {
+                let mut n: i64 = body.parse().expect("array length");
                 if n < 0 {
                     return ("(nil)".into(), after);
+                }
+                if buf[0] == b'%' {
+                    n *= 2;
                 }
                 let mut pos = after;
                 let mut items = Vec::new();
@@ -459,6 +515,18 @@ impl Raw {
             stream,
             buf: Vec::new(),
         }
+    }
+
+    /// A connection switched to RESP3 with `HELLO 3`.
+    pub fn connect_resp3(port: u16) -> Raw {
+        let mut raw = Raw::connect(port);
+        let hello = raw.cmd_raw(&[b"HELLO", b"3"]);
+        assert!(
+            hello.starts_with(b"%7\r\n"),
+            "HELLO 3: {:?}",
+            String::from_utf8_lossy(&hello)
+        );
+        raw
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
