@@ -1,10 +1,36 @@
-//! A database's keyspace: the only door to data on a shard.
+//! A shard's keyspace (one table per logical database) and its only door:
+//! [`Keyspace`]. Reads and writes take different paths.
 //!
-//! Every read goes through [`Db::lookup`], which expires a key whose deadline passed
-//! (lazy expiry), so no handler ever sees a dead key; [`Db::active_expire`] samples
-//! keys with a TTL and deletes expired ones in bounded rounds (active expiry). Keeping
-//! this the one door is what later lets journaling and replication hook every change
-//! in one place.
+//! - Reads: [`Keyspace::find_read`] (counts a keyspace hit or miss, for read
+//!   commands), [`Keyspace::find`] and [`Keyspace::contains`] (do not). Each expires a
+//!   key whose deadline passed (lazy expiry), so no handler ever sees a dead key.
+//! - Writes: [`Keyspace::find_mut`] returns a [`WriteGuard`] over a live entry;
+//!   [`Keyspace::add`], [`Keyspace::remove`], [`Keyspace::set_expire`],
+//!   [`Keyspace::move_key`], [`Keyspace::rename`] and the whole-database changes.
+//!
+//! Every write path calls the [`hooks`](crate::hooks) itself: snapshot copy-on-write
+//! before the change; after it, the journal effect, the dirty counter and the
+//! [`ChangeSink`]. A handler cannot forget them, because it never holds a `&mut Db`:
+//! [`Db`]'s mutators are visible to the crate only for the door and snapshot
+//! loading, and the tables live in a private field here. Journal replay
+//! ([`crate::replay`]) goes through the same door.
+//!
+//! # Effects are deltas
+//!
+//! A [`WriteGuard`] records how its entry changed: appended bytes, a written byte
+//! range, or the whole value. When it drops, a value of at most
+//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`] bytes is journaled whole (an `Effect::Set`, which
+//! restates the key), a larger one by its delta (`Effect::Append`,
+//! `Effect::SetRange`), so `APPEND` of 10 bytes to a 100 MB string journals the 10
+//! bytes. Deadlines journal as `ExpireAt`/`Persist`, `MOVE` as `Move`.
+//!
+//! # Expiry
+//!
+//! Keys deleted by expiry (lazy, in any lookup, or active, in
+//! [`Keyspace::active_expire`]) are journaled as `DEL` at once, so the journal holds
+//! them before any effect that follows; nothing is left to collect after a command.
+//!
+//! # The table
 //!
 //! The table is an `IndexMap` (a `hashbrown` table of indices into a dense entry
 //! vector), chosen over a bare `hashbrown::HashMap` for two properties the commands
@@ -17,12 +43,20 @@
 //! - **O(1) uniform sampling** by position, for `RANDOMKEY` and for active expiry
 //!   (sampling the dense set of keys that have a TTL).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use hashbrown::DefaultHashBuilder;
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
 
-use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_TICK_MAX, EXPIRE_SAMPLE_KEYS};
+use crate::effect_log::EffectLog;
+use crate::hooks::{ChangeKind, ChangeSink, DbChange, Hooks};
+use crate::journal::{Effect, EFFECT_WHOLE_VALUE_BYTES_MAX};
+use crate::limits::{
+    DATABASES, EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_TICK_MAX, EXPIRE_SAMPLE_KEYS,
+};
+use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter};
 use crate::value::Value;
 
 /// No deadline.
@@ -56,20 +90,26 @@ pub struct DbStats {
     pub keyspace_misses: u64,
 }
 
-/// One logical database on one shard.
+/// One logical database on one shard: the table. Read-only to everything but the
+/// door ([`Keyspace`]) and snapshot loading.
 #[derive(Default)]
 pub struct Db {
     map: IndexMap<Bytes, Entry, DefaultHashBuilder>,
     /// Keys that have a deadline: what active expiry samples and `INFO` counts.
     volatile: IndexSet<Bytes, DefaultHashBuilder>,
-    /// Keys deleted by expiry (lazy or active) that the shard has not taken yet: it
-    /// journals each as a `DEL`, so replicas drop them too.
-    expired: Vec<Bytes>,
-    pub stats: DbStats,
+    stats: DbStats,
 }
 
 /// Result of one scan step over a database: the next position (0 when done).
 pub type ScanPos = u64;
+
+/// Where a lookup found `key`.
+enum Probe {
+    Live(usize),
+    /// Its deadline had passed: it was deleted, and this is its key.
+    Expired(Bytes),
+    Absent,
+}
 
 impl Db {
     pub fn len(&self) -> usize {
@@ -84,43 +124,30 @@ impl Db {
         self.volatile.len()
     }
 
+    pub fn stats(&self) -> DbStats {
+        self.stats
+    }
+
     /// The position of the live entry at `key`, deleting it first if its deadline has
-    /// passed.
-    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
-        let idx = self.map.get_index_of(key)?;
+    /// passed. One hash probe.
+    fn probe(&mut self, key: &[u8], now_ms: u64) -> Probe {
+        let Some(idx) = self.map.get_index_of(key) else {
+            return Probe::Absent;
+        };
         if self.map[idx].expired(now_ms) {
-            self.expire_at_index(idx);
-            return None;
+            return Probe::Expired(self.expire_at_index(idx));
         }
-        Some(idx)
+        Probe::Live(idx)
     }
 
-    /// The live entry at `key`, deleting it first if its deadline has passed.
-    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let idx = self.live_index(key, now_ms)?;
-        Some(&mut self.map[idx])
-    }
-
-    /// Like [`Db::lookup`], counting a keyspace hit or miss (for read commands).
-    pub fn lookup_read(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        match self.live_index(key, now_ms) {
-            Some(idx) => {
-                self.stats.keyspace_hits += 1;
-                Some(&mut self.map[idx])
-            }
-            None => {
-                self.stats.keyspace_misses += 1;
-                None
-            }
-        }
-    }
-
-    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.lookup(key, now_ms).is_some()
+    /// The entry at `key`, live or not, without expiring it.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
     }
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any old entry.
-    pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
         let entry = Entry {
             value,
             expire_at_ms,
@@ -129,7 +156,7 @@ impl Db {
     }
 
     /// Stores a whole entry (value and deadline), replacing any old one.
-    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+    pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let volatile = entry.expire_at_ms != NO_EXPIRE;
         match self.map.get_index_of(key) {
             Some(idx) => {
@@ -162,7 +189,7 @@ impl Db {
     }
 
     /// Removes `key` (live or not) and returns its entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (_, entry) = self.map.swap_remove_entry(key)?;
         if entry.expire_at_ms != NO_EXPIRE {
             self.volatile.swap_remove(key);
@@ -170,14 +197,8 @@ impl Db {
         Some(entry)
     }
 
-    /// Removes a live `key`; `None` if absent or expired.
-    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
-        self.lookup(key, now_ms)?;
-        self.remove(key)
-    }
-
-    /// Sets the deadline of an existing key. The caller has checked that it is live.
-    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) {
+    /// Sets the deadline of an existing key; nothing if absent.
+    pub(crate) fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) {
         let Some(idx) = self.map.get_index_of(key) else {
             return;
         };
@@ -190,19 +211,29 @@ impl Db {
         self.track_volatile(&k, expire_at_ms != NO_EXPIRE);
     }
 
-    fn expire_at_index(&mut self, idx: usize) {
+    fn expire_at_index(&mut self, idx: usize) -> Bytes {
         let (key, _) = self.map.swap_remove_index(idx).expect("index in range");
         self.volatile.swap_remove(&key);
         self.stats.expired_keys += 1;
-        self.expired.push(key);
+        key
     }
 
-    /// Takes the keys expiry deleted since the last call.
-    pub fn take_expired(&mut self) -> Option<Vec<Bytes>> {
-        (!self.expired.is_empty()).then(|| std::mem::take(&mut self.expired))
+    /// The live entry at `key` to change without the door (tests of the table and
+    /// of snapshots, which call the hooks by hand).
+    #[cfg(test)]
+    pub(crate) fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        match self.probe(key, now_ms) {
+            Probe::Live(idx) => Some(&mut self.map[idx]),
+            Probe::Expired(_) | Probe::Absent => None,
+        }
     }
 
-    pub fn clear(&mut self) {
+    #[cfg(test)]
+    pub(crate) fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.lookup(key, now_ms).is_some()
+    }
+
+    fn clear(&mut self) {
         self.map = IndexMap::default();
         self.volatile = IndexSet::default();
     }
@@ -249,12 +280,18 @@ impl Db {
         }
     }
 
-    /// A uniformly chosen live key, expiring dead ones met on the way.
-    pub fn random_key(&mut self, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
+    /// A uniformly chosen live key, expiring dead ones met on the way (each handed
+    /// to `expired`).
+    fn random_key(
+        &mut self,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        mut expired: impl FnMut(&Bytes),
+    ) -> Option<Bytes> {
         while !self.map.is_empty() {
             let idx = rng.gen_range(0..self.map.len());
             if self.map[idx].expired(now_ms) {
-                self.expire_at_index(idx);
+                expired(&self.expire_at_index(idx));
                 continue;
             }
             return self.map.get_index(idx).map(|(k, _)| k.clone());
@@ -262,10 +299,15 @@ impl Db {
         None
     }
 
-    /// One active-expiry tick: sample keys with a TTL, delete expired ones, repeat
-    /// while many of the sample had expired, up to a bounded number of rounds.
-    /// Returns the number of keys deleted.
-    pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
+    /// One active-expiry tick: sample keys with a TTL, delete expired ones (each
+    /// handed to `expired`), repeat while many of the sample had expired, up to a
+    /// bounded number of rounds. Returns the number of keys deleted.
+    pub(crate) fn active_expire(
+        &mut self,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        mut expired: impl FnMut(&Bytes),
+    ) -> usize {
         let mut deleted = 0;
         for _ in 0..EXPIRE_ROUNDS_PER_TICK_MAX {
             if self.volatile.is_empty() {
@@ -284,7 +326,7 @@ impl Db {
                     .get_index_of(&key)
                     .expect("volatile key is in the table");
                 if self.map[idx].expired(now_ms) {
-                    self.expire_at_index(idx);
+                    expired(&self.expire_at_index(idx));
                     expired_in_round += 1;
                 }
             }
@@ -294,6 +336,437 @@ impl Db {
             }
         }
         deleted
+    }
+}
+
+/// How a [`WriteGuard`]'s entry changed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Bytes appended to the string from this length on.
+    Append {
+        from: usize,
+    },
+    /// Bytes `start..end` of the string written (zero-filled up to `start` if it grew).
+    Range {
+        start: usize,
+        end: usize,
+    },
+    Whole,
+}
+
+impl Change {
+    /// The change after this one and then `next`.
+    fn then(self, next: Change) -> Change {
+        match (self, next) {
+            (Change::None, next) => next,
+            (Change::Range { start, end }, Change::Range { start: s, end: e }) => Change::Range {
+                start: start.min(s),
+                end: end.max(e),
+            },
+            _ => Change::Whole,
+        }
+    }
+}
+
+/// Write access to one live entry, from [`Keyspace::find_mut`]. Snapshot
+/// copy-on-write ran before it was handed out; when it drops after a change, the
+/// change is journaled (as a delta where that is smaller), counted and reported.
+/// Dropping it unchanged does nothing.
+pub struct WriteGuard<'a> {
+    db: usize,
+    key: &'a Bytes,
+    entry: &'a mut Entry,
+    hooks: &'a mut Hooks,
+    change: Change,
+}
+
+impl WriteGuard<'_> {
+    pub fn entry(&self) -> &Entry {
+        self.entry
+    }
+
+    /// The string value.
+    pub fn str(&self) -> &[u8] {
+        match &self.entry.value {
+            Value::Str(s) => s,
+        }
+    }
+
+    fn str_vec(&mut self) -> &mut Vec<u8> {
+        match &mut self.entry.value {
+            Value::Str(s) => s,
+        }
+    }
+
+    /// The string value to change in any way: journaled whole.
+    pub fn str_mut(&mut self) -> &mut Vec<u8> {
+        self.change = self.change.then(Change::Whole);
+        self.str_vec()
+    }
+
+    /// Appends `tail` to the string value; returns the new length.
+    pub fn append(&mut self, tail: &[u8]) -> usize {
+        let from = self.str().len();
+        self.change = self.change.then(Change::Append { from });
+        let s = self.str_vec();
+        s.extend_from_slice(tail);
+        s.len()
+    }
+
+    /// Writes `bytes` at `offset` of the string value, zero-filling it up to
+    /// `offset` first if it is shorter; returns the new length.
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
+        let end = offset + bytes.len();
+        self.change = self.change.then(Change::Range { start: offset, end });
+        let s = self.str_vec();
+        if s.len() < end {
+            s.resize(end, 0);
+        }
+        s[offset..end].copy_from_slice(bytes);
+        s.len()
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let (db, key) = (self.db, &self.key[..]);
+        let Value::Str(s) = &self.entry.value;
+        let effect = match self.change {
+            Change::None => return,
+            Change::Append { from } if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => Effect::Append {
+                db,
+                key,
+                bytes: &s[from..],
+            },
+            Change::Range { start, end } if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
+                Effect::SetRange {
+                    db,
+                    key,
+                    offset: start as u64,
+                    bytes: &s[start..end],
+                }
+            }
+            _ => Effect::Set {
+                db,
+                key,
+                value: Cow::Borrowed(&self.entry.value),
+                expire_at_ms: self.entry.expire_at_ms,
+            },
+        };
+        self.hooks.after(&effect, db, key, ChangeKind::Modify);
+    }
+}
+
+/// How far a snapshot got with its last chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotProgress {
+    More,
+    /// The trailer is written: the file is whole, with `entries` entries.
+    Done {
+        entries: u64,
+    },
+}
+
+/// The keyspaces of one shard (one [`Db`] per logical database) and the only door
+/// to them: see the module doc.
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    hooks: Hooks,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace {
+            dbs: (0..DATABASES).map(|_| Db::default()).collect(),
+            hooks: Hooks::default(),
+        }
+    }
+}
+
+impl Keyspace {
+    /// Database `db`, to read (lengths, `SCAN`, `KEYS`, snapshots).
+    pub fn db(&self, db: usize) -> &Db {
+        &self.dbs[db]
+    }
+
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    /// The position of the live entry at `key`; an expired one is deleted and
+    /// journaled on the way.
+    fn live(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<usize> {
+        match self.dbs[db].probe(key, now_ms) {
+            Probe::Live(idx) => Some(idx),
+            Probe::Expired(key) => {
+                self.hooks.expired(db, &key);
+                None
+            }
+            Probe::Absent => None,
+        }
+    }
+
+    /// The live entry at `key`, counting a keyspace hit or miss (for read commands).
+    pub fn find_read(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let found = self.live(db, key, now_ms);
+        let d = &mut self.dbs[db];
+        match found {
+            Some(idx) => {
+                d.stats.keyspace_hits += 1;
+                Some(&d.map[idx])
+            }
+            None => {
+                d.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// The live entry at `key`, without counting a hit or miss.
+    pub fn find(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let idx = self.live(db, key, now_ms)?;
+        Some(&self.dbs[db].map[idx])
+    }
+
+    pub fn contains(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        self.live(db, key, now_ms).is_some()
+    }
+
+    /// Write access to the live entry at `key`.
+    pub fn find_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<WriteGuard<'_>> {
+        let idx = self.live(db, key, now_ms)?;
+        self.hooks.before(db, &self.dbs[db], key);
+        let (key, entry) = self.dbs[db].map.get_index_mut(idx).expect("live index");
+        Some(WriteGuard {
+            db,
+            key,
+            entry,
+            hooks: &mut self.hooks,
+            change: Change::None,
+        })
+    }
+
+    /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any entry.
+    pub fn add(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
+        self.add_entry(
+            db,
+            key,
+            Entry {
+                value,
+                expire_at_ms,
+            },
+        );
+    }
+
+    /// Stores a whole entry at `key`, replacing any entry.
+    pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.hooks.before(db, &self.dbs[db], key);
+        let d = &mut self.dbs[db];
+        d.insert_entry(key, entry);
+        let e = d.get(key).expect("just inserted");
+        let effect = Effect::Set {
+            db,
+            key,
+            value: Cow::Borrowed(&e.value),
+            expire_at_ms: e.expire_at_ms,
+        };
+        self.hooks.after(&effect, db, key, ChangeKind::Set);
+    }
+
+    /// Deletes the live entry at `key` and returns it; `None` if absent or expired.
+    pub fn remove(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.live(db, key, now_ms)?;
+        self.hooks.before(db, &self.dbs[db], key);
+        let entry = self.dbs[db].remove(key).expect("live");
+        self.hooks
+            .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
+        Some(entry)
+    }
+
+    /// Sets the deadline of the live entry at `key` to `at_ms` (a time still to
+    /// come; [`NO_EXPIRE`] clears it). Returns whether the key was live.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], at_ms: u64, now_ms: u64) -> bool {
+        assert!(at_ms == NO_EXPIRE || at_ms > now_ms);
+        if self.live(db, key, now_ms).is_none() {
+            return false;
+        }
+        self.hooks.before(db, &self.dbs[db], key);
+        self.dbs[db].set_expire(key, at_ms);
+        let effect = match at_ms {
+            NO_EXPIRE => Effect::Persist { db, key },
+            at_ms => Effect::ExpireAt { db, key, at_ms },
+        };
+        self.hooks.after(&effect, db, key, ChangeKind::Deadline);
+        true
+    }
+
+    /// Moves the live entry at `key` in `from` to database `to` unless a live key
+    /// there has that name. Returns whether it moved.
+    pub fn move_key(&mut self, from: usize, to: usize, key: &[u8], now_ms: u64) -> bool {
+        assert!(from != to);
+        if self.live(from, key, now_ms).is_none() || self.live(to, key, now_ms).is_some() {
+            return false;
+        }
+        self.hooks.before(from, &self.dbs[from], key);
+        self.hooks.before(to, &self.dbs[to], key);
+        let entry = self.dbs[from].remove(key).expect("live");
+        self.dbs[to].insert_entry(key, entry);
+        let effect = Effect::Move {
+            from_db: from,
+            to_db: to,
+            key,
+        };
+        self.hooks.after(&effect, from, key, ChangeKind::MovedOut);
+        self.hooks.reported(to, key, ChangeKind::Set);
+        true
+    }
+
+    /// Renames the live entry at `src` to `dst` (replacing it), one change. Returns
+    /// whether `src` was live.
+    pub fn rename(&mut self, db: usize, src: &[u8], dst: &[u8], now_ms: u64) -> bool {
+        if self.live(db, src, now_ms).is_none() {
+            return false;
+        }
+        self.hooks.before(db, &self.dbs[db], src);
+        self.hooks.before(db, &self.dbs[db], dst);
+        let d = &mut self.dbs[db];
+        let entry = d.remove(src).expect("live");
+        d.insert_entry(dst, entry);
+        self.hooks.log.push(&Effect::Del { db, key: src });
+        self.hooks.reported(db, src, ChangeKind::Del);
+        let e = self.dbs[db].get(dst).expect("just inserted");
+        let effect = Effect::Set {
+            db,
+            key: dst,
+            value: Cow::Borrowed(&e.value),
+            expire_at_ms: e.expire_at_ms,
+        };
+        self.hooks.after(&effect, db, dst, ChangeKind::Set);
+        true
+    }
+
+    pub fn flush_db(&mut self, db: usize) {
+        let n = self.dbs[db].len() as u64;
+        self.dbs[db].clear();
+        self.hooks
+            .dbs_changed(&Effect::FlushDb { db }, DbChange::Flush { db }, n);
+    }
+
+    pub fn flush_all(&mut self) {
+        let n = self.dbs.iter().map(|d| d.len() as u64).sum();
+        self.dbs.iter_mut().for_each(Db::clear);
+        self.hooks
+            .dbs_changed(&Effect::FlushAll, DbChange::FlushAll, n);
+    }
+
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.hooks
+            .dbs_changed(&Effect::SwapDb { a, b }, DbChange::Swap { a, b }, 1);
+    }
+
+    /// A uniformly chosen live key of `db`.
+    pub fn random_key(&mut self, db: usize, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
+        let hooks = &mut self.hooks;
+        self.dbs[db].random_key(now_ms, rng, |k| hooks.expired(db, k))
+    }
+
+    /// One active-expiry tick over every database. Returns keys deleted.
+    pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
+        let hooks = &mut self.hooks;
+        let mut deleted = 0;
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            deleted += db.active_expire(now_ms, rng, |k| hooks.expired(i, k));
+        }
+        deleted
+    }
+
+    /// Zeroes the counters `CONFIG RESETSTAT` resets.
+    pub fn reset_stats(&mut self) {
+        for db in &mut self.dbs {
+            db.stats = DbStats::default();
+        }
+    }
+
+    pub fn log(&self) -> &EffectLog {
+        &self.hooks.log
+    }
+
+    pub fn log_mut(&mut self) -> &mut EffectLog {
+        &mut self.hooks.log
+    }
+
+    /// Keyspace changes since the last save.
+    pub fn dirty(&self) -> u64 {
+        self.hooks.dirty
+    }
+
+    /// Listens to every change from now on (replacing any listener).
+    pub fn set_sink(&mut self, sink: Box<dyn ChangeSink>) {
+        self.hooks.sink = Some(sink);
+    }
+
+    /// Runs `f` with changes not counted as dirty (journal replay, a master's
+    /// stream: they were counted where they were made).
+    pub(crate) fn replaying<T>(&mut self, f: impl FnOnce(&mut Keyspace) -> T) -> T {
+        let was = std::mem::replace(&mut self.hooks.replaying, true);
+        let out = f(self);
+        self.hooks.replaying = was;
+        out
+    }
+
+    /// Starts snapshot `id` of the keyspace as it is now, at journal LSN `lsn`;
+    /// returns its file header. Every write from now on reaches it first.
+    pub fn start_snapshot(
+        &mut self,
+        id: u64,
+        shard_id: usize,
+        shards: usize,
+        lsn: u64,
+        created_unix_ms: u64,
+    ) -> Vec<u8> {
+        let writer = SnapshotWriter::new(shard_id, shards, lsn, created_unix_ms, &self.dbs);
+        let mut header = Vec::new();
+        writer.header(&mut header);
+        self.hooks.snapshots.push((id, writer));
+        header
+    }
+
+    /// Appends snapshot `id`'s next chunk to `out` (see
+    /// [`SnapshotWriter::next_chunk`]). `None` if the snapshot was abandoned
+    /// (`FLUSHDB`, `FLUSHALL`, `SWAPDB`) or dropped; once the trailer is written the
+    /// writer is dropped.
+    pub fn snapshot_chunk(
+        &mut self,
+        id: u64,
+        now_ms: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<SnapshotProgress> {
+        let snapshots = &mut self.hooks.snapshots;
+        let at = snapshots.iter().position(|(i, _)| *i == id)?;
+        let writer = &mut snapshots[at].1;
+        if writer.next_chunk(&self.dbs, now_ms, max_bytes, out) {
+            return Some(SnapshotProgress::More);
+        }
+        let entries = writer.entries_written();
+        snapshots.remove(at);
+        Some(SnapshotProgress::Done { entries })
+    }
+
+    /// Stops snapshot `id`, if still in progress.
+    pub fn drop_snapshot(&mut self, id: u64) {
+        self.hooks.snapshots.retain(|(i, _)| *i != id);
+    }
+
+    pub fn snapshots_in_progress(&self) -> usize {
+        self.hooks.snapshots.len()
+    }
+
+    /// Loads a snapshot image into this (fresh) keyspace; see [`crate::snapshot::load`].
+    pub fn load_snapshot(&mut self, image: &[u8]) -> Result<(SnapshotHeader, u64), SnapshotError> {
+        crate::snapshot::load(image, &mut self.dbs)
     }
 }
 
@@ -315,7 +788,7 @@ mod tests {
         assert!(db.lookup(b"k", 100).is_none());
         assert_eq!(db.len(), 0);
         assert_eq!(db.expires_len(), 0);
-        assert_eq!(db.stats.expired_keys, 1);
+        assert_eq!(db.stats().expired_keys, 1);
     }
 
     #[test]
@@ -331,7 +804,7 @@ mod tests {
         }
         let mut total = 0;
         for _ in 0..100 {
-            total += db.active_expire(20, &mut rng);
+            total += db.active_expire(20, &mut rng, |_| {});
         }
         assert_eq!(total, 500);
         assert_eq!(db.len(), 500);

@@ -6,7 +6,7 @@
 //! ```text
 //!  start:    SnapshotWriter::new(dbs, lsn) ──► header ──► file
 //!  each tick:  next_chunk(dbs) ──► one chunk ──► file     (bounded bytes and visits)
-//!  each write: before_write(dbs, db, key) ──► the shard changes the key
+//!  each write: before_write(db, table, key) ──► the shard changes the key
 //!              (saves the key's state at the start if the walk has not reached it)
 //!  the end:  next_chunk ──► saved entries ──► trailer ──► file
 //!  recover:  file ──► load ──► Db::insert_entry ──► journal replay from lsn + 1
@@ -428,15 +428,14 @@ impl SnapshotWriter {
 
     /// Call before any write changes `key` in database `db` (see the module doc);
     /// saves the key's state at the start if the image still needs it.
-    pub fn before_write(&mut self, dbs: &[Db], db: usize, key: &[u8]) {
-        assert_eq!(dbs.len(), self.cursors.len());
-        assert!(db < dbs.len());
+    pub fn before_write(&mut self, db: usize, table: &Db, key: &[u8]) {
+        assert!(db < self.cursors.len());
         if self.phase != Phase::Walking || self.saved[db].contains_key(key) {
             return;
         }
-        let (key, state) = match dbs[db].position(key) {
+        let (key, state) = match table.position(key) {
             Some(pos) => {
-                let (k, e) = dbs[db].entry_at(pos).expect("a present key's position");
+                let (k, e) = table.entry_at(pos).expect("a present key's position");
                 let walked = pos >= self.cursors[db];
                 (k.clone(), (!walked).then(|| e.clone()))
             }
@@ -837,7 +836,7 @@ mod tests {
         };
         match rng.gen_range(0..10) {
             0 | 1 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 let value = vec![b'w'; rng.gen_range(0..40)];
                 let expire = if rng.gen_bool(0.2) {
                     now_ms + rng.gen_range(1..300)
@@ -847,11 +846,11 @@ mod tests {
                 dbs[db].insert(&key, Value::Str(value), expire);
             }
             2 | 3 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 dbs[db].remove(&key);
             }
             4 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 if let Some(Entry {
                     value: Value::Str(s),
                     ..
@@ -861,7 +860,7 @@ mod tests {
                 }
             }
             5 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 if dbs[db].contains(&key, now_ms) {
                     let at = if rng.gen_bool(0.5) {
                         now_ms + 50
@@ -873,8 +872,8 @@ mod tests {
             }
             6 => {
                 let to = (db + 1) % 4;
-                writer.before_write(dbs, db, &key);
-                writer.before_write(dbs, to, &key);
+                writer.before_write(db, &dbs[db], &key);
+                writer.before_write(to, &dbs[to], &key);
                 if let Some(entry) = dbs[db].remove(&key) {
                     dbs[to].insert_entry(&key, entry);
                 }
@@ -883,12 +882,12 @@ mod tests {
                 dbs[db].lookup(&key, now_ms);
             }
             8 => {
-                dbs[db].active_expire(now_ms, rng);
+                dbs[db].active_expire(now_ms, rng, |_| {});
             }
             _ => {
                 for i in 0..rng.gen_range(1..20) {
                     let new = format!("burst{}", rng.gen_range(0..2000) + i);
-                    writer.before_write(dbs, db, new.as_bytes());
+                    writer.before_write(db, &dbs[db], new.as_bytes());
                     dbs[db].insert(new.as_bytes(), Value::Str(b"b".to_vec()), NO_EXPIRE);
                 }
             }
@@ -963,16 +962,16 @@ mod tests {
         writer.header(&mut file);
         // A budget of one byte: one entry per chunk. This one writes `d`.
         assert!(writer.next_chunk(&dbs, T0_MS, 1, &mut file));
-        writer.before_write(&dbs, 0, b"d");
+        writer.before_write(0, &dbs[0], b"d");
         dbs[0].insert(b"d", Value::Str(b"changed".to_vec()), NO_EXPIRE);
         // Removing `a` moves `d`, the last entry, down to position 0.
-        writer.before_write(&dbs, 0, b"a");
+        writer.before_write(0, &dbs[0], b"a");
         dbs[0].remove(b"a");
         assert_eq!(dbs[0].position(b"d"), Some(0));
         // A key created now, then moved below the cursor, stays out of the image.
-        writer.before_write(&dbs, 0, b"new");
+        writer.before_write(0, &dbs[0], b"new");
         dbs[0].insert(b"new", Value::Str(b"n".to_vec()), NO_EXPIRE);
-        writer.before_write(&dbs, 0, b"b");
+        writer.before_write(0, &dbs[0], b"b");
         dbs[0].remove(b"b");
         assert_eq!(dbs[0].position(b"new"), Some(1));
         assert_eq!(writer.saved_len(), 4);

@@ -207,12 +207,12 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut Vec<u8>) {
         Some(shard) => {
             let cmds = std::mem::take(&mut squash.per_shard[shard]);
             if shard == home && core.unlocked() {
-                let before = core.shard.borrow().log.last_lsn();
+                let before = core.shard.borrow().log().last_lsn();
                 let mut engine = core.shard.borrow_mut();
                 for (db, args) in cmds {
                     engine.run(db, &args, now, out);
                 }
-                let after = engine.log.last_lsn();
+                let after = engine.log().last_lsn();
                 drop(engine);
                 if after != before {
                     core.kick_journal();
@@ -249,13 +249,13 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Ve
         let cmds = std::mem::take(cmds);
         if shard == home && core.unlocked() {
             let (buf, ends) = &mut replies[home];
-            let before = core.shard.borrow().log.last_lsn();
+            let before = core.shard.borrow().log().last_lsn();
             let mut engine = core.shard.borrow_mut();
             for (db, args) in cmds {
                 engine.run(db, &args, now, buf);
                 ends.push(buf.len());
             }
-            let after = engine.log.last_lsn();
+            let after = engine.log().last_lsn();
             drop(engine);
             if after != before {
                 core.kick_journal();
