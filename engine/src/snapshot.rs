@@ -22,8 +22,8 @@
 //! appends, so an entry only ever moves down.
 //!
 //! Before any write changes a key (sets, deletes, deadline changes, in-place value
-//! changes; both keys of a `RENAME` or `MOVE`), the shard calls
-//! [`SnapshotWriter::before_write`]. The first time a key is named there, the writer
+//! changes; both keys of a `RENAME` or `MOVE`), the keyspace's door
+//! ([`crate::keyspace::Keyspace`]) calls [`SnapshotWriter::before_write`]. The first time a key is named there, the writer
 //! records it in `saved`:
 //! - present below its database's cursor (not walked yet): its entry, cloned — the
 //!   state it had at the start, since nothing has changed it before;
@@ -52,7 +52,8 @@
 //! snapshot in progress by dropping its writer, and starts a new one if it wants one.
 //!
 //! Memory: one key reference per touched key, plus a clone of each touched key's
-//! entry that the walk had not reached yet. Work per [`SnapshotWriter::next_chunk`]
+//! entry that the walk had not reached yet. That clone is also the one cost a write
+//! pays here beyond a hash probe: O(value bytes), at most once per key per snapshot. Work per [`SnapshotWriter::next_chunk`]
 //! is bounded by [`SNAPSHOT_VISITS_PER_CHUNK_MAX`] and by the chunk budget.
 //!
 //! # File layout
