@@ -244,10 +244,9 @@ mod tests {
     #[test]
     fn replaying_what_commands_journaled_reproduces_the_keyspace() {
         use crate::harness::TestShard;
-        use crate::journal::apply_effect;
-        use crate::keyspace::Entry;
+        use crate::keyspace::{Entry, SnapshotProgress};
+        use crate::replay::apply_effect;
         use crate::shard::{Op, Shard};
-        use crate::snapshot::{load, SnapshotWriter};
         use bytes::Bytes;
         use rand::rngs::SmallRng;
         use rand::{Rng, SeedableRng};
@@ -255,7 +254,7 @@ mod tests {
 
         fn view(shard: &Shard, now_ms: u64) -> BTreeMap<(usize, Bytes), Entry> {
             let mut view = BTreeMap::new();
-            for (i, db) in shard.dbs.iter().enumerate() {
+            for (i, db) in shard.keyspace().dbs().iter().enumerate() {
                 db.for_each_live(now_ms, |k, e| {
                     view.insert((i, k.clone()), e.clone());
                 });
@@ -263,34 +262,40 @@ mod tests {
             view
         }
 
+        // Append and SetRange effects seen over all seeds.
+        let mut deltas = (0, 0);
         for seed in 0..40 {
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut live = TestShard::default();
-            live.shard.log.enable(0);
+            live.shard.log_mut().enable(0);
             let mut replica = Shard::new(0, 1);
             let keys = [
                 "a", "b", "c", "{a}d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
             ];
+            let big = &"0123456789".repeat(8);
             let mut image = Vec::new();
             let mut image_start = BTreeMap::new();
             let mut snapshots = 0;
             for step in 0..600 {
-                if live.shard.snapshots.is_empty() && !image.is_empty() {
+                let ks = live.shard.keyspace_mut();
+                if ks.snapshots_in_progress() == 0 && !image.is_empty() {
                     // Abandoned by FLUSH or SWAPDB.
                     image.clear();
                 }
-                if live.shard.snapshots.is_empty() && rng.gen_bool(0.1) {
-                    let w = SnapshotWriter::new(0, 1, 1, 0, &live.shard.dbs);
-                    w.header(&mut image);
-                    live.shard.snapshots.push((1, w));
+                if ks.snapshots_in_progress() == 0 && rng.gen_bool(0.1) {
+                    image = ks.start_snapshot(1, 0, 1, 1, 0);
                     image_start = view(&live.shard, live.now_ms);
                 }
-                let shard = &mut live.shard;
-                if let Some((_, w)) = shard.snapshots.first_mut() {
-                    if !w.next_chunk(&shard.dbs, live.now_ms, 48, &mut image) {
-                        shard.snapshots.clear();
+                let ks = live.shard.keyspace_mut();
+                if ks.snapshots_in_progress() > 0 {
+                    if let Some(SnapshotProgress::Done { .. }) =
+                        ks.snapshot_chunk(1, live.now_ms, 48, &mut image)
+                    {
                         let mut loaded = Shard::new(0, 3);
-                        load(&image, &mut loaded.dbs).expect("image loads");
+                        loaded
+                            .keyspace_mut()
+                            .load_snapshot(&image)
+                            .expect("image loads");
                         assert_eq!(
                             view(&loaded, live.now_ms),
                             image_start
@@ -309,7 +314,9 @@ mod tests {
                 let n = rng.gen_range(-2..30).to_string();
                 let db = rng.gen_range(0..3).to_string();
                 let bit = rng.gen_range(0..40).to_string();
-                let cmd: Vec<&str> = match rng.gen_range(0..34) {
+                let big_bit = rng.gen_range(0..1200).to_string();
+                let big_at = rng.gen_range(0..150).to_string();
+                let cmd: Vec<&str> = match rng.gen_range(0..40) {
                     0 => vec!["SET", k, &n],
                     1 => vec!["SET", k, "v", "PX", &n],
                     2 => vec!["SET", k, "w", "KEEPTTL", "XX"],
@@ -343,6 +350,12 @@ mod tests {
                     30 => vec!["GET", k],
                     31 => vec!["SELECT-DB", &db],
                     32 => vec!["FLUSH-OR-SWAP", &db],
+                    // Values past EFFECT_WHOLE_VALUE_BYTES_MAX, changed in place: deltas.
+                    33 | 34 => vec!["SET", k, big, "KEEPTTL"],
+                    35 => vec!["APPEND", k, big],
+                    36 => vec!["SETRANGE", k, &big_at, &n],
+                    37 => vec!["SETBIT", k, &big_bit, if step % 2 == 0 { "1" } else { "0" }],
+                    38 => vec!["INCRBY", k, &n],
                     _ => vec!["TICK", &n],
                 };
                 match cmd[0] {
@@ -368,9 +381,14 @@ mod tests {
                         live.run_raw(&cmd);
                     }
                 }
-                let buf = live.shard.log.take();
+                let buf = live.shard.log_mut().take();
                 for r in scan(&buf).records {
                     let effect = Effect::decode(&buf[r.payload]).expect("decodes");
+                    match effect {
+                        Effect::Append { .. } => deltas.0 += 1,
+                        Effect::SetRange { .. } => deltas.1 += 1,
+                        _ => {}
+                    }
                     apply_effect(&mut replica, effect);
                 }
                 assert_eq!(
@@ -381,5 +399,9 @@ mod tests {
             }
             assert!(snapshots > 3, "seed {seed}: only {snapshots} snapshots");
         }
+        assert!(
+            deltas.0 > 100 && deltas.1 > 100,
+            "deltas journaled: {deltas:?}"
+        );
     }
 }

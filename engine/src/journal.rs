@@ -5,7 +5,7 @@
 //! ```text
 //!  write:   Effect ──► encode_effect_record(lsn) ──► journal buffer ──► file
 //!  recover: file ──► scan ──► records (offset, lsn, payload) + how the journal ended
-//!                               └──► Effect::decode ──► apply_effect(shard)
+//!                               └──► Effect::decode ──► replay::apply_effect(shard)
 //! ```
 //!
 //! # Record layout
@@ -50,7 +50,7 @@
 //!
 //! A record's payload is one [`Effect`]: a deterministic description of what a write
 //! changed (absolute deadlines, resolved random choices), so replaying it with
-//! [`apply_effect`] reproduces the data without a clock. The encoding is a tag byte,
+//! [`crate::replay::apply_effect`] reproduces the data without a clock. The encoding is a tag byte,
 //! then the effect's fields in order; integers are LEB128 varints (canonical: no
 //! redundant high groups), byte strings are a varint length then the bytes, values
 //! are a type tag then the type's body, and a list is a varint count then its items.
@@ -67,7 +67,23 @@
 //!  TxPart    9  tx_id count participant…     participant: shard (u16) lsn (≠ 0),
 //!              count effect…                 shards strictly increasing;
 //!                                            no effect a TxPart
+//!  Nop      10  zero padding
+//!  Append   11  db key bytes                 bytes appended to a string
+//!  SetRange 12  db key offset bytes          bytes written at offset of a string,
+//!                                            zero-filled up to offset if shorter;
+//!                                            offset + len ≤ DELTA_END_BYTES_MAX
 //! ```
+//!
+//! # Versioning and deltas
+//!
+//! A tag, once written, keeps its meaning forever: a journal, a snapshot or a
+//! replica's stream written by an older version reads the same under a newer one.
+//! New kinds of change get new tags. `Set` restates a whole key and works for any
+//! value; the delta tags (`Append`, `SetRange`) describe an in-place change to a
+//! string by the bytes it changed, so a large value grown or patched is not
+//! journaled again whole (the door picks one or the other, with
+//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`]). Collections add their own deltas the same way
+//! (`HSet`, `HDel`, `LPush`, `LTrim`, `ZAdd`, …) from tag 13 on.
 //!
 //! Every decoded form re-encodes to the same bytes. Decoding never panics, and it
 //! allocates only after checking that the input holds at least the bytes or items
@@ -78,12 +94,11 @@ use std::ops::Range;
 
 use crc::{Crc, CRC_32_ISCSI};
 
-use crate::keyspace::NO_EXPIRE;
+use crate::keyspace::db::NO_EXPIRE;
 use crate::limits::{
     DATABASES, JOURNAL_RECORD_BYTES_MIN, JOURNAL_RECORD_HEADER_BYTES,
     JOURNAL_RECORD_PAYLOAD_BYTES_MAX, JOURNAL_RECORD_PAYLOAD_BYTES_MIN,
 };
-use crate::shard::Shard;
 use crate::value::Value;
 
 /// No LSN: never written in a record, so a zeroed header cannot pass as one.
@@ -364,6 +379,20 @@ pub enum Effect<'a> {
     Nop {
         padding: usize,
     },
+    /// Append `bytes` to the string at `key`.
+    Append {
+        db: usize,
+        key: &'a [u8],
+        bytes: &'a [u8],
+    },
+    /// Write `bytes` at `offset` of the string at `key`, zero-filling it up to
+    /// `offset` if it is shorter.
+    SetRange {
+        db: usize,
+        key: &'a [u8],
+        offset: u64,
+        bytes: &'a [u8],
+    },
 }
 
 /// A shard taking part in a multi-shard transaction and the LSN its part has in
@@ -386,6 +415,17 @@ const TAG_SWAP_DB: u8 = 7;
 const TAG_MOVE: u8 = 8;
 const TAG_TX_PART: u8 = 9;
 const TAG_NOP: u8 = 10;
+const TAG_APPEND: u8 = 11;
+const TAG_SET_RANGE: u8 = 12;
+
+/// Values up to this many bytes are journaled whole after an in-place change (a
+/// `Set` restating the key, no larger than a delta and simpler to replay); larger
+/// ones by the bytes that changed (`Append`, `SetRange`).
+pub const EFFECT_WHOLE_VALUE_BYTES_MAX: usize = 64;
+
+/// Largest end (`offset + len`) a `SetRange` may write: what one record may carry,
+/// so a damaged offset cannot ask replay for an absurd allocation.
+pub const DELTA_END_BYTES_MAX: u64 = JOURNAL_RECORD_PAYLOAD_BYTES_MAX as u64;
 
 /// The participants of a record's `TxPart` payload; `None` for any other effect.
 pub fn tx_participants(payload: &[u8]) -> Option<Result<Vec<Participant>, DecodeError>> {
@@ -434,6 +474,8 @@ pub enum DecodeError {
     NoDeadline,
     /// A `Move` to the database it comes from.
     MoveToSameDb,
+    /// A `SetRange` ending past [`DELTA_END_BYTES_MAX`].
+    RangeTooLarge,
 }
 
 impl Effect<'_> {
@@ -493,6 +535,25 @@ impl Effect<'_> {
                 put_db(*from_db, out);
                 put_db(*to_db, out);
                 put_bytes(key, out);
+            }
+            Effect::Append { db, key, bytes } => {
+                out.push(TAG_APPEND);
+                put_db(*db, out);
+                put_bytes(key, out);
+                put_bytes(bytes, out);
+            }
+            Effect::SetRange {
+                db,
+                key,
+                offset,
+                bytes,
+            } => {
+                assert!(offset.saturating_add(bytes.len() as u64) <= DELTA_END_BYTES_MAX);
+                out.push(TAG_SET_RANGE);
+                put_db(*db, out);
+                put_bytes(key, out);
+                put_varint(*offset, out);
+                put_bytes(bytes, out);
             }
             Effect::TxPart {
                 tx_id,
@@ -704,6 +765,24 @@ impl<'a> Reader<'a> {
                     key,
                 }
             }
+            TAG_APPEND => Effect::Append {
+                db: self.db()?,
+                key: self.bytes()?,
+                bytes: self.bytes()?,
+            },
+            TAG_SET_RANGE => {
+                let (db, key, offset, bytes) =
+                    (self.db()?, self.bytes()?, self.varint()?, self.bytes()?);
+                if offset.saturating_add(bytes.len() as u64) > DELTA_END_BYTES_MAX {
+                    return Err(DecodeError::RangeTooLarge);
+                }
+                Effect::SetRange {
+                    db,
+                    key,
+                    offset,
+                    bytes,
+                }
+            }
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
             TAG_NOP if tx_allowed => {
                 if self.rest.iter().any(|&b| b != 0) {
@@ -733,57 +812,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Redoes `effect` on `shard`'s keyspace, through the same [`Db`](crate::keyspace::Db)
-/// methods the commands use. Deterministic: no clock and no randomness. Deadlines
-/// are absolute, so a key that has died since it was written is dead on the
-/// replayed shard too, with no effect needed for its expiry. A `TxPart`'s effects
-/// are applied unconditionally: whether a transaction's part may be applied at all
-/// is recovery's decision, made above this. Takes the effect by value so a decoded
-/// value moves into the keyspace without another copy.
-pub fn apply_effect(shard: &mut Shard, effect: Effect<'_>) {
-    match effect {
-        Effect::Set {
-            db,
-            key,
-            value,
-            expire_at_ms,
-        } => shard.dbs[db].insert(key, value.into_owned(), expire_at_ms),
-        Effect::Del { db, key } => {
-            shard.dbs[db].remove(key);
-        }
-        Effect::ExpireAt { db, key, at_ms } => shard.dbs[db].set_expire(key, at_ms),
-        Effect::Persist { db, key } => shard.dbs[db].set_expire(key, NO_EXPIRE),
-        Effect::FlushDb { db } => shard.dbs[db].clear(),
-        Effect::FlushAll => shard.dbs.iter_mut().for_each(|db| db.clear()),
-        Effect::SwapDb { a, b } => shard.dbs.swap(a, b),
-        Effect::Move {
-            from_db,
-            to_db,
-            key,
-        } => {
-            if let Some(entry) = shard.dbs[from_db].remove(key) {
-                shard.dbs[to_db].insert_entry(key, entry);
-            }
-        }
-        Effect::TxPart { effects, .. } => {
-            for effect in effects {
-                apply_effect(shard, effect);
-            }
-        }
-        Effect::Nop { .. } => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::TestShard;
-    use crate::keyspace::Entry;
-    use crate::shard::Op;
-    use bytes::Bytes;
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
-    use std::collections::BTreeMap;
 
     /// A journal of `n` records with LSNs from `first_lsn`, payloads of varied
     /// lengths (1 to 40 bytes) and contents; returns it and each record's offset.
@@ -1094,6 +1127,28 @@ mod tests {
                 to_db: 0,
                 key: b"m",
             },
+            Effect::Append {
+                db: 1,
+                key: b"a",
+                bytes: b"tail",
+            },
+            Effect::Append {
+                db: 15,
+                key: b"",
+                bytes: b"",
+            },
+            Effect::SetRange {
+                db: 2,
+                key: b"r",
+                offset: 0,
+                bytes: b"x",
+            },
+            Effect::SetRange {
+                db: 2,
+                key: b"r",
+                offset: 100_000,
+                bytes: &[0xff; 200],
+            },
             Effect::TxPart {
                 tx_id: 0,
                 participants: parts(&[(0, 1)]),
@@ -1160,6 +1215,23 @@ mod tests {
             [TAG_TX_PART, 5, 2, 1, 7, 0xc8, 0x01, 9, 1, TAG_FLUSH_DB, 3]
         );
         assert_eq!(encoded(&Effect::FlushAll), [TAG_FLUSH_ALL]);
+        let append = Effect::Append {
+            db: 1,
+            key: b"k",
+            bytes: b"ab",
+        };
+        assert_eq!(encoded(&append), [TAG_APPEND, 1, 1, b'k', 2, b'a', b'b']);
+        let range = Effect::SetRange {
+            db: 0,
+            key: b"k",
+            offset: 200,
+            bytes: b"z",
+        };
+        assert_eq!(
+            encoded(&range),
+            [TAG_SET_RANGE, 0, 1, b'k', 0xc8, 0x01, 1, b'z']
+        );
+        assert_eq!((TAG_NOP, TAG_APPEND, TAG_SET_RANGE), (10, 11, 12));
     }
 
     #[test]
@@ -1213,7 +1285,7 @@ mod tests {
         let cases: &[(&[u8], DecodeError)] = &[
             (&[], Truncated),
             (&[0], UnknownTag(0)),
-            (&[TAG_NOP + 1], UnknownTag(TAG_NOP + 1)),
+            (&[TAG_SET_RANGE + 1], UnknownTag(TAG_SET_RANGE + 1)),
             (&[TAG_NOP, 0, 1], TrailingBytes),
             (&[TAG_SET, 0, 1, b'k', 0, 9, 0], UnknownValueType(9)),
             (&[TAG_DEL, 16, 0], DbOutOfRange),
@@ -1223,6 +1295,22 @@ mod tests {
             (&[TAG_DEL, 0, 2, b'k'], Truncated),
             (&[TAG_EXPIRE_AT, 0, 1, b'k', 0], NoDeadline),
             (&[TAG_MOVE, 3, 3, 1, b'k'], MoveToSameDb),
+            (
+                &[
+                    TAG_SET_RANGE,
+                    0,
+                    1,
+                    b'k',
+                    0xff,
+                    0xff,
+                    0xff,
+                    0xff,
+                    0x07,
+                    1,
+                    b'x',
+                ],
+                RangeTooLarge,
+            ),
             (&[TAG_TX_PART, 1, 0, 0], BadParticipants),
             (&[TAG_TX_PART, 1, 2, 4, 1, 4, 1, 0], BadParticipants),
             (&[TAG_TX_PART, 1, 2, 5, 1, 4, 1, 0], BadParticipants),
@@ -1330,242 +1418,5 @@ mod tests {
         let mut framed = Vec::new();
         encode_record(1, &encoded(&samples[0]), &mut framed);
         assert_eq!(framed, journal[..scan.records[0].end()]);
-    }
-
-    /// A shard's live keys at `now_ms`, database by database.
-    fn live_view(shard: &Shard, now_ms: u64) -> BTreeMap<(usize, Bytes), Entry> {
-        let mut view = BTreeMap::new();
-        for (i, db) in shard.dbs.iter().enumerate() {
-            db.for_each_live(now_ms, |k, e| {
-                view.insert((i, k.clone()), e.clone());
-            });
-        }
-        view
-    }
-
-    /// Runs commands on a harness shard and, after each, replays the effect it
-    /// should have journaled onto a second shard through encode, frame, scan and
-    /// decode; the two must agree on every live key after every step. At the end the
-    /// whole journal is replayed onto a fresh shard, as recovery would.
-    struct Replay {
-        live: TestShard,
-        replica: Shard,
-        journal: Vec<u8>,
-        lsn: u64,
-    }
-
-    impl Replay {
-        fn new() -> Self {
-            Replay {
-                live: TestShard::default(),
-                replica: Shard::new(0, 1),
-                journal: Vec::new(),
-                lsn: 1,
-            }
-        }
-
-        /// Runs `args`, checks its reply, then journals and replays `effects`.
-        fn step(&mut self, args: &[&str], reply: &str, effects: &[Effect]) {
-            assert_eq!(self.live.run(args), reply, "{args:?}");
-            self.journal_and_replay(effects);
-        }
-
-        fn journal_and_replay(&mut self, effects: &[Effect]) {
-            for effect in effects {
-                let at = self.journal.len();
-                encode_effect_record(self.lsn, effect, &mut self.journal);
-                self.lsn += 1;
-                let scan = scan(&self.journal[at..]);
-                assert_eq!(scan.end, End::Clean);
-                let record = &self.journal[at..][scan.records[0].payload.clone()];
-                let decoded = Effect::decode(record).expect("decodes");
-                assert_eq!(&decoded, effect);
-                apply_effect(&mut self.replica, decoded);
-            }
-            self.check(&self.replica);
-        }
-
-        fn check(&self, replica: &Shard) {
-            let now = self.live.now_ms;
-            assert_eq!(live_view(replica, now), live_view(&self.live.shard, now));
-        }
-
-        fn recover(&self) {
-            let scan = scan(&self.journal);
-            assert_eq!(scan.end, End::Clean);
-            let mut fresh = Shard::new(0, 2);
-            for r in &scan.records {
-                let effect = Effect::decode(&self.journal[r.payload.clone()]).expect("decodes");
-                apply_effect(&mut fresh, effect);
-            }
-            self.check(&fresh);
-        }
-    }
-
-    #[test]
-    fn replaying_effects_reproduces_what_the_commands_did() {
-        let mut r = Replay::new();
-        let t0 = r.live.now_ms;
-        let set = |db, key, value: &'static [u8], expire_at_ms| Effect::Set {
-            db,
-            key,
-            value: str_value(value),
-            expire_at_ms,
-        };
-        r.step(&["SET", "a", "1"], "OK", &[set(0, b"a", b"1", NO_EXPIRE)]);
-        r.step(
-            &["SET", "b", "2", "PX", "5000"],
-            "OK",
-            &[set(0, b"b", b"2", t0 + 5000)],
-        );
-        r.step(
-            &["SET", "c", "3", "EX", "100"],
-            "OK",
-            &[set(0, b"c", b"3", t0 + 100_000)],
-        );
-        r.step(&["DEL", "a"], "1", &[Effect::Del { db: 0, key: b"a" }]);
-        r.step(&["DEL", "a"], "0", &[]);
-        let c_at = t0 + 10_000;
-        r.step(
-            &["EXPIRE", "c", "10"],
-            "1",
-            &[Effect::ExpireAt {
-                db: 0,
-                key: b"c",
-                at_ms: c_at,
-            }],
-        );
-        r.step(
-            &["PERSIST", "b"],
-            "1",
-            &[Effect::Persist { db: 0, key: b"b" }],
-        );
-        r.step(
-            &["MOVE", "b", "3"],
-            "1",
-            &[Effect::Move {
-                from_db: 0,
-                to_db: 3,
-                key: b"b",
-            }],
-        );
-        r.live.db = 3;
-        r.step(
-            &["SET", "d", "4", "PX", "20"],
-            "OK",
-            &[set(3, b"d", b"4", t0 + 20)],
-        );
-        r.live.db = 0;
-        r.live.shard.apply(Op::SwapDb { a: 0, b: 3 }, r.live.now_ms);
-        r.journal_and_replay(&[Effect::SwapDb { a: 0, b: 3 }]);
-        // `d` dies of old age on both sides without an effect: its deadline came along.
-        r.live.advance_ms(30);
-        r.step(&["GET", "d"], "(nil)", &[]);
-        r.step(
-            &["PEXPIRE", "b", "-1"],
-            "1",
-            &[Effect::Del { db: 0, key: b"b" }],
-        );
-        r.live.db = 5;
-        r.step(&["SET", "e", "5"], "OK", &[set(5, b"e", b"5", NO_EXPIRE)]);
-        r.live.db = 0;
-        r.live.shard.apply(Op::Flush { db: Some(5) }, r.live.now_ms);
-        r.journal_and_replay(&[Effect::FlushDb { db: 5 }]);
-        // A multi-shard MSET's part on this shard.
-        let pairs = vec![(Bytes::from_static(b"x"), Bytes::from_static(b"7"))];
-        r.live.shard.apply(Op::MSet { db: 0, pairs }, r.live.now_ms);
-        r.journal_and_replay(&[Effect::TxPart {
-            tx_id: 1,
-            participants: parts(&[(0, 5), (3, 2)]),
-            effects: vec![set(0, b"x", b"7", NO_EXPIRE)],
-        }]);
-        r.recover();
-        r.live.shard.apply(Op::Flush { db: None }, r.live.now_ms);
-        r.journal_and_replay(&[Effect::FlushAll]);
-        r.recover();
-    }
-
-    #[test]
-    fn replaying_effects_of_random_commands_reproduces_the_keyspace() {
-        let mut rng = SmallRng::seed_from_u64(9);
-        let mut r = Replay::new();
-        let keys: [&'static [u8]; 6] = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5"];
-        let values: [&'static [u8]; 3] = [b"", b"v", b"value"];
-        // A command that answered 1 did its change, and journals `effect`.
-        let if_done = |reply: String, effect| if reply == "1" { vec![effect] } else { vec![] };
-        for _ in 0..3000 {
-            let db = rng.gen_range(0..3);
-            r.live.db = db;
-            let key = keys[rng.gen_range(0..keys.len())];
-            let k = std::str::from_utf8(key).expect("ascii");
-            let now = r.live.now_ms;
-            let effects = match rng.gen_range(0..10) {
-                0 | 1 => {
-                    let value = values[rng.gen_range(0..values.len())];
-                    let v = std::str::from_utf8(value).expect("ascii");
-                    let ttl_ms = rng.gen_range(0..3000u64);
-                    let ttl = ttl_ms.to_string();
-                    let mut args = vec!["SET", k, v];
-                    let mut expire_at_ms = NO_EXPIRE;
-                    if ttl_ms > 0 {
-                        args.extend(["PX", &ttl]);
-                        expire_at_ms = now + ttl_ms;
-                    }
-                    assert_eq!(r.live.run(&args), "OK");
-                    let value = str_value(value);
-                    vec![Effect::Set {
-                        db,
-                        key,
-                        value,
-                        expire_at_ms,
-                    }]
-                }
-                2 => if_done(r.live.run(&["DEL", k]), Effect::Del { db, key }),
-                3 => {
-                    let ttl_ms: i64 = rng.gen_range(-100..3000);
-                    let reply = r.live.run(&["PEXPIRE", k, &ttl_ms.to_string()]);
-                    let effect = match u64::try_from(ttl_ms) {
-                        Ok(ttl_ms) if ttl_ms > 0 => Effect::ExpireAt {
-                            db,
-                            key,
-                            at_ms: now + ttl_ms,
-                        },
-                        _ => Effect::Del { db, key },
-                    };
-                    if_done(reply, effect)
-                }
-                4 => if_done(r.live.run(&["PERSIST", k]), Effect::Persist { db, key }),
-                5 => {
-                    let to_db = (db + rng.gen_range(1..3)) % 3;
-                    let reply = r.live.run(&["MOVE", k, &to_db.to_string()]);
-                    let effect = Effect::Move {
-                        from_db: db,
-                        to_db,
-                        key,
-                    };
-                    if_done(reply, effect)
-                }
-                6 => {
-                    let (a, b) = (rng.gen_range(0..3), rng.gen_range(0..3));
-                    r.live.shard.apply(Op::SwapDb { a, b }, now);
-                    vec![Effect::SwapDb { a, b }]
-                }
-                7 if rng.gen_bool(0.1) => {
-                    r.live.shard.apply(Op::Flush { db: Some(db) }, now);
-                    vec![Effect::FlushDb { db }]
-                }
-                8 => {
-                    r.live.run(&["GET", k]);
-                    vec![]
-                }
-                _ => {
-                    r.live.advance_ms(rng.gen_range(0..500));
-                    vec![]
-                }
-            };
-            r.journal_and_replay(&effects);
-        }
-        assert!(r.lsn > 1000, "{} effects journaled", r.lsn - 1);
-        r.recover();
     }
 }

@@ -9,7 +9,10 @@
 //!
 //! The server crate owns the executors and the network; it asks [`slot::shard_of`]
 //! where each key lives, sends the command there, and writes the reply the engine
-//! produced. Because time comes in as `now_ms` and randomness from a seeded
+//! produced. Handlers reach data only through the keyspace's door
+//! ([`keyspace::Keyspace`]), which calls the [`hooks`](keyspace::hooks) (snapshot copy-on-write,
+//! journal effects, the dirty counter, change listeners) on every write; journal
+//! replay ([`replay`]) goes through the same door. Because time comes in as `now_ms` and randomness from a seeded
 //! generator, a keyspace is testable without a server and replayable from a log.
 
 pub mod command;
@@ -21,6 +24,7 @@ pub mod harness;
 pub mod journal;
 pub mod keyspace;
 pub mod limits;
+pub mod replay;
 pub mod resp;
 pub mod shard;
 pub mod slot;

@@ -6,7 +6,7 @@
 //! ```text
 //!  start:    SnapshotWriter::new(dbs, lsn) ──► header ──► file
 //!  each tick:  next_chunk(dbs) ──► one chunk ──► file     (bounded bytes and visits)
-//!  each write: before_write(dbs, db, key) ──► the shard changes the key
+//!  each write: before_write(db, table, key) ──► the shard changes the key
 //!              (saves the key's state at the start if the walk has not reached it)
 //!  the end:  next_chunk ──► saved entries ──► trailer ──► file
 //!  recover:  file ──► load ──► Db::insert_entry ──► journal replay from lsn + 1
@@ -22,8 +22,8 @@
 //! appends, so an entry only ever moves down.
 //!
 //! Before any write changes a key (sets, deletes, deadline changes, in-place value
-//! changes; both keys of a `RENAME` or `MOVE`), the shard calls
-//! [`SnapshotWriter::before_write`]. The first time a key is named there, the writer
+//! changes; both keys of a `RENAME` or `MOVE`), the keyspace's door
+//! ([`crate::keyspace::Keyspace`]) calls [`SnapshotWriter::before_write`]. The first time a key is named there, the writer
 //! records it in `saved`:
 //! - present below its database's cursor (not walked yet): its entry, cloned — the
 //!   state it had at the start, since nothing has changed it before;
@@ -52,7 +52,8 @@
 //! snapshot in progress by dropping its writer, and starts a new one if it wants one.
 //!
 //! Memory: one key reference per touched key, plus a clone of each touched key's
-//! entry that the walk had not reached yet. Work per [`SnapshotWriter::next_chunk`]
+//! entry that the walk had not reached yet. That clone is also the one cost a write
+//! pays here beyond a hash probe: O(value bytes), at most once per key per snapshot. Work per [`SnapshotWriter::next_chunk`]
 //! is bounded by [`SNAPSHOT_VISITS_PER_CHUNK_MAX`] and by the chunk budget.
 //!
 //! # File layout
@@ -97,7 +98,7 @@ use crc::{Crc, CRC_32_ISCSI};
 use hashbrown::HashMap;
 
 use crate::journal::{DecodeError, Effect};
-use crate::keyspace::{Db, Entry};
+use crate::keyspace::db::{Db, Entry};
 use crate::limits::{DATABASES, JOURNAL_RECORD_PAYLOAD_BYTES_MAX};
 use crate::value::Value;
 
@@ -428,15 +429,14 @@ impl SnapshotWriter {
 
     /// Call before any write changes `key` in database `db` (see the module doc);
     /// saves the key's state at the start if the image still needs it.
-    pub fn before_write(&mut self, dbs: &[Db], db: usize, key: &[u8]) {
-        assert_eq!(dbs.len(), self.cursors.len());
-        assert!(db < dbs.len());
+    pub fn before_write(&mut self, db: usize, table: &Db, key: &[u8]) {
+        assert!(db < self.cursors.len());
         if self.phase != Phase::Walking || self.saved[db].contains_key(key) {
             return;
         }
-        let (key, state) = match dbs[db].position(key) {
+        let (key, state) = match table.position(key) {
             Some(pos) => {
-                let (k, e) = dbs[db].entry_at(pos).expect("a present key's position");
+                let (k, e) = table.entry_at(pos).expect("a present key's position");
                 let walked = pos >= self.cursors[db];
                 (k.clone(), (!walked).then(|| e.clone()))
             }
@@ -837,7 +837,7 @@ mod tests {
         };
         match rng.gen_range(0..10) {
             0 | 1 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 let value = vec![b'w'; rng.gen_range(0..40)];
                 let expire = if rng.gen_bool(0.2) {
                     now_ms + rng.gen_range(1..300)
@@ -847,11 +847,11 @@ mod tests {
                 dbs[db].insert(&key, Value::Str(value), expire);
             }
             2 | 3 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 dbs[db].remove(&key);
             }
             4 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 if let Some(Entry {
                     value: Value::Str(s),
                     ..
@@ -861,7 +861,7 @@ mod tests {
                 }
             }
             5 => {
-                writer.before_write(dbs, db, &key);
+                writer.before_write(db, &dbs[db], &key);
                 if dbs[db].contains(&key, now_ms) {
                     let at = if rng.gen_bool(0.5) {
                         now_ms + 50
@@ -873,8 +873,8 @@ mod tests {
             }
             6 => {
                 let to = (db + 1) % 4;
-                writer.before_write(dbs, db, &key);
-                writer.before_write(dbs, to, &key);
+                writer.before_write(db, &dbs[db], &key);
+                writer.before_write(to, &dbs[to], &key);
                 if let Some(entry) = dbs[db].remove(&key) {
                     dbs[to].insert_entry(&key, entry);
                 }
@@ -883,12 +883,12 @@ mod tests {
                 dbs[db].lookup(&key, now_ms);
             }
             8 => {
-                dbs[db].active_expire(now_ms, rng);
+                dbs[db].active_expire(now_ms, rng, |_| {});
             }
             _ => {
                 for i in 0..rng.gen_range(1..20) {
                     let new = format!("burst{}", rng.gen_range(0..2000) + i);
-                    writer.before_write(dbs, db, new.as_bytes());
+                    writer.before_write(db, &dbs[db], new.as_bytes());
                     dbs[db].insert(new.as_bytes(), Value::Str(b"b".to_vec()), NO_EXPIRE);
                 }
             }
@@ -963,16 +963,16 @@ mod tests {
         writer.header(&mut file);
         // A budget of one byte: one entry per chunk. This one writes `d`.
         assert!(writer.next_chunk(&dbs, T0_MS, 1, &mut file));
-        writer.before_write(&dbs, 0, b"d");
+        writer.before_write(0, &dbs[0], b"d");
         dbs[0].insert(b"d", Value::Str(b"changed".to_vec()), NO_EXPIRE);
         // Removing `a` moves `d`, the last entry, down to position 0.
-        writer.before_write(&dbs, 0, b"a");
+        writer.before_write(0, &dbs[0], b"a");
         dbs[0].remove(b"a");
         assert_eq!(dbs[0].position(b"d"), Some(0));
         // A key created now, then moved below the cursor, stays out of the image.
-        writer.before_write(&dbs, 0, b"new");
+        writer.before_write(0, &dbs[0], b"new");
         dbs[0].insert(b"new", Value::Str(b"n".to_vec()), NO_EXPIRE);
-        writer.before_write(&dbs, 0, b"b");
+        writer.before_write(0, &dbs[0], b"b");
         dbs[0].remove(b"b");
         assert_eq!(dbs[0].position(b"new"), Some(1));
         assert_eq!(writer.saved_len(), 4);

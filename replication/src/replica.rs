@@ -21,20 +21,20 @@
 //!   next frame; drop the old journal; the journal continues at `S + 1`.
 //! - `Applied { bytes, last_lsn, .. }`: append `bytes` to the shard's journal
 //!   unchanged (the replica journals with the master's LSNs, so it restarts and is
-//!   promoted without losing its place), then `shard.log.set_last_lsn(last_lsn)`.
+//!   promoted without losing its place), then `shard.log_mut().set_last_lsn(last_lsn)`.
 //!   A replica's [`EffectLog`](corekv_engine::effect_log::EffectLog) stays disabled
 //!   (nothing it does on its own is journaled); keeping its last LSN in step means a
-//!   promotion only has to call `shard.log.enable(shard.log.last_lsn())`.
+//!   promotion only has to enable the log at its last LSN.
 //!
 //! # Applying records
 //!
 //! A `RECORDS` frame is all or nothing: every record must be whole, pass its CRC,
 //! carry the next LSN (the first exactly the one after the last applied) and decode,
 //! before any is applied. A gap or a bad record is an error that forces a resync,
-//! and the shard is as it was before the frame. Before each effect changes a key,
-//! [`Shard::before_write`] is called, and whole-database effects drop snapshots in
-//! progress, exactly as commands do, so the replica can write its own snapshots
-//! while it applies. A transaction's part is applied as it arrives; the all or
+//! and the shard is as it was before the frame. Each effect is applied with
+//! [`apply_effect`], through the keyspace's door, which runs the same hooks as for
+//! commands (snapshot copy-on-write, whole-database effects dropping snapshots in
+//! progress), so the replica can write its own snapshots while it applies. A transaction's part is applied as it arrives; the all or
 //! nothing rule across shards is recovery's, on the replica's own journal.
 //!
 //! # Lag
@@ -46,11 +46,10 @@
 
 use std::fmt;
 
-use corekv_engine::journal::{apply_effect, DecodeError, Effect, End, Scanner};
+use corekv_engine::journal::{DecodeError, Effect, End, Scanner};
+use corekv_engine::replay::apply_effect;
 use corekv_engine::shard::Shard;
-use corekv_engine::snapshot::{
-    load, read_header, SnapshotError, SnapshotHeader, SNAPSHOT_HEADER_BYTES,
-};
+use corekv_engine::snapshot::{read_header, SnapshotError, SnapshotHeader, SNAPSHOT_HEADER_BYTES};
 
 use crate::frame::{Frame, FrameKind, Heartbeat};
 use crate::handshake::{SyncReply, SyncRequest};
@@ -94,7 +93,7 @@ impl fmt::Debug for Step<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::SnapshotChunk(bytes) => write!(f, "SnapshotChunk({} bytes)", bytes.len()),
-            Step::Loaded(shard) => write!(f, "Loaded(shard {})", shard.id),
+            Step::Loaded(shard) => write!(f, "Loaded(shard {})", shard.id()),
             Step::Applied(applied) => write!(f, "{applied:?}"),
             Step::Heartbeat(heartbeat) => write!(f, "{heartbeat:?}"),
         }
@@ -256,11 +255,14 @@ impl ReplicaStream {
         };
         let lsn = *lsn;
         let mut shard = Box::new(Shard::new(self.config.shard_id, self.config.shard_seed));
-        let loaded = load(image, &mut shard.dbs).map_err(StreamError::Snapshot);
+        let loaded = shard
+            .keyspace_mut()
+            .load_snapshot(image)
+            .map_err(StreamError::Snapshot);
         if let Err(error) = loaded.and_then(|(h, _)| check_header(&self.config, lsn, h)) {
             return self.fail(error);
         }
-        shard.log.set_last_lsn(lsn);
+        shard.log_mut().set_last_lsn(lsn);
         self.phase = Phase::Streaming;
         Ok(shard)
     }
@@ -281,7 +283,6 @@ impl ReplicaStream {
         };
         let count = effects.len() as u64;
         for effect in effects {
-            before_effect(shard, &effect);
             apply_effect(shard, effect);
         }
         let applied = Applied {
@@ -362,37 +363,6 @@ fn decode_records(records: &[u8], next_lsn: u64) -> Result<Vec<Effect<'_>>, Stre
             Err(StreamError::BadRecords { offset })
         }
         _ => Err(StreamError::BadRecords { offset: 0 }),
-    }
-}
-
-/// Tells the shard's snapshots in progress what `effect` is about to change, as a
-/// command would.
-fn before_effect(shard: &mut Shard, effect: &Effect) {
-    if shard.snapshots.is_empty() {
-        return;
-    }
-    match effect {
-        Effect::Set { db, key, .. }
-        | Effect::Del { db, key }
-        | Effect::ExpireAt { db, key, .. }
-        | Effect::Persist { db, key } => shard.before_write(*db, key),
-        Effect::Move {
-            from_db,
-            to_db,
-            key,
-        } => {
-            shard.before_write(*from_db, key);
-            shard.before_write(*to_db, key);
-        }
-        Effect::FlushDb { .. } | Effect::FlushAll | Effect::SwapDb { .. } => {
-            shard.snapshots.clear();
-        }
-        Effect::TxPart { effects, .. } => {
-            for effect in effects {
-                before_effect(shard, effect);
-            }
-        }
-        Effect::Nop { .. } => {}
     }
 }
 

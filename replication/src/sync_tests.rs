@@ -9,8 +9,9 @@ use bytes::Bytes;
 use corekv_engine::harness::TestShard;
 use corekv_engine::journal::{encode_record, scan, Effect};
 use corekv_engine::keyspace::Entry;
+use corekv_engine::keyspace::SnapshotProgress;
 use corekv_engine::shard::{Op, Shard};
-use corekv_engine::snapshot::{load, SnapshotError, SnapshotWriter};
+use corekv_engine::snapshot::{SnapshotError, SnapshotWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -26,7 +27,7 @@ type View = BTreeMap<(usize, Bytes), Entry>;
 /// A shard's live keys at `now_ms`, database by database.
 fn view(shard: &Shard, now_ms: u64) -> View {
     let mut view = BTreeMap::new();
-    for (i, db) in shard.dbs.iter().enumerate() {
+    for (i, db) in shard.keyspace().dbs().iter().enumerate() {
         db.for_each_live(now_ms, |k, e| {
             view.insert((i, k.clone()), e.clone());
         });
@@ -57,7 +58,7 @@ struct Master {
 
 impl Master {
     fn last_lsn(&self) -> u64 {
-        self.live.shard.log.last_lsn()
+        self.live.shard.log().last_lsn()
     }
 
     /// Journal bytes from the record with `lsn` on (empty past the end).
@@ -118,42 +119,36 @@ fn random_command(rng: &mut SmallRng, live: &mut TestShard, whole_db_ok: bool) {
 fn run_master(seed: u64, steps: usize, snapshot_at: Option<usize>, whole_db_ops: bool) -> Master {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut live = TestShard::default();
-    live.shard.log.enable(0);
+    live.shard.log_mut().enable(0);
     let mut journal = Vec::new();
     let mut snapshot = None;
     let mut writing = false;
     for step in 0..steps {
         if Some(step) == snapshot_at {
-            let lsn = live.shard.log.last_lsn();
-            let writer = SnapshotWriter::new(0, 1, lsn, live.now_ms, &live.shard.dbs);
-            let mut image = Vec::new();
-            writer.header(&mut image);
-            live.shard.snapshots.push((1, writer));
+            let lsn = live.shard.log().last_lsn();
+            let image = live
+                .shard
+                .keyspace_mut()
+                .start_snapshot(1, 0, 1, lsn, live.now_ms);
             snapshot = Some((lsn, image));
             writing = true;
         }
         if writing {
-            let shard = &mut live.shard;
-            let (_, writer) = shard.snapshots.first_mut().expect("in progress");
             let image = &mut snapshot.as_mut().expect("started").1;
-            if !writer.next_chunk(&shard.dbs, live.now_ms, 64, image) {
-                shard.snapshots.clear();
-                writing = false;
-            }
+            let ks = live.shard.keyspace_mut();
+            writing = ks.snapshot_chunk(1, live.now_ms, 64, image) == Some(SnapshotProgress::More);
         }
         random_command(&mut rng, &mut live, whole_db_ops && !writing);
-        journal.extend_from_slice(&live.shard.log.take());
+        journal.extend_from_slice(&live.shard.log_mut().take());
     }
     if writing {
-        let shard = &mut live.shard;
-        let (_, writer) = shard.snapshots.first_mut().expect("in progress");
         let image = &mut snapshot.as_mut().expect("started").1;
-        while writer.next_chunk(&shard.dbs, live.now_ms, 4096, image) {}
-        shard.snapshots.clear();
+        let ks = live.shard.keyspace_mut();
+        while ks.snapshot_chunk(1, live.now_ms, 4096, image) == Some(SnapshotProgress::More) {}
     }
     assert_eq!(
         scan(&journal).next_lsn(),
-        Some(live.shard.log.last_lsn() + 1)
+        Some(live.shard.log().last_lsn() + 1)
     );
     Master {
         live,
@@ -222,14 +217,14 @@ fn feed(
                 Step::Applied(applied) => {
                     assert_eq!(applied.records, applied.last_lsn - applied.first_lsn + 1);
                     journal.extend_from_slice(applied.bytes);
-                    shard.log.set_last_lsn(applied.last_lsn);
+                    shard.log_mut().set_last_lsn(applied.last_lsn);
                     acks.applied(applied.records, applied.bytes.len() as u64);
                 }
                 Step::SnapshotChunk(_) | Step::Heartbeat(_) => {}
             }
             let drained = decoder.buffered_bytes() == 0;
             if let Some(lsn) = stream.ack_lsn().filter(|_| acks.due(now_ms, drained)) {
-                assert_eq!(lsn, shard.log.last_lsn());
+                assert_eq!(lsn, shard.log().last_lsn());
                 acks.sent(now_ms);
             }
         }
@@ -281,7 +276,7 @@ fn a_full_sync_reproduces_the_master() {
             "seed {seed}"
         );
         assert_eq!(stream.ack_lsn(), Some(master.last_lsn()));
-        assert_eq!(shard.log.last_lsn(), master.last_lsn());
+        assert_eq!(shard.log().last_lsn(), master.last_lsn());
         assert_eq!(stream.replid(), id);
         let lag = stream.lag(now + 30);
         assert_eq!((lag.records, lag.bytes), (0, 0));
@@ -410,7 +405,7 @@ fn gaps_and_damaged_records_are_refused_and_change_nothing() {
         let mut s = streaming(&set_records(1, 5), &mut Shard::new(0, 7));
         let mut target = Shard::new(0, 7);
         assert!(s.apply(&mut target, &bad).is_err(), "flip at {at}");
-        assert!(target.dbs[0].is_empty(), "flip at {at}");
+        assert!(target.keyspace().db(0).is_empty(), "flip at {at}");
     }
     let boundaries: Vec<usize> = scan(&good).records.iter().map(|r| r.end()).collect();
     for cut in (0..good.len()).filter(|cut| !boundaries.contains(cut)) {
@@ -432,10 +427,10 @@ fn gaps_and_damaged_records_are_refused_and_change_nothing() {
 
 /// A snapshot of `shard` as shard `shard_id` of `shards` at `lsn`.
 fn image_of(shard: &Shard, shard_id: usize, shards: usize, lsn: u64) -> Vec<u8> {
-    let mut writer = SnapshotWriter::new(shard_id, shards, lsn, 0, &shard.dbs);
+    let mut writer = SnapshotWriter::new(shard_id, shards, lsn, 0, shard.keyspace().dbs());
     let mut image = Vec::new();
     writer.header(&mut image);
-    while writer.next_chunk(&shard.dbs, 0, FRAME_BATCH_BYTES_MAX, &mut image) {}
+    while writer.next_chunk(shard.keyspace().dbs(), 0, FRAME_BATCH_BYTES_MAX, &mut image) {}
     image
 }
 
@@ -528,7 +523,7 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
         panic!("loads");
     };
     assert_eq!(view(&loaded, 0), view(&master.shard, 0));
-    assert_eq!(loaded.log.last_lsn(), 10);
+    assert_eq!(loaded.log().last_lsn(), 10);
     assert_eq!(s.ack_lsn(), Some(10));
     // A CONTINUE from somewhere else than asked.
     let request = SyncRequest {
@@ -589,24 +584,20 @@ fn a_replica_snapshot_taken_while_applying_is_the_state_at_its_start() {
         let mut stream = streaming(&master.journal[..half], &mut shard);
         let now = master.live.now_ms;
         let start = view(&shard, now);
-        let writer = SnapshotWriter::new(0, 1, 0, now, &shard.dbs);
-        let mut image = Vec::new();
-        writer.header(&mut image);
-        shard.snapshots.push((1, writer));
+        let mut image = shard.keyspace_mut().start_snapshot(1, 0, 1, 0, now);
         let mut rest = &master.journal[half..];
-        while !rest.is_empty() {
+        let mut more = true;
+        while !rest.is_empty() && more {
             let n = whole_records_bytes(rest, rng.gen_range(1..200));
             stream.apply(&mut shard, &rest[..n]).expect("applies");
             rest = &rest[n..];
-            let (_, writer) = shard.snapshots.first_mut().expect("in progress");
-            if !writer.next_chunk(&shard.dbs, now, 64, &mut image) {
-                break;
-            }
+            let ks = shard.keyspace_mut();
+            more = ks.snapshot_chunk(1, now, 64, &mut image) == Some(SnapshotProgress::More);
         }
-        let (_, writer) = shard.snapshots.first_mut().expect("in progress");
-        while writer.next_chunk(&shard.dbs, now, 4096, &mut image) {}
+        let ks = shard.keyspace_mut();
+        while more && ks.snapshot_chunk(1, now, 4096, &mut image) == Some(SnapshotProgress::More) {}
         let mut loaded = Shard::new(0, 7);
-        load(&image, &mut loaded.dbs).expect("loads");
+        loaded.keyspace_mut().load_snapshot(&image).expect("loads");
         assert_eq!(view(&loaded, now), start, "seed {seed}");
     }
 }

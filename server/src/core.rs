@@ -304,8 +304,9 @@ impl Core {
         me: Weak<Core>,
     ) -> Core {
         let mut shard = Shard::new(id, global.started_unix_s);
-        shard.string_max_bytes =
-            global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize;
+        shard.set_string_max_bytes(
+            global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
+        );
         let ncommands = corekv_engine::command::table().all.len();
         Core {
             id,
@@ -352,7 +353,7 @@ impl Core {
     /// Wakes the journal writer if the shard has records waiting. Called after
     /// anything ran on the shard.
     pub fn kick_journal(&self) {
-        if self.shard.borrow().log.pending_bytes() > 0 {
+        if self.shard.borrow().log().pending_bytes() > 0 {
             self.journal.kick();
         }
     }
@@ -361,10 +362,10 @@ impl Core {
         let shard = self.shard.borrow();
         let j = &self.journal;
         JournalStats {
-            size_bytes: j.total_bytes() + shard.log.pending_bytes() as u64,
+            size_bytes: j.total_bytes() + shard.log().pending_bytes() as u64,
             base_size_bytes: j.base_size_bytes.get(),
-            pending_bytes: shard.log.pending_bytes() as u64,
-            last_lsn: shard.log.last_lsn(),
+            pending_bytes: shard.log().pending_bytes() as u64,
+            last_lsn: shard.log().last_lsn(),
             durable_lsn: j.durable_lsn(),
             first_lsn: j.first_lsn.get(),
             write_ok: j.last_write_ok.get(),
@@ -375,9 +376,9 @@ impl Core {
     fn log_mark(&self, before: u64) -> LogMark {
         let shard = self.shard.borrow();
         LogMark {
-            last_lsn: shard.log.last_lsn(),
-            appended: shard.log.last_lsn() != before,
-            tx_effects: shard.log.tx_has_effects(),
+            last_lsn: shard.log().last_lsn(),
+            appended: shard.log().last_lsn() != before,
+            tx_effects: shard.log().tx_has_effects(),
         }
     }
 
@@ -406,7 +407,7 @@ impl Core {
     }
 
     fn execute(&self, env: Envelope) {
-        let before = self.shard.borrow().log.last_lsn();
+        let before = self.shard.borrow().log().last_lsn();
         let answer = match env.msg {
             Msg::Unlock | Msg::Commit { .. } => {
                 debug_assert_eq!(self.lock.get(), env.tx);
@@ -415,9 +416,12 @@ impl Core {
                         tx_id,
                         participants,
                     } => {
-                        self.shard.borrow_mut().log.commit_tx(tx_id, &participants);
+                        self.shard
+                            .borrow_mut()
+                            .log_mut()
+                            .commit_tx(tx_id, &participants);
                     }
-                    _ => self.shard.borrow_mut().log.end_tx(),
+                    _ => self.shard.borrow_mut().log_mut().end_tx(),
                 }
                 self.kick_journal();
                 let mark = self.log_mark(before);
@@ -436,7 +440,7 @@ impl Core {
             }
             Msg::SyncNow => {
                 if let Some(reply) = env.reply {
-                    let lsn = self.shard.borrow().log.last_lsn();
+                    let lsn = self.shard.borrow().log().last_lsn();
                     self.journal.defer_until_durable(lsn, reply);
                 }
                 return;
@@ -450,7 +454,7 @@ impl Core {
             Msg::Op(op) => {
                 if env.tx.is_some() && self.lock.get().is_none() {
                     self.lock.set(env.tx);
-                    self.shard.borrow_mut().log.begin_tx();
+                    self.shard.borrow_mut().log_mut().begin_tx();
                 }
                 let reply = self.shard.borrow_mut().apply(op, now_ms());
                 self.kick_journal();
@@ -474,7 +478,7 @@ impl Core {
                 Answer::Done
             }
             Msg::SetStringMax(n) => {
-                self.shard.borrow_mut().string_max_bytes = n;
+                self.shard.borrow_mut().set_string_max_bytes(n);
                 Answer::Done
             }
             Msg::Follow(epoch) => {
@@ -486,8 +490,8 @@ impl Core {
             Msg::Promote => {
                 if self.journal.enabled {
                     let mut shard = self.shard.borrow_mut();
-                    let last = shard.log.last_lsn();
-                    shard.log.enable(last);
+                    let last = shard.log().last_lsn();
+                    shard.log_mut().enable(last);
                 }
                 Answer::Logged(self.log_mark(before))
             }

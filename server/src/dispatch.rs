@@ -207,12 +207,12 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut ReplyBuf) {
         Some(shard) => {
             let cmds = std::mem::take(&mut squash.per_shard[shard]);
             if shard == home && core.unlocked() {
-                let before = core.shard.borrow().log.last_lsn();
+                let before = core.shard.borrow().log().last_lsn();
                 let mut engine = core.shard.borrow_mut();
                 for (db, args) in cmds {
                     engine.run(db, &args, now, out);
                 }
-                let after = engine.log.last_lsn();
+                let after = engine.log().last_lsn();
                 drop(engine);
                 if after != before {
                     core.kick_journal();
@@ -251,14 +251,14 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
         if shard == home && core.unlocked() {
             let mut buf = ReplyBuf::new(out.protocol());
             let mut ends = Vec::new();
-            let before = core.shard.borrow().log.last_lsn();
+            let before = core.shard.borrow().log().last_lsn();
             let mut engine = core.shard.borrow_mut();
             for (db, args) in cmds {
                 engine.run(db, &args, now, &mut buf);
                 ends.push(buf.len());
             }
             replies[home] = (buf.into_bytes(), ends);
-            let after = engine.log.last_lsn();
+            let after = engine.log().last_lsn();
             drop(engine);
             if after != before {
                 core.kick_journal();

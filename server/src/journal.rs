@@ -231,7 +231,7 @@ impl Journal {
     fn has_work(&self, core: &Core) -> bool {
         let sync_due =
             self.written.get() > self.durable.get() || !self.deferred.borrow().is_empty();
-        core.shard.borrow().log.pending_bytes() > 0
+        core.shard.borrow().log().pending_bytes() > 0
             || self.rotation.borrow().is_some()
             || self.reset.get().is_some()
             || (self.sync_requested.get() && sync_due)
@@ -335,7 +335,7 @@ async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
     }
     let (buf, last) = {
         let mut shard = core.shard.borrow_mut();
-        (shard.log.take(), shard.log.last_lsn())
+        (shard.log_mut().take(), shard.log().last_lsn())
     };
     if !buf.is_empty() {
         let len = buf.len() as u64;

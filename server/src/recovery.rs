@@ -26,9 +26,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use corekv_engine::journal::{self, apply_effect, Effect, End, Scanner};
+use corekv_engine::journal::{self, Effect, End, Scanner};
+use corekv_engine::replay::apply_effect;
 use corekv_engine::shard::Shard;
-use corekv_engine::snapshot;
 
 use crate::core::LoadProgress;
 use crate::datadir;
@@ -288,7 +288,9 @@ fn load_snapshot(
 ) -> Result<u64, String> {
     let started = Instant::now();
     let buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    let (header, entries) = snapshot::load(&buf, &mut shard.dbs)
+    let (header, entries) = shard
+        .keyspace_mut()
+        .load_snapshot(&buf)
         .map_err(|e| format!("snapshot {} is damaged: {e}", path.display()))?;
     if header.shard_id != id || header.shards != shards || header.lsn != lsn {
         return Err(format!(
@@ -394,7 +396,7 @@ fn replay(
                 && last_report.elapsed() >= PROGRESS_INTERVAL
             {
                 last_report = Instant::now();
-                let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
+                let keys: usize = shard.keyspace().dbs().iter().map(|d| d.len()).sum();
                 log::info!(
                     "shard {id}: loading {:.0}% of {} journal bytes, {keys} keys, {:.0} records/s",
                     (done_bytes + offset) as f64 * 100.0 / total_bytes.max(1) as f64,
@@ -416,13 +418,13 @@ fn replay(
         );
         neutralize(&segments, &skipped)?;
     }
-    let keys: usize = shard.dbs.iter().map(|d| d.len()).sum();
+    let keys: usize = shard.keyspace().dbs().iter().map(|d| d.len()).sum();
     log::info!(
         "shard {id}: replayed {applied} journal records after LSN {snapshot_lsn} in {:.3} s; \
          {keys} keys, last LSN {last_lsn}",
         started.elapsed().as_secs_f64()
     );
-    shard.log.enable(last_lsn);
+    shard.log_mut().enable(last_lsn);
     Ok(Recovered {
         shard,
         last_lsn,

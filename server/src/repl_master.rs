@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use corekv_engine::journal::{tx_participants, Scanner};
+use corekv_engine::keyspace::SnapshotProgress;
 use corekv_engine::limits::JOURNAL_RECORD_HEADER_BYTES;
 use corekv_engine::resp::parse;
-use corekv_engine::snapshot::SnapshotWriter;
 use corekv_replication::frame::{
     encode_header, Frame, FrameKind, Heartbeat, FRAME_BATCH_BYTES_MAX, HEARTBEAT_INTERVAL_MS,
 };
@@ -112,7 +112,7 @@ async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
     let history = g.replication.lock().expect("replication state").history();
     let decided = {
         let mut s = core.shard.borrow_mut();
-        let last = s.log.last_lsn();
+        let last = s.log().last_lsn();
         let span = JournalSpan::new(core.journal.first_lsn.get().min(last + 1), last);
         match decide(&history, span, &handover.request) {
             Decision::Refuse(refusal) => Err(format!("-{}\r\n", refusal.message())),
@@ -145,10 +145,13 @@ async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
                 }
                 .encode(&mut out);
                 let writer_id = core.next_snapshot_id();
-                let snap = SnapshotWriter::new(shard, core.shards(), last, now_ms(), &s.dbs);
-                let mut header = Vec::new();
-                snap.header(&mut header);
-                s.snapshots.push((writer_id, snap));
+                let header = s.keyspace_mut().start_snapshot(
+                    writer_id,
+                    shard,
+                    core.shards(),
+                    last,
+                    now_ms(),
+                );
                 Ok((last + 1, (out, Some((writer_id, header)))))
             }
         }
@@ -201,16 +204,15 @@ async fn send_snapshot(
     loop {
         let finished = {
             let mut shard = core.shard.borrow_mut();
-            let shard = &mut *shard;
-            let Some(at) = shard.snapshots.iter().position(|(i, _)| *i == writer_id) else {
-                return Err("snapshot abandoned: FLUSHDB, FLUSHALL or SWAPDB ran meanwhile".into());
-            };
-            let writer = &mut shard.snapshots[at].1;
-            let more = writer.next_chunk(&shard.dbs, now_ms(), SNAPSHOT_CHUNK_BYTES, &mut buf);
-            if !more {
-                shard.snapshots.remove(at);
+            let ks = shard.keyspace_mut();
+            match ks.snapshot_chunk(writer_id, now_ms(), SNAPSHOT_CHUNK_BYTES, &mut buf) {
+                None => {
+                    return Err(
+                        "snapshot abandoned: FLUSHDB, FLUSHALL or SWAPDB ran meanwhile".into(),
+                    )
+                }
+                Some(progress) => progress != SnapshotProgress::More,
             }
-            !more
         };
         for chunk in buf.chunks(FRAME_BATCH_BYTES_MAX) {
             let mut frame = Vec::with_capacity(chunk.len() + 8);
@@ -274,7 +276,7 @@ async fn send_records(
         if due {
             let mut hb = Vec::new();
             Frame::Heartbeat(Heartbeat {
-                last_lsn: core.shard.borrow().log.last_lsn(),
+                last_lsn: core.shard.borrow().log().last_lsn(),
                 master_unix_ms: now_ms(),
             })
             .encode(&mut hb);

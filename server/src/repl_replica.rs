@@ -65,7 +65,7 @@ async fn follow(core: Rc<Core>, epoch: u64) {
     if !current(&core, epoch) {
         return;
     }
-    core.shard.borrow_mut().log.follow();
+    core.shard.borrow_mut().log_mut().follow();
     while current(&core, epoch) {
         let Some(master) = core.global.repl.lock().master.clone() else {
             return;
@@ -119,7 +119,7 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
             shard: core.id,
             shards: core.shards(),
             replid: repl.shard_replids[core.id],
-            next_lsn: core.shard.borrow().log.last_lsn() + 1,
+            next_lsn: core.shard.borrow().log().last_lsn() + 1,
         }
     };
     let password = g.config.get("masterauth");
@@ -216,9 +216,11 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
                     Step::Loaded(new) => Some(new),
                     Step::Applied(applied) => {
                         if core.journal.enabled {
-                            shard.log.append_records(applied.bytes, applied.last_lsn);
+                            shard
+                                .log_mut()
+                                .append_records(applied.bytes, applied.last_lsn);
                         } else {
-                            shard.log.set_last_lsn(applied.last_lsn);
+                            shard.log_mut().set_last_lsn(applied.last_lsn);
                         }
                         drop(shard);
                         core.kick_journal();
@@ -291,10 +293,10 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
     }
     let lsn = {
         let mut shard = core.shard.borrow_mut();
-        let string_max = shard.string_max_bytes;
+        let string_max = shard.string_max_bytes();
         *shard = *new;
-        shard.string_max_bytes = string_max;
-        shard.log.last_lsn()
+        shard.set_string_max_bytes(string_max);
+        shard.log().last_lsn()
     };
     log::info!("shard {}: full sync loaded at LSN {lsn}", core.id);
     if !core.journal.enabled {

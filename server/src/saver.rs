@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use corekv_engine::snapshot::SnapshotWriter;
+use corekv_engine::keyspace::SnapshotProgress;
 use futures::channel::oneshot;
 use futures::future::join_all;
 use glommio::io::BufferedFile;
@@ -72,17 +72,16 @@ pub fn start(core: &Rc<Core>, target: Target, done: oneshot::Sender<SaveResult>)
     let id = core.next_snapshot_id();
     let (lsn, dirty, header) = {
         let mut shard = core.shard.borrow_mut();
-        let lsn = shard.log.last_lsn();
+        let lsn = shard.log().last_lsn();
         if rewrite {
-            let tail = shard.log.take();
+            let tail = shard.log_mut().take();
             core.journal.rotate(tail, lsn + 1);
             core.journal.rewriting.set(true);
         }
-        let writer = SnapshotWriter::new(core.id, core.shards(), lsn, now_ms(), &shard.dbs);
-        let mut header = Vec::new();
-        writer.header(&mut header);
-        shard.snapshots.push((id, writer));
-        (lsn, shard.counters.dirty, header)
+        let header = shard
+            .keyspace_mut()
+            .start_snapshot(id, core.id, core.shards(), lsn, now_ms());
+        (lsn, shard.keyspace().dirty(), header)
     };
     let file = match &target {
         Target::Rewrite => datadir::snapshot_path(&core.journal.shard_dir, lsn),
@@ -111,7 +110,7 @@ pub fn start(core: &Rc<Core>, target: Target, done: oneshot::Sender<SaveResult>)
                 })
             }
             Err(e) => {
-                core.shard.borrow_mut().snapshots.retain(|(i, _)| *i != id);
+                core.shard.borrow_mut().keyspace_mut().drop_snapshot(id);
                 let _ = std::fs::remove_file(datadir::tmp_path(&file));
                 log::warn!("shard {}: snapshot {} failed: {e}", core.id, file.display());
                 Err(e)
@@ -148,17 +147,11 @@ async fn write(
     let entries = loop {
         let finished = {
             let mut shard = core.shard.borrow_mut();
-            let shard = &mut *shard;
-            let Some(at) = shard.snapshots.iter().position(|(i, _)| *i == id) else {
-                return Err("abandoned: FLUSHDB, FLUSHALL or SWAPDB ran meanwhile".into());
-            };
-            let writer = &mut shard.snapshots[at].1;
-            if writer.next_chunk(&shard.dbs, now_ms(), CHUNK_BYTES, &mut buf) {
-                None
-            } else {
-                let entries = writer.entries_written();
-                shard.snapshots.remove(at);
-                Some(entries)
+            let ks = shard.keyspace_mut();
+            match ks.snapshot_chunk(id, now_ms(), CHUNK_BYTES, &mut buf) {
+                None => return Err("abandoned: FLUSHDB, FLUSHALL or SWAPDB ran meanwhile".into()),
+                Some(SnapshotProgress::More) => None,
+                Some(SnapshotProgress::Done { entries }) => Some(entries),
             }
         };
         if buf.len() >= WRITE_BYTES || finished.is_some() {

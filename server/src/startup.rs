@@ -472,7 +472,7 @@ async fn shard_main(
     global.shutdown.wait().await;
     stop_listening(&listening_fds);
     if core.journal.enabled && !global.is_loading() {
-        let last = core.shard.borrow().log.last_lsn();
+        let last = core.shard.borrow().log().last_lsn();
         let synced = glommio::timer::timeout(SHUTDOWN_SYNC_TIMEOUT, async {
             core.journal.wait_durable(last).await;
             Ok(())
@@ -546,9 +546,9 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
     }
     {
         let mut shard = core.shard.borrow_mut();
-        let string_max = shard.string_max_bytes;
+        let string_max = shard.string_max_bytes();
         *shard = recovered.shard;
-        shard.string_max_bytes = string_max;
+        shard.set_string_max_bytes(string_max);
     }
     let (journal_bytes, snapshot_bytes) = datadir::list(&core.journal.shard_dir)
         .map(|l| {

@@ -22,9 +22,8 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let n = args[1..]
         .iter()
-        .filter(|k| ctx.db().remove_live(k, now).is_some())
+        .filter(|k| ctx.ks.remove(ctx.db, k, now).is_some())
         .count();
-    ctx.dirty(n as u64);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -33,7 +32,7 @@ fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let n = args[1..]
         .iter()
-        .filter(|k| ctx.db().contains(k, now))
+        .filter(|k| ctx.ks.contains(ctx.db, k, now))
         .count();
     ctx.out.int(n as i64);
     Ok(())
@@ -42,7 +41,7 @@ fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
     let (src, dst) = (&args[1], &args[2]);
     let now = ctx.now_ms;
-    if !ctx.db().contains(src, now) {
+    if !ctx.ks.contains(ctx.db, src, now) {
         return Err(CmdError::NoSuchKey);
     }
     if src == dst {
@@ -53,13 +52,12 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
         }
         return Ok(());
     }
-    if nx && ctx.db().contains(dst, now) {
+    if nx && ctx.ks.contains(ctx.db, dst, now) {
         ctx.out.int(0);
         return Ok(());
     }
-    let entry = ctx.db().remove(src).expect("checked live above");
-    ctx.db().insert_entry(dst, entry);
-    ctx.dirty(1);
+    let renamed = ctx.ks.rename(ctx.db, src, dst, now);
+    assert!(renamed, "checked live above");
     if nx {
         ctx.out.int(1);
     } else {
@@ -122,17 +120,15 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::SameObject);
     }
     let now = ctx.now_ms;
-    let Some(entry) = ctx.db().lookup(src, now).map(|e| e.clone()) else {
+    let Some(entry) = ctx.ks.find(ctx.db, src, now).cloned() else {
         ctx.out.int(0);
         return Ok(());
     };
-    if ctx.shard.dbs[dst_db].contains(dst, now) && !opts.replace {
+    if ctx.ks.contains(dst_db, dst, now) && !opts.replace {
         ctx.out.int(0);
         return Ok(());
     }
-    ctx.writes_in(dst_db, dst);
-    ctx.shard.dbs[dst_db].insert_entry(dst, entry);
-    ctx.dirty(1);
+    ctx.ks.add_entry(dst_db, dst, entry);
     ctx.out.int(1);
     Ok(())
 }
@@ -251,7 +247,7 @@ fn expire_generic(
         .checked_mul(unit.ms())
         .and_then(|ms| ms.checked_add(base_ms))
         .ok_or(CmdError::InvalidExpire(cmd))?;
-    let Some(entry) = ctx.db().lookup(key, now) else {
+    let Some(entry) = ctx.ks.find(ctx.db, key, now) else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -261,14 +257,14 @@ fn expire_generic(
         return Ok(());
     }
     if at_ms <= now as i64 {
-        let removed = ctx.db().remove(key);
+        let removed = ctx.ks.remove(ctx.db, key, now);
         assert!(removed.is_some());
     } else {
         let at_ms = at_ms as u64;
         assert!(at_ms != NO_EXPIRE);
-        ctx.db().set_expire(key, at_ms);
+        let set = ctx.ks.set_expire(ctx.db, key, at_ms, now);
+        assert!(set);
     }
-    ctx.dirty(1);
     ctx.out.int(1);
     Ok(())
 }
@@ -293,12 +289,11 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let now = ctx.now_ms;
     let volatile = ctx
-        .db()
-        .lookup(key, now)
+        .ks
+        .find(ctx.db, key, now)
         .is_some_and(|e| e.expire_at_ms != NO_EXPIRE);
     if volatile {
-        ctx.db().set_expire(key, NO_EXPIRE);
-        ctx.dirty(1);
+        ctx.ks.set_expire(ctx.db, key, NO_EXPIRE, now);
     }
     ctx.out.int(volatile as i64);
     Ok(())
@@ -309,7 +304,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// Redis does, so a key with 1500 ms left reports a TTL of 2.
 fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], unit: Unit, base: Base) -> CmdResult {
     let now = ctx.now_ms;
-    let Some(entry) = ctx.db().lookup_read(&args[1], now) else {
+    let Some(entry) = ctx.ks.find_read(ctx.db, &args[1], now) else {
         ctx.out.int(-2);
         return Ok(());
     };
@@ -351,8 +346,8 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let name = ctx
-        .db()
-        .lookup_read(&args[1], now)
+        .ks
+        .find_read(ctx.db, &args[1], now)
         .map_or("none", |e| e.value.type_name());
     ctx.out.simple(name.as_bytes());
     Ok(())
@@ -370,15 +365,8 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::SameObject);
     }
     let now = ctx.now_ms;
-    if !ctx.db().contains(key, now) || ctx.shard.dbs[dst_db].contains(key, now) {
-        ctx.out.int(0);
-        return Ok(());
-    }
-    ctx.writes_in(dst_db, key);
-    let entry = ctx.db().remove(key).expect("checked live above");
-    ctx.shard.dbs[dst_db].insert_entry(key, entry);
-    ctx.dirty(1);
-    ctx.out.int(1);
+    let moved = ctx.ks.move_key(ctx.db, dst_db, key, now);
+    ctx.out.int(moved as i64);
     Ok(())
 }
 
@@ -475,7 +463,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let key = c.arg()?;
     let now = ctx.now_ms;
-    let Some(entry) = ctx.db().lookup_read(key, now) else {
+    let Some(entry) = ctx.ks.find_read(ctx.db, key, now) else {
         ctx.out.null();
         return Ok(());
     };
@@ -544,7 +532,7 @@ mod tests {
     const NOW_S: u64 = 1_700_000_000;
 
     fn dirty(s: &TestShard) -> u64 {
-        s.shard.counters.dirty
+        s.shard.keyspace().dirty()
     }
 
     #[test]
@@ -664,7 +652,7 @@ mod tests {
         s.run(&["TTL", "k"]);
         s.run(&["TYPE", "x"]);
         s.run(&["OBJECT", "ENCODING", "k"]);
-        let stats = s.shard.dbs[0].stats;
+        let stats = s.shard.keyspace().db(0).stats();
         assert_eq!((stats.keyspace_hits, stats.keyspace_misses), (2, 1));
     }
 
@@ -826,7 +814,7 @@ mod tests {
         assert_eq!(s.run(&["PERSIST", "k"]), "1");
         assert_eq!(dirty(&s), before + 1);
         assert_eq!(s.run(&["TTL", "k"]), "-1");
-        assert_eq!(s.shard.dbs[0].expires_len(), 0);
+        assert_eq!(s.shard.keyspace().db(0).expires_len(), 0);
         s.advance_ms(20_000);
         assert_eq!(s.run(&["GET", "k"]), "v");
         s.run(&["SET", "e", "v", "PX", "5"]);
@@ -856,8 +844,8 @@ mod tests {
         s.db = 3;
         assert_eq!(s.run(&["GET", "k"]), "v");
         assert_eq!(s.run(&["PTTL", "k"]), "10000");
-        assert_eq!(s.shard.dbs[3].expires_len(), 1);
-        assert_eq!(s.shard.dbs[0].expires_len(), 0);
+        assert_eq!(s.shard.keyspace().db(3).expires_len(), 1);
+        assert_eq!(s.shard.keyspace().db(0).expires_len(), 0);
         assert_eq!(s.run(&["MOVE", "k", "0"]), "1", "and back");
         assert_eq!(s.run(&["MOVE", "k", "0"]), "0", "source missing");
         s.db = 0;

@@ -6,8 +6,10 @@
 //! order of its checks is visible: which error a bad request gets, whether a missing
 //! key answers before its arguments are validated (`BITCOUNT`, `BITPOS`, `GETEX`), and
 //! which commands count keyspace hits and misses (the reads, through [`read_str`]) and
-//! which do not (the writes, through [`get_str`]). A write counts one change with
-//! `ctx.dirty` only when it changed something, as Redis's `server.dirty` does.
+//! which do not (the writes, through [`write_str`]). Writes go through the keyspace's
+//! door, which counts one change (Redis's `server.dirty`) and journals it whenever a
+//! handler changes something, and only then: a handler that changes nothing does not
+//! touch the value.
 //!
 //! Two deliberate differences from Redis:
 //! - `INCRBYFLOAT` computes in `f64`, not `long double`, and replies with the shortest
@@ -26,26 +28,68 @@ use super::flags::*;
 use super::{row, CommandSpec, Multi, Route, KEY1};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Db, NO_EXPIRE};
+use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
 use crate::resp::{format_f64, parse_f64, parse_i64, Reply};
-use crate::shard::{get_str, Ctx};
+use crate::shard::Ctx;
 use crate::value::Value;
 
-/// The string at `key` for a read command: counts a keyspace hit or miss first, as
-/// Redis's `lookupKeyRead` does (a key of the wrong type is a hit), then checks the type.
-fn read_str<'d>(db: &'d mut Db, key: &[u8], now_ms: u64) -> CmdResult<Option<&'d mut Vec<u8>>> {
-    if db.lookup_read(key, now_ms).is_none() {
-        return Ok(None);
+/// The string at `key` for a read command: counts a keyspace hit or miss, as
+/// Redis's `lookupKeyRead` does (a key of the wrong type is a hit), then checks the
+/// type. One hash probe.
+fn read_str<'k>(
+    ks: &'k mut Keyspace,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) -> CmdResult<Option<&'k [u8]>> {
+    match ks.find_read(db, key, now_ms) {
+        None => Ok(None),
+        Some(Entry {
+            value: Value::Str(s),
+            ..
+        }) => Ok(Some(s)),
     }
-    get_str(db, key, now_ms)
+}
+
+/// The string at `key`, read without counting a hit or miss.
+fn peek_str<'k>(
+    ks: &'k mut Keyspace,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) -> CmdResult<Option<&'k [u8]>> {
+    match ks.find(db, key, now_ms) {
+        None => Ok(None),
+        Some(Entry {
+            value: Value::Str(s),
+            ..
+        }) => Ok(Some(s)),
+    }
+}
+
+/// Write access to the string at `key`, or a wrong-type error. A caller that
+/// creates the key when this is `None` drops the `None` first: the guard type ends
+/// its borrow of the keyspace only when dropped.
+fn write_str<'k>(
+    ks: &'k mut Keyspace,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) -> CmdResult<Option<WriteGuard<'k>>> {
+    let Some(guard) = ks.find_mut(db, key, now_ms) else {
+        return Ok(None);
+    };
+    match guard.entry().value {
+        Value::Str(_) => Ok(Some(guard)),
+    }
 }
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     c.finish()?;
-    let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
-    ctx.out.bulk_opt(value.map(|v| v.as_slice()));
+    let value = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
+    ctx.out.bulk_opt(value);
     Ok(())
 }
 
@@ -202,14 +246,14 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let opts = ExtOpts::parse(&mut c, ExtCmd::Set)?;
     let now = ctx.now_ms;
     let expire = opts.expire(now, "set")?;
-    let db = &mut ctx.shard.dbs[ctx.db];
+    let db = ctx.db;
     if opts.get {
-        let old = read_str(db, key, now)?;
-        ctx.out.bulk_opt(old.map(|v| v.as_slice()));
+        let old = read_str(ctx.ks, db, key, now)?;
+        ctx.out.bulk_opt(old);
     }
     // Only NX, XX and KEEPTTL look at the current entry; a plain SET skips the lookup.
     let current_deadline = if opts.nx || opts.xx || expire == ExpireOpt::Keep {
-        db.lookup(key, now).map(|e| e.expire_at_ms)
+        ctx.ks.find(db, key, now).map(|e| e.expire_at_ms)
     } else {
         None
     };
@@ -225,8 +269,8 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ExpireOpt::Keep => current_deadline.unwrap_or(NO_EXPIRE),
         ExpireOpt::At(at) => at,
     };
-    db.insert(key, Value::Str(value.to_vec()), expire_at_ms);
-    ctx.dirty(1);
+    ctx.ks
+        .add(db, key, Value::Str(value.to_vec()), expire_at_ms);
     if !opts.get {
         ctx.out.ok();
     }
@@ -239,12 +283,12 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let value = c.arg()?;
     c.finish()?;
     let now = ctx.now_ms;
-    if ctx.db().contains(key, now) {
+    if ctx.ks.contains(ctx.db, key, now) {
         ctx.out.int(0);
         return Ok(());
     }
-    ctx.db().insert(key, Value::Str(value.to_vec()), NO_EXPIRE);
-    ctx.dirty(1);
+    ctx.ks
+        .add(ctx.db, key, Value::Str(value.to_vec()), NO_EXPIRE);
     ctx.out.int(1);
     Ok(())
 }
@@ -257,8 +301,7 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, cmd: &'static str) 
     let value = c.arg()?;
     c.finish()?;
     let at = deadline_ms(ttl, unit_ms, false, ctx.now_ms, cmd)?;
-    ctx.db().insert(key, Value::Str(value.to_vec()), at);
-    ctx.dirty(1);
+    ctx.ks.add(ctx.db, key, Value::Str(value.to_vec()), at);
     ctx.out.ok();
     Ok(())
 }
@@ -278,11 +321,10 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = c.arg()?;
     let value = c.arg()?;
     c.finish()?;
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let old = read_str(db, key, ctx.now_ms)?;
-    ctx.out.bulk_opt(old.map(|v| v.as_slice()));
-    db.insert(key, Value::Str(value.to_vec()), NO_EXPIRE);
-    ctx.dirty(1);
+    let old = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
+    ctx.out.bulk_opt(old);
+    ctx.ks
+        .add(ctx.db, key, Value::Str(value.to_vec()), NO_EXPIRE);
     Ok(())
 }
 
@@ -290,14 +332,12 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     c.finish()?;
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let Some(value) = read_str(db, key, ctx.now_ms)? else {
+    let Some(value) = read_str(ctx.ks, ctx.db, key, ctx.now_ms)? else {
         ctx.out.null();
         return Ok(());
     };
     ctx.out.bulk(value);
-    db.remove(key);
-    ctx.dirty(1);
+    ctx.ks.remove(ctx.db, key, ctx.now_ms);
     Ok(())
 }
 
@@ -308,8 +348,8 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = c.arg()?;
     let opts = ExtOpts::parse(&mut c, ExtCmd::GetEx)?;
     let now = ctx.now_ms;
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let Some(value) = read_str(db, key, now)? else {
+    let db = ctx.db;
+    let Some(value) = read_str(ctx.ks, db, key, now)? else {
         ctx.out.null();
         return Ok(());
     };
@@ -317,20 +357,18 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.out.bulk(value);
     match expire {
         ExpireOpt::At(at) if at <= now => {
-            db.remove(key);
-            ctx.dirty(1);
+            ctx.ks.remove(db, key, now);
         }
         ExpireOpt::At(at) => {
-            db.set_expire(key, at);
-            ctx.dirty(1);
+            ctx.ks.set_expire(db, key, at, now);
         }
         ExpireOpt::None if opts.ttl == Some(TtlWord::Persist) => {
-            let had_deadline = db
-                .lookup(key, now)
+            let had_deadline = ctx
+                .ks
+                .find(db, key, now)
                 .is_some_and(|e| e.expire_at_ms != NO_EXPIRE);
             if had_deadline {
-                db.set_expire(key, NO_EXPIRE);
-                ctx.dirty(1);
+                ctx.ks.set_expire(db, key, NO_EXPIRE, now);
             }
         }
         ExpireOpt::None | ExpireOpt::Keep => {}
@@ -342,7 +380,7 @@ fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     c.finish()?;
-    let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
+    let value = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
     ctx.out.int(value.map_or(0, |v| v.len()) as i64);
     Ok(())
 }
@@ -352,22 +390,22 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = c.arg()?;
     let tail = c.arg()?;
     c.finish()?;
-    let max = ctx.shard.string_max_bytes;
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let len = match get_str(db, key, ctx.now_ms)? {
+    let max = ctx.string_max_bytes;
+    let existing = write_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
+    let len = match existing {
         None => {
-            db.insert(key, Value::Str(tail.to_vec()), NO_EXPIRE);
+            drop(existing);
+            ctx.ks
+                .add(ctx.db, key, Value::Str(tail.to_vec()), NO_EXPIRE);
             tail.len()
         }
-        Some(s) => {
-            if s.len() + tail.len() > max {
+        Some(mut s) => {
+            if s.str().len() + tail.len() > max {
                 return Err(CmdError::StringTooLong);
             }
-            s.extend_from_slice(tail);
-            s.len()
+            s.append(tail)
         }
     };
-    ctx.dirty(1);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -393,8 +431,8 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let start = c.next_i64()?;
     let end = c.next_i64()?;
     c.finish()?;
-    let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
-    let s = value.map_or(&[][..], |v| v.as_slice());
+    let value = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
+    let s = value.unwrap_or_default();
     let range = if start < 0 && end < 0 && start > end {
         None
     } else {
@@ -418,11 +456,10 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::OutOfRange);
     }
     let offset = offset as u64;
-    let max = ctx.shard.string_max_bytes as u64;
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let existing = get_str(db, key, ctx.now_ms)?;
+    let max = ctx.string_max_bytes as u64;
+    let existing = write_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
     if value.is_empty() {
-        ctx.out.int(existing.map_or(0, |s| s.len()) as i64);
+        ctx.out.int(existing.map_or(0, |s| s.str().len()) as i64);
         return Ok(());
     }
     let end = offset.saturating_add(value.len() as u64);
@@ -431,47 +468,43 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let (offset, end) = (offset as usize, end as usize);
     let len = match existing {
-        Some(s) => {
-            if s.len() < end {
-                s.resize(end, 0);
-            }
-            s[offset..end].copy_from_slice(value);
-            s.len()
-        }
+        Some(mut s) => s.write_at(offset, value),
         None => {
+            drop(existing);
             let mut s = vec![0; end];
             s[offset..].copy_from_slice(value);
-            db.insert(key, Value::Str(s), NO_EXPIRE);
+            ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
             end
         }
     };
-    ctx.dirty(1);
     ctx.out.int(len as i64);
     Ok(())
 }
 
 /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: a missing key counts as 0; the deadline stays.
 fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
-    let db = &mut ctx.shard.dbs[ctx.db];
     let mut digits = itoa::Buffer::new();
-    let value = match get_str(db, key, ctx.now_ms)? {
+    let existing = write_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
+    let value = match existing {
         None => {
-            db.insert(
+            drop(existing);
+            ctx.ks.add(
+                ctx.db,
                 key,
                 Value::Str(digits.format(delta).as_bytes().to_vec()),
                 NO_EXPIRE,
             );
             delta
         }
-        Some(s) => {
-            let current = parse_i64(s).ok_or(CmdError::NotInteger)?;
+        Some(mut s) => {
+            let current = parse_i64(s.str()).ok_or(CmdError::NotInteger)?;
             let value = current.checked_add(delta).ok_or(CmdError::Overflow)?;
+            let s = s.str_mut();
             s.clear();
             s.extend_from_slice(digits.format(value).as_bytes());
             value
         }
     };
-    ctx.dirty(1);
     ctx.out.int(value);
     Ok(())
 }
@@ -515,10 +548,9 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = c.arg()?;
     let increment = c.arg()?;
     c.finish()?;
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let existing = get_str(db, key, ctx.now_ms)?;
+    let existing = write_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
     let current = match &existing {
-        Some(s) => parse_f64(s).ok_or(CmdError::NotFloat)?,
+        Some(s) => parse_f64(s.str()).ok_or(CmdError::NotFloat)?,
         None => 0.0,
     };
     let increment = parse_f64(increment).ok_or(CmdError::NotFloat)?;
@@ -527,19 +559,20 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::IncrNanOrInf);
     }
     match existing {
-        Some(s) => {
+        Some(mut guard) => {
+            let s = guard.str_mut();
             s.clear();
             format_f64(value, s);
             ctx.out.bulk(s);
         }
         None => {
+            drop(existing);
             let mut s = Vec::new();
             format_f64(value, &mut s);
             ctx.out.bulk(&s);
-            db.insert(key, Value::Str(s), NO_EXPIRE);
+            ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
         }
     }
-    ctx.dirty(1);
     Ok(())
 }
 
@@ -561,9 +594,9 @@ fn bit_mask(offset: u64) -> u8 {
 fn getbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let offset = bit_offset(&mut c, ctx.shard.string_max_bytes)?;
+    let offset = bit_offset(&mut c, ctx.string_max_bytes)?;
     c.finish()?;
-    let value = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)?;
+    let value = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
     let byte = value.and_then(|s| s.get((offset >> 3) as usize).copied());
     ctx.out
         .int(byte.is_some_and(|b| b & bit_mask(offset) != 0) as i64);
@@ -575,7 +608,7 @@ fn getbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let offset = bit_offset(&mut c, ctx.shard.string_max_bytes)?;
+    let offset = bit_offset(&mut c, ctx.string_max_bytes)?;
     let on = c.next_i64().map_err(|_| CmdError::BitValue)?;
     c.finish()?;
     if on & !1 != 0 {
@@ -583,33 +616,28 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let byte = (offset >> 3) as usize;
     let mask = bit_mask(offset);
-    let db = &mut ctx.shard.dbs[ctx.db];
-    let (old, changed) = match get_str(db, key, ctx.now_ms)? {
-        Some(s) => {
-            let grew = s.len() <= byte;
-            if grew {
-                s.resize(byte + 1, 0);
+    let existing = write_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
+    let old = match existing {
+        Some(mut s) => {
+            let current = s.str().get(byte).copied();
+            let was = current.unwrap_or(0);
+            let new = if on == 1 { was | mask } else { was & !mask };
+            // Only a string that grows or a bit that flips is a change.
+            if current.is_none() || new != was {
+                s.write_at(byte, &[new]);
             }
-            let old = s[byte] & mask != 0;
-            if on == 1 {
-                s[byte] |= mask;
-            } else {
-                s[byte] &= !mask;
-            }
-            (old, grew || old != (on == 1))
+            was & mask != 0
         }
         None => {
+            drop(existing);
             let mut s = vec![0; byte + 1];
             if on == 1 {
                 s[byte] |= mask;
             }
-            db.insert(key, Value::Str(s), NO_EXPIRE);
-            (false, true)
+            ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
+            false
         }
     };
-    if changed {
-        ctx.dirty(1);
-    }
     ctx.out.int(old as i64);
     Ok(())
 }
@@ -697,7 +725,7 @@ fn to_bits((start, end): (u64, u64), unit_bits: bool) -> (u64, u64) {
 fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let Some(s) = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)? else {
+    let Some(s) = read_str(ctx.ks, ctx.db, key, ctx.now_ms)? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -733,7 +761,7 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if bit != 0 && bit != 1 {
         return Err(CmdError::Raw("ERR The bit argument must be 1 or 0.".into()));
     }
-    let Some(s) = read_str(&mut ctx.shard.dbs[ctx.db], key, ctx.now_ms)? else {
+    let Some(s) = read_str(ctx.ks, ctx.db, key, ctx.now_ms)? else {
         ctx.out.int(if bit == 1 { -1 } else { 0 });
         return Ok(());
     };
@@ -820,29 +848,28 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ));
     }
     let now = ctx.now_ms;
-    let db = &mut ctx.shard.dbs[ctx.db];
+    let (ks, db) = (&mut *ctx.ks, ctx.db);
     // First pass: type checks, hit/miss counts and the result's length, in one lookup
     // per source as Redis does; the second pass reads without counting again.
     let mut len = 0;
     for key in sources {
-        len = len.max(read_str(db, key, now)?.map_or(0, |s| s.len()));
+        len = len.max(read_str(ks, db, key, now)?.map_or(0, |s| s.len()));
     }
     let mut result = vec![0; len];
-    if let Some(first) = get_str(db, &sources[0], now)? {
+    if let Some(first) = peek_str(ks, db, &sources[0], now)? {
         result[..first.len()].copy_from_slice(first);
     }
     if op == BitOp::Not {
         result.iter_mut().for_each(|b| *b = !*b);
     }
     for key in &sources[1..] {
-        let s = get_str(db, key, now)?;
-        op.fold(&mut result, s.map_or(&[][..], |s| s.as_slice()));
+        let s = peek_str(ks, db, key, now)?;
+        op.fold(&mut result, s.unwrap_or_default());
     }
     if len > 0 {
-        db.insert(dest, Value::Str(result), NO_EXPIRE);
-        ctx.dirty(1);
-    } else if db.remove_live(dest, now).is_some() {
-        ctx.dirty(1);
+        ks.add(db, dest, Value::Str(result), NO_EXPIRE);
+    } else {
+        ks.remove(db, dest, now);
     }
     ctx.out.int(len as i64);
     Ok(())
@@ -853,11 +880,10 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let keys = c.rest();
     let now = ctx.now_ms;
-    let db = &mut ctx.shard.dbs[ctx.db];
     ctx.out.array(keys.len());
     for key in keys {
-        let value = read_str(db, key, now).ok().flatten();
-        ctx.out.bulk_opt(value.map(|v| v.as_slice()));
+        let value = read_str(ctx.ks, ctx.db, key, now).ok().flatten();
+        ctx.out.bulk_opt(value);
     }
     Ok(())
 }
@@ -873,12 +899,10 @@ fn kv_pairs<'a>(args: &'a [Bytes], cmd: &str) -> CmdResult<std::slice::ChunksExa
 
 fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let pairs = kv_pairs(args, "mset")?;
-    let n = pairs.len() as u64;
     for pair in pairs {
-        ctx.db()
-            .insert(&pair[0], Value::Str(pair[1].to_vec()), NO_EXPIRE);
+        ctx.ks
+            .add(ctx.db, &pair[0], Value::Str(pair[1].to_vec()), NO_EXPIRE);
     }
-    ctx.dirty(n);
     ctx.out.ok();
     Ok(())
 }
@@ -886,16 +910,14 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let pairs = kv_pairs(args, "msetnx")?;
     let now = ctx.now_ms;
-    if pairs.clone().any(|p| ctx.db().contains(&p[0], now)) {
+    if pairs.clone().any(|p| ctx.ks.contains(ctx.db, &p[0], now)) {
         ctx.out.int(0);
         return Ok(());
     }
-    let n = pairs.len() as u64;
     for pair in pairs {
-        ctx.db()
-            .insert(&pair[0], Value::Str(pair[1].to_vec()), NO_EXPIRE);
+        ctx.ks
+            .add(ctx.db, &pair[0], Value::Str(pair[1].to_vec()), NO_EXPIRE);
     }
-    ctx.dirty(n);
     ctx.out.int(1);
     Ok(())
 }
@@ -939,7 +961,8 @@ mod tests {
 
     use crate::command::table;
     use crate::harness::{render, TestShard};
-    use crate::shard::get_str;
+    use crate::keyspace::Entry;
+    use crate::value::Value;
 
     /// Runs a command whose arguments need not be UTF-8.
     fn run_bytes(s: &mut TestShard, args: &[&[u8]]) -> String {
@@ -953,8 +976,10 @@ mod tests {
 
     /// The raw bytes stored at `key`.
     fn value(s: &mut TestShard, key: &str) -> Option<Vec<u8>> {
-        let db = &mut s.shard.dbs[s.db];
-        get_str(db, key.as_bytes(), s.now_ms).unwrap().cloned()
+        let entry = s.shard.keyspace_mut().find(s.db, key.as_bytes(), s.now_ms);
+        entry.map(|Entry { value, .. }| match value {
+            Value::Str(v) => v.clone(),
+        })
     }
 
     fn hits_misses(s: &TestShard) -> (u64, u64) {
@@ -963,7 +988,7 @@ mod tests {
     }
 
     fn dirty(s: &TestShard) -> u64 {
-        s.shard.counters.dirty
+        s.shard.keyspace().dirty()
     }
 
     const NOT_INT: &str = "-ERR value is not an integer or out of range";
@@ -1230,7 +1255,7 @@ mod tests {
     #[test]
     fn append_respects_the_string_limit() {
         let mut s = TestShard::default();
-        s.shard.string_max_bytes = 8;
+        s.shard.set_string_max_bytes(8);
         assert_eq!(s.run(&["APPEND", "k", "12345"]), "5");
         assert_eq!(s.run(&["APPEND", "k", "678"]), "8");
         assert_eq!(
@@ -1308,7 +1333,7 @@ mod tests {
     #[test]
     fn setrange_errors() {
         let mut s = TestShard::default();
-        s.shard.string_max_bytes = 16;
+        s.shard.set_string_max_bytes(16);
         assert_eq!(
             s.run(&["SETRANGE", "k", "-1", "a"]),
             "-ERR offset is out of range"
@@ -1497,7 +1522,7 @@ mod tests {
         for v in ["2", "-1", "a", ""] {
             assert_eq!(s.run(&["SETBIT", "b", "1", v]), bit, "{v:?}");
         }
-        s.shard.string_max_bytes = 4;
+        s.shard.set_string_max_bytes(4);
         assert_eq!(s.run(&["SETBIT", "b", "31", "1"]), "0");
         assert_eq!(s.run(&["SETBIT", "b", "32", "1"]), offset);
         assert_eq!(s.run(&["GETBIT", "b", "32"]), offset);

@@ -1,10 +1,6 @@
-//! A database's keyspace: the only door to data on a shard.
-//!
-//! Every read goes through [`Db::lookup`], which expires a key whose deadline passed
-//! (lazy expiry), so no handler ever sees a dead key; [`Db::active_expire`] samples
-//! keys with a TTL and deletes expired ones in bounded rounds (active expiry). Keeping
-//! this the one door is what later lets journaling and replication hook every change
-//! in one place.
+//! One logical database's table: keys, entries with their deadlines, the volatile
+//! set active expiry samples, and the counters `INFO` shows. A plain table without
+//! hooks: only the door ([`super::Keyspace`]) and snapshot loading change it.
 //!
 //! The table is an `IndexMap` (a `hashbrown` table of indices into a dense entry
 //! vector), chosen over a bare `hashbrown::HashMap` for two properties the commands
@@ -56,20 +52,26 @@ pub struct DbStats {
     pub keyspace_misses: u64,
 }
 
-/// One logical database on one shard.
+/// One logical database on one shard: the table. Read-only to everything but the
+/// door ([`Keyspace`]) and snapshot loading.
 #[derive(Default)]
 pub struct Db {
-    map: IndexMap<Bytes, Entry, DefaultHashBuilder>,
+    pub(super) map: IndexMap<Bytes, Entry, DefaultHashBuilder>,
     /// Keys that have a deadline: what active expiry samples and `INFO` counts.
-    volatile: IndexSet<Bytes, DefaultHashBuilder>,
-    /// Keys deleted by expiry (lazy or active) that the shard has not taken yet: it
-    /// journals each as a `DEL`, so replicas drop them too.
-    expired: Vec<Bytes>,
-    pub stats: DbStats,
+    pub(super) volatile: IndexSet<Bytes, DefaultHashBuilder>,
+    pub(super) stats: DbStats,
 }
 
 /// Result of one scan step over a database: the next position (0 when done).
 pub type ScanPos = u64;
+
+/// Where a lookup found `key`.
+pub(super) enum Probe {
+    Live(usize),
+    /// Its deadline had passed: it was deleted, and this is its key.
+    Expired(Bytes),
+    Absent,
+}
 
 impl Db {
     pub fn len(&self) -> usize {
@@ -84,43 +86,30 @@ impl Db {
         self.volatile.len()
     }
 
+    pub fn stats(&self) -> DbStats {
+        self.stats
+    }
+
     /// The position of the live entry at `key`, deleting it first if its deadline has
-    /// passed.
-    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
-        let idx = self.map.get_index_of(key)?;
+    /// passed. One hash probe.
+    pub(super) fn probe(&mut self, key: &[u8], now_ms: u64) -> Probe {
+        let Some(idx) = self.map.get_index_of(key) else {
+            return Probe::Absent;
+        };
         if self.map[idx].expired(now_ms) {
-            self.expire_at_index(idx);
-            return None;
+            return Probe::Expired(self.expire_at_index(idx));
         }
-        Some(idx)
+        Probe::Live(idx)
     }
 
-    /// The live entry at `key`, deleting it first if its deadline has passed.
-    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let idx = self.live_index(key, now_ms)?;
-        Some(&mut self.map[idx])
-    }
-
-    /// Like [`Db::lookup`], counting a keyspace hit or miss (for read commands).
-    pub fn lookup_read(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        match self.live_index(key, now_ms) {
-            Some(idx) => {
-                self.stats.keyspace_hits += 1;
-                Some(&mut self.map[idx])
-            }
-            None => {
-                self.stats.keyspace_misses += 1;
-                None
-            }
-        }
-    }
-
-    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.lookup(key, now_ms).is_some()
+    /// The entry at `key`, live or not, without expiring it.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
     }
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any old entry.
-    pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
         let entry = Entry {
             value,
             expire_at_ms,
@@ -129,7 +118,7 @@ impl Db {
     }
 
     /// Stores a whole entry (value and deadline), replacing any old one.
-    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+    pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let volatile = entry.expire_at_ms != NO_EXPIRE;
         match self.map.get_index_of(key) {
             Some(idx) => {
@@ -151,7 +140,7 @@ impl Db {
         }
     }
 
-    fn track_volatile(&mut self, key: &Bytes, volatile: bool) {
+    pub(super) fn track_volatile(&mut self, key: &Bytes, volatile: bool) {
         if volatile {
             if !self.volatile.contains(key) {
                 self.volatile.insert(key.clone());
@@ -162,7 +151,7 @@ impl Db {
     }
 
     /// Removes `key` (live or not) and returns its entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (_, entry) = self.map.swap_remove_entry(key)?;
         if entry.expire_at_ms != NO_EXPIRE {
             self.volatile.swap_remove(key);
@@ -170,14 +159,8 @@ impl Db {
         Some(entry)
     }
 
-    /// Removes a live `key`; `None` if absent or expired.
-    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
-        self.lookup(key, now_ms)?;
-        self.remove(key)
-    }
-
-    /// Sets the deadline of an existing key. The caller has checked that it is live.
-    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) {
+    /// Sets the deadline of an existing key; nothing if absent.
+    pub(crate) fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) {
         let Some(idx) = self.map.get_index_of(key) else {
             return;
         };
@@ -190,19 +173,29 @@ impl Db {
         self.track_volatile(&k, expire_at_ms != NO_EXPIRE);
     }
 
-    fn expire_at_index(&mut self, idx: usize) {
+    pub(super) fn expire_at_index(&mut self, idx: usize) -> Bytes {
         let (key, _) = self.map.swap_remove_index(idx).expect("index in range");
         self.volatile.swap_remove(&key);
         self.stats.expired_keys += 1;
-        self.expired.push(key);
+        key
     }
 
-    /// Takes the keys expiry deleted since the last call.
-    pub fn take_expired(&mut self) -> Option<Vec<Bytes>> {
-        (!self.expired.is_empty()).then(|| std::mem::take(&mut self.expired))
+    /// The live entry at `key` to change without the door (tests of the table and
+    /// of snapshots, which call the hooks by hand).
+    #[cfg(test)]
+    pub(crate) fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        match self.probe(key, now_ms) {
+            Probe::Live(idx) => Some(&mut self.map[idx]),
+            Probe::Expired(_) | Probe::Absent => None,
+        }
     }
 
-    pub fn clear(&mut self) {
+    #[cfg(test)]
+    pub(crate) fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.lookup(key, now_ms).is_some()
+    }
+
+    pub(super) fn clear(&mut self) {
         self.map = IndexMap::default();
         self.volatile = IndexSet::default();
     }
@@ -249,12 +242,18 @@ impl Db {
         }
     }
 
-    /// A uniformly chosen live key, expiring dead ones met on the way.
-    pub fn random_key(&mut self, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
+    /// A uniformly chosen live key, expiring dead ones met on the way (each handed
+    /// to `expired`).
+    pub(super) fn random_key(
+        &mut self,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        mut expired: impl FnMut(&Bytes),
+    ) -> Option<Bytes> {
         while !self.map.is_empty() {
             let idx = rng.gen_range(0..self.map.len());
             if self.map[idx].expired(now_ms) {
-                self.expire_at_index(idx);
+                expired(&self.expire_at_index(idx));
                 continue;
             }
             return self.map.get_index(idx).map(|(k, _)| k.clone());
@@ -262,10 +261,15 @@ impl Db {
         None
     }
 
-    /// One active-expiry tick: sample keys with a TTL, delete expired ones, repeat
-    /// while many of the sample had expired, up to a bounded number of rounds.
-    /// Returns the number of keys deleted.
-    pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
+    /// One active-expiry tick: sample keys with a TTL, delete expired ones (each
+    /// handed to `expired`), repeat while many of the sample had expired, up to a
+    /// bounded number of rounds. Returns the number of keys deleted.
+    pub(crate) fn active_expire(
+        &mut self,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        mut expired: impl FnMut(&Bytes),
+    ) -> usize {
         let mut deleted = 0;
         for _ in 0..EXPIRE_ROUNDS_PER_TICK_MAX {
             if self.volatile.is_empty() {
@@ -284,7 +288,7 @@ impl Db {
                     .get_index_of(&key)
                     .expect("volatile key is in the table");
                 if self.map[idx].expired(now_ms) {
-                    self.expire_at_index(idx);
+                    expired(&self.expire_at_index(idx));
                     expired_in_round += 1;
                 }
             }
@@ -294,80 +298,5 @@ impl Db {
             }
         }
         deleted
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::rngs::SmallRng;
-    use rand::SeedableRng;
-
-    fn s(v: &str) -> Value {
-        Value::Str(v.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn lazy_expiry_hides_and_deletes() {
-        let mut db = Db::default();
-        db.insert(b"k", s("v"), 100);
-        assert!(db.lookup(b"k", 99).is_some());
-        assert!(db.lookup(b"k", 100).is_none());
-        assert_eq!(db.len(), 0);
-        assert_eq!(db.expires_len(), 0);
-        assert_eq!(db.stats.expired_keys, 1);
-    }
-
-    #[test]
-    fn active_expiry_deletes_expired_keys() {
-        let mut db = Db::default();
-        let mut rng = SmallRng::seed_from_u64(1);
-        for i in 0..1000 {
-            db.insert(
-                format!("k{i}").as_bytes(),
-                s("v"),
-                if i % 2 == 0 { 10 } else { 0 },
-            );
-        }
-        let mut total = 0;
-        for _ in 0..100 {
-            total += db.active_expire(20, &mut rng);
-        }
-        assert_eq!(total, 500);
-        assert_eq!(db.len(), 500);
-    }
-
-    #[test]
-    fn scan_returns_every_key_present_throughout_while_table_changes() {
-        let mut db = Db::default();
-        let mut rng = SmallRng::seed_from_u64(7);
-        for i in 0..2000 {
-            db.insert(format!("stable{i}").as_bytes(), s("v"), NO_EXPIRE);
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut pos = u64::MAX;
-        let mut churn = 0;
-        loop {
-            pos = db.scan(pos, 10, 0, |k, _| {
-                seen.insert(k.clone());
-            });
-            for _ in 0..20 {
-                churn += 1;
-                db.insert(format!("churn{churn}").as_bytes(), s("v"), NO_EXPIRE);
-                if rng.gen_bool(0.5) {
-                    let victim = format!("churn{}", rng.gen_range(0..churn));
-                    db.remove(victim.as_bytes());
-                }
-            }
-            if pos == 0 {
-                break;
-            }
-        }
-        for i in 0..2000 {
-            assert!(
-                seen.contains(format!("stable{i}").as_bytes()),
-                "missed stable{i}"
-            );
-        }
     }
 }

@@ -1,0 +1,391 @@
+//! What happens around every change to a shard's keyspace: the hooks the door
+//! ([`Keyspace`](crate::keyspace::Keyspace)) calls, so no command has to.
+//!
+//! ```text
+//!  handler ──► Keyspace::{find_mut, add, remove, set_expire, move_key, flush…}
+//!                 │ before: snapshot copy-on-write, ChangeSink::before_change
+//!                 ▼
+//!              the change (in Db)
+//!                 │ after:  journal effect (a delta where one is smaller),
+//!                 ▼         dirty counter, ChangeSink::key_changed
+//! ```
+//!
+//! [`ChangeSink`] is the seam for what later features need to hear about each key
+//! change: watched keys for `WATCH`, ready keys for blocked pops, memory accounting,
+//! keyspace notifications. They plug in here, at one place, instead of in handlers.
+
+use super::db::Db;
+use crate::effect_log::EffectLog;
+use crate::journal::Effect;
+use crate::snapshot::SnapshotWriter;
+
+/// How a key changed, as the door reports it after the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Created or replaced whole (value and deadline).
+    Set,
+    /// Its value changed in place; its deadline stayed.
+    Modify,
+    /// Deleted by a command.
+    Del,
+    /// Deleted because its deadline passed (lazy or active expiry).
+    Expired,
+    /// Its deadline was set or cleared.
+    Deadline,
+    /// Moved away to another database (`MOVE`); the destination reports `Set`.
+    MovedOut,
+}
+
+/// A change to whole databases at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbChange {
+    Flush { db: usize },
+    FlushAll,
+    Swap { a: usize, b: usize },
+}
+
+/// A listener on every change the door makes. `before_change` comes before a key
+/// may change (it may then stay as it was: a failed `SET NX` or a type error),
+/// `key_changed` after it did.
+pub trait ChangeSink: Send {
+    fn before_change(&mut self, db: usize, key: &[u8]);
+    fn key_changed(&mut self, db: usize, key: &[u8], kind: ChangeKind);
+    fn dbs_changed(&mut self, change: DbChange);
+}
+
+/// The state the hooks keep: the journal's side, snapshots in progress, the dirty
+/// counter and an optional listener.
+#[derive(Default)]
+pub struct Hooks {
+    /// Every change, as journal records (when the journal is on).
+    pub(crate) log: EffectLog,
+    /// Snapshots being written, by id (a journal rewrite and a backup may overlap):
+    /// each sees every write before it happens. `FLUSHDB`, `FLUSHALL` and `SWAPDB`
+    /// abandon them all; their writers notice their id is gone.
+    pub(crate) snapshots: Vec<(u64, SnapshotWriter)>,
+    /// Keyspace changes since the last save (`rdb_changes_since_last_save`).
+    pub(crate) dirty: u64,
+    /// While replaying a journal or a master's stream, changes are not counted as
+    /// dirty: they were counted where they were first made.
+    pub(crate) replaying: bool,
+    pub(crate) sink: Option<Box<dyn ChangeSink>>,
+}
+
+impl Hooks {
+    /// Before `key` in database `index` (currently `db`) may change.
+    pub(crate) fn before(&mut self, index: usize, db: &Db, key: &[u8]) {
+        for (_, snapshot) in &mut self.snapshots {
+            snapshot.before_write(index, db, key);
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.before_change(index, key);
+        }
+    }
+
+    /// After `key` changed: journals `effect`, counts the change, tells the sink.
+    pub(crate) fn after(&mut self, effect: &Effect, db: usize, key: &[u8], kind: ChangeKind) {
+        self.log.push(effect);
+        if !self.replaying {
+            self.dirty += 1;
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.key_changed(db, key, kind);
+        }
+    }
+
+    /// Tells the sink about a change whose effect was journaled with another key's.
+    pub(crate) fn reported(&mut self, db: usize, key: &[u8], kind: ChangeKind) {
+        if let Some(sink) = &mut self.sink {
+            sink.key_changed(db, key, kind);
+        }
+    }
+
+    /// After expiry deleted `key`: journaled as a `DEL` so replicas drop it too; not
+    /// a change since the last save (Redis does not count expiry as dirty either).
+    pub(crate) fn expired(&mut self, db: usize, key: &[u8]) {
+        self.log.push(&Effect::Del { db, key });
+        if let Some(sink) = &mut self.sink {
+            sink.key_changed(db, key, ChangeKind::Expired);
+        }
+    }
+
+    /// Around a change to whole databases: snapshots in progress are abandoned (they
+    /// are retried later), the effect journaled, the sink told. `dirty` is counted by
+    /// the caller, which knows how many keys went.
+    pub(crate) fn dbs_changed(&mut self, effect: &Effect, change: DbChange, dirty: u64) {
+        self.snapshots.clear();
+        self.log.push(effect);
+        if !self.replaying {
+            self.dirty += dirty;
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.dbs_changed(change);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::command::{flags, table, Route};
+    use crate::harness::TestShard;
+    use crate::keyspace::Entry;
+    use crate::shard::Op;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Event {
+        Before(usize, Bytes),
+        After(usize, Bytes, ChangeKind),
+        Dbs(DbChange),
+    }
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Event>>>);
+
+    impl Recorder {
+        fn take(&self) -> Vec<Event> {
+            std::mem::take(&mut self.0.lock().expect("not poisoned"))
+        }
+    }
+
+    impl ChangeSink for Recorder {
+        fn before_change(&mut self, db: usize, key: &[u8]) {
+            let event = Event::Before(db, Bytes::copy_from_slice(key));
+            self.0.lock().expect("not poisoned").push(event);
+        }
+        fn key_changed(&mut self, db: usize, key: &[u8], kind: ChangeKind) {
+            let event = Event::After(db, Bytes::copy_from_slice(key), kind);
+            self.0.lock().expect("not poisoned").push(event);
+        }
+        fn dbs_changed(&mut self, change: DbChange) {
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .push(Event::Dbs(change));
+        }
+    }
+
+    type View = BTreeMap<(usize, Bytes), Entry>;
+
+    fn view(s: &TestShard) -> View {
+        let mut view = BTreeMap::new();
+        for (i, db) in s.shard.keyspace().dbs().iter().enumerate() {
+            db.for_each_live(s.now_ms, |k, e| {
+                view.insert((i, k.clone()), e.clone());
+            });
+        }
+        view
+    }
+
+    /// Keys whose entry (value or deadline) differs between two views.
+    fn changed(before: &View, after: &View) -> Vec<(usize, Bytes)> {
+        let mut keys: Vec<_> = before.keys().chain(after.keys()).cloned().collect();
+        keys.sort();
+        keys.dedup();
+        keys.retain(|k| before.get(k) != after.get(k));
+        keys
+    }
+
+    /// Invocations of every write command, hitting its branches: present and
+    /// missing keys, small and large values (deltas), deadlines, other databases.
+    const CASES: &[(&str, &[&[&str]])] = &[
+        (
+            "set",
+            &[
+                &["SET", "s", "v"],
+                &["SET", "a", "x", "XX", "KEEPTTL", "GET"],
+            ],
+        ),
+        ("setnx", &[&["SETNX", "new", "1"], &["SETNX", "a", "1"]]),
+        ("setex", &[&["SETEX", "t2", "100", "v"]]),
+        ("psetex", &[&["PSETEX", "t3", "100", "v"]]),
+        ("getset", &[&["GETSET", "a", "y"], &["GETSET", "gs", "y"]]),
+        ("getdel", &[&["GETDEL", "a"], &["GETDEL", "missing"]]),
+        (
+            "getex",
+            &[&["GETEX", "big", "PX", "500"], &["GETEX", "t", "PERSIST"]],
+        ),
+        (
+            "append",
+            &[
+                &["APPEND", "big", "tail"],
+                &["APPEND", "a", "z"],
+                &["APPEND", "ap", "1"],
+            ],
+        ),
+        (
+            "setrange",
+            &[
+                &["SETRANGE", "big", "90", "xyz"],
+                &["SETRANGE", "sr", "3", "q"],
+            ],
+        ),
+        ("incr", &[&["INCR", "n"], &["INCR", "in"]]),
+        ("decr", &[&["DECR", "n"]]),
+        ("incrby", &[&["INCRBY", "n", "5"]]),
+        ("decrby", &[&["DECRBY", "n", "5"]]),
+        (
+            "incrbyfloat",
+            &[&["INCRBYFLOAT", "n", "0.5"], &["INCRBYFLOAT", "f", "1"]],
+        ),
+        (
+            "setbit",
+            &[
+                &["SETBIT", "big", "1000", "1"],
+                &["SETBIT", "bits", "9", "1"],
+                &["SETBIT", "bits", "9", "1"],
+            ],
+        ),
+        (
+            "bitop",
+            &[
+                &["BITOP", "OR", "bo", "a", "big"],
+                &["BITOP", "AND", "a", "none1", "none2"],
+            ],
+        ),
+        ("mset", &[&["MSET", "m1", "1", "m2", "2"]]),
+        (
+            "msetnx",
+            &[
+                &["MSETNX", "m3", "1", "m4", "2"],
+                &["MSETNX", "a", "1", "m5", "2"],
+            ],
+        ),
+        ("del", &[&["DEL", "a", "missing", "n"]]),
+        ("unlink", &[&["UNLINK", "big"]]),
+        ("rename", &[&["RENAME", "a", "ren"]]),
+        (
+            "renamenx",
+            &[&["RENAMENX", "big", "rnx"], &["RENAMENX", "a", "n"]],
+        ),
+        (
+            "copy",
+            &[
+                &["COPY", "big", "cp", "DB", "1"],
+                &["COPY", "a", "n", "REPLACE"],
+            ],
+        ),
+        ("expire", &[&["EXPIRE", "a", "100"], &["EXPIRE", "n", "-1"]]),
+        ("pexpire", &[&["PEXPIRE", "a", "100"]]),
+        ("expireat", &[&["EXPIREAT", "a", "99999999999"]]),
+        ("pexpireat", &[&["PEXPIREAT", "big", "1"]]),
+        ("persist", &[&["PERSIST", "t"]]),
+        ("move", &[&["MOVE", "a", "1"], &["MOVE", "other", "1"]]),
+    ];
+
+    fn fresh(recorder: &Recorder) -> TestShard {
+        let mut s = TestShard::default();
+        s.shard.log_mut().enable(0);
+        let big = "b".repeat(100);
+        for args in [
+            &["SET", "a", "hello"][..],
+            &["SET", "n", "10"],
+            &["SET", "big", &big],
+            &["SET", "t", "v", "PX", "1000"],
+            &["SET", "dead", "v", "PX", "1"],
+            &["SET", "other", "o"],
+        ] {
+            s.run(args);
+        }
+        s.db = 1;
+        s.run(&["SET", "other", "1"]);
+        s.db = 0;
+        s.advance_ms(2);
+        s.shard.keyspace_mut().set_sink(Box::new(recorder.clone()));
+        s
+    }
+
+    /// Every changed key had a `before_change` and then a `key_changed`, and no key
+    /// is reported that did not change.
+    fn check(events: &[Event], changed: &[(usize, Bytes)], what: &str) {
+        for (db, key) in changed {
+            let before = events
+                .iter()
+                .position(|e| *e == Event::Before(*db, key.clone()));
+            let after = events
+                .iter()
+                .rposition(|e| matches!(e, Event::After(d, k, _) if d == db && k == key));
+            match (before, after) {
+                (Some(b), Some(a)) if b < a => {}
+                _ => panic!("{what}: {db}/{key:?} changed without hooks: {events:?}"),
+            }
+        }
+        for e in events {
+            if let Event::After(db, key, kind) = e {
+                let dead = *kind == ChangeKind::Expired;
+                assert!(
+                    dead || changed.contains(&(*db, key.clone())),
+                    "{what}: {db}/{key:?} reported but unchanged"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_write_command_reaches_the_hooks_for_every_key_it_changes() {
+        let writes: Vec<&str> = table()
+            .all
+            .iter()
+            .filter(|spec| spec.has(flags::WRITE) && !matches!(spec.route, Route::All(_)))
+            .map(|spec| spec.name)
+            .collect();
+        for name in &writes {
+            assert!(
+                CASES.iter().any(|(n, _)| n == name),
+                "write command {name} has no case here"
+            );
+        }
+        let recorder = Recorder::default();
+        for (name, invocations) in CASES {
+            let mut s = fresh(&recorder);
+            for args in *invocations {
+                let before = view(&s);
+                recorder.take();
+                s.run(args);
+                let events = recorder.take();
+                let changed = changed(&before, &view(&s));
+                check(&events, &changed, &format!("{name} {args:?}"));
+                assert!(
+                    !changed.is_empty() || events.iter().all(|e| !matches!(e, Event::After(..)))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn whole_database_changes_reach_the_hooks() {
+        let recorder = Recorder::default();
+        let mut s = fresh(&recorder);
+        let now = s.now_ms;
+        for (op, change) in [
+            (Op::SwapDb { a: 0, b: 1 }, DbChange::Swap { a: 0, b: 1 }),
+            (Op::Flush { db: Some(1) }, DbChange::Flush { db: 1 }),
+            (Op::Flush { db: None }, DbChange::FlushAll),
+        ] {
+            s.shard.apply(op, now);
+            assert_eq!(recorder.take(), [Event::Dbs(change)]);
+        }
+    }
+
+    #[test]
+    fn expiry_is_reported_and_journaled_as_it_happens() {
+        let recorder = Recorder::default();
+        let mut s = fresh(&recorder);
+        s.shard.log_mut().take();
+        assert_eq!(s.run(&["GET", "dead"]), "(nil)");
+        assert_eq!(
+            recorder.take(),
+            [Event::After(
+                0,
+                Bytes::from_static(b"dead"),
+                ChangeKind::Expired
+            )]
+        );
+        assert!(s.shard.log().pending_bytes() > 0);
+    }
+}

@@ -1,0 +1,559 @@
+//! A shard's keyspace (one table per logical database) and its only door:
+//! [`Keyspace`]. Reads and writes take different paths.
+//!
+//! - Reads: [`Keyspace::find_read`] (counts a keyspace hit or miss, for read
+//!   commands), [`Keyspace::find`] and [`Keyspace::contains`] (do not). Each expires a
+//!   key whose deadline passed (lazy expiry), so no handler ever sees a dead key.
+//! - Writes: [`Keyspace::find_mut`] returns a [`WriteGuard`] over a live entry;
+//!   [`Keyspace::add`], [`Keyspace::remove`], [`Keyspace::set_expire`],
+//!   [`Keyspace::move_key`], [`Keyspace::rename`] and the whole-database changes.
+//!
+//! Every write path calls the [`hooks`] itself: snapshot copy-on-write
+//! before the change; after it, the journal effect, the dirty counter and the
+//! [`ChangeSink`]. A handler cannot forget them, because it never holds a `&mut Db`:
+//! [`Db`]'s mutators are visible to the crate only for the door and snapshot
+//! loading, and the tables live in a private field here. Journal replay
+//! ([`crate::replay`]) goes through the same door.
+//!
+//! # Effects are deltas
+//!
+//! A [`WriteGuard`] records how its entry changed: appended bytes, a written byte
+//! range, or the whole value. When it drops, a value of at most
+//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`] bytes is journaled whole (an `Effect::Set`, which
+//! restates the key), a larger one by its delta (`Effect::Append`,
+//! `Effect::SetRange`), so `APPEND` of 10 bytes to a 100 MB string journals the 10
+//! bytes. Deadlines journal as `ExpireAt`/`Persist`, `MOVE` as `Move`.
+//!
+//! # Expiry
+//!
+//! Keys deleted by expiry (lazy, in any lookup, or active, in
+//! [`Keyspace::active_expire`]) are journaled as `DEL` at once, so the journal holds
+//! them before any effect that follows; nothing is left to collect after a command.
+//!
+//! # The table
+//!
+//! Each database is a [`Db`] ([`db`]): an insertion-ordered hash table, which is
+//! what gives `SCAN` its guarantee and `RANDOMKEY` and active expiry O(1) sampling.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use rand::Rng;
+
+use crate::effect_log::EffectLog;
+pub mod db;
+pub mod hooks;
+
+use crate::journal::{Effect, EFFECT_WHOLE_VALUE_BYTES_MAX};
+use crate::limits::DATABASES;
+use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter};
+use crate::value::Value;
+use db::Probe;
+pub use db::{Db, DbStats, Entry, ScanPos, NO_EXPIRE};
+use hooks::{ChangeKind, ChangeSink, DbChange, Hooks};
+
+/// How a [`WriteGuard`]'s entry changed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Bytes appended to the string from this length on.
+    Append {
+        from: usize,
+    },
+    /// Bytes `start..end` of the string written (zero-filled up to `start` if it grew).
+    Range {
+        start: usize,
+        end: usize,
+    },
+    Whole,
+}
+
+impl Change {
+    /// The change after this one and then `next`.
+    fn then(self, next: Change) -> Change {
+        match (self, next) {
+            (Change::None, next) => next,
+            (Change::Range { start, end }, Change::Range { start: s, end: e }) => Change::Range {
+                start: start.min(s),
+                end: end.max(e),
+            },
+            _ => Change::Whole,
+        }
+    }
+}
+
+/// Write access to one live entry, from [`Keyspace::find_mut`]. Snapshot
+/// copy-on-write ran before it was handed out; when it drops after a change, the
+/// change is journaled (as a delta where that is smaller), counted and reported.
+/// Dropping it unchanged does nothing.
+pub struct WriteGuard<'a> {
+    db: usize,
+    key: &'a Bytes,
+    entry: &'a mut Entry,
+    hooks: &'a mut Hooks,
+    change: Change,
+}
+
+impl WriteGuard<'_> {
+    pub fn entry(&self) -> &Entry {
+        self.entry
+    }
+
+    /// The string value.
+    pub fn str(&self) -> &[u8] {
+        match &self.entry.value {
+            Value::Str(s) => s,
+        }
+    }
+
+    fn str_vec(&mut self) -> &mut Vec<u8> {
+        match &mut self.entry.value {
+            Value::Str(s) => s,
+        }
+    }
+
+    /// The string value to change in any way: journaled whole.
+    pub fn str_mut(&mut self) -> &mut Vec<u8> {
+        self.change = self.change.then(Change::Whole);
+        self.str_vec()
+    }
+
+    /// Appends `tail` to the string value; returns the new length.
+    pub fn append(&mut self, tail: &[u8]) -> usize {
+        let from = self.str().len();
+        self.change = self.change.then(Change::Append { from });
+        let s = self.str_vec();
+        s.extend_from_slice(tail);
+        s.len()
+    }
+
+    /// Writes `bytes` at `offset` of the string value, zero-filling it up to
+    /// `offset` first if it is shorter; returns the new length.
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
+        let end = offset + bytes.len();
+        self.change = self.change.then(Change::Range { start: offset, end });
+        let s = self.str_vec();
+        if s.len() < end {
+            s.resize(end, 0);
+        }
+        s[offset..end].copy_from_slice(bytes);
+        s.len()
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let (db, key) = (self.db, &self.key[..]);
+        let Value::Str(s) = &self.entry.value;
+        let effect = match self.change {
+            Change::None => return,
+            Change::Append { from } if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => Effect::Append {
+                db,
+                key,
+                bytes: &s[from..],
+            },
+            Change::Range { start, end } if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
+                Effect::SetRange {
+                    db,
+                    key,
+                    offset: start as u64,
+                    bytes: &s[start..end],
+                }
+            }
+            _ => Effect::Set {
+                db,
+                key,
+                value: Cow::Borrowed(&self.entry.value),
+                expire_at_ms: self.entry.expire_at_ms,
+            },
+        };
+        self.hooks.after(&effect, db, key, ChangeKind::Modify);
+    }
+}
+
+/// How far a snapshot got with its last chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotProgress {
+    More,
+    /// The trailer is written: the file is whole, with `entries` entries.
+    Done {
+        entries: u64,
+    },
+}
+
+/// The keyspaces of one shard (one [`Db`] per logical database) and the only door
+/// to them: see the module doc.
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    hooks: Hooks,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace {
+            dbs: (0..DATABASES).map(|_| Db::default()).collect(),
+            hooks: Hooks::default(),
+        }
+    }
+}
+
+impl Keyspace {
+    /// Database `db`, to read (lengths, `SCAN`, `KEYS`, snapshots).
+    pub fn db(&self, db: usize) -> &Db {
+        &self.dbs[db]
+    }
+
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    /// The position of the live entry at `key`; an expired one is deleted and
+    /// journaled on the way.
+    fn live(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<usize> {
+        match self.dbs[db].probe(key, now_ms) {
+            Probe::Live(idx) => Some(idx),
+            Probe::Expired(key) => {
+                self.hooks.expired(db, &key);
+                None
+            }
+            Probe::Absent => None,
+        }
+    }
+
+    /// The live entry at `key`, counting a keyspace hit or miss (for read commands).
+    pub fn find_read(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let found = self.live(db, key, now_ms);
+        let d = &mut self.dbs[db];
+        match found {
+            Some(idx) => {
+                d.stats.keyspace_hits += 1;
+                Some(&d.map[idx])
+            }
+            None => {
+                d.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// The live entry at `key`, without counting a hit or miss.
+    pub fn find(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let idx = self.live(db, key, now_ms)?;
+        Some(&self.dbs[db].map[idx])
+    }
+
+    pub fn contains(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        self.live(db, key, now_ms).is_some()
+    }
+
+    /// Write access to the live entry at `key`.
+    pub fn find_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<WriteGuard<'_>> {
+        let idx = self.live(db, key, now_ms)?;
+        self.hooks.before(db, &self.dbs[db], key);
+        let (key, entry) = self.dbs[db].map.get_index_mut(idx).expect("live index");
+        Some(WriteGuard {
+            db,
+            key,
+            entry,
+            hooks: &mut self.hooks,
+            change: Change::None,
+        })
+    }
+
+    /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any entry.
+    pub fn add(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
+        self.add_entry(
+            db,
+            key,
+            Entry {
+                value,
+                expire_at_ms,
+            },
+        );
+    }
+
+    /// Stores a whole entry at `key`, replacing any entry.
+    pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.hooks.before(db, &self.dbs[db], key);
+        let d = &mut self.dbs[db];
+        d.insert_entry(key, entry);
+        let e = d.get(key).expect("just inserted");
+        let effect = Effect::Set {
+            db,
+            key,
+            value: Cow::Borrowed(&e.value),
+            expire_at_ms: e.expire_at_ms,
+        };
+        self.hooks.after(&effect, db, key, ChangeKind::Set);
+    }
+
+    /// Deletes the live entry at `key` and returns it; `None` if absent or expired.
+    pub fn remove(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.live(db, key, now_ms)?;
+        self.hooks.before(db, &self.dbs[db], key);
+        let entry = self.dbs[db].remove(key).expect("live");
+        self.hooks
+            .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
+        Some(entry)
+    }
+
+    /// Sets the deadline of the live entry at `key` to `at_ms` (a time still to
+    /// come; [`NO_EXPIRE`] clears it). Returns whether the key was live.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], at_ms: u64, now_ms: u64) -> bool {
+        assert!(at_ms == NO_EXPIRE || at_ms > now_ms);
+        if self.live(db, key, now_ms).is_none() {
+            return false;
+        }
+        self.hooks.before(db, &self.dbs[db], key);
+        self.dbs[db].set_expire(key, at_ms);
+        let effect = match at_ms {
+            NO_EXPIRE => Effect::Persist { db, key },
+            at_ms => Effect::ExpireAt { db, key, at_ms },
+        };
+        self.hooks.after(&effect, db, key, ChangeKind::Deadline);
+        true
+    }
+
+    /// Moves the live entry at `key` in `from` to database `to` unless a live key
+    /// there has that name. Returns whether it moved.
+    pub fn move_key(&mut self, from: usize, to: usize, key: &[u8], now_ms: u64) -> bool {
+        assert!(from != to);
+        if self.live(from, key, now_ms).is_none() || self.live(to, key, now_ms).is_some() {
+            return false;
+        }
+        self.hooks.before(from, &self.dbs[from], key);
+        self.hooks.before(to, &self.dbs[to], key);
+        let entry = self.dbs[from].remove(key).expect("live");
+        self.dbs[to].insert_entry(key, entry);
+        let effect = Effect::Move {
+            from_db: from,
+            to_db: to,
+            key,
+        };
+        self.hooks.after(&effect, from, key, ChangeKind::MovedOut);
+        self.hooks.reported(to, key, ChangeKind::Set);
+        true
+    }
+
+    /// Renames the live entry at `src` to `dst` (replacing it), one change. Returns
+    /// whether `src` was live.
+    pub fn rename(&mut self, db: usize, src: &[u8], dst: &[u8], now_ms: u64) -> bool {
+        if self.live(db, src, now_ms).is_none() {
+            return false;
+        }
+        self.hooks.before(db, &self.dbs[db], src);
+        self.hooks.before(db, &self.dbs[db], dst);
+        let d = &mut self.dbs[db];
+        let entry = d.remove(src).expect("live");
+        d.insert_entry(dst, entry);
+        self.hooks.log.push(&Effect::Del { db, key: src });
+        self.hooks.reported(db, src, ChangeKind::Del);
+        let e = self.dbs[db].get(dst).expect("just inserted");
+        let effect = Effect::Set {
+            db,
+            key: dst,
+            value: Cow::Borrowed(&e.value),
+            expire_at_ms: e.expire_at_ms,
+        };
+        self.hooks.after(&effect, db, dst, ChangeKind::Set);
+        true
+    }
+
+    pub fn flush_db(&mut self, db: usize) {
+        let n = self.dbs[db].len() as u64;
+        self.dbs[db].clear();
+        self.hooks
+            .dbs_changed(&Effect::FlushDb { db }, DbChange::Flush { db }, n);
+    }
+
+    pub fn flush_all(&mut self) {
+        let n = self.dbs.iter().map(|d| d.len() as u64).sum();
+        self.dbs.iter_mut().for_each(Db::clear);
+        self.hooks
+            .dbs_changed(&Effect::FlushAll, DbChange::FlushAll, n);
+    }
+
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.hooks
+            .dbs_changed(&Effect::SwapDb { a, b }, DbChange::Swap { a, b }, 1);
+    }
+
+    /// A uniformly chosen live key of `db`.
+    pub fn random_key(&mut self, db: usize, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
+        let hooks = &mut self.hooks;
+        self.dbs[db].random_key(now_ms, rng, |k| hooks.expired(db, k))
+    }
+
+    /// One active-expiry tick over every database. Returns keys deleted.
+    pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
+        let hooks = &mut self.hooks;
+        let mut deleted = 0;
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            deleted += db.active_expire(now_ms, rng, |k| hooks.expired(i, k));
+        }
+        deleted
+    }
+
+    /// Zeroes the counters `CONFIG RESETSTAT` resets.
+    pub fn reset_stats(&mut self) {
+        for db in &mut self.dbs {
+            db.stats = DbStats::default();
+        }
+    }
+
+    pub fn log(&self) -> &EffectLog {
+        &self.hooks.log
+    }
+
+    pub fn log_mut(&mut self) -> &mut EffectLog {
+        &mut self.hooks.log
+    }
+
+    /// Keyspace changes since the last save.
+    pub fn dirty(&self) -> u64 {
+        self.hooks.dirty
+    }
+
+    /// Listens to every change from now on (replacing any listener).
+    pub fn set_sink(&mut self, sink: Box<dyn ChangeSink>) {
+        self.hooks.sink = Some(sink);
+    }
+
+    /// Runs `f` with changes not counted as dirty (journal replay, a master's
+    /// stream: they were counted where they were made).
+    pub(crate) fn replaying<T>(&mut self, f: impl FnOnce(&mut Keyspace) -> T) -> T {
+        let was = std::mem::replace(&mut self.hooks.replaying, true);
+        let out = f(self);
+        self.hooks.replaying = was;
+        out
+    }
+
+    /// Starts snapshot `id` of the keyspace as it is now, at journal LSN `lsn`;
+    /// returns its file header. Every write from now on reaches it first.
+    pub fn start_snapshot(
+        &mut self,
+        id: u64,
+        shard_id: usize,
+        shards: usize,
+        lsn: u64,
+        created_unix_ms: u64,
+    ) -> Vec<u8> {
+        let writer = SnapshotWriter::new(shard_id, shards, lsn, created_unix_ms, &self.dbs);
+        let mut header = Vec::new();
+        writer.header(&mut header);
+        self.hooks.snapshots.push((id, writer));
+        header
+    }
+
+    /// Appends snapshot `id`'s next chunk to `out` (see
+    /// [`SnapshotWriter::next_chunk`]). `None` if the snapshot was abandoned
+    /// (`FLUSHDB`, `FLUSHALL`, `SWAPDB`) or dropped; once the trailer is written the
+    /// writer is dropped.
+    pub fn snapshot_chunk(
+        &mut self,
+        id: u64,
+        now_ms: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<SnapshotProgress> {
+        let snapshots = &mut self.hooks.snapshots;
+        let at = snapshots.iter().position(|(i, _)| *i == id)?;
+        let writer = &mut snapshots[at].1;
+        if writer.next_chunk(&self.dbs, now_ms, max_bytes, out) {
+            return Some(SnapshotProgress::More);
+        }
+        let entries = writer.entries_written();
+        snapshots.remove(at);
+        Some(SnapshotProgress::Done { entries })
+    }
+
+    /// Stops snapshot `id`, if still in progress.
+    pub fn drop_snapshot(&mut self, id: u64) {
+        self.hooks.snapshots.retain(|(i, _)| *i != id);
+    }
+
+    pub fn snapshots_in_progress(&self) -> usize {
+        self.hooks.snapshots.len()
+    }
+
+    /// Loads a snapshot image into this (fresh) keyspace; see [`crate::snapshot::load`].
+    pub fn load_snapshot(&mut self, image: &[u8]) -> Result<(SnapshotHeader, u64), SnapshotError> {
+        crate::snapshot::load(image, &mut self.dbs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn lazy_expiry_hides_and_deletes() {
+        let mut db = Db::default();
+        db.insert(b"k", s("v"), 100);
+        assert!(db.lookup(b"k", 99).is_some());
+        assert!(db.lookup(b"k", 100).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.stats().expired_keys, 1);
+    }
+
+    #[test]
+    fn active_expiry_deletes_expired_keys() {
+        let mut db = Db::default();
+        let mut rng = SmallRng::seed_from_u64(1);
+        for i in 0..1000 {
+            db.insert(
+                format!("k{i}").as_bytes(),
+                s("v"),
+                if i % 2 == 0 { 10 } else { 0 },
+            );
+        }
+        let mut total = 0;
+        for _ in 0..100 {
+            total += db.active_expire(20, &mut rng, |_| {});
+        }
+        assert_eq!(total, 500);
+        assert_eq!(db.len(), 500);
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_while_table_changes() {
+        let mut db = Db::default();
+        let mut rng = SmallRng::seed_from_u64(7);
+        for i in 0..2000 {
+            db.insert(format!("stable{i}").as_bytes(), s("v"), NO_EXPIRE);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut pos = u64::MAX;
+        let mut churn = 0;
+        loop {
+            pos = db.scan(pos, 10, 0, |k, _| {
+                seen.insert(k.clone());
+            });
+            for _ in 0..20 {
+                churn += 1;
+                db.insert(format!("churn{churn}").as_bytes(), s("v"), NO_EXPIRE);
+                if rng.gen_bool(0.5) {
+                    let victim = format!("churn{}", rng.gen_range(0..churn));
+                    db.remove(victim.as_bytes());
+                }
+            }
+            if pos == 0 {
+                break;
+            }
+        }
+        for i in 0..2000 {
+            assert!(
+                seen.contains(format!("stable{i}").as_bytes()),
+                "missed stable{i}"
+            );
+        }
+    }
+}
