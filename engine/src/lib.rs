@@ -15,6 +15,7 @@
 //! replay ([`replay`]) goes through the same door. Because time comes in as `now_ms` and randomness from a seeded
 //! generator, a keyspace is testable without a server and replayable from a log.
 
+pub mod collections;
 pub mod command;
 pub mod cursor;
 pub mod effect_log;
