@@ -345,8 +345,72 @@ fn wait_info(con: &mut Raw, field: &str, want: &str) {
     }
 }
 
-/// Fills the disk under `appendfsync <policy>`, checks what clients see while it
-/// is full and after it grows, then kills the server and checks the restart.
+/// Checks that every acknowledged `fill:<i>` holds its value.
+fn assert_filled(server: &Server, acked: &[usize], context: &str) {
+    let mut con = server.client();
+    let keys: Vec<String> = acked.iter().map(|i| format!("fill:{i}")).collect();
+    let values = values_of(&mut con, &keys);
+    for (i, v) in acked.iter().zip(values) {
+        assert!(
+            v.as_deref() == Some(fill_value(*i).as_str()),
+            "{context}: fill:{i} acknowledged, but it holds {} bytes",
+            v.map_or(0, |v| v.len())
+        );
+    }
+}
+
+/// `SET fill:<i>` for `i` in `range` until the first refusal, which it returns
+/// (it must be the full disk's `MISCONF`); every write acknowledged before is
+/// added to `acked`.
+fn fill_until_refused(
+    con: &mut Raw,
+    range: std::ops::Range<usize>,
+    acked: &mut Vec<usize>,
+) -> usize {
+    for i in range {
+        let reply = con.cmd(&["SET", &format!("fill:{i}"), &fill_value(i)]);
+        if reply == "OK" {
+            acked.push(i);
+            continue;
+        }
+        assert!(
+            reply.starts_with(MISCONF_ENOSPC),
+            "the write that found the disk full: {reply}"
+        );
+        return i;
+    }
+    panic!("the filesystem never filled up");
+}
+
+/// Writes until the server answers `+OK` again, at most [`RESUME_TIMEOUT`] after
+/// the filesystem grew; every refusal meanwhile is the full disk's.
+fn wait_resumed(con: &mut Raw, policy: &str) {
+    let grown = Instant::now();
+    loop {
+        let reply = con.cmd(&["SET", "resumed", "1"]);
+        if reply == "OK" {
+            break;
+        }
+        assert!(reply.starts_with(MISCONF_ENOSPC), "{policy}: {reply}");
+        assert!(
+            grown.elapsed() < RESUME_TIMEOUT,
+            "{policy}: writes still refused after the filesystem grew"
+        );
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    eprintln!(
+        "{policy}: writes resumed {:?} after the filesystem grew",
+        grown.elapsed()
+    );
+    assert_eq!(info_field(con, "aof_last_write_status"), "ok");
+}
+
+/// Fills the disk under `appendfsync <policy>` and checks what clients see while it
+/// is full; kills the server while it is still full and restarts it; grows the
+/// filesystem and checks that writes resume by themselves; kills it again and
+/// checks the restart. Every acknowledged write is there after each restart, and
+/// the write refused when the disk filled (which ran in memory, and whose record
+/// is written once there is space) reads the same before and after the last one.
 fn full_disk(policy: &str) {
     let Some(fs) = Tmpfs::mount(&format!("full-{policy}"), TMPFS_SIZE) else {
         return;
@@ -354,34 +418,24 @@ fn full_disk(policy: &str) {
     let args = ["--shards", "2", "--appendfsync", policy];
     let mut server = start_in(&fs.dir, &args);
     let mut con = server.raw();
-    // Writes until the first refusal; everything acknowledged before it counts.
     let mut acked = Vec::new();
-    let refused = (0..FILL_WRITES_MAX).find_map(|i| {
-        let key = format!("fill:{i}");
-        let reply = con.cmd(&["SET", &key, &fill_value(i)]);
-        if reply == "OK" {
-            acked.push(i);
-            return None;
-        }
-        Some(reply)
-    });
-    let refused = refused.expect("the filesystem fills up");
-    assert!(
-        refused.starts_with(MISCONF_ENOSPC),
-        "{policy}: the write that found the disk full: {refused}"
-    );
+    let refused = fill_until_refused(&mut con, 0..FILL_WRITES_MAX, &mut acked);
     assert!(!acked.is_empty(), "{policy}: some writes fit");
     for j in 0..WRITES_WHILE_FULL {
-        let key = format!("late:{j}");
-        let reply = con.cmd(&["SET", &key, "v"]);
+        let reply = con.cmd(&["SET", &format!("late:{j}"), "v"]);
         assert!(
             reply.starts_with(MISCONF_ENOSPC),
             "{policy}: a write while full: {reply}"
         );
+        // Refused before it ran, as Redis refuses it.
+        assert_eq!(con.cmd(&["GET", &format!("late:{j}")]), "(nil)");
     }
     let first = format!("fill:{}", acked[0]);
-    let value = con.cmd(&["GET", &first]);
-    assert_eq!(value, fill_value(acked[0]), "{policy}: reads go on");
+    assert_eq!(
+        con.cmd(&["GET", &first]),
+        fill_value(acked[0]),
+        "{policy}: reads go on"
+    );
     assert_eq!(info_field(&mut con, "aof_last_write_status"), "err");
 
     // Background saves fail, say so, and leave the files as they were.
@@ -404,57 +458,43 @@ fn full_disk(policy: &str) {
         "{policy}: the log says why"
     );
 
+    // Killed while full: the restart (on the still full disk) starts cleanly.
+    kill(&mut server);
+    let mut server = restart_in(server.port(), &fs.dir, &args);
+    assert_filled(&server, &acked, &format!("{policy}, restarted while full"));
+    let mut con = server.raw();
+    let next = refused + 1;
+    let refused = fill_until_refused(&mut con, next..next + FILL_WRITES_MAX, &mut acked);
+    let refused_key = format!("fill:{refused}");
+    let refused_value = con.cmd(&["GET", &refused_key]);
+
     fs.grow(TMPFS_GROWN_SIZE);
-    let deadline = Instant::now() + RESUME_TIMEOUT;
-    let grown = Instant::now();
-    loop {
-        let reply = con.cmd(&["SET", "resumed", "1"]);
-        if reply == "OK" {
-            break;
-        }
-        assert!(reply.starts_with(MISCONF_ENOSPC), "{policy}: {reply}");
-        assert!(
-            Instant::now() < deadline,
-            "{policy}: writes still refused after the filesystem grew"
-        );
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    let resumed_after = grown.elapsed();
-    assert_eq!(info_field(&mut con, "aof_last_write_status"), "ok");
-    let more = acked.len() + FILL_WRITES_MAX;
-    for i in more..more + WRITES_WHILE_FULL {
+    wait_resumed(&mut con, policy);
+    let next = refused + 1;
+    for i in next..next + WRITES_WHILE_FULL {
         assert_eq!(
             con.cmd(&["SET", &format!("fill:{i}"), &fill_value(i)]),
             "OK"
         );
         acked.push(i);
     }
-    eprintln!(
-        "{policy}: {} writes acknowledged; resumed {:?} after the filesystem grew",
-        acked.len(),
-        resumed_after
-    );
-
     kill(&mut server);
     let server = restart_in(server.port(), &fs.dir, &args);
-    let mut con = server.client();
-    let keys: Vec<String> = acked.iter().map(|i| format!("fill:{i}")).collect();
-    let values = values_of(&mut con, &keys);
-    for (i, v) in acked.iter().zip(values) {
-        assert!(
-            v.as_deref() == Some(fill_value(*i).as_str()),
-            "{policy}: fill:{i} acknowledged, but after the restart it holds {} bytes",
-            v.map_or(0, |v| v.len())
-        );
-    }
-    let resumed: Option<String> = redis::cmd("GET")
-        .arg("resumed")
-        .query(&mut con)
-        .expect("GET");
+    assert_filled(
+        &server,
+        &acked,
+        &format!("{policy}, restarted after the growth"),
+    );
+    let mut con = server.raw();
     assert_eq!(
-        resumed.as_deref(),
-        Some("1"),
+        con.cmd(&["GET", "resumed"]),
+        "1",
         "{policy}: the write that resumed"
+    );
+    assert_eq!(
+        con.cmd(&["GET", &refused_key]),
+        refused_value,
+        "{policy}: the refused write reads as it did before the restart"
     );
 }
 
