@@ -425,8 +425,7 @@ impl Core {
             }
             Msg::WaitDurable(lsn) => {
                 if let Some(reply) = env.reply {
-                    let policy = self.global.config.hot.fsync();
-                    self.journal.defer_ack(lsn, policy, reply);
+                    crate::journal::defer_ack(self, lsn, reply);
                 }
                 return;
             }

@@ -133,6 +133,13 @@ pub async fn wait_acked(core: &Core, marks: &[(usize, u64)]) -> Result<(), Strin
     }
 }
 
+/// A remote coordinator's `WaitDurable(lsn)` on `core`'s shard: answered once `lsn`
+/// is as safe as a reply needs (see [`wait_acked`]); dropped if the journal fails.
+pub fn defer_ack(core: &Core, lsn: u64, reply: oneshot::Sender<Answer>) {
+    let durable = core.global.config.hot.fsync() == Fsync::Always;
+    core.journal.defer(lsn, durable, reply);
+}
+
 /// A remote coordinator waiting for an LSN: answered once [`Journal`] reaches it,
 /// dropped (the coordinator sees no answer) when the journal fails.
 struct Deferred {
@@ -354,12 +361,6 @@ impl Journal {
     /// A remote coordinator's `SyncNow`: answered once `lsn` is durable.
     pub fn defer_until_durable(&self, lsn: u64, reply: oneshot::Sender<Answer>) {
         self.defer(lsn, true, reply);
-    }
-
-    /// A remote coordinator's `WaitDurable(lsn)`: answered once `lsn` is as safe as
-    /// a reply needs under `policy` (see [`wait_acked`]); dropped if the journal fails.
-    pub fn defer_ack(&self, lsn: u64, policy: Fsync, reply: oneshot::Sender<Answer>) {
-        self.defer(lsn, policy == Fsync::Always, reply);
     }
 
     fn defer(&self, lsn: u64, durable: bool, reply: oneshot::Sender<Answer>) {
