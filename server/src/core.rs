@@ -28,7 +28,7 @@ use glommio::channels::shared_channel::ConnectedSender;
 use glommio::{Latency, Shares, TaskQueueHandle};
 
 use crate::clients::{ClientsOp, ClientsReply, Registry};
-use crate::config::{Config, Fsync};
+use crate::config::Config;
 use crate::journal::Journal;
 
 /// CPU shares of the background task queue against the default queue's 1000:
@@ -55,7 +55,8 @@ pub enum Msg {
         tx_id: u64,
         participants: Vec<Participant>,
     },
-    /// Answers once the journal is durable up to this LSN.
+    /// Answers once the journal holds this LSN as a reply needs it (written, or
+    /// durable under `appendfsync always`); dropped if the journal fails.
     WaitDurable(u64),
     /// Answers once the journal is durable up to the LSN it has reached when this
     /// runs (which waits behind any transaction holding the shard).
@@ -247,12 +248,6 @@ impl Global {
     pub fn is_loading(&self) -> bool {
         self.loading.load(Ordering::Acquire) > 0
     }
-
-    /// Whether replies to writes wait for the journal (`appendonly yes` and
-    /// `appendfsync always`).
-    pub fn sync_writes(&self) -> bool {
-        self.config.get("appendonly") == "yes" && self.config.hot.fsync() == Fsync::Always
-    }
 }
 
 /// Wall-clock time in Unix milliseconds: the `now_ms` every command runs at.
@@ -434,7 +429,7 @@ impl Core {
             }
             Msg::WaitDurable(lsn) => {
                 if let Some(reply) = env.reply {
-                    self.journal.defer_until_durable(lsn, reply);
+                    crate::journal::defer_ack(self, lsn, reply);
                 }
                 return;
             }
@@ -570,18 +565,6 @@ impl Core {
         };
         self.post(target, env).await;
         LogMark::default()
-    }
-
-    /// Waits until each `(shard, lsn)`'s journal is durable up to `lsn`.
-    pub async fn wait_durable(&self, marks: &[(usize, u64)]) {
-        let waits = marks.iter().map(|&(shard, lsn)| async move {
-            if shard == self.id {
-                self.journal.wait_durable(lsn).await;
-            } else {
-                self.call(shard, None, Msg::WaitDurable(lsn)).await;
-            }
-        });
-        join_all(waits).await;
     }
 
     /// Sends `msg` to shard `target` without waiting for an answer.

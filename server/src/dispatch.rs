@@ -57,7 +57,7 @@ struct Squash {
     only: Option<usize>,
     started: Instant,
     /// Shards whose journal the batch wrote to, and the last LSN it wrote there:
-    /// under `appendfsync always` the replies wait until those are durable.
+    /// the replies wait until those are written (durable under `appendfsync always`).
     logged: Vec<(usize, u64)>,
 }
 
@@ -93,6 +93,7 @@ impl Squash {
 
 /// Executes one pipeline batch for `client`, appending replies to `out` in order.
 pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, out: &mut ReplyBuf) {
+    let (batch_start, commands) = (out.len(), batch.len());
     let mut squash = Squash::new(core.shards());
     for args in batch {
         if client.closing {
@@ -143,8 +144,10 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         }
     }
     flush(core, &mut squash, out).await;
-    if !squash.logged.is_empty() && core.global.sync_writes() {
-        core.wait_durable(&squash.logged).await;
+    // No reply leaves before the batch's records are as safe as `appendfsync` says.
+    if let Err(e) = crate::journal::wait_acked(core, &squash.logged).await {
+        out.truncate(batch_start);
+        (0..commands).for_each(|_| out.error(&e));
     }
 }
 
@@ -167,6 +170,11 @@ fn generic_checks(core: &Core, client: &Client, spec: &CommandSpec, args: &Args)
             .load(std::sync::atomic::Ordering::Relaxed)
     {
         return Some("NOAUTH Authentication required.".into());
+    }
+    if spec.has(WRITE) || spec.name == "ping" {
+        if let Some(refusal) = crate::journal::write_refusal() {
+            return Some(refusal);
+        }
     }
     if !spec.has(LOADING) && core.global.is_loading() {
         return Some("LOADING Redis is loading the dataset in memory".into());

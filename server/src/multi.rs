@@ -79,10 +79,11 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Commits or unlocks every participant; under `appendfsync always`, returns
-    /// only once every record the transaction wrote is durable.
-    async fn finish(self) {
-        let wait = self.core.global.sync_writes();
+    /// Commits or unlocks every participant; returns only once every record the
+    /// transaction wrote is written (durable under `appendfsync always`), or the
+    /// error to reply with instead.
+    async fn finish(self) -> Result<(), String> {
+        let wait = self.core.journal.enabled && self.locked.iter().any(|(_, m)| m.tx_effects);
         let changed: Vec<Participant> = self
             .locked
             .iter()
@@ -107,9 +108,7 @@ impl<'a> Tx<'a> {
                 durable.push((shard, mark.last_lsn));
             }
         }
-        if wait {
-            self.core.wait_durable(&durable).await;
-        }
+        crate::journal::wait_acked(self.core, &durable).await
     }
 }
 
@@ -159,7 +158,9 @@ async fn mget(core: &Core, db: usize, args: &Args, out: &mut ReplyBuf) {
             }
         }
     }
-    tx.finish().await;
+    if let Err(e) = tx.finish().await {
+        return out.error(&e);
+    }
     out.array(args.len() - 1);
     for v in &values[1..] {
         out.bulk_opt(v.as_deref());
@@ -181,7 +182,9 @@ async fn mset(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBuf)
             existing += int(tx.op(shard, Op::Exists { db, keys }).await);
         }
         if existing > 0 {
-            tx.finish().await;
+            if let Err(e) = tx.finish().await {
+                return out.error(&e);
+            }
             out.int(0);
             return;
         }
@@ -193,7 +196,9 @@ async fn mset(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBuf)
             .collect();
         tx.op(shard, Op::MSet { db, pairs }).await;
     }
-    tx.finish().await;
+    if let Err(e) = tx.finish().await {
+        return out.error(&e);
+    }
     if nx {
         out.int(1);
     } else {
@@ -214,7 +219,9 @@ async fn count_keys(core: &Core, db: usize, kind: Multi, args: &Args, out: &mut 
         };
         total += int(tx.op(shard, op).await);
     }
-    tx.finish().await;
+    if let Err(e) = tx.finish().await {
+        return out.error(&e);
+    }
     out.int(total);
 }
 
@@ -236,7 +243,9 @@ async fn rename(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBu
     {
         OpReply::Entry(Some(e)) => e,
         _ => {
-            tx.finish().await;
+            if let Err(e) = tx.finish().await {
+                return out.error(&e);
+            }
             out.error(&CmdError::NoSuchKey.message());
             return;
         }
@@ -253,7 +262,9 @@ async fn rename(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBu
             .await)
             > 0
     {
-        tx.finish().await;
+        if let Err(e) = tx.finish().await {
+            return out.error(&e);
+        }
         out.int(0);
         return;
     }
@@ -275,7 +286,9 @@ async fn rename(core: &Core, db: usize, args: &Args, nx: bool, out: &mut ReplyBu
         },
     )
     .await;
-    tx.finish().await;
+    if let Err(e) = tx.finish().await {
+        return out.error(&e);
+    }
     if nx {
         out.int(1);
     } else {
@@ -314,7 +327,9 @@ async fn copy(core: &Core, db: usize, args: &Args, out: &mut ReplyBuf) {
         }
         _ => 0,
     };
-    tx.finish().await;
+    if let Err(e) = tx.finish().await {
+        return out.error(&e);
+    }
     out.int(written);
 }
 
@@ -383,7 +398,9 @@ pub async fn fan_out(
             for s in shards {
                 tx.op(s, Op::Flush { db: target }).await;
             }
-            tx.finish().await;
+            if let Err(e) = tx.finish().await {
+                return out.error(&e);
+            }
             out.ok();
         }
         All::SwapDb => {
@@ -399,7 +416,9 @@ pub async fn fan_out(
             for s in shards {
                 tx.op(s, Op::SwapDb { a, b }).await;
             }
-            tx.finish().await;
+            if let Err(e) = tx.finish().await {
+                return out.error(&e);
+            }
             out.ok();
         }
     }

@@ -23,9 +23,9 @@ use futures::channel::oneshot;
 use futures::future::join_all;
 use glommio::io::BufferedFile;
 
-use crate::core::{now_ms, Core, Msg};
+use crate::core::{now_ms, Answer, Core, Msg};
 use crate::datadir::{self, CRC32C};
-use crate::journal::write_all_at;
+use crate::journal::{os_error, write_all_at};
 
 /// Entry bytes the walker produces per step before yielding to requests.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -140,7 +140,9 @@ async fn write(
 ) -> Result<(u64, u32, u64), String> {
     let tmp = datadir::tmp_path(file);
     let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
-    let out = BufferedFile::create(&tmp).await.map_err(|e| io(e.into()))?;
+    let out = BufferedFile::create(&tmp)
+        .await
+        .map_err(|e| io(os_error(e)))?;
     let mut digest = CRC32C.digest();
     let mut offset = 0u64;
     let mut buf = header;
@@ -156,16 +158,16 @@ async fn write(
         };
         if buf.len() >= WRITE_BYTES || finished.is_some() {
             digest.update(&buf);
-            let chunk = std::mem::take(&mut buf);
-            offset += write_all_at(&out, chunk, offset).await.map_err(io)?;
+            offset += write_all_at(&out, &buf, offset).await.map_err(io)?;
+            buf.clear();
         }
         if let Some(entries) = finished {
             break entries;
         }
         glommio::yield_if_needed().await;
     };
-    out.fdatasync().await.map_err(|e| io(e.into()))?;
-    out.close().await.map_err(|e| io(e.into()))?;
+    out.fdatasync().await.map_err(|e| io(os_error(e)))?;
+    out.close().await.map_err(|e| io(os_error(e)))?;
     std::fs::rename(&tmp, file).map_err(io)?;
     if let Some(parent) = file.parent() {
         datadir::sync_dir(parent).map_err(io)?;
@@ -183,7 +185,15 @@ async fn write(
 /// finds each participant's journal reaching its part's LSN.
 async fn finish_rewrite(core: &Rc<Core>, saved: Saved) -> SaveResult {
     let syncs = (0..core.shards()).map(|s| core.call(s, None, Msg::SyncNow));
-    join_all(syncs).await;
+    // A shard whose journal fails drops the request: its parts may not be on
+    // disk, so the older files stay.
+    if !join_all(syncs)
+        .await
+        .iter()
+        .all(|a| matches!(a, Some(Answer::Done)))
+    {
+        return Err("a shard's journal could not be synced; the older files are kept".into());
+    }
     let dir = &core.journal.shard_dir;
     let listing = datadir::list(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (first, path) in &listing.segments {
