@@ -1,9 +1,13 @@
 //! The engine harness: run commands against a shard in-process and read replies as
 //! text, for tests at the engine level (`run(&mut shard, &["SET", "k", "v"]) == "+OK"`).
+//! [`cluster::TestCluster`] does the same over several shards, splitting multi-key
+//! commands into their parts.
 
 use bytes::Bytes;
 
 use crate::shard::Shard;
+
+pub mod cluster;
 
 /// A shard with a fixed seed and a clock the test controls.
 pub struct TestShard {

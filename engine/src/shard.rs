@@ -1,6 +1,8 @@
-//! A shard: the keyspaces (one per logical database) that one core owns, and the two
-//! ways in: [`Shard::run`] executes one command from the table, [`Shard::apply`]
-//! executes one part of a cross-shard command or a fan-out ([`Op`]).
+//! A shard: the keyspaces (one per logical database) that one core owns, and the ways
+//! in: [`Shard::run_cmd`] executes one command the server looked up already,
+//! [`Shard::run`] looks it up and checks its arity first (the engine harness's entry
+//! point), and [`Shard::apply`] executes an [`Op`] the server sends: a batch of
+//! commands, or one step of a command's parts ([`crate::command::parts`]).
 //!
 //! Everything here is synchronous and deterministic: time is the `now_ms` argument,
 //! randomness comes from the seeded generator the shard was built with.
@@ -11,13 +13,13 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::command::parts::{run_local, PartReply, ShardArgs};
 use crate::command::{flags, table, Route};
 use crate::effect_log::EffectLog;
 use crate::error::{CmdError, CmdResult};
-use crate::glob::glob_match;
 use crate::journal::Effect;
-use crate::keyspace::{Db, DbStats, Entry, ScanPos};
-use crate::limits::{DATABASES, SCAN_VISIT_MAX, STRING_MAX_BYTES};
+use crate::keyspace::{Db, DbStats, Entry};
+use crate::limits::{DATABASES, STRING_MAX_BYTES};
 use crate::resp::{Args, Reply};
 use crate::snapshot::SnapshotWriter;
 use crate::value::Value;
@@ -77,75 +79,53 @@ impl Ctx<'_> {
     }
 }
 
-/// One part of a cross-shard command, or one shard's share of a fan-out.
+/// One command of a batch, looked up already: its row's index in
+/// [`crate::command::CommandTable::all`], its database and its arguments (arity checked).
+#[derive(Debug)]
+pub struct Cmd {
+    pub id: usize,
+    pub db: usize,
+    pub args: Args,
+}
+
+/// Which step of a command's parts to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Read,
+    Write,
+}
+
+/// One step of a command's parts on one shard: the command's row, its arguments, the
+/// positions of the keys this shard owns and what an earlier step carried over.
+#[derive(Debug)]
+pub struct PartOp {
+    pub id: usize,
+    pub step: Step,
+    pub db: usize,
+    pub args: Args,
+    pub keys: Vec<usize>,
+    pub carry: Option<Entry>,
+}
+
+/// What the server asks a shard to do.
 #[derive(Debug)]
 pub enum Op {
-    /// Ordinary commands for this shard: `(db, args)`, replies concatenated.
-    Batch(Vec<(usize, Args)>),
+    /// Ordinary commands for this shard, replies concatenated.
+    Batch(Vec<Cmd>),
     /// Take the lock only (a multi-shard transaction's participant).
     Lock,
-    MGet {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
+    /// One step of a multi-key or whole-keyspace command.
+    Part(PartOp),
+    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`), run as those commands: for
+    /// engine-level callers (journal replay tests) that hold a shard, not a server.
+    Flush { db: Option<usize> },
+    /// `SWAPDB a b`, as the command; for engine-level callers like [`Op::Flush`].
+    SwapDb { a: usize, b: usize },
+    /// `MSET` in `db`, as the command; for engine-level callers like [`Op::Flush`].
     MSet {
         db: usize,
         pairs: Vec<(Bytes, Bytes)>,
     },
-    /// Counts live keys, duplicates counted again (`EXISTS k k` is 2).
-    Exists {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
-    Del {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
-    Touch {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
-    /// Returns the live entry at `key`, removing it when `remove`.
-    Take {
-        db: usize,
-        key: Bytes,
-        remove: bool,
-    },
-    /// Stores `entry` at `key` unless the key exists and `!replace`; replies 1 or 0.
-    Put {
-        db: usize,
-        key: Bytes,
-        entry: Entry,
-        replace: bool,
-    },
-    DbSize {
-        db: usize,
-    },
-    Keys {
-        db: usize,
-        pattern: Bytes,
-    },
-    Scan(ScanArgs),
-    RandomKey {
-        db: usize,
-    },
-    Flush {
-        db: Option<usize>,
-    },
-    SwapDb {
-        a: usize,
-        b: usize,
-    },
-    Stats,
-}
-
-#[derive(Debug, Clone)]
-pub struct ScanArgs {
-    pub db: usize,
-    pub pos: ScanPos,
-    pub count: usize,
-    pub pattern: Option<Bytes>,
-    pub type_name: Option<Bytes>,
 }
 
 /// A shard's answer to an [`Op`].
@@ -157,20 +137,7 @@ pub enum OpReply {
         out: Vec<u8>,
         ends: Vec<usize>,
     },
-    Int(i64),
-    Values(Vec<Option<Vec<u8>>>),
-    Entry(Option<Entry>),
-    Keys(Vec<Bytes>),
-    Scan {
-        pos: ScanPos,
-        keys: Vec<Bytes>,
-    },
-    /// `RANDOMKEY`'s share: this shard's key count and one of its keys.
-    Random {
-        len: usize,
-        key: Option<Bytes>,
-    },
-    Stats(ShardStats),
+    Part(PartReply),
 }
 
 /// A snapshot of one shard's numbers for `INFO`.
@@ -194,18 +161,11 @@ impl Shard {
         }
     }
 
-    /// Runs one command whose keys all live on this shard, writing its reply to `out`.
-    /// Checks existence and arity as the server's generic code does, so the engine
-    /// harness sees the same errors a client would.
-    ///
-    /// A write command that changed the keyspace is journaled by its result: the
-    /// state of every key in its key positions afterwards, a `SET` of the whole
-    /// entry (absolute deadline included) or a `DEL`. That one rule makes every
-    /// effect deterministic (`INCRBYFLOAT`, relative TTLs, in-place `APPEND`)
-    /// without each handler describing its change.
+    /// Runs one command whose keys all live on this shard, writing its reply to `out`,
+    /// after looking it up and checking its arity as the server's generic code does,
+    /// so the engine harness sees the same errors a client would.
     pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut Vec<u8>) {
-        debug_assert!(db < self.dbs.len());
-        let Some(spec) = table().get(&args[0]) else {
+        let Some((id, spec)) = table().lookup(&args[0]) else {
             self.counters.errors += 1;
             out.error(&unknown_command_message(args));
             return;
@@ -215,17 +175,63 @@ impl Shard {
             out.error(&CmdError::WrongArgs(spec.name.to_string()).message());
             return;
         }
-        let handler = match spec.route {
-            Route::Shard(h) | Route::Multi(_, h) => h,
-            Route::All(_) | Route::Server(_) => {
-                out.error(&format!("ERR '{}' is not a shard command", spec.name));
-                return;
-            }
-        };
+        self.run_cmd(id, db, args, now_ms, out);
+    }
+
+    /// Runs command `id` (looked up, arity checked) whose keys all live on this
+    /// shard, writing its reply to `out`.
+    ///
+    /// A write command that changed the keyspace is journaled by its result: the
+    /// state of every key in its key positions afterwards, a `SET` of the whole
+    /// entry (absolute deadline included) or a `DEL`. That one rule makes every
+    /// effect deterministic (`INCRBYFLOAT`, relative TTLs, in-place `APPEND`)
+    /// without each handler describing its change.
+    pub fn run_cmd(
+        &mut self,
+        id: usize,
+        db: usize,
+        args: &[Bytes],
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) {
+        debug_assert!(db < self.dbs.len());
+        let spec = table().all[id];
+        debug_assert!(spec.arity_ok(args.len()));
         self.counters.commands += 1;
+        let keys = spec.keys.resolve(args);
         let write = spec.has(flags::WRITE);
+        self.exec(db, args, keys.iter(), write, now_ms, out, |ctx| {
+            let mark = ctx.out.len();
+            let result = match spec.route {
+                Route::Shard(handler) => handler(ctx, args),
+                Route::Parts(parts) => run_local(ctx, args, parts, keys),
+                Route::Server(_) => Err(CmdError::NotShardCommand(spec.name)),
+            };
+            if let Err(e) = result {
+                ctx.shard.counters.errors += 1;
+                ctx.out.truncate(mark);
+                ctx.out.error(&e.message());
+            }
+        })
+    }
+
+    /// Runs `f` on database `db` with the journaling every write gets: snapshots see
+    /// the keys at `keys` before they change, and if the keyspace changed, the
+    /// journal gets their state afterwards (and that of keys declared with
+    /// [`Ctx::writes_in`]).
+    #[allow(clippy::too_many_arguments)]
+    fn exec<R>(
+        &mut self,
+        db: usize,
+        args: &[Bytes],
+        keys: impl Iterator<Item = usize> + Clone,
+        write: bool,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+        f: impl FnOnce(&mut Ctx) -> R,
+    ) -> R {
         if write {
-            for i in spec.key_indices(args.len()) {
+            for i in keys.clone() {
                 self.before_write(db, &args[i]);
             }
         }
@@ -237,15 +243,10 @@ impl Shard {
             out,
             extra_writes: Vec::new(),
         };
-        let mark = ctx.out.len();
-        if let Err(e) = handler(&mut ctx, args) {
-            ctx.shard.counters.errors += 1;
-            ctx.out.truncate(mark);
-            ctx.out.error(&e.message());
-        }
+        let result = f(&mut ctx);
         let extra_writes = std::mem::take(&mut ctx.extra_writes);
         if write && self.log.enabled() && self.counters.dirty != dirty {
-            for i in spec.key_indices(args.len()) {
+            for i in keys {
                 self.log_key(db, &args[i], now_ms);
             }
             for (db, key) in &extra_writes {
@@ -253,6 +254,33 @@ impl Shard {
             }
         }
         self.log_expired();
+        result
+    }
+
+    /// Runs one step of a command's parts on the keys this shard owns.
+    fn run_part(&mut self, op: PartOp, now_ms: u64) -> PartReply {
+        let spec = table().all[op.id];
+        let Route::Parts(parts) = spec.route else {
+            return PartReply::Err(CmdError::NotShardCommand(spec.name));
+        };
+        let part = match op.step {
+            Step::Read => parts.read,
+            Step::Write => parts.write,
+        };
+        let Some(part) = part else {
+            return PartReply::Err(CmdError::NotShardCommand(spec.name));
+        };
+        let write = op.step == Step::Write;
+        let mut unused = Vec::new();
+        let keys = op.keys.iter().copied();
+        self.exec(op.db, &op.args, keys, write, now_ms, &mut unused, |ctx| {
+            let share = ShardArgs {
+                args: &op.args,
+                keys: &op.keys,
+                carry: op.carry.as_ref(),
+            };
+            part(ctx, &share).unwrap_or_else(PartReply::Err)
+        })
     }
 
     /// Journals the state of `key` in `db` as it is now: its whole entry, or absent.
@@ -291,160 +319,66 @@ impl Shard {
         }
     }
 
-    /// Applies one part of a cross-shard command or fan-out.
+    /// Applies one [`Op`].
     pub fn apply(&mut self, op: Op, now_ms: u64) -> OpReply {
-        let reply = self.apply_op(op, now_ms);
-        self.log_expired();
-        reply
-    }
-
-    fn apply_op(&mut self, op: Op, now_ms: u64) -> OpReply {
         match op {
             Op::Batch(cmds) => {
                 let mut out = Vec::new();
                 let mut ends = Vec::with_capacity(cmds.len());
-                for (db, args) in cmds {
-                    self.run(db, &args, now_ms, &mut out);
+                for cmd in cmds {
+                    self.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, &mut out);
                     ends.push(out.len());
                 }
                 OpReply::Replies { out, ends }
             }
             Op::Lock => OpReply::Done,
-            Op::MGet { db, keys } => OpReply::Values(
-                keys.iter()
-                    .map(|k| match self.dbs[db].lookup_read(k, now_ms) {
-                        Some(Entry {
-                            value: Value::Str(s),
-                            ..
-                        }) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            Op::MSet { db, pairs } => {
-                self.counters.dirty += pairs.len() as u64;
-                for (k, v) in pairs {
-                    self.before_write(db, &k);
-                    self.dbs[db].insert(&k, Value::Str(v.to_vec()), 0);
-                    self.log_key(db, &k, now_ms);
-                }
-                OpReply::Done
-            }
-            Op::Exists { db, keys } => {
-                let d = &mut self.dbs[db];
-                OpReply::Int(keys.iter().filter(|k| d.contains(k, now_ms)).count() as i64)
-            }
-            Op::Del { db, keys } => {
-                let mut n = 0;
-                for key in &keys {
-                    self.before_write(db, key);
-                    if self.dbs[db].remove_live(key, now_ms).is_some() {
-                        self.log.push(&Effect::Del { db, key });
-                        n += 1;
-                    }
-                }
-                self.counters.dirty += n as u64;
-                OpReply::Int(n as i64)
-            }
-            Op::Touch { db, keys } => {
-                let d = &mut self.dbs[db];
-                OpReply::Int(keys.iter().filter(|k| d.contains(k, now_ms)).count() as i64)
-            }
-            Op::Take { db, key, remove } => {
-                let entry = if remove {
-                    self.before_write(db, &key);
-                    let e = self.dbs[db].remove_live(&key, now_ms);
-                    if e.is_some() {
-                        self.counters.dirty += 1;
-                        self.log.push(&Effect::Del { db, key: &key });
-                    }
-                    e
-                } else {
-                    self.dbs[db].lookup(&key, now_ms).map(|e| e.clone())
-                };
-                OpReply::Entry(entry)
-            }
-            Op::Put {
-                db,
-                key,
-                entry,
-                replace,
-            } => {
-                if !replace && self.dbs[db].contains(&key, now_ms) {
-                    return OpReply::Int(0);
-                }
-                self.before_write(db, &key);
-                self.dbs[db].insert_entry(&key, entry);
-                self.log_key(db, &key, now_ms);
-                self.counters.dirty += 1;
-                OpReply::Int(1)
-            }
-            Op::DbSize { db } => OpReply::Int(self.dbs[db].len() as i64),
-            Op::Keys { db, pattern } => {
-                let mut keys = Vec::new();
-                let all = pattern.as_ref() == b"*";
-                self.dbs[db].for_each_live(now_ms, |k, _| {
-                    if all || glob_match(&pattern, k, false) {
-                        keys.push(k.clone());
-                    }
-                });
-                OpReply::Keys(keys)
-            }
-            Op::Scan(a) => self.scan(a, now_ms),
-            Op::RandomKey { db } => {
-                let d = &mut self.dbs[db];
-                let key = d.random_key(now_ms, &mut self.rng);
-                OpReply::Random { len: d.len(), key }
-            }
+            Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
             Op::Flush { db } => {
-                self.before_whole_db_change();
-                match db {
-                    Some(db) => {
-                        self.flush_db(db);
-                        self.log.push(&Effect::FlushDb { db });
-                    }
-                    None => {
-                        (0..self.dbs.len()).for_each(|db| self.flush_db(db));
-                        self.log.push(&Effect::FlushAll);
-                    }
-                }
-                OpReply::Done
+                let name: &[u8] = if db.is_some() {
+                    b"flushdb"
+                } else {
+                    b"flushall"
+                };
+                self.run_words(db.unwrap_or(0), &[Bytes::from_static(name)], now_ms)
             }
             Op::SwapDb { a, b } => {
-                self.before_whole_db_change();
-                self.dbs.swap(a, b);
-                self.counters.dirty += 1;
-                self.log.push(&Effect::SwapDb { a, b });
-                OpReply::Done
+                let words = ["swapdb".into(), a.to_string().into(), b.to_string().into()];
+                self.run_words(0, &words, now_ms)
             }
-            Op::Stats => OpReply::Stats(self.stats()),
+            Op::MSet { db, pairs } => {
+                let mut words = vec![Bytes::from_static(b"mset")];
+                words.extend(pairs.into_iter().flat_map(|(k, v)| [k, v]));
+                self.run_words(db, &words, now_ms)
+            }
         }
+    }
+
+    fn run_words(&mut self, db: usize, args: &[Bytes], now_ms: u64) -> OpReply {
+        let mut out = Vec::new();
+        self.run(db, args, now_ms, &mut out);
+        let ends = vec![out.len()];
+        OpReply::Replies { out, ends }
     }
 
     /// Before `FLUSHDB`, `FLUSHALL` or `SWAPDB`: keys expiry deleted are journaled
     /// under the database they were in, and a snapshot in progress is abandoned
     /// (it is retried later).
-    fn before_whole_db_change(&mut self) {
+    pub(crate) fn before_whole_db_change(&mut self) {
         self.log_expired();
         self.snapshots.clear();
     }
 
-    fn flush_db(&mut self, db: usize) {
+    pub(crate) fn flush_db(&mut self, db: usize) {
         self.counters.dirty += self.dbs[db].len() as u64;
         self.dbs[db].clear();
     }
 
-    fn scan(&mut self, a: ScanArgs, now_ms: u64) -> OpReply {
-        let mut keys = Vec::new();
-        let count = a.count.min(SCAN_VISIT_MAX);
-        let pos = self.dbs[a.db].scan(a.pos, count, now_ms, |k, e| {
-            let name_ok = a.pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
-            let type_ok = a.type_name.as_ref().is_none_or(|t| e.value.is_type(t));
-            if name_ok && type_ok {
-                keys.push(k.clone());
-            }
-        });
-        OpReply::Scan { pos, keys }
+    /// `SWAPDB a b` on this shard.
+    pub(crate) fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.before_whole_db_change();
+        self.dbs.swap(a, b);
+        self.counters.dirty += 1;
+        self.log.push(&Effect::SwapDb { a, b });
     }
 
     pub fn stats(&self) -> ShardStats {
