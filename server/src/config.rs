@@ -649,6 +649,14 @@ mod tests {
     }
 
     #[test]
+    fn appendonly_is_mirrored_for_the_request_path() {
+        let on = Config::load(None, &[]).unwrap();
+        assert!(on.hot.appendonly.load(Ordering::Relaxed));
+        let off = Config::load(None, &[("appendonly".into(), "no".into())]).unwrap();
+        assert!(!off.hot.appendonly.load(Ordering::Relaxed));
+    }
+
+    #[test]
     fn passwords() {
         let c = Config::load(None, &[("requirepass".into(), "secret".into())]).unwrap();
         assert!(c.password_ok(b"secret"));

@@ -8,26 +8,34 @@
 //!                       (parallel)    (parallel)   (pure)   (parallel)     (parallel)
 //! ```
 //!
-//! **Atomicity.** Every participant's lock is held from the lock round until its
-//! commit (strict two-phase locking): a shard runs nothing else meanwhile (other work
-//! waits in its queue), and no part runs before every participant is locked, so no
-//! observer sees half of a transaction. Rounds that can share a message do: a
-//! read-only command reads and unlocks in one message, and a command whose write part
-//! changes every shard it runs on (`MSET`, `RENAME`, `FLUSHALL`, ...) writes and
-//! commits in one message, since its participants are known before it runs. `MSET`
-//! over k shards and `MGET` therefore take two parallel round trips whatever k is.
+//! **Atomicity.** Every participant's lock is held from its first message until its
+//! commit (two-phase locking), a shard runs nothing else meanwhile (other work waits
+//! in its queue), and no shard is written before every participant is locked, so no
+//! observer sees half of a transaction.
 //!
-//! **Deadlock freedom.** The lock round asks every participant at once with a
-//! *try*-lock: a shard that is free takes the lock, a shard that another transaction
-//! holds answers busy at once instead of queueing the request. When some are busy,
-//! the coordinator keeps the locks below the lowest busy shard, releases those above
-//! it, and takes the rest one at a time in ascending order, each request queueing
-//! behind the holder. A coordinator therefore only ever waits for a shard while
-//! holding no higher one, so no cycle of waits can form (the classic ordered-locking
-//! argument), and the parallel round costs nothing in the uncontended case. A global
-//! transaction id ordering the shard queues (Dragonfly) would avoid the fallback's
-//! sequential round trips under contention, at the price of a cross-core counter on
-//! every multi-shard command.
+//! **Two ways to lock, chosen by how many participants are remote.**
+//! - At most [`ASCENDING_REMOTE_MAX`] other than the coordinator's own shard (every
+//!   cross-shard command on two shards): the first step goes shard by shard in
+//!   ascending order, each message taking the lock (queueing behind a holder) and
+//!   running the part at once. With the own shard local, that is one round trip,
+//!   then one-way commits.
+//! - More: a parallel lock round, then the parts in parallel rounds. Rounds that can
+//!   share a message do: a read-only command reads and unlocks in one message, and a
+//!   command whose write part changes every shard it runs on (`MSET`, `RENAME`,
+//!   `FLUSHALL`, ...) writes and commits in one message, since its participants are
+//!   known before it runs. `MSET` and `MGET` over k shards thus take two parallel
+//!   round trips whatever k is, where locking shard by shard takes k.
+//!
+//! **Deadlock freedom.** The ascending path waits for a shard only while holding
+//! lower ones. The parallel lock round asks every participant at once with a
+//! *try*-lock: a free shard takes the lock, a shard another transaction holds answers
+//! busy at once instead of queueing. When some are busy, the coordinator keeps the
+//! locks below the lowest busy shard, releases those above it, and takes the rest one
+//! at a time in ascending order. Either way a coordinator only ever waits for a shard
+//! while holding no higher one, so no cycle of waits can form (the classic
+//! ordered-locking argument). Under heavy contention the failed try round is wasted
+//! work; a global transaction id ordering the shard queues (Dragonfly) would avoid
+//! it, at the price of a cross-core counter on every multi-shard command.
 //!
 //! **Crash atomicity.** While a transaction holds a shard, the shard's effects wait
 //! in its journal buffer, and the LSN its part will take is the shard's last LSN at
@@ -53,6 +61,12 @@ use futures::future::join_all;
 use rand::Rng;
 
 use crate::core::{Answer, Core, LogMark, Msg, TxId};
+
+/// Up to this many participants other than the coordinator's own shard, the first
+/// step runs shard by shard in ascending order, each message locking and running at
+/// once: that is at most this many round trips, and no more than the two parallel
+/// rounds of the other path. Past it, the parallel rounds win.
+const ASCENDING_REMOTE_MAX: usize = 1;
 
 /// Runs command `id` (a [`Route::Parts`] row, arity checked) across the shards its
 /// keys live on, or every shard, writing its reply to `out`.
@@ -159,18 +173,38 @@ impl Call<'_> {
     /// the key positions it owns).
     async fn locked(&self, groups: Vec<(usize, Vec<usize>)>, out: &mut Vec<u8>) {
         let shards: Vec<usize> = groups.iter().map(|(s, _)| *s).collect();
-        let mut tx = Tx::lock(self.core, &shards).await;
+        let remote = shards.iter().filter(|&&s| s != self.core.id).count();
+        let read_only = self.parts.plan.is_none() && self.parts.write.is_none();
         let mut pieces = Vec::new();
-        if self.parts.read.is_some() {
-            let reads = groups
+        let mut tx = if remote <= ASCENDING_REMOTE_MAX {
+            let mut tx = Tx::new(self.core);
+            let first = match self.parts.read {
+                Some(_) => Step::Read,
+                None => Step::Write,
+            };
+            let ops = groups
                 .iter()
-                .map(|(s, keys)| (*s, self.part(Step::Read, keys, None)));
-            if self.parts.plan.is_none() && self.parts.write.is_none() {
-                let pieces = tx.finish_with(reads, &groups, false).await;
+                .map(|(s, keys)| (*s, self.part(first, keys, None)));
+            pieces = tx.ascending(ops, &groups).await;
+            if first == Step::Write || read_only {
+                tx.finish().await;
                 return self.merge(&pieces, out);
             }
-            pieces = tx.round(reads, &groups).await;
-        }
+            tx
+        } else {
+            let mut tx = Tx::lock(self.core, &shards).await;
+            if self.parts.read.is_some() {
+                let reads = groups
+                    .iter()
+                    .map(|(s, keys)| (*s, self.part(Step::Read, keys, None)));
+                if read_only {
+                    let pieces = tx.finish_with(reads, &groups, false).await;
+                    return self.merge(&pieces, out);
+                }
+                pieces = tx.round(reads, &groups).await;
+            }
+            tx
+        };
         let write = match self.parts.plan {
             Some(plan) => plan(self.args, &pieces, out).unwrap_or_else(|e| {
                 out.error(&e.message());
@@ -226,6 +260,31 @@ struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
+    fn new(core: &'a Core) -> Tx<'a> {
+        Tx {
+            core,
+            id: core.new_tx(),
+            locked: Vec::new(),
+        }
+    }
+
+    /// Runs `ops` one shard after another in ascending order, each locking its shard
+    /// (waiting behind the transaction holding it) and running there at once.
+    async fn ascending(
+        &mut self,
+        ops: impl Iterator<Item = (usize, Op)>,
+        groups: &[(usize, Vec<usize>)],
+    ) -> Vec<Piece> {
+        let mut pieces = Vec::with_capacity(groups.len());
+        for ((s, op), (_, keys)) in ops.zip(groups) {
+            debug_assert!(self.locked.last().is_none_or(|&(last, _)| last < s));
+            let (reply, mark) = self.core.op_marked(s, Some(self.id), op).await;
+            self.locked.push((s, mark));
+            pieces.push(piece(s, keys.clone(), reply));
+        }
+        pieces
+    }
+
     /// Locks every shard in `shards` (ascending): one parallel try-lock round, then
     /// the ascending fallback for what was busy (see the module doc).
     async fn lock(core: &'a Core, shards: &[usize]) -> Tx<'a> {

@@ -244,6 +244,22 @@ mod tests {
         assert!(t.get(b"nosuchcommand").is_none());
     }
 
+    /// A handler row runs on one shard, so its keys can never span shards: at most
+    /// one key, whatever the arguments. Rows with more are parts.
+    #[test]
+    fn handler_rows_have_at_most_one_key() {
+        for spec in &table().all {
+            if let Route::Shard(_) = spec.route {
+                let one = match spec.keys {
+                    KeySpec::None => true,
+                    KeySpec::Range { first, last, .. } => first == last && first > 0,
+                    KeySpec::KeyNum { .. } | KeySpec::Custom(_) => false,
+                };
+                assert!(one, "{} has a handler but may have several keys", spec.name);
+            }
+        }
+    }
+
     #[test]
     fn key_positions() {
         let t = table();
