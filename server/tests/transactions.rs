@@ -95,6 +95,7 @@ fn rename_across_shards_is_atomic() {
 fn bitop_across_shards_reads_its_sources_atomically() {
     let server = Server::with_shards(4, &[]);
     assert_eq!(distinct_shards(&["b", "c", "d"], 4), 3);
+    assert_eq!(server.raw().cmd(&["MSET", "b", "aaaa", "c", "aaaa"]), "OK");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = spawn(&server, &stop, |con, n| {
         let value = if n.is_multiple_of(2) { "aaaa" } else { "bbbb" };
@@ -110,7 +111,6 @@ fn bitop_across_shards_reads_its_sources_atomically() {
         let bc = items(&con.cmd(&["MGET", "b", "c"]));
         assert_eq!(bc[0], bc[1], "MGET b c saw half of an MSET");
     });
-    server.raw().cmd(&["MSET", "b", "aaaa", "c", "aaaa"]);
     let counts = run_for(stop, vec![writer, bitop, reader]);
     assert!(counts.iter().all(|&n| n > 10), "progress: {counts:?}");
 }
