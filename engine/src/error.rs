@@ -20,6 +20,23 @@ pub enum CmdError {
     DbIndexOutOfRange,
     SameObject,
     WrongArgs(String),
+    /// `BITOP NOT` with more than one source.
+    BitopNotSingleSource,
+    /// `SWAPDB`'s first or second index is not an integer.
+    InvalidFirstDbIndex,
+    InvalidSecondDbIndex,
+    /// `SCAN`'s cursor is not an unsigned integer.
+    InvalidCursor,
+    /// Authentication is required and the connection has not authenticated.
+    NoAuth,
+    /// The server is still loading its data.
+    Loading,
+    /// A write sent to a read-only replica.
+    ReadOnlyReplica,
+    /// A read sent to a replica with `replica-serve-reads no`.
+    ReplicaNoReads,
+    /// A connection or server command reached a shard (a routing bug).
+    NotShardCommand(&'static str),
     UnknownSubcommand {
         sub: String,
         cmd: String,
@@ -56,6 +73,21 @@ impl CmdError {
             CmdError::WrongArgs(cmd) => {
                 format!("ERR wrong number of arguments for '{cmd}' command")
             }
+            CmdError::BitopNotSingleSource => {
+                "ERR BITOP NOT must be called with a single source key.".into()
+            }
+            CmdError::InvalidFirstDbIndex => "ERR invalid first DB index".into(),
+            CmdError::InvalidSecondDbIndex => "ERR invalid second DB index".into(),
+            CmdError::InvalidCursor => "ERR invalid cursor".into(),
+            CmdError::NoAuth => "NOAUTH Authentication required.".into(),
+            CmdError::Loading => "LOADING Redis is loading the dataset in memory".into(),
+            CmdError::ReadOnlyReplica => {
+                "READONLY You can't write against a read only replica.".into()
+            }
+            CmdError::ReplicaNoReads => {
+                "ERR this replica does not serve reads (replica-serve-reads is no)".into()
+            }
+            CmdError::NotShardCommand(name) => format!("ERR '{name}' is not a shard command"),
             CmdError::UnknownSubcommand { sub, cmd } => {
                 format!("ERR unknown subcommand '{sub}'. Try {cmd} HELP.")
             }

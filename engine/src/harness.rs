@@ -1,11 +1,15 @@
 //! The engine harness: run commands against a shard in-process and read replies as
 //! text, for tests at the engine level (`run(&mut shard, &["SET", "k", "v"]) == "+OK"`).
 //! Replies are RESP2 unless the test sets [`TestShard::protocol`].
+//! [`cluster::TestCluster`] does the same over several shards, splitting multi-key
+//! commands into their parts.
 
 use bytes::Bytes;
 
 use crate::resp::{Protocol, ReplyBuf};
 use crate::shard::Shard;
+
+pub mod cluster;
 
 /// A shard with a fixed seed and a clock the test controls.
 pub struct TestShard {

@@ -1,6 +1,8 @@
-//! A shard: the keyspaces (one per logical database) that one core owns, and the two
-//! ways in: [`Shard::run`] executes one command from the table, [`Shard::apply`]
-//! executes one part of a cross-shard command or a fan-out ([`Op`]).
+//! A shard: the keyspaces (one per logical database) that one core owns, and the ways
+//! in: [`Shard::run_cmd`] executes one command the server looked up already,
+//! [`Shard::run`] looks it up and checks its arity first (the engine harness's entry
+//! point), and [`Shard::apply`] executes an [`Op`] the server sends: a batch of
+//! commands, or one step of a command's parts ([`crate::command::parts`]).
 //!
 //! Both reach data only through the [`Keyspace`] door, which journals, counts and
 //! reports every change itself (see [`crate::keyspace`]); nothing here journals.
@@ -12,14 +14,13 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::command::parts::{run_local, PartReply, ShardArgs};
 use crate::command::{table, Route};
 use crate::effect_log::EffectLog;
 use crate::error::CmdError;
-use crate::glob::glob_match;
-use crate::keyspace::{DbStats, Entry, Keyspace, ScanPos};
-use crate::limits::{SCAN_VISIT_MAX, STRING_MAX_BYTES};
+use crate::keyspace::{DbStats, Entry, Keyspace};
+use crate::limits::STRING_MAX_BYTES;
 use crate::resp::{Args, Protocol, Reply, ReplyBuf};
-use crate::value::Value;
 
 /// Per-shard counters for `INFO`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,6 +46,9 @@ pub struct Shard {
 /// database, the time, the output buffer its reply goes into.
 pub struct Ctx<'a> {
     pub ks: &'a mut Keyspace,
+    /// The shard's seeded generator, for commands that choose at random.
+    pub rng: &'a mut SmallRng,
+    pub shard_id: usize,
     pub db: usize,
     pub now_ms: u64,
     pub out: &'a mut ReplyBuf,
@@ -52,76 +56,54 @@ pub struct Ctx<'a> {
     pub string_max_bytes: usize,
 }
 
-/// One part of a cross-shard command, or one shard's share of a fan-out.
+/// One command of a batch, looked up already: its row's index in
+/// [`crate::command::CommandTable::all`], its database and its arguments (arity checked).
+#[derive(Debug)]
+pub struct Cmd {
+    pub id: usize,
+    pub db: usize,
+    pub args: Args,
+}
+
+/// Which step of a command's parts to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Read,
+    Write,
+}
+
+/// One step of a command's parts on one shard: the command's row, its arguments, the
+/// positions of the keys this shard owns and what an earlier step carried over.
+#[derive(Debug)]
+pub struct PartOp {
+    pub id: usize,
+    pub step: Step,
+    pub db: usize,
+    pub args: Args,
+    pub keys: Vec<usize>,
+    pub carry: Option<Entry>,
+}
+
+/// What the server asks a shard to do.
 #[derive(Debug)]
 pub enum Op {
-    /// Ordinary commands for this shard: `(db, args)`, replies concatenated in the
-    /// client's protocol.
-    Batch(Vec<(usize, Args)>, Protocol),
+    /// Ordinary commands for this shard, replies concatenated in the client's
+    /// protocol.
+    Batch(Vec<Cmd>, Protocol),
     /// Take the lock only (a multi-shard transaction's participant).
     Lock,
-    MGet {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
+    /// One step of a multi-key or whole-keyspace command.
+    Part(PartOp),
+    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`), run as those commands: for
+    /// engine-level callers (journal replay tests) that hold a shard, not a server.
+    Flush { db: Option<usize> },
+    /// `SWAPDB a b`, as the command; for engine-level callers like [`Op::Flush`].
+    SwapDb { a: usize, b: usize },
+    /// `MSET` in `db`, as the command; for engine-level callers like [`Op::Flush`].
     MSet {
         db: usize,
         pairs: Vec<(Bytes, Bytes)>,
     },
-    /// Counts live keys, duplicates counted again (`EXISTS k k` is 2).
-    Exists {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
-    Del {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
-    Touch {
-        db: usize,
-        keys: Vec<Bytes>,
-    },
-    /// Returns the live entry at `key`, removing it when `remove`.
-    Take {
-        db: usize,
-        key: Bytes,
-        remove: bool,
-    },
-    /// Stores `entry` at `key` unless the key exists and `!replace`; replies 1 or 0.
-    Put {
-        db: usize,
-        key: Bytes,
-        entry: Entry,
-        replace: bool,
-    },
-    DbSize {
-        db: usize,
-    },
-    Keys {
-        db: usize,
-        pattern: Bytes,
-    },
-    Scan(ScanArgs),
-    RandomKey {
-        db: usize,
-    },
-    Flush {
-        db: Option<usize>,
-    },
-    SwapDb {
-        a: usize,
-        b: usize,
-    },
-    Stats,
-}
-
-#[derive(Debug, Clone)]
-pub struct ScanArgs {
-    pub db: usize,
-    pub pos: ScanPos,
-    pub count: usize,
-    pub pattern: Option<Bytes>,
-    pub type_name: Option<Bytes>,
 }
 
 /// A shard's answer to an [`Op`].
@@ -133,20 +115,7 @@ pub enum OpReply {
         out: Vec<u8>,
         ends: Vec<usize>,
     },
-    Int(i64),
-    Values(Vec<Option<Vec<u8>>>),
-    Entry(Option<Entry>),
-    Keys(Vec<Bytes>),
-    Scan {
-        pos: ScanPos,
-        keys: Vec<Bytes>,
-    },
-    /// `RANDOMKEY`'s share: this shard's key count and one of its keys.
-    Random {
-        len: usize,
-        key: Option<Bytes>,
-    },
-    Stats(ShardStats),
+    Part(PartReply),
 }
 
 /// A snapshot of one shard's numbers for `INFO`.
@@ -198,13 +167,11 @@ impl Shard {
         self.string_max_bytes = bytes;
     }
 
-    /// Runs one command whose keys all live on this shard, writing its reply to `out`.
-    /// Checks existence and arity as the server's generic code does, so the engine
-    /// harness sees the same errors a client would. The handler's changes are
-    /// journaled by the door as it makes them.
+    /// Runs one command whose keys all live on this shard, writing its reply to `out`,
+    /// after looking it up and checking its arity as the server's generic code does,
+    /// so the engine harness sees the same errors a client would.
     pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut ReplyBuf) {
-        debug_assert!(db < self.keyspace.dbs().len());
-        let Some(spec) = table().get(&args[0]) else {
+        let Some((id, spec)) = table().lookup(&args[0]) else {
             self.counters.errors += 1;
             out.error(&unknown_command_message(args));
             return;
@@ -214,38 +181,81 @@ impl Shard {
             out.error(&CmdError::WrongArgs(spec.name.to_string()).message());
             return;
         }
-        let handler = match spec.route {
-            Route::Shard(h) | Route::Multi(_, h) => h,
-            Route::All(_) | Route::Server(_) => {
-                out.error(&format!("ERR '{}' is not a shard command", spec.name));
-                return;
-            }
-        };
+        self.run_cmd(id, db, args, now_ms, out);
+    }
+
+    /// Runs command `id` (looked up, arity checked) whose keys all live on this
+    /// shard, writing its reply to `out`. The handler's changes are journaled by the
+    /// door as it makes them.
+    pub fn run_cmd(
+        &mut self,
+        id: usize,
+        db: usize,
+        args: &[Bytes],
+        now_ms: u64,
+        out: &mut ReplyBuf,
+    ) {
+        debug_assert!(db < self.keyspace.dbs().len());
+        let spec = table().all[id];
+        debug_assert!(spec.arity_ok(args.len()));
         self.counters.commands += 1;
-        let mut ctx = Ctx {
+        let mut ctx = self.ctx(db, now_ms, out);
+        let mark = ctx.out.len();
+        let result = match spec.route {
+            Route::Shard(handler) => handler(&mut ctx, args),
+            Route::Parts(parts) => run_local(&mut ctx, args, parts, spec.keys.resolve(args)),
+            Route::Server(_) => Err(CmdError::NotShardCommand(spec.name)),
+        };
+        if let Err(e) = result {
+            self.counters.errors += 1;
+            out.truncate(mark);
+            out.error(&e.message());
+        }
+    }
+
+    fn ctx<'a>(&'a mut self, db: usize, now_ms: u64, out: &'a mut ReplyBuf) -> Ctx<'a> {
+        Ctx {
             ks: &mut self.keyspace,
+            rng: &mut self.rng,
+            shard_id: self.id,
             db,
             now_ms,
             out,
             string_max_bytes: self.string_max_bytes,
-        };
-        let mark = ctx.out.len();
-        if let Err(e) = handler(&mut ctx, args) {
-            self.counters.errors += 1;
-            ctx.out.truncate(mark);
-            ctx.out.error(&e.message());
         }
     }
 
-    /// Applies one part of a cross-shard command or fan-out.
+    /// Runs one step of a command's parts on the keys this shard owns.
+    fn run_part(&mut self, op: PartOp, now_ms: u64) -> PartReply {
+        let spec = table().all[op.id];
+        let Route::Parts(parts) = spec.route else {
+            return PartReply::Err(CmdError::NotShardCommand(spec.name));
+        };
+        let part = match op.step {
+            Step::Read => parts.read,
+            Step::Write => parts.write,
+        };
+        let Some(part) = part else {
+            return PartReply::Err(CmdError::NotShardCommand(spec.name));
+        };
+        let mut unused = ReplyBuf::new(Protocol::Resp2);
+        let mut ctx = self.ctx(op.db, now_ms, &mut unused);
+        let share = ShardArgs {
+            args: &op.args,
+            keys: &op.keys,
+            carry: op.carry.as_ref(),
+        };
+        part(&mut ctx, &share).unwrap_or_else(PartReply::Err)
+    }
+
+    /// Applies one [`Op`].
     pub fn apply(&mut self, op: Op, now_ms: u64) -> OpReply {
-        let ks = &mut self.keyspace;
         match op {
             Op::Batch(cmds, protocol) => {
                 let mut out = ReplyBuf::new(protocol);
                 let mut ends = Vec::with_capacity(cmds.len());
-                for (db, args) in cmds {
-                    self.run(db, &args, now_ms, &mut out);
+                for cmd in cmds {
+                    self.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, &mut out);
                     ends.push(out.len());
                 }
                 OpReply::Replies {
@@ -254,99 +264,35 @@ impl Shard {
                 }
             }
             Op::Lock => OpReply::Done,
-            Op::MGet { db, keys } => OpReply::Values(
-                keys.iter()
-                    .map(|k| match ks.find_read(db, k, now_ms) {
-                        Some(Entry {
-                            value: Value::Str(s),
-                            ..
-                        }) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            Op::MSet { db, pairs } => {
-                for (k, v) in pairs {
-                    ks.add(db, &k, Value::Str(v.to_vec()), 0);
-                }
-                OpReply::Done
-            }
-            Op::Exists { db, keys } | Op::Touch { db, keys } => {
-                OpReply::Int(keys.iter().filter(|k| ks.contains(db, k, now_ms)).count() as i64)
-            }
-            Op::Del { db, keys } => {
-                let n = keys
-                    .iter()
-                    .filter(|k| ks.remove(db, k, now_ms).is_some())
-                    .count();
-                OpReply::Int(n as i64)
-            }
-            Op::Take { db, key, remove } => {
-                let entry = if remove {
-                    ks.remove(db, &key, now_ms)
+            Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
+            Op::Flush { db } => {
+                let name: &[u8] = if db.is_some() {
+                    b"flushdb"
                 } else {
-                    ks.find(db, &key, now_ms).cloned()
+                    b"flushall"
                 };
-                OpReply::Entry(entry)
-            }
-            Op::Put {
-                db,
-                key,
-                entry,
-                replace,
-            } => {
-                if !replace && ks.contains(db, &key, now_ms) {
-                    return OpReply::Int(0);
-                }
-                ks.add_entry(db, &key, entry);
-                OpReply::Int(1)
-            }
-            Op::DbSize { db } => OpReply::Int(ks.db(db).len() as i64),
-            Op::Keys { db, pattern } => {
-                let mut keys = Vec::new();
-                let all = pattern.as_ref() == b"*";
-                ks.db(db).for_each_live(now_ms, |k, _| {
-                    if all || glob_match(&pattern, k, false) {
-                        keys.push(k.clone());
-                    }
-                });
-                OpReply::Keys(keys)
-            }
-            Op::Scan(a) => self.scan(a, now_ms),
-            Op::RandomKey { db } => {
-                let key = ks.random_key(db, now_ms, &mut self.rng);
-                OpReply::Random {
-                    len: ks.db(db).len(),
-                    key,
-                }
-            }
-            Op::Flush { db: Some(db) } => {
-                ks.flush_db(db);
-                OpReply::Done
-            }
-            Op::Flush { db: None } => {
-                ks.flush_all();
-                OpReply::Done
+                self.run_words(db.unwrap_or(0), &[Bytes::from_static(name)], now_ms)
             }
             Op::SwapDb { a, b } => {
-                ks.swap_db(a, b);
-                OpReply::Done
+                let words = ["swapdb".into(), a.to_string().into(), b.to_string().into()];
+                self.run_words(0, &words, now_ms)
             }
-            Op::Stats => OpReply::Stats(self.stats()),
+            Op::MSet { db, pairs } => {
+                let mut words = vec![Bytes::from_static(b"mset")];
+                words.extend(pairs.into_iter().flat_map(|(k, v)| [k, v]));
+                self.run_words(db, &words, now_ms)
+            }
         }
     }
 
-    fn scan(&mut self, a: ScanArgs, now_ms: u64) -> OpReply {
-        let mut keys = Vec::new();
-        let count = a.count.min(SCAN_VISIT_MAX);
-        let pos = self.keyspace.db(a.db).scan(a.pos, count, now_ms, |k, e| {
-            let name_ok = a.pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
-            let type_ok = a.type_name.as_ref().is_none_or(|t| e.value.is_type(t));
-            if name_ok && type_ok {
-                keys.push(k.clone());
-            }
-        });
-        OpReply::Scan { pos, keys }
+    fn run_words(&mut self, db: usize, args: &[Bytes], now_ms: u64) -> OpReply {
+        let mut out = ReplyBuf::new(Protocol::Resp2);
+        self.run(db, args, now_ms, &mut out);
+        let ends = vec![out.len()];
+        OpReply::Replies {
+            out: out.into_bytes(),
+            ends,
+        }
     }
 
     pub fn stats(&self) -> ShardStats {

@@ -383,7 +383,7 @@ fn command(args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
                     "ERR Invalid number of arguments specified for command".into(),
                 ));
             }
-            let keys: Vec<usize> = spec.key_indices(target.len()).collect();
+            let keys: Vec<usize> = spec.key_indices(target).collect();
             if keys.is_empty() {
                 return Err(CmdError::Raw("ERR The command has no key arguments".into()));
             }

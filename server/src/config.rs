@@ -288,6 +288,8 @@ pub struct Hot {
     pub protected_mode: AtomicBool,
     /// `appendfsync` as a [`Fsync`] discriminant.
     pub appendfsync: AtomicU8,
+    /// `appendonly yes`.
+    pub appendonly: AtomicBool,
     pub replica_serve_reads: AtomicBool,
 }
 
@@ -446,6 +448,7 @@ impl Config {
                 auth_required: AtomicBool::new(false),
                 protected_mode: AtomicBool::new(true),
                 appendfsync: AtomicU8::new(Fsync::EverySec as u8),
+                appendonly: AtomicBool::new(true),
                 replica_serve_reads: AtomicBool::new(false),
             },
             file: file.map(str::to_string),
@@ -503,6 +506,7 @@ impl Config {
                 .hot
                 .replica_serve_reads
                 .store(value == "yes", Ordering::Relaxed),
+            "appendonly" => self.hot.appendonly.store(value == "yes", Ordering::Relaxed),
             "appendfsync" => self
                 .hot
                 .appendfsync
@@ -642,6 +646,14 @@ mod tests {
             c.set_many(&pairs(&[("nope", "1")])),
             Err(ConfigError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn appendonly_is_mirrored_for_the_request_path() {
+        let on = Config::load(None, &[]).unwrap();
+        assert!(on.hot.appendonly.load(Ordering::Relaxed));
+        let off = Config::load(None, &[("appendonly".into(), "no".into())]).unwrap();
+        assert!(!off.hot.appendonly.load(Ordering::Relaxed));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! **The deadlock-freedom rule:** code running on behalf of a shard ([`Core::deliver`])
 //! never awaits anything; only coordinators (connection tasks) await, and a
-//! coordinator takes shard locks in ascending shard order.
+//! coordinator waits for a shard lock only while holding no higher shard
+//! (`crate::tx` explains its parallel try-lock round and ascending fallback).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -45,6 +46,18 @@ pub type TxId = u64;
 #[derive(Debug)]
 pub enum Msg {
     Op(Op),
+    /// Takes the shard's lock for the sender's transaction if no transaction holds
+    /// it, answering [`Answer::Logged`]; otherwise answers [`Answer::Busy`] at once,
+    /// without queueing.
+    TryLock,
+    /// Runs `op` inside the sender's transaction, then ends it here: with a part
+    /// naming `participants` when two or more are named, else as ordinary records.
+    /// Answers [`Answer::Op`].
+    Final {
+        op: Op,
+        tx_id: u64,
+        participants: Vec<Participant>,
+    },
     /// Ends the sender's transaction on this shard; whatever it changed here is
     /// journaled as ordinary records (no other shard changed). Answers
     /// [`Answer::Logged`] when a reply is asked for.
@@ -90,6 +103,8 @@ pub enum Msg {
 #[derive(Debug)]
 pub enum Answer {
     Op(OpReply, LogMark),
+    /// Another transaction holds the shard ([`Msg::TryLock`]).
+    Busy,
     /// The shard's last journal LSN after the request, and whether it wrote any.
     Logged(LogMark),
     Clients(ClientsReply),
@@ -395,35 +410,80 @@ impl Core {
     /// Accepts a message for this core's shard: runs it now, or queues it behind the
     /// transaction holding the shard. Never awaits.
     pub fn deliver(&self, env: Envelope) {
+        if let Msg::TryLock = env.msg {
+            return self.try_lock(env);
+        }
         match self.lock.get() {
             Some(holder) if env.tx != Some(holder) => self.pending.borrow_mut().push_back(env),
             _ => self.execute(env),
         }
     }
 
+    /// [`Msg::TryLock`]: never queues, so a coordinator's parallel lock round never
+    /// waits on another transaction.
+    fn try_lock(&self, env: Envelope) {
+        let answer = match self.lock.get() {
+            None => {
+                self.lock.set(env.tx);
+                self.shard.borrow_mut().log_mut().begin_tx();
+                Answer::Logged(self.log_mark(self.shard.borrow().log().last_lsn()))
+            }
+            Some(_) => Answer::Busy,
+        };
+        if let Some(reply) = env.reply {
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Ends the transaction holding the shard: `participants` (two or more) get one
+    /// part naming them all, otherwise the effects become ordinary records. Then
+    /// runs what waited for the lock.
+    fn end_tx_here(&self, tx_id: u64, participants: &[Participant]) {
+        debug_assert!(self.lock.get().is_some());
+        if participants.len() >= 2 {
+            self.shard
+                .borrow_mut()
+                .log_mut()
+                .commit_tx(tx_id, participants);
+        } else {
+            self.shard.borrow_mut().log_mut().end_tx();
+        }
+        self.kick_journal();
+        self.lock.set(None);
+    }
+
     fn execute(&self, env: Envelope) {
         let before = self.shard.borrow().log().last_lsn();
         let answer = match env.msg {
+            Msg::TryLock => unreachable!("TryLock is answered by deliver"),
+            Msg::Final {
+                op,
+                tx_id,
+                participants,
+            } => {
+                debug_assert_eq!(self.lock.get(), env.tx);
+                let reply = self.shard.borrow_mut().apply(op, now_ms());
+                self.end_tx_here(tx_id, &participants);
+                let mark = self.log_mark(before);
+                if let Some(reply_to) = env.reply {
+                    let _ = reply_to.send(Answer::Op(reply, mark));
+                }
+                self.drain_pending();
+                return;
+            }
             Msg::Unlock | Msg::Commit { .. } => {
                 debug_assert_eq!(self.lock.get(), env.tx);
                 match env.msg {
                     Msg::Commit {
                         tx_id,
                         participants,
-                    } => {
-                        self.shard
-                            .borrow_mut()
-                            .log_mut()
-                            .commit_tx(tx_id, &participants);
-                    }
-                    _ => self.shard.borrow_mut().log_mut().end_tx(),
+                    } => self.end_tx_here(tx_id, &participants),
+                    _ => self.end_tx_here(0, &[]),
                 }
-                self.kick_journal();
                 let mark = self.log_mark(before);
                 if let Some(reply) = env.reply {
                     let _ = reply.send(Answer::Logged(mark));
                 }
-                self.lock.set(None);
                 self.drain_pending();
                 return;
             }

@@ -1,20 +1,25 @@
 //! Routing: from a parsed pipeline batch to replies, in the order the commands came.
 //!
-//! For each command the table row drives generic checks (unknown command, arity,
-//! authentication) before anything runs, then the route:
-//! - keys all on one shard: collected with the batch's other single-shard commands,
-//!   then each shard's share goes in one message, all shards at once, the home shard's
-//!   share running in place; replies are put back in order ([`Squash`]);
-//! - multi-key commands across shards: [`crate::multi`], atomic under shard locks;
-//! - whole-keyspace commands: fanned out ([`crate::multi`]);
-//! - connection and server commands: [`crate::admin`].
+//! Each command is looked up once; its row drives the generic checks (unknown
+//! command, arity, authentication, loading, replica) before anything runs, and its
+//! id travels with it from then on. Then the route:
+//! - keys all on one shard (or none): collected with the batch's other single-shard
+//!   commands, then each shard's share goes in one message, all shards at once, the
+//!   home shard's share running in place; replies are put back in order ([`Squash`]);
+//! - `PING`/`ECHO`: answered in place as a reply slot among the waiting ones, so a
+//!   pipeline mixing them with keyed commands stays on this path;
+//! - keys on several shards, or every shard: [`crate::tx`], atomic under shard locks;
+//! - other connection and server commands: [`crate::admin`].
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use corekv_engine::command::{table, CommandSpec, Route};
-use corekv_engine::resp::{Args, Reply, ReplyBuf};
-use corekv_engine::shard::{unknown_command_message, Op, OpReply};
+use corekv_engine::command::parts::Split;
+use corekv_engine::command::{table, CommandSpec, Route, Server};
+use corekv_engine::error::CmdError;
+use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
+use corekv_engine::shard::{unknown_command_message, Cmd, Op, OpReply};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 
@@ -31,7 +36,7 @@ enum Placement {
 
 fn placement(spec: &CommandSpec, args: &Args, shards: usize) -> Placement {
     let mut found = Placement::None;
-    for i in spec.key_indices(args.len()) {
+    for i in spec.key_indices(args) {
         let s = shard_of(&args[i], shards);
         match found {
             Placement::None => found = Placement::One(s),
@@ -42,17 +47,24 @@ fn placement(spec: &CommandSpec, args: &Args, shards: usize) -> Placement {
     found
 }
 
+/// The slot of a reply answered in place rather than by a shard.
+const INLINE: usize = usize::MAX;
+
 /// Single-shard commands of a pipeline waiting to run: when flushed, every shard gets
 /// its share in one message, all shards at once, and the replies are put back in the
 /// order the commands came. Pipelined commands are concurrent from the client's point
 /// of view (it has seen no reply yet), so running them on their shards in parallel is
 /// linearizable; commands that are not single-shard (multi-shard, fan-out, server
 /// commands) flush first, so they see every earlier command of the pipeline done.
+/// `PING` and `ECHO` touch no shard: their replies wait in `inline`, in order.
 struct Squash {
-    /// Per command, in arrival order: its shard and command-table index.
+    /// Per command, in arrival order: its shard (or [`INLINE`]) and command id.
     order: Vec<(usize, usize)>,
-    /// Per shard: its commands, `(db, args)`.
-    per_shard: Vec<Vec<(usize, Args)>>,
+    /// Per shard: its commands.
+    per_shard: Vec<Vec<Cmd>>,
+    /// Replies answered in place, and where each ends.
+    inline: ReplyBuf,
+    inline_ends: Vec<usize>,
     /// The one shard every waiting command is for, while that holds.
     only: Option<usize>,
     started: Instant,
@@ -61,15 +73,33 @@ struct Squash {
     logged: Vec<(usize, u64)>,
 }
 
+thread_local! {
+    /// A spare [`Squash`] for this core's next batch, so batches reuse its buffers.
+    static SPARE_SQUASH: RefCell<Option<Squash>> = const { RefCell::new(None) };
+}
+
 impl Squash {
-    fn new(shards: usize) -> Self {
-        Squash {
-            order: Vec::new(),
-            per_shard: (0..shards).map(|_| Vec::new()).collect(),
-            only: None,
-            started: Instant::now(),
-            logged: Vec::new(),
-        }
+    /// A cleared squash: this core's spare one, or a new one.
+    fn take(shards: usize) -> Self {
+        SPARE_SQUASH
+            .with(|spare| spare.borrow_mut().take())
+            .filter(|s| s.per_shard.len() == shards)
+            .unwrap_or_else(|| Squash {
+                order: Vec::new(),
+                per_shard: (0..shards).map(|_| Vec::new()).collect(),
+                inline: ReplyBuf::new(Protocol::Resp2),
+                inline_ends: Vec::new(),
+                only: None,
+                started: Instant::now(),
+                logged: Vec::new(),
+            })
+    }
+
+    /// Keeps this squash's buffers for the core's next batch.
+    fn put_back(mut self) {
+        self.logged.clear();
+        debug_assert!(self.order.is_empty() && self.inline.is_empty());
+        SPARE_SQUASH.with(|spare| *spare.borrow_mut() = Some(self));
     }
 
     fn note_logged(&mut self, shard: usize, lsn: u64) {
@@ -79,171 +109,193 @@ impl Squash {
         }
     }
 
-    fn push(&mut self, shard: usize, index: usize, db: usize, args: Args) {
+    fn push(&mut self, shard: usize, id: usize, db: usize, args: Args) {
         if self.order.is_empty() {
             self.started = Instant::now();
             self.only = Some(shard);
         } else if self.only != Some(shard) {
             self.only = None;
         }
-        self.order.push((shard, index));
-        self.per_shard[shard].push((db, args));
+        self.order.push((shard, id));
+        self.per_shard[shard].push(Cmd { id, db, args });
+    }
+
+    /// Takes a reply slot for a command answered in place; the caller appends its
+    /// reply to `inline` and its end to `inline_ends`. `false` when nothing waits:
+    /// the reply goes to the output directly.
+    fn inline_slot(&mut self, id: usize) -> bool {
+        if self.order.is_empty() {
+            return false;
+        }
+        self.only = None;
+        self.order.push((INLINE, id));
+        true
     }
 }
 
 /// Executes one pipeline batch for `client`, appending replies to `out` in order.
 pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, out: &mut ReplyBuf) {
     let (batch_start, commands) = (out.len(), batch.len());
-    let mut squash = Squash::new(core.shards());
+    let mut squash = Squash::take(core.shards());
+    squash.inline.set_protocol(out.protocol());
+    let now = now_ms();
     for args in batch {
         if client.closing {
             break;
         }
-        let Some((index, spec)) = table().lookup(&args[0]) else {
-            flush(core, &mut squash, out).await;
+        let Some((id, spec)) = table().lookup(&args[0]) else {
+            flush(core, &mut squash, now, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
             out.error(&unknown_command_message(&args));
             continue;
         };
         if let Some(err) = generic_checks(core, client, spec, &args) {
-            flush(core, &mut squash, out).await;
+            flush(core, &mut squash, now, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
-            out.error(&err);
+            out.error(&err.message());
             continue;
         }
         client.note_command(spec);
         let home = core.id;
-        match spec.route {
-            Route::Shard(_) | Route::Multi(..) => match placement(spec, &args, core.shards()) {
-                Placement::None => squash.push(home, index, client.db, args),
-                Placement::One(t) => squash.push(t, index, client.db, args),
+        let keyed = match spec.route {
+            Route::Shard(_) => true,
+            Route::Parts(parts) => matches!(parts.split, Split::Keys),
+            Route::Server(_) => false,
+        };
+        if keyed {
+            match placement(spec, &args, core.shards()) {
+                Placement::None => squash.push(home, id, client.db, args),
+                Placement::One(t) => squash.push(t, id, client.db, args),
                 Placement::Spread => {
-                    flush(core, &mut squash, out).await;
+                    flush(core, &mut squash, now, out).await;
                     let started = Instant::now();
-                    match spec.route {
-                        Route::Multi(kind, _) => {
-                            crate::multi::multi_key(core, client.db, kind, &args, out).await
-                        }
-                        _ => out.error("CROSSSLOT Keys in request don't hash to the same slot"),
-                    }
-                    record(core, index, started, 1);
+                    crate::tx::run(core, id, client.db, &args, out).await;
+                    record(core, id, started, 1);
                 }
-            },
-            Route::All(kind) => {
-                flush(core, &mut squash, out).await;
-                let started = Instant::now();
-                crate::multi::fan_out(core, client, kind, &args, out).await;
-                record(core, index, started, 1);
             }
-            Route::Server(kind) => {
-                flush(core, &mut squash, out).await;
+            continue;
+        }
+        match spec.route {
+            Route::Server(kind @ (Server::Ping | Server::Echo)) => {
+                if squash.inline_slot(id) {
+                    crate::admin::run(core, client, kind, &args, &mut squash.inline).await;
+                    squash.inline_ends.push(squash.inline.len());
+                    continue;
+                }
                 let started = Instant::now();
                 crate::admin::run(core, client, kind, &args, out).await;
-                record(core, index, started, 1);
+                record(core, id, started, 1);
+            }
+            Route::Server(kind) => {
+                flush(core, &mut squash, now, out).await;
+                let started = Instant::now();
+                crate::admin::run(core, client, kind, &args, out).await;
+                record(core, id, started, 1);
+            }
+            Route::Shard(_) | Route::Parts(_) => {
+                flush(core, &mut squash, now, out).await;
+                let started = Instant::now();
+                crate::tx::run(core, id, client.db, &args, out).await;
+                record(core, id, started, 1);
             }
         }
     }
-    flush(core, &mut squash, out).await;
+    flush(core, &mut squash, now, out).await;
     // No reply leaves before the batch's records are as safe as `appendfsync` says.
     if let Err(e) = crate::journal::wait_acked(core, &squash.logged).await {
         out.truncate(batch_start);
         (0..commands).for_each(|_| out.error(&e));
     }
+    squash.put_back();
 }
 
-/// Redis's checks before a handler runs, in Redis's order. Returns the error reply.
-fn generic_checks(core: &Core, client: &Client, spec: &CommandSpec, args: &Args) -> Option<String> {
+/// Redis's checks before a handler runs, in Redis's order. Returns the error.
+fn generic_checks(
+    core: &Core,
+    client: &Client,
+    spec: &CommandSpec,
+    args: &Args,
+) -> Option<CmdError> {
     use corekv_engine::command::flags::{LOADING, NO_AUTH, READONLY, WRITE};
+    use std::sync::atomic::Ordering::Relaxed;
+    let hot = &core.global.config.hot;
     if !spec.arity_ok(args.len()) {
-        return Some(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        ));
+        return Some(CmdError::WrongArgs(spec.name.to_string()));
     }
-    if !client.authenticated
-        && !spec.has(NO_AUTH)
-        && core
-            .global
-            .config
-            .hot
-            .auth_required
-            .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        return Some("NOAUTH Authentication required.".into());
+    if !client.authenticated && !spec.has(NO_AUTH) && hot.auth_required.load(Relaxed) {
+        return Some(CmdError::NoAuth);
     }
     if spec.has(WRITE) || spec.name == "ping" {
         if let Some(refusal) = crate::journal::write_refusal() {
-            return Some(refusal);
+            return Some(CmdError::Raw(refusal));
         }
     }
     if !spec.has(LOADING) && core.global.is_loading() {
-        return Some("LOADING Redis is loading the dataset in memory".into());
+        return Some(CmdError::Loading);
     }
     if core.global.repl.is_replica() {
         if spec.has(WRITE) {
-            return Some("READONLY You can't write against a read only replica.".into());
+            return Some(CmdError::ReadOnlyReplica);
         }
-        let serve_reads = &core.global.config.hot.replica_serve_reads;
-        if spec.has(READONLY) && !serve_reads.load(std::sync::atomic::Ordering::Relaxed) {
-            return Some(
-                "ERR this replica does not serve reads (replica-serve-reads is no)".into(),
-            );
+        if spec.has(READONLY) && !hot.replica_serve_reads.load(Relaxed) {
+            return Some(CmdError::ReplicaNoReads);
         }
     }
     None
 }
 
-fn record(core: &Core, spec: usize, started: Instant, calls: u64) {
+fn record(core: &Core, id: usize, started: Instant, calls: u64) {
     let us = started.elapsed().as_micros() as u64;
     let mut stats = core.stats.borrow_mut();
     stats.commands += calls;
-    let slot = &mut stats.command_calls[spec];
+    let slot = &mut stats.command_calls[id];
     slot.0 += calls;
     slot.1 += us;
 }
 
 /// Runs the waiting single-shard commands and appends their replies in order.
-async fn flush(core: &Rc<Core>, squash: &mut Squash, out: &mut ReplyBuf) {
-    let n = squash.order.len();
-    if n == 0 {
+async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBuf) {
+    if squash.order.is_empty() {
         return;
     }
     let home = core.id;
-    let now = now_ms();
     match squash.only {
         // The common case: one shard's commands, replies straight into `out`.
+        Some(shard) if shard == home && core.unlocked() => {
+            let mut engine = core.shard.borrow_mut();
+            let before = engine.log().last_lsn();
+            for cmd in squash.per_shard[home].drain(..) {
+                engine.run_cmd(cmd.id, cmd.db, &cmd.args, now, out);
+            }
+            let after = engine.log().last_lsn();
+            drop(engine);
+            if after != before {
+                core.kick_journal();
+                squash.note_logged(home, after);
+            }
+        }
         Some(shard) => {
             let cmds = std::mem::take(&mut squash.per_shard[shard]);
-            if shard == home && core.unlocked() {
-                let before = core.shard.borrow().log().last_lsn();
-                let mut engine = core.shard.borrow_mut();
-                for (db, args) in cmds {
-                    engine.run(db, &args, now, out);
-                }
-                let after = engine.log().last_lsn();
-                drop(engine);
-                if after != before {
-                    core.kick_journal();
-                    squash.note_logged(home, after);
-                }
-            } else {
-                let batch = Op::Batch(cmds, out.protocol());
-                let (reply, mark) = core.op_marked(shard, None, batch).await;
-                if mark.appended {
-                    squash.note_logged(shard, mark.last_lsn);
-                }
-                if let OpReply::Replies { out: replies, .. } = reply {
-                    out.extend_from_slice(&replies);
-                }
+            let (reply, mark) = core
+                .op_marked(shard, None, Op::Batch(cmds, out.protocol()))
+                .await;
+            if mark.appended {
+                squash.note_logged(shard, mark.last_lsn);
+            }
+            if let OpReply::Replies { out: replies, .. } = reply {
+                out.extend_from_slice(&replies);
             }
         }
         None => interleave(core, squash, now, out).await,
     }
     record_squash(core, squash);
     squash.order.clear();
+    squash.inline.clear();
+    squash.inline_ends.clear();
 }
 
-/// Runs waiting commands for several shards at once and interleaves their replies.
+/// Runs waiting commands for several shards at once and interleaves their replies
+/// with those answered in place.
 async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBuf) {
     let home = core.id;
     // Every shard's replies and where each ends; the home shard's run in place.
@@ -255,14 +307,13 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
         if cmds.is_empty() {
             continue;
         }
-        let cmds = std::mem::take(cmds);
         if shard == home && core.unlocked() {
             let mut buf = ReplyBuf::new(out.protocol());
             let mut ends = Vec::new();
-            let before = core.shard.borrow().log().last_lsn();
             let mut engine = core.shard.borrow_mut();
-            for (db, args) in cmds {
-                engine.run(db, &args, now, &mut buf);
+            let before = engine.log().last_lsn();
+            for cmd in cmds.drain(..) {
+                engine.run_cmd(cmd.id, cmd.db, &cmd.args, now, &mut buf);
                 ends.push(buf.len());
             }
             replies[home] = (buf.into_bytes(), ends);
@@ -273,8 +324,11 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
                 home_logged = Some(after);
             }
         } else {
-            let batch = Op::Batch(cmds, out.protocol());
-            remote.push((shard, core.op_marked(shard, None, batch)));
+            let cmds = std::mem::take(cmds);
+            remote.push((
+                shard,
+                core.op_marked(shard, None, Op::Batch(cmds, out.protocol())),
+            ));
         }
     }
     if let Some(lsn) = home_logged {
@@ -292,7 +346,14 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
     }
     let mut next = vec![0usize; core.shards()];
     let mut start = vec![0usize; core.shards()];
+    let mut inline = (0, 0);
     for &(shard, _) in &squash.order {
+        if shard == INLINE {
+            let end = squash.inline_ends[inline.0];
+            out.extend_from_slice(&squash.inline[inline.1..end]);
+            inline = (inline.0 + 1, end);
+            continue;
+        }
         let (buf, ends) = &replies[shard];
         // A shard drops its answer only when the process is shutting down.
         let Some(&end) = ends.get(next[shard]) else {
@@ -309,8 +370,8 @@ fn record_squash(core: &Core, squash: &Squash) {
     let us = squash.started.elapsed().as_micros() as u64;
     let mut stats = core.stats.borrow_mut();
     stats.commands += n;
-    for &(_, index) in &squash.order {
-        let slot = &mut stats.command_calls[index];
+    for &(_, id) in &squash.order {
+        let slot = &mut stats.command_calls[id];
         slot.0 += 1;
         slot.1 += us / n;
     }

@@ -35,7 +35,6 @@ mod datadir;
 mod dispatch;
 mod info;
 mod journal;
-mod multi;
 mod recovery;
 mod repl;
 mod repl_commands;
@@ -44,6 +43,7 @@ mod repl_replica;
 mod replstate;
 mod saver;
 mod startup;
+mod tx;
 
 fn main() {
     // A panicking executor would leave its peers waiting forever: abort instead.

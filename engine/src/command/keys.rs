@@ -1,15 +1,14 @@
 //! The generic key family: deleting, testing, renaming, moving, expiring, inspecting
 //! and enumerating keys.
 //!
-//! Multi-key rows (`DEL`, `EXISTS`, `RENAME`, `COPY`, ...) have a handler for the case
-//! where every key lives on one shard; the server splits them into per-shard parts
-//! when they span shards. Whole-keyspace rows (`DBSIZE`, `SCAN`, ...) are fanned out by
-//! the server and have no handler here.
+//! Multi-key rows (`DEL`, `EXISTS`, `RENAME`, `COPY`, ...) point to their parts in
+//! `multikey.rs`, whole-keyspace rows (`DBSIZE`, `SCAN`, ...) to theirs in `whole.rs`:
+//! one implementation whether the keys live on one shard or several.
 
 use bytes::Bytes;
 
 use super::flags::*;
-use super::{row, All, CommandSpec, Multi, Route, KEY1, NO_KEYS};
+use super::{multikey, range, row, whole, CommandSpec, KeySpec, Route, KEY1, NO_KEYS};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::NO_EXPIRE;
@@ -17,62 +16,6 @@ use crate::limits::DATABASES;
 use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::shard::Ctx;
 use crate::value::Value;
-
-fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let now = ctx.now_ms;
-    let n = args[1..]
-        .iter()
-        .filter(|k| ctx.ks.remove(ctx.db, k, now).is_some())
-        .count();
-    ctx.out.int(n as i64);
-    Ok(())
-}
-
-fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let now = ctx.now_ms;
-    let n = args[1..]
-        .iter()
-        .filter(|k| ctx.ks.contains(ctx.db, k, now))
-        .count();
-    ctx.out.int(n as i64);
-    Ok(())
-}
-
-fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
-    let (src, dst) = (&args[1], &args[2]);
-    let now = ctx.now_ms;
-    if !ctx.ks.contains(ctx.db, src, now) {
-        return Err(CmdError::NoSuchKey);
-    }
-    if src == dst {
-        if nx {
-            ctx.out.int(0);
-        } else {
-            ctx.out.ok();
-        }
-        return Ok(());
-    }
-    if nx && ctx.ks.contains(ctx.db, dst, now) {
-        ctx.out.int(0);
-        return Ok(());
-    }
-    let renamed = ctx.ks.rename(ctx.db, src, dst, now);
-    assert!(renamed, "checked live above");
-    if nx {
-        ctx.out.int(1);
-    } else {
-        ctx.out.ok();
-    }
-    Ok(())
-}
-
-fn rename(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    rename_generic(ctx, args, false)
-}
-
-fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    rename_generic(ctx, args, true)
-}
 
 /// `COPY`'s options: target database and `REPLACE`.
 pub struct CopyArgs {
@@ -110,27 +53,6 @@ pub fn parse_db_index(arg: &[u8]) -> CmdResult<usize> {
         return Err(CmdError::DbIndexOutOfRange);
     }
     Ok(n as usize)
-}
-
-fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let opts = parse_copy(args)?;
-    let (src, dst) = (&args[1], &args[2]);
-    let dst_db = opts.db.unwrap_or(ctx.db);
-    if src == dst && dst_db == ctx.db {
-        return Err(CmdError::SameObject);
-    }
-    let now = ctx.now_ms;
-    let Some(entry) = ctx.ks.find(ctx.db, src, now).cloned() else {
-        ctx.out.int(0);
-        return Ok(());
-    };
-    if ctx.ks.contains(dst_db, dst, now) && !opts.replace {
-        ctx.out.int(0);
-        return Ok(());
-    }
-    ctx.ks.add_entry(dst_db, dst, entry);
-    ctx.out.int(1);
-    Ok(())
 }
 
 /// How a command writes times: seconds or milliseconds.
@@ -492,16 +414,16 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
+const ALL_KEYS: KeySpec = range(1, -1, 1);
 
 pub const COMMANDS: &[CommandSpec] = &[
-    row("del", -2, WRITE, ALL_KEYS, "generic", "Deletes one or more keys.", Route::Multi(Multi::Del, del)),
-    row("unlink", -2, WRITE | FAST, ALL_KEYS, "generic", "Asynchronously deletes one or more keys.", Route::Multi(Multi::Unlink, del)),
-    row("exists", -2, READONLY | FAST, ALL_KEYS, "generic", "Determines whether one or more keys exist.", Route::Multi(Multi::Exists, exists)),
-    row("touch", -2, READONLY | FAST, ALL_KEYS, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", Route::Multi(Multi::Touch, exists)),
-    row("rename", 3, WRITE, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", Route::Multi(Multi::Rename, rename)),
-    row("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", Route::Multi(Multi::RenameNx, renamenx)),
-    row("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "Copies the value of a key to a new key.", Route::Multi(Multi::Copy, copy)),
+    row("del", -2, WRITE, ALL_KEYS, "generic", "Deletes one or more keys.", Route::Parts(&multikey::DEL)),
+    row("unlink", -2, WRITE | FAST, ALL_KEYS, "generic", "Asynchronously deletes one or more keys.", Route::Parts(&multikey::DEL)),
+    row("exists", -2, READONLY | FAST, ALL_KEYS, "generic", "Determines whether one or more keys exist.", Route::Parts(&multikey::EXISTS)),
+    row("touch", -2, READONLY | FAST, ALL_KEYS, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", Route::Parts(&multikey::EXISTS)),
+    row("rename", 3, WRITE, range(1, 2, 1), "generic", "Renames a key and overwrites the destination.", Route::Parts(&multikey::RENAME)),
+    row("renamenx", 3, WRITE | FAST, range(1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", Route::Parts(&multikey::RENAMENX)),
+    row("copy", -3, WRITE | DENYOOM, range(1, 2, 1), "generic", "Copies the value of a key to a new key.", Route::Parts(&multikey::COPY)),
     row("expire", -3, WRITE | FAST, KEY1, "generic", "Sets the expiration time of a key in seconds.", Route::Shard(expire)),
     row("pexpire", -3, WRITE | FAST, KEY1, "generic", "Sets the expiration time of a key in milliseconds.", Route::Shard(pexpire)),
     row("expireat", -3, WRITE | FAST, KEY1, "generic", "Sets the expiration time of a key to a Unix timestamp.", Route::Shard(expireat)),
@@ -513,14 +435,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     row("pexpiretime", 2, READONLY | FAST, KEY1, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", Route::Shard(pexpiretime)),
     row("type", 2, READONLY | FAST, KEY1, "generic", "Determines the type of value stored at a key.", Route::Shard(type_cmd)),
     row("move", 3, WRITE | FAST, KEY1, "generic", "Moves a key to another database.", Route::Shard(move_key)),
-    row("object", -2, READONLY, (2, 2, 1), "generic", "A container for object introspection commands.", Route::Shard(object)),
-    row("dbsize", 1, READONLY | FAST, NO_KEYS, "server", "Returns the number of keys in the database.", Route::All(All::DbSize)),
-    row("keys", 2, READONLY, NO_KEYS, "generic", "Returns all key names that match a pattern.", Route::All(All::Keys)),
-    row("scan", -2, READONLY, NO_KEYS, "generic", "Iterates over the key names in the database.", Route::All(All::Scan)),
-    row("randomkey", 1, READONLY, NO_KEYS, "generic", "Returns a random key name from the database.", Route::All(All::RandomKey)),
-    row("flushdb", -1, WRITE, NO_KEYS, "server", "Removes all keys from the current database.", Route::All(All::FlushDb)),
-    row("flushall", -1, WRITE, NO_KEYS, "server", "Removes all keys from all databases.", Route::All(All::FlushAll)),
-    row("swapdb", 3, WRITE | FAST, NO_KEYS, "server", "Swaps two Redis databases.", Route::All(All::SwapDb)),
+    row("object", -2, READONLY, range(2, 2, 1), "generic", "A container for object introspection commands.", Route::Shard(object)),
+    row("dbsize", 1, READONLY | FAST, NO_KEYS, "server", "Returns the number of keys in the database.", Route::Parts(&whole::DBSIZE)),
+    row("keys", 2, READONLY, NO_KEYS, "generic", "Returns all key names that match a pattern.", Route::Parts(&whole::KEYS)),
+    row("scan", -2, READONLY, NO_KEYS, "generic", "Iterates over the key names in the database.", Route::Parts(&whole::SCAN)),
+    row("randomkey", 1, READONLY, NO_KEYS, "generic", "Returns a random key name from the database.", Route::Parts(&whole::RANDOMKEY)),
+    row("flushdb", -1, WRITE, NO_KEYS, "server", "Removes all keys from the current database.", Route::Parts(&whole::FLUSHDB)),
+    row("flushall", -1, WRITE, NO_KEYS, "server", "Removes all keys from all databases.", Route::Parts(&whole::FLUSHALL)),
+    row("swapdb", 3, WRITE | FAST, NO_KEYS, "server", "Swaps two Redis databases.", Route::Parts(&whole::SWAPDB)),
 ];
 
 #[cfg(test)]
@@ -967,11 +889,20 @@ mod tests {
 
     #[test]
     fn object_key_position_is_the_third_argument() {
+        let args = |words: &[&str]| -> Vec<bytes::Bytes> {
+            words
+                .iter()
+                .map(|w| bytes::Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
         let object = table().get(b"object").unwrap();
-        assert_eq!(object.key_indices(3).collect::<Vec<_>>(), vec![2]);
-        assert_eq!(object.key_indices(2).count(), 0, "OBJECT HELP has no key");
+        let keys = object.key_indices(&args(&["object", "encoding", "k"]));
+        assert_eq!(keys.collect::<Vec<_>>(), vec![2]);
+        let help = object.key_indices(&args(&["object", "help"]));
+        assert_eq!(help.count(), 0, "OBJECT HELP has no key");
         let expire = table().get(b"expire").unwrap();
-        assert_eq!(expire.key_indices(5).collect::<Vec<_>>(), vec![1]);
+        let keys = expire.key_indices(&args(&["expire", "k", "1", "NX", "GT"]));
+        assert_eq!(keys.collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

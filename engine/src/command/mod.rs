@@ -3,11 +3,18 @@
 //! the read-only replica and routing from these rows before any handler runs.
 //!
 //! Each family file (`string.rs`, `keys.rs`, `server.rs`) ends with its rows; this
-//! module joins them into one lookup table.
+//! module joins them into one lookup table. Key positions are [`KeySpec`]s
+//! (`keyspec.rs`); commands whose keys may span shards, or that touch every shard,
+//! are [`Parts`] (`parts.rs`, with `multikey.rs` and `whole.rs`). A command is looked
+//! up once per request: the server passes its id ([`CommandTable::all`] index) down.
 
 pub mod keys;
+pub mod keyspec;
+pub mod multikey;
+pub mod parts;
 pub mod server;
 pub mod string;
+pub mod whole;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -16,6 +23,8 @@ use bytes::Bytes;
 
 use crate::error::CmdResult;
 use crate::shard::Ctx;
+pub use keyspec::{KeyIndex, KeySpec};
+pub use parts::Parts;
 
 /// Command flags, as `COMMAND INFO` names them.
 pub mod flags {
@@ -54,35 +63,6 @@ pub mod flags {
 /// A handler that runs on the shard owning the command's keys, to completion.
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
 
-/// Multi-key commands whose keys may span shards; the server splits them into
-/// per-shard parts under shard locks when they do, and runs the ordinary handler
-/// when every key lives on one shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Multi {
-    MGet,
-    MSet,
-    MSetNx,
-    Del,
-    Unlink,
-    Exists,
-    Touch,
-    Rename,
-    RenameNx,
-    Copy,
-}
-
-/// Whole-keyspace commands: fanned out to every shard and merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum All {
-    DbSize,
-    Keys,
-    Scan,
-    RandomKey,
-    FlushDb,
-    FlushAll,
-    SwapDb,
-}
-
 /// Commands of the connection or the whole server, handled by the server crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
@@ -111,11 +91,14 @@ pub enum Server {
     Wait,
 }
 
+/// How a command runs.
 #[derive(Debug, Clone, Copy)]
 pub enum Route {
+    /// Every key on one shard (or none): the handler runs there.
     Shard(Handler),
-    Multi(Multi, Handler),
-    All(All),
+    /// Keys that may span shards, or every shard: per-shard parts and a merge.
+    Parts(&'static Parts),
+    /// A connection or server command, run by the server crate.
     Server(Server),
 }
 
@@ -127,7 +110,9 @@ pub struct CommandSpec {
     /// Redis convention: counts the name; negative means "at least -arity".
     pub arity: i32,
     pub flags: u32,
-    /// Key positions (1-based; last negative counts from the end; 0 = no keys).
+    /// Where the keys are.
+    pub keys: KeySpec,
+    /// The legacy `(first, last, step)` of `COMMAND INFO`, derived from `keys`.
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
@@ -150,17 +135,9 @@ impl CommandSpec {
         self.flags & flag != 0
     }
 
-    /// Indices of the key arguments of `args` (which include the name).
-    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let first = self.first_key.max(0) as usize;
-        let last = if self.last_key < 0 {
-            (argc as i32 + self.last_key).max(0) as usize
-        } else {
-            (self.last_key as usize).min(argc.saturating_sub(1))
-        };
-        let step = self.step.max(1) as usize;
-        let valid = first > 0 && first < argc;
-        (first..=last).step_by(step).filter(move |_| valid)
+    /// Positions of the key arguments of `args` (which include the name).
+    pub fn key_indices(&self, args: &[Bytes]) -> impl Iterator<Item = usize> {
+        self.keys.resolve(args).iter()
     }
 }
 
@@ -223,28 +200,35 @@ pub const fn row(
     name: &'static str,
     arity: i32,
     flags: u32,
-    keys: (i32, i32, i32),
+    keys: KeySpec,
     group: &'static str,
     summary: &'static str,
     route: Route,
 ) -> CommandSpec {
+    let (first_key, last_key, step) = keys.legacy();
     CommandSpec {
         name,
         arity,
         flags,
-        first_key: keys.0,
-        last_key: keys.1,
-        step: keys.2,
+        keys,
+        first_key,
+        last_key,
+        step,
         group,
         summary,
         route,
     }
 }
 
+/// Every `step`-th argument from `first` to `last` (negative: from the end).
+pub const fn range(first: i32, last: i32, step: i32) -> KeySpec {
+    KeySpec::Range { first, last, step }
+}
+
 /// No key arguments.
-pub const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
+pub const NO_KEYS: KeySpec = KeySpec::None;
 /// The first argument is the only key.
-pub const KEY1: (i32, i32, i32) = (1, 1, 1);
+pub const KEY1: KeySpec = range(1, 1, 1);
 
 #[cfg(test)]
 mod tests {
@@ -260,14 +244,38 @@ mod tests {
         assert!(t.get(b"nosuchcommand").is_none());
     }
 
+    /// A handler row runs on one shard, so its keys can never span shards: at most
+    /// one key, whatever the arguments. Rows with more are parts.
+    #[test]
+    fn handler_rows_have_at_most_one_key() {
+        for spec in &table().all {
+            if let Route::Shard(_) = spec.route {
+                let one = match spec.keys {
+                    KeySpec::None => true,
+                    KeySpec::Range { first, last, .. } => first == last && first > 0,
+                    KeySpec::KeyNum { .. } | KeySpec::Custom(_) => false,
+                };
+                assert!(one, "{} has a handler but may have several keys", spec.name);
+            }
+        }
+    }
+
     #[test]
     fn key_positions() {
         let t = table();
+        let args = |words: &[&str]| -> Vec<Bytes> {
+            words
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
         let mset = t.get(b"mset").unwrap();
-        assert_eq!(mset.key_indices(5).collect::<Vec<_>>(), vec![1, 3]);
+        let keys = mset.key_indices(&args(&["mset", "a", "1", "b", "2"]));
+        assert_eq!(keys.collect::<Vec<_>>(), vec![1, 3]);
         let del = t.get(b"del").unwrap();
-        assert_eq!(del.key_indices(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let keys = del.key_indices(&args(&["del", "a", "b", "c"]));
+        assert_eq!(keys.collect::<Vec<_>>(), vec![1, 2, 3]);
         let ping = t.get(b"ping").unwrap();
-        assert_eq!(ping.key_indices(1).count(), 0);
+        assert_eq!(ping.key_indices(&args(&["ping"])).count(), 0);
     }
 }

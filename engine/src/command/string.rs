@@ -25,7 +25,7 @@
 use bytes::Bytes;
 
 use super::flags::*;
-use super::{row, CommandSpec, Multi, Route, KEY1};
+use super::{multikey, range, row, CommandSpec, KeySpec, Route, KEY1};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
@@ -36,29 +36,13 @@ use crate::value::Value;
 /// The string at `key` for a read command: counts a keyspace hit or miss, as
 /// Redis's `lookupKeyRead` does (a key of the wrong type is a hit), then checks the
 /// type. One hash probe.
-fn read_str<'k>(
+pub(crate) fn read_str<'k>(
     ks: &'k mut Keyspace,
     db: usize,
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<&'k [u8]>> {
     match ks.find_read(db, key, now_ms) {
-        None => Ok(None),
-        Some(Entry {
-            value: Value::Str(s),
-            ..
-        }) => Ok(Some(s)),
-    }
-}
-
-/// The string at `key`, read without counting a hit or miss.
-fn peek_str<'k>(
-    ks: &'k mut Keyspace,
-    db: usize,
-    key: &[u8],
-    now_ms: u64,
-) -> CmdResult<Option<&'k [u8]>> {
-    match ks.find(db, key, now_ms) {
         None => Ok(None),
         Some(Entry {
             value: Value::Str(s),
@@ -798,133 +782,9 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BitOp {
-    And,
-    Or,
-    Xor,
-    Not,
-}
-
-impl BitOp {
-    fn parse(arg: &[u8]) -> CmdResult<BitOp> {
-        [
-            (BitOp::And, "AND"),
-            (BitOp::Or, "OR"),
-            (BitOp::Xor, "XOR"),
-            (BitOp::Not, "NOT"),
-        ]
-        .into_iter()
-        .find(|(_, name)| arg.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(op, _)| op)
-        .ok_or(CmdError::Syntax)
-    }
-
-    /// Folds source `s` into `acc`; bytes past the end of `s` read as zero.
-    fn fold(self, acc: &mut [u8], s: &[u8]) {
-        let padded = s.iter().copied().chain(std::iter::repeat(0));
-        for (a, b) in acc.iter_mut().zip(padded) {
-            match self {
-                BitOp::And => *a &= b,
-                BitOp::Or => *a |= b,
-                BitOp::Xor => *a ^= b,
-                BitOp::Not => unreachable!("NOT has a single source"),
-            }
-        }
-    }
-}
-
-/// `BITOP AND|OR|XOR|NOT destkey key [key ...]`: missing sources are empty strings,
-/// shorter ones are padded with zeros; the result is as long as the longest source.
-/// An empty result deletes `destkey`. Replies with the result's length.
-fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let mut c = ArgCursor::new(args);
-    let op = BitOp::parse(c.arg()?)?;
-    let dest = c.arg()?;
-    let sources = c.rest();
-    if op == BitOp::Not && sources.len() != 1 {
-        return Err(CmdError::Raw(
-            "ERR BITOP NOT must be called with a single source key.".into(),
-        ));
-    }
-    let now = ctx.now_ms;
-    let (ks, db) = (&mut *ctx.ks, ctx.db);
-    // First pass: type checks, hit/miss counts and the result's length, in one lookup
-    // per source as Redis does; the second pass reads without counting again.
-    let mut len = 0;
-    for key in sources {
-        len = len.max(read_str(ks, db, key, now)?.map_or(0, |s| s.len()));
-    }
-    let mut result = vec![0; len];
-    if let Some(first) = peek_str(ks, db, &sources[0], now)? {
-        result[..first.len()].copy_from_slice(first);
-    }
-    if op == BitOp::Not {
-        result.iter_mut().for_each(|b| *b = !*b);
-    }
-    for key in &sources[1..] {
-        let s = peek_str(ks, db, key, now)?;
-        op.fold(&mut result, s.unwrap_or_default());
-    }
-    if len > 0 {
-        ks.add(db, dest, Value::Str(result), NO_EXPIRE);
-    } else {
-        ks.remove(db, dest, now);
-    }
-    ctx.out.int(len as i64);
-    Ok(())
-}
-
-/// `MGET`: a key of another type reads as nil, not as an error.
-fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let mut c = ArgCursor::new(args);
-    let keys = c.rest();
-    let now = ctx.now_ms;
-    ctx.out.array(keys.len());
-    for key in keys {
-        let value = read_str(ctx.ks, ctx.db, key, now).ok().flatten();
-        ctx.out.bulk_opt(value);
-    }
-    Ok(())
-}
-
-/// The `key value` pairs of `MSET`/`MSETNX`; a dangling key is an arity error.
-fn kv_pairs<'a>(args: &'a [Bytes], cmd: &str) -> CmdResult<std::slice::ChunksExact<'a, Bytes>> {
-    let pairs = ArgCursor::new(args).rest().chunks_exact(2);
-    if !pairs.remainder().is_empty() {
-        return Err(CmdError::WrongArgs(cmd.to_string()));
-    }
-    Ok(pairs)
-}
-
-fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let pairs = kv_pairs(args, "mset")?;
-    for pair in pairs {
-        ctx.ks
-            .add(ctx.db, &pair[0], Value::Str(pair[1].to_vec()), NO_EXPIRE);
-    }
-    ctx.out.ok();
-    Ok(())
-}
-
-fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let pairs = kv_pairs(args, "msetnx")?;
-    let now = ctx.now_ms;
-    if pairs.clone().any(|p| ctx.ks.contains(ctx.db, &p[0], now)) {
-        ctx.out.int(0);
-        return Ok(());
-    }
-    for pair in pairs {
-        ctx.ks
-            .add(ctx.db, &pair[0], Value::Str(pair[1].to_vec()), NO_EXPIRE);
-    }
-    ctx.out.int(1);
-    Ok(())
-}
-
 const RW: u32 = WRITE | DENYOOM;
 /// `BITOP operation destkey key [key ...]`: every argument after the operation is a key.
-const BITOP_KEYS: (i32, i32, i32) = (2, -1, 1);
+const BITOP_KEYS: KeySpec = range(2, -1, 1);
 
 pub const COMMANDS: &[CommandSpec] = &[
     row("get", 2, READONLY | FAST, KEY1, "string", "Returns the string value of a key.", Route::Shard(get)),
@@ -949,10 +809,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     row("setbit", 4, RW, KEY1, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", Route::Shard(setbit)),
     row("bitcount", -2, READONLY, KEY1, "bitmap", "Counts the number of set bits (population counting) in a string.", Route::Shard(bitcount)),
     row("bitpos", -3, READONLY, KEY1, "bitmap", "Finds the first set (1) or clear (0) bit in a string.", Route::Shard(bitpos)),
-    row("bitop", -4, RW, BITOP_KEYS, "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", Route::Shard(bitop)),
-    row("mget", -2, READONLY | FAST, (1, -1, 1), "string", "Atomically returns the string values of one or more keys.", Route::Multi(Multi::MGet, mget)),
-    row("mset", -3, RW, (1, -1, 2), "string", "Atomically creates or modifies the string values of one or more keys.", Route::Multi(Multi::MSet, mset)),
-    row("msetnx", -3, RW, (1, -1, 2), "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", Route::Multi(Multi::MSetNx, msetnx)),
+    row("bitop", -4, RW, BITOP_KEYS, "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", Route::Parts(&multikey::BITOP)),
+    row("mget", -2, READONLY | FAST, range(1, -1, 1), "string", "Atomically returns the string values of one or more keys.", Route::Parts(&multikey::MGET)),
+    row("mset", -3, RW, range(1, -1, 2), "string", "Atomically creates or modifies the string values of one or more keys.", Route::Parts(&multikey::MSET)),
+    row("msetnx", -3, RW, range(1, -1, 2), "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", Route::Parts(&multikey::MSETNX)),
 ];
 
 #[cfg(test)]
@@ -1791,8 +1651,12 @@ mod tests {
     fn table_rows() {
         let t = table();
         let bitop = t.get(b"bitop").unwrap();
+        let args: Vec<Bytes> = ["bitop", "and", "d", "a", "b"]
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
         assert_eq!(
-            bitop.key_indices(5).collect::<Vec<_>>(),
+            bitop.key_indices(&args).collect::<Vec<_>>(),
             vec![2, 3, 4],
             "the operation is not a key"
         );

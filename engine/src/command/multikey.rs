@@ -1,0 +1,396 @@
+//! The multi-key commands of the string and generic families (`MGET`, `MSET`,
+//! `MSETNX`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `RENAME`, `RENAMENX`, `COPY`,
+//! `BITOP`) as [`Parts`]: one implementation whether their keys live on one shard
+//! or several. Their table rows stay in their family files and point here.
+//!
+//! Multi-step commands are one read step, a plan and one write step:
+//! - `MSETNX`: read "how many exist" → plan: all absent? → write the pairs;
+//! - `RENAME`/`RENAMENX`: read the source entry and whether the destination exists →
+//!   write: remove the source, store the entry at the destination;
+//! - `COPY`: the same reads → write the destination only;
+//! - `BITOP`: read the sources → plan computes the result → write the destination.
+
+use bytes::Bytes;
+
+use super::keys::parse_copy;
+use super::parts::{merge, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split, Write};
+use super::string::read_str;
+use crate::cursor::ArgCursor;
+use crate::error::{CmdError, CmdResult};
+use crate::keyspace::{Entry, NO_EXPIRE};
+use crate::resp::{Reply, ReplyBuf};
+use crate::shard::Ctx;
+use crate::value::Value;
+
+/// A row splitting by keys; its write part (if any) writes every shard it runs on.
+const fn keyed(
+    read: Option<super::parts::PartFn>,
+    plan: Option<super::parts::PlanFn>,
+    write: Option<super::parts::PartFn>,
+    merge: super::parts::MergeFn,
+) -> Parts {
+    Parts {
+        split: Split::Keys,
+        check: None,
+        read,
+        plan,
+        write,
+        always_writes: true,
+        merge,
+    }
+}
+
+pub static MGET: Parts = keyed(Some(mget_part), None, None, mget_merge);
+pub static MSET: Parts = Parts {
+    check: Some(check_pairs),
+    ..keyed(None, None, Some(mset_part), merge::ok)
+};
+pub static MSETNX: Parts = Parts {
+    check: Some(check_pairs),
+    ..keyed(
+        Some(exists_part),
+        Some(msetnx_plan),
+        Some(mset_part),
+        merge::one,
+    )
+};
+pub static DEL: Parts = Parts {
+    always_writes: false,
+    ..keyed(None, None, Some(del_part), merge::sum)
+};
+pub static EXISTS: Parts = keyed(Some(exists_part), None, None, merge::sum);
+pub static RENAME: Parts = keyed(
+    Some(pair_part),
+    Some(rename_plan),
+    Some(rename_part),
+    merge::ok,
+);
+pub static RENAMENX: Parts = keyed(
+    Some(pair_part),
+    Some(renamenx_plan),
+    Some(rename_part),
+    merge::one,
+);
+pub static COPY: Parts = Parts {
+    check: Some(check_copy),
+    ..keyed(
+        Some(copy_read),
+        Some(copy_plan),
+        Some(copy_write),
+        merge::one,
+    )
+};
+pub static BITOP: Parts = Parts {
+    check: Some(check_bitop),
+    always_writes: false,
+    ..keyed(
+        Some(bitop_read),
+        Some(bitop_plan),
+        Some(bitop_write),
+        merge::planned,
+    )
+};
+
+/// `MGET`: a key of another type reads as nil, not as an error.
+fn mget_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let values = s
+        .keys()
+        .map(|k| {
+            read_str(ctx.ks, db, k, now)
+                .ok()
+                .flatten()
+                .map(<[u8]>::to_vec)
+        })
+        .collect();
+    Ok(PartReply::Values(values))
+}
+
+fn mget_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
+    let mut values: Vec<Option<&[u8]>> = vec![None; m.args.len()];
+    for piece in pieces {
+        if let PartReply::Values(v) = &piece.reply {
+            for (&i, value) in piece.keys.iter().zip(v) {
+                values[i] = value.as_deref();
+            }
+        }
+    }
+    out.array(m.args.len() - 1);
+    values[1..].iter().for_each(|v| out.bulk_opt(*v));
+}
+
+/// The `key value` pairs of `MSET`/`MSETNX`; a dangling key is an arity error.
+fn check_pairs(args: &[Bytes]) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        return Err(CmdError::WrongArgs(
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+        ));
+    }
+    Ok(())
+}
+
+fn mset_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    for &i in s.keys {
+        let value = Value::Str(s.args[i + 1].to_vec());
+        ctx.ks.add(ctx.db, &s.args[i], value, NO_EXPIRE);
+    }
+    Ok(PartReply::Done)
+}
+
+fn msetnx_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
+    if merge::sum_ints(reads) > 0 {
+        out.int(0);
+        return Ok(None);
+    }
+    Ok(Some(Write::default()))
+}
+
+/// `DEL`/`UNLINK`: how many keys were removed.
+fn del_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let n = s
+        .keys()
+        .filter(|k| ctx.ks.remove(db, k, now).is_some())
+        .count();
+    Ok(PartReply::Int(n as i64))
+}
+
+/// `EXISTS`/`TOUCH`: live keys, a repeated key counted again.
+fn exists_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let n = s.keys().filter(|k| ctx.ks.contains(db, k, now)).count();
+    Ok(PartReply::Int(n as i64))
+}
+
+/// Source and destination of `RENAME`/`COPY`.
+const SRC: usize = 1;
+const DST: usize = 2;
+
+/// Reads what this shard has of `src` (its live entry) and `dst` (whether it exists)
+/// in the client's database.
+fn pair_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let db = ctx.db;
+    pair_read(ctx, s, db)
+}
+
+fn pair_read(ctx: &mut Ctx, s: &ShardArgs, dst_db: usize) -> CmdResult<PartReply> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let src = if s.has(SRC) {
+        ctx.ks.find(db, &s.args[SRC], now).cloned()
+    } else {
+        None
+    };
+    let dst_exists = s.has(DST) && ctx.ks.contains(dst_db, &s.args[DST], now);
+    Ok(PartReply::Pair { src, dst_exists })
+}
+
+/// The source entry and whether the destination exists, over every piece.
+fn pair_of(reads: &[Piece]) -> CmdResult<(Option<Entry>, bool)> {
+    Parts::first_error(reads)?;
+    let mut found = (None, false);
+    for piece in reads {
+        if let PartReply::Pair { src, dst_exists } = &piece.reply {
+            if src.is_some() {
+                found.0 = src.clone();
+            }
+            found.1 |= *dst_exists;
+        }
+    }
+    Ok(found)
+}
+
+fn rename_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
+    rename_plan_generic(args, reads, out, false)
+}
+
+fn renamenx_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
+    rename_plan_generic(args, reads, out, true)
+}
+
+fn rename_plan_generic(
+    args: &[Bytes],
+    reads: &[Piece],
+    out: &mut ReplyBuf,
+    nx: bool,
+) -> CmdResult<Option<Write>> {
+    let (src, dst_exists) = pair_of(reads)?;
+    let Some(entry) = src else {
+        return Err(CmdError::NoSuchKey);
+    };
+    if args[SRC] == args[DST] || (nx && dst_exists) {
+        if nx {
+            out.int(0);
+        } else {
+            out.ok();
+        }
+        return Ok(None);
+    }
+    Ok(Some(Write {
+        keys: None,
+        carry: Some(entry),
+    }))
+}
+
+/// Removes the source and stores the carried entry at the destination, for the
+/// keys this shard owns.
+fn rename_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    if s.has(SRC) {
+        ctx.ks.remove(db, &s.args[SRC], now);
+    }
+    if s.has(DST) {
+        let entry = s.carry.expect("RENAME carries the source entry").clone();
+        ctx.ks.add_entry(db, &s.args[DST], entry);
+    }
+    Ok(PartReply::Done)
+}
+
+fn check_copy(args: &[Bytes]) -> CmdResult {
+    parse_copy(args).map(|_| ())
+}
+
+fn copy_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let opts = parse_copy(s.args)?;
+    let dst_db = opts.db.unwrap_or(ctx.db);
+    if s.args[SRC] == s.args[DST] && dst_db == ctx.db {
+        return Err(CmdError::SameObject);
+    }
+    pair_read(ctx, s, dst_db)
+}
+
+fn copy_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
+    let (src, dst_exists) = pair_of(reads)?;
+    let replace = parse_copy(args)?.replace;
+    match src {
+        Some(entry) if replace || !dst_exists => Ok(Some(Write {
+            keys: Some(vec![DST]),
+            carry: Some(entry),
+        })),
+        _ => {
+            out.int(0);
+            Ok(None)
+        }
+    }
+}
+
+fn copy_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let dst_db = parse_copy(s.args)?.db.unwrap_or(ctx.db);
+    let dst = &s.args[DST];
+    let entry = s.carry.expect("COPY carries the source entry").clone();
+    ctx.ks.add_entry(dst_db, dst, entry);
+    Ok(PartReply::Done)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BitOp {
+    And,
+    Or,
+    Xor,
+    Not,
+}
+
+impl BitOp {
+    fn parse(arg: &[u8]) -> CmdResult<BitOp> {
+        [
+            (BitOp::And, "AND"),
+            (BitOp::Or, "OR"),
+            (BitOp::Xor, "XOR"),
+            (BitOp::Not, "NOT"),
+        ]
+        .into_iter()
+        .find(|(_, name)| arg.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(op, _)| op)
+        .ok_or(CmdError::Syntax)
+    }
+
+    /// Folds source `s` into `acc`; bytes past the end of `s` read as zero.
+    fn fold(self, acc: &mut [u8], s: &[u8]) {
+        let padded = s.iter().copied().chain(std::iter::repeat(0));
+        for (a, b) in acc.iter_mut().zip(padded) {
+            match self {
+                BitOp::And => *a &= b,
+                BitOp::Or => *a |= b,
+                BitOp::Xor => *a ^= b,
+                BitOp::Not => unreachable!("NOT has a single source"),
+            }
+        }
+    }
+}
+
+/// `BITOP op destkey key [key ...]`: the first source is at this position.
+const BITOP_FIRST_SOURCE: usize = 3;
+/// ... and the destination at this one.
+const BITOP_DEST: usize = 2;
+
+fn check_bitop(args: &[Bytes]) -> CmdResult {
+    let mut c = ArgCursor::new(args);
+    let op = BitOp::parse(c.arg()?)?;
+    if op == BitOp::Not && args.len() != BITOP_FIRST_SOURCE + 1 {
+        return Err(CmdError::BitopNotSingleSource);
+    }
+    Ok(())
+}
+
+/// The sources this shard owns, each looked up once as Redis does (hit/miss counted,
+/// type checked).
+fn bitop_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let mut values = Vec::with_capacity(s.keys.len());
+    for &i in s.keys {
+        values.push(match i >= BITOP_FIRST_SOURCE {
+            true => read_str(ctx.ks, db, &s.args[i], now)?.map(<[u8]>::to_vec),
+            false => None,
+        });
+    }
+    Ok(PartReply::Values(values))
+}
+
+/// `BITOP AND|OR|XOR|NOT destkey key [key ...]`: missing sources are empty strings,
+/// shorter ones are padded with zeros; the result is as long as the longest source.
+/// An empty result deletes `destkey`. Replies with the result's length.
+fn bitop_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
+    Parts::first_error(reads)?;
+    let op = BitOp::parse(&args[1])?;
+    let mut sources: Vec<&[u8]> = vec![&[]; args.len()];
+    for piece in reads {
+        if let PartReply::Values(v) = &piece.reply {
+            for (&i, value) in piece.keys.iter().zip(v) {
+                if let Some(value) = value {
+                    sources[i] = value;
+                }
+            }
+        }
+    }
+    let sources = &sources[BITOP_FIRST_SOURCE..];
+    let len = sources.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut result = vec![0; len];
+    result[..sources[0].len()].copy_from_slice(sources[0]);
+    if op == BitOp::Not {
+        result.iter_mut().for_each(|b| *b = !*b);
+    }
+    for s in &sources[1..] {
+        op.fold(&mut result, s);
+    }
+    out.int(len as i64);
+    let carry = (len > 0).then_some(Entry {
+        value: Value::Str(result),
+        expire_at_ms: NO_EXPIRE,
+    });
+    Ok(Some(Write {
+        keys: Some(vec![BITOP_DEST]),
+        carry,
+    }))
+}
+
+/// Stores the result at the destination, or deletes it when the result is empty.
+fn bitop_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let dest = &s.args[BITOP_DEST];
+    let (now, db) = (ctx.now_ms, ctx.db);
+    match s.carry {
+        Some(entry) => ctx.ks.add_entry(db, dest, entry.clone()),
+        None => {
+            ctx.ks.remove(db, dest, now);
+        }
+    }
+    Ok(PartReply::Done)
+}

@@ -1,0 +1,261 @@
+//! Multi-key and whole-keyspace commands as per-shard parts and a merge.
+//!
+//! A command whose keys may live on several shards (`MSET`, `DEL`, `RENAME`,
+//! `BITOP`, ...) or that reads or changes every shard (`DBSIZE`, `FLUSHALL`, ...)
+//! is described by one [`Parts`]: how its arguments split over shards, an optional
+//! read part, an optional plan between reads and writes, an optional write part and a
+//! merge. A part serves one shard's share — the whole argument list and the positions
+//! of the keys that shard owns ([`ShardArgs`]) — so the same function serves one shard
+//! or many, as Dragonfly's `OpMSet(op_args, ShardArgs)` does:
+//!
+//! ```text
+//!  check(args) ─► split ─► read part on each shard ─► plan(reads) ─► write part ─► merge
+//!                          (parallel, under locks)     (pure)        (parallel)
+//! ```
+//!
+//! [`run_local`] runs the whole sequence on one shard (every key on it: the common
+//! case, and the engine harness); the server's transaction runs it across shards.
+//! Nothing here knows how shards are locked or messages travel.
+
+use bytes::Bytes;
+
+use super::keyspec::KeyIndex;
+use crate::error::{CmdError, CmdResult};
+use crate::keyspace::{Entry, ScanPos};
+use crate::resp::ReplyBuf;
+use crate::shard::Ctx;
+
+/// How a command's work divides over shards.
+#[derive(Debug, Clone, Copy)]
+pub enum Split {
+    /// The keys its key spec finds, grouped by the shard owning each.
+    Keys,
+    /// Every shard, no keys. `lock`: whether the parts run under every shard's lock
+    /// at once (writes), or each shard is read as it is (`DBSIZE`, `KEYS`).
+    Every { lock: bool },
+    /// One shard after another, without locks (`SCAN`): from `first(args)`, then
+    /// while `next` names a shard.
+    Walk {
+        first: fn(&[Bytes], usize) -> usize,
+        next: fn(&[Bytes], &[Piece], usize) -> Option<usize>,
+    },
+}
+
+/// One part's answer.
+#[derive(Debug, Clone)]
+pub enum PartReply {
+    Done,
+    Int(i64),
+    /// One value per key position served, in order.
+    Values(Vec<Option<Vec<u8>>>),
+    /// `RENAME`/`COPY` reads: the source entry (when this shard has it) and whether
+    /// the destination exists (when this shard has it).
+    Pair {
+        src: Option<Entry>,
+        dst_exists: bool,
+    },
+    Keys(Vec<Bytes>),
+    Scan {
+        pos: ScanPos,
+        keys: Vec<Bytes>,
+    },
+    /// `RANDOMKEY`: this shard's key count and one of its keys.
+    Random {
+        len: usize,
+        key: Option<Bytes>,
+    },
+    Err(CmdError),
+}
+
+/// A shard's share of a command: every argument (name included), the positions of
+/// the keys this shard owns, and what an earlier step carried over (`RENAME`'s
+/// entry, `BITOP`'s result).
+pub struct ShardArgs<'a> {
+    pub args: &'a [Bytes],
+    pub keys: &'a [usize],
+    pub carry: Option<&'a Entry>,
+}
+
+impl ShardArgs<'_> {
+    /// Whether this shard owns the key at `position`.
+    pub fn has(&self, position: usize) -> bool {
+        self.keys.contains(&position)
+    }
+
+    /// The keys this shard owns.
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.keys.iter().map(|&i| &self.args[i])
+    }
+}
+
+/// Runs a command's share on one shard.
+pub type PartFn = fn(&mut Ctx, &ShardArgs) -> CmdResult<PartReply>;
+
+/// One shard's answer to a step, with the key positions it served.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub shard: usize,
+    pub keys: Vec<usize>,
+    pub reply: PartReply,
+}
+
+/// What the write step does after the reads.
+#[derive(Debug, Clone, Default)]
+pub struct Write {
+    /// The key positions written; `None`: every key.
+    pub keys: Option<Vec<usize>>,
+    pub carry: Option<Entry>,
+}
+
+/// From the read pieces: the write to make, or `None` when the command is answered
+/// already (written to `out`). A plan may also write the reply and still write.
+pub type PlanFn = fn(&[Bytes], &[Piece], &mut ReplyBuf) -> CmdResult<Option<Write>>;
+
+/// What a merge knows besides the pieces.
+pub struct MergeArgs<'a> {
+    pub args: &'a [Bytes],
+    /// Shards in the server.
+    pub shards: usize,
+    /// A random number, for merges that pick (`RANDOMKEY`).
+    pub random: u64,
+}
+
+/// Writes the reply from the last step's pieces.
+pub type MergeFn = fn(&MergeArgs, &[Piece], &mut ReplyBuf);
+
+/// A command as parts: see the module doc.
+#[derive(Debug)]
+pub struct Parts {
+    pub split: Split,
+    /// Argument checks made once, before any shard is involved.
+    pub check: Option<fn(&[Bytes]) -> CmdResult>,
+    pub read: Option<PartFn>,
+    /// `None`: write every key (or, without a write part, merge the reads).
+    pub plan: Option<PlanFn>,
+    pub write: Option<PartFn>,
+    /// The write part changes the keyspace on every shard it runs on, so a
+    /// transaction can name its participants before it runs and commit with it.
+    pub always_writes: bool,
+    pub merge: MergeFn,
+}
+
+impl Parts {
+    /// The first error among `pieces`, in shard order.
+    pub fn first_error(pieces: &[Piece]) -> CmdResult {
+        match pieces.iter().find_map(|p| match &p.reply {
+            PartReply::Err(e) => Some(e.clone()),
+            _ => None,
+        }) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs the whole command on the shard of `ctx`, which owns every key in `keys`.
+pub fn run_local(ctx: &mut Ctx, args: &[Bytes], parts: &Parts, keys: KeyIndex) -> CmdResult {
+    if let Some(check) = parts.check {
+        check(args)?;
+    }
+    let shard = ctx.shard_id;
+    let keys: Vec<usize> = keys.iter().collect();
+    let mut pieces = Vec::new();
+    if let Some(read) = parts.read {
+        let reply = read(
+            ctx,
+            &ShardArgs {
+                args,
+                keys: &keys,
+                carry: None,
+            },
+        )?;
+        pieces.push(Piece {
+            shard,
+            keys: keys.clone(),
+            reply,
+        });
+    }
+    let write = match parts.plan {
+        Some(plan) => plan(args, &pieces, ctx.out)?,
+        None => Some(Write::default()),
+    };
+    let Some(write) = write else {
+        return Ok(());
+    };
+    if let Some(part) = parts.write {
+        let keys = write.keys.unwrap_or(keys);
+        let reply = part(
+            ctx,
+            &ShardArgs {
+                args,
+                keys: &keys,
+                carry: write.carry.as_ref(),
+            },
+        )?;
+        pieces = vec![Piece { shard, keys, reply }];
+    }
+    let random = match parts.split {
+        Split::Every { .. } => rand::Rng::gen(ctx.rng),
+        Split::Keys | Split::Walk { .. } => 0,
+    };
+    let merge = MergeArgs {
+        args,
+        shards: 1,
+        random,
+    };
+    (parts.merge)(&merge, &pieces, ctx.out);
+    Ok(())
+}
+
+/// Groups the key positions of `keys` by owning shard, shards ascending.
+pub fn split_keys(
+    args: &[Bytes],
+    keys: KeyIndex,
+    shards: usize,
+    shard_of: impl Fn(&[u8], usize) -> usize,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in keys.iter() {
+        let s = shard_of(&args[i], shards);
+        match groups.iter_mut().find(|(g, _)| *g == s) {
+            Some((_, positions)) => positions.push(i),
+            None => groups.push((s, vec![i])),
+        }
+    }
+    groups.sort_unstable_by_key(|(s, _)| *s);
+    groups
+}
+
+/// Shared merges.
+pub mod merge {
+    use super::*;
+    use crate::resp::Reply;
+
+    /// `+OK`.
+    pub fn ok(_: &MergeArgs, _: &[Piece], out: &mut ReplyBuf) {
+        out.ok();
+    }
+
+    /// `:1`.
+    pub fn one(_: &MergeArgs, _: &[Piece], out: &mut ReplyBuf) {
+        out.int(1);
+    }
+
+    /// The sum of the pieces' integers.
+    pub fn sum(_: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
+        out.int(sum_ints(pieces));
+    }
+
+    /// Nothing: the plan wrote the reply.
+    pub fn planned(_: &MergeArgs, _: &[Piece], _: &mut ReplyBuf) {}
+
+    pub fn sum_ints(pieces: &[Piece]) -> i64 {
+        pieces
+            .iter()
+            .map(|p| match p.reply {
+                PartReply::Int(n) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+}
