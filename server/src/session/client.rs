@@ -75,8 +75,13 @@ impl ClientInfo {
 
     /// One `CLIENT LIST` line, fields as Redis 7 prints them.
     pub fn line(&self) -> String {
+        self.line_with_omem(self.outbox.pending_bytes())
+    }
+
+    /// [`line`](Self::line) with the pending output given (what it was when a
+    /// limit closed the client and discarded it).
+    pub fn line_with_omem(&self, omem: u64) -> String {
         let now = Instant::now();
-        let omem = self.outbox.pending_bytes();
         let tot_mem = omem + self.input_alloc_bytes as u64;
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
