@@ -13,10 +13,12 @@
 //!  the replica's REPLCONF ACKs ──► acknowledged LSNs (INFO, ROLE, WAIT)
 //! ```
 //!
-//! The master keeps no per-replica buffer: records are read from the segment files
+//! The master keeps no per-replica backlog: records are read from the segment files
 //! (the journal is the backlog), a snapshot is produced a chunk at a time as the
-//! socket takes it, and a replica that falls so far behind that the segments it
-//! needs were deleted by a journal rewrite is cut off and resyncs.
+//! socket takes it (the stream's outbox runs at most a few frames ahead, under the
+//! `replica` class's `client-output-buffer-limit`), and a replica that falls so far
+//! behind that the segments it needs were deleted by a journal rewrite is cut off
+//! and resyncs.
 
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};

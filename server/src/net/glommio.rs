@@ -89,7 +89,10 @@ async fn read_unless_closed(
 fn write_now(outbox: &Outbox, fd: RawFd) {
     while let Some(chunk) = outbox.try_next() {
         match send_nonblocking(fd, &chunk) {
-            Ok(sent) if sent == chunk.len() => outbox.written(sent),
+            Ok(sent) if sent == chunk.len() => {
+                outbox.written(sent);
+                outbox.recycle(chunk);
+            }
             Ok(sent) => return outbox.put_back(chunk, sent),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 return outbox.put_back(chunk, 0)
@@ -111,6 +114,7 @@ pub async fn write_out(mut writer: WriteHalf<TcpStream>, outbox: Rc<Outbox>) {
             return;
         }
         outbox.written(chunk.len());
+        outbox.recycle(chunk);
     }
 }
 

@@ -235,7 +235,7 @@ impl Session {
                 return Err(End::Quit);
             }
             // A full batch may have left more complete requests in the buffer.
-            if consumed == 0 || self.input.is_empty() {
+            if consumed == 0 || self.input.is_empty() || self.outbox.is_closed() {
                 break;
             }
         }
@@ -254,7 +254,8 @@ impl Session {
 
     /// Runs a batch a chunk at a time, each chunk's replies going to the outbox.
     async fn run_batch(&mut self, mut batch: Vec<Args>) -> Result<(), End> {
-        while !batch.is_empty() && !self.client.closing {
+        // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
+        while !batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
                 .clamp(1, BATCH_COMMANDS_MAX);
             let rest = batch.split_off(chunk.min(batch.len()));
@@ -294,7 +295,7 @@ impl Session {
         if self.out.is_empty() {
             return Ok(());
         }
-        let out = std::mem::take(&mut self.out);
+        let out = std::mem::replace(&mut self.out, self.outbox.spare());
         self.core.stats.borrow_mut().net_output_bytes += out.len() as u64;
         let class = self.client.info.borrow().class();
         let limit = self.core.global.config.hot.output_limit(class);

@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::OutputLimit;
 
+/// Largest written chunk whose buffer is kept for the next replies.
+const SPARE_RETAIN_BYTES: usize = 64 * 1024;
+
 /// Redis's check (`checkClientOutputBufferLimits`): whether `pending` bytes break
 /// `limit` at `now`; `soft_since` keeps when the soft limit was first reached.
 fn breached(
@@ -73,6 +76,8 @@ struct Inner {
     in_flight: bool,
     soft_since: Option<Instant>,
     state: State,
+    /// A written chunk's buffer, kept for the session's next replies.
+    spare: Option<Vec<u8>>,
     /// A parked session resumes once `pending_bytes` is at most this.
     resume_at_bytes: Option<u64>,
     writer: Option<Waker>,
@@ -96,6 +101,7 @@ impl Default for Outbox {
                 pending_bytes: 0,
                 in_flight: false,
                 soft_since: None,
+                spare: None,
                 state: State::Open,
                 resume_at_bytes: None,
                 writer: None,
@@ -222,6 +228,20 @@ impl Outbox {
         inner.pending_bytes = inner.pending_bytes.saturating_sub(sent as u64);
         inner.queue.push_front(chunk);
         wake(&mut inner.writer);
+    }
+
+    /// The driver is done with a written chunk: its buffer is kept for
+    /// [`spare`](Self::spare) unless it grew large.
+    pub fn recycle(&self, mut chunk: Vec<u8>) {
+        if chunk.capacity() <= SPARE_RETAIN_BYTES {
+            chunk.clear();
+            self.inner.borrow_mut().spare = Some(chunk);
+        }
+    }
+
+    /// An empty buffer for the session's next replies, reusing a written chunk's.
+    pub fn spare(&self) -> Vec<u8> {
+        self.inner.borrow_mut().spare.take().unwrap_or_default()
     }
 
     /// The driver wrote the `n` bytes of the chunk it took.
