@@ -419,6 +419,12 @@ impl ReplyBuf {
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }
+
+    /// Reuses `bytes` (cleared) as the buffer for further replies.
+    pub fn from_vec(mut bytes: Vec<u8>, protocol: Protocol) -> Self {
+        bytes.clear();
+        ReplyBuf { bytes, protocol }
+    }
 }
 
 impl std::ops::Deref for ReplyBuf {

@@ -17,11 +17,18 @@ use corekv_engine::limits::{
 /// What values a parameter accepts.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    Int { min: i64, max: i64 },
-    Memory { min: u64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Memory {
+        min: u64,
+    },
     Bool,
     Enum(&'static [&'static str]),
     Str,
+    /// `client-output-buffer-limit`: `class hard soft seconds` groups.
+    OutputLimits,
 }
 
 /// One configuration parameter.
@@ -269,6 +276,13 @@ pub const PARAMS: &[Param] = &[
         "seconds of silence after which a replication link is dropped and redone",
     ),
     p(
+        "client-output-buffer-limit",
+        OUTPUT_LIMITS_DEFAULT,
+        Kind::OutputLimits,
+        true,
+        "per client class (normal, replica, pubsub): hard limit, soft limit, soft seconds",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -276,6 +290,111 @@ pub const PARAMS: &[Param] = &[
         "log verbosity",
     ),
 ];
+
+/// Redis 7.0's output-buffer limits, as `CONFIG GET` prints them.
+const OUTPUT_LIMITS_DEFAULT: &str =
+    "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+
+/// The client classes `client-output-buffer-limit` sets limits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputClass {
+    Normal = 0,
+    /// The master's side of a replication stream (Redis's `slave`).
+    Replica = 1,
+    Pubsub = 2,
+}
+
+impl OutputClass {
+    const ALL: [OutputClass; 3] = [
+        OutputClass::Normal,
+        OutputClass::Replica,
+        OutputClass::Pubsub,
+    ];
+
+    /// The class's name as `CONFIG GET` prints it.
+    fn name(self) -> &'static str {
+        match self {
+            OutputClass::Normal => "normal",
+            OutputClass::Replica => "slave",
+            OutputClass::Pubsub => "pubsub",
+        }
+    }
+
+    /// A class name as Redis accepts it (`master` has no limit and is refused).
+    fn parse(name: &str) -> Option<OutputClass> {
+        match name.to_ascii_lowercase().as_str() {
+            "normal" => Some(OutputClass::Normal),
+            "slave" | "replica" => Some(OutputClass::Replica),
+            "pubsub" => Some(OutputClass::Pubsub),
+            _ => None,
+        }
+    }
+}
+
+/// One class's output-buffer limit; 0 disables a bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Pending output bytes at which a client is closed at once.
+    pub hard_bytes: u64,
+    /// Pending output bytes a client may stay at or above for `soft_seconds` only.
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+/// Parses `class hard soft seconds ...` over `current` (the classes not named keep
+/// their limits), with Redis's error texts; returns the canonical value.
+fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
+    let mut limits = parse_output_limits(current).unwrap_or_default();
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut staged = Vec::new();
+    for group in words.chunks(4) {
+        let class = OutputClass::parse(group[0])
+            .ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let limit = OutputLimit {
+            hard_bytes: parse_memory(group[1]).ok_or_else(bad)?,
+            soft_bytes: parse_memory(group[2]).ok_or_else(bad)?,
+            soft_seconds: group[3].parse().map_err(|_| bad())?,
+        };
+        staged.push((class, limit));
+    }
+    for (class, limit) in staged {
+        limits[class as usize] = limit;
+    }
+    Ok(OutputClass::ALL
+        .iter()
+        .zip(limits)
+        .map(|(c, l)| {
+            format!(
+                "{} {} {} {}",
+                c.name(),
+                l.hard_bytes,
+                l.soft_bytes,
+                l.soft_seconds
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Reads a canonical `client-output-buffer-limit` value.
+fn parse_output_limits(value: &str) -> Option<[OutputLimit; 3]> {
+    let mut limits = [OutputLimit::default(); 3];
+    for group in value.split_whitespace().collect::<Vec<_>>().chunks(4) {
+        let [class, hard, soft, seconds] = group else {
+            return None;
+        };
+        limits[OutputClass::parse(class)? as usize] = OutputLimit {
+            hard_bytes: hard.parse().ok()?,
+            soft_bytes: soft.parse().ok()?,
+            soft_seconds: seconds.parse().ok()?,
+        };
+    }
+    Some(limits)
+}
 
 /// Values the request path reads, mirrored from the registry.
 #[derive(Debug)]
@@ -291,6 +410,8 @@ pub struct Hot {
     /// `appendonly yes`.
     pub appendonly: AtomicBool,
     pub replica_serve_reads: AtomicBool,
+    /// Per [`OutputClass`]: hard bytes, soft bytes, soft seconds.
+    output_limits: [[AtomicU64; 3]; 3],
 }
 
 /// `appendfsync`: when a shard's journal is synced to disk.
@@ -315,6 +436,25 @@ impl Fsync {
 }
 
 impl Hot {
+    /// The `client-output-buffer-limit` of `class`.
+    pub fn output_limit(&self, class: OutputClass) -> OutputLimit {
+        let [hard, soft, seconds] = &self.output_limits[class as usize];
+        OutputLimit {
+            hard_bytes: hard.load(Ordering::Relaxed),
+            soft_bytes: soft.load(Ordering::Relaxed),
+            soft_seconds: seconds.load(Ordering::Relaxed),
+        }
+    }
+
+    fn store_output_limits(&self, value: &str) {
+        let limits = parse_output_limits(value).expect("a canonical value");
+        for (slots, limit) in self.output_limits.iter().zip(limits) {
+            slots[0].store(limit.hard_bytes, Ordering::Relaxed);
+            slots[1].store(limit.soft_bytes, Ordering::Relaxed);
+            slots[2].store(limit.soft_seconds, Ordering::Relaxed);
+        }
+    }
+
     pub fn fsync(&self) -> Fsync {
         match self.appendfsync.load(Ordering::Relaxed) {
             0 => Fsync::Always,
@@ -428,6 +568,8 @@ fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
             }
         }
         Kind::Str => Ok(value.to_string()),
+        Kind::OutputLimits => merge_output_limits(OUTPUT_LIMITS_DEFAULT, value)
+            .map_err(|why| ConfigError::Invalid(param.name, why)),
     }
 }
 
@@ -450,9 +592,11 @@ impl Config {
                 appendfsync: AtomicU8::new(Fsync::EverySec as u8),
                 appendonly: AtomicBool::new(true),
                 replica_serve_reads: AtomicBool::new(false),
+                output_limits: Default::default(),
             },
             file: file.map(str::to_string),
         };
+        cfg.hot.store_output_limits(OUTPUT_LIMITS_DEFAULT);
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("can't read config file {path}: {e}"))?;
@@ -476,7 +620,7 @@ impl Config {
 
     fn set_startup(&self, name: &str, value: &str) -> Result<(), ConfigError> {
         let param = find(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
-        let v = canonical(param, value)?;
+        let v = self.canonical(param, value)?;
         self.store(param, v);
         Ok(())
     }
@@ -511,6 +655,7 @@ impl Config {
                 .hot
                 .appendfsync
                 .store(Fsync::parse(&value) as u8, Ordering::Relaxed),
+            "client-output-buffer-limit" => self.hot.store_output_limits(&value),
             _ => {}
         }
         self.values
@@ -527,12 +672,22 @@ impl Config {
             if !param.mutable {
                 return Err(ConfigError::Immutable(param.name));
             }
-            staged.push((param, canonical(param, value)?));
+            staged.push((param, self.canonical(param, value)?));
         }
         for (param, value) in staged {
             self.store(param, value);
         }
         Ok(())
+    }
+
+    /// A value's canonical form; `client-output-buffer-limit` merges into the
+    /// current value (only the classes named change), as in Redis.
+    fn canonical(&self, param: &'static Param, value: &str) -> Result<String, ConfigError> {
+        match param.kind {
+            Kind::OutputLimits => merge_output_limits(&self.get(param.name), value)
+                .map_err(|why| ConfigError::Invalid(param.name, why)),
+            _ => canonical(param, value),
+        }
     }
 
     /// Sets a parameter the server changes itself (`replicaof`, by `REPLICAOF`), so
@@ -666,6 +821,43 @@ mod tests {
             .unwrap();
         assert!(c.password_ok(b"inst:secret"));
         assert!(!c.password_ok(b"other:secret"));
+    }
+
+    #[test]
+    fn output_limits_merge_per_class_with_redis_errors() {
+        let c = Config::load(None, &[]).unwrap();
+        let set = |v: &str| c.set_many(&[("client-output-buffer-limit".into(), v.into())]);
+        assert_eq!(c.get("client-output-buffer-limit"), OUTPUT_LIMITS_DEFAULT);
+        set("normal 64mb 1k 5 replica 1gb 0 0").unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            "normal 67108864 1000 5 slave 1073741824 0 0 pubsub 33554432 8388608 60"
+        );
+        assert_eq!(
+            c.hot.output_limit(OutputClass::Normal),
+            OutputLimit {
+                hard_bytes: 64 << 20,
+                soft_bytes: 1000,
+                soft_seconds: 5
+            }
+        );
+        let why = |v: &str| match set(v) {
+            Err(ConfigError::Invalid(_, why)) => why,
+            other => panic!("{v}: {other:?}"),
+        };
+        assert_eq!(
+            why("normal 1 2"),
+            "Wrong number of arguments in buffer limit configuration."
+        );
+        assert_eq!(
+            why("master 1 2 3"),
+            "Invalid client class specified in buffer limit configuration."
+        );
+        assert_eq!(
+            why("normal 1 x 3"),
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+        );
+        assert_eq!(c.hot.output_limit(OutputClass::Normal).hard_bytes, 64 << 20);
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! ([`core`]), and a multi-key command across shards runs under shard locks taken in
 //! ascending order ([`multi`]). Nothing on the data path is shared between threads.
 //!
-//! Request path: [`conn`] reads and frames a pipeline batch, [`dispatch`] checks and
-//! routes each command, the engine runs it on the owning shard, replies go back in
-//! order with one write per batch.
+//! Request path: a driver in [`net`] reads the socket, the connection's [`session`]
+//! frames a pipeline batch, [`dispatch`] checks and routes each command, the engine
+//! runs it on the owning shard, and the replies go back in order through the
+//! session's outbox, which the driver writes out.
 //!
 //! Replication: a replica's core follows the same shard of the master over a
 //! stream of its own ([`repl_replica`]); the master's core serves it from its
@@ -27,14 +28,13 @@
 
 mod admin;
 mod backup;
-mod clients;
 mod config;
-mod conn;
 mod core;
 mod datadir;
 mod dispatch;
 mod info;
 mod journal;
+mod net;
 mod recovery;
 mod repl;
 mod repl_commands;
@@ -42,8 +42,12 @@ mod repl_master;
 mod repl_replica;
 mod replstate;
 mod saver;
+mod session;
 mod startup;
 mod tx;
+
+// The paths the command path names a connection's state and the client registry by.
+use session::{client as conn, registry as clients};
 
 fn main() {
     // A panicking executor would leave its peers waiting forever: abort instead.

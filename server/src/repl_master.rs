@@ -13,10 +13,12 @@
 //!  the replica's REPLCONF ACKs ──► acknowledged LSNs (INFO, ROLE, WAIT)
 //! ```
 //!
-//! The master keeps no per-replica buffer: records are read from the segment files
+//! The master keeps no per-replica backlog: records are read from the segment files
 //! (the journal is the backlog), a snapshot is produced a chunk at a time as the
-//! socket takes it, and a replica that falls so far behind that the segments it
-//! needs were deleted by a journal rewrite is cut off and resyncs.
+//! socket takes it (the stream's outbox runs at most a few frames ahead, under the
+//! `replica` class's `client-output-buffer-limit`), and a replica that falls so far
+//! behind that the segments it needs were deleted by a journal rewrite is cut off
+//! and resyncs.
 
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -34,13 +36,16 @@ use corekv_replication::frame::{
 };
 use corekv_replication::handshake::{Replconf, SyncReply, SyncRequest};
 use corekv_replication::history::{decide, Decision, JournalSpan};
-use futures::io::{ReadHalf, WriteHalf};
+use futures::io::ReadHalf;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
 
-use crate::core::{now_ms, Core, Msg};
+use crate::config::OutputClass;
+use crate::core::{now_ms, Core, Global, Msg};
 use crate::datadir;
+use crate::net::glommio::write_out;
+use crate::session::Outbox;
 
 /// Bytes read from a segment file at a time (about one frame).
 const SEGMENT_READ_BYTES: usize = FRAME_BATCH_BYTES_MAX;
@@ -48,6 +53,10 @@ const SEGMENT_READ_BYTES: usize = FRAME_BATCH_BYTES_MAX;
 const SNAPSHOT_CHUNK_BYTES: usize = 256 * 1024;
 /// How often a stream holding a transaction part back looks again.
 const PART_WAIT_INTERVAL: Duration = Duration::from_millis(1);
+/// Output a stream produces ahead of what its socket took before it waits.
+const REPLICA_OUTPUT_AHEAD_BYTES: u64 = 4 * FRAME_BATCH_BYTES_MAX as u64;
+/// How often a stream waiting for its socket checks the output-buffer limit.
+const OUTPUT_LIMIT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest `REPLCONF ACK` line the master reads from a replica.
 const ACK_INPUT_BYTES_MAX: usize = 64 * 1024;
 
@@ -61,29 +70,24 @@ pub struct HandOver {
 }
 
 /// Serves the stream on this core, or moves its socket to the core that owns the
-/// shard (a descriptor duplicate goes over the mesh; this core's copy closes).
-pub async fn hand_over(core: &Rc<Core>, stream: TcpStream, handover: HandOver) {
+/// shard over the mesh.
+pub async fn hand_over(core: &Rc<Core>, socket: OwnedFd, handover: HandOver) {
     let target = handover.request.shard;
     if target == core.id {
-        serve(core.clone(), stream, handover).await;
+        adopt(core, socket, handover);
         return;
     }
-    // SAFETY: dup(2) of a descriptor the stream owns; the duplicate is owned below.
-    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
-    if fd < 0 {
-        log::warn!(
-            "can't hand a replication stream to shard {target}: {}",
-            std::io::Error::last_os_error()
-        );
-        return;
-    }
-    // SAFETY: `fd` is a fresh descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    drop(stream);
-    core.tell(target, Msg::AdoptStream { fd, handover }).await;
+    core.tell(
+        target,
+        Msg::AdoptStream {
+            fd: socket,
+            handover,
+        },
+    )
+    .await;
 }
 
-/// On the owning core: serves a stream whose socket another core handed over.
+/// Serves a stream whose socket is handed over whole, on this (the shard's) core.
 pub fn adopt(core: &Rc<Core>, fd: OwnedFd, handover: HandOver) {
     // SAFETY: the descriptor is a connected TCP socket handed over whole.
     let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
@@ -167,15 +171,21 @@ async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
     let id = g.repl.lock().attach(&handover.ip, handover.port);
     let closed = Rc::new(Cell::new(false));
     glommio::spawn_local(read_acks(core.clone(), reader, id, closed.clone())).detach();
+    let mut out = Output {
+        outbox: Rc::new(Outbox::default()),
+        replica: format!("{}:{}", handover.ip, handover.port),
+        fd,
+    };
+    let writing = glommio::spawn_local(write_out(writer, out.outbox.clone()));
     let result = async {
-        writer.write_all(&reply).await.map_err(|e| e.to_string())?;
+        out.send(&g, reply).await?;
         if let Some((writer_id, header)) = snapshot {
             g.repl.lock().syncing(id, true);
-            let sent = send_snapshot(&core, &mut writer, writer_id, header).await;
+            let sent = send_snapshot(&core, &mut out, writer_id, header).await;
             g.repl.lock().syncing(id, false);
             sent?;
         }
-        send_records(&core, &mut writer, start, epoch, &closed).await
+        send_records(&core, &mut out, start, epoch, &closed).await
     }
     .await;
     if let Err(e) = result {
@@ -187,16 +197,63 @@ async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
     }
     closed.set(true);
     g.repl.lock().detach(id);
-    // Wakes the acknowledgement reader, which holds the socket open, and tells the
-    // replica at once rather than after its repl-timeout.
+    out.outbox.close();
+    // Wakes the acknowledgement reader, which holds the socket open, and the writing
+    // task, and tells the replica at once rather than after its repl-timeout.
     // SAFETY: shutdown(2) on the socket the reader half still owns; nothing is freed.
     unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    writing.await;
+}
+
+/// A replica stream's output: frames queue in an outbox that a writing task drains,
+/// under the `replica` class's `client-output-buffer-limit`. The stream produces
+/// at most [`REPLICA_OUTPUT_AHEAD_BYTES`] ahead of the socket, since the journal is
+/// the backlog; a replica that leaves that much unread for longer than the soft
+/// limit's seconds, or any limit below it, drops the link, and the replica
+/// reconnects and resumes (Redis's behaviour with a slow replica).
+struct Output {
+    outbox: Rc<Outbox>,
+    /// `ip:port` of the replica, for the log.
+    replica: String,
+    fd: std::os::fd::RawFd,
+}
+
+impl Output {
+    async fn send(&mut self, g: &Global, frame: Vec<u8>) -> Result<(), String> {
+        let limit = || g.config.hot.output_limit(OutputClass::Replica);
+        let over = |o: &Output| {
+            log::warn!(
+                "Client addr={} fd={} flags=S omem={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                o.replica,
+                o.fd,
+                o.outbox.pending_bytes(),
+            );
+            "over the replica output-buffer limit".to_string()
+        };
+        if self.outbox.push(frame, limit(), Instant::now()).is_err() {
+            return Err(over(self));
+        }
+        while self.outbox.pending_bytes() > REPLICA_OUTPUT_AHEAD_BYTES {
+            futures::future::select(
+                Box::pin(self.outbox.park(Some(REPLICA_OUTPUT_AHEAD_BYTES))),
+                Box::pin(glommio::timer::sleep(OUTPUT_LIMIT_CHECK_INTERVAL)),
+            )
+            .await;
+            if self.outbox.is_closed() {
+                return Err("the replica's socket failed".into());
+            }
+            if self.outbox.check(limit(), Instant::now()).is_err() {
+                return Err(over(self));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sends the snapshot registered as `writer_id`, a chunk at a time.
 async fn send_snapshot(
     core: &Core,
-    out: &mut WriteHalf<TcpStream>,
+    out: &mut Output,
     writer_id: u64,
     header: Vec<u8>,
 ) -> Result<(), String> {
@@ -217,13 +274,13 @@ async fn send_snapshot(
         for chunk in buf.chunks(FRAME_BATCH_BYTES_MAX) {
             let mut frame = Vec::with_capacity(chunk.len() + 8);
             Frame::SnapshotChunk(chunk).encode(&mut frame);
-            out.write_all(&frame).await.map_err(|e| e.to_string())?;
+            out.send(&core.global, frame).await?;
         }
         buf.clear();
         if finished {
             let mut frame = Vec::new();
             Frame::SnapshotEnd.encode(&mut frame);
-            return out.write_all(&frame).await.map_err(|e| e.to_string());
+            return out.send(&core.global, frame).await;
         }
     }
 }
@@ -232,7 +289,7 @@ async fn send_snapshot(
 /// heartbeat at least once a second, until the link or the epoch ends.
 async fn send_records(
     core: &Core,
-    out: &mut WriteHalf<TcpStream>,
+    out: &mut Output,
     mut next: u64,
     epoch: u64,
     closed: &Cell<bool>,
@@ -269,7 +326,7 @@ async fn send_records(
             let mut header = Vec::with_capacity(5);
             encode_header(FrameKind::Records, frame.len() - 5, &mut header);
             frame[..5].copy_from_slice(&header);
-            out.write_all(&frame).await.map_err(|e| e.to_string())?;
+            out.send(g, std::mem::take(&mut frame)).await?;
             next += records;
         }
         let due = last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat_every);
@@ -280,7 +337,7 @@ async fn send_records(
                 master_unix_ms: now_ms(),
             })
             .encode(&mut hb);
-            out.write_all(&hb).await.map_err(|e| e.to_string())?;
+            out.send(g, hb).await?;
             last_heartbeat = Some(Instant::now());
         }
         if next > j.written_lsn() {

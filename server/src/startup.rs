@@ -2,8 +2,8 @@
 //! locked data directory, the executors and the mesh between them, signals.
 
 use std::fs::File;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::net::ToSocketAddrs;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use clap::{Arg, ArgAction, Command};
 use futures::future::{join, join_all};
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 use rand::Rng;
 
@@ -20,7 +19,9 @@ use crate::config::{Config, PARAMS};
 use crate::core::{now_ms, Core, Envelope, Global, Shutdown, MESH_CHANNEL_CAPACITY};
 use crate::datadir;
 use crate::journal::{open_segment, run_writer, Journal};
+use crate::net::listener::{probe_port, Listen, Listeners};
 use crate::recovery::{recover_all, Recovered};
+use crate::session::Mode;
 
 /// Memory each executor registers for io_uring buffers. glommio's 10 MiB default
 /// exceeds the usual 8 MiB memlock limit for non-root users.
@@ -30,8 +31,6 @@ const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 /// Background ticks between two checks for idle clients (once a second).
 const IDLE_CHECK_EVERY_TICKS: u64 = 10;
 /// Share of a core the background queue gets when requests compete for it.
-/// Pending connections each core's listener queues before accepting (glommio's).
-const LISTEN_BACKLOG: i32 = 1024;
 /// Longest wait for the journal's last sync at shutdown.
 const SHUTDOWN_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a loading shard looks whether recovery handed it its data.
@@ -55,6 +54,13 @@ fn cli() -> Command {
                 .long("list-backups")
                 .action(ArgAction::SetTrue)
                 .help("list the backup sets in dir (verifying each) and exit"),
+        )
+        .arg(
+            Arg::new("canned-reply")
+                .long("canned-reply")
+                .action(ArgAction::SetTrue)
+                .hide(true)
+                .help("answer every request +OK without running it (measures the network driver)"),
         )
         .arg(
             Arg::new("verify-backup")
@@ -114,29 +120,6 @@ fn affinity_cpus() -> Vec<usize> {
     (0..libc::CPU_SETSIZE as usize)
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
         .collect()
-}
-
-/// Fails when another process already listens on `addr`. Our own listeners use
-/// SO_REUSEPORT, so without this check a second server would silently share the port.
-fn probe_port(addr: SocketAddr) -> Result<(), String> {
-    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
-        format!("can't listen on {addr}: {e} (is another server running on this port?)")
-    })
-}
-
-/// One core's listening socket: `SO_REUSEPORT` so that every core listens on the port,
-/// and `SO_REUSEADDR` (as Redis sets) so that a restarted server can listen at once
-/// while connections the previous one closed linger in TIME_WAIT on the port. glommio's
-/// `TcpListener::bind` sets only the first; without the second, the TIME_WAIT sockets
-/// also fail [`probe_port`] for a minute after a shutdown.
-fn bind_listener(addr: SocketAddr) -> std::io::Result<OwnedFd> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
 }
 
 /// Creates and locks the data directory; the lock lives as long as the returned file.
@@ -239,7 +222,7 @@ pub fn run() -> i32 {
             }
         };
     }
-    match start(file, &overrides) {
+    match start(file, &overrides, matches.get_flag("canned-reply")) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("corekv-server: {e}");
@@ -248,7 +231,11 @@ pub fn run() -> i32 {
     }
 }
 
-fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, String> {
+fn start(
+    file: Option<&str>,
+    overrides: &[(String, String)],
+    canned_reply: bool,
+) -> Result<i32, String> {
     let config = Config::load(file, overrides)?;
     init_logging(&config.get("loglevel"));
     let port = config.get_u64("port") as u16;
@@ -319,7 +306,12 @@ fn start(file: Option<&str>, overrides: &[(String, String)]) -> Result<i32, Stri
         global.cpus,
         global.run_id
     );
-    run_executors(global, addrs)
+    let mode = if canned_reply {
+        Mode::CannedReply
+    } else {
+        Mode::Commands
+    };
+    run_executors(global, Listen { addrs, mode })
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.
@@ -353,7 +345,7 @@ fn spawn_signal_thread(global: Arc<Global>) {
 
 type Row<T> = Vec<Option<T>>;
 
-fn run_executors(global: Arc<Global>, addrs: Vec<SocketAddr>) -> Result<i32, String> {
+fn run_executors(global: Arc<Global>, listen: Listen) -> Result<i32, String> {
     let n = global.shards;
     let mut senders: Vec<Row<SharedSender<Envelope>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
@@ -373,7 +365,7 @@ fn run_executors(global: Arc<Global>, addrs: Vec<SocketAddr>) -> Result<i32, Str
     let mut handles = Vec::new();
     for (id, (tx_row, rx_row)) in senders.into_iter().zip(receivers).enumerate() {
         let global = global.clone();
-        let addrs = addrs.clone();
+        let listen = listen.clone();
         let failed = failed.clone();
         let handoff = handoff.clone();
         let cpu = global.cpus[id];
@@ -381,7 +373,7 @@ fn run_executors(global: Arc<Global>, addrs: Vec<SocketAddr>) -> Result<i32, Str
             .name(&format!("shard-{id}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
             .spawn(move || async move {
-                let run = shard_main(id, global.clone(), tx_row, rx_row, addrs, handoff);
+                let run = shard_main(id, global.clone(), tx_row, rx_row, listen, handoff);
                 if let Err(e) = run.await {
                     log::error!("shard {id}: {e}");
                     failed.store(true, Ordering::SeqCst);
@@ -403,7 +395,7 @@ async fn shard_main(
     global: Arc<Global>,
     senders: Row<SharedSender<Envelope>>,
     receivers: Row<SharedReceiver<Envelope>>,
-    addrs: Vec<SocketAddr>,
+    listen: Listen,
     handoff: Handoff,
 ) -> Result<(), String> {
     // Connect every channel end at once: each connect waits for its peer's.
@@ -441,36 +433,12 @@ async fn shard_main(
     if global.repl.is_replica() {
         crate::repl_replica::start(&core, global.repl.epoch());
     }
-    let mut sockets = Vec::new();
-    for addr in &addrs {
-        sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
-    }
-    let listening_fds: Vec<RawFd> = sockets.iter().map(AsRawFd::as_raw_fd).collect();
-    for socket in sockets {
-        // SAFETY: a bound, listening TCP socket whose ownership passes to the listener.
-        let listener = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
-        let core = core.clone();
-        glommio::spawn_local(async move {
-            loop {
-                match listener.accept().await {
-                    Ok(stream) => {
-                        glommio::spawn_local(crate::conn::serve(core.clone(), stream)).detach();
-                    }
-                    Err(_) if core.global.shutdown.is_fired() => return,
-                    Err(e) => {
-                        log::warn!("accept failed: {e}");
-                        glommio::timer::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        })
-        .detach();
-    }
+    let listeners = Listeners::start(&core, &listen)?;
     if id == 0 {
-        log::info!("ready to accept connections on {:?}", addrs);
+        log::info!("ready to accept connections on {:?}", listen.addrs);
     }
     global.shutdown.wait().await;
-    stop_listening(&listening_fds);
+    listeners.stop();
     if core.journal.enabled && !global.is_loading() {
         let last = core.shard.borrow().log().last_lsn();
         let synced = glommio::timer::timeout(SHUTDOWN_SYNC_TIMEOUT, async {
@@ -576,18 +544,6 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
     glommio::spawn_local(run_writer(core.clone(), seg)).detach();
     if core.global.loading.fetch_sub(1, Ordering::AcqRel) == 1 {
         log::info!("DB loaded from disk");
-    }
-}
-
-/// Takes this core's listeners out of the LISTEN state before the executor ends. The
-/// pending io_uring accept holds the socket open until the kernel tears the ring down,
-/// some milliseconds after the process exited; a server restarted meanwhile would find
-/// the port still listened on.
-fn stop_listening(fds: &[RawFd]) {
-    for &fd in fds {
-        // SAFETY: shutdown(2) on a listening socket owned by this core's accept task,
-        // which lives until the executor ends; it neither closes nor frees the fd.
-        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
 }
 

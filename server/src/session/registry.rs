@@ -1,56 +1,15 @@
 //! The client registry of one core: what `CLIENT LIST`, `CLIENT INFO` and
 //! `CLIENT KILL` see. A connection registers itself on its home core; a `CLIENT`
-//! command fans out to every core's registry.
+//! command fans out to every core's registry. Closing a client (`CLIENT KILL`, the
+//! idle timeout) closes its [outbox](super::outbox): the session wakes wherever it
+//! waits and its driver ends the connection.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// What `CLIENT LIST` shows of one connection.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
-    pub fd: RawFd,
-    pub name: String,
-    pub lib_name: String,
-    pub lib_ver: String,
-    pub created: Instant,
-    pub last_active: Instant,
-    pub db: usize,
-    pub last_cmd: &'static str,
-    pub resp: u8,
-    pub qbuf: usize,
-    pub pubsub: bool,
-}
-
-impl ClientInfo {
-    /// One `CLIENT LIST` line, fields as Redis 7 prints them.
-    pub fn line(&self) -> String {
-        let now = Instant::now();
-        format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
-            self.id,
-            self.addr,
-            self.laddr,
-            self.fd,
-            self.name,
-            now.duration_since(self.created).as_secs(),
-            now.duration_since(self.last_active).as_secs(),
-            if self.pubsub { "P" } else { "N" },
-            self.db,
-            self.qbuf,
-            self.last_cmd,
-            self.resp,
-            self.lib_name,
-            self.lib_ver,
-        )
-    }
-}
+use super::client::ClientInfo;
 
 /// Which clients a `CLIENT KILL` or `CLIENT LIST` addresses.
 #[derive(Debug, Clone, Default)]
@@ -116,7 +75,7 @@ impl Registry {
             let c = c.borrow();
             if now.duration_since(c.last_active) > timeout {
                 log::debug!("closing idle client {}", c.id);
-                shutdown_socket(c.fd);
+                c.outbox.close();
             }
         }
     }
@@ -136,7 +95,7 @@ impl Registry {
                 for c in self.clients.values() {
                     let c = c.borrow();
                     if f.matches(&c) {
-                        shutdown_socket(c.fd);
+                        c.outbox.close();
                         killed += 1;
                     }
                 }
@@ -146,10 +105,53 @@ impl Registry {
     }
 }
 
-/// Ends a connection from outside its task: shutting the socket down makes the task's
-/// pending read return, and the task then cleans up and deregisters itself.
-fn shutdown_socket(fd: RawFd) {
-    // SAFETY: `fd` is the live socket of a registered connection; shutdown(2) does not
-    // close or invalidate it.
-    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Outbox;
+
+    fn client(id: u64) -> Rc<RefCell<ClientInfo>> {
+        let addr = "127.0.0.1:1".parse().unwrap();
+        Rc::new(RefCell::new(ClientInfo {
+            id,
+            addr,
+            laddr: addr,
+            fd: -1,
+            name: String::new(),
+            lib_name: String::new(),
+            lib_ver: String::new(),
+            created: Instant::now(),
+            last_active: Instant::now(),
+            db: 0,
+            last_cmd: "NULL",
+            resp: 2,
+            qbuf: 0,
+            input_alloc_bytes: 0,
+            pubsub: false,
+            outbox: Rc::new(Outbox::default()),
+        }))
+    }
+
+    #[test]
+    fn kill_by_id_wakes_the_parked_session() {
+        glommio::LocalExecutor::default().run(async {
+            let registry = Rc::new(RefCell::new(Registry::default()));
+            registry.borrow_mut().add(client(7));
+            registry.borrow_mut().add(client(8));
+            let outbox = |id| registry.borrow().clients[&id].borrow().outbox.clone();
+            let (parked, other) = (outbox(7), outbox(8));
+            let killer = registry.clone();
+            let kill = glommio::spawn_local(async move {
+                let by_id = Filter {
+                    ids: Some(vec![7]),
+                    ..Filter::default()
+                };
+                killer.borrow_mut().apply(ClientsOp::Kill(by_id))
+            });
+            parked.park(None).await;
+            assert!(matches!(kill.await, ClientsReply::Killed(1)));
+            assert!(parked.is_closed());
+            assert!(!other.is_closed());
+        });
+    }
 }

@@ -1,0 +1,155 @@
+//! The glommio driver: a connection's socket is a glommio `TcpStream`, read by the
+//! connection's task and written by a second task that drains the session's outbox.
+//!
+//! After each chunk of input the reading task also writes what the outbox holds
+//! with a non-blocking `send(2)` (a pipeline's replies usually leave in one call,
+//! without waking the writing task); what the socket does not take, the writing
+//! task writes as the peer reads.
+
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Poll;
+
+use ::glommio::net::TcpStream;
+use futures::io::{ReadHalf, WriteHalf};
+use futures::{AsyncReadExt, AsyncWriteExt};
+
+use crate::core::Core;
+use crate::session::{Flow, Mode, Outbox, Peer, Session};
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Serves one accepted connection until it closes (or becomes a replication stream,
+/// whose socket goes to [`crate::repl_master::hand_over`]).
+pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
+    let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let peer = Peer { addr, laddr, fd };
+    let mut session = match Session::open(core.clone(), peer, mode) {
+        Ok(session) => session,
+        Err(refusal) => {
+            let _ = stream.write_all(refusal.as_bytes()).await;
+            return;
+        }
+    };
+    let outbox = session.outbox();
+    let (mut reader, writer) = stream.split();
+    let writing = ::glommio::spawn_local(write_out(writer, outbox.clone()));
+    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let n = match read_unless_closed(&mut reader, &mut scratch, &outbox).await {
+            Some(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        let flow = session.received(&scratch[..n]).await;
+        write_now(&outbox, fd);
+        if flow == Flow::Close || outbox.is_closed() {
+            break;
+        }
+    }
+    let handover = session.close();
+    if outbox.is_closed() {
+        // Ends the connection for the peer, and wakes a write stuck on a peer that
+        // does not read.
+        shutdown(fd);
+    }
+    writing.await;
+    if let Some(handover) = handover {
+        let Some(socket) = duplicate(fd) else {
+            return;
+        };
+        drop(reader);
+        crate::repl_master::hand_over(&core, socket, handover).await;
+    }
+}
+
+/// Reads from the socket; `None` once the outbox is closed meanwhile (`CLIENT KILL`,
+/// the idle timeout, the output-buffer limit).
+async fn read_unless_closed(
+    reader: &mut ReadHalf<TcpStream>,
+    buf: &mut [u8],
+    outbox: &Outbox,
+) -> Option<std::io::Result<usize>> {
+    let mut read = std::pin::pin!(reader.read(buf));
+    std::future::poll_fn(|cx| {
+        if outbox.poll_closed(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        read.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// Writes queued chunks while the socket takes them without waiting.
+fn write_now(outbox: &Outbox, fd: RawFd) {
+    while let Some(chunk) = outbox.try_next() {
+        match send_nonblocking(fd, &chunk) {
+            Ok(sent) if sent == chunk.len() => {
+                outbox.written(sent);
+                outbox.recycle(chunk);
+            }
+            Ok(sent) => return outbox.put_back(chunk, sent),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return outbox.put_back(chunk, 0)
+            }
+            Err(_) => {
+                outbox.written(0);
+                return outbox.close();
+            }
+        }
+    }
+}
+
+/// The writing task: drains the outbox at the pace the peer reads.
+pub async fn write_out(mut writer: WriteHalf<TcpStream>, outbox: Rc<Outbox>) {
+    while let Some(chunk) = outbox.next().await {
+        if writer.write_all(&chunk).await.is_err() {
+            outbox.written(0);
+            outbox.close();
+            return;
+        }
+        outbox.written(chunk.len());
+        outbox.recycle(chunk);
+    }
+}
+
+fn send_nonblocking(fd: RawFd, buf: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: send(2) reads `buf` for its length on a socket the driver owns.
+    let n = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+fn shutdown(fd: RawFd) {
+    // SAFETY: shutdown(2) on the connection's live socket; nothing is closed or freed.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
+/// A descriptor of the socket that outlives the stream.
+fn duplicate(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: dup(2) of a descriptor the stream owns.
+    let dup = unsafe { libc::dup(fd) };
+    if dup < 0 {
+        log::warn!(
+            "can't hand a replication stream over: {}",
+            std::io::Error::last_os_error()
+        );
+        return None;
+    }
+    // SAFETY: `dup` is a fresh descriptor nothing else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(dup) })
+}

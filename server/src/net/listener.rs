@@ -1,0 +1,96 @@
+//! The listening sockets: every core listens on the same port (`SO_REUSEPORT`, the
+//! kernel spreads connections) and serves what it accepts on its own executor.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::net::TcpListener;
+
+use crate::core::Core;
+use crate::session::Mode;
+
+/// Pending connections each core's listener queues before accepting (glommio's).
+const LISTEN_BACKLOG: i32 = 1024;
+/// Pause after a failed accept (out of descriptors, say) before the next.
+const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+
+/// What every core listens on and how it serves what it accepts.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub addrs: Vec<SocketAddr>,
+    pub mode: Mode,
+}
+
+/// Fails if the port is taken. Every core binds with SO_REUSEPORT, so without
+/// this check a second server would silently share the port.
+pub fn probe_port(addr: SocketAddr) -> Result<(), String> {
+    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
+        format!("can't listen on {addr}: {e} (is another server running on this port?)")
+    })
+}
+
+/// One core's listening socket: `SO_REUSEPORT` so that every core listens on the port,
+/// and `SO_REUSEADDR` (as Redis sets) so that a restarted server can listen at once
+/// while connections the previous one closed linger in TIME_WAIT on the port. glommio's
+/// `TcpListener::bind` sets only the first; without the second, the TIME_WAIT sockets
+/// also fail [`probe_port`] for a minute after a shutdown.
+fn bind_listener(addr: SocketAddr) -> std::io::Result<OwnedFd> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// This core's listeners, accepting until shutdown.
+pub struct Listeners {
+    fds: Vec<RawFd>,
+}
+
+impl Listeners {
+    /// Binds every address and starts an accept loop for each on this core.
+    pub fn start(core: &Rc<Core>, listen: &Listen) -> Result<Listeners, String> {
+        let mut sockets = Vec::new();
+        for addr in &listen.addrs {
+            sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
+        }
+        let fds = sockets.iter().map(AsRawFd::as_raw_fd).collect();
+        for socket in sockets {
+            // SAFETY: a bound, listening TCP socket whose ownership passes to the listener.
+            let listener = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
+            glommio::spawn_local(accept_loop(core.clone(), listener, listen.mode)).detach();
+        }
+        Ok(Listeners { fds })
+    }
+
+    /// Takes this core's listeners out of the LISTEN state before the executor ends.
+    /// The pending io_uring accept holds the socket open until the kernel tears the
+    /// ring down, some milliseconds after the process exited; a server restarted
+    /// meanwhile would find the port still listened on.
+    pub fn stop(&self) {
+        for &fd in &self.fds {
+            // SAFETY: shutdown(2) on a listening socket owned by this core's accept
+            // task, which lives until the executor ends; it neither closes nor frees it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    }
+}
+
+async fn accept_loop(core: Rc<Core>, listener: TcpListener, mode: Mode) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(super::glommio::serve(core.clone(), stream, mode)).detach();
+            }
+            Err(_) if core.global.shutdown.is_fired() => return,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                glommio::timer::sleep(ACCEPT_RETRY_INTERVAL).await;
+            }
+        }
+    }
+}

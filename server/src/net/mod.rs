@@ -1,0 +1,37 @@
+//! Sockets, and nothing of commands: the listener and the drivers that move bytes
+//! between a socket and a [`Session`](crate::session::Session).
+//!
+//! # The seam
+//!
+//! A driver owns the socket; the session owns everything else (framing, batching,
+//! limits, execution, replies). A driver makes exactly these calls:
+//!
+//! ```text
+//!  accept ──► Session::open(core, Peer, Mode) ── Err(text) ──► write text, close
+//!                 │ Ok(session)
+//!                 ▼
+//!  loop:   bytes read ──► session.received(&bytes).await ──► Flow::Read | Flow::Close
+//!  always: session.outbox().next().await ──► write chunk ──► outbox.written(n)
+//!          (a failed write: outbox.drop_output())
+//!  end:    session.close() ──► Some(HandOver): the socket, as an OwnedFd, goes to
+//!          repl_master::hand_over; None: write the rest of the outbox, close
+//! ```
+//!
+//! Reading and writing are independent: the session keeps taking input while its
+//! outbox waits for the peer, which is what lets the output-buffer limit see a
+//! client that does not read. Other tasks push into the outbox too (by client id,
+//! through the core's registry), so the writing side never waits for input. When
+//! the session closes the client (`QUIT`, a protocol error, a limit), the driver
+//! writes what is queued, unless the outbox was dropped, and shuts the socket down.
+//!
+//! [`glommio`] is the driver today (glommio's `TcpStream`, one reading and one
+//! writing task per connection); an io_uring driver with provided buffers and
+//! multishot receive implements the same calls.
+//!
+//! `corekv-server --canned-reply` (a benchmark flag, hidden from `--help`) opens
+//! every session in [`Mode::CannedReply`](crate::session::Mode): each request is
+//! framed and answered `+OK` without touching a shard, which measures a driver
+//! alone (`redis-benchmark -t set` or `loadgen` against it).
+
+pub mod glommio;
+pub mod listener;

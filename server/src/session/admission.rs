@@ -1,0 +1,29 @@
+//! Whether a new connection is admitted: protected mode and `maxclients`, refused
+//! with Redis's texts before the connection gets a session.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use crate::core::Core;
+
+/// Redis's protected-mode refusal.
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+const MAXCLIENTS_REACHED: &str = "-ERR max number of clients reached\r\n";
+
+/// Protected mode and `maxclients`: Redis's refusal text, or `None` to admit.
+pub fn refusal(core: &Core, addr: &SocketAddr) -> Option<&'static str> {
+    let hot = &core.global.config.hot;
+    if hot.protected_mode.load(Ordering::Relaxed)
+        && !hot.auth_required.load(Ordering::Relaxed)
+        && !addr.ip().is_loopback()
+    {
+        return Some(PROTECTED_MODE_DENIED);
+    }
+    if core.global.connected_clients.load(Ordering::Relaxed)
+        >= hot.maxclients.load(Ordering::Relaxed)
+    {
+        return Some(MAXCLIENTS_REACHED);
+    }
+    None
+}

@@ -1,0 +1,105 @@
+//! One connection's state: what command handlers see ([`Client`]) and what
+//! `CLIENT LIST` shows of it ([`ClientInfo`], shared with the core's registry).
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::time::Instant;
+
+use corekv_engine::command::CommandSpec;
+
+use super::outbox::Outbox;
+use crate::config::OutputClass;
+
+/// Per-connection state the command handlers see.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub authenticated: bool,
+    /// Set by `QUIT`: stop after writing this batch's replies.
+    pub closing: bool,
+    pub info: Rc<RefCell<ClientInfo>>,
+    /// What a replica announced with `REPLCONF listening-port` / `ip-address`.
+    pub replica_port: u16,
+    pub replica_ip: Option<String>,
+    /// Set by `CKV.SYNC`: the connection becomes a replication stream.
+    pub handover: Option<crate::repl_master::HandOver>,
+}
+
+impl Client {
+    pub fn note_command(&mut self, spec: &'static CommandSpec) {
+        let mut info = self.info.borrow_mut();
+        info.last_cmd = spec.name;
+        info.last_active = Instant::now();
+    }
+
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.info.borrow_mut().db = db;
+    }
+}
+
+/// What `CLIENT LIST` shows of one connection.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub fd: RawFd,
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub created: Instant,
+    pub last_active: Instant,
+    pub db: usize,
+    pub last_cmd: &'static str,
+    pub resp: u8,
+    pub qbuf: usize,
+    /// Bytes the connection's input buffers hold allocated.
+    pub input_alloc_bytes: usize,
+    pub pubsub: bool,
+    /// The connection's pending output (`omem`).
+    pub outbox: Rc<Outbox>,
+}
+
+impl ClientInfo {
+    /// The output-buffer limit class the client is in.
+    pub fn class(&self) -> OutputClass {
+        if self.pubsub {
+            OutputClass::Pubsub
+        } else {
+            OutputClass::Normal
+        }
+    }
+
+    /// One `CLIENT LIST` line, fields as Redis 7 prints them.
+    pub fn line(&self) -> String {
+        self.line_with_omem(self.outbox.pending_bytes())
+    }
+
+    /// [`line`](Self::line) with the pending output given (what it was when a
+    /// limit closed the client and discarded it).
+    pub fn line_with_omem(&self, omem: u64) -> String {
+        let now = Instant::now();
+        let tot_mem = omem + self.input_alloc_bytes as u64;
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            self.name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.last_active).as_secs(),
+            if self.pubsub { "P" } else { "N" },
+            self.db,
+            self.qbuf,
+            self.outbox.queued_chunks(),
+            self.last_cmd,
+            self.resp,
+            self.lib_name,
+            self.lib_ver,
+        )
+    }
+}

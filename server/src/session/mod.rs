@@ -1,0 +1,367 @@
+//! One client connection's logic, socket-agnostic: bytes in, bytes out.
+//!
+//! A driver ([`crate::net`]) opens a [`Session`] for an accepted connection, hands
+//! it every chunk of bytes the socket delivers ([`Session::received`]) and writes
+//! whatever the session's [`Outbox`] holds. The session frames every complete
+//! request in its input, runs them as pipeline batches ([`crate::dispatch`]) and
+//! appends the replies to the outbox:
+//!
+//! ```text
+//!  driver ──bytes──► input ──frame──► batch ──run_batch──► replies ──push──► outbox
+//!    ▲                 │ query-buffer limit        output-buffer limit ──┘   │
+//!    └───────────────── chunks to write ◄──────────────────────────────────────┘
+//! ```
+//!
+//! A batch runs in chunks sized from the reply bytes seen so far, each chunk's
+//! replies pushed as soon as they exist, so a pipeline of large replies never sits
+//! in memory whole: the driver writes while later chunks run, and a client that
+//! does not read is closed when its pending output breaks its class's
+//! `client-output-buffer-limit` (Redis's log line and all). A client that has not
+//! authenticated (while a password is required) is held instead: its session parks
+//! until its pending output drains, so what it is owed stays small whatever it
+//! sends.
+//!
+//! [`Mode::CannedReply`] answers every request `+OK` without running it, to measure
+//! a driver alone (`corekv-server --canned-reply`).
+
+pub mod admission;
+pub mod client;
+pub mod outbox;
+pub mod registry;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use corekv_engine::resp::{parse, Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf};
+
+pub use client::{Client, ClientInfo};
+pub use outbox::Outbox;
+
+use crate::core::Core;
+use crate::repl_master::HandOver;
+
+/// Input buffer capacity a session starts with.
+const INPUT_INITIAL_BYTES: usize = 16 * 1024;
+/// Most requests framed into one batch before running it.
+const BATCH_COMMANDS_MAX: usize = 1024;
+/// Reply bytes a batch chunk aims at before its replies go to the outbox.
+const OUTPUT_CHUNK_BYTES: usize = 256 * 1024;
+/// Commands in a connection's first chunk, before any reply size is known.
+const FIRST_CHUNK_COMMANDS: usize = 16;
+/// Pending output at which a client that has not authenticated stops being served
+/// until the driver has written it out.
+const UNAUTHENTICATED_OUTPUT_BYTES_MAX: u64 = 64 * 1024;
+/// The reply of a canned-reply session to every request.
+const CANNED_REPLY: &[u8] = b"+OK\r\n";
+
+/// What a session does with requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Runs them.
+    Commands,
+    /// Answers `+OK` without running them: the driver measured alone.
+    CannedReply,
+}
+
+/// The connection a driver accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    /// The socket, for `CLIENT LIST` and for `CLIENT KILL` to shut it down.
+    pub fd: RawFd,
+}
+
+/// What the driver does after handing the session bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Read more.
+    Read,
+    /// Write what the outbox holds, then close (or hand the socket over).
+    Close,
+}
+
+/// Why a session ended other than by the client closing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Quit,
+    Protocol,
+    QueryBufferLimit,
+    OutputBufferLimit,
+}
+
+/// One client connection, between its driver and the command path.
+pub struct Session {
+    core: Rc<Core>,
+    client: Client,
+    mode: Mode,
+    outbox: Rc<Outbox>,
+    input: BytesMut,
+    frames: Vec<(usize, Frame)>,
+    /// Replies of the running chunk, before they go to the outbox, in the client's
+    /// protocol.
+    out: ReplyBuf,
+    /// Reply bytes per command in the last chunk: sizes the next chunk.
+    reply_bytes_per_command: usize,
+    end: Option<End>,
+}
+
+impl Session {
+    /// Admits and registers a connection, or returns Redis's refusal text, which the
+    /// driver writes before closing.
+    pub fn open(core: Rc<Core>, peer: Peer, mode: Mode) -> Result<Session, &'static str> {
+        let global = core.global.clone();
+        if let Some(refusal) = admission::refusal(&core, &peer.addr) {
+            global.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            return Err(refusal);
+        }
+        global.connected_clients.fetch_add(1, Ordering::Relaxed);
+        global.total_connections.fetch_add(1, Ordering::Relaxed);
+        let id = global.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let outbox = Rc::new(Outbox::default());
+        let info = Rc::new(RefCell::new(ClientInfo {
+            id,
+            addr: peer.addr,
+            laddr: peer.laddr,
+            fd: peer.fd,
+            name: String::new(),
+            lib_name: String::new(),
+            lib_ver: String::new(),
+            created: now,
+            last_active: now,
+            db: 0,
+            last_cmd: "NULL",
+            resp: 2,
+            qbuf: 0,
+            input_alloc_bytes: INPUT_INITIAL_BYTES,
+            pubsub: false,
+            outbox: outbox.clone(),
+        }));
+        core.clients.borrow_mut().add(info.clone());
+        Ok(Session {
+            core,
+            client: Client {
+                id,
+                db: 0,
+                authenticated: false,
+                closing: false,
+                info,
+                replica_port: 0,
+                replica_ip: None,
+                handover: None,
+            },
+            mode,
+            outbox,
+            input: BytesMut::with_capacity(INPUT_INITIAL_BYTES),
+            frames: Vec::new(),
+            out: ReplyBuf::new(Protocol::Resp2),
+            reply_bytes_per_command: OUTPUT_CHUNK_BYTES / FIRST_CHUNK_COMMANDS,
+            end: None,
+        })
+    }
+
+    /// What the driver writes to the socket.
+    pub fn outbox(&self) -> Rc<Outbox> {
+        self.outbox.clone()
+    }
+
+    /// Takes bytes the socket delivered: runs every complete request in them.
+    pub async fn received(&mut self, bytes: &[u8]) -> Flow {
+        self.input.extend_from_slice(bytes);
+        self.core.stats.borrow_mut().net_input_bytes += bytes.len() as u64;
+        match self.run_input().await {
+            Ok(()) => Flow::Read,
+            Err(end) => {
+                self.end = Some(end);
+                Flow::Close
+            }
+        }
+    }
+
+    /// Deregisters the connection. Returns the replication stream it became, if
+    /// `CKV.SYNC` made it one and it ended cleanly; the driver then hands the
+    /// socket over.
+    pub fn close(mut self) -> Option<HandOver> {
+        let id = self.client.id;
+        if let Some(end) = self.end.filter(|e| *e != End::Quit) {
+            log::debug!(
+                "client {id} ({}) closed: {end:?}",
+                self.client.info.borrow().addr
+            );
+        }
+        self.outbox.finish();
+        self.core.clients.borrow_mut().remove(id);
+        self.core
+            .global
+            .connected_clients
+            .fetch_sub(1, Ordering::Relaxed);
+        match self.end {
+            None | Some(End::Quit) => self.client.handover.take(),
+            Some(_) => None,
+        }
+    }
+
+    async fn run_input(&mut self) -> Result<(), End> {
+        let global = self.core.global.clone();
+        let hot = &global.config.hot;
+        let max_bulk = hot.proto_max_bulk_len.load(Ordering::Relaxed);
+        loop {
+            let (consumed, error) = frame_batch(&self.input, max_bulk, &mut self.frames);
+            let batch = take_batch(&mut self.input, consumed, &mut self.frames);
+            match self.mode {
+                Mode::Commands => self.run_batch(batch).await?,
+                Mode::CannedReply => {
+                    for _ in &batch {
+                        self.out.extend_from_slice(CANNED_REPLY);
+                    }
+                    self.push_output()?;
+                }
+            }
+            if let Some(e) = &error {
+                self.out.error(&e.message());
+                self.core.stats.borrow_mut().protocol_errors += 1;
+                log::debug!("client {}: {}", self.client.id, e.message());
+                self.push_output()?;
+                return Err(End::Protocol);
+            }
+            if self.client.closing {
+                return Err(End::Quit);
+            }
+            // A full batch may have left more complete requests in the buffer.
+            if consumed == 0 || self.input.is_empty() || self.outbox.is_closed() {
+                break;
+            }
+        }
+        let mut info = self.client.info.borrow_mut();
+        info.qbuf = self.input.len();
+        info.input_alloc_bytes = self.input.capacity();
+        if self.input.len() as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
+            log::warn!(
+                "closing client {} that reached max query buffer length",
+                self.client.id
+            );
+            return Err(End::QueryBufferLimit);
+        }
+        Ok(())
+    }
+
+    /// Runs a batch a chunk at a time, each chunk's replies going to the outbox.
+    async fn run_batch(&mut self, mut batch: Vec<Args>) -> Result<(), End> {
+        // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
+        while !batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
+            let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
+                .clamp(1, BATCH_COMMANDS_MAX);
+            let rest = batch.split_off(chunk.min(batch.len()));
+            let commands = batch.len();
+            crate::dispatch::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
+            self.reply_bytes_per_command = self.out.len() / commands;
+            self.push_output()?;
+            if self.held_unauthenticated() {
+                self.outbox
+                    .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))
+                    .await;
+            } else if !rest.is_empty() && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64 {
+                // Let the driver write what is pending before the next chunk runs.
+                yield_now().await;
+            }
+            batch = rest;
+        }
+        Ok(())
+    }
+
+    /// Whether the client owes authentication and is owed more than it may be.
+    fn held_unauthenticated(&self) -> bool {
+        !self.client.authenticated
+            && self
+                .core
+                .global
+                .config
+                .hot
+                .auth_required
+                .load(Ordering::Relaxed)
+            && self.outbox.pending_bytes() > UNAUTHENTICATED_OUTPUT_BYTES_MAX
+    }
+
+    /// Moves the replies produced so far to the outbox, under the client's
+    /// output-buffer limit.
+    fn push_output(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let spare = ReplyBuf::from_vec(self.outbox.spare(), self.out.protocol());
+        let out = std::mem::replace(&mut self.out, spare).into_bytes();
+        self.core.stats.borrow_mut().net_output_bytes += out.len() as u64;
+        let class = self.client.info.borrow().class();
+        let limit = self.core.global.config.hot.output_limit(class);
+        if let Err(over) = self.outbox.push(out, limit, Instant::now()) {
+            log::warn!(
+                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.client.info.borrow().line_with_omem(over.pending_bytes)
+            );
+            return Err(End::OutputBufferLimit);
+        }
+        Ok(())
+    }
+}
+
+/// Gives the executor's other tasks (the driver's writer) a turn.
+fn yield_now() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+/// Frames complete requests from the start of `input`, up to a batch's worth.
+/// Returns the bytes they span and the protocol error that stopped framing, if any.
+fn frame_batch(
+    input: &[u8],
+    max_bulk: u64,
+    frames: &mut Vec<(usize, Frame)>,
+) -> (usize, Option<ProtocolError>) {
+    let mut consumed = 0;
+    while frames.len() < BATCH_COMMANDS_MAX {
+        match parse(&input[consumed..], max_bulk) {
+            Ok(Some(frame)) => {
+                let start = consumed;
+                consumed += frame.consumed;
+                frames.push((start, frame));
+            }
+            Ok(None) => break,
+            Err(e) => return (consumed, Some(e)),
+        }
+    }
+    (consumed, None)
+}
+
+/// Splits the framed bytes off `input` and slices each request's arguments out of
+/// them without copying. Empty requests are dropped, as Redis does.
+fn take_batch(
+    input: &mut BytesMut,
+    consumed: usize,
+    frames: &mut Vec<(usize, Frame)>,
+) -> Vec<Args> {
+    if consumed == 0 {
+        frames.clear();
+        return Vec::new();
+    }
+    let bytes = input.split_to(consumed).freeze();
+    frames
+        .drain(..)
+        .filter(|(_, f)| !f.args.is_empty())
+        .map(|(start, f)| f.to_args(&bytes, start))
+        .collect()
+}
