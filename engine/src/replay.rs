@@ -16,7 +16,8 @@
 
 use crate::journal::Effect;
 use crate::keyspace::{Keyspace, NO_EXPIRE};
-use crate::shard::Shard;
+use crate::shard::{CollectionLimits, Shard};
+use crate::value::Value;
 
 /// The time replay looks keys up at: before every deadline, so nothing expires.
 const REPLAY_NOW_MS: u64 = 0;
@@ -26,10 +27,13 @@ const REPLAY_NOW_MS: u64 = 0;
 /// recovery's decision, made above this. Takes the effect by value so a decoded
 /// value moves into the keyspace without another copy.
 pub fn apply_effect(shard: &mut Shard, effect: Effect<'_>) {
-    shard.keyspace_mut().replaying(|ks| apply(ks, effect));
+    let limits = shard.limits();
+    shard
+        .keyspace_mut()
+        .replaying(|ks| apply(ks, &limits, effect));
 }
 
-fn apply(ks: &mut Keyspace, effect: Effect<'_>) {
+fn apply(ks: &mut Keyspace, limits: &CollectionLimits, effect: Effect<'_>) {
     let now = REPLAY_NOW_MS;
     match effect {
         Effect::Set {
@@ -76,9 +80,47 @@ fn apply(ks: &mut Keyspace, effect: Effect<'_>) {
                 entry.write_at(offset, bytes);
             }
         }
+        Effect::HSet { db, key, pairs } => {
+            if let Some(mut entry) = ks.find_mut(db, key, now) {
+                if matches!(entry.entry().value, Value::Hash(_)) {
+                    for (field, value) in pairs {
+                        entry.hash_set(field, value, &limits.hash);
+                    }
+                }
+            }
+        }
+        Effect::HDel { db, key, fields } => {
+            if let Some(mut entry) = ks.find_mut(db, key, now) {
+                if matches!(entry.entry().value, Value::Hash(_)) {
+                    for field in fields {
+                        entry.hash_remove(field);
+                    }
+                }
+            }
+            ks.remove_if_empty(db, key);
+        }
+        Effect::SAdd { db, key, members } => {
+            if let Some(mut entry) = ks.find_mut(db, key, now) {
+                if matches!(entry.entry().value, Value::Set(_)) {
+                    for member in members {
+                        entry.set_add(member, &limits.set);
+                    }
+                }
+            }
+        }
+        Effect::SRem { db, key, members } => {
+            if let Some(mut entry) = ks.find_mut(db, key, now) {
+                if matches!(entry.entry().value, Value::Set(_)) {
+                    for member in members {
+                        entry.set_remove(member);
+                    }
+                }
+            }
+            ks.remove_if_empty(db, key);
+        }
         Effect::TxPart { effects, .. } => {
             for effect in effects {
-                apply(ks, effect);
+                apply(ks, limits, effect);
             }
         }
         Effect::Nop { .. } => {}

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::collections::{HashLimits, SetLimits};
 use crate::command::{table, Route};
 use crate::effect_log::EffectLog;
 use crate::error::CmdError;
@@ -39,6 +40,15 @@ pub struct Shard {
     counters: ShardCounters,
     /// Longest string a command may build (`proto-max-bulk-len`).
     string_max_bytes: usize,
+    /// Encoding limits of hashes and sets (`hash-max-listpack-*`, `set-max-intset-entries`).
+    limits: CollectionLimits,
+}
+
+/// The configured encoding limits of hashes and sets.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionLimits {
+    pub hash: HashLimits,
+    pub set: SetLimits,
 }
 
 /// What a handler works with: the door to its shard's keyspace, the client's
@@ -50,6 +60,9 @@ pub struct Ctx<'a> {
     pub out: &'a mut ReplyBuf,
     /// Longest string a command may build (`proto-max-bulk-len`).
     pub string_max_bytes: usize,
+    pub limits: CollectionLimits,
+    /// The shard's seeded generator (`SPOP`, `SRANDMEMBER`, `HRANDFIELD`).
+    pub rng: &'a mut SmallRng,
 }
 
 /// One part of a cross-shard command, or one shard's share of a fan-out.
@@ -165,6 +178,7 @@ impl Shard {
             rng: SmallRng::seed_from_u64(seed ^ id as u64),
             counters: ShardCounters::default(),
             string_max_bytes: STRING_MAX_BYTES,
+            limits: CollectionLimits::default(),
         }
     }
 
@@ -198,6 +212,14 @@ impl Shard {
         self.string_max_bytes = bytes;
     }
 
+    pub fn limits(&self) -> CollectionLimits {
+        self.limits
+    }
+
+    pub fn set_limits(&mut self, limits: CollectionLimits) {
+        self.limits = limits;
+    }
+
     /// Runs one command whose keys all live on this shard, writing its reply to `out`.
     /// Checks existence and arity as the server's generic code does, so the engine
     /// harness sees the same errors a client would. The handler's changes are
@@ -228,6 +250,8 @@ impl Shard {
             now_ms,
             out,
             string_max_bytes: self.string_max_bytes,
+            limits: self.limits,
+            rng: &mut self.rng,
         };
         let mark = ctx.out.len();
         if let Err(e) = handler(&mut ctx, args) {

@@ -5,8 +5,10 @@
 //! Each family file (`string.rs`, `keys.rs`, `server.rs`) ends with its rows; this
 //! module joins them into one lookup table.
 
+pub mod hash;
 pub mod keys;
 pub mod server;
+pub mod set;
 pub mod string;
 
 use std::collections::HashMap;
@@ -176,7 +178,13 @@ const COMMAND_NAME_MAX_BYTES: usize = 32;
 impl CommandTable {
     fn build() -> Self {
         let mut all: Vec<&'static CommandSpec> = Vec::new();
-        for family in [string::COMMANDS, keys::COMMANDS, server::COMMANDS] {
+        for family in [
+            string::COMMANDS,
+            keys::COMMANDS,
+            server::COMMANDS,
+            hash::COMMANDS,
+            set::COMMANDS,
+        ] {
             all.extend(family.iter());
         }
         let mut by_name = HashMap::new();

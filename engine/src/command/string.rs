@@ -48,6 +48,7 @@ fn read_str<'k>(
             value: Value::Str(s),
             ..
         }) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -64,6 +65,7 @@ fn peek_str<'k>(
             value: Value::Str(s),
             ..
         }) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -81,6 +83,7 @@ fn write_str<'k>(
     };
     match guard.entry().value {
         Value::Str(_) => Ok(Some(guard)),
+        _ => Err(CmdError::WrongType),
     }
 }
 
@@ -979,6 +982,7 @@ mod tests {
         let entry = s.shard.keyspace_mut().find(s.db, key.as_bytes(), s.now_ms);
         entry.map(|Entry { value, .. }| match value {
             Value::Str(v) => v.clone(),
+            other => panic!("string expected, found a {}", other.type_name()),
         })
     }
 
