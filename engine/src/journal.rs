@@ -58,6 +58,13 @@
 //! ```text
 //!  Set       1  db key expire_at_ms value     value: type tag, then the body
 //!  Del       2  db key                                1 = string: bytes
+//!                                                     2 = hash, listpack: count pair…
+//!                                                     3 = hash, hashtable: count pair…
+//!                                                     4 = set, intset: count member…
+//!                                                     5 = set, hashtable: count member…
+//!                                            pair: field value (bytes each);
+//!                                            count ≥ 1, elements distinct, an intset's
+//!                                            canonical integers ascending
 //!  ExpireAt  3  db key at_ms (≠ 0)
 //!  Persist   4  db key
 //!  FlushDb   5  db
@@ -72,7 +79,15 @@
 //!  SetRange 12  db key offset bytes          bytes written at offset of a string,
 //!                                            zero-filled up to offset if shorter;
 //!                                            offset + len ≤ DELTA_END_BYTES_MAX
+//!  HSet     13  db key count pair…           fields set on an existing hash, in order
+//!  HDel     14  db key count field…          fields removed from a hash
+//!  SAdd     15  db key count member…         members added to an existing set
+//!  SRem     16  db key count member…         members removed from a set
 //! ```
+//!
+//! A whole hash or set carries its encoding, so a replayed or loaded value is
+//! encoded as the live one was whatever the configured limits are now; the deltas
+//! convert it by the limits the replaying shard has, as the live shard did.
 //!
 //! # Versioning and deltas
 //!
@@ -94,6 +109,7 @@ use std::ops::Range;
 
 use crc::{Crc, CRC_32_ISCSI};
 
+use crate::collections::{Hash, HashLimits, Set, SetLimits};
 use crate::keyspace::db::NO_EXPIRE;
 use crate::limits::{
     DATABASES, JOURNAL_RECORD_BYTES_MIN, JOURNAL_RECORD_HEADER_BYTES,
@@ -393,6 +409,43 @@ pub enum Effect<'a> {
         offset: u64,
         bytes: &'a [u8],
     },
+    /// Set these fields of the hash at `key`, in order.
+    HSet {
+        db: usize,
+        key: &'a [u8],
+        pairs: Vec<(&'a [u8], &'a [u8])>,
+    },
+    /// Remove these fields from the hash at `key`.
+    HDel {
+        db: usize,
+        key: &'a [u8],
+        fields: Vec<&'a [u8]>,
+    },
+    /// Add these members to the set at `key`.
+    SAdd {
+        db: usize,
+        key: &'a [u8],
+        members: Vec<&'a [u8]>,
+    },
+    /// Remove these members from the set at `key`.
+    SRem {
+        db: usize,
+        key: &'a [u8],
+        members: Vec<&'a [u8]>,
+    },
+}
+
+impl Effect<'_> {
+    /// The tag of a collection delta (`HSet`, `HDel`, `SAdd`, `SRem`).
+    fn delta_tag(&self) -> Option<u8> {
+        match self {
+            Effect::HSet { .. } => Some(TAG_HSET),
+            Effect::HDel { .. } => Some(TAG_HDEL),
+            Effect::SAdd { .. } => Some(TAG_SADD),
+            Effect::SRem { .. } => Some(TAG_SREM),
+            _ => None,
+        }
+    }
 }
 
 /// A shard taking part in a multi-shard transaction and the LSN its part has in
@@ -417,6 +470,10 @@ const TAG_TX_PART: u8 = 9;
 const TAG_NOP: u8 = 10;
 const TAG_APPEND: u8 = 11;
 const TAG_SET_RANGE: u8 = 12;
+const TAG_HSET: u8 = 13;
+const TAG_HDEL: u8 = 14;
+const TAG_SADD: u8 = 15;
+const TAG_SREM: u8 = 16;
 
 /// Values up to this many bytes are journaled whole after an in-place change (a
 /// `Set` restating the key, no larger than a delta and simpler to replay); larger
@@ -449,6 +506,10 @@ pub fn neutralize_record(record: &mut [u8]) {
 }
 
 const VALUE_STR: u8 = 1;
+const VALUE_HASH_LISTPACK: u8 = 2;
+const VALUE_HASH_TABLE: u8 = 3;
+const VALUE_SET_INTSET: u8 = 4;
+const VALUE_SET_TABLE: u8 = 5;
 
 /// Longest LEB128 encoding of a `u64`.
 const VARINT_BYTES_MAX: usize = 10;
@@ -476,6 +537,11 @@ pub enum DecodeError {
     MoveToSameDb,
     /// A `SetRange` ending past [`DELTA_END_BYTES_MAX`].
     RangeTooLarge,
+    /// A hash or set that is empty, repeats an element, or does not fit the
+    /// encoding it names (or an intset out of order).
+    BadCollection,
+    /// A collection delta without elements.
+    EmptyDelta,
 }
 
 impl Effect<'_> {
@@ -555,6 +621,32 @@ impl Effect<'_> {
                 put_varint(*offset, out);
                 put_bytes(bytes, out);
             }
+            Effect::HSet { db, key, pairs } => {
+                put_delta_head(TAG_HSET, *db, key, pairs.len(), out);
+                for (field, value) in pairs {
+                    put_bytes(field, out);
+                    put_bytes(value, out);
+                }
+            }
+            Effect::HDel {
+                db,
+                key,
+                fields: items,
+            }
+            | Effect::SAdd {
+                db,
+                key,
+                members: items,
+            }
+            | Effect::SRem {
+                db,
+                key,
+                members: items,
+            } => {
+                let tag = self.delta_tag().expect("a collection delta");
+                put_delta_head(tag, *db, key, items.len(), out);
+                items.iter().for_each(|item| put_bytes(item, out));
+            }
             Effect::TxPart {
                 tx_id,
                 participants,
@@ -632,14 +724,80 @@ fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(bytes);
 }
 
+fn put_delta_head(tag: u8, db: usize, key: &[u8], count: usize, out: &mut Vec<u8>) {
+    assert!(count > 0);
+    out.push(tag);
+    put_db(db, out);
+    put_bytes(key, out);
+    put_varint(count as u64, out);
+}
+
 fn put_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Str(s) => {
             out.push(VALUE_STR);
             put_bytes(s, out);
         }
+        Value::Hash(h) => {
+            assert!(!h.is_empty());
+            out.push(match h.encoding() {
+                "listpack" => VALUE_HASH_LISTPACK,
+                _ => VALUE_HASH_TABLE,
+            });
+            put_varint(h.len() as u64, out);
+            for (field, value) in h.iter() {
+                put_bytes(&field, out);
+                put_bytes(&value, out);
+            }
+        }
+        Value::Set(s) => {
+            assert!(!s.is_empty());
+            out.push(match s.encoding() {
+                "intset" => VALUE_SET_INTSET,
+                _ => VALUE_SET_TABLE,
+            });
+            put_varint(s.len() as u64, out);
+            s.iter().for_each(|m| put_bytes(&m, out));
+        }
     }
 }
+
+/// Bytes `put_value` writes for `value`, known before encoding (a snapshot decides
+/// from it whether an entry fits its chunk).
+pub(crate) fn value_bytes(value: &Value) -> usize {
+    let bytes = |b: &[u8]| varint_bytes(b.len() as u64) + b.len();
+    1 + match value {
+        Value::Str(s) => bytes(s),
+        Value::Hash(h) => {
+            varint_bytes(h.len() as u64)
+                + h.iter().map(|(f, v)| bytes(&f) + bytes(&v)).sum::<usize>()
+        }
+        Value::Set(s) => varint_bytes(s.len() as u64) + s.iter().map(|m| bytes(&m)).sum::<usize>(),
+    }
+}
+
+/// Bytes in the LEB128 varint of `n`.
+pub(crate) fn varint_bytes(n: u64) -> usize {
+    let bits = 64 - (n | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Limits that keep a decoded hash in the encoding its record names: no listpack
+/// limit is ever passed, or every write converts.
+const KEEP_LISTPACK: HashLimits = HashLimits {
+    max_listpack_entries: usize::MAX,
+    max_listpack_value_bytes: usize::MAX,
+};
+const TO_HASH_TABLE: HashLimits = HashLimits {
+    max_listpack_entries: 0,
+    max_listpack_value_bytes: 0,
+};
+const KEEP_INTSET: SetLimits = SetLimits {
+    max_intset_entries: usize::MAX,
+};
+const TO_SET_TABLE: SetLimits = SetLimits {
+    max_intset_entries: 0,
+};
 
 /// A cursor over the bytes of an effect not decoded yet.
 struct Reader<'a> {
@@ -702,8 +860,64 @@ impl<'a> Reader<'a> {
     fn value(&mut self) -> Result<Value, DecodeError> {
         match self.u8()? {
             VALUE_STR => Ok(Value::Str(self.bytes()?.to_vec())),
+            tag @ (VALUE_HASH_LISTPACK | VALUE_HASH_TABLE) => {
+                let n = self.count()?;
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    pairs.push((self.bytes()?, self.bytes()?));
+                }
+                let limits = match tag {
+                    VALUE_HASH_LISTPACK => KEEP_LISTPACK,
+                    _ => TO_HASH_TABLE,
+                };
+                let hash = Hash::from_pairs(pairs.iter().copied(), &limits);
+                let canonical = n > 0
+                    && hash.len() == n
+                    && (tag == VALUE_HASH_LISTPACK) == (hash.encoding() == "listpack")
+                    && hash
+                        .iter()
+                        .zip(&pairs)
+                        .all(|((f, v), (pf, pv))| *f == **pf && *v == **pv);
+                canonical
+                    .then_some(Value::Hash(hash))
+                    .ok_or(DecodeError::BadCollection)
+            }
+            tag @ (VALUE_SET_INTSET | VALUE_SET_TABLE) => {
+                let members = self.items()?;
+                let limits = match tag {
+                    VALUE_SET_INTSET => KEEP_INTSET,
+                    _ => TO_SET_TABLE,
+                };
+                let set = Set::from_members(members.iter().copied(), &limits);
+                let canonical = !members.is_empty()
+                    && set.len() == members.len()
+                    && (tag == VALUE_SET_INTSET) == (set.encoding() == "intset")
+                    && set.iter().zip(&members).all(|(m, pm)| *m == **pm);
+                canonical
+                    .then_some(Value::Set(set))
+                    .ok_or(DecodeError::BadCollection)
+            }
             other => Err(DecodeError::UnknownValueType(other)),
         }
+    }
+
+    /// A count, then that many byte strings.
+    fn items(&mut self) -> Result<Vec<&'a [u8]>, DecodeError> {
+        let n = self.count()?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(self.bytes()?);
+        }
+        Ok(items)
+    }
+
+    /// A delta's elements: at least one.
+    fn delta_items(&mut self) -> Result<Vec<&'a [u8]>, DecodeError> {
+        let items = self.items()?;
+        if items.is_empty() {
+            return Err(DecodeError::EmptyDelta);
+        }
+        Ok(items)
     }
 
     fn participants(&mut self) -> Result<Vec<Participant>, DecodeError> {
@@ -783,6 +997,32 @@ impl<'a> Reader<'a> {
                     bytes,
                 }
             }
+            TAG_HSET => {
+                let (db, key, n) = (self.db()?, self.bytes()?, self.count()?);
+                if n == 0 {
+                    return Err(DecodeError::EmptyDelta);
+                }
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    pairs.push((self.bytes()?, self.bytes()?));
+                }
+                Effect::HSet { db, key, pairs }
+            }
+            TAG_HDEL => Effect::HDel {
+                db: self.db()?,
+                key: self.bytes()?,
+                fields: self.delta_items()?,
+            },
+            TAG_SADD => Effect::SAdd {
+                db: self.db()?,
+                key: self.bytes()?,
+                members: self.delta_items()?,
+            },
+            TAG_SREM => Effect::SRem {
+                db: self.db()?,
+                key: self.bytes()?,
+                members: self.delta_items()?,
+            },
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
             TAG_NOP if tx_allowed => {
                 if self.rest.iter().any(|&b| b != 0) {
@@ -1285,7 +1525,12 @@ mod tests {
         let cases: &[(&[u8], DecodeError)] = &[
             (&[], Truncated),
             (&[0], UnknownTag(0)),
-            (&[TAG_SET_RANGE + 1], UnknownTag(TAG_SET_RANGE + 1)),
+            (&[TAG_SREM + 1], UnknownTag(TAG_SREM + 1)),
+            (&[TAG_SADD, 0, 1, b'k', 0], EmptyDelta),
+            (
+                &[TAG_SET, 0, 1, b'k', 0, VALUE_SET_INTSET, 1, 1, b'x'],
+                BadCollection,
+            ),
             (&[TAG_NOP, 0, 1], TrailingBytes),
             (&[TAG_SET, 0, 1, b'k', 0, 9, 0], UnknownValueType(9)),
             (&[TAG_DEL, 16, 0], DbOutOfRange),

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::collections::{HashLimits, SetLimits};
 use crate::command::parts::{run_local, PartReply, ShardArgs};
 use crate::command::{table, Route};
 use crate::effect_log::EffectLog;
@@ -40,13 +41,23 @@ pub struct Shard {
     counters: ShardCounters,
     /// Longest string a command may build (`proto-max-bulk-len`).
     string_max_bytes: usize,
+    /// Encoding limits of hashes and sets (`hash-max-listpack-*`, `set-max-intset-entries`).
+    limits: CollectionLimits,
+}
+
+/// The configured encoding limits of hashes and sets.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionLimits {
+    pub hash: HashLimits,
+    pub set: SetLimits,
 }
 
 /// What a handler works with: the door to its shard's keyspace, the client's
 /// database, the time, the output buffer its reply goes into.
 pub struct Ctx<'a> {
     pub ks: &'a mut Keyspace,
-    /// The shard's seeded generator, for commands that choose at random.
+    /// The shard's seeded generator, for commands that choose at random (`SPOP`,
+    /// `SRANDMEMBER`, `HRANDFIELD`, `RANDOMKEY`).
     pub rng: &'a mut SmallRng,
     pub shard_id: usize,
     pub db: usize,
@@ -54,6 +65,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut ReplyBuf,
     /// Longest string a command may build (`proto-max-bulk-len`).
     pub string_max_bytes: usize,
+    /// Encoding limits of hashes and sets.
+    pub limits: CollectionLimits,
 }
 
 /// One command of a batch, looked up already: its row's index in
@@ -134,6 +147,7 @@ impl Shard {
             rng: SmallRng::seed_from_u64(seed ^ id as u64),
             counters: ShardCounters::default(),
             string_max_bytes: STRING_MAX_BYTES,
+            limits: CollectionLimits::default(),
         }
     }
 
@@ -165,6 +179,14 @@ impl Shard {
 
     pub fn set_string_max_bytes(&mut self, bytes: usize) {
         self.string_max_bytes = bytes;
+    }
+
+    pub fn limits(&self) -> CollectionLimits {
+        self.limits
+    }
+
+    pub fn set_limits(&mut self, limits: CollectionLimits) {
+        self.limits = limits;
     }
 
     /// Runs one command whose keys all live on this shard, writing its reply to `out`,
@@ -222,6 +244,7 @@ impl Shard {
             now_ms,
             out,
             string_max_bytes: self.string_max_bytes,
+            limits: self.limits,
         }
     }
 

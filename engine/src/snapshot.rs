@@ -97,10 +97,9 @@ use bytes::Bytes;
 use crc::{Crc, CRC_32_ISCSI};
 use hashbrown::HashMap;
 
-use crate::journal::{DecodeError, Effect};
+use crate::journal::{value_bytes, varint_bytes, DecodeError, Effect};
 use crate::keyspace::db::{Db, Entry};
 use crate::limits::{DATABASES, JOURNAL_RECORD_PAYLOAD_BYTES_MAX};
-use crate::value::Value;
 
 /// The first bytes of every snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"CKVSNAP1";
@@ -286,21 +285,15 @@ fn seal_chunk(out: &mut [u8], at: usize, header_crc: u32, index: u64) {
     out[at + 4..payload_at].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Bytes in a LEB128 varint of `n`, as the journal writes them.
-fn varint_bytes(n: u64) -> usize {
-    let bits = 64 - (n | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
-}
-
 /// Bytes in the journal's encoding of `Effect::Set` for this entry, known before
 /// encoding so a chunk can decide whether it fits. [`Chunk::push`] asserts the two
 /// agree.
 fn set_bytes(db: usize, key: &[u8], entry: &Entry) -> usize {
-    let value_body = match &entry.value {
-        Value::Str(s) => varint_bytes(s.len() as u64) + s.len(),
-    };
     let key_bytes = varint_bytes(key.len() as u64) + key.len();
-    1 + varint_bytes(db as u64) + key_bytes + varint_bytes(entry.expire_at_ms) + 1 + value_body
+    1 + varint_bytes(db as u64)
+        + key_bytes
+        + varint_bytes(entry.expire_at_ms)
+        + value_bytes(&entry.value)
 }
 
 /// An entry chunk being built at the end of `out`.
@@ -751,6 +744,7 @@ fn check_trailer(
 mod tests {
     use super::*;
     use crate::keyspace::NO_EXPIRE;
+    use crate::value::Value;
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeMap;

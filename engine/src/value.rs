@@ -1,13 +1,21 @@
 //! The values a key can hold, and what `TYPE` and `OBJECT ENCODING` call them.
+//!
+//! Strings are bytes; hashes and sets are the structures of [`crate::collections`],
+//! which choose their own encodings. Two values are equal when they hold the same
+//! content in the same encoding (the order of a hash's fields or a set's members is
+//! not compared: it is not part of the value).
 
+use crate::collections::{Hash, Set};
 use crate::resp::parse_i64;
 
 /// Longest string Redis stores as `embstr` (it reports `raw` above this).
 const EMBSTR_MAX_BYTES: usize = 44;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value {
     Str(Vec<u8>),
+    Hash(Hash),
+    Set(Set),
 }
 
 impl Value {
@@ -15,6 +23,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -24,11 +34,42 @@ impl Value {
             Value::Str(s) if s.len() <= 20 && parse_i64(s).is_some() => "int",
             Value::Str(s) if s.len() <= EMBSTR_MAX_BYTES => "embstr",
             Value::Str(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+        }
+    }
+
+    /// A hash or set with nothing in it: never stored, deleted by the change that
+    /// emptied it.
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::Hash(h) => h.is_empty(),
+            Value::Set(s) => s.is_empty(),
         }
     }
 
     /// Matches a `SCAN ... TYPE t` filter.
     pub fn is_type(&self, name: &[u8]) -> bool {
         self.type_name().as_bytes().eq_ignore_ascii_case(name)
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Hash(a), Value::Hash(b)) => {
+                a.encoding() == b.encoding()
+                    && a.len() == b.len()
+                    && a.iter().all(|(f, v)| b.get(&f).is_some_and(|w| *w == *v))
+            }
+            (Value::Set(a), Value::Set(b)) => {
+                a.encoding() == b.encoding()
+                    && a.len() == b.len()
+                    && a.iter().all(|m| b.contains(&m))
+            }
+            _ => false,
+        }
     }
 }

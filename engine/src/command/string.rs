@@ -48,6 +48,7 @@ pub(crate) fn read_str<'k>(
             value: Value::Str(s),
             ..
         }) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -65,6 +66,7 @@ fn write_str<'k>(
     };
     match guard.entry().value {
         Value::Str(_) => Ok(Some(guard)),
+        _ => Err(CmdError::WrongType),
     }
 }
 
@@ -839,6 +841,7 @@ mod tests {
         let entry = s.shard.keyspace_mut().find(s.db, key.as_bytes(), s.now_ms);
         entry.map(|Entry { value, .. }| match value {
             Value::Str(v) => v.clone(),
+            other => panic!("string expected, found a {}", other.type_name()),
         })
     }
 

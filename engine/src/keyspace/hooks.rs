@@ -277,6 +277,37 @@ mod tests {
         ("pexpireat", &[&["PEXPIREAT", "big", "1"]]),
         ("persist", &[&["PERSIST", "t"]]),
         ("move", &[&["MOVE", "a", "1"], &["MOVE", "other", "1"]]),
+        (
+            "hset",
+            &[&["HSET", "hh", "f", "2"], &["HSET", "nh", "f", "1"]],
+        ),
+        ("hmset", &[&["HMSET", "hh", "g", "2"]]),
+        (
+            "hsetnx",
+            &[&["HSETNX", "hh", "g", "2"], &["HSETNX", "hh", "f", "2"]],
+        ),
+        ("hdel", &[&["HDEL", "hh", "f"], &["HDEL", "hh", "zz"]]),
+        (
+            "hincrby",
+            &[&["HINCRBY", "hh", "n", "2"], &["HINCRBY", "nh", "n", "2"]],
+        ),
+        ("hincrbyfloat", &[&["HINCRBYFLOAT", "hh", "n", "2.5"]]),
+        ("sadd", &[&["SADD", "ss", "3"], &["SADD", "ns", "x"]]),
+        ("srem", &[&["SREM", "ss", "1"], &["SREM", "ss", "1", "2"]]),
+        ("spop", &[&["SPOP", "ss"], &["SPOP", "ss", "5"]]),
+        (
+            "smove",
+            &[&["SMOVE", "ss", "ns", "1"], &["SMOVE", "ss", "ss2", "2"]],
+        ),
+        (
+            "sinterstore",
+            &[
+                &["SINTERSTORE", "d", "ss", "ss"],
+                &["SINTERSTORE", "a", "ss", "nokey"],
+            ],
+        ),
+        ("sunionstore", &[&["SUNIONSTORE", "d", "ss", "nokey"]]),
+        ("sdiffstore", &[&["SDIFFSTORE", "d", "ss", "nokey"]]),
     ];
 
     fn fresh(recorder: &Recorder) -> TestShard {
@@ -290,6 +321,8 @@ mod tests {
             &["SET", "t", "v", "PX", "1000"],
             &["SET", "dead", "v", "PX", "1"],
             &["SET", "other", "o"],
+            &["HSET", "hh", "f", "1"],
+            &["SADD", "ss", "1", "2"],
         ] {
             s.run(args);
         }

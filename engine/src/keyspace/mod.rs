@@ -22,7 +22,12 @@
 //! [`EFFECT_WHOLE_VALUE_BYTES_MAX`] bytes is journaled whole (an `Effect::Set`, which
 //! restates the key), a larger one by its delta (`Effect::Append`,
 //! `Effect::SetRange`), so `APPEND` of 10 bytes to a 100 MB string journals the 10
-//! bytes. Deadlines journal as `ExpireAt`/`Persist`, `MOVE` as `Move`.
+//! bytes. Hashes and sets change through the guard's collection methods ([`coll`]),
+//! which record the fields and members they touched: `HSET` of one field on a hash
+//! of any size journals that field (`Effect::HSet`), `SPOP` the members it removed.
+//! A collection left empty is not journaled by the guard: the handler deletes it
+//! with [`Keyspace::remove_if_empty`], which journals a `DEL`. Deadlines journal as
+//! `ExpireAt`/`Persist`, `MOVE` as `Move`.
 //!
 //! # Expiry
 //!
@@ -41,6 +46,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::effect_log::EffectLog;
+mod coll;
 pub mod db;
 pub mod hooks;
 
@@ -66,9 +72,24 @@ enum Change {
         end: usize,
     },
     Whole,
+    /// Hash fields set: the guard's `delta` holds field, value, field, value, ...
+    HSet,
+    /// Hash fields removed: `delta` holds the fields.
+    HDel,
+    /// Set members added: `delta` holds them.
+    SAdd,
+    /// Set members removed: `delta` holds them.
+    SRem,
 }
 
 impl Change {
+    fn is_delta(self) -> bool {
+        matches!(
+            self,
+            Change::HSet | Change::HDel | Change::SAdd | Change::SRem
+        )
+    }
+
     /// The change after this one and then `next`.
     fn then(self, next: Change) -> Change {
         match (self, next) {
@@ -77,6 +98,7 @@ impl Change {
                 start: start.min(s),
                 end: end.max(e),
             },
+            (a, b) if a == b && a.is_delta() => a,
             _ => Change::Whole,
         }
     }
@@ -92,6 +114,8 @@ pub struct WriteGuard<'a> {
     entry: &'a mut Entry,
     hooks: &'a mut Hooks,
     change: Change,
+    /// The elements a collection change touched (see [`Change`]).
+    delta: Vec<Vec<u8>>,
 }
 
 impl WriteGuard<'_> {
@@ -99,16 +123,18 @@ impl WriteGuard<'_> {
         self.entry
     }
 
-    /// The string value.
+    /// The string value (the caller checked the type).
     pub fn str(&self) -> &[u8] {
         match &self.entry.value {
             Value::Str(s) => s,
+            other => panic!("string expected, found a {}", other.type_name()),
         }
     }
 
     fn str_vec(&mut self) -> &mut Vec<u8> {
         match &mut self.entry.value {
             Value::Str(s) => s,
+            other => panic!("string expected, found a {}", other.type_name()),
         }
     }
 
@@ -144,15 +170,22 @@ impl WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         let (db, key) = (self.db, &self.key[..]);
-        let Value::Str(s) = &self.entry.value;
-        let effect = match self.change {
-            Change::None => return,
-            Change::Append { from } if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => Effect::Append {
-                db,
-                key,
-                bytes: &s[from..],
-            },
-            Change::Range { start, end } if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
+        if self.change == Change::None || self.entry.value.is_empty_collection() {
+            return;
+        }
+        let delta = &self.delta;
+        let items = || delta.iter().map(Vec::as_slice).collect::<Vec<_>>();
+        let effect = match (self.change, &self.entry.value) {
+            (Change::Append { from }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
+                Effect::Append {
+                    db,
+                    key,
+                    bytes: &s[from..],
+                }
+            }
+            (Change::Range { start, end }, Value::Str(s))
+                if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX =>
+            {
                 Effect::SetRange {
                     db,
                     key,
@@ -160,6 +193,29 @@ impl Drop for WriteGuard<'_> {
                     bytes: &s[start..end],
                 }
             }
+            (Change::HSet, _) => Effect::HSet {
+                db,
+                key,
+                pairs: delta
+                    .chunks_exact(2)
+                    .map(|p| (p[0].as_slice(), p[1].as_slice()))
+                    .collect(),
+            },
+            (Change::HDel, _) => Effect::HDel {
+                db,
+                key,
+                fields: items(),
+            },
+            (Change::SAdd, _) => Effect::SAdd {
+                db,
+                key,
+                members: items(),
+            },
+            (Change::SRem, _) => Effect::SRem {
+                db,
+                key,
+                members: items(),
+            },
             _ => Effect::Set {
                 db,
                 key,
@@ -257,6 +313,7 @@ impl Keyspace {
             entry,
             hooks: &mut self.hooks,
             change: Change::None,
+            delta: Vec::new(),
         })
     }
 
@@ -295,6 +352,22 @@ impl Keyspace {
         self.hooks
             .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
         Some(entry)
+    }
+
+    /// Deletes the entry at `key` if it is a hash or set left empty by a change
+    /// (journaled as a `DEL`; the guard journaled nothing for it). Returns whether
+    /// it did.
+    pub fn remove_if_empty(&mut self, db: usize, key: &[u8]) -> bool {
+        let empty = self.dbs[db]
+            .get(key)
+            .is_some_and(|e| e.value.is_empty_collection());
+        if empty {
+            self.hooks.before(db, &self.dbs[db], key);
+            self.dbs[db].remove(key).expect("present");
+            self.hooks
+                .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
+        }
+        empty
     }
 
     /// Sets the deadline of the live entry at `key` to `at_ms` (a time still to
