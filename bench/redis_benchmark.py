@@ -35,9 +35,9 @@ def start(kind, server_cpus, baseline):
     return benchlib.start("corekv", server_cpus, shards=int(kind.split("-")[1]), binary=binary)
 
 
-def run_benchmark(server, test, pipeline, requests, clients, client_cpu):
+def run_benchmark(server, test, pipeline, requests, clients, client_cpu, keyspace):
     return benchlib.measure(server, lambda: benchlib.run_redis_benchmark(
-        server.port, client_cpu, test, requests, clients, pipeline))
+        server.port, client_cpu, test, requests, clients, pipeline, keyspace))
 
 
 def main():
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tests", default="set,get")
     ap.add_argument("--pipelines", default="1,16")
+    ap.add_argument("--keyspace", type=int,
+                    help="redis-benchmark -r: random keys (MSET's ten keys then spread over shards)")
     ap.add_argument("--servers", default="redis,corekv-1,corekv-2",
                     help="redis, corekv-N (N shards), base-N (the --baseline binary, N shards)")
     ap.add_argument("--baseline", help="another corekv-server binary, run as base-N")
@@ -75,7 +77,7 @@ def main():
             try:
                 for p in pipelines:
                     for t in tests:
-                        r = run_benchmark(srv, t, p, args.requests, args.clients, args.client_cpu)
+                        r = run_benchmark(srv, t, p, args.requests, args.clients, args.client_cpu, args.keyspace)
                         results.setdefault((kind, t, p), []).append(r)
                         print(f"round {rnd + 1} {kind:9} {t:5} P{p:<3} {r['rps']:>11.0f} req/s "
                               f"{r['cpu_us']:.2f} us/req p50 {r['p50_ms']:.3f} ms p99 {r['p99_ms']:.3f} ms",
