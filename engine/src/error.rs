@@ -41,7 +41,40 @@ pub enum CmdError {
         sub: String,
         cmd: String,
     },
-    /// Any other text, already complete (`ERR ...`, `NOAUTH ...`).
+    /// `BGREWRITEAOF` with `appendonly no`.
+    AofDisabled,
+    AofRewriteInProgress,
+    BgsaveInProgress,
+    /// A backup failed; the text says why.
+    SaveFailed(String),
+    /// `AUTH <password>` with no password configured.
+    AuthNotConfigured,
+    WrongPass,
+    /// `HELLO`'s protocol version is not an integer.
+    ProtocolVersion,
+    NoProto,
+    HelloOption(String),
+    HelloNoAuth,
+    ClientNameChars,
+    /// `CLIENT SETINFO`'s value has forbidden characters; the attribute, lower-case.
+    ClientInfoChars(String),
+    UnrecognizedOption(String),
+    NoSuchClient,
+    UnknownClientType(String),
+    InvalidClientId,
+    ClientIdNotPositive,
+    NoSuchUser(String),
+    /// `COMMAND GETKEYS` errors.
+    InvalidCommand,
+    InvalidCommandArgs,
+    NoKeyArguments,
+    InvalidMasterPort,
+    /// `REPLICAOF NO ONE` could not store the new replication id.
+    ReplIdStore(String),
+    WaitOnReplica,
+    TimeoutNotInteger,
+    TimeoutNegative,
+    /// Any other text, already complete, from another layer's error type.
     Raw(String),
 }
 
@@ -91,6 +124,46 @@ impl CmdError {
             CmdError::UnknownSubcommand { sub, cmd } => {
                 format!("ERR unknown subcommand '{sub}'. Try {cmd} HELP.")
             }
+            CmdError::AofDisabled => {
+                "ERR Background append only file rewriting needs appendonly yes".into()
+            }
+            CmdError::AofRewriteInProgress => {
+                "ERR Background append only file rewriting already in progress".into()
+            }
+            CmdError::BgsaveInProgress => "ERR Background save already in progress".into(),
+            CmdError::SaveFailed(why) => format!("ERR {why}"),
+            CmdError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
+            CmdError::WrongPass => {
+                "WRONGPASS invalid username-password pair or user is disabled.".into()
+            }
+            CmdError::ProtocolVersion => {
+                "ERR Protocol version is not an integer or out of range".into()
+            }
+            CmdError::NoProto => "NOPROTO unsupported protocol version".into(),
+            CmdError::HelloOption(opt) => format!("ERR Syntax error in HELLO option '{opt}'"),
+            CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+            CmdError::ClientNameChars => {
+                "ERR Client names cannot contain spaces, newlines or special characters.".into()
+            }
+            CmdError::ClientInfoChars(attr) => {
+                format!("ERR {attr} cannot contain spaces, newlines or special characters.")
+            }
+            CmdError::UnrecognizedOption(opt) => format!("ERR Unrecognized option '{opt}'"),
+            CmdError::NoSuchClient => "ERR No such client".into(),
+            CmdError::UnknownClientType(t) => format!("ERR Unknown client type '{t}'"),
+            CmdError::InvalidClientId => "ERR Invalid client ID".into(),
+            CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0".into(),
+            CmdError::NoSuchUser(user) => format!("ERR No such user '{user}'"),
+            CmdError::InvalidCommand => "ERR Invalid command specified".into(),
+            CmdError::InvalidCommandArgs => {
+                "ERR Invalid number of arguments specified for command".into()
+            }
+            CmdError::NoKeyArguments => "ERR The command has no key arguments".into(),
+            CmdError::InvalidMasterPort => "ERR Invalid master port".into(),
+            CmdError::ReplIdStore(why) => format!("ERR can't store the replication id: {why}"),
+            CmdError::WaitOnReplica => "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into(),
+            CmdError::TimeoutNotInteger => "ERR timeout is not an integer or out of range".into(),
+            CmdError::TimeoutNegative => "ERR timeout is negative".into(),
             CmdError::Raw(s) => s.clone(),
         }
     }
