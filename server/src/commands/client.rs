@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use corekv_engine::command::flags::*;
 use corekv_engine::command::CommandSpec;
-use corekv_engine::error::{CmdError, CmdResult};
+use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Reply, ReplyBuf};
 use futures::future::{join_all, LocalBoxFuture};
 
@@ -98,7 +98,7 @@ fn client_cmd<'a>(
                     ..Default::default()
                 };
                 if kill(core, filter).await == 0 {
-                    return Err(CmdError::NoSuchClient);
+                    return Err(AdminError::NoSuchClient.into());
                 }
                 out.ok();
             }
@@ -116,7 +116,7 @@ fn client_cmd<'a>(
 /// `CLIENT SETNAME` and `HELLO … SETNAME`: printable characters only, no spaces.
 pub(super) fn set_client_name(client: &mut Client, name: &[u8]) -> CmdResult {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return Err(CmdError::ClientNameChars);
+        return Err(AdminError::ClientNameChars.into());
     }
     client.info.borrow_mut().name = String::from_utf8_lossy(name).into_owned();
     Ok(())
@@ -126,16 +126,16 @@ fn setinfo(client: &mut Client, attr: &[u8], value: &[u8]) -> CmdResult {
     let attr_upper = String::from_utf8_lossy(attr).to_ascii_uppercase();
     let value = String::from_utf8_lossy(value).into_owned();
     if value.chars().any(|c| !('!'..='~').contains(&c)) {
-        return Err(CmdError::ClientInfoChars(attr_upper.to_ascii_lowercase()));
+        return Err(AdminError::ClientInfoChars(attr_upper.to_ascii_lowercase()).into());
     }
     let mut info = client.info.borrow_mut();
     match attr_upper.as_str() {
         "LIB-NAME" => info.lib_name = value,
         "LIB-VER" => info.lib_ver = value,
         _ => {
-            return Err(CmdError::UnrecognizedOption(
-                String::from_utf8_lossy(attr).into_owned(),
-            ))
+            return Err(
+                AdminError::UnrecognizedOption(String::from_utf8_lossy(attr).into_owned()).into(),
+            )
         }
     }
     Ok(())
@@ -146,7 +146,7 @@ fn client_type(t: &[u8]) -> CmdResult<String> {
     match t.as_str() {
         "normal" | "pubsub" | "master" => Ok(t),
         "replica" | "slave" => Ok("replica".into()),
-        _ => Err(CmdError::UnknownClientType(t)),
+        _ => Err(AdminError::UnknownClientType(t).into()),
     }
 }
 
@@ -167,7 +167,7 @@ fn list_filter(args: &[Bytes]) -> CmdResult<Filter> {
                         parse_i64(a)
                             .filter(|&v| v > 0)
                             .map(|v| v as u64)
-                            .ok_or(CmdError::InvalidClientId)
+                            .ok_or(AdminError::InvalidClientId.into())
                     })
                     .collect();
                 f.ids = Some(ids?);
@@ -196,7 +196,7 @@ fn kill_filter(client: &Client, args: &[Bytes]) -> CmdResult<Filter> {
             "ID" => {
                 let id = parse_i64(&pair[1])
                     .filter(|&v| v > 0)
-                    .ok_or(CmdError::ClientIdNotPositive)?;
+                    .ok_or(AdminError::ClientIdNotPositive)?;
                 f.ids = Some(vec![id as u64]);
             }
             "TYPE" => f.kind = Some(client_type(&pair[1])?),
@@ -204,7 +204,7 @@ fn kill_filter(client: &Client, args: &[Bytes]) -> CmdResult<Filter> {
             "LADDR" => f.laddr = Some(value),
             "USER" => {
                 if value != "default" {
-                    return Err(CmdError::NoSuchUser(value));
+                    return Err(AdminError::NoSuchUser(value).into());
                 }
             }
             "SKIPME" => match value.to_ascii_lowercase().as_str() {

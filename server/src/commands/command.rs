@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use corekv_engine::command::flags::{self, *};
 use corekv_engine::command::CommandSpec;
-use corekv_engine::error::{CmdError, CmdResult};
+use corekv_engine::error::{AdminError, CmdResult};
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use super::subcommand::{sub, Container};
@@ -94,13 +94,15 @@ fn command(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> Cmd
 
 /// `COMMAND GETKEYS cmd arg...`: the keys the registry finds in `target`.
 fn getkeys(target: &[bytes::Bytes], out: &mut ReplyBuf) -> CmdResult {
-    let spec = registry().get(&target[0]).ok_or(CmdError::InvalidCommand)?;
+    let spec = registry()
+        .get(&target[0])
+        .ok_or(AdminError::InvalidCommand)?;
     if !spec.arity_ok(target.len()) {
-        return Err(CmdError::InvalidCommandArgs);
+        return Err(AdminError::InvalidCommandArgs.into());
     }
     let keys: Vec<usize> = spec.key_indices(target).collect();
     if keys.is_empty() {
-        return Err(CmdError::NoKeyArguments);
+        return Err(AdminError::NoKeyArguments.into());
     }
     out.array(keys.len());
     keys.iter().for_each(|&i| out.bulk(&target[i]));

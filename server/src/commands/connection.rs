@@ -8,7 +8,7 @@ use corekv_engine::command::flags::*;
 use corekv_engine::command::keys::parse_db_index;
 use corekv_engine::command::CommandSpec;
 use corekv_engine::cursor::ArgCursor;
-use corekv_engine::error::{CmdError, CmdResult};
+use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Protocol, Reply, ReplyBuf};
 
 use super::client::set_client_name;
@@ -24,7 +24,7 @@ fn auth(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) -
         _ => return Err(CmdError::Syntax),
     };
     if user.is_none() && !config.hot.auth_required.load(Ordering::Relaxed) {
-        return Err(CmdError::AuthNotConfigured);
+        return Err(AdminError::AuthNotConfigured.into());
     }
     check_credentials(core, user.map(|u| u.as_ref()), pass)?;
     client.authenticated = true;
@@ -39,7 +39,7 @@ fn check_credentials(core: &Core, user: Option<&[u8]>, pass: &[u8]) -> CmdResult
     if user_ok && pass_ok {
         Ok(())
     } else {
-        Err(CmdError::WrongPass)
+        Err(AdminError::WrongPass.into())
     }
 }
 
@@ -86,8 +86,8 @@ fn hello(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) 
     let mut c = ArgCursor::new(args);
     let mut protocol = None;
     if let Some(ver) = c.next_opt() {
-        let ver = parse_i64(ver).ok_or(CmdError::ProtocolVersion)?;
-        protocol = Some(Protocol::from_version(ver).ok_or(CmdError::NoProto)?);
+        let ver = parse_i64(ver).ok_or(AdminError::ProtocolVersion)?;
+        protocol = Some(Protocol::from_version(ver).ok_or(AdminError::NoProto)?);
     }
     let mut credentials = None;
     let mut setname = None;
@@ -97,9 +97,7 @@ fn hello(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) 
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && c.remaining() >= 1 {
             setname = Some(c.arg()?);
         } else {
-            return Err(CmdError::HelloOption(
-                String::from_utf8_lossy(opt).into_owned(),
-            ));
+            return Err(AdminError::HelloOption(String::from_utf8_lossy(opt).into_owned()).into());
         }
     }
     if let Some((user, pass)) = credentials {
@@ -108,7 +106,7 @@ fn hello(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) 
     }
     let auth_required = core.global.config.hot.auth_required.load(Ordering::Relaxed);
     if auth_required && !client.authenticated {
-        return Err(CmdError::HelloNoAuth);
+        return Err(AdminError::HelloNoAuth.into());
     }
     if let Some(name) = setname {
         set_client_name(client, name)?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use corekv_engine::command::flags::*;
 use corekv_engine::command::CommandSpec;
-use corekv_engine::error::{CmdError, CmdResult};
+use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::LocalBoxFuture;
 
@@ -17,12 +17,12 @@ use crate::core::Core;
 
 fn bgrewriteaof(core: &Rc<Core>, _: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
     if core.global.config.get("appendonly") != "yes" {
-        return Err(CmdError::AofDisabled);
+        return Err(AdminError::AofDisabled.into());
     }
     {
         let mut p = core.global.persist.lock().expect("persist state");
         if p.rewrite_started.is_some() {
-            return Err(CmdError::AofRewriteInProgress);
+            return Err(AdminError::AofRewriteInProgress.into());
         }
         p.rewrite_started = Some(Instant::now());
     }
@@ -41,7 +41,7 @@ fn lastsave(core: &Rc<Core>, _: &mut Client, _: &Args, out: &mut ReplyBuf) -> Cm
 fn begin_save(core: &Core) -> CmdResult {
     let mut p = core.global.persist.lock().expect("persist state");
     if p.bgsave_started.is_some() {
-        return Err(CmdError::BgsaveInProgress);
+        return Err(AdminError::BgsaveInProgress.into());
     }
     p.bgsave_started = Some(Instant::now());
     Ok(())
@@ -77,7 +77,7 @@ fn save<'a>(
             Err(e) => Err(e),
         };
         end_save(core, &result);
-        result.map_err(CmdError::SaveFailed)?;
+        result.map_err(AdminError::SaveFailed)?;
         out.ok();
         Ok(())
     })
@@ -102,7 +102,7 @@ fn bgsave<'a>(
             Ok(cut) => cut,
             Err(e) => {
                 end_save(core, &Err(e.clone()));
-                return Err(CmdError::SaveFailed(e));
+                return Err(AdminError::SaveFailed(e).into());
             }
         };
         let core = core.clone();

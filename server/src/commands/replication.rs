@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use corekv_engine::command::flags::*;
 use corekv_engine::command::CommandSpec;
-use corekv_engine::error::{CmdError, CmdResult};
+use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Reply, ReplyBuf};
 use corekv_replication::handshake::{Replconf, SyncRequest};
 use corekv_replication::history::Refusal;
@@ -44,7 +44,7 @@ async fn replicaof_to(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> CmdRe
     }
     let port = match parse_i64(port) {
         Some(p) if (1..=65535).contains(&p) => p as u16,
-        _ => return Err(CmdError::InvalidMasterPort),
+        _ => return Err(AdminError::InvalidMasterPort.into()),
     };
     let master = MasterAddr {
         host: String::from_utf8_lossy(host).into_owned(),
@@ -75,7 +75,7 @@ async fn promote(core: &Rc<Core>) -> CmdResult {
     let mut state = g.replication.lock().expect("replication state");
     state
         .promote(lsns.clone())
-        .map_err(|e| CmdError::ReplIdStore(e.to_string()))?;
+        .map_err(|e| AdminError::ReplIdStore(e.to_string()))?;
     log::warn!(
         "promoted to master (REPLICAOF NO ONE): replication id {}, second id continues to LSNs {lsns:?}",
         state.replid
@@ -97,12 +97,12 @@ fn wait<'a>(
 async fn wait_for_replicas(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> CmdResult {
     let g = &core.global;
     if g.repl.is_replica() {
-        return Err(CmdError::WaitOnReplica);
+        return Err(AdminError::WaitOnReplica.into());
     }
     let wanted = parse_i64(&args[1]).ok_or(CmdError::NotInteger)?;
-    let timeout_ms = parse_i64(&args[2]).ok_or(CmdError::TimeoutNotInteger)?;
+    let timeout_ms = parse_i64(&args[2]).ok_or(AdminError::TimeoutNotInteger)?;
     if timeout_ms < 0 {
-        return Err(CmdError::TimeoutNegative);
+        return Err(AdminError::TimeoutNegative.into());
     }
     let targets = core.last_lsns(|| Msg::LastLsn).await;
     let started = Instant::now();
