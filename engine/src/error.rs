@@ -192,3 +192,32 @@ impl AdminError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts of the server's commands that clients match on, as Redis 7.0 sends them.
+    #[test]
+    fn admin_errors_keep_redis_texts() {
+        let cases = [
+            (AdminError::InvalidMasterPort, "ERR Invalid master port"),
+            (AdminError::TimeoutNegative, "ERR timeout is negative"),
+            (
+                AdminError::BgsaveInProgress,
+                "ERR Background save already in progress",
+            ),
+            (
+                AdminError::AofDisabled,
+                "ERR Background append only file rewriting needs appendonly yes",
+            ),
+            (
+                AdminError::UnknownClientType("x".into()),
+                "ERR Unknown client type 'x'",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(CmdError::from(e).message(), text);
+        }
+    }
+}

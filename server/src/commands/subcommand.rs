@@ -86,8 +86,20 @@ mod tests {
     const DEMO: Container = Container {
         name: "DEMO",
         subs: &[sub("get", -3), sub("help", 2)],
-        help: &[],
+        help: &["GET <key>", "    Return it."],
     };
+
+    #[test]
+    fn help_frames_the_lines_like_redis() {
+        let mut out = ReplyBuf::new(corekv_engine::resp::Protocol::Resp2);
+        DEMO.help(&mut out);
+        let text = String::from_utf8(out.into_bytes()).unwrap();
+        assert_eq!(
+            text,
+            "*4\r\n+DEMO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n\
+             +GET <key>\r\n+    Return it.\r\n+HELP\r\n+    Print this help.\r\n"
+        );
+    }
 
     fn args(words: &[&str]) -> Args {
         words
