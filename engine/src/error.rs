@@ -41,11 +41,59 @@ pub enum CmdError {
         sub: String,
         cmd: String,
     },
-    /// Any other text, already complete (`ERR ...`, `NOAUTH ...`).
+    /// A connection or server command's own error.
+    Admin(AdminError),
+    /// Any other text, already complete, from another layer's error type.
     Raw(String),
 }
 
 pub type CmdResult<T = ()> = Result<T, CmdError>;
+
+/// Errors of the server's own commands (connection, `CLIENT`, `COMMAND`,
+/// persistence, replication), kept apart from the keyspace's: the server's command
+/// families use them, and [`AdminError::message`] holds their texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminError {
+    /// `BGREWRITEAOF` with `appendonly no`.
+    AofDisabled,
+    AofRewriteInProgress,
+    BgsaveInProgress,
+    /// A backup failed; the text says why.
+    SaveFailed(String),
+    /// `AUTH <password>` with no password configured.
+    AuthNotConfigured,
+    WrongPass,
+    /// `HELLO`'s protocol version is not an integer.
+    ProtocolVersion,
+    NoProto,
+    HelloOption(String),
+    HelloNoAuth,
+    ClientNameChars,
+    /// `CLIENT SETINFO`'s value has forbidden characters; the attribute, lower-case.
+    ClientInfoChars(String),
+    UnrecognizedOption(String),
+    NoSuchClient,
+    UnknownClientType(String),
+    InvalidClientId,
+    ClientIdNotPositive,
+    NoSuchUser(String),
+    /// `COMMAND GETKEYS` errors.
+    InvalidCommand,
+    InvalidCommandArgs,
+    NoKeyArguments,
+    InvalidMasterPort,
+    /// `REPLICAOF NO ONE` could not store the new replication id.
+    ReplIdStore(String),
+    WaitOnReplica,
+    TimeoutNotInteger,
+    TimeoutNegative,
+}
+
+impl From<AdminError> for CmdError {
+    fn from(e: AdminError) -> Self {
+        CmdError::Admin(e)
+    }
+}
 
 impl CmdError {
     /// The reply line, without `-` and CRLF.
@@ -91,7 +139,85 @@ impl CmdError {
             CmdError::UnknownSubcommand { sub, cmd } => {
                 format!("ERR unknown subcommand '{sub}'. Try {cmd} HELP.")
             }
+            CmdError::Admin(e) => e.message(),
             CmdError::Raw(s) => s.clone(),
+        }
+    }
+}
+
+impl AdminError {
+    /// The reply line, without `-` and CRLF.
+    pub fn message(&self) -> String {
+        match self {
+            AdminError::AofDisabled => {
+                "ERR Background append only file rewriting needs appendonly yes".into()
+            }
+            AdminError::AofRewriteInProgress => {
+                "ERR Background append only file rewriting already in progress".into()
+            }
+            AdminError::BgsaveInProgress => "ERR Background save already in progress".into(),
+            AdminError::SaveFailed(why) => format!("ERR {why}"),
+            AdminError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
+            AdminError::WrongPass => {
+                "WRONGPASS invalid username-password pair or user is disabled.".into()
+            }
+            AdminError::ProtocolVersion => {
+                "ERR Protocol version is not an integer or out of range".into()
+            }
+            AdminError::NoProto => "NOPROTO unsupported protocol version".into(),
+            AdminError::HelloOption(opt) => format!("ERR Syntax error in HELLO option '{opt}'"),
+            AdminError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+            AdminError::ClientNameChars => {
+                "ERR Client names cannot contain spaces, newlines or special characters.".into()
+            }
+            AdminError::ClientInfoChars(attr) => {
+                format!("ERR {attr} cannot contain spaces, newlines or special characters.")
+            }
+            AdminError::UnrecognizedOption(opt) => format!("ERR Unrecognized option '{opt}'"),
+            AdminError::NoSuchClient => "ERR No such client".into(),
+            AdminError::UnknownClientType(t) => format!("ERR Unknown client type '{t}'"),
+            AdminError::InvalidClientId => "ERR Invalid client ID".into(),
+            AdminError::ClientIdNotPositive => "ERR client-id should be greater than 0".into(),
+            AdminError::NoSuchUser(user) => format!("ERR No such user '{user}'"),
+            AdminError::InvalidCommand => "ERR Invalid command specified".into(),
+            AdminError::InvalidCommandArgs => {
+                "ERR Invalid number of arguments specified for command".into()
+            }
+            AdminError::NoKeyArguments => "ERR The command has no key arguments".into(),
+            AdminError::InvalidMasterPort => "ERR Invalid master port".into(),
+            AdminError::ReplIdStore(why) => format!("ERR can't store the replication id: {why}"),
+            AdminError::WaitOnReplica => "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into(),
+            AdminError::TimeoutNotInteger => "ERR timeout is not an integer or out of range".into(),
+            AdminError::TimeoutNegative => "ERR timeout is negative".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts of the server's commands that clients match on, as Redis 7.0 sends them.
+    #[test]
+    fn admin_errors_keep_redis_texts() {
+        let cases = [
+            (AdminError::InvalidMasterPort, "ERR Invalid master port"),
+            (AdminError::TimeoutNegative, "ERR timeout is negative"),
+            (
+                AdminError::BgsaveInProgress,
+                "ERR Background save already in progress",
+            ),
+            (
+                AdminError::AofDisabled,
+                "ERR Background append only file rewriting needs appendonly yes",
+            ),
+            (
+                AdminError::UnknownClientType("x".into()),
+                "ERR Unknown client type 'x'",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(CmdError::from(e).message(), text);
         }
     }
 }

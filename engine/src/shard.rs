@@ -226,7 +226,6 @@ impl Shard {
         let result = match spec.route {
             Route::Shard(handler) => handler(&mut ctx, args),
             Route::Parts(parts) => run_local(&mut ctx, args, parts, spec.keys.resolve(args)),
-            Route::Server(_) => Err(CmdError::NotShardCommand(spec.name)),
         };
         if let Err(e) = result {
             self.counters.errors += 1;

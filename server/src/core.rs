@@ -317,7 +317,7 @@ impl Core {
         shard.set_string_max_bytes(
             global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
         );
-        let ncommands = corekv_engine::command::table().all.len();
+        let ncommands = crate::commands::registry().all.len();
         Core {
             id,
             global,

@@ -9,20 +9,21 @@
 //! - `PING`/`ECHO`: answered in place as a reply slot among the waiting ones, so a
 //!   pipeline mixing them with keyed commands stays on this path;
 //! - keys on several shards, or every shard: [`crate::tx`], atomic under shard locks;
-//! - other connection and server commands: [`crate::admin`].
+//! - other connection and server commands: their handlers ([`crate::commands`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
 use corekv_engine::command::parts::Split;
-use corekv_engine::command::{table, CommandSpec, Route, Server};
+use corekv_engine::command::Route;
 use corekv_engine::error::CmdError;
 use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
 use corekv_engine::shard::{unknown_command_message, Cmd, Op, OpReply};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 
+use crate::commands::{registry, Exec, Handler, Spec};
 use crate::conn::Client;
 use crate::core::{now_ms, Core};
 
@@ -34,7 +35,7 @@ enum Placement {
     Spread,
 }
 
-fn placement(spec: &CommandSpec, args: &Args, shards: usize) -> Placement {
+fn placement(spec: &Spec, args: &Args, shards: usize) -> Placement {
     let mut found = Placement::None;
     for i in spec.key_indices(args) {
         let s = shard_of(&args[i], shards);
@@ -143,7 +144,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         if client.closing {
             break;
         }
-        let Some((id, spec)) = table().lookup(&args[0]) else {
+        let Some((id, spec)) = registry().lookup(&args[0]) else {
             flush(core, &mut squash, now, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
             out.error(&unknown_command_message(&args));
@@ -158,9 +159,9 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         client.note_command(spec);
         let home = core.id;
         let keyed = match spec.route {
-            Route::Shard(_) => true,
-            Route::Parts(parts) => matches!(parts.split, Split::Keys),
-            Route::Server(_) => false,
+            Exec::Engine(Route::Shard(_)) => true,
+            Exec::Engine(Route::Parts(parts)) => matches!(parts.split, Split::Keys),
+            Exec::Server(_) => false,
         };
         if keyed {
             match placement(spec, &args, core.shards()) {
@@ -176,23 +177,23 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             continue;
         }
         match spec.route {
-            Route::Server(kind @ (Server::Ping | Server::Echo)) => {
+            Exec::Server(handler @ Handler::Pure(_)) => {
                 if squash.inline_slot(id) {
-                    crate::admin::run(core, client, kind, &args, &mut squash.inline).await;
+                    crate::commands::run(core, client, handler, &args, &mut squash.inline).await;
                     squash.inline_ends.push(squash.inline.len());
                     continue;
                 }
                 let started = Instant::now();
-                crate::admin::run(core, client, kind, &args, out).await;
+                crate::commands::run(core, client, handler, &args, out).await;
                 record(core, id, started, 1);
             }
-            Route::Server(kind) => {
+            Exec::Server(handler) => {
                 flush(core, &mut squash, now, out).await;
                 let started = Instant::now();
-                crate::admin::run(core, client, kind, &args, out).await;
+                crate::commands::run(core, client, handler, &args, out).await;
                 record(core, id, started, 1);
             }
-            Route::Shard(_) | Route::Parts(_) => {
+            Exec::Engine(_) => {
                 flush(core, &mut squash, now, out).await;
                 let started = Instant::now();
                 crate::tx::run(core, id, client.db, &args, out).await;
@@ -210,12 +211,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
 }
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error.
-fn generic_checks(
-    core: &Core,
-    client: &Client,
-    spec: &CommandSpec,
-    args: &Args,
-) -> Option<CmdError> {
+fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Option<CmdError> {
     use corekv_engine::command::flags::{LOADING, NO_AUTH, READONLY, WRITE};
     use std::sync::atomic::Ordering::Relaxed;
     let hot = &core.global.config.hot;

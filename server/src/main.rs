@@ -26,18 +26,16 @@
 //! stream of its own ([`repl_replica`]); the master's core serves it from its
 //! journal ([`repl_master`]); [`repl`] holds the role and links both report.
 
-mod admin;
 mod backup;
+mod commands;
 mod config;
 mod core;
 mod datadir;
 mod dispatch;
-mod info;
 mod journal;
 mod net;
 mod recovery;
 mod repl;
-mod repl_commands;
 mod repl_master;
 mod repl_replica;
 mod replstate;

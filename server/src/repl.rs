@@ -242,7 +242,7 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
             None => (r.replid.to_string(), "0".repeat(40), -1),
         }
     };
-    let offset = crate::info::repl_offset(snaps);
+    let offset = crate::commands::info::repl_offset(snaps);
     let state = global.repl.lock();
     let now = Instant::now();
     let _ = write!(t, "# Replication\r\n");

@@ -2,18 +2,24 @@
 //! as data. Generic code (here and in the server) checks arity, authentication,
 //! the read-only replica and routing from these rows before any handler runs.
 //!
-//! Each family file (`string.rs`, `keys.rs`, `server.rs`) ends with its rows; this
-//! module joins them into one lookup table. Key positions are [`KeySpec`]s
-//! (`keyspec.rs`); commands whose keys may span shards, or that touch every shard,
-//! are [`Parts`] (`parts.rs`, with `multikey.rs` and `whole.rs`). A command is looked
-//! up once per request: the server passes its id ([`CommandTable::all`] index) down.
+//! Each family file (`string.rs`, `keys.rs`) ends with its rows; [`FAMILIES`] lists
+//! them and [`table`] joins them into the engine's lookup table. Key positions are
+//! [`KeySpec`]s (`keyspec.rs`); commands whose keys may span shards, or that touch
+//! every shard, are [`Parts`] (`parts.rs`, with `multikey.rs` and `whole.rs`).
+//!
+//! The server owns the one registry clients see: it joins these rows, first and in
+//! this order, with its own connection and server commands, whose handlers the engine
+//! does not know. That is why a row is generic over its route ([`CommandSpec<R>`]):
+//! engine rows carry a [`Route`], the server's rows its own handler type, and
+//! [`CommandTable<R>`] gives either the same allocation-free lookup. A command is
+//! looked up once per request: the server passes its id ([`CommandTable::all`]
+//! index, the same in the engine's table and in the server's) down to the shards.
 
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
 pub mod multikey;
 pub mod parts;
-pub mod server;
 pub mod set;
 pub mod string;
 pub mod whole;
@@ -65,34 +71,6 @@ pub mod flags {
 /// A handler that runs on the shard owning the command's keys, to completion.
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
 
-/// Commands of the connection or the whole server, handled by the server crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Server {
-    Auth,
-    Echo,
-    Ping,
-    Quit,
-    Select,
-    Hello,
-    Reset,
-    Command,
-    Info,
-    Config,
-    Client,
-    Time,
-    Debug,
-    Shutdown,
-    BgRewriteAof,
-    Role,
-    Save,
-    BgSave,
-    LastSave,
-    ReplicaOf,
-    Replconf,
-    Sync,
-    Wait,
-}
-
 /// How a command runs.
 #[derive(Debug, Clone, Copy)]
 pub enum Route {
@@ -100,13 +78,12 @@ pub enum Route {
     Shard(Handler),
     /// Keys that may span shards, or every shard: per-shard parts and a merge.
     Parts(&'static Parts),
-    /// A connection or server command, run by the server crate.
-    Server(Server),
 }
 
-/// One row of the command table.
+/// One row of a command table; `R` says how the command runs (a [`Route`] for the
+/// engine's rows).
 #[derive(Debug, Clone, Copy)]
-pub struct CommandSpec {
+pub struct CommandSpec<R = Route> {
     /// Lower-case name.
     pub name: &'static str,
     /// Redis convention: counts the name; negative means "at least -arity".
@@ -120,10 +97,10 @@ pub struct CommandSpec {
     pub step: i32,
     pub group: &'static str,
     pub summary: &'static str,
-    pub route: Route,
+    pub route: R,
 }
 
-impl CommandSpec {
+impl<R> CommandSpec<R> {
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i32;
         if self.arity >= 0 {
@@ -141,29 +118,44 @@ impl CommandSpec {
     pub fn key_indices(&self, args: &[Bytes]) -> impl Iterator<Item = usize> {
         self.keys.resolve(args).iter()
     }
+
+    /// The same row with another route: how the server wraps the engine's rows.
+    pub fn with_route<S>(&self, route: S) -> CommandSpec<S> {
+        CommandSpec {
+            name: self.name,
+            arity: self.arity,
+            flags: self.flags,
+            keys: self.keys,
+            first_key: self.first_key,
+            last_key: self.last_key,
+            step: self.step,
+            group: self.group,
+            summary: self.summary,
+            route,
+        }
+    }
 }
 
-/// The joined table, looked up by lower-case name.
-pub struct CommandTable {
+/// The engine's command families, in table order.
+pub const FAMILIES: &[&[CommandSpec]] = &[
+    string::COMMANDS,
+    keys::COMMANDS,
+    hash::COMMANDS,
+    set::COMMANDS,
+];
+
+/// A joined table, looked up by lower-case name.
+pub struct CommandTable<R: 'static = Route> {
     by_name: HashMap<&'static str, usize>,
-    pub all: Vec<&'static CommandSpec>,
+    pub all: Vec<&'static CommandSpec<R>>,
 }
 
 /// Longest command name the table holds; longer names cannot match.
 const COMMAND_NAME_MAX_BYTES: usize = 32;
 
-impl CommandTable {
-    fn build() -> Self {
-        let mut all: Vec<&'static CommandSpec> = Vec::new();
-        for family in [
-            string::COMMANDS,
-            keys::COMMANDS,
-            server::COMMANDS,
-            hash::COMMANDS,
-            set::COMMANDS,
-        ] {
-            all.extend(family.iter());
-        }
+impl<R> CommandTable<R> {
+    /// Joins `rows` in order; a row's id is its position. Names must be unique.
+    pub fn new(all: Vec<&'static CommandSpec<R>>) -> Self {
         let mut by_name = HashMap::new();
         for (i, spec) in all.iter().enumerate() {
             assert!(spec.name.len() <= COMMAND_NAME_MAX_BYTES);
@@ -177,12 +169,12 @@ impl CommandTable {
     }
 
     /// Looks a command up by name, any case, without allocating.
-    pub fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+    pub fn get(&self, name: &[u8]) -> Option<&'static CommandSpec<R>> {
         self.lookup(name).map(|(_, spec)| spec)
     }
 
     /// Like [`CommandTable::get`], with the row's position in [`CommandTable::all`].
-    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec<R>)> {
         if name.len() > COMMAND_NAME_MAX_BYTES {
             return None;
         }
@@ -196,23 +188,23 @@ impl CommandTable {
     }
 }
 
-/// The process-wide command table.
+/// The engine's command table: the rows of [`FAMILIES`], in order.
 pub fn table() -> &'static CommandTable {
     static TABLE: OnceLock<CommandTable> = OnceLock::new();
-    TABLE.get_or_init(CommandTable::build)
+    TABLE.get_or_init(|| CommandTable::new(FAMILIES.iter().flat_map(|f| f.iter()).collect()))
 }
 
 /// Builds a table row; keeps family tables one line per command.
 #[allow(clippy::too_many_arguments)]
-pub const fn row(
+pub const fn row<R>(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: KeySpec,
     group: &'static str,
     summary: &'static str,
-    route: Route,
-) -> CommandSpec {
+    route: R,
+) -> CommandSpec<R> {
     let (first_key, last_key, step) = keys.legacy();
     CommandSpec {
         name,
@@ -299,7 +291,7 @@ mod tests {
         let del = t.get(b"del").unwrap();
         let keys = del.key_indices(&args(&["del", "a", "b", "c"]));
         assert_eq!(keys.collect::<Vec<_>>(), vec![1, 2, 3]);
-        let ping = t.get(b"ping").unwrap();
-        assert_eq!(ping.key_indices(&args(&["ping"])).count(), 0);
+        let dbsize = t.get(b"dbsize").unwrap();
+        assert_eq!(dbsize.key_indices(&args(&["dbsize"])).count(), 0);
     }
 }

@@ -28,7 +28,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn note_command(&mut self, spec: &'static CommandSpec) {
+    pub fn note_command<R>(&mut self, spec: &'static CommandSpec<R>) {
         let mut info = self.info.borrow_mut();
         info.last_cmd = spec.name;
         info.last_active = Instant::now();

@@ -1,14 +1,18 @@
-//! The replication commands: `REPLICAOF`/`SLAVEOF`, `WAIT`, and the two a replica
-//! sends on a stream before it syncs, `REPLCONF` and `CKV.SYNC`.
+//! The replication commands: `REPLICAOF`/`SLAVEOF`, `WAIT`, `ROLE`, and the two a
+//! replica sends on a stream before it syncs, `REPLCONF` and `CKV.SYNC`.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use corekv_engine::error::CmdError;
+use corekv_engine::command::flags::*;
+use corekv_engine::command::CommandSpec;
+use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Reply, ReplyBuf};
 use corekv_replication::handshake::{Replconf, SyncRequest};
 use corekv_replication::history::Refusal;
+use futures::future::LocalBoxFuture;
 
+use super::{srv, Handler};
 use crate::conn::Client;
 use crate::core::{Core, Msg};
 use crate::repl::MasterAddr;
@@ -18,7 +22,16 @@ use crate::repl_master::HandOver;
 const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
-pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
+fn replicaof<'a>(
+    core: &'a Rc<Core>,
+    _: &'a mut Client,
+    args: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(replicaof_to(core, args, out))
+}
+
+async fn replicaof_to(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> CmdResult {
     let g = &core.global;
     let (host, port) = (&args[1], &args[2]);
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
@@ -31,7 +44,7 @@ pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Resu
     }
     let port = match parse_i64(port) {
         Some(p) if (1..=65535).contains(&p) => p as u16,
-        _ => return Err(CmdError::Raw("ERR Invalid master port".into())),
+        _ => return Err(AdminError::InvalidMasterPort.into()),
     };
     let master = MasterAddr {
         host: String::from_utf8_lossy(host).into_owned(),
@@ -54,7 +67,7 @@ pub async fn replicaof(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Resu
 
 /// Becomes a master at once: the streams stop, every shard journals its own
 /// changes from its last LSN, and the followed id becomes the second id.
-async fn promote(core: &Rc<Core>) -> Result<(), CmdError> {
+async fn promote(core: &Rc<Core>) -> CmdResult {
     let g = &core.global;
     g.repl.set_master(None);
     // Each shard answers after any frame being applied: the LSNs are final.
@@ -62,7 +75,7 @@ async fn promote(core: &Rc<Core>) -> Result<(), CmdError> {
     let mut state = g.replication.lock().expect("replication state");
     state
         .promote(lsns.clone())
-        .map_err(|e| CmdError::Raw(format!("ERR can't store the replication id: {e}")))?;
+        .map_err(|e| AdminError::ReplIdStore(e.to_string()))?;
     log::warn!(
         "promoted to master (REPLICAOF NO ONE): replication id {}, second id continues to LSNs {lsns:?}",
         state.replid
@@ -72,16 +85,24 @@ async fn promote(core: &Rc<Core>) -> Result<(), CmdError> {
 
 /// `WAIT numreplicas timeout`: how many replicas acknowledged, on every shard, the
 /// records there when `WAIT` started (which include this client's writes).
-pub async fn wait(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
+fn wait<'a>(
+    core: &'a Rc<Core>,
+    _: &'a mut Client,
+    args: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(wait_for_replicas(core, args, out))
+}
+
+async fn wait_for_replicas(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> CmdResult {
     let g = &core.global;
     if g.repl.is_replica() {
-        return Err(CmdError::Raw("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into()));
+        return Err(AdminError::WaitOnReplica.into());
     }
     let wanted = parse_i64(&args[1]).ok_or(CmdError::NotInteger)?;
-    let timeout_ms = parse_i64(&args[2])
-        .ok_or_else(|| CmdError::Raw("ERR timeout is not an integer or out of range".into()))?;
+    let timeout_ms = parse_i64(&args[2]).ok_or(AdminError::TimeoutNotInteger)?;
     if timeout_ms < 0 {
-        return Err(CmdError::Raw("ERR timeout is negative".into()));
+        return Err(AdminError::TimeoutNegative.into());
     }
     let targets = core.last_lsns(|| Msg::LastLsn).await;
     let started = Instant::now();
@@ -99,7 +120,7 @@ pub async fn wait(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> Result<()
 
 /// `REPLCONF listening-port | ip-address | ack`: a replica's stream announcing
 /// itself before `CKV.SYNC` (an `ACK` here, off a stream, is ignored).
-pub fn replconf(client: &mut Client, args: &Args, out: &mut ReplyBuf) -> Result<(), CmdError> {
+fn replconf(_: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) -> CmdResult {
     let conf = Replconf::parse(args).map_err(|e| CmdError::Raw(e.message()))?;
     match conf {
         Replconf::ListeningPort(port) => client.replica_port = port,
@@ -114,7 +135,7 @@ pub fn replconf(client: &mut Client, args: &Args, out: &mut ReplyBuf) -> Result<
 
 /// `CKV.SYNC shard shards replid next_lsn`: the connection becomes shard `shard`'s
 /// replication stream, served by the core that owns the shard, which answers.
-pub fn sync(core: &Core, client: &mut Client, args: &Args) -> Result<(), CmdError> {
+fn sync(core: &Rc<Core>, client: &mut Client, args: &Args, _: &mut ReplyBuf) -> CmdResult {
     let request = SyncRequest::parse(args).map_err(|e| CmdError::Raw(e.message()))?;
     let shards = core.shards();
     if request.shards != shards {
@@ -143,3 +164,27 @@ pub fn sync(core: &Core, client: &mut Client, args: &Args) -> Result<(), CmdErro
     client.closing = true;
     Ok(())
 }
+
+/// `ROLE`: the role, with the replication offset summed over every shard.
+fn role<'a>(
+    core: &'a Rc<Core>,
+    _: &'a mut Client,
+    _: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let offset: u64 = core.last_lsns(|| Msg::LastLsn).await.iter().sum();
+        crate::repl::role(&core.global, offset, out);
+        Ok(())
+    })
+}
+
+#[rustfmt::skip]
+pub const COMMANDS: &[CommandSpec<Handler>] = &[
+    srv("role", 1, NOSCRIPT | LOADING | STALE | FAST, "server", "Returns the replication role.", Handler::Async(role)),
+    srv("replicaof", 3, ADMIN | NOSCRIPT | STALE, "server", "Configures a server as replica of another, or promotes it to a master.", Handler::Async(replicaof)),
+    srv("slaveof", 3, ADMIN | NOSCRIPT | STALE, "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", Handler::Async(replicaof)),
+    srv("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "An internal command for configuring the replication stream.", Handler::Sync(replconf)),
+    srv("ckv.sync", 5, ADMIN | NOSCRIPT | NO_MULTI, "server", "An internal command: turns the connection into one shard's replication stream.", Handler::Sync(sync)),
+    srv("wait", 3, NOSCRIPT, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", Handler::Async(wait)),
+];

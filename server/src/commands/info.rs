@@ -1,17 +1,90 @@
-//! `INFO`'s sections, with Redis's field names (clients and Sentinel parse them; client
-//! libraries read `cluster_enabled` on connect), plus a `shards` section: keys,
-//! commands, cross-shard hops per core.
+//! `INFO` and its sections, with Redis's field names (clients and Sentinel parse them;
+//! client libraries read `cluster_enabled` on connect), plus a `shards` section: keys,
+//! commands, cross-shard hops per core. `INFO` asks every core for its numbers, then
+//! prints the sections asked for.
 
 use std::fmt::Write as _;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use corekv_engine::command::table;
+use corekv_engine::command::flags::*;
+use corekv_engine::command::CommandSpec;
+use corekv_engine::error::CmdResult;
+use corekv_engine::resp::{Args, Reply, ReplyBuf};
+use futures::future::{join_all, LocalBoxFuture};
 
-use crate::admin::REDIS_VERSION;
-use crate::core::{Core, CoreSnapshot};
+use super::{registry, srv, Handler, REDIS_VERSION};
+use crate::conn::Client;
+use crate::core::{Answer, Core, CoreSnapshot, Msg};
 
-pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
+/// The sections `INFO` prints by default and with `all`.
+const INFO_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "cluster",
+    "keyspace",
+    "shards",
+];
+/// Sections left out of the default `INFO`, as Redis leaves out `commandstats`.
+const INFO_NOT_DEFAULT: &[&str] = &["commandstats"];
+
+/// Every core's numbers, in shard order.
+async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
+    join_all((0..core.shards()).map(|s| core.call(s, None, Msg::Stats)))
+        .await
+        .into_iter()
+        .filter_map(|a| match a {
+            Some(Answer::Stats(s)) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn info<'a>(
+    core: &'a Rc<Core>,
+    _: &'a mut Client,
+    args: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let wanted: Vec<String> = args[1..]
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+            .collect();
+        let sections: Vec<&str> = INFO_SECTIONS
+            .iter()
+            .copied()
+            .filter(|s| {
+                if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+                    !INFO_NOT_DEFAULT.contains(s)
+                } else {
+                    wanted
+                        .iter()
+                        .any(|w| w == s || w == "all" || w == "everything")
+                }
+            })
+            .collect();
+        let snapshots = core_snapshots(core).await;
+        let mut text = String::new();
+        for (i, name) in sections.iter().enumerate() {
+            if i > 0 {
+                text.push_str("\r\n");
+            }
+            section(core, name, &snapshots, &mut text);
+        }
+        out.verbatim(b"txt", text.as_bytes());
+        Ok(())
+    })
+}
+
+fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
     let g = &core.global;
     let _ = match name {
         "server" => {
@@ -81,7 +154,7 @@ pub fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) 
         }
         "commandstats" => {
             let _ = write!(t, "# Commandstats\r\n");
-            for (i, spec) in table().all.iter().enumerate() {
+            for (i, spec) in registry().all.iter().enumerate() {
                 let (calls, usec) = snaps.iter().fold((0, 0), |(c, u), s| {
                     (c + s.core.command_calls[i].0, u + s.core.command_calls[i].1)
                 });
@@ -210,7 +283,7 @@ fn human(bytes: u64) -> String {
 }
 
 /// Resident set size of the process, from `/proc/self/statm`.
-pub fn rss_bytes() -> u64 {
+fn rss_bytes() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
@@ -231,3 +304,8 @@ fn cpu_seconds() -> (f64, f64) {
     let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     (secs(ru.ru_utime), secs(ru.ru_stime))
 }
+
+#[rustfmt::skip]
+pub const COMMANDS: &[CommandSpec<Handler>] = &[
+    srv("info", -1, LOADING | STALE, "server", "Returns information and statistics about the server.", Handler::Async(info)),
+];
