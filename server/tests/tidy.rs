@@ -41,40 +41,36 @@ const RATCHET: &[(&str, &str, usize)] = &[
     ("server/src/admin.rs", "client_cmd", 104),
     ("server/src/admin.rs", "command", 87),
     ("server/src/admin.rs", "run", 83),
-    ("server/src/core.rs", "execute", 111),
+    ("server/src/shard/mod.rs", "execute", 111),
     ("server/src/info.rs", "section", 119),
-    ("server/src/recovery.rs", "prepare", 129),
-    ("server/src/recovery.rs", "replay", 98),
-    ("server/src/repl.rs", "info", 95),
-    ("server/src/repl_master.rs", "serve", 110),
-    ("server/src/repl_replica.rs", "link", 164),
-    ("server/src/startup.rs", "start", 82),
+    ("server/src/persist/recovery.rs", "prepare", 129),
+    ("server/src/persist/recovery.rs", "replay", 98),
+    ("server/src/repl/mod.rs", "info", 95),
+    ("server/src/repl/master.rs", "serve", 110),
+    ("server/src/repl/replica.rs", "link", 164),
 ];
 
 /// Import cycles that still exist, as their sorted modules: each may only lose
 /// members or go; a new cycle, or one that gained a module, fails.
-const CYCLE_RATCHET: &[(&str, &[&str])] = &[
-    ("engine", &["command", "command::parts", "shard"]),
-    (
-        "server",
-        &[
-            "admin",
-            "backup",
-            "net::glommio",
-            "core",
-            "dispatch",
-            "info",
-            "journal",
-            "tx",
-            "repl",
-            "repl_commands",
-            "repl_master",
-            "repl_replica",
-            "saver",
-            "session",
-        ],
-    ),
-];
+const CYCLE_RATCHET: &[(&str, &[&str])] = &[(
+    "server",
+    &[
+        "admin",
+        "core",
+        "exec",
+        "info",
+        "net::glommio",
+        "persist::journal",
+        "persist::saver",
+        "repl",
+        "repl::master",
+        "repl::replica",
+        "repl_commands",
+        "session",
+        "session::client",
+        "shard",
+    ],
+)];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

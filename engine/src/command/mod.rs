@@ -8,6 +8,8 @@
 //! are [`Parts`] (`parts.rs`, with `multikey.rs` and `whole.rs`). A command is looked
 //! up once per request: the server passes its id ([`CommandTable::all`] index) down.
 
+pub mod ctx;
+pub mod exec;
 pub mod keys;
 pub mod keyspec;
 pub mod multikey;
@@ -22,7 +24,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::error::CmdResult;
-use crate::shard::Ctx;
+pub use ctx::Ctx;
 pub use keyspec::{KeyIndex, KeySpec};
 pub use parts::Parts;
 

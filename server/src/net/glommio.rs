@@ -15,14 +15,14 @@ use ::glommio::net::TcpStream;
 use futures::io::{ReadHalf, WriteHalf};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use crate::core::Core;
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
+use crate::shard::Core;
 
 /// Bytes read from the socket per read call.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one accepted connection until it closes (or becomes a replication stream,
-/// whose socket goes to [`crate::repl_master::hand_over`]).
+/// whose socket goes to [`crate::repl::master::hand_over`]).
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
     let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
@@ -64,7 +64,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
             return;
         };
         drop(reader);
-        crate::repl_master::hand_over(&core, socket, handover).await;
+        crate::repl::master::hand_over(&core, socket, handover).await;
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Client {
     pub replica_port: u16,
     pub replica_ip: Option<String>,
     /// Set by `CKV.SYNC`: the connection becomes a replication stream.
-    pub handover: Option<crate::repl_master::HandOver>,
+    pub handover: Option<crate::repl::master::HandOver>,
 }
 
 impl Client {

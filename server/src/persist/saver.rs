@@ -23,9 +23,9 @@ use futures::channel::oneshot;
 use futures::future::join_all;
 use glommio::io::BufferedFile;
 
-use crate::core::{now_ms, Answer, Core, Msg};
-use crate::datadir::{self, CRC32C};
-use crate::journal::{os_error, write_all_at};
+use crate::persist::datadir::{self, CRC32C};
+use crate::persist::journal::{os_error, write_all_at};
+use crate::shard::{now_ms, Answer, Core, Msg};
 
 /// Entry bytes the walker produces per step before yielding to requests.
 const CHUNK_BYTES: usize = 256 * 1024;

@@ -42,10 +42,10 @@ use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
 
 use crate::config::OutputClass;
-use crate::core::{now_ms, Core, Global, Msg};
-use crate::datadir;
 use crate::net::glommio::write_out;
+use crate::persist::datadir;
 use crate::session::Outbox;
+use crate::shard::{now_ms, Core, Global, Msg};
 
 /// Bytes read from a segment file at a time (about one frame).
 const SEGMENT_READ_BYTES: usize = FRAME_BATCH_BYTES_MAX;

@@ -32,10 +32,10 @@ use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use crate::core::{now_ms, Core};
-use crate::datadir;
+use crate::persist::datadir;
+use crate::persist::saver::{self, Target};
 use crate::repl::{LinkState, MasterAddr};
-use crate::saver::{self, Target};
+use crate::shard::{now_ms, Core};
 
 /// Wait before connecting again after a link failed.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);

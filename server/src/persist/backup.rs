@@ -19,15 +19,15 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use corekv_engine::shard::Op;
+use corekv_engine::command::exec::Op;
 use corekv_engine::snapshot;
 use futures::channel::oneshot;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{now_ms, Core, Msg};
-use crate::datadir::{self, CRC32C};
-use crate::saver::{SaveResult, Target};
+use crate::persist::datadir::{self, CRC32C};
+use crate::persist::saver::{SaveResult, Target};
+use crate::shard::{now_ms, Core, Msg};
 
 const MANIFEST: &str = "manifest.json";
 const MANIFEST_FORMAT: u32 = 1;

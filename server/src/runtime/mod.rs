@@ -16,12 +16,12 @@ use glommio::{LocalExecutorBuilder, Placement};
 use rand::Rng;
 
 use crate::config::{Config, PARAMS};
-use crate::core::{now_ms, Core, Envelope, Global, Shutdown, MESH_CHANNEL_CAPACITY};
-use crate::datadir;
-use crate::journal::{open_segment, run_writer, Journal};
 use crate::net::listener::{probe_port, Listen, Listeners};
-use crate::recovery::{recover_all, Recovered};
+use crate::persist::datadir;
+use crate::persist::journal::{open_segment, run_writer, Journal};
+use crate::persist::recovery::{recover_all, Recovered};
 use crate::session::Mode;
+use crate::shard::{now_ms, Core, Envelope, Global, Shutdown, MESH_CHANNEL_CAPACITY};
 
 /// Memory each executor registers for io_uring buffers. glommio's 10 MiB default
 /// exceeds the usual 8 MiB memlock limit for non-root users.
@@ -194,7 +194,7 @@ pub fn run() -> i32 {
         .collect();
     let file = matches.get_one::<String>("config-file").map(String::as_str);
     if let Some(set) = matches.get_one::<String>("verify-backup") {
-        return match crate::backup::verify(std::path::Path::new(set)) {
+        return match crate::persist::backup::verify(std::path::Path::new(set)) {
             Ok(m) => {
                 println!(
                     "{set}: ok ({} shards, {} keys, {} bytes)",
@@ -213,7 +213,7 @@ pub fn run() -> i32 {
     if matches.get_flag("list-backups") {
         return match Config::load(file, &overrides) {
             Ok(config) => {
-                crate::backup::print_list(std::path::Path::new(&config.get("dir")));
+                crate::persist::backup::print_list(std::path::Path::new(&config.get("dir")));
                 0
             }
             Err(e) => {
@@ -270,9 +270,9 @@ fn start(
     let restore_from = config.get("restore-from");
     if !restore_from.is_empty() {
         let dir = std::path::PathBuf::from(config.get("dir"));
-        crate::backup::restore(std::path::Path::new(&restore_from), &dir, shards)?;
+        crate::persist::backup::restore(std::path::Path::new(&restore_from), &dir, shards)?;
     }
-    let replication = crate::replstate::ReplState::load_or_create(
+    let replication = crate::repl::state::ReplState::load_or_create(
         std::path::Path::new(&config.get("dir")),
         shards,
     )?;
@@ -292,7 +292,7 @@ fn start(
         rejected_connections: AtomicU64::new(0),
         loading: std::sync::atomic::AtomicUsize::new(0),
         load_progress: Default::default(),
-        persist: std::sync::Mutex::new(crate::core::PersistState::new(now_ms() / 1000)),
+        persist: std::sync::Mutex::new(crate::shard::PersistState::new(now_ms() / 1000)),
         replication: std::sync::Mutex::new(replication),
         repl: crate::repl::Repl::new(shards),
     });
@@ -300,12 +300,7 @@ fn start(
         global.repl.set_master(master);
     }
     spawn_signal_thread(global.clone());
-    log::info!(
-        "corekv {} starting: port {port}, {shards} shards on CPUs {:?}, run_id {}",
-        env!("CARGO_PKG_VERSION"),
-        global.cpus,
-        global.run_id
-    );
+    log_start(&global);
     let mode = if canned_reply {
         Mode::CannedReply
     } else {
@@ -315,6 +310,19 @@ fn start(
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.
+/// The start-up line: versions, port, shards and their CPUs.
+fn log_start(global: &Global) {
+    log::info!(
+        "corekv {} (redis {}) starting: port {}, {} shards on CPUs {:?}, run_id {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::version::REDIS_VERSION,
+        global.port,
+        global.shards,
+        global.cpus,
+        global.run_id
+    );
+}
+
 fn parse_replicaof(value: &str) -> Result<Option<crate::repl::MasterAddr>, String> {
     let words: Vec<&str> = value.split_whitespace().collect();
     match words.as_slice() {
@@ -431,7 +439,7 @@ async fn shard_main(
     }
     spawn_background(core.clone());
     if global.repl.is_replica() {
-        crate::repl_replica::start(&core, global.repl.epoch());
+        crate::repl::replica::start(&core, global.repl.epoch());
     }
     let listeners = Listeners::start(&core, &listen)?;
     if id == 0 {
@@ -462,7 +470,7 @@ fn start_recovery(global: &Arc<Global>) -> Handoff {
         return handoff;
     }
     global.loading.store(n, Ordering::Release);
-    let opts = crate::recovery::Options {
+    let opts = crate::persist::recovery::Options {
         dir: global.config.get("dir").into(),
         shards: n,
         truncate_corrupt: global.config.get("journal-truncate-corrupt") == "yes",
@@ -564,7 +572,7 @@ fn spawn_background(core: Rc<Core>) {
                         core.shard.borrow_mut().active_expire(now_ms());
                         core.kick_journal();
                     }
-                    crate::saver::maybe_auto_rewrite(&core);
+                    crate::persist::saver::maybe_auto_rewrite(&core);
                 }
                 if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {
                     let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);

@@ -2,8 +2,12 @@
 //! each shard's link to the master on a replica, and the replicas attached to a
 //! master (what `INFO replication`, `ROLE` and `WAIT` report).
 //!
-//! The streams themselves: [`crate::repl_master`] (a master shard sending its
-//! journal) and [`crate::repl_replica`] (a replica shard following it).
+//! The streams themselves: [`crate::repl::master`] (a master shard sending its
+//! journal) and [`crate::repl::replica`] (a replica shard following it).
+
+pub mod master;
+pub mod replica;
+pub mod state;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +17,7 @@ use std::time::Instant;
 use corekv_replication::master::WaitTracker;
 use corekv_replication::replica::Lag;
 
-use crate::core::{CoreSnapshot, Global};
+use crate::shard::{CoreSnapshot, Global};
 
 /// Where a replica's master is.
 #[derive(Debug, Clone, PartialEq, Eq)]

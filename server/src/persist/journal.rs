@@ -47,8 +47,8 @@ use glommio::io::{BufferedFile, OpenOptions};
 use glommio::GlommioError;
 
 use crate::config::Fsync;
-use crate::core::{Answer, Core, Msg};
-use crate::datadir;
+use crate::persist::datadir;
+use crate::shard::{Answer, Core, Msg};
 
 /// How often `appendfsync everysec` syncs, and how often stalled I/O is looked for.
 const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
