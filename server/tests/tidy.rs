@@ -41,7 +41,6 @@ const RATCHET: &[(&str, &str, usize)] = &[
     ("server/src/admin.rs", "client_cmd", 104),
     ("server/src/admin.rs", "command", 87),
     ("server/src/admin.rs", "run", 83),
-    ("server/src/shard/mod.rs", "execute", 111),
     ("server/src/info.rs", "section", 119),
     ("server/src/persist/recovery.rs", "prepare", 129),
     ("server/src/persist/recovery.rs", "replay", 98),
@@ -52,25 +51,7 @@ const RATCHET: &[(&str, &str, usize)] = &[
 
 /// Import cycles that still exist, as their sorted modules: each may only lose
 /// members or go; a new cycle, or one that gained a module, fails.
-const CYCLE_RATCHET: &[(&str, &[&str])] = &[(
-    "server",
-    &[
-        "admin",
-        "core",
-        "exec",
-        "info",
-        "net::glommio",
-        "persist::journal",
-        "persist::saver",
-        "repl",
-        "repl::master",
-        "repl::replica",
-        "repl_commands",
-        "session",
-        "session::client",
-        "shard",
-    ],
-)];
+const CYCLE_RATCHET: &[(&str, &[&str])] = &[("server", &["admin", "info"])];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

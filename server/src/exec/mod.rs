@@ -25,8 +25,9 @@ use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 
+use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
-use crate::shard::{now_ms, Core};
+use crate::shard::Core;
 
 /// Where a command's keys live.
 enum Placement {
@@ -204,7 +205,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
     }
     flush(core, &mut squash, now, out).await;
     // No reply leaves before the batch's records are as safe as `appendfsync` says.
-    if let Err(e) = crate::persist::journal::wait_acked(core, &squash.logged).await {
+    if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
         out.truncate(batch_start);
         (0..commands).for_each(|_| out.error(&e));
     }

@@ -60,7 +60,9 @@ use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 use rand::Rng;
 
-use crate::shard::{Answer, Core, LogMark, Msg, TxId};
+use crate::shard::answer::{Answer, LogMark};
+use crate::shard::mesh::{Msg, TxId};
+use crate::shard::Core;
 
 /// Up to this many participants other than the coordinator's own shard, the first
 /// step runs shard by shard in ascending order, each message locking and running at
@@ -408,7 +410,7 @@ impl<'a> Tx<'a> {
             };
             pieces.push(piece(*s, keys.clone(), reply));
         }
-        crate::persist::journal::wait_acked(self.core, &durable).await?;
+        crate::persist::writer::wait_acked(self.core, &durable).await?;
         Ok(pieces)
     }
 
@@ -451,6 +453,6 @@ impl<'a> Tx<'a> {
             .filter(|(_, mark)| mark.appended)
             .map(|(&(shard, _), mark)| (shard, mark.last_lsn))
             .collect();
-        crate::persist::journal::wait_acked(self.core, &durable).await
+        crate::persist::writer::wait_acked(self.core, &durable).await
     }
 }

@@ -12,9 +12,10 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use ::glommio::net::TcpStream;
-use futures::io::{ReadHalf, WriteHalf};
+use futures::io::ReadHalf;
 use futures::{AsyncReadExt, AsyncWriteExt};
 
+use super::write_out;
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
 use crate::shard::Core;
 
@@ -102,19 +103,6 @@ fn write_now(outbox: &Outbox, fd: RawFd) {
                 return outbox.close();
             }
         }
-    }
-}
-
-/// The writing task: drains the outbox at the pace the peer reads.
-pub async fn write_out(mut writer: WriteHalf<TcpStream>, outbox: Rc<Outbox>) {
-    while let Some(chunk) = outbox.next().await {
-        if writer.write_all(&chunk).await.is_err() {
-            outbox.written(0);
-            outbox.close();
-            return;
-        }
-        outbox.written(chunk.len());
-        outbox.recycle(chunk);
     }
 }
 

@@ -8,3 +8,4 @@ pub mod datadir;
 pub mod journal;
 pub mod recovery;
 pub mod saver;
+pub mod writer;

@@ -1,6 +1,9 @@
 //! Start-up and shutdown: configuration, the CPU set, refusing a busy port or a
 //! locked data directory, the executors and the mesh between them, signals.
 
+pub mod clock;
+pub mod shutdown;
+
 use std::fs::File;
 use std::net::ToSocketAddrs;
 use std::os::fd::AsRawFd;
@@ -18,10 +21,15 @@ use rand::Rng;
 use crate::config::{Config, PARAMS};
 use crate::net::listener::{probe_port, Listen, Listeners};
 use crate::persist::datadir;
-use crate::persist::journal::{open_segment, run_writer, Journal};
+use crate::persist::journal::Journal;
 use crate::persist::recovery::{recover_all, Recovered};
+use crate::persist::writer::{open_segment, run_writer};
 use crate::session::Mode;
-use crate::shard::{now_ms, Core, Envelope, Global, Shutdown, MESH_CHANNEL_CAPACITY};
+use crate::shard::global::{Global, PersistState};
+use crate::shard::mesh::{Envelope, MESH_CHANNEL_CAPACITY};
+use crate::shard::Core;
+use clock::now_ms;
+use shutdown::Shutdown;
 
 /// Memory each executor registers for io_uring buffers. glommio's 10 MiB default
 /// exceeds the usual 8 MiB memlock limit for non-root users.
@@ -292,9 +300,9 @@ fn start(
         rejected_connections: AtomicU64::new(0),
         loading: std::sync::atomic::AtomicUsize::new(0),
         load_progress: Default::default(),
-        persist: std::sync::Mutex::new(crate::shard::PersistState::new(now_ms() / 1000)),
+        persist: std::sync::Mutex::new(PersistState::new(now_ms() / 1000)),
         replication: std::sync::Mutex::new(replication),
-        repl: crate::repl::Repl::new(shards),
+        repl: crate::repl::role::Repl::new(shards),
     });
     if master.is_some() {
         global.repl.set_master(master);
@@ -323,13 +331,13 @@ fn log_start(global: &Global) {
     );
 }
 
-fn parse_replicaof(value: &str) -> Result<Option<crate::repl::MasterAddr>, String> {
+fn parse_replicaof(value: &str) -> Result<Option<crate::repl::role::MasterAddr>, String> {
     let words: Vec<&str> = value.split_whitespace().collect();
     match words.as_slice() {
         [] => Ok(None),
         [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(None),
         [host, port] => match port.parse::<u16>() {
-            Ok(port) if port > 0 => Ok(Some(crate::repl::MasterAddr {
+            Ok(port) if port > 0 => Ok(Some(crate::repl::role::MasterAddr {
                 host: host.to_string(),
                 port,
             })),

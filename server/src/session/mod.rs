@@ -44,7 +44,7 @@ use corekv_engine::resp::{parse, Args, Frame, Protocol, ProtocolError, Reply, Re
 pub use client::{Client, ClientInfo};
 pub use outbox::Outbox;
 
-use crate::repl::master::HandOver;
+use crate::session::client::HandOver;
 use crate::shard::Core;
 
 /// Input buffer capacity a session starts with.
