@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 
+/// Fired once; every core's main waits for it.
 #[derive(Debug, Default)]
 pub struct Shutdown {
     fired: AtomicBool,
