@@ -14,8 +14,8 @@
 //! Each core runs one glommio executor that owns one shard of the keys (Redis Cluster
 //! hash slot modulo the shard count). A connection stays on the core whose listener
 //! accepted it; a command for another shard hops there and back over the mesh
-//! ([`shard`]), and a multi-key command across shards runs as a transaction over
-//! the shards it touches ([`exec::tx`]). Nothing on the data path is shared between
+//! (`shard`), and a multi-key command across shards runs as a transaction over
+//! the shards it touches (`exec::tx`). Nothing on the data path is shared between
 //! threads.
 //!
 //! The request path, top down, in the order of the modules below; dependencies
@@ -30,8 +30,8 @@
 //!  engine    runs the command on the shard (corekv-engine)
 //! ```
 //!
-//! Beside `shard`, reached through the mesh: [`persist`] (journal, snapshots,
-//! backups, recovery) and [`repl`] (a replica's core follows the same shard of the
+//! Beside `shard`, reached through the mesh: `persist` (journal, snapshots,
+//! backups, recovery) and `repl` (a replica's core follows the same shard of the
 //! master over a stream of its own; the master's core serves it from its journal).
 
 mod runtime;

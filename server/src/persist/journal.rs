@@ -1,7 +1,8 @@
-//! A shard's journal file: the writer task that moves the shard's effect records
-//! ([`corekv_engine::effect_log`]) to disk through glommio file I/O, syncs them
-//! under the `appendfsync` policy, and tells waiters when an LSN is written and
-//! when it is durable.
+//! A shard's journal: the handle the core owns ([`Journal`]), shared with the writer
+//! task ([`super::writer`]) that moves the shard's effect records
+//! ([`corekv_engine::effect_log`]) to disk through glommio file I/O and syncs them
+//! under the `appendfsync` policy. The handle tells waiters when an LSN is written
+//! and when it is durable, and knows nothing of the core.
 //!
 //! ```text
 //!  commands ──► shard.log (records in memory) ──kick──► writer task
@@ -13,8 +14,8 @@
 //!                                     (local waiters wake, remote ones are answered)
 //! ```
 //!
-//! **What a reply waits for** ([`wait_acked`]): a write's reply leaves once its
-//! records are handed to the kernel (`write`) under `everysec` and `no`, so a
+//! **What a reply waits for** ([`super::writer::wait_acked`]): a write's reply
+//! leaves once its records are handed to the kernel (`write`) under `everysec` and `no`, so a
 //! process crash loses nothing acknowledged, and once they are synced under
 //! `always`, so a machine crash loses nothing acknowledged either. Group commit falls
 //! out of the loop: while one write (and sync) is in flight, every record appended
@@ -25,8 +26,8 @@
 //! last whole record, so the file never holds a torn record followed by good ones.
 //! Replies waiting for those records get Redis's `-MISCONF` error at once, new
 //! writes are refused with it ([`write_refusal`]), and the writer retries every
-//! [`WRITE_RETRY_INTERVAL`] until a write succeeds, which ends the refusal. An I/O
-//! stuck for [`IO_STALL_MAX`] fails the waiting replies the same way, so no reply
+//! `WRITE_RETRY_INTERVAL` until a write succeeds, which ends the refusal. An I/O
+//! stuck for `IO_STALL_MAX` fails the waiting replies the same way, so no reply
 //! waits forever.
 //!
 //! A snapshot starts a new segment at its LSN ([`Journal::rotate`]): the records up
@@ -120,7 +121,7 @@ pub struct Journal {
     pub(super) writer: Cell<Option<Waker>>,
     /// Replies waiting for `written` or `durable` to advance, or for a failure.
     waiters: RefCell<Vec<Waker>>,
-    /// Remote coordinators' waits ([`Msg::WaitDurable`], [`Msg::SyncNow`]).
+    /// Remote coordinators' waits (`Msg::WaitDurable`, `Msg::SyncNow`).
     deferred: RefCell<Vec<Deferred>>,
     /// Records up to a snapshot's LSN, for the segment before it, and the first
     /// LSN of the segment to start. The writer moves the records to `unwritten`

@@ -2,10 +2,13 @@
 //!
 //! Each executor owns one [`Core`]: its shard of the keyspace, the shard's lock for
 //! multi-shard transactions, the queue of work waiting for that lock, its client
-//! registry and counters. Cores talk over bounded SPSC channels, one per ordered pair
+//! registry and counters ([`stats`]); [`global`] is what every core shares. Cores
+//! talk over bounded SPSC channels ([`mesh`]), one per ordered pair
 //! (glommio `shared_channel`s wired by hand rather than `channel_mesh`, whose builder
 //! shares an `Rc` across threads). Replies travel back on a oneshot carried in the
-//! request, so a reply never waits for channel space.
+//! request, so a reply never waits for channel space ([`answer`]). The core runs
+//! data-plane messages itself and control-plane closures as they come, so it names
+//! no subsystem: snapshots, replication and statistics build their own requests.
 //!
 //! **The deadlock-freedom rule:** code running on behalf of a shard ([`Core::deliver`])
 //! never awaits anything; only coordinators (connection tasks) await, and a
