@@ -243,10 +243,11 @@ mod tests {
     /// the snapshot's copy-on-write hook first.
     #[test]
     fn replaying_what_commands_journaled_reproduces_the_keyspace() {
+        use crate::command::exec::Op;
         use crate::harness::TestShard;
         use crate::keyspace::{Entry, SnapshotProgress};
         use crate::replay::apply_effect;
-        use crate::shard::{Op, Shard};
+        use crate::shard::Shard;
         use bytes::Bytes;
         use rand::rngs::SmallRng;
         use rand::{Rng, SeedableRng};

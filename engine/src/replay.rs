@@ -130,10 +130,10 @@ fn apply(ks: &mut Keyspace, limits: &CollectionLimits, effect: Effect<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::exec::Op;
     use crate::harness::TestShard;
     use crate::journal::{encode_effect_record, scan, End, Participant};
     use crate::keyspace::Entry;
-    use crate::shard::Op;
     use crate::value::Value;
     use bytes::Bytes;
     use rand::rngs::SmallRng;

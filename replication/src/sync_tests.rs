@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use corekv_engine::command::exec::Op;
 use corekv_engine::harness::TestShard;
 use corekv_engine::journal::{encode_record, scan, Effect};
 use corekv_engine::keyspace::Entry;
 use corekv_engine::keyspace::SnapshotProgress;
-use corekv_engine::shard::{Op, Shard};
+use corekv_engine::shard::Shard;
 use corekv_engine::snapshot::{SnapshotError, SnapshotWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

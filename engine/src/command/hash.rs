@@ -14,13 +14,13 @@ use super::{row, CommandSpec, Route, KEY1};
 use crate::collections::{
     distinct_positions, repeat_positions, Hash, SampleCount, RANDOM_COUNT_MIN,
 };
+use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
 use crate::limits::SCAN_VISIT_MAX;
 use crate::resp::{parse_f64, parse_i64, parse_u64, Protocol, Reply, ReplyBuf};
-use crate::shard::Ctx;
 use crate::value::Value;
 
 /// The hash at `key` for a read command: counts a hit or miss, then checks the type.

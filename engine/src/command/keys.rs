@@ -9,12 +9,12 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{multikey, range, row, whole, CommandSpec, KeySpec, Route, KEY1, NO_KEYS};
+use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::NO_EXPIRE;
 use crate::limits::DATABASES;
 use crate::resp::{parse_i64, Reply, ReplyBuf};
-use crate::shard::Ctx;
 use crate::value::Value;
 
 /// `COPY`'s options: target database and `REPLACE`.

@@ -15,6 +15,8 @@
 //! looked up once per request: the server passes its id ([`CommandTable::all`]
 //! index, the same in the engine's table and in the server's) down to the shards.
 
+pub mod ctx;
+pub mod exec;
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
@@ -30,7 +32,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::error::CmdResult;
-use crate::shard::Ctx;
+pub use ctx::Ctx;
 pub use keyspec::{KeyIndex, KeySpec};
 pub use parts::Parts;
 

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use super::keys::parse_copy;
 use super::parts::{merge, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split, Write};
 use super::string::read_str;
+use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, NO_EXPIRE};
 use crate::resp::{Reply, ReplyBuf};
-use crate::shard::Ctx;
 use crate::value::Value;
 
 /// A row splitting by keys; its write part (if any) writes every shard it runs on.

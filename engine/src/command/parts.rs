@@ -20,10 +20,10 @@
 use bytes::Bytes;
 
 use super::keyspec::KeyIndex;
+use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, ScanPos};
 use crate::resp::ReplyBuf;
-use crate::shard::Ctx;
 
 /// How a command's work divides over shards.
 #[derive(Debug, Clone, Copy)]

@@ -15,12 +15,12 @@ use super::flags::*;
 use super::hash::{parse_scan, random_count, reply_scan};
 use super::{range, row, CommandSpec, KeySpec, Route, KEY1};
 use crate::collections::{distinct_positions, repeat_positions, SampleCount, Set, SetLimits};
+use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
 use crate::resp::{parse_i64, Reply, ReplyBuf};
-use crate::shard::Ctx;
 use crate::value::Value;
 
 /// The set at `key` for a read command: counts a hit or miss, then checks the type.

@@ -26,11 +26,11 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{multikey, range, row, CommandSpec, KeySpec, Route, KEY1};
+use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
 use crate::resp::{format_f64, parse_f64, parse_i64, Reply};
-use crate::shard::Ctx;
 use crate::value::Value;
 
 /// The string at `key` for a read command: counts a keyspace hit or miss, as

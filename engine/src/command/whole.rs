@@ -12,13 +12,13 @@ use bytes::Bytes;
 
 use super::keys::parse_db_index;
 use super::parts::{merge, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split};
+use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::ScanPos;
 use crate::limits::SCAN_VISIT_MAX;
 use crate::resp::{parse_i64, parse_u64, Reply, ReplyBuf};
-use crate::shard::Ctx;
 
 /// A row every shard runs; its write part (if any) writes every shard.
 const fn every(

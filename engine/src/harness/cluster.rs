@@ -8,12 +8,13 @@
 use bytes::Bytes;
 
 use super::render;
+use crate::command::exec::{unknown_command_message, Op, OpReply, PartOp, Step};
 use crate::command::parts::{split_keys, MergeArgs, PartReply, Parts, Piece, Split, Write};
 use crate::command::{table, Route};
 use crate::error::CmdError;
 use crate::keyspace::Entry;
 use crate::resp::{Args, Protocol, Reply, ReplyBuf};
-use crate::shard::{unknown_command_message, Op, OpReply, PartOp, Shard, Step};
+use crate::shard::Shard;
 use crate::slot::shard_of;
 
 /// Shards with fixed seeds and a clock the test controls.

@@ -132,11 +132,11 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::command::exec::Op;
     use crate::command::parts::Split;
     use crate::command::{flags, table, Route};
     use crate::harness::TestShard;
     use crate::keyspace::Entry;
-    use crate::shard::Op;
 
     #[derive(Debug, Clone, PartialEq)]
     enum Event {

@@ -13,9 +13,9 @@ use futures::future::{join_all, LocalBoxFuture};
 
 use super::subcommand::{sub, Container};
 use super::{srv, Handler};
-use crate::clients::{ClientsOp, ClientsReply, Filter};
-use crate::conn::Client;
-use crate::core::{Answer, Core, Msg};
+use crate::commands::requests::{Answer, Core, Msg};
+use crate::session::client::Client;
+use crate::session::registry::{ClientsOp, ClientsReply, Filter};
 
 const CLIENT: Container = Container {
     name: "CLIENT",

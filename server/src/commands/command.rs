@@ -10,8 +10,8 @@ use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use super::subcommand::{sub, Container};
 use super::{registry, srv, Handler, Spec};
-use crate::conn::Client;
-use crate::core::Core;
+use crate::commands::requests::Core;
+use crate::session::client::Client;
 
 const COMMAND: Container = Container {
     name: "COMMAND",

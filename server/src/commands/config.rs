@@ -12,8 +12,8 @@ use futures::future::{join_all, LocalBoxFuture};
 
 use super::subcommand::{sub, Container};
 use super::{srv, Handler};
-use crate::conn::Client;
-use crate::core::{Core, Msg};
+use crate::commands::requests::{Core, Msg};
+use crate::session::client::Client;
 
 const CONFIG: Container = Container {
     name: "CONFIG",

@@ -13,8 +13,8 @@ use corekv_engine::resp::{parse_i64, Args, Protocol, Reply, ReplyBuf};
 
 use super::client::set_client_name;
 use super::{srv, Handler, REDIS_VERSION};
-use crate::conn::Client;
-use crate::core::Core;
+use crate::commands::requests::Core;
+use crate::session::client::Client;
 
 fn auth(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) -> CmdResult {
     let config = &core.global.config;

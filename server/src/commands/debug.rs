@@ -10,8 +10,8 @@ use corekv_engine::resp::{parse_f64, Args, Reply, ReplyBuf};
 
 use super::subcommand::{sub, Container};
 use super::{srv, Handler};
-use crate::conn::Client;
-use crate::core::Core;
+use crate::commands::requests::Core;
+use crate::session::client::Client;
 
 /// `DEBUG`'s subcommands. Like Redis, a wrong argument count is an unknown
 /// subcommand here, so the handler matches exact counts instead of resolving.

@@ -15,8 +15,8 @@ use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::{join_all, LocalBoxFuture};
 
 use super::{registry, srv, Handler, REDIS_VERSION};
-use crate::conn::Client;
-use crate::core::{Answer, Core, CoreSnapshot, Msg};
+use crate::commands::requests::{Answer, Core, CoreSnapshot, Msg};
+use crate::session::client::Client;
 
 /// The sections `INFO` prints by default and with `all`.
 const INFO_SECTIONS: &[&str] = &[
@@ -97,7 +97,7 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
                 std::process::id(),
                 g.run_id,
                 g.port,
-                crate::core::now_ms() * 1000,
+                crate::commands::requests::now_ms() * 1000,
                 uptime / 86400,
                 std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
                 g.config.file.clone().unwrap_or_default(),
@@ -251,7 +251,7 @@ fn persistence(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt:
         let total = lp.total_bytes.load(Ordering::Relaxed);
         let done = lp.done_bytes.load(Ordering::Relaxed).min(total);
         let started = lp.started_unix_s.load(Ordering::Relaxed);
-        let elapsed = (crate::core::now_ms() / 1000).saturating_sub(started);
+        let elapsed = (crate::commands::requests::now_ms() / 1000).saturating_sub(started);
         let eta = if done > 0 {
             (elapsed as f64 * (total - done) as f64 / done as f64) as u64
         } else {
@@ -264,12 +264,6 @@ fn persistence(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt:
         )?;
     }
     Ok(())
-}
-
-/// The replication offset as one number: the sum of every shard's last LSN. It
-/// only grows, and two servers holding the same records per shard agree on it.
-pub fn repl_offset(snaps: &[CoreSnapshot]) -> u64 {
-    snaps.iter().map(|s| s.journal.last_lsn).sum()
 }
 
 fn human(bytes: u64) -> String {

@@ -23,6 +23,7 @@ pub mod debug;
 pub mod info;
 pub mod persistence;
 pub mod replication;
+pub mod requests;
 pub mod subcommand;
 
 use std::rc::Rc;
@@ -33,8 +34,8 @@ use corekv_engine::error::CmdResult;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::LocalBoxFuture;
 
-use crate::conn::Client;
-use crate::core::Core;
+use crate::commands::requests::Core;
+use crate::session::client::Client;
 
 /// The Redis version corekv answers as: clients gate features on it.
 pub const REDIS_VERSION: &str = "7.0.15";

@@ -1,6 +1,6 @@
 //! Persistence commands: `SAVE` and `BGSAVE` write a backup set
-//! ([`crate::backup`]), `BGREWRITEAOF` rewrites every shard's journal
-//! ([`crate::saver`]), `LASTSAVE` reports the last backup.
+//! ([`crate::persist::backup`]), `BGREWRITEAOF` rewrites every shard's journal
+//! ([`crate::persist::saver`]), `LASTSAVE` reports the last backup.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -12,8 +12,8 @@ use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::LocalBoxFuture;
 
 use super::{srv, Handler};
-use crate::conn::Client;
-use crate::core::Core;
+use crate::commands::requests::Core;
+use crate::session::client::Client;
 
 fn bgrewriteaof(core: &Rc<Core>, _: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
     if core.global.config.get("appendonly") != "yes" {
@@ -26,7 +26,7 @@ fn bgrewriteaof(core: &Rc<Core>, _: &mut Client, _: &Args, out: &mut ReplyBuf) -
         }
         p.rewrite_started = Some(Instant::now());
     }
-    glommio::spawn_local(crate::saver::rewrite_all(core.clone())).detach();
+    glommio::spawn_local(crate::persist::saver::rewrite_all(core.clone())).detach();
     out.simple(b"Background append only file rewriting started");
     Ok(())
 }
@@ -48,7 +48,7 @@ fn begin_save(core: &Core) -> CmdResult {
 }
 
 /// Records a finished backup for `INFO persistence` and `LASTSAVE`.
-fn end_save(core: &Core, result: &Result<crate::backup::Saved, String>) {
+fn end_save(core: &Core, result: &Result<crate::persist::backup::Saved, String>) {
     let mut p = core.global.persist.lock().expect("persist state");
     let started = p.bgsave_started.take();
     p.last_bgsave_secs = started.map_or(0, |s| s.elapsed().as_secs() as i64);
@@ -56,7 +56,7 @@ fn end_save(core: &Core, result: &Result<crate::backup::Saved, String>) {
     match result {
         Ok(saved) => {
             log::info!("DB saved on disk: {}", saved.path.display());
-            p.last_save_unix_s = crate::core::now_ms() / 1000;
+            p.last_save_unix_s = crate::commands::requests::now_ms() / 1000;
             p.dirty_at_last_save = saved.dirty_at_cut;
             p.saves += 1;
         }
@@ -72,8 +72,8 @@ fn save<'a>(
 ) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         begin_save(core)?;
-        let result = match crate::backup::cut(core).await {
-            Ok(cut) => crate::backup::finish(core, cut).await,
+        let result = match crate::persist::backup::cut(core).await {
+            Ok(cut) => crate::persist::backup::finish(core, cut).await,
             Err(e) => Err(e),
         };
         end_save(core, &result);
@@ -98,7 +98,7 @@ fn bgsave<'a>(
             _ => return Err(CmdError::Syntax),
         }
         begin_save(core)?;
-        let cut = match crate::backup::cut(core).await {
+        let cut = match crate::persist::backup::cut(core).await {
             Ok(cut) => cut,
             Err(e) => {
                 end_save(core, &Err(e.clone()));
@@ -107,7 +107,7 @@ fn bgsave<'a>(
         };
         let core = core.clone();
         glommio::spawn_local(async move {
-            let result = crate::backup::finish(&core, cut).await;
+            let result = crate::persist::backup::finish(&core, cut).await;
             end_save(&core, &result);
         })
         .detach();

@@ -13,10 +13,10 @@ use corekv_replication::history::Refusal;
 use futures::future::LocalBoxFuture;
 
 use super::{srv, Handler};
-use crate::conn::Client;
-use crate::core::{Core, Msg};
+use crate::commands::requests::{Core, Msg};
+use crate::repl::master::HandOver;
 use crate::repl::MasterAddr;
-use crate::repl_master::HandOver;
+use crate::session::client::Client;
 
 /// How often `WAIT` looks at the replicas' acknowledgements.
 const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(5);

@@ -12,17 +12,18 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use ::glommio::net::TcpStream;
-use futures::io::{ReadHalf, WriteHalf};
+use futures::io::ReadHalf;
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use crate::core::Core;
+use super::write_out;
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
+use crate::shard::Core;
 
 /// Bytes read from the socket per read call.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one accepted connection until it closes (or becomes a replication stream,
-/// whose socket goes to [`crate::repl_master::hand_over`]).
+/// whose socket goes to [`crate::repl::master::hand_over`]).
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
     let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
@@ -64,7 +65,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
             return;
         };
         drop(reader);
-        crate::repl_master::hand_over(&core, socket, handover).await;
+        crate::repl::master::hand_over(&core, socket, handover).await;
     }
 }
 
@@ -102,19 +103,6 @@ fn write_now(outbox: &Outbox, fd: RawFd) {
                 return outbox.close();
             }
         }
-    }
-}
-
-/// The writing task: drains the outbox at the pace the peer reads.
-pub async fn write_out(mut writer: WriteHalf<TcpStream>, outbox: Rc<Outbox>) {
-    while let Some(chunk) = outbox.next().await {
-        if writer.write_all(&chunk).await.is_err() {
-            outbox.written(0);
-            outbox.close();
-            return;
-        }
-        outbox.written(chunk.len());
-        outbox.recycle(chunk);
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use glommio::net::TcpListener;
 
-use crate::core::Core;
 use crate::session::Mode;
+use crate::shard::Core;
 
 /// Pending connections each core's listener queues before accepting (glommio's).
 const LISTEN_BACKLOG: i32 = 1024;

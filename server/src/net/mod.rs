@@ -14,7 +14,7 @@
 //!  always: session.outbox().next().await ──► write chunk ──► outbox.written(n)
 //!          (a failed write: outbox.drop_output())
 //!  end:    session.close() ──► Some(HandOver): the socket, as an OwnedFd, goes to
-//!          repl_master::hand_over; None: write the rest of the outbox, close
+//!          repl::master::hand_over; None: write the rest of the outbox, close
 //! ```
 //!
 //! Reading and writing are independent: the session keeps taking input while its
@@ -35,3 +35,24 @@
 
 pub mod glommio;
 pub mod listener;
+
+use std::rc::Rc;
+
+use ::glommio::net::TcpStream;
+use futures::io::WriteHalf;
+use futures::AsyncWriteExt;
+
+use crate::session::outbox::Outbox;
+
+/// The writing task: drains the outbox at the pace the peer reads.
+pub async fn write_out(mut writer: WriteHalf<TcpStream>, outbox: Rc<Outbox>) {
+    while let Some(chunk) = outbox.next().await {
+        if writer.write_all(&chunk).await.is_err() {
+            outbox.written(0);
+            outbox.close();
+            return;
+        }
+        outbox.written(chunk.len());
+        outbox.recycle(chunk);
+    }
+}

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use corekv_engine::command::CommandSpec;
 
+use corekv_replication::handshake::SyncRequest;
+
 use super::outbox::Outbox;
 use crate::config::OutputClass;
 
@@ -24,7 +26,7 @@ pub struct Client {
     pub replica_port: u16,
     pub replica_ip: Option<String>,
     /// Set by `CKV.SYNC`: the connection becomes a replication stream.
-    pub handover: Option<crate::repl_master::HandOver>,
+    pub handover: Option<HandOver>,
 }
 
 impl Client {
@@ -102,4 +104,13 @@ impl ClientInfo {
             self.lib_ver,
         )
     }
+}
+
+/// A `CKV.SYNC` request and who sent it, moved with the socket to the shard's core.
+#[derive(Debug)]
+pub struct HandOver {
+    pub request: SyncRequest,
+    /// The replica's address and client port, for `INFO` and `ROLE`.
+    pub ip: String,
+    pub port: u16,
 }

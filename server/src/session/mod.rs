@@ -3,7 +3,7 @@
 //! A driver ([`crate::net`]) opens a [`Session`] for an accepted connection, hands
 //! it every chunk of bytes the socket delivers ([`Session::received`]) and writes
 //! whatever the session's [`Outbox`] holds. The session frames every complete
-//! request in its input, runs them as pipeline batches ([`crate::dispatch`]) and
+//! request in its input, runs them as pipeline batches ([`crate::exec`]) and
 //! appends the replies to the outbox:
 //!
 //! ```text
@@ -44,8 +44,8 @@ use corekv_engine::resp::{parse, Args, Frame, Protocol, ProtocolError, Reply, Re
 pub use client::{Client, ClientInfo};
 pub use outbox::Outbox;
 
-use crate::core::Core;
-use crate::repl_master::HandOver;
+use crate::session::client::HandOver;
+use crate::shard::Core;
 
 /// Input buffer capacity a session starts with.
 const INPUT_INITIAL_BYTES: usize = 16 * 1024;
@@ -261,7 +261,7 @@ impl Session {
                 .clamp(1, BATCH_COMMANDS_MAX);
             let rest = batch.split_off(chunk.min(batch.len()));
             let commands = batch.len();
-            crate::dispatch::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
+            crate::exec::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
             self.reply_bytes_per_command = self.out.len() / commands;
             self.push_output()?;
             if self.held_unauthenticated() {

@@ -23,9 +23,13 @@ use futures::channel::oneshot;
 use futures::future::join_all;
 use glommio::io::BufferedFile;
 
-use crate::core::{now_ms, Answer, Core, Msg};
-use crate::datadir::{self, CRC32C};
-use crate::journal::{os_error, write_all_at};
+use crate::persist::datadir::{self, CRC32C};
+use crate::persist::journal::os_error;
+use crate::persist::writer::write_all_at;
+use crate::runtime::clock::now_ms;
+use crate::shard::answer::Answer;
+use crate::shard::mesh::Msg;
+use crate::shard::Core;
 
 /// Entry bytes the walker produces per step before yielding to requests.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -54,6 +58,15 @@ pub struct Saved {
 }
 
 pub type SaveResult = Result<Saved, String>;
+
+/// Asks a shard for a snapshot now (see [`start`]); answers at once, `done` when
+/// the snapshot is written.
+pub fn snapshot(target: Target, done: oneshot::Sender<SaveResult>) -> Msg {
+    Msg::Control(Box::new(move |core| {
+        start(core, target, done);
+        Answer::Done
+    }))
+}
 
 /// Starts a snapshot of `core`'s shard at its current LSN and writes it in the
 /// background; `done` gets the outcome. Runs on the shard and never awaits, so the
@@ -222,15 +235,7 @@ pub async fn rewrite_all(core: Rc<Core>) {
         let core = core.clone();
         async move {
             let (done, result) = oneshot::channel();
-            core.call(
-                s,
-                None,
-                Msg::Snapshot {
-                    target: Target::Rewrite,
-                    done,
-                },
-            )
-            .await;
+            core.call(s, None, snapshot(Target::Rewrite, done)).await;
             result.await.unwrap_or_else(|_| Err("shutting down".into()))
         }
     });

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use corekv_replication::history::{History, ReplId, SecondId};
 use serde::{Deserialize, Serialize};
 
-use crate::datadir;
+use crate::persist::datadir;
 
 const FILE: &str = "replication.json";
 

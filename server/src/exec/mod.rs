@@ -8,24 +8,27 @@
 //!   home shard's share running in place; replies are put back in order ([`Squash`]);
 //! - `PING`/`ECHO`: answered in place as a reply slot among the waiting ones, so a
 //!   pipeline mixing them with keyed commands stays on this path;
-//! - keys on several shards, or every shard: [`crate::tx`], atomic under shard locks;
+//! - keys on several shards, or every shard: [`crate::exec::tx`], atomic under shard locks;
 //! - other connection and server commands: their handlers ([`crate::commands`]).
+
+pub mod tx;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
+use corekv_engine::command::exec::{unknown_command_message, Cmd, Op, OpReply};
 use corekv_engine::command::parts::Split;
 use corekv_engine::command::Route;
 use corekv_engine::error::CmdError;
 use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
-use corekv_engine::shard::{unknown_command_message, Cmd, Op, OpReply};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 
 use crate::commands::{registry, Exec, Handler, Spec};
-use crate::conn::Client;
-use crate::core::{now_ms, Core};
+use crate::runtime::clock::now_ms;
+use crate::session::client::Client;
+use crate::shard::Core;
 
 /// Where a command's keys live.
 enum Placement {
@@ -170,7 +173,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 Placement::Spread => {
                     flush(core, &mut squash, now, out).await;
                     let started = Instant::now();
-                    crate::tx::run(core, id, client.db, &args, out).await;
+                    crate::exec::tx::run(core, id, client.db, &args, out).await;
                     record(core, id, started, 1);
                 }
             }
@@ -196,14 +199,14 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             Exec::Engine(_) => {
                 flush(core, &mut squash, now, out).await;
                 let started = Instant::now();
-                crate::tx::run(core, id, client.db, &args, out).await;
+                crate::exec::tx::run(core, id, client.db, &args, out).await;
                 record(core, id, started, 1);
             }
         }
     }
     flush(core, &mut squash, now, out).await;
     // No reply leaves before the batch's records are as safe as `appendfsync` says.
-    if let Err(e) = crate::journal::wait_acked(core, &squash.logged).await {
+    if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
         out.truncate(batch_start);
         (0..commands).for_each(|_| out.error(&e));
     }
@@ -222,7 +225,7 @@ fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Opt
         return Some(CmdError::NoAuth);
     }
     if spec.has(WRITE) || spec.name == "ping" {
-        if let Some(refusal) = crate::journal::write_refusal() {
+        if let Some(refusal) = crate::persist::journal::write_refusal() {
             return Some(CmdError::Raw(refusal));
         }
     }

@@ -30,8 +30,9 @@ use corekv_engine::journal::{self, Effect, End, Scanner};
 use corekv_engine::replay::apply_effect;
 use corekv_engine::shard::Shard;
 
-use crate::core::LoadProgress;
-use crate::datadir;
+use crate::persist::datadir;
+use crate::runtime::clock::now_ms;
+use crate::shard::global::LoadProgress;
 
 /// How often a long load logs its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -90,7 +91,7 @@ struct Prepared {
 pub fn recover_all(opts: &Options, progress: &LoadProgress) -> Result<Vec<Recovered>, String> {
     progress
         .started_unix_s
-        .store(crate::core::now_ms() / 1000, Ordering::Relaxed);
+        .store(now_ms() / 1000, Ordering::Relaxed);
     let n = opts.shards;
     let barrier = Barrier::new(n);
     // Each shard's last LSN once prepared; `None` for a shard that failed.

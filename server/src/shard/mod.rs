@@ -2,291 +2,49 @@
 //!
 //! Each executor owns one [`Core`]: its shard of the keyspace, the shard's lock for
 //! multi-shard transactions, the queue of work waiting for that lock, its client
-//! registry and counters. Cores talk over bounded SPSC channels, one per ordered pair
+//! registry and counters ([`stats`]); [`global`] is what every core shares. Cores
+//! talk over bounded SPSC channels ([`mesh`]), one per ordered pair
 //! (glommio `shared_channel`s wired by hand rather than `channel_mesh`, whose builder
 //! shares an `Rc` across threads). Replies travel back on a oneshot carried in the
-//! request, so a reply never waits for channel space.
+//! request, so a reply never waits for channel space ([`answer`]). The core runs
+//! data-plane messages itself and control-plane closures as they come, so it names
+//! no subsystem: snapshots, replication and statistics build their own requests.
 //!
 //! **The deadlock-freedom rule:** code running on behalf of a shard ([`Core::deliver`])
 //! never awaits anything; only coordinators (connection tasks) await, and a
 //! coordinator waits for a shard lock only while holding no higher shard
-//! (`crate::tx` explains its parallel try-lock round and ascending fallback).
+//! (`crate::exec::tx` explains its parallel try-lock round and ascending fallback).
+
+pub mod answer;
+pub mod global;
+pub mod mesh;
+pub mod stats;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::Future;
 use std::rc::Weak;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+use corekv_engine::command::exec::{Op, OpReply};
 use corekv_engine::journal::Participant;
-use corekv_engine::shard::{Op, OpReply, Shard, ShardStats};
+use corekv_engine::shard::Shard;
 use futures::channel::oneshot;
 use futures::future::join_all;
 use glommio::channels::shared_channel::ConnectedSender;
 use glommio::{Latency, Shares, TaskQueueHandle};
 
-use crate::clients::{ClientsOp, ClientsReply, Registry};
-use crate::config::Config;
-use crate::journal::Journal;
+use crate::persist::journal::Journal;
+use crate::runtime::clock::now_ms;
+use crate::session::registry::Registry;
+use answer::{Answer, LogMark};
+use global::Global;
+use mesh::{Envelope, Msg, TxId};
+use stats::{CoreStats, JournalStats};
 
 /// CPU shares of the background task queue against the default queue's 1000:
 /// background work gets about 1% of a busy core.
 const BACKGROUND_SHARES: usize = 10;
-
-/// Capacity of each cross-core request channel.
-pub const MESH_CHANNEL_CAPACITY: usize = 1024;
-
-/// Identifies a multi-shard transaction: the coordinator's core and a counter.
-pub type TxId = u64;
-
-/// What one core asks another.
-#[derive(Debug)]
-pub enum Msg {
-    Op(Op),
-    /// Takes the shard's lock for the sender's transaction if no transaction holds
-    /// it, answering [`Answer::Logged`]; otherwise answers [`Answer::Busy`] at once,
-    /// without queueing.
-    TryLock,
-    /// Runs `op` inside the sender's transaction, then ends it here: with a part
-    /// naming `participants` when two or more are named, else as ordinary records.
-    /// Answers [`Answer::Op`].
-    Final {
-        op: Op,
-        tx_id: u64,
-        participants: Vec<Participant>,
-    },
-    /// Ends the sender's transaction on this shard; whatever it changed here is
-    /// journaled as ordinary records (no other shard changed). Answers
-    /// [`Answer::Logged`] when a reply is asked for.
-    Unlock,
-    /// Ends the sender's transaction on this shard, journaling its effects here as
-    /// one part naming every participant; answers [`Answer::Logged`].
-    Commit {
-        tx_id: u64,
-        participants: Vec<Participant>,
-    },
-    /// Answers once the journal holds this LSN as a reply needs it (written, or
-    /// durable under `appendfsync always`); dropped if the journal fails.
-    WaitDurable(u64),
-    /// Answers once the journal is durable up to the LSN it has reached when this
-    /// runs (which waits behind any transaction holding the shard).
-    SyncNow,
-    /// Starts a snapshot of the shard now; answers at once, `done` when written.
-    Snapshot {
-        target: crate::saver::Target,
-        done: oneshot::Sender<crate::saver::SaveResult>,
-    },
-    Clients(ClientsOp),
-    /// This core's numbers for `INFO`.
-    Stats,
-    /// `CONFIG RESETSTAT`.
-    ResetStats,
-    /// `CONFIG SET proto-max-bulk-len`: the longest string a command may build.
-    SetStringMax(usize),
-    /// `REPLICAOF host port`: follow the master on this shard for this epoch.
-    Follow(u64),
-    /// `REPLICAOF NO ONE`: the shard journals its own changes again, from its
-    /// last LSN; answers [`Answer::Logged`].
-    Promote,
-    /// Answers [`Answer::Logged`] with the shard's last LSN (`WAIT`).
-    LastLsn,
-    /// A replica's stream for this shard, its socket handed over by another core.
-    AdoptStream {
-        fd: std::os::fd::OwnedFd,
-        handover: crate::repl_master::HandOver,
-    },
-}
-
-#[derive(Debug)]
-pub enum Answer {
-    Op(OpReply, LogMark),
-    /// Another transaction holds the shard ([`Msg::TryLock`]).
-    Busy,
-    /// The shard's last journal LSN after the request, and whether it wrote any.
-    Logged(LogMark),
-    Clients(ClientsReply),
-    Stats(Box<CoreSnapshot>),
-    Done,
-}
-
-/// Where a shard's journal stood after a request, for the coordinator: what to
-/// wait for under `appendfsync always`, and what a transaction's part will be.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogMark {
-    pub last_lsn: u64,
-    /// The request appended records.
-    pub appended: bool,
-    /// The transaction holding the shard has effects waiting here.
-    pub tx_effects: bool,
-}
-
-/// One core's numbers, gathered for `INFO`.
-#[derive(Debug)]
-pub struct CoreSnapshot {
-    pub shard: ShardStats,
-    pub core: CoreStats,
-    pub clients: usize,
-    pub journal: JournalStats,
-}
-
-/// One shard's journal numbers for `INFO persistence` and `INFO shards`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct JournalStats {
-    pub size_bytes: u64,
-    pub base_size_bytes: u64,
-    pub pending_bytes: u64,
-    pub last_lsn: u64,
-    pub durable_lsn: u64,
-    /// First LSN still in the journal on disk (the replication backlog's start).
-    pub first_lsn: u64,
-    pub write_ok: bool,
-    pub snapshot_in_progress: bool,
-}
-
-#[derive(Debug)]
-pub struct Envelope {
-    pub tx: Option<TxId>,
-    pub msg: Msg,
-    /// `None` for fire-and-forget messages (`Unlock`).
-    pub reply: Option<oneshot::Sender<Answer>>,
-}
-
-/// Process-wide shutdown: fired once by a signal or `SHUTDOWN`, awaited by every core.
-#[derive(Debug, Default)]
-pub struct Shutdown {
-    fired: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
-}
-
-impl Shutdown {
-    pub fn fire(&self) {
-        self.fired.store(true, Ordering::SeqCst);
-        for w in self.wakers.lock().expect("shutdown lock").drain(..) {
-            w.wake();
-        }
-    }
-
-    pub fn is_fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
-
-    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
-        futures::future::poll_fn(move |cx| {
-            if self.is_fired() {
-                return Poll::Ready(());
-            }
-            self.wakers
-                .lock()
-                .expect("shutdown lock")
-                .push(cx.waker().clone());
-            if self.is_fired() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-    }
-}
-
-/// What every core shares: configuration and process-wide facts and counters.
-#[derive(Debug)]
-pub struct Global {
-    pub config: Config,
-    pub shards: usize,
-    pub cpus: Vec<usize>,
-    pub port: u16,
-    pub run_id: String,
-    pub started: Instant,
-    pub started_unix_s: u64,
-    pub shutdown: Shutdown,
-    pub next_client_id: AtomicU64,
-    pub connected_clients: AtomicU64,
-    pub total_connections: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    /// Shards still loading their data: commands answer `-LOADING` until 0.
-    pub loading: std::sync::atomic::AtomicUsize,
-    pub load_progress: LoadProgress,
-    pub persist: Mutex<PersistState>,
-    /// The replication id naming this server's history.
-    pub replication: Mutex<crate::replstate::ReplState>,
-    /// Role, links and attached replicas.
-    pub repl: crate::repl::Repl,
-}
-
-/// Bytes of snapshots and journals recovery reads, and how many it has read.
-#[derive(Debug, Default)]
-pub struct LoadProgress {
-    pub started_unix_s: AtomicU64,
-    pub total_bytes: AtomicU64,
-    pub done_bytes: AtomicU64,
-}
-
-/// Process-wide persistence state for `INFO persistence`, `LASTSAVE` and the
-/// background saves.
-#[derive(Debug)]
-pub struct PersistState {
-    /// When the last backup set completed (Unix s); start-up time before any.
-    pub last_save_unix_s: u64,
-    /// Keyspace changes counted up to the last backup's cut.
-    pub dirty_at_last_save: u64,
-    pub bgsave_started: Option<Instant>,
-    pub last_bgsave_ok: bool,
-    pub last_bgsave_secs: i64,
-    pub saves: u64,
-    pub rewrite_started: Option<Instant>,
-    pub last_rewrite_ok: bool,
-    pub last_rewrite_secs: i64,
-    pub rewrites: u64,
-}
-
-impl PersistState {
-    pub fn new(now_unix_s: u64) -> Self {
-        PersistState {
-            last_save_unix_s: now_unix_s,
-            dirty_at_last_save: 0,
-            bgsave_started: None,
-            last_bgsave_ok: true,
-            last_bgsave_secs: -1,
-            saves: 0,
-            rewrite_started: None,
-            last_rewrite_ok: true,
-            last_rewrite_secs: -1,
-            rewrites: 0,
-        }
-    }
-}
-
-impl Global {
-    pub fn is_loading(&self) -> bool {
-        self.loading.load(Ordering::Acquire) > 0
-    }
-}
-
-/// Wall-clock time in Unix milliseconds: the `now_ms` every command runs at.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Counters of one core for `INFO`.
-#[derive(Debug, Default, Clone)]
-pub struct CoreStats {
-    /// Messages this core sent to other cores.
-    pub hops: u64,
-    pub commands: u64,
-    pub protocol_errors: u64,
-    pub net_input_bytes: u64,
-    pub net_output_bytes: u64,
-    /// Per command: calls and total µs, indexed like the command table.
-    pub command_calls: Vec<(u64, u64)>,
-    pub rejected_calls: u64,
-    /// Error replies from connection and server commands.
-    pub error_replies: u64,
-}
 
 pub struct Core {
     pub id: usize,
@@ -317,7 +75,7 @@ impl Core {
         shard.set_string_max_bytes(
             global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
         );
-        let ncommands = crate::commands::registry().all.len();
+        let ncommands = corekv_engine::command::table().all.len();
         Core {
             id,
             global,
@@ -383,7 +141,8 @@ impl Core {
         }
     }
 
-    fn log_mark(&self, before: u64) -> LogMark {
+    /// Where the journal stands now; `appended` if it moved past `before`.
+    pub fn log_mark(&self, before: u64) -> LogMark {
         let shard = self.shard.borrow();
         LogMark {
             last_lsn: shard.log().last_lsn(),
@@ -489,7 +248,8 @@ impl Core {
             }
             Msg::WaitDurable(lsn) => {
                 if let Some(reply) = env.reply {
-                    crate::journal::defer_ack(self, lsn, reply);
+                    let policy = self.global.config.hot.fsync();
+                    self.journal.defer_ack(lsn, policy, reply);
                 }
                 return;
             }
@@ -500,12 +260,6 @@ impl Core {
                 }
                 return;
             }
-            Msg::Snapshot { target, done } => {
-                if let Some(me) = self.me.upgrade() {
-                    crate::saver::start(&me, target, done);
-                }
-                Answer::Done
-            }
             Msg::Op(op) => {
                 if env.tx.is_some() && self.lock.get().is_none() {
                     self.lock.set(env.tx);
@@ -515,48 +269,10 @@ impl Core {
                 self.kick_journal();
                 Answer::Op(reply, self.log_mark(before))
             }
-            Msg::Clients(op) => Answer::Clients(self.clients.borrow_mut().apply(op)),
-            Msg::Stats => Answer::Stats(Box::new(CoreSnapshot {
-                shard: self.shard.borrow().stats(),
-                core: self.stats.borrow().clone(),
-                clients: self.clients.borrow().len(),
-                journal: self.journal_stats(),
-            })),
-            Msg::ResetStats => {
-                let mut stats = self.stats.borrow_mut();
-                let calls = stats.command_calls.len();
-                *stats = CoreStats {
-                    command_calls: vec![(0, 0); calls],
-                    ..Default::default()
-                };
-                self.shard.borrow_mut().reset_stats();
-                Answer::Done
-            }
-            Msg::SetStringMax(n) => {
-                self.shard.borrow_mut().set_string_max_bytes(n);
-                Answer::Done
-            }
-            Msg::Follow(epoch) => {
-                if let Some(me) = self.me.upgrade() {
-                    crate::repl_replica::start(&me, epoch);
-                }
-                Answer::Done
-            }
-            Msg::Promote => {
-                if self.journal.enabled {
-                    let mut shard = self.shard.borrow_mut();
-                    let last = shard.log().last_lsn();
-                    shard.log_mut().enable(last);
-                }
-                Answer::Logged(self.log_mark(before))
-            }
-            Msg::LastLsn => Answer::Logged(self.log_mark(before)),
-            Msg::AdoptStream { fd, handover } => {
-                if let Some(me) = self.me.upgrade() {
-                    crate::repl_master::adopt(&me, fd, handover);
-                }
-                Answer::Done
-            }
+            Msg::Control(control) => match self.me.upgrade() {
+                Some(me) => control(&me),
+                None => Answer::Done,
+            },
         };
         if let Some(reply) = env.reply {
             // The coordinator may have gone (its connection closed): nothing to do.
@@ -584,11 +300,16 @@ impl Core {
 
     /// Sends `msg` to shard `target` (this core's own shard included) and awaits the
     /// answer. Only coordinators call this.
-    pub async fn call(&self, target: usize, tx: Option<TxId>, msg: Msg) -> Option<Answer> {
+    pub async fn call(
+        &self,
+        target: usize,
+        tx: Option<TxId>,
+        msg: impl Into<Msg>,
+    ) -> Option<Answer> {
         let (sender, receiver) = oneshot::channel();
         let env = Envelope {
             tx,
-            msg,
+            msg: msg.into(),
             reply: Some(sender),
         };
         self.post(target, env).await;
@@ -638,8 +359,8 @@ impl Core {
     }
 
     /// Sends `msg` to every shard at once and collects the last LSNs they answer
-    /// with ([`Msg::Promote`], [`Msg::LastLsn`]), in shard order.
-    pub async fn last_lsns(&self, msg: impl Fn() -> Msg) -> Vec<u64> {
+    /// with ([`Answer::Logged`]), in shard order.
+    pub async fn last_lsns<M: Into<Msg>>(&self, msg: impl Fn() -> M) -> Vec<u64> {
         let calls = (0..self.shards()).map(|s| self.call(s, None, msg()));
         join_all(calls)
             .await

@@ -1,19 +1,13 @@
 //! Replication at run time, shared by every core: the server's role, the state of
 //! each shard's link to the master on a replica, and the replicas attached to a
-//! master (what `INFO replication`, `ROLE` and `WAIT` report).
-//!
-//! The streams themselves: [`crate::repl_master`] (a master shard sending its
-//! journal) and [`crate::repl_replica`] (a replica shard following it).
+//! master.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use corekv_replication::master::WaitTracker;
 use corekv_replication::replica::Lag;
-
-use crate::core::{CoreSnapshot, Global};
 
 /// Where a replica's master is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +30,7 @@ pub enum LinkState {
 }
 
 impl LinkState {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             LinkState::Connect => "connect",
             LinkState::Connecting => "connecting",
@@ -68,14 +62,14 @@ impl Link {
 
 /// A replica attached to this master: its streams (one per shard) share it.
 #[derive(Debug)]
-struct Attached {
-    id: u64,
-    ip: String,
-    port: u16,
-    streams: usize,
+pub(super) struct Attached {
+    pub(super) id: u64,
+    pub(super) ip: String,
+    pub(super) port: u16,
+    pub(super) streams: usize,
     /// Streams still sending a full sync's snapshot.
-    syncing: usize,
-    last_ack: Instant,
+    pub(super) syncing: usize,
+    pub(super) last_ack: Instant,
 }
 
 #[derive(Debug)]
@@ -87,7 +81,7 @@ pub struct ReplRuntime {
     /// Resyncs this replica's streams made, by kind.
     pub full_syncs: u64,
     pub partial_syncs: u64,
-    attached: Vec<Attached>,
+    pub(super) attached: Vec<Attached>,
     acks: WaitTracker,
     next_id: u64,
 }
@@ -224,137 +218,7 @@ impl ReplRuntime {
         self.acks.count_reached(targets)
     }
 
-    fn attached_offset(&self, id: u64) -> u64 {
+    pub(super) fn attached_offset(&self, id: u64) -> u64 {
         self.acks.acked(id).map_or(0, |l| l.iter().sum())
-    }
-}
-
-/// `INFO replication`.
-pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
-    let (replid, replid2, second_offset) = {
-        let r = global.replication.lock().expect("replication state");
-        match &r.second {
-            Some(s) => (
-                r.replid.to_string(),
-                s.replid.to_string(),
-                s.switch_lsns.iter().sum::<u64>() as i64 + 1,
-            ),
-            None => (r.replid.to_string(), "0".repeat(40), -1),
-        }
-    };
-    let offset = crate::commands::info::repl_offset(snaps);
-    let state = global.repl.lock();
-    let now = Instant::now();
-    let _ = write!(t, "# Replication\r\n");
-    match &state.master {
-        Some(m) => {
-            let up = state.links.iter().all(|l| l.state == LinkState::Connected);
-            let syncing = state.links.iter().any(|l| l.state == LinkState::Sync);
-            let last_io = state
-                .links
-                .iter()
-                .map(|l| now.duration_since(l.last_io).as_secs())
-                .max()
-                .unwrap_or(0);
-            let config = &global.config;
-            let _ = write!(
-                t,
-                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{offset}\r\nslave_repl_offset:{offset}\r\n",
-                m.host,
-                m.port,
-                if up { "up" } else { "down" },
-                if up { last_io as i64 } else { -1 },
-                syncing as u8,
-            );
-            if !up {
-                let down = state
-                    .links
-                    .iter()
-                    .filter(|l| l.state != LinkState::Connected)
-                    .map(|l| now.duration_since(l.down_since).as_secs())
-                    .max()
-                    .unwrap_or(0);
-                let _ = write!(t, "master_link_down_since_seconds:{down}\r\n");
-            }
-            let _ = write!(
-                t,
-                "slave_priority:{}\r\nslave_read_only:1\r\nreplica_announced:{}\r\nreplica_serve_reads:{}\r\nreplica_full_syncs:{}\r\nreplica_partial_syncs:{}\r\n",
-                config.get("replica-priority"),
-                (config.get("replica-announced") == "yes") as u8,
-                config.get("replica-serve-reads"),
-                state.full_syncs,
-                state.partial_syncs,
-            );
-            for (i, l) in state.links.iter().enumerate() {
-                let _ = write!(
-                    t,
-                    "shard{i}_link:{}\r\nshard{i}_lag_records:{}\r\nshard{i}_lag_bytes:{}\r\nshard{i}_lag_ms:{}\r\n",
-                    l.state.name(),
-                    l.lag.records,
-                    l.lag.bytes,
-                    l.lag.ms_since_heartbeat.map_or(-1, |ms| ms as i64),
-                );
-            }
-        }
-        None => {
-            let _ = write!(t, "role:master\r\n");
-        }
-    }
-    let _ = write!(t, "connected_slaves:{}\r\n", state.attached.len());
-    for (i, r) in state.attached.iter().enumerate() {
-        let online = r.syncing == 0 && r.streams == global.shards;
-        let _ = write!(
-            t,
-            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
-            r.ip,
-            r.port,
-            if online { "online" } else { "wait_bgsave" },
-            state.attached_offset(r.id),
-            now.duration_since(r.last_ack).as_secs(),
-        );
-    }
-    let first = snaps.iter().map(|s| s.journal.first_lsn).sum::<u64>();
-    let backlog: u64 = snaps.iter().map(|s| s.journal.size_bytes).sum();
-    let _ = write!(
-        t,
-        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{second_offset}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
-        (global.config.get("appendonly") == "yes") as u8,
-        offset.saturating_sub(first),
-    );
-    for (i, s) in snaps.iter().enumerate() {
-        let _ = write!(t, "shard{i}_repl_offset:{}\r\n", s.journal.last_lsn);
-    }
-}
-
-/// `ROLE`, in Redis's reply format.
-pub fn role(global: &Global, offset: u64, out: &mut corekv_engine::resp::ReplyBuf) {
-    use corekv_engine::resp::Reply;
-    let state = global.repl.lock();
-    match &state.master {
-        Some(m) => {
-            let states = state.links.iter().map(|l| l.state);
-            let link = states
-                .clone()
-                .min_by_key(|s| *s as u8)
-                .unwrap_or(LinkState::Connect);
-            out.array(5);
-            out.bulk(b"slave");
-            out.bulk(m.host.as_bytes());
-            out.int(m.port as i64);
-            out.bulk(link.name().as_bytes());
-            out.int(offset as i64);
-        }
-        None => {
-            out.array(3);
-            out.bulk(b"master");
-            out.int(offset as i64);
-            out.array(state.attached.len());
-            for r in &state.attached {
-                out.array(3);
-                out.bulk(r.ip.as_bytes());
-                out.bulk(r.port.to_string().as_bytes());
-                out.bulk(state.attached_offset(r.id).to_string().as_bytes());
-            }
-        }
     }
 }

@@ -34,7 +34,7 @@ use corekv_engine::resp::parse;
 use corekv_replication::frame::{
     encode_header, Frame, FrameKind, Heartbeat, FRAME_BATCH_BYTES_MAX, HEARTBEAT_INTERVAL_MS,
 };
-use corekv_replication::handshake::{Replconf, SyncReply, SyncRequest};
+use corekv_replication::handshake::{Replconf, SyncReply};
 use corekv_replication::history::{decide, Decision, JournalSpan};
 use futures::io::ReadHalf;
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -42,10 +42,15 @@ use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
 
 use crate::config::OutputClass;
-use crate::core::{now_ms, Core, Global, Msg};
-use crate::datadir;
-use crate::net::glommio::write_out;
-use crate::session::Outbox;
+use crate::net::write_out;
+use crate::persist::datadir;
+use crate::runtime::clock::now_ms;
+pub use crate::session::client::HandOver;
+use crate::session::outbox::Outbox;
+use crate::shard::answer::Answer;
+use crate::shard::global::Global;
+use crate::shard::mesh::Msg;
+use crate::shard::Core;
 
 /// Bytes read from a segment file at a time (about one frame).
 const SEGMENT_READ_BYTES: usize = FRAME_BATCH_BYTES_MAX;
@@ -60,15 +65,6 @@ const OUTPUT_LIMIT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest `REPLCONF ACK` line the master reads from a replica.
 const ACK_INPUT_BYTES_MAX: usize = 64 * 1024;
 
-/// A `CKV.SYNC` request and who sent it, moved with the socket to the shard's core.
-#[derive(Debug)]
-pub struct HandOver {
-    pub request: SyncRequest,
-    /// The replica's address and client port, for `INFO` and `ROLE`.
-    pub ip: String,
-    pub port: u16,
-}
-
 /// Serves the stream on this core, or moves its socket to the core that owns the
 /// shard over the mesh.
 pub async fn hand_over(core: &Rc<Core>, socket: OwnedFd, handover: HandOver) {
@@ -79,10 +75,10 @@ pub async fn hand_over(core: &Rc<Core>, socket: OwnedFd, handover: HandOver) {
     }
     core.tell(
         target,
-        Msg::AdoptStream {
-            fd: socket,
-            handover,
-        },
+        Msg::Control(Box::new(move |core| {
+            adopt(core, socket, handover);
+            Answer::Done
+        })),
     )
     .await;
 }
@@ -440,7 +436,7 @@ impl SegmentReader {
         &mut self,
         next: u64,
         until: u64,
-        repl: &crate::repl::Repl,
+        repl: &crate::repl::role::Repl,
         out: &mut Vec<u8>,
     ) -> Result<(u64, bool), String> {
         let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.path.display());

@@ -19,15 +19,17 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use corekv_engine::shard::Op;
+use corekv_engine::command::exec::Op;
 use corekv_engine::snapshot;
 use futures::channel::oneshot;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{now_ms, Core, Msg};
-use crate::datadir::{self, CRC32C};
-use crate::saver::{SaveResult, Target};
+use crate::persist::datadir::{self, CRC32C};
+use crate::persist::saver::{snapshot, SaveResult, Target};
+use crate::runtime::clock::now_ms;
+use crate::shard::mesh::Msg;
+use crate::shard::Core;
 
 const MANIFEST: &str = "manifest.json";
 const MANIFEST_FORMAT: u32 = 1;
@@ -117,7 +119,7 @@ pub async fn cut(core: &Rc<Core>) -> Result<Cut, String> {
     for s in 0..n {
         let (done, result) = oneshot::channel::<SaveResult>();
         let target = Target::Backup(set.join(format!("shard-{s:03}.snap")));
-        core.call(s, Some(tx), Msg::Snapshot { target, done }).await;
+        core.call(s, Some(tx), snapshot(target, done)).await;
         waits.push(result);
     }
     for s in 0..n {

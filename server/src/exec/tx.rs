@@ -49,18 +49,20 @@
 
 use std::rc::Rc;
 
+use corekv_engine::command::exec::{Op, OpReply, PartOp, Step};
 use corekv_engine::command::parts::{split_keys, MergeArgs, PartReply, Parts, Piece, Split, Write};
 use corekv_engine::command::{table, Route};
 use corekv_engine::error::CmdError;
 use corekv_engine::journal::Participant;
 use corekv_engine::keyspace::Entry;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
-use corekv_engine::shard::{Op, OpReply, PartOp, Step};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 use rand::Rng;
 
-use crate::core::{Answer, Core, LogMark, Msg, TxId};
+use crate::shard::answer::{Answer, LogMark};
+use crate::shard::mesh::{Msg, TxId};
+use crate::shard::Core;
 
 /// Up to this many participants other than the coordinator's own shard, the first
 /// step runs shard by shard in ascending order, each message locking and running at
@@ -408,7 +410,7 @@ impl<'a> Tx<'a> {
             };
             pieces.push(piece(*s, keys.clone(), reply));
         }
-        crate::journal::wait_acked(self.core, &durable).await?;
+        crate::persist::writer::wait_acked(self.core, &durable).await?;
         Ok(pieces)
     }
 
@@ -451,6 +453,6 @@ impl<'a> Tx<'a> {
             .filter(|(_, mark)| mark.appended)
             .map(|(&(shard, _), mark)| (shard, mark.last_lsn))
             .collect();
-        crate::journal::wait_acked(self.core, &durable).await
+        crate::persist::writer::wait_acked(self.core, &durable).await
     }
 }

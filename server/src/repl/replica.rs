@@ -32,10 +32,13 @@ use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use crate::core::{now_ms, Core};
-use crate::datadir;
-use crate::repl::{LinkState, MasterAddr};
-use crate::saver::{self, Target};
+use crate::persist::datadir;
+use crate::persist::saver::{self, Target};
+use crate::repl::role::{LinkState, MasterAddr};
+use crate::runtime::clock::now_ms;
+use crate::shard::answer::Answer;
+use crate::shard::mesh::Msg;
+use crate::shard::Core;
 
 /// Wait before connecting again after a link failed.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
@@ -48,14 +51,22 @@ const SNAPSHOT_IMAGE_BYTES_MAX: usize = 1 << 40;
 
 /// Starts following the master on this core's shard for `epoch` (a `REPLICAOF`).
 pub fn start(core: &Rc<Core>, epoch: u64) {
-    glommio::spawn_local(follow(core.clone(), epoch)).detach();
+    glommio::spawn_local(follow_master(core.clone(), epoch)).detach();
+}
+
+/// Asks a shard to follow the master for `epoch` (see [`start`]).
+pub fn follow(epoch: u64) -> Msg {
+    Msg::Control(Box::new(move |core| {
+        start(core, epoch);
+        Answer::Done
+    }))
 }
 
 fn current(core: &Core, epoch: u64) -> bool {
     core.global.repl.epoch() == epoch && !core.global.shutdown.is_fired()
 }
 
-async fn follow(core: Rc<Core>, epoch: u64) {
+async fn follow_master(core: Rc<Core>, epoch: u64) {
     while core.global.is_loading() {
         if !current(&core, epoch) {
             return;

@@ -1,0 +1,230 @@
+//! The one place a command runs on a shard: [`Shard::run_cmd`] executes a command the
+//! server looked up already, [`Shard::run`] looks it up and checks its arity first
+//! (the engine harness's entry point), and [`Shard::apply`] executes an [`Op`] the
+//! server sends: a batch of commands, or one step of a command's parts
+//! ([`crate::command::parts`]). Handlers reach data only through their [`Ctx`].
+
+use bytes::Bytes;
+
+use super::parts::{run_local, PartReply, ShardArgs};
+use super::{table, Ctx, Route};
+use crate::error::CmdError;
+use crate::keyspace::Entry;
+use crate::resp::{Args, Protocol, Reply, ReplyBuf};
+use crate::shard::Shard;
+
+/// One command of a batch, looked up already: its row's index in
+/// [`crate::command::CommandTable::all`], its database and its arguments (arity checked).
+#[derive(Debug)]
+pub struct Cmd {
+    pub id: usize,
+    pub db: usize,
+    pub args: Args,
+}
+
+/// Which step of a command's parts to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Read,
+    Write,
+}
+
+/// One step of a command's parts on one shard: the command's row, its arguments, the
+/// positions of the keys this shard owns and what an earlier step carried over.
+#[derive(Debug)]
+pub struct PartOp {
+    pub id: usize,
+    pub step: Step,
+    pub db: usize,
+    pub args: Args,
+    pub keys: Vec<usize>,
+    pub carry: Option<Entry>,
+}
+
+/// What the server asks a shard to do.
+#[derive(Debug)]
+pub enum Op {
+    /// Ordinary commands for this shard, replies concatenated in the client's
+    /// protocol.
+    Batch(Vec<Cmd>, Protocol),
+    /// Take the lock only (a multi-shard transaction's participant).
+    Lock,
+    /// One step of a multi-key or whole-keyspace command.
+    Part(PartOp),
+    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`), run as those commands: for
+    /// engine-level callers (journal replay tests) that hold a shard, not a server.
+    Flush { db: Option<usize> },
+    /// `SWAPDB a b`, as the command; for engine-level callers like [`Op::Flush`].
+    SwapDb { a: usize, b: usize },
+    /// `MSET` in `db`, as the command; for engine-level callers like [`Op::Flush`].
+    MSet {
+        db: usize,
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+}
+
+/// A shard's answer to an [`Op`].
+#[derive(Debug)]
+pub enum OpReply {
+    Done,
+    /// RESP replies of a `Batch`, in order; `ends[i]` is where reply `i` ends in `out`.
+    Replies {
+        out: Vec<u8>,
+        ends: Vec<usize>,
+    },
+    Part(PartReply),
+}
+
+impl Shard {
+    /// Runs one command whose keys all live on this shard, writing its reply to `out`,
+    /// after looking it up and checking its arity as the server's generic code does,
+    /// so the engine harness sees the same errors a client would.
+    pub fn run(&mut self, db: usize, args: &[Bytes], now_ms: u64, out: &mut ReplyBuf) {
+        let Some((id, spec)) = table().lookup(&args[0]) else {
+            self.counters.errors += 1;
+            out.error(&unknown_command_message(args));
+            return;
+        };
+        if !spec.arity_ok(args.len()) {
+            self.counters.errors += 1;
+            out.error(&CmdError::WrongArgs(spec.name.to_string()).message());
+            return;
+        }
+        self.run_cmd(id, db, args, now_ms, out);
+    }
+
+    /// Runs command `id` (looked up, arity checked) whose keys all live on this
+    /// shard, writing its reply to `out`. The handler's changes are journaled by the
+    /// door as it makes them.
+    pub fn run_cmd(
+        &mut self,
+        id: usize,
+        db: usize,
+        args: &[Bytes],
+        now_ms: u64,
+        out: &mut ReplyBuf,
+    ) {
+        debug_assert!(db < self.keyspace().dbs().len());
+        let spec = table().all[id];
+        debug_assert!(spec.arity_ok(args.len()));
+        self.counters.commands += 1;
+        let mut ctx = self.ctx(db, now_ms, out);
+        let mark = ctx.out.len();
+        let result = match spec.route {
+            Route::Shard(handler) => handler(&mut ctx, args),
+            Route::Parts(parts) => run_local(&mut ctx, args, parts, spec.keys.resolve(args)),
+        };
+        if let Err(e) = result {
+            self.counters.errors += 1;
+            out.truncate(mark);
+            out.error(&e.message());
+        }
+    }
+
+    fn ctx<'a>(&'a mut self, db: usize, now_ms: u64, out: &'a mut ReplyBuf) -> Ctx<'a> {
+        let string_max_bytes = self.string_max_bytes();
+        let shard_id = self.id();
+        let limits = self.limits();
+        Ctx {
+            ks: &mut self.keyspace,
+            rng: &mut self.rng,
+            shard_id,
+            db,
+            now_ms,
+            out,
+            string_max_bytes,
+            limits,
+        }
+    }
+
+    /// Runs one step of a command's parts on the keys this shard owns.
+    fn run_part(&mut self, op: PartOp, now_ms: u64) -> PartReply {
+        let spec = table().all[op.id];
+        let Route::Parts(parts) = spec.route else {
+            return PartReply::Err(CmdError::NotShardCommand(spec.name));
+        };
+        let part = match op.step {
+            Step::Read => parts.read,
+            Step::Write => parts.write,
+        };
+        let Some(part) = part else {
+            return PartReply::Err(CmdError::NotShardCommand(spec.name));
+        };
+        let mut unused = ReplyBuf::new(Protocol::Resp2);
+        let mut ctx = self.ctx(op.db, now_ms, &mut unused);
+        let share = ShardArgs {
+            args: &op.args,
+            keys: &op.keys,
+            carry: op.carry.as_ref(),
+        };
+        part(&mut ctx, &share).unwrap_or_else(PartReply::Err)
+    }
+
+    /// Applies one [`Op`].
+    pub fn apply(&mut self, op: Op, now_ms: u64) -> OpReply {
+        match op {
+            Op::Batch(cmds, protocol) => {
+                let mut out = ReplyBuf::new(protocol);
+                let mut ends = Vec::with_capacity(cmds.len());
+                for cmd in cmds {
+                    self.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, &mut out);
+                    ends.push(out.len());
+                }
+                OpReply::Replies {
+                    out: out.into_bytes(),
+                    ends,
+                }
+            }
+            Op::Lock => OpReply::Done,
+            Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
+            Op::Flush { db } => {
+                let name: &[u8] = if db.is_some() {
+                    b"flushdb"
+                } else {
+                    b"flushall"
+                };
+                self.run_words(db.unwrap_or(0), &[Bytes::from_static(name)], now_ms)
+            }
+            Op::SwapDb { a, b } => {
+                let words = ["swapdb".into(), a.to_string().into(), b.to_string().into()];
+                self.run_words(0, &words, now_ms)
+            }
+            Op::MSet { db, pairs } => {
+                let mut words = vec![Bytes::from_static(b"mset")];
+                words.extend(pairs.into_iter().flat_map(|(k, v)| [k, v]));
+                self.run_words(db, &words, now_ms)
+            }
+        }
+    }
+
+    fn run_words(&mut self, db: usize, args: &[Bytes], now_ms: u64) -> OpReply {
+        let mut out = ReplyBuf::new(Protocol::Resp2);
+        self.run(db, args, now_ms, &mut out);
+        let ends = vec![out.len()];
+        OpReply::Replies {
+            out: out.into_bytes(),
+            ends,
+        }
+    }
+}
+
+/// Redis's reply to an unknown command, quoting the first arguments.
+pub fn unknown_command_message(args: &[Bytes]) -> String {
+    let name = String::from_utf8_lossy(&args[0]);
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        truncate_for_error(&name)
+    );
+    for a in args[1..].iter() {
+        msg.push_str(&format!(
+            "'{}' ",
+            truncate_for_error(&String::from_utf8_lossy(a))
+        ));
+    }
+    msg
+}
+
+/// Redis quotes at most 128 bytes of a name in an error.
+fn truncate_for_error(s: &str) -> String {
+    s.chars().take(128).collect()
+}

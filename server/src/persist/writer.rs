@@ -1,0 +1,246 @@
+//! The journal writer task of one core: moves the shard's records into the open
+//! segment and syncs them under the `appendfsync` policy (see [`super::journal`]
+//! for the handle it shares with the request path), and what a reply waits for
+//! ([`wait_acked`]).
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use glommio::io::{BufferedFile, OpenOptions};
+
+use crate::config::Fsync;
+use crate::persist::datadir;
+use crate::persist::journal::{misconf, os_error, Journal};
+use crate::shard::answer::Answer;
+use crate::shard::mesh::Msg;
+use crate::shard::Core;
+
+/// How often `appendfsync everysec` syncs, and how often stalled I/O is looked for.
+const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
+/// Wait before retrying a failed journal write (Redis retries once a second too).
+const WRITE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// A journal write or sync still running after this long fails the replies waiting
+/// for it (checked every [`EVERYSEC_INTERVAL`], so a reply waits at most the sum).
+const IO_STALL_MAX: Duration = Duration::from_secs(10);
+
+/// Waits until the journal of each `(shard, lsn)` holds `lsn` as a reply needs it
+/// (written under `everysec` and `no`, durable under `always`). The error is the
+/// reply to send instead when that cannot be done.
+pub async fn wait_acked(core: &Core, marks: &[(usize, u64)]) -> Result<(), String> {
+    if marks.is_empty() || !core.journal.enabled {
+        return Ok(());
+    }
+    let policy = core.global.config.hot.fsync();
+    let waits = marks.iter().map(|&(shard, lsn)| async move {
+        if shard == core.id {
+            core.journal.wait_acked(lsn, policy).await
+        } else {
+            match core.call(shard, None, Msg::WaitDurable(lsn)).await {
+                Some(Answer::Done) => Ok(()),
+                _ => Err(()),
+            }
+        }
+    });
+    let results = join_all(waits).await;
+    if results.iter().all(Result::is_ok) {
+        Ok(())
+    } else {
+        Err(misconf())
+    }
+}
+
+/// Where the writer appends: the open segment and its length.
+pub struct Segment {
+    pub file: BufferedFile,
+    pub first_lsn: u64,
+    pub offset: u64,
+}
+
+impl Journal {
+    /// Writes the unwritten records at the segment's end. On failure they stay
+    /// unwritten and whatever part of them reached the file is cut off again.
+    async fn write_unwritten(&self, seg: &mut Segment) -> std::io::Result<()> {
+        let records = std::mem::take(&mut *self.unwritten.borrow_mut());
+        if records.is_empty() {
+            return Ok(());
+        }
+        let last = self.unwritten_last.get();
+        match write_all_at(&seg.file, &records, seg.offset).await {
+            Ok(n) => {
+                seg.offset += n;
+                self.size_bytes.set(self.size_bytes.get() + n);
+                self.set_written(last);
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(t) = seg.file.truncate(seg.offset).await {
+                    // The retry writes at least as much from the same offset, so
+                    // the torn bytes are overwritten; a crash first leaves them
+                    // as a torn tail, which recovery cuts.
+                    log::warn!("journal truncate after a failed write: {}", os_error(t));
+                }
+                *self.unwritten.borrow_mut() = records;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Segment {
+    fn path(&self, shard_dir: &Path) -> PathBuf {
+        datadir::segment_path(shard_dir, self.first_lsn)
+    }
+}
+
+/// Opens (or creates) the segment at `path` for appending at its end.
+pub async fn open_segment(path: &Path, first_lsn: u64) -> std::io::Result<Segment> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .buffered_open(path)
+        .await?;
+    let offset = file.file_size().await?;
+    Ok(Segment {
+        file,
+        first_lsn,
+        offset,
+    })
+}
+
+/// Writes all of `buf` to `file` at `at`, however many calls that takes (a write
+/// may be short, e.g. when the disk fills). Returns the bytes written.
+pub async fn write_all_at(file: &BufferedFile, buf: &[u8], at: u64) -> std::io::Result<u64> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let n = file
+            .write_at(buf[done..].to_vec(), at + done as u64)
+            .await
+            .map_err(os_error)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
+    Ok(done as u64)
+}
+
+/// The writer task: lives as long as the executor. At shutdown the core asks it
+/// for a last sync through [`Journal::wait_durable`].
+pub async fn run_writer(core: Rc<Core>, mut seg: Segment) {
+    let j = &core.journal;
+    spawn_ticker(core.clone());
+    loop {
+        futures::future::poll_fn(|cx| {
+            if j.has_work(&core.shard.borrow(), core.global.config.hot.fsync()) {
+                return Poll::Ready(());
+            }
+            j.writer.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await;
+        j.busy_since.set(Some(Instant::now()));
+        let turned = turn(&core, &mut seg).await;
+        j.busy_since.set(None);
+        core.global.repl.written[core.id].store(j.written_lsn(), Ordering::Release);
+        match turned {
+            Ok(()) => j.succeeded(core.id),
+            Err(e) => {
+                j.fail(core.id, &seg.path(&j.shard_dir), &e);
+                glommio::timer::sleep(WRITE_RETRY_INTERVAL).await;
+            }
+        }
+    }
+}
+
+/// One turn of the writer: reset, rotation, the waiting records, the sync the
+/// policy or a waiter asks for. Each step stays pending until it succeeds, so a
+/// failed turn is retried from where it failed.
+async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
+    let j = &core.journal;
+    if let Some(lsn) = j.reset.get() {
+        reset(j, seg, lsn).await?;
+        j.reset.set(None);
+    }
+    let rotation = j
+        .rotation
+        .borrow_mut()
+        .as_mut()
+        .map(|(tail, next_first)| (std::mem::take(tail), *next_first));
+    if let Some((tail, next_first)) = rotation {
+        // The records before the new segment go to the old one; the shard's newer
+        // records wait until the new segment is open.
+        if !tail.is_empty() {
+            j.unwritten.borrow_mut().extend_from_slice(&tail);
+            j.unwritten_last.set(next_first - 1);
+        }
+        j.write_unwritten(seg).await?;
+        seg.file.fdatasync().await.map_err(os_error)?;
+        j.set_written(next_first - 1);
+        j.set_durable(next_first - 1);
+        let path = datadir::segment_path(&j.shard_dir, next_first);
+        *seg = open_segment(&path, next_first).await?;
+        datadir::sync_dir(&j.shard_dir)?;
+        *j.rotation.borrow_mut() = None;
+    }
+    j.take_records(&mut core.shard.borrow_mut());
+    j.write_unwritten(seg).await?;
+    let policy = core.global.config.hot.fsync();
+    if policy == Fsync::Always || j.sync_requested.get() {
+        let written = j.written.get();
+        if written > j.durable.get() {
+            seg.file.fdatasync().await.map_err(os_error)?;
+        }
+        j.sync_requested.set(false);
+        j.set_durable(written);
+    }
+    Ok(())
+}
+
+/// Drops every file of the shard and starts a segment at `lsn + 1` (see
+/// [`Journal::reset`]); records of the history before are dropped too.
+async fn reset(j: &Journal, seg: &mut Segment, lsn: u64) -> std::io::Result<()> {
+    let dir = &j.shard_dir;
+    j.unwritten.borrow_mut().clear();
+    std::fs::write(datadir::resync_marker(dir), b"")?;
+    datadir::sync_dir(dir)?;
+    datadir::remove_all(dir)?;
+    *seg = open_segment(&datadir::segment_path(dir, lsn + 1), lsn + 1).await?;
+    datadir::sync_dir(dir)?;
+    j.set_sizes(0, 0);
+    j.first_lsn.set(lsn + 1);
+    j.durable.set(lsn);
+    j.set_written(lsn);
+    j.set_durable(lsn);
+    Ok(())
+}
+
+/// Once a second: `appendfsync everysec` asks the writer for a sync when something
+/// was written since the last one, and a writer stuck in one turn for longer than
+/// [`IO_STALL_MAX`] fails the replies waiting for it.
+fn spawn_ticker(core: Rc<Core>) {
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(EVERYSEC_INTERVAL).await;
+            if core.global.shutdown.is_fired() {
+                return;
+            }
+            let j = &core.journal;
+            if core.global.config.hot.fsync() == Fsync::EverySec
+                && j.written.get() > j.durable.get()
+            {
+                j.request_sync();
+            }
+            if j.busy_since
+                .get()
+                .is_some_and(|t| t.elapsed() >= IO_STALL_MAX)
+            {
+                j.fail(core.id, &j.shard_dir, &std::io::ErrorKind::TimedOut.into());
+            }
+        }
+    })
+    .detach();
+}

@@ -1,0 +1,30 @@
+//! What a shard answers a request with ([`Answer`]), and where its journal stood
+//! after it ([`LogMark`]). A leaf: the journal's waiters answer with it too.
+
+use corekv_engine::command::exec::OpReply;
+
+use crate::session::registry::ClientsReply;
+use crate::shard::stats::CoreSnapshot;
+
+#[derive(Debug)]
+pub enum Answer {
+    Op(OpReply, LogMark),
+    /// Another transaction holds the shard (`Msg::TryLock`).
+    Busy,
+    /// The shard's last journal LSN after the request, and whether it wrote any.
+    Logged(LogMark),
+    Clients(ClientsReply),
+    Stats(Box<CoreSnapshot>),
+    Done,
+}
+
+/// Where a shard's journal stood after a request, for the coordinator: what to
+/// wait for under `appendfsync always`, and what a transaction's part will be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogMark {
+    pub last_lsn: u64,
+    /// The request appended records.
+    pub appended: bool,
+    /// The transaction holding the shard has effects waiting here.
+    pub tx_effects: bool,
+}
