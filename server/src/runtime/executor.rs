@@ -107,7 +107,9 @@ async fn shard_main(
         global.config.get("appendonly") == "yes",
         datadir::shard_dir(std::path::Path::new(&global.config.get("dir")), id),
     );
-    let core = Rc::new_cyclic(|me| Core::new(id, global.clone(), senders, journal, me.clone()));
+    let commands = crate::commands::registry().all.len();
+    let core =
+        Rc::new_cyclic(|me| Core::new(id, global.clone(), senders, journal, me.clone(), commands));
     if core.journal.enabled {
         glommio::spawn_local(install_recovered(core.clone(), handoff)).detach();
     }
