@@ -3,16 +3,24 @@
 //! syntax) and `CONFIG GET/SET`.
 //!
 //! Values are kept as canonical strings behind a lock (read on admin paths only); the
-//! few that the request path reads are mirrored into atomics in [`Hot`].
+//! few that the request path reads are mirrored into atomics in [`Hot`]. The encoding
+//! limits of hashes and sets ([`Config::collection_limits`]) are handed to every
+//! shard at start and after each `CONFIG SET`. A few parameters have a second, older
+//! name ([`ALIASES`]) that Redis 7.0 still accepts and `CONFIG GET` still matches.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
+use corekv_engine::collections::{
+    HashLimits, SetLimits, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE,
+    HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_ZIPLIST_VALUE, SET_MAX_INTSET_ENTRIES,
+};
 use corekv_engine::glob::glob_match;
 use corekv_engine::limits::{
     PROTO_MAX_BULK_LEN_BYTES_DEFAULT, PROTO_MAX_BULK_LEN_BYTES_MIN, QUERY_BUFFER_BYTES_DEFAULT,
 };
+use corekv_engine::shard::CollectionLimits;
 
 /// What values a parameter accepts.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +67,11 @@ const fn p(
 }
 
 const YES_NO: Kind = Kind::Bool;
+/// A count Redis keeps in a `size_t` bounded by `LONG_MAX`.
+const COUNT: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
 
 /// Every parameter the server knows.
 pub const PARAMS: &[Param] = &[
@@ -283,12 +296,39 @@ pub const PARAMS: &[Param] = &[
         "per client class (normal, replica, pubsub): hard limit, soft limit, soft seconds",
     ),
     p(
+        HASH_MAX_LISTPACK_ENTRIES,
+        "512",
+        COUNT,
+        true,
+        "most fields a hash keeps in the compact listpack encoding",
+    ),
+    p(
+        HASH_MAX_LISTPACK_VALUE,
+        "64",
+        Kind::Memory { min: 0 },
+        true,
+        "longest field or value, in bytes, a listpack hash holds",
+    ),
+    p(
+        SET_MAX_INTSET_ENTRIES,
+        "512",
+        COUNT,
+        true,
+        "most members a set of integers keeps in the compact intset encoding",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         true,
         "log verbosity",
     ),
+];
+
+/// Older names Redis 7.0 still accepts, with the parameter each names.
+pub const ALIASES: &[(&str, &str)] = &[
+    (HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_LISTPACK_ENTRIES),
+    (HASH_MAX_ZIPLIST_VALUE, HASH_MAX_LISTPACK_VALUE),
 ];
 
 /// Redis 7.0's output-buffer limits, as `CONFIG GET` prints them.
@@ -505,7 +545,12 @@ impl ConfigError {
     }
 }
 
+/// The parameter called `name` (any case), by its name or an alias.
 pub fn find(name: &str) -> Option<&'static Param> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, target)| target);
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
@@ -706,18 +751,39 @@ impl Config {
         self.get(name).parse().unwrap_or(0)
     }
 
-    /// `CONFIG GET pattern...`: matching `(name, value)` pairs, each once.
+    /// `CONFIG GET pattern...`: matching `(name, value)` pairs, each once; an alias
+    /// that matches is listed under its own name, as Redis 7.0 does.
     pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
         let values = self.values.read().expect("config lock");
+        let matches = |name: &str| {
+            patterns
+                .iter()
+                .any(|pat| glob_match(pat, name.as_bytes(), true))
+        };
+        let aliases = ALIASES
+            .iter()
+            .filter(|(alias, _)| matches(alias))
+            .map(|(alias, target)| (*alias, values[target].clone()));
         values
             .iter()
-            .filter(|(name, _)| {
-                patterns
-                    .iter()
-                    .any(|pat| glob_match(pat, name.as_bytes(), true))
-            })
+            .filter(|(name, _)| matches(name))
             .map(|(name, v)| (*name, v.clone()))
+            .chain(aliases)
             .collect()
+    }
+
+    /// The encoding limits of hashes and sets every shard applies.
+    pub fn collection_limits(&self) -> CollectionLimits {
+        let get = |name| usize::try_from(self.get_u64(name)).unwrap_or(usize::MAX);
+        CollectionLimits {
+            hash: HashLimits {
+                max_listpack_entries: get(HASH_MAX_LISTPACK_ENTRIES),
+                max_listpack_value_bytes: get(HASH_MAX_LISTPACK_VALUE),
+            },
+            set: SetLimits {
+                max_intset_entries: get(SET_MAX_INTSET_ENTRIES),
+            },
+        }
     }
 
     /// Checks a password against `requirepass`, in constant time. An
@@ -869,5 +935,38 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, vec!["port", "proto-max-bulk-len"]);
+    }
+
+    #[test]
+    fn collection_limits_default_to_the_engine_s_and_aliases_name_the_same_value() {
+        let c = Config::load(None, &[]).unwrap();
+        assert_eq!(c.collection_limits(), CollectionLimits::default());
+        c.set_many(&[
+            (HASH_MAX_ZIPLIST_ENTRIES.into(), "5".into()),
+            ("hash-max-listpack-value".into(), "1kb".into()),
+            ("SET-MAX-INTSET-ENTRIES".into(), "7".into()),
+        ])
+        .unwrap();
+        let limits = c.collection_limits();
+        assert_eq!(limits.hash.max_listpack_entries, 5);
+        assert_eq!(limits.hash.max_listpack_value_bytes, 1024);
+        assert_eq!(limits.set.max_intset_entries, 7);
+        let got = c.matching(&[b"hash-max-*"]);
+        assert_eq!(
+            got,
+            vec![
+                ("hash-max-listpack-entries", "5".to_string()),
+                ("hash-max-listpack-value", "1024".to_string()),
+                ("hash-max-ziplist-entries", "5".to_string()),
+                ("hash-max-ziplist-value", "1024".to_string()),
+            ]
+        );
+        let err = c
+            .set_many(&[("set-max-intset-entries".into(), "-1".into())])
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "ERR CONFIG SET failed (possibly related to argument 'set-max-intset-entries') - argument must be between 0 and 9223372036854775807 inclusive"
+        );
     }
 }

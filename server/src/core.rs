@@ -84,7 +84,8 @@ pub enum Msg {
     Stats,
     /// `CONFIG RESETSTAT`.
     ResetStats,
-    /// `CONFIG SET proto-max-bulk-len`: the longest string a command may build.
+    /// `CONFIG SET proto-max-bulk-len`: the longest string a command may build. The
+    /// shard also re-reads the collection limits (`hash-max-listpack-*`, ...).
     SetStringMax(usize),
     /// `REPLICAOF host port`: follow the master on this shard for this epoch.
     Follow(u64),
@@ -317,6 +318,7 @@ impl Core {
         shard.set_string_max_bytes(
             global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
         );
+        shard.set_limits(global.config.collection_limits());
         let ncommands = corekv_engine::command::table().all.len();
         Core {
             id,
@@ -534,6 +536,8 @@ impl Core {
             }
             Msg::SetStringMax(n) => {
                 self.shard.borrow_mut().set_string_max_bytes(n);
+                let limits = self.global.config.collection_limits();
+                self.shard.borrow_mut().set_limits(limits);
                 Answer::Done
             }
             Msg::Follow(epoch) => {

@@ -517,6 +517,7 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         let string_max = shard.string_max_bytes();
         *shard = recovered.shard;
         shard.set_string_max_bytes(string_max);
+        shard.set_limits(core.global.config.collection_limits());
     }
     let (journal_bytes, snapshot_bytes) = datadir::list(&core.journal.shard_dir)
         .map(|l| {
