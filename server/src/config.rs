@@ -545,6 +545,14 @@ impl ConfigError {
     }
 }
 
+/// The older names of parameter `name` (command-line flags accept them too).
+pub fn aliases_of(name: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ALIASES
+        .iter()
+        .filter(move |(_, target)| *target == name)
+        .map(|(alias, _)| *alias)
+}
+
 /// The parameter called `name` (any case), by its name or an alias.
 pub fn find(name: &str) -> Option<&'static Param> {
     let name = ALIASES

@@ -178,8 +178,9 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     match SampleCount::from_i64(count) {
+        // The whole set, as an array (not a RESP3 set), as Redis 7.0.15 replies.
         SampleCount::Distinct(n) if n >= set.len() as u64 => {
-            ctx.out.set(set.len());
+            ctx.out.array(set.len());
             set.iter().for_each(|m| ctx.out.bulk(&m));
         }
         SampleCount::Distinct(n) => {
