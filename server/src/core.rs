@@ -535,9 +535,7 @@ impl Core {
                 Answer::Done
             }
             Msg::SetStringMax(n) => {
-                self.shard.borrow_mut().set_string_max_bytes(n);
-                let limits = self.global.config.collection_limits();
-                self.shard.borrow_mut().set_limits(limits);
+                self.set_shard_limits(n);
                 Answer::Done
             }
             Msg::Follow(epoch) => {
@@ -566,6 +564,14 @@ impl Core {
             // The coordinator may have gone (its connection closed): nothing to do.
             let _ = reply.send(answer);
         }
+    }
+
+    /// `CONFIG SET`: the longest string a command may build, and the encoding limits
+    /// of hashes and sets as configured now.
+    fn set_shard_limits(&self, string_max: usize) {
+        let mut shard = self.shard.borrow_mut();
+        shard.set_string_max_bytes(string_max);
+        shard.set_limits(self.global.config.collection_limits());
     }
 
     /// Runs queued work in arrival order until a queued transaction takes the lock.
