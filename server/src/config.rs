@@ -3,16 +3,28 @@
 //! syntax) and `CONFIG GET/SET`.
 //!
 //! Values are kept as canonical strings behind a lock (read on admin paths only); the
-//! few that the request path reads are mirrored into atomics in [`Hot`].
+//! few that the request path reads are mirrored into atomics in [`Hot`]. The encoding
+//! limits of hashes and sets ([`Config::collection_limits`]) are handed to every
+//! shard at start and after each `CONFIG SET`. A few parameters have a second, older
+//! name ([`ALIASES`]) that Redis 7.0 still accepts and `CONFIG GET` still matches.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
+use corekv_engine::collections::{
+    HashLimits, SetLimits, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE,
+    HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_ZIPLIST_VALUE, SET_MAX_INTSET_ENTRIES,
+};
 use corekv_engine::glob::glob_match;
 use corekv_engine::limits::{
     PROTO_MAX_BULK_LEN_BYTES_DEFAULT, PROTO_MAX_BULK_LEN_BYTES_MIN, QUERY_BUFFER_BYTES_DEFAULT,
 };
+use corekv_engine::shard::CollectionLimits;
+
+mod values;
+use values::{merge_output_limits, parse_output_limits};
+pub use values::{parse_memory, OutputClass, OutputLimit};
 
 /// What values a parameter accepts.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +71,11 @@ const fn p(
 }
 
 const YES_NO: Kind = Kind::Bool;
+/// A count Redis keeps in a `size_t` bounded by `LONG_MAX`.
+const COUNT: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
 
 /// Every parameter the server knows.
 pub const PARAMS: &[Param] = &[
@@ -283,6 +300,27 @@ pub const PARAMS: &[Param] = &[
         "per client class (normal, replica, pubsub): hard limit, soft limit, soft seconds",
     ),
     p(
+        HASH_MAX_LISTPACK_ENTRIES,
+        "512",
+        COUNT,
+        true,
+        "most fields a hash keeps in the compact listpack encoding",
+    ),
+    p(
+        HASH_MAX_LISTPACK_VALUE,
+        "64",
+        Kind::Memory { min: 0 },
+        true,
+        "longest field or value, in bytes, a listpack hash holds",
+    ),
+    p(
+        SET_MAX_INTSET_ENTRIES,
+        "512",
+        COUNT,
+        true,
+        "most members a set of integers keeps in the compact intset encoding",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -291,110 +329,15 @@ pub const PARAMS: &[Param] = &[
     ),
 ];
 
+/// Older names Redis 7.0 still accepts, with the parameter each names.
+pub const ALIASES: &[(&str, &str)] = &[
+    (HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_LISTPACK_ENTRIES),
+    (HASH_MAX_ZIPLIST_VALUE, HASH_MAX_LISTPACK_VALUE),
+];
+
 /// Redis 7.0's output-buffer limits, as `CONFIG GET` prints them.
 const OUTPUT_LIMITS_DEFAULT: &str =
     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-
-/// The client classes `client-output-buffer-limit` sets limits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputClass {
-    Normal = 0,
-    /// The master's side of a replication stream (Redis's `slave`).
-    Replica = 1,
-    Pubsub = 2,
-}
-
-impl OutputClass {
-    const ALL: [OutputClass; 3] = [
-        OutputClass::Normal,
-        OutputClass::Replica,
-        OutputClass::Pubsub,
-    ];
-
-    /// The class's name as `CONFIG GET` prints it.
-    fn name(self) -> &'static str {
-        match self {
-            OutputClass::Normal => "normal",
-            OutputClass::Replica => "slave",
-            OutputClass::Pubsub => "pubsub",
-        }
-    }
-
-    /// A class name as Redis accepts it (`master` has no limit and is refused).
-    fn parse(name: &str) -> Option<OutputClass> {
-        match name.to_ascii_lowercase().as_str() {
-            "normal" => Some(OutputClass::Normal),
-            "slave" | "replica" => Some(OutputClass::Replica),
-            "pubsub" => Some(OutputClass::Pubsub),
-            _ => None,
-        }
-    }
-}
-
-/// One class's output-buffer limit; 0 disables a bound.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutputLimit {
-    /// Pending output bytes at which a client is closed at once.
-    pub hard_bytes: u64,
-    /// Pending output bytes a client may stay at or above for `soft_seconds` only.
-    pub soft_bytes: u64,
-    pub soft_seconds: u64,
-}
-
-/// Parses `class hard soft seconds ...` over `current` (the classes not named keep
-/// their limits), with Redis's error texts; returns the canonical value.
-fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
-    let mut limits = parse_output_limits(current).unwrap_or_default();
-    let words: Vec<&str> = value.split_whitespace().collect();
-    if words.is_empty() || !words.len().is_multiple_of(4) {
-        return Err("Wrong number of arguments in buffer limit configuration.".into());
-    }
-    let mut staged = Vec::new();
-    for group in words.chunks(4) {
-        let class = OutputClass::parse(group[0])
-            .ok_or("Invalid client class specified in buffer limit configuration.")?;
-        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
-        let limit = OutputLimit {
-            hard_bytes: parse_memory(group[1]).ok_or_else(bad)?,
-            soft_bytes: parse_memory(group[2]).ok_or_else(bad)?,
-            soft_seconds: group[3].parse().map_err(|_| bad())?,
-        };
-        staged.push((class, limit));
-    }
-    for (class, limit) in staged {
-        limits[class as usize] = limit;
-    }
-    Ok(OutputClass::ALL
-        .iter()
-        .zip(limits)
-        .map(|(c, l)| {
-            format!(
-                "{} {} {} {}",
-                c.name(),
-                l.hard_bytes,
-                l.soft_bytes,
-                l.soft_seconds
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" "))
-}
-
-/// Reads a canonical `client-output-buffer-limit` value.
-fn parse_output_limits(value: &str) -> Option<[OutputLimit; 3]> {
-    let mut limits = [OutputLimit::default(); 3];
-    for group in value.split_whitespace().collect::<Vec<_>>().chunks(4) {
-        let [class, hard, soft, seconds] = group else {
-            return None;
-        };
-        limits[OutputClass::parse(class)? as usize] = OutputLimit {
-            hard_bytes: hard.parse().ok()?,
-            soft_bytes: soft.parse().ok()?,
-            soft_seconds: seconds.parse().ok()?,
-        };
-    }
-    Some(limits)
-}
 
 /// Values the request path reads, mirrored from the registry.
 #[derive(Debug)]
@@ -505,28 +448,21 @@ impl ConfigError {
     }
 }
 
-pub fn find(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+/// The older names of parameter `name` (command-line flags accept them too).
+pub fn aliases_of(name: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ALIASES
+        .iter()
+        .filter(move |(_, target)| *target == name)
+        .map(|(alias, _)| *alias)
 }
 
-/// Parses a memory amount as Redis does: `1gb`, `512mb`, `64k`, `100`.
-pub fn parse_memory(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let units: &[(&str, u64)] = &[
-        ("gb", 1 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1_000),
-        ("b", 1),
-    ];
-    for (suffix, mul) in units {
-        if let Some(num) = s.strip_suffix(suffix) {
-            return num.parse::<u64>().ok()?.checked_mul(*mul);
-        }
-    }
-    s.parse().ok()
+/// The parameter called `name` (any case), by its name or an alias.
+pub fn find(name: &str) -> Option<&'static Param> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, target)| target);
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
 fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
@@ -706,18 +642,39 @@ impl Config {
         self.get(name).parse().unwrap_or(0)
     }
 
-    /// `CONFIG GET pattern...`: matching `(name, value)` pairs, each once.
+    /// `CONFIG GET pattern...`: matching `(name, value)` pairs, each once; an alias
+    /// that matches is listed under its own name, as Redis 7.0 does.
     pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
         let values = self.values.read().expect("config lock");
+        let matches = |name: &str| {
+            patterns
+                .iter()
+                .any(|pat| glob_match(pat, name.as_bytes(), true))
+        };
+        let aliases = ALIASES
+            .iter()
+            .filter(|(alias, _)| matches(alias))
+            .map(|(alias, target)| (*alias, values[target].clone()));
         values
             .iter()
-            .filter(|(name, _)| {
-                patterns
-                    .iter()
-                    .any(|pat| glob_match(pat, name.as_bytes(), true))
-            })
+            .filter(|(name, _)| matches(name))
             .map(|(name, v)| (*name, v.clone()))
+            .chain(aliases)
             .collect()
+    }
+
+    /// The encoding limits of hashes and sets every shard applies.
+    pub fn collection_limits(&self) -> CollectionLimits {
+        let get = |name| usize::try_from(self.get_u64(name)).unwrap_or(usize::MAX);
+        CollectionLimits {
+            hash: HashLimits {
+                max_listpack_entries: get(HASH_MAX_LISTPACK_ENTRIES),
+                max_listpack_value_bytes: get(HASH_MAX_LISTPACK_VALUE),
+            },
+            set: SetLimits {
+                max_intset_entries: get(SET_MAX_INTSET_ENTRIES),
+            },
+        }
     }
 
     /// Checks a password against `requirepass`, in constant time. An
@@ -869,5 +826,38 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, vec!["port", "proto-max-bulk-len"]);
+    }
+
+    #[test]
+    fn collection_limits_default_to_the_engine_s_and_aliases_name_the_same_value() {
+        let c = Config::load(None, &[]).unwrap();
+        assert_eq!(c.collection_limits(), CollectionLimits::default());
+        c.set_many(&[
+            (HASH_MAX_ZIPLIST_ENTRIES.into(), "5".into()),
+            ("hash-max-listpack-value".into(), "1kb".into()),
+            ("SET-MAX-INTSET-ENTRIES".into(), "7".into()),
+        ])
+        .unwrap();
+        let limits = c.collection_limits();
+        assert_eq!(limits.hash.max_listpack_entries, 5);
+        assert_eq!(limits.hash.max_listpack_value_bytes, 1024);
+        assert_eq!(limits.set.max_intset_entries, 7);
+        let got = c.matching(&[b"hash-max-*"]);
+        assert_eq!(
+            got,
+            vec![
+                ("hash-max-listpack-entries", "5".to_string()),
+                ("hash-max-listpack-value", "1024".to_string()),
+                ("hash-max-ziplist-entries", "5".to_string()),
+                ("hash-max-ziplist-value", "1024".to_string()),
+            ]
+        );
+        let err = c
+            .set_many(&[("set-max-intset-entries".into(), "-1".into())])
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "ERR CONFIG SET failed (possibly related to argument 'set-max-intset-entries') - argument must be between 0 and 9223372036854775807 inclusive"
+        );
     }
 }

@@ -246,27 +246,11 @@ mod tests {
         assert!(t.get(b"nosuchcommand").is_none());
     }
 
-    /// Set algebra and `SMOVE` still run only with every key on one shard (they
-    /// answer `CROSSSLOT` otherwise) until they become parts. The list may only shrink.
-    const SINGLE_SHARD_MULTI_KEY: &[&str] = &[
-        "sinter",
-        "sunion",
-        "sdiff",
-        "sinterstore",
-        "sunionstore",
-        "sdiffstore",
-        "sintercard",
-        "smove",
-    ];
-
     /// A handler row runs on one shard, so its keys can never span shards: at most
     /// one key, whatever the arguments. Rows with more are parts.
     #[test]
     fn handler_rows_have_at_most_one_key() {
         for spec in &table().all {
-            if SINGLE_SHARD_MULTI_KEY.contains(&spec.name) {
-                continue;
-            }
             if let Route::Shard(_) = spec.route {
                 let one = match spec.keys {
                     KeySpec::None => true,

@@ -1,7 +1,7 @@
 //! Multi-key and whole-keyspace commands as per-shard parts and a merge.
 //!
 //! A command whose keys may live on several shards (`MSET`, `DEL`, `RENAME`,
-//! `BITOP`, ...) or that reads or changes every shard (`DBSIZE`, `FLUSHALL`, ...)
+//! `BITOP`, `SINTERSTORE`, `SMOVE`, ...) or that reads or changes every shard (`DBSIZE`, `FLUSHALL`, ...)
 //! is described by one [`Parts`]: how its arguments split over shards, an optional
 //! read part, an optional plan between reads and writes, an optional write part and a
 //! merge. A part serves one shard's share — the whole argument list and the positions
@@ -20,6 +20,7 @@
 use bytes::Bytes;
 
 use super::keyspec::KeyIndex;
+use crate::collections::{Set, SetLimits};
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, ScanPos};
@@ -64,7 +65,27 @@ pub enum PartReply {
         len: usize,
         key: Option<Bytes>,
     },
+    /// Set algebra reads: this shard's share of the result, folded from the source
+    /// sets it owns, and its set encoding limits for building the whole result.
+    Set {
+        set: Set,
+        limits: SetLimits,
+    },
+    /// One probe per key position served, in order (`SMOVE`'s reads).
+    Probes(Vec<SetProbe>),
     Err(CmdError),
+}
+
+/// What a key holds, as far as a set command's plan needs to know before it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetProbe {
+    Missing,
+    /// A set, and whether it has the member the command asks about.
+    Set {
+        has_member: bool,
+    },
+    /// A value of another type.
+    Other,
 }
 
 /// A shard's share of a command: every argument (name included), the positions of

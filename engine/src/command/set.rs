@@ -3,16 +3,27 @@
 //! `SSCAN`, on [`Set`] values, with Redis 7.0's replies and error texts (`t_set.c`).
 //! Member lists reply as RESP3 sets where Redis 7.0 does.
 //!
-//! Multi-key commands run on one shard holding all their keys (the table routes
-//! them; keys on several shards answer `CROSSSLOT`). Each is written as a per-shard
-//! step ([`local_sets`], [`smove_take`], [`smove_put`]) and a combine step
-//! ([`combine`], [`store`]), so a cross-shard form only has to run the steps on
-//! their shards and pass the parts along.
+//! The multi-key commands are [`Parts`], so their keys may live on any shards:
+//! - the algebra: each shard folds the sources it owns into its share of the result
+//!   ([`share`]), the plan folds the shares ([`fold_shares`]) and replies, and a
+//!   `*STORE` form writes the destination (deleting it when the result is empty),
+//!   as `BITOP` does;
+//! - `SINTERCARD`: the same shares, counted by the plan (or counted on the shard when
+//!   it owns every source, so `LIMIT` stops early);
+//! - `SMOVE`: read what both keys hold ([`SetProbe`]), plan Redis's checks, write:
+//!   remove the member from the source on its shard, add it to the destination on
+//!   its shard.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use bytes::Bytes;
 
 use super::flags::*;
 use super::hash::{parse_scan, random_count, reply_scan};
+use super::parts::{
+    merge, PartFn, PartReply, Parts, Piece, PlanFn, SetProbe, ShardArgs, Split, Write,
+};
 use super::{range, row, CommandSpec, KeySpec, Route, KEY1};
 use crate::collections::{distinct_positions, repeat_positions, SampleCount, Set, SetLimits};
 use crate::command::Ctx;
@@ -167,8 +178,9 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     match SampleCount::from_i64(count) {
+        // The whole set, as an array (not a RESP3 set), as Redis 7.0.15 replies.
         SampleCount::Distinct(n) if n >= set.len() as u64 => {
-            ctx.out.set(set.len());
+            ctx.out.array(set.len());
             set.iter().for_each(|m| ctx.out.bulk(&m));
         }
         SampleCount::Distinct(n) => {
@@ -196,13 +208,12 @@ enum SetOp {
     Diff,
 }
 
-/// The per-shard step of a set operation: the sets at `keys` on this shard, in
-/// order (`None`: missing). Every key counts a hit or miss and is type-checked
-/// before any is read, as Redis does.
+/// The sets at `keys` on this shard, in order (`None`: missing). Every key counts a
+/// hit or miss and is type-checked before any is read, as Redis does.
 fn local_sets<'k>(
     ks: &'k mut Keyspace,
     db: usize,
-    keys: &[Bytes],
+    keys: &[&Bytes],
     now_ms: u64,
 ) -> CmdResult<Vec<Option<&'k Set>>> {
     for key in keys {
@@ -221,8 +232,7 @@ fn local_sets<'k>(
         .collect())
 }
 
-/// The combine step: the result of `op` over the sets named in order, missing
-/// ones as empty.
+/// The result of `op` over the sets named in order, missing ones as empty.
 fn combine(op: SetOp, sets: &[Option<&Set>], limits: &SetLimits) -> Set {
     let empty = Set::new();
     let all: Vec<&Set> = sets.iter().map(|s| s.unwrap_or(&empty)).collect();
@@ -234,74 +244,180 @@ fn combine(op: SetOp, sets: &[Option<&Set>], limits: &SetLimits) -> Set {
     }
 }
 
-/// Stores `result` at `dst` (deleting `dst` when it is empty); returns its size.
-fn store(ks: &mut Keyspace, db: usize, dst: &[u8], result: Set, now_ms: u64) -> usize {
-    let len = result.len();
-    if len == 0 {
-        ks.remove(db, dst, now_ms);
-    } else {
-        ks.add(db, dst, Value::Set(result), NO_EXPIRE);
+/// The key positions of `s` among `sources`, in order.
+fn owned(s: &ShardArgs, sources: &Range<usize>) -> Vec<usize> {
+    s.keys
+        .iter()
+        .copied()
+        .filter(|i| sources.contains(i))
+        .collect()
+}
+
+/// The read part of a set operation: this shard's share of the result, folded from
+/// the sources it owns. Intersection and union fold alike on every shard; for a
+/// difference, the shard owning the first source subtracts its other sources from
+/// it, and every other shard unites its sources, to be subtracted by the plan.
+/// A shard owning no source (only a `*STORE` destination) answers `Done`.
+fn share(ctx: &mut Ctx, s: &ShardArgs, op: SetOp, sources: Range<usize>) -> CmdResult<PartReply> {
+    let positions = owned(s, &sources);
+    if positions.is_empty() {
+        return Ok(PartReply::Done);
     }
-    len
-}
-
-fn set_op(ctx: &mut Ctx, keys: &[Bytes], op: SetOp) -> CmdResult<Set> {
+    let keys: Vec<&Bytes> = positions.iter().map(|&i| &s.args[i]).collect();
     let limits = ctx.limits.set;
-    let sets = local_sets(ctx.ks, ctx.db, keys, ctx.now_ms)?;
-    Ok(combine(op, &sets, &limits))
+    let sets = local_sets(ctx.ks, ctx.db, &keys, ctx.now_ms)?;
+    let op = match op {
+        SetOp::Diff if positions[0] != sources.start => SetOp::Union,
+        op => op,
+    };
+    let set = combine(op, &sets, &limits);
+    Ok(PartReply::Set { set, limits })
 }
 
-fn set_op_reply(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult {
-    let result = set_op(ctx, &args[1..], op)?;
-    ctx.out.set(result.len());
-    result.iter().for_each(|m| ctx.out.bulk(&m));
-    Ok(())
+/// The plan's fold of the shares ([`share`]) into the result; borrowed when a single
+/// shard holds every source, as it usually does.
+fn fold_shares(op: SetOp, reads: &[Piece], first_source: usize) -> CmdResult<Cow<'_, Set>> {
+    Parts::first_error(reads)?;
+    let mut shares: Vec<&Set> = Vec::with_capacity(reads.len());
+    let mut limits = SetLimits::default();
+    for piece in reads {
+        if let PartReply::Set { set, limits: l } = &piece.reply {
+            match op == SetOp::Diff && piece.keys.contains(&first_source) {
+                true => shares.insert(0, set),
+                false => shares.push(set),
+            }
+            limits = *l;
+        }
+    }
+    if let [one] = shares[..] {
+        return Ok(Cow::Borrowed(one));
+    }
+    Ok(Cow::Owned(match op {
+        SetOp::Inter => Set::intersection(&shares, &limits),
+        SetOp::Union => Set::union(&shares, &limits),
+        SetOp::Diff => Set::difference(&shares, &limits),
+    }))
 }
 
-fn set_op_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult {
-    let result = set_op(ctx, &args[2..], op)?;
-    let len = store(ctx.ks, ctx.db, &args[1], result, ctx.now_ms);
-    ctx.out.int(len as i64);
-    Ok(())
+/// `SINTER`/`SUNION`/`SDIFF key ...`: the first source's position.
+const REPLY_FIRST_SOURCE: usize = 1;
+/// `S*STORE destination key ...`: the destination's position ...
+const STORE_DEST: usize = 1;
+/// ... and the first source's.
+const STORE_FIRST_SOURCE: usize = 2;
+
+fn reply_read(ctx: &mut Ctx, s: &ShardArgs, op: SetOp) -> CmdResult<PartReply> {
+    share(ctx, s, op, REPLY_FIRST_SOURCE..s.args.len())
 }
 
-fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    set_op_reply(ctx, args, SetOp::Inter)
+/// Replies with the members of the result, as a RESP3 set.
+fn reply_plan(reads: &[Piece], out: &mut ReplyBuf, op: SetOp) -> PlanResult {
+    let result = fold_shares(op, reads, REPLY_FIRST_SOURCE)?;
+    out.set(result.len());
+    result.iter().for_each(|m| out.bulk(&m));
+    Ok(None)
 }
 
-fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    set_op_reply(ctx, args, SetOp::Union)
+fn store_read(ctx: &mut Ctx, s: &ShardArgs, op: SetOp) -> CmdResult<PartReply> {
+    share(ctx, s, op, STORE_FIRST_SOURCE..s.args.len())
 }
 
-fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    set_op_reply(ctx, args, SetOp::Diff)
+/// Replies with the result's size and writes it to the destination (an empty result
+/// deletes it).
+fn store_plan(reads: &[Piece], out: &mut ReplyBuf, op: SetOp) -> PlanResult {
+    let result = fold_shares(op, reads, STORE_FIRST_SOURCE)?;
+    out.int(result.len() as i64);
+    let carry = (!result.is_empty()).then(|| Entry {
+        value: Value::Set(result.into_owned()),
+        expire_at_ms: NO_EXPIRE,
+    });
+    Ok(Some(Write {
+        keys: Some(vec![STORE_DEST]),
+        carry,
+    }))
 }
 
-fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    set_op_store(ctx, args, SetOp::Inter)
+/// Stores the result at the destination, or deletes the destination when the
+/// result is empty.
+fn store_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let dest = &s.args[STORE_DEST];
+    match s.carry {
+        Some(entry) => ctx.ks.add_entry(ctx.db, dest, entry.clone()),
+        None => {
+            ctx.ks.remove(ctx.db, dest, ctx.now_ms);
+        }
+    }
+    Ok(PartReply::Done)
 }
 
-fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    set_op_store(ctx, args, SetOp::Union)
+type PlanResult = CmdResult<Option<Write>>;
+
+fn sinter_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    reply_read(ctx, s, SetOp::Inter)
 }
 
-fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    set_op_store(ctx, args, SetOp::Diff)
+fn sinter_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    reply_plan(reads, out, SetOp::Inter)
 }
 
-fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn sunion_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    reply_read(ctx, s, SetOp::Union)
+}
+
+fn sunion_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    reply_plan(reads, out, SetOp::Union)
+}
+
+fn sdiff_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    reply_read(ctx, s, SetOp::Diff)
+}
+
+fn sdiff_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    reply_plan(reads, out, SetOp::Diff)
+}
+
+fn sinterstore_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    store_read(ctx, s, SetOp::Inter)
+}
+
+fn sinterstore_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    store_plan(reads, out, SetOp::Inter)
+}
+
+fn sunionstore_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    store_read(ctx, s, SetOp::Union)
+}
+
+fn sunionstore_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    store_plan(reads, out, SetOp::Union)
+}
+
+fn sdiffstore_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    store_read(ctx, s, SetOp::Diff)
+}
+
+fn sdiffstore_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    store_plan(reads, out, SetOp::Diff)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the first source's position.
+const SINTERCARD_FIRST_SOURCE: usize = 2;
+
+/// `SINTERCARD`'s arguments: the source positions and the limit (0: none), with
+/// Redis's errors, checked before any key is looked up.
+fn sintercard_args(args: &[Bytes]) -> CmdResult<(Range<usize>, usize)> {
     let numkeys_error = || CmdError::Raw("ERR numkeys should be greater than 0".into());
     let numkeys = parse_i64(&args[1]).ok_or_else(numkeys_error)?;
     if numkeys < 1 {
         return Err(numkeys_error());
     }
-    if numkeys as u64 > (args.len() - 2) as u64 {
+    if numkeys as u64 > (args.len() - SINTERCARD_FIRST_SOURCE) as u64 {
         return Err(CmdError::Raw(
             "ERR Number of keys can't be greater than number of args".into(),
         ));
     }
-    let keys = &args[2..2 + numkeys as usize];
-    let mut c = ArgCursor::new(&args[1 + numkeys as usize..]);
+    let end = SINTERCARD_FIRST_SOURCE + numkeys as usize;
+    let mut c = ArgCursor::new(&args[end - 1..]);
     let mut limit = 0;
     while !c.is_empty() {
         if c.remaining() >= 2 && c.eat("LIMIT") {
@@ -312,80 +428,172 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let sets = local_sets(ctx.ks, ctx.db, keys, ctx.now_ms)?;
+    Ok((SINTERCARD_FIRST_SOURCE..end, limit))
+}
+
+fn check_sintercard(args: &[Bytes]) -> CmdResult {
+    sintercard_args(args).map(|_| ())
+}
+
+/// This shard's intersection share, or the count itself when it owns every source
+/// (so `LIMIT` stops the count early).
+fn sintercard_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let (sources, limit) = sintercard_args(s.args)?;
+    if owned(s, &sources).len() < sources.len() {
+        return share(ctx, s, SetOp::Inter, sources);
+    }
+    let keys: Vec<&Bytes> = sources.map(|i| &s.args[i]).collect();
+    let sets = local_sets(ctx.ks, ctx.db, &keys, ctx.now_ms)?;
     let n = match sets.into_iter().collect::<Option<Vec<&Set>>>() {
         Some(all) => Set::intersection_len(&all, limit),
         None => 0,
     };
-    ctx.out.int(n as i64);
-    Ok(())
+    Ok(PartReply::Int(n as i64))
 }
 
-/// `SMOVE`'s step on the source's shard: removes `member` from the set at `src`
-/// (deleting it if emptied). Returns whether it was there.
-fn smove_take(ks: &mut Keyspace, db: usize, src: &[u8], member: &[u8], now_ms: u64) -> bool {
-    let removed = write_set(ks, db, src, now_ms)
-        .ok()
-        .flatten()
-        .is_some_and(|mut guard| guard.set_remove(member));
-    ks.remove_if_empty(db, src);
-    removed
-}
-
-/// `SMOVE`'s step on the destination's shard: adds `member` to the set at `dst`,
-/// creating it.
-fn smove_put(
-    ks: &mut Keyspace,
-    db: usize,
-    dst: &[u8],
-    member: &[u8],
-    limits: &SetLimits,
-    now_ms: u64,
-) {
-    if let Some(mut guard) = write_set(ks, db, dst, now_ms).ok().flatten() {
-        guard.set_add(member, limits);
-        return;
-    }
-    let set = Set::from_members([member], limits);
-    ks.add(db, dst, Value::Set(set), NO_EXPIRE);
-}
-
-fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let (src, dst, member) = (&args[1], &args[2], &args[3]);
-    let now = ctx.now_ms;
-    let limits = ctx.limits.set;
-    let Some(src_set) = peek_set(ctx.ks, ctx.db, src, now)? else {
-        ctx.out.int(0);
-        return Ok(());
+fn sintercard_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    Parts::first_error(reads)?;
+    let (_, limit) = sintercard_args(args)?;
+    let n = match reads.iter().find_map(|p| match p.reply {
+        PartReply::Int(n) => Some(n),
+        _ => None,
+    }) {
+        Some(n) => n,
+        None => {
+            let shares: Vec<&Set> = reads
+                .iter()
+                .filter_map(|p| match &p.reply {
+                    PartReply::Set { set, .. } => Some(set),
+                    _ => None,
+                })
+                .collect();
+            Set::intersection_len(&shares, limit) as i64
+        }
     };
-    let present = src_set.contains(member);
-    peek_set(ctx.ks, ctx.db, dst, now)?;
-    if src == dst || !present {
-        ctx.out.int(present as i64);
+    out.int(n);
+    Ok(None)
+}
+
+/// `SMOVE source destination member`: the positions of its arguments.
+const SMOVE_SRC: usize = 1;
+const SMOVE_DST: usize = 2;
+const SMOVE_MEMBER: usize = 3;
+
+/// What the keys this shard owns hold, without counting hits (Redis's
+/// `lookupKeyWrite`).
+fn smove_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let member = &s.args[SMOVE_MEMBER];
+    let probes = s
+        .keys()
+        .map(|key| match ctx.ks.find(ctx.db, key, ctx.now_ms) {
+            None => SetProbe::Missing,
+            Some(Entry {
+                value: Value::Set(set),
+                ..
+            }) => SetProbe::Set {
+                has_member: set.contains(member),
+            },
+            Some(_) => SetProbe::Other,
+        })
+        .collect();
+    Ok(PartReply::Probes(probes))
+}
+
+/// Redis's order: a missing source answers 0 whatever the destination holds; then
+/// either key of another type is an error; the same key answers whether the member
+/// is there; else the member moves if the source has it.
+fn smove_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> PlanResult {
+    Parts::first_error(reads)?;
+    let probe = |position: usize| {
+        reads
+            .iter()
+            .find_map(|p| match &p.reply {
+                PartReply::Probes(probes) => p
+                    .keys
+                    .iter()
+                    .position(|&k| k == position)
+                    .map(|i| probes[i]),
+                _ => None,
+            })
+            .unwrap_or(SetProbe::Missing)
+    };
+    let (src, dst) = (probe(SMOVE_SRC), probe(SMOVE_DST));
+    let has_member = match (src, dst) {
+        (SetProbe::Missing, _) => false,
+        (SetProbe::Other, _) | (_, SetProbe::Other) => return Err(CmdError::WrongType),
+        (SetProbe::Set { has_member }, _) => has_member,
+    };
+    out.int(has_member as i64);
+    if !has_member || args[SMOVE_SRC] == args[SMOVE_DST] {
+        return Ok(None);
+    }
+    Ok(Some(Write {
+        keys: Some(vec![SMOVE_SRC, SMOVE_DST]),
+        carry: None,
+    }))
+}
+
+/// Removes the member from the source (deleting it if emptied) and adds it to the
+/// destination (creating it), each on the shard owning it.
+fn smove_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let member = &s.args[SMOVE_MEMBER];
+    let (db, now) = (ctx.db, ctx.now_ms);
+    if s.has(SMOVE_SRC) {
+        let src = &s.args[SMOVE_SRC];
+        if let Some(mut guard) = write_set(ctx.ks, db, src, now)? {
+            guard.set_remove(member);
+        }
+        ctx.ks.remove_if_empty(db, src);
+    }
+    if s.has(SMOVE_DST) {
+        add_member(ctx, &s.args[SMOVE_DST], member)?;
+    }
+    Ok(PartReply::Done)
+}
+
+/// Adds `member` to the set at `key`, creating it.
+fn add_member(ctx: &mut Ctx, key: &[u8], member: &[u8]) -> CmdResult {
+    let limits = ctx.limits.set;
+    if let Some(mut guard) = write_set(ctx.ks, ctx.db, key, ctx.now_ms)? {
+        guard.set_add(member, &limits);
         return Ok(());
     }
-    smove_take(ctx.ks, ctx.db, src, member, now);
-    smove_put(ctx.ks, ctx.db, dst, member, &limits, now);
-    ctx.out.int(1);
+    let set = Set::from_members([member], &limits);
+    ctx.ks.add(ctx.db, key, Value::Set(set), NO_EXPIRE);
     Ok(())
 }
 
-/// The set at `key`, without counting a hit or miss (a write's lookup).
-fn peek_set<'k>(
-    ks: &'k mut Keyspace,
-    db: usize,
-    key: &[u8],
-    now_ms: u64,
-) -> CmdResult<Option<&'k Set>> {
-    match ks.find(db, key, now_ms) {
-        None => Ok(None),
-        Some(Entry {
-            value: Value::Set(s),
-            ..
-        }) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
+/// A set row as parts, splitting by keys.
+const fn keyed(
+    check: Option<fn(&[Bytes]) -> CmdResult>,
+    read: PartFn,
+    plan: PlanFn,
+    write: Option<PartFn>,
+) -> Parts {
+    Parts {
+        split: Split::Keys,
+        check,
+        read: Some(read),
+        plan: Some(plan),
+        write,
+        always_writes: false,
+        merge: merge::planned,
     }
 }
+
+static SINTER: Parts = keyed(None, sinter_read, sinter_plan, None);
+static SUNION: Parts = keyed(None, sunion_read, sunion_plan, None);
+static SDIFF: Parts = keyed(None, sdiff_read, sdiff_plan, None);
+static SINTERSTORE: Parts = keyed(None, sinterstore_read, sinterstore_plan, Some(store_write));
+static SUNIONSTORE: Parts = keyed(None, sunionstore_read, sunionstore_plan, Some(store_write));
+static SDIFFSTORE: Parts = keyed(None, sdiffstore_read, sdiffstore_plan, Some(store_write));
+static SINTERCARD: Parts = keyed(
+    Some(check_sintercard),
+    sintercard_read,
+    sintercard_plan,
+    None,
+);
+static SMOVE: Parts = keyed(None, smove_read, smove_plan, Some(smove_write));
 
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
@@ -424,14 +632,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     row("smembers", 2, READONLY, KEY1, "set", "Returns all members of a set.", Route::Shard(smembers)),
     row("spop", -2, WRITE | FAST, KEY1, "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", Route::Shard(spop)),
     row("srandmember", -2, READONLY, KEY1, "set", "Get one or multiple random members from a set", Route::Shard(srandmember)),
-    row("sinter", -2, READONLY, ALL_KEYS, "set", "Returns the intersect of multiple sets.", Route::Shard(sinter)),
-    row("sunion", -2, READONLY, ALL_KEYS, "set", "Returns the union of multiple sets.", Route::Shard(sunion)),
-    row("sdiff", -2, READONLY, ALL_KEYS, "set", "Returns the difference of multiple sets.", Route::Shard(sdiff)),
-    row("sinterstore", -3, RW, ALL_KEYS, "set", "Stores the intersect of multiple sets in a key.", Route::Shard(sinterstore)),
-    row("sunionstore", -3, RW, ALL_KEYS, "set", "Stores the union of multiple sets in a key.", Route::Shard(sunionstore)),
-    row("sdiffstore", -3, RW, ALL_KEYS, "set", "Stores the difference of multiple sets in a key.", Route::Shard(sdiffstore)),
-    row("sintercard", -3, READONLY, SINTERCARD_KEYS, "set", "Returns the number of members of the intersect of multiple sets.", Route::Shard(sintercard)),
-    row("smove", 4, WRITE | FAST, range(1, 2, 1), "set", "Moves a member from one set to another.", Route::Shard(smove)),
+    row("sinter", -2, READONLY, ALL_KEYS, "set", "Returns the intersect of multiple sets.", Route::Parts(&SINTER)),
+    row("sunion", -2, READONLY, ALL_KEYS, "set", "Returns the union of multiple sets.", Route::Parts(&SUNION)),
+    row("sdiff", -2, READONLY, ALL_KEYS, "set", "Returns the difference of multiple sets.", Route::Parts(&SDIFF)),
+    row("sinterstore", -3, RW, ALL_KEYS, "set", "Stores the intersect of multiple sets in a key.", Route::Parts(&SINTERSTORE)),
+    row("sunionstore", -3, RW, ALL_KEYS, "set", "Stores the union of multiple sets in a key.", Route::Parts(&SUNIONSTORE)),
+    row("sdiffstore", -3, RW, ALL_KEYS, "set", "Stores the difference of multiple sets in a key.", Route::Parts(&SDIFFSTORE)),
+    row("sintercard", -3, READONLY, SINTERCARD_KEYS, "set", "Returns the number of members of the intersect of multiple sets.", Route::Parts(&SINTERCARD)),
+    row("smove", 4, WRITE | FAST, range(1, 2, 1), "set", "Moves a member from one set to another.", Route::Parts(&SMOVE)),
     row("sscan", -3, READONLY, KEY1, "set", "Iterates over members of a set.", Route::Shard(sscan)),
 ];
 

@@ -22,6 +22,8 @@ pub struct TestCluster {
     pub shards: Vec<Shard>,
     pub now_ms: u64,
     pub db: usize,
+    /// The protocol replies are encoded in.
+    pub protocol: Protocol,
     /// Bumped for every merge that picks (`RANDOMKEY`).
     random: u64,
 }
@@ -32,21 +34,28 @@ impl TestCluster {
             shards: (0..shards).map(|id| Shard::new(id, 42)).collect(),
             now_ms: 1_700_000_000_000,
             db: 0,
+            protocol: Protocol::Resp2,
             random: 0,
         }
+    }
+
+    /// Runs one command and returns its raw RESP reply.
+    pub fn run_raw(&mut self, args: &[&str]) -> String {
+        let args: Args = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let mut out = ReplyBuf::new(self.protocol);
+        self.run_args(&args, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Runs one command and returns its reply rendered as [`super::TestShard::run`]
     /// renders it.
     pub fn run(&mut self, args: &[&str]) -> String {
-        let args: Args = args
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        let mut out = ReplyBuf::new(Protocol::Resp2);
-        self.run_args(&args, &mut out);
-        let (text, rest) = render(&out);
-        assert!(rest.is_empty(), "one reply expected, got {out:?}");
+        let raw = self.run_raw(args);
+        let (text, rest) = render(raw.as_bytes());
+        assert!(rest.is_empty(), "one reply expected, got {raw:?}");
         text
     }
 
@@ -212,10 +221,22 @@ mod tests {
     /// Runs `script` on one shard and on a four-shard cluster: every reply must be the
     /// same (`KEYS` and `SCAN` compared as sets).
     fn same_on_one_and_four_shards(script: &[&[&str]]) {
-        let mut one = TestShard::default();
+        same_on_one_and_four_shards_in(Protocol::Resp2, script);
+    }
+
+    /// [`same_on_one_and_four_shards`] with replies in `protocol`, raw replies compared
+    /// (RESP3 types included); member lists of the set commands compared as sets.
+    fn same_on_one_and_four_shards_in(protocol: Protocol, script: &[&[&str]]) {
+        let mut one = TestShard {
+            protocol,
+            ..TestShard::default()
+        };
         let mut four = TestCluster::new(4);
+        four.protocol = protocol;
         for cmd in script {
-            let (a, b) = (one.run(cmd), four.run(cmd));
+            let (raw_a, raw_b) = (one.run_raw(cmd), four.run_raw(cmd));
+            assert_eq!(raw_a.as_bytes()[0], raw_b.as_bytes()[0], "{cmd:?}");
+            let (a, b) = (render(raw_a.as_bytes()).0, render(raw_b.as_bytes()).0);
             let sorted = |s: &str| {
                 let mut words: Vec<String> = s
                     .trim_matches(|c| c == '[' || c == ']')
@@ -226,7 +247,9 @@ mod tests {
                 words
             };
             match cmd[0] {
-                "KEYS" => assert_eq!(sorted(&a), sorted(&b), "{cmd:?}"),
+                "KEYS" | "SMEMBERS" | "SINTER" | "SUNION" | "SDIFF" => {
+                    assert_eq!(sorted(&a), sorted(&b), "{cmd:?}")
+                }
                 _ => assert_eq!(a, b, "{cmd:?}"),
             }
         }
@@ -363,5 +386,142 @@ mod tests {
         assert_eq!(c.run(&["FLUSHDB"]), "OK");
         assert_eq!(c.run(&["DBSIZE"]), "0");
         assert_eq!(c.run(&["SCAN", "0"]), "[0, []]");
+    }
+
+    /// The set algebra, `SINTERCARD` and `SMOVE` with their keys on four shards.
+    const SET_KEYS: [&str; 4] = ["a", "b", "c", "d"];
+
+    fn set_algebra_script() -> Vec<&'static [&'static str]> {
+        vec![
+            &["SADD", "a", "1", "2", "3", "x"],
+            &["SADD", "b", "2", "3", "4", "x"],
+            &["SADD", "c", "3", "x", "y"],
+            &["SET", "s", "str"],
+            &["SADD", "{b}2", "1", "4", "y"],
+            &["SDIFF", "a", "b", "{b}2"],
+            &["SDIFF", "{b}2", "a", "b"],
+            &["SINTER", "a", "b", "{b}2"],
+            &["SINTER", "{b}2", "b", "c"],
+            &["SUNION", "c", "b", "{b}2"],
+            &["SINTERCARD", "3", "{b}2", "b", "a"],
+            &["SINTER", "a", "b", "c"],
+            &["SINTER", "a", "b", "nokey"],
+            &["SINTER", "nokey", "s"],
+            &["SINTER", "a", "s"],
+            &["SUNION", "a", "b", "c", "nokey"],
+            &["SUNION", "nokey", "s"],
+            &["SDIFF", "a", "b"],
+            &["SDIFF", "a", "c", "b"],
+            &["SDIFF", "b", "a", "a"],
+            &["SDIFF", "nokey", "a"],
+            &["SDIFF", "a", "s"],
+            &["SDIFF", "a"],
+            &["SINTERSTORE", "d", "a", "b", "c"],
+            &["SMEMBERS", "d"],
+            &["OBJECT", "ENCODING", "d"],
+            &["SINTERSTORE", "d", "a", "b"],
+            &["SMEMBERS", "d"],
+            &["SINTERSTORE", "d", "a", "nokey"],
+            &["EXISTS", "d"],
+            &["SINTERSTORE", "d", "a", "s"],
+            &["SUNIONSTORE", "d", "a", "b", "c"],
+            &["SCARD", "d"],
+            &["OBJECT", "ENCODING", "d"],
+            &["SDIFFSTORE", "d", "a", "b"],
+            &["SMEMBERS", "d"],
+            &["OBJECT", "ENCODING", "d"],
+            &["SET", "d", "overwritten"],
+            &["SUNIONSTORE", "d", "a"],
+            &["TYPE", "d"],
+            &["SDIFFSTORE", "d", "a", "a"],
+            &["EXISTS", "d"],
+            &["SUNIONSTORE", "a", "a", "b"],
+            &["SMEMBERS", "a"],
+            &["SINTERCARD", "3", "a", "b", "c"],
+            &["SINTERCARD", "2", "a", "b", "LIMIT", "2"],
+            &["SINTERCARD", "2", "a", "b", "LIMIT", "0"],
+            &["SINTERCARD", "2", "a", "nokey"],
+            &["SINTERCARD", "2", "a", "s"],
+            &["SINTERCARD", "0", "a"],
+            &["SINTERCARD", "x", "a"],
+            &["SINTERCARD", "3", "a", "b"],
+            &["SINTERCARD", "2", "a", "b", "LIMIT", "-1"],
+            &["SINTERCARD", "2", "a", "b", "LIMIT"],
+            &["SINTERCARD", "1", "a", "b", "c"],
+            &["SMOVE", "a", "d", "1"],
+            &["SMOVE", "a", "d", "1"],
+            &["SMEMBERS", "a"],
+            &["SMEMBERS", "d"],
+            &["SMOVE", "a", "a", "2"],
+            &["SMOVE", "a", "a", "nope"],
+            &["SMOVE", "nokey", "s", "1"],
+            &["SMOVE", "a", "s", "2"],
+            &["SMOVE", "s", "a", "2"],
+            &["SMOVE", "c", "b", "y"],
+            &["SMOVE", "c", "b", "3"],
+            &["SMOVE", "c", "b", "x"],
+            &["EXISTS", "c"],
+            &["SMEMBERS", "b"],
+            &["OBJECT", "ENCODING", "b"],
+            &["SINTERSTORE", "d"],
+            &["SMOVE", "a", "b"],
+        ]
+    }
+
+    #[test]
+    fn set_algebra_and_smove_across_shards() {
+        assert_eq!(TestCluster::new(4).spread(&SET_KEYS), 4);
+        assert_eq!(TestCluster::new(4).spread(&["b", "{b}2"]), 1);
+        let script = set_algebra_script();
+        same_on_one_and_four_shards(&script);
+        same_on_one_and_four_shards_in(Protocol::Resp3, &script);
+    }
+
+    #[test]
+    fn set_algebra_replies_across_shards() {
+        // Expected replies are what redis-server 7.0 answers to the same commands.
+        let mut c = TestCluster::new(4);
+        c.run(&["SADD", "a", "1", "2", "3"]);
+        c.run(&["SADD", "b", "2", "3", "4"]);
+        c.run(&["SADD", "c", "3", "5"]);
+        c.run(&["SET", "s", "str"]);
+        assert_eq!(c.run(&["SINTER", "a", "b", "c"]), "[3]");
+        assert_eq!(c.run(&["SUNION", "a", "b", "c"]), "[1, 2, 3, 4, 5]");
+        assert_eq!(c.run(&["SDIFF", "a", "b"]), "[1]");
+        assert_eq!(c.run(&["SDIFF", "b", "a", "c"]), "[4]");
+        assert_eq!(c.run(&["SINTERSTORE", "d", "a", "b"]), "2");
+        assert_eq!(c.run(&["SMEMBERS", "d"]), "[2, 3]");
+        assert_eq!(c.run(&["SDIFFSTORE", "d", "c", "c"]), "0");
+        assert_eq!(c.run(&["EXISTS", "d"]), "0");
+        assert_eq!(c.run(&["SINTERCARD", "2", "a", "b", "LIMIT", "1"]), "1");
+        assert_eq!(c.run(&["SINTERCARD", "3", "a", "b", "c"]), "1");
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+        assert_eq!(c.run(&["SUNIONSTORE", "d", "a", "s"]), wrong);
+        assert_eq!(c.run(&["SMOVE", "a", "s", "1"]), wrong);
+        assert_eq!(c.run(&["SMOVE", "nokey", "s", "1"]), "0");
+        assert_eq!(c.run(&["SMOVE", "a", "d", "1"]), "1");
+        assert_eq!(c.run(&["SMEMBERS", "d"]), "[1]");
+        assert_eq!(c.run(&["SMEMBERS", "a"]), "[2, 3]");
+        c.protocol = Protocol::Resp3;
+        assert!(c.run_raw(&["SINTER", "a", "b", "c"]).starts_with('~'));
+        assert!(c.run_raw(&["SDIFF", "a", "a"]).starts_with("~0\r\n"));
+    }
+
+    /// The result of a `*STORE` is encoded by the limits of the shards, wherever its
+    /// sources live.
+    #[test]
+    fn store_results_follow_the_set_limits() {
+        let mut c = TestCluster::new(4);
+        for shard in &mut c.shards {
+            let mut limits = shard.limits();
+            limits.set.max_intset_entries = 2;
+            shard.set_limits(limits);
+        }
+        c.run(&["SADD", "a", "1", "2"]);
+        c.run(&["SADD", "b", "3"]);
+        assert_eq!(c.run(&["SUNIONSTORE", "d", "a", "b"]), "3");
+        assert_eq!(c.run(&["OBJECT", "ENCODING", "d"]), "hashtable");
+        assert_eq!(c.run(&["SUNIONSTORE", "d", "a", "c"]), "2");
+        assert_eq!(c.run(&["OBJECT", "ENCODING", "d"]), "intset");
     }
 }

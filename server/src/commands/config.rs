@@ -70,7 +70,8 @@ fn config<'a>(
                 cfg.set_many(&pairs)
                     .map_err(|e| CmdError::Raw(e.message()))?;
                 let max = cfg.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize;
-                // Every shard builds strings up to the new limit; tell each.
+                // Every shard builds strings up to the new limit and encodes hashes and
+                // sets by the new limits; tell each.
                 for s in 0..core.shards() {
                     core.call(s, None, Msg::SetStringMax(max)).await;
                 }

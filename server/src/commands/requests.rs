@@ -20,7 +20,8 @@ pub enum Msg {
     Stats,
     /// `CONFIG RESETSTAT`.
     ResetStats,
-    /// `CONFIG SET proto-max-bulk-len`: the longest string a command may build.
+    /// After `CONFIG SET`: the longest string a command may build, and the encoding
+    /// limits of hashes and sets as configured now.
     SetStringMax(usize),
     /// `REPLICAOF host port`: follow the master on this shard for this epoch.
     Follow(u64),
@@ -55,7 +56,7 @@ impl From<Msg> for mesh::Msg {
                 Answer::Done
             })),
             Msg::SetStringMax(n) => mesh::Msg::Control(Box::new(move |core| {
-                core.shard.borrow_mut().set_string_max_bytes(n);
+                core.set_shard_limits(n);
                 Answer::Done
             })),
             Msg::Follow(epoch) => crate::repl::replica::follow(epoch),

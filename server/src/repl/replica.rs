@@ -307,6 +307,7 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
         let string_max = shard.string_max_bytes();
         *shard = *new;
         shard.set_string_max_bytes(string_max);
+        shard.set_limits(core.global.config.collection_limits());
         shard.log().last_lsn()
     };
     log::info!("shard {}: full sync loaded at LSN {lsn}", core.id);

@@ -44,6 +44,7 @@ pub fn cli() -> Command {
         cmd = cmd.arg(
             Arg::new(p.name)
                 .long(p.name)
+                .aliases(crate::config::aliases_of(p.name))
                 .value_name("VALUE")
                 .action(ArgAction::Set)
                 .help(help),

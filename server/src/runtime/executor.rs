@@ -209,6 +209,7 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         let mut shard = core.shard.borrow_mut();
         let string_max = shard.string_max_bytes();
         *shard = recovered.shard;
+        shard.set_limits(core.global.config.collection_limits());
         shard.set_string_max_bytes(string_max);
     }
     let (journal_bytes, snapshot_bytes) = datadir::list(&core.journal.shard_dir)

@@ -77,6 +77,7 @@ impl Core {
         shard.set_string_max_bytes(
             global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
         );
+        shard.set_limits(global.config.collection_limits());
         Core {
             id,
             global,
@@ -279,6 +280,14 @@ impl Core {
             // The coordinator may have gone (its connection closed): nothing to do.
             let _ = reply.send(answer);
         }
+    }
+
+    /// `CONFIG SET`: the longest string a command may build, and the encoding limits
+    /// of hashes and sets as configured now.
+    pub fn set_shard_limits(&self, string_max: usize) {
+        let mut shard = self.shard.borrow_mut();
+        shard.set_string_max_bytes(string_max);
+        shard.set_limits(self.global.config.collection_limits());
     }
 
     /// Runs queued work in arrival order until a queued transaction takes the lock.

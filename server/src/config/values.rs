@@ -1,0 +1,124 @@
+//! The syntaxes of configuration values that are more than a number or a word:
+//! memory amounts (`64mb`) and `client-output-buffer-limit`'s `class hard soft
+//! seconds` groups, with Redis's error texts. [`super`] validates and stores them.
+
+/// Parses a memory amount as Redis does: `1gb`, `512mb`, `64k`, `100`.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let units: &[(&str, u64)] = &[
+        ("gb", 1 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1_000),
+        ("b", 1),
+    ];
+    for (suffix, mul) in units {
+        if let Some(num) = s.strip_suffix(suffix) {
+            return num.parse::<u64>().ok()?.checked_mul(*mul);
+        }
+    }
+    s.parse().ok()
+}
+
+/// The client classes `client-output-buffer-limit` sets limits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputClass {
+    Normal = 0,
+    /// The master's side of a replication stream (Redis's `slave`).
+    Replica = 1,
+    Pubsub = 2,
+}
+
+impl OutputClass {
+    const ALL: [OutputClass; 3] = [
+        OutputClass::Normal,
+        OutputClass::Replica,
+        OutputClass::Pubsub,
+    ];
+
+    /// The class's name as `CONFIG GET` prints it.
+    fn name(self) -> &'static str {
+        match self {
+            OutputClass::Normal => "normal",
+            OutputClass::Replica => "slave",
+            OutputClass::Pubsub => "pubsub",
+        }
+    }
+
+    /// A class name as Redis accepts it (`master` has no limit and is refused).
+    fn parse(name: &str) -> Option<OutputClass> {
+        match name.to_ascii_lowercase().as_str() {
+            "normal" => Some(OutputClass::Normal),
+            "slave" | "replica" => Some(OutputClass::Replica),
+            "pubsub" => Some(OutputClass::Pubsub),
+            _ => None,
+        }
+    }
+}
+
+/// One class's output-buffer limit; 0 disables a bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Pending output bytes at which a client is closed at once.
+    pub hard_bytes: u64,
+    /// Pending output bytes a client may stay at or above for `soft_seconds` only.
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+/// Parses `class hard soft seconds ...` over `current` (the classes not named keep
+/// their limits), with Redis's error texts; returns the canonical value.
+pub(super) fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
+    let mut limits = parse_output_limits(current).unwrap_or_default();
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut staged = Vec::new();
+    for group in words.chunks(4) {
+        let class = OutputClass::parse(group[0])
+            .ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let limit = OutputLimit {
+            hard_bytes: parse_memory(group[1]).ok_or_else(bad)?,
+            soft_bytes: parse_memory(group[2]).ok_or_else(bad)?,
+            soft_seconds: group[3].parse().map_err(|_| bad())?,
+        };
+        staged.push((class, limit));
+    }
+    for (class, limit) in staged {
+        limits[class as usize] = limit;
+    }
+    Ok(OutputClass::ALL
+        .iter()
+        .zip(limits)
+        .map(|(c, l)| {
+            format!(
+                "{} {} {} {}",
+                c.name(),
+                l.hard_bytes,
+                l.soft_bytes,
+                l.soft_seconds
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Reads a canonical `client-output-buffer-limit` value.
+pub(super) fn parse_output_limits(value: &str) -> Option<[OutputLimit; 3]> {
+    let mut limits = [OutputLimit::default(); 3];
+    for group in value.split_whitespace().collect::<Vec<_>>().chunks(4) {
+        let [class, hard, soft, seconds] = group else {
+            return None;
+        };
+        limits[OutputClass::parse(class)? as usize] = OutputLimit {
+            hard_bytes: hard.parse().ok()?,
+            soft_bytes: soft.parse().ok()?,
+            soft_seconds: seconds.parse().ok()?,
+        };
+    }
+    Some(limits)
+}
