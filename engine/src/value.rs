@@ -41,6 +41,30 @@ impl Value {
 
     /// A hash or set with nothing in it: never stored, deleted by the change that
     /// emptied it.
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The hash, if this is one.
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The set, if this is one.
+    pub fn as_set(&self) -> Option<&Set> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,

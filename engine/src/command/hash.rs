@@ -14,11 +14,11 @@ use super::{row, CommandSpec, Route, KEY1};
 use crate::collections::{
     distinct_positions, repeat_positions, Hash, SampleCount, RANDOM_COUNT_MIN,
 };
-use crate::command::Ctx;
+use crate::command::ctx::{read_typed, write_typed, Ctx};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
-use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
+use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
 use crate::limits::SCAN_VISIT_MAX;
 use crate::resp::{parse_f64, parse_i64, parse_u64, Protocol, Reply, ReplyBuf};
 use crate::value::Value;
@@ -30,14 +30,7 @@ fn read_hash<'k>(
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<&'k Hash>> {
-    match ks.find_read(db, key, now_ms) {
-        None => Ok(None),
-        Some(Entry {
-            value: Value::Hash(h),
-            ..
-        }) => Ok(Some(h)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    read_typed(ks, db, key, now_ms, Value::as_hash)
 }
 
 /// Write access to the hash at `key`, or a wrong-type error.
@@ -47,13 +40,7 @@ fn write_hash<'k>(
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<WriteGuard<'k>>> {
-    let Some(guard) = ks.find_mut(db, key, now_ms) else {
-        return Ok(None);
-    };
-    match guard.entry().value {
-        Value::Hash(_) => Ok(Some(guard)),
-        _ => Err(CmdError::WrongType),
-    }
+    write_typed(ks, db, key, now_ms, Value::as_hash)
 }
 
 /// Sets `pairs` (field, value, field, value, ...) on the hash at `key`, creating it;

@@ -26,7 +26,7 @@ use super::parts::{
 };
 use super::{range, row, CommandSpec, KeySpec, Route, KEY1};
 use crate::collections::{distinct_positions, repeat_positions, SampleCount, Set, SetLimits};
-use crate::command::Ctx;
+use crate::command::ctx::{read_typed, write_typed, Ctx};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
@@ -41,14 +41,7 @@ fn read_set<'k>(
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<&'k Set>> {
-    match ks.find_read(db, key, now_ms) {
-        None => Ok(None),
-        Some(Entry {
-            value: Value::Set(s),
-            ..
-        }) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    read_typed(ks, db, key, now_ms, Value::as_set)
 }
 
 /// Write access to the set at `key`, or a wrong-type error.
@@ -58,13 +51,7 @@ fn write_set<'k>(
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<WriteGuard<'k>>> {
-    let Some(guard) = ks.find_mut(db, key, now_ms) else {
-        return Ok(None);
-    };
-    match guard.entry().value {
-        Value::Set(_) => Ok(Some(guard)),
-        _ => Err(CmdError::WrongType),
-    }
+    write_typed(ks, db, key, now_ms, Value::as_set)
 }
 
 fn reply_members<'m>(out: &mut ReplyBuf, len: usize, members: impl Iterator<Item = &'m [u8]>) {

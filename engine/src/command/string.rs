@@ -26,10 +26,10 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{multikey, range, row, CommandSpec, KeySpec, Route, KEY1};
-use crate::command::Ctx;
+use crate::command::ctx::{read_typed, write_typed, Ctx};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
+use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
 use crate::resp::{format_f64, parse_f64, parse_i64, Reply};
 use crate::value::Value;
 
@@ -42,14 +42,7 @@ pub(crate) fn read_str<'k>(
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<&'k [u8]>> {
-    match ks.find_read(db, key, now_ms) {
-        None => Ok(None),
-        Some(Entry {
-            value: Value::Str(s),
-            ..
-        }) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    read_typed(ks, db, key, now_ms, Value::as_str)
 }
 
 /// Write access to the string at `key`, or a wrong-type error. A caller that
@@ -61,13 +54,7 @@ fn write_str<'k>(
     key: &[u8],
     now_ms: u64,
 ) -> CmdResult<Option<WriteGuard<'k>>> {
-    let Some(guard) = ks.find_mut(db, key, now_ms) else {
-        return Ok(None);
-    };
-    match guard.entry().value {
-        Value::Str(_) => Ok(Some(guard)),
-        _ => Err(CmdError::WrongType),
-    }
+    write_typed(ks, db, key, now_ms, Value::as_str)
 }
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
