@@ -12,71 +12,19 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    distinct_shards, info_value, restart_in, start_in, DataDir, Raw, Server, EXIT_TIMEOUT,
-    PROTOCOLS, READ_TIMEOUT, SHARD_COUNTS,
+    distinct_shards, info_value, restart_in, start_in, DataDir, Raw, Redis, Server, EXIT_TIMEOUT,
+    PROTOCOLS, SHARD_COUNTS,
 };
 
 /// Pause between attempts at something that is expected to happen soon.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a background rewrite may take.
 const BACKGROUND_TIMEOUT: Duration = Duration::from_secs(30);
-
-// ---- against a live redis-server ----
-
-/// A `redis-server` on a free port, without persistence; killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = common::free_port();
-        let child = Command::new(redis_server())
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run redis-server");
-        let deadline = Instant::now() + READ_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-        .expect("redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu)")
-}
 
 /// How a reply is compared.
 #[derive(Clone, Copy)]

@@ -6,12 +6,7 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{free_port, info_value, Raw, Server, READ_TIMEOUT};
+use common::{info_value, Raw, Redis, Server};
 
 /// `HELLO 3`'s reply as Redis 7.0.15 sends it, for client id `id`.
 fn hello3(id: &str) -> String {
@@ -214,55 +209,6 @@ fn info_has_the_cluster_section_where_redis_has_it() {
     let at = |h: &str| headers.iter().position(|x| x == h).expect(h);
     assert!(at("# Commandstats") < at("# Cluster"), "{headers:?}");
     assert_eq!(at("# Cluster") + 1, at("# Keyspace"), "{headers:?}");
-}
-
-// ---- against a live redis-server ----
-
-/// A `redis-server` on a free port, without persistence; killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = free_port();
-        let child = Command::new(redis_server())
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run redis-server");
-        let deadline = Instant::now() + READ_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-        .expect("redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu)")
 }
 
 /// The same commands, in RESP3, get the same bytes from corekv and from Redis
