@@ -128,6 +128,21 @@ pub struct Write {
     pub carry: Option<Entry>,
 }
 
+impl Write {
+    /// The shards the write step runs on, each with the written key positions it
+    /// owns: every group when every key is written, else the groups owning one.
+    pub fn targets(&self, groups: Vec<(usize, Vec<usize>)>) -> Vec<(usize, Vec<usize>)> {
+        match &self.keys {
+            None => groups,
+            Some(keys) => groups
+                .into_iter()
+                .map(|(s, own)| (s, own.into_iter().filter(|k| keys.contains(k)).collect()))
+                .filter(|(_, own): &(usize, Vec<usize>)| !own.is_empty())
+                .collect(),
+        }
+    }
+}
+
 /// From the read pieces: the write to make, or `None` when the command is answered
 /// already (written to `out`). A plan may also write the reply and still write.
 pub type PlanFn = fn(&[Bytes], &[Piece], &mut ReplyBuf) -> CmdResult<Option<Write>>;

@@ -162,14 +162,7 @@ impl TestCluster {
             return;
         };
         if parts.write.is_some() {
-            let targets: Vec<(usize, Vec<usize>)> = match &write.keys {
-                None => groups,
-                Some(keys) => groups
-                    .into_iter()
-                    .map(|(s, own)| (s, own.into_iter().filter(|k| keys.contains(k)).collect()))
-                    .filter(|(_, own): &(usize, Vec<usize>)| !own.is_empty())
-                    .collect(),
-            };
+            let targets = write.targets(groups);
             pieces = self.step(id, Step::Write, args, &targets, write.carry.as_ref());
         }
         self.merge(parts, args, &pieces, out);

@@ -238,14 +238,7 @@ impl Call<'_> {
             self.merge(&pieces, out);
             return Ok(());
         }
-        let targets: Vec<(usize, Vec<usize>)> = match &write.keys {
-            None => groups,
-            Some(keys) => groups
-                .into_iter()
-                .map(|(s, own)| (s, own.into_iter().filter(|k| keys.contains(k)).collect()))
-                .filter(|(_, own): &(usize, Vec<usize>)| !own.is_empty())
-                .collect(),
-        };
+        let targets = write.targets(groups);
         let writes = targets
             .iter()
             .map(|(s, keys)| (*s, self.part(Step::Write, keys, write.carry.as_ref())));
