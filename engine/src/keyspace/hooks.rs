@@ -14,6 +14,8 @@
 //! change: watched keys for `WATCH`, ready keys for blocked pops, memory accounting,
 //! keyspace notifications. They plug in here, at one place, instead of in handlers.
 
+use std::any::Any;
+
 use super::db::Db;
 use crate::effect_log::EffectLog;
 use crate::journal::Effect;
@@ -47,14 +49,22 @@ pub enum DbChange {
 /// A listener on every change the door makes. `before_change` comes before a key
 /// may change (it may then stay as it was: a failed `SET NX` or a type error),
 /// `key_changed` after it did.
-pub trait ChangeSink: Send {
+///
+/// A shard has several listeners, one per feature (watched keys, ready keys for
+/// blocked pops, keyspace notifications, ...), each added with
+/// [`Keyspace::add_sink`](crate::keyspace::Keyspace::add_sink). A listener keeps its
+/// feature's state itself; the server's code on the shard's core reaches it through
+/// [`Keyspace::sink_mut`](crate::keyspace::Keyspace::sink_mut) by its type. Each
+/// should return at once when nobody is interested, since it is called on every
+/// write.
+pub trait ChangeSink: Send + Any {
     fn before_change(&mut self, db: usize, key: &[u8]);
     fn key_changed(&mut self, db: usize, key: &[u8], kind: ChangeKind);
     fn dbs_changed(&mut self, change: DbChange);
 }
 
 /// The state the hooks keep: the journal's side, snapshots in progress, the dirty
-/// counter and an optional listener.
+/// counter and the listeners.
 #[derive(Default)]
 pub struct Hooks {
     /// Every change, as journal records (when the journal is on).
@@ -68,7 +78,7 @@ pub struct Hooks {
     /// While replaying a journal or a master's stream, changes are not counted as
     /// dirty: they were counted where they were first made.
     pub(crate) replaying: bool,
-    pub(crate) sink: Option<Box<dyn ChangeSink>>,
+    pub(crate) sinks: Vec<Box<dyn ChangeSink>>,
 }
 
 impl Hooks {
@@ -77,25 +87,25 @@ impl Hooks {
         for (_, snapshot) in &mut self.snapshots {
             snapshot.before_write(index, db, key);
         }
-        if let Some(sink) = &mut self.sink {
+        for sink in &mut self.sinks {
             sink.before_change(index, key);
         }
     }
 
-    /// After `key` changed: journals `effect`, counts the change, tells the sink.
+    /// After `key` changed: journals `effect`, counts the change, tells the listeners.
     pub(crate) fn after(&mut self, effect: &Effect, db: usize, key: &[u8], kind: ChangeKind) {
         self.log.push(effect);
         if !self.replaying {
             self.dirty += 1;
         }
-        if let Some(sink) = &mut self.sink {
+        for sink in &mut self.sinks {
             sink.key_changed(db, key, kind);
         }
     }
 
-    /// Tells the sink about a change whose effect was journaled with another key's.
+    /// Tells the listeners about a change whose effect was journaled with another key's.
     pub(crate) fn reported(&mut self, db: usize, key: &[u8], kind: ChangeKind) {
-        if let Some(sink) = &mut self.sink {
+        for sink in &mut self.sinks {
             sink.key_changed(db, key, kind);
         }
     }
@@ -104,13 +114,13 @@ impl Hooks {
     /// a change since the last save (Redis does not count expiry as dirty either).
     pub(crate) fn expired(&mut self, db: usize, key: &[u8]) {
         self.log.push(&Effect::Del { db, key });
-        if let Some(sink) = &mut self.sink {
+        for sink in &mut self.sinks {
             sink.key_changed(db, key, ChangeKind::Expired);
         }
     }
 
     /// Around a change to whole databases: snapshots in progress are abandoned (they
-    /// are retried later), the effect journaled, the sink told. `dirty` is counted by
+    /// are retried later), the effect journaled, the listeners told. `dirty` is counted by
     /// the caller, which knows how many keys went.
     pub(crate) fn dbs_changed(&mut self, effect: &Effect, change: DbChange, dirty: u64) {
         self.snapshots.clear();
@@ -118,7 +128,7 @@ impl Hooks {
         if !self.replaying {
             self.dirty += dirty;
         }
-        if let Some(sink) = &mut self.sink {
+        for sink in &mut self.sinks {
             sink.dbs_changed(change);
         }
     }
@@ -330,8 +340,32 @@ mod tests {
         s.run(&["SET", "other", "1"]);
         s.db = 0;
         s.advance_ms(2);
-        s.shard.keyspace_mut().set_sink(Box::new(recorder.clone()));
+        s.shard.keyspace_mut().add_sink(Box::new(recorder.clone()));
         s
+    }
+
+    /// Every listener hears every change, and each is found again by its type.
+    #[test]
+    fn several_listeners_each_hear_and_are_found_by_type() {
+        #[derive(Default)]
+        struct Count(usize);
+        impl ChangeSink for Count {
+            fn before_change(&mut self, _: usize, _: &[u8]) {}
+            fn key_changed(&mut self, _: usize, _: &[u8], _: ChangeKind) {
+                self.0 += 1;
+            }
+            fn dbs_changed(&mut self, _: DbChange) {}
+        }
+        let recorder = Recorder::default();
+        let mut s = TestShard::default();
+        s.shard.keyspace_mut().add_sink(Box::new(recorder.clone()));
+        s.shard.keyspace_mut().add_sink(Box::new(Count::default()));
+        s.run(&["SET", "a", "1"]);
+        s.run(&["DEL", "a"]);
+        assert_eq!(recorder.take().len(), 4, "before and after for each change");
+        let count = s.shard.keyspace_mut().sink_mut::<Count>().expect("added");
+        assert_eq!(count.0, 2);
+        assert!(s.shard.keyspace_mut().sink_mut::<Recorder>().is_some());
     }
 
     /// Every changed key had a `before_change` and then a `key_changed`, and no key

@@ -56,6 +56,8 @@ use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter};
 use crate::value::Value;
 use db::Probe;
 pub use db::{Db, DbStats, Entry, ScanPos, NO_EXPIRE};
+use std::any::{Any, TypeId};
+
 use hooks::{ChangeKind, ChangeSink, DbChange, Hooks};
 
 /// How a [`WriteGuard`]'s entry changed so far.
@@ -488,9 +490,19 @@ impl Keyspace {
         self.hooks.dirty
     }
 
-    /// Listens to every change from now on (replacing any listener).
-    pub fn set_sink(&mut self, sink: Box<dyn ChangeSink>) {
-        self.hooks.sink = Some(sink);
+    /// Adds a listener to every change from now on (see [`ChangeSink`]).
+    pub fn add_sink(&mut self, sink: Box<dyn ChangeSink>) {
+        self.hooks.sinks.push(sink);
+    }
+
+    /// The listener of type `T`, if one was added.
+    pub fn sink_mut<T: ChangeSink>(&mut self) -> Option<&mut T> {
+        let sink = self
+            .hooks
+            .sinks
+            .iter_mut()
+            .find(|s| (***s).type_id() == TypeId::of::<T>())?;
+        (sink.as_mut() as &mut dyn Any).downcast_mut::<T>()
     }
 
     /// Runs `f` with changes not counted as dirty (journal replay, a master's
