@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use corekv_engine::journal::{self, Effect, End, Scanner};
 use corekv_engine::replay::apply_effect;
-use corekv_engine::shard::Shard;
+use corekv_engine::shard::{CollectionLimits, Shard};
 
 use crate::persist::datadir;
 use crate::runtime::clock::now_ms;
@@ -51,6 +51,9 @@ pub struct Options {
     /// The server starts as a replica: every transaction part is applied, since
     /// the parts other shards miss are still to come from the master.
     pub follows_master: bool,
+    /// The configured encoding limits of collections, so a collection rebuilt from
+    /// the journal takes the encoding it had when it was written.
+    pub limits: CollectionLimits,
 }
 
 /// One shard, recovered.
@@ -157,6 +160,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         std::fs::remove_file(leftover).map_err(|e| io_err(leftover, e))?;
     }
     let mut shard = Shard::new(id, opts.seed);
+    shard.set_limits(opts.limits);
     let snapshot_lsn = match listing.snapshots.last() {
         Some((lsn, path)) => {
             let bytes = load_snapshot(&mut shard, path, *lsn, id, opts.shards)?;

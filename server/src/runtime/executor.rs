@@ -161,6 +161,7 @@ fn start_recovery(global: &Arc<Global>) -> Handoff {
         truncate_corrupt: global.config.get("journal-truncate-corrupt") == "yes",
         seed: global.started_unix_s,
         follows_master: global.repl.is_replica(),
+        limits: global.config.collection_limits(),
     };
     let slots = handoff.clone();
     let global = global.clone();
