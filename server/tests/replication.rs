@@ -8,8 +8,13 @@
 //! own diverging writes; `WAIT` counts acknowledging replicas; a replica with another
 //! shard count or without the master's password never gets its link up.
 //!
+//! The load mixes string writes with hash and set writes (`HSET`, `HDEL`, `HINCRBY`,
+//! `SADD`, `SREM`, and `SMOVE` between shards), which travel as deltas, and with
+//! encoding changes as hashes and sets grow.
+//!
 //! "The same data" is checked from outside only: every key a full `SCAN` finds on
-//! each server, its value (`GET`) and whether it has a time to live (`PTTL`). A
+//! each server, its value (`GET`, `HGETALL` or `SMEMBERS` by the key's prefix, fields
+//! and members sorted) and whether it has a time to live (`PTTL`). A
 //! replica is in sync when its `slave_repl_offset` equals the master's
 //! `master_repl_offset` (both sums of the shards' LSNs) with its link up. Every wait
 //! polls with a generous deadline and, when it runs out, fails with both servers'
@@ -67,6 +72,14 @@ const LOGS: usize = 512;
 const BIG_KEYS: usize = 256;
 const BIG_VALUE_BYTES_MIN: usize = 1024;
 const BIG_VALUE_BYTES_MAX: usize = 8192;
+/// Hashes `h:i` with fields `f0..` (set to values) and `n0..` (only ever
+/// `HINCRBY`ed): enough fields that some hashes outgrow the listpack encoding.
+const HASHES: usize = 1024;
+const HASH_FIELDS: usize = 160;
+const HASH_COUNTERS: usize = 4;
+/// Sets `s:i` with members `0..` (an intset while only those) and `m0..`.
+const SETS: usize = 1024;
+const SET_MEMBERS: usize = 300;
 /// Keys in one `MSET`: random keys, so almost always on more than one shard.
 const MSET_KEYS: usize = 4;
 /// Time to live the load gives keys: far longer than any test, so no key expires
@@ -74,15 +87,21 @@ const MSET_KEYS: usize = 4;
 const TTL_S: u64 = 100_000;
 
 /// Kinds of write in the load, and how many in a hundred.
-const LOAD_MIX: [(Write, u32); 8] = [
-    (Write::Set, 35),
+const LOAD_MIX: [(Write, u32); 14] = [
+    (Write::Set, 25),
     (Write::SetEx, 5),
-    (Write::Incr, 10),
-    (Write::Append, 10),
-    (Write::Del, 9),
-    (Write::Mset, 10),
-    (Write::Expire, 20),
+    (Write::Incr, 8),
+    (Write::Append, 8),
+    (Write::Del, 7),
+    (Write::Mset, 8),
+    (Write::Expire, 12),
     (Write::SetBig, 1),
+    (Write::HSet, 8),
+    (Write::HDel, 3),
+    (Write::HIncr, 3),
+    (Write::SAdd, 7),
+    (Write::SRem, 3),
+    (Write::SMove, 2),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +114,12 @@ enum Write {
     Mset,
     Expire,
     SetBig,
+    HSet,
+    HDel,
+    HIncr,
+    SAdd,
+    SRem,
+    SMove,
 }
 
 /// A random seed, printed so that a failing run can be repeated.
@@ -109,6 +134,24 @@ fn seed(test: &str) -> u64 {
 
 fn load_key(rng: &mut StdRng) -> String {
     format!("k:{}", rng.gen_range(0..KEYSPACE))
+}
+
+fn hash_key(rng: &mut StdRng) -> String {
+    format!("h:{}", rng.gen_range(0..HASHES))
+}
+
+fn set_key(rng: &mut StdRng) -> String {
+    format!("s:{}", rng.gen_range(0..SETS))
+}
+
+/// A set member: mostly integers, sometimes a string that turns an intset into a
+/// hash table.
+fn set_member(rng: &mut StdRng) -> String {
+    let n = rng.gen_range(0..SET_MEMBERS);
+    match rng.gen_ratio(1, 10) {
+        true => format!("m{n}"),
+        false => n.to_string(),
+    }
 }
 
 /// Appends one random write to `pipe`; `tag` makes its value unique.
@@ -155,6 +198,27 @@ fn add_write(pipe: &mut redis::Pipeline, rng: &mut StdRng, tag: &str) {
                 .arg(format!("big:{}", rng.gen_range(0..BIG_KEYS)))
                 .arg(value)
         }
+        Write::HSet => pipe
+            .cmd("HSET")
+            .arg(hash_key(rng))
+            .arg(format!("f{}", rng.gen_range(0..HASH_FIELDS)))
+            .arg(tag),
+        Write::HDel => pipe
+            .cmd("HDEL")
+            .arg(hash_key(rng))
+            .arg(format!("f{}", rng.gen_range(0..HASH_FIELDS))),
+        Write::HIncr => pipe
+            .cmd("HINCRBY")
+            .arg(hash_key(rng))
+            .arg(format!("n{}", rng.gen_range(0..HASH_COUNTERS)))
+            .arg(1),
+        Write::SAdd => pipe.cmd("SADD").arg(set_key(rng)).arg(set_member(rng)),
+        Write::SRem => pipe.cmd("SREM").arg(set_key(rng)).arg(set_member(rng)),
+        Write::SMove => pipe
+            .cmd("SMOVE")
+            .arg(set_key(rng))
+            .arg(set_key(rng))
+            .arg(set_member(rng)),
     };
     pipe.ignore();
 }
@@ -426,19 +490,57 @@ fn dataset(server: &Server) -> Dataset {
     for chunk in keys.chunks(READ_BATCH_KEYS) {
         let mut pipe = redis::pipe();
         for key in chunk {
-            pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+            let read = match key.split_once(':').map(|(prefix, _)| prefix) {
+                Some("h") => "HGETALL",
+                Some("s") => "SMEMBERS",
+                _ => "GET",
+            };
+            pipe.cmd(read).arg(key).cmd("PTTL").arg(key);
         }
         let replies: Vec<redis::Value> = pipe
             .query(&mut con)
             .unwrap_or_else(|e| panic!("GET and PTTL on port {}: {e}", server.port()));
         assert_eq!(replies.len(), 2 * chunk.len());
         for (key, pair) in chunk.iter().zip(replies.chunks(2)) {
-            let value: Option<Vec<u8>> = redis::from_redis_value(&pair[0]).expect("GET reply");
+            let value = canonical(&pair[0], key.starts_with("h:"));
             let pttl: i64 = redis::from_redis_value(&pair[1]).expect("PTTL reply");
             data.insert(key.clone(), (value, pttl >= 0));
         }
     }
     data
+}
+
+/// A `GET`, `HGETALL` or `SMEMBERS` reply as one comparable value: the string, or
+/// the collection's elements sorted (field/value pairs kept together).
+/// `pairs`: the reply is `HGETALL`'s, fields alternating with values.
+fn canonical(reply: &redis::Value, pairs: bool) -> Option<Vec<u8>> {
+    match reply {
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            let items: Vec<Vec<u8>> = items
+                .iter()
+                .map(|v| redis::from_redis_value(v).expect("a bulk element"))
+                .collect();
+            let mut groups: Vec<Vec<u8>> = match pairs {
+                true => items.chunks(2).map(|p| p.join(&b'=')).collect(),
+                false => items,
+            };
+            groups.sort();
+            Some(groups.join(&b','))
+        }
+        redis::Value::Map(pairs) => {
+            let mut groups: Vec<Vec<u8>> = pairs
+                .iter()
+                .map(|(f, v)| {
+                    let f: Vec<u8> = redis::from_redis_value(f).expect("a field");
+                    let v: Vec<u8> = redis::from_redis_value(v).expect("a value");
+                    [f, v].join(&b'=')
+                })
+                .collect();
+            groups.sort();
+            Some(groups.join(&b','))
+        }
+        other => redis::from_redis_value(other).expect("a GET reply"),
+    }
 }
 
 /// A value for a failure message: at most a few dozen characters.
