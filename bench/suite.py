@@ -25,6 +25,8 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                further (always, restart time, journal bytes per SET).
   memory       1,000,000 SETs of 16-byte keys and 32-byte values through
                redis-cli --pipe: INFO used_memory and RSS growth per key
+  families     each command family's rows and value memory (bench/families.py:
+               hashes, sets, ...), redis-benchmark on fresh servers
 
     bench/suite.py                 # full run, about 10 minutes on 2 CPUs
     bench/suite.py --quick         # smoke run, about 2.5 minutes
@@ -52,6 +54,7 @@ import tempfile
 import time
 
 import benchlib
+import families
 
 SERVERS = benchlib.SERVERS
 SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
@@ -384,6 +387,7 @@ def render(args, plan, results):
         *memory_table(args, med, results["memory"]),
         "",
     ]
+    lines += ["**Command families** (bench/families.py):", "", *families.tables(results["families"]), ""]
     notes = persistence_note(med, results["refused"])
     if notes:
         lines += [*notes, ""]
@@ -414,6 +418,7 @@ def parse_args():
     ap.add_argument("--client-cpu", default="1", help="CPU for the load generators (default 1)")
     ap.add_argument("--out-dir", default=os.path.join(benchlib.ROOT, "bench", "results"),
                     help="where latest.md and latest.json go (default bench/results)")
+    families.add_args(ap)
     args = ap.parse_args()
     profile = QUICK if args.quick else FULL
     args.duration = args.duration or profile["duration"]
@@ -422,11 +427,11 @@ def parse_args():
         ap.error("--rounds, --duration and --memory-keys must be positive")
     if args.server_cpu == args.client_cpu:
         ap.error("--server-cpu and --client-cpu must differ: the servers and clients would share a CPU")
-    return args
+    return ap, args
 
 
 def main():
-    args = parse_args()
+    ap, args = parse_args()
     benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
     if not args.no_build:
         benchlib.cargo_build_release("corekv-server", "corekv-loadgen")
@@ -442,6 +447,7 @@ def main():
         "memory": {kind: [] for kind in SERVERS},
         "refused": {},  # persistence setting -> server -> its start-up message
     }
+    chosen = families.chosen_families(ap, args)
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as scratch:
         pipe_path = os.path.join(scratch, "memory.resp")
         benchlib.write_set_pipe_file(pipe_path, args.memory_keys)
@@ -456,6 +462,7 @@ def main():
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 open_session(args, plan, results, rnd, kind)
+    results["families"] = families.run(args, chosen)
     results["load_average"]["end"] = os.getloadavg()
     results["plan"] = dataclasses.asdict(plan)
     results["medians"] = medians(results)

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""corekv vs redis-server per command family: throughput, CPU and latency of each
+family's commands, and the memory its values take.
+
+Both servers get one CPU (`--shards 1 --appendonly no` for corekv), pinned away from
+the client's CPU; rounds alternate which server goes first. Every row of a family
+runs redis-benchmark on a fresh server of each kind, the rows of a family in order
+(so an `HGET` row finds what the `HSET` row wrote). Memory rows load values through
+`redis-cli --pipe` and report RSS growth per element.
+
+A new command family adds its rows to ROWS (and, for its values' memory, to
+MEMORY_ROWS); bench/suite.py runs them all as its `families` section.
+
+    bench/families.py                    # every family, 3 rounds
+    bench/families.py --family hash,set  # some families
+    bench/families.py --quick            # short loads, small memory loads
+
+Needs redis-server, redis-benchmark, redis-cli and taskset; uses target/release as it
+is (build it first, or run bench/suite.py which does).
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+
+import benchlib
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    family: str
+    title: str
+    # redis-benchmark's arguments after the common ones: `-t name` or a command
+    # whose `__rand_int__` redis-benchmark replaces with a random key number.
+    argv: tuple
+    pipeline: int = 1
+
+
+def _t(family, test, pipeline=1):
+    return Row(family, f"{test.upper()} P{pipeline}", ("-t", test), pipeline)
+
+
+def _cmd(family, pipeline, *command):
+    return Row(family, f"{' '.join(command).replace('__rand_int__', 'N')} P{pipeline}", command, pipeline)
+
+
+ROWS = (
+    _t("hash", "hset"),
+    _t("hash", "hset", 16),
+    _cmd("hash", 1, "HGET", "myhash", "element:__rand_int__"),
+    _cmd("hash", 16, "HINCRBY", "counters", "c:__rand_int__", "1"),
+    _cmd("hash", 1, "HGETALL", "myhash:small"),
+    _t("set", "sadd"),
+    _t("set", "sadd", 16),
+    _cmd("set", 1, "SISMEMBER", "myset", "element:__rand_int__"),
+    _t("set", "spop"),
+)
+
+# Small values written before a family's rows (the HGETALL row reads a 10-field hash).
+PREFILL = {
+    "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]]],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryRow:
+    family: str
+    title: str
+    keys: int  # at full size
+    elements: int  # per key
+    # The command adding elements to key i: (i, range of element numbers) -> args.
+    command: object
+
+
+def _hash_cmd(i, elements):
+    return ["HSET", f"hash:{i:012d}", *[x for j in elements for x in (f"field:{j:07d}", f"value:{j:020d}")]]
+
+
+def _set_ints(i, elements):
+    return ["SADD", f"set:{i:012d}", *[str(1_000_000 + j) for j in elements]]
+
+
+def _set_strs(i, elements):
+    return ["SADD", f"set:{i:012d}", *[f"member:{j:024d}" for j in elements]]
+
+
+MEMORY_ROWS = (
+    MemoryRow("hash", "hashes of 10 fields (listpack)", 100_000, 10, _hash_cmd),
+    MemoryRow("hash", "one hash of 1M fields (hashtable)", 1, 1_000_000, _hash_cmd),
+    MemoryRow("set", "sets of 10 integers (intset)", 100_000, 10, _set_ints),
+    MemoryRow("set", "sets of 10 strings (hashtable)", 100_000, 10, _set_strs),
+    MemoryRow("set", "one set of 1M strings (hashtable)", 1, 1_000_000, _set_strs),
+)
+# A one-key row sends its elements in commands of this many.
+MEMORY_BATCH = 1000
+QUICK_SCALE = 10
+FULL = {"requests": 200_000}
+QUICK = {"requests": 20_000}
+
+
+def families():
+    return sorted({r.family for r in ROWS} | {r.family for r in MEMORY_ROWS})
+
+
+def resp(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        data = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def write_memory_file(path, row, scale):
+    """The row's commands as RESP (a key's elements in commands of at most
+    MEMORY_BATCH); returns how many commands and elements."""
+    keys = max(1, row.keys // scale)
+    elements = row.elements if row.keys > 1 else max(1, row.elements // scale)
+    commands = 0
+    with open(path, "wb") as f:
+        for i in range(keys):
+            for first in range(0, elements, MEMORY_BATCH):
+                f.write(resp(row.command(i, range(first, min(elements, first + MEMORY_BATCH)))))
+                commands += 1
+    return commands, keys * elements
+
+
+def run_row(args, server, row):
+    argv = ["redis-benchmark", "-p", str(server.port), "-n", str(args.row_requests), "-c", str(args.clients),
+            "-P", str(row.pipeline), "-r", str(args.keyspace), *row.argv]
+    return benchlib.measure(server, lambda: benchlib.parse_redis_benchmark(
+        benchlib.run_pinned(args.client_cpu, argv), args.row_requests))
+
+
+def family_session(args, results, rnd, kind, family):
+    server = benchlib.start(kind, args.server_cpu)
+    try:
+        for command in PREFILL.get(family, []):
+            benchlib.resp_command(server.port, *command)
+        for row in (r for r in ROWS if r.family == family):
+            r = run_row(args, server, row)
+            results["samples"].setdefault(f"{family}:{row.title}", {k: [] for k in benchlib.SERVERS})[kind].append(r)
+            log(f"round {rnd + 1} {kind:6} {row.title:36} {r['rps']:>11,.0f} req/s {r['cpu_us']:6.2f} µs/req "
+                f"p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms")
+    finally:
+        server.stop()
+
+
+def memory_session(args, results, rnd, kind, row, path, commands, elements):
+    server = benchlib.start(kind, args.server_cpu)
+    try:
+        before = server.rss_kib()
+        benchlib.pipe(server.port, args.client_cpu, path, commands)
+        per = (server.rss_kib() - before) * 1024 / elements
+    finally:
+        server.stop()
+    results["memory"].setdefault(row.title, {k: [] for k in benchlib.SERVERS})[kind].append(per)
+    log(f"round {rnd + 1} {kind:6} memory {row.title}: {per:.1f} B/element")
+
+
+def log(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(args, chosen):
+    """Every round of the chosen families; the results dict the tables are made from."""
+    results = {"samples": {}, "memory": {}}
+    scale = QUICK_SCALE if args.quick else 1
+    with tempfile.TemporaryDirectory(prefix="bench-families-") as scratch:
+        files = {}
+        for i, row in enumerate(r for r in MEMORY_ROWS if r.family in chosen):
+            path = os.path.join(scratch, f"memory{i}.resp")
+            files[row] = (path, *write_memory_file(path, row, scale))
+        for rnd in range(args.rounds):
+            for family in chosen:
+                for kind in benchlib.round_order(rnd):
+                    family_session(args, results, rnd, kind, family)
+            for row, (path, commands, elements) in files.items():
+                for kind in benchlib.round_order(rnd):
+                    memory_session(args, results, rnd, kind, row, path, commands, elements)
+    return results
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "–"
+
+
+def tables(results):
+    """Markdown: per row, each server's medians and corekv/Redis; then memory."""
+    med = {key: {kind: {m: benchlib.median(s, m) for m in ("rps", "cpu_us", "p50_ms", "p99_ms")}
+                 for kind, s in by.items() if s} for key, by in results["samples"].items()}
+    lines = ["| family · command (redis-benchmark) | Redis req/s | corekv req/s | req/s corekv/Redis "
+             "| Redis CPU µs/req | corekv CPU µs/req | CPU corekv/Redis | p99 ms Redis / corekv |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, by in med.items():
+        r, c = by.get("redis", {}), by.get("corekv", {})
+        cell = lambda side, m, fmt: fmt.format(side[m]) if side.get(m) is not None else "–"  # noqa: E731
+        lines.append(f"| {key.replace(':', ' · ', 1)} | {cell(r, 'rps', '{:,.0f}')} | {cell(c, 'rps', '{:,.0f}')} "
+                     f"| {ratio(c.get('rps'), r.get('rps'))} | {cell(r, 'cpu_us', '{:.2f}')} "
+                     f"| {cell(c, 'cpu_us', '{:.2f}')} | {ratio(c.get('cpu_us'), r.get('cpu_us'))} "
+                     f"| {cell(r, 'p99_ms', '{:.3f}')} / {cell(c, 'p99_ms', '{:.3f}')} |")
+    if results["memory"]:
+        lines += ["", "| memory (RSS growth per element) | Redis B | corekv B | corekv/Redis |",
+                  "|---|---:|---:|---:|"]
+        for title, by in results["memory"].items():
+            r = benchlib.median([{"v": v} for v in by["redis"]], "v")
+            c = benchlib.median([{"v": v} for v in by["corekv"]], "v")
+            lines.append(f"| {title} | {r:.1f} | {c:.1f} | {ratio(c, r)} |")
+    return lines
+
+
+def add_args(ap):
+    ap.add_argument("--family", help=f"comma-separated families (default all: {','.join(families())})")
+    ap.add_argument("--family-requests", type=int, help="requests per family row (default "
+                    f"{FULL['requests']:,}; {QUICK['requests']:,} with --quick)")
+
+
+def chosen_families(ap, args):
+    chosen = args.family.split(",") if args.family else families()
+    unknown = set(chosen) - set(families())
+    if unknown:
+        ap.error(f"unknown families {sorted(unknown)}; known: {families()}")
+    args.row_requests = args.family_requests or (QUICK if args.quick else FULL)["requests"]
+    return chosen
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--keyspace", type=int, default=100_000)
+    ap.add_argument("--server-cpu", default="0")
+    ap.add_argument("--client-cpu", default="1")
+    add_args(ap)
+    args = ap.parse_args()
+    chosen = chosen_families(ap, args)
+    benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
+    print("\n".join(tables(run(args, chosen))))
+
+
+if __name__ == "__main__":
+    main()
