@@ -825,16 +825,47 @@ fn sync_every_shard(server: &Server, shards: usize) {
     }
 }
 
+/// Keys written once before a rewrite and never again: after the rewrite their only
+/// copy on disk is the snapshot, so reading them back after a restart reads the
+/// snapshot's content (an empty or partial snapshot fails here). Strings, a time to
+/// live, a hash and a set.
+const BEFORE_SNAPSHOT_KEYS: usize = 300;
+
+fn write_before_snapshot(con: &mut Raw) {
+    for i in 0..BEFORE_SNAPSHOT_KEYS {
+        let key = format!("before:{i}");
+        assert_eq!(
+            con.cmd(&["SET", &key, &format!("v{i}"), "EX", "100000"]),
+            "OK"
+        );
+    }
+    assert_eq!(con.cmd(&["HSET", "before:hash", "f", "1", "g", "2"]), "2");
+    assert_eq!(con.cmd(&["SADD", "before:set", "1", "x"]), "2");
+}
+
+fn check_before_snapshot(con: &mut Raw) {
+    for i in 0..BEFORE_SNAPSHOT_KEYS {
+        let key = format!("before:{i}");
+        assert_eq!(con.cmd(&["GET", &key]), format!("v{i}"), "{key}");
+        let ttl: i64 = con.cmd(&["TTL", &key]).parse().expect("TTL");
+        assert!(ttl > 99_000, "{key}: TTL {ttl}");
+    }
+    assert_eq!(con.cmd(&["HGET", "before:hash", "g"]), "2");
+    assert_eq!(con.cmd(&["SCARD", "before:set"]), "2");
+}
+
 /// `BGREWRITEAOF` while eight clients overwrite their keys: each shard writes its
 /// image without stopping service, the journal before it is deleted and
 /// `aof_current_size` drops; after a kill the snapshot plus the journal after it
-/// hold exactly the last acknowledged value of every key.
+/// hold exactly the last acknowledged value of every key, and every key written
+/// only before the rewrite.
 #[test]
 fn journal_rewrite_under_load_keeps_every_acknowledged_write() {
     const SHARDS: usize = 4;
     let dir = DataDir::new("rewrite");
     let args = ["--shards", "4", "--auto-aof-rewrite-percentage", "0"];
     let mut server = start_in(&dir, &args);
+    write_before_snapshot(&mut server.raw());
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..REWRITE_WRITERS)
         .map(|t| {
@@ -905,7 +936,12 @@ fn journal_rewrite_under_load_keeps_every_acknowledged_write() {
         }
     }
     let dbsize: usize = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
-    assert_eq!(dbsize, REWRITE_WRITERS * REWRITE_KEYS_PER_WRITER + SHARDS);
+    let before = BEFORE_SNAPSHOT_KEYS + 2;
+    assert_eq!(
+        dbsize,
+        REWRITE_WRITERS * REWRITE_KEYS_PER_WRITER + SHARDS + before
+    );
+    check_before_snapshot(&mut server.raw());
 }
 
 // ---- backup sets ----
@@ -1219,6 +1255,7 @@ fn journal_is_rewritten_automatically_when_it_grows() {
     ];
     let mut server = start_in(&dir, &args);
     let mut con = server.raw();
+    write_before_snapshot(&mut con);
     let pad = "x".repeat(AUTO_REWRITE_VALUE_BYTES);
     let mut round = 0;
     loop {
@@ -1269,6 +1306,7 @@ fn journal_is_rewritten_automatically_when_it_grows() {
         let value = con.cmd(&["GET", &format!("auto:{i}")]);
         assert_eq!(value, format!("{round}:{pad}"), "auto:{i}");
     }
+    check_before_snapshot(&mut con);
 }
 
 /// `ROLE` and `INFO replication` of a master: its replication id, and an offset
