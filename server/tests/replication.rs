@@ -995,8 +995,12 @@ fn promoted_replica_becomes_master_and_old_master_follows_it() {
     assert_eq!(old_con.cmd(&["SET", "k:0", "x"]), READONLY);
 }
 
-/// `WAIT` on a master counts the replicas that acknowledged its writes, gives 0 after
-/// its timeout with none, and is an error on a replica. The replica here is pointed
+/// How long `WAIT` waits for a replica that is stopped (`SIGSTOP`).
+const WAIT_STOPPED_MS: &str = "500";
+
+/// `WAIT` on a master counts the replicas that acknowledged its writes (not one
+/// stopped before a write), gives 0 after its timeout with none, and is an error on a
+/// replica. The replica here is pointed
 /// at its master at run time with `SLAVEOF`.
 #[test]
 fn wait_counts_acknowledging_replicas() {
@@ -1009,6 +1013,13 @@ fn wait_counts_acknowledging_replicas() {
     set_keys(&master, "key", 100);
     let mut con = master.raw();
     assert_eq!(con.cmd(&["SET", "last", "1"]), "OK");
+    assert_eq!(con.cmd(&["WAIT", "1", WAIT_TIMEOUT_MS]), "1");
+    // A write the stopped replica cannot have: WAIT counts no replica, until the
+    // replica runs again and acknowledges it.
+    replica.signal(libc::SIGSTOP);
+    assert_eq!(con.cmd(&["SET", "while-stopped", "1"]), "OK");
+    assert_eq!(con.cmd(&["WAIT", "1", WAIT_STOPPED_MS]), "0");
+    replica.signal(libc::SIGCONT);
     assert_eq!(con.cmd(&["WAIT", "1", WAIT_TIMEOUT_MS]), "1");
     let reply = replica.raw().cmd(&["WAIT", "1", "100"]);
     assert!(reply.starts_with('-'), "WAIT on a replica: {reply}");
