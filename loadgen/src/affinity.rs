@@ -62,8 +62,8 @@ mod tests {
         }
     }
 
-    /// The first CPU this process may run on.
-    fn allowed_cpu() -> usize {
+    /// The CPUs the calling thread may run on.
+    fn allowed_cpus() -> Vec<usize> {
         // SAFETY: all-zero bytes is a valid empty `cpu_set_t`, which the call fills.
         let set = unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -73,15 +73,22 @@ mod tests {
         };
         (0..libc::CPU_SETSIZE as usize)
             // SAFETY: `cpu` is below CPU_SETSIZE.
-            .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-            .expect("the process may run on some CPU")
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect()
     }
 
+    /// Pinning to each allowed CPU leaves the thread allowed on that CPU only, read
+    /// back with `sched_getaffinity`.
     #[test]
     fn pins_to_an_allowed_cpu() {
-        let cpu = allowed_cpu();
-        std::thread::spawn(move || pin_current_thread(cpu).unwrap())
+        for cpu in allowed_cpus() {
+            let after = std::thread::spawn(move || {
+                pin_current_thread(cpu).unwrap();
+                allowed_cpus()
+            })
             .join()
             .unwrap();
+            assert_eq!(after, vec![cpu]);
+        }
     }
 }
