@@ -14,7 +14,8 @@
 //!
 //! "The same data" is checked from outside only: every key a full `SCAN` finds on
 //! each server, its value (`GET`, `HGETALL` or `SMEMBERS` by the key's prefix, fields
-//! and members sorted) and whether it has a time to live (`PTTL`). A
+//! and members sorted) and its deadline (`PTTL` and the time of the read, compared to
+//! the millisecond within the read's duration). A
 //! replica is in sync when its `slave_repl_offset` equals the master's
 //! `master_repl_offset` (both sums of the shards' LSNs) with its link up. Every wait
 //! polls with a generous deadline and, when it runs out, fails with both servers'
@@ -463,9 +464,40 @@ fn wait_synced(master: &Server, replica: &Server) {
     );
 }
 
-/// Every key of a server: its value (`None` if `GET` finds none) and whether it has
-/// a time to live.
-type Dataset = BTreeMap<String, (Option<Vec<u8>>, bool)>;
+/// Every key of a server: its value (`None` if `GET` finds none) and deadline.
+type Dataset = BTreeMap<String, Held>;
+
+/// Slack when comparing deadlines: `PTTL` rounds to the millisecond, and a server
+/// reads its clock once per batch of requests, so its "now" may lag a little.
+const DEADLINE_SLACK_MS: i64 = 25;
+
+/// A key's value and, if it has a time to live, its deadline in Unix milliseconds,
+/// known to lie in `[lo, hi]`: `PTTL` plus the time the read was sent and the time
+/// its reply came back. Two are equal when the values are and the deadline intervals
+/// overlap (within [`DEADLINE_SLACK_MS`]).
+#[derive(Debug, Clone)]
+struct Held {
+    value: Option<Vec<u8>>,
+    deadline: Option<(i64, i64)>,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Held) -> bool {
+        let deadlines = match (self.deadline, other.deadline) {
+            (None, None) => true,
+            (Some((lo, hi)), Some((olo, ohi))) => {
+                lo <= ohi + DEADLINE_SLACK_MS && olo <= hi + DEADLINE_SLACK_MS
+            }
+            _ => false,
+        };
+        self.value == other.value && deadlines
+    }
+}
+
+fn unix_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.expect("after 1970").as_millis() as i64
+}
 
 /// Reads every key with a full `SCAN`, then its value and `PTTL`.
 fn dataset(server: &Server) -> Dataset {
@@ -497,14 +529,17 @@ fn dataset(server: &Server) -> Dataset {
             };
             pipe.cmd(read).arg(key).cmd("PTTL").arg(key);
         }
+        let sent = unix_ms();
         let replies: Vec<redis::Value> = pipe
             .query(&mut con)
             .unwrap_or_else(|e| panic!("GET and PTTL on port {}: {e}", server.port()));
+        let received = unix_ms();
         assert_eq!(replies.len(), 2 * chunk.len());
         for (key, pair) in chunk.iter().zip(replies.chunks(2)) {
             let value = canonical(&pair[0], key.starts_with("h:"));
             let pttl: i64 = redis::from_redis_value(&pair[1]).expect("PTTL reply");
-            data.insert(key.clone(), (value, pttl >= 0));
+            let deadline = (pttl >= 0).then_some((sent + pttl, received + pttl));
+            data.insert(key.clone(), Held { value, deadline });
         }
     }
     data
@@ -544,10 +579,10 @@ fn canonical(reply: &redis::Value, pairs: bool) -> Option<Vec<u8>> {
 }
 
 /// A value for a failure message: at most a few dozen characters.
-fn show(entry: Option<&(Option<Vec<u8>>, bool)>) -> String {
+fn show(entry: Option<&Held>) -> String {
     match entry {
         None => "(no key)".into(),
-        Some((value, ttl)) => {
+        Some(Held { value, deadline }) => {
             let text = value.as_ref().map_or("(nil)".into(), |v| {
                 let s = String::from_utf8_lossy(v);
                 let short: String = s.chars().take(40).collect();
@@ -557,12 +592,15 @@ fn show(entry: Option<&(Option<Vec<u8>>, bool)>) -> String {
                     format!("{short:?}")
                 }
             });
-            format!("{text}{}", if *ttl { " with TTL" } else { "" })
+            match deadline {
+                Some((lo, hi)) => format!("{text} expiring at {lo}..={hi} ms"),
+                None => text,
+            }
         }
     }
 }
 
-/// Checks that `master` and `replica` hold the same keys, values and TTL presence;
+/// Checks that `master` and `replica` hold the same keys, values and deadlines;
 /// returns how many keys that is.
 fn assert_same_data(master: &Server, replica: &Server) -> usize {
     let m = dataset(master);
