@@ -1033,13 +1033,47 @@ fn promoted_replica_becomes_master_and_old_master_follows_it() {
     assert_eq!(old_con.cmd(&["SET", "k:0", "x"]), READONLY);
 }
 
+/// An old master that diverged on one shard only (writes after the promotion, all on
+/// shard 0) follows the promoted replica with a full copy of that shard and a partial
+/// resync of every other one, and ends with the new master's data.
+#[test]
+fn old_master_resyncs_in_full_only_the_shards_it_diverged_on() {
+    let old = Server::with_shards(SHARDS, &["--replica-serve-reads", "yes"]);
+    prefill(&old, KILL_PREFILL_KEYS);
+    let new = Server::with_shards(SHARDS, &["--replicaof", &replicaof(&old)]);
+    wait_synced(&old, &new);
+    assert_eq!(new.raw().cmd(&["REPLICAOF", "NO", "ONE"]), "OK");
+    wait_until("the promoted replica reports role:master", &[&new], || {
+        info_value(&info(&new, "replication"), "role").as_deref() == Some("master")
+    });
+    let mut old_con = old.raw();
+    let diverging = (0..)
+        .map(|i| format!("diverged:{i}"))
+        .filter(|k| common::shard_of(k, SHARDS) == 0)
+        .take(20);
+    for key in diverging {
+        assert_eq!(old_con.cmd(&["SET", &key, "x"]), "OK");
+    }
+    set_keys(&new, "promoted", 100);
+    let (full_before, partial_before) = sync_counters(&new);
+    let port = new.port().to_string();
+    assert_eq!(old_con.cmd(&["REPLICAOF", "127.0.0.1", &port]), "OK");
+    wait_until("the old master follows the new one", &[&new, &old], || {
+        in_sync(&new, &old)
+    });
+    let (full, partial) = sync_counters(&new);
+    let state = reports(&[&new, &old]);
+    assert_eq!(full - full_before, 1, "one shard diverged\n{state}");
+    assert_eq!(partial - partial_before, SHARDS as u64 - 1, "{state}");
+    assert_same_data(&new, &old);
+}
+
 /// How long `WAIT` waits for a replica that is stopped (`SIGSTOP`).
 const WAIT_STOPPED_MS: &str = "500";
 
 /// `WAIT` on a master counts the replicas that acknowledged its writes (not one
 /// stopped before a write), gives 0 after its timeout with none, and is an error on a
-/// replica. The replica here is pointed
-/// at its master at run time with `SLAVEOF`.
+/// replica. The replica here is pointed at its master at run time with `SLAVEOF`.
 #[test]
 fn wait_counts_acknowledging_replicas() {
     let master = Server::with_shards(SHARDS, &[]);
