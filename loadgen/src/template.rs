@@ -8,8 +8,8 @@
 //! Placeholders:
 //! - `__key__` is `--key-prefix` plus a key index drawn from the key distribution. All
 //!   `__key__` of one command share one key (`GETSET __key__ ...`).
-//! - `__key0__` ... `__key999__` are independent key slots of one command (`__key0__`
-//!   is `__key__`): `MGET __key0__ __key1__` reads two keys.
+//! - `__key0__` ... `__key999__` are the key slots of one command (`__key0__` is
+//!   `__key__`), each a different key: `MGET __key0__ __key1__` reads two keys.
 //! - `__value__` is a value of `--value-size` bytes; each occurrence draws its own.
 //!
 //! Arguments are separated by whitespace; double quotes keep spaces in one argument,
@@ -20,6 +20,9 @@ use crate::limits::{KEYS_PER_COMMAND_MAX, TEMPLATE_ARGS_MAX};
 use crate::resp;
 use crate::value::{ValueGen, ValueSlot};
 use std::fmt;
+
+/// Draws per slot before a command settles for a key another of its slots has.
+const DISTINCT_DRAWS_MAX: usize = 64;
 
 /// One part of an argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,11 +153,20 @@ impl Expander {
         }
     }
 
+    /// Draws the keys of a command's slots, distinct from each other: a key drawn
+    /// twice is drawn again, up to [`DISTINCT_DRAWS_MAX`] times (a keyspace smaller
+    /// than the slots cannot give distinct keys; a skewed distribution may repeat).
     fn draw_keys(&mut self, slots: usize) {
         assert!(slots <= KEYS_PER_COMMAND_MAX);
         self.slot_keys.clear();
         for _ in 0..slots {
-            let index = self.keys.next_index();
+            let mut index = self.keys.next_index();
+            for _ in 0..DISTINCT_DRAWS_MAX {
+                if !self.slot_keys.contains(&index) {
+                    break;
+                }
+                index = self.keys.next_index();
+            }
             self.slot_keys.push(index);
         }
     }
@@ -321,6 +333,20 @@ mod tests {
         assert_eq!(args[2], b"a{key:0}b");
         assert_eq!(args[3], b"key:1");
         assert_eq!(args[4].len(), 3);
+    }
+
+    #[test]
+    fn slots_of_one_command_get_distinct_keys() {
+        let args: Vec<String> = (0..10).map(|i| format!("__key{i}__")).collect();
+        let template = Template::parse(&format!("MGET {}", args.join(" "))).unwrap();
+        let keys = KeyGen::new(Distribution::Uniform, 12, 0..0, 7);
+        let mut exp = Expander::new(keys, ValueGen::new("1".parse().unwrap(), 1), b"k");
+        for _ in 0..1000 {
+            let mut args = encode_args(&template, &mut exp).split_off(1);
+            args.sort();
+            args.dedup();
+            assert_eq!(args.len(), 10, "{args:?}");
+        }
     }
 
     #[test]

@@ -575,15 +575,27 @@ fn keys_scan_and_randomkey_see_every_shard() {
         assert_eq!(scan_all(&mut c, &["TYPE", "string"]).len(), 201);
         assert!(scan_all(&mut c, &["TYPE", "hash"]).is_empty());
 
-        for _ in 0..20 {
+        // Over many calls, RANDOMKEY returns keys of every shard.
+        let mut shards_seen = std::collections::BTreeSet::new();
+        for _ in 0..RANDOMKEY_CALLS {
             let k = c.cmd(&["RANDOMKEY"]);
             assert!(k == "other" || names.contains(&k), "RANDOMKEY gave {k}");
+            shards_seen.insert(shard_of(&k, shards));
         }
+        assert_eq!(
+            shards_seen.len(),
+            shards,
+            "shards RANDOMKEY returned keys of"
+        );
         assert_eq!(c.cmd(&["FLUSHDB"]), "OK");
         assert_eq!(c.cmd(&["RANDOMKEY"]), "(nil)");
         assert_eq!(c.cmd(&["SCAN", "0"]), "[0, []]");
     });
 }
+
+/// `RANDOMKEY` calls that must between them return a key of every shard (with keys
+/// spread evenly over four shards, missing one by chance has odds of about 4e-25).
+const RANDOMKEY_CALLS: usize = 200;
 
 /// Splits a rendered flat array `[a, b, c]` of keys without commas.
 fn list(rendered: &str) -> Vec<String> {
