@@ -1226,6 +1226,57 @@ fn bgsave_backup_set_restores_the_cut_into_a_new_or_the_same_directory() {
     );
 }
 
+/// Keys written before and after the `SAVE` test's backup.
+const SAVE_KEYS: usize = 500;
+
+/// `SAVE` answers once a backup set of every shard is complete: the set holds the
+/// keys written before it and none written after; `rdb_changes_since_last_save`
+/// drops to 0; restoring the set with another `--shards` is refused with a message
+/// naming the count it needs, and with the same count it starts with exactly the saved keys.
+#[test]
+fn save_makes_a_backup_set_that_restores_only_with_the_same_shard_count() {
+    let dir = DataDir::new("save");
+    let server = start_in(&dir, &["--shards", "4"]);
+    let mut con = server.raw();
+    set_numbered(&mut con, SAVE_KEYS);
+    assert_eq!(con.cmd(&["SAVE"]), "OK");
+    let info = con.cmd(&["INFO", "persistence"]);
+    assert_eq!(info_u64(&info, "rdb_changes_since_last_save"), 0, "{info}");
+    set_numbered_from(&mut con, SAVE_KEYS, 2 * SAVE_KEYS);
+    let sets: Vec<PathBuf> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let set_arg = sets[0].to_str().expect("UTF-8 path");
+
+    let other_dir = DataDir::new("save-other-shards");
+    let mut refused = Server::spawn_in(
+        free_port(),
+        other_dir.path(),
+        &["--shards", "2", "--restore-from", set_arg],
+    )
+    .expect("spawn");
+    let log = refused
+        .wait_ready()
+        .expect_err("a set of 4 shards into 2 is refused");
+    assert!(
+        log.contains("has 4 shards; start with --shards 4"),
+        "says what the set needs: {log}"
+    );
+
+    let clone_dir = DataDir::new("save-clone");
+    let clone = start_in(&clone_dir, &["--shards", "4", "--restore-from", set_arg]);
+    let mut c = clone.raw();
+    assert_eq!(c.cmd(&["DBSIZE"]), SAVE_KEYS.to_string());
+    assert_eq!(c.cmd(&["GET", "key:0"]), "value:0");
+    assert_eq!(
+        c.cmd(&["GET", &format!("key:{}", SAVE_KEYS - 1)]),
+        format!("value:{}", SAVE_KEYS - 1)
+    );
+    assert_eq!(c.cmd(&["GET", &format!("key:{SAVE_KEYS}")]), "(nil)");
+}
+
 /// Keys the automatic-rewrite test overwrites again and again.
 const AUTO_REWRITE_KEYS: usize = 64;
 /// Bytes of each value it writes, so the journal outgrows the live data quickly.
