@@ -1,22 +1,33 @@
 //! Whether a new connection is admitted: protected mode and `maxclients`, refused
 //! with Redis's texts before the connection gets a session.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 
 use crate::shard::Core;
 
 /// Redis's protected-mode refusal.
-const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 const MAXCLIENTS_REACHED: &str = "-ERR max number of clients reached\r\n";
+
+/// Whether protected mode admits `addr` without a password: `127.0.0.1` and `::1`
+/// only, as Redis 7.0 (not every `127/8` address).
+fn is_local(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        IpAddr::V4(ip) => ip == Ipv4Addr::LOCALHOST,
+        IpAddr::V6(ip) => {
+            ip == Ipv6Addr::LOCALHOST || ip.to_ipv4_mapped() == Some(Ipv4Addr::LOCALHOST)
+        }
+    }
+}
 
 /// Protected mode and `maxclients`: Redis's refusal text, or `None` to admit.
 pub fn refusal(core: &Core, addr: &SocketAddr) -> Option<&'static str> {
     let hot = &core.global.config.hot;
     if hot.protected_mode.load(Ordering::Relaxed)
         && !hot.auth_required.load(Ordering::Relaxed)
-        && !addr.ip().is_loopback()
+        && !is_local(addr)
     {
         return Some(PROTECTED_MODE_DENIED);
     }
