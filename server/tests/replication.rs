@@ -965,6 +965,24 @@ fn replica_refuses_writes_and_serves_reads_only_when_configured() {
             assert!(info_value(&r, &field).is_some(), "{field} in:\n{r}");
         }
     }
+    // The master's line for the replica: its listening port, online, its offset and
+    // seconds since its last acknowledgement (sent about once a second).
+    let line = slave0(&master).unwrap_or_default();
+    let prefix = format!(
+        "ip=127.0.0.1,port={},state=online,offset={offset},lag=",
+        replica.port()
+    );
+    let lag: u64 = line
+        .strip_prefix(&prefix)
+        .and_then(|lag| lag.parse().ok())
+        .unwrap_or_else(|| panic!("slave0:{line}, expected {prefix}<seconds>"));
+    assert!(lag <= 2, "slave0 lag: {line}");
+    // Sentinel reads these two to choose (or never choose) a replica to promote.
+    assert_eq!(con.cmd(&["CONFIG", "SET", "replica-priority", "0"]), "OK");
+    assert_eq!(con.cmd(&["CONFIG", "SET", "replica-announced", "no"]), "OK");
+    let r = info(&replica, "replication");
+    assert_eq!(info_value(&r, "slave_priority").as_deref(), Some("0"), "{r}");
+    assert_eq!(info_value(&r, "replica_announced").as_deref(), Some("0"), "{r}");
 
     assert_eq!(
         con.cmd(&["CONFIG", "SET", "replica-serve-reads", "yes"]),
