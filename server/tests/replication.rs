@@ -981,8 +981,16 @@ fn replica_refuses_writes_and_serves_reads_only_when_configured() {
     assert_eq!(con.cmd(&["CONFIG", "SET", "replica-priority", "0"]), "OK");
     assert_eq!(con.cmd(&["CONFIG", "SET", "replica-announced", "no"]), "OK");
     let r = info(&replica, "replication");
-    assert_eq!(info_value(&r, "slave_priority").as_deref(), Some("0"), "{r}");
-    assert_eq!(info_value(&r, "replica_announced").as_deref(), Some("0"), "{r}");
+    assert_eq!(
+        info_value(&r, "slave_priority").as_deref(),
+        Some("0"),
+        "{r}"
+    );
+    assert_eq!(
+        info_value(&r, "replica_announced").as_deref(),
+        Some("0"),
+        "{r}"
+    );
 
     assert_eq!(
         con.cmd(&["CONFIG", "SET", "replica-serve-reads", "yes"]),
@@ -1084,6 +1092,110 @@ fn old_master_resyncs_in_full_only_the_shards_it_diverged_on() {
     assert_eq!(full - full_before, 1, "one shard diverged\n{state}");
     assert_eq!(partial - partial_before, SHARDS as u64 - 1, "{state}");
     assert_same_data(&new, &old);
+}
+
+/// Keys on the master of the full-sync crash test: enough that a shard's copy takes
+/// a while to arrive, so a kill can land in the middle of it.
+const MARKER_PREFILL_KEYS: usize = 200_000;
+/// How often the crash test looks for the marker file.
+const MARKER_POLL: Duration = Duration::from_micros(200);
+
+/// A replica killed in the middle of a full sync (after a shard reset its journal
+/// and wrote its `full-sync-in-progress` marker, before the new snapshot is durable)
+/// starts again without complaint: that shard starts empty and syncs in full once
+/// more, and the data ends identical.
+#[test]
+fn replica_killed_during_a_full_sync_starts_that_shard_empty_and_syncs_again() {
+    let master = Server::with_shards(SHARDS, &[]);
+    prefill(&master, MARKER_PREFILL_KEYS);
+    let dir = DataDir::new("replica-marker");
+    let to = replicaof(&master);
+    let args = [
+        "--shards",
+        SHARDS_ARG,
+        "--replicaof",
+        &to,
+        "--replica-serve-reads",
+        "yes",
+    ];
+    let mut replica = start_in(&dir, &args);
+    let markers = || (0..SHARDS).filter(|s| dir.shard(*s).join("full-sync-in-progress").exists());
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    while markers().next().is_none() {
+        assert!(Instant::now() < deadline, "no full-sync marker appeared");
+        std::thread::sleep(MARKER_POLL);
+    }
+    kill(&mut replica);
+    let marked: Vec<usize> = markers().collect();
+    assert!(
+        !marked.is_empty(),
+        "a shard was in the middle of its full sync"
+    );
+    let (full_before, _) = sync_counters(&master);
+    // With the master stopped, the restarted replica shows what it recovered: nothing
+    // on the shards whose copy was cut short.
+    master.signal(libc::SIGSTOP);
+    let replica = restart_in(replica.port(), &dir, &args);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut replica.client())
+        .expect("KEYS on the restarted replica");
+    master.signal(libc::SIGCONT);
+    let partial = keys
+        .iter()
+        .filter(|k| marked.contains(&common::shard_of(k, SHARDS)));
+    assert_eq!(partial.count(), 0, "shards {marked:?} start empty");
+    wait_synced(&master, &replica);
+    let (full, _) = sync_counters(&master);
+    let state = reports(&[&master, &replica]);
+    assert!(
+        full >= full_before + marked.len() as u64,
+        "shards {marked:?} synced in full again\n{state}"
+    );
+    assert_same_data(&master, &replica);
+}
+
+/// A replica that was down while its master rewrote its journals (the records it
+/// would resume from are gone) syncs every shard in full when it comes back, and the
+/// data ends identical.
+#[test]
+fn replica_cut_off_by_a_master_journal_rewrite_syncs_in_full() {
+    let master = Server::with_shards(SHARDS, &["--auto-aof-rewrite-percentage", "0"]);
+    set_keys(&master, "before", 1000);
+    let dir = DataDir::new("replica-cut-off");
+    let to = replicaof(&master);
+    let args = [
+        "--shards",
+        SHARDS_ARG,
+        "--replicaof",
+        &to,
+        "--replica-serve-reads",
+        "yes",
+    ];
+    let mut replica = start_in(&dir, &args);
+    wait_synced(&master, &replica);
+    kill(&mut replica);
+    set_keys(&master, "while-down", 1000);
+    let rewrites = number(&info(&master, "persistence"), "aof_rewrites");
+    let reply = master.raw().cmd(&["BGREWRITEAOF"]);
+    assert_eq!(reply, "Background append only file rewriting started");
+    wait_until("the master's rewrite", &[&master], || {
+        let p = info(&master, "persistence");
+        number(&p, "aof_rewrites") > rewrites && number(&p, "aof_rewrite_in_progress") == 0
+    });
+    set_keys(&master, "after", 1000);
+    let (full_before, partial_before) = sync_counters(&master);
+    let replica = restart_in(replica.port(), &dir, &args);
+    wait_synced(&master, &replica);
+    let (full, partial) = sync_counters(&master);
+    let state = reports(&[&master, &replica]);
+    assert_eq!(
+        full - full_before,
+        SHARDS as u64,
+        "every shard in full\n{state}"
+    );
+    assert_eq!(partial, partial_before, "{state}");
+    assert_same_data(&master, &replica);
 }
 
 /// How long `WAIT` waits for a replica that is stopped (`SIGSTOP`).
