@@ -13,7 +13,8 @@ MEMORY_ROWS); bench/suite.py runs them all as its `families` section.
 
     bench/families.py                    # every family, 3 rounds
     bench/families.py --family hash,set  # some families
-    bench/families.py --quick            # short loads, small memory loads
+    bench/families.py --quick            # smoke run: short loads, a tenth of the keys
+    bench/families.py --memory-only      # the memory table only
 
 Needs redis-server, redis-benchmark, redis-cli and taskset; uses target/release as it
 is (build it first, or run bench/suite.py which does).
@@ -75,25 +76,26 @@ class MemoryRow:
 
 
 def _hash_cmd(i, elements):
-    return ["HSET", f"hash:{i:012d}", *[x for j in elements for x in (f"field:{j:07d}", f"value:{j:020d}")]]
+    """8-byte field names, 16-byte values."""
+    return ["HSET", f"hash:{i:012d}", *[x for j in elements for x in (f"f:{j:06d}", f"value:{j:010d}")]]
 
 
 def _set_ints(i, elements):
-    return ["SADD", f"set:{i:012d}", *[str(1_000_000 + j) for j in elements]]
+    return ["SADD", f"set:{i:012d}", *[str(j) for j in elements]]
 
 
 def _set_strs(i, elements):
-    return ["SADD", f"set:{i:012d}", *[f"member:{j:024d}" for j in elements]]
+    return ["SADD", f"set:{i:012d}", *[f"member:{j:016d}" for j in elements]]
 
 
+# The sizes of the hash and set issue's memory table.
 MEMORY_ROWS = (
-    MemoryRow("hash", "hashes of 10 fields (listpack)", 100_000, 10, _hash_cmd),
-    MemoryRow("hash", "one hash of 1M fields (hashtable)", 1, 1_000_000, _hash_cmd),
-    MemoryRow("set", "sets of 10 integers (intset)", 100_000, 10, _set_ints),
-    MemoryRow("set", "sets of 10 strings (hashtable)", 100_000, 10, _set_strs),
-    MemoryRow("set", "one set of 1M strings (hashtable)", 1, 1_000_000, _set_strs),
+    MemoryRow("hash", "1M hashes of 10 fields (listpack)", 1_000_000, 10, _hash_cmd),
+    MemoryRow("hash", "100 hashes of 100k fields (hashtable)", 100, 100_000, _hash_cmd),
+    MemoryRow("set", "1M sets of 10 small integers (intset)", 1_000_000, 10, _set_ints),
+    MemoryRow("set", "100 sets of 100k strings (hashtable)", 100, 100_000, _set_strs),
 )
-# A one-key row sends its elements in commands of this many.
+# A key's elements go in commands of at most this many.
 MEMORY_BATCH = 1000
 QUICK_SCALE = 10
 FULL = {"requests": 200_000}
@@ -116,14 +118,13 @@ def write_memory_file(path, row, scale):
     """The row's commands as RESP (a key's elements in commands of at most
     MEMORY_BATCH); returns how many commands and elements."""
     keys = max(1, row.keys // scale)
-    elements = row.elements if row.keys > 1 else max(1, row.elements // scale)
     commands = 0
     with open(path, "wb") as f:
         for i in range(keys):
-            for first in range(0, elements, MEMORY_BATCH):
-                f.write(resp(row.command(i, range(first, min(elements, first + MEMORY_BATCH)))))
+            for first in range(0, row.elements, MEMORY_BATCH):
+                f.write(resp(row.command(i, range(first, min(row.elements, first + MEMORY_BATCH)))))
                 commands += 1
-    return commands, keys * elements
+    return commands, keys * row.elements
 
 
 def run_row(args, server, row):
@@ -173,7 +174,7 @@ def run(args, chosen):
             path = os.path.join(scratch, f"memory{i}.resp")
             files[row] = (path, *write_memory_file(path, row, scale))
         for rnd in range(args.rounds):
-            for family in chosen:
+            for family in [] if args.memory_only else chosen:
                 for kind in benchlib.round_order(rnd):
                     family_session(args, results, rnd, kind, family)
             for row, (path, commands, elements) in files.items():
@@ -212,6 +213,7 @@ def tables(results):
 
 def add_args(ap):
     ap.add_argument("--family", help=f"comma-separated families (default all: {','.join(families())})")
+    ap.add_argument("--memory-only", action="store_true", help="only the families' memory rows")
     ap.add_argument("--family-requests", type=int, help="requests per family row (default "
                     f"{FULL['requests']:,}; {QUICK['requests']:,} with --quick)")
 
