@@ -193,7 +193,7 @@ def tables(results):
                  for kind, s in by.items() if s} for key, by in results["samples"].items()}
     lines = ["| family · command (redis-benchmark) | Redis req/s | corekv req/s | req/s corekv/Redis "
              "| Redis CPU µs/req | corekv CPU µs/req | CPU corekv/Redis | p99 ms Redis / corekv |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|"] if med else []
     for key, by in med.items():
         r, c = by.get("redis", {}), by.get("corekv", {})
         cell = lambda side, m, fmt: fmt.format(side[m]) if side.get(m) is not None else "–"  # noqa: E731
