@@ -25,6 +25,9 @@ pub mod parts;
 pub mod set;
 pub mod string;
 pub mod whole;
+pub mod zset;
+pub mod zset_multi;
+pub mod zset_range;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -144,6 +147,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
+    zset::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.
