@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::flags::*;
 use super::hash::{parse_scan, random_count, reply_scan};
 use super::zset_multi;
-use super::zset_range::{LexRange, Limit, ScoreRange, Span};
+use super::zset_range::{parse_score, LexRange, Limit, ScoreRange, Span};
 use super::{row, CommandSpec, Route, KEY1};
 use crate::collections::{distinct_positions, repeat_positions, SampleCount, Zset, ZsetLimits};
 use crate::command::ctx::{read_typed, write_typed, Ctx};
@@ -22,7 +22,7 @@ use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
-use crate::resp::{parse_f64, parse_i64, Protocol, Reply, ReplyBuf};
+use crate::resp::{parse_i64, Protocol, Reply, ReplyBuf};
 use crate::value::Value;
 
 /// The sorted set at `key` for a read command: counts a hit or miss, then checks the type.
@@ -210,7 +210,7 @@ fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let rest = c.rest();
     let mut pairs = Vec::with_capacity(rest.len() / 2);
     for p in rest.chunks_exact(2) {
-        pairs.push((parse_f64(&p[0]).ok_or(CmdError::NotFloat)?, &p[1]));
+        pairs.push((parse_score(&p[0]).ok_or(CmdError::NotFloat)?, &p[1]));
     }
     let limits = ctx.limits.zset;
     if let Some(mut guard) = write_zset(ctx.ks, ctx.db, key, ctx.now_ms)? {
@@ -471,7 +471,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let picked: Vec<(Vec<u8>, f64)> = match SampleCount::from_i64(count) {
-        SampleCount::Distinct(n) if n >= z.len() as u64 => z.entries(),
+        // The whole set, from the top down, as Redis's `zuiNext` walks it.
+        SampleCount::Distinct(n) if n >= z.len() as u64 => z.entries().into_iter().rev().collect(),
         SampleCount::Distinct(n) => distinct_positions(z.len(), n, ctx.rng)
             .into_iter()
             .map(|p| z.at(p))

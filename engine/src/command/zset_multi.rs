@@ -22,12 +22,13 @@ use super::parts::{
     merge, MergeArgs, PartFn, PartReply, Parts, Piece, PlanFn, ShardArgs, Split, Write,
 };
 use super::zset::{parse_range, pop, reply_entries};
+use super::zset_range::parse_score;
 use super::{row, CommandSpec, KeySpec, Route};
 use crate::collections::{Zset, ZsetLimits};
 use crate::command::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, NO_EXPIRE};
-use crate::resp::{parse_f64, parse_i64, Reply, ReplyBuf};
+use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::value::Value;
 
 /// What a key holds, for a sorted-set command's plan.
@@ -114,7 +115,7 @@ fn parse_algebra(args: &[Bytes]) -> CmdResult<Algebra> {
         let word = args[i].to_ascii_uppercase();
         if op != Op::Diff && left > n && word == b"WEIGHTS" {
             for (w, arg) in a.weights.iter_mut().zip(&args[i + 1..i + 1 + n]) {
-                *w = parse_f64(arg)
+                *w = parse_score(arg)
                     .ok_or_else(|| CmdError::Raw("ERR weight value is not a float".into()))?;
             }
             i += n + 1;

@@ -8,6 +8,19 @@ use crate::collections::Zset;
 use crate::error::{CmdError, CmdResult};
 use crate::resp::parse_f64;
 
+/// A score or weight argument as Redis's `getDoubleFromObject` reads it: what
+/// [`parse_f64`] accepts, except a value that overflows to an infinity or underflows
+/// to zero (`strtod`'s `ERANGE`), which Redis refuses.
+pub fn parse_score(arg: &[u8]) -> Option<f64> {
+    let v = parse_f64(arg)?;
+    let mantissa = arg.split(|&c| c == b'e' || c == b'E').next().unwrap_or(arg);
+    let named_inf =
+        arg.eq_ignore_ascii_case(b"inf") || arg.windows(3).any(|w| w.eq_ignore_ascii_case(b"inf"));
+    let overflow = v.is_infinite() && !named_inf;
+    let underflow = v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
+    (!overflow && !underflow).then_some(v)
+}
+
 /// A score range: `min`/`max` and whether each is exclusive (`(`).
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreRange {
