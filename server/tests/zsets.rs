@@ -4,6 +4,8 @@
 //!   `inf`), errors, WRONGTYPE, empty-key deletion, encodings and their parameters
 //!   (with the `-ziplist-` aliases), and the multi-key forms whose keys the four-shard
 //!   server spreads over shards (the script's keys are checked to span them);
+//! - `GEOADD`, `GEOPOS`, `GEODIST` and `GEOHASH` give the scores and the printed
+//!   digits `redis-server` gives;
 //! - a restart after `SIGKILL` under `appendfsync always` gives back every sorted
 //!   set exactly, encoding included, from the journal's `ZAdd`/`ZRem` deltas and
 //!   whole values.
@@ -351,4 +353,39 @@ fn sigkill_then_restart_gives_back_every_sorted_set() {
     kill(&mut server);
     let server = restart_in(port, &dir, &args);
     assert_eq!(dump(&mut server.raw(), &keys), before);
+}
+
+const GEO: &str = "
+    GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania
+    GEOADD g 200 1 x
+    GEOADD g XX NX 1 2 a
+    GEOADD g 1 2 a 3
+    GEOADD g a 2 a
+    GEOADD g 1 86 a
+    GEOADD g CH 13.361389 38.115556 Palermo 1 1 new
+    GEOADD g NX 2 2 new 3 3 newer
+    GEOADD g 180 85.05112878 edge -180 -85.05112878 edge2 -0.0001 0.0001 zero
+    ZSCORE g Palermo
+    ZRANGE g 0 -1 WITHSCORES
+    GEOPOS g Palermo nope edge edge2 zero
+    GEOPOS nokey a
+    GEODIST g Palermo Catania
+    GEODIST g Palermo Catania km
+    GEODIST g Palermo Catania mi
+    GEODIST g Palermo Catania ft
+    GEODIST g Palermo Catania foo
+    GEODIST g Palermo nope
+    GEODIST g Palermo Catania km x
+    GEODIST g edge edge2
+    GEODIST g new zero
+    GEOHASH g Palermo Catania nope edge edge2 zero
+    GEOHASH nokey a
+    SET s v
+    GEOADD s 1 1 a
+    GEOPOS s a
+";
+
+#[test]
+fn geo_commands_answer_as_redis() {
+    same_as_redis(&script(GEO));
 }

@@ -17,6 +17,7 @@
 
 pub mod ctx;
 pub mod exec;
+pub mod geo;
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
@@ -148,6 +149,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    geo::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

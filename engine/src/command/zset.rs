@@ -203,7 +203,7 @@ fn add_all(
     Ok((count, last))
 }
 
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     let f = zadd_flags(&mut c)?;
@@ -614,12 +614,38 @@ impl RangeRequest<'_> {
 fn range_reply(ctx: &mut Ctx, args: &[Bytes], fixed: Option<(RangeKind, bool)>) -> CmdResult {
     let req = parse_range(&args[1..], fixed, false)?;
     req.check()?;
-    let entries = match read_zset(ctx.ks, ctx.db, req.key, ctx.now_ms)? {
-        Some(z) => req.span_of(z)?.entries(z),
-        None => Vec::new(),
-    };
-    reply_entries(ctx.out, &entries, req.withscores, false);
+    match read_zset(ctx.ks, ctx.db, req.key, ctx.now_ms)? {
+        Some(z) => reply_span(ctx.out, z, req.span_of(z)?, req.withscores),
+        None => ctx.out.array(0),
+    }
     Ok(())
+}
+
+/// The entries `span` selects, written as [`reply_entries`] does, straight from the
+/// set (no copy of the entries).
+fn reply_span(out: &mut ReplyBuf, z: &Zset, span: Span, withscores: bool) {
+    let pairs = withscores && out.protocol() == Protocol::Resp3;
+    out.array(if withscores && !pairs {
+        2 * span.len
+    } else {
+        span.len
+    });
+    if span.len == 0 {
+        return;
+    }
+    let mut left = span.len;
+    z.walk(span.start, span.rev, |m, s| {
+        if pairs {
+            out.array(2);
+        }
+        out.bulk(m);
+        if withscores {
+            out.double(s);
+        }
+        left -= 1;
+        left > 0
+    });
+    debug_assert_eq!(left, 0);
 }
 
 fn zrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {

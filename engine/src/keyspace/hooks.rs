@@ -337,6 +337,13 @@ mod tests {
         ("zinterstore", &[&["ZINTERSTORE", "a", "2", "zz", "nokey"]]),
         ("zdiffstore", &[&["ZDIFFSTORE", "d", "1", "zz"]]),
         ("zrangestore", &[&["ZRANGESTORE", "d", "zz", "0", "0"]]),
+        (
+            "geoadd",
+            &[
+                &["GEOADD", "zz", "1", "2", "a"],
+                &["GEOADD", "ng", "1", "2", "x"],
+            ],
+        ),
     ];
 
     fn fresh(recorder: &Recorder) -> TestShard {
