@@ -23,6 +23,10 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                server that refuses a setting at start-up is reported as not
                supported in that setting's rows only. bench/persistence.py goes
                further (always, restart time, journal bytes per SET).
+  sorted sets  ZADD and ZPOPMIN P1 (redis-benchmark -t zadd,zpopmin, members from
+               the keyspace), then ZRANGE 0 99 WITHSCORES and ZRANGEBYSCORE LIMIT 0
+               10 on one 1,000,000-member sorted set written through redis-cli
+               --pipe, redis-benchmark, --requests or ZSET_REQUESTS requests each
   memory       1,000,000 SETs of 16-byte keys and 32-byte values through
                redis-cli --pipe: INFO used_memory and RSS growth per key
   families     each command family's rows and value memory (bench/families.py:
@@ -96,6 +100,8 @@ class Case:
     def title(self, plan):
         if self.open_loop:
             load = f"{self.command.upper()} open loop {plan.rates[self.command]:,}/s"
+        elif self.command in ZSET_TITLES:
+            load = f"{ZSET_TITLES[self.command]} P{self.pipeline}"
         elif self.command == "mset":
             load = f"MSET {MSET_KEYS} keys P{self.pipeline}"
         else:
@@ -138,6 +144,58 @@ assert sorted(c.key for c in TABLE_CASES) == sorted(
     c.key for c in CLOSED_CASES + OPEN_CASES + sum(PERSISTENCE_CASES.values(), ()))
 
 
+
+# Sorted sets: what each read case sends, and its title.
+ZSET_KEY = "bench:zset"
+ZSET_MEMBERS = 1_000_000
+ZSET_MEMBERS_PER_ZADD = 1_000
+ZSET_REQUESTS = 200_000
+ZSET_READS = {
+    "zrange": ("ZRANGE", ZSET_KEY, "0", "99", "WITHSCORES"),
+    "zrangebyscore": ("ZRANGEBYSCORE", ZSET_KEY, "500000", "+inf", "LIMIT", "0", "10"),
+}
+ZSET_TITLES = {"zrange": "ZRANGE 0 99 WITHSCORES, 1M members",
+               "zrangebyscore": "ZRANGEBYSCORE LIMIT 0 10, 1M members"}
+ZSET_CASES = tuple(closed(REDIS_BENCHMARK, c, 1) for c in ("zadd", "zpopmin", *ZSET_READS))
+TABLE_CASES += ZSET_CASES
+
+
+def write_zset_pipe_file(path):
+    """ZADD commands in RESP for redis-cli --pipe: members m0... with scores 0...,
+    ZSET_MEMBERS_PER_ZADD per command; returns the command count."""
+    commands = 0
+    with open(path, "wb") as f:
+        for first in range(0, ZSET_MEMBERS, ZSET_MEMBERS_PER_ZADD):
+            members = range(first, min(ZSET_MEMBERS, first + ZSET_MEMBERS_PER_ZADD))
+            words = [b"ZADD", ZSET_KEY.encode()]
+            for i in members:
+                words += [b"%d" % i, b"m%d" % i]
+            f.write(b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words))
+            commands += 1
+    return commands
+
+
+def zset_load(args, server, case):
+    """One sorted-set case: redis-benchmark's own test, or a read of the big set."""
+    requests = args.requests or ZSET_REQUESTS
+    if case.command not in ZSET_READS:
+        return benchlib.run_redis_benchmark(server.port, args.client_cpu, case.command, requests,
+                                            args.clients, case.pipeline, args.keyspace)
+    argv = ["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(args.clients),
+            "-P", str(case.pipeline), *ZSET_READS[case.command]]
+    return benchlib.parse_redis_benchmark(benchlib.run_pinned(args.client_cpu, argv), requests)
+
+
+def zset_session(args, plan, results, rnd, kind, pipe_path, commands):
+    """The sorted-set cases on a fresh server holding the big sorted set."""
+    server = benchlib.start(kind, args.server_cpu)
+    try:
+        benchlib.pipe(server.port, args.client_cpu, pipe_path, commands)
+        run_cases(args, plan, results, rnd, kind, server, ZSET_CASES)
+    finally:
+        server.stop()
+
+
 @dataclasses.dataclass
 class Plan:
     """Open-loop rates: half of Redis's best closed-loop P1 rate over all rounds and
@@ -178,6 +236,8 @@ def loadgen_args(args, plan, case):
 
 def run_case(args, plan, session, server, case):
     def load():
+        if case in ZSET_CASES:
+            return zset_load(args, server, case)
         if case.tool == LOADGEN:
             return benchlib.run_loadgen(server.port, args.client_cpu, loadgen_args(args, plan, case))
         requests = redis_benchmark_requests(args, session, case)
@@ -451,6 +511,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as scratch:
         pipe_path = os.path.join(scratch, "memory.resp")
         benchlib.write_set_pipe_file(pipe_path, args.memory_keys)
+        zset_pipe_path = os.path.join(scratch, "zset.resp")
+        zset_commands = write_zset_pipe_file(zset_pipe_path)
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 closed_session(args, plan, results, rnd, kind)
@@ -459,6 +521,8 @@ def main():
                     persistence_session(args, plan, results, rnd, kind, setting)
             for kind in benchlib.round_order(rnd):
                 memory_session(args, results, rnd, kind, pipe_path)
+            for kind in benchlib.round_order(rnd):
+                zset_session(args, plan, results, rnd, kind, zset_pipe_path, zset_commands)
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 open_session(args, plan, results, rnd, kind)

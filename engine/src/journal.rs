@@ -62,6 +62,7 @@
 //!                                                     3 = hash, hashtable: count pair…
 //!                                                     4 = set, intset: count member…
 //!                                                     5 = set, hashtable: count member…
+//!                                                     8, 9 = zset (see `zset.rs`)
 //!                                            pair: field value (bytes each);
 //!                                            count ≥ 1, elements distinct, an intset's
 //!                                            canonical integers ascending
@@ -83,6 +84,7 @@
 //!  HDel     14  db key count field…          fields removed from a hash
 //!  SAdd     15  db key count member…         members added to an existing set
 //!  SRem     16  db key count member…         members removed from a set
+//!  ZAdd, ZRem   25, 26                       sorted-set deltas (see `zset.rs`)
 //! ```
 //!
 //! A whole hash or set carries its encoding, so a replayed or loaded value is
@@ -103,6 +105,9 @@
 //! Every decoded form re-encodes to the same bytes. Decoding never panics, and it
 //! allocates only after checking that the input holds at least the bytes or items
 //! a length or count claims.
+
+mod zset;
+pub use zset::ZsetDelta;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -433,6 +438,8 @@ pub enum Effect<'a> {
         key: &'a [u8],
         members: Vec<&'a [u8]>,
     },
+    /// A sorted-set delta (`ZAdd`, `ZRem`).
+    Zset(ZsetDelta<'a>),
 }
 
 impl Effect<'_> {
@@ -647,6 +654,7 @@ impl Effect<'_> {
                 put_delta_head(tag, *db, key, items.len(), out);
                 items.iter().for_each(|item| put_bytes(item, out));
             }
+            Effect::Zset(delta) => delta.encode(out),
             Effect::TxPart {
                 tx_id,
                 participants,
@@ -759,6 +767,7 @@ fn put_value(value: &Value, out: &mut Vec<u8>) {
             put_varint(s.len() as u64, out);
             s.iter().for_each(|m| put_bytes(&m, out));
         }
+        Value::Zset(z) => zset::put_value(z, out),
     }
 }
 
@@ -773,6 +782,7 @@ pub(crate) fn value_bytes(value: &Value) -> usize {
                 + h.iter().map(|(f, v)| bytes(&f) + bytes(&v)).sum::<usize>()
         }
         Value::Set(s) => varint_bytes(s.len() as u64) + s.iter().map(|m| bytes(&m)).sum::<usize>(),
+        Value::Zset(z) => zset::value_bytes(z),
     }
 }
 
@@ -897,6 +907,7 @@ impl<'a> Reader<'a> {
                     .then_some(Value::Set(set))
                     .ok_or(DecodeError::BadCollection)
             }
+            tag @ (zset::VALUE_ZSET_LISTPACK | zset::VALUE_ZSET_TREE) => self.zset_value(tag),
             other => Err(DecodeError::UnknownValueType(other)),
         }
     }
@@ -1023,6 +1034,7 @@ impl<'a> Reader<'a> {
                 key: self.bytes()?,
                 members: self.delta_items()?,
             },
+            tag @ (zset::TAG_ZADD | zset::TAG_ZREM) => Effect::Zset(self.zset_delta(tag)?),
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
             TAG_NOP if tx_allowed => {
                 if self.rest.iter().any(|&b| b != 0) {
@@ -1532,7 +1544,7 @@ mod tests {
                 BadCollection,
             ),
             (&[TAG_NOP, 0, 1], TrailingBytes),
-            (&[TAG_SET, 0, 1, b'k', 0, 9, 0], UnknownValueType(9)),
+            (&[TAG_SET, 0, 1, b'k', 0, 10, 0], UnknownValueType(10)),
             (&[TAG_DEL, 16, 0], DbOutOfRange),
             (&[TAG_DEL, 0x80, 0x00, 0], BadVarint),
             (&over_64_bits, BadVarint),

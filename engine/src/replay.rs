@@ -14,7 +14,7 @@
 //! key has expired, so replay itself never expires a key: expiries come as `DEL`
 //! effects of their own.
 
-use crate::journal::Effect;
+use crate::journal::{Effect, ZsetDelta};
 use crate::keyspace::{Keyspace, NO_EXPIRE};
 use crate::shard::{CollectionLimits, Shard};
 use crate::value::Value;
@@ -118,12 +118,40 @@ fn apply(ks: &mut Keyspace, limits: &CollectionLimits, effect: Effect<'_>) {
             }
             ks.remove_if_empty(db, key);
         }
+        Effect::Zset(delta) => apply_zset(ks, limits, delta),
         Effect::TxPart { effects, .. } => {
             for effect in effects {
                 apply(ks, limits, effect);
             }
         }
         Effect::Nop { .. } => {}
+    }
+}
+
+/// A sorted-set delta, on the sorted set at its key (nothing when it holds another
+/// type or nothing).
+fn apply_zset(ks: &mut Keyspace, limits: &CollectionLimits, delta: ZsetDelta<'_>) {
+    let now = REPLAY_NOW_MS;
+    match delta {
+        ZsetDelta::Add { db, key, entries } => {
+            if let Some(mut entry) = ks.find_mut(db, key, now) {
+                if matches!(entry.entry().value, Value::Zset(_)) {
+                    for (score, member) in entries {
+                        entry.zset_insert(member, score, &limits.zset);
+                    }
+                }
+            }
+        }
+        ZsetDelta::Rem { db, key, members } => {
+            if let Some(mut entry) = ks.find_mut(db, key, now) {
+                if matches!(entry.entry().value, Value::Zset(_)) {
+                    for member in members {
+                        entry.zset_remove(member);
+                    }
+                }
+            }
+            ks.remove_if_empty(db, key);
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::collections::{HashLimits, SetLimits};
+use crate::collections::{HashLimits, SetLimits, ZsetLimits};
 use crate::effect_log::EffectLog;
 use crate::keyspace::{DbStats, Keyspace};
 use crate::limits::STRING_MAX_BYTES;
@@ -41,6 +41,7 @@ pub struct Shard {
 pub struct CollectionLimits {
     pub hash: HashLimits,
     pub set: SetLimits,
+    pub zset: ZsetLimits,
 }
 
 /// A snapshot of one shard's numbers for `INFO`.

@@ -5,7 +5,7 @@
 //! content in the same encoding (the order of a hash's fields or a set's members is
 //! not compared: it is not part of the value).
 
-use crate::collections::{Hash, Set};
+use crate::collections::{Hash, Set, Zset};
 use crate::resp::parse_i64;
 
 /// Longest string Redis stores as `embstr` (it reports `raw` above this).
@@ -16,6 +16,7 @@ pub enum Value {
     Str(Vec<u8>),
     Hash(Hash),
     Set(Set),
+    Zset(Zset),
 }
 
 impl Value {
@@ -25,6 +26,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -36,6 +38,7 @@ impl Value {
             Value::Str(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::Zset(z) => z.encoding(),
         }
     }
 
@@ -65,11 +68,20 @@ impl Value {
         }
     }
 
+    /// The sorted set, if this is one.
+    pub fn as_zset(&self) -> Option<&Zset> {
+        match self {
+            Value::Zset(z) => Some(z),
+            _ => None,
+        }
+    }
+
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
+            Value::Zset(z) => z.is_empty(),
         }
     }
 
@@ -92,6 +104,9 @@ impl PartialEq for Value {
                 a.encoding() == b.encoding()
                     && a.len() == b.len()
                     && a.iter().all(|m| b.contains(&m))
+            }
+            (Value::Zset(a), Value::Zset(b)) => {
+                a.encoding() == b.encoding() && a.entries() == b.entries()
             }
             _ => false,
         }

@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
 use corekv_engine::collections::{
-    HashLimits, SetLimits, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE,
+    HashLimits, SetLimits, ZsetLimits, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE,
     HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_ZIPLIST_VALUE, SET_MAX_INTSET_ENTRIES,
+    ZSET_MAX_LISTPACK_ENTRIES, ZSET_MAX_LISTPACK_VALUE, ZSET_MAX_ZIPLIST_ENTRIES,
+    ZSET_MAX_ZIPLIST_VALUE,
 };
 use corekv_engine::glob::glob_match;
 use corekv_engine::limits::{
@@ -321,6 +323,20 @@ pub const PARAMS: &[Param] = &[
         "most members a set of integers keeps in the compact intset encoding",
     ),
     p(
+        ZSET_MAX_LISTPACK_ENTRIES,
+        "128",
+        COUNT,
+        true,
+        "most members a sorted set keeps in the compact listpack encoding",
+    ),
+    p(
+        ZSET_MAX_LISTPACK_VALUE,
+        "64",
+        Kind::Memory { min: 0 },
+        true,
+        "longest member, in bytes, a listpack sorted set holds",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -333,6 +349,8 @@ pub const PARAMS: &[Param] = &[
 pub const ALIASES: &[(&str, &str)] = &[
     (HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_LISTPACK_ENTRIES),
     (HASH_MAX_ZIPLIST_VALUE, HASH_MAX_LISTPACK_VALUE),
+    (ZSET_MAX_ZIPLIST_ENTRIES, ZSET_MAX_LISTPACK_ENTRIES),
+    (ZSET_MAX_ZIPLIST_VALUE, ZSET_MAX_LISTPACK_VALUE),
 ];
 
 /// Redis 7.0's output-buffer limits, as `CONFIG GET` prints them.
@@ -673,6 +691,10 @@ impl Config {
             },
             set: SetLimits {
                 max_intset_entries: get(SET_MAX_INTSET_ENTRIES),
+            },
+            zset: ZsetLimits {
+                max_listpack_entries: get(ZSET_MAX_LISTPACK_ENTRIES),
+                max_listpack_value_bytes: get(ZSET_MAX_LISTPACK_VALUE),
             },
         }
     }

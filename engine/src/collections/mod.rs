@@ -19,6 +19,10 @@
 //!   `set-max-listpack-value`); this follows 7.0.15, so `OBJECT ENCODING` answers
 //!   `intset` or `hashtable` for the same content as `redis-server` 7.0.15 does.
 //!
+//! - [`Zset`]: `listpack` while it has at most `zset-max-listpack-entries` members,
+//!   each at most `zset-max-listpack-value` bytes; an order-statistic tree
+//!   ([`zset_tree`], `skiplist` to `OBJECT ENCODING`) past that. See [`zset`].
+//!
 //! The limits are read at each change (as Redis reads its globals), so `CONFIG SET`
 //! affects later changes only; callers pass the current [`HashLimits`]/[`SetLimits`].
 //!
@@ -33,6 +37,8 @@ pub mod hash;
 pub mod intset;
 pub mod listpack;
 pub mod set;
+pub mod zset;
+pub mod zset_tree;
 
 use std::ops::Deref;
 
@@ -40,6 +46,7 @@ use rand::Rng;
 
 pub use hash::{Hash, HashIncrError, Indexed};
 pub use set::Set;
+pub use zset::Zset;
 
 /// `hash-max-listpack-entries`: most fields a `listpack` hash holds.
 pub const HASH_MAX_LISTPACK_ENTRIES: &str = "hash-max-listpack-entries";
@@ -57,6 +64,19 @@ pub const HASH_MAX_LISTPACK_VALUE_BYTES_DEFAULT: usize = 64;
 pub const SET_MAX_INTSET_ENTRIES: &str = "set-max-intset-entries";
 /// Redis 7.0's default.
 pub const SET_MAX_INTSET_ENTRIES_DEFAULT: usize = 512;
+
+/// `zset-max-listpack-entries`: most members a `listpack` sorted set holds.
+pub const ZSET_MAX_LISTPACK_ENTRIES: &str = "zset-max-listpack-entries";
+/// The 6.x name of [`ZSET_MAX_LISTPACK_ENTRIES`], still accepted by 7.0.
+pub const ZSET_MAX_ZIPLIST_ENTRIES: &str = "zset-max-ziplist-entries";
+/// Redis 7.0's default.
+pub const ZSET_MAX_LISTPACK_ENTRIES_DEFAULT: usize = 128;
+/// `zset-max-listpack-value`: longest member, in bytes, a `listpack` sorted set holds.
+pub const ZSET_MAX_LISTPACK_VALUE: &str = "zset-max-listpack-value";
+/// The 6.x name of [`ZSET_MAX_LISTPACK_VALUE`], still accepted by 7.0.
+pub const ZSET_MAX_ZIPLIST_VALUE: &str = "zset-max-ziplist-value";
+/// Redis 7.0's default.
+pub const ZSET_MAX_LISTPACK_VALUE_BYTES_DEFAULT: usize = 64;
 
 /// Smallest count `HRANDFIELD`/`SRANDMEMBER` accept: Redis 7.0.15 refuses `i64::MIN`
 /// with `ERR value is out of range, value must between -9223372036854775807 and
@@ -93,6 +113,22 @@ impl Default for SetLimits {
     fn default() -> Self {
         SetLimits {
             max_intset_entries: SET_MAX_INTSET_ENTRIES_DEFAULT,
+        }
+    }
+}
+
+/// The encoding limits of sorted sets, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZsetLimits {
+    pub max_listpack_entries: usize,
+    pub max_listpack_value_bytes: usize,
+}
+
+impl Default for ZsetLimits {
+    fn default() -> Self {
+        ZsetLimits {
+            max_listpack_entries: ZSET_MAX_LISTPACK_ENTRIES_DEFAULT,
+            max_listpack_value_bytes: ZSET_MAX_LISTPACK_VALUE_BYTES_DEFAULT,
         }
     }
 }

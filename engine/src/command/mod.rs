@@ -17,6 +17,7 @@
 
 pub mod ctx;
 pub mod exec;
+pub mod geo;
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
@@ -25,6 +26,9 @@ pub mod parts;
 pub mod set;
 pub mod string;
 pub mod whole;
+pub mod zset;
+pub mod zset_multi;
+pub mod zset_range;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -144,6 +148,8 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
+    zset::COMMANDS,
+    geo::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

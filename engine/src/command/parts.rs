@@ -20,6 +20,7 @@
 use bytes::Bytes;
 
 use super::keyspec::KeyIndex;
+use super::zset_multi::ZsetRead;
 use crate::collections::{Set, SetLimits};
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -73,6 +74,8 @@ pub enum PartReply {
     },
     /// One probe per key position served, in order (`SMOVE`'s reads).
     Probes(Vec<SetProbe>),
+    /// Sorted-set reads: one per key position served that the command reads, in order.
+    Zsets(Vec<ZsetRead>),
     Err(CmdError),
 }
 

@@ -1,12 +1,12 @@
 //! A [`WriteGuard`]'s methods for hashes and sets: each changes the collection and
 //! records what it touched, so the guard journals the change as a delta
-//! (`HSet`, `HDel`, `SAdd`, `SRem`) rather than the whole value. The caller checked
+//! (`HSet`, `HDel`, `SAdd`, `SRem`, `ZAdd`, `ZRem`) rather than the whole value. The caller checked
 //! the value's type; calling one of these on another type is a bug.
 
 use rand::Rng;
 
 use super::{Change, WriteGuard};
-use crate::collections::{Hash, HashIncrError, HashLimits, Set, SetLimits};
+use crate::collections::{Hash, HashIncrError, HashLimits, Set, SetLimits, Zset, ZsetLimits};
 use crate::value::Value;
 
 impl WriteGuard<'_> {
@@ -124,4 +124,44 @@ impl WriteGuard<'_> {
         }
         popped
     }
+
+    /// The sorted-set value, to read.
+    pub fn zset(&self) -> &Zset {
+        match &self.entry.value {
+            Value::Zset(z) => z,
+            other => panic!("zset expected, found a {}", other.type_name()),
+        }
+    }
+
+    fn zset_mut(&mut self) -> &mut Zset {
+        match &mut self.entry.value {
+            Value::Zset(z) => z,
+            other => panic!("zset expected, found a {}", other.type_name()),
+        }
+    }
+
+    /// Sets `member`'s score (adding it); its previous score. Journals the member and
+    /// its new score unless the score is unchanged.
+    pub fn zset_insert(&mut self, member: &[u8], score: f64, limits: &ZsetLimits) -> Option<f64> {
+        let old = self.zset().score(member);
+        if old.is_some_and(|o| o == score && o.is_sign_negative() == score.is_sign_negative()) {
+            return old;
+        }
+        self.record(Change::ZAdd, &[member, &score.to_le_bytes()]);
+        self.zset_mut().insert(member, score, limits)
+    }
+
+    /// Removes `member`; its score when it was there.
+    pub fn zset_remove(&mut self, member: &[u8]) -> Option<f64> {
+        let removed = self.zset_mut().remove(member);
+        if removed.is_some() {
+            self.record(Change::ZRem, &[member]);
+        }
+        removed
+    }
+}
+
+/// The score a `ZAdd` delta item holds (see [`WriteGuard::zset_insert`]).
+pub(super) fn score_of_delta(item: &[u8]) -> f64 {
+    f64::from_le_bytes(item.try_into().expect("8 score bytes"))
 }

@@ -318,6 +318,32 @@ mod tests {
         ),
         ("sunionstore", &[&["SUNIONSTORE", "d", "ss", "nokey"]]),
         ("sdiffstore", &[&["SDIFFSTORE", "d", "ss", "nokey"]]),
+        (
+            "zadd",
+            &[&["ZADD", "zz", "3", "c"], &["ZADD", "nz", "1", "x"]],
+        ),
+        ("zincrby", &[&["ZINCRBY", "zz", "2", "a"]]),
+        ("zrem", &[&["ZREM", "zz", "a"], &["ZREM", "zz", "a", "b"]]),
+        ("zremrangebyrank", &[&["ZREMRANGEBYRANK", "zz", "0", "0"]]),
+        (
+            "zremrangebyscore",
+            &[&["ZREMRANGEBYSCORE", "zz", "-inf", "1"]],
+        ),
+        ("zremrangebylex", &[&["ZREMRANGEBYLEX", "zz", "-", "[a"]]),
+        ("zpopmin", &[&["ZPOPMIN", "zz"]]),
+        ("zpopmax", &[&["ZPOPMAX", "zz", "5"]]),
+        ("zmpop", &[&["ZMPOP", "2", "nokey", "zz", "MIN"]]),
+        ("zunionstore", &[&["ZUNIONSTORE", "d", "2", "zz", "ss"]]),
+        ("zinterstore", &[&["ZINTERSTORE", "a", "2", "zz", "nokey"]]),
+        ("zdiffstore", &[&["ZDIFFSTORE", "d", "1", "zz"]]),
+        ("zrangestore", &[&["ZRANGESTORE", "d", "zz", "0", "0"]]),
+        (
+            "geoadd",
+            &[
+                &["GEOADD", "zz", "1", "2", "a"],
+                &["GEOADD", "ng", "1", "2", "x"],
+            ],
+        ),
     ];
 
     fn fresh(recorder: &Recorder) -> TestShard {
@@ -333,6 +359,7 @@ mod tests {
             &["SET", "other", "o"],
             &["HSET", "hh", "f", "1"],
             &["SADD", "ss", "1", "2"],
+            &["ZADD", "zz", "1", "a", "2", "b"],
         ] {
             s.run(args);
         }

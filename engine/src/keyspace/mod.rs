@@ -50,7 +50,7 @@ mod coll;
 pub mod db;
 pub mod hooks;
 
-use crate::journal::{Effect, EFFECT_WHOLE_VALUE_BYTES_MAX};
+use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};
 use crate::limits::DATABASES;
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter};
 use crate::value::Value;
@@ -82,13 +82,17 @@ enum Change {
     SAdd,
     /// Set members removed: `delta` holds them.
     SRem,
+    /// Sorted-set scores set: `delta` holds member, score (8 bytes LE), member, ...
+    ZAdd,
+    /// Sorted-set members removed: `delta` holds them.
+    ZRem,
 }
 
 impl Change {
     fn is_delta(self) -> bool {
         matches!(
             self,
-            Change::HSet | Change::HDel | Change::SAdd | Change::SRem
+            Change::HSet | Change::HDel | Change::SAdd | Change::SRem | Change::ZAdd | Change::ZRem
         )
     }
 
@@ -218,6 +222,19 @@ impl Drop for WriteGuard<'_> {
                 key,
                 members: items(),
             },
+            (Change::ZAdd, _) => Effect::Zset(ZsetDelta::Add {
+                db,
+                key,
+                entries: delta
+                    .chunks_exact(2)
+                    .map(|p| (coll::score_of_delta(&p[1]), p[0].as_slice()))
+                    .collect(),
+            }),
+            (Change::ZRem, _) => Effect::Zset(ZsetDelta::Rem {
+                db,
+                key,
+                members: items(),
+            }),
             _ => Effect::Set {
                 db,
                 key,

@@ -1,0 +1,312 @@
+//! The large encoding of sorted sets (`OBJECT ENCODING` says `skiplist`, as Redis
+//! calls it): an order-statistic treap over `(score, member)` plus a hash index from
+//! member to node, so a score lookup is O(1) and insertion, removal, rank, the
+//! element at a rank and the first position past a score or lex bound are all
+//! O(log n) expected.
+//!
+//! Why a treap rather than a skiplist or a B-tree: it needs the subtree size per
+//! node for rank (a skiplist needs a span per level, a B-tree counts per child) and
+//! nothing else, lives in one arena vector with `u32` links (no pointer per level,
+//! no per-node allocation), and its rebalancing is two short recursive functions
+//! ([`Tree::split`], [`Tree::merge`]). A node costs 48 bytes plus one 5-byte index
+//! slot; Redis's skiplist node, its `sds` member and its `dict` entry cost about
+//! twice that. Priorities come from a seeded generator kept in the tree, so the
+//! shape is deterministic.
+//!
+//! Ties in score are ordered by member bytes, as Redis orders them (`sdscmp`); `-0`
+//! and `0` compare equal, as doubles do in C.
+
+use std::cmp::Ordering;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::dense::Packed;
+
+/// Bytes of a member held inline in a node.
+const MEMBER_INLINE_BYTES: usize = 22;
+/// No node.
+const NIL: u32 = u32::MAX;
+/// The priority generator's seed (any odd constant: xorshift needs a non-zero state).
+const PRIORITY_SEED: u32 = 0x9e37_79b9;
+
+#[derive(Clone)]
+struct Node {
+    member: Packed<MEMBER_INLINE_BYTES>,
+    score: f64,
+    left: u32,
+    right: u32,
+    /// Nodes in this subtree, this one included.
+    size: u32,
+    priority: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Node>() == 48);
+
+/// Compares `(score, member)` pairs in sorted-set order.
+pub fn cmp_entry(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
+    a_score
+        .partial_cmp(&b_score)
+        .expect("scores are never NaN")
+        .then_with(|| a_member.cmp(b_member))
+}
+
+/// The ordered encoding. See the module doc.
+#[derive(Clone)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    /// Slots of removed nodes, reused first.
+    free: Vec<u32>,
+    root: u32,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    rng: u32,
+    /// Heap bytes of members too long to be inline.
+    payload_bytes: usize,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            root: NIL,
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            rng: PRIORITY_SEED,
+            payload_bytes: 0,
+        }
+    }
+}
+
+impl Tree {
+    pub fn len(&self) -> usize {
+        self.size(self.root)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.root == NIL
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.free.capacity() * 4
+            + self.index.capacity() * 5
+            + self.payload_bytes
+    }
+
+    fn size(&self, n: u32) -> usize {
+        if n == NIL {
+            0
+        } else {
+            self.nodes[n as usize].size as usize
+        }
+    }
+
+    fn fix(&mut self, n: u32) {
+        let (l, r) = (self.nodes[n as usize].left, self.nodes[n as usize].right);
+        self.nodes[n as usize].size = (1 + self.size(l) + self.size(r)) as u32;
+    }
+
+    fn find_node(&self, member: &[u8]) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.index
+            .find(self.hasher.hash_one(member), |&i| {
+                nodes[i as usize].member.bytes() == member
+            })
+            .copied()
+    }
+
+    /// The score of `member`.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.find_node(member).map(|n| self.nodes[n as usize].score)
+    }
+
+    /// Splits the subtree at `t` into the nodes for which `before` holds (a prefix of
+    /// the order) and the rest.
+    fn split(&mut self, t: u32, before: &impl Fn(f64, &[u8]) -> bool) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        let node = &self.nodes[t as usize];
+        if before(node.score, node.member.bytes()) {
+            let (l, r) = self.split(node.right, before);
+            self.nodes[t as usize].right = l;
+            self.fix(t);
+            (t, r)
+        } else {
+            let (l, r) = self.split(node.left, before);
+            self.nodes[t as usize].left = r;
+            self.fix(t);
+            (l, t)
+        }
+    }
+
+    /// Joins two subtrees, every node of `a` ordered before every node of `b`.
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        if self.nodes[a as usize].priority > self.nodes[b as usize].priority {
+            let r = self.merge(self.nodes[a as usize].right, b);
+            self.nodes[a as usize].right = r;
+            self.fix(a);
+            a
+        } else {
+            let l = self.merge(a, self.nodes[b as usize].left);
+            self.nodes[b as usize].left = l;
+            self.fix(b);
+            b
+        }
+    }
+
+    fn next_priority(&mut self) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+
+    /// Inserts a member that is not in the tree.
+    pub fn insert_new(&mut self, member: &[u8], score: f64) {
+        debug_assert!(self.find_node(member).is_none());
+        let node = Node {
+            member: Packed::from_parts(&[member]),
+            score,
+            left: NIL,
+            right: NIL,
+            size: 1,
+            priority: self.next_priority(),
+        };
+        self.payload_bytes += node.member.heap_bytes();
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.nodes[id as usize] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 members")
+            }
+        };
+        let nodes = &self.nodes;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hasher.hash_one(member), id, |&i| {
+            hasher.hash_one(nodes[i as usize].member.bytes())
+        });
+        let root = self.root;
+        let (l, r) = self.split(root, &|s, m| cmp_entry(s, m, score, member).is_lt());
+        let l = self.merge(l, id);
+        self.root = self.merge(l, r);
+    }
+
+    /// Removes `member`; its score when it was there.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let id = self.find_node(member)?;
+        let score = self.nodes[id as usize].score;
+        let hash = self.hasher.hash_one(member);
+        self.index
+            .find_entry(hash, |&i| i == id)
+            .expect("indexed")
+            .remove();
+        let root = self.root;
+        let (l, rest) = self.split(root, &|s, m| cmp_entry(s, m, score, member).is_lt());
+        let (mid, r) = self.split(rest, &|s, m| cmp_entry(s, m, score, member).is_le());
+        debug_assert_eq!(mid, id);
+        self.root = self.merge(l, r);
+        let node = &mut self.nodes[id as usize];
+        self.payload_bytes -= node.member.heap_bytes();
+        node.member = Packed::from_parts(&[]);
+        node.size = 0;
+        self.free.push(id);
+        Some(score)
+    }
+
+    /// How many entries `before` holds for: the rank of the first entry past a bound
+    /// (`before` must hold for a prefix of the order).
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        let (mut n, mut count) = (self.root, 0);
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            if before(node.score, node.member.bytes()) {
+                count += self.size(node.left) + 1;
+                n = node.right;
+            } else {
+                n = node.left;
+            }
+        }
+        count
+    }
+
+    /// The 0-based rank of `member`, ascending.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        let id = self.find_node(member)?;
+        let node = &self.nodes[id as usize];
+        let (score, member) = (node.score, node.member.bytes());
+        Some(self.count_before(|s, m| cmp_entry(s, m, score, member).is_lt()))
+    }
+
+    /// Visits entries from rank `start` on, ascending (or descending from rank
+    /// `start` counted from the top when `rev`), while `visit` returns true.
+    pub fn walk(&self, start: usize, rev: bool, mut visit: impl FnMut(&[u8], f64) -> bool) {
+        let mut stack = Vec::new();
+        let (mut n, mut skip) = (self.root, start);
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            let (near, far) = match rev {
+                false => (node.left, node.right),
+                true => (node.right, node.left),
+            };
+            let near_size = self.size(near);
+            if skip < near_size {
+                stack.push(n);
+                n = near;
+            } else {
+                skip -= near_size;
+                if skip == 0 {
+                    stack.push(n);
+                    break;
+                }
+                skip -= 1;
+                n = far;
+            }
+        }
+        while let Some(n) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            if !visit(node.member.bytes(), node.score) {
+                return;
+            }
+            let mut c = if rev { node.left } else { node.right };
+            while c != NIL {
+                stack.push(c);
+                let child = &self.nodes[c as usize];
+                c = if rev { child.right } else { child.left };
+            }
+        }
+    }
+
+    /// One `ZSCAN` step over node slots from `cursor` up: visits about `count` live
+    /// nodes and returns the next slot, or 0 past the last.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], f64)) -> u64 {
+        let mut slot = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let mut seen = 0;
+        while slot < self.nodes.len() && seen < count.max(1) {
+            let node = &self.nodes[slot];
+            if node.size > 0 {
+                visit(node.member.bytes(), node.score);
+                seen += 1;
+            }
+            slot += 1;
+        }
+        if slot >= self.nodes.len() {
+            0
+        } else {
+            slot as u64
+        }
+    }
+}
