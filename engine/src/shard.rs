@@ -102,6 +102,12 @@ impl Shard {
         self.limits = limits;
     }
 
+    /// This shard with `limits` set: for a shard built before it is used.
+    pub fn with_limits(mut self, limits: CollectionLimits) -> Shard {
+        self.limits = limits;
+        self
+    }
+
     pub fn stats(&self) -> ShardStats {
         let mut s = ShardStats {
             counters: ShardCounters {

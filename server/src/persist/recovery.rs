@@ -159,8 +159,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         log::info!("removing unfinished {}", leftover.display());
         std::fs::remove_file(leftover).map_err(|e| io_err(leftover, e))?;
     }
-    let mut shard = Shard::new(id, opts.seed);
-    shard.set_limits(opts.limits);
+    let mut shard = Shard::new(id, opts.seed).with_limits(opts.limits);
     let snapshot_lsn = match listing.snapshots.last() {
         Some((lsn, path)) => {
             let bytes = load_snapshot(&mut shard, path, *lsn, id, opts.shards)?;
