@@ -32,6 +32,9 @@ use crate::config::OutputLimit;
 
 /// Largest written chunk whose buffer is kept for the next replies.
 const SPARE_RETAIN_BYTES: usize = 64 * 1024;
+/// Small pushes (pub/sub messages) join the last queued chunk up to this size, so
+/// a subscriber's backlog is a few large buffers, written a chunk per syscall.
+const COALESCE_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Redis's check (`checkClientOutputBufferLimits`): whether `pending` bytes break
 /// `limit` at `now`; `soft_since` keeps when the soft limit was first reached.
@@ -131,6 +134,34 @@ impl Outbox {
         }
         inner.pending_bytes += bytes.len() as u64;
         inner.queue.push_back(bytes);
+        wake(&mut inner.writer);
+        drop(inner);
+        self.check(limit, now)
+    }
+
+    /// Queues a copy of `bytes` (a pub/sub message), joining the last queued chunk
+    /// while it is small. Breaking `limit` drops the outbox.
+    pub fn push_copy(
+        &self,
+        bytes: &[u8],
+        limit: OutputLimit,
+        now: Instant,
+    ) -> Result<(), Overflow> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Closed || bytes.is_empty() {
+            return Ok(());
+        }
+        inner.pending_bytes += bytes.len() as u64;
+        match inner.queue.back_mut() {
+            Some(back) if back.len() + bytes.len() <= COALESCE_CHUNK_BYTES => {
+                back.extend_from_slice(bytes)
+            }
+            _ => {
+                let mut chunk = Vec::with_capacity(COALESCE_CHUNK_BYTES.max(bytes.len()));
+                chunk.extend_from_slice(bytes);
+                inner.queue.push_back(chunk);
+            }
+        }
         wake(&mut inner.writer);
         drop(inner);
         self.check(limit, now)
