@@ -271,6 +271,91 @@ fn resp3_subscriber_gets_push_frames_and_runs_any_command() {
     }
 }
 
+/// A message never overtakes the replies of the batch its connection is running:
+/// a RESP3 client that subscribes and publishes in one pipeline gets its
+/// confirmation, then its own copy of the message, then the count (as from Redis).
+#[test]
+fn confirmation_comes_before_the_first_message() {
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        let mut other = Raw::connect_resp3(server.port());
+        assert_eq!(other.cmd(&["SUBSCRIBE", "ch"]), "[subscribe, ch, 1]");
+        let mut c = Raw::connect_resp3(server.port());
+        let mut pipeline = encode_str(&["SET", "k", "v"]);
+        pipeline.extend(encode_str(&["SUBSCRIBE", "ch"]));
+        pipeline.extend(encode_str(&["PUBLISH", "ch", "x"]));
+        c.send(&pipeline);
+        assert_eq!(text(c.read_reply()), "+OK\r\n");
+        assert_eq!(
+            text(c.read_reply()),
+            ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+        );
+        let own = ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n";
+        assert_eq!(text(c.read_reply()), own);
+        assert_eq!(text(c.read_reply()), ":2\r\n");
+        assert_eq!(text(other.read_reply()), own);
+    }
+    confirmation_leads_while_another_client_publishes();
+}
+
+/// Another client publishes without pause while a RESP3 client subscribes in a
+/// pipeline whose later commands wait on other shards: the confirmation still comes
+/// first.
+fn confirmation_leads_while_another_client_publishes() {
+    const ATTEMPTS: usize = 20;
+    let server = Server::with_shards(4, &[]);
+    let keys: Vec<String> = (0..64).map(|i| format!("key{i}")).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (stop, mut p) = (stop.clone(), server.raw());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                p.cmd(&["PUBLISH", "busy", "m"]);
+            }
+        })
+    };
+    for attempt in 0..ATTEMPTS {
+        let mut c = Raw::connect_resp3(server.port());
+        let mut pipeline = encode_str(&["SUBSCRIBE", "busy"]);
+        keys.iter()
+            .for_each(|k| pipeline.extend(encode_str(&["GET", k])));
+        c.send(&pipeline);
+        let first = text(c.read_reply());
+        assert!(
+            first.starts_with(">3\r\n$9\r\nsubscribe"),
+            "attempt {attempt}: {first:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().expect("publisher");
+}
+
+/// `cross_shard_hops` of `INFO stats`.
+fn hops(c: &mut Raw) -> u64 {
+    let info = c.cmd(&["INFO", "stats"]);
+    common::info_value(&info, "cross_shard_hops")
+        .and_then(|v| v.parse().ok())
+        .expect("cross_shard_hops")
+}
+
+/// A publish goes only to the cores that may have receivers (the replicated
+/// summary), not to every core.
+#[test]
+fn publish_skips_cores_without_subscribers() {
+    const PUBLISHES: u64 = 200;
+    let server = Server::with_shards(4, &[]);
+    let mut c = server.raw();
+    let before = hops(&mut c);
+    for _ in 0..PUBLISHES {
+        assert_eq!(c.cmd(&["PUBLISH", "quiet", "x"]), "0");
+    }
+    let spent = hops(&mut c) - before;
+    assert!(
+        spent < PUBLISHES,
+        "{spent} hops for {PUBLISHES} publishes nobody hears"
+    );
+}
+
 /// Sets a small receive buffer so the kernel holds little of what a never-reading
 /// subscriber is sent.
 fn shrink_receive_buffer(stream: &TcpStream) {
@@ -500,4 +585,36 @@ fn notifications_follow_the_configured_classes() {
     );
     c.cmd(&["SET", "t", "v"]);
     assert_eq!(sub.next(), None, "off");
+}
+
+// ---- a real client ----
+
+const PY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/test_pubsub.py");
+
+/// redis-py's `PubSub` (`tests/py/test_pubsub.py`) in RESP2 and RESP3 on four
+/// shards. Needs `python3` with redis-py; without `python3` at all it is skipped.
+#[test]
+fn redis_py_pubsub_listens_in_both_protocols() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: python3 is not installed; redis-py cannot be run");
+        return;
+    }
+    let server = Server::with_shards(4, &[]);
+    let out = std::process::Command::new("python3")
+        .arg(PY_SCRIPT)
+        .arg(server.port().to_string())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "redis-py pub/sub failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
 }

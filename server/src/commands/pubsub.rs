@@ -4,12 +4,12 @@
 //! ([`crate::pubsub`]); publishing and `PUBSUB` ask the other cores.
 //!
 //! A (un)subscribe confirmation is a push frame in RESP3 (`>3`) and an array in
-//! RESP2. It leaves for the outbox as soon as it is written, with the replies before
-//! it, so a message published right after can never overtake it.
+//! RESP2. Messages that arrive while the connection's batch runs wait for its
+//! replies ([`crate::session::outbox::Outbox::hold`]), so none overtakes the
+//! confirmation of its subscription.
 
 use std::collections::BTreeSet;
 use std::rc::Rc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use corekv_engine::command::flags::{FAST, LOADING, NOSCRIPT, PUBSUB, STALE};
@@ -23,7 +23,7 @@ use super::subcommand::{sub, Container};
 use super::{srv, Handler};
 use crate::commands::requests::{Answer, Core};
 use crate::pubsub::fanout::publish;
-use crate::pubsub::message::Publish;
+use crate::pubsub::message::{Own, Publish};
 use crate::pubsub::subs::Kind;
 use crate::session::client::Client;
 use crate::shard::mesh::Msg;
@@ -33,7 +33,6 @@ fn subscribe_to(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut Rep
         let count = crate::pubsub::subscribe(core, client, kind, name);
         confirm(out, kind.subscribe_word(), Some(name), count);
     }
-    send_now(core, client, out);
 }
 
 fn unsubscribe_from(
@@ -55,7 +54,6 @@ fn unsubscribe_from(
         let count = crate::pubsub::unsubscribe(core, client, kind, name);
         confirm(out, kind.unsubscribe_word(), Some(name), count);
     }
-    send_now(core, client, out);
 }
 
 /// One confirmation: `[word, name, count]`, a push frame in RESP3.
@@ -67,19 +65,6 @@ fn confirm(out: &mut ReplyBuf, word: &[u8], name: Option<&Bytes>, count: usize) 
         None => out.null(),
     }
     out.int(count as i64);
-}
-
-/// Moves the replies written so far to the connection's outbox.
-fn send_now(core: &Core, client: &Client, out: &mut ReplyBuf) {
-    let bytes = std::mem::replace(out, ReplyBuf::new(out.protocol())).into_bytes();
-    let info = client.info.borrow();
-    let limit = core.global.config.hot.output_limit(info.class());
-    if let Err(over) = info.outbox.push(bytes, limit, Instant::now()) {
-        log::warn!(
-            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            info.line_with_omem(over.pending_bytes)
-        );
-    }
 }
 
 fn subscribe(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) -> CmdResult {
@@ -124,6 +109,7 @@ fn sunsubscribe(
 
 fn publish_kind<'a>(
     core: &'a Rc<Core>,
+    client: &'a Client,
     args: &'a Args,
     out: &'a mut ReplyBuf,
     kind: Kind,
@@ -134,7 +120,11 @@ fn publish_kind<'a>(
             channel: args[1].clone(),
             message: args[2].clone(),
         };
-        let n = publish(core, message).await;
+        let own = Own {
+            id: client.id,
+            out: &mut *out,
+        };
+        let n = publish(core, message, Some(own)).await;
         out.int(n as i64);
         Ok(())
     })
@@ -142,20 +132,20 @@ fn publish_kind<'a>(
 
 fn publish_cmd<'a>(
     core: &'a Rc<Core>,
-    _: &'a mut Client,
+    client: &'a mut Client,
     args: &'a Args,
     out: &'a mut ReplyBuf,
 ) -> LocalBoxFuture<'a, CmdResult> {
-    publish_kind(core, args, out, Kind::Channel)
+    publish_kind(core, client, args, out, Kind::Channel)
 }
 
 fn spublish<'a>(
     core: &'a Rc<Core>,
-    _: &'a mut Client,
+    client: &'a mut Client,
     args: &'a Args,
     out: &'a mut ReplyBuf,
 ) -> LocalBoxFuture<'a, CmdResult> {
-    publish_kind(core, args, out, Kind::Shard)
+    publish_kind(core, client, args, out, Kind::Shard)
 }
 
 const CONTAINER: Container = Container {

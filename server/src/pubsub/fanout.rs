@@ -4,18 +4,19 @@
 
 use futures::future::join_all;
 
-use super::message::Publish;
+use super::message::{Own, Publish};
 use crate::shard::answer::Answer;
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
 
 /// Publishes on every core with receivers; returns how many connections got it.
-pub async fn publish(core: &Core, publish: Publish) -> u64 {
+/// `own` is the publishing connection (see [`Own`]).
+pub async fn publish(core: &Core, publish: Publish, own: Option<Own<'_>>) -> u64 {
     let targets =
         core.global
             .pubsub
             .targets(publish.kind, &publish.channel, core.shards(), core.id);
-    let here = deliver_here(core, &publish);
+    let here = deliver_here(core, &publish, own);
     if targets.is_empty() {
         return here;
     }
@@ -44,7 +45,7 @@ pub async fn publish_forget(core: &Core, publish: Publish) {
         core.global
             .pubsub
             .targets(publish.kind, &publish.channel, core.shards(), core.id);
-    deliver_here(core, &publish);
+    deliver_here(core, &publish, None);
     for target in targets {
         let msg = Msg::Publish(Publish {
             kind: publish.kind,
@@ -56,6 +57,6 @@ pub async fn publish_forget(core: &Core, publish: Publish) {
 }
 
 /// Delivers to this core's own subscribers.
-fn deliver_here(core: &Core, publish: &Publish) -> u64 {
-    publish.deliver(&core.pubsub.borrow(), &core.global.config.hot)
+fn deliver_here(core: &Core, publish: &Publish, own: Option<Own>) -> u64 {
+    publish.deliver(&core.pubsub.borrow(), &core.global.config.hot, own)
 }

@@ -58,14 +58,21 @@ impl<'a> Frames<'a> {
     }
 }
 
+/// The publishing connection, which may be a subscriber itself (RESP3): its copy
+/// goes into its own replies, ahead of the count, where Redis puts it.
+pub struct Own<'a> {
+    pub id: u64,
+    pub out: &'a mut ReplyBuf,
+}
+
 impl Publish {
     /// Delivers to the subscribers in `local`; returns how many connections got it.
-    pub fn deliver(&self, local: &Local, hot: &Hot) -> u64 {
-        deliver(local, hot, self)
+    pub fn deliver(&self, local: &Local, hot: &Hot, own: Option<Own>) -> u64 {
+        deliver(local, hot, self, own)
     }
 }
 
-fn deliver(local: &Local, hot: &Hot, publish: &Publish) -> u64 {
+fn deliver(local: &Local, hot: &Hot, publish: &Publish, mut own: Option<Own>) -> u64 {
     let now = Instant::now();
     let mut n = 0;
     let (word, table): (&[u8], _) = match publish.kind {
@@ -74,7 +81,8 @@ fn deliver(local: &Local, hot: &Hot, publish: &Publish) -> u64 {
     };
     if let Some(subs) = table.get(&publish.channel) {
         let mut frames = Frames::new(&[word, &publish.channel, &publish.message]);
-        subs.iter().for_each(|sub| send(hot, sub, &mut frames, now));
+        subs.iter()
+            .for_each(|sub| send(hot, sub, &mut frames, &mut own, now));
         n += subs.len() as u64;
     }
     if publish.kind == Kind::Channel {
@@ -84,15 +92,22 @@ fn deliver(local: &Local, hot: &Hot, publish: &Publish) -> u64 {
             }
             let parts: [&[u8]; 4] = [b"pmessage", pattern, &publish.channel, &publish.message];
             let mut frames = Frames::new(&parts);
-            subs.iter().for_each(|sub| send(hot, sub, &mut frames, now));
+            subs.iter()
+                .for_each(|sub| send(hot, sub, &mut frames, &mut own, now));
             n += subs.len() as u64;
         }
     }
     n
 }
 
-/// Queues one message for one subscriber under its output-buffer limit.
-fn send(hot: &Hot, (_, info): &Sub, frames: &mut Frames, now: Instant) {
+/// Queues one message for one subscriber under its output-buffer limit (the
+/// publisher's own copy goes into its replies).
+fn send(hot: &Hot, (id, info): &Sub, frames: &mut Frames, own: &mut Option<Own>, now: Instant) {
+    if let Some(own) = own.as_mut().filter(|o| o.id == *id) {
+        let protocol = own.out.protocol();
+        own.out.extend_from_slice(frames.get(protocol));
+        return;
+    }
     let info = info.borrow();
     let protocol = if info.resp == 3 {
         Protocol::Resp3

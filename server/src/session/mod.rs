@@ -263,9 +263,11 @@ impl Session {
                 .clamp(1, BATCH_COMMANDS_MAX);
             let rest = batch.split_off(chunk.min(batch.len()));
             let commands = batch.len();
+            self.outbox.hold();
             crate::exec::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
             self.reply_bytes_per_command = self.out.len() / commands;
             self.push_output()?;
+            self.outbox.release();
             if self.held_unauthenticated() {
                 self.outbox
                     .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))

@@ -208,7 +208,7 @@ impl Core {
         let Msg::Publish(publish) = env.msg else {
             unreachable!("only Msg::Publish comes here");
         };
-        let n = publish.deliver(&self.pubsub.borrow(), &self.global.config.hot);
+        let n = publish.deliver(&self.pubsub.borrow(), &self.global.config.hot, None);
         if let Some(reply) = env.reply {
             let _ = reply.send(Answer::Count(n));
         }
