@@ -31,6 +31,10 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                redis-cli --pipe: INFO used_memory and RSS growth per key
   families     each command family's rows and value memory (bench/families.py:
                hashes, sets, ...), redis-benchmark on fresh servers
+  pub/sub      PUBLISH of 16-byte messages to one channel with 1 and with 100
+               subscribers (one connection each, drained by this script), one
+               publisher connection at P16 with redis-benchmark: published messages/s
+               and server CPU µs per published message (every delivery included)
 
     bench/suite.py                 # full run, about 10 minutes on 2 CPUs
     bench/suite.py --quick         # smoke run, about 2.5 minutes
@@ -52,9 +56,12 @@ import dataclasses
 import datetime
 import json
 import os
+import selectors
 import shlex
+import socket
 import sys
 import tempfile
+import threading
 import time
 
 import benchlib
@@ -76,8 +83,15 @@ REQUESTS_STEP = 10_000
 RATE_STEP = 1_000
 MEMORY_KEY_BYTES, MEMORY_VALUE_BYTES = 16, 32
 SEED = 1
-FULL = {"duration": 5.0, "memory_keys": 1_000_000}
-QUICK = {"duration": 1.0, "memory_keys": 100_000}
+FULL = {"duration": 5.0, "memory_keys": 1_000_000, "publish_messages": 1_000_000}
+QUICK = {"duration": 1.0, "memory_keys": 100_000, "publish_messages": 100_000}
+# Pub/sub loads: subscriber counts, the channel, the message size and the publisher's
+# pipeline (one publisher connection).
+PUBSUB_SUBSCRIBERS = (1, 100)
+PUBSUB_CHANNEL = "bench:channel"
+PUBSUB_MESSAGE_BYTES = 16
+PUBSUB_PIPELINE = 16
+PUBSUB_DRAIN_BYTES = 256 * 1024
 METRICS = (  # key in a sample, column title, format
     ("rps", "req/s", "{:,.0f}"),
     ("cpu_us", "server CPU µs/req", "{:.2f}"),
@@ -96,9 +110,13 @@ class Case:
     pipeline: int = 1
     open_loop: bool = False
     persistence: str = ""  # a PERSISTENCE key: the persistence section's cases
+    subscribers: int = 0  # the pub/sub section's cases
 
     def title(self, plan):
-        if self.open_loop:
+        if self.subscribers:
+            noun = "subscriber" if self.subscribers == 1 else "subscribers"
+            load = f"PUBLISH to {self.subscribers} {noun} P{self.pipeline}"
+        elif self.open_loop:
             load = f"{self.command.upper()} open loop {plan.rates[self.command]:,}/s"
         elif self.command in ZSET_TITLES:
             load = f"{ZSET_TITLES[self.command]} P{self.pipeline}"
@@ -126,6 +144,8 @@ CLOSED_CASES = (
     MSET_REDIS_BENCHMARK,
 )
 OPEN_CASES = (OPEN_SET, OPEN_GET)
+PUBSUB_CASES = tuple(Case(f"publish-s{n}-{REDIS_BENCHMARK}", REDIS_BENCHMARK, "publish", PUBSUB_PIPELINE,
+                          subscribers=n) for n in PUBSUB_SUBSCRIBERS)
 # Per setting, in run order: corekv-loadgen's P1 sizes redis-benchmark's run.
 PERSISTENCE_LOADS = ((LOADGEN, 1), (REDIS_BENCHMARK, 1), (LOADGEN, 16))
 PERSISTENCE_TABLE_LOADS = ((REDIS_BENCHMARK, 1), (LOADGEN, 1), (LOADGEN, 16))
@@ -139,9 +159,10 @@ TABLE_CASES = (
     MSET_REDIS_BENCHMARK,
     MSET_LOADGEN,
     *(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_TABLE_LOADS for setting in PERSISTENCE),
+    *PUBSUB_CASES,
 )
 assert sorted(c.key for c in TABLE_CASES) == sorted(
-    c.key for c in CLOSED_CASES + OPEN_CASES + sum(PERSISTENCE_CASES.values(), ()))
+    c.key for c in CLOSED_CASES + OPEN_CASES + PUBSUB_CASES + sum(PERSISTENCE_CASES.values(), ()))
 
 
 
@@ -205,7 +226,7 @@ class Plan:
     rates: dict  # command -> open-loop requests/s
 
     def learn(self, args, case, result):
-        if args.rate or case.open_loop or case.persistence:
+        if args.rate or case.open_loop or case.persistence or case.subscribers:
             return
         if case.pipeline == 1 and case.command in ("get", "set"):
             rate = round(result["rps"] * OPEN_LOOP_SHARE / RATE_STEP) * RATE_STEP
@@ -333,6 +354,81 @@ def memory_session(args, results, rnd, kind, pipe_path):
     log(f"round {rnd + 1} {kind:6} memory: {sample['used_memory_per_key_b']:.1f} B/key used_memory, "
         f"{sample['rss_per_key_b']:.1f} B/key RSS, peak RSS {sample['peak_rss_mib']:.1f} MiB, "
         f"loaded in {load_s:.1f} s")
+
+
+class Subscribers:
+    """`count` connections subscribed to the benchmark channel, drained by a thread
+    (bytes read and dropped) so the server never holds their messages back."""
+
+    def __init__(self, port, count):
+        self.sockets = []
+        self.selector = selectors.DefaultSelector()
+        self.stopping = threading.Event()
+        subscribe = f"*2\r\n$9\r\nSUBSCRIBE\r\n${len(PUBSUB_CHANNEL)}\r\n{PUBSUB_CHANNEL}\r\n".encode()
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port), timeout=benchlib.RESP_TIMEOUT_S)
+            s.sendall(subscribe)
+            if not s.recv(PUBSUB_DRAIN_BYTES).startswith(b"*3\r\n$9\r\nsubscribe"):
+                raise RuntimeError("SUBSCRIBE was not confirmed")
+            s.setblocking(False)
+            self.selector.register(s, selectors.EVENT_READ)
+            self.sockets.append(s)
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        while not self.stopping.is_set():
+            for key, _ in self.selector.select(timeout=0.1):
+                try:
+                    key.fileobj.recv(PUBSUB_DRAIN_BYTES)
+                except BlockingIOError:
+                    pass
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join()
+        for s in self.sockets:
+            s.close()
+
+
+def numsub(port):
+    """`PUBSUB NUMSUB` of the benchmark channel."""
+    name = PUBSUB_CHANNEL.encode()
+    request = b"*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n$%d\r\n%s\r\n" % (len(name), name)
+    with socket.create_connection(("127.0.0.1", port), timeout=benchlib.RESP_TIMEOUT_S) as s:
+        s.sendall(request)
+        reader = s.makefile("rb")
+        lines = [reader.readline() for _ in range(4)]
+    return int(lines[3].strip()[1:])
+
+
+def run_publish(port, client_cpu, messages):
+    """redis-benchmark publishing `messages` messages from one connection."""
+    argv = ["redis-benchmark", "-p", str(port), "-n", str(messages), "-c", "1", "-P", str(PUBSUB_PIPELINE),
+            "PUBLISH", PUBSUB_CHANNEL, "m" * PUBSUB_MESSAGE_BYTES]
+    return benchlib.parse_redis_benchmark(benchlib.run_pinned(client_cpu, argv), messages)
+
+
+def pubsub_session(args, results, rnd, kind):
+    """Each pub/sub case on a fresh server: subscribers first, then the publisher; a
+    subscriber cut off meanwhile (over its output-buffer limit) fails the run, since
+    its messages would no longer be delivered."""
+    for case in PUBSUB_CASES:
+        server = benchlib.start(kind, args.server_cpu)
+        subscribers = Subscribers(server.port, case.subscribers)
+        try:
+            sample = benchlib.measure(server, lambda: run_publish(server.port, args.client_cpu,
+                                                                  args.publish_messages))
+            still = numsub(server.port)
+        finally:
+            subscribers.close()
+            server.stop()
+        if still != case.subscribers:
+            raise RuntimeError(f"{kind}: {case.subscribers - still} subscribers were cut off")
+        sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
+        sample["round"] = rnd + 1
+        results["samples"].setdefault(case.key, {s: [] for s in SERVERS})[kind].append(sample)
+        log_sample(rnd, kind, case.title(None), sample)
 
 
 def medians(results):
@@ -483,6 +579,7 @@ def parse_args():
     profile = QUICK if args.quick else FULL
     args.duration = args.duration or profile["duration"]
     args.memory_keys = args.memory_keys or profile["memory_keys"]
+    args.publish_messages = profile["publish_messages"]
     if args.rounds < 1 or args.duration <= 0 or args.memory_keys < 1:
         ap.error("--rounds, --duration and --memory-keys must be positive")
     if args.server_cpu == args.client_cpu:
@@ -526,6 +623,9 @@ def main():
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 open_session(args, plan, results, rnd, kind)
+        for rnd in range(args.rounds):
+            for kind in benchlib.round_order(rnd):
+                pubsub_session(args, results, rnd, kind)
     results["families"] = families.run(args, chosen)
     results["load_average"]["end"] = os.getloadavg()
     results["plan"] = dataclasses.asdict(plan)

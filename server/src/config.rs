@@ -9,7 +9,7 @@
 //! name ([`ALIASES`]) that Redis 7.0 still accepts and `CONFIG GET` still matches.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
 use corekv_engine::collections::{
@@ -25,8 +25,10 @@ use corekv_engine::limits::{
 use corekv_engine::shard::CollectionLimits;
 
 mod values;
+pub use values::{
+    keyspace_events_flags, keyspace_events_string, notify, parse_memory, OutputClass, OutputLimit,
+};
 use values::{merge_output_limits, parse_output_limits};
-pub use values::{parse_memory, OutputClass, OutputLimit};
 
 /// What values a parameter accepts.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +45,8 @@ pub enum Kind {
     Str,
     /// `client-output-buffer-limit`: `class hard soft seconds` groups.
     OutputLimits,
+    /// `notify-keyspace-events`: class letters ([`keyspace_events_flags`]).
+    KeyspaceEvents,
 }
 
 /// One configuration parameter.
@@ -337,6 +341,13 @@ pub const PARAMS: &[Param] = &[
         "longest member, in bytes, a listpack sorted set holds",
     ),
     p(
+        "notify-keyspace-events",
+        "",
+        Kind::KeyspaceEvents,
+        true,
+        "keyspace notification classes (Redis's letters K E g $ l s h z x e t m d n A)",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -371,6 +382,8 @@ pub struct Hot {
     /// `appendonly yes`.
     pub appendonly: AtomicBool,
     pub replica_serve_reads: AtomicBool,
+    /// `notify-keyspace-events` as [`notify`] flags.
+    pub notify_keyspace_events: AtomicU32,
     /// Per [`OutputClass`]: hard bytes, soft bytes, soft seconds.
     output_limits: [[AtomicU64; 3]; 3],
 }
@@ -524,6 +537,9 @@ fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
         Kind::Str => Ok(value.to_string()),
         Kind::OutputLimits => merge_output_limits(OUTPUT_LIMITS_DEFAULT, value)
             .map_err(|why| ConfigError::Invalid(param.name, why)),
+        Kind::KeyspaceEvents => keyspace_events_flags(value)
+            .map(keyspace_events_string)
+            .ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),
     }
 }
 
@@ -546,6 +562,7 @@ impl Config {
                 appendfsync: AtomicU8::new(Fsync::EverySec as u8),
                 appendonly: AtomicBool::new(true),
                 replica_serve_reads: AtomicBool::new(false),
+                notify_keyspace_events: AtomicU32::new(0),
                 output_limits: Default::default(),
             },
             file: file.map(str::to_string),
@@ -610,6 +627,10 @@ impl Config {
                 .appendfsync
                 .store(Fsync::parse(&value) as u8, Ordering::Relaxed),
             "client-output-buffer-limit" => self.hot.store_output_limits(&value),
+            "notify-keyspace-events" => self.hot.notify_keyspace_events.store(
+                keyspace_events_flags(&value).unwrap_or(0),
+                Ordering::Relaxed,
+            ),
             _ => {}
         }
         self.values

@@ -44,6 +44,8 @@ mod exec;
 
 mod shard;
 
+mod pubsub;
+
 mod persist;
 mod repl;
 

@@ -108,12 +108,14 @@ impl Shard {
         let spec = table().all[id];
         debug_assert!(spec.arity_ok(args.len()));
         self.counters.commands += 1;
+        self.keyspace.command(Some((id, args)));
         let mut ctx = self.ctx(db, now_ms, out);
         let mark = ctx.out.len();
         let result = match spec.route {
             Route::Shard(handler) => handler(&mut ctx, args),
             Route::Parts(parts) => run_local(&mut ctx, args, parts, spec.keys.resolve(args)),
         };
+        self.keyspace.command(None);
         if let Err(e) = result {
             self.counters.errors += 1;
             out.truncate(mark);
@@ -150,6 +152,7 @@ impl Shard {
         let Some(part) = part else {
             return PartReply::Err(CmdError::NotShardCommand(spec.name));
         };
+        self.keyspace.command(Some((op.id, &op.args)));
         let mut unused = ReplyBuf::new(Protocol::Resp2);
         let mut ctx = self.ctx(op.db, now_ms, &mut unused);
         let share = ShardArgs {
@@ -157,7 +160,9 @@ impl Shard {
             keys: &op.keys,
             carry: op.carry.as_ref(),
         };
-        part(&mut ctx, &share).unwrap_or_else(PartReply::Err)
+        let reply = part(&mut ctx, &share).unwrap_or_else(PartReply::Err);
+        self.keyspace.command(None);
+        reply
     }
 
     /// Applies one [`Op`].

@@ -57,10 +57,18 @@ pub enum DbChange {
 /// [`Keyspace::sink_mut`](crate::keyspace::Keyspace::sink_mut) by its type. Each
 /// should return at once when nobody is interested, since it is called on every
 /// write.
+///
+/// `command_started` and `command_finished` bracket each command (or step of a
+/// multi-shard command) run on the shard, so a listener that names changes by the
+/// command that made them (keyspace notifications) knows it; changes outside them
+/// come from expiry or from replaying a journal or a master's stream.
 pub trait ChangeSink: Send + Any {
     fn before_change(&mut self, db: usize, key: &[u8]);
     fn key_changed(&mut self, db: usize, key: &[u8], kind: ChangeKind);
     fn dbs_changed(&mut self, change: DbChange);
+    /// Command `id` (its row in the command table) starts with `args`.
+    fn command_started(&mut self, _id: usize, _args: &[bytes::Bytes]) {}
+    fn command_finished(&mut self) {}
 }
 
 /// The state the hooks keep: the journal's side, snapshots in progress, the dirty
@@ -100,6 +108,16 @@ impl Hooks {
         }
         for sink in &mut self.sinks {
             sink.key_changed(db, key, kind);
+        }
+    }
+
+    /// Tells the listeners which command runs (`Some`) or that it finished (`None`).
+    pub(crate) fn command(&mut self, running: Option<(usize, &[bytes::Bytes])>) {
+        for sink in &mut self.sinks {
+            match running {
+                Some((id, args)) => sink.command_started(id, args),
+                None => sink.command_finished(),
+            }
         }
     }
 

@@ -507,6 +507,14 @@ impl Keyspace {
         self.hooks.dirty
     }
 
+    /// Tells the listeners command `id` starts with `args` (`Some`), or that it
+    /// finished (`None`).
+    pub(crate) fn command(&mut self, running: Option<(usize, &[Bytes])>) {
+        if !self.hooks.sinks.is_empty() {
+            self.hooks.command(running);
+        }
+    }
+
     /// Adds a listener to every change from now on (see [`ChangeSink`]).
     pub fn add_sink(&mut self, sink: Box<dyn ChangeSink>) {
         self.hooks.sinks.push(sink);

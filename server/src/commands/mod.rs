@@ -22,6 +22,7 @@ pub mod connection;
 pub mod debug;
 pub mod info;
 pub mod persistence;
+pub mod pubsub;
 pub mod replication;
 pub mod requests;
 pub mod subcommand;
@@ -84,6 +85,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     debug::COMMANDS,
     persistence::COMMANDS,
     replication::COMMANDS,
+    pubsub::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).

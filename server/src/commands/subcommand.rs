@@ -66,7 +66,7 @@ impl Container {
 
     /// The reply to `CMD HELP`.
     pub fn help(&self, out: &mut ReplyBuf) {
-        out.array(self.help.len() + 2);
+        out.array(self.help.len() + 3);
         let head = format!(
             "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             self.name
@@ -74,7 +74,7 @@ impl Container {
         out.simple(head.as_bytes());
         self.help.iter().for_each(|l| out.simple(l.as_bytes()));
         out.simple(b"HELP");
-        out.simple(b"    Print this help.");
+        out.simple(b"    Prints this help.");
     }
 }
 
@@ -96,8 +96,8 @@ mod tests {
         let text = String::from_utf8(out.into_bytes()).unwrap();
         assert_eq!(
             text,
-            "*4\r\n+DEMO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n\
-             +GET <key>\r\n+    Return it.\r\n+HELP\r\n+    Print this help.\r\n"
+            "*5\r\n+DEMO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n\
+             +GET <key>\r\n+    Return it.\r\n+HELP\r\n+    Prints this help.\r\n"
         );
     }
 

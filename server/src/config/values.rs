@@ -1,6 +1,7 @@
 //! The syntaxes of configuration values that are more than a number or a word:
-//! memory amounts (`64mb`) and `client-output-buffer-limit`'s `class hard soft
-//! seconds` groups, with Redis's error texts. [`super`] validates and stores them.
+//! memory amounts (`64mb`), `client-output-buffer-limit`'s `class hard soft
+//! seconds` groups and `notify-keyspace-events`' class letters, with Redis's error
+//! texts. [`super`] validates and stores them.
 
 /// Parses a memory amount as Redis does: `1gb`, `512mb`, `64k`, `100`.
 pub fn parse_memory(s: &str) -> Option<u64> {
@@ -121,4 +122,96 @@ pub(super) fn parse_output_limits(value: &str) -> Option<[OutputLimit; 3]> {
         };
     }
     Some(limits)
+}
+
+/// The keyspace-notification classes (Redis's `NOTIFY_*` bits).
+pub mod notify {
+    /// `K`: publish on `__keyspace@<db>__:<key>`.
+    pub const KEYSPACE: u32 = 1 << 0;
+    /// `E`: publish on `__keyevent@<db>__:<event>`.
+    pub const KEYEVENT: u32 = 1 << 1;
+    pub const GENERIC: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const LIST: u32 = 1 << 4;
+    pub const SET: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const ZSET: u32 = 1 << 7;
+    pub const EXPIRED: u32 = 1 << 8;
+    pub const EVICTED: u32 = 1 << 9;
+    pub const STREAM: u32 = 1 << 10;
+    /// `m`: not part of `A`.
+    pub const KEY_MISS: u32 = 1 << 11;
+    pub const MODULE: u32 = 1 << 13;
+    /// `n`: not part of `A`.
+    pub const NEW: u32 = 1 << 14;
+    /// `A`.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    /// The class letters in the order Redis prints them, `A`'s members first.
+    pub(super) const LETTERS: [(u8, u32); 14] = [
+        (b'g', GENERIC),
+        (b'$', STRING),
+        (b'l', LIST),
+        (b's', SET),
+        (b'h', HASH),
+        (b'z', ZSET),
+        (b'x', EXPIRED),
+        (b'e', EVICTED),
+        (b't', STREAM),
+        (b'd', MODULE),
+        (b'n', NEW),
+        (b'K', KEYSPACE),
+        (b'E', KEYEVENT),
+        (b'm', KEY_MISS),
+    ];
+}
+
+/// Redis's `keyspaceEventsStringToFlags`: `None` on a letter it does not know.
+pub fn keyspace_events_flags(classes: &str) -> Option<u32> {
+    classes.bytes().try_fold(0, |flags, c| match c {
+        b'A' => Some(flags | notify::ALL),
+        c => notify::LETTERS
+            .iter()
+            .find(|(l, _)| *l == c)
+            .map(|(_, bit)| flags | bit),
+    })
+}
+
+/// Redis's `keyspaceEventsFlagsToString`: `A` for all of its classes, then `K`,
+/// `E`, `m`.
+pub fn keyspace_events_string(flags: u32) -> String {
+    let all = flags & notify::ALL == notify::ALL;
+    let mut out = String::new();
+    if all {
+        out.push('A');
+    }
+    for (letter, bit) in notify::LETTERS {
+        let in_a = notify::ALL & bit != 0 || bit == notify::NEW;
+        if flags & bit != 0 && !(all && in_a) {
+            out.push(letter as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_events_print_as_redis_does() {
+        for (set, shown) in [
+            ("An", "A"),
+            ("AKE", "AKE"),
+            ("Kx", "xK"),
+            ("gE", "gE"),
+            ("$lshzxetdnKEm", "$lshzxetdnKEm"),
+            ("Elg", "glE"),
+            ("", ""),
+        ] {
+            let flags = keyspace_events_flags(set).expect("valid");
+            assert_eq!(keyspace_events_string(flags), shown, "{set}");
+        }
+        assert_eq!(keyspace_events_flags("bad!"), None);
+    }
 }

@@ -160,6 +160,9 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             continue;
         }
         client.note_command(spec);
+        if client.subs.active() && crate::pubsub::subscribed_ping(client, spec, &args, out) {
+            continue;
+        }
         let home = core.id;
         let keyed = match spec.route {
             Exec::Engine(Route::Shard(_)) => true,
@@ -240,7 +243,7 @@ fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Opt
             return Some(CmdError::ReplicaNoReads);
         }
     }
-    None
+    crate::pubsub::refusal(client, spec, args)
 }
 
 fn record(core: &Core, id: usize, started: Instant, calls: u64) {

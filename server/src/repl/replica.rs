@@ -310,6 +310,7 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
         shard.set_limits(core.global.config.collection_limits());
         shard.log().last_lsn()
     };
+    crate::pubsub::notify::ensure_notifier(core);
     log::info!("shard {}: full sync loaded at LSN {lsn}", core.id);
     if !core.journal.enabled {
         if let Err(e) = follow_history(core, Some(replid)) {

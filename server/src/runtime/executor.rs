@@ -123,6 +123,7 @@ async fn shard_main(
         .detach();
     }
     spawn_background(core.clone());
+    crate::pubsub::notify::start(&core);
     if global.repl.is_replica() {
         crate::repl::replica::start(&core, global.repl.epoch());
     }
@@ -213,6 +214,7 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         shard.set_limits(core.global.config.collection_limits());
         shard.set_string_max_bytes(string_max);
     }
+    crate::pubsub::notify::ensure_notifier(&core);
     let (journal_bytes, snapshot_bytes) = datadir::list(&core.journal.shard_dir)
         .map(|l| {
             (

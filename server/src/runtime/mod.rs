@@ -162,6 +162,7 @@ fn start(
         persist: std::sync::Mutex::new(PersistState::new(now_ms() / 1000)),
         replication: std::sync::Mutex::new(replication),
         repl: crate::repl::role::Repl::new(shards),
+        pubsub: crate::pubsub::registry::Summary::new(shards),
     });
     if master.is_some() {
         global.repl.set_master(master);

@@ -27,6 +27,8 @@ pub struct Client {
     pub replica_ip: Option<String>,
     /// Set by `CKV.SYNC`: the connection becomes a replication stream.
     pub handover: Option<HandOver>,
+    /// What the connection is subscribed to (pub/sub).
+    pub subs: crate::pubsub::subs::ClientSubs,
 }
 
 impl Client {

@@ -157,6 +157,7 @@ impl Session {
                 replica_port: 0,
                 replica_ip: None,
                 handover: None,
+                subs: Default::default(),
             },
             mode,
             outbox,
@@ -198,6 +199,7 @@ impl Session {
             );
         }
         self.outbox.finish();
+        crate::pubsub::unsubscribe_all(&self.core, &mut self.client);
         self.core.clients.borrow_mut().remove(id);
         self.core
             .global
@@ -261,9 +263,11 @@ impl Session {
                 .clamp(1, BATCH_COMMANDS_MAX);
             let rest = batch.split_off(chunk.min(batch.len()));
             let commands = batch.len();
+            self.outbox.hold();
             crate::exec::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
             self.reply_bytes_per_command = self.out.len() / commands;
             self.push_output()?;
+            self.outbox.release();
             if self.held_unauthenticated() {
                 self.outbox
                     .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))

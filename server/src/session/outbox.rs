@@ -32,6 +32,9 @@ use crate::config::OutputLimit;
 
 /// Largest written chunk whose buffer is kept for the next replies.
 const SPARE_RETAIN_BYTES: usize = 64 * 1024;
+/// Small pushes (pub/sub messages) join the last queued chunk up to this size, so
+/// a subscriber's backlog is a few large buffers, written a chunk per syscall.
+const COALESCE_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Redis's check (`checkClientOutputBufferLimits`): whether `pending` bytes break
 /// `limit` at `now`; `soft_since` keeps when the soft limit was first reached.
@@ -84,6 +87,10 @@ struct Inner {
     parked: Option<Waker>,
     /// The driver's reading side, waiting for input or for the outbox to close.
     reader: Option<Waker>,
+    /// Set while the session runs a batch chunk: messages pushed meanwhile wait in
+    /// `held` and follow the chunk's replies ([`Outbox::hold`]).
+    holding: bool,
+    held: Vec<u8>,
 }
 
 /// One connection's pending output; shared (`Rc`) by the session, its driver and the
@@ -107,6 +114,8 @@ impl Default for Outbox {
                 writer: None,
                 parked: None,
                 reader: None,
+                holding: false,
+                held: Vec::new(),
             }),
         }
     }
@@ -134,6 +143,59 @@ impl Outbox {
         wake(&mut inner.writer);
         drop(inner);
         self.check(limit, now)
+    }
+
+    /// Queues a copy of `bytes` (a pub/sub message), joining the last queued chunk
+    /// while it is small; while the session runs a chunk, after that chunk's
+    /// replies. Breaking `limit` drops the outbox.
+    pub fn push_copy(
+        &self,
+        bytes: &[u8],
+        limit: OutputLimit,
+        now: Instant,
+    ) -> Result<(), Overflow> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Closed || bytes.is_empty() {
+            return Ok(());
+        }
+        inner.pending_bytes += bytes.len() as u64;
+        if inner.holding {
+            inner.held.extend_from_slice(bytes);
+            drop(inner);
+            return self.check(limit, now);
+        }
+        match inner.queue.back_mut() {
+            Some(back) if back.len() + bytes.len() <= COALESCE_CHUNK_BYTES => {
+                back.extend_from_slice(bytes)
+            }
+            _ => {
+                let mut chunk = Vec::with_capacity(COALESCE_CHUNK_BYTES.max(bytes.len()));
+                chunk.extend_from_slice(bytes);
+                inner.queue.push_back(chunk);
+            }
+        }
+        wake(&mut inner.writer);
+        drop(inner);
+        self.check(limit, now)
+    }
+
+    /// The session starts a batch chunk: messages pushed from now on wait for its
+    /// replies ([`release`](Self::release)), so none splits or overtakes them (a
+    /// subscription's confirmation comes before its first message).
+    pub fn hold(&self) {
+        self.inner.borrow_mut().holding = true;
+    }
+
+    /// The session queued the chunk's replies: the messages held meanwhile follow.
+    pub fn release(&self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.holding = false;
+        if inner.held.is_empty() || inner.state == State::Closed {
+            return;
+        }
+        let held = std::mem::take(&mut inner.held);
+        inner.queue.push_back(held);
+        wake(&mut inner.writer);
     }
 
     /// Checks the pending output against `limit` (a soft limit's seconds pass while
@@ -261,6 +323,7 @@ impl Outbox {
 fn close_queue(inner: &mut Inner) {
     inner.state = State::Closed;
     inner.queue.clear();
+    inner.held = Vec::new();
     inner.pending_bytes = 0;
     wake(&mut inner.writer);
     wake(&mut inner.parked);
@@ -359,6 +422,21 @@ mod tests {
         assert!(o
             .push(vec![0; 1], limit, t0 + Duration::from_secs(7))
             .is_err());
+    }
+
+    #[test]
+    fn held_messages_follow_the_chunk_s_replies() {
+        let o = Outbox::default();
+        o.hold();
+        o.push_copy(b"m1", NO_LIMIT, Instant::now()).unwrap();
+        o.push(b"reply".to_vec(), NO_LIMIT, Instant::now()).unwrap();
+        assert_eq!(o.pending_bytes(), 7);
+        o.release();
+        o.push_copy(b"m2", NO_LIMIT, Instant::now()).unwrap();
+        assert_eq!(o.next().now_or_never(), Some(Some(b"reply".to_vec())));
+        assert_eq!(o.next().now_or_never(), None, "one chunk at a time");
+        o.written(5);
+        assert_eq!(o.next().now_or_never(), Some(Some(b"m1m2".to_vec())));
     }
 
     #[test]

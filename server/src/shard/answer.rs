@@ -15,6 +15,12 @@ pub enum Answer {
     Logged(LogMark),
     Clients(ClientsReply),
     Stats(Box<CoreSnapshot>),
+    /// How many: connections a publish reached, subscriptions (`PUBSUB`).
+    Count(u64),
+    /// Per name asked about, a count (`PUBSUB NUMSUB`).
+    Counts(Vec<u64>),
+    /// Names (`PUBSUB CHANNELS`).
+    Names(Vec<bytes::Bytes>),
     Done,
 }
 

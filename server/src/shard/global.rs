@@ -33,6 +33,8 @@ pub struct Global {
     pub replication: Mutex<ReplState>,
     /// Role, links and attached replicas.
     pub repl: Repl,
+    /// Which cores have pub/sub subscribers of what.
+    pub pubsub: crate::pubsub::registry::Summary,
 }
 
 /// Bytes of snapshots and journals recovery reads, and how many it has read.

@@ -55,6 +55,9 @@ pub enum Msg {
     /// Answers once the journal is durable up to the LSN it has reached when this
     /// runs (which waits behind any transaction holding the shard).
     SyncNow,
+    /// A pub/sub message for the core's subscribers; answers [`Answer::Count`], the
+    /// connections it reached. Runs at once, whatever transaction holds the shard.
+    Publish(crate::pubsub::message::Publish),
     /// Control plane: runs on the shard's core, as a request in the shard's order,
     /// and answers what the closure returns. Built by the subsystem that needs it
     /// (snapshots, replication, statistics), so the core names none of them.
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Msg {
             Msg::Commit { tx_id, .. } => f.debug_struct("Commit").field("tx_id", tx_id).finish(),
             Msg::WaitDurable(lsn) => f.debug_tuple("WaitDurable").field(lsn).finish(),
             Msg::SyncNow => f.write_str("SyncNow"),
+            Msg::Publish(p) => f.debug_tuple("Publish").field(&p.channel).finish(),
             Msg::Control(_) => f.write_str("Control"),
         }
     }

@@ -54,6 +54,8 @@ pub struct Core {
     pending: RefCell<VecDeque<Envelope>>,
     peers: Vec<Option<ConnectedSender<Envelope>>>,
     pub clients: RefCell<Registry>,
+    /// The pub/sub subscriptions of this core's connections.
+    pub pubsub: RefCell<crate::pubsub::registry::Local>,
     pub stats: RefCell<CoreStats>,
     next_tx: Cell<u64>,
     pub journal: Journal,
@@ -86,6 +88,7 @@ impl Core {
             pending: RefCell::new(VecDeque::new()),
             peers,
             clients: RefCell::new(Registry::default()),
+            pubsub: RefCell::new(crate::pubsub::registry::Local::new(id)),
             stats: RefCell::new(CoreStats {
                 command_calls: vec![(0, 0); commands],
                 ..Default::default()
@@ -174,6 +177,9 @@ impl Core {
         if let Msg::TryLock = env.msg {
             return self.try_lock(env);
         }
+        if let Msg::Publish(_) = env.msg {
+            return self.deliver_publish(env);
+        }
         match self.lock.get() {
             Some(holder) if env.tx != Some(holder) => self.pending.borrow_mut().push_back(env),
             _ => self.execute(env),
@@ -193,6 +199,18 @@ impl Core {
         };
         if let Some(reply) = env.reply {
             let _ = reply.send(answer);
+        }
+    }
+
+    /// [`Msg::Publish`]: delivers to this core's subscribers and answers how many
+    /// there were. Subscriptions are not keyspace, so no transaction holds it up.
+    fn deliver_publish(&self, env: Envelope) {
+        let Msg::Publish(publish) = env.msg else {
+            unreachable!("only Msg::Publish comes here");
+        };
+        let n = publish.deliver(&self.pubsub.borrow(), &self.global.config.hot, None);
+        if let Some(reply) = env.reply {
+            let _ = reply.send(Answer::Count(n));
         }
     }
 
@@ -216,7 +234,7 @@ impl Core {
     fn execute(&self, env: Envelope) {
         let before = self.shard.borrow().log().last_lsn();
         let answer = match env.msg {
-            Msg::TryLock => unreachable!("TryLock is answered by deliver"),
+            Msg::TryLock | Msg::Publish(_) => unreachable!("answered by deliver"),
             Msg::Final {
                 op,
                 tx_id,
