@@ -70,7 +70,8 @@ fn select(_: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) ->
     Ok(())
 }
 
-fn reset(_: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
+fn reset(core: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
+    crate::exec::multi::reset(core, client);
     client.set_db(0);
     client.info.borrow_mut().name.clear();
     client.authenticated = false;

@@ -84,6 +84,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     debug::COMMANDS,
     persistence::COMMANDS,
     replication::COMMANDS,
+    crate::exec::multi::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).
@@ -109,7 +110,7 @@ fn build() -> Registry {
 }
 
 /// A server row: no keys, run by `handler`.
-const fn srv(
+pub(crate) const fn srv(
     name: &'static str,
     arity: i32,
     flags: u32,

@@ -27,6 +27,8 @@ pub struct Client {
     pub replica_ip: Option<String>,
     /// Set by `CKV.SYNC`: the connection becomes a replication stream.
     pub handover: Option<HandOver>,
+    /// `MULTI`'s queue and `WATCH`'s session.
+    pub multi: crate::exec::multi::Multi,
 }
 
 impl Client {

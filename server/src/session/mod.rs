@@ -157,6 +157,7 @@ impl Session {
                 replica_port: 0,
                 replica_ip: None,
                 handover: None,
+                multi: Default::default(),
             },
             mode,
             outbox,
@@ -198,6 +199,7 @@ impl Session {
             );
         }
         self.outbox.finish();
+        crate::exec::multi::on_close(&self.core, &mut self.client);
         self.core.clients.borrow_mut().remove(id);
         self.core
             .global
