@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{distinct_shards, info_value, restart_in, shard_of, start_in, DataDir, Raw, Redis, Server};
+use common::{
+    distinct_shards, info_value, restart_in, shard_of, start_in, DataDir, Raw, Redis, Server,
+};
 use rand::{Rng, SeedableRng};
 
 /// Keys on the four shards of a four-shard server: `a` 3, `b` 0, `c` 1, `d` 2.
@@ -125,7 +127,10 @@ fn info_and_config_inside_exec_answer_in_place() {
         }
         let reply = con.cmd(&["EXEC"]);
         assert!(reply.starts_with("[OK, # Keyspace"), "{reply}");
-        assert!(reply.contains("keys=3"), "INFO sees the EXEC's writes: {reply}");
+        assert!(
+            reply.contains("keys=3"),
+            "INFO sees the EXEC's writes: {reply}"
+        );
         assert!(reply.contains("[maxclients, 10000]"), "{reply}");
         assert!(reply.ends_with(", 3]"), "{reply}");
     });
@@ -171,28 +176,58 @@ const CASES: &[Case] = &[
     case("del", SET_K, &[&["DEL", "k"]], true),
     case("del missing", &[], &[&["DEL", "k"]], false),
     case("expire", SET_K, &[&["EXPIRE", "k", "100"]], true),
-    case("rename onto", &[&["SET", "src", "x"]], &[&["RENAME", "src", "k"]], true),
+    case(
+        "rename onto",
+        &[&["SET", "src", "x"]],
+        &[&["RENAME", "src", "k"]],
+        true,
+    ),
     case("rename away", SET_K, &[&["RENAME", "k", "moved"]], true),
     case("move", SET_K, &[&["MOVE", "k", "1"]], true),
     case("flushdb", SET_K, &[&["FLUSHDB"]], true),
     case("flushdb missing", &[], &[&["FLUSHDB"]], false),
     case("flushall", SET_K, &[&["FLUSHALL"]], true),
-    case("flushall other db", SET_K, &[&["SELECT", "1"], &["FLUSHDB"]], false),
+    case(
+        "flushall other db",
+        SET_K,
+        &[&["SELECT", "1"], &["FLUSHDB"]],
+        false,
+    ),
     case("swapdb", SET_K, &[&["SWAPDB", "0", "1"]], true),
-    case("mset across shards", SET_K, &[&["MSET", "a", "1", "k", "2", "d", "3"]], true),
+    case(
+        "mset across shards",
+        SET_K,
+        &[&["MSET", "a", "1", "k", "2", "d", "3"]],
+        true,
+    ),
     case("sadd", &[&["SADD", "k", "m"]], &[&["SADD", "k", "n"]], true),
-    case("hset", &[&["HSET", "k", "f", "v"]], &[&["HSET", "k", "f", "w"]], true),
+    case(
+        "hset",
+        &[&["HSET", "k", "f", "v"]],
+        &[&["HSET", "k", "f", "w"]],
+        true,
+    ),
     Case {
         by_self: true,
         ..case("set by the watcher", SET_K, &[&["SET", "k", "2"]], true)
     },
     Case {
         sleep_ms: 150,
-        ..case("expiry untouched", &[&["SET", "k", "1", "PX", "50"]], &[], true)
+        ..case(
+            "expiry untouched",
+            &[&["SET", "k", "1", "PX", "50"]],
+            &[],
+            true,
+        )
     },
     Case {
         sleep_ms: 150,
-        ..case("lazy expiry", &[&["SET", "k", "1", "PX", "50"]], &[&["GET", "k"]], true)
+        ..case(
+            "lazy expiry",
+            &[&["SET", "k", "1", "PX", "50"]],
+            &[&["GET", "k"]],
+            true,
+        )
     },
 ];
 
@@ -326,7 +361,10 @@ fn exec_across_four_shards_is_atomic_under_concurrent_readers() {
     }
     clients.push(spawn_loop(&server, &stop, |con| {
         let values = items(&con.cmd(&["MGET", "a", "b", "c", "d", "{a}2"]));
-        assert!(values.iter().all(|v| *v == values[0]), "MGET saw {values:?}");
+        assert!(
+            values.iter().all(|v| *v == values[0]),
+            "MGET saw {values:?}"
+        );
     }));
     clients.push(spawn_loop(&server, &stop, |con| {
         con.cmd(&["MULTI"]);
@@ -334,14 +372,20 @@ fn exec_across_four_shards_is_atomic_under_concurrent_readers() {
             con.cmd(&["GET", k]);
         }
         let values = items(&con.cmd(&["EXEC"]));
-        assert!(values.iter().all(|v| *v == values[0]), "EXEC saw {values:?}");
+        assert!(
+            values.iter().all(|v| *v == values[0]),
+            "EXEC saw {values:?}"
+        );
     }));
     let started = Instant::now();
     while started.elapsed() < RUN && !clients.iter().all(|c| c.is_finished()) {
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, Ordering::Relaxed);
-    let counts: Vec<u64> = clients.into_iter().map(|c| c.join().expect("client")).collect();
+    let counts: Vec<u64> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .collect();
     assert!(counts.iter().all(|&n| n > 10), "progress: {counts:?}");
 }
 
@@ -404,7 +448,10 @@ fn check_whole(con: &mut Raw, keys: &[&str], acked: u64, cycle: usize) {
     );
     if acked > 0 {
         let held: u64 = values[0].parse().expect("a value");
-        assert!(held + 1 >= acked && held <= acked, "cycle {cycle}: {held}, acked {acked}");
+        assert!(
+            held + 1 >= acked && held <= acked,
+            "cycle {cycle}: {held}, acked {acked}"
+        );
     }
 }
 
@@ -427,7 +474,9 @@ fn exec_is_all_or_nothing_after_sigkill() {
         let w2 = std::thread::spawn(move || crash_writer(c2, exec_pair, from.1));
         std::thread::sleep(Duration::from_millis(rng.gen_range(KILL_AFTER_MS)));
         server.signal(libc::SIGKILL);
-        server.wait_exit(common::EXIT_TIMEOUT).expect("exits on SIGKILL");
+        server
+            .wait_exit(common::EXIT_TIMEOUT)
+            .expect("exits on SIGKILL");
         groups = w1.join().expect("group writer");
         pairs = w2.join().expect("pair writer");
         server = restart_in(port, &dir, &args);
@@ -435,7 +484,10 @@ fn exec_is_all_or_nothing_after_sigkill() {
         check_whole(&mut con, &GROUP, groups, cycle);
         check_whole(&mut con, &["{q}1", "{q}2"], pairs, cycle);
     }
-    assert!(groups > CRASH_CYCLES as u64, "EXEC writer made progress: {groups}");
+    assert!(
+        groups > CRASH_CYCLES as u64,
+        "EXEC writer made progress: {groups}"
+    );
 }
 
 /// The `redis` crate's atomic pipeline: `MULTI` … `EXEC` with the queued replies
@@ -446,10 +498,17 @@ fn redis_crate_atomic_pipelines() {
         let mut con = server.client();
         let (a, b, n): (String, i64, Vec<String>) = redis::pipe()
             .atomic()
-            .cmd("SET").arg("a").arg("x").ignore()
-            .cmd("GET").arg("a")
-            .cmd("INCRBY").arg("b").arg(5)
-            .cmd("MGET").arg(&FOUR[..])
+            .cmd("SET")
+            .arg("a")
+            .arg("x")
+            .ignore()
+            .cmd("GET")
+            .arg("a")
+            .cmd("INCRBY")
+            .arg("b")
+            .arg(5)
+            .cmd("MGET")
+            .arg(&FOUR[..])
             .query(&mut con)
             .map(|(a, b, m): (String, i64, Vec<Option<String>>)| {
                 (a, b, m.into_iter().flatten().collect())
@@ -459,18 +518,57 @@ fn redis_crate_atomic_pipelines() {
         assert_eq!(n, ["x", "5"]);
         let err = redis::pipe()
             .atomic()
-            .cmd("INCR").arg("a")
-            .cmd("INCR").arg("b")
+            .cmd("INCR")
+            .arg("a")
+            .cmd("INCR")
+            .arg("b")
             .query::<(i64, i64)>(&mut con)
             .expect_err("INCR of a string fails inside EXEC");
         assert!(err.to_string().contains("not an integer"), "{err}");
-        assert_eq!(redis::cmd("GET").arg("b").query::<i64>(&mut con).unwrap(), 6);
+        assert_eq!(
+            redis::cmd("GET").arg("b").query::<i64>(&mut con).unwrap(),
+            6
+        );
         let total: i64 = redis::transaction(&mut con, &["c", "d"], |con, pipe| {
             let c: Option<i64> = redis::cmd("GET").arg("c").query(con)?;
-            pipe.set("c", c.unwrap_or(0) + 1).ignore().incr("d", 1).query(con)
+            pipe.set("c", c.unwrap_or(0) + 1)
+                .ignore()
+                .incr("d", 1)
+                .query(con)
         })
         .map(|(d,): (i64,)| d)
         .expect("transaction");
         assert_eq!(total, 1);
     });
+}
+
+const PY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/test_multi.py");
+
+/// redis-py's `pipeline(transaction=True)` and its `WATCH` retry loop from several
+/// threads on one counter, on four shards (`tests/py/test_multi.py`); skipped with a
+/// message without `python3`.
+#[test]
+fn redis_py_transactions_and_watch_retry_loop() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: python3 is not installed; redis-py cannot be run");
+        return;
+    }
+    let server = Server::with_shards(4, &[]);
+    let out = std::process::Command::new("python3")
+        .arg(PY_SCRIPT)
+        .arg(server.port().to_string())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "redis-py transactions failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
 }

@@ -25,6 +25,7 @@ pub mod persistence;
 pub mod replication;
 pub mod requests;
 pub mod subcommand;
+pub mod transactions;
 
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -84,7 +85,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     debug::COMMANDS,
     persistence::COMMANDS,
     replication::COMMANDS,
-    crate::exec::multi::COMMANDS,
+    transactions::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).

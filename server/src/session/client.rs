@@ -28,7 +28,7 @@ pub struct Client {
     /// Set by `CKV.SYNC`: the connection becomes a replication stream.
     pub handover: Option<HandOver>,
     /// `MULTI`'s queue and `WATCH`'s session.
-    pub multi: crate::exec::multi::Multi,
+    pub multi: crate::exec::multi::state::Multi,
 }
 
 impl Client {

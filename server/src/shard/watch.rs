@@ -38,31 +38,45 @@ struct Watched {
     exists: bool,
 }
 
-/// Watched keys of one shard, by database, and each watcher's keys here.
+/// One watcher's keys on this shard, and whether one changed since it watched.
+#[derive(Debug, Default)]
+struct Session {
+    keys: Vec<(usize, Bytes)>,
+    dirty: bool,
+}
+
+/// Watched keys of one shard, by database, and each watcher's session here.
 #[derive(Debug, Default)]
 pub struct WatchTable {
     keys: HashMap<usize, HashMap<Bytes, Watched>>,
-    /// Per watcher: its keys here, and whether one changed since it watched.
-    watchers: HashMap<WatcherId, (Vec<(usize, Bytes)>, bool)>,
+    watchers: HashMap<WatcherId, Session>,
 }
 
 impl WatchTable {
     /// `watcher` watches `key` in `db`, which exists now or not.
     pub fn watch(&mut self, watcher: WatcherId, db: usize, key: Bytes, exists: bool) {
-        let entry = self.keys.entry(db).or_default().entry(key.clone()).or_default();
+        let entry = self
+            .keys
+            .entry(db)
+            .or_default()
+            .entry(key.clone())
+            .or_default();
         entry.exists = exists;
         if entry.watchers.contains(&watcher) {
             return;
         }
         entry.watchers.push(watcher);
-        let (keys, _) = self.watchers.entry(watcher).or_default();
-        keys.push((db, key));
+        self.watchers
+            .entry(watcher)
+            .or_default()
+            .keys
+            .push((db, key));
     }
 
     /// Ends `watcher`'s session here; whether a key it watched changed meanwhile
     /// (or the table lost it: the shard was replaced).
     pub fn take(&mut self, watcher: WatcherId) -> bool {
-        let Some((keys, dirty)) = self.watchers.remove(&watcher) else {
+        let Some(Session { keys, dirty }) = self.watchers.remove(&watcher) else {
             return true;
         };
         for (db, key) in keys {
@@ -93,7 +107,7 @@ impl WatchTable {
     /// expires dirties its watchers even if nothing touched it since.
     pub fn check(shard: &mut Shard, watcher: WatcherId, now_ms: u64) -> bool {
         let keys = match table(shard).watchers.get(&watcher) {
-            Some((keys, _)) => keys.clone(),
+            Some(session) => session.keys.clone(),
             None => Vec::new(),
         };
         for (db, key) in keys {
@@ -102,10 +116,10 @@ impl WatchTable {
         table(shard).take(watcher)
     }
 
-    fn touch(watchers: &mut HashMap<WatcherId, (Vec<(usize, Bytes)>, bool)>, w: &Watched) {
+    fn touch(watchers: &mut HashMap<WatcherId, Session>, w: &Watched) {
         for id in &w.watchers {
-            if let Some((_, dirty)) = watchers.get_mut(id) {
-                *dirty = true;
+            if let Some(session) = watchers.get_mut(id) {
+                session.dirty = true;
             }
         }
     }

@@ -9,7 +9,7 @@
 //!  WATCH ──► each key's shard: the watch table (crate::shard::watch) notes it
 //! ```
 //!
-//! The state lives in the connection's [`Client`] ([`Multi`]); the pipeline runner
+//! The state lives in the connection's [`Client`] ([`state::Multi`]); the pipeline runner
 //! ([`crate::exec::run_batch`]) calls [`queue`] for every command while a
 //! transaction is open, except the ones that act on the transaction itself
 //! ([`runs_now`]). A watch session is released on `EXEC`, `DISCARD`, `UNWATCH`,
@@ -17,63 +17,25 @@
 //! never keep a key for a client that is gone.
 
 mod run;
+pub mod state;
 
 use std::rc::Rc;
 
 use bytes::Bytes;
-use corekv_engine::command::flags::*;
-use corekv_engine::command::{range, row, CommandSpec};
+use corekv_engine::command::flags::NO_MULTI;
 use corekv_engine::error::{CmdError, CmdResult};
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 use futures::future::{join_all, LocalBoxFuture};
 
-use crate::commands::{srv, Handler, Spec};
+use crate::commands::Spec;
 use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
 use crate::shard::answer::Answer;
 use crate::shard::mesh::Msg;
 use crate::shard::watch::{self, WatcherId};
 use crate::shard::Core;
-
-/// A connection's transaction state.
-#[derive(Debug, Default)]
-pub struct Multi {
-    /// Commands queued since `MULTI`; `None` outside a transaction.
-    queue: Option<Queue>,
-    /// The connection's watch session, if it watches keys.
-    watch: Option<Watch>,
-}
-
-/// What `EXEC` will run.
-#[derive(Debug, Default)]
-struct Queue {
-    /// Command ids (in the registry) and arguments, in order.
-    cmds: Vec<(usize, Args)>,
-    /// A command was refused while queueing: `EXEC` aborts.
-    failed: bool,
-}
-
-/// A watch session: its id and the shards holding its keys (ascending, distinct).
-#[derive(Debug)]
-struct Watch {
-    id: WatcherId,
-    shards: Vec<usize>,
-}
-
-impl Multi {
-    /// Whether `MULTI` is open: commands are queued.
-    pub fn is_open(&self) -> bool {
-        self.queue.is_some()
-    }
-
-    /// A command was refused while the transaction is open: `EXEC` will abort.
-    pub fn flag_error(&mut self) {
-        if let Some(queue) = &mut self.queue {
-            queue.failed = true;
-        }
-    }
-}
+use state::{Queue, Watch};
 
 /// Commands that act on the transaction itself: they run when sent, never queued.
 pub fn runs_now(spec: &Spec) -> bool {
@@ -122,7 +84,8 @@ async fn release(core: Rc<Core>, watch: Watch) {
     }
 }
 
-fn multi(_: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
+/// The `multi` command.
+pub fn multi(_: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
     if client.multi.is_open() {
         return Err(CmdError::Raw("ERR MULTI calls can not be nested".into()));
     }
@@ -131,7 +94,8 @@ fn multi(_: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> Cmd
     Ok(())
 }
 
-fn discard<'a>(
+/// The `discard` command.
+pub fn discard<'a>(
     core: &'a Rc<Core>,
     client: &'a mut Client,
     _: &'a Args,
@@ -149,7 +113,8 @@ fn discard<'a>(
     })
 }
 
-fn unwatch<'a>(
+/// The `unwatch` command.
+pub fn unwatch<'a>(
     core: &'a Rc<Core>,
     client: &'a mut Client,
     _: &'a Args,
@@ -164,7 +129,8 @@ fn unwatch<'a>(
     })
 }
 
-fn watch_keys<'a>(
+/// The `watch_keys` command.
+pub fn watch_keys<'a>(
     core: &'a Rc<Core>,
     client: &'a mut Client,
     args: &'a Args,
@@ -172,7 +138,9 @@ fn watch_keys<'a>(
 ) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         if client.multi.is_open() {
-            return Err(CmdError::Raw("ERR WATCH inside MULTI is not allowed".into()));
+            return Err(CmdError::Raw(
+                "ERR WATCH inside MULTI is not allowed".into(),
+            ));
         }
         let session = client.multi.watch.get_or_insert_with(|| Watch {
             id: core.new_tx(),
@@ -191,7 +159,11 @@ fn watch_keys<'a>(
             if !session.shards.contains(&s) {
                 session.shards.push(s);
             }
-            core.call(s, None, Msg::Control(Box::new(move |core| register(core, id, db, keys))))
+            core.call(
+                s,
+                None,
+                Msg::Control(Box::new(move |core| register(core, id, db, keys))),
+            )
         });
         let calls: Vec<_> = calls.collect();
         session.shards.sort_unstable();
@@ -213,7 +185,8 @@ fn register(core: &Rc<Core>, watcher: WatcherId, db: usize, keys: Vec<Bytes>) ->
     Answer::Done
 }
 
-fn exec<'a>(
+/// The `exec` command.
+pub fn exec<'a>(
     core: &'a Rc<Core>,
     client: &'a mut Client,
     _: &'a Args,
@@ -235,14 +208,3 @@ fn exec<'a>(
         run::exec(core, client, queue.cmds, watch, out).await
     })
 }
-
-const TX_FLAGS: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
-
-#[rustfmt::skip]
-pub const COMMANDS: &[CommandSpec<Handler>] = &[
-    srv("multi", 1, TX_FLAGS, "transactions", "Starts a transaction.", Handler::Sync(multi)),
-    srv("exec", 1, NOSCRIPT | LOADING | STALE, "transactions", "Executes all commands in a transaction.", Handler::Async(exec)),
-    srv("discard", 1, TX_FLAGS, "transactions", "Discards a transaction.", Handler::Async(discard)),
-    row("watch", -2, TX_FLAGS, range(1, -1, 1), "transactions", "Monitors changes to keys to determine the execution of a transaction.", Handler::Async(watch_keys)),
-    srv("unwatch", 1, TX_FLAGS, "transactions", "Forgets about watched keys of a transaction.", Handler::Async(unwatch)),
-];

@@ -27,7 +27,7 @@ use corekv_engine::journal::Participant;
 use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 
-use super::Watch;
+use super::state::Watch;
 use crate::commands::{registry, Exec, Handler, Spec};
 use crate::exec::tx::Held;
 use crate::runtime::clock::now_ms;
@@ -178,7 +178,11 @@ async fn across(
         for &s in &w.shards {
             let id = w.id;
             let take = Box::new(move |core: &Rc<Core>| {
-                watch::verdict(WatchTable::check(&mut core.shard.borrow_mut(), id, now_ms()))
+                watch::verdict(WatchTable::check(
+                    &mut core.shard.borrow_mut(),
+                    id,
+                    now_ms(),
+                ))
             });
             dirty |= watch::is_dirty(held.control(s, take).await);
         }
