@@ -251,6 +251,22 @@ mod tests {
         assert_eq!(t.counts(), (0, 0));
     }
 
+    /// A watched key whose deadline passes dirties its watcher at the check, though
+    /// nothing touched it (Redis 7.0); one already gone when watched does not.
+    #[test]
+    fn a_key_expired_by_the_check_dirties_its_watcher() {
+        let mut shard = Shard::new(0, 1);
+        let mut out = corekv_engine::resp::ReplyBuf::new(corekv_engine::resp::Protocol::Resp2);
+        let set =
+            |k: &str| ["SET", k, "v", "PX", "10"].map(|w| Bytes::copy_from_slice(w.as_bytes()));
+        shard.run(0, &set("k"), 1_000, &mut out);
+        table(&mut shard).watch(1, 0, key("k"), true);
+        table(&mut shard).watch(2, 0, key("gone"), false);
+        assert!(!WatchTable::check(&mut shard, 2, 2_000));
+        assert!(WatchTable::check(&mut shard, 1, 1_020));
+        assert_eq!(table(&mut shard).counts(), (0, 0));
+    }
+
     #[test]
     fn an_unknown_watcher_is_dirty_and_release_is_per_session() {
         let mut t = WatchTable::default();
