@@ -212,19 +212,19 @@ const CASES: &[Case] = &[
         ..case("set by the watcher", SET_K, &[&["SET", "k", "2"]], true)
     },
     Case {
-        sleep_ms: 150,
+        sleep_ms: 500,
         ..case(
             "expiry untouched",
-            &[&["SET", "k", "1", "PX", "50"]],
+            &[&["SET", "k", "1", "PX", "250"]],
             &[],
             true,
         )
     },
     Case {
-        sleep_ms: 150,
+        sleep_ms: 500,
         ..case(
             "lazy expiry",
-            &[&["SET", "k", "1", "PX", "50"]],
+            &[&["SET", "k", "1", "PX", "250"]],
             &[&["GET", "k"]],
             true,
         )

@@ -319,13 +319,28 @@ impl<'a> Held<'a> {
         }
     }
 
-    /// Runs `cmds`, whose keys all live on `shard` (held), as one batch there.
-    pub async fn batch(&mut self, shard: usize, cmds: Vec<Cmd>, protocol: Protocol) -> OpReply {
-        debug_assert!(self.tx.locked.iter().any(|(s, _)| *s == shard));
-        let op = Op::Batch(cmds, protocol);
-        let (reply, mark) = self.core.op_marked(shard, Some(self.tx.id), op).await;
-        self.tx.note(shard, mark);
-        reply
+    /// Runs each shard's batch of commands (keys on that shard, which is held),
+    /// all shards at once; their replies in the same order.
+    pub async fn batches(
+        &mut self,
+        batches: Vec<(usize, Vec<Cmd>)>,
+        protocol: Protocol,
+    ) -> Vec<OpReply> {
+        let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
+        debug_assert!(shards
+            .iter()
+            .all(|s| self.tx.locked.iter().any(|(l, _)| l == s)));
+        let calls = batches.into_iter().map(|(s, cmds)| {
+            let op = Op::Batch(cmds, protocol);
+            self.core.op_marked(s, Some(self.tx.id), op)
+        });
+        let answers = join_all(calls).await;
+        let mut replies = Vec::with_capacity(answers.len());
+        for (s, (reply, mark)) in shards.into_iter().zip(answers) {
+            self.tx.note(s, mark);
+            replies.push(reply);
+        }
+        replies
     }
 
     /// Runs `control` on `shard` (held) inside the transaction.

@@ -173,20 +173,7 @@ async fn across(
     out: &mut ReplyBuf,
 ) -> CmdResult {
     let mut held = Held::lock(core, lock).await;
-    let mut dirty = false;
-    if let Some(w) = &watch {
-        for &s in &w.shards {
-            let id = w.id;
-            let take = Box::new(move |core: &Rc<Core>| {
-                watch::verdict(WatchTable::check(
-                    &mut core.shard.borrow_mut(),
-                    id,
-                    now_ms(),
-                ))
-            });
-            dirty |= watch::is_dirty(held.control(s, take).await);
-        }
-    }
+    let dirty = watch_dirty(&held, watch.as_ref()).await;
     if dirty {
         held.commit().await.map_err(CmdError::Raw)?;
         out.null_array();
@@ -199,21 +186,27 @@ async fn across(
     while let Some(((id, args), place)) = queue.next() {
         match place {
             Place::Shard(s) => {
-                let mut batch = vec![Cmd {
-                    id,
-                    db: client.db,
-                    args,
-                }];
-                while let Some(((id, args), _)) = queue.next_if(|(_, p)| *p == Place::Shard(s)) {
-                    batch.push(Cmd {
+                let mut run = vec![(
+                    s,
+                    Cmd {
                         id,
                         db: client.db,
                         args,
-                    });
+                    },
+                )];
+                while let Some(((id, args), Place::Shard(t))) =
+                    queue.next_if(|(_, p)| matches!(p, Place::Shard(_)))
+                {
+                    run.push((
+                        t,
+                        Cmd {
+                            id,
+                            db: client.db,
+                            args,
+                        },
+                    ));
                 }
-                let n = batch.len();
-                let reply = held.batch(s, batch, out.protocol()).await;
-                replies.add_batch(reply, n);
+                shard_run(&mut held, run, &mut replies).await;
             }
             Place::Spread(_) => {
                 held.command(id, client.db, &args, &mut replies.body).await;
@@ -238,6 +231,66 @@ async fn across(
     }
     replies.write(late, out);
     Ok(())
+}
+
+/// Ends the watch session on every watched shard (held); whether a watched key
+/// changed.
+async fn watch_dirty(held: &Held<'_>, watch: Option<&Watch>) -> bool {
+    let Some(w) = watch else {
+        return false;
+    };
+    let mut dirty = false;
+    for &s in &w.shards {
+        let id = w.id;
+        let take = Box::new(move |core: &Rc<Core>| {
+            watch::verdict(WatchTable::check(
+                &mut core.shard.borrow_mut(),
+                id,
+                now_ms(),
+            ))
+        });
+        dirty |= watch::is_dirty(held.control(s, take).await);
+    }
+    dirty
+}
+
+/// Runs consecutive single-shard commands: each shard's share in one message, all
+/// shards at once (commands on different shards touch different keys, so only each
+/// shard's own order matters), replies put back in the commands' order.
+async fn shard_run(held: &mut Held<'_>, run: Vec<(usize, Cmd)>, replies: &mut Replies) {
+    let order: Vec<usize> = run.iter().map(|(s, _)| *s).collect();
+    let mut batches: Vec<(usize, Vec<Cmd>)> = Vec::new();
+    for (s, cmd) in run {
+        match batches.iter_mut().find(|(t, _)| *t == s) {
+            Some((_, cmds)) => cmds.push(cmd),
+            None => batches.push((s, vec![cmd])),
+        }
+    }
+    let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
+    let answers = held.batches(batches, replies.body.protocol()).await;
+    let mut per_shard: Vec<(Vec<u8>, std::vec::IntoIter<usize>, usize)> = answers
+        .into_iter()
+        .map(|reply| match reply {
+            OpReply::Replies { out, ends } => (out, ends.into_iter(), 0),
+            // A shard drops a request only when the process is shutting down.
+            _ => (Vec::new(), Vec::new().into_iter(), 0),
+        })
+        .collect();
+    for s in order {
+        let i = shards
+            .iter()
+            .position(|t| *t == s)
+            .expect("a batch per shard");
+        let (out, ends, start) = &mut per_shard[i];
+        match ends.next() {
+            Some(end) => {
+                replies.body.extend_from_slice(&out[*start..end]);
+                *start = end;
+            }
+            None => replies.body.error("ERR server is shutting down"),
+        }
+        replies.end();
+    }
 }
 
 /// Runs server command `id`; `WAIT` without blocking (see [`WAIT_IN_EXEC_TIMEOUT_MS`]).
@@ -275,22 +328,6 @@ impl Replies {
     /// The reply written to `body` since the last one is complete.
     fn end(&mut self) {
         self.ends.push(self.body.len());
-    }
-
-    /// A shard's answer to a batch of `n` commands.
-    fn add_batch(&mut self, reply: OpReply, n: usize) {
-        let base = self.body.len();
-        match reply {
-            OpReply::Replies { out, ends } => {
-                self.body.extend_from_slice(&out);
-                self.ends.extend(ends.iter().map(|e| base + e));
-            }
-            // A shard drops a request only when the process is shutting down.
-            _ => (0..n).for_each(|_| {
-                self.body.error("ERR server is shutting down");
-                self.end();
-            }),
-        }
     }
 
     /// Writes the array of replies, the ones run after the commit (`late`,
