@@ -572,3 +572,56 @@ fn redis_py_transactions_and_watch_retry_loop() {
     );
     assert!(stdout.ends_with("ok\n"), "{stdout}");
 }
+
+/// Polls `cond` until it holds, for at most [`common::READ_TIMEOUT`].
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + common::READ_TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// On a read-only replica `MULTI` opens, a queued write is refused as Redis refuses
+/// it and `EXEC` aborts, and a key watched there is invalidated by the master's
+/// stream applied to it. On the master, `WAIT` inside `EXEC` answers at once and
+/// `WAIT` after it waits for the replica to have the transaction.
+#[test]
+fn replica_multi_and_wait_in_and_after_exec() {
+    let master = Server::with_shards(4, &[]);
+    let to = format!("127.0.0.1 {}", master.port());
+    let replica = Server::with_shards(4, &["--replicaof", &to, "--replica-serve-reads", "yes"]);
+    wait_for("the replica's link", || {
+        let info = replica.raw().cmd(&["INFO", "replication"]);
+        info_value(&info, "master_link_status").as_deref() == Some("up")
+    });
+    let (mut r, mut m) = (replica.raw(), master.raw());
+    assert_eq!(r.cmd(&["WATCH", "a"]), "OK");
+    assert_eq!(m.cmd(&["SET", "a", "1"]), "OK");
+    wait_for("the stream", || replica.raw().cmd(&["GET", "a"]) == "1");
+    assert_eq!(r.cmd(&["MULTI"]), "OK");
+    assert_eq!(r.cmd(&["GET", "b"]), "QUEUED");
+    assert_eq!(r.cmd(&["EXEC"]), "(nil)", "the applied stream changed a");
+    assert_eq!(r.cmd(&["MULTI"]), "OK");
+    assert_eq!(
+        r.cmd(&["SET", "a", "2"]),
+        "-READONLY You can't write against a read only replica."
+    );
+    assert_eq!(r.cmd(&["GET", "a"]), "QUEUED");
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        "-EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(m.cmd(&["MULTI"]), "OK");
+    assert_eq!(m.cmd(&["MSET", "c", "1", "d", "2"]), "QUEUED");
+    assert_eq!(m.cmd(&["WAIT", "1", "0"]), "QUEUED");
+    let started = Instant::now();
+    let reply = m.cmd(&["EXEC"]);
+    assert!(reply == "[OK, 0]" || reply == "[OK, 1]", "{reply}");
+    assert!(
+        started.elapsed() < common::READ_TIMEOUT / 2,
+        "WAIT in EXEC blocked"
+    );
+    assert_eq!(m.cmd(&["WAIT", "1", "0"]), "1");
+    assert_eq!(replica.raw().cmd(&["MGET", "c", "d"]), "[1, 2]");
+}

@@ -38,7 +38,7 @@ impl From<Msg> for mesh::Msg {
                 Answer::Clients(core.clients.borrow_mut().apply(op))
             })),
             Msg::Stats => mesh::Msg::Control(Box::new(|core| {
-                let watched_keys = crate::shard::watch::watched_keys(&mut core.shard.borrow_mut());
+                let watched_keys = crate::shard::watch::watched_keys(&core.shard);
                 Answer::Stats(Box::new(Snapshot {
                     shard: core.shard.borrow().stats(),
                     core: core.stats.borrow().clone(),

@@ -17,6 +17,7 @@
 //! watched, which changed everything. The table is created on first use
 //! ([`table`]), so a server nobody watches pays nothing per write.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -186,8 +187,12 @@ pub fn table(shard: &mut Shard) -> &mut WatchTable {
     keyspace.sink_mut::<WatchTable>().expect("added above")
 }
 
-/// Keys watched on this shard (`INFO`'s `total_watched_keys`).
-pub fn watched_keys(shard: &mut Shard) -> usize {
+/// Keys watched on this shard (`INFO`'s `total_watched_keys`). Statistics only:
+/// while the shard is borrowed elsewhere, 0 rather than a panic.
+pub fn watched_keys(shard: &RefCell<Shard>) -> usize {
+    let Ok(mut shard) = shard.try_borrow_mut() else {
+        return 0;
+    };
     let table = shard.keyspace_mut().sink_mut::<WatchTable>();
     table.map_or(0, |t| t.counts().1)
 }
