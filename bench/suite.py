@@ -16,6 +16,10 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                reached in the closed-loop P1 cases (either tool, any round); these
                run in a second series of alternating rounds, after the others
   MSET         10 keys per command, both tools
+  MULTI        MULTI / INCR / INCR / EXEC per transaction with bench/txclient.py (one
+               write per transaction, 50 connections): both keys on one shard of a
+               one-shard corekv, and one key on each shard of a two-shard corekv
+               (both shards on the server CPU); Redis runs the same keys
   persistence  off against everysec: SET P1 with redis-benchmark, SET P1 and P16
                with corekv-loadgen, on fresh prefilled servers started with
                --appendonly no and with --appendonly yes --appendfsync everysec
@@ -70,6 +74,10 @@ import families
 SERVERS = benchlib.SERVERS
 SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
 LOADGEN, REDIS_BENCHMARK = "corekv-loadgen", "redis-benchmark"
+TXCLIENT = "txclient"
+TXCLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txclient.py")
+# MULTI cases: corekv shards, and two keys on one shard / on the two shards.
+MULTI_SHARDS = {"multi-1shard": (1, ("{tx}1", "{tx}2")), "multi-2shards": (2, ("tx:a", "tx:b"))}
 MSET_KEYS = 10
 EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec")
 # Persistence settings of the persistence section: server flags, and title.
@@ -122,6 +130,9 @@ class Case:
             load = f"{ZSET_TITLES[self.command]} P{self.pipeline}"
         elif self.command == "mset":
             load = f"MSET {MSET_KEYS} keys P{self.pipeline}"
+        elif self.command in MULTI_SHARDS:
+            shards = MULTI_SHARDS[self.command][0]
+            load = f"MULTI/INCR×2/EXEC, {'one shard' if shards == 1 else 'two shards'} (tx/s)"
         else:
             load = f"{self.command.upper()} P{self.pipeline}"
         if self.persistence:
@@ -146,6 +157,7 @@ CLOSED_CASES = (
 OPEN_CASES = (OPEN_SET, OPEN_GET)
 PUBSUB_CASES = tuple(Case(f"publish-s{n}-{REDIS_BENCHMARK}", REDIS_BENCHMARK, "publish", PUBSUB_PIPELINE,
                           subscribers=n) for n in PUBSUB_SUBSCRIBERS)
+MULTI_CASES = tuple(Case(f"{command}-{TXCLIENT}", TXCLIENT, command) for command in MULTI_SHARDS)
 # Per setting, in run order: corekv-loadgen's P1 sizes redis-benchmark's run.
 PERSISTENCE_LOADS = ((LOADGEN, 1), (REDIS_BENCHMARK, 1), (LOADGEN, 16))
 PERSISTENCE_TABLE_LOADS = ((REDIS_BENCHMARK, 1), (LOADGEN, 1), (LOADGEN, 16))
@@ -158,11 +170,12 @@ TABLE_CASES = (
     OPEN_SET,
     MSET_REDIS_BENCHMARK,
     MSET_LOADGEN,
+    *MULTI_CASES,
     *(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_TABLE_LOADS for setting in PERSISTENCE),
     *PUBSUB_CASES,
 )
 assert sorted(c.key for c in TABLE_CASES) == sorted(
-    c.key for c in CLOSED_CASES + OPEN_CASES + PUBSUB_CASES + sum(PERSISTENCE_CASES.values(), ()))
+    c.key for c in CLOSED_CASES + OPEN_CASES + PUBSUB_CASES + MULTI_CASES + sum(PERSISTENCE_CASES.values(), ()))
 
 
 
@@ -268,6 +281,28 @@ def run_case(args, plan, session, server, case):
     result = benchlib.measure(server, load)
     result["peak_rss_mib"] = result.pop("peak_rss_kib") / 1024
     return result
+
+
+def run_txclient(args, port, keys):
+    """One bench/txclient.py run pinned to the client CPU."""
+    argv = [sys.executable, TXCLIENT_SCRIPT, "--port", str(port), "--keys", *keys,
+            "--clients", str(args.clients), "--duration", str(args.duration)]
+    return json.loads(benchlib.run_pinned(args.client_cpu, argv))
+
+
+def multi_session(args, results, rnd, kind):
+    """The MULTI cases, each on a fresh server: corekv with the case's shard count."""
+    for case in MULTI_CASES:
+        shards, keys = MULTI_SHARDS[case.command]
+        server = benchlib.start(kind, args.server_cpu, shards=shards)
+        try:
+            sample = benchlib.measure(server, lambda: run_txclient(args, server.port, keys))
+        finally:
+            server.stop()
+        sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
+        sample["round"] = rnd + 1
+        results["samples"].setdefault(case.key, {s: [] for s in SERVERS})[kind].append(sample)
+        log_sample(rnd, kind, case.title(None), sample)
 
 
 def log(line):
@@ -620,6 +655,8 @@ def main():
                 memory_session(args, results, rnd, kind, pipe_path)
             for kind in benchlib.round_order(rnd):
                 zset_session(args, plan, results, rnd, kind, zset_pipe_path, zset_commands)
+            for kind in benchlib.round_order(rnd):
+                multi_session(args, results, rnd, kind)
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 open_session(args, plan, results, rnd, kind)

@@ -72,6 +72,7 @@ fn select(_: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) ->
 
 fn reset(core: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
     crate::pubsub::unsubscribe_all(core, client);
+    crate::exec::multi::reset(core, client);
     client.set_db(0);
     client.info.borrow_mut().name.clear();
     client.authenticated = false;

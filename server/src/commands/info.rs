@@ -84,6 +84,18 @@ fn info<'a>(
     })
 }
 
+/// `INFO clients`; `total_watched_keys` as Redis 7.2 names it.
+fn clients(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+    let g = &core.global;
+    write!(
+        t,
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntotal_watched_keys:{}\r\n",
+        g.connected_clients.load(Ordering::Relaxed),
+        g.config.hot.maxclients.load(Ordering::Relaxed),
+        snaps.iter().map(|s| s.watched_keys).sum::<usize>(),
+    )
+}
+
 fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
     let g = &core.global;
     let _ = match name {
@@ -104,12 +116,7 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
                 g.shards,
             )
         }
-        "clients" => write!(
-            t,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
-            g.connected_clients.load(Ordering::Relaxed),
-            g.config.hot.maxclients.load(Ordering::Relaxed),
-        ),
+        "clients" => clients(core, snaps, t),
         "memory" => {
             let rss = rss_bytes();
             write!(

@@ -26,6 +26,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod requests;
 pub mod subcommand;
+pub mod transactions;
 
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -86,6 +87,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     persistence::COMMANDS,
     replication::COMMANDS,
     pubsub::COMMANDS,
+    transactions::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).
@@ -111,7 +113,7 @@ fn build() -> Registry {
 }
 
 /// A server row: no keys, run by `handler`.
-const fn srv(
+pub(crate) const fn srv(
     name: &'static str,
     arity: i32,
     flags: u32,

@@ -38,11 +38,13 @@ impl From<Msg> for mesh::Msg {
                 Answer::Clients(core.clients.borrow_mut().apply(op))
             })),
             Msg::Stats => mesh::Msg::Control(Box::new(|core| {
+                let watched_keys = crate::shard::watch::watched_keys(&core.shard);
                 Answer::Stats(Box::new(Snapshot {
                     shard: core.shard.borrow().stats(),
                     core: core.stats.borrow().clone(),
                     clients: core.clients.borrow().len(),
                     journal: core.journal_stats(),
+                    watched_keys,
                 }))
             })),
             Msg::ResetStats => mesh::Msg::Control(Box::new(|core| {

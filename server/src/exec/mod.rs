@@ -10,7 +10,11 @@
 //!   pipeline mixing them with keyed commands stays on this path;
 //! - keys on several shards, or every shard: [`crate::exec::tx`], atomic under shard locks;
 //! - other connection and server commands: their handlers ([`crate::commands`]).
+//!
+//! While `MULTI` is open, a command that passes the checks is queued instead
+//! ([`multi`]), and one that fails them flags the transaction.
 
+pub mod multi;
 pub mod tx;
 
 use std::cell::RefCell;
@@ -151,15 +155,21 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             flush(core, &mut squash, now, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
             out.error(&unknown_command_message(&args));
+            client.multi.flag_error();
             continue;
         };
         if let Some(err) = generic_checks(core, client, spec, &args) {
             flush(core, &mut squash, now, out).await;
             core.stats.borrow_mut().rejected_calls += 1;
             out.error(&err.message());
+            client.multi.flag_error();
             continue;
         }
         client.note_command(spec);
+        if client.multi.is_open() && !multi::runs_now(spec) {
+            multi::queue(client, id, spec, args, out);
+            continue;
+        }
         if client.subs.active() && crate::pubsub::subscribed_ping(client, spec, &args, out) {
             continue;
         }

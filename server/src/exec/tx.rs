@@ -46,22 +46,30 @@
 //!
 //! **Whole-keyspace reads** (`DBSIZE`, `KEYS`, `RANDOMKEY`) read every shard as it
 //! is, in parallel, without locks, and `SCAN` walks shards one after another.
+//!
+//! **`EXEC`** ([`Held`]): the transaction locks every shard its queued commands touch
+//! at once (the parallel round above), then runs the commands one after another
+//! inside it — a single-shard command as a one-command batch on its shard, a
+//! multi-shard one as its parts in rounds that keep every lock, a whole-keyspace read
+//! under the locks too — and commits them together: every shard that changed writes
+//! one `TxPart`, even when only one did, so several commands on one shard are all or
+//! nothing after a crash as well.
 
 use std::rc::Rc;
 
-use corekv_engine::command::exec::{Op, OpReply, PartOp, Step};
+use corekv_engine::command::exec::{Cmd, Op, OpReply, PartOp, Step};
 use corekv_engine::command::parts::{split_keys, MergeArgs, PartReply, Parts, Piece, Split, Write};
 use corekv_engine::command::{table, Route};
 use corekv_engine::error::CmdError;
 use corekv_engine::journal::Participant;
 use corekv_engine::keyspace::Entry;
-use corekv_engine::resp::{Args, Reply, ReplyBuf};
+use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 use rand::Rng;
 
 use crate::shard::answer::{Answer, LogMark};
-use crate::shard::mesh::{Msg, TxId};
+use crate::shard::mesh::{Control, Msg, TxId};
 use crate::shard::Core;
 
 /// Up to this many participants other than the coordinator's own shard, the first
@@ -69,6 +77,11 @@ use crate::shard::Core;
 /// once: that is at most this many round trips, and no more than the two parallel
 /// rounds of the other path. Past it, the parallel rounds win.
 const ASCENDING_REMOTE_MAX: usize = 1;
+/// Participants that changed something from which a transaction commits as parts
+/// (fewer: plain records), for a single multi-shard command. An `EXEC` commits from
+/// one, since one shard's change may be several commands.
+const COMMAND_PARTS_MIN: usize = 2;
+const EXEC_PARTS_MIN: usize = 1;
 
 /// Runs command `id` (a [`Route::Parts`] row, arity checked) across the shards its
 /// keys live on, or every shard, writing its reply to `out`.
@@ -89,6 +102,7 @@ pub async fn run(core: &Rc<Core>, id: usize, db: usize, args: &Args, out: &mut R
         db,
         args,
         parts,
+        tx: None,
     };
     match parts.split {
         Split::Keys => {
@@ -111,6 +125,9 @@ struct Call<'a> {
     db: usize,
     args: &'a Args,
     parts: &'static Parts,
+    /// The transaction already holding the shards (an `EXEC`), if any: lock-free
+    /// reads then run inside it.
+    tx: Option<TxId>,
 }
 
 impl Call<'_> {
@@ -142,7 +159,7 @@ impl Call<'_> {
         let read = (0..self.core.shards()).map(|s| async move {
             let reply = self
                 .core
-                .op(s, None, self.part(Step::Read, &[], None))
+                .op(s, self.tx, self.part(Step::Read, &[], None))
                 .await;
             piece(s, Vec::new(), reply)
         });
@@ -163,7 +180,7 @@ impl Call<'_> {
         while let Some(s) = at {
             let reply = self
                 .core
-                .op(s, None, self.part(Step::Read, &[], None))
+                .op(s, self.tx, self.part(Step::Read, &[], None))
                 .await;
             pieces.push(piece(s, Vec::new(), reply));
             at = next(self.args, &pieces, shards);
@@ -251,6 +268,127 @@ impl Call<'_> {
         };
         self.merge(&pieces, out);
         Ok(())
+    }
+}
+
+impl Call<'_> {
+    /// Runs the parts inside `tx`, which holds every shard in `groups` already, and
+    /// keeps the locks: each step is one round, nothing commits here.
+    async fn within(&self, tx: &mut Tx<'_>, groups: Vec<(usize, Vec<usize>)>, out: &mut ReplyBuf) {
+        let mut pieces = Vec::new();
+        if self.parts.read.is_some() {
+            let reads = groups
+                .iter()
+                .map(|(s, keys)| (*s, self.part(Step::Read, keys, None)));
+            pieces = tx.round(reads, &groups).await;
+        }
+        let write = match self.parts.plan {
+            Some(plan) => plan(self.args, &pieces, out).unwrap_or_else(|e| {
+                out.error(&e.message());
+                None
+            }),
+            None => Some(Write::default()),
+        };
+        let Some(write) = write else {
+            return;
+        };
+        if self.parts.write.is_some() {
+            let targets = write.targets(groups);
+            let writes = targets
+                .iter()
+                .map(|(s, keys)| (*s, self.part(Step::Write, keys, write.carry.as_ref())));
+            pieces = tx.round(writes, &targets).await;
+        }
+        self.merge(&pieces, out);
+    }
+}
+
+/// The shards an `EXEC` holds (see the module doc): locked together, its commands
+/// run inside, committed together.
+pub struct Held<'a> {
+    core: &'a Rc<Core>,
+    tx: Tx<'a>,
+}
+
+impl<'a> Held<'a> {
+    /// Locks `shards` (ascending, distinct) for one transaction.
+    pub async fn lock(core: &'a Rc<Core>, shards: &[usize]) -> Held<'a> {
+        Held {
+            core,
+            tx: Tx::lock(core, shards).await,
+        }
+    }
+
+    /// Runs each shard's batch of commands (keys on that shard, which is held),
+    /// all shards at once; their replies in the same order.
+    pub async fn batches(
+        &mut self,
+        batches: Vec<(usize, Vec<Cmd>)>,
+        protocol: Protocol,
+    ) -> Vec<OpReply> {
+        let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
+        debug_assert!(shards
+            .iter()
+            .all(|s| self.tx.locked.iter().any(|(l, _)| l == s)));
+        let calls = batches.into_iter().map(|(s, cmds)| {
+            let op = Op::Batch(cmds, protocol);
+            self.core.op_marked(s, Some(self.tx.id), op)
+        });
+        let answers = join_all(calls).await;
+        let mut replies = Vec::with_capacity(answers.len());
+        for (s, (reply, mark)) in shards.into_iter().zip(answers) {
+            self.tx.note(s, mark);
+            replies.push(reply);
+        }
+        replies
+    }
+
+    /// Runs `control` on `shard` (held) inside the transaction.
+    pub async fn control(&self, shard: usize, control: Control) -> Option<Answer> {
+        debug_assert!(self.tx.locked.iter().any(|(s, _)| *s == shard));
+        let msg = Msg::Control(control);
+        self.core.call(shard, Some(self.tx.id), msg).await
+    }
+
+    /// Runs command `id` (a [`Route::Parts`] row, arity checked) on the shards it
+    /// needs, all held, writing its reply to `out`.
+    pub async fn command(&mut self, id: usize, db: usize, args: &Args, out: &mut ReplyBuf) {
+        let spec = table().all[id];
+        let Route::Parts(parts) = spec.route else {
+            return out.error(&CmdError::NotShardCommand(spec.name).message());
+        };
+        if let Some(check) = parts.check {
+            if let Err(e) = check(args) {
+                return out.error(&e.message());
+            }
+        }
+        let shards = self.core.shards();
+        let call = Call {
+            core: self.core,
+            id,
+            db,
+            args,
+            parts,
+            tx: Some(self.tx.id),
+        };
+        match parts.split {
+            Split::Keys => {
+                let groups = split_keys(args, spec.keys.resolve(args), shards, shard_of);
+                call.within(&mut self.tx, groups, out).await
+            }
+            Split::Every { lock: true } => {
+                let groups = (0..shards).map(|s| (s, Vec::new())).collect();
+                call.within(&mut self.tx, groups, out).await
+            }
+            Split::Every { lock: false } => call.read_every(out).await,
+            Split::Walk { first, next } => call.walk(first, next, out).await,
+        }
+    }
+
+    /// Commits every change together and unlocks; returns once the records are as
+    /// safe as `appendfsync` says, or the journal's error.
+    pub async fn commit(self) -> Result<(), String> {
+        self.tx.finish_parts(EXEC_PARTS_MIN).await
     }
 }
 
@@ -418,6 +556,12 @@ impl<'a> Tx<'a> {
     /// the transaction wrote is as safe as `appendfsync` says (written, or durable
     /// under `always`), or the journal's error.
     async fn finish(self) -> Result<(), String> {
+        self.finish_parts(COMMAND_PARTS_MIN).await
+    }
+
+    /// [`Tx::finish`], committing as parts when at least `parts_min` participants
+    /// changed something.
+    async fn finish_parts(self, parts_min: usize) -> Result<(), String> {
         let wait = self.core.journal.enabled && self.locked.iter().any(|(_, m)| m.tx_effects);
         let changed: Vec<Participant> = self
             .locked
@@ -429,7 +573,7 @@ impl<'a> Tx<'a> {
             })
             .collect();
         let ends = self.locked.iter().map(|&(shard, m)| {
-            let msg = match changed.len() >= 2 && m.tx_effects {
+            let msg = match changed.len() >= parts_min && m.tx_effects {
                 true => Msg::Commit {
                     tx_id: self.id,
                     participants: changed.clone(),

@@ -29,6 +29,8 @@ pub struct Client {
     pub handover: Option<HandOver>,
     /// What the connection is subscribed to (pub/sub).
     pub subs: crate::pubsub::subs::ClientSubs,
+    /// `MULTI`'s queue and `WATCH`'s session.
+    pub multi: crate::exec::multi::state::Multi,
 }
 
 impl Client {

@@ -158,6 +158,7 @@ impl Session {
                 replica_ip: None,
                 handover: None,
                 subs: Default::default(),
+                multi: Default::default(),
             },
             mode,
             outbox,
@@ -200,6 +201,7 @@ impl Session {
         }
         self.outbox.finish();
         crate::pubsub::unsubscribe_all(&self.core, &mut self.client);
+        crate::exec::multi::on_close(&self.core, &mut self.client);
         self.core.clients.borrow_mut().remove(id);
         self.core
             .global

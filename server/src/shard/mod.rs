@@ -19,6 +19,7 @@ pub mod answer;
 pub mod global;
 pub mod mesh;
 pub mod stats;
+pub mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -214,12 +215,12 @@ impl Core {
         }
     }
 
-    /// Ends the transaction holding the shard: `participants` (two or more) get one
+    /// Ends the transaction holding the shard: `participants`, when named, get one
     /// part naming them all, otherwise the effects become ordinary records. Then
     /// runs what waited for the lock.
     fn end_tx_here(&self, tx_id: u64, participants: &[Participant]) {
         debug_assert!(self.lock.get().is_some());
-        if participants.len() >= 2 {
+        if !participants.is_empty() {
             self.shard
                 .borrow_mut()
                 .log_mut()

@@ -25,6 +25,8 @@ pub struct CoreSnapshot {
     pub core: CoreStats,
     pub clients: usize,
     pub journal: JournalStats,
+    /// Keys clients `WATCH` on this shard.
+    pub watched_keys: usize,
 }
 
 /// One shard's journal numbers for `INFO persistence` and `INFO shards`.

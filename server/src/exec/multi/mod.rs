@@ -1,0 +1,210 @@
+//! Transactions as clients see them: `MULTI`, `EXEC`, `DISCARD`, `WATCH`,
+//! `UNWATCH`, with Redis 7.0's replies and errors.
+//!
+//! ```text
+//!  MULTI ──► Multi::queue opens
+//!  cmd   ──► run_batch: generic checks ──fail──► error, transaction flagged
+//!                       └─ ok ──► queued (+QUEUED), or refused if no-multi (flagged)
+//!  EXEC  ──► flagged: EXECABORT │ else run::exec: lock, check watches, run, commit
+//!  WATCH ──► each key's shard: the watch table (crate::shard::watch) notes it
+//! ```
+//!
+//! The state lives in the connection's [`Client`] ([`state::Multi`]); the pipeline runner
+//! ([`crate::exec::run_batch`]) calls [`queue`] for every command while a
+//! transaction is open, except the ones that act on the transaction itself
+//! ([`runs_now`]). A watch session is released on `EXEC`, `DISCARD`, `UNWATCH`,
+//! `RESET` and when the connection closes ([`on_close`]), so the watch tables
+//! never keep a key for a client that is gone.
+
+mod run;
+pub mod state;
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use corekv_engine::command::flags::NO_MULTI;
+use corekv_engine::error::{CmdError, CmdResult};
+use corekv_engine::resp::{Args, Reply, ReplyBuf};
+use corekv_engine::slot::shard_of;
+use futures::future::{join_all, LocalBoxFuture};
+
+use crate::commands::Spec;
+use crate::runtime::clock::now_ms;
+use crate::session::client::Client;
+use crate::shard::answer::Answer;
+use crate::shard::mesh::Msg;
+use crate::shard::watch::{self, WatcherId};
+use crate::shard::Core;
+use state::{Queue, Watch};
+
+/// Commands that act on the transaction itself: they run when sent, never queued.
+pub fn runs_now(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Queues command `id` (generic checks passed) of an open transaction, answering
+/// `+QUEUED`, or refuses a command not allowed in a transaction.
+pub fn queue(client: &mut Client, id: usize, spec: &Spec, args: Args, out: &mut ReplyBuf) {
+    let Some(queue) = &mut client.multi.queue else {
+        return;
+    };
+    if spec.has(NO_MULTI) {
+        queue.failed = true;
+        return out.error("ERR Command not allowed inside a transaction");
+    }
+    queue.cmds.push((id, args));
+    out.simple(b"QUEUED");
+}
+
+/// The connection closes: its watch session ends.
+pub fn on_close(core: &Rc<Core>, client: &mut Client) {
+    if let Some(watch) = client.multi.watch.take() {
+        glommio::spawn_local(release(core.clone(), watch)).detach();
+    }
+}
+
+/// `RESET`: the transaction is discarded and the watch session ends.
+pub fn reset(core: &Rc<Core>, client: &mut Client) {
+    client.multi.queue = None;
+    on_close(core, client);
+}
+
+/// Ends a watch session on every shard holding its keys.
+async fn release(core: Rc<Core>, watch: Watch) {
+    for s in watch.shards {
+        let id = watch.id;
+        let forget = Msg::Control(Box::new(move |core| {
+            watch::table(&mut core.shard.borrow_mut()).take(id);
+            Answer::Done
+        }));
+        core.tell(s, forget).await;
+    }
+}
+
+/// The `multi` command.
+pub fn multi(_: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
+    if client.multi.is_open() {
+        return Err(CmdError::Raw("ERR MULTI calls can not be nested".into()));
+    }
+    client.multi.queue = Some(Queue::default());
+    out.ok();
+    Ok(())
+}
+
+/// The `discard` command.
+pub fn discard<'a>(
+    core: &'a Rc<Core>,
+    client: &'a mut Client,
+    _: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        if client.multi.queue.take().is_none() {
+            return Err(CmdError::Raw("ERR DISCARD without MULTI".into()));
+        }
+        if let Some(watch) = client.multi.watch.take() {
+            release(core.clone(), watch).await;
+        }
+        out.ok();
+        Ok(())
+    })
+}
+
+/// The `unwatch` command.
+pub fn unwatch<'a>(
+    core: &'a Rc<Core>,
+    client: &'a mut Client,
+    _: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        if let Some(watch) = client.multi.watch.take() {
+            release(core.clone(), watch).await;
+        }
+        out.ok();
+        Ok(())
+    })
+}
+
+/// The `watch_keys` command.
+pub fn watch_keys<'a>(
+    core: &'a Rc<Core>,
+    client: &'a mut Client,
+    args: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        if client.multi.is_open() {
+            return Err(CmdError::Raw(
+                "ERR WATCH inside MULTI is not allowed".into(),
+            ));
+        }
+        let session = client.multi.watch.get_or_insert_with(|| Watch {
+            id: core.new_tx(),
+            shards: Vec::new(),
+        });
+        let mut by_shard: Vec<(usize, Vec<Bytes>)> = Vec::new();
+        for key in &args[1..] {
+            let s = shard_of(key, core.shards());
+            match by_shard.iter_mut().find(|(t, _)| *t == s) {
+                Some((_, keys)) => keys.push(key.clone()),
+                None => by_shard.push((s, vec![key.clone()])),
+            }
+        }
+        let (id, db) = (session.id, client.db);
+        let calls = by_shard.into_iter().map(|(s, keys)| {
+            if !session.shards.contains(&s) {
+                session.shards.push(s);
+            }
+            core.call(
+                s,
+                None,
+                Msg::Control(Box::new(move |core| register(core, id, db, keys))),
+            )
+        });
+        let calls: Vec<_> = calls.collect();
+        session.shards.sort_unstable();
+        join_all(calls).await;
+        out.ok();
+        Ok(())
+    })
+}
+
+/// On a key's shard: `watcher` watches `keys` of `db`.
+fn register(core: &Rc<Core>, watcher: WatcherId, db: usize, keys: Vec<Bytes>) -> Answer {
+    let now = now_ms();
+    let mut shard = core.shard.borrow_mut();
+    for key in keys {
+        // A key already past its deadline is deleted here, before it is watched.
+        let exists = shard.keyspace_mut().contains(db, &key, now);
+        watch::table(&mut shard).watch(watcher, db, key, exists);
+    }
+    Answer::Done
+}
+
+/// The `exec` command.
+pub fn exec<'a>(
+    core: &'a Rc<Core>,
+    client: &'a mut Client,
+    _: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let Some(queue) = client.multi.queue.take() else {
+            return Err(CmdError::Raw("ERR EXEC without MULTI".into()));
+        };
+        let watch = client.multi.watch.take();
+        if queue.failed {
+            if let Some(watch) = watch {
+                release(core.clone(), watch).await;
+            }
+            return Err(CmdError::Raw(
+                "EXECABORT Transaction discarded because of previous errors.".into(),
+            ));
+        }
+        run::exec(core, client, queue.cmds, watch, out).await
+    })
+}
