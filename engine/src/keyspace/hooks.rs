@@ -96,10 +96,12 @@ impl Hooks {
         }
     }
 
-    /// Whether a snapshot needs the entry about to leave `key` (so a door that
-    /// moves it elsewhere, `RENAME` or `MOVE`, hands over a copy).
-    pub(crate) fn wants(&self, db: usize, key: &[u8]) -> bool {
-        self.snapshots.iter().any(|(_, s)| s.wants(db, key))
+    /// After `RENAME` or `MOVE` took the value at `src` to `dst` (`moved` is its
+    /// entry now): a snapshot that still needs it reads it there.
+    pub(crate) fn moved(&mut self, from: usize, src: &[u8], to: usize, dst: &[u8], moved: &Entry) {
+        for (_, snapshot) in &mut self.snapshots {
+            snapshot.moved(from, src, to, dst, moved);
+        }
     }
 
     /// Hands the entry the door just replaced or removed at `key` to the snapshots

@@ -425,11 +425,10 @@ impl Keyspace {
         self.hooks
             .before(to, &self.dbs[to], key, WriteKind::Replace);
         let entry = self.dbs[from].remove(key).expect("live");
-        if self.hooks.wants(from, key) {
-            self.hooks.dropped(from, key, entry.clone());
-        }
         let replaced = self.dbs[to].insert_entry(key, entry);
         assert!(replaced.is_none(), "MOVE's destination is free");
+        let moved = self.dbs[to].get(key).expect("just inserted");
+        self.hooks.moved(from, key, to, key, moved);
         let effect = Effect::Move {
             from_db: from,
             to_db: to,
@@ -451,12 +450,11 @@ impl Keyspace {
         self.hooks
             .before(db, &self.dbs[db], dst, WriteKind::Replace);
         let entry = self.dbs[db].remove(src).expect("live");
-        if self.hooks.wants(db, src) {
-            self.hooks.dropped(db, src, entry.clone());
-        }
         if let Some(old) = self.dbs[db].insert_entry(dst, entry) {
             self.hooks.dropped(db, dst, old);
         }
+        let moved = self.dbs[db].get(dst).expect("just inserted");
+        self.hooks.moved(db, src, db, dst, moved);
         self.hooks.log.push(&Effect::Del { db, key: src });
         self.hooks.reported(db, src, ChangeKind::Del);
         let e = self.dbs[db].get(dst).expect("just inserted");

@@ -24,6 +24,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{Chunk, SNAPSHOT_CLONE_BYTES_MAX};
@@ -59,8 +60,11 @@ pub(super) enum Saved {
 /// first piece), then continuation chunks of deltas.
 pub(super) struct Image {
     pub(super) expire_at_ms: u64,
-    /// The value handed over or cloned; `None`: the value the key holds now.
+    /// The value handed over or cloned; `None`: the value the key holds now, or,
+    /// after a `RENAME` or `MOVE`, the one `live_at` holds.
     pub(super) owned: Option<Value>,
+    /// Where the value is when `RENAME` or `MOVE` took it from this key.
+    pub(super) live_at: Option<(usize, Bytes)>,
     pub(super) undo: Undo,
     /// The head is written; what is left goes into continuation chunks.
     pub(super) head: bool,
@@ -117,7 +121,7 @@ impl Undo {
 pub(super) fn in_pieces(value: &Value) -> bool {
     match value {
         Value::Str(s) => s.len() > SNAPSHOT_CLONE_BYTES_MAX,
-        Value::Hash(h) => matches!(h.indexed(), Indexed::Table(_)),
+        Value::Hash(h) => h.encoding() == "hashtable",
         Value::Set(s) => s.encoding() == "hashtable",
         // Types added later are cloned until they get pieces (see the module doc).
         #[allow(unreachable_patterns)]
@@ -176,6 +180,7 @@ impl Image {
         Image {
             expire_at_ms,
             owned,
+            live_at: None,
             undo,
             head: false,
         }
@@ -187,13 +192,19 @@ impl Image {
             expire_at_ms,
             undo: Undo::new(&value),
             owned: Some(value),
+            live_at: None,
             head: false,
         }
     }
 
-    /// Whether the image reads the key's current value (so changes to it matter).
+    /// Whether the image reads a key's current value (so changes to it matter).
     pub(super) fn reads_live(&self) -> bool {
         self.owned.is_none()
+    }
+
+    /// Whether the image reads its own key's current value.
+    pub(super) fn reads_own_key(&self) -> bool {
+        self.reads_live() && self.live_at.is_none()
     }
 
     /// Before bytes `start..end` of the current string are overwritten: saves the

@@ -144,8 +144,7 @@ use crc::{Crc, CRC_32_ISCSI};
 use hashbrown::HashMap;
 
 use crate::journal::{value_bytes, varint_bytes, DecodeError, Effect};
-use crate::keyspace::db::{Db, Entry};
-use crate::keyspace::NO_EXPIRE;
+use crate::keyspace::db::{Db, Entry, NO_EXPIRE};
 use crate::limits::{DATABASES, JOURNAL_RECORD_PAYLOAD_BYTES_MAX};
 use crate::value::Value;
 #[cfg(test)]
@@ -494,6 +493,9 @@ pub struct SnapshotWriter {
     /// Per database: keys changed since the start, or being written in pieces, with
     /// what the image still needs of them.
     saved: Vec<HashMap<Bytes, Saved>>,
+    /// Per database: keys holding a value that `RENAME` or `MOVE` took from a key
+    /// whose image reads it, with that key (its database and name).
+    moved: Vec<HashMap<Bytes, (usize, Bytes)>>,
     /// The key whose image is being written across chunks.
     current: Option<(usize, Bytes)>,
     /// Once the walk is done: the keys whose image is still to write.
@@ -526,6 +528,7 @@ impl SnapshotWriter {
             cursors: dbs.iter().map(Db::len).collect(),
             walking_db: 0,
             saved: dbs.iter().map(|_| HashMap::new()).collect(),
+            moved: dbs.iter().map(|_| HashMap::new()).collect(),
             current: None,
             pending: Vec::new(),
             chunks: 0,
@@ -561,39 +564,90 @@ impl SnapshotWriter {
         self.saved[db].insert(key, state);
     }
 
+    /// The key whose image reads the value `key` holds now: `key` itself, or the
+    /// key a `RENAME` or `MOVE` took the value from.
+    fn reader(&self, db: usize, key: &[u8]) -> Option<(usize, Bytes)> {
+        if let Some(from) = self.moved[db].get(key) {
+            return Some(from.clone());
+        }
+        match self.saved[db].get_key_value(key) {
+            Some((k, Saved::Image(image))) if image.reads_own_key() => Some((db, k.clone())),
+            _ => None,
+        }
+    }
+
+    fn image_of(&mut self, (db, key): &(usize, Bytes)) -> &mut Image {
+        match self.saved[*db].get_mut(key) {
+            Some(Saved::Image(image)) => image,
+            _ => unreachable!("a key with an image"),
+        }
+    }
+
     /// Whether the image needs the entry the door has just replaced or removed at
     /// `key` (or, for expiry, deleted without a [`Self::before_write`]).
     pub fn wants(&self, db: usize, key: &[u8]) -> bool {
-        match self.saved[db].get(key) {
-            Some(Saved::Handover) => true,
-            Some(Saved::Image(image)) => image.reads_live(),
-            Some(Saved::Done) | None => false,
-        }
+        matches!(self.saved[db].get(key), Some(Saved::Handover)) || self.reader(db, key).is_some()
     }
 
     /// Takes the entry the door replaced or removed at `key`, which the image
     /// [`wants`](Self::wants): by move, whatever its size.
     pub fn take(&mut self, db: usize, key: &[u8], entry: Entry) {
-        let saved = self.saved[db].get_mut(key).expect("a wanted key");
-        match saved {
-            Saved::Handover => {
-                *saved = Saved::Image(Image::owned(entry.value, entry.expire_at_ms));
+        if let Some(saved @ Saved::Handover) = self.saved[db].get_mut(key) {
+            *saved = Saved::Image(Image::owned(entry.value, entry.expire_at_ms));
+            return;
+        }
+        let reader = self.reader(db, key).expect("a wanted key");
+        self.own(db, key, &reader, entry.value);
+    }
+
+    /// The image of `reader`, which reads the value at `key`, owns `value` (that
+    /// value, handed over or copied) from now on: changes at `key` no longer
+    /// concern it.
+    fn own(&mut self, db: usize, key: &[u8], reader: &(usize, Bytes), value: Value) {
+        self.moved[db].remove(key);
+        let image = self.image_of(reader);
+        image.owned = Some(value);
+        image.live_at = None;
+    }
+
+    /// After `RENAME` or `MOVE` took the value at `src` in database `from` to `dst`
+    /// in database `to` (`moved` is its entry now): an image that needs it reads it
+    /// there from now on, with no copy.
+    pub fn moved(&mut self, from: usize, src: &[u8], to: usize, dst: &[u8], moved: &Entry) {
+        let reader = match self.saved[from].get_key_value(src) {
+            Some((k, Saved::Handover)) => {
+                let k = k.clone();
+                let image = Image::live(&moved.value, moved.expire_at_ms);
+                self.saved[from].insert(k.clone(), Saved::Image(image));
+                (from, k)
             }
-            Saved::Image(image) => {
-                assert!(image.reads_live());
-                image.owned = Some(entry.value);
-            }
-            Saved::Done => unreachable!("a key not wanted"),
+            _ => match self.reader(from, src) {
+                Some(reader) => reader,
+                None => return,
+            },
+        };
+        self.moved[from].remove(src);
+        let at_own_key = reader.0 == to && reader.1[..] == *dst;
+        let image = self.image_of(&reader);
+        if !image.reads_live() {
+            return;
+        }
+        if at_own_key {
+            image.live_at = None;
+        } else {
+            let dst = Bytes::copy_from_slice(dst);
+            image.live_at = Some((to, dst.clone()));
+            self.moved[to].insert(dst, reader);
         }
     }
 
-    /// The image of `key` that reads its current value, if any: what an in-place
+    /// The image that reads the value `key` holds now, if any: what an in-place
     /// change must tell first.
     fn live_image(&mut self, db: usize, key: &[u8]) -> Option<&mut Image> {
-        match self.saved[db].get_mut(key) {
-            Some(Saved::Image(image)) if image.reads_live() => Some(image),
-            _ => None,
-        }
+        let reader = self.reader(db, key)?;
+        let image = self.image_of(&reader);
+        assert!(image.reads_live());
+        Some(image)
     }
 
     /// Before bytes `start..end` of the string `current` at `key` are overwritten
@@ -622,8 +676,8 @@ impl SnapshotWriter {
     /// Before the value `current` at `key` changes in a way without an undo log
     /// (a rebuild, a string rewritten whole): the image clones it now.
     pub fn before_any_change(&mut self, db: usize, key: &[u8], current: &Value) {
-        if let Some(image) = self.live_image(db, key) {
-            image.owned = Some(current.clone());
+        if let Some(reader) = self.reader(db, key) {
+            self.own(db, key, &reader, current.clone());
         }
     }
 
@@ -701,18 +755,20 @@ impl SnapshotWriter {
             unreachable!("the current key has an image");
         };
         let dead = image.expire_at_ms != NO_EXPIRE && image.expire_at_ms <= now_ms;
+        let (live_db, live_key) = image.live_at.clone().unwrap_or((db, key.clone()));
         let done = (!image.head && dead) || {
             let live = image.reads_live().then(|| {
-                &dbs[db]
-                    .get(&key)
-                    .expect(
-                        "an image reading its key's value: the door hands it over before it goes",
-                    )
+                &dbs[live_db]
+                    .get(&live_key)
+                    .expect("an image's value: the door hands it over before it goes")
                     .value
             });
             image.emit(db, &key, live, chunk, visits)
         };
         if done {
+            if image.live_at.is_some() {
+                self.moved[live_db].remove(&live_key);
+            }
             self.saved[db].insert(key, Saved::Done);
             self.current = None;
         }
