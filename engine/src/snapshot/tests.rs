@@ -698,3 +698,54 @@ fn errors_name_their_offset() {
         "snapshot chunk at byte 1234: checksum mismatch"
     );
 }
+
+/// The longest single step of a snapshot of a 100 MB string and a 1M-field hash
+/// under writes, measured in process: each chunk, and each `SETRANGE`/`APPEND`/
+/// `HSET` the door runs meanwhile. A measurement, not an assertion (timing
+/// depends on the machine): `cargo test --release -p corekv-engine
+/// snapshot_stall_in_process -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn snapshot_stall_in_process() {
+    use std::time::{Duration, Instant};
+    const STRING_BYTES: usize = 100 << 20;
+    const FIELDS: usize = 1_000_000;
+    let limits = HashLimits::default();
+    let mut ks = Keyspace::default();
+    ks.add(0, b"big", Value::Str(vec![b'x'; STRING_BYTES]), NO_EXPIRE);
+    let fields: Vec<Vec<u8>> = (0..FIELDS).map(|i| format!("f{i}").into_bytes()).collect();
+    let hash = Hash::from_pairs(fields.iter().map(|f| (f.as_slice(), &b"v"[..])), &limits);
+    ks.add(0, b"h", Value::Hash(hash), NO_EXPIRE);
+    let mut rng = SmallRng::seed_from_u64(1);
+    let (mut chunk_worst, mut write_worst, mut chunks) = (Duration::ZERO, Duration::ZERO, 0);
+    let mut image = ks.start_snapshot(1, 0, 1, 1, T0_MS);
+    let mut out = Vec::new();
+    loop {
+        let t = Instant::now();
+        let progress = ks.snapshot_chunk(1, T0_MS, 256 * 1024, &mut out);
+        chunk_worst = chunk_worst.max(t.elapsed());
+        chunks += 1;
+        image.append(&mut out);
+        for i in 0..3 {
+            let t = Instant::now();
+            if i == 2 {
+                let field = format!("f{}", rng.gen_range(0..FIELDS));
+                let mut guard = ks.find_mut(0, b"h", T0_MS).expect("present");
+                guard.hash_set(field.as_bytes(), b"w", &limits);
+            } else {
+                let mut guard = ks.find_mut(0, b"big", T0_MS).expect("present");
+                match i {
+                    0 => guard.write_at(rng.gen_range(0..STRING_BYTES), b"abc"),
+                    _ => guard.append(b"0123456789"),
+                };
+            }
+            write_worst = write_worst.max(t.elapsed());
+        }
+        if progress != Some(SnapshotProgress::More) {
+            break;
+        }
+    }
+    println!("{chunks} chunks; worst chunk {chunk_worst:?}; worst write {write_worst:?}");
+    let mut loaded = fresh_dbs();
+    assert_eq!(load(&image, &mut loaded).map(|(_, n)| n), Ok(2));
+}
