@@ -153,6 +153,15 @@ impl Set {
         }
     }
 
+    /// The position of `member` in a `hashtable` set (`None` in an `intset`): for
+    /// snapshots, which walk a large set's positions as `SCAN` does.
+    pub fn table_position(&self, member: &[u8]) -> Option<usize> {
+        match &self.0 {
+            Repr::Intset(_) => None,
+            Repr::Table(t) => t.position(member),
+        }
+    }
+
     /// The member at `pos` (`pos < len`), in O(1): for sampling.
     pub fn member_at(&self, pos: usize) -> Elem<'_> {
         match &self.0 {

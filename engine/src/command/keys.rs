@@ -180,7 +180,7 @@ fn expire_generic(
     }
     if at_ms <= now as i64 {
         let removed = ctx.ks.remove(ctx.db, key, now);
-        assert!(removed.is_some());
+        assert!(removed);
     } else {
         let at_ms = at_ms as u64;
         assert!(at_ms != NO_EXPIRE);

@@ -148,10 +148,7 @@ fn msetnx_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Op
 /// `DEL`/`UNLINK`: how many keys were removed.
 fn del_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
-    let n = s
-        .keys()
-        .filter(|k| ctx.ks.remove(db, k, now).is_some())
-        .count();
+    let n = s.keys().filter(|k| ctx.ks.remove(db, k, now)).count();
     Ok(PartReply::Int(n as i64))
 }
 

@@ -2,6 +2,11 @@
 //! records what it touched, so the guard journals the change as a delta
 //! (`HSet`, `HDel`, `SAdd`, `SRem`, `ZAdd`, `ZRem`) rather than the whole value. The caller checked
 //! the value's type; calling one of these on another type is a bug.
+//!
+//! Each tells the snapshots in progress first what it is about to touch (one
+//! element), so a snapshot keeps only that element's state at the start, never a
+//! copy of the collection; `SPOP`'s rebuild, which changes everything, lets them
+//! copy it.
 
 use rand::Rng;
 
@@ -40,6 +45,13 @@ impl WriteGuard<'_> {
         }
     }
 
+    /// Before `element` (a field or member) is set or removed: a snapshot saves its
+    /// state at the start if it still needs it.
+    fn before_element(&mut self, element: &[u8]) {
+        self.hooks
+            .before_element(self.db, self.key, &self.entry.value, element);
+    }
+
     fn record(&mut self, change: Change, items: &[&[u8]]) {
         self.change = self.change.then(change);
         self.delta.extend(items.iter().map(|i| i.to_vec()));
@@ -47,12 +59,14 @@ impl WriteGuard<'_> {
 
     /// `HSET` of one field; true when the field is new.
     pub fn hash_set(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
+        self.before_element(field);
         self.record(Change::HSet, &[field, value]);
         self.hash_mut().set(field, value, limits)
     }
 
     /// Removes `field`; true when it was there.
     pub fn hash_remove(&mut self, field: &[u8]) -> bool {
+        self.before_element(field);
         let removed = self.hash_mut().remove(field);
         if removed {
             self.record(Change::HDel, &[field]);
@@ -67,6 +81,7 @@ impl WriteGuard<'_> {
         delta: i64,
         limits: &HashLimits,
     ) -> Result<i64, HashIncrError> {
+        self.before_element(field);
         let sum = self.hash_mut().incr_by(field, delta, limits)?;
         self.record(
             Change::HSet,
@@ -83,6 +98,7 @@ impl WriteGuard<'_> {
         delta: f64,
         limits: &HashLimits,
     ) -> Result<Vec<u8>, HashIncrError> {
+        self.before_element(field);
         let text = self.hash_mut().incr_by_float(field, delta, limits)?;
         self.record(Change::HSet, &[field, &text]);
         Ok(text)
@@ -90,6 +106,7 @@ impl WriteGuard<'_> {
 
     /// Adds `member`; true when it is new.
     pub fn set_add(&mut self, member: &[u8], limits: &SetLimits) -> bool {
+        self.before_element(member);
         let added = self.set_mut().add(member, limits);
         if added {
             self.record(Change::SAdd, &[member]);
@@ -99,6 +116,7 @@ impl WriteGuard<'_> {
 
     /// Removes `member`; true when it was there.
     pub fn set_remove(&mut self, member: &[u8]) -> bool {
+        self.before_element(member);
         let removed = self.set_mut().remove(member);
         if removed {
             self.record(Change::SRem, &[member]);
@@ -114,6 +132,7 @@ impl WriteGuard<'_> {
         limits: &SetLimits,
         rng: &mut impl Rng,
     ) -> Vec<Vec<u8>> {
+        self.before_any_change();
         let encoding = self.set().encoding();
         let popped = self.set_mut().pop_many(count, limits, rng);
         if self.set().encoding() != encoding {

@@ -68,8 +68,8 @@ pub type ScanPos = u64;
 /// Where a lookup found `key`.
 pub(super) enum Probe {
     Live(usize),
-    /// Its deadline had passed: it was deleted, and this is its key.
-    Expired(Bytes),
+    /// Its deadline had passed: it was deleted, and this is its key and entry.
+    Expired(Bytes, Entry),
     Absent,
 }
 
@@ -97,7 +97,8 @@ impl Db {
             return Probe::Absent;
         };
         if self.map[idx].expired(now_ms) {
-            return Probe::Expired(self.expire_at_index(idx));
+            let (key, entry) = self.expire_at_index(idx);
+            return Probe::Expired(key, entry);
         }
         Probe::Live(idx)
     }
@@ -117,8 +118,9 @@ impl Db {
         self.insert_entry(key, entry);
     }
 
-    /// Stores a whole entry (value and deadline), replacing any old one.
-    pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+    /// Stores a whole entry (value and deadline), replacing any old one, which it
+    /// returns (the door hands it to a snapshot that still needs it).
+    pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let volatile = entry.expire_at_ms != NO_EXPIRE;
         match self.map.get_index_of(key) {
             Some(idx) => {
@@ -127,8 +129,9 @@ impl Db {
                     .get_index_mut(idx)
                     .expect("index from get_index_of");
                 let k = k.clone();
-                *old = entry;
+                let old = std::mem::replace(old, entry);
                 self.track_volatile(&k, volatile);
+                Some(old)
             }
             None => {
                 let k = Bytes::copy_from_slice(key);
@@ -136,8 +139,15 @@ impl Db {
                 if volatile {
                     self.volatile.insert(k);
                 }
+                None
             }
         }
+    }
+
+    /// The entry at `key`, live or not, to change in place: only for snapshot
+    /// loading, which continues an entry written in pieces.
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
     }
 
     pub(super) fn track_volatile(&mut self, key: &Bytes, volatile: bool) {
@@ -173,11 +183,11 @@ impl Db {
         self.track_volatile(&k, expire_at_ms != NO_EXPIRE);
     }
 
-    pub(super) fn expire_at_index(&mut self, idx: usize) -> Bytes {
-        let (key, _) = self.map.swap_remove_index(idx).expect("index in range");
+    pub(super) fn expire_at_index(&mut self, idx: usize) -> (Bytes, Entry) {
+        let (key, entry) = self.map.swap_remove_index(idx).expect("index in range");
         self.volatile.swap_remove(&key);
         self.stats.expired_keys += 1;
-        key
+        (key, entry)
     }
 
     /// The live entry at `key` to change without the door (tests of the table and
@@ -186,13 +196,8 @@ impl Db {
     pub(crate) fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         match self.probe(key, now_ms) {
             Probe::Live(idx) => Some(&mut self.map[idx]),
-            Probe::Expired(_) | Probe::Absent => None,
+            Probe::Expired(..) | Probe::Absent => None,
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.lookup(key, now_ms).is_some()
     }
 
     pub(super) fn clear(&mut self) {
@@ -243,17 +248,18 @@ impl Db {
     }
 
     /// A uniformly chosen live key, expiring dead ones met on the way (each handed
-    /// to `expired`).
+    /// to `expired` with its entry).
     pub(super) fn random_key(
         &mut self,
         now_ms: u64,
         rng: &mut impl Rng,
-        mut expired: impl FnMut(&Bytes),
+        mut expired: impl FnMut(Bytes, Entry),
     ) -> Option<Bytes> {
         while !self.map.is_empty() {
             let idx = rng.gen_range(0..self.map.len());
             if self.map[idx].expired(now_ms) {
-                expired(&self.expire_at_index(idx));
+                let (key, entry) = self.expire_at_index(idx);
+                expired(key, entry);
                 continue;
             }
             return self.map.get_index(idx).map(|(k, _)| k.clone());
@@ -262,13 +268,13 @@ impl Db {
     }
 
     /// One active-expiry tick: sample keys with a TTL, delete expired ones (each
-    /// handed to `expired`), repeat while many of the sample had expired, up to a
+    /// handed to `expired` with its entry), repeat while many of the sample had expired, up to a
     /// bounded number of rounds. Returns the number of keys deleted.
     pub(crate) fn active_expire(
         &mut self,
         now_ms: u64,
         rng: &mut impl Rng,
-        mut expired: impl FnMut(&Bytes),
+        mut expired: impl FnMut(Bytes, Entry),
     ) -> usize {
         let mut deleted = 0;
         for _ in 0..EXPIRE_ROUNDS_PER_TICK_MAX {
@@ -288,7 +294,8 @@ impl Db {
                     .get_index_of(&key)
                     .expect("volatile key is in the table");
                 if self.map[idx].expired(now_ms) {
-                    expired(&self.expire_at_index(idx));
+                    let (key, entry) = self.expire_at_index(idx);
+                    expired(key, entry);
                     expired_in_round += 1;
                 }
             }

@@ -4,6 +4,8 @@
 //! ```text
 //!  handler ──► Keyspace::{find_mut, add, remove, set_expire, move_key, flush…}
 //!                 │ before: snapshot copy-on-write, ChangeSink::before_change
+//!                 │         (then, for a value changed in place, what each change
+//!                 │         overwrites; for one replaced or removed, the old entry)
 //!                 ▼
 //!              the change (in Db)
 //!                 │ after:  journal effect (a delta where one is smaller),
@@ -16,10 +18,11 @@
 
 use std::any::Any;
 
-use super::db::Db;
+use super::db::{Db, Entry};
 use crate::effect_log::EffectLog;
 use crate::journal::Effect;
-use crate::snapshot::SnapshotWriter;
+use crate::snapshot::{SnapshotWriter, WriteKind};
+use crate::value::Value;
 
 /// How a key changed, as the door reports it after the change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +93,74 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// Before `key` in database `index` (currently `db`) may change.
-    pub(crate) fn before(&mut self, index: usize, db: &Db, key: &[u8]) {
+    /// Before `key` in database `index` (currently `db`) may change, in the way
+    /// `kind` says.
+    pub(crate) fn before(&mut self, index: usize, db: &Db, key: &[u8], kind: WriteKind) {
         for (_, snapshot) in &mut self.snapshots {
-            snapshot.before_write(index, db, key);
+            snapshot.before_write(index, db, key, kind);
         }
         for sink in &mut self.sinks {
             sink.before_change(index, key);
+        }
+    }
+
+    /// After `RENAME` or `MOVE` took the value at `src` to `dst` (`moved` is its
+    /// entry now): a snapshot that still needs it reads it there.
+    pub(crate) fn moved(&mut self, from: usize, src: &[u8], to: usize, dst: &[u8], moved: &Entry) {
+        for (_, snapshot) in &mut self.snapshots {
+            snapshot.moved(from, src, to, dst, moved);
+        }
+    }
+
+    /// Hands the entry the door just replaced or removed at `key` to the snapshots
+    /// that need it: by move to one, a copy to each other (when several run).
+    pub(crate) fn dropped(&mut self, db: usize, key: &[u8], entry: Entry) {
+        let mut wanting = self
+            .snapshots
+            .iter_mut()
+            .filter(|(_, s)| s.wants(db, key))
+            .peekable();
+        while let Some((_, snapshot)) = wanting.next() {
+            if wanting.peek().is_none() {
+                snapshot.take(db, key, entry);
+                return;
+            }
+            snapshot.take(db, key, entry.clone());
+        }
+    }
+
+    /// Before bytes `start..end` of the string `current` at `key` are overwritten.
+    pub(crate) fn before_range(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        current: &[u8],
+        start: usize,
+        end: usize,
+    ) {
+        for (_, snapshot) in &mut self.snapshots {
+            snapshot.before_range(db, key, current, start, end);
+        }
+    }
+
+    /// Before a field or member `element` of the hash or set `current` at `key`
+    /// is set or removed.
+    pub(crate) fn before_element(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        current: &Value,
+        element: &[u8],
+    ) {
+        for (_, snapshot) in &mut self.snapshots {
+            snapshot.before_element(db, key, current, element);
+        }
+    }
+
+    /// Before the value `current` at `key` changes in a way no undo log covers.
+    pub(crate) fn before_any_change(&mut self, db: usize, key: &[u8], current: &Value) {
+        for (_, snapshot) in &mut self.snapshots {
+            snapshot.before_any_change(db, key, current);
         }
     }
 
@@ -128,9 +192,11 @@ impl Hooks {
         }
     }
 
-    /// After expiry deleted `key`: journaled as a `DEL` so replicas drop it too; not
-    /// a change since the last save (Redis does not count expiry as dirty either).
-    pub(crate) fn expired(&mut self, db: usize, key: &[u8]) {
+    /// After expiry deleted `key`: its entry goes to a snapshot that still reads it;
+    /// journaled as a `DEL` so replicas drop it too; not a change since the last save
+    /// (Redis does not count expiry as dirty either).
+    pub(crate) fn expired(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.dropped(db, key, entry);
         self.log.push(&Effect::Del { db, key });
         for sink in &mut self.sinks {
             sink.key_changed(db, key, ChangeKind::Expired);

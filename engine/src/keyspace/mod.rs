@@ -52,7 +52,7 @@ pub mod hooks;
 
 use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};
 use crate::limits::DATABASES;
-use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter};
+use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter, WriteKind};
 use crate::value::Value;
 use db::Probe;
 pub use db::{Db, DbStats, Entry, ScanPos, NO_EXPIRE};
@@ -144,10 +144,18 @@ impl WriteGuard<'_> {
         }
     }
 
-    /// The string value to change in any way: journaled whole.
+    /// The string value to change in any way: journaled whole (and copied first by
+    /// a snapshot that still needs its state at the start).
     pub fn str_mut(&mut self) -> &mut Vec<u8> {
+        self.before_any_change();
         self.change = self.change.then(Change::Whole);
         self.str_vec()
+    }
+
+    /// Before the value changes in a way no undo log covers.
+    fn before_any_change(&mut self) {
+        self.hooks
+            .before_any_change(self.db, self.key, &self.entry.value);
     }
 
     /// Appends `tail` to the string value; returns the new length.
@@ -164,6 +172,10 @@ impl WriteGuard<'_> {
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
         let end = offset + bytes.len();
         self.change = self.change.then(Change::Range { start: offset, end });
+        if let Value::Str(current) = &self.entry.value {
+            self.hooks
+                .before_range(self.db, self.key, current, offset, end);
+        }
         let s = self.str_vec();
         if s.len() < end {
             s.resize(end, 0);
@@ -287,8 +299,8 @@ impl Keyspace {
     fn live(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<usize> {
         match self.dbs[db].probe(key, now_ms) {
             Probe::Live(idx) => Some(idx),
-            Probe::Expired(key) => {
-                self.hooks.expired(db, &key);
+            Probe::Expired(key, entry) => {
+                self.hooks.expired(db, &key, entry);
                 None
             }
             Probe::Absent => None,
@@ -324,7 +336,8 @@ impl Keyspace {
     /// Write access to the live entry at `key`.
     pub fn find_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<WriteGuard<'_>> {
         let idx = self.live(db, key, now_ms)?;
-        self.hooks.before(db, &self.dbs[db], key);
+        self.hooks
+            .before(db, &self.dbs[db], key, WriteKind::InPlace);
         let (key, entry) = self.dbs[db].map.get_index_mut(idx).expect("live index");
         Some(WriteGuard {
             db,
@@ -350,10 +363,13 @@ impl Keyspace {
 
     /// Stores a whole entry at `key`, replacing any entry.
     pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
-        self.hooks.before(db, &self.dbs[db], key);
+        self.hooks
+            .before(db, &self.dbs[db], key, WriteKind::Replace);
         let d = &mut self.dbs[db];
-        d.insert_entry(key, entry);
-        let e = d.get(key).expect("just inserted");
+        if let Some(old) = d.insert_entry(key, entry) {
+            self.hooks.dropped(db, key, old);
+        }
+        let e = self.dbs[db].get(key).expect("just inserted");
         let effect = Effect::Set {
             db,
             key,
@@ -363,14 +379,19 @@ impl Keyspace {
         self.hooks.after(&effect, db, key, ChangeKind::Set);
     }
 
-    /// Deletes the live entry at `key` and returns it; `None` if absent or expired.
-    pub fn remove(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Entry> {
-        self.live(db, key, now_ms)?;
-        self.hooks.before(db, &self.dbs[db], key);
+    /// Deletes the live entry at `key`; returns whether there was one. The door
+    /// drops the value (or hands it to a snapshot that still needs it, by move).
+    pub fn remove(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        if self.live(db, key, now_ms).is_none() {
+            return false;
+        }
+        self.hooks
+            .before(db, &self.dbs[db], key, WriteKind::Replace);
         let entry = self.dbs[db].remove(key).expect("live");
+        self.hooks.dropped(db, key, entry);
         self.hooks
             .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
-        Some(entry)
+        true
     }
 
     /// Deletes the entry at `key` if it is a hash or set left empty by a change
@@ -381,8 +402,10 @@ impl Keyspace {
             .get(key)
             .is_some_and(|e| e.value.is_empty_collection());
         if empty {
-            self.hooks.before(db, &self.dbs[db], key);
-            self.dbs[db].remove(key).expect("present");
+            self.hooks
+                .before(db, &self.dbs[db], key, WriteKind::Replace);
+            let entry = self.dbs[db].remove(key).expect("present");
+            self.hooks.dropped(db, key, entry);
             self.hooks
                 .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
         }
@@ -396,7 +419,8 @@ impl Keyspace {
         if self.live(db, key, now_ms).is_none() {
             return false;
         }
-        self.hooks.before(db, &self.dbs[db], key);
+        self.hooks
+            .before(db, &self.dbs[db], key, WriteKind::InPlace);
         self.dbs[db].set_expire(key, at_ms);
         let effect = match at_ms {
             NO_EXPIRE => Effect::Persist { db, key },
@@ -413,10 +437,15 @@ impl Keyspace {
         if self.live(from, key, now_ms).is_none() || self.live(to, key, now_ms).is_some() {
             return false;
         }
-        self.hooks.before(from, &self.dbs[from], key);
-        self.hooks.before(to, &self.dbs[to], key);
+        self.hooks
+            .before(from, &self.dbs[from], key, WriteKind::Replace);
+        self.hooks
+            .before(to, &self.dbs[to], key, WriteKind::Replace);
         let entry = self.dbs[from].remove(key).expect("live");
-        self.dbs[to].insert_entry(key, entry);
+        let replaced = self.dbs[to].insert_entry(key, entry);
+        assert!(replaced.is_none(), "MOVE's destination is free");
+        let moved = self.dbs[to].get(key).expect("just inserted");
+        self.hooks.moved(from, key, to, key, moved);
         let effect = Effect::Move {
             from_db: from,
             to_db: to,
@@ -433,11 +462,16 @@ impl Keyspace {
         if self.live(db, src, now_ms).is_none() {
             return false;
         }
-        self.hooks.before(db, &self.dbs[db], src);
-        self.hooks.before(db, &self.dbs[db], dst);
-        let d = &mut self.dbs[db];
-        let entry = d.remove(src).expect("live");
-        d.insert_entry(dst, entry);
+        self.hooks
+            .before(db, &self.dbs[db], src, WriteKind::Replace);
+        self.hooks
+            .before(db, &self.dbs[db], dst, WriteKind::Replace);
+        let entry = self.dbs[db].remove(src).expect("live");
+        if let Some(old) = self.dbs[db].insert_entry(dst, entry) {
+            self.hooks.dropped(db, dst, old);
+        }
+        let moved = self.dbs[db].get(dst).expect("just inserted");
+        self.hooks.moved(db, src, db, dst, moved);
         self.hooks.log.push(&Effect::Del { db, key: src });
         self.hooks.reported(db, src, ChangeKind::Del);
         let e = self.dbs[db].get(dst).expect("just inserted");
@@ -474,7 +508,7 @@ impl Keyspace {
     /// A uniformly chosen live key of `db`.
     pub fn random_key(&mut self, db: usize, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
         let hooks = &mut self.hooks;
-        self.dbs[db].random_key(now_ms, rng, |k| hooks.expired(db, k))
+        self.dbs[db].random_key(now_ms, rng, |k, e| hooks.expired(db, &k, e))
     }
 
     /// One active-expiry tick over every database. Returns keys deleted.
@@ -482,7 +516,7 @@ impl Keyspace {
         let hooks = &mut self.hooks;
         let mut deleted = 0;
         for (i, db) in self.dbs.iter_mut().enumerate() {
-            deleted += db.active_expire(now_ms, rng, |k| hooks.expired(i, k));
+            deleted += db.active_expire(now_ms, rng, |k, e| hooks.expired(i, &k, e));
         }
         deleted
     }
@@ -627,7 +661,7 @@ mod tests {
         }
         let mut total = 0;
         for _ in 0..100 {
-            total += db.active_expire(20, &mut rng, |_| {});
+            total += db.active_expire(20, &mut rng, |_, _| {});
         }
         assert_eq!(total, 500);
         assert_eq!(db.len(), 500);

@@ -1,0 +1,456 @@
+//! What a snapshot keeps of one key whose state at the start it has not written
+//! yet, and how it writes that state in pieces (see the module doc of
+//! [`super`], "Copy-on-write without copies").
+//!
+//! A large value is never copied here. Its start state is the value the key holds
+//! now (or the value the door handed over when the key was replaced or removed)
+//! with an undo log applied: for a string, its length at the start and the old
+//! bytes of every range a write overwrote; for a hash or set, a cursor over the
+//! positions of its table (walked top down, as the keyspace walk does) and the
+//! start state of every element changed below the cursor.
+//!
+//! # Adding a value type
+//!
+//! [`Undo::new`] decides, per value, between pieces and a whole copy. A type it
+//! does not know (lists and sorted sets today) gets [`Undo::Whole`]: the door's
+//! copy-on-write clones it before an in-place change, and it is written as one
+//! entry, as before. To write a type in pieces instead: give [`Undo`] a variant
+//! with what that type needs to undo a change, have the [`WriteGuard`] methods that
+//! change it call [`super::SnapshotWriter::before_element`] (or a sibling for its
+//! kind of change) before changing it, and emit its pieces as the journal deltas
+//! [`super::read`] continues with.
+//!
+//! [`WriteGuard`]: crate::keyspace::WriteGuard
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use super::{Chunk, SNAPSHOT_CLONE_BYTES_MAX};
+use crate::collections::{Hash, HashLimits, Indexed, Set, SetLimits};
+use crate::journal::Effect;
+use crate::value::Value;
+
+/// Fewest bytes a piece of a string holds, unless fewer are left: a chunk with
+/// less room left than this closes rather than take a sliver.
+pub(super) const PIECE_BYTES_MIN: usize = 4096;
+
+/// Limits that build a piece of a hash or set in the `hashtable` encoding.
+const HASH_TABLE: HashLimits = HashLimits {
+    max_listpack_entries: 0,
+    max_listpack_value_bytes: 0,
+};
+const SET_TABLE: SetLimits = SetLimits {
+    max_intset_entries: 0,
+};
+
+/// What the image still needs of a key changed or reached since the start.
+pub(super) enum Saved {
+    /// Nothing: written already, absent at the start, or created since.
+    Done,
+    /// Not walked at the start, and about to be replaced or removed: the door
+    /// hands the old entry over right after the change.
+    Handover,
+    /// Its start state, still to be written.
+    Image(Image),
+}
+
+/// One key's start state, written in pieces: a head entry (an `Effect::Set` of the
+/// first piece), then continuation chunks of deltas.
+pub(super) struct Image {
+    pub(super) expire_at_ms: u64,
+    /// The value handed over or cloned; `None`: the value the key holds now, or,
+    /// after a `RENAME` or `MOVE`, the one `live_at` holds.
+    pub(super) owned: Option<Value>,
+    /// Where the value is when `RENAME` or `MOVE` took it from this key.
+    pub(super) live_at: Option<(usize, Bytes)>,
+    pub(super) undo: Undo,
+    /// The head is written; what is left goes into continuation chunks.
+    pub(super) head: bool,
+}
+
+/// How to get a value's start state back from its current state, and how far its
+/// writing got.
+pub(super) enum Undo {
+    /// The value is owned, exact, and written as one entry.
+    Whole,
+    Str {
+        /// Length at the start; strings change in place only by growing (any
+        /// other change makes the image own a copy first).
+        len: usize,
+        /// Bytes `0..written` are in the image.
+        written: usize,
+        /// Old bytes of ranges writes overwrote, oldest first.
+        old: Vec<(usize, Vec<u8>)>,
+    },
+    Elements(Elements),
+}
+
+/// A `hashtable` hash or set, walked by position from the top down.
+pub(super) struct Elements {
+    /// Positions at and above this have been walked.
+    cursor: usize,
+    /// Elements changed since the start, with their start state if the walk had not
+    /// reached them (`None`: walked, or new). For a set the value is empty.
+    changed: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Once the walk is done: the start states in `changed`, still to write.
+    rest: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Undo {
+    /// The undo state for `value` as it is now, at the start of its image.
+    pub(super) fn new(value: &Value) -> Undo {
+        match value {
+            Value::Str(s) if in_pieces(value) => Undo::Str {
+                len: s.len(),
+                written: 0,
+                old: Vec::new(),
+            },
+            Value::Hash(h) if in_pieces(value) => Undo::Elements(Elements::new(h.len())),
+            Value::Set(s) if in_pieces(value) => Undo::Elements(Elements::new(s.len())),
+            _ => Undo::Whole,
+        }
+    }
+}
+
+/// Whether `value` gets an undo log rather than a copy when changed in place, and
+/// is written in pieces: strings over [`SNAPSHOT_CLONE_BYTES_MAX`] and hashes and
+/// sets in the `hashtable` encoding (the small encodings are bounded by their
+/// limits). Every other value is cloned and written whole.
+pub(super) fn in_pieces(value: &Value) -> bool {
+    match value {
+        Value::Str(s) => s.len() > SNAPSHOT_CLONE_BYTES_MAX,
+        Value::Hash(h) => h.encoding() == "hashtable",
+        Value::Set(s) => s.encoding() == "hashtable",
+        // Types added later are cloned until they get pieces (see the module doc).
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+impl Elements {
+    fn new(len: usize) -> Self {
+        Elements {
+            cursor: len,
+            changed: HashMap::new(),
+            rest: Vec::new(),
+        }
+    }
+}
+
+/// The position of `element` in the table of a hash or set written in pieces.
+fn position(value: &Value, element: &[u8]) -> Option<usize> {
+    match value {
+        Value::Hash(h) => match h.indexed() {
+            Indexed::Table(t) => t.position(element),
+            Indexed::Listpack(..) => unreachable!("a hash in pieces is a table"),
+        },
+        Value::Set(s) => s.table_position(element),
+        other => unreachable!("a {} has no elements", other.type_name()),
+    }
+}
+
+/// The element at `pos` as (field, value), or (member, empty) for a set.
+fn element_at(value: &Value, pos: usize) -> (Vec<u8>, Vec<u8>) {
+    match value {
+        Value::Hash(h) => {
+            let (f, v) = h.indexed().get(pos);
+            (f.to_vec(), v.to_vec())
+        }
+        Value::Set(s) => (s.member_at(pos).to_vec(), Vec::new()),
+        other => unreachable!("a {} has no elements", other.type_name()),
+    }
+}
+
+fn len_of(value: &Value) -> usize {
+    match value {
+        Value::Hash(h) => h.len(),
+        Value::Set(s) => s.len(),
+        other => unreachable!("a {} has no elements", other.type_name()),
+    }
+}
+
+impl Image {
+    /// The image of the key's current value `current`, at its start state: an undo
+    /// log from now on, or a clone for a value without one.
+    pub(super) fn live(current: &Value, expire_at_ms: u64) -> Self {
+        let undo = Undo::new(current);
+        let owned = matches!(undo, Undo::Whole).then(|| current.clone());
+        Image {
+            expire_at_ms,
+            owned,
+            live_at: None,
+            undo,
+            head: false,
+        }
+    }
+
+    /// The image of a value the door handed over: its start state itself.
+    pub(super) fn owned(value: Value, expire_at_ms: u64) -> Self {
+        Image {
+            expire_at_ms,
+            undo: Undo::new(&value),
+            owned: Some(value),
+            live_at: None,
+            head: false,
+        }
+    }
+
+    /// Whether the image reads a key's current value (so changes to it matter).
+    pub(super) fn reads_live(&self) -> bool {
+        self.owned.is_none()
+    }
+
+    /// Whether the image reads its own key's current value.
+    pub(super) fn reads_own_key(&self) -> bool {
+        self.reads_live() && self.live_at.is_none()
+    }
+
+    /// Before bytes `start..end` of the current string are overwritten: saves the
+    /// old bytes the image has not written yet. O(bytes saved).
+    pub(super) fn before_range(&mut self, current: &[u8], start: usize, end: usize) {
+        let Undo::Str { len, written, old } = &mut self.undo else {
+            unreachable!("a string image");
+        };
+        let (from, to) = (start.max(*written), end.min(*len));
+        if from < to {
+            old.push((from, current[from..to].to_vec()));
+        }
+    }
+
+    /// Before `element` of the current hash or set changes or goes: saves its start
+    /// state if the walk of its positions has not reached it. O(element bytes).
+    pub(super) fn before_element(&mut self, current: &Value, element: &[u8]) {
+        let Undo::Elements(e) = &mut self.undo else {
+            unreachable!("a hash or set image");
+        };
+        if e.cursor == 0 || e.changed.contains_key(element) {
+            return;
+        }
+        let start = match position(current, element) {
+            Some(pos) if pos < e.cursor => Some(element_at(current, pos).1),
+            _ => None,
+        };
+        e.changed.insert(element.to_vec(), start);
+    }
+
+    /// Writes pieces into `chunk` (the head first, into an entry chunk; the rest
+    /// into continuation chunks) until its budget or `visits` is used up; returns
+    /// whether the whole image is written.
+    pub(super) fn emit(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        current: Option<&Value>,
+        chunk: &mut Chunk,
+        visits: &mut usize,
+    ) -> bool {
+        let value = match (&self.owned, current) {
+            (Some(v), _) | (None, Some(v)) => v,
+            (None, None) => unreachable!("an image without its value"),
+        };
+        match &mut self.undo {
+            Undo::Whole => {
+                let effect = Effect::Set {
+                    db,
+                    key,
+                    value: Cow::Borrowed(value),
+                    expire_at_ms: self.expire_at_ms,
+                };
+                if chunk.entries > 0 && !chunk.fits(&effect) {
+                    return false;
+                }
+                chunk.push_effect(&effect);
+                self.head = true;
+                true
+            }
+            Undo::Str { len, written, old } => {
+                let s = value.as_str().expect("a string image");
+                emit_str(
+                    db,
+                    key,
+                    s,
+                    *len,
+                    written,
+                    old,
+                    self.expire_at_ms,
+                    &mut self.head,
+                    chunk,
+                )
+            }
+            Undo::Elements(e) => emit_elements(
+                db,
+                key,
+                value,
+                e,
+                self.expire_at_ms,
+                &mut self.head,
+                chunk,
+                visits,
+            ),
+        }
+    }
+}
+
+/// Writes the start state of a string from `written` on, in pieces of the chunk's
+/// room (at least [`PIECE_BYTES_MIN`]).
+#[allow(clippy::too_many_arguments)]
+fn emit_str(
+    db: usize,
+    key: &[u8],
+    current: &[u8],
+    len: usize,
+    written: &mut usize,
+    old: &mut Vec<(usize, Vec<u8>)>,
+    expire_at_ms: u64,
+    head: &mut bool,
+    chunk: &mut Chunk,
+) -> bool {
+    while *written < len || !*head {
+        let room = chunk.room();
+        if chunk.entries > 0 && room < PIECE_BYTES_MIN {
+            return false;
+        }
+        let end = len.min(*written + room.max(PIECE_BYTES_MIN));
+        let mut piece = current[*written..end].to_vec();
+        for (at, bytes) in old.iter().rev() {
+            let (from, to) = ((*at).max(*written), (at + bytes.len()).min(end));
+            if from < to {
+                piece[from - *written..to - *written].copy_from_slice(&bytes[from - at..to - at]);
+            }
+        }
+        let effect = if *head {
+            Effect::Append {
+                db,
+                key,
+                bytes: &piece,
+            }
+        } else {
+            Effect::Set {
+                db,
+                key,
+                value: Cow::Owned(Value::Str(piece.clone())),
+                expire_at_ms,
+            }
+        };
+        chunk.push_effect(&effect);
+        *written = end;
+        old.retain(|(at, bytes)| at + bytes.len() > end);
+        if !*head {
+            // The head closes its entry chunk; the rest goes into continuation chunks.
+            *head = true;
+            return *written == len;
+        }
+    }
+    true
+}
+
+/// Writes the start state of a hash or set: its unchanged elements by walking
+/// positions, then the saved start states of changed ones.
+#[allow(clippy::too_many_arguments)]
+fn emit_elements(
+    db: usize,
+    key: &[u8],
+    current: &Value,
+    e: &mut Elements,
+    expire_at_ms: u64,
+    head: &mut bool,
+    chunk: &mut Chunk,
+    visits: &mut usize,
+) -> bool {
+    if chunk.entries > 0 && chunk.room() < PIECE_BYTES_MIN {
+        return false;
+    }
+    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut batch_bytes = 0;
+    let done = loop {
+        if *visits == 0 || (batch_bytes >= chunk.room() && !batch.is_empty()) {
+            break false;
+        }
+        *visits -= 1;
+        e.cursor = e.cursor.min(len_of(current));
+        let element = if e.cursor > 0 {
+            e.cursor -= 1;
+            let (element, v) = element_at(current, e.cursor);
+            if e.changed.contains_key(&element) {
+                continue;
+            }
+            if e.cursor == 0 {
+                take_rest(e);
+            }
+            (element, v)
+        } else {
+            take_rest(e);
+            match e.rest.pop() {
+                Some(element) => element,
+                None => break true,
+            }
+        };
+        batch_bytes += element.0.len() + element.1.len() + 2;
+        batch.push(element);
+    };
+    if !batch.is_empty() {
+        push_elements(db, key, current, &batch, expire_at_ms, *head, chunk);
+        *head = true;
+    }
+    done
+}
+
+/// Once the walk of positions is done, moves the saved start states out of the
+/// changed set (which then only answers "walked").
+fn take_rest(e: &mut Elements) {
+    if e.changed.is_empty() {
+        return;
+    }
+    e.rest
+        .extend(e.changed.drain().filter_map(|(k, v)| v.map(|v| (k, v))));
+}
+
+/// Writes `batch` as the head (a `Set` of a table hash or set holding it) or a
+/// continuation (`HSet`/`SAdd`).
+fn push_elements(
+    db: usize,
+    key: &[u8],
+    current: &Value,
+    batch: &[(Vec<u8>, Vec<u8>)],
+    expire_at_ms: u64,
+    head: bool,
+    chunk: &mut Chunk,
+) {
+    let is_hash = matches!(current, Value::Hash(_));
+    let effect = match (head, is_hash) {
+        (false, true) => Effect::Set {
+            db,
+            key,
+            value: Cow::Owned(Value::Hash(Hash::from_pairs(
+                batch.iter().map(|(f, v)| (f.as_slice(), v.as_slice())),
+                &HASH_TABLE,
+            ))),
+            expire_at_ms,
+        },
+        (false, false) => Effect::Set {
+            db,
+            key,
+            value: Cow::Owned(Value::Set(Set::from_members(
+                batch.iter().map(|(m, _)| m.as_slice()),
+                &SET_TABLE,
+            ))),
+            expire_at_ms,
+        },
+        (true, true) => Effect::HSet {
+            db,
+            key,
+            pairs: batch
+                .iter()
+                .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                .collect(),
+        },
+        (true, false) => Effect::SAdd {
+            db,
+            key,
+            members: batch.iter().map(|(m, _)| m.as_slice()).collect(),
+        },
+    };
+    chunk.push_effect(&effect);
+}
