@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{free_port, info_value, shard_of, unique_dir, Server, EXIT_TIMEOUT};
-use powerloss_fs::{Loss, PowerLossFs};
+use powerloss_fs::{Loss, Names, PowerLossFs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -313,7 +313,12 @@ impl Background {
 /// work in flight, SIGKILL, power loss, restart on what survives, verify.
 fn power_loss_run(seed: u64, fsync: &str, run_for: Duration, loss: Loss, background: Background) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let context = format!("seed {seed}, appendfsync {fsync}, {loss:?}, {background:?}");
+    let names = if rng.gen_bool(0.5) {
+        Names::Synced
+    } else {
+        Names::UnlinksOnly
+    };
+    let context = format!("seed {seed}, appendfsync {fsync}, {loss:?}, {names:?}, {background:?}");
     eprintln!("run: {context}");
     let args = ["--shards", "4", "--appendfsync", fsync];
     let mount = Mount::new(Duration::ZERO);
@@ -352,6 +357,11 @@ fn power_loss_run(seed: u64, fsync: &str, run_for: Duration, loss: Loss, backgro
             .unwrap_or_else(|e| panic!("{context}: {cmd}: {e}"));
     }
     std::thread::sleep(run_for.saturating_sub(started.elapsed()));
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut admin)
+        .expect("INFO");
+    let backup_done = info_value(&info, "rdb_saves").is_some_and(|n| n != "0");
     let crashed = Instant::now();
     kill(&mut server);
     let writers: Vec<Writer> = writers
@@ -361,9 +371,13 @@ fn power_loss_run(seed: u64, fsync: &str, run_for: Duration, loss: Loss, backgro
     let image = TempDir(unique_dir("powerloss-image"));
     mount
         .fs()
-        .crash_image(&image.0, loss, &mut rng)
+        .crash_image(&image.0, loss, names, &mut rng)
         .expect("crash image");
     drop(mount);
+    if backup_done {
+        eprintln!("{context}: checking the finished backup set");
+        check_backup_set(&image.0, &context);
+    }
     let restarted = start_on(&image.0, &args)
         .unwrap_or_else(|log| panic!("{context}: refused to start after the power loss: {log}"));
     let mut con = restarted.client();
@@ -383,12 +397,48 @@ fn power_loss_run(seed: u64, fsync: &str, run_for: Duration, loss: Loss, backgro
     }
 }
 
+/// A `BGSAVE` that finished before the crash left its whole backup set: the
+/// manifest, and each shard's file with the size the manifest gives.
+fn check_backup_set(dir: &Path, context: &str) {
+    let sets: Vec<PathBuf> = std::fs::read_dir(dir.join("backups"))
+        .map(|d| d.map(|e| e.expect("entry").path()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        sets.len(),
+        1,
+        "{context}: one backup set after a finished BGSAVE"
+    );
+    let manifest = std::fs::read_to_string(sets[0].join("manifest.json"))
+        .unwrap_or_else(|e| panic!("{context}: manifest of {}: {e}", sets[0].display()));
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("manifest JSON");
+    let files = manifest["files"].as_array().expect("manifest files");
+    assert_eq!(files.len(), SHARDS, "{context}: {manifest}");
+    for f in files {
+        let path = sets[0].join(f["file"].as_str().expect("file name"));
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        assert_eq!(
+            Some(len),
+            f["bytes"].as_u64(),
+            "{context}: {}",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn appendfsync_always_keeps_every_acknowledged_write_through_power_loss() {
     let seed = base_seed("always");
     let mut rng = StdRng::seed_from_u64(seed);
     for (i, loss) in Loss::ALL.into_iter().enumerate() {
-        let background = Background::random(&mut rng);
+        let background = if i == 0 {
+            // A backup set finished well before the crash must be whole.
+            Background {
+                rewrite: None,
+                save: Some(Duration::ZERO),
+            }
+        } else {
+            Background::random(&mut rng)
+        };
         power_loss_run(
             seed.wrapping_add(i as u64),
             "always",
@@ -483,7 +533,7 @@ fn completed_journal_rewrite_survives_power_loss() {
     let image = TempDir(unique_dir("powerloss-image"));
     mount
         .fs()
-        .crash_image(&image.0, Loss::DropUnsynced, &mut rng)
+        .crash_image(&image.0, Loss::DropUnsynced, Names::Synced, &mut rng)
         .expect("crash image");
     drop(mount);
     let restarted = start_on(&image.0, &args)
@@ -503,6 +553,52 @@ fn completed_journal_rewrite_survives_power_loss() {
         Some("1"),
         "seed {seed}: written after the rewrite"
     );
+}
+
+/// The moment a journal rewrite deletes the segments its snapshot replaces, the
+/// snapshot's name must already be durable: a crash right after the first
+/// deletion, on a filesystem that wrote that deletion but not the rename, keeps
+/// every key.
+#[test]
+fn rewrite_snapshot_is_durable_before_older_segments_are_deleted() {
+    let seed = base_seed("rewrite-deletion");
+    let args = ["--shards", "4", "--appendfsync", "always"];
+    let mount = Mount::new(Duration::ZERO);
+    let mut server = start_on(&mount.point, &args).expect("start on the mount");
+    let mut con = server.client();
+    let keys: Vec<String> = (0..200).map(|i| format!("key:{i}")).collect();
+    for k in &keys {
+        let _: () = redis::cmd("SET")
+            .arg(k)
+            .arg(k)
+            .query(&mut con)
+            .expect("SET");
+    }
+    let image = TempDir(unique_dir("powerloss-image"));
+    mount.fs().crash_image_at_unlink(
+        "journal-",
+        &image.0,
+        Loss::DropUnsynced,
+        Names::UnlinksOnly,
+        seed,
+    );
+    let _: redis::Value = redis::cmd("BGREWRITEAOF")
+        .query(&mut con)
+        .expect("BGREWRITEAOF");
+    wait_rewrites(&mut con, 1);
+    assert!(
+        mount.fs().crash_image_taken(),
+        "the rewrite deleted an older segment"
+    );
+    kill(&mut server);
+    drop(mount);
+    let restarted = start_on(&image.0, &args)
+        .unwrap_or_else(|log| panic!("seed {seed}: refused to start after the power loss: {log}"));
+    let mut con = restarted.client();
+    for k in &keys {
+        let v: Option<String> = redis::cmd("GET").arg(k).query(&mut con).expect("GET");
+        assert_eq!(v.as_deref(), Some(k.as_str()), "seed {seed}: {k}");
+    }
 }
 
 #[test]

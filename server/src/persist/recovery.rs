@@ -145,10 +145,7 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
 
 fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepared, String> {
     let sdir = datadir::shard_dir(&opts.dir, id);
-    std::fs::create_dir_all(&sdir).map_err(|e| io_err(&sdir, e))?;
-    // A new shard directory's name is durable only once the data directory is
-    // synced: without it a power loss takes the shard's whole journal with it.
-    datadir::sync_dir(&opts.dir).map_err(|e| io_err(&opts.dir, e))?;
+    datadir::create_dir_durably(&sdir).map_err(|e| io_err(&sdir, e))?;
     let marker = datadir::resync_marker(&sdir);
     if marker.exists() {
         log::warn!(

@@ -23,8 +23,12 @@
 //! reach the disk in order, and bytes synced before are never torn). Per directory:
 //! a create, rename or unlink is durable once the directory is fsynced, and an
 //! fsync of a directory makes all of its current entries durable at once (whole
-//! directory, as journaling filesystems do). A file never synced survives, if its
-//! name does, with the content synced before (empty for a new one).
+//! directory, as journaling filesystems do); or, in the worst order a filesystem
+//! without ordered metadata may write in, the unlinks since the last sync survive
+//! and the creates and renames do not ([`Names`]). A file never synced survives,
+//! if its name does, with the content synced before (empty for a new one). An
+//! image can also be taken at an exact point: right after the first unlink of a
+//! matching file ([`PowerLossFs::crash_image_at_unlink`]).
 //!
 //! The server opens its journal and snapshot files buffered (glommio
 //! `BufferedFile`), so no `O_DIRECT` handling is needed; its `fdatasync`s go through
@@ -45,7 +49,8 @@ use fuser::{
     ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, TimeOrNow,
     WriteFlags,
 };
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// How long the kernel may cache attributes and names: not at all, so every
 /// lookup sees the backing directory as it is.
@@ -69,6 +74,27 @@ pub enum Loss {
 
 impl Loss {
     pub const ALL: [Loss; 3] = [Loss::DropUnsynced, Loss::KeepPrefix, Loss::TearLastPage];
+}
+
+/// What a power loss does to a directory's entries changed since its last sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Names {
+    /// The directory reads as at its last sync.
+    Synced,
+    /// The worst order a filesystem without ordered metadata may write in: every
+    /// unlink since the last sync reached the disk, every create and rename did not.
+    UnlinksOnly,
+}
+
+/// A crash image to take at the first unlink of a file whose path contains
+/// `pattern`, right after that unlink.
+struct Freeze {
+    pattern: String,
+    out: PathBuf,
+    loss: Loss,
+    names: Names,
+    seed: u64,
+    taken: bool,
 }
 
 /// A change to a file's content not yet synced.
@@ -96,6 +122,9 @@ struct State {
     pending: HashMap<u64, Vec<Pending>>,
     /// Entries as of each directory's last sync.
     durable_dirs: HashMap<u64, BTreeMap<OsString, u64>>,
+    /// Names unlinked from each directory since its last sync.
+    unlinked: HashMap<u64, Vec<OsString>>,
+    freeze: Option<Freeze>,
     /// `FSYNC` requests answered, by the file's path when it was synced.
     fsyncs: HashMap<PathBuf, u64>,
     /// Bytes of each path's durable content after its last sync.
@@ -178,6 +207,7 @@ impl State {
             entries.insert(name, child);
         }
         self.durable_dirs.insert(ino, entries);
+        self.unlinked.remove(&ino);
         Ok(())
     }
 
@@ -187,16 +217,22 @@ impl State {
         dir_ino: u64,
         out: &Path,
         loss: Loss,
+        names: Names,
         rng: &mut impl Rng,
     ) -> std::io::Result<()> {
         fs::create_dir_all(out)?;
-        let Some(entries) = self.durable_dirs.get(&dir_ino) else {
+        let Some(mut entries) = self.durable_dirs.get(&dir_ino).cloned() else {
             return Ok(());
         };
-        for (name, &ino) in entries {
+        if names == Names::UnlinksOnly {
+            for name in self.unlinked.get(&dir_ino).into_iter().flatten() {
+                entries.remove(name);
+            }
+        }
+        for (name, ino) in entries {
             let target = out.join(name);
             if self.durable_dirs.contains_key(&ino) || self.is_dir(ino) {
-                self.materialize(ino, &target, loss, rng)?;
+                self.materialize(ino, &target, loss, names, rng)?;
             } else {
                 fs::write(&target, self.surviving(ino, loss, rng))?;
             }
@@ -254,6 +290,24 @@ impl State {
             }
         }
         data
+    }
+}
+
+impl State {
+    /// Takes the image a [`Freeze`] waits for if `rel` is its file.
+    fn freeze_if(&mut self, rel: &Path) -> std::io::Result<()> {
+        let Some(f) = &self.freeze else {
+            return Ok(());
+        };
+        if f.taken || !rel.to_string_lossy().contains(&f.pattern) {
+            return Ok(());
+        }
+        let mut rng = StdRng::seed_from_u64(f.seed);
+        self.materialize(INodeNo::ROOT.0, &f.out, f.loss, f.names, &mut rng)?;
+        if let Some(f) = &mut self.freeze {
+            f.taken = true;
+        }
+        Ok(())
     }
 }
 
@@ -709,6 +763,13 @@ impl Fs {
                     n.path = None;
                 }
             }
+            s.unlinked
+                .entry(parent.0)
+                .or_default()
+                .push(name.to_os_string());
+            if !dir {
+                s.freeze_if(&rel).map_err(Errno::from)?;
+            }
             Ok(())
         });
         match result {
@@ -771,8 +832,41 @@ impl PowerLossFs {
     }
 
     /// Writes into `out` (created) what the disk holds after a power loss now.
-    pub fn crash_image(&self, out: &Path, loss: Loss, rng: &mut impl Rng) -> std::io::Result<()> {
-        self.lock().materialize(INodeNo::ROOT.0, out, loss, rng)
+    pub fn crash_image(
+        &self,
+        out: &Path,
+        loss: Loss,
+        names: Names,
+        rng: &mut impl Rng,
+    ) -> std::io::Result<()> {
+        self.lock()
+            .materialize(INodeNo::ROOT.0, out, loss, names, rng)
+    }
+
+    /// Arranges for the power to go out, in effect, right after the first unlink
+    /// of a file whose path contains `pattern`: the crash image of that moment is
+    /// written into `out` (the filesystem carries on serving).
+    pub fn crash_image_at_unlink(
+        &self,
+        pattern: &str,
+        out: &Path,
+        loss: Loss,
+        names: Names,
+        seed: u64,
+    ) {
+        self.lock().freeze = Some(Freeze {
+            pattern: pattern.to_string(),
+            out: out.to_path_buf(),
+            loss,
+            names,
+            seed,
+            taken: false,
+        });
+    }
+
+    /// Whether the image [`PowerLossFs::crash_image_at_unlink`] asked for was taken.
+    pub fn crash_image_taken(&self) -> bool {
+        self.lock().freeze.as_ref().is_some_and(|f| f.taken)
     }
 
     /// Unmounts; with nothing left open on the mount this returns at once.
