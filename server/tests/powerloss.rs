@@ -13,7 +13,9 @@
 //! - A completed journal rewrite (snapshot) survives, and a reply under `always`
 //!   leaves only after its journal segment was synced (counted by the filesystem).
 //!
-//! Runs are randomized and print their seed; `POWERLOSS_SEED=<n>` repeats them.
+//! Runs are randomized and print their seed; `POWERLOSS_SEED=<n>` repeats their
+//! random choices (what survives of unsynced bytes and names, when background
+//! work starts); the writers' interleaving is real time.
 
 mod common;
 #[path = "support/powerloss_fs.rs"]
@@ -300,6 +302,11 @@ struct Background {
 }
 
 impl Background {
+    const NONE: Background = Background {
+        rewrite: None,
+        save: None,
+    };
+
     fn random(rng: &mut StdRng) -> Background {
         let mut at = || {
             rng.gen_bool(0.5)
@@ -457,17 +464,10 @@ fn appendfsync_everysec_loses_at_most_the_last_second_through_power_loss() {
     let seed = base_seed("everysec");
     let mut rng = StdRng::seed_from_u64(seed);
     for (i, loss) in Loss::ALL.into_iter().enumerate() {
-        let background = Background {
-            // A journal rewrite syncs every journal; the first run has none, so
-            // only the everysec sync can have made its writes durable.
-            rewrite: None,
-            ..Background::random(&mut rng)
-        };
+        // A journal rewrite syncs every journal: the first run has none, so only
+        // the everysec sync can have made its writes durable.
         let background = if i == 0 {
-            Background {
-                save: None,
-                ..background
-            }
+            Background::NONE
         } else {
             Background::random(&mut rng)
         };
