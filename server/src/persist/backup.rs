@@ -109,7 +109,7 @@ pub struct Cut {
 pub async fn cut(core: &Rc<Core>) -> Result<Cut, String> {
     let dir = PathBuf::from(core.global.config.get("dir"));
     let set = datadir::backups_dir(&dir).join(set_name(now_ms()));
-    std::fs::create_dir_all(&set).map_err(|e| format!("{}: {e}", set.display()))?;
+    datadir::create_dir_durably(&set).map_err(|e| format!("{}: {e}", set.display()))?;
     let n = core.shards();
     let tx = core.new_tx();
     for s in 0..n {

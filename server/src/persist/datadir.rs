@@ -124,6 +124,24 @@ pub fn list(shard_dir: &Path) -> io::Result<Listing> {
     Ok(listing)
 }
 
+/// Creates `dir` and the parents it lacks, syncing each parent after its new
+/// entry: a new directory's name is durable only once its parent is synced, and
+/// without that a power loss takes everything synced inside it along.
+pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return std::fs::create_dir_all(dir);
+    };
+    create_dir_durably(parent)?;
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    sync_dir(parent)
+}
+
 /// Makes a directory's entries (files created, renamed, removed) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()

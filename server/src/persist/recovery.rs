@@ -145,7 +145,7 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
 
 fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepared, String> {
     let sdir = datadir::shard_dir(&opts.dir, id);
-    std::fs::create_dir_all(&sdir).map_err(|e| io_err(&sdir, e))?;
+    datadir::create_dir_durably(&sdir).map_err(|e| io_err(&sdir, e))?;
     let marker = datadir::resync_marker(&sdir);
     if marker.exists() {
         log::warn!(
