@@ -32,7 +32,6 @@ const RATCHET: &[(&str, &str, usize)] = &[
     ("engine/src/journal.rs", "effect", 111),
     ("engine/src/journal.rs", "encode", 114),
     ("engine/src/replay.rs", "apply", 93),
-    ("engine/src/glob.rs", "glob_at", 100),
     (
         "replication/src/sync_tests.rs",
         "a_snapshot_must_be_the_one_the_handshake_announced",

@@ -15,12 +15,12 @@ use crate::collections::{
     distinct_positions, repeat_positions, Hash, SampleCount, RANDOM_COUNT_MIN,
 };
 use crate::command::ctx::{read_typed, write_typed, Ctx};
-use crate::cursor::ArgCursor;
+use crate::cursor::{parse_scan_cursor, ArgCursor};
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
 use crate::limits::SCAN_VISIT_MAX;
-use crate::resp::{parse_f64, parse_i64, parse_u64, Protocol, Reply, ReplyBuf};
+use crate::resp::{parse_f64, parse_i64, Protocol, Reply, ReplyBuf};
 use crate::value::Value;
 
 /// The hash at `key` for a read command: counts a hit or miss, then checks the type.
@@ -298,7 +298,7 @@ const SCAN_COUNT_DEFAULT: usize = 10;
 
 /// Reads `cursor [MATCH pattern] [COUNT count]` as Redis's `scanGenericCommand` does.
 pub(super) fn parse_scan<'a>(c: &mut ArgCursor<'a>) -> CmdResult<ScanOpts<'a>> {
-    let cursor = parse_u64(c.arg()?).ok_or_else(|| CmdError::Raw("ERR invalid cursor".into()))?;
+    let cursor = parse_scan_cursor(c.arg()?).ok_or(CmdError::InvalidCursor)?;
     let mut opts = ScanOpts {
         cursor,
         pattern: None,
@@ -312,7 +312,7 @@ pub(super) fn parse_scan<'a>(c: &mut ArgCursor<'a>) -> CmdResult<ScanOpts<'a>> {
             }
             opts.count = (count as u64).min(SCAN_VISIT_MAX as u64) as usize;
         } else if c.remaining() >= 2 && c.eat("MATCH") {
-            opts.pattern = Some(c.arg()?);
+            opts.pattern = Some(c.arg()?.as_ref()).filter(|p| *p != b"*");
         } else {
             return Err(CmdError::Syntax);
         }
