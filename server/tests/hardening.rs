@@ -175,3 +175,111 @@ fn scan_cursors_parse_as_in_redis() {
         }
     }
 }
+
+/// Arguments in the row-3 probe: a request of about 7 MB.
+const MANY_ARGS: usize = 1_000_000;
+/// How long such a request may take here (Redis: 0.08 s; before framing was linear
+/// in the request, 4 s for `EXISTS` in a release build).
+const MANY_ARGS_BUDGET: Duration = Duration::from_secs(2);
+/// How long another client may wait meanwhile.
+const OTHER_CLIENT_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// `PING`s on a connection of its own until `stop`; returns the longest wait.
+fn pinger(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Duration {
+    let mut raw = Raw::connect(port);
+    let mut worst = Duration::ZERO;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let started = Instant::now();
+        assert_eq!(raw.cmd(&["PING"]), "PONG");
+        worst = worst.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    worst
+}
+
+/// Row 3: multi-key commands with a million one-byte keys.
+#[test]
+fn a_million_arguments_are_framed_in_linear_time() {
+    let server = Server::with_shards(2, &[]);
+    let mut raw = server.raw();
+    assert_eq!(raw.cmd(&["SET", "x", "v"]), "OK");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let (port, stop) = (server.port(), stop.clone());
+        std::thread::spawn(move || pinger(port, stop))
+    };
+    let expected = [
+        ("EXISTS", format!(":{MANY_ARGS}\r\n")),
+        ("TOUCH", format!(":{MANY_ARGS}\r\n")),
+        ("MGET", format!("*{MANY_ARGS}\r\n$1\r\nv\r\n")),
+        ("DEL", ":1\r\n".to_owned()),
+    ];
+    for (cmd, reply_start) in expected {
+        let mut request = format!("*{}\r\n${}\r\n{cmd}\r\n", MANY_ARGS + 1, cmd.len()).into_bytes();
+        request.extend_from_slice(&b"$1\r\nx\r\n".repeat(MANY_ARGS));
+        let started = Instant::now();
+        raw.send(&request);
+        let reply = raw.read_reply();
+        let took = started.elapsed();
+        assert!(reply.starts_with(reply_start.as_bytes()), "{cmd}");
+        assert!(
+            took < MANY_ARGS_BUDGET,
+            "{cmd} with {MANY_ARGS} arguments took {took:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = other.join().expect("pinger");
+    assert!(
+        worst < OTHER_CLIENT_WAIT_MAX,
+        "another client waited {worst:?}"
+    );
+}
+
+/// Row 4: clients that owe a password send small requests only, and what they send
+/// beyond is refused at its header, not buffered.
+#[test]
+fn unauthenticated_clients_send_small_requests() {
+    let server = Server::start(&["--requirepass", "pw"]);
+    let rss_before = server.rss_kib();
+    let mut floods: Vec<Raw> = (0..4).map(|_| Raw::connect(server.port())).collect();
+    let payload = vec![b'x'; 4 << 20];
+    for raw in &mut floods {
+        raw.send(b"*2\r\n$4\r\nAUTH\r\n$134217728\r\n");
+        // The server may close while this is on its way; what it sent comes first.
+        let _ = std::io::Write::write_all(&mut raw.stream, &payload);
+    }
+    for raw in &mut floods {
+        let reply = String::from_utf8(raw.read_to_eof()).expect("text");
+        assert_eq!(
+            reply,
+            "-ERR Protocol error: unauthenticated bulk length\r\n"
+        );
+    }
+    let grown_kib = server.rss_kib().saturating_sub(rss_before);
+    assert!(grown_kib < 8 * 1024, "RSS grew by {grown_kib} KiB");
+    let mut wide = Raw::connect(server.port());
+    let mut request = b"*11\r\n".to_vec();
+    request.extend_from_slice(&b"$1\r\nx\r\n".repeat(11));
+    wide.send(&request);
+    let reply = String::from_utf8(wide.read_to_eof()).expect("text");
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    // At the limits, and a larger request pipelined right after `AUTH`, are fine.
+    let mut fine = Raw::connect(server.port());
+    let value = "v".repeat(16 * 1024);
+    assert_eq!(
+        fine.cmd(&["ECHO", &value]),
+        "-NOAUTH Authentication required."
+    );
+    let mut pipeline = common::encode_str(&["AUTH", "pw"]);
+    let mset: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let mut mset_args = vec!["MSET"];
+    mset_args.extend(mset.iter().map(String::as_str));
+    pipeline.extend(common::encode_str(&mset_args));
+    fine.send(&pipeline);
+    assert_eq!(fine.read_reply(), b"+OK\r\n");
+    assert_eq!(fine.read_reply(), b"+OK\r\n");
+    assert_eq!(fine.cmd(&["ECHO", &"w".repeat(100_000)]).len(), 100_000);
+}
