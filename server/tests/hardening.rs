@@ -283,3 +283,36 @@ fn unauthenticated_clients_send_small_requests() {
     assert_eq!(fine.read_reply(), b"+OK\r\n");
     assert_eq!(fine.cmd(&["ECHO", &"w".repeat(100_000)]).len(), 100_000);
 }
+
+/// Redis's refusal of `DEBUG` under `enable-debug-command no`.
+const DEBUG_NOT_ALLOWED: &str = "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// Row 9: `DEBUG` is off by default, and no `DEBUG SLEEP` argument aborts the process.
+#[test]
+fn debug_is_off_by_default_and_its_sleep_never_aborts() {
+    let redis = Redis::start();
+    let mut theirs = Raw::connect(redis.port);
+    let server = Server::with_shards(1, &[]);
+    let mut ours = server.raw();
+    for cmd in [
+        &["DEBUG", "SLEEP", "inf"][..],
+        &["DEBUG", "HELP"],
+        &["CONFIG", "GET", "enable-debug-command"],
+    ] {
+        assert_eq!(ours.cmd(cmd), theirs.cmd(cmd), "{cmd:?}");
+    }
+    assert_eq!(ours.cmd(&["DEBUG", "SLEEP", "1e20"]), DEBUG_NOT_ALLOWED);
+    let set = ours.cmd(&["CONFIG", "SET", "enable-debug-command", "yes"]);
+    assert!(set.contains("immutable"), "{set}");
+    for mode in ["yes", "local"] {
+        let server = Server::with_shards(1, &["--enable-debug-command", mode]);
+        let mut raw = server.raw();
+        for secs in ["inf", "-inf", "nan", "1e20", "1e400", "-1", "x", "", "0.01"] {
+            assert_eq!(
+                timed(&mut raw, &["DEBUG", "SLEEP", secs], PROBE_BUDGET),
+                "OK"
+            );
+        }
+        assert_eq!(raw.cmd(&["PING"]), "PONG");
+    }
+}
