@@ -316,3 +316,54 @@ fn debug_is_off_by_default_and_its_sleep_never_aborts() {
         assert_eq!(raw.cmd(&["PING"]), "PONG");
     }
 }
+
+/// `(start, increment)` pairs for row 10, `""` as start meaning no key: exact decimal
+/// sums, hexadecimal, 18-digit integers, sums past `f64`'s range, and refusals.
+const FLOAT_INCREMENTS: &[(&str, &str)] = &[
+    ("0.1", "0.2"),
+    ("1e308", "1e308"),
+    ("", "0x10"),
+    ("0x10", "0x1p-2"),
+    ("123456789012345678", "1"),
+    ("-724.65", "0"),
+    ("1", "1e-17"),
+    ("0", "-1e-20"),
+    ("0.000003814697265625", "0"),
+    ("3.14159265358979323846", "0"),
+    ("1.1e4932", "1.1e4932"),
+    ("", "inf"),
+    ("", "-inf"),
+    ("", "nan"),
+    ("", "1e400"),
+    ("", "1e5000"),
+    ("", " 1"),
+    ("abc", "1"),
+    ("", "-9223372036854775808"),
+    ("", "18446744073709551616"),
+    ("1", "1e-5000"),
+];
+
+/// Row 10: `INCRBYFLOAT` and `HINCRBYFLOAT` reply as Redis's `long double` does.
+#[test]
+fn float_increments_reply_as_in_redis() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    let mut ours = server.raw();
+    let mut theirs = Raw::connect(redis.port);
+    for (start, increment) in FLOAT_INCREMENTS {
+        for raw in [&mut ours, &mut theirs] {
+            raw.cmd(&["DEL", "k", "h"]);
+            if !start.is_empty() {
+                raw.cmd(&["SET", "k", start]);
+                raw.cmd(&["HSET", "h", "f", start]);
+            }
+        }
+        for cmd in [
+            &["INCRBYFLOAT", "k", increment][..],
+            &["HINCRBYFLOAT", "h", "f", increment],
+            &["GET", "k"],
+        ] {
+            assert_eq!(ours.cmd(cmd), theirs.cmd(cmd), "{start:?} then {cmd:?}");
+        }
+    }
+}

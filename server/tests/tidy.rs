@@ -27,7 +27,6 @@ const CRATES: &[&str] = &["engine", "server", "replication", "loadgen"];
 /// Today's offenders: `(file, function or "" for the file, lines)`. Each may shrink,
 /// never grow; remove an entry once it is under the limit.
 const RATCHET: &[(&str, &str, usize)] = &[
-    ("engine/src/command/string.rs", "", 806),
     ("engine/src/journal.rs", "", 1054),
     ("engine/src/journal.rs", "effect", 111),
     ("engine/src/journal.rs", "encode", 114),

@@ -20,7 +20,8 @@ use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
 use crate::limits::SCAN_VISIT_MAX;
-use crate::resp::{parse_f64, parse_i64, Protocol, Reply, ReplyBuf};
+use crate::long_double::LongDouble;
+use crate::resp::{parse_i64, Protocol, Reply, ReplyBuf};
 use crate::value::Value;
 
 /// The hash at `key` for a read command: counts a hit or miss, then checks the type.
@@ -204,9 +205,9 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (key, field) = (&args[1], &args[2]);
-    let delta = parse_f64(&args[3]).ok_or(CmdError::NotFloat)?;
+    let delta = LongDouble::parse(&args[3]).ok_or(CmdError::NotFloat)?;
     if !delta.is_finite() {
-        return Err(CmdError::IncrNanOrInf);
+        return Err(CmdError::Raw("ERR value is NaN or Infinity".into()));
     }
     let limits = ctx.limits.hash;
     if let Some(mut guard) = write_hash(ctx.ks, ctx.db, key, ctx.now_ms)? {

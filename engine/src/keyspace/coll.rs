@@ -7,6 +7,7 @@ use rand::Rng;
 
 use super::{Change, WriteGuard};
 use crate::collections::{Hash, HashIncrError, HashLimits, Set, SetLimits};
+use crate::long_double::LongDouble;
 use crate::value::Value;
 
 impl WriteGuard<'_> {
@@ -80,7 +81,7 @@ impl WriteGuard<'_> {
     pub fn hash_incr_by_float(
         &mut self,
         field: &[u8],
-        delta: f64,
+        delta: LongDouble,
         limits: &HashLimits,
     ) -> Result<Vec<u8>, HashIncrError> {
         let text = self.hash_mut().incr_by_float(field, delta, limits)?;
