@@ -367,3 +367,105 @@ fn float_increments_reply_as_in_redis() {
         }
     }
 }
+
+/// A field of `CLIENT INFO`'s line (`id`, `addr`, `laddr`).
+fn client_field(raw: &mut Raw, field: &str) -> String {
+    let info = raw.cmd(&["CLIENT", "INFO"]);
+    let prefix = format!("{field}=");
+    info.split(' ')
+        .find_map(|kv| kv.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .to_owned()
+}
+
+/// Whether the server closed `raw`: a `PING` gets no `PONG`.
+fn is_closed(raw: &mut Raw) -> bool {
+    use std::io::{Read, Write};
+    if raw.stream.write_all(b"PING\r\n").is_err() {
+        return true;
+    }
+    let mut reply = [0u8; 16];
+    !matches!(raw.stream.read(&mut reply), Ok(n) if n > 0)
+}
+
+/// Sends one `CLIENT KILL` built by `args` from the caller's own fields, and returns
+/// its reply and whether the caller, then a bystander, were closed.
+fn kill_step(port: u16, args: impl Fn(&mut Raw) -> Vec<String>) -> String {
+    let mut me = Raw::connect(port);
+    let mut bystander = Raw::connect(port);
+    let args = args(&mut me);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reply = me.cmd(&args);
+    let (me_closed, other_closed) = (is_closed(&mut me), is_closed(&mut bystander));
+    // The caller's own address and id differ between servers: named, not shown.
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if a.contains(':') || a.parse::<u64>().is_ok_and(|n| n > 0 && n < 1000) {
+                "<own>"
+            } else {
+                a
+            }
+        })
+        .collect();
+    format!("{shown:?} → {reply}; caller closed {me_closed}, bystander closed {other_closed}")
+}
+
+/// The `CLIENT KILL` script; each line's arguments may use the caller's fields.
+fn kill_script(port: u16) -> Vec<String> {
+    let own = |field: &'static str| move |me: &mut Raw| client_field(me, field);
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    let old = own("addr");
+    out.push(kill_step(port, |me| {
+        vec!["CLIENT".into(), "KILL".into(), old(me)]
+    }));
+    for (option, field) in [("ADDR", "addr"), ("ID", "id"), ("LADDR", "laddr")] {
+        let value = own(field);
+        for skipme in ["yes", "no"] {
+            out.push(kill_step(port, |me| {
+                let v = value(me);
+                words(&["CLIENT", "KILL", option, &v, "SKIPME", skipme])
+            }));
+        }
+    }
+    let fixed: &[&[&str]] = &[
+        &["CLIENT", "KILL", "TYPE", "normal"],
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+        &["CLIENT", "KILL", "TYPE", "master"],
+        &["CLIENT", "KILL", "TYPE", "replica"],
+        &["CLIENT", "KILL", "TYPE", "slave"],
+        &["CLIENT", "KILL", "USER", "default", "SKIPME", "no"],
+        &["CLIENT", "KILL", "TYPE", "normal", "ID", "999999"],
+        &["CLIENT", "KILL", "ID", "0"],
+        &["CLIENT", "KILL", "ID", "abc"],
+        &["CLIENT", "KILL", "ID", "-9223372036854775808"],
+        &["CLIENT", "KILL", "ID", "18446744073709551616"],
+        &["CLIENT", "KILL", "ID", "0", "SKIPME"],
+        &["CLIENT", "KILL", "ID", "5", "SKIPME"],
+        &["CLIENT", "KILL", "TYPE", "Nope"],
+        &["CLIENT", "KILL", "USER", "nobody"],
+        &["CLIENT", "KILL", "SKIPME", "maybe"],
+        &["CLIENT", "KILL", "FOO", "bar"],
+        &["CLIENT", "KILL", "1.2.3.4:5"],
+        &["CLIENT", "KILL"],
+    ];
+    for args in fixed {
+        out.push(kill_step(port, |_| words(args)));
+    }
+    out
+}
+
+/// Row 11: every `CLIENT KILL` form replies as Redis does, killing oneself included
+/// (the reply first, then the close).
+#[test]
+fn client_kill_forms_reply_as_in_redis() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    let ours = kill_script(server.port());
+    let theirs = kill_script(redis.port);
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a, b);
+    }
+}
