@@ -469,3 +469,172 @@ fn client_kill_forms_reply_as_in_redis() {
         assert_eq!(a, b);
     }
 }
+
+/// Numbers no argument may be trusted with.
+const HOSTILE_NUMBERS: &[&str] = &[
+    "inf",
+    "-inf",
+    "nan",
+    "1e400",
+    "-1e400",
+    "-9223372036854775808",
+    "9223372036854775807",
+    "18446744073709551616",
+    "-18446744073709551616",
+    "4294967296",
+    "-1",
+    "-2147483649",
+    "0x7fffffffffffffff",
+    "",
+];
+/// Commands the sweep leaves out: they end the process or the connection's request
+/// mode, or change every client (`CLIENT PAUSE`), not what is probed here.
+const SWEEP_SKIPPED: &[&str] = &[
+    "shutdown",
+    "monitor",
+    "sync",
+    "psync",
+    "ckv.sync",
+    "replicaof",
+    "slaveof",
+    "failover",
+    "subscribe",
+    "psubscribe",
+    "ssubscribe",
+    "client",
+];
+/// Commands that may block on purpose, given a valid timeout.
+const SWEEP_BLOCKING: &[&str] = &[
+    "wait",
+    "waitaof",
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "blmove",
+    "blmpop",
+    "bzpopmin",
+    "bzpopmax",
+    "bzmpop",
+    "xread",
+    "xreadgroup",
+];
+/// How long one probe may take before it counts as a stall.
+const SWEEP_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Every command's name and arity, from `COMMAND`.
+fn command_table(server: &Server) -> Vec<(String, i64)> {
+    let mut client = server.client();
+    let table: redis::Value = redis::cmd("COMMAND").query(&mut client).expect("COMMAND");
+    let redis::Value::Array(rows) = table else {
+        panic!("COMMAND: {table:?}");
+    };
+    rows.into_iter()
+        .filter_map(|row| match row {
+            redis::Value::Array(fields) => match (&fields[0], &fields[1]) {
+                (redis::Value::BulkString(n), redis::Value::Int(a)) => {
+                    Some((String::from_utf8_lossy(n).to_lowercase(), *a))
+                }
+                (redis::Value::SimpleString(n), redis::Value::Int(a)) => {
+                    Some((n.to_lowercase(), *a))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends one request on a fresh connection; whether a reply (or a close) came in time.
+fn probe(port: u16, args: &[&str]) -> bool {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(SWEEP_REPLY_TIMEOUT))
+        .expect("timeout");
+    let request: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    if stream.write_all(&common::encode(&request)).is_err() {
+        return true;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while common::reply_len(&buf).is_none() {
+        match stream.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Every command in `COMMAND`, with every hostile number in every argument position
+/// (two past the minimum for variadic ones): each gets an answer in time, and the
+/// server answers another client after each command.
+#[test]
+fn hostile_numbers_in_every_position_of_every_command() {
+    let server = Server::with_shards(2, &[]);
+    let mut health = server.raw();
+    for (key, cmd) in [("s", "SADD"), ("h", "HSET"), ("k", "SET")] {
+        let mut args = vec![cmd, key, "1"];
+        if cmd == "HSET" {
+            args.push("1");
+        }
+        health.cmd(&args);
+    }
+    let table = command_table(&server);
+    assert!(table.len() > 50, "COMMAND lists {} commands", table.len());
+    let mut probes = 0;
+    for (name, arity) in table
+        .iter()
+        .filter(|(n, _)| !SWEEP_SKIPPED.contains(&n.as_str()))
+    {
+        let argc = if *arity > 0 {
+            *arity as usize
+        } else {
+            arity.unsigned_abs() as usize + 2
+        };
+        let base: Vec<&str> = std::iter::once(name.as_str())
+            .chain(std::iter::repeat_n("k", argc - 1))
+            .collect();
+        for position in 1..argc {
+            for hostile in HOSTILE_NUMBERS {
+                let mut args = base.clone();
+                args[position] = hostile;
+                let answered = probe(server.port(), &args);
+                assert!(
+                    answered || SWEEP_BLOCKING.contains(&name.as_str()),
+                    "no answer to {args:?}"
+                );
+                probes += 1;
+            }
+        }
+        let started = Instant::now();
+        assert_eq!(health.cmd(&["PING"]), "PONG", "after {name}");
+        assert!(
+            started.elapsed() < PROBE_BUDGET,
+            "PING after {name} took {:?}",
+            started.elapsed()
+        );
+    }
+    for count in [
+        "-9223372036854775807",
+        "-9223372036854775808",
+        "-16777217",
+        "-1000",
+    ] {
+        for cmd in [
+            &["SRANDMEMBER", "s", count][..],
+            &["HRANDFIELD", "h", count],
+            &["HRANDFIELD", "h", count, "WITHVALUES"],
+        ] {
+            let reply = timed(&mut health, cmd, MANY_ARGS_BUDGET);
+            assert!(
+                reply.starts_with("-ERR value is out of range") || count == "-1000",
+                "{cmd:?}: {}",
+                &reply[..reply.len().min(80)]
+            );
+        }
+    }
+    eprintln!("{probes} hostile requests answered");
+}

@@ -19,7 +19,7 @@ use crate::cursor::{parse_scan_cursor, ArgCursor};
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
-use crate::limits::SCAN_VISIT_MAX;
+use crate::limits::{RANDOM_REPEATS_MAX, SCAN_VISIT_MAX};
 use crate::long_double::LongDouble;
 use crate::resp::{parse_i64, Protocol, Reply, ReplyBuf};
 use crate::value::Value;
@@ -226,6 +226,9 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// (`getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`).
 pub(super) fn random_count(arg: &[u8]) -> CmdResult<i64> {
     let count = parse_i64(arg).ok_or(CmdError::NotInteger)?;
+    if (RANDOM_COUNT_MIN..-RANDOM_REPEATS_MAX).contains(&count) {
+        return Err(CmdError::Raw("ERR value is out of range".into()));
+    }
     if count < RANDOM_COUNT_MIN {
         return Err(CmdError::Raw(
             "ERR value is out of range, value must between -9223372036854775807 and \
