@@ -80,3 +80,47 @@ impl<'a> ArgCursor<'a> {
         }
     }
 }
+
+/// Reads a `SCAN`-family cursor as Redis 7.0 does (`strtoul` in base 10, no leading
+/// blank, nothing after the digits, no overflow): a sign is allowed and a negative
+/// value wraps (`-1` is `2^64 - 1`), and the empty string is cursor 0.
+pub fn parse_scan_cursor(s: &[u8]) -> Option<u64> {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        // `strtoul` converts nothing; only an empty argument has nothing left over.
+        return s.is_empty().then_some(0);
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_scan_cursor as p;
+
+    #[test]
+    fn scan_cursors_parse_as_strtoul() {
+        assert_eq!(p(b""), Some(0));
+        assert_eq!(p(b"-1"), Some(u64::MAX));
+        assert_eq!(p(b"+5"), Some(5));
+        assert_eq!(p(b"-0"), Some(0));
+        assert_eq!(p(b"007"), Some(7));
+        assert_eq!(p(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(p(b"-18446744073709551615"), Some(1));
+        assert_eq!(p(b"18446744073709551616"), None);
+        assert_eq!(p(b"-18446744073709551616"), None);
+        for bad in [&b" 1"[..], b"1 ", b"0x1", b"+", b"-", b"1.0"] {
+            assert_eq!(p(bad), None, "{bad:?}");
+        }
+    }
+}

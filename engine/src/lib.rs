@@ -25,6 +25,7 @@ pub mod harness;
 pub mod journal;
 pub mod keyspace;
 pub mod limits;
+pub mod long_double;
 pub mod replay;
 pub mod resp;
 pub mod shard;

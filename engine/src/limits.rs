@@ -24,6 +24,11 @@ pub const EXPIRE_REPEAT_PERCENT: usize = 10;
 pub const EXPIRE_ROUNDS_PER_TICK_MAX: usize = 64;
 /// Entries a `SCAN` step may visit on one shard, whatever `COUNT` asks (bounds latency).
 pub const SCAN_VISIT_MAX: usize = 100_000;
+/// Most draws a negative `SRANDMEMBER`/`HRANDFIELD` count may ask for. Redis
+/// builds whatever is asked in one go (`-9223372036854775807` never finishes); here a
+/// larger magnitude gets Redis's `value is out of range` text, so one handler's reply
+/// stays below about 16 million elements.
+pub const RANDOM_REPEATS_MAX: i64 = 1 << 24;
 /// Longest string value `SETRANGE`/`APPEND`/`SETBIT` may create (Redis: 512 MB).
 pub const STRING_MAX_BYTES: usize = 512 * 1024 * 1024;
 

@@ -23,7 +23,12 @@ use std::ops::Range;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use crate::limits::{PROTO_INLINE_MAX_BYTES, PROTO_MAX_MULTIBULK_ARGS};
+use crate::limits::PROTO_INLINE_MAX_BYTES;
+
+mod framing;
+pub use framing::{
+    FrameLimits, RequestParser, UNAUTHENTICATED_BULK_LEN_MAX, UNAUTHENTICATED_MULTIBULK_ARGS_MAX,
+};
 
 /// A request that cannot be framed. The connection answers `-ERR Protocol error: <text>`
 /// and closes.
@@ -36,6 +41,8 @@ pub enum ProtocolError {
     TooBigInline,
     TooBigMultibulkCount,
     TooBigBulkCount,
+    UnauthenticatedMultibulkLength,
+    UnauthenticatedBulkLength,
 }
 
 impl ProtocolError {
@@ -49,6 +56,10 @@ impl ProtocolError {
             ProtocolError::TooBigInline => "too big inline request".to_string(),
             ProtocolError::TooBigMultibulkCount => "too big mbulk count string".to_string(),
             ProtocolError::TooBigBulkCount => "too big bulk count string".to_string(),
+            ProtocolError::UnauthenticatedMultibulkLength => {
+                "unauthenticated multibulk length".to_string()
+            }
+            ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length".to_string(),
         };
         format!("ERR Protocol error: {what}")
     }
@@ -87,22 +98,21 @@ impl Frame {
 /// The arguments of one request, command name first.
 pub type Args = SmallVec<[Bytes; 4]>;
 
-/// Parses at most one request from the start of `input`.
+/// Parses at most one request from the start of `input`, from scratch: for callers
+/// that read small requests (replication acknowledgements, tests). A connection keeps
+/// a [`RequestParser`] instead, so a request arriving in many reads is framed once.
 ///
 /// Returns `Ok(None)` when `input` holds no complete request yet. A request with zero
 /// arguments (an empty line, `*0`) is returned with no arguments and must be skipped.
 pub fn parse(input: &[u8], max_bulk_len: u64) -> Result<Option<Frame>, ProtocolError> {
-    if input.is_empty() {
-        return Ok(None);
-    }
-    if input[0] == b'*' {
-        parse_multibulk(input, max_bulk_len)
-    } else {
-        parse_inline(input)
-    }
+    let limits = FrameLimits {
+        bulk_len_max: max_bulk_len,
+        authenticated: true,
+    };
+    RequestParser::default().parse(input, limits)
 }
 
-fn find_crlf(input: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_crlf(input: &[u8], from: usize) -> Option<usize> {
     let rest = input.get(from..)?;
     let mut i = 0;
     while let Some(off) = rest[i..].iter().position(|&b| b == b'\r') {
@@ -116,45 +126,6 @@ fn find_crlf(input: &[u8], from: usize) -> Option<usize> {
         i = at + 1;
     }
     None
-}
-
-fn parse_multibulk(input: &[u8], max_bulk_len: u64) -> Result<Option<Frame>, ProtocolError> {
-    let Some(eol) = find_crlf(input, 0) else {
-        if input.len() > PROTO_INLINE_MAX_BYTES {
-            return Err(ProtocolError::TooBigMultibulkCount);
-        }
-        return Ok(None);
-    };
-    let count = parse_i64(&input[1..eol]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-    if count > PROTO_MAX_MULTIBULK_ARGS {
-        return Err(ProtocolError::InvalidMultibulkLength);
-    }
-    let mut frame = Frame::default();
-    let mut pos = eol + 2;
-    for _ in 0..count.max(0) {
-        let Some(eol) = find_crlf(input, pos) else {
-            if input.len() - pos > PROTO_INLINE_MAX_BYTES {
-                return Err(ProtocolError::TooBigBulkCount);
-            }
-            return Ok(None);
-        };
-        if input[pos] != b'$' {
-            return Err(ProtocolError::ExpectedDollar(input[pos]));
-        }
-        let len = parse_i64(&input[pos + 1..eol]).ok_or(ProtocolError::InvalidBulkLength)?;
-        if len < 0 || len as u64 > max_bulk_len {
-            return Err(ProtocolError::InvalidBulkLength);
-        }
-        let start = eol + 2;
-        let end = start + len as usize;
-        if input.len() < end + 2 {
-            return Ok(None);
-        }
-        frame.args.push(ArgRef::Range(start..end));
-        pos = end + 2;
-    }
-    frame.consumed = pos;
-    Ok(Some(frame))
 }
 
 fn parse_inline(input: &[u8]) -> Result<Option<Frame>, ProtocolError> {

@@ -107,6 +107,13 @@ pub const PARAMS: &[Param] = &[
         "with no password, accept only loopback clients",
     ),
     p(
+        "enable-debug-command",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+        "allow DEBUG: never, always, or from loopback connections only",
+    ),
+    p(
         "requirepass",
         "",
         Kind::Str,

@@ -27,12 +27,10 @@ const CRATES: &[&str] = &["engine", "server", "replication", "loadgen"];
 /// Today's offenders: `(file, function or "" for the file, lines)`. Each may shrink,
 /// never grow; remove an entry once it is under the limit.
 const RATCHET: &[(&str, &str, usize)] = &[
-    ("engine/src/command/string.rs", "", 806),
     ("engine/src/journal.rs", "", 1066),
     ("engine/src/journal.rs", "effect", 112),
     ("engine/src/journal.rs", "encode", 115),
     ("engine/src/replay.rs", "apply", 94),
-    ("engine/src/glob.rs", "glob_at", 100),
     (
         "replication/src/sync_tests.rs",
         "a_snapshot_must_be_the_one_the_handshake_announced",

@@ -14,7 +14,8 @@ use super::dense::{DenseTable, Keyed, Packed};
 use super::listpack::{self, Listpack};
 use super::{Elem, HashLimits};
 use crate::error::CmdError;
-use crate::resp::{format_f64, parse_f64, parse_i64};
+use crate::long_double::LongDouble;
+use crate::resp::parse_i64;
 
 /// Bytes a field and value share inline in a table entry.
 const PAIR_INLINE_BYTES: usize = 30;
@@ -287,25 +288,24 @@ impl Hash {
         Ok(sum)
     }
 
-    /// `HINCRBYFLOAT`: adds `delta` to the number at `field` (0 when absent) and stores
-    /// the sum as `INCRBYFLOAT` formats it; returns the stored text. Computes in `f64`
-    /// (see the string commands' module doc for how that differs from `long double`).
+    /// `HINCRBYFLOAT`: adds `delta` to the number at `field` (0 when absent) in
+    /// Redis's `long double` and stores the sum as `INCRBYFLOAT` prints it; returns
+    /// the stored text.
     pub fn incr_by_float(
         &mut self,
         field: &[u8],
-        delta: f64,
+        delta: LongDouble,
         limits: &HashLimits,
     ) -> Result<Vec<u8>, HashIncrError> {
         let current = match self.get(field) {
-            Some(v) => parse_f64(&v).ok_or(HashIncrError::NotFloat)?,
-            None => 0.0,
+            Some(v) => LongDouble::parse(&v).ok_or(HashIncrError::NotFloat)?,
+            None => LongDouble::ZERO,
         };
-        let sum = current + delta;
-        if !sum.is_finite() {
-            return Err(HashIncrError::NanOrInf);
-        }
-        let mut text = Vec::new();
-        format_f64(sum, &mut text);
+        let text = current
+            .checked_add(delta)
+            .filter(|sum| sum.is_finite())
+            .ok_or(HashIncrError::NanOrInf)?
+            .to_human();
         self.set(field, &text, limits);
         Ok(text)
     }

@@ -11,6 +11,11 @@ use rand::SeedableRng;
 
 use super::*;
 
+/// A `long double` increment, as `HINCRBYFLOAT` reads it.
+fn ld(s: &str) -> crate::long_double::LongDouble {
+    crate::long_double::LongDouble::parse(s.as_bytes()).expect("a float")
+}
+
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
 }
@@ -75,11 +80,11 @@ fn hash_encodings_match_redis() {
     assert_eq!(h.incr_by(&x(65), 1, &lim), Ok(1));
     assert_eq!(h.encoding(), "hashtable");
 
-    // HSET h2 a 1; HINCRBYFLOAT h2 a 1e100 → a 101-byte value: hashtable.
+    // HSET h2 a 1; HINCRBYFLOAT h2 a 1e100 → a 100-byte value: hashtable.
     let mut h = Hash::new();
     h.set(b("a"), b("1"), &lim);
-    let text = h.incr_by_float(b("a"), 1e100, &lim).expect("finite");
-    assert_eq!(text.len(), 101);
+    let text = h.incr_by_float(b("a"), ld("1e100"), &lim).expect("finite");
+    assert_eq!(text.len(), 100);
     assert_eq!(h.encoding(), "hashtable");
 
     // With hash-max-listpack-entries 128: 128 fields listpack, 129 hashtable.
@@ -169,7 +174,7 @@ fn hash_increments_follow_redis() {
     h.set(b("big"), b("9223372036854775807"), &lim);
     assert_eq!(h.incr_by(b("f"), 1, &lim), Err(HashIncrError::NotInteger));
     assert_eq!(
-        h.incr_by_float(b("f"), 1.0, &lim),
+        h.incr_by_float(b("f"), ld("1"), &lim),
         Err(HashIncrError::NotFloat)
     );
     assert_eq!(h.incr_by(b("big"), 1, &lim), Err(HashIncrError::Overflow));
@@ -177,17 +182,21 @@ fn hash_increments_follow_redis() {
     assert_eq!(h.incr_by(b("new"), i64::MIN, &lim), Ok(i64::MIN));
     assert_eq!(h.incr_by(b("new"), -1, &lim), Err(HashIncrError::Overflow));
     assert_eq!(
-        h.incr_by_float(b("n"), 1.5, &lim).as_deref(),
+        h.incr_by_float(b("n"), ld("1.5"), &lim).as_deref(),
         Ok(&b"-3.5"[..])
     );
-    assert_eq!(h.incr_by_float(b("n"), 3.5, &lim).as_deref(), Ok(&b"0"[..]));
+    assert_eq!(
+        h.incr_by_float(b("n"), ld("3.5"), &lim).as_deref(),
+        Ok(&b"0"[..])
+    );
     assert_eq!(&*h.get(b("n")).expect("set"), b("0"));
     assert_eq!(
-        h.incr_by_float(b("n"), f64::MAX, &lim).map(|t| t.len()),
-        Ok(309)
+        h.incr_by_float(b("n"), ld("1.1e4932"), &lim)
+            .map(|t| t.len()),
+        Ok(4933)
     );
     assert_eq!(
-        h.incr_by_float(b("n"), f64::MAX, &lim),
+        h.incr_by_float(b("n"), ld("1.1e4932"), &lim),
         Err(HashIncrError::NanOrInf)
     );
     assert_eq!(h.value_len(b("big")), Some(19));

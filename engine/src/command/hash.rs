@@ -15,12 +15,13 @@ use crate::collections::{
     distinct_positions, repeat_positions, Hash, SampleCount, RANDOM_COUNT_MIN,
 };
 use crate::command::ctx::{read_typed, write_typed, Ctx};
-use crate::cursor::ArgCursor;
+use crate::cursor::{parse_scan_cursor, ArgCursor};
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
-use crate::limits::SCAN_VISIT_MAX;
-use crate::resp::{parse_f64, parse_i64, parse_u64, Protocol, Reply, ReplyBuf};
+use crate::limits::{RANDOM_REPEATS_MAX, SCAN_VISIT_MAX};
+use crate::long_double::LongDouble;
+use crate::resp::{parse_i64, Protocol, Reply, ReplyBuf};
 use crate::value::Value;
 
 /// The hash at `key` for a read command: counts a hit or miss, then checks the type.
@@ -204,9 +205,9 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (key, field) = (&args[1], &args[2]);
-    let delta = parse_f64(&args[3]).ok_or(CmdError::NotFloat)?;
+    let delta = LongDouble::parse(&args[3]).ok_or(CmdError::NotFloat)?;
     if !delta.is_finite() {
-        return Err(CmdError::IncrNanOrInf);
+        return Err(CmdError::Raw("ERR value is NaN or Infinity".into()));
     }
     let limits = ctx.limits.hash;
     if let Some(mut guard) = write_hash(ctx.ks, ctx.db, key, ctx.now_ms)? {
@@ -225,6 +226,9 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// (`getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`).
 pub(super) fn random_count(arg: &[u8]) -> CmdResult<i64> {
     let count = parse_i64(arg).ok_or(CmdError::NotInteger)?;
+    if (RANDOM_COUNT_MIN..-RANDOM_REPEATS_MAX).contains(&count) {
+        return Err(CmdError::Raw("ERR value is out of range".into()));
+    }
     if count < RANDOM_COUNT_MIN {
         return Err(CmdError::Raw(
             "ERR value is out of range, value must between -9223372036854775807 and \
@@ -298,7 +302,7 @@ const SCAN_COUNT_DEFAULT: usize = 10;
 
 /// Reads `cursor [MATCH pattern] [COUNT count]` as Redis's `scanGenericCommand` does.
 pub(super) fn parse_scan<'a>(c: &mut ArgCursor<'a>) -> CmdResult<ScanOpts<'a>> {
-    let cursor = parse_u64(c.arg()?).ok_or_else(|| CmdError::Raw("ERR invalid cursor".into()))?;
+    let cursor = parse_scan_cursor(c.arg()?).ok_or(CmdError::InvalidCursor)?;
     let mut opts = ScanOpts {
         cursor,
         pattern: None,
@@ -312,7 +316,7 @@ pub(super) fn parse_scan<'a>(c: &mut ArgCursor<'a>) -> CmdResult<ScanOpts<'a>> {
             }
             opts.count = (count as u64).min(SCAN_VISIT_MAX as u64) as usize;
         } else if c.remaining() >= 2 && c.eat("MATCH") {
-            opts.pattern = Some(c.arg()?);
+            opts.pattern = Some(c.arg()?.as_ref()).filter(|p| *p != b"*");
         } else {
             return Err(CmdError::Syntax);
         }

@@ -11,16 +11,8 @@
 //! handler changes something, and only then: a handler that changes nothing does not
 //! touch the value.
 //!
-//! Two deliberate differences from Redis:
-//! - `INCRBYFLOAT` computes in `f64`, not `long double`, and replies with the shortest
-//!   text that reads back to the same `f64` (`format_f64`), where Redis prints its
-//!   80-bit result with 17 fixed decimals and trims zeros. The two often disagree on
-//!   decimal fractions, either way round: `0.1 + 0.2` is `0.30000000000000004` here
-//!   and `0.3` in Redis, while Redis shows `-724.65000000000000002` where this shows
-//!   `-724.65`. Magnitudes below 1e-17 keep their digits here and print as `0` in
-//!   Redis; sums past `f64`'s range (`1e308 + 1e308`) are rejected here as infinite.
-//! - Floats are read with `parse_f64`'s rules, which refuse hexadecimal (`0x10`) that
-//!   Redis's `strtold` accepts.
+//! `INCRBYFLOAT` computes in Redis's `long double`, emulated exactly
+//! ([`crate::long_double`]), so its replies are Redis's to the last digit.
 
 use bytes::Bytes;
 
@@ -30,7 +22,8 @@ use crate::command::ctx::{read_typed, write_typed, Ctx};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
-use crate::resp::{format_f64, parse_f64, parse_i64, Reply};
+use crate::long_double::LongDouble;
+use crate::resp::{parse_i64, Reply};
 use crate::value::Value;
 
 /// The string at `key` for a read command: counts a keyspace hit or miss, as
@@ -515,7 +508,7 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     incr_by(ctx, key, negated)
 }
 
-/// `INCRBYFLOAT key increment`: see the module doc for how `f64` differs from Redis.
+/// `INCRBYFLOAT key increment`, in `long double` as Redis computes it.
 fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
@@ -523,27 +516,21 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     c.finish()?;
     let existing = write_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
     let current = match &existing {
-        Some(s) => parse_f64(s.str()).ok_or(CmdError::NotFloat)?,
-        None => 0.0,
+        Some(s) => LongDouble::parse(s.str()).ok_or(CmdError::NotFloat)?,
+        None => LongDouble::ZERO,
     };
-    let increment = parse_f64(increment).ok_or(CmdError::NotFloat)?;
-    let value = current + increment;
-    if !value.is_finite() {
-        return Err(CmdError::IncrNanOrInf);
-    }
+    let increment = LongDouble::parse(increment).ok_or(CmdError::NotFloat)?;
+    let value = current
+        .checked_add(increment)
+        .filter(|v| v.is_finite())
+        .ok_or(CmdError::IncrNanOrInf)?
+        .to_human();
+    ctx.out.bulk(&value);
     match existing {
-        Some(mut guard) => {
-            let s = guard.str_mut();
-            s.clear();
-            format_f64(value, s);
-            ctx.out.bulk(s);
-        }
+        Some(mut guard) => *guard.str_mut() = value,
         None => {
             drop(existing);
-            let mut s = Vec::new();
-            format_f64(value, &mut s);
-            ctx.out.bulk(&s);
-            ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
+            ctx.ks.add(ctx.db, key, Value::Str(value), NO_EXPIRE);
         }
     }
     Ok(())
@@ -1274,8 +1261,9 @@ mod tests {
             ("0", ".5", "0.5"),
             ("0", "5.", "5"),
             ("0", "1e20", "100000000000000000000"),
-            // f64, not Redis's long double: Redis replies 0.3 (see the module doc).
-            ("0.1", "0.2", "0.30000000000000004"),
+            ("0.1", "0.2", "0.3"),
+            ("0x10", "0x1p-2", "16.25"),
+            ("123456789012345678", "1", "123456789012345679"),
         ] {
             s.run(&["SET", "g", start]);
             assert_eq!(s.run(&["INCRBYFLOAT", "g", incr]), want, "{start} + {incr}");
@@ -1302,13 +1290,20 @@ mod tests {
         let nan_inf = "-ERR increment would produce NaN or Infinity";
         assert_eq!(s.run(&["INCRBYFLOAT", "f", "inf"]), nan_inf);
         assert_eq!(s.run(&["INCRBYFLOAT", "f", "-inf"]), nan_inf);
-        // Overflows f64; Redis's long double has room for it (see the module doc).
         s.run(&["SET", "h", "1e308"]);
-        assert_eq!(s.run(&["INCRBYFLOAT", "h", "1e308"]), nan_inf);
+        assert_eq!(
+            s.run(&["INCRBYFLOAT", "h", "1e308"]).len(),
+            309,
+            "long double"
+        );
+        s.run(&["SET", "h", "1e308"]);
+        assert_eq!(s.run(&["INCRBYFLOAT", "h", "1.2e4932"]), not_float);
+        s.run(&["SET", "h", "1.1e4932"]);
+        assert_eq!(s.run(&["INCRBYFLOAT", "h", "1.1e4932"]), nan_inf);
         s.run(&["SET", "i", "inf"]);
         assert_eq!(s.run(&["INCRBYFLOAT", "i", "1"]), nan_inf);
         assert_eq!(s.run(&["EXISTS", "f"]), "0");
-        assert_eq!(s.run(&["GET", "h"]), "1e308");
+        assert_eq!(s.run(&["GET", "h"]), "1.1e4932");
     }
 
     #[test]

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use super::keys::parse_db_index;
 use super::parts::{merge, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split};
 use crate::command::Ctx;
-use crate::cursor::ArgCursor;
+use crate::cursor::{parse_scan_cursor, ArgCursor};
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyspace::ScanPos;
 use crate::limits::SCAN_VISIT_MAX;
-use crate::resp::{parse_i64, parse_u64, Reply, ReplyBuf};
+use crate::resp::{parse_i64, Reply, ReplyBuf};
 
 /// A row every shard runs; its write part (if any) writes every shard.
 const fn every(
@@ -187,7 +187,7 @@ struct ScanArgs<'a> {
 }
 
 fn scan_args(args: &[Bytes]) -> CmdResult<ScanArgs<'_>> {
-    let cursor = parse_u64(&args[1]).ok_or(CmdError::InvalidCursor)?;
+    let cursor = parse_scan_cursor(&args[1]).ok_or(CmdError::InvalidCursor)?;
     let mut c = ArgCursor::new(args);
     c.next_opt();
     let mut scan = ScanArgs {
@@ -217,7 +217,7 @@ fn check_scan(args: &[Bytes]) -> CmdResult {
 }
 
 fn scan_first(args: &[Bytes], _shards: usize) -> usize {
-    let cursor = parse_u64(&args[1]).unwrap_or(0);
+    let cursor = parse_scan_cursor(&args[1]).unwrap_or(0);
     (cursor & ((1 << SCAN_SHARD_BITS) - 1)) as usize
 }
 

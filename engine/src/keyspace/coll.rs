@@ -12,6 +12,7 @@ use rand::Rng;
 
 use super::{Change, WriteGuard};
 use crate::collections::{Hash, HashIncrError, HashLimits, Set, SetLimits, Zset, ZsetLimits};
+use crate::long_double::LongDouble;
 use crate::value::Value;
 
 impl WriteGuard<'_> {
@@ -95,7 +96,7 @@ impl WriteGuard<'_> {
     pub fn hash_incr_by_float(
         &mut self,
         field: &[u8],
-        delta: f64,
+        delta: LongDouble,
         limits: &HashLimits,
     ) -> Result<Vec<u8>, HashIncrError> {
         self.before_element(field);

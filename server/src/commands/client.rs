@@ -91,21 +91,7 @@ fn client_cmd<'a>(
                 }
                 out.verbatim(b"txt", text.as_bytes());
             }
-            Some("kill") if args.len() == 3 => {
-                // Old form: CLIENT KILL addr:port.
-                let filter = Filter {
-                    addr: Some(String::from_utf8_lossy(&args[2]).into_owned()),
-                    ..Default::default()
-                };
-                if kill(core, filter).await == 0 {
-                    return Err(AdminError::NoSuchClient.into());
-                }
-                out.ok();
-            }
-            Some("kill") => {
-                let filter = kill_filter(client, &args[2..])?;
-                out.int(kill(core, filter).await as i64);
-            }
+            Some("kill") => client_kill(core, client, args, out).await?,
             Some("help") => CLIENT.help(out),
             _ => return Err(CLIENT.unknown(&args[1])),
         }
@@ -142,11 +128,12 @@ fn setinfo(client: &mut Client, attr: &[u8], value: &[u8]) -> CmdResult {
 }
 
 fn client_type(t: &[u8]) -> CmdResult<String> {
-    let t = String::from_utf8_lossy(t).to_ascii_lowercase();
+    let given = String::from_utf8_lossy(t);
+    let t = given.to_ascii_lowercase();
     match t.as_str() {
         "normal" | "pubsub" | "master" => Ok(t),
         "replica" | "slave" => Ok("replica".into()),
-        _ => Err(AdminError::UnknownClientType(t).into()),
+        _ => Err(AdminError::UnknownClientType(given.into_owned()).into()),
     }
 }
 
@@ -179,35 +166,70 @@ fn list_filter(args: &[Bytes]) -> CmdResult<Filter> {
     Ok(f)
 }
 
-fn kill_filter(client: &Client, args: &[Bytes]) -> CmdResult<Filter> {
-    if !args.len().is_multiple_of(2) {
-        return Err(CmdError::Syntax);
+/// `CLIENT KILL`, both forms. The caller is never closed by the broadcast: when it
+/// matches, it counts, gets its reply, and then closes (Redis's close-after-reply).
+async fn client_kill(
+    core: &Rc<Core>,
+    client: &mut Client,
+    args: &Args,
+    out: &mut ReplyBuf,
+) -> CmdResult {
+    // Old form: CLIENT KILL addr:port.
+    let old_form = args.len() == 3;
+    let mut filter = if old_form {
+        Filter {
+            addr: Some(String::from_utf8_lossy(&args[2]).into_owned()),
+            ..Default::default()
+        }
+    } else {
+        kill_filter(client, &args[2..])?
+    };
+    let me = filter.matches(&client.info.borrow());
+    filter.skip = Some(client.id);
+    let killed = kill(core, filter).await + usize::from(me);
+    client.closing |= me;
+    if old_form {
+        if killed == 0 {
+            return Err(AdminError::NoSuchClient.into());
+        }
+        out.ok();
+    } else {
+        out.int(killed as i64);
     }
+    Ok(())
+}
+
+/// The `<option> <value>` pairs of `CLIENT KILL`, read in order as Redis reads them:
+/// a bad value fails before a later option without its value.
+fn kill_filter(client: &Client, args: &[Bytes]) -> CmdResult<Filter> {
     let mut f = Filter {
         skip: Some(client.id),
         ..Default::default()
     };
     for pair in args.chunks(2) {
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        match String::from_utf8_lossy(&pair[0])
+        let [option, value] = pair else {
+            return Err(CmdError::Syntax);
+        };
+        let text = String::from_utf8_lossy(value).into_owned();
+        match String::from_utf8_lossy(option)
             .to_ascii_uppercase()
             .as_str()
         {
             "ID" => {
-                let id = parse_i64(&pair[1])
+                let id = parse_i64(value)
                     .filter(|&v| v > 0)
                     .ok_or(AdminError::ClientIdNotPositive)?;
                 f.ids = Some(vec![id as u64]);
             }
-            "TYPE" => f.kind = Some(client_type(&pair[1])?),
-            "ADDR" => f.addr = Some(value),
-            "LADDR" => f.laddr = Some(value),
+            "TYPE" => f.kind = Some(client_type(value)?),
+            "ADDR" => f.addr = Some(text),
+            "LADDR" => f.laddr = Some(text),
             "USER" => {
-                if value != "default" {
-                    return Err(AdminError::NoSuchUser(value).into());
+                if text != "default" {
+                    return Err(AdminError::NoSuchUser(text).into());
                 }
             }
-            "SKIPME" => match value.to_ascii_lowercase().as_str() {
+            "SKIPME" => match text.to_ascii_lowercase().as_str() {
                 "yes" => f.skip = Some(client.id),
                 "no" => f.skip = None,
                 _ => return Err(CmdError::Syntax),

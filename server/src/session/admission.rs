@@ -1,9 +1,15 @@
 //! Whether a new connection is admitted: protected mode and `maxclients`, refused
-//! with Redis's texts before the connection gets a session.
+//! with Redis's texts before the connection gets a session; and, once admitted, how
+//! large a request it may send: a client that owes a password may send only Redis's
+//! small unauthenticated requests, one at a time, so a flood of huge `AUTH`
+//! arguments is refused at its header and never buffered.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 
+use corekv_engine::resp::FrameLimits;
+
+use crate::session::Client;
 use crate::shard::Core;
 
 /// Redis's protected-mode refusal.
@@ -37,4 +43,26 @@ pub fn refusal(core: &Core, addr: &SocketAddr) -> Option<&'static str> {
         return Some(MAXCLIENTS_REACHED);
     }
     None
+}
+
+/// How the session frames a client's next requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    pub limits: FrameLimits,
+    /// Requests framed before any runs. One while the client owes a password, so an
+    /// `AUTH` runs before the request after it is framed under the client's limits.
+    pub batch_commands_max: usize,
+}
+
+/// The framing for `client`'s next requests.
+pub fn framing(core: &Core, client: &Client) -> Framing {
+    let hot = &core.global.config.hot;
+    let authenticated = client.authenticated || !hot.auth_required.load(Ordering::Relaxed);
+    Framing {
+        limits: FrameLimits {
+            bulk_len_max: hot.proto_max_bulk_len.load(Ordering::Relaxed),
+            authenticated,
+        },
+        batch_commands_max: if authenticated { usize::MAX } else { 1 },
+    }
 }

@@ -39,7 +39,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use corekv_engine::resp::{parse, Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf};
+use corekv_engine::resp::{Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser};
 
 pub use client::{Client, ClientInfo};
 pub use outbox::Outbox;
@@ -104,6 +104,7 @@ pub struct Session {
     mode: Mode,
     outbox: Rc<Outbox>,
     input: BytesMut,
+    parser: RequestParser,
     frames: Vec<(usize, Frame)>,
     /// Replies of the running chunk, before they go to the outbox, in the client's
     /// protocol.
@@ -163,6 +164,7 @@ impl Session {
             mode,
             outbox,
             input: BytesMut::with_capacity(INPUT_INITIAL_BYTES),
+            parser: RequestParser::default(),
             frames: Vec::new(),
             out: ReplyBuf::new(Protocol::Resp2),
             reply_bytes_per_command: OUTPUT_CHUNK_BYTES / FIRST_CHUNK_COMMANDS,
@@ -216,9 +218,10 @@ impl Session {
     async fn run_input(&mut self) -> Result<(), End> {
         let global = self.core.global.clone();
         let hot = &global.config.hot;
-        let max_bulk = hot.proto_max_bulk_len.load(Ordering::Relaxed);
         loop {
-            let (consumed, error) = frame_batch(&self.input, max_bulk, &mut self.frames);
+            let framing = admission::framing(&self.core, &self.client);
+            let (consumed, error) =
+                frame_batch(&self.input, framing, &mut self.parser, &mut self.frames);
             let batch = take_batch(&mut self.input, consumed, &mut self.frames);
             match self.mode {
                 Mode::Commands => self.run_batch(batch).await?,
@@ -335,12 +338,13 @@ fn yield_now() -> impl Future<Output = ()> {
 /// Returns the bytes they span and the protocol error that stopped framing, if any.
 fn frame_batch(
     input: &[u8],
-    max_bulk: u64,
+    framing: admission::Framing,
+    parser: &mut RequestParser,
     frames: &mut Vec<(usize, Frame)>,
 ) -> (usize, Option<ProtocolError>) {
     let mut consumed = 0;
-    while frames.len() < BATCH_COMMANDS_MAX {
-        match parse(&input[consumed..], max_bulk) {
+    while frames.len() < framing.batch_commands_max.min(BATCH_COMMANDS_MAX) {
+        match parser.parse(&input[consumed..], framing.limits) {
             Ok(Some(frame)) => {
                 let start = consumed;
                 consumed += frame.consumed;

@@ -24,7 +24,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, c: &ClientInfo) -> bool {
+    pub fn matches(&self, c: &ClientInfo) -> bool {
         let kind = if c.pubsub { "pubsub" } else { "normal" };
         self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
             && self.addr.as_ref().is_none_or(|a| *a == c.addr.to_string())

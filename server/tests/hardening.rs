@@ -1,0 +1,640 @@
+//! No input stalls a core or aborts the process: hostile patterns, huge argument
+//! counts, unauthenticated floods, hostile numbers, every `CLIENT KILL` form; each
+//! probe is bounded in time and, where Redis's answer is the reference, compared with
+//! a real `redis-server`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Raw, Redis, Server};
+
+/// How long a probe that Redis answers at once may take here, on a loaded machine.
+const PROBE_BUDGET: Duration = Duration::from_millis(500);
+
+/// Sends `args`, returns the compact reply and asserts it came within `budget`.
+fn timed(raw: &mut Raw, args: &[&str], budget: Duration) -> String {
+    let started = Instant::now();
+    let reply = raw.cmd(args);
+    let took = started.elapsed();
+    assert!(
+        took < budget,
+        "{:?}… took {took:?}",
+        &args[..2.min(args.len())]
+    );
+    reply
+}
+
+/// Keys `KEYS`/`SCAN` patterns are matched against, on corekv and on Redis.
+const GLOB_KEYS: &[&str] = &[
+    "hello", "hallo", "hxllo", "Hello", "h*llo", "h?llo", "h[a]llo", "key:1", "key:10", "key:-",
+    "a]b", "a^b", "a\\b", "", "x",
+];
+
+/// Patterns exercising every rule of `stringmatchlen`.
+const GLOB_PATTERNS: &[&str] = &[
+    "*",
+    "**",
+    "h?llo",
+    "h*llo",
+    "h[ae]llo",
+    "h[^e]llo",
+    "h[a-b]llo",
+    "h[b-a]llo",
+    "h\\*llo",
+    "h\\?llo",
+    "h[\\a]*",
+    "key:[0-9]",
+    "key:[0-9]*",
+    "key:[-]",
+    "a[]]b",
+    "a[^]]b",
+    "a[\\]]b",
+    "a\\\\b",
+    "[",
+    "[h",
+    "h[",
+    "key:[0-",
+    "*[",
+    "?",
+    "\\",
+    "*\\",
+    "",
+    "a[^b",
+    "H*",
+];
+
+#[test]
+fn glob_patterns_match_as_in_redis() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    let mut ours = server.raw();
+    let mut theirs = Raw::connect(redis.port);
+    for key in GLOB_KEYS {
+        for raw in [&mut ours, &mut theirs] {
+            assert_eq!(raw.cmd(&["SET", key, "v"]), "OK");
+            assert_eq!(raw.cmd(&["HSET", "hash", key, "v"]), "1");
+        }
+    }
+    let sorted = |reply: String| {
+        let mut items: Vec<String> = reply
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        items.sort();
+        items
+    };
+    for pattern in GLOB_PATTERNS {
+        for cmd in [
+            &["KEYS", pattern][..],
+            &["HSCAN", "hash", "0", "MATCH", pattern, "COUNT", "100"],
+        ] {
+            let (a, b) = (ours.cmd(cmd), theirs.cmd(cmd));
+            let items = |reply: String| match cmd[0] {
+                "KEYS" => sorted(reply),
+                _ => sorted(reply.strip_prefix("[0, ").expect("one pass").to_owned()),
+            };
+            assert_eq!(items(a), items(b), "{cmd:?}");
+        }
+    }
+}
+
+/// Row 1: a pattern of 22 stars against a key of 40 `a`s, on `KEYS` and `SCAN`, while
+/// another client on another shard keeps getting answers.
+#[test]
+fn many_stars_answer_at_once() {
+    let server = Server::with_shards(2, &[]);
+    let mut raw = server.raw();
+    let key = "a".repeat(40);
+    assert_eq!(raw.cmd(&["SET", &key, "v"]), "OK");
+    let pattern = format!("{}b", "a*".repeat(22));
+    assert_eq!(timed(&mut raw, &["KEYS", &pattern], PROBE_BUDGET), "[]");
+    let reply = timed(
+        &mut raw,
+        &["SCAN", "0", "MATCH", &pattern, "COUNT", "1000"],
+        PROBE_BUDGET,
+    );
+    assert_eq!(reply, "[0, []]");
+    assert_eq!(raw.cmd(&["HSET", "h", &key, "v"]), "1");
+    assert_eq!(raw.cmd(&["SADD", "s", &key]), "1");
+    for cmd in ["HSCAN", "SSCAN"] {
+        let key_name = if cmd == "HSCAN" { "h" } else { "s" };
+        let reply = timed(
+            &mut raw,
+            &[cmd, key_name, "0", "MATCH", &pattern],
+            PROBE_BUDGET,
+        );
+        assert_eq!(reply, "[0, []]");
+    }
+    let config = timed(&mut raw, &["CONFIG", "GET", &pattern], PROBE_BUDGET);
+    assert_eq!(config, "[]");
+}
+
+/// Row 2: `KEYS a<50,000 stars>b`.
+#[test]
+fn a_run_of_stars_answers_at_once() {
+    let server = Server::with_shards(2, &[]);
+    let mut raw = server.raw();
+    assert_eq!(raw.cmd(&["SET", &"a".repeat(1000), "v"]), "OK");
+    assert_eq!(raw.cmd(&["SET", "ab", "v"]), "OK");
+    let pattern = format!("a{}b", "*".repeat(50_000));
+    assert_eq!(timed(&mut raw, &["KEYS", &pattern], PROBE_BUDGET), "[ab]");
+    let alternating = format!("{}b", "*a".repeat(25_000));
+    assert_eq!(timed(&mut raw, &["KEYS", &alternating], PROBE_BUDGET), "[]");
+}
+
+/// Row 12: cursors are read as `strtoul` reads them.
+#[test]
+fn scan_cursors_parse_as_in_redis() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    let mut ours = server.raw();
+    let mut theirs = Raw::connect(redis.port);
+    let cursors = [
+        "-1",
+        "",
+        "+5",
+        "-0",
+        " 1",
+        "1 ",
+        "0x1",
+        "+",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-18446744073709551615",
+        "-18446744073709551616",
+    ];
+    for cursor in cursors {
+        for cmd in [
+            &["SCAN", cursor][..],
+            &["HSCAN", "nokey", cursor],
+            &["SSCAN", "nokey", cursor],
+        ] {
+            assert_eq!(ours.cmd(cmd), theirs.cmd(cmd), "{cmd:?}");
+        }
+    }
+}
+
+/// Arguments in the row-3 probe: a request of about 7 MB.
+const MANY_ARGS: usize = 1_000_000;
+/// How long such a request may take here (Redis: 0.08 s; before framing was linear
+/// in the request, 4 s for `EXISTS` in a release build).
+const MANY_ARGS_BUDGET: Duration = Duration::from_secs(2);
+/// How long another client may wait meanwhile.
+const OTHER_CLIENT_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// `PING`s on a connection of its own until `stop`; returns the longest wait.
+fn pinger(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Duration {
+    let mut raw = Raw::connect(port);
+    let mut worst = Duration::ZERO;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let started = Instant::now();
+        assert_eq!(raw.cmd(&["PING"]), "PONG");
+        worst = worst.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    worst
+}
+
+/// Row 3: multi-key commands with a million one-byte keys.
+#[test]
+fn a_million_arguments_are_framed_in_linear_time() {
+    let server = Server::with_shards(2, &[]);
+    let mut raw = server.raw();
+    assert_eq!(raw.cmd(&["SET", "x", "v"]), "OK");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let (port, stop) = (server.port(), stop.clone());
+        std::thread::spawn(move || pinger(port, stop))
+    };
+    let expected = [
+        ("EXISTS", format!(":{MANY_ARGS}\r\n")),
+        ("TOUCH", format!(":{MANY_ARGS}\r\n")),
+        ("MGET", format!("*{MANY_ARGS}\r\n$1\r\nv\r\n")),
+        ("DEL", ":1\r\n".to_owned()),
+    ];
+    for (cmd, reply_start) in expected {
+        let mut request = format!("*{}\r\n${}\r\n{cmd}\r\n", MANY_ARGS + 1, cmd.len()).into_bytes();
+        request.extend_from_slice(&b"$1\r\nx\r\n".repeat(MANY_ARGS));
+        let started = Instant::now();
+        raw.send(&request);
+        let reply = raw.read_reply();
+        let took = started.elapsed();
+        assert!(reply.starts_with(reply_start.as_bytes()), "{cmd}");
+        assert!(
+            took < MANY_ARGS_BUDGET,
+            "{cmd} with {MANY_ARGS} arguments took {took:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = other.join().expect("pinger");
+    assert!(
+        worst < OTHER_CLIENT_WAIT_MAX,
+        "another client waited {worst:?}"
+    );
+}
+
+/// Row 4: clients that owe a password send small requests only, and what they send
+/// beyond is refused at its header, not buffered.
+#[test]
+fn unauthenticated_clients_send_small_requests() {
+    let server = Server::start(&["--requirepass", "pw"]);
+    let rss_before = server.rss_kib();
+    let mut floods: Vec<Raw> = (0..4).map(|_| Raw::connect(server.port())).collect();
+    let payload = vec![b'x'; 4 << 20];
+    for raw in &mut floods {
+        raw.send(b"*2\r\n$4\r\nAUTH\r\n$134217728\r\n");
+        // The server may close while this is on its way; what it sent comes first.
+        let _ = std::io::Write::write_all(&mut raw.stream, &payload);
+    }
+    for raw in &mut floods {
+        let reply = String::from_utf8(raw.read_to_eof()).expect("text");
+        assert_eq!(
+            reply,
+            "-ERR Protocol error: unauthenticated bulk length\r\n"
+        );
+    }
+    let grown_kib = server.rss_kib().saturating_sub(rss_before);
+    assert!(grown_kib < 8 * 1024, "RSS grew by {grown_kib} KiB");
+    let mut wide = Raw::connect(server.port());
+    let mut request = b"*11\r\n".to_vec();
+    request.extend_from_slice(&b"$1\r\nx\r\n".repeat(11));
+    wide.send(&request);
+    let reply = String::from_utf8(wide.read_to_eof()).expect("text");
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    // At the limits, and a larger request pipelined right after `AUTH`, are fine.
+    let mut fine = Raw::connect(server.port());
+    let value = "v".repeat(16 * 1024);
+    assert_eq!(
+        fine.cmd(&["ECHO", &value]),
+        "-NOAUTH Authentication required."
+    );
+    let mut pipeline = common::encode_str(&["AUTH", "pw"]);
+    let mset: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let mut mset_args = vec!["MSET"];
+    mset_args.extend(mset.iter().map(String::as_str));
+    pipeline.extend(common::encode_str(&mset_args));
+    fine.send(&pipeline);
+    assert_eq!(fine.read_reply(), b"+OK\r\n");
+    assert_eq!(fine.read_reply(), b"+OK\r\n");
+    assert_eq!(fine.cmd(&["ECHO", &"w".repeat(100_000)]).len(), 100_000);
+}
+
+/// Redis's refusal of `DEBUG` under `enable-debug-command no`.
+const DEBUG_NOT_ALLOWED: &str = "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// Row 9: `DEBUG` is off by default, and no `DEBUG SLEEP` argument aborts the process.
+#[test]
+fn debug_is_off_by_default_and_its_sleep_never_aborts() {
+    let redis = Redis::start();
+    let mut theirs = Raw::connect(redis.port);
+    let server = Server::with_shards(1, &[]);
+    let mut ours = server.raw();
+    for cmd in [
+        &["DEBUG", "SLEEP", "inf"][..],
+        &["DEBUG", "HELP"],
+        &["CONFIG", "GET", "enable-debug-command"],
+    ] {
+        assert_eq!(ours.cmd(cmd), theirs.cmd(cmd), "{cmd:?}");
+    }
+    assert_eq!(ours.cmd(&["DEBUG", "SLEEP", "1e20"]), DEBUG_NOT_ALLOWED);
+    let set = ours.cmd(&["CONFIG", "SET", "enable-debug-command", "yes"]);
+    assert!(set.contains("immutable"), "{set}");
+    for mode in ["yes", "local"] {
+        let server = Server::with_shards(1, &["--enable-debug-command", mode]);
+        let mut raw = server.raw();
+        for secs in ["inf", "-inf", "nan", "1e20", "1e400", "-1", "x", "", "0.01"] {
+            assert_eq!(
+                timed(&mut raw, &["DEBUG", "SLEEP", secs], PROBE_BUDGET),
+                "OK"
+            );
+        }
+        assert_eq!(raw.cmd(&["PING"]), "PONG");
+    }
+}
+
+/// `(start, increment)` pairs for row 10, `""` as start meaning no key: exact decimal
+/// sums, hexadecimal, 18-digit integers, sums past `f64`'s range, and refusals.
+const FLOAT_INCREMENTS: &[(&str, &str)] = &[
+    ("0.1", "0.2"),
+    ("1e308", "1e308"),
+    ("", "0x10"),
+    ("0x10", "0x1p-2"),
+    ("123456789012345678", "1"),
+    ("-724.65", "0"),
+    ("1", "1e-17"),
+    ("0", "-1e-20"),
+    ("0.000003814697265625", "0"),
+    ("3.14159265358979323846", "0"),
+    ("1.1e4932", "1.1e4932"),
+    ("", "inf"),
+    ("", "-inf"),
+    ("", "nan"),
+    ("", "1e400"),
+    ("", "1e5000"),
+    ("", " 1"),
+    ("abc", "1"),
+    ("", "-9223372036854775808"),
+    ("", "18446744073709551616"),
+    ("1", "1e-5000"),
+];
+
+/// Row 10: `INCRBYFLOAT` and `HINCRBYFLOAT` reply as Redis's `long double` does.
+#[test]
+fn float_increments_reply_as_in_redis() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    let mut ours = server.raw();
+    let mut theirs = Raw::connect(redis.port);
+    for (start, increment) in FLOAT_INCREMENTS {
+        for raw in [&mut ours, &mut theirs] {
+            raw.cmd(&["DEL", "k", "h"]);
+            if !start.is_empty() {
+                raw.cmd(&["SET", "k", start]);
+                raw.cmd(&["HSET", "h", "f", start]);
+            }
+        }
+        for cmd in [
+            &["INCRBYFLOAT", "k", increment][..],
+            &["HINCRBYFLOAT", "h", "f", increment],
+            &["GET", "k"],
+        ] {
+            assert_eq!(ours.cmd(cmd), theirs.cmd(cmd), "{start:?} then {cmd:?}");
+        }
+    }
+}
+
+/// A field of `CLIENT INFO`'s line (`id`, `addr`, `laddr`).
+fn client_field(raw: &mut Raw, field: &str) -> String {
+    let info = raw.cmd(&["CLIENT", "INFO"]);
+    let prefix = format!("{field}=");
+    info.split(' ')
+        .find_map(|kv| kv.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .to_owned()
+}
+
+/// Whether the server closed `raw`: a `PING` gets no `PONG`.
+fn is_closed(raw: &mut Raw) -> bool {
+    use std::io::{Read, Write};
+    if raw.stream.write_all(b"PING\r\n").is_err() {
+        return true;
+    }
+    let mut reply = [0u8; 16];
+    !matches!(raw.stream.read(&mut reply), Ok(n) if n > 0)
+}
+
+/// Sends one `CLIENT KILL` built by `args` from the caller's own fields, and returns
+/// its reply and whether the caller, then a bystander, were closed.
+fn kill_step(port: u16, args: impl Fn(&mut Raw) -> Vec<String>) -> String {
+    let mut me = Raw::connect(port);
+    let mut bystander = Raw::connect(port);
+    let args = args(&mut me);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reply = me.cmd(&args);
+    let (me_closed, other_closed) = (is_closed(&mut me), is_closed(&mut bystander));
+    // The caller's own address and id differ between servers: named, not shown.
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if a.contains(':') || a.parse::<u64>().is_ok_and(|n| n > 0 && n < 1000) {
+                "<own>"
+            } else {
+                a
+            }
+        })
+        .collect();
+    format!("{shown:?} → {reply}; caller closed {me_closed}, bystander closed {other_closed}")
+}
+
+/// The `CLIENT KILL` script; each line's arguments may use the caller's fields.
+fn kill_script(port: u16) -> Vec<String> {
+    let own = |field: &'static str| move |me: &mut Raw| client_field(me, field);
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    let old = own("addr");
+    out.push(kill_step(port, |me| {
+        vec!["CLIENT".into(), "KILL".into(), old(me)]
+    }));
+    for (option, field) in [("ADDR", "addr"), ("ID", "id"), ("LADDR", "laddr")] {
+        let value = own(field);
+        for skipme in ["yes", "no"] {
+            out.push(kill_step(port, |me| {
+                let v = value(me);
+                words(&["CLIENT", "KILL", option, &v, "SKIPME", skipme])
+            }));
+        }
+    }
+    let fixed: &[&[&str]] = &[
+        &["CLIENT", "KILL", "TYPE", "normal"],
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+        &["CLIENT", "KILL", "TYPE", "master"],
+        &["CLIENT", "KILL", "TYPE", "replica"],
+        &["CLIENT", "KILL", "TYPE", "slave"],
+        &["CLIENT", "KILL", "USER", "default", "SKIPME", "no"],
+        &["CLIENT", "KILL", "TYPE", "normal", "ID", "999999"],
+        &["CLIENT", "KILL", "ID", "0"],
+        &["CLIENT", "KILL", "ID", "abc"],
+        &["CLIENT", "KILL", "ID", "-9223372036854775808"],
+        &["CLIENT", "KILL", "ID", "18446744073709551616"],
+        &["CLIENT", "KILL", "ID", "0", "SKIPME"],
+        &["CLIENT", "KILL", "ID", "5", "SKIPME"],
+        &["CLIENT", "KILL", "TYPE", "Nope"],
+        &["CLIENT", "KILL", "USER", "nobody"],
+        &["CLIENT", "KILL", "SKIPME", "maybe"],
+        &["CLIENT", "KILL", "FOO", "bar"],
+        &["CLIENT", "KILL", "1.2.3.4:5"],
+        &["CLIENT", "KILL"],
+    ];
+    for args in fixed {
+        out.push(kill_step(port, |_| words(args)));
+    }
+    out
+}
+
+/// Row 11: every `CLIENT KILL` form replies as Redis does, killing oneself included
+/// (the reply first, then the close).
+#[test]
+fn client_kill_forms_reply_as_in_redis() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    let ours = kill_script(server.port());
+    let theirs = kill_script(redis.port);
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a, b);
+    }
+}
+
+/// Numbers no argument may be trusted with.
+const HOSTILE_NUMBERS: &[&str] = &[
+    "inf",
+    "-inf",
+    "nan",
+    "1e400",
+    "-1e400",
+    "-9223372036854775808",
+    "9223372036854775807",
+    "18446744073709551616",
+    "-18446744073709551616",
+    "4294967296",
+    "-1",
+    "-2147483649",
+    "0x7fffffffffffffff",
+    "",
+];
+/// Commands the sweep leaves out: they end the process or the connection's request
+/// mode, or change every client (`CLIENT PAUSE`), not what is probed here.
+const SWEEP_SKIPPED: &[&str] = &[
+    "shutdown",
+    "monitor",
+    "sync",
+    "psync",
+    "ckv.sync",
+    "replicaof",
+    "slaveof",
+    "failover",
+    "subscribe",
+    "psubscribe",
+    "ssubscribe",
+    "client",
+];
+/// Commands that may block on purpose, given a valid timeout.
+const SWEEP_BLOCKING: &[&str] = &[
+    "wait",
+    "waitaof",
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "blmove",
+    "blmpop",
+    "bzpopmin",
+    "bzpopmax",
+    "bzmpop",
+    "xread",
+    "xreadgroup",
+];
+/// How long one probe may take before it counts as a stall.
+const SWEEP_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Every command's name and arity, from `COMMAND`.
+fn command_table(server: &Server) -> Vec<(String, i64)> {
+    let mut client = server.client();
+    let table: redis::Value = redis::cmd("COMMAND").query(&mut client).expect("COMMAND");
+    let redis::Value::Array(rows) = table else {
+        panic!("COMMAND: {table:?}");
+    };
+    rows.into_iter()
+        .filter_map(|row| match row {
+            redis::Value::Array(fields) => match (&fields[0], &fields[1]) {
+                (redis::Value::BulkString(n), redis::Value::Int(a)) => {
+                    Some((String::from_utf8_lossy(n).to_lowercase(), *a))
+                }
+                (redis::Value::SimpleString(n), redis::Value::Int(a)) => {
+                    Some((n.to_lowercase(), *a))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends one request on a fresh connection; whether a reply (or a close) came in time.
+fn probe(port: u16, args: &[&str]) -> bool {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(SWEEP_REPLY_TIMEOUT))
+        .expect("timeout");
+    let request: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    if stream.write_all(&common::encode(&request)).is_err() {
+        return true;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while common::reply_len(&buf).is_none() {
+        match stream.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Every command in `COMMAND`, with every hostile number in every argument position
+/// (two past the minimum for variadic ones): each gets an answer in time, and the
+/// server answers another client after each command.
+#[test]
+fn hostile_numbers_in_every_position_of_every_command() {
+    let server = Server::with_shards(2, &[]);
+    let mut health = server.raw();
+    for (key, cmd) in [("s", "SADD"), ("h", "HSET"), ("k", "SET")] {
+        let mut args = vec![cmd, key, "1"];
+        if cmd == "HSET" {
+            args.push("1");
+        }
+        health.cmd(&args);
+    }
+    let table = command_table(&server);
+    assert!(table.len() > 50, "COMMAND lists {} commands", table.len());
+    let mut probes = 0;
+    for (name, arity) in table
+        .iter()
+        .filter(|(n, _)| !SWEEP_SKIPPED.contains(&n.as_str()))
+    {
+        let argc = if *arity > 0 {
+            *arity as usize
+        } else {
+            arity.unsigned_abs() as usize + 2
+        };
+        let base: Vec<&str> = std::iter::once(name.as_str())
+            .chain(std::iter::repeat_n("k", argc - 1))
+            .collect();
+        for position in 1..argc {
+            for hostile in HOSTILE_NUMBERS {
+                let mut args = base.clone();
+                args[position] = hostile;
+                let answered = probe(server.port(), &args);
+                assert!(
+                    answered || SWEEP_BLOCKING.contains(&name.as_str()),
+                    "no answer to {args:?}"
+                );
+                probes += 1;
+            }
+        }
+        let started = Instant::now();
+        assert_eq!(health.cmd(&["PING"]), "PONG", "after {name}");
+        assert!(
+            started.elapsed() < PROBE_BUDGET,
+            "PING after {name} took {:?}",
+            started.elapsed()
+        );
+    }
+    for count in [
+        "-9223372036854775807",
+        "-9223372036854775808",
+        "-16777217",
+        "-1000",
+    ] {
+        for cmd in [
+            &["SRANDMEMBER", "s", count][..],
+            &["HRANDFIELD", "h", count],
+            &["HRANDFIELD", "h", count, "WITHVALUES"],
+        ] {
+            let reply = timed(&mut health, cmd, MANY_ARGS_BUDGET);
+            assert!(
+                reply.starts_with("-ERR value is out of range") || count == "-1000",
+                "{cmd:?}: {}",
+                &reply[..reply.len().min(80)]
+            );
+        }
+    }
+    eprintln!("{probes} hostile requests answered");
+}
