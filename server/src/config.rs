@@ -136,6 +136,13 @@ pub const PARAMS: &[Param] = &[
         "CPUs to pin shards to, e.g. 0-3,6 (empty: the affinity mask)",
     ),
     p(
+        "io-driver",
+        "uring",
+        Kind::Enum(&["uring", "glommio"]),
+        false,
+        "network driver: each core's own io_uring ring, or glommio's sockets (fallback)",
+    ),
+    p(
         "databases",
         "16",
         Kind::Int { min: 16, max: 16 },

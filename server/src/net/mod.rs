@@ -24,9 +24,11 @@
 //! the session closes the client (`QUIT`, a protocol error, a limit), the driver
 //! writes what is queued, unless the outbox was dropped, and shuts the socket down.
 //!
-//! [`glommio`] is the driver today (glommio's `TcpStream`, one reading and one
-//! writing task per connection); an io_uring driver with provided buffers and
-//! multishot receive implements the same calls.
+//! Two drivers implement these calls, chosen by the `io-driver` parameter:
+//! [`uring`] (the default: each core's own io_uring ring, multishot accept and
+//! receive into provided buffers, sends batched per loop turn) and [`glommio`]
+//! (glommio's `TcpStream`, one reading and one writing task per connection), the
+//! fallback where the kernel cannot set up the ring.
 //!
 //! `corekv-server --canned-reply` (a benchmark flag, hidden from `--help`) opens
 //! every session in [`Mode::CannedReply`](crate::session::Mode): each request is
@@ -35,6 +37,7 @@
 
 pub mod glommio;
 pub mod listener;
+pub mod uring;
 
 use std::rc::Rc;
 
