@@ -20,10 +20,24 @@
 //! either a task queues an operation (a local wake, no system call) or the ring
 //! signals its eventfd, which glommio reads for it: one pending read in glommio's
 //! ring stands for all of this core's sockets, and a core with nothing to do sleeps
-//! in glommio's reactor (idle CPU 0). Because a kernel completion always reaches the
-//! loop through glommio's reactor, glommio's own I/O (the mesh, timers, journal
-//! writes) gets its turn between two rounds of requests, where a loop that woke
-//! itself while busy would hold glommio's reactor off until its preemption timer.
+//! in glommio's reactor (idle CPU 0). While busy — the kernel still holds
+//! completions after a turn (it runs a bounded number per enter), or tasks keep
+//! queueing sends — the loop comes back without parking, but every
+//! `BUSY_TURNS_MAX` turns it signals its own eventfd and parks: a loop that only
+//! woke itself would keep glommio's task queue from ever emptying, and glommio
+//! polls its own I/O (the mesh, timers, journal writes) only then or at its
+//! preemption timer (100 ms).
+//!
+//! Measured against the alternative of one readiness poll per socket in glommio's
+//! ring (the glommio driver, with glommio's rings created without `COOP_TASKRUN`):
+//! GET at pipeline 1, server on one CPU, 50 clients, the CPU per request fell from
+//! 10.6 to 5.5 µs (redis-server: 5.2 µs in the same run); at pipeline 16 from 0.83
+//! to 0.63 µs (Redis 0.53), where the rest is the command path, not the driver.
+//!
+//! Memory locked: the rings are charged to the memory cgroup (Linux 5.12), and the
+//! only pinned memory is the provided-buffer ring's entries (8 KiB per core), so a
+//! server started by a user with the default 8 MiB `RLIMIT_MEMLOCK` (or systemd's
+//! default `LimitMEMLOCK`) needs no raised limit for this driver.
 //!
 //! The ring is created with `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` where the
 //! kernel has them (completions run only inside the turn's enter, never by

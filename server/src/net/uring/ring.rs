@@ -25,6 +25,8 @@ const RING_ENTRIES: u32 = 1024;
 /// Completion queue entries: a turn may reap a receive, a send and an accept per
 /// connection.
 const RING_CQ_ENTRIES: u32 = 8 * RING_ENTRIES;
+/// Turns in a row without passing through glommio's reactor.
+const BUSY_TURNS_MAX: u32 = 8;
 /// Enters into the kernel in one turn while it still holds completions to run.
 const ENTERS_PER_TURN_MAX: usize = 4;
 /// `io_uring_enter`'s flag to run and reap completions.
@@ -179,21 +181,49 @@ impl Driver {
 
     /// The loop: a turn, then a park until the kernel completes something or a task
     /// queues an operation. Runs until the executor ends.
+    ///
+    /// While busy (the kernel held more completions, or tasks queued operations),
+    /// the loop comes back without glommio's reactor; every
+    /// [`BUSY_TURNS_MAX`] such turns it signals its own eventfd and parks, so that
+    /// glommio's I/O (the mesh, timers) is served between them.
     pub async fn run(self: Rc<Self>) {
         let mut signalled = true;
+        let mut busy = 0;
         loop {
-            match self.turn(signalled) {
-                Ok(true) => {
-                    // Let the tasks this turn woke run first.
-                    yield_once().await;
-                    signalled = true;
+            let more = match self.turn(signalled) {
+                Ok(more) => more,
+                Err(e) => {
+                    log::warn!("io_uring_enter failed: {e}");
+                    false
+                }
+            };
+            if more || self.queued.get() {
+                busy += 1;
+                if busy >= BUSY_TURNS_MAX {
+                    busy = 0;
+                    self.signal_self();
+                    signalled = self.park(true).await;
                     continue;
                 }
-                Ok(false) => {}
-                Err(e) => log::warn!("io_uring_enter failed: {e}"),
+            } else {
+                busy = 0;
             }
-            signalled = self.park().await;
+            if more {
+                // Let the tasks this turn woke run first.
+                yield_once().await;
+                signalled = true;
+                continue;
+            }
+            signalled = self.park(false).await;
         }
+    }
+
+    /// Makes the pending eventfd read complete: the loop's next wake goes through
+    /// glommio's reactor.
+    fn signal_self(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: write(2) of 8 bytes to the eventfd this driver owns.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
     }
 
     /// Submits what is queued, runs and reaps the completions, dispatches them.
@@ -258,11 +288,11 @@ impl Driver {
         Ok(more || !self.backlog.borrow().is_empty())
     }
 
-    /// Waits until a task queued an operation or the ring signalled its eventfd
-    /// (then true).
-    async fn park(&self) -> bool {
+    /// Waits until a task queued an operation (unless `reactor`: then only the
+    /// eventfd counts) or the ring signalled its eventfd (then true).
+    async fn park(&self, reactor: bool) -> bool {
         std::future::poll_fn(|cx| {
-            if self.queued.get() {
+            if self.queued.get() && !reactor {
                 return Poll::Ready(false);
             }
             let mut read = self.eventfd_read.borrow_mut();
