@@ -137,10 +137,10 @@ pub const PARAMS: &[Param] = &[
     ),
     p(
         "io-driver",
-        "uring",
+        "glommio",
         Kind::Enum(&["uring", "glommio"]),
         false,
-        "network driver: each core's own io_uring ring, or glommio's sockets (fallback)",
+        "network driver: glommio's sockets, or each core's own io_uring ring (faster)",
     ),
     p(
         "databases",

@@ -26,6 +26,16 @@ pub struct Listen {
     pub driver: Driver,
 }
 
+impl Listen {
+    pub fn new(addrs: Vec<SocketAddr>, mode: Mode, driver: Driver) -> Listen {
+        Listen {
+            addrs,
+            mode,
+            driver,
+        }
+    }
+}
+
 /// The driver that moves a core's connections' bytes (`io-driver`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {

@@ -174,14 +174,7 @@ fn start(
         Mode::Commands
     };
     let driver = Driver::parse(&global.config.get("io-driver"));
-    executor::run_executors(
-        global,
-        Listen {
-            addrs,
-            mode,
-            driver,
-        },
-    )
+    executor::run_executors(global, Listen::new(addrs, mode, driver))
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.

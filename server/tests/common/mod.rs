@@ -9,7 +9,8 @@
 //!
 //! Every server runs with the network driver named by `COREKV_TEST_IO_DRIVER`
 //! (`uring` or `glommio`; unset: the server's default), so the whole suite runs
-//! on either driver; a test's own `--io-driver` argument wins.
+//! on either driver (`COREKV_TEST_IO_DRIVER=uring cargo test -p corekv-server`);
+//! a test's own `--io-driver` argument wins.
 //!
 //! Both speak RESP2, or RESP3 after [`Server::speaking`] `(3)`: the command suite runs
 //! in both ([`each_shard_count_and_protocol`]). The compact form renders a RESP3 reply

@@ -1,5 +1,6 @@
-//! The io_uring driver: each core drives its own ring for its sockets, beside
-//! glommio's, which keeps running the shard's work, the mesh and the timers.
+//! The io_uring driver (`--io-driver uring`): each core drives its own ring for its
+//! sockets, beside glommio's, which keeps running the shard's work, the mesh and
+//! the timers.
 //!
 //! ```text
 //!  listener ─ multishot accept ─┐          ┌─► reading task: session.received ──► outbox
@@ -48,9 +49,11 @@
 //!
 //! # A connection
 //!
-//! As with the glommio driver, a reading task hands input to the session and a
-//! writing task drains the outbox, one send in flight per connection (a short send
-//! is continued by the loop itself from where the kernel stopped). Every operation
+//! As with the glommio driver, a reading task hands input to the session and
+//! starts sending the replies; a writing task starts the sends of what other tasks
+//! push meanwhile. One send is in flight per connection, and the loop itself
+//! continues it — from where the kernel stopped after a short send, then with the
+//! chunks queued behind it — accounting each to the outbox, without waking a task. Every operation
 //! owns what the kernel may touch until its completion (see [`ring`]): a task that
 //! ends does not free a buffer under a send, and a connection's descriptor is
 //! closed (or handed over to a replication stream) only after its receive was
@@ -86,7 +89,8 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
     let mut session = match Session::open(core.clone(), peer, mode) {
         Ok(session) => session,
         Err(refusal) => {
-            let _ = driver.send(&conn, refusal.as_bytes().to_vec()).await;
+            // A few bytes into a fresh socket's empty buffer: one send takes them.
+            send_nonblocking(fd, refusal.as_bytes());
             return;
         }
     };
@@ -98,6 +102,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         driver.resume(&conn);
         let flow = session.received(&input).await;
         input.clear();
+        driver.flush(&conn, &outbox);
         if flow == Flow::Close || outbox.is_closed() {
             break;
         }
@@ -136,22 +141,26 @@ async fn next_input(conn: &Conn, outbox: &Outbox, input: &mut Vec<u8>) -> bool {
     .await
 }
 
-/// The writing task: drains the outbox at the pace the peer reads.
+/// The writing task: starts sending what other tasks push while no send is in
+/// flight (the reading task starts the sends of its own replies), and at the end
+/// waits for the last send.
 async fn write_out(driver: Rc<Driver>, conn: Rc<Conn>, outbox: Rc<Outbox>) {
     while let Some(chunk) = outbox.next().await {
-        let len = chunk.len();
-        match driver.send(&conn, chunk).await {
-            Ok(chunk) => {
-                outbox.written(len);
-                outbox.recycle(chunk);
-            }
-            Err(_) => {
-                outbox.written(0);
-                outbox.close();
-                return;
-            }
-        }
+        driver.send_chunk(&conn, &outbox, chunk);
     }
+    driver.sends_done(&conn).await;
+}
+
+fn send_nonblocking(fd: RawFd, buf: &[u8]) {
+    // SAFETY: send(2) reads `buf` for its length on the connection's socket.
+    unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
 }
 
 fn shutdown(fd: RawFd) {

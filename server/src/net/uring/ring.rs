@@ -19,6 +19,7 @@ use ::glommio::io::BufferedFile;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufs::{BufRing, RECV_BUFFER_GROUP};
+use crate::session::Outbox;
 
 /// Submission queue entries of a core's ring.
 const RING_ENTRIES: u32 = 1024;
@@ -66,9 +67,10 @@ pub struct Conn {
     paused: Cell<bool>,
     /// The reading task, waiting for input, end of input, or the receive's end.
     reader: RefCell<Option<Waker>>,
-    /// A finished send: its buffer back, or the error.
-    sent: RefCell<Option<Result<Vec<u8>, i32>>>,
-    /// The task waiting for the send to finish.
+    /// A send of the outbox's bytes is in flight (the loop continues with the next
+    /// chunk as each completes).
+    sending: Cell<bool>,
+    /// The writing task, waiting for the sends to end.
     sender: RefCell<Option<Waker>>,
 }
 
@@ -82,7 +84,7 @@ impl Conn {
             stopping: Cell::new(false),
             paused: Cell::new(false),
             reader: RefCell::new(None),
-            sent: RefCell::new(None),
+            sending: Cell::new(false),
             sender: RefCell::new(None),
         }
     }
@@ -113,9 +115,10 @@ pub struct Acceptor {
 enum Op {
     Accept(Rc<Acceptor>),
     Recv(Rc<Conn>),
-    /// The bytes to send and how many of them the kernel already took.
+    /// A chunk of the outbox's bytes and how many of them the kernel already took.
     Send {
         conn: Rc<Conn>,
+        outbox: Rc<Outbox>,
         chunk: Vec<u8>,
         offset: usize,
     },
@@ -271,8 +274,10 @@ impl Driver {
                 for cqe in ring.completion() {
                     reaped.push((cqe.user_data(), cqe.result(), cqe.flags()));
                 }
+                // An interrupted enter may leave entries unsubmitted and
+                // completions unrun: both bring the loop back at once.
                 let sq = ring.submission();
-                more = sq.taskrun() || sq.cq_overflow();
+                more = sq.taskrun() || sq.cq_overflow() || !sq.is_empty();
                 if backlog.is_empty() && !more {
                     break;
                 }
@@ -376,13 +381,28 @@ impl Driver {
         .await
     }
 
-    /// Sends all of `chunk` (as many sends as the socket needs); the chunk back, or
-    /// the error.
-    pub async fn send(&self, conn: &Rc<Conn>, chunk: Vec<u8>) -> Result<Vec<u8>, i32> {
-        self.send_from(conn.clone(), chunk, 0);
+    /// Starts writing the outbox's queued chunks unless a send is in flight.
+    pub fn flush(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>) {
+        if conn.sending.get() {
+            return;
+        }
+        if let Some(chunk) = outbox.try_next() {
+            self.send_chunk(conn, outbox, chunk);
+        }
+    }
+
+    /// Sends `chunk`, taken from the outbox, then the chunks queued behind it, each
+    /// whole (as many sends as the socket needs), accounting them to the outbox.
+    pub fn send_chunk(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>, chunk: Vec<u8>) {
+        conn.sending.set(true);
+        self.send_from(conn.clone(), outbox.clone(), chunk, 0);
+    }
+
+    /// Waits until no send is in flight.
+    pub async fn sends_done(&self, conn: &Conn) {
         std::future::poll_fn(|cx| {
-            if let Some(done) = conn.sent.borrow_mut().take() {
-                return Poll::Ready(done);
+            if !conn.sending.get() {
+                return Poll::Ready(());
             }
             *conn.sender.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
@@ -390,7 +410,7 @@ impl Driver {
         .await
     }
 
-    fn send_from(&self, conn: Rc<Conn>, chunk: Vec<u8>, offset: usize) {
+    fn send_from(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize) {
         let rest = &chunk[offset..];
         let len = rest.len().min(u32::MAX as usize) as u32;
         let entry = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), len)
@@ -399,11 +419,31 @@ impl Driver {
         self.queue(
             Op::Send {
                 conn,
+                outbox,
                 chunk,
                 offset,
             },
             entry,
         );
+    }
+
+    fn sent(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize, res: i32) {
+        if res <= 0 {
+            outbox.written(0);
+            outbox.close();
+        } else if offset + (res as usize) < chunk.len() {
+            return self.send_from(conn, outbox, chunk, offset + res as usize);
+        } else {
+            outbox.written(chunk.len());
+            outbox.recycle(chunk);
+            if let Some(next) = outbox.try_next() {
+                return self.send_from(conn, outbox, next, 0);
+            }
+        }
+        conn.sending.set(false);
+        if let Some(w) = conn.sender.borrow_mut().take() {
+            w.wake();
+        }
     }
 
     fn complete(&self, slot: u64, res: i32, flags: u32) {
@@ -429,23 +469,10 @@ impl Driver {
             Op::Recv(conn) => self.received(slot, conn, res, flags, more),
             Op::Send {
                 conn,
+                outbox,
                 chunk,
                 offset,
-            } => {
-                let done = if res < 0 {
-                    Err(-res)
-                } else if res == 0 && offset < chunk.len() {
-                    Err(libc::EPIPE)
-                } else if offset + (res as usize) < chunk.len() {
-                    return self.send_from(conn, chunk, offset + res as usize);
-                } else {
-                    Ok(chunk)
-                };
-                *conn.sent.borrow_mut() = Some(done);
-                if let Some(w) = conn.sender.borrow_mut().take() {
-                    w.wake();
-                }
-            }
+            } => self.sent(conn, outbox, chunk, offset, res),
             Op::Cancel => {}
         }
     }
