@@ -13,7 +13,8 @@ the rounds and the corekv/Redis ratios.
 
 `base-N` runs the `--baseline` binary with N shards, in the same alternating rounds,
 so a change to the server is measured against its previous build on the same machine
-at the same time.
+at the same time. `uring-N` and `glommio-N` run this build with that network driver
+(`--io-driver`), e.g. `--servers redis,uring-1,glommio-1`.
 
 Needs redis-server and redis-benchmark on PATH, and a release build of corekv
 (built here with `cargo build --release -p corekv-server`).
@@ -27,12 +28,18 @@ import sys
 import benchlib
 
 
+DRIVERS = ("uring", "glommio")
+
+
 def start(kind, server_cpus, baseline):
-    """`redis`, `corekv-N` or `base-N` (N shards; the baseline binary) on `server_cpus`."""
+    """`redis`, `corekv-N`, `base-N` (N shards; the baseline binary) or `uring-N` /
+    `glommio-N` (this build with that network driver) on `server_cpus`."""
     if kind == "redis":
         return benchlib.start("redis", server_cpus)
-    binary = baseline if kind.startswith("base-") else benchlib.COREKV
-    return benchlib.start("corekv", server_cpus, shards=int(kind.split("-")[1]), binary=binary)
+    name, shards = kind.rsplit("-", 1)
+    binary = baseline if name == "base" else benchlib.COREKV
+    extra = ("--io-driver", name) if name in DRIVERS else ()
+    return benchlib.start("corekv", server_cpus, shards=int(shards), extra=extra, binary=binary)
 
 
 def run_benchmark(server, test, pipeline, requests, clients, client_cpu, keyspace):
@@ -50,7 +57,8 @@ def main():
     ap.add_argument("--keyspace", type=int,
                     help="redis-benchmark -r: random keys (MSET's ten keys then spread over shards)")
     ap.add_argument("--servers", default="redis,corekv-1,corekv-2",
-                    help="redis, corekv-N (N shards), base-N (the --baseline binary, N shards)")
+                    help="redis, corekv-N (N shards), base-N (the --baseline binary, N shards), "
+                         "uring-N / glommio-N (this build with that network driver)")
     ap.add_argument("--baseline", help="another corekv-server binary, run as base-N")
     ap.add_argument("--no-build", action="store_true", help="use target/release as it is")
     ap.add_argument("--server-cpu", default="0", help="CPU for single-shard servers")

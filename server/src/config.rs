@@ -149,6 +149,13 @@ pub const PARAMS: &[Param] = &[
         "CPUs to pin shards to, e.g. 0-3,6 (empty: the affinity mask)",
     ),
     p(
+        "io-driver",
+        "glommio",
+        Kind::Enum(&["uring", "glommio"]),
+        false,
+        "network driver: glommio's sockets, or each core's own io_uring ring (faster)",
+    ),
+    p(
         "databases",
         "16",
         Kind::Int { min: 16, max: 16 },

@@ -1,5 +1,6 @@
 //! The listening sockets: every core listens on the same port (`SO_REUSEPORT`, the
-//! kernel spreads connections) and serves what it accepts on its own executor.
+//! kernel spreads connections) and serves what it accepts on its own executor,
+//! with the driver the `io-driver` parameter names ([`Driver`]).
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use glommio::net::TcpListener;
 
+use super::uring::ring::{Acceptor, TaskRun};
 use crate::session::Mode;
 use crate::shard::Core;
 
@@ -21,6 +23,36 @@ const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 pub struct Listen {
     pub addrs: Vec<SocketAddr>,
     pub mode: Mode,
+    pub driver: Driver,
+}
+
+impl Listen {
+    pub fn new(addrs: Vec<SocketAddr>, mode: Mode, driver: Driver) -> Listen {
+        Listen {
+            addrs,
+            mode,
+            driver,
+        }
+    }
+}
+
+/// The driver that moves a core's connections' bytes (`io-driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// The core's own io_uring ring ([`super::uring`]).
+    Uring,
+    /// glommio's `TcpStream` ([`super::glommio`]).
+    Glommio,
+}
+
+impl Driver {
+    /// The `io-driver` parameter's value.
+    pub fn parse(value: &str) -> Driver {
+        match value {
+            "glommio" => Driver::Glommio,
+            _ => Driver::Uring,
+        }
+    }
 }
 
 /// Fails if the port is taken. Every core binds with SO_REUSEPORT, so without
@@ -49,22 +81,47 @@ fn bind_listener(addr: SocketAddr) -> std::io::Result<OwnedFd> {
 /// This core's listeners, accepting until shutdown.
 pub struct Listeners {
     fds: Vec<RawFd>,
+    /// The io_uring driver's listening sockets (its ring accepts on them).
+    _sockets: Vec<OwnedFd>,
 }
 
 impl Listeners {
-    /// Binds every address and starts an accept loop for each on this core.
+    /// Binds every address and starts accepting on each on this core.
     pub fn start(core: &Rc<Core>, listen: &Listen) -> Result<Listeners, String> {
         let mut sockets = Vec::new();
         for addr in &listen.addrs {
             sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
         }
         let fds = sockets.iter().map(AsRawFd::as_raw_fd).collect();
+        if listen.driver == Driver::Uring {
+            match super::uring::ring::Driver::new() {
+                Ok((driver, taskrun)) => {
+                    if core.id == 0 {
+                        log_driver(taskrun);
+                    }
+                    start_uring(core, driver, &sockets, listen.mode);
+                    return Ok(Listeners {
+                        fds,
+                        _sockets: sockets,
+                    });
+                }
+                Err(e) => log::warn!(
+                    "core {}: can't set up an io_uring ring ({e}): using the glommio driver",
+                    core.id
+                ),
+            }
+        } else if core.id == 0 {
+            log::info!("network driver: glommio");
+        }
         for socket in sockets {
             // SAFETY: a bound, listening TCP socket whose ownership passes to the listener.
             let listener = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
             glommio::spawn_local(accept_loop(core.clone(), listener, listen.mode)).detach();
         }
-        Ok(Listeners { fds })
+        Ok(Listeners {
+            fds,
+            _sockets: Vec::new(),
+        })
     }
 
     /// Takes this core's listeners out of the LISTEN state before the executor ends.
@@ -92,5 +149,43 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, mode: Mode) {
                 glommio::timer::sleep(ACCEPT_RETRY_INTERVAL).await;
             }
         }
+    }
+}
+
+fn log_driver(taskrun: TaskRun) {
+    let flags = match taskrun {
+        TaskRun::Deferred => "SINGLE_ISSUER|DEFER_TASKRUN",
+        TaskRun::Cooperative => "COOP_TASKRUN",
+    };
+    log::info!("network driver: io_uring ({flags}|TASKRUN_FLAG, multishot receive)");
+}
+
+/// Starts this core's ring loop and a multishot accept on each listener.
+fn start_uring(
+    core: &Rc<Core>,
+    driver: Rc<super::uring::ring::Driver>,
+    sockets: &[OwnedFd],
+    mode: Mode,
+) {
+    glommio::spawn_local(driver.clone().run()).detach();
+    for socket in sockets {
+        let weak = Rc::downgrade(&driver);
+        let serving = core.clone();
+        let global = core.global.clone();
+        driver.accept(Rc::new(Acceptor {
+            fd: socket.as_raw_fd(),
+            on_accept: Box::new(move |stream| {
+                if let Some(driver) = weak.upgrade() {
+                    glommio::spawn_local(super::uring::serve(
+                        driver,
+                        serving.clone(),
+                        stream,
+                        mode,
+                    ))
+                    .detach();
+                }
+            }),
+            stopped: Box::new(move || global.shutdown.is_fired()),
+        }));
     }
 }

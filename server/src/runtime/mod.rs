@@ -20,7 +20,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use crate::config::{Config, PARAMS};
-use crate::net::listener::{probe_port, Listen};
+use crate::net::listener::{probe_port, Driver, Listen};
 use crate::session::Mode;
 use crate::shard::global::{Global, PersistState};
 use clock::now_ms;
@@ -174,7 +174,8 @@ fn start(
     } else {
         Mode::Commands
     };
-    executor::run_executors(global, Listen { addrs, mode })
+    let driver = Driver::parse(&global.config.get("io-driver"));
+    executor::run_executors(global, Listen::new(addrs, mode, driver))
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.

@@ -7,6 +7,11 @@
 //! engine harness's compact text form (`+OK` → `OK`, `:3` → `3`, null → `(nil)`,
 //! `-ERR x` → `-ERR x`, arrays → `[a, b]`).
 //!
+//! Every server runs with the network driver named by `COREKV_TEST_IO_DRIVER`
+//! (`uring` or `glommio`; unset: the server's default), so the whole suite runs
+//! on either driver (`COREKV_TEST_IO_DRIVER=uring cargo test -p corekv-server`);
+//! a test's own `--io-driver` argument wins.
+//!
 //! Both speak RESP2, or RESP3 after [`Server::speaking`] `(3)`: the command suite runs
 //! in both ([`each_shard_count_and_protocol`]). The compact form renders a RESP3 reply
 //! as its RESP2 counterpart (a map as its flat array of keys and values, a set or a
@@ -61,6 +66,17 @@ fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_corekv-server")
 }
 
+/// The environment variable naming the network driver every server runs with.
+pub const IO_DRIVER_ENV: &str = "COREKV_TEST_IO_DRIVER";
+
+/// `--io-driver X` when [`IO_DRIVER_ENV`] names one.
+fn driver_args() -> Vec<String> {
+    match std::env::var(IO_DRIVER_ENV) {
+        Ok(driver) if !driver.is_empty() => vec!["--io-driver".into(), driver],
+        _ => Vec::new(),
+    }
+}
+
 /// A running `corekv-server`. Killed (SIGKILL) and its directory removed on drop.
 pub struct Server {
     child: Option<Child>,
@@ -112,6 +128,7 @@ impl Server {
             .arg(port.to_string())
             .arg("--dir")
             .arg(dir)
+            .args(driver_args())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

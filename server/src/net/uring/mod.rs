@@ -1,0 +1,169 @@
+//! The io_uring driver (`--io-driver uring`): each core drives its own ring for its
+//! sockets, beside glommio's, which keeps running the shard's work, the mesh and
+//! the timers.
+//!
+//! ```text
+//!  listener ─ multishot accept ─┐          ┌─► reading task: session.received ──► outbox
+//!  socket ─── multishot recv ───┤  ring ───┤
+//!  (provided buffers)           │ (1/core) └─► writing task: outbox.next ──► send SQE
+//!  send SQEs of the turn ───────┘
+//! ```
+//!
+//! # The loop and glommio
+//!
+//! One glommio task per core runs the loop ([`ring::Driver::run`]): a *turn* puts the
+//! operations tasks queued since the last turn in the submission queue, enters the
+//! kernel once (submit and `GETEVENTS`) — or not at all when nothing is queued and
+//! the ring's `TASKRUN` flag says no completion waits — and dispatches every
+//! completion: received bytes are copied into the connection's input and their
+//! buffer given back at once (the buffers are published once per turn), finished
+//! sends and accepted connections wake their tasks. Then the loop parks until
+//! either a task queues an operation (a local wake, no system call) or the ring
+//! signals its eventfd, which glommio reads for it: one pending read in glommio's
+//! ring stands for all of this core's sockets, and a core with nothing to do sleeps
+//! in glommio's reactor (idle CPU 0). While busy — the kernel still holds
+//! completions after a turn (it runs a bounded number per enter), or tasks keep
+//! queueing sends — the loop comes back without parking, but every
+//! `BUSY_TURNS_MAX` turns it signals its own eventfd and parks: a loop that only
+//! woke itself would keep glommio's task queue from ever emptying, and glommio
+//! polls its own I/O (the mesh, timers, journal writes) only then or at its
+//! preemption timer (100 ms).
+//!
+//! Measured against the alternative of one readiness poll per socket in glommio's
+//! ring (the glommio driver, with glommio's rings created without `COOP_TASKRUN`):
+//! GET at pipeline 1, server on one CPU, 50 clients, the CPU per request fell from
+//! 10.6 to 5.5 µs (redis-server: 5.2 µs in the same run); at pipeline 16 from 0.83
+//! to 0.63 µs (Redis 0.53), where the rest is the command path, not the driver.
+//!
+//! Memory locked: the rings are charged to the memory cgroup (Linux 5.12), and the
+//! only pinned memory is the provided-buffer ring's entries (8 KiB per core), so a
+//! server started by a user with the default 8 MiB `RLIMIT_MEMLOCK` (or systemd's
+//! default `LimitMEMLOCK`) needs no raised limit for this driver.
+//!
+//! The ring is created with `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` where the
+//! kernel has them (completions run only inside the turn's enter, never by
+//! interrupting the core), else `COOP_TASKRUN | TASKRUN_FLAG`; no timer is ever
+//! submitted to it. A kernel without either, or without provided-buffer rings
+//! (before 5.19), fails the set-up, and the core uses the [`glommio`](super::glommio)
+//! driver with a warning.
+//!
+//! # A connection
+//!
+//! As with the glommio driver, a reading task hands input to the session and
+//! starts sending the replies; a writing task starts the sends of what other tasks
+//! push meanwhile. One send is in flight per connection, and the loop itself
+//! continues it — from where the kernel stopped after a short send, then with the
+//! chunks queued behind it — accounting each to the outbox, without waking a task. Every operation
+//! owns what the kernel may touch until its completion (see [`ring`]): a task that
+//! ends does not free a buffer under a send, and a connection's descriptor is
+//! closed (or handed over to a replication stream) only after its receive was
+//! cancelled and its last completion arrived, so no later operation can read from
+//! a socket that moved to another core.
+
+mod bufs;
+pub mod ring;
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Poll;
+
+use ring::{Conn, Driver};
+
+use crate::session::{Flow, Mode, Outbox, Peer, Session};
+use crate::shard::Core;
+
+/// Serves one accepted connection until it closes (or becomes a replication stream,
+/// whose socket goes to [`crate::repl::master::hand_over`]).
+pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mode) {
+    let sock = socket2::SockRef::from(&socket);
+    let (Some(addr), Some(laddr)) = (
+        sock.peer_addr().ok().and_then(|a| a.as_socket()),
+        sock.local_addr().ok().and_then(|a| a.as_socket()),
+    ) else {
+        return;
+    };
+    let _ = sock.set_nodelay(true);
+    let fd = socket.as_raw_fd();
+    let conn = Rc::new(Conn::new(fd));
+    let peer = Peer { addr, laddr, fd };
+    let mut session = match Session::open(core.clone(), peer, mode) {
+        Ok(session) => session,
+        Err(refusal) => {
+            // A few bytes into a fresh socket's empty buffer: one send takes them.
+            send_nonblocking(fd, refusal.as_bytes());
+            return;
+        }
+    };
+    driver.receive(&conn);
+    let outbox = session.outbox();
+    let writing = ::glommio::spawn_local(write_out(driver.clone(), conn.clone(), outbox.clone()));
+    let mut input = Vec::new();
+    while next_input(&conn, &outbox, &mut input).await {
+        driver.resume(&conn);
+        let flow = session.received(&input).await;
+        input.clear();
+        driver.flush(&conn, &outbox);
+        if flow == Flow::Close || outbox.is_closed() {
+            break;
+        }
+    }
+    driver.stop_receiving(&conn).await;
+    let handover = session.close();
+    if outbox.is_closed() {
+        // Ends the connection for the peer, and ends a send stuck on a peer that
+        // does not read.
+        shutdown(fd);
+    }
+    writing.await;
+    if let Some(handover) = handover {
+        crate::repl::master::hand_over(&core, socket, handover).await;
+    }
+}
+
+/// Waits for input and moves it into `input`; false at the end of input, or once
+/// the outbox is closed (`CLIENT KILL`, the idle timeout, the output-buffer limit).
+async fn next_input(conn: &Conn, outbox: &Outbox, input: &mut Vec<u8>) -> bool {
+    std::future::poll_fn(|cx| {
+        if outbox.poll_closed(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        let mut received = conn.input.borrow_mut();
+        if !received.is_empty() {
+            std::mem::swap(&mut *received, input);
+            return Poll::Ready(true);
+        }
+        if conn.eof.get() {
+            return Poll::Ready(false);
+        }
+        conn.wait_input(cx);
+        Poll::Pending
+    })
+    .await
+}
+
+/// The writing task: starts sending what other tasks push while no send is in
+/// flight (the reading task starts the sends of its own replies), and at the end
+/// waits for the last send.
+async fn write_out(driver: Rc<Driver>, conn: Rc<Conn>, outbox: Rc<Outbox>) {
+    while let Some(chunk) = outbox.next().await {
+        driver.send_chunk(&conn, &outbox, chunk);
+    }
+    driver.sends_done(&conn).await;
+}
+
+fn send_nonblocking(fd: RawFd, buf: &[u8]) {
+    // SAFETY: send(2) reads `buf` for its length on the connection's socket.
+    unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+}
+
+fn shutdown(fd: RawFd) {
+    // SAFETY: shutdown(2) on the connection's live socket; nothing is closed or freed.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}

@@ -1,0 +1,567 @@
+//! One core's ring: its operations in flight, the loop turn that submits and
+//! reaps them, and the park that waits for the kernel through glommio.
+//!
+//! Every operation in flight has a slot in [`Driver::ops`]; its index is the
+//! SQE's `user_data`. The slot owns what the kernel may touch (a send's bytes, the
+//! connection a receive fills) until the completion that ends the operation
+//! arrives, whatever became of the task that started it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use ::glommio::io::BufferedFile;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::bufs::{BufRing, RECV_BUFFER_GROUP};
+use crate::session::Outbox;
+
+/// Submission queue entries of a core's ring.
+const RING_ENTRIES: u32 = 1024;
+/// Completion queue entries: a turn may reap a receive, a send and an accept per
+/// connection.
+const RING_CQ_ENTRIES: u32 = 8 * RING_ENTRIES;
+/// Turns in a row without passing through glommio's reactor.
+const BUSY_TURNS_MAX: u32 = 8;
+/// Enters into the kernel in one turn while it still holds completions to run.
+const ENTERS_PER_TURN_MAX: usize = 4;
+/// `io_uring_enter`'s flag to run and reap completions.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+/// Received bytes a connection holds for a busy session before receiving pauses
+/// (the peer then waits on TCP flow control, as with a socket nobody reads).
+const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
+/// Pause after a failed accept (out of descriptors, say) before the next.
+const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+/// Bytes of one eventfd read.
+const EVENTFD_READ_BYTES: usize = 8;
+
+/// How the kernel runs a core's completions: set up in this order of preference.
+#[derive(Debug, Clone, Copy)]
+pub enum TaskRun {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`: completions run only when the
+    /// loop asks for them (Linux 6.1).
+    Deferred,
+    /// `COOP_TASKRUN | TASKRUN_FLAG`: completions run at the core's next entry into
+    /// the kernel, without interrupting it (Linux 5.19).
+    Cooperative,
+}
+
+/// One connection's state shared by its tasks and its operations in flight.
+pub struct Conn {
+    pub fd: RawFd,
+    /// Bytes received and not yet handed to the session.
+    pub input: RefCell<Vec<u8>>,
+    /// The peer closed its side, or receiving failed.
+    pub eof: Cell<bool>,
+    /// The multishot receive in flight (its slot), if armed.
+    recv: Cell<Option<u64>>,
+    /// The connection stops reading: an ending receive is not armed again.
+    stopping: Cell<bool>,
+    /// Receiving paused: `input` holds [`INPUT_HELD_BYTES_MAX`] while the session is
+    /// busy; armed again once the session took it.
+    paused: Cell<bool>,
+    /// The reading task, waiting for input, end of input, or the receive's end.
+    reader: RefCell<Option<Waker>>,
+    /// A send of the outbox's bytes is in flight (the loop continues with the next
+    /// chunk as each completes).
+    sending: Cell<bool>,
+    /// The writing task, waiting for the sends to end.
+    sender: RefCell<Option<Waker>>,
+}
+
+impl Conn {
+    pub fn new(fd: RawFd) -> Conn {
+        Conn {
+            fd,
+            input: RefCell::new(Vec::new()),
+            eof: Cell::new(false),
+            recv: Cell::new(None),
+            stopping: Cell::new(false),
+            paused: Cell::new(false),
+            reader: RefCell::new(None),
+            sending: Cell::new(false),
+            sender: RefCell::new(None),
+        }
+    }
+
+    /// Registers the reading task's waker.
+    pub fn wait_input(&self, cx: &mut Context<'_>) {
+        *self.reader.borrow_mut() = Some(cx.waker().clone());
+    }
+
+    fn wake_reader(&self) {
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+/// What a core does with each connection its listener accepts.
+pub type OnAccept = Box<dyn Fn(OwnedFd)>;
+
+/// A listening socket with a multishot accept.
+pub struct Acceptor {
+    pub fd: RawFd,
+    pub on_accept: OnAccept,
+    /// Stops re-arming (shutdown).
+    pub stopped: Box<dyn Fn() -> bool>,
+}
+
+enum Op {
+    Accept(Rc<Acceptor>),
+    Recv(Rc<Conn>),
+    /// A chunk of the outbox's bytes and how many of them the kernel already took.
+    Send {
+        conn: Rc<Conn>,
+        outbox: Rc<Outbox>,
+        chunk: Vec<u8>,
+        offset: usize,
+    },
+    Cancel,
+}
+
+/// One core's io_uring for its sockets.
+pub struct Driver {
+    me: Weak<Driver>,
+    ring: RefCell<IoUring>,
+    bufs: RefCell<BufRing>,
+    ops: RefCell<Vec<Option<Op>>>,
+    free: RefCell<Vec<u64>>,
+    /// Entries waiting for room in the submission queue.
+    backlog: RefCell<VecDeque<squeue::Entry>>,
+    /// Something was queued since the last turn.
+    queued: Cell<bool>,
+    /// The loop task, parked.
+    parked: RefCell<Option<Waker>>,
+    /// The eventfd the ring signals, read through glommio's reactor while parked.
+    eventfd: Rc<BufferedFile>,
+    eventfd_read: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>,
+    /// Completions reaped in a turn, dispatched after the ring is released.
+    reaped: RefCell<Vec<(u64, i32, u32)>>,
+}
+
+impl Driver {
+    /// Sets up this core's ring (on the core's thread), its receive buffers and its
+    /// eventfd.
+    pub fn new() -> std::io::Result<(Rc<Driver>, TaskRun)> {
+        let (ring, taskrun) = build_ring()?;
+        let bufs = BufRing::register(&ring)?;
+        // Blocking: an io_uring read of a non-blocking eventfd fails at once
+        // instead of waiting.
+        // SAFETY: eventfd(2) with no pointers.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nothing else owns.
+        let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+        ring.submitter().register_eventfd(efd.as_raw_fd())?;
+        // SAFETY: the eventfd passes to the file, which closes it.
+        let eventfd =
+            unsafe { BufferedFile::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(efd)) };
+        Ok((
+            Rc::new_cyclic(|me| Driver {
+                me: me.clone(),
+                ring: RefCell::new(ring),
+                bufs: RefCell::new(bufs),
+                ops: RefCell::new(Vec::new()),
+                free: RefCell::new(Vec::new()),
+                backlog: RefCell::new(VecDeque::new()),
+                queued: Cell::new(false),
+                parked: RefCell::new(None),
+                eventfd: Rc::new(eventfd),
+                eventfd_read: RefCell::new(None),
+                reaped: RefCell::new(Vec::new()),
+            }),
+            taskrun,
+        ))
+    }
+
+    /// The loop: a turn, then a park until the kernel completes something or a task
+    /// queues an operation. Runs until the executor ends.
+    ///
+    /// While busy (the kernel held more completions, or tasks queued operations),
+    /// the loop comes back without glommio's reactor; every
+    /// [`BUSY_TURNS_MAX`] such turns it signals its own eventfd and parks, so that
+    /// glommio's I/O (the mesh, timers) is served between them.
+    pub async fn run(self: Rc<Self>) {
+        let mut signalled = true;
+        let mut busy = 0;
+        loop {
+            let more = match self.turn(signalled) {
+                Ok(more) => more,
+                Err(e) => {
+                    log::warn!("io_uring_enter failed: {e}");
+                    false
+                }
+            };
+            if more || self.queued.get() {
+                busy += 1;
+                if busy >= BUSY_TURNS_MAX {
+                    busy = 0;
+                    self.signal_self();
+                    signalled = self.park(true).await;
+                    continue;
+                }
+            } else {
+                busy = 0;
+            }
+            if more {
+                // Let the tasks this turn woke run first.
+                yield_once().await;
+                signalled = true;
+                continue;
+            }
+            signalled = self.park(false).await;
+        }
+    }
+
+    /// Makes the pending eventfd read complete: the loop's next wake goes through
+    /// glommio's reactor.
+    fn signal_self(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: write(2) of 8 bytes to the eventfd this driver owns.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    /// Submits what is queued, runs and reaps the completions, dispatches them.
+    /// True if the kernel still holds completions to run (it runs a bounded number
+    /// per enter and signals no eventfd for the rest): the loop comes back at once.
+    fn turn(&self, signalled: bool) -> std::io::Result<bool> {
+        self.queued.set(false);
+        let mut enter = signalled;
+        let mut more = false;
+        {
+            let mut ring = self.ring.borrow_mut();
+            let mut backlog = self.backlog.borrow_mut();
+            for _ in 0..ENTERS_PER_TURN_MAX {
+                let (pending, taskrun) = {
+                    let mut sq = ring.submission();
+                    while let Some(entry) = backlog.front() {
+                        // SAFETY: every entry's buffers are owned by its slot in
+                        // `ops` until its completion.
+                        if unsafe { sq.push(entry) }.is_err() {
+                            break;
+                        }
+                        backlog.pop_front();
+                    }
+                    (sq.len(), sq.taskrun() || sq.cq_overflow())
+                };
+                if pending > 0 || taskrun || enter {
+                    // SAFETY: no argument is passed.
+                    let entered = unsafe {
+                        ring.submitter().enter::<libc::sigset_t>(
+                            pending as u32,
+                            0,
+                            IORING_ENTER_GETEVENTS,
+                            None,
+                        )
+                    };
+                    match entered {
+                        Ok(_) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                enter = false;
+                let mut reaped = self.reaped.borrow_mut();
+                for cqe in ring.completion() {
+                    reaped.push((cqe.user_data(), cqe.result(), cqe.flags()));
+                }
+                // An interrupted enter may leave entries unsubmitted and
+                // completions unrun: both bring the loop back at once.
+                let sq = ring.submission();
+                more = sq.taskrun() || sq.cq_overflow() || !sq.is_empty();
+                if backlog.is_empty() && !more {
+                    break;
+                }
+            }
+        }
+        let mut reaped = std::mem::take(&mut *self.reaped.borrow_mut());
+        for &(slot, res, flags) in &reaped {
+            self.complete(slot, res, flags);
+        }
+        reaped.clear();
+        *self.reaped.borrow_mut() = reaped;
+        self.bufs.borrow_mut().publish();
+        Ok(more || !self.backlog.borrow().is_empty())
+    }
+
+    /// Waits until a task queued an operation (unless `reactor`: then only the
+    /// eventfd counts) or the ring signalled its eventfd (then true).
+    async fn park(&self, reactor: bool) -> bool {
+        std::future::poll_fn(|cx| {
+            if self.queued.get() && !reactor {
+                return Poll::Ready(false);
+            }
+            let mut read = self.eventfd_read.borrow_mut();
+            let eventfd = self.eventfd.clone();
+            let future = read.get_or_insert_with(|| {
+                Box::pin(async move {
+                    let _ = eventfd.read_at(0, EVENTFD_READ_BYTES).await;
+                })
+            });
+            if future.as_mut().poll(cx).is_ready() {
+                *read = None;
+                return Poll::Ready(true);
+            }
+            *self.parked.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn queue(&self, op: Op, entry: squeue::Entry) -> u64 {
+        let slot = match self.free.borrow_mut().pop() {
+            Some(slot) => {
+                self.ops.borrow_mut()[slot as usize] = Some(op);
+                slot
+            }
+            None => {
+                let mut ops = self.ops.borrow_mut();
+                ops.push(Some(op));
+                ops.len() as u64 - 1
+            }
+        };
+        self.queue_entry(entry.user_data(slot));
+        slot
+    }
+
+    fn queue_entry(&self, entry: squeue::Entry) {
+        self.backlog.borrow_mut().push_back(entry);
+        if !self.queued.replace(true) {
+            if let Some(w) = self.parked.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Arms a multishot accept on a listening socket.
+    pub fn accept(&self, acceptor: Rc<Acceptor>) {
+        let entry = opcode::AcceptMulti::new(types::Fd(acceptor.fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build();
+        self.queue(Op::Accept(acceptor), entry);
+    }
+
+    /// Arms the connection's multishot receive.
+    pub fn receive(&self, conn: &Rc<Conn>) {
+        let entry = opcode::RecvMulti::new(types::Fd(conn.fd), RECV_BUFFER_GROUP).build();
+        let slot = self.queue(Op::Recv(conn.clone()), entry);
+        conn.recv.set(Some(slot));
+    }
+
+    /// The session took the connection's input: a paused receive is armed again.
+    pub fn resume(&self, conn: &Rc<Conn>) {
+        if conn.paused.get() && conn.recv.get().is_none() && !conn.stopping.get() {
+            conn.paused.set(false);
+            self.receive(conn);
+        }
+    }
+
+    /// Stops the connection's receive; done once its last completion arrived.
+    pub async fn stop_receiving(&self, conn: &Conn) {
+        conn.stopping.set(true);
+        if let Some(slot) = conn.recv.get() {
+            self.queue(Op::Cancel, opcode::AsyncCancel::new(slot).build());
+        }
+        std::future::poll_fn(|cx| {
+            if conn.recv.get().is_none() {
+                return Poll::Ready(());
+            }
+            conn.wait_input(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Starts writing the outbox's queued chunks unless a send is in flight.
+    pub fn flush(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>) {
+        if conn.sending.get() {
+            return;
+        }
+        if let Some(chunk) = outbox.try_next() {
+            self.send_chunk(conn, outbox, chunk);
+        }
+    }
+
+    /// Sends `chunk`, taken from the outbox, then the chunks queued behind it, each
+    /// whole (as many sends as the socket needs), accounting them to the outbox.
+    pub fn send_chunk(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>, chunk: Vec<u8>) {
+        conn.sending.set(true);
+        self.send_from(conn.clone(), outbox.clone(), chunk, 0);
+    }
+
+    /// Waits until no send is in flight.
+    pub async fn sends_done(&self, conn: &Conn) {
+        std::future::poll_fn(|cx| {
+            if !conn.sending.get() {
+                return Poll::Ready(());
+            }
+            *conn.sender.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn send_from(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize) {
+        let rest = &chunk[offset..];
+        let len = rest.len().min(u32::MAX as usize) as u32;
+        let entry = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build();
+        self.queue(
+            Op::Send {
+                conn,
+                outbox,
+                chunk,
+                offset,
+            },
+            entry,
+        );
+    }
+
+    fn sent(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize, res: i32) {
+        if res <= 0 {
+            outbox.written(0);
+            outbox.close();
+        } else if offset + (res as usize) < chunk.len() {
+            return self.send_from(conn, outbox, chunk, offset + res as usize);
+        } else {
+            outbox.written(chunk.len());
+            outbox.recycle(chunk);
+            if let Some(next) = outbox.try_next() {
+                return self.send_from(conn, outbox, next, 0);
+            }
+        }
+        conn.sending.set(false);
+        if let Some(w) = conn.sender.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn complete(&self, slot: u64, res: i32, flags: u32) {
+        let more = cqueue::more(flags);
+        let op = {
+            let mut ops = self.ops.borrow_mut();
+            if more {
+                match &ops[slot as usize] {
+                    Some(Op::Accept(a)) => Op::Accept(a.clone()),
+                    Some(Op::Recv(c)) => Op::Recv(c.clone()),
+                    _ => return,
+                }
+            } else {
+                let Some(op) = ops[slot as usize].take() else {
+                    return;
+                };
+                self.free.borrow_mut().push(slot);
+                op
+            }
+        };
+        match op {
+            Op::Accept(acceptor) => self.accepted(acceptor, res, more),
+            Op::Recv(conn) => self.received(slot, conn, res, flags, more),
+            Op::Send {
+                conn,
+                outbox,
+                chunk,
+                offset,
+            } => self.sent(conn, outbox, chunk, offset, res),
+            Op::Cancel => {}
+        }
+    }
+
+    fn accepted(&self, acceptor: Rc<Acceptor>, res: i32, more: bool) {
+        if res >= 0 {
+            // SAFETY: the descriptor of a connection the kernel just accepted.
+            (acceptor.on_accept)(unsafe { OwnedFd::from_raw_fd(res) });
+            if !more && !(acceptor.stopped)() {
+                self.accept(acceptor);
+            }
+        } else if !(acceptor.stopped)() {
+            // Out of descriptors, say: accept again after a pause.
+            log::warn!("accept failed: {}", std::io::Error::from_raw_os_error(-res));
+            if let (false, Some(me)) = (more, self.me.upgrade()) {
+                ::glommio::spawn_local(async move {
+                    ::glommio::timer::sleep(ACCEPT_RETRY_INTERVAL).await;
+                    me.accept(acceptor);
+                })
+                .detach();
+            }
+        }
+    }
+
+    fn received(&self, slot: u64, conn: Rc<Conn>, res: i32, flags: u32, more: bool) {
+        if res > 0 {
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                let mut bufs = self.bufs.borrow_mut();
+                let mut input = conn.input.borrow_mut();
+                input.extend_from_slice(bufs.filled(bid, res as usize));
+                bufs.give_back(bid);
+                if input.len() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true) {
+                    self.queue(Op::Cancel, opcode::AsyncCancel::new(slot).build());
+                }
+            }
+        } else if res == 0 || (res != -libc::ENOBUFS && res != -libc::ECANCELED) {
+            conn.eof.set(true);
+        }
+        if !more {
+            conn.recv.set(None);
+            if conn.input.borrow().is_empty() {
+                conn.paused.set(false);
+            }
+            if !conn.eof.get() && !conn.stopping.get() && !conn.paused.get() {
+                self.receive(&conn);
+            }
+        }
+        conn.wake_reader();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Operations still in flight when the ring is torn down may touch their
+        // buffers until the kernel cancels them: leave those buffers to the exit.
+        std::mem::forget(std::mem::take(&mut *self.ops.borrow_mut()));
+    }
+}
+
+/// Returns pending once, after waking its task: the executor runs the other ready
+/// tasks first.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// The ring with the best task-run mode the kernel supports.
+fn build_ring() -> std::io::Result<(IoUring, TaskRun)> {
+    let deferred = IoUring::builder()
+        .setup_cqsize(RING_CQ_ENTRIES)
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_taskrun_flag()
+        .build(RING_ENTRIES);
+    if let Ok(ring) = deferred {
+        return Ok((ring, TaskRun::Deferred));
+    }
+    let ring = IoUring::builder()
+        .setup_cqsize(RING_CQ_ENTRIES)
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(RING_ENTRIES)?;
+    Ok((ring, TaskRun::Cooperative))
+}

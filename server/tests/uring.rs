@@ -1,0 +1,184 @@
+//! The network drivers at the socket's edge: requests split anywhere, peers that
+//! reset or half-close, a large reply to a slow reader, descriptors given back
+//! after many connections. Each test runs on both drivers (`--io-driver`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{encode_str, Server, READ_TIMEOUT};
+
+const DRIVERS: [&str; 2] = ["uring", "glommio"];
+/// Connections opened and closed in the descriptor-leak test.
+const CHURN_CONNECTIONS: usize = 1000;
+/// Connections open at once during the churn.
+const CHURN_BATCH: usize = 50;
+/// Size of the value a slow reader fetches.
+const LARGE_VALUE_BYTES: usize = 64 * 1024 * 1024;
+/// How long the server gets to close sockets of connections that went away.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn each_driver(check: impl Fn(&Server, &str)) {
+    for driver in DRIVERS {
+        let server = Server::start(&["--shards", "1", "--io-driver", driver]);
+        check(&server, driver);
+    }
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
+    s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Reads exactly `n` bytes.
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).expect("read reply");
+    buf
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_request_split_at_every_byte_is_answered_once() {
+    each_driver(|server, driver| {
+        let request = encode_str(&["SET", "split", "value-of-the-key"]);
+        let get = encode_str(&["GET", "split"]);
+        let mut s = connect(server);
+        for cut in 1..request.len() {
+            s.write_all(&request[..cut]).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            s.write_all(&request[cut..]).unwrap();
+            assert_eq!(read_n(&mut s, 5), b"+OK\r\n", "{driver}: cut at {cut}");
+        }
+        for cut in 1..get.len() {
+            s.write_all(&get[..cut]).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            s.write_all(&get[cut..]).unwrap();
+            assert_eq!(
+                read_n(&mut s, 23),
+                b"$16\r\nvalue-of-the-key\r\n",
+                "{driver}: cut at {cut}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_client_that_resets_mid_pipeline_leaves_the_server_serving() {
+    each_driver(|server, driver| {
+        for _ in 0..20 {
+            let mut s = connect(server);
+            let mut pipeline = Vec::new();
+            for i in 0..2000 {
+                pipeline.extend(encode_str(&["SET", &format!("k{i}"), "v"]));
+            }
+            s.write_all(&pipeline).unwrap();
+            // SO_LINGER 0: close sends a reset, with the replies unread.
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s);
+        }
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["PING"]), "PONG", "{driver}");
+        assert_eq!(c.cmd(&["GET", "k0"]), "v", "{driver}");
+    });
+}
+
+#[test]
+fn a_half_closed_peer_gets_its_replies() {
+    each_driver(|server, driver| {
+        let mut s = connect(server);
+        let mut pipeline = Vec::new();
+        for i in 0..100 {
+            pipeline.extend(encode_str(&["SET", &format!("h{i}"), "v"]));
+        }
+        pipeline.extend(encode_str(&["GET", "h99"]));
+        s.write_all(&pipeline).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut replies = Vec::new();
+        s.read_to_end(&mut replies)
+            .expect("read to the server's close");
+        let mut expected = b"+OK\r\n".repeat(100);
+        expected.extend_from_slice(b"$1\r\nv\r\n");
+        assert_eq!(replies, expected, "{driver}");
+    });
+}
+
+#[test]
+fn a_large_reply_reaches_a_slow_reader_whole() {
+    each_driver(|server, driver| {
+        let mut c = server.raw();
+        let value = "x".repeat(LARGE_VALUE_BYTES);
+        assert_eq!(c.cmd(&["SET", "big", &value]), "OK", "{driver}");
+        let mut s = connect(server);
+        s.write_all(&encode_str(&["GET", "big"])).unwrap();
+        let header = format!("${LARGE_VALUE_BYTES}\r\n");
+        let total = header.len() + LARGE_VALUE_BYTES + 2;
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut reads = 0;
+        while got < total {
+            let n = s.read(&mut buf).expect("read the reply");
+            assert!(n > 0, "{driver}: closed after {got} of {total} bytes");
+            if got < header.len() {
+                assert_eq!(&buf[..header.len()], header.as_bytes(), "{driver}");
+            }
+            got += n;
+            reads += 1;
+            if reads % 64 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        assert_eq!(got, total, "{driver}");
+        assert_eq!(c.cmd(&["PING"]), "PONG", "{driver}");
+    });
+}
+
+#[test]
+fn many_connections_opened_and_closed_give_their_descriptors_back() {
+    each_driver(|server, driver| {
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["PING"]), "PONG");
+        let baseline = open_fds(server.pid());
+        let ping = encode_str(&["PING"]);
+        let mut opened = 0;
+        while opened < CHURN_CONNECTIONS {
+            let mut batch: Vec<TcpStream> = (0..CHURN_BATCH).map(|_| connect(server)).collect();
+            for s in &mut batch {
+                s.write_all(&ping).unwrap();
+            }
+            for (i, s) in batch.iter_mut().enumerate() {
+                assert_eq!(read_n(s, 7), b"+PONG\r\n", "{driver}: connection {i}");
+            }
+            // Every other connection resets instead of closing.
+            for (i, s) in batch.iter().enumerate() {
+                if i % 2 == 0 {
+                    socket2::SockRef::from(s)
+                        .set_linger(Some(Duration::ZERO))
+                        .unwrap();
+                }
+            }
+            opened += batch.len();
+        }
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while open_fds(server.pid()) > baseline && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            open_fds(server.pid()),
+            baseline,
+            "{driver}: descriptors leaked"
+        );
+        assert_eq!(c.cmd(&["PING"]), "PONG", "{driver}");
+    });
+}
