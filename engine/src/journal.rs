@@ -83,6 +83,7 @@
 //!  HDel     14  db key count field…          fields removed from a hash
 //!  SAdd     15  db key count member…         members added to an existing set
 //!  SRem     16  db key count member…         members removed from a set
+//!  LPush…   17–24  list changes; value type 6 is a list: see [`list`]
 //! ```
 //!
 //! A whole hash or set carries its encoding, so a replayed or loaded value is
@@ -108,6 +109,9 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crc::{Crc, CRC_32_ISCSI};
+
+pub mod list;
+use list::{ListEffect, TAG_LPUSH, TAG_LTRIM, VALUE_LIST_QUICKLIST};
 
 use crate::collections::{Hash, HashLimits, Set, SetLimits};
 use crate::keyspace::db::NO_EXPIRE;
@@ -433,6 +437,8 @@ pub enum Effect<'a> {
         key: &'a [u8],
         members: Vec<&'a [u8]>,
     },
+    /// Change a list in place.
+    List(ListEffect<'a>),
 }
 
 impl Effect<'_> {
@@ -647,6 +653,7 @@ impl Effect<'_> {
                 put_delta_head(tag, *db, key, items.len(), out);
                 items.iter().for_each(|item| put_bytes(item, out));
             }
+            Effect::List(list) => list.encode(out),
             Effect::TxPart {
                 tx_id,
                 participants,
@@ -759,6 +766,7 @@ fn put_value(value: &Value, out: &mut Vec<u8>) {
             put_varint(s.len() as u64, out);
             s.iter().for_each(|m| put_bytes(&m, out));
         }
+        Value::List(l) => list::put_list(l, out),
     }
 }
 
@@ -773,6 +781,7 @@ pub(crate) fn value_bytes(value: &Value) -> usize {
                 + h.iter().map(|(f, v)| bytes(&f) + bytes(&v)).sum::<usize>()
         }
         Value::Set(s) => varint_bytes(s.len() as u64) + s.iter().map(|m| bytes(&m)).sum::<usize>(),
+        Value::List(l) => varint_bytes(l.len() as u64) + l.iter().map(bytes).sum::<usize>(),
     }
 }
 
@@ -897,6 +906,7 @@ impl<'a> Reader<'a> {
                     .then_some(Value::Set(set))
                     .ok_or(DecodeError::BadCollection)
             }
+            VALUE_LIST_QUICKLIST => list::read_list(self),
             other => Err(DecodeError::UnknownValueType(other)),
         }
     }
@@ -1023,6 +1033,7 @@ impl<'a> Reader<'a> {
                 key: self.bytes()?,
                 members: self.delta_items()?,
             },
+            tag @ TAG_LPUSH..=TAG_LTRIM => ListEffect::decode(tag, self)?,
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
             TAG_NOP if tx_allowed => {
                 if self.rest.iter().any(|&b| b != 0) {
@@ -1525,7 +1536,7 @@ mod tests {
         let cases: &[(&[u8], DecodeError)] = &[
             (&[], Truncated),
             (&[0], UnknownTag(0)),
-            (&[TAG_SREM + 1], UnknownTag(TAG_SREM + 1)),
+            (&[TAG_LTRIM + 1], UnknownTag(TAG_LTRIM + 1)),
             (&[TAG_SADD, 0, 1, b'k', 0], EmptyDelta),
             (
                 &[TAG_SET, 0, 1, b'k', 0, VALUE_SET_INTSET, 1, 1, b'x'],

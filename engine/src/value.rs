@@ -1,11 +1,11 @@
 //! The values a key can hold, and what `TYPE` and `OBJECT ENCODING` call them.
 //!
-//! Strings are bytes; hashes and sets are the structures of [`crate::collections`],
+//! Strings are bytes; hashes, sets and lists are the structures of [`crate::collections`],
 //! which choose their own encodings. Two values are equal when they hold the same
 //! content in the same encoding (the order of a hash's fields or a set's members is
 //! not compared: it is not part of the value).
 
-use crate::collections::{Hash, Set};
+use crate::collections::{Hash, List, Set};
 use crate::resp::parse_i64;
 
 /// Longest string Redis stores as `embstr` (it reports `raw` above this).
@@ -16,6 +16,7 @@ pub enum Value {
     Str(Vec<u8>),
     Hash(Hash),
     Set(Set),
+    List(List),
 }
 
 impl Value {
@@ -25,6 +26,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
         }
     }
 
@@ -36,6 +38,7 @@ impl Value {
             Value::Str(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 
@@ -65,11 +68,20 @@ impl Value {
         }
     }
 
+    /// The list, if this is one.
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
+            Value::List(l) => l.is_empty(),
         }
     }
 
@@ -93,6 +105,7 @@ impl PartialEq for Value {
                     && a.len() == b.len()
                     && a.iter().all(|m| b.contains(&m))
             }
+            (Value::List(a), Value::List(b)) => a == b,
             _ => false,
         }
     }

@@ -12,8 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
+use corekv_engine::collections::list::{
+    LIST_COMPRESS_DEPTH, LIST_MAX_LISTPACK_SIZE, LIST_MAX_LISTPACK_SIZE_DEFAULT,
+    LIST_MAX_ZIPLIST_SIZE,
+};
 use corekv_engine::collections::{
-    HashLimits, SetLimits, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE,
+    HashLimits, ListLimits, SetLimits, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE,
     HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_ZIPLIST_VALUE, SET_MAX_INTSET_ENTRIES,
 };
 use corekv_engine::glob::glob_match;
@@ -321,6 +325,26 @@ pub const PARAMS: &[Param] = &[
         "most members a set of integers keeps in the compact intset encoding",
     ),
     p(
+        LIST_MAX_LISTPACK_SIZE,
+        "-2",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+        },
+        true,
+        "per list node: most elements if positive, -1..-5 for 4..64 KiB",
+    ),
+    p(
+        LIST_COMPRESS_DEPTH,
+        "0",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+        "list nodes at each end kept uncompressed (accepted; nodes are not compressed)",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -333,6 +357,7 @@ pub const PARAMS: &[Param] = &[
 pub const ALIASES: &[(&str, &str)] = &[
     (HASH_MAX_ZIPLIST_ENTRIES, HASH_MAX_LISTPACK_ENTRIES),
     (HASH_MAX_ZIPLIST_VALUE, HASH_MAX_LISTPACK_VALUE),
+    (LIST_MAX_ZIPLIST_SIZE, LIST_MAX_LISTPACK_SIZE),
 ];
 
 /// Redis 7.0's output-buffer limits, as `CONFIG GET` prints them.
@@ -663,7 +688,7 @@ impl Config {
             .collect()
     }
 
-    /// The encoding limits of hashes and sets every shard applies.
+    /// The encoding limits of hashes, sets and lists every shard applies.
     pub fn collection_limits(&self) -> CollectionLimits {
         let get = |name| usize::try_from(self.get_u64(name)).unwrap_or(usize::MAX);
         CollectionLimits {
@@ -673,6 +698,13 @@ impl Config {
             },
             set: SetLimits {
                 max_intset_entries: get(SET_MAX_INTSET_ENTRIES),
+            },
+            list: ListLimits {
+                max_listpack_size: self
+                    .get(LIST_MAX_LISTPACK_SIZE)
+                    .parse()
+                    .unwrap_or(LIST_MAX_LISTPACK_SIZE_DEFAULT),
+                compress_depth: get(LIST_COMPRESS_DEPTH),
             },
         }
     }
@@ -842,6 +874,20 @@ mod tests {
         assert_eq!(limits.hash.max_listpack_entries, 5);
         assert_eq!(limits.hash.max_listpack_value_bytes, 1024);
         assert_eq!(limits.set.max_intset_entries, 7);
+        c.set_many(&[
+            (LIST_MAX_ZIPLIST_SIZE.into(), "-5".into()),
+            (LIST_COMPRESS_DEPTH.into(), "3".into()),
+        ])
+        .unwrap();
+        let limits = c.collection_limits().list;
+        assert_eq!((limits.max_listpack_size, limits.compress_depth), (-5, 3));
+        assert_eq!(
+            c.matching(&[b"list-max-*"]),
+            vec![
+                ("list-max-listpack-size", "-5".to_string()),
+                ("list-max-ziplist-size", "-5".to_string()),
+            ]
+        );
         let got = c.matching(&[b"hash-max-*"]);
         assert_eq!(
             got,

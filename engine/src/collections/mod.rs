@@ -1,4 +1,5 @@
-//! The data structures behind hashes and sets, with Redis 7.0's encodings and
+//! The data structures behind hashes, sets and lists ([`List`], a quicklist of
+//! packed nodes, see [`list`]), with Redis 7.0's encodings and
 //! conversion rules; pure values, no keyspace, journal or reply code.
 //!
 //! ```text
@@ -31,6 +32,8 @@
 pub mod dense;
 pub mod hash;
 pub mod intset;
+pub mod list;
+pub mod list_node;
 pub mod listpack;
 pub mod set;
 
@@ -39,6 +42,7 @@ use std::ops::Deref;
 use rand::Rng;
 
 pub use hash::{Hash, HashIncrError, Indexed};
+pub use list::{End, List, ListLimits};
 pub use set::Set;
 
 /// `hash-max-listpack-entries`: most fields a `listpack` hash holds.

@@ -20,6 +20,8 @@ pub mod exec;
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
+pub mod list;
+pub mod list_move;
 pub mod multikey;
 pub mod parts;
 pub mod set;
@@ -144,6 +146,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
+    list::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

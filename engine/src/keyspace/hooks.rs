@@ -318,6 +318,40 @@ mod tests {
         ),
         ("sunionstore", &[&["SUNIONSTORE", "d", "ss", "nokey"]]),
         ("sdiffstore", &[&["SDIFFSTORE", "d", "ss", "nokey"]]),
+        (
+            "lpush",
+            &[&["LPUSH", "ll", "x"], &["LPUSH", "nl", "x", "y"]],
+        ),
+        ("rpush", &[&["RPUSH", "ll", "x"], &["RPUSH", "nl2", "x"]]),
+        (
+            "lpushx",
+            &[&["LPUSHX", "ll", "x"], &["LPUSHX", "nokey", "x"]],
+        ),
+        ("rpushx", &[&["RPUSHX", "ll", "x"]]),
+        ("linsert", &[&["LINSERT", "ll", "BEFORE", "b", "x"]]),
+        ("lset", &[&["LSET", "ll", "0", "x"]]),
+        ("lpop", &[&["LPOP", "ll"], &["LPOP", "ll", "9"]]),
+        ("rpop", &[&["RPOP", "ll", "2"]]),
+        (
+            "lrem",
+            &[&["LREM", "ll", "0", "b"], &["LREM", "ll", "0", "zz"]],
+        ),
+        (
+            "ltrim",
+            &[&["LTRIM", "ll", "1", "1"], &["LTRIM", "ll", "5", "1"]],
+        ),
+        (
+            "lmove",
+            &[
+                &["LMOVE", "ll", "nl", "LEFT", "RIGHT"],
+                &["LMOVE", "ll", "ll", "LEFT", "RIGHT"],
+            ],
+        ),
+        ("rpoplpush", &[&["RPOPLPUSH", "ll", "nl"]]),
+        (
+            "lmpop",
+            &[&["LMPOP", "2", "nokey", "ll", "LEFT", "COUNT", "9"]],
+        ),
     ];
 
     fn fresh(recorder: &Recorder) -> TestShard {
@@ -333,6 +367,7 @@ mod tests {
             &["SET", "other", "o"],
             &["HSET", "hh", "f", "1"],
             &["SADD", "ss", "1", "2"],
+            &["RPUSH", "ll", "a", "b", "c"],
         ] {
             s.run(args);
         }

@@ -50,6 +50,7 @@ mod coll;
 pub mod db;
 pub mod hooks;
 
+use crate::journal::list::ListEffect;
 use crate::journal::{Effect, EFFECT_WHOLE_VALUE_BYTES_MAX};
 use crate::limits::DATABASES;
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter};
@@ -82,6 +83,8 @@ enum Change {
     SAdd,
     /// Set members removed: `delta` holds them.
     SRem,
+    /// A list changed in place (see [`coll::ListChange`]).
+    List(coll::ListChange),
 }
 
 impl Change {
@@ -96,6 +99,7 @@ impl Change {
     fn then(self, next: Change) -> Change {
         match (self, next) {
             (Change::None, next) => next,
+            (Change::List(a), Change::List(b)) => a.then(b).map_or(Change::Whole, Change::List),
             (Change::Range { start, end }, Change::Range { start: s, end: e }) => Change::Range {
                 start: start.min(s),
                 end: end.max(e),
@@ -218,6 +222,11 @@ impl Drop for WriteGuard<'_> {
                 key,
                 members: items(),
             },
+            (Change::List(change), _) => Effect::List(ListEffect {
+                db,
+                key,
+                op: change.op(delta),
+            }),
             _ => Effect::Set {
                 db,
                 key,
