@@ -105,7 +105,14 @@ pub fn pop(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> CmdResult<Optio
     Ok(Some(popped))
 }
 
+/// Most arguments `LPOP`/`RPOP` take (the table's arity only says "at least 2").
+const POP_ARGS_MAX: usize = 3;
+
 fn pop_reply(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
+    if args.len() > POP_ARGS_MAX {
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        return Err(CmdError::WrongArgs(name));
+    }
     let Some(count_arg) = args.get(2) else {
         match pop(ctx, &args[1], end, 1)? {
             Some(popped) => ctx.out.bulk(&popped[0]),
