@@ -15,6 +15,7 @@
 use bytes::Bytes;
 
 use super::flags::*;
+use super::list_block::{BLMPOP, BMOVE, BPOP};
 use super::list_move::{LMOVE, LMPOP};
 use super::{range, row, CommandSpec, KeySpec, Route, KEY1};
 use crate::collections::{End, List};
@@ -357,6 +358,13 @@ const LMPOP_KEYS: KeySpec = KeySpec::KeyNum {
     fixed: None,
 };
 
+/// `BLMPOP timeout numkeys key… LEFT|RIGHT [COUNT n]`.
+const BLMPOP_KEYS: KeySpec = KeySpec::KeyNum {
+    numkeys_at: 2,
+    step: 1,
+    fixed: None,
+};
+
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec] = &[
     row("lpush", -3, RW | FAST, KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", Route::Shard(lpush)),
@@ -375,6 +383,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     row("ltrim", 4, WRITE, KEY1, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", Route::Shard(ltrim)),
     row("lmove", 5, RW, range(1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", Route::Parts(&LMOVE)),
     row("rpoplpush", 3, RW, range(1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", Route::Parts(&LMOVE)),
+    row("blpop", -3, WRITE | BLOCKING, range(1, -2, 1), "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Route::Parts(&BPOP)),
+    row("brpop", -3, WRITE | BLOCKING, range(1, -2, 1), "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Route::Parts(&BPOP)),
+    row("brpoplpush", 4, RW | BLOCKING, range(1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", Route::Parts(&BMOVE)),
+    row("blmove", 6, RW | BLOCKING, range(1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", Route::Parts(&BMOVE)),
+    row("blmpop", -5, WRITE | BLOCKING, BLMPOP_KEYS, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Route::Parts(&BLMPOP)),
     row("lmpop", -4, WRITE, LMPOP_KEYS, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", Route::Parts(&LMPOP)),
 ];
 

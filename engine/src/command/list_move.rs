@@ -57,7 +57,7 @@ fn check_move(args: &[Bytes]) -> CmdResult {
 }
 
 /// What `key` holds; for a source, the element at `end` too.
-fn probe(ks: &mut Keyspace, db: usize, key: &[u8], now_ms: u64, end: Option<End>) -> ListProbe {
+pub fn probe(ks: &mut Keyspace, db: usize, key: &[u8], now_ms: u64, end: Option<End>) -> ListProbe {
     match ks.find(db, key, now_ms) {
         None => ListProbe::Missing,
         Some(Entry {

@@ -21,6 +21,7 @@ pub mod hash;
 pub mod keys;
 pub mod keyspec;
 pub mod list;
+pub mod list_block;
 pub mod list_move;
 pub mod multikey;
 pub mod parts;

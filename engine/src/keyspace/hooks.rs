@@ -352,6 +352,11 @@ mod tests {
             "lmpop",
             &[&["LMPOP", "2", "nokey", "ll", "LEFT", "COUNT", "9"]],
         ),
+        ("blpop", &[&["BLPOP", "nokey", "ll", "0"]]),
+        ("brpop", &[&["BRPOP", "ll", "0"]]),
+        ("brpoplpush", &[&["BRPOPLPUSH", "ll", "nl", "0"]]),
+        ("blmove", &[&["BLMOVE", "ll", "nl", "LEFT", "LEFT", "0"]]),
+        ("blmpop", &[&["BLMPOP", "0", "1", "ll", "LEFT"]]),
     ];
 
     fn fresh(recorder: &Recorder) -> TestShard {

@@ -106,9 +106,10 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
         }
         "clients" => write!(
             t,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
             g.connected_clients.load(Ordering::Relaxed),
             g.config.hot.maxclients.load(Ordering::Relaxed),
+            crate::shard::blocking::blocked_clients(),
         ),
         "memory" => {
             let rss = rss_bytes();

@@ -9,8 +9,10 @@
 //! - `PING`/`ECHO`: answered in place as a reply slot among the waiting ones, so a
 //!   pipeline mixing them with keyed commands stays on this path;
 //! - keys on several shards, or every shard: [`crate::exec::tx`], atomic under shard locks;
+//! - blocking commands: [`blocking`], which may wait for an element;
 //! - other connection and server commands: their handlers ([`crate::commands`]).
 
+mod blocking;
 pub mod tx;
 
 use std::cell::RefCell;
@@ -160,6 +162,13 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             continue;
         }
         client.note_command(spec);
+        if spec.has(corekv_engine::command::flags::BLOCKING) {
+            flush(core, &mut squash, now, out).await;
+            let started = Instant::now();
+            blocking::run(core, client, id, &args, out).await;
+            record(core, id, started, 1);
+            continue;
+        }
         let home = core.id;
         let keyed = match spec.route {
             Exec::Engine(Route::Shard(_)) => true,
