@@ -5,6 +5,7 @@
 //! the connection closes or `CLIENT UNBLOCK` releases it.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use corekv_engine::command::list_block::{
     timeout_at, timeout_ms, timeout_out_of_range, watched_keys,
@@ -24,6 +25,19 @@ fn is_null(reply: &[u8]) -> bool {
 /// Runs blocking command `id`: its step at once, then again each time it is woken,
 /// until it answers something other than null.
 pub async fn run(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, out: &mut ReplyBuf) {
+    let started = Instant::now();
+    wait_for_element(core, client, id, args, out).await;
+    super::record(core, id, started, 1);
+}
+
+/// The command itself: its reply (an element, null on timeout, or an error) in `out`.
+async fn wait_for_element(
+    core: &Rc<Core>,
+    client: &mut Client,
+    id: usize,
+    args: &Args,
+    out: &mut ReplyBuf,
+) {
     let db = client.db;
     let mut buf = ReplyBuf::new(out.protocol());
     super::tx::run(core, id, db, args, &mut buf).await;

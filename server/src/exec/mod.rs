@@ -20,6 +20,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use corekv_engine::command::exec::{unknown_command_message, Cmd, Op, OpReply};
+use corekv_engine::command::flags::BLOCKING;
 use corekv_engine::command::parts::Split;
 use corekv_engine::command::Route;
 use corekv_engine::error::CmdError;
@@ -162,11 +163,9 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             continue;
         }
         client.note_command(spec);
-        if spec.has(corekv_engine::command::flags::BLOCKING) {
+        if spec.has(BLOCKING) {
             flush(core, &mut squash, now, out).await;
-            let started = Instant::now();
             blocking::run(core, client, id, &args, out).await;
-            record(core, id, started, 1);
             continue;
         }
         let home = core.id;
