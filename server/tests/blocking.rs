@@ -3,7 +3,8 @@
 //!   of them, clients blocked on one key in the order they blocked;
 //! - timeouts (fractional seconds) answer null near their deadline; timeout errors
 //!   are Redis 7.0.15's;
-//! - `CLIENT UNBLOCK`, `CLIENT KILL` and `INFO clients` `blocked_clients`;
+//! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost) and
+//!   `INFO clients` `blocked_clients`;
 //! - many consumers blocked on keys spread over shards, producers pushing to random
 //!   keys: every element is popped exactly once.
 
@@ -146,6 +147,14 @@ fn client_unblock_and_kill_release_blocked_clients() {
     assert_eq!(c.cmd(&["RPUSH", "k", "kept"]), "1");
     thread::sleep(BLOCK_SETTLE);
     assert_eq!(c.cmd(&["LRANGE", "k", "0", "-1"]), "[kept]");
+    // A client that disconnects mid-wait leaves the queue without taking an element.
+    let gone = send(&server, &["BLPOP", "k2", "0"]);
+    wait_blocked(&server, 1);
+    drop(gone);
+    wait_blocked(&server, 0);
+    assert_eq!(c.cmd(&["RPUSH", "k2", "kept"]), "1");
+    thread::sleep(BLOCK_SETTLE);
+    assert_eq!(c.cmd(&["LRANGE", "k2", "0", "-1"]), "[kept]");
 }
 
 /// Consumers blocked on keys spread over the shards, and producers.

@@ -4,6 +4,7 @@
 //! and run again each time it is woken, until an element comes, the timeout passes,
 //! the connection closes or `CLIENT UNBLOCK` releases it.
 
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -14,12 +15,54 @@ use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
-use crate::shard::blocking::{sleep, Queued, Unblock, Woken};
+use crate::shard::blocking::{sleep, Queued, Signal, Unblock, Woken};
 use crate::shard::Core;
 
 /// Whether a step's reply is the "nothing there" answer (a null or a null array).
 fn is_null(reply: &[u8]) -> bool {
     matches!(reply, b"*-1\r\n" | b"$-1\r\n" | b"_\r\n")
+}
+
+/// How often a blocked client's socket is looked at for a peer that closed it: the
+/// driver reads nothing while a command runs, so this is how a client that
+/// disconnects mid-wait leaves the queues before an element would be popped for it.
+const PEER_CHECK_INTERVAL_MS: u64 = 100;
+
+/// Whether the peer closed the connection (or it failed): a read would give EOF.
+fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a live local buffer; `fd` is this client's socket,
+    // open while its session runs this command.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    let pending = std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
+    n == 0 || (n < 0 && !pending)
+}
+
+/// [`sleep`], also ending when the peer has closed the connection.
+async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<u64>) -> Woken {
+    let (outbox, fd) = {
+        let info = client.info.borrow();
+        (info.outbox.clone(), info.fd)
+    };
+    loop {
+        let check_at = now_ms().saturating_add(PEER_CHECK_INTERVAL_MS);
+        let wake_at = deadline.map_or(check_at, |d| d.min(check_at));
+        match sleep(&outbox, signal, Some(wake_at)).await {
+            Woken::TimedOut if deadline.is_none_or(|d| now_ms() < d) => {
+                if peer_closed(fd) {
+                    return Woken::Closed;
+                }
+            }
+            woken => return woken,
+        }
+    }
 }
 
 /// Runs blocking command `id`: its step at once, then again each time it is woken,
@@ -61,8 +104,7 @@ async fn wait_for_element(
         if !is_null(&buf) {
             break;
         }
-        let outbox = client.info.borrow().outbox.clone();
-        match sleep(&outbox, &signal, deadline).await {
+        match sleep_watching_peer(client, &signal, deadline).await {
             Woken::Ready => continue,
             Woken::TimedOut | Woken::Unblocked(Unblock::Timeout) => break,
             Woken::Unblocked(Unblock::Error) => {
