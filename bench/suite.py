@@ -20,6 +20,7 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                write per transaction, 50 connections): both keys on one shard of a
                one-shard corekv, and one key on each shard of a two-shard corekv
                (both shards on the server CPU); Redis runs the same keys
+  lists        LPUSH, RPUSH, LPOP, RPOP and LRANGE_100 at P1, redis-benchmark
   persistence  off against everysec: SET P1 with redis-benchmark, SET P1 and P16
                with corekv-loadgen, on fresh prefilled servers started with
                --appendonly no and with --appendonly yes --appendfsync everysec
@@ -147,12 +148,20 @@ def closed(tool, command, pipeline, persistence=""):
 
 OPEN_SET, OPEN_GET = (Case(f"{c}-open-{LOADGEN}", LOADGEN, c, open_loop=True) for c in ("set", "get"))
 MSET_LOADGEN, MSET_REDIS_BENCHMARK = (closed(tool, "mset", 1) for tool in (LOADGEN, REDIS_BENCHMARK))
+# List loads as redis-benchmark names them (one list, `mylist`), P1, run in this order
+# so the pops find elements. `lrange_100` makes redis-benchmark push its own list first;
+# its rate and p50/p99 are the LRANGE step's.
+LIST_COMMANDS = ("lpush", "rpush", "lpop", "rpop", "lrange_100")
+LIST_CASES = tuple(closed(REDIS_BENCHMARK, command, 1) for command in LIST_COMMANDS)
+# redis-benchmark requests per list load (corekv-loadgen has no list twin to size it).
+LIST_REQUESTS = 100_000
 # Run order: corekv-loadgen's closed-loop cases first (they size redis-benchmark's
 # runs), SET before GET so GET finds values.
 CLOSED_CASES = (
     *(closed(tool, command, p) for tool in (LOADGEN, REDIS_BENCHMARK) for p in (1, 16) for command in ("set", "get")),
     MSET_LOADGEN,
     MSET_REDIS_BENCHMARK,
+    *LIST_CASES,
 )
 OPEN_CASES = (OPEN_SET, OPEN_GET)
 PUBSUB_CASES = tuple(Case(f"publish-s{n}-{REDIS_BENCHMARK}", REDIS_BENCHMARK, "publish", PUBSUB_PIPELINE,
@@ -171,6 +180,7 @@ TABLE_CASES = (
     MSET_REDIS_BENCHMARK,
     MSET_LOADGEN,
     *MULTI_CASES,
+    *LIST_CASES,
     *(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_TABLE_LOADS for setting in PERSISTENCE),
     *PUBSUB_CASES,
 )
@@ -251,6 +261,8 @@ def redis_benchmark_requests(args, session, case):
     the same case and server in --duration seconds."""
     if args.requests:
         return args.requests
+    if case.command in LIST_COMMANDS:
+        return LIST_REQUESTS
     twin = session[case.key.replace(REDIS_BENCHMARK, LOADGEN)]
     return max(REQUESTS_STEP, round(twin["rps"] * args.duration / REQUESTS_STEP) * REQUESTS_STEP)
 

@@ -85,6 +85,7 @@
 //!  SAdd     15  db key count member…         members added to an existing set
 //!  SRem     16  db key count member…         members removed from a set
 //!  ZAdd, ZRem   25, 26                       sorted-set deltas (see `zset.rs`)
+//!  LPush…   17–24  list changes; value type 6 is a list: see [`list`]
 //! ```
 //!
 //! A whole hash or set carries its encoding, so a replayed or loaded value is
@@ -112,7 +113,11 @@ pub use zset::ZsetDelta;
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crc::{Crc, CRC_32_ISCSI};
+pub mod list;
+use list::{ListEffect, TAG_LPUSH, TAG_LTRIM, VALUE_LIST_QUICKLIST};
+
+mod record;
+pub use record::*;
 
 use crate::collections::{Hash, HashLimits, Set, SetLimits};
 use crate::keyspace::db::NO_EXPIRE;
@@ -124,224 +129,6 @@ use crate::value::Value;
 
 /// No LSN: never written in a record, so a zeroed header cannot pass as one.
 pub const LSN_NONE: u64 = 0;
-
-/// CRC32C (Castagnoli), the checksum hardware accelerates and most journals use.
-const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
-
-/// Whether `lsn` may appear in a record.
-pub fn lsn_valid(lsn: u64) -> bool {
-    lsn != LSN_NONE && lsn != u64::MAX
-}
-
-fn checksum(lsn: u64, payload: &[u8]) -> u32 {
-    let mut digest = CRC32C.digest();
-    digest.update(&lsn.to_le_bytes());
-    digest.update(payload);
-    digest.finalize()
-}
-
-/// Appends one framed record to `out`. The payload length and the LSN must be in
-/// bounds: the caller builds both, so a violation is a bug, not a runtime error.
-pub fn encode_record(lsn: u64, payload: &[u8], out: &mut Vec<u8>) {
-    let at = out.len();
-    out.reserve(JOURNAL_RECORD_HEADER_BYTES + payload.len());
-    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
-    out.extend_from_slice(payload);
-    seal(lsn, at, out);
-}
-
-/// Appends `effect` to `out` as one framed record, encoding it in place.
-pub fn encode_effect_record(lsn: u64, effect: &Effect, out: &mut Vec<u8>) {
-    let at = out.len();
-    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
-    effect.encode(out);
-    seal(lsn, at, out);
-}
-
-/// Fills in the header of the record at `at`, whose payload runs to the end of `out`.
-fn seal(lsn: u64, at: usize, out: &mut [u8]) {
-    let payload_at = at + JOURNAL_RECORD_HEADER_BYTES;
-    let payload = &out[payload_at..];
-    assert!(lsn_valid(lsn));
-    assert!(payload.len() >= JOURNAL_RECORD_PAYLOAD_BYTES_MIN);
-    assert!(payload.len() <= JOURNAL_RECORD_PAYLOAD_BYTES_MAX);
-    let crc = checksum(lsn, payload);
-    let len = payload.len() as u32;
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
-    out[at + 8..payload_at].copy_from_slice(&lsn.to_le_bytes());
-}
-
-/// One valid record found by [`scan`]; `payload` indexes the scanned buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub offset: usize,
-    pub lsn: u64,
-    pub payload: Range<usize>,
-}
-
-impl Record {
-    /// Offset just past this record.
-    pub fn end(&self) -> usize {
-        self.payload.end
-    }
-}
-
-/// How a journal ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The last record ends exactly at the end of the buffer.
-    Clean,
-    /// From `offset` on there is no record: a write cut short, zero padding or
-    /// garbage, with nothing valid after it. Recovery truncates here.
-    TornTail { offset: usize },
-    /// The record at `offset` is damaged or out of sequence and the journal goes on
-    /// after it. Recovery must not silently drop what follows.
-    Corrupt { offset: usize },
-}
-
-/// What [`scan`] found: the valid records from the start, in order, and the end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scan {
-    pub records: Vec<Record>,
-    pub end: End,
-}
-
-impl Scan {
-    /// Bytes taken by the valid records: the length to truncate a torn journal to.
-    pub fn valid_bytes(&self) -> usize {
-        self.records.last().map_or(0, Record::end)
-    }
-
-    /// The LSN the next record appended to this journal takes, if it has any record.
-    pub fn next_lsn(&self) -> Option<u64> {
-        self.records.last().map(|r| r.lsn + 1)
-    }
-}
-
-/// A header that could start a record: sane length and LSN, and the whole record
-/// inside the buffer. Its checksum is not checked yet.
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    payload_bytes: usize,
-    crc: u32,
-    lsn: u64,
-}
-
-fn header_at(buf: &[u8], at: usize) -> Option<Header> {
-    let payload_at = at.checked_add(JOURNAL_RECORD_HEADER_BYTES)?;
-    let head = buf.get(at..payload_at)?;
-    let word = |r: Range<usize>| u32::from_le_bytes(head[r].try_into().expect("4 bytes"));
-    let payload_bytes = word(0..4) as usize;
-    let crc = word(4..8);
-    let lsn = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-    let length_sane = (JOURNAL_RECORD_PAYLOAD_BYTES_MIN..=JOURNAL_RECORD_PAYLOAD_BYTES_MAX)
-        .contains(&payload_bytes);
-    let whole = buf.len() - payload_at >= payload_bytes;
-    (length_sane && whole && lsn_valid(lsn)).then_some(Header {
-        payload_bytes,
-        crc,
-        lsn,
-    })
-}
-
-/// The header at `at` as a record, if its checksum holds.
-fn checked(buf: &[u8], at: usize, header: Header) -> Option<Record> {
-    let start = at + JOURNAL_RECORD_HEADER_BYTES;
-    let payload = start..start + header.payload_bytes;
-    (checksum(header.lsn, &buf[payload.clone()]) == header.crc).then_some(Record {
-        offset: at,
-        lsn: header.lsn,
-        payload,
-    })
-}
-
-/// Walks `buf` from the start and returns its valid records and how it ended (see
-/// the module doc for how a torn tail is told from corruption). The first record
-/// may carry any valid LSN; the caller checks it against its snapshot. This keeps
-/// every record's position; [`Scanner`] walks a large journal in constant memory.
-pub fn scan(buf: &[u8]) -> Scan {
-    let mut scanner = Scanner::new(buf);
-    let records = scanner.by_ref().collect();
-    let end = scanner.end().expect("the scanner ran to its end");
-    Scan { records, end }
-}
-
-/// [`scan`] one record at a time: yields the valid records, then [`Scanner::end`]
-/// says how the journal ended.
-#[derive(Debug, Clone)]
-pub struct Scanner<'a> {
-    buf: &'a [u8],
-    at: usize,
-    last_lsn: Option<u64>,
-    end: Option<End>,
-}
-
-impl<'a> Scanner<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Scanner {
-            buf,
-            at: 0,
-            last_lsn: None,
-            end: None,
-        }
-    }
-
-    /// How the journal ended: `None` until the iterator has returned `None`.
-    pub fn end(&self) -> Option<End> {
-        self.end
-    }
-
-    fn stop(&mut self, end: End) -> Option<Record> {
-        self.end = Some(end);
-        None
-    }
-}
-
-impl Iterator for Scanner<'_> {
-    type Item = Record;
-
-    fn next(&mut self) -> Option<Record> {
-        if self.end.is_some() {
-            return None;
-        }
-        let (buf, at) = (self.buf, self.at);
-        if at == buf.len() {
-            return self.stop(End::Clean);
-        }
-        let expected_lsn = self.last_lsn.map(|lsn| lsn + 1);
-        match header_at(buf, at).and_then(|h| checked(buf, at, h)) {
-            Some(r) if expected_lsn.is_none_or(|lsn| r.lsn == lsn) => {
-                self.at = r.end();
-                self.last_lsn = Some(r.lsn);
-                Some(r)
-            }
-            Some(_) => self.stop(End::Corrupt { offset: at }),
-            None if continues_after(buf, at, expected_lsn) => {
-                self.stop(End::Corrupt { offset: at })
-            }
-            None => self.stop(End::TornTail { offset: at }),
-        }
-    }
-}
-
-/// Whether a record continuing this journal validates somewhere after the bad spot
-/// at `bad_at`, where a record with `expected_lsn` belonged. Between the two, the
-/// records lost each took at least [`JOURNAL_RECORD_BYTES_MIN`] bytes, which bounds
-/// how far the later LSN can be ahead; checking that before the checksum makes a
-/// garbage tail cheap to walk and hard to mistake for a record.
-fn continues_after(buf: &[u8], bad_at: usize, expected_lsn: Option<u64>) -> bool {
-    (bad_at + 1..buf.len()).any(|at| {
-        let Some(header) = header_at(buf, at) else {
-            return false;
-        };
-        let plausible = expected_lsn.is_none_or(|lsn| {
-            let lost_max = ((at - bad_at) / JOURNAL_RECORD_BYTES_MIN) as u64;
-            header.lsn >= lsn && header.lsn - lsn <= lost_max
-        });
-        plausible && checked(buf, at, header).is_some()
-    })
-}
 
 /// What one write changed, in the form the journal keeps: enough to redo it on a
 /// keyspace without a clock or a random generator. To journal a write, keys and
@@ -440,6 +227,8 @@ pub enum Effect<'a> {
     },
     /// A sorted-set delta (`ZAdd`, `ZRem`).
     Zset(ZsetDelta<'a>),
+    /// Change a list in place.
+    List(ListEffect<'a>),
 }
 
 impl Effect<'_> {
@@ -571,8 +360,9 @@ impl Effect<'_> {
                 put_varint(*expire_at_ms, out);
                 put_value(value, out);
             }
-            Effect::Del { db, key } => {
-                out.push(TAG_DEL);
+            Effect::Del { db, key } | Effect::Persist { db, key } => {
+                let del = matches!(self, Effect::Del { .. });
+                out.push(if del { TAG_DEL } else { TAG_PERSIST });
                 put_db(*db, out);
                 put_bytes(key, out);
             }
@@ -582,11 +372,6 @@ impl Effect<'_> {
                 put_db(*db, out);
                 put_bytes(key, out);
                 put_varint(*at_ms, out);
-            }
-            Effect::Persist { db, key } => {
-                out.push(TAG_PERSIST);
-                put_db(*db, out);
-                put_bytes(key, out);
             }
             Effect::FlushDb { db } => {
                 out.push(TAG_FLUSH_DB);
@@ -655,6 +440,7 @@ impl Effect<'_> {
                 items.iter().for_each(|item| put_bytes(item, out));
             }
             Effect::Zset(delta) => delta.encode(out),
+            Effect::List(list) => list.encode(out),
             Effect::TxPart {
                 tx_id,
                 participants,
@@ -768,6 +554,7 @@ fn put_value(value: &Value, out: &mut Vec<u8>) {
             s.iter().for_each(|m| put_bytes(&m, out));
         }
         Value::Zset(z) => zset::put_value(z, out),
+        Value::List(l) => list::put_list(l, out),
     }
 }
 
@@ -783,6 +570,7 @@ pub(crate) fn value_bytes(value: &Value) -> usize {
         }
         Value::Set(s) => varint_bytes(s.len() as u64) + s.iter().map(|m| bytes(&m)).sum::<usize>(),
         Value::Zset(z) => zset::value_bytes(z),
+        Value::List(l) => varint_bytes(l.len() as u64) + l.iter().map(bytes).sum::<usize>(),
     }
 }
 
@@ -908,6 +696,7 @@ impl<'a> Reader<'a> {
                     .ok_or(DecodeError::BadCollection)
             }
             tag @ (zset::VALUE_ZSET_LISTPACK | zset::VALUE_ZSET_TREE) => self.zset_value(tag),
+            VALUE_LIST_QUICKLIST => list::read_list(self),
             other => Err(DecodeError::UnknownValueType(other)),
         }
     }
@@ -1008,17 +797,7 @@ impl<'a> Reader<'a> {
                     bytes,
                 }
             }
-            TAG_HSET => {
-                let (db, key, n) = (self.db()?, self.bytes()?, self.count()?);
-                if n == 0 {
-                    return Err(DecodeError::EmptyDelta);
-                }
-                let mut pairs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    pairs.push((self.bytes()?, self.bytes()?));
-                }
-                Effect::HSet { db, key, pairs }
-            }
+            TAG_HSET => self.hset()?,
             TAG_HDEL => Effect::HDel {
                 db: self.db()?,
                 key: self.bytes()?,
@@ -1035,6 +814,7 @@ impl<'a> Reader<'a> {
                 members: self.delta_items()?,
             },
             tag @ (zset::TAG_ZADD | zset::TAG_ZREM) => Effect::Zset(self.zset_delta(tag)?),
+            tag @ TAG_LPUSH..=TAG_LTRIM => ListEffect::decode(tag, self)?,
             TAG_TX_PART if !tx_allowed => return Err(DecodeError::NestedTx),
             TAG_NOP if tx_allowed => {
                 if self.rest.iter().any(|&b| b != 0) {
@@ -1044,23 +824,39 @@ impl<'a> Reader<'a> {
                 self.rest = &[];
                 Effect::Nop { padding }
             }
-            TAG_TX_PART => {
-                let tx_id = self.varint()?;
-                let participants = self.participants()?;
-                let n = self.count()?;
-                let mut effects = Vec::with_capacity(n);
-                for _ in 0..n {
-                    effects.push(self.effect(false)?);
-                }
-                Effect::TxPart {
-                    tx_id,
-                    participants,
-                    effects,
-                }
-            }
+            TAG_TX_PART => self.tx_part()?,
             other => return Err(DecodeError::UnknownTag(other)),
         };
         Ok(effect)
+    }
+
+    /// An `HSet` after its tag: at least one field and value.
+    fn hset(&mut self) -> Result<Effect<'a>, DecodeError> {
+        let (db, key, n) = (self.db()?, self.bytes()?, self.count()?);
+        if n == 0 {
+            return Err(DecodeError::EmptyDelta);
+        }
+        let mut pairs = Vec::with_capacity(n);
+        for _ in 0..n {
+            pairs.push((self.bytes()?, self.bytes()?));
+        }
+        Ok(Effect::HSet { db, key, pairs })
+    }
+
+    /// A `TxPart` after its tag: its effects may not be parts themselves.
+    fn tx_part(&mut self) -> Result<Effect<'a>, DecodeError> {
+        let tx_id = self.varint()?;
+        let participants = self.participants()?;
+        let n = self.count()?;
+        let mut effects = Vec::with_capacity(n);
+        for _ in 0..n {
+            effects.push(self.effect(false)?);
+        }
+        Ok(Effect::TxPart {
+            tx_id,
+            participants,
+            effects,
+        })
     }
 }
 
@@ -1537,7 +1333,7 @@ mod tests {
         let cases: &[(&[u8], DecodeError)] = &[
             (&[], Truncated),
             (&[0], UnknownTag(0)),
-            (&[TAG_SREM + 1], UnknownTag(TAG_SREM + 1)),
+            (&[TAG_LTRIM + 1], UnknownTag(TAG_LTRIM + 1)),
             (&[TAG_SADD, 0, 1, b'k', 0], EmptyDelta),
             (
                 &[TAG_SET, 0, 1, b'k', 0, VALUE_SET_INTSET, 1, 1, b'x'],

@@ -9,7 +9,7 @@
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::collections::{HashLimits, SetLimits, ZsetLimits};
+use crate::collections::{HashLimits, ListLimits, SetLimits, ZsetLimits};
 use crate::effect_log::EffectLog;
 use crate::keyspace::{DbStats, Keyspace};
 use crate::limits::STRING_MAX_BYTES;
@@ -36,12 +36,13 @@ pub struct Shard {
     limits: CollectionLimits,
 }
 
-/// The configured encoding limits of hashes and sets.
+/// The configured encoding limits of hashes, sets and lists.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CollectionLimits {
     pub hash: HashLimits,
     pub set: SetLimits,
     pub zset: ZsetLimits,
+    pub list: ListLimits,
 }
 
 /// A snapshot of one shard's numbers for `INFO`.

@@ -1,11 +1,11 @@
 //! The values a key can hold, and what `TYPE` and `OBJECT ENCODING` call them.
 //!
-//! Strings are bytes; hashes and sets are the structures of [`crate::collections`],
+//! Strings are bytes; hashes, sets and lists are the structures of [`crate::collections`],
 //! which choose their own encodings. Two values are equal when they hold the same
 //! content in the same encoding (the order of a hash's fields or a set's members is
 //! not compared: it is not part of the value).
 
-use crate::collections::{Hash, Set, Zset};
+use crate::collections::{Hash, List, Set, Zset};
 use crate::resp::parse_i64;
 
 /// Longest string Redis stores as `embstr` (it reports `raw` above this).
@@ -17,6 +17,7 @@ pub enum Value {
     Hash(Hash),
     Set(Set),
     Zset(Zset),
+    List(List),
 }
 
 impl Value {
@@ -27,6 +28,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
+            Value::List(_) => "list",
         }
     }
 
@@ -39,6 +41,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::Zset(z) => z.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 
@@ -76,12 +79,21 @@ impl Value {
         }
     }
 
+    /// The list, if this is one.
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::Zset(z) => z.is_empty(),
+            Value::List(l) => l.is_empty(),
         }
     }
 
@@ -108,6 +120,7 @@ impl PartialEq for Value {
             (Value::Zset(a), Value::Zset(b)) => {
                 a.encoding() == b.encoding() && a.entries() == b.entries()
             }
+            (Value::List(a), Value::List(b)) => a == b,
             _ => false,
         }
     }

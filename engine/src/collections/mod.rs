@@ -1,4 +1,5 @@
-//! The data structures behind hashes and sets, with Redis 7.0's encodings and
+//! The data structures behind hashes, sets and lists ([`List`], a quicklist of
+//! packed nodes, see [`list`]), with Redis 7.0's encodings and
 //! conversion rules; pure values, no keyspace, journal or reply code.
 //!
 //! ```text
@@ -35,6 +36,8 @@
 pub mod dense;
 pub mod hash;
 pub mod intset;
+pub mod list;
+pub mod list_node;
 pub mod listpack;
 pub mod set;
 pub mod zset;
@@ -45,6 +48,7 @@ use std::ops::Deref;
 use rand::Rng;
 
 pub use hash::{Hash, HashIncrError, Indexed};
+pub use list::{End, List, ListLimits};
 pub use set::Set;
 pub use zset::Zset;
 

@@ -340,7 +340,7 @@ fn refcount(value: &Value) -> i64 {
             value.encoding() == "int"
                 && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS_END).contains(&n))
         }
-        Value::Hash(_) | Value::Set(_) | Value::Zset(_) => false,
+        Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::List(_) => false,
     };
     if shared {
         SHARED_REFCOUNT

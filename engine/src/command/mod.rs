@@ -21,6 +21,9 @@ pub mod geo;
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
+pub mod list;
+pub mod list_block;
+pub mod list_move;
 pub mod multikey;
 pub mod parts;
 pub mod set;
@@ -150,6 +153,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     set::COMMANDS,
     zset::COMMANDS,
     geo::COMMANDS,
+    list::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

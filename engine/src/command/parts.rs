@@ -76,6 +76,8 @@ pub enum PartReply {
     Probes(Vec<SetProbe>),
     /// Sorted-set reads: one per key position served that the command reads, in order.
     Zsets(Vec<ZsetRead>),
+    /// One probe per key position served, in order (list moves' reads).
+    Lists(Vec<ListProbe>),
     Err(CmdError),
 }
 
@@ -86,6 +88,18 @@ pub enum SetProbe {
     /// A set, and whether it has the member the command asks about.
     Set {
         has_member: bool,
+    },
+    /// A value of another type.
+    Other,
+}
+
+/// What a key holds, as far as a list move's plan needs to know (`LMOVE`, `LMPOP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListProbe {
+    Missing,
+    /// A list, with the element a move would take from it when the key is a source.
+    List {
+        end: Option<Vec<u8>>,
     },
     /// A value of another type.
     Other,

@@ -1,6 +1,9 @@
-//! A [`WriteGuard`]'s methods for hashes and sets: each changes the collection and
-//! records what it touched, so the guard journals the change as a delta
-//! (`HSet`, `HDel`, `SAdd`, `SRem`, `ZAdd`, `ZRem`) rather than the whole value. The caller checked
+//! A [`WriteGuard`]'s methods for hashes, sets, sorted sets and lists: each changes
+//! the collection and records what it touched, so the guard journals the change as a
+//! delta (`HSet`, `HDel`, `SAdd`, `SRem`, `ZAdd`, `ZRem`, a [`ListOp`]) rather than
+//! the whole value. Two list changes in one guard journal as one op when they
+//! combine (pushes at the same end, pops from the same end), else the whole list.
+//! The caller checked
 //! the value's type; calling one of these on another type is a bug.
 //!
 //! Each tells the snapshots in progress first what it is about to touch (one
@@ -11,7 +14,10 @@
 use rand::Rng;
 
 use super::{Change, WriteGuard};
-use crate::collections::{Hash, HashIncrError, HashLimits, Set, SetLimits, Zset, ZsetLimits};
+use crate::collections::{
+    End, Hash, HashIncrError, HashLimits, List, ListLimits, Set, SetLimits, Zset, ZsetLimits,
+};
+use crate::journal::list::ListOp;
 use crate::long_double::LongDouble;
 use crate::value::Value;
 
@@ -184,4 +190,195 @@ impl WriteGuard<'_> {
 /// The score a `ZAdd` delta item holds (see [`WriteGuard::zset_insert`]).
 pub(super) fn score_of_delta(item: &[u8]) -> f64 {
     f64::from_le_bytes(item.try_into().expect("8 score bytes"))
+}
+
+/// How a guard's list changed; the elements involved are in the guard's `delta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListChange {
+    /// `delta`: the elements pushed, in order.
+    Push(End),
+    Pop {
+        end: End,
+        count: u64,
+    },
+    /// `delta`: the new element.
+    Set {
+        index: u64,
+    },
+    /// `delta`: the element inserted.
+    Insert {
+        index: u64,
+    },
+    /// `delta`: the element removed.
+    Rem {
+        count: i64,
+    },
+    Trim {
+        start: u64,
+        end: u64,
+    },
+}
+
+impl ListChange {
+    /// This change and then `next` as one, when they combine.
+    pub(super) fn then(self, next: ListChange) -> Option<ListChange> {
+        match (self, next) {
+            (ListChange::Push(a), ListChange::Push(b)) if a == b => Some(self),
+            (ListChange::Pop { end, count }, ListChange::Pop { end: e, count: c }) if end == e => {
+                Some(ListChange::Pop {
+                    end,
+                    count: count + c,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The journal's form, borrowing the elements from `delta`.
+    pub(super) fn op(self, delta: &[Vec<u8>]) -> ListOp<'_> {
+        let elem = || delta[0].as_slice();
+        match self {
+            ListChange::Push(end) => ListOp::Push {
+                end,
+                elems: delta.iter().map(Vec::as_slice).collect(),
+            },
+            ListChange::Pop { end, count } => ListOp::Pop { end, count },
+            ListChange::Set { index } => ListOp::Set {
+                index,
+                elem: elem(),
+            },
+            ListChange::Insert { index } => ListOp::Insert {
+                index,
+                elem: elem(),
+            },
+            ListChange::Rem { count } => ListOp::Rem {
+                count,
+                elem: elem(),
+            },
+            ListChange::Trim { start, end } => ListOp::Trim { start, end },
+        }
+    }
+}
+
+impl WriteGuard<'_> {
+    /// The list value, to read.
+    pub fn list(&self) -> &List {
+        match &self.entry.value {
+            Value::List(l) => l,
+            other => panic!("list expected, found a {}", other.type_name()),
+        }
+    }
+
+    fn list_mut(&mut self) -> &mut List {
+        match &mut self.entry.value {
+            Value::List(l) => l,
+            other => panic!("list expected, found a {}", other.type_name()),
+        }
+    }
+
+    fn record_list(&mut self, change: ListChange, items: &[&[u8]]) {
+        self.record(Change::List(change), items);
+    }
+
+    /// Pushes `elems` at `end`, one by one; returns the new length.
+    pub fn list_push<E: AsRef<[u8]>>(
+        &mut self,
+        end: End,
+        elems: &[E],
+        limits: &ListLimits,
+    ) -> usize {
+        let items: Vec<&[u8]> = elems.iter().map(AsRef::as_ref).collect();
+        self.record_list(ListChange::Push(end), &items);
+        let list = self.list_mut();
+        items.iter().for_each(|e| list.push(end, e, limits));
+        list.len()
+    }
+
+    /// Pops up to `count` elements from `end`.
+    pub fn list_pop(&mut self, end: End, count: usize) -> Vec<Vec<u8>> {
+        let list = self.list_mut();
+        let popped: Vec<Vec<u8>> = (0..count).map_while(|_| list.pop(end)).collect();
+        if !popped.is_empty() {
+            let count = popped.len() as u64;
+            self.record_list(ListChange::Pop { end, count }, &[]);
+        }
+        popped
+    }
+
+    /// Replaces element `index` (below the length).
+    pub fn list_set(&mut self, index: usize, elem: &[u8], limits: &ListLimits) {
+        self.record_list(
+            ListChange::Set {
+                index: index as u64,
+            },
+            &[elem],
+        );
+        self.list_mut().set(index, elem, limits);
+    }
+
+    /// Inserts `elem` to become element `index` (at most the length).
+    pub fn list_insert(&mut self, index: usize, elem: &[u8], limits: &ListLimits) {
+        self.record_list(
+            ListChange::Insert {
+                index: index as u64,
+            },
+            &[elem],
+        );
+        self.list_mut().insert(index, elem, limits);
+    }
+
+    /// `LREM count elem`: returns how many were removed.
+    pub fn list_rem(&mut self, count: i64, elem: &[u8], limits: &ListLimits) -> usize {
+        let indices = self.list().rem_indices(count, elem);
+        if !indices.is_empty() {
+            self.record_list(ListChange::Rem { count }, &[elem]);
+            self.list_mut().remove_indices(&indices, limits);
+        }
+        indices.len()
+    }
+
+    /// Keeps only elements `start..end` (clamped to the length).
+    pub fn list_trim(&mut self, start: usize, end: usize, limits: &ListLimits) {
+        let len = self.list().len();
+        let (start, end) = (start.min(len), end.min(len).max(start.min(len)));
+        if start == 0 && end == len {
+            return;
+        }
+        if start < end {
+            let (s, e) = (start as u64, end as u64);
+            self.record_list(ListChange::Trim { start: s, end: e }, &[]);
+        } else {
+            self.change = self.change.then(Change::Whole);
+        }
+        let list = self.list_mut();
+        list.remove_range(end, len, limits);
+        list.remove_range(0, start, limits);
+    }
+
+    /// Redoes a journaled list change (replay), journaling it again the same way.
+    pub fn list_apply(&mut self, op: ListOp<'_>, limits: &ListLimits) {
+        let len = self.list().len();
+        match op {
+            ListOp::Push { end, elems } => {
+                self.list_push(end, &elems, limits);
+            }
+            ListOp::Pop { end, count } => {
+                self.list_pop(end, usize::try_from(count).unwrap_or(usize::MAX));
+            }
+            ListOp::Set { index, elem } if index < len as u64 => {
+                self.list_set(index as usize, elem, limits);
+            }
+            ListOp::Insert { index, elem } if index <= len as u64 => {
+                self.list_insert(index as usize, elem, limits);
+            }
+            ListOp::Rem { count, elem } => {
+                self.list_rem(count, elem, limits);
+            }
+            ListOp::Trim { start, end } => {
+                let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+                self.list_trim(clamp(start), clamp(end), limits);
+            }
+            ListOp::Set { .. } | ListOp::Insert { .. } => {}
+        }
+    }
 }

@@ -428,6 +428,45 @@ mod tests {
                 &["GEOADD", "ng", "1", "2", "x"],
             ],
         ),
+        (
+            "lpush",
+            &[&["LPUSH", "ll", "x"], &["LPUSH", "nl", "x", "y"]],
+        ),
+        ("rpush", &[&["RPUSH", "ll", "x"], &["RPUSH", "nl2", "x"]]),
+        (
+            "lpushx",
+            &[&["LPUSHX", "ll", "x"], &["LPUSHX", "nokey", "x"]],
+        ),
+        ("rpushx", &[&["RPUSHX", "ll", "x"]]),
+        ("linsert", &[&["LINSERT", "ll", "BEFORE", "b", "x"]]),
+        ("lset", &[&["LSET", "ll", "0", "x"]]),
+        ("lpop", &[&["LPOP", "ll"], &["LPOP", "ll", "9"]]),
+        ("rpop", &[&["RPOP", "ll", "2"]]),
+        (
+            "lrem",
+            &[&["LREM", "ll", "0", "b"], &["LREM", "ll", "0", "zz"]],
+        ),
+        (
+            "ltrim",
+            &[&["LTRIM", "ll", "1", "1"], &["LTRIM", "ll", "5", "1"]],
+        ),
+        (
+            "lmove",
+            &[
+                &["LMOVE", "ll", "nl", "LEFT", "RIGHT"],
+                &["LMOVE", "ll", "ll", "LEFT", "RIGHT"],
+            ],
+        ),
+        ("rpoplpush", &[&["RPOPLPUSH", "ll", "nl"]]),
+        (
+            "lmpop",
+            &[&["LMPOP", "2", "nokey", "ll", "LEFT", "COUNT", "9"]],
+        ),
+        ("blpop", &[&["BLPOP", "nokey", "ll", "0"]]),
+        ("brpop", &[&["BRPOP", "ll", "0"]]),
+        ("brpoplpush", &[&["BRPOPLPUSH", "ll", "nl", "0"]]),
+        ("blmove", &[&["BLMOVE", "ll", "nl", "LEFT", "LEFT", "0"]]),
+        ("blmpop", &[&["BLMPOP", "0", "1", "ll", "LEFT"]]),
     ];
 
     fn fresh(recorder: &Recorder) -> TestShard {
@@ -444,6 +483,7 @@ mod tests {
             &["HSET", "hh", "f", "1"],
             &["SADD", "ss", "1", "2"],
             &["ZADD", "zz", "1", "a", "2", "b"],
+            &["RPUSH", "ll", "a", "b", "c"],
         ] {
             s.run(args);
         }

@@ -50,6 +50,7 @@ mod coll;
 pub mod db;
 pub mod hooks;
 
+use crate::journal::list::ListEffect;
 use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};
 use crate::limits::DATABASES;
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter, WriteKind};
@@ -86,6 +87,8 @@ enum Change {
     ZAdd,
     /// Sorted-set members removed: `delta` holds them.
     ZRem,
+    /// A list changed in place (see [`coll::ListChange`]).
+    List(coll::ListChange),
 }
 
 impl Change {
@@ -100,6 +103,7 @@ impl Change {
     fn then(self, next: Change) -> Change {
         match (self, next) {
             (Change::None, next) => next,
+            (Change::List(a), Change::List(b)) => a.then(b).map_or(Change::Whole, Change::List),
             (Change::Range { start, end }, Change::Range { start: s, end: e }) => Change::Range {
                 start: start.min(s),
                 end: end.max(e),
@@ -246,6 +250,11 @@ impl Drop for WriteGuard<'_> {
                 db,
                 key,
                 members: items(),
+            }),
+            (Change::List(change), _) => Effect::List(ListEffect {
+                db,
+                key,
+                op: change.op(delta),
             }),
             _ => Effect::Set {
                 db,

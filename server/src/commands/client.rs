@@ -16,6 +16,7 @@ use super::{srv, Handler};
 use crate::commands::requests::{Answer, Core, Msg};
 use crate::session::client::Client;
 use crate::session::registry::{ClientsOp, ClientsReply, Filter};
+use crate::shard::blocking::{unblock, Unblock};
 
 const CLIENT: Container = Container {
     name: "CLIENT",
@@ -28,6 +29,7 @@ const CLIENT: Container = Container {
         sub("setname", 3),
         sub("setinfo", 4),
         sub("help", 2),
+        sub("unblock", -3),
     ],
     help: &[
         "ID",
@@ -46,6 +48,8 @@ const CLIENT: Container = Container {
         "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>",
         "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
     ],
 };
 
@@ -93,10 +97,28 @@ fn client_cmd<'a>(
             }
             Some("kill") => client_kill(core, client, args, out).await?,
             Some("help") => CLIENT.help(out),
+            Some("unblock") => out.int(client_unblock(&args[2..])? as i64),
             _ => return Err(CLIENT.unknown(&args[1])),
         }
         Ok(())
     })
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: whether the client was blocked. The reason
+/// is checked before the id, as Redis does.
+fn client_unblock(args: &[Bytes]) -> CmdResult<bool> {
+    let how = match args.get(1) {
+        None => Unblock::Timeout,
+        Some(r) if r.eq_ignore_ascii_case(b"TIMEOUT") && args.len() == 2 => Unblock::Timeout,
+        Some(r) if r.eq_ignore_ascii_case(b"ERROR") && args.len() == 2 => Unblock::Error,
+        Some(_) => {
+            return Err(CmdError::Raw(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into(),
+            ))
+        }
+    };
+    let id = parse_i64(&args[0]).ok_or(CmdError::NotInteger)?;
+    Ok(u64::try_from(id).is_ok_and(|id| unblock(id, how)))
 }
 
 /// `CLIENT SETNAME` and `HELLO … SETNAME`: printable characters only, no spaces.

@@ -89,9 +89,10 @@ fn clients(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Res
     let g = &core.global;
     write!(
         t,
-        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntotal_watched_keys:{}\r\n",
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntotal_watched_keys:{}\r\n",
         g.connected_clients.load(Ordering::Relaxed),
         g.config.hot.maxclients.load(Ordering::Relaxed),
+        crate::shard::blocking::blocked_clients(),
         snaps.iter().map(|s| s.watched_keys).sum::<usize>(),
     )
 }

@@ -9,11 +9,13 @@
 //! - `PING`/`ECHO`: answered in place as a reply slot among the waiting ones, so a
 //!   pipeline mixing them with keyed commands stays on this path;
 //! - keys on several shards, or every shard: [`crate::exec::tx`], atomic under shard locks;
+//! - blocking commands: [`blocking`], which may wait for an element;
 //! - other connection and server commands: their handlers ([`crate::commands`]).
 //!
 //! While `MULTI` is open, a command that passes the checks is queued instead
 //! ([`multi`]), and one that fails them flags the transaction.
 
+mod blocking;
 pub mod multi;
 pub mod tx;
 
@@ -22,6 +24,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use corekv_engine::command::exec::{unknown_command_message, Cmd, Op, OpReply};
+use corekv_engine::command::flags::BLOCKING;
 use corekv_engine::command::parts::Split;
 use corekv_engine::command::Route;
 use corekv_engine::error::CmdError;
@@ -151,35 +154,31 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         if client.closing {
             break;
         }
-        let Some((id, spec)) = registry().lookup(&args[0]) else {
-            flush(core, &mut squash, now, out).await;
-            core.stats.borrow_mut().rejected_calls += 1;
-            out.error(&unknown_command_message(&args));
-            client.multi.flag_error();
-            continue;
+        let (id, spec) = match admitted(core, client, &args) {
+            Ok(found) => found,
+            Err(message) => {
+                flush(core, &mut squash, now, out).await;
+                core.stats.borrow_mut().rejected_calls += 1;
+                out.error(&message);
+                client.multi.flag_error();
+                continue;
+            }
         };
-        if let Some(err) = generic_checks(core, client, spec, &args) {
-            flush(core, &mut squash, now, out).await;
-            core.stats.borrow_mut().rejected_calls += 1;
-            out.error(&err.message());
-            client.multi.flag_error();
-            continue;
-        }
         client.note_command(spec);
         if client.multi.is_open() && !multi::runs_now(spec) {
             multi::queue(client, id, spec, args, out);
+            continue;
+        }
+        if spec.has(BLOCKING) {
+            flush(core, &mut squash, now, out).await;
+            blocking::run(core, client, id, &args, out).await;
             continue;
         }
         if client.subs.active() && crate::pubsub::subscribed_ping(client, spec, &args, out) {
             continue;
         }
         let home = core.id;
-        let keyed = match spec.route {
-            Exec::Engine(Route::Shard(_)) => true,
-            Exec::Engine(Route::Parts(parts)) => matches!(parts.split, Split::Keys),
-            Exec::Server(_) => false,
-        };
-        if keyed {
+        if keyed(spec) {
             match placement(spec, &args, core.shards()) {
                 Placement::None => squash.push(home, id, client.db, args),
                 Placement::One(t) => squash.push(t, id, client.db, args),
@@ -224,6 +223,27 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         (0..commands).for_each(|_| out.error(&e));
     }
     squash.put_back();
+}
+
+/// The command `args` names, if it exists and passes [`generic_checks`]; else the
+/// error to reply.
+fn admitted(core: &Core, client: &Client, args: &Args) -> Result<(usize, &'static Spec), String> {
+    let Some((id, spec)) = registry().lookup(&args[0]) else {
+        return Err(unknown_command_message(args));
+    };
+    match generic_checks(core, client, spec, args) {
+        Some(err) => Err(err.message()),
+        None => Ok((id, spec)),
+    }
+}
+
+/// Whether `spec` runs on the shards its keys name (squashed per shard).
+fn keyed(spec: &Spec) -> bool {
+    match spec.route {
+        Exec::Engine(Route::Shard(_)) => true,
+        Exec::Engine(Route::Parts(parts)) => matches!(parts.split, Split::Keys),
+        Exec::Server(_) => false,
+    }
 }
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error.

@@ -37,6 +37,7 @@ use crate::persist::saver::{self, Target};
 use crate::repl::role::{LinkState, MasterAddr};
 use crate::runtime::clock::now_ms;
 use crate::shard::answer::Answer;
+use crate::shard::blocking::ReadySink;
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
 
@@ -306,6 +307,7 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
         let mut shard = core.shard.borrow_mut();
         let string_max = shard.string_max_bytes();
         *shard = *new;
+        shard.keyspace_mut().add_sink(Box::new(ReadySink));
         shard.set_string_max_bytes(string_max);
         shard.set_limits(core.global.config.collection_limits());
         shard.log().last_lsn()

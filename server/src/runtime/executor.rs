@@ -18,6 +18,7 @@ use crate::persist::journal::Journal;
 use crate::persist::recovery::{recover_all, Recovered};
 use crate::persist::writer::{open_segment, run_writer};
 use crate::runtime::background::spawn_background;
+use crate::shard::blocking::ReadySink;
 use crate::shard::global::Global;
 use crate::shard::mesh::{Envelope, MESH_CHANNEL_CAPACITY};
 use crate::shard::Core;
@@ -211,6 +212,7 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         let mut shard = core.shard.borrow_mut();
         let string_max = shard.string_max_bytes();
         *shard = recovered.shard;
+        shard.keyspace_mut().add_sink(Box::new(ReadySink));
         shard.set_limits(core.global.config.collection_limits());
         shard.set_string_max_bytes(string_max);
     }

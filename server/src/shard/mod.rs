@@ -16,6 +16,7 @@
 //! (`crate::exec::tx` explains its parallel try-lock round and ascending fallback).
 
 pub mod answer;
+pub mod blocking;
 pub mod global;
 pub mod mesh;
 pub mod stats;
@@ -81,6 +82,7 @@ impl Core {
             global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
         );
         shard.set_limits(global.config.collection_limits());
+        shard.keyspace_mut().add_sink(Box::new(blocking::ReadySink));
         Core {
             id,
             global,

@@ -1,0 +1,226 @@
+//! The journal's record framing: each record is a header (length, LSN, CRC32C of
+//! LSN and payload) and a payload; [`Scanner`] walks a segment's valid records and
+//! tells a torn tail from corruption in the middle. The payload's meaning (an
+//! [`Effect`]) is the parent module's.
+
+use crc::{Crc, CRC_32_ISCSI};
+
+use super::*;
+
+/// CRC32C (Castagnoli), the checksum hardware accelerates and most journals use.
+pub(super) const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+
+/// Whether `lsn` may appear in a record.
+pub fn lsn_valid(lsn: u64) -> bool {
+    lsn != LSN_NONE && lsn != u64::MAX
+}
+
+pub(super) fn checksum(lsn: u64, payload: &[u8]) -> u32 {
+    let mut digest = CRC32C.digest();
+    digest.update(&lsn.to_le_bytes());
+    digest.update(payload);
+    digest.finalize()
+}
+
+/// Appends one framed record to `out`. The payload length and the LSN must be in
+/// bounds: the caller builds both, so a violation is a bug, not a runtime error.
+pub fn encode_record(lsn: u64, payload: &[u8], out: &mut Vec<u8>) {
+    let at = out.len();
+    out.reserve(JOURNAL_RECORD_HEADER_BYTES + payload.len());
+    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
+    out.extend_from_slice(payload);
+    seal(lsn, at, out);
+}
+
+/// Appends `effect` to `out` as one framed record, encoding it in place.
+pub fn encode_effect_record(lsn: u64, effect: &Effect, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; JOURNAL_RECORD_HEADER_BYTES]);
+    effect.encode(out);
+    seal(lsn, at, out);
+}
+
+/// Fills in the header of the record at `at`, whose payload runs to the end of `out`.
+pub(super) fn seal(lsn: u64, at: usize, out: &mut [u8]) {
+    let payload_at = at + JOURNAL_RECORD_HEADER_BYTES;
+    let payload = &out[payload_at..];
+    assert!(lsn_valid(lsn));
+    assert!(payload.len() >= JOURNAL_RECORD_PAYLOAD_BYTES_MIN);
+    assert!(payload.len() <= JOURNAL_RECORD_PAYLOAD_BYTES_MAX);
+    let crc = checksum(lsn, payload);
+    let len = payload.len() as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    out[at + 8..payload_at].copy_from_slice(&lsn.to_le_bytes());
+}
+
+/// One valid record found by [`scan`]; `payload` indexes the scanned buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: usize,
+    pub lsn: u64,
+    pub payload: Range<usize>,
+}
+
+impl Record {
+    /// Offset just past this record.
+    pub fn end(&self) -> usize {
+        self.payload.end
+    }
+}
+
+/// How a journal ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The last record ends exactly at the end of the buffer.
+    Clean,
+    /// From `offset` on there is no record: a write cut short, zero padding or
+    /// garbage, with nothing valid after it. Recovery truncates here.
+    TornTail { offset: usize },
+    /// The record at `offset` is damaged or out of sequence and the journal goes on
+    /// after it. Recovery must not silently drop what follows.
+    Corrupt { offset: usize },
+}
+
+/// What [`scan`] found: the valid records from the start, in order, and the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub records: Vec<Record>,
+    pub end: End,
+}
+
+impl Scan {
+    /// Bytes taken by the valid records: the length to truncate a torn journal to.
+    pub fn valid_bytes(&self) -> usize {
+        self.records.last().map_or(0, Record::end)
+    }
+
+    /// The LSN the next record appended to this journal takes, if it has any record.
+    pub fn next_lsn(&self) -> Option<u64> {
+        self.records.last().map(|r| r.lsn + 1)
+    }
+}
+
+/// A header that could start a record: sane length and LSN, and the whole record
+/// inside the buffer. Its checksum is not checked yet.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    payload_bytes: usize,
+    crc: u32,
+    lsn: u64,
+}
+
+fn header_at(buf: &[u8], at: usize) -> Option<Header> {
+    let payload_at = at.checked_add(JOURNAL_RECORD_HEADER_BYTES)?;
+    let head = buf.get(at..payload_at)?;
+    let word = |r: Range<usize>| u32::from_le_bytes(head[r].try_into().expect("4 bytes"));
+    let payload_bytes = word(0..4) as usize;
+    let crc = word(4..8);
+    let lsn = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+    let length_sane = (JOURNAL_RECORD_PAYLOAD_BYTES_MIN..=JOURNAL_RECORD_PAYLOAD_BYTES_MAX)
+        .contains(&payload_bytes);
+    let whole = buf.len() - payload_at >= payload_bytes;
+    (length_sane && whole && lsn_valid(lsn)).then_some(Header {
+        payload_bytes,
+        crc,
+        lsn,
+    })
+}
+
+/// The header at `at` as a record, if its checksum holds.
+fn checked(buf: &[u8], at: usize, header: Header) -> Option<Record> {
+    let start = at + JOURNAL_RECORD_HEADER_BYTES;
+    let payload = start..start + header.payload_bytes;
+    (checksum(header.lsn, &buf[payload.clone()]) == header.crc).then_some(Record {
+        offset: at,
+        lsn: header.lsn,
+        payload,
+    })
+}
+
+/// Walks `buf` from the start and returns its valid records and how it ended (see
+/// the module doc for how a torn tail is told from corruption). The first record
+/// may carry any valid LSN; the caller checks it against its snapshot. This keeps
+/// every record's position; [`Scanner`] walks a large journal in constant memory.
+pub fn scan(buf: &[u8]) -> Scan {
+    let mut scanner = Scanner::new(buf);
+    let records = scanner.by_ref().collect();
+    let end = scanner.end().expect("the scanner ran to its end");
+    Scan { records, end }
+}
+
+/// [`scan`] one record at a time: yields the valid records, then [`Scanner::end`]
+/// says how the journal ended.
+#[derive(Debug, Clone)]
+pub struct Scanner<'a> {
+    buf: &'a [u8],
+    at: usize,
+    last_lsn: Option<u64>,
+    end: Option<End>,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Scanner {
+            buf,
+            at: 0,
+            last_lsn: None,
+            end: None,
+        }
+    }
+
+    /// How the journal ended: `None` until the iterator has returned `None`.
+    pub fn end(&self) -> Option<End> {
+        self.end
+    }
+
+    fn stop(&mut self, end: End) -> Option<Record> {
+        self.end = Some(end);
+        None
+    }
+}
+
+impl Iterator for Scanner<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.end.is_some() {
+            return None;
+        }
+        let (buf, at) = (self.buf, self.at);
+        if at == buf.len() {
+            return self.stop(End::Clean);
+        }
+        let expected_lsn = self.last_lsn.map(|lsn| lsn + 1);
+        match header_at(buf, at).and_then(|h| checked(buf, at, h)) {
+            Some(r) if expected_lsn.is_none_or(|lsn| r.lsn == lsn) => {
+                self.at = r.end();
+                self.last_lsn = Some(r.lsn);
+                Some(r)
+            }
+            Some(_) => self.stop(End::Corrupt { offset: at }),
+            None if continues_after(buf, at, expected_lsn) => {
+                self.stop(End::Corrupt { offset: at })
+            }
+            None => self.stop(End::TornTail { offset: at }),
+        }
+    }
+}
+
+/// Whether a record continuing this journal validates somewhere after the bad spot
+/// at `bad_at`, where a record with `expected_lsn` belonged. Between the two, the
+/// records lost each took at least [`JOURNAL_RECORD_BYTES_MIN`] bytes, which bounds
+/// how far the later LSN can be ahead; checking that before the checksum makes a
+/// garbage tail cheap to walk and hard to mistake for a record.
+fn continues_after(buf: &[u8], bad_at: usize, expected_lsn: Option<u64>) -> bool {
+    (bad_at + 1..buf.len()).any(|at| {
+        let Some(header) = header_at(buf, at) else {
+            return false;
+        };
+        let plausible = expected_lsn.is_none_or(|lsn| {
+            let lost_max = ((at - bad_at) / JOURNAL_RECORD_BYTES_MIN) as u64;
+            header.lsn >= lsn && header.lsn - lsn <= lost_max
+        });
+        plausible && checked(buf, at, header).is_some()
+    })
+}

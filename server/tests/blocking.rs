@@ -1,0 +1,227 @@
+//! Blocking pops against the real binary, on one shard and on four:
+//! - a client blocked on keys that live on several shards is served by a push to any
+//!   of them, clients blocked on one key in the order they blocked;
+//! - timeouts (fractional seconds) answer null near their deadline; timeout errors
+//!   are Redis 7.0.15's;
+//! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost) and
+//!   `INFO clients` `blocked_clients`;
+//! - many consumers blocked on keys spread over shards, producers pushing to random
+//!   keys: every element is popped exactly once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{info_value, Raw, Server, SHARD_COUNTS};
+
+/// How long a client gets to be seen blocked.
+const BLOCK_SETTLE: Duration = Duration::from_millis(200);
+/// Slack a timeout may fire late by, on a loaded machine.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(400);
+
+fn blocked(server: &Server) -> u64 {
+    let info = server.raw().cmd(&["INFO", "clients"]);
+    info_value(&info, "blocked_clients")
+        .and_then(|v| v.parse().ok())
+        .expect("blocked_clients")
+}
+
+/// Waits until `n` clients are blocked.
+fn wait_blocked(server: &Server, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while blocked(server) != n {
+        assert!(
+            Instant::now() < deadline,
+            "{} blocked, want {n}",
+            blocked(server)
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `args` on a new connection without reading the reply.
+fn send(server: &Server, args: &[&str]) -> Raw {
+    let mut c = server.raw();
+    c.send(&common::encode_str(args));
+    c
+}
+
+fn read(c: &mut Raw) -> String {
+    let reply = c.read_reply();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[test]
+fn pushes_serve_blocked_clients_in_order_across_shards() {
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        let mut first = send(&server, &["BLPOP", "q1", "q2", "q3", "0"]);
+        wait_blocked(&server, 1);
+        let mut second = send(&server, &["BRPOP", "q2", "0"]);
+        let mut mover = send(&server, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
+        let mut mpop = send(
+            &server,
+            &["BLMPOP", "0", "2", "m1", "m2", "RIGHT", "COUNT", "2"],
+        );
+        wait_blocked(&server, 4);
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["RPUSH", "q2", "a", "b"]), "2");
+        assert_eq!(read(&mut first), "*2\r\n$2\r\nq2\r\n$1\r\na\r\n");
+        assert_eq!(read(&mut second), "*2\r\n$2\r\nq2\r\n$1\r\nb\r\n");
+        assert_eq!(c.cmd(&["LPUSH", "src", "x"]), "1");
+        assert_eq!(read(&mut mover), "$1\r\nx\r\n");
+        assert_eq!(c.cmd(&["LRANGE", "dst", "0", "-1"]), "[x]");
+        assert_eq!(c.cmd(&["RPUSH", "m2", "1", "2", "3"]), "3");
+        assert_eq!(
+            read(&mut mpop),
+            "*2\r\n$2\r\nm2\r\n*2\r\n$1\r\n3\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(c.cmd(&["LRANGE", "m2", "0", "-1"]), "[1]");
+        wait_blocked(&server, 0);
+        assert_eq!(c.cmd(&["EXISTS", "q2", "src"]), "0");
+    }
+}
+
+#[test]
+fn timeouts_answer_null_near_their_deadline() {
+    let server = Server::with_shards(4, &[]);
+    let mut c = server.raw();
+    let started = Instant::now();
+    assert_eq!(c.cmd_raw(&[b"BLPOP", b"a", b"b", b"0.3"]), b"*-1\r\n");
+    assert_eq!(
+        c.cmd_raw(&[b"BLMOVE", b"a", b"b", b"LEFT", b"LEFT", b"0.1"]),
+        b"$-1\r\n"
+    );
+    assert_eq!(
+        c.cmd_raw(&[b"BLMPOP", b"0.1", b"1", b"a", b"LEFT"]),
+        b"*-1\r\n"
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(
+        took < Duration::from_millis(500) + TIMEOUT_SLACK,
+        "{took:?}"
+    );
+    assert_eq!(c.cmd(&["BLPOP", "a", "-1"]), "-ERR timeout is negative");
+    assert_eq!(
+        c.cmd(&["BLPOP", "a", "x"]),
+        "-ERR timeout is not a float or out of range"
+    );
+    assert_eq!(c.cmd(&["SET", "s", "v"]), "OK");
+    assert_eq!(
+        c.cmd(&["BLPOP", "s", "0"]),
+        "-WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    assert_eq!(blocked(&server), 0);
+}
+
+#[test]
+fn client_unblock_and_kill_release_blocked_clients() {
+    let server = Server::with_shards(4, &[]);
+    let mut c = server.raw();
+    let mut waiting = send(&server, &["CLIENT", "ID"]);
+    let id = read(&mut waiting);
+    let id = id.trim_start_matches(':').trim();
+    waiting.send(&common::encode_str(&["BLPOP", "k", "0"]));
+    wait_blocked(&server, 1);
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", id, "TIMEOUT"]), "1");
+    assert_eq!(read(&mut waiting), "*-1\r\n");
+    waiting.send(&common::encode_str(&["BLPOP", "k", "0"]));
+    wait_blocked(&server, 1);
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", id, "ERROR"]), "1");
+    assert_eq!(
+        read(&mut waiting),
+        "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", id]), "0");
+    assert_eq!(
+        c.cmd(&["CLIENT", "UNBLOCK", id, "NOW"]),
+        "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    );
+    waiting.send(&common::encode_str(&["BLPOP", "k", "0"]));
+    wait_blocked(&server, 1);
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "ID", id]), "1");
+    wait_blocked(&server, 0);
+    assert_eq!(c.cmd(&["RPUSH", "k", "kept"]), "1");
+    thread::sleep(BLOCK_SETTLE);
+    assert_eq!(c.cmd(&["LRANGE", "k", "0", "-1"]), "[kept]");
+    // A client that disconnects mid-wait leaves the queue without taking an element.
+    let gone = send(&server, &["BLPOP", "k2", "0"]);
+    wait_blocked(&server, 1);
+    drop(gone);
+    wait_blocked(&server, 0);
+    assert_eq!(c.cmd(&["RPUSH", "k2", "kept"]), "1");
+    thread::sleep(BLOCK_SETTLE);
+    assert_eq!(c.cmd(&["LRANGE", "k2", "0", "-1"]), "[kept]");
+}
+
+/// Consumers blocked on keys spread over the shards, and producers.
+const CONSUMERS: usize = 12;
+const PRODUCERS: usize = 4;
+const ELEMENTS_PER_PRODUCER: usize = 500;
+const KEYS: usize = 6;
+
+#[test]
+fn every_pushed_element_is_popped_exactly_once() {
+    let server = Server::with_shards(4, &[]);
+    let total = PRODUCERS * ELEMENTS_PER_PRODUCER;
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("job:{k}")).collect();
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|i| {
+            let mut con = server.client();
+            let keys = keys.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    let mut cmd = redis::cmd(if i % 2 == 0 { "BLPOP" } else { "BRPOP" });
+                    keys.iter().for_each(|k| {
+                        cmd.arg(k);
+                    });
+                    let popped: Option<(String, String)> = cmd.arg(1).query(&mut con).unwrap();
+                    match popped {
+                        Some((_, v)) if v == "stop" => return got,
+                        Some((_, v)) => got.push(v),
+                        None => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_blocked(&server, CONSUMERS as u64);
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let mut con = server.client();
+            let keys = keys.clone();
+            thread::spawn(move || {
+                for i in 0..ELEMENTS_PER_PRODUCER {
+                    let key = &keys[(i * 7 + p) % keys.len()];
+                    let _: i64 = redis::cmd("RPUSH")
+                        .arg(key)
+                        .arg(format!("{p}:{i}"))
+                        .query(&mut con)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    let mut c = server.client();
+    for _ in 0..CONSUMERS {
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(&keys[0])
+            .arg("stop")
+            .query(&mut c)
+            .unwrap();
+    }
+    let mut seen = BTreeSet::new();
+    let mut count = 0;
+    for consumer in consumers {
+        for v in consumer.join().unwrap() {
+            count += 1;
+            assert!(seen.insert(v.clone()), "{v} popped twice");
+        }
+    }
+    assert_eq!(count, total, "every element popped once");
+}
