@@ -1333,7 +1333,7 @@ mod tests {
         let cases: &[(&[u8], DecodeError)] = &[
             (&[], Truncated),
             (&[0], UnknownTag(0)),
-            (&[TAG_LTRIM + 1], UnknownTag(TAG_LTRIM + 1)),
+            (&[0xff], UnknownTag(0xff)),
             (&[TAG_SADD, 0, 1, b'k', 0], EmptyDelta),
             (
                 &[TAG_SET, 0, 1, b'k', 0, VALUE_SET_INTSET, 1, 1, b'x'],
