@@ -224,3 +224,29 @@ fn continues_after(buf: &[u8], bad_at: usize, expected_lsn: Option<u64>) -> bool
         plausible && checked(buf, at, header).is_some()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid record found after a bad spot counts as the journal going on only if
+    /// its LSN could follow the records lost in between: at least the one expected,
+    /// and ahead of it by no more records than the bytes in between could have held.
+    /// A record at the bad spot itself is the one that failed, never a continuation.
+    #[test]
+    fn a_later_record_continues_the_journal_only_within_the_lsn_bound() {
+        let bad_at = JOURNAL_RECORD_BYTES_MIN;
+        let gap = 3 * JOURNAL_RECORD_BYTES_MIN;
+        let expected = 10;
+        let cases = [(9, false), (10, true), (11, true), (13, true), (14, false)];
+        for (lsn, continues) in cases {
+            let mut buf = vec![0xAA; bad_at + gap];
+            encode_record(lsn, &[7; 16], &mut buf);
+            let found = continues_after(&buf, bad_at, Some(expected));
+            assert_eq!(found, continues, "LSN {lsn} after {gap} bytes");
+        }
+        let mut buf = vec![0xAA; bad_at];
+        encode_record(expected, &[7; 16], &mut buf);
+        assert!(!continues_after(&buf, bad_at, Some(expected)));
+    }
+}
