@@ -16,13 +16,14 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::list_block::{BLMPOP, BMOVE, BPOP};
+use super::list_edit::{pop, push, write_list};
 use super::list_move::{LMOVE, LMPOP};
 use super::{range, row, CommandSpec, KeySpec, Route, KEY1};
 use crate::collections::{End, List};
-use crate::command::ctx::{read_typed, write_typed, Ctx};
+use crate::command::ctx::{read_typed, Ctx};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
+use crate::keyspace::Keyspace;
 use crate::resp::{parse_i64, Reply};
 use crate::value::Value;
 
@@ -36,41 +37,8 @@ fn read_list<'k>(
     read_typed(ks, db, key, now_ms, Value::as_list)
 }
 
-/// Write access to the list at `key`, or a wrong-type error.
-fn write_list<'k>(
-    ks: &'k mut Keyspace,
-    db: usize,
-    key: &[u8],
-    now_ms: u64,
-) -> CmdResult<Option<WriteGuard<'k>>> {
-    write_typed(ks, db, key, now_ms, Value::as_list)
-}
-
 fn err(text: &str) -> CmdError {
     CmdError::Raw(text.into())
-}
-
-/// Pushes `elems` at `end` of the list at `key`, creating it unless `only_existing`;
-/// the new length (0 when nothing was there and nothing was created).
-pub fn push(
-    ctx: &mut Ctx,
-    key: &[u8],
-    end: End,
-    elems: &[Bytes],
-    only_existing: bool,
-) -> CmdResult<usize> {
-    let limits = ctx.limits.list;
-    if let Some(mut guard) = write_list(ctx.ks, ctx.db, key, ctx.now_ms)? {
-        return Ok(guard.list_push(end, elems, &limits));
-    }
-    if only_existing {
-        return Ok(0);
-    }
-    let mut list = List::new();
-    elems.iter().for_each(|e| list.push(end, e, &limits));
-    let len = list.len();
-    ctx.ks.add(ctx.db, key, Value::List(list), NO_EXPIRE);
-    Ok(len)
 }
 
 fn push_reply(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> CmdResult {
@@ -93,17 +61,6 @@ fn lpushx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     push_reply(ctx, args, End::Tail, true)
-}
-
-/// Pops up to `count` elements from `end` of the list at `key`, deleting it when
-/// emptied; `None` when there is no list.
-pub fn pop(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> CmdResult<Option<Vec<Vec<u8>>>> {
-    let popped = match write_list(ctx.ks, ctx.db, key, ctx.now_ms)? {
-        Some(mut guard) => guard.list_pop(end, count),
-        None => return Ok(None),
-    };
-    ctx.ks.remove_if_empty(ctx.db, key);
-    Ok(Some(popped))
 }
 
 /// Most arguments `LPOP`/`RPOP` take (the table's arity only says "at least 2").

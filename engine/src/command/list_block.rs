@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::list::pop;
+use super::list_edit::pop;
 use super::list_move::{
     move_ends, move_parts_plan, move_write, mpop_args, mpop_merge, mpop_plan_keys, mpop_write_at,
     MOVE_SRC,

@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::list::{pop, push};
+use super::list_edit::{pop, push};
 use super::parts::{ListProbe, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split, Write};
 use crate::collections::End;
 use crate::command::ctx::write_typed;

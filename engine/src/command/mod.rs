@@ -23,6 +23,7 @@ pub mod keys;
 pub mod keyspec;
 pub mod list;
 pub mod list_block;
+mod list_edit;
 pub mod list_move;
 pub mod multikey;
 pub mod parts;
@@ -152,6 +153,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    zset_multi::COMMANDS,
     geo::COMMANDS,
     list::COMMANDS,
 ];

@@ -20,8 +20,7 @@
 use bytes::Bytes;
 
 use super::keyspec::KeyIndex;
-use super::zset_multi::ZsetRead;
-use crate::collections::{Set, SetLimits};
+use crate::collections::{Set, SetLimits, Zset};
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, ScanPos};
@@ -311,4 +310,15 @@ pub mod merge {
             })
             .sum()
     }
+}
+
+/// What a key holds, for a sorted-set command's plan.
+#[derive(Debug, Clone)]
+pub enum ZsetRead {
+    Missing,
+    /// A value neither a sorted set nor a set.
+    Other,
+    /// A sorted set (a set as scores of 1). `ZMPOP`'s probes carry an empty one:
+    /// only its presence matters there.
+    Found(Zset),
 }

@@ -13,7 +13,6 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::hash::{parse_scan, random_count, reply_scan};
-use super::zset_multi;
 use super::zset_range::{parse_score, LexRange, Limit, ScoreRange, Span};
 use super::{row, CommandSpec, Route, KEY1};
 use crate::collections::{distinct_positions, repeat_positions, SampleCount, Zset, ZsetLimits};
@@ -675,7 +674,8 @@ fn zrevrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 const RW: u32 = WRITE | DENYOOM;
 
 #[rustfmt::skip]
-const SINGLE: &[CommandSpec] = &[
+/// The family's single-key rows; the multi-key ones are in [`super::zset_multi`].
+pub const COMMANDS: &[CommandSpec] = &[
     row("zadd", -4, RW | FAST, KEY1, "sorted_set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", Route::Shard(zadd)),
     row("zincrby", 4, RW | FAST, KEY1, "sorted_set", "Increments the score of a member in a sorted set.", Route::Shard(zincrby)),
     row("zrem", -3, WRITE | FAST, KEY1, "sorted_set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", Route::Shard(zrem)),
@@ -700,23 +700,6 @@ const SINGLE: &[CommandSpec] = &[
     row("zrandmember", -2, READONLY, KEY1, "sorted_set", "Returns one or more random members from a sorted set.", Route::Shard(zrandmember)),
     row("zscan", -3, READONLY, KEY1, "sorted_set", "Iterates over members and scores of a sorted set.", Route::Shard(zscan)),
 ];
-
-/// The family's rows: the single-key commands here, then the multi-key ones.
-pub const COMMANDS: &[CommandSpec] = &concat_rows();
-
-const fn concat_rows() -> [CommandSpec; SINGLE.len() + zset_multi::COMMANDS.len()] {
-    let mut out = [SINGLE[0]; SINGLE.len() + zset_multi::COMMANDS.len()];
-    let mut i = 0;
-    while i < SINGLE.len() {
-        out[i] = SINGLE[i];
-        i += 1;
-    }
-    while i < out.len() {
-        out[i] = zset_multi::COMMANDS[i - SINGLE.len()];
-        i += 1;
-    }
-    out
-}
 
 #[cfg(test)]
 #[path = "zset_tests.rs"]

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::parts::{
-    merge, MergeArgs, PartFn, PartReply, Parts, Piece, PlanFn, ShardArgs, Split, Write,
+    merge, MergeArgs, PartFn, PartReply, Parts, Piece, PlanFn, ShardArgs, Split, Write, ZsetRead,
 };
 use super::zset::{parse_range, pop, reply_entries};
 use super::zset_range::parse_score;
@@ -30,17 +30,6 @@ use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, NO_EXPIRE};
 use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::value::Value;
-
-/// What a key holds, for a sorted-set command's plan.
-#[derive(Debug, Clone)]
-pub enum ZsetRead {
-    Missing,
-    /// A value neither a sorted set nor a set.
-    Other,
-    /// A sorted set (a set as scores of 1). `ZMPOP`'s probes carry an empty one:
-    /// only its presence matters there.
-    Found(Zset),
-}
 
 /// The algebra's operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
