@@ -96,7 +96,9 @@ impl ChangeSink for Notifier {
         if flags & (KEYSPACE | KEYEVENT) == 0 {
             return;
         }
-        let spec = self.running.map(|id| crate::commands::registry().all[id]);
+        let spec = self
+            .running
+            .map(|id| corekv_engine::command::table().all[id]);
         let named = spec.map(|s| (s.name, s.group));
         for event in events(named, &self.args, key, kind) {
             self.notify(flags, db, key, event);

@@ -37,16 +37,12 @@ impl Filter {
     }
 }
 
+pub use crate::shard::answer::ClientsReply;
+
 #[derive(Debug, Clone)]
 pub enum ClientsOp {
     List(Filter),
     Kill(Filter),
-}
-
-#[derive(Debug)]
-pub enum ClientsReply {
-    Lines(Vec<String>),
-    Killed(usize),
 }
 
 #[derive(Default)]

@@ -3,7 +3,6 @@
 
 use corekv_engine::command::exec::OpReply;
 
-use crate::session::registry::ClientsReply;
 use crate::shard::stats::CoreSnapshot;
 
 #[derive(Debug)]
@@ -33,4 +32,11 @@ pub struct LogMark {
     pub appended: bool,
     /// The transaction holding the shard has effects waiting here.
     pub tx_effects: bool,
+}
+
+/// A core's answer to a request about its clients (`CLIENT LIST`, `CLIENT KILL`).
+#[derive(Debug)]
+pub enum ClientsReply {
+    Lines(Vec<String>),
+    Killed(usize),
 }
