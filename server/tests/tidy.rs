@@ -203,21 +203,39 @@ fn module_of(src: &Path, file: &Path) -> String {
     parts.join("::")
 }
 
-/// `crate::a::b::c` paths in `code`, as their segments.
-fn crate_paths(code: &str) -> Vec<Vec<String>> {
+/// Module paths named in `code` by the module `name`, as their segments from the
+/// crate root: `crate::a::b` as written, `super::b` (any number of `super::`)
+/// resolved against `name`'s parent.
+fn module_paths(code: &str, name: &str) -> Vec<Vec<String>> {
+    let own: Vec<&str> = name.split("::").filter(|s| !s.is_empty()).collect();
     let mut paths = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
+    for (at, _) in code
+        .match_indices("crate::")
+        .chain(code.match_indices("super::"))
+    {
         let boundary = at == 0 || {
-            let p = rest.as_bytes()[at - 1];
-            !(p.is_ascii_alphanumeric() || p == b'_')
+            let p = code.as_bytes()[at - 1];
+            !(p.is_ascii_alphanumeric() || p == b'_' || p == b':')
         };
-        rest = &rest[at + "crate::".len()..];
         if !boundary {
             continue;
         }
-        let mut segments = Vec::new();
-        let mut s = rest;
+        let mut s = &code[at..];
+        let mut segments: Vec<String> = Vec::new();
+        if let Some(rest) = s.strip_prefix("crate::") {
+            s = rest;
+        } else {
+            let mut up = 0;
+            while let Some(rest) = s.strip_prefix("super::") {
+                up += 1;
+                s = rest;
+            }
+            if up > own.len() {
+                continue;
+            }
+            segments.extend(own[..own.len() - up].iter().map(|p| p.to_string()));
+        }
+        let base = segments.len();
         loop {
             let len = s
                 .bytes()
@@ -233,15 +251,17 @@ fn crate_paths(code: &str) -> Vec<Vec<String>> {
                 None => break,
             }
         }
-        if !segments.is_empty() {
+        if segments.len() > base {
             paths.push(segments);
         }
     }
     paths
 }
 
-/// Import edges between the modules of one crate (a module's own submodules and
-/// ancestors do not count: a parent re-exporting its children is not a cycle).
+/// Import edges between the modules of one crate. A module naming its own
+/// ancestor does not count (a child reaching its parent's items is how a module
+/// tree reads), but a parent naming its children does: `a → a::b → c → a` is a
+/// cycle.
 fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
@@ -255,14 +275,12 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut graph = BTreeMap::new();
     for (name, code) in &modules {
         let mut deps = BTreeSet::new();
-        for path in crate_paths(code) {
+        for path in module_paths(code, name) {
             for k in (1..=path.len()).rev() {
                 let target = path[..k].join("::");
                 if modules.contains_key(&target) {
-                    let related = &target == name
-                        || name.starts_with(&format!("{target}::"))
-                        || target.starts_with(&format!("{name}::"));
-                    if !related {
+                    let ancestor = &target == name || name.starts_with(&format!("{target}::"));
+                    if !ancestor {
                         deps.insert(target);
                     }
                     break;
@@ -472,13 +490,23 @@ fn the_scanner_sees_what_it_should() {
     graph.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
     graph.insert("c".to_string(), BTreeSet::from(["a".to_string()]));
     assert_eq!(cycles(&graph), vec![vec!["a".to_string(), "b".to_string()]]);
-    assert_eq!(
-        crate_paths(&code_only(
-            "use crate::core::{Core, Msg};\nlet x = crate::info::f();"
-        )),
-        vec![
-            vec!["core".to_string()],
-            vec!["info".to_string(), "f".to_string()]
-        ]
+    let mut paths = module_paths(
+        &code_only(
+            "use crate::core::{Core, Msg};\nlet x = crate::info::f();\n\
+             use super::ring::Ring;\nuse super::super::session;\nmy_crate::no;",
+        ),
+        "net::uring::conn",
     );
+    paths.sort();
+    let names: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        names,
+        ["core", "info::f", "net::session", "net::uring::ring"]
+    );
+    // A parent naming its child counts, so a cycle through a parent is found.
+    let mut graph = BTreeMap::new();
+    graph.insert("a".to_string(), BTreeSet::from(["a::b".to_string()]));
+    graph.insert("a::b".to_string(), BTreeSet::from(["c".to_string()]));
+    graph.insert("c".to_string(), BTreeSet::from(["a".to_string()]));
+    assert_eq!(cycles(&graph).len(), 1);
 }
