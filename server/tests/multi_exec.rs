@@ -421,16 +421,20 @@ fn exec_pair(con: &mut redis::Connection, n: u64) -> redis::RedisResult<()> {
 }
 
 /// Writes until the connection breaks (the server was killed); returns acks.
+/// Writes until the server is killed: any error after `killed` is set ends the run
+/// (the kill may cut a reply in half, which the client reports as a parse error
+/// rather than an I/O error); an error before it fails the test.
 fn crash_writer(
     mut con: redis::Connection,
     write: fn(&mut redis::Connection, u64) -> redis::RedisResult<()>,
     from: u64,
+    killed: Arc<AtomicBool>,
 ) -> u64 {
     let mut n = from;
     loop {
         match write(&mut con, n) {
             Ok(()) => n += 1,
-            Err(e) if e.is_io_error() || e.is_connection_dropped() => return n,
+            Err(_) if killed.load(Ordering::SeqCst) => return n,
             Err(e) => panic!("writer: {e}"),
         }
     }
@@ -470,9 +474,12 @@ fn exec_is_all_or_nothing_after_sigkill() {
     for cycle in 0..CRASH_CYCLES {
         let (c1, c2) = (server.client(), server.client());
         let from = (groups, pairs);
-        let w1 = std::thread::spawn(move || crash_writer(c1, exec_group, from.0));
-        let w2 = std::thread::spawn(move || crash_writer(c2, exec_pair, from.1));
+        let killed = Arc::new(AtomicBool::new(false));
+        let k = (killed.clone(), killed.clone());
+        let w1 = std::thread::spawn(move || crash_writer(c1, exec_group, from.0, k.0));
+        let w2 = std::thread::spawn(move || crash_writer(c2, exec_pair, from.1, k.1));
         std::thread::sleep(Duration::from_millis(rng.gen_range(KILL_AFTER_MS)));
+        killed.store(true, Ordering::SeqCst);
         server.signal(libc::SIGKILL);
         server
             .wait_exit(common::EXIT_TIMEOUT)
@@ -485,8 +492,8 @@ fn exec_is_all_or_nothing_after_sigkill() {
         check_whole(&mut con, &["{q}1", "{q}2"], pairs, cycle);
     }
     assert!(
-        groups > CRASH_CYCLES as u64,
-        "EXEC writer made progress: {groups}"
+        groups > 0 && pairs > 0,
+        "both EXEC writers made progress: {groups}, {pairs}"
     );
 }
 

@@ -563,6 +563,16 @@ impl Keyspace {
         self.hooks.sinks.push(sink);
     }
 
+    /// The listener of type `T`, if one was added, to read.
+    pub fn sink<T: ChangeSink>(&self) -> Option<&T> {
+        let sink = self
+            .hooks
+            .sinks
+            .iter()
+            .find(|s| (***s).type_id() == TypeId::of::<T>())?;
+        (sink.as_ref() as &dyn Any).downcast_ref::<T>()
+    }
+
     /// The listener of type `T`, if one was added.
     pub fn sink_mut<T: ChangeSink>(&mut self) -> Option<&mut T> {
         let sink = self
