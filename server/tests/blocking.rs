@@ -6,15 +6,19 @@
 //! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost) and
 //!   `INFO clients` `blocked_clients`;
 //! - many consumers blocked on keys spread over shards, producers pushing to random
-//!   keys: every element is popped exactly once.
+//!   keys: every element is popped exactly once; the same as a redis-py job queue;
+//! - SIGKILL during a producer/consumer run with `appendfsync always` loses no
+//!   acknowledged push or pop.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{info_value, Raw, Server, SHARD_COUNTS};
+use common::{info_value, items, restart_in, start_in, DataDir, Raw, Server, SHARD_COUNTS};
 
 /// How long a client gets to be seen blocked.
 const BLOCK_SETTLE: Duration = Duration::from_millis(200);
@@ -158,9 +162,9 @@ fn client_unblock_and_kill_release_blocked_clients() {
 }
 
 /// Consumers blocked on keys spread over the shards, and producers.
-const CONSUMERS: usize = 12;
-const PRODUCERS: usize = 4;
-const ELEMENTS_PER_PRODUCER: usize = 500;
+const CONSUMERS: usize = 50;
+const PRODUCERS: usize = 8;
+const ELEMENTS_PER_PRODUCER: usize = 1250;
 const KEYS: usize = 6;
 
 #[test]
@@ -224,4 +228,126 @@ fn every_pushed_element_is_popped_exactly_once() {
         }
     }
     assert_eq!(count, total, "every element popped once");
+}
+
+/// redis-py workers (`blpop`, and `brpoplpush` into a processing list) and producers
+/// on keys over four shards (`tests/py/test_blocking.py`): every job done once.
+#[test]
+fn redis_py_job_queue_does_every_job_once() {
+    let server = Server::with_shards(4, &[]);
+    common::python::run_script("test_blocking.py", &server);
+}
+
+/// Kill cycles of the crash test, and when in a cycle the kill comes.
+const CRASH_CYCLES: usize = 4;
+const KILL_AFTER: Duration = Duration::from_millis(300);
+const CRASH_QUEUES: [&str; 4] = ["q:a", "q:b", "q:c", "q:d"];
+const CRASH_PRODUCERS: usize = 2;
+const CRASH_CONSUMERS: usize = 2;
+
+/// Runs `step` until it fails; a failure after `killed` ends the run, one before it
+/// fails the test. Returns what the acknowledged steps gave.
+fn until_killed(
+    killed: Arc<AtomicBool>,
+    mut step: impl FnMut(u64) -> redis::RedisResult<Option<String>> + Send + 'static,
+) -> thread::JoinHandle<Vec<String>> {
+    thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0.. {
+            match step(i) {
+                Ok(got) => acked.extend(got),
+                Err(_) if killed.load(Ordering::SeqCst) => break,
+                Err(e) => panic!("before the kill: {e}"),
+            }
+        }
+        acked
+    })
+}
+
+/// With `appendfsync always` on four shards, a server killed while producers push
+/// and consumers pop with `BLPOP` restarts with every acknowledged push either
+/// received or still queued, and no received element queued again or received twice;
+/// only a pop in flight at the kill (one per consumer) may take an element nobody
+/// received.
+#[test]
+fn sigkill_loses_no_acknowledged_push_or_pop() {
+    let dir = DataDir::new("blocking-crash");
+    let args = ["--shards", "4", "--appendfsync", "always"];
+    let mut server = start_in(&dir, &args);
+    let port = server.port();
+    let (mut pushed, mut received) = (Vec::new(), Vec::new());
+    for cycle in 0..CRASH_CYCLES {
+        let killed = Arc::new(AtomicBool::new(false));
+        let producers: Vec<_> = (0..CRASH_PRODUCERS)
+            .map(|p| {
+                let mut con = server.client();
+                until_killed(killed.clone(), move |i| {
+                    let item = format!("{cycle}:{p}:{i}");
+                    let queue = CRASH_QUEUES[i as usize % CRASH_QUEUES.len()];
+                    redis::cmd("RPUSH")
+                        .arg(queue)
+                        .arg(&item)
+                        .query::<i64>(&mut con)
+                        .map(|_| Some(item))
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..CRASH_CONSUMERS)
+            .map(|_| {
+                let mut con = server.client();
+                until_killed(killed.clone(), move |_| {
+                    redis::cmd("BLPOP")
+                        .arg(&CRASH_QUEUES[..])
+                        .arg(1)
+                        .query::<Option<(String, String)>>(&mut con)
+                        .map(|got| got.map(|(_, item)| item))
+                })
+            })
+            .collect();
+        thread::sleep(KILL_AFTER);
+        killed.store(true, Ordering::SeqCst);
+        server.signal(libc::SIGKILL);
+        server
+            .wait_exit(common::EXIT_TIMEOUT)
+            .expect("exits on SIGKILL");
+        producers
+            .into_iter()
+            .for_each(|t| pushed.extend(t.join().expect("producer")));
+        consumers
+            .into_iter()
+            .for_each(|t| received.extend(t.join().expect("consumer")));
+        server = restart_in(port, &dir, &args);
+    }
+    let mut con = server.raw();
+    let mut queued = Vec::new();
+    for queue in CRASH_QUEUES {
+        queued.extend(items(&con.cmd(&["LRANGE", queue, "0", "-1"])));
+    }
+    let received_set: BTreeSet<&String> = received.iter().collect();
+    assert_eq!(
+        received_set.len(),
+        received.len(),
+        "an element received twice"
+    );
+    for item in &queued {
+        assert!(
+            !received_set.contains(item),
+            "{item} received, then queued again"
+        );
+    }
+    let queued_set: BTreeSet<&String> = queued.iter().collect();
+    let lost: Vec<&String> = pushed
+        .iter()
+        .filter(|i| !received_set.contains(i) && !queued_set.contains(i))
+        .collect();
+    assert!(
+        lost.len() <= CRASH_CYCLES * CRASH_CONSUMERS,
+        "acknowledged pushes neither received nor queued: {lost:?}"
+    );
+    assert!(
+        pushed.len() > CRASH_CYCLES && !received.is_empty(),
+        "the run made progress: {} pushed, {} received",
+        pushed.len(),
+        received.len()
+    );
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    distinct_shards, info_value, restart_in, shard_of, start_in, DataDir, Raw, Redis, Server,
+    distinct_shards, info_value, items, restart_in, shard_of, start_in, DataDir, Raw, Redis, Server,
 };
 use rand::{Rng, SeedableRng};
 
@@ -316,15 +316,6 @@ fn watched(server: &Server) -> u64 {
 const RUN: Duration = Duration::from_secs(2);
 const ITERATIONS_MAX: u64 = 5_000;
 
-fn items(reply: &str) -> Vec<String> {
-    reply
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(", ")
-        .map(str::to_string)
-        .collect()
-}
-
 fn spawn_loop(
     server: &Server,
     stop: &Arc<AtomicBool>,
@@ -549,35 +540,13 @@ fn redis_crate_atomic_pipelines() {
     });
 }
 
-const PY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/test_multi.py");
-
 /// redis-py's `pipeline(transaction=True)` and its `WATCH` retry loop from several
 /// threads on one counter, on four shards (`tests/py/test_multi.py`); skipped with a
 /// message without `python3`.
 #[test]
 fn redis_py_transactions_and_watch_retry_loop() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: python3 is not installed; redis-py cannot be run");
-        return;
-    }
     let server = Server::with_shards(4, &[]);
-    let out = std::process::Command::new("python3")
-        .arg(PY_SCRIPT)
-        .arg(server.port().to_string())
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "redis-py transactions failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    assert!(stdout.ends_with("ok\n"), "{stdout}");
+    common::python::run_script("test_multi.py", &server);
 }
 
 /// Polls `cond` until it holds, for at most [`common::READ_TIMEOUT`].

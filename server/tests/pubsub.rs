@@ -589,32 +589,10 @@ fn notifications_follow_the_configured_classes() {
 
 // ---- a real client ----
 
-const PY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/test_pubsub.py");
-
 /// redis-py's `PubSub` (`tests/py/test_pubsub.py`) in RESP2 and RESP3 on four
 /// shards. Needs `python3` with redis-py; without `python3` at all it is skipped.
 #[test]
 fn redis_py_pubsub_listens_in_both_protocols() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: python3 is not installed; redis-py cannot be run");
-        return;
-    }
     let server = Server::with_shards(4, &[]);
-    let out = std::process::Command::new("python3")
-        .arg(PY_SCRIPT)
-        .arg(server.port().to_string())
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "redis-py pub/sub failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    assert!(stdout.ends_with("ok\n"), "{stdout}");
+    common::python::run_script("test_pubsub.py", &server);
 }

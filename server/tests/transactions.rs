@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{distinct_shards, encode_str, restart_in, start_in, DataDir, Raw, Server};
+use common::{distinct_shards, encode_str, items, restart_in, start_in, DataDir, Raw, Server};
 use rand::{Rng, SeedableRng};
 
 /// How long each concurrency check runs, and its cap on iterations per client.
@@ -49,15 +49,6 @@ fn run_for(stop: Arc<AtomicBool>, clients: Vec<JoinHandle<u64>>) -> Vec<u64> {
     clients
         .into_iter()
         .map(|c| c.join().expect("client"))
-        .collect()
-}
-
-fn items(reply: &str) -> Vec<String> {
-    reply
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(", ")
-        .map(str::to_string)
         .collect()
 }
 

@@ -20,6 +20,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod python;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -350,6 +352,16 @@ pub fn info_value(info: &str, field: &str) -> Option<String> {
     info.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())
+}
+
+/// The elements of a flat array in the compact form (`[a, b]` → `a`, `b`; `[]` →
+/// none).
+pub fn items(reply: &str) -> Vec<String> {
+    let inner = reply.trim_start_matches('[').trim_end_matches(']');
+    if inner.is_empty() {
+        return Vec::new();
+    }
+    inner.split(", ").map(str::to_string).collect()
 }
 
 /// Runs `check` against a fresh server for each of [`SHARD_COUNTS`] and each of
