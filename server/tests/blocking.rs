@@ -3,7 +3,8 @@
 //!   of them, clients blocked on one key in the order they blocked;
 //! - timeouts (fractional seconds) answer null near their deadline; timeout errors
 //!   are Redis 7.0.15's;
-//! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost) and
+//! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost), the idle
+//!   `timeout` sparing blocked clients and subscribers, and
 //!   `INFO clients` `blocked_clients`;
 //! - many consumers blocked on keys spread over shards, producers pushing to random
 //!   keys: every element is popped exactly once; the same as a redis-py job queue;
@@ -349,5 +350,37 @@ fn sigkill_loses_no_acknowledged_push_or_pop() {
         "the run made progress: {} pushed, {} received",
         pushed.len(),
         received.len()
+    );
+}
+
+/// The `timeout` parameter closes an idle client, but, as in Redis, not one waiting
+/// in a blocking command (shown with flag `b` in `CLIENT LIST`) nor a subscriber.
+#[test]
+fn idle_timeout_spares_blocked_clients_and_subscribers() {
+    let server = Server::with_shards(2, &["--timeout", "1"]);
+    let mut idle = server.raw();
+    assert_eq!(idle.cmd(&["PING"]), "PONG");
+    let mut waiting = send(&server, &["BLPOP", "idle:list", "0"]);
+    let mut listener = server.raw();
+    assert_eq!(
+        listener.cmd(&["SUBSCRIBE", "idle:ch"]),
+        "[subscribe, idle:ch, 1]"
+    );
+    wait_blocked(&server, 1);
+    let list = server.raw().cmd(&["CLIENT", "LIST"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("flags=b ") && l.contains("cmd=blpop")),
+        "{list}"
+    );
+    assert!(idle.read_to_eof().is_empty(), "the idle client is closed");
+    thread::sleep(Duration::from_millis(1500));
+    let mut other = server.raw();
+    assert_eq!(other.cmd(&["RPUSH", "idle:list", "x"]), "1");
+    assert_eq!(read(&mut waiting), "*2\r\n$9\r\nidle:list\r\n$1\r\nx\r\n");
+    assert_eq!(other.cmd(&["PUBLISH", "idle:ch", "m"]), "1");
+    assert_eq!(
+        common::render(&listener.read_reply()),
+        "[message, idle:ch, m]"
     );
 }

@@ -4,6 +4,7 @@
 //! and run again each time it is woken, until an element comes, the timeout passes,
 //! the connection closes or `CLIENT UNBLOCK` releases it.
 
+use std::cell::RefCell;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use corekv_engine::command::list_block::{
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use crate::runtime::clock::now_ms;
-use crate::session::client::Client;
+use crate::session::client::{Client, ClientInfo};
 use crate::shard::blocking::{sleep, Queued, Signal, Unblock, Woken};
 use crate::shard::Core;
 
@@ -65,6 +66,22 @@ async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<
     }
 }
 
+/// `CLIENT LIST`'s `b` flag (and the idle timeout's exemption) while it lives.
+struct BlockedFlag(Rc<RefCell<ClientInfo>>);
+
+impl BlockedFlag {
+    fn set(client: &Client) -> Self {
+        client.info.borrow_mut().blocked = true;
+        BlockedFlag(client.info.clone())
+    }
+}
+
+impl Drop for BlockedFlag {
+    fn drop(&mut self) {
+        self.0.borrow_mut().blocked = false;
+    }
+}
+
 /// Runs blocking command `id`: its step at once, then again each time it is woken,
 /// until it answers something other than null.
 pub async fn run(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, out: &mut ReplyBuf) {
@@ -98,6 +115,7 @@ async fn wait_for_element(
     let keys = watched_keys(args).expect("the step checked the arguments");
     let keys = keys.map(|i| args[i].clone()).collect();
     let (queued, signal) = Queued::new(client.id, client.db, keys);
+    let _shown = BlockedFlag::set(client);
     loop {
         buf.clear();
         super::tx::run(core, id, db, args, &mut buf).await;

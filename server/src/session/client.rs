@@ -65,6 +65,8 @@ pub struct ClientInfo {
     /// Bytes the connection's input buffers hold allocated.
     pub input_alloc_bytes: usize,
     pub pubsub: bool,
+    /// Waiting in a blocking command (`BLPOP`, ...).
+    pub blocked: bool,
     /// The connection's pending output (`omem`).
     pub outbox: Rc<Outbox>,
 }
@@ -77,6 +79,21 @@ impl ClientInfo {
         } else {
             OutputClass::Normal
         }
+    }
+
+    /// `CLIENT LIST`'s `flags`: `P` subscribed, `b` blocked, `N` neither.
+    fn flags(&self) -> &'static str {
+        match (self.pubsub, self.blocked) {
+            (true, _) => "P",
+            (false, true) => "b",
+            (false, false) => "N",
+        }
+    }
+
+    /// Whether the `timeout` parameter may close it: as in Redis, never while it
+    /// waits in a blocking command or listens as a subscriber.
+    pub fn idle_closable(&self) -> bool {
+        !self.pubsub && !self.blocked
     }
 
     /// One `CLIENT LIST` line, fields as Redis 7 prints them.
@@ -98,7 +115,7 @@ impl ClientInfo {
             self.name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_active).as_secs(),
-            if self.pubsub { "P" } else { "N" },
+            self.flags(),
             self.db,
             self.qbuf,
             self.outbox.queued_chunks(),

@@ -144,6 +144,7 @@ impl Session {
             qbuf: 0,
             input_alloc_bytes: INPUT_INITIAL_BYTES,
             pubsub: false,
+            blocked: false,
             outbox: outbox.clone(),
         }));
         core.clients.borrow_mut().add(info.clone());

@@ -64,12 +64,13 @@ impl Registry {
         self.clients.len()
     }
 
-    /// Closes clients idle for longer than `timeout` (the `timeout` parameter).
+    /// Closes clients idle for longer than `timeout` (the `timeout` parameter),
+    /// except blocked ones and subscribers.
     pub fn close_idle(&self, timeout: std::time::Duration) {
         let now = Instant::now();
         for c in self.clients.values() {
             let c = c.borrow();
-            if now.duration_since(c.last_active) > timeout {
+            if c.idle_closable() && now.duration_since(c.last_active) > timeout {
                 log::debug!("closing idle client {}", c.id);
                 c.outbox.close();
             }
@@ -124,6 +125,7 @@ mod tests {
             qbuf: 0,
             input_alloc_bytes: 0,
             pubsub: false,
+            blocked: false,
             outbox: Rc::new(Outbox::default()),
         }))
     }

@@ -481,7 +481,7 @@ pub fn reply_len(buf: &[u8]) -> Option<usize> {
 }
 
 /// Renders one complete reply in compact text form.
-fn render(reply: &[u8]) -> String {
+pub fn render(reply: &[u8]) -> String {
     fn one(buf: &[u8]) -> (String, usize) {
         let eol = buf.windows(2).position(|w| w == b"\r\n").expect("CRLF");
         let body = String::from_utf8_lossy(&buf[1..eol]).into_owned();
