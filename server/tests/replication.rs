@@ -895,13 +895,18 @@ fn replica_refuses_writes_and_serves_reads_only_when_configured() {
     wait_synced(&master, &replica);
 
     let mut con = replica.raw();
-    let writes: [&[&str]; 6] = [
+    let writes: [&[&str]; 10] = [
         &["SET", "key:0", "x"],
         &["INCR", "counter"],
         &["DEL", "key:0"],
         &["APPEND", "key:1", "x"],
         &["MSET", "key:2", "x", "key:3", "y"],
         &["EXPIRE", "key:4", "100"],
+        // Blocking pops are writes: refused at once, never left waiting.
+        &["BLPOP", "list", "0"],
+        &["BRPOPLPUSH", "list", "other", "0"],
+        &["BLMOVE", "list", "other", "LEFT", "RIGHT", "0"],
+        &["BLMPOP", "0", "1", "list", "LEFT"],
     ];
     for write in writes {
         assert_eq!(con.cmd(write), READONLY, "{write:?} on a replica");
