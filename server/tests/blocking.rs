@@ -384,3 +384,53 @@ fn idle_timeout_spares_blocked_clients_and_subscribers() {
         "[message, idle:ch, m]"
     );
 }
+
+/// What clients blocked in `BZPOPMIN`, `BZPOPMAX` and `BZMPOP` on two keys get when
+/// one `ZADD` arrives, and what an immediate pop and a timeout answer: the raw
+/// replies, in order.
+fn sorted_set_pops(port: u16, resp3: bool) -> Vec<Vec<u8>> {
+    let connect = || match resp3 {
+        true => Raw::connect_resp3(port),
+        false => Raw::connect(port),
+    };
+    let mut c = connect();
+    c.cmd(&["DEL", "zq:1", "zq:2"]);
+    let blocked: Vec<Raw> = [
+        &["BZPOPMIN", "zq:1", "zq:2", "0"][..],
+        &["BZMPOP", "0", "2", "zq:1", "zq:2", "MAX", "COUNT", "2"],
+        &["BZPOPMAX", "zq:2", "0"],
+    ]
+    .into_iter()
+    .map(|args| {
+        let mut b = connect();
+        b.send(&common::encode_str(args));
+        thread::sleep(BLOCK_SETTLE);
+        b
+    })
+    .collect();
+    c.cmd(&["ZADD", "zq:2", "1", "a", "2.5", "b", "3", "c", "4", "d"]);
+    let mut replies: Vec<Vec<u8>> = blocked.into_iter().map(|mut b| b.read_reply()).collect();
+    c.cmd(&["ZADD", "zq:1", "-inf", "x"]);
+    replies.push(c.cmd_raw(&[b"BZPOPMIN", b"zq:2", b"zq:1", b"0"]));
+    replies.push(c.cmd_raw(&[b"BZPOPMIN", b"zq:1", b"0.01"]));
+    replies.push(c.cmd_raw(&[b"BZMPOP", b"0.01", b"1", b"zq:1", b"MIN"]));
+    replies
+}
+
+/// The blocking sorted-set pops answer as Redis 7.0's, byte for byte, on one and on
+/// four shards, in RESP2 and RESP3.
+#[test]
+fn sorted_set_blocking_pops_match_redis() {
+    let redis = common::Redis::start();
+    for resp3 in [false, true] {
+        let expected = sorted_set_pops(redis.port, resp3);
+        for shards in SHARD_COUNTS {
+            let server = Server::with_shards(shards, &[]);
+            assert_eq!(
+                sorted_set_pops(server.port(), resp3),
+                expected,
+                "{shards} shards, resp3 {resp3}"
+            );
+        }
+    }
+}

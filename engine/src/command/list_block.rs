@@ -28,6 +28,8 @@ type PlanResult = CmdResult<Option<Write>>;
 
 /// `BLMPOP timeout numkeys key…`: where `numkeys` is.
 const BLMPOP_NUMKEYS_AT: usize = 2;
+/// `BZMPOP timeout numkeys key…`: where `numkeys` is.
+pub const BZMPOP_NUMKEYS_AT: usize = 2;
 /// Milliseconds per second of a blocking timeout.
 const MS_PER_S: f64 = 1000.0;
 
@@ -53,18 +55,22 @@ pub fn timeout_out_of_range() -> CmdError {
 
 /// Where a blocking command's timeout argument is.
 pub fn timeout_at(args: &[Bytes]) -> usize {
-    if args[0].eq_ignore_ascii_case(b"BLMPOP") {
+    if args[0].eq_ignore_ascii_case(b"BLMPOP") || args[0].eq_ignore_ascii_case(b"BZMPOP") {
         1
     } else {
         args.len() - 1
     }
 }
 
-/// The keys a blocked client waits on: every source (`BLMOVE`'s one).
+/// The keys a blocked client waits on: every source (`BLMOVE`'s one), for the
+/// blocking list and sorted-set pops alike.
 pub fn watched_keys(args: &[Bytes]) -> CmdResult<Range<usize>> {
     let name = &args[0];
     if name.eq_ignore_ascii_case(b"BLMPOP") {
         return Ok(mpop_args(args, BLMPOP_NUMKEYS_AT)?.keys);
+    }
+    if name.eq_ignore_ascii_case(b"BZMPOP") {
+        return Ok(super::zset_multi::zmpop_args_at(args, BZMPOP_NUMKEYS_AT)?.0);
     }
     if name.eq_ignore_ascii_case(b"BLMOVE") || name.eq_ignore_ascii_case(b"BRPOPLPUSH") {
         return Ok(MOVE_SRC..MOVE_SRC + 1);
@@ -72,7 +78,7 @@ pub fn watched_keys(args: &[Bytes]) -> CmdResult<Range<usize>> {
     Ok(1..args.len() - 1)
 }
 
-fn check_timeout(args: &[Bytes]) -> CmdResult {
+pub(super) fn check_timeout(args: &[Bytes]) -> CmdResult {
     timeout_ms(&args[timeout_at(args)]).map(drop)
 }
 

@@ -138,12 +138,14 @@ pub fn move_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
         guard.list_push(to, &[elem], &limits);
         return Ok(PartReply::Done);
     }
+    // The push comes first, as in Redis: listeners see the destination's event
+    // before the source's.
+    if s.has(MOVE_DST) {
+        push(ctx, dst, to, std::slice::from_ref(&elem), false)?;
+    }
     if s.has(MOVE_SRC) {
         let popped = pop(ctx, src, from, 1)?.expect("the plan saw the source");
         debug_assert_eq!(popped[0], elem);
-    }
-    if s.has(MOVE_DST) {
-        push(ctx, dst, to, &[elem], false)?;
     }
     Ok(PartReply::Done)
 }

@@ -31,6 +31,7 @@ pub mod set;
 pub mod string;
 pub mod whole;
 pub mod zset;
+pub mod zset_block;
 pub mod zset_multi;
 pub mod zset_range;
 
@@ -154,6 +155,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     set::COMMANDS,
     zset::COMMANDS,
     zset_multi::COMMANDS,
+    zset_block::COMMANDS,
     geo::COMMANDS,
     list::COMMANDS,
 ];

@@ -347,14 +347,25 @@ fn intercard_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdRes
 
 /// `ZMPOP numkeys key ... MIN|MAX [COUNT n]`: sources, `MAX`, count.
 fn zmpop_args(args: &[Bytes]) -> CmdResult<(Range<usize>, bool, usize)> {
+    zmpop_args_at(args, ZMPOP_NUMKEYS_AT)
+}
+
+/// Where `ZMPOP`'s `numkeys` is (`BZMPOP timeout numkeys ...` has it one further).
+const ZMPOP_NUMKEYS_AT: usize = 1;
+
+/// [`zmpop_args`] with `numkeys` at `numkeys_at`.
+pub(super) fn zmpop_args_at(
+    args: &[Bytes],
+    numkeys_at: usize,
+) -> CmdResult<(Range<usize>, bool, usize)> {
     let numkeys_error = || CmdError::Raw("ERR numkeys should be greater than 0".into());
-    let n = parse_i64(&args[1])
+    let n = parse_i64(&args[numkeys_at])
         .filter(|&n| n > 0)
         .ok_or_else(numkeys_error)?;
-    if n as u64 >= (args.len() - 2) as u64 {
+    if n as u64 >= (args.len() - numkeys_at - 1) as u64 {
         return Err(CmdError::Syntax);
     }
-    let sources = 2..2 + n as usize;
+    let sources = numkeys_at + 1..numkeys_at + 1 + n as usize;
     let max = match args[sources.end].to_ascii_uppercase().as_slice() {
         b"MIN" => false,
         b"MAX" => true,
@@ -377,7 +388,7 @@ fn check_zmpop(args: &[Bytes]) -> CmdResult {
 }
 
 /// Which of this shard's keys hold a non-empty sorted set, without counting hits.
-fn zmpop_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+pub(super) fn zmpop_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let reads = s
         .keys()
         .map(|key| match ctx.ks.find(ctx.db, key, ctx.now_ms) {
@@ -393,8 +404,18 @@ fn zmpop_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 }
 
 fn zmpop_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
-    Parts::first_error(reads)?;
     let (sources, ..) = zmpop_args(args)?;
+    zmpop_plan_keys(sources, reads, out)
+}
+
+/// Chooses the first of `sources` holding a sorted set (a wrong type before it is
+/// the error); none: the null array.
+pub(super) fn zmpop_plan_keys(
+    sources: Range<usize>,
+    reads: &[Piece],
+    out: &mut ReplyBuf,
+) -> CmdResult<Option<Write>> {
+    Parts::first_error(reads)?;
     let probe = |position: usize| {
         reads.iter().find_map(|p| match &p.reply {
             PartReply::Zsets(zs) => p.keys.iter().position(|&k| k == position).map(|i| &zs[i]),
@@ -420,6 +441,16 @@ fn zmpop_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<
 /// Pops from the chosen key; the popped entries go to the merge, in pop order.
 fn zmpop_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (_, max, count) = zmpop_args(s.args)?;
+    zmpop_write_n(ctx, s, count, max)
+}
+
+/// Pops `count` entries (`max`: the highest) from the key the plan chose.
+pub(super) fn zmpop_write_n(
+    ctx: &mut Ctx,
+    s: &ShardArgs,
+    count: usize,
+    max: bool,
+) -> CmdResult<PartReply> {
     let popped = pop(ctx, &s.args[s.keys[0]], count, max)?;
     Ok(PartReply::Values(
         popped
@@ -429,7 +460,7 @@ fn zmpop_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     ))
 }
 
-fn zmpop_merge(args: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
+pub(super) fn zmpop_merge(args: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
     let Some(piece) = pieces.first() else {
         return;
     };

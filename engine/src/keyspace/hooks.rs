@@ -417,6 +417,12 @@ mod tests {
         ("zpopmin", &[&["ZPOPMIN", "zz"]]),
         ("zpopmax", &[&["ZPOPMAX", "zz", "5"]]),
         ("zmpop", &[&["ZMPOP", "2", "nokey", "zz", "MIN"]]),
+        ("bzpopmin", &[&["BZPOPMIN", "nokey", "zz", "0"]]),
+        ("bzpopmax", &[&["BZPOPMAX", "zz", "0"]]),
+        (
+            "bzmpop",
+            &[&["BZMPOP", "0", "2", "nokey", "zz", "MAX", "COUNT", "2"]],
+        ),
         ("zunionstore", &[&["ZUNIONSTORE", "d", "2", "zz", "ss"]]),
         ("zinterstore", &[&["ZINTERSTORE", "a", "2", "zz", "nokey"]]),
         ("zdiffstore", &[&["ZDIFFSTORE", "d", "1", "zz"]]),

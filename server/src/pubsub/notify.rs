@@ -134,6 +134,76 @@ fn group_class(group: &str) -> u32 {
     }
 }
 
+/// The argument at `at`, if it is one of `words` (any case): that word's index.
+fn word_at(args: &[Bytes], at: Option<usize>, words: [&str; 2]) -> Option<usize> {
+    let arg = args.get(at?)?;
+    words
+        .iter()
+        .position(|w| arg.eq_ignore_ascii_case(w.as_bytes()))
+}
+
+/// The end (`LEFT`/`RIGHT`, `MIN`/`MAX`) argument of an `*MPOP` whose `numkeys` is
+/// at `numkeys_at`: 0 for the first word, 1 for the second.
+fn mpop_end(args: &[Bytes], numkeys_at: usize, words: [&str; 2]) -> usize {
+    let numkeys = args
+        .get(numkeys_at)
+        .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+    let at = numkeys.and_then(|n| n.checked_add(numkeys_at + 1));
+    word_at(args, at, words).unwrap_or(0)
+}
+
+/// The class and name of the event a command's change of `key` reports as its own,
+/// as Redis names it: blocking and multi-key pops and moves report the single-key
+/// pop or push they did on each side (`LMOVE a b LEFT RIGHT` is `rpush` on `b`,
+/// `lpop` on `a`), `LPUSHX` is `lpush`, `ZADD ... INCR` is `zincr`, `GEOADD` is
+/// `zadd`.
+fn own_event(
+    name: &'static str,
+    group: &'static str,
+    args: &[Bytes],
+    key: &[u8],
+) -> (u32, &'static str) {
+    const LR: [&str; 2] = ["LEFT", "RIGHT"];
+    let list_side = |src_end: usize, dst_end: usize| {
+        let is_dst =
+            args.get(2).is_some_and(|d| &d[..] == key) && args.get(1).is_none_or(|s| &s[..] != key);
+        match is_dst {
+            true => ["lpush", "rpush"][dst_end],
+            false => ["lpop", "rpop"][src_end],
+        }
+    };
+    let name = match name {
+        "lpushx" => "lpush",
+        "rpushx" => "rpush",
+        "blpop" => "lpop",
+        "brpop" => "rpop",
+        "lmpop" => ["lpop", "rpop"][mpop_end(args, 1, LR)],
+        "blmpop" => ["lpop", "rpop"][mpop_end(args, 2, LR)],
+        "lmove" | "blmove" => list_side(
+            word_at(args, Some(3), LR).unwrap_or(0),
+            word_at(args, Some(4), LR).unwrap_or(0),
+        ),
+        "rpoplpush" | "brpoplpush" => list_side(1, 0),
+        "bzpopmin" => "zpopmin",
+        "bzpopmax" => "zpopmax",
+        "zmpop" => ["zpopmin", "zpopmax"][mpop_end(args, 1, ["MIN", "MAX"])],
+        "bzmpop" => ["zpopmin", "zpopmax"][mpop_end(args, 2, ["MIN", "MAX"])],
+        "zadd" if zadd_incr(args) => "zincr",
+        "geoadd" => return (ZSET, "zadd"),
+        other => other,
+    };
+    (group_class(group), name)
+}
+
+/// Whether `ZADD`'s options (before the first score) include `INCR`.
+fn zadd_incr(args: &[Bytes]) -> bool {
+    const OPTIONS: [&str; 6] = ["NX", "XX", "GT", "LT", "CH", "INCR"];
+    args.iter()
+        .skip(2)
+        .take_while(|a| OPTIONS.iter().any(|o| a.eq_ignore_ascii_case(o.as_bytes())))
+        .any(|a| a.eq_ignore_ascii_case(b"INCR"))
+}
+
 /// Whether `SET`'s options give the key a deadline.
 fn set_with_deadline(args: &[Bytes]) -> bool {
     let deadline = |a: &Bytes| {
@@ -164,7 +234,8 @@ pub fn events(
         }
         return out;
     };
-    let own = (group_class(group), name);
+    let own = own_event(name, group, args, key);
+    let name = own.1;
     match (name, kind) {
         (_, Expired) => out.push((EXPIRED, "expired")),
         ("rename" | "renamenx", Del) => out.push((GENERIC, "rename_from")),
@@ -312,5 +383,24 @@ mod tests {
         assert_eq!(names(&["sinterstore", "d", "a"], "set", "d", Del), ["del"]);
         assert_eq!(names(&["get", "k"], "string", "k", Expired), ["expired"]);
         assert_eq!(names(&["lpop", "l"], "list", "l", Del), ["lpop", "del"]);
+        let lmove = ["lmove", "a", "b", "left", "RIGHT"];
+        assert_eq!(names(&lmove, "list", "a", Del), ["lpop", "del"]);
+        assert_eq!(names(&lmove, "list", "b", Modify), ["rpush"]);
+        let rpoplpush = ["brpoplpush", "a", "b", "0"];
+        assert_eq!(names(&rpoplpush, "list", "a", Modify), ["rpop"]);
+        assert_eq!(names(&rpoplpush, "list", "b", Modify), ["lpush"]);
+        let blmpop = ["blmpop", "0", "2", "a", "right", "right"];
+        assert_eq!(names(&blmpop, "list", "right", Modify), ["rpop"]);
+        let zmpop = ["zmpop", "1", "z", "MAX", "COUNT", "2"];
+        assert_eq!(names(&zmpop, "sorted-set", "z", Modify), ["zpopmax"]);
+        let zadd = ["zadd", "z", "xx", "incr", "1", "incr"];
+        assert_eq!(names(&zadd, "sorted-set", "z", Modify), ["zincr"]);
+        let zadd = ["zadd", "z", "1", "incr"];
+        assert_eq!(names(&zadd, "sorted-set", "z", Modify), ["zadd"]);
+        assert_eq!(names(&["rpushx", "l", "x"], "list", "l", Modify), ["rpush"]);
+        assert_eq!(
+            names(&["geoadd", "g", "1", "2", "m"], "geo", "g", Set),
+            ["zadd"]
+        );
     }
 }
