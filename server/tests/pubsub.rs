@@ -560,17 +560,46 @@ const FAMILIES: &[&[&str]] = &[
     &["SET", "short", "1", "PX", "50"],
 ];
 
+/// Commands whose `new` (class `n`) and `keymiss` (class `m`) events are compared.
+const NEW_AND_MISS: &[&[&str]] = &[
+    &["SET", "a", "1"],
+    &["SET", "a", "2"],
+    &["GET", "a"],
+    &["GET", "nothing"],
+    &["HGET", "nohash", "f"],
+    &["LRANGE", "nolist", "0", "-1"],
+    &["INCR", "n"],
+    &["LPUSH", "l", "x"],
+    &["LPUSH", "l", "y"],
+    &["HSET", "h", "f", "v"],
+    &["SADD", "s", "m"],
+    &["ZADD", "z", "1", "m"],
+    &["RENAME", "a", "b"],
+    &["SET", "c", "1"],
+    &["RENAME", "b", "c"],
+    &["COPY", "c", "d"],
+    &["COPY", "c", "d", "REPLACE"],
+    &["MOVE", "c", "1"],
+    &["SET", "short", "1", "PX", "50"],
+];
+
 /// Every notification for [`FAMILIES`] (and one expiry), as `channel message`
 /// lines: in order on one shard, sorted otherwise (shards notify independently).
 fn notifications(port: u16, sorted: bool) -> Vec<String> {
+    notifications_of(port, sorted, "KEA", FAMILIES)
+}
+
+/// The notifications of the classes `events` for `commands`, then for a read of
+/// `short` after it expired (see [`notifications`]).
+fn notifications_of(port: u16, sorted: bool, events: &str, commands: &[&[&str]]) -> Vec<String> {
     let mut c = Raw::connect(port);
     c.cmd(&["FLUSHALL"]);
     assert_eq!(
-        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", events]),
         "OK"
     );
     let mut sub = Listener::subscribe(port, &["PSUBSCRIBE", "__key*__:*"], 1);
-    for args in FAMILIES {
+    for args in commands {
         c.cmd(args);
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -595,6 +624,20 @@ fn keyspace_notifications_match_redis_for_every_family() {
         let expected = notifications(redis.port, sorted);
         let server = Server::with_shards(shards, &[]);
         let got = notifications(server.port(), sorted);
+        assert_eq!(got, expected, "{shards} shards");
+    }
+}
+
+/// Classes `n` (`new`: a key created) and `m` (`keymiss`: a read found nothing),
+/// which `A` does not include, as Redis 7.0 reports them.
+#[test]
+fn new_key_and_key_miss_events_match_redis() {
+    let redis = Redis::start();
+    for shards in SHARD_COUNTS {
+        let sorted = shards > 1;
+        let expected = notifications_of(redis.port, sorted, "KEnm", NEW_AND_MISS);
+        let server = Server::with_shards(shards, &[]);
+        let got = notifications_of(server.port(), sorted, "KEnm", NEW_AND_MISS);
         assert_eq!(got, expected, "{shards} shards");
     }
 }

@@ -237,7 +237,7 @@ fn rename_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     }
     if s.has(DST) {
         let entry = s.carry.expect("RENAME carries the source entry").clone();
-        ctx.ks.add_entry(db, &s.args[DST], entry);
+        ctx.ks.add_entry_anew(db, &s.args[DST], entry);
     }
     Ok(PartReply::Done)
 }
@@ -274,7 +274,7 @@ fn copy_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let dst_db = parse_copy(s.args)?.db.unwrap_or(ctx.db);
     let dst = &s.args[DST];
     let entry = s.carry.expect("COPY carries the source entry").clone();
-    ctx.ks.add_entry(dst_db, dst, entry);
+    ctx.ks.add_entry_anew(dst_db, dst, entry);
     Ok(PartReply::Done)
 }
 

@@ -69,6 +69,11 @@ pub trait ChangeSink: Send + Any {
     fn before_change(&mut self, db: usize, key: &[u8]);
     fn key_changed(&mut self, db: usize, key: &[u8], kind: ChangeKind);
     fn dbs_changed(&mut self, change: DbChange);
+    /// `key` now holds a value where nothing live was: called before the change's
+    /// [`key_changed`](Self::key_changed).
+    fn key_added(&mut self, _db: usize, _key: &[u8]) {}
+    /// A read command looked `key` up and found nothing live.
+    fn key_missed(&mut self, _db: usize, _key: &[u8]) {}
     /// Command `id` (its row in the command table) starts with `args`.
     fn command_started(&mut self, _id: usize, _args: &[bytes::Bytes]) {}
     fn command_finished(&mut self) {}
@@ -172,6 +177,20 @@ impl Hooks {
         }
         for sink in &mut self.sinks {
             sink.key_changed(db, key, kind);
+        }
+    }
+
+    /// Tells the listeners `key` was created (before the change is reported).
+    pub(crate) fn added(&mut self, db: usize, key: &[u8]) {
+        for sink in &mut self.sinks {
+            sink.key_added(db, key);
+        }
+    }
+
+    /// Tells the listeners a read found nothing at `key`.
+    pub(crate) fn missed(&mut self, db: usize, key: &[u8]) {
+        for sink in &mut self.sinks {
+            sink.key_missed(db, key);
         }
     }
 

@@ -327,6 +327,7 @@ impl Keyspace {
             }
             None => {
                 d.stats.keyspace_misses += 1;
+                self.hooks.missed(db, key);
                 None
             }
         }
@@ -372,11 +373,27 @@ impl Keyspace {
 
     /// Stores a whole entry at `key`, replacing any entry.
     pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.store(db, key, entry, false);
+    }
+
+    /// [`add_entry`](Self::add_entry) for a key that arrives anew even where one is
+    /// replaced (`RENAME`, `COPY ... REPLACE`: Redis deletes the destination and
+    /// adds the key, so listeners hear of a new key either way).
+    pub fn add_entry_anew(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.store(db, key, entry, true);
+    }
+
+    fn store(&mut self, db: usize, key: &[u8], entry: Entry, anew: bool) {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
         let d = &mut self.dbs[db];
-        if let Some(old) = d.insert_entry(key, entry) {
+        let replaced = d.insert_entry(key, entry);
+        let added = anew || replaced.is_none();
+        if let Some(old) = replaced {
             self.hooks.dropped(db, key, old);
+        }
+        if added {
+            self.hooks.added(db, key);
         }
         let e = self.dbs[db].get(key).expect("just inserted");
         let effect = Effect::Set {
@@ -455,6 +472,7 @@ impl Keyspace {
         assert!(replaced.is_none(), "MOVE's destination is free");
         let moved = self.dbs[to].get(key).expect("just inserted");
         self.hooks.moved(from, key, to, key, moved);
+        self.hooks.added(to, key);
         let effect = Effect::Move {
             from_db: from,
             to_db: to,
@@ -481,6 +499,8 @@ impl Keyspace {
         }
         let moved = self.dbs[db].get(dst).expect("just inserted");
         self.hooks.moved(db, src, db, dst, moved);
+        // Redis deletes a replaced destination and adds the key anew: always `new`.
+        self.hooks.added(db, dst);
         self.hooks.log.push(&Effect::Del { db, key: src });
         self.hooks.reported(db, src, ChangeKind::Del);
         let e = self.dbs[db].get(dst).expect("just inserted");

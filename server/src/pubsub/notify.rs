@@ -9,7 +9,9 @@
 //! queues the messages, since the door's code must not wait; a task per core
 //! ([`start`]) takes them in order and publishes them through the pub/sub fan-out
 //! without waiting for receiver counts. Expiry is reported when the key is deleted
-//! (lazily or by the active cycle), as `expired`.
+//! (lazily or by the active cycle), as `expired`; a key created where nothing was
+//! as `new` (class `n`) before the command's own event, and a read that finds
+//! nothing as `keymiss` (class `m`), as Redis 7.0 reports them.
 //!
 //! With no class enabled (the default), a change costs one atomic load.
 
@@ -28,7 +30,7 @@ use super::fanout::publish_forget;
 use super::message::Publish;
 use super::subs::Kind;
 use crate::config::notify::{
-    EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, LIST, SET, STREAM, STRING, ZSET,
+    EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, KEY_MISS, LIST, NEW, SET, STREAM, STRING, ZSET,
 };
 use crate::shard::global::Global;
 use crate::shard::Core;
@@ -106,6 +108,20 @@ impl ChangeSink for Notifier {
     }
 
     fn dbs_changed(&mut self, _: DbChange) {}
+
+    fn key_added(&mut self, db: usize, key: &[u8]) {
+        let flags = self.flags();
+        if flags & (KEYSPACE | KEYEVENT) != 0 {
+            self.notify(flags, db, key, (NEW, "new"));
+        }
+    }
+
+    fn key_missed(&mut self, db: usize, key: &[u8]) {
+        let flags = self.flags();
+        if flags & (KEYSPACE | KEYEVENT) != 0 {
+            self.notify(flags, db, key, (KEY_MISS, "keymiss"));
+        }
+    }
 
     fn command_started(&mut self, id: usize, args: &[Bytes]) {
         self.running = Some(id);
