@@ -143,16 +143,11 @@ fn bpop_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 
 /// `[key, element]`.
 fn bpop_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
-    let Some(Piece {
-        keys,
-        reply: PartReply::Values(values),
-        ..
-    }) = pieces.first()
-    else {
+    let Some((key, values)) = Piece::first_values(pieces) else {
         return;
     };
     out.array(2);
-    out.bulk(&m.args[keys[0]]);
+    out.bulk(&m.args[key]);
     out.bulk(values[0].as_deref().unwrap_or_default());
 }
 

@@ -136,6 +136,21 @@ pub struct Piece {
     pub reply: PartReply,
 }
 
+impl Piece {
+    /// The first key position and the values of the first piece, when it answered
+    /// values: what a pop that chose one key merges into its reply.
+    pub fn first_values(pieces: &[Piece]) -> Option<(usize, &[Option<Vec<u8>>])> {
+        match pieces.first()? {
+            Piece {
+                keys,
+                reply: PartReply::Values(values),
+                ..
+            } => Some((*keys.first()?, values)),
+            _ => None,
+        }
+    }
+}
+
 /// What the write step does after the reads.
 #[derive(Debug, Clone, Default)]
 pub struct Write {

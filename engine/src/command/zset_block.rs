@@ -30,18 +30,13 @@ fn bzpop_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 
 /// `[key, member, score]`.
 fn bzpop_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
-    let Some(Piece {
-        keys,
-        reply: PartReply::Values(items),
-        ..
-    }) = pieces.first()
-    else {
+    let Some((key, items)) = Piece::first_values(pieces) else {
         return;
     };
     let member = items[0].as_deref().expect("a member");
     let score = items[1].as_deref().expect("a score");
     out.array(3);
-    out.bulk(&m.args[keys[0]]);
+    out.bulk(&m.args[key]);
     out.bulk(member);
     out.double(f64::from_le_bytes(score.try_into().expect("8 bytes")));
 }
