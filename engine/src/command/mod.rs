@@ -19,6 +19,7 @@ pub mod ctx;
 pub mod exec;
 pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod keyspec;
 pub mod list;
@@ -156,6 +157,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zset_multi::COMMANDS,
     geo::COMMANDS,
     list::COMMANDS,
+    hll::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

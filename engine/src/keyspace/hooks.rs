@@ -343,6 +343,26 @@ mod tests {
                 &["BITOP", "AND", "a", "none1", "none2"],
             ],
         ),
+        (
+            "pfadd",
+            &[
+                &["PFADD", "hl", "a", "b"],
+                &["PFADD", "hl", "a"],
+                &["PFADD", "hl", "c"],
+            ],
+        ),
+        (
+            "pfmerge",
+            &[&["PFMERGE", "hm", "hl"], &["PFMERGE", "hm", "hl"]],
+        ),
+        (
+            "pfdebug",
+            &[
+                &["PFADD", "hd", "x"],
+                &["PFDEBUG", "TODENSE", "hd"],
+                &["PFDEBUG", "GETREG", "hd"],
+            ],
+        ),
         ("mset", &[&["MSET", "m1", "1", "m2", "2"]]),
         (
             "msetnx",
