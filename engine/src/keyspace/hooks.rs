@@ -356,6 +356,17 @@ mod tests {
             &[&["PFMERGE", "hm", "hl"], &["PFMERGE", "hm", "hl"]],
         ),
         (
+            "bitfield",
+            &[
+                &[
+                    "BITFIELD", "big", "SET", "u8", "800", "7", "GET", "u8", "800",
+                ],
+                &["BITFIELD", "bf", "INCRBY", "i5", "#3", "-2"],
+                &["BITFIELD", "bf", "OVERFLOW", "FAIL", "SET", "u2", "40", "9"],
+                &["BITFIELD", "bf", "SET", "i5", "#3", "-2"],
+            ],
+        ),
+        (
             "pfdebug",
             &[
                 &["PFADD", "hd", "x"],
