@@ -6,6 +6,8 @@
 //!   bytes;
 //! - every HLL command answers what `redis-server` answers to the same script, in
 //!   RESP2 and RESP3, with keys that the four-shard server spreads over shards;
+//! - keyspace notifications name the events Redis names (`pfadd` for `PFADD` and
+//!   `PFMERGE`, `setbit` for `BITFIELD`, none for `PFCOUNT`'s cache);
 //! - a restart after `SIGKILL` under `appendfsync always` gives back every HLL
 //!   byte for byte (the journal's ranges and whole values).
 
@@ -14,7 +16,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::compare::{commands, same_as_redis, script, Command};
-use common::{distinct_shards, restart_in, start_in, DataDir, Raw, Server, EXIT_TIMEOUT};
+use common::{distinct_shards, restart_in, start_in, DataDir, Raw, Redis, Server, EXIT_TIMEOUT};
 
 /// One recorded scenario: its setup and Redis's replies and bytes.
 struct Fixture {
@@ -206,6 +208,59 @@ const REPLIES: &str = "
 fn replies_are_redis_s() {
     assert!(distinct_shards(&["a", "b", "h", "k", "s", "l", "c", "d"], 4) == 4);
     same_as_redis(&script(REPLIES));
+}
+
+/// The keyspace events the server at `port` publishes for `commands`, in order,
+/// until the marker key's.
+fn events(port: u16, commands: &str) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+        "OK"
+    );
+    let mut sub = Raw::connect(port);
+    sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    for cmd in script(commands) {
+        run(&mut c, &cmd);
+    }
+    c.cmd(&["SET", "marker", "x"]);
+    let mut seen = Vec::new();
+    loop {
+        let message = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+        if message.contains("marker") {
+            return seen;
+        }
+        seen.push(message);
+    }
+}
+
+#[test]
+fn notifications_name_redis_s_events() {
+    let commands = "
+        PFADD h a b
+        PFADD h a
+        PFCOUNT h
+        PFMERGE d h
+        PFCOUNT d h
+        PFDEBUG TODENSE h
+        BITFIELD b SET u8 0 1 GET u8 0
+        BITFIELD_RO b GET u8 0
+    ";
+    let redis = Redis::start();
+    // One shard: events of different shards reach subscribers in no fixed order.
+    let corekv = Server::with_shards(1, &[]);
+    assert_eq!(
+        events(corekv.port(), commands),
+        events(redis.port, commands)
+    );
+}
+
+/// Redis's self-test of the register code and the estimate, over ten million
+/// elements.
+#[test]
+fn pfselftest_passes() {
+    let server = Server::start(&[]);
+    assert_eq!(server.raw().cmd(&["PFSELFTEST"]), "OK");
 }
 
 fn kill(server: &mut Server) {
