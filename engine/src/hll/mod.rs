@@ -215,8 +215,8 @@ pub enum Opcode {
     Val { value: u8, len: usize },
 }
 
-/// The sparse opcodes of `s` from `at`, with their byte lengths. A truncated XZERO
-/// reads its second byte as zero.
+/// The sparse opcodes of `s` after the header, in order, with their byte lengths. A
+/// truncated XZERO reads its second byte as zero.
 fn opcodes(s: &[u8]) -> impl Iterator<Item = (Opcode, usize)> + '_ {
     let mut p = HLL_HDR_BYTES;
     std::iter::from_fn(move || {
