@@ -57,11 +57,20 @@ ROWS = (
     _t("set", "sadd", 16),
     _cmd("set", 1, "SISMEMBER", "myset", "element:__rand_int__"),
     _t("set", "spop"),
+    _cmd("hyperloglog", 1, "PFADD", "hll", "element:__rand_int__"),
+    _cmd("hyperloglog", 16, "PFADD", "hll", "element:__rand_int__"),
+    _cmd("hyperloglog", 1, "PFCOUNT", "hll"),
+    _cmd("hyperloglog", 1, "PFCOUNT", "hll", "hll:small"),
+    _cmd("bitmap", 1, "BITFIELD", "bits:__rand_int__", "INCRBY", "u8", "#100", "1", "GET", "i16", "#20"),
+    _cmd("bitmap", 16, "BITFIELD", "bits:__rand_int__", "OVERFLOW", "SAT", "INCRBY", "i32", "#7", "1000"),
+    _cmd("bitmap", 1, "BITFIELD_RO", "bits:__rand_int__", "GET", "u8", "#100"),
 )
 
 # Small values written before a family's rows (the HGETALL row reads a 10-field hash).
 PREFILL = {
     "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]]],
+    # The multi-key PFCOUNT row counts the union with a small sparse HLL.
+    "hyperloglog": [["PFADD", "hll:small", *[f"small:{i}" for i in range(100)]]],
 }
 
 

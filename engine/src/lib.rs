@@ -22,6 +22,7 @@ pub mod effect_log;
 pub mod error;
 pub mod glob;
 pub mod harness;
+pub mod hll;
 pub mod journal;
 pub mod keyspace;
 pub mod limits;

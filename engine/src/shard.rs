@@ -11,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::collections::{HashLimits, ListLimits, SetLimits, ZsetLimits};
 use crate::effect_log::EffectLog;
+use crate::hll::HllLimits;
 use crate::keyspace::{DbStats, Keyspace};
 use crate::limits::STRING_MAX_BYTES;
 
@@ -36,13 +37,14 @@ pub struct Shard {
     limits: CollectionLimits,
 }
 
-/// The configured encoding limits of hashes, sets and lists.
+/// The configured encoding limits of hashes, sets, lists and HyperLogLogs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CollectionLimits {
     pub hash: HashLimits,
     pub set: SetLimits,
     pub zset: ZsetLimits,
     pub list: ListLimits,
+    pub hll: HllLimits,
 }
 
 /// A snapshot of one shard's numbers for `INFO`.

@@ -23,6 +23,7 @@ use corekv_engine::collections::{
     ZSET_MAX_ZIPLIST_ENTRIES, ZSET_MAX_ZIPLIST_VALUE,
 };
 use corekv_engine::glob::glob_match;
+use corekv_engine::hll::{HllLimits, HLL_SPARSE_MAX_BYTES};
 use corekv_engine::limits::{
     PROTO_MAX_BULK_LEN_BYTES_DEFAULT, PROTO_MAX_BULK_LEN_BYTES_MIN, QUERY_BUFFER_BYTES_DEFAULT,
 };
@@ -396,6 +397,9 @@ impl Config {
                     .parse()
                     .unwrap_or(LIST_MAX_LISTPACK_SIZE_DEFAULT),
                 compress_depth: get(LIST_COMPRESS_DEPTH),
+            },
+            hll: HllLimits {
+                sparse_max_bytes: get(HLL_SPARSE_MAX_BYTES),
             },
         }
     }

@@ -15,12 +15,15 @@
 //! looked up once per request: the server passes its id ([`CommandTable::all`]
 //! index, the same in the engine's table and in the server's) down to the shards.
 
+pub mod bitfield;
 pub mod ctx;
 pub mod exec;
 pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod keyspec;
+pub mod lcs;
 pub mod list;
 pub mod list_block;
 mod list_edit;
@@ -158,6 +161,9 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zset_block::COMMANDS,
     geo::COMMANDS,
     list::COMMANDS,
+    hll::COMMANDS,
+    bitfield::COMMANDS,
+    lcs::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

@@ -362,6 +362,37 @@ mod tests {
                 &["BITOP", "AND", "a", "none1", "none2"],
             ],
         ),
+        (
+            "pfadd",
+            &[
+                &["PFADD", "hl", "a", "b"],
+                &["PFADD", "hl", "a"],
+                &["PFADD", "hl", "c"],
+            ],
+        ),
+        (
+            "pfmerge",
+            &[&["PFMERGE", "hm", "hl"], &["PFMERGE", "hm", "hl"]],
+        ),
+        (
+            "bitfield",
+            &[
+                &[
+                    "BITFIELD", "big", "SET", "u8", "800", "7", "GET", "u8", "800",
+                ],
+                &["BITFIELD", "bf", "INCRBY", "i5", "#3", "-2"],
+                &["BITFIELD", "bf", "OVERFLOW", "FAIL", "SET", "u2", "40", "9"],
+                &["BITFIELD", "bf", "SET", "i5", "#3", "-2"],
+            ],
+        ),
+        (
+            "pfdebug",
+            &[
+                &["PFADD", "hd", "x"],
+                &["PFDEBUG", "TODENSE", "hd"],
+                &["PFDEBUG", "GETREG", "hd"],
+            ],
+        ),
         ("mset", &[&["MSET", "m1", "1", "m2", "2"]]),
         (
             "msetnx",

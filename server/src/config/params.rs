@@ -329,6 +329,13 @@ pub const PARAMS: &[Param] = &[
         "longest member, in bytes, a listpack sorted set holds",
     ),
     p(
+        HLL_SPARSE_MAX_BYTES,
+        "3000",
+        Kind::Memory { min: 0 },
+        true,
+        "longest sparse HyperLogLog, in bytes, before it turns dense",
+    ),
+    p(
         "notify-keyspace-events",
         "",
         Kind::KeyspaceEvents,

@@ -140,7 +140,7 @@ impl ChangeSink for Notifier {
 /// The class of a data type's own events, from the command's group.
 fn group_class(group: &str) -> u32 {
     match group {
-        "string" | "bitmap" => STRING,
+        "string" | "bitmap" | "hyperloglog" => STRING,
         "list" => LIST,
         "set" => SET,
         "hash" => HASH,
@@ -282,6 +282,9 @@ pub fn events(
             }
         }
         ("smove", _) => out.push((SET, "sadd")),
+        ("pfmerge", _) => out.push((STRING, "pfadd")),
+        ("bitfield", _) => out.push((STRING, "setbit")),
+        ("pfcount" | "pfdebug", _) => {}
         (_, Del) if group == "generic" || name.ends_with("store") || name == "bitop" => {
             out.push(del)
         }
@@ -371,6 +374,11 @@ mod tests {
             ["append"]
         );
         assert_eq!(names(&["del", "k"], "generic", "k", Del), ["del"]);
+        let hll = |cmd: &[&str], kind| names(cmd, "hyperloglog", "k", kind);
+        assert_eq!(hll(&["pfadd", "k", "x"], Set), ["pfadd"]);
+        assert_eq!(hll(&["pfmerge", "k", "s"], Modify), ["pfadd"]);
+        assert!(hll(&["pfcount", "k"], Modify).is_empty());
+        assert_eq!(names(&["bitfield", "k"], "bitmap", "k", Modify), ["setbit"]);
         assert_eq!(
             names(&["rename", "a", "b"], "generic", "a", Del),
             ["rename_from"]
