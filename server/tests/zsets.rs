@@ -14,48 +14,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{
-    distinct_shards, restart_in, start_in, DataDir, Raw, Redis, Server, EXIT_TIMEOUT, PROTOCOLS,
-    SHARD_COUNTS,
-};
-
-/// Runs `script` on corekv (fresh, on each shard count) and on a fresh Redis, in each
-/// protocol, and compares every reply byte for byte.
-fn same_as_redis(script: &[Vec<String>]) {
-    for protocol in PROTOCOLS {
-        for shards in SHARD_COUNTS {
-            let redis = Redis::start();
-            let corekv = Server::with_shards(shards, &[]);
-            let run = |port: u16| -> Vec<String> {
-                let mut c = match protocol {
-                    3 => Raw::connect_resp3(port),
-                    _ => Raw::connect(port),
-                };
-                script
-                    .iter()
-                    .map(|args| {
-                        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-                        String::from_utf8_lossy(&c.cmd_raw(&args)).into_owned()
-                    })
-                    .collect()
-            };
-            let want = run(redis.port);
-            let got = run(corekv.port());
-            for ((args, want), got) in script.iter().zip(&want).zip(&got) {
-                assert_eq!(got, want, "{args:?} (RESP{protocol}, {shards} shards)");
-            }
-        }
-    }
-}
-
-/// A script, one command per line, arguments split on blanks.
-fn script(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split_whitespace().map(String::from).collect())
-        .collect()
-}
+use common::compare::{same_as_redis, script};
+use common::{distinct_shards, restart_in, start_in, DataDir, Raw, Server, EXIT_TIMEOUT};
 
 const BASICS: &str = "
     ZADD z 1.5 a 2 b 3e30 c 1e-7 d

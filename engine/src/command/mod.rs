@@ -18,6 +18,8 @@
 pub mod ctx;
 pub mod exec;
 pub mod geo;
+mod geo_hash;
+pub mod geo_search;
 pub mod hash;
 pub mod keys;
 pub mod keyspec;
@@ -155,6 +157,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     zset_multi::COMMANDS,
     geo::COMMANDS,
+    geo_search::COMMANDS,
     list::COMMANDS,
 ];
 
