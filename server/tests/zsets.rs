@@ -190,6 +190,41 @@ const ALGEBRA: &str = "
     EXISTS w3
 ";
 
+/// Score arguments as `strtod` reads them: hexadecimal forms, `inf` spellings, out
+/// of range values (refused as scores, standing as range bounds), `NaN`.
+const SCORE_TEXT: &str = "
+    ZADD h 0x1p3 a 0X1P-2 b -0x1.8p1 c 0x.8 d 0x1.fffffffffffffp1023 e 0x1p-1074 f
+    ZRANGE h 0 -1 WITHSCORES
+    ZADD h 0x a
+    ZADD h 0x1p a
+    ZADD h 0xg a
+    ZADD h 0x1p1024 a
+    ZADD h 0x1p-1075 a
+    ZADD h 1e400 a
+    ZADD h nan a
+    ZADD h -nan a
+    ZADD h +-1 a
+    ZADD h infinity g -INF i 1. j .5 k +.5e1 l 1e-310 m
+    ZINCRBY h 0x1p-2 a
+    ZINCRBY h 0x10 nope
+    ZCOUNT h 0x1 +inf
+    ZCOUNT h (0x1p1 1e400
+    ZCOUNT h -1e400 0x1p-2000
+    ZCOUNT h 0x +inf
+    ZRANGEBYSCORE h -0x1p1 (0x1p4 WITHSCORES
+    ZRANGE h (-0x2 0x10 BYSCORE REV LIMIT 0 2
+    ZUNIONSTORE u 1 h WEIGHTS 0x2
+    ZRANGE u 0 2 WITHSCORES
+    GEOADD g 0x10 0x10 m
+    GEOPOS g m
+    GEOSEARCH g FROMLONLAT 0x10 0x10 BYRADIUS 0x10 km WITHDIST
+";
+
+#[test]
+fn score_text_reads_as_redis_reads_it() {
+    same_as_redis(&script(SCORE_TEXT));
+}
+
 #[test]
 fn multi_key_commands_answer_as_redis_across_shards() {
     assert!(distinct_shards(&["z", "w", "s", "d", "i", "r"], 4) >= 3);

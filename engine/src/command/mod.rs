@@ -33,6 +33,7 @@ pub mod set;
 pub mod string;
 pub mod whole;
 pub mod zset;
+mod zset_float;
 pub mod zset_multi;
 pub mod zset_range;
 
