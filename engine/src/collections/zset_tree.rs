@@ -294,6 +294,22 @@ impl Tree {
         }
     }
 
+    /// Node slots in use or free: the space [`Tree::slot_of`] positions are in.
+    pub fn slots(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The slot of `member`'s node; it stays while the member does.
+    pub fn slot_of(&self, member: &[u8]) -> Option<usize> {
+        self.find_node(member).map(|n| n as usize)
+    }
+
+    /// The member and score in `slot`, `None` for a free slot.
+    pub fn at_slot(&self, slot: usize) -> Option<(&[u8], f64)> {
+        let node = self.nodes.get(slot)?;
+        (node.size > 0).then(|| (node.member.bytes(), node.score))
+    }
+
     /// One `ZSCAN` step as Redis's `dictScan` walks a table: over a power-of-two
     /// space of node slots (at least [`SCAN_MIN_SLOTS`]), in reverse-binary order from
     /// `cursor`, through at least one slot and until about `count` live nodes were
