@@ -57,11 +57,22 @@ ROWS = (
     _t("set", "sadd", 16),
     _cmd("set", 1, "SISMEMBER", "myset", "element:__rand_int__"),
     _t("set", "spop"),
+    _cmd("geo", 1, "GEOADD", "points", "13.__rand_int__", "38.__rand_int__", "m:__rand_int__"),
+    _cmd("geo", 1, "GEOSEARCH", "points", "FROMLONLAT", "13.5", "38.5", "BYRADIUS", "10", "km", "ASC", "COUNT", "10"),
+    _cmd("geo", 1, "GEOSEARCH", "points", "FROMLONLAT", "13.5", "38.5", "BYBOX", "20", "20", "km", "WITHDIST"),
+    _cmd("geo", 16, "GEOSEARCH", "points", "FROMMEMBER", "grid:500", "BYRADIUS", "5", "km", "WITHCOORD"),
+    _cmd("geo", 1, "GEOSEARCHSTORE", "near", "points", "FROMLONLAT", "13.5", "38.5", "BYRADIUS", "10", "km"),
 )
 
-# Small values written before a family's rows (the HGETALL row reads a 10-field hash).
+# Points of the GEOSEARCH rows' set: a 40 x 25 grid over a degree of longitude and
+# latitude, about 2.5 km apart.
+GEO_GRID = [(13 + (i % 40) / 40, 38 + (i // 40) / 25, f"grid:{i}") for i in range(1000)]
+
+# Values written before a family's rows (the HGETALL row reads a 10-field hash, the
+# GEOSEARCH rows the grid).
 PREFILL = {
     "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]]],
+    "geo": [["GEOADD", "points", *[x for lon, lat, m in GEO_GRID for x in (f"{lon:.6f}", f"{lat:.6f}", m)]]],
 }
 
 
