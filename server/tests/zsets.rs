@@ -14,7 +14,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use common::compare::{same_as_redis, script};
+use common::stress::{run_for, spawn};
 use common::{distinct_shards, restart_in, start_in, DataDir, Raw, Server, EXIT_TIMEOUT};
 
 const BASICS: &str = "
@@ -229,6 +233,78 @@ fn score_text_reads_as_redis_reads_it() {
 fn multi_key_commands_answer_as_redis_across_shards() {
     assert!(distinct_shards(&["z", "w", "s", "d", "i", "r"], 4) >= 3);
     same_as_redis(&script(ALGEBRA));
+}
+
+/// The elements of a compact array reply (`[a, b]`).
+fn items(reply: &str) -> Vec<String> {
+    let inner = reply.trim_start_matches('[').trim_end_matches(']');
+    match inner {
+        "" => Vec::new(),
+        _ => inner.split(", ").map(str::to_string).collect(),
+    }
+}
+
+/// The multi-key sorted-set commands read their sources on several shards at one
+/// point in time: a writer changes `a` and `b` (on two shards) in one `EXEC`, always
+/// alike, while readers run `ZUNION`/`ZDIFF`/`ZINTERCARD`, `ZUNIONSTORE` and
+/// `ZRANGESTORE` with destinations on the other shards, and `ZMPOP` over those; a
+/// reader that saw one source before a change and the other after would find a
+/// member in one only, or a score in the weighted union other than 0.
+#[test]
+fn multi_key_commands_read_their_sources_atomically_across_shards() {
+    let server = Server::with_shards(4, &[]);
+    assert_eq!(distinct_shards(&["a", "b", "c", "d"], 4), 4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = spawn(&server, &stop, |con, n| {
+        let (score, member) = (n.to_string(), format!("m{}", n % 50));
+        let gone = format!("m{}", (n * 7) % 50);
+        assert_eq!(con.cmd(&["MULTI"]), "OK");
+        for key in ["a", "b"] {
+            assert_eq!(con.cmd(&["ZADD", key, &score, &member]), "QUEUED");
+            assert_eq!(con.cmd(&["ZREM", key, &gone]), "QUEUED");
+        }
+        let done = items(&con.cmd(&["EXEC"]));
+        assert_eq!(done.len(), 4, "EXEC answered {done:?}");
+    });
+    let reader = spawn(&server, &stop, |con, _| {
+        let union = items(&con.cmd(&["ZUNION", "2", "a", "b", "WEIGHTS", "1", "-1", "WITHSCORES"]));
+        for pair in union.chunks(2) {
+            assert_eq!(pair[1], "0", "ZUNION saw {pair:?} on one side only");
+        }
+        assert_eq!(con.cmd(&["ZDIFF", "2", "a", "b"]), "[]");
+        assert_eq!(con.cmd(&["ZDIFF", "2", "b", "a"]), "[]");
+        let inter = con.cmd(&["ZINTERCARD", "2", "a", "b"]);
+        assert!(
+            inter.parse::<usize>().is_ok(),
+            "ZINTERCARD answered {inter}"
+        );
+    });
+    let storer = spawn(&server, &stop, |con, _| {
+        let stored = con.cmd(&["ZUNIONSTORE", "c", "2", "a", "b", "WEIGHTS", "1", "-1"]);
+        assert!(
+            stored.parse::<usize>().is_ok(),
+            "ZUNIONSTORE answered {stored}"
+        );
+        let scores = items(&con.cmd(&["ZRANGE", "c", "0", "-1", "WITHSCORES"]));
+        assert!(
+            scores.chunks(2).all(|p| p[1] == "0"),
+            "ZUNIONSTORE stored {scores:?}"
+        );
+        let copied = con.cmd(&["ZRANGESTORE", "d", "a", "0", "-1"]);
+        assert!(
+            copied.parse::<usize>().is_ok(),
+            "ZRANGESTORE answered {copied}"
+        );
+    });
+    let popper = spawn(&server, &stop, |con, _| {
+        let popped = con.cmd(&["ZMPOP", "2", "c", "d", "MIN", "COUNT", "3"]);
+        assert!(
+            popped == "(nil)" || popped.starts_with("[c, [") || popped.starts_with("[d, ["),
+            "ZMPOP answered {popped}"
+        );
+    });
+    let counts = run_for(stop, vec![writer, reader, storer, popper]);
+    assert!(counts.iter().all(|&n| n > 10), "progress: {counts:?}");
 }
 
 /// `ZADD key 0 m0 1 m1 ...` with `n` members.

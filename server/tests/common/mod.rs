@@ -21,6 +21,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod compare;
+pub mod stress;
 
 use std::fs::File;
 use std::io::{Read, Write};
