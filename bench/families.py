@@ -64,13 +64,24 @@ ROWS = (
     _cmd("bitmap", 1, "BITFIELD", "bits:__rand_int__", "INCRBY", "u8", "#100", "1", "GET", "i16", "#20"),
     _cmd("bitmap", 16, "BITFIELD", "bits:__rand_int__", "OVERFLOW", "SAT", "INCRBY", "i32", "#7", "1000"),
     _cmd("bitmap", 1, "BITFIELD_RO", "bits:__rand_int__", "GET", "u8", "#100"),
+    _cmd("geo", 1, "GEOADD", "points", "13.__rand_int__", "38.__rand_int__", "m:__rand_int__"),
+    _cmd("geo", 1, "GEOSEARCH", "points", "FROMLONLAT", "13.5", "38.5", "BYRADIUS", "10", "km", "ASC", "COUNT", "10"),
+    _cmd("geo", 1, "GEOSEARCH", "points", "FROMLONLAT", "13.5", "38.5", "BYBOX", "20", "20", "km", "WITHDIST"),
+    _cmd("geo", 16, "GEOSEARCH", "points", "FROMMEMBER", "grid:500", "BYRADIUS", "5", "km", "WITHCOORD"),
+    _cmd("geo", 1, "GEOSEARCHSTORE", "near", "points", "FROMLONLAT", "13.5", "38.5", "BYRADIUS", "10", "km"),
 )
 
-# Small values written before a family's rows (the HGETALL row reads a 10-field hash).
+# Points of the GEOSEARCH rows' set: a 40 x 25 grid over a degree of longitude and
+# latitude, about 2.5 km apart.
+GEO_GRID = [(13 + (i % 40) / 40, 38 + (i // 40) / 25, f"grid:{i}") for i in range(1000)]
+
+# Values written before a family's rows (the HGETALL row reads a 10-field hash, the
+# GEOSEARCH rows the grid).
 PREFILL = {
     "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]]],
     # The multi-key PFCOUNT row counts the union with a small sparse HLL.
     "hyperloglog": [["PFADD", "hll:small", *[f"small:{i}" for i in range(100)]]],
+    "geo": [["GEOADD", "points", *[x for lon, lat, m in GEO_GRID for x in (f"{lon:.6f}", f"{lat:.6f}", m)]]],
 }
 
 

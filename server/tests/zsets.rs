@@ -14,48 +14,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{
-    distinct_shards, restart_in, start_in, DataDir, Raw, Redis, Server, EXIT_TIMEOUT, PROTOCOLS,
-    SHARD_COUNTS,
-};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-/// Runs `script` on corekv (fresh, on each shard count) and on a fresh Redis, in each
-/// protocol, and compares every reply byte for byte.
-fn same_as_redis(script: &[Vec<String>]) {
-    for protocol in PROTOCOLS {
-        for shards in SHARD_COUNTS {
-            let redis = Redis::start();
-            let corekv = Server::with_shards(shards, &[]);
-            let run = |port: u16| -> Vec<String> {
-                let mut c = match protocol {
-                    3 => Raw::connect_resp3(port),
-                    _ => Raw::connect(port),
-                };
-                script
-                    .iter()
-                    .map(|args| {
-                        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-                        String::from_utf8_lossy(&c.cmd_raw(&args)).into_owned()
-                    })
-                    .collect()
-            };
-            let want = run(redis.port);
-            let got = run(corekv.port());
-            for ((args, want), got) in script.iter().zip(&want).zip(&got) {
-                assert_eq!(got, want, "{args:?} (RESP{protocol}, {shards} shards)");
-            }
-        }
-    }
-}
-
-/// A script, one command per line, arguments split on blanks.
-fn script(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split_whitespace().map(String::from).collect())
-        .collect()
-}
+use common::compare::{same_as_redis, script};
+use common::stress::{run_for, spawn};
+use common::{distinct_shards, restart_in, start_in, DataDir, Raw, Server, EXIT_TIMEOUT};
 
 const BASICS: &str = "
     ZADD z 1.5 a 2 b 3e30 c 1e-7 d
@@ -230,10 +194,117 @@ const ALGEBRA: &str = "
     EXISTS w3
 ";
 
+/// Score arguments as `strtod` reads them: hexadecimal forms, `inf` spellings, out
+/// of range values (refused as scores, standing as range bounds), `NaN`.
+const SCORE_TEXT: &str = "
+    ZADD h 0x1p3 a 0X1P-2 b -0x1.8p1 c 0x.8 d 0x1.fffffffffffffp1023 e 0x1p-1074 f
+    ZRANGE h 0 -1 WITHSCORES
+    ZADD h 0x a
+    ZADD h 0x1p a
+    ZADD h 0xg a
+    ZADD h 0x1p1024 a
+    ZADD h 0x1p-1075 a
+    ZADD h 1e400 a
+    ZADD h nan a
+    ZADD h -nan a
+    ZADD h +-1 a
+    ZADD h infinity g -INF i 1. j .5 k +.5e1 l 1e-310 m
+    ZINCRBY h 0x1p-2 a
+    ZINCRBY h 0x10 nope
+    ZCOUNT h 0x1 +inf
+    ZCOUNT h (0x1p1 1e400
+    ZCOUNT h -1e400 0x1p-2000
+    ZCOUNT h 0x +inf
+    ZRANGEBYSCORE h -0x1p1 (0x1p4 WITHSCORES
+    ZRANGE h (-0x2 0x10 BYSCORE REV LIMIT 0 2
+    ZUNIONSTORE u 1 h WEIGHTS 0x2
+    ZRANGE u 0 2 WITHSCORES
+    GEOADD g 0x10 0x10 m
+    GEOPOS g m
+    GEOSEARCH g FROMLONLAT 0x10 0x10 BYRADIUS 0x10 km WITHDIST
+";
+
+#[test]
+fn score_text_reads_as_redis_reads_it() {
+    same_as_redis(&script(SCORE_TEXT));
+}
+
 #[test]
 fn multi_key_commands_answer_as_redis_across_shards() {
     assert!(distinct_shards(&["z", "w", "s", "d", "i", "r"], 4) >= 3);
     same_as_redis(&script(ALGEBRA));
+}
+
+/// The elements of a compact array reply (`[a, b]`).
+fn items(reply: &str) -> Vec<String> {
+    let inner = reply.trim_start_matches('[').trim_end_matches(']');
+    match inner {
+        "" => Vec::new(),
+        _ => inner.split(", ").map(str::to_string).collect(),
+    }
+}
+
+/// The multi-key sorted-set commands read their sources on several shards at one
+/// point in time: a writer changes `a` and `b` (on two shards) in one `EXEC`, always
+/// alike, while readers run `ZUNION`/`ZDIFF`/`ZINTERCARD`, `ZUNIONSTORE` and
+/// `ZRANGESTORE` with destinations on the other shards, and `ZMPOP` over those; a
+/// reader that saw one source before a change and the other after would find a
+/// member in one only, or a score in the weighted union other than 0.
+#[test]
+fn multi_key_commands_read_their_sources_atomically_across_shards() {
+    let server = Server::with_shards(4, &[]);
+    assert_eq!(distinct_shards(&["a", "b", "c", "d"], 4), 4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = spawn(&server, &stop, |con, n| {
+        let (score, member) = (n.to_string(), format!("m{}", n % 50));
+        let gone = format!("m{}", (n * 7) % 50);
+        assert_eq!(con.cmd(&["MULTI"]), "OK");
+        for key in ["a", "b"] {
+            assert_eq!(con.cmd(&["ZADD", key, &score, &member]), "QUEUED");
+            assert_eq!(con.cmd(&["ZREM", key, &gone]), "QUEUED");
+        }
+        let done = items(&con.cmd(&["EXEC"]));
+        assert_eq!(done.len(), 4, "EXEC answered {done:?}");
+    });
+    let reader = spawn(&server, &stop, |con, _| {
+        let union = items(&con.cmd(&["ZUNION", "2", "a", "b", "WEIGHTS", "1", "-1", "WITHSCORES"]));
+        for pair in union.chunks(2) {
+            assert_eq!(pair[1], "0", "ZUNION saw {pair:?} on one side only");
+        }
+        assert_eq!(con.cmd(&["ZDIFF", "2", "a", "b"]), "[]");
+        assert_eq!(con.cmd(&["ZDIFF", "2", "b", "a"]), "[]");
+        let inter = con.cmd(&["ZINTERCARD", "2", "a", "b"]);
+        assert!(
+            inter.parse::<usize>().is_ok(),
+            "ZINTERCARD answered {inter}"
+        );
+    });
+    let storer = spawn(&server, &stop, |con, _| {
+        let stored = con.cmd(&["ZUNIONSTORE", "c", "2", "a", "b", "WEIGHTS", "1", "-1"]);
+        assert!(
+            stored.parse::<usize>().is_ok(),
+            "ZUNIONSTORE answered {stored}"
+        );
+        let scores = items(&con.cmd(&["ZRANGE", "c", "0", "-1", "WITHSCORES"]));
+        assert!(
+            scores.chunks(2).all(|p| p[1] == "0"),
+            "ZUNIONSTORE stored {scores:?}"
+        );
+        let copied = con.cmd(&["ZRANGESTORE", "d", "a", "0", "-1"]);
+        assert!(
+            copied.parse::<usize>().is_ok(),
+            "ZRANGESTORE answered {copied}"
+        );
+    });
+    let popper = spawn(&server, &stop, |con, _| {
+        let popped = con.cmd(&["ZMPOP", "2", "c", "d", "MIN", "COUNT", "3"]);
+        assert!(
+            popped == "(nil)" || popped.starts_with("[c, [") || popped.starts_with("[d, ["),
+            "ZMPOP answered {popped}"
+        );
+    });
+    let counts = run_for(stop, vec![writer, reader, storer, popper]);
+    assert!(counts.iter().all(|&n| n > 10), "progress: {counts:?}");
 }
 
 /// `ZADD key 0 m0 1 m1 ...` with `n` members.

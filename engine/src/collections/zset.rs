@@ -278,6 +278,31 @@ impl Zset {
         found.expect("rank below len")
     }
 
+    /// The node slots of a tree (0 for a `listpack`): positions that stay with their
+    /// member, for a snapshot's walk of a large set.
+    pub fn tree_slots(&self) -> usize {
+        match &self.0 {
+            Repr::Pack(_) => 0,
+            Repr::Tree(t) => t.slots(),
+        }
+    }
+
+    /// The slot of `member` in a tree.
+    pub fn tree_slot_of(&self, member: &[u8]) -> Option<usize> {
+        match &self.0 {
+            Repr::Pack(_) => None,
+            Repr::Tree(t) => t.slot_of(member),
+        }
+    }
+
+    /// The member and score in a tree's `slot`, `None` for a free one.
+    pub fn tree_at_slot(&self, slot: usize) -> Option<(&[u8], f64)> {
+        match &self.0 {
+            Repr::Pack(_) => None,
+            Repr::Tree(t) => t.at_slot(slot),
+        }
+    }
+
     /// One `ZSCAN` step: visits entries and returns the next cursor (0 when done). A
     /// `listpack` is visited whole, as Redis does; a tree by node slot, which never
     /// changes while the member stays, so `SCAN`'s guarantee holds.

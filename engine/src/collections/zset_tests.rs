@@ -88,3 +88,47 @@ fn scan_visits_every_member_of_a_tree() {
     }
     assert_eq!(seen.len(), z.len());
 }
+
+/// `ZSCAN`'s guarantee while the set changes between steps: every member present for
+/// the whole walk is returned, while members come and go and the slot space grows
+/// past several powers of two; cursors stay inside the space, as Redis's stay inside
+/// its table.
+#[test]
+fn scan_returns_every_member_present_throughout_while_the_set_changes() {
+    let limits = ZsetLimits {
+        max_listpack_entries: 0,
+        max_listpack_value_bytes: 0,
+    };
+    let mut z = Zset::new();
+    for i in 0..300 {
+        z.insert(format!("stay{i}").as_bytes(), (i % 7) as f64, &limits);
+    }
+    let (mut cursor, mut seen, mut step) = (0, std::collections::HashSet::new(), 0);
+    loop {
+        cursor = z.scan(cursor, 7, |m, _| {
+            seen.insert(m.to_vec());
+        });
+        let slots = (z.len() + step * 40).next_power_of_two() as u64;
+        assert!(
+            cursor < slots.max(4),
+            "cursor {cursor} outside {slots} slots"
+        );
+        if cursor == 0 {
+            break;
+        }
+        for j in 0..40 {
+            z.insert(format!("come{step}-{j}").as_bytes(), j as f64, &limits);
+        }
+        if step > 0 {
+            for j in 0..20 {
+                z.remove(format!("come{}-{j}", step - 1).as_bytes());
+            }
+        }
+        step += 1;
+    }
+    let missed: Vec<usize> = (0..300)
+        .filter(|i| !seen.contains(format!("stay{i}").as_bytes()))
+        .collect();
+    assert!(missed.is_empty(), "missed {missed:?}");
+    assert!(step > 20, "the walk took {step} steps");
+}

@@ -27,6 +27,10 @@ use super::dense::Packed;
 const MEMBER_INLINE_BYTES: usize = 22;
 /// No node.
 const NIL: u32 = u32::MAX;
+/// The smallest slot space `ZSCAN` walks, as Redis's smallest dict table.
+const SCAN_MIN_SLOTS: usize = 4;
+/// Slots `ZSCAN` tries per element asked for, as Redis's `maxiterations`.
+const SCAN_SLOTS_PER_COUNT: usize = 10;
 /// The priority generator's seed (any odd constant: xorshift needs a non-zero state).
 const PRIORITY_SEED: u32 = 0x9e37_79b9;
 
@@ -290,23 +294,50 @@ impl Tree {
         }
     }
 
-    /// One `ZSCAN` step over node slots from `cursor` up: visits about `count` live
-    /// nodes and returns the next slot, or 0 past the last.
+    /// Node slots in use or free: the space [`Tree::slot_of`] positions are in.
+    pub fn slots(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The slot of `member`'s node; it stays while the member does.
+    pub fn slot_of(&self, member: &[u8]) -> Option<usize> {
+        self.find_node(member).map(|n| n as usize)
+    }
+
+    /// The member and score in `slot`, `None` for a free slot.
+    pub fn at_slot(&self, slot: usize) -> Option<(&[u8], f64)> {
+        let node = self.nodes.get(slot)?;
+        (node.size > 0).then(|| (node.member.bytes(), node.score))
+    }
+
+    /// One `ZSCAN` step as Redis's `dictScan` walks a table: over a power-of-two
+    /// space of node slots (at least [`SCAN_MIN_SLOTS`]), in reverse-binary order from
+    /// `cursor`, through at least one slot and until about `count` live nodes were
+    /// visited or `count` × [`SCAN_SLOTS_PER_COUNT`] slots tried. Returns the next
+    /// cursor, 0 when the walk is done.
+    ///
+    /// A node keeps its slot while its member stays, and the space only grows (slots
+    /// are reused, never compacted); reverse-binary order visits, in a space twice
+    /// as large, the slots of the smaller one in the same order, so a member present
+    /// for the whole walk is visited, as `SCAN` guarantees.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], f64)) -> u64 {
-        let mut slot = usize::try_from(cursor).unwrap_or(usize::MAX);
-        let mut seen = 0;
-        while slot < self.nodes.len() && seen < count.max(1) {
-            let node = &self.nodes[slot];
-            if node.size > 0 {
-                visit(node.member.bytes(), node.score);
-                seen += 1;
+        let slots = self.nodes.len().next_power_of_two().max(SCAN_MIN_SLOTS) as u64;
+        let mask = slots - 1;
+        let mut v = cursor;
+        let (mut seen, mut tries) = (0, count.saturating_mul(SCAN_SLOTS_PER_COUNT));
+        loop {
+            if let Some(node) = self.nodes.get((v & mask) as usize) {
+                if node.size > 0 {
+                    visit(node.member.bytes(), node.score);
+                    seen += 1;
+                }
             }
-            slot += 1;
-        }
-        if slot >= self.nodes.len() {
-            0
-        } else {
-            slot as u64
+            v |= !mask;
+            v = v.reverse_bits().wrapping_add(1).reverse_bits();
+            if v == 0 || tries == 0 || seen >= count {
+                return v;
+            }
+            tries -= 1;
         }
     }
 }

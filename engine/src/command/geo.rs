@@ -11,113 +11,26 @@
 use bytes::Bytes;
 
 use super::flags::*;
+use super::geo_hash::{
+    distance, encode, lon_lat, position, reply_distance, reply_human, unit_meters, Range,
+    LAT_RANGE, LONG_RANGE, STEP_MAX,
+};
 use super::zset::{read_zset, zadd};
 use super::{row, CommandSpec, Route, KEY1};
 use crate::command::ctx::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
-use crate::resp::{parse_f64, Protocol, Reply, ReplyBuf};
+use crate::resp::Reply;
 
-/// Bits per coordinate.
-const GEO_STEP: u32 = 26;
-const GEO_LONG_MIN: f64 = -180.0;
-const GEO_LONG_MAX: f64 = 180.0;
-/// Latitudes Redis accepts: those a Web-Mercator map shows.
-const GEO_LAT_MIN: f64 = -85.05112878;
-const GEO_LAT_MAX: f64 = 85.05112878;
 /// The latitude range of standard geohash strings (`GEOHASH`).
-const WGS84_LAT_MIN: f64 = -90.0;
-const WGS84_LAT_MAX: f64 = 90.0;
-/// Redis's earth radius, in meters.
-const EARTH_RADIUS_M: f64 = 6372797.560856;
+const WGS84_LAT: Range = Range {
+    min: -90.0,
+    max: 90.0,
+};
 /// The alphabet of geohash strings.
 const GEOHASH_ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
 /// Characters of a `GEOHASH` string.
 const GEOHASH_CHARS: usize = 11;
-
-/// Spreads the 32 bits of `v` over the even bits of a `u64`.
-fn spread(v: u32) -> u64 {
-    let mut x = u64::from(v);
-    x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
-    x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
-    x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
-    x = (x | (x << 2)) & 0x3333_3333_3333_3333;
-    (x | (x << 1)) & 0x5555_5555_5555_5555
-}
-
-/// The even bits of `v`, packed.
-fn compact(v: u64) -> u32 {
-    let mut x = v & 0x5555_5555_5555_5555;
-    x = (x | (x >> 1)) & 0x3333_3333_3333_3333;
-    x = (x | (x >> 2)) & 0x0F0F_0F0F_0F0F_0F0F;
-    x = (x | (x >> 4)) & 0x00FF_00FF_00FF_00FF;
-    x = (x | (x >> 8)) & 0x0000_FFFF_0000_FFFF;
-    ((x | (x >> 16)) & 0x0000_0000_FFFF_FFFF) as u32
-}
-
-/// `geohashEncode`: the cell of (`lon`, `lat`) over the latitude range given.
-fn encode(lon: f64, lat: f64, lat_min: f64, lat_max: f64) -> u64 {
-    let cells = (1u64 << GEO_STEP) as f64;
-    let lat_offset = (lat - lat_min) / (lat_max - lat_min) * cells;
-    let lon_offset = (lon - GEO_LONG_MIN) / (GEO_LONG_MAX - GEO_LONG_MIN) * cells;
-    spread(lat_offset as u32) | (spread(lon_offset as u32) << 1)
-}
-
-/// `geohashDecodeToLongLatWGS84`: the centre of the cell `bits` names, clamped.
-fn decode(bits: u64) -> (f64, f64) {
-    let cells = (1u64 << GEO_STEP) as f64;
-    let (lat_cell, lon_cell) = (compact(bits), compact(bits >> 1));
-    let (lat_scale, lon_scale) = (GEO_LAT_MAX - GEO_LAT_MIN, GEO_LONG_MAX - GEO_LONG_MIN);
-    let lat_lo = GEO_LAT_MIN + (f64::from(lat_cell) / cells) * lat_scale;
-    let lat_hi = GEO_LAT_MIN + (f64::from(lat_cell.wrapping_add(1)) / cells) * lat_scale;
-    let lon_lo = GEO_LONG_MIN + (f64::from(lon_cell) / cells) * lon_scale;
-    let lon_hi = GEO_LONG_MIN + (f64::from(lon_cell.wrapping_add(1)) / cells) * lon_scale;
-    let lon = ((lon_lo + lon_hi) / 2.0).clamp(GEO_LONG_MIN, GEO_LONG_MAX);
-    let lat = ((lat_lo + lat_hi) / 2.0).clamp(GEO_LAT_MIN, GEO_LAT_MAX);
-    (lon, lat)
-}
-
-/// The position a member's score stores.
-fn position(score: f64) -> (f64, f64) {
-    decode(score as u64)
-}
-
-/// `geohashGetDistance`: haversine distance in meters.
-fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
-    let rad = |deg: f64| deg * (std::f64::consts::PI / 180.0);
-    let v = ((rad(lon2) - rad(lon1)) / 2.0).sin();
-    if v == 0.0 {
-        return EARTH_RADIUS_M * (rad(lat2) - rad(lat1)).abs();
-    }
-    let (lat1r, lat2r) = (rad(lat1), rad(lat2));
-    let u = ((lat2r - lat1r) / 2.0).sin();
-    let a = u * u + lat1r.cos() * lat2r.cos() * v * v;
-    2.0 * EARTH_RADIUS_M * a.sqrt().asin()
-}
-
-/// A coordinate as Redis's `addReplyHumanLongDouble` writes it: `%.17Lf` without
-/// trailing zeros (or the point).
-fn human(v: f64) -> String {
-    let text = format!("{v:.17}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    match text {
-        "-0" => "0".to_string(),
-        t => t.to_string(),
-    }
-}
-
-fn reply_human(out: &mut ReplyBuf, v: f64) {
-    let text = human(v);
-    match out.protocol() {
-        Protocol::Resp2 => out.bulk(text.as_bytes()),
-        Protocol::Resp3 => {
-            let bytes = out.bytes();
-            bytes.push(b',');
-            bytes.extend_from_slice(text.as_bytes());
-            bytes.extend_from_slice(b"\r\n");
-        }
-    }
-}
 
 /// `GEOADD key [NX|XX] [CH] longitude latitude member ...`: a `ZADD` of geohash scores.
 fn geoadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -141,16 +54,8 @@ fn geoadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     for t in triples.chunks_exact(3) {
-        let lon = parse_f64(&t[0]).ok_or(CmdError::NotFloat)?;
-        let lat = parse_f64(&t[1]).ok_or(CmdError::NotFloat)?;
-        if !(GEO_LONG_MIN..=GEO_LONG_MAX).contains(&lon)
-            || !(GEO_LAT_MIN..=GEO_LAT_MAX).contains(&lat)
-        {
-            return Err(CmdError::Raw(format!(
-                "ERR invalid longitude,latitude pair {lon:.6},{lat:.6}"
-            )));
-        }
-        let bits = encode(lon, lat, GEO_LAT_MIN, GEO_LAT_MAX);
+        let (lon, lat) = lon_lat(&t[0], &t[1])?;
+        let bits = encode(lon, lat, LONG_RANGE, LAT_RANGE, STEP_MAX).align52();
         zadd_args.push(Bytes::from(bits.to_string()));
         zadd_args.push(t[2].clone());
     }
@@ -174,19 +79,6 @@ fn geopos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Meters per unit of `GEODIST`'s unit argument.
-fn unit_meters(unit: &[u8]) -> CmdResult<f64> {
-    match unit.to_ascii_lowercase().as_slice() {
-        b"m" => Ok(1.0),
-        b"km" => Ok(1000.0),
-        b"ft" => Ok(0.3048),
-        b"mi" => Ok(1609.34),
-        _ => Err(CmdError::Raw(
-            "ERR unsupported unit provided. please use M, KM, FT, MI".into(),
-        )),
-    }
-}
-
 fn geodist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let meters = match args.len() {
         4 => 1.0,
@@ -198,8 +90,7 @@ fn geodist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     match scores {
         Some((a, b)) => {
             let ((lon1, lat1), (lon2, lat2)) = (position(a), position(b));
-            let d = distance(lon1, lat1, lon2, lat2) / meters;
-            ctx.out.bulk(format!("{d:.4}").as_bytes());
+            reply_distance(ctx.out, distance(lon1, lat1, lon2, lat2) / meters);
         }
         None => ctx.out.null(),
     }
@@ -209,7 +100,7 @@ fn geodist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// The standard 11-character geohash of a member's position.
 fn geohash_text(score: f64) -> [u8; GEOHASH_CHARS] {
     let (lon, lat) = position(score);
-    let bits = encode(lon, lat, WGS84_LAT_MIN, WGS84_LAT_MAX);
+    let bits = encode(lon, lat, LONG_RANGE, WGS84_LAT, STEP_MAX).bits;
     let mut out = [0u8; GEOHASH_CHARS];
     for (i, ch) in out.iter_mut().enumerate() {
         let idx = match i {

@@ -19,6 +19,8 @@ pub mod bitfield;
 pub mod ctx;
 pub mod exec;
 pub mod geo;
+mod geo_hash;
+pub mod geo_search;
 pub mod hash;
 pub mod hll;
 pub mod keys;
@@ -35,6 +37,7 @@ pub mod string;
 pub mod whole;
 pub mod zset;
 pub mod zset_block;
+mod zset_float;
 pub mod zset_multi;
 pub mod zset_range;
 
@@ -160,6 +163,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zset_multi::COMMANDS,
     zset_block::COMMANDS,
     geo::COMMANDS,
+    geo_search::COMMANDS,
     list::COMMANDS,
     hll::COMMANDS,
     bitfield::COMMANDS,

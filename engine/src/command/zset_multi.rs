@@ -268,26 +268,28 @@ const STORE_DEST: usize = 1;
 
 fn store_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
     let (_, z) = algebra_result(args, reads)?;
-    Ok(Some(store_result(z, out)))
+    Ok(Some(store_result(z, STORE_DEST, out)))
 }
 
-/// Replies with the result's size and writes it to the destination.
-fn store_result(z: Zset, out: &mut ReplyBuf) -> Write {
+/// Replies with the result's size and writes it to the destination, the key at
+/// position `dest`.
+pub(super) fn store_result(z: Zset, dest: usize, out: &mut ReplyBuf) -> Write {
     out.int(z.len() as i64);
     let carry = (!z.is_empty()).then(|| Entry {
         value: Value::Zset(z),
         expire_at_ms: NO_EXPIRE,
     });
     Write {
-        keys: Some(vec![STORE_DEST]),
+        keys: Some(vec![dest]),
         carry,
     }
 }
 
-/// Stores the carried result at the destination, in this shard's encoding, or
-/// deletes the destination when the result is empty.
-fn store_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
-    let dest = &s.args[STORE_DEST];
+/// Stores the carried result at the destination (the one key the write step
+/// serves), in this shard's encoding, or deletes the destination when the result is
+/// empty.
+pub(super) fn store_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
+    let dest = &s.args[s.keys[0]];
     match s.carry {
         Some(Entry {
             value: Value::Zset(z),
@@ -513,7 +515,7 @@ fn rangestore_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 fn rangestore_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
     let srcs = gather(reads, &(RANGESTORE_SRC..RANGESTORE_SRC + 1))?;
     let z = srcs.into_iter().next().flatten().unwrap_or_default();
-    Ok(Some(store_result(z, out)))
+    Ok(Some(store_result(z, STORE_DEST, out)))
 }
 
 const fn keyed(

@@ -4,22 +4,10 @@
 //! a [`Span`]: ranks in the order of iteration, so every encoding walks it the same
 //! way ([`crate::collections::Zset::walk`]).
 
+use super::zset_float::parse_bound;
+pub use super::zset_float::parse_score;
 use crate::collections::Zset;
 use crate::error::{CmdError, CmdResult};
-use crate::resp::parse_f64;
-
-/// A score or weight argument as Redis's `getDoubleFromObject` reads it: what
-/// [`parse_f64`] accepts, except a value that overflows to an infinity or underflows
-/// to zero (`strtod`'s `ERANGE`), which Redis refuses.
-pub fn parse_score(arg: &[u8]) -> Option<f64> {
-    let v = parse_f64(arg)?;
-    let mantissa = arg.split(|&c| c == b'e' || c == b'E').next().unwrap_or(arg);
-    let named_inf =
-        arg.eq_ignore_ascii_case(b"inf") || arg.windows(3).any(|w| w.eq_ignore_ascii_case(b"inf"));
-    let overflow = v.is_infinite() && !named_inf;
-    let underflow = v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
-    (!overflow && !underflow).then_some(v)
-}
 
 /// A score range: `min`/`max` and whether each is exclusive (`(`).
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +20,8 @@ pub struct ScoreRange {
 
 fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
     match arg.strip_prefix(b"(") {
-        Some(rest) => parse_f64(rest).map(|v| (v, true)),
-        None => parse_f64(arg).map(|v| (v, false)),
+        Some(rest) => parse_bound(rest).map(|v| (v, true)),
+        None => parse_bound(arg).map(|v| (v, false)),
     }
 }
 

@@ -173,12 +173,14 @@ impl WriteGuard<'_> {
         if old.is_some_and(|o| o == score && o.is_sign_negative() == score.is_sign_negative()) {
             return old;
         }
+        self.before_element(member);
         self.record(Change::ZAdd, &[member, &score.to_le_bytes()]);
         self.zset_mut().insert(member, score, limits)
     }
 
     /// Removes `member`; its score when it was there.
     pub fn zset_remove(&mut self, member: &[u8]) -> Option<f64> {
+        self.before_element(member);
         let removed = self.zset_mut().remove(member);
         if removed.is_some() {
             self.record(Change::ZRem, &[member]);

@@ -485,6 +485,31 @@ mod tests {
             ],
         ),
         (
+            "georadius",
+            &[
+                &["GEORADIUS", "ng", "1", "2", "9", "km", "STORE", "gd"],
+                &["GEORADIUS", "ng", "9", "9", "1", "km", "STORE", "gd"],
+            ],
+        ),
+        (
+            "georadiusbymember",
+            &[&["GEORADIUSBYMEMBER", "ng", "x", "1", "m", "STOREDIST", "gd"]],
+        ),
+        (
+            "geosearchstore",
+            &[&[
+                "GEOSEARCHSTORE",
+                "gs",
+                "ng",
+                "FROMMEMBER",
+                "x",
+                "BYBOX",
+                "1",
+                "1",
+                "m",
+            ]],
+        ),
+        (
             "lpush",
             &[&["LPUSH", "ll", "x"], &["LPUSH", "nl", "x", "y"]],
         ),

@@ -7,12 +7,14 @@
 //! with an undo log applied: for a string, its length at the start and the old
 //! bytes of every range a write overwrote; for a hash or set, a cursor over the
 //! positions of its table (walked top down, as the keyspace walk does) and the
-//! start state of every element changed below the cursor.
+//! start state of every element changed below the cursor; for a sorted set, the
+//! same over the node slots of its tree (a slot stays with its member, and a free
+//! slot is skipped).
 //!
 //! # Adding a value type
 //!
 //! [`Undo::new`] decides, per value, between pieces and a whole copy. A type it
-//! does not know (lists and sorted sets today) gets [`Undo::Whole`]: the door's
+//! does not know (lists today) gets [`Undo::Whole`]: the door's
 //! copy-on-write clones it before an in-place change, and it is written as one
 //! entry, as before. To write a type in pieces instead: give [`Undo`] a variant
 //! with what that type needs to undo a change, have the [`WriteGuard`] methods that
@@ -28,8 +30,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{Chunk, SNAPSHOT_CLONE_BYTES_MAX};
-use crate::collections::{Hash, HashLimits, Indexed, Set, SetLimits};
-use crate::journal::Effect;
+use crate::collections::{Hash, HashLimits, Indexed, Set, SetLimits, Zset, ZsetLimits};
+use crate::journal::{Effect, ZsetDelta};
 use crate::value::Value;
 
 /// Fewest bytes a piece of a string holds, unless fewer are left: a chunk with
@@ -43,6 +45,11 @@ const HASH_TABLE: HashLimits = HashLimits {
 };
 const SET_TABLE: SetLimits = SetLimits {
     max_intset_entries: 0,
+};
+/// Limits that build a piece of a sorted set as a tree.
+const ZSET_TREE: ZsetLimits = ZsetLimits {
+    max_listpack_entries: 0,
+    max_listpack_value_bytes: 0,
 };
 
 /// What the image still needs of a key changed or reached since the start.
@@ -87,12 +94,14 @@ pub(super) enum Undo {
     Elements(Elements),
 }
 
-/// A `hashtable` hash or set, walked by position from the top down.
+/// A `hashtable` hash or set, or a tree sorted set, walked by position (node slot)
+/// from the top down.
 pub(super) struct Elements {
     /// Positions at and above this have been walked.
     cursor: usize,
     /// Elements changed since the start, with their start state if the walk had not
-    /// reached them (`None`: walked, or new). For a set the value is empty.
+    /// reached them (`None`: walked, or new). For a set the value is empty; for a
+    /// sorted set it is the score's 8 bytes.
     changed: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Once the walk is done: the start states in `changed`, still to write.
     rest: Vec<(Vec<u8>, Vec<u8>)>,
@@ -109,20 +118,23 @@ impl Undo {
             },
             Value::Hash(h) if in_pieces(value) => Undo::Elements(Elements::new(h.len())),
             Value::Set(s) if in_pieces(value) => Undo::Elements(Elements::new(s.len())),
+            Value::Zset(z) if in_pieces(value) => Undo::Elements(Elements::new(z.tree_slots())),
             _ => Undo::Whole,
         }
     }
 }
 
 /// Whether `value` gets an undo log rather than a copy when changed in place, and
-/// is written in pieces: strings over [`SNAPSHOT_CLONE_BYTES_MAX`] and hashes and
-/// sets in the `hashtable` encoding (the small encodings are bounded by their
-/// limits). Every other value is cloned and written whole.
+/// is written in pieces: strings over [`SNAPSHOT_CLONE_BYTES_MAX`], hashes and
+/// sets in the `hashtable` encoding and sorted sets in the `skiplist` one (the small
+/// encodings are bounded by their limits). Every other value is cloned and written
+/// whole.
 pub(super) fn in_pieces(value: &Value) -> bool {
     match value {
         Value::Str(s) => s.len() > SNAPSHOT_CLONE_BYTES_MAX,
         Value::Hash(h) => h.encoding() == "hashtable",
         Value::Set(s) => s.encoding() == "hashtable",
+        Value::Zset(z) => z.encoding() == "skiplist",
         // Types added later are cloned until they get pieces (see the module doc).
         #[allow(unreachable_patterns)]
         _ => false,
@@ -139,7 +151,8 @@ impl Elements {
     }
 }
 
-/// The position of `element` in the table of a hash or set written in pieces.
+/// The position of `element` in the table of a hash or set, or the tree of a sorted
+/// set, written in pieces.
 fn position(value: &Value, element: &[u8]) -> Option<usize> {
     match value {
         Value::Hash(h) => match h.indexed() {
@@ -147,26 +160,37 @@ fn position(value: &Value, element: &[u8]) -> Option<usize> {
             Indexed::Listpack(..) => unreachable!("a hash in pieces is a table"),
         },
         Value::Set(s) => s.table_position(element),
+        Value::Zset(z) => z.tree_slot_of(element),
         other => unreachable!("a {} has no elements", other.type_name()),
     }
 }
 
-/// The element at `pos` as (field, value), or (member, empty) for a set.
-fn element_at(value: &Value, pos: usize) -> (Vec<u8>, Vec<u8>) {
+/// The element at `pos` as (field, value), (member, empty) for a set, (member,
+/// score bytes) for a sorted set; `None` for a free slot of a sorted set's tree.
+fn element_at(value: &Value, pos: usize) -> Option<(Vec<u8>, Vec<u8>)> {
     match value {
         Value::Hash(h) => {
             let (f, v) = h.indexed().get(pos);
-            (f.to_vec(), v.to_vec())
+            Some((f.to_vec(), v.to_vec()))
         }
-        Value::Set(s) => (s.member_at(pos).to_vec(), Vec::new()),
+        Value::Set(s) => Some((s.member_at(pos).to_vec(), Vec::new())),
+        Value::Zset(z) => z
+            .tree_at_slot(pos)
+            .map(|(m, score)| (m.to_vec(), score.to_le_bytes().to_vec())),
         other => unreachable!("a {} has no elements", other.type_name()),
     }
+}
+
+/// A sorted-set element's score from its saved bytes.
+fn score_of(bytes: &[u8]) -> f64 {
+    f64::from_le_bytes(bytes.try_into().expect("8 score bytes"))
 }
 
 fn len_of(value: &Value) -> usize {
     match value {
         Value::Hash(h) => h.len(),
         Value::Set(s) => s.len(),
+        Value::Zset(z) => z.tree_slots(),
         other => unreachable!("a {} has no elements", other.type_name()),
     }
 }
@@ -229,7 +253,7 @@ impl Image {
             return;
         }
         let start = match position(current, element) {
-            Some(pos) if pos < e.cursor => Some(element_at(current, pos).1),
+            Some(pos) if pos < e.cursor => element_at(current, pos).map(|(_, v)| v),
             _ => None,
         };
         e.changed.insert(element.to_vec(), start);
@@ -372,10 +396,10 @@ fn emit_elements(
         e.cursor = e.cursor.min(len_of(current));
         let element = if e.cursor > 0 {
             e.cursor -= 1;
-            let (element, v) = element_at(current, e.cursor);
-            if e.changed.contains_key(&element) {
+            let at = element_at(current, e.cursor);
+            let Some((element, v)) = at.filter(|(el, _)| !e.changed.contains_key(el)) else {
                 continue;
-            }
+            };
             if e.cursor == 0 {
                 take_rest(e);
             }
@@ -407,8 +431,8 @@ fn take_rest(e: &mut Elements) {
         .extend(e.changed.drain().filter_map(|(k, v)| v.map(|v| (k, v))));
 }
 
-/// Writes `batch` as the head (a `Set` of a table hash or set holding it) or a
-/// continuation (`HSet`/`SAdd`).
+/// Writes `batch` as the head (a `Set` of a table hash or set, or a tree sorted
+/// set, holding it) or a continuation (`HSet`/`SAdd`/`ZAdd`).
 fn push_elements(
     db: usize,
     key: &[u8],
@@ -418,27 +442,26 @@ fn push_elements(
     head: bool,
     chunk: &mut Chunk,
 ) {
-    let is_hash = matches!(current, Value::Hash(_));
-    let effect = match (head, is_hash) {
-        (false, true) => Effect::Set {
-            db,
-            key,
-            value: Cow::Owned(Value::Hash(Hash::from_pairs(
-                batch.iter().map(|(f, v)| (f.as_slice(), v.as_slice())),
-                &HASH_TABLE,
-            ))),
-            expire_at_ms,
-        },
-        (false, false) => Effect::Set {
-            db,
-            key,
-            value: Cow::Owned(Value::Set(Set::from_members(
-                batch.iter().map(|(m, _)| m.as_slice()),
-                &SET_TABLE,
-            ))),
-            expire_at_ms,
-        },
-        (true, true) => Effect::HSet {
+    let head_value = |value: Value| Effect::Set {
+        db,
+        key,
+        value: Cow::Owned(value),
+        expire_at_ms,
+    };
+    let effect = match (head, current) {
+        (false, Value::Hash(_)) => head_value(Value::Hash(Hash::from_pairs(
+            batch.iter().map(|(f, v)| (f.as_slice(), v.as_slice())),
+            &HASH_TABLE,
+        ))),
+        (false, Value::Set(_)) => head_value(Value::Set(Set::from_members(
+            batch.iter().map(|(m, _)| m.as_slice()),
+            &SET_TABLE,
+        ))),
+        (false, _) => head_value(Value::Zset(Zset::from_entries(
+            batch.iter().map(|(m, s)| (m.as_slice(), score_of(s))),
+            &ZSET_TREE,
+        ))),
+        (true, Value::Hash(_)) => Effect::HSet {
             db,
             key,
             pairs: batch
@@ -446,11 +469,19 @@ fn push_elements(
                 .map(|(f, v)| (f.as_slice(), v.as_slice()))
                 .collect(),
         },
-        (true, false) => Effect::SAdd {
+        (true, Value::Set(_)) => Effect::SAdd {
             db,
             key,
             members: batch.iter().map(|(m, _)| m.as_slice()).collect(),
         },
+        (true, _) => Effect::Zset(ZsetDelta::Add {
+            db,
+            key,
+            entries: batch
+                .iter()
+                .map(|(m, s)| (score_of(s), m.as_slice()))
+                .collect(),
+        }),
     };
     chunk.push_effect(&effect);
 }

@@ -9,7 +9,8 @@
 //!  each tick:  next_chunk(dbs) ──► one chunk ──► file     (bounded bytes and visits)
 //!  each write: the door: before_write(db, table, key, Replace | InPlace)
 //!              ├ InPlace: the guard, before each change: before_range (string
-//!              │          bytes), before_element (hash field, set member),
+//!              │          bytes), before_element (hash field, set member,
+//!              │          sorted-set member),
 //!              │          before_any_change (anything else: a copy)
 //!              └ Replace: the door hands the old entry over: take (by move)
 //!  the end:    next_chunk ──► saved images ──► trailer ──► file
@@ -20,23 +21,24 @@
 //!
 //! A write pays the snapshot O(what it changes), never O(the value): a hash probe,
 //! plus the old bytes of a string range it overwrites (`SETRANGE`, `SETBIT`;
-//! `APPEND` pays nothing), or the old value of the one hash field or set member it
-//! sets or removes (`HSET`, `HDEL`, `SADD`, `SREM`, `HINCRBY`), or nothing when it
+//! `APPEND` pays nothing), or the old value of the one hash field, set member or
+//! sorted-set member it sets or removes (`HSET`, `HDEL`, `SADD`, `SREM`, `HINCRBY`,
+//! `ZADD`, `ZREM`, `ZINCRBY`, `ZPOPMIN`, ...), or nothing when it
 //! replaces or removes the key (`SET`, `DEL`, expiry, a `*STORE` over it, `HDEL`
 //! of the last field: the door hands the old entry over by move). What still
-//! copies: a string of at most [`SNAPSHOT_CLONE_BYTES_MAX`] bytes or a hash or set
-//! in a compact encoding (`listpack`, `intset`; small by their limits) changed in
+//! copies: a string of at most [`SNAPSHOT_CLONE_BYTES_MAX`] bytes or a hash, set or
+//! sorted set in a compact encoding (`listpack`, `intset`; small by their limits) changed in
 //! place; a change no undo log covers (`INCR`-like rewrites of a string, `SPOP`,
 //! which may rebuild the set); the source of a `RENAME` or `MOVE`, whose value lives
-//! on under the new name; and every value of a type with no undo log yet (lists and
-//! sorted sets: see `image` for adding one). Each copy happens at most once per
+//! on under the new name; and every value of a type with no undo log yet (lists:
+//! see `image` for adding one). Each copy happens at most once per
 //! key per snapshot.
 //!
 //! A call to [`SnapshotWriter::next_chunk`] does at most
 //! [`SNAPSHOT_VISITS_PER_CHUNK_MAX`] position visits and writes at most
 //! `max(max_bytes, 4 KiB)` payload bytes (`max_bytes` ≤ [`SNAPSHOT_CHUNK_BYTES_MAX`])
-//! plus one element: a string is cut into pieces, a `hashtable` hash or set into
-//! batches of elements, so a 100 MB value takes 100 calls of 1 MiB, not one call.
+//! plus one element: a string is cut into pieces, a `hashtable` hash or set or a
+//! `skiplist` sorted set into batches of elements, so a 100 MB value takes 100 calls of 1 MiB, not one call.
 //! A value written whole (small, compact, or of a type without pieces) still
 //! takes one chunk of its own.
 //!
@@ -86,9 +88,11 @@
 //!
 //! An image (`image`) is a key's start state as the key's current value (or the
 //! entry handed over) plus an undo log of what changed since: the old bytes of
-//! overwritten string ranges, the start state of hash fields and set members
-//! changed before the image's walk over the collection's own positions reached
-//! them (the same top-down walk and argument as for keys, one level down). A key
+//! overwritten string ranges, the start state of hash fields, set members and
+//! sorted-set members changed before the image's walk over the collection's own
+//! positions reached them (the same top-down walk and argument as for keys, one
+//! level down; a sorted set's positions are its tree's node slots, which never
+//! move). A key
 //! with an image reads its current value until the value goes (replaced, removed,
 //! expired, renamed): the door hands it over at that moment, so the image never
 //! loses it. The walk gives a large untouched value an image too when it reaches

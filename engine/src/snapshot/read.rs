@@ -8,8 +8,8 @@ use super::{
     SNAPSHOT_CHUNK_PAYLOAD_BYTES_MAX, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION_MIN,
     SNAPSHOT_FORMAT_VERSION_PIECES, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, TRAILER_PAYLOAD_BYTES,
 };
-use crate::collections::{HashLimits, SetLimits};
-use crate::journal::{DecodeError, Effect};
+use crate::collections::{HashLimits, SetLimits, ZsetLimits};
+use crate::journal::{DecodeError, Effect, ZsetDelta};
 use crate::keyspace::db::{Db, Entry};
 #[cfg(doc)]
 use crate::limits::DATABASES;
@@ -83,6 +83,10 @@ const KEEP_HASH_TABLE: HashLimits = HashLimits {
 const KEEP_SET_TABLE: SetLimits = SetLimits {
     max_intset_entries: 0,
 };
+const KEEP_ZSET_TREE: ZsetLimits = ZsetLimits {
+    max_listpack_entries: 0,
+    max_listpack_value_bytes: 0,
+};
 
 /// Adds a continuation's piece to the value its head chunk loaded. [`read`] checked
 /// that the piece suits the value's type.
@@ -99,6 +103,11 @@ fn continue_value(value: &mut Value, piece: &Effect) {
                 set.add(m, &KEEP_SET_TABLE);
             }
         }
+        (Value::Zset(z), Effect::Zset(ZsetDelta::Add { entries, .. })) => {
+            for (score, member) in entries {
+                z.insert(member, *score, &KEEP_ZSET_TREE);
+            }
+        }
         (value, piece) => panic!("{piece:?} does not continue a {}", value.type_name()),
     }
 }
@@ -111,7 +120,7 @@ enum Item<'a> {
         key: &'a [u8],
         entry: Entry,
     },
-    /// The next piece of the last entry read (an `Append`, `HSet` or `SAdd`).
+    /// The next piece of the last entry read (an `Append`, `HSet`, `SAdd` or `ZAdd`).
     More {
         db: usize,
         key: &'a [u8],
@@ -266,6 +275,7 @@ fn read_more(
             Effect::Append { db, key, .. } => (*db, *key, "string"),
             Effect::HSet { db, key, .. } => (*db, *key, "hash"),
             Effect::SAdd { db, key, .. } => (*db, *key, "set"),
+            Effect::Zset(ZsetDelta::Add { db, key, .. }) => (*db, *key, "zset"),
             _ => return Err(SnapshotError::BadContinuation { offset: at }),
         };
         let continues = last

@@ -2,7 +2,7 @@
 //! taken while the door changes the keyspace.
 
 use super::*;
-use crate::collections::{Hash, HashLimits, Set, SetLimits};
+use crate::collections::{Hash, HashLimits, Set, SetLimits, Zset, ZsetLimits};
 use crate::keyspace::{Keyspace, SnapshotProgress, NO_EXPIRE};
 use crate::value::Value;
 use rand::rngs::SmallRng;
@@ -80,10 +80,15 @@ const HASH_LIMITS: HashLimits = HashLimits {
 const SET_LIMITS: SetLimits = SetLimits {
     max_intset_entries: 4,
 };
+const ZSET_LIMITS: ZsetLimits = ZsetLimits {
+    max_listpack_entries: 4,
+    max_listpack_value_bytes: 64,
+};
 
 /// A random value of every kind the writer treats differently: short strings
 /// (cloned), long ones (undo log, pieces), small hashes and sets (their compact
-/// encodings, cloned) and `hashtable` ones (undo log, pieces).
+/// encodings, cloned) and `hashtable` ones (undo log, pieces), small sorted sets
+/// (`listpack`, cloned) and large ones (`skiplist`: undo log, pieces).
 fn random_value(rng: &mut SmallRng) -> Value {
     let elements = |rng: &mut SmallRng| -> Vec<Vec<u8>> {
         let n = if rng.gen_bool(0.5) {
@@ -99,7 +104,7 @@ fn random_value(rng: &mut SmallRng) -> Value {
             })
             .collect()
     };
-    match rng.gen_range(0..4) {
+    match rng.gen_range(0..5) {
         0 => Value::Str(vec![b's'; rng.gen_range(0..30)]),
         1 => Value::Str((0..rng.gen_range(17..3000)).map(|i| i as u8).collect()),
         2 => {
@@ -109,11 +114,20 @@ fn random_value(rng: &mut SmallRng) -> Value {
                 &HASH_LIMITS,
             ))
         }
-        _ => {
+        3 => {
             let members = elements(rng);
             Value::Set(Set::from_members(
                 members.iter().map(Vec::as_slice),
                 &SET_LIMITS,
+            ))
+        }
+        _ => {
+            let members = elements(rng);
+            Value::Zset(Zset::from_entries(
+                members
+                    .iter()
+                    .map(|m| (m.as_slice(), f64::from(rng.gen_range(-5..50)) / 4.0)),
+                &ZSET_LIMITS,
             ))
         }
     }
@@ -202,8 +216,20 @@ fn random_in_place(rng: &mut SmallRng, ks: &mut Keyspace, db: usize, key: &[u8],
                 }
             }
         }
+        Value::Zset(z) => {
+            let member = match rng.gen_range(0..3) {
+                0 if !z.is_empty() => z.at(rng.gen_range(0..z.len())).0,
+                _ => element.into_bytes(),
+            };
+            if rng.gen_bool(0.6) {
+                let score = f64::from(rng.gen_range(-5..50)) / 4.0;
+                guard.zset_insert(&member, score, &ZSET_LIMITS);
+            } else {
+                guard.zset_remove(&member);
+            }
+        }
         // This workload makes none: their in-place changes take the clone path.
-        Value::Zset(_) | Value::List(_) => {}
+        Value::List(_) => {}
     }
     drop(guard);
     ks.remove_if_empty(db, key);
@@ -513,6 +539,14 @@ fn large_entries_are_written_in_pieces_within_the_budget() {
     dbs[2].insert(b"hash", Value::Hash(hash), NO_EXPIRE);
     let set = Set::from_members(fields.iter().map(Vec::as_slice), &SET_LIMITS);
     dbs[2].insert(b"set", Value::Set(set), NO_EXPIRE);
+    let zset = Zset::from_entries(
+        fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_slice(), i as f64)),
+        &ZSET_LIMITS,
+    );
+    dbs[3].insert(b"zset", Value::Zset(zset), NO_EXPIRE);
     dbs[1].insert(b"after", Value::Str(vec![1]), NO_EXPIRE);
     for budget in [1000, 64 * 1024] {
         let (file, _) = snapshot(&dbs, T0_MS, budget);
@@ -530,11 +564,15 @@ fn large_entries_are_written_in_pieces_within_the_budget() {
             "{more} continuations"
         );
         let mut loaded = fresh_dbs();
-        assert_eq!(load(&file, &mut loaded).map(|(_, n)| n), Ok(204));
+        assert_eq!(load(&file, &mut loaded).map(|(_, n)| n), Ok(205));
         assert_eq!(contents(&loaded), contents(&dbs));
         assert_eq!(
             loaded[2].get(b"hash").map(|e| e.value.encoding()),
             Some("hashtable")
+        );
+        assert_eq!(
+            loaded[3].get(b"zset").map(|e| e.value.encoding()),
+            Some("skiplist")
         );
     }
 }

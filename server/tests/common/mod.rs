@@ -20,7 +20,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod compare;
 pub mod python;
+pub mod stress;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -29,8 +31,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-pub mod compare;
 
 /// How long a server may take to answer its first `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
