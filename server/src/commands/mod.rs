@@ -25,6 +25,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod replication;
 pub mod requests;
+pub mod slowlog;
 pub mod subcommand;
 pub mod transactions;
 
@@ -88,6 +89,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     replication::COMMANDS,
     pubsub::COMMANDS,
     transactions::COMMANDS,
+    slowlog::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).

@@ -356,6 +356,23 @@ pub const PARAMS: &[Param] = &[
         "list nodes at each end kept uncompressed (accepted; nodes are not compressed)",
     ),
     p(
+        "slowlog-log-slower-than",
+        "10000",
+        Kind::Int {
+            min: -1,
+            max: i64::MAX,
+        },
+        true,
+        "µs a command must run on its shard to be logged (-1: none, 0: every command)",
+    ),
+    p(
+        "slowlog-max-len",
+        "128",
+        COUNT,
+        true,
+        "entries the slow log keeps",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
