@@ -1,7 +1,9 @@
 //! What operators run against the server, black-box: `SLOWLOG` (entries, their
 //! truncation and redaction, thresholds, the length limit, durations measured on
-//! the shard), with replies compared against a live `redis-server` 7.0 where they
-//! do not depend on time.
+//! the shard) and `MONITOR` (Redis's lines from every core, redaction, a monitor
+//! that does not read cut off with memory bounded, `redis-cli monitor`), with
+//! replies compared against a live `redis-server` 7.0 where they do not depend on
+//! time.
 
 mod common;
 
@@ -176,4 +178,145 @@ fn slowlog_threshold_and_length() {
     config_set(&mut con, "slowlog-max-len", "1");
     let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query(&mut con).unwrap();
     assert_eq!(len, 1);
+}
+
+// ---- MONITOR ----
+
+/// Requests a client sends while another monitors; the comment says what Redis
+/// shows of each.
+const MONITORED: &[&[&str]] = &[
+    &["MULTI"],
+    &["SET", "a", "1"],
+    &["GET", "a"],
+    &["EXEC"],
+    &["SELECT", "2"],
+    &["PING"],
+    &["SET", "x y", "q\"\\\n\x01\t"],
+    // Redacted.
+    &["AUTH", "user", "pw"],
+    &["HELLO", "2", "AUTH", "default", "pw"],
+    // Administrative: not shown.
+    &["CONFIG", "GET", "maxclients"],
+    // Rejected before running: not shown.
+    &["NOSUCHCOMMAND"],
+    &["GET"],
+    &["DEL", "a", "x y"],
+];
+
+/// A monitor line without its time and port: `[db 127.0.0.1] "args"...`.
+fn without_time(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let rest = text.split_once(' ').map_or("", |(_, r)| r);
+    let (addr, args) = rest.split_once("] ").unwrap_or((rest, ""));
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    format!("{host}] {}", args.trim_end())
+}
+
+/// What a monitor of `port` sees of [`MONITORED`].
+fn monitored(port: u16) -> Vec<String> {
+    let mut monitor = Raw::connect(port);
+    assert_eq!(exact(&mut monitor, &["MONITOR"]), "+OK\r\n");
+    let mut c = Raw::connect(port);
+    for args in MONITORED {
+        c.send(&encode_str(args));
+        c.read_reply();
+    }
+    // The last request is shown: read up to it.
+    let mut lines = Vec::new();
+    while !lines.last().is_some_and(|l: &String| l.contains("\"DEL\"")) {
+        lines.push(without_time(&monitor.read_reply()));
+    }
+    lines
+}
+
+#[test]
+fn monitor_lines_match_redis() {
+    let redis = Redis::start();
+    let expected = monitored(redis.port);
+    assert!(expected.iter().any(|l| l.contains("(redacted)")));
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        assert_eq!(monitored(server.port()), expected, "{shards} shard(s)");
+    }
+}
+
+/// Commands from connections on every core reach a monitor on any core.
+#[test]
+fn monitor_sees_every_core() {
+    const CLIENTS: usize = 16;
+    let server = Server::with_shards(4, &[]);
+    let mut monitor = Raw::connect(server.port());
+    assert_eq!(exact(&mut monitor, &["MONITOR"]), "+OK\r\n");
+    let mut clients: Vec<Raw> = (0..CLIENTS).map(|_| Raw::connect(server.port())).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(exact(c, &["GET", &format!("seen:{i}")]), "$-1\r\n");
+    }
+    let mut seen: Vec<String> = (0..CLIENTS)
+        .map(|_| without_time(&monitor.read_reply()))
+        .collect();
+    seen.sort();
+    let mut expected: Vec<String> = (0..CLIENTS)
+        .map(|i| format!("[0 127.0.0.1] \"GET\" \"seen:{i}\""))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+/// A monitor that never reads is closed at its output-buffer limit while a load
+/// runs, and the server's memory stays bounded.
+#[test]
+fn monitor_that_does_not_read_is_cut_off() {
+    const LOAD_REQUESTS: &str = "200000";
+    const VALUE_BYTES: &str = "1000";
+    /// Growth allowed: far below the ~220 MB of lines the load would queue.
+    const RSS_GROWTH_KIB_MAX: u64 = 96 * 1024;
+    let server = Server::with_shards(2, &["--client-output-buffer-limit", "normal 4mb 0 0"]);
+    let mut monitor = Raw::connect(server.port());
+    assert_eq!(exact(&mut monitor, &["MONITOR"]), "+OK\r\n");
+    let before = server.rss_kib();
+    let port = server.port().to_string();
+    let load = std::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port,
+            "-t",
+            "set",
+            "-n",
+            LOAD_REQUESTS,
+            "-d",
+            VALUE_BYTES,
+        ])
+        .args(["-P", "16", "-c", "8", "-q"])
+        .output()
+        .expect("redis-benchmark (apt-get install redis-tools)");
+    assert!(load.status.success(), "{load:?}");
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(grown < RSS_GROWTH_KIB_MAX, "RSS grew {grown} KiB");
+    // The server closed the monitor: reading ends (what it had sent, then EOF).
+    monitor.read_to_eof();
+    assert!(server.log_text().contains("output buffer limits"));
+}
+
+/// `redis-cli monitor` prints the lines of commands others send.
+#[test]
+fn redis_cli_monitor_prints_commands() {
+    use std::io::BufRead;
+    let server = Server::with_shards(2, &[]);
+    let port = server.port().to_string();
+    let mut cli = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "monitor"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli (apt-get install redis-tools)");
+    let mut lines = std::io::BufReader::new(cli.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "OK");
+    let mut c = Raw::connect(server.port());
+    exact(&mut c, &["SET", "cli", "monitor"]);
+    let line = lines.next().unwrap().unwrap();
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    assert!(
+        line.ends_with(" \"SET\" \"cli\" \"monitor\"") && line.contains(" [0 127.0.0.1:"),
+        "{line}"
+    );
 }

@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod info;
+pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -90,6 +91,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     pubsub::COMMANDS,
     transactions::COMMANDS,
     slowlog::COMMANDS,
+    monitor::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).

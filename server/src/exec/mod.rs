@@ -238,15 +238,22 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
     squash.put_back();
 }
 
-/// The command `args` names, if it exists and passes [`generic_checks`]; else the
-/// error to reply.
-fn admitted(core: &Core, client: &Client, args: &Args) -> Result<(usize, &'static Spec), String> {
+/// The command `args` names, if it exists and passes [`generic_checks`] (then it
+/// goes to the monitors); else the error to reply.
+fn admitted(
+    core: &Rc<Core>,
+    client: &Client,
+    args: &Args,
+) -> Result<(usize, &'static Spec), String> {
     let Some((id, spec)) = registry().lookup(&args[0]) else {
         return Err(unknown_command_message(args));
     };
     match generic_checks(core, client, spec, args) {
         Some(err) => Err(err.message()),
-        None => Ok((id, spec)),
+        None => {
+            crate::commands::monitor::feed(core, client, spec, args);
+            Ok((id, spec))
+        }
     }
 }
 
