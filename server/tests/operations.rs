@@ -150,6 +150,8 @@ fn slowlog_threshold_and_length() {
     let server = Server::with_shards(2, &["--enable-debug-command", "yes"]);
     let mut con = server.client();
     config_set(&mut con, "slowlog-log-slower-than", "-1");
+    // Anything slow before (a loaded machine) goes.
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut con).unwrap();
     let _: () = redis::cmd("DEBUG")
         .arg("SLEEP")
         .arg("0.05")
@@ -319,4 +321,177 @@ fn redis_cli_monitor_prints_commands() {
         line.ends_with(" \"SET\" \"cli\" \"monitor\"") && line.contains(" [0 127.0.0.1:"),
         "{line}"
     );
+}
+
+// ---- CLIENT PAUSE, REPLY, NO-EVICT, LIST ----
+
+/// A pipeline exercising `CLIENT REPLY`, and the errors of the new subcommands.
+const CLIENT_SCRIPT: &[&[&str]] = &[
+    &["CLIENT", "REPLY", "OFF"],
+    &["SET", "a", "1"],
+    &["GET", "a"],
+    &["CLIENT", "REPLY", "ON"],
+    &["GET", "a"],
+    &["CLIENT", "REPLY", "SKIP"],
+    &["INCR", "a"],
+    &["GET", "a"],
+    &["CLIENT", "REPLY", "SKIP"],
+    &["CLIENT", "REPLY", "ON"],
+    &["CLIENT", "REPLY", "MAYBE"],
+    &["CLIENT", "REPLY"],
+    &["CLIENT", "PAUSE"],
+    &["CLIENT", "PAUSE", "abc"],
+    &["CLIENT", "PAUSE", "-1"],
+    &["CLIENT", "PAUSE", "10", "sometimes"],
+    &["CLIENT", "PAUSE", "10", "ALL", "x"],
+    &["CLIENT", "UNPAUSE", "x"],
+    &["CLIENT", "UNPAUSE"],
+    &["CLIENT", "NO-EVICT", "maybe"],
+    &["CLIENT", "NO-EVICT", "on"],
+    &["CLIENT", "NO-EVICT"],
+    &["DEL", "a"],
+];
+
+/// Everything the server sends back for [`CLIENT_SCRIPT`] sent as one pipeline.
+fn client_transcript(port: u16) -> String {
+    let mut c = Raw::connect(port);
+    let mut pipeline = Vec::new();
+    for args in CLIENT_SCRIPT {
+        pipeline.extend(encode_str(args));
+    }
+    pipeline.extend(encode_str(&["QUIT"]));
+    c.send(&pipeline);
+    String::from_utf8_lossy(&c.read_to_eof()).into_owned()
+}
+
+#[test]
+fn client_reply_and_errors_match_redis() {
+    let redis = Redis::start();
+    let expected = client_transcript(redis.port);
+    assert!(
+        expected.starts_with("+OK\r\n$1\r\n1\r\n$1\r\n2\r\n+OK\r\n"),
+        "{expected}"
+    );
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        assert_eq!(
+            client_transcript(server.port()),
+            expected,
+            "{shards} shard(s)"
+        );
+    }
+}
+
+/// `CLIENT PAUSE WRITE` holds writes from every connection but not reads, until it
+/// ends or `CLIENT UNPAUSE`; `ALL` holds reads too.
+#[test]
+fn client_pause_holds_writes_until_it_ends() {
+    use std::time::{Duration, Instant};
+    const PAUSE_MS: u64 = 400;
+    let server = Server::with_shards(2, &[]);
+    let mut admin = Raw::connect(server.port());
+    let mut clients: Vec<Raw> = (0..4).map(|_| Raw::connect(server.port())).collect();
+    let pause = PAUSE_MS.to_string();
+    assert_eq!(
+        exact(&mut admin, &["CLIENT", "PAUSE", &pause, "WRITE"]),
+        "+OK\r\n"
+    );
+    let started = Instant::now();
+    for c in &mut clients {
+        assert_eq!(exact(c, &["GET", "p"]), "$-1\r\n");
+    }
+    assert!(started.elapsed() < Duration::from_millis(PAUSE_MS / 2));
+    for c in &mut clients {
+        assert_eq!(exact(c, &["SET", "p", "1"]), "+OK\r\n");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(PAUSE_MS - 20));
+
+    // UNPAUSE releases a held write at once.
+    assert_eq!(
+        exact(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]),
+        "+OK\r\n"
+    );
+    let started = Instant::now();
+    clients[0].send(&encode_str(&["SET", "p", "2"]));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(exact(&mut admin, &["CLIENT", "UNPAUSE"]), "+OK\r\n");
+    assert_eq!(String::from_utf8_lossy(&clients[0].read_reply()), "+OK\r\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // ALL holds reads as well.
+    assert_eq!(
+        exact(&mut admin, &["CLIENT", "PAUSE", &pause, "ALL"]),
+        "+OK\r\n"
+    );
+    let started = Instant::now();
+    assert_eq!(exact(&mut clients[1], &["GET", "p"]), "$1\r\n2\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(PAUSE_MS - 20));
+}
+
+/// The value of `field` in a `CLIENT LIST` / `CLIENT INFO` line.
+fn field<'a>(line: &'a str, field: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(field)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {field} in {line}"))
+        .trim_end()
+}
+
+/// The text of a bulk-string reply (`CLIENT INFO`, `CLIENT LIST`).
+fn bulk_text(c: &mut Raw, args: &[&str]) -> String {
+    let reply = exact(c, args);
+    let (_, text) = reply.split_once("\r\n").expect("a bulk string");
+    text.trim_end().to_string()
+}
+
+fn client_info(c: &mut Raw) -> String {
+    bulk_text(c, &["CLIENT", "INFO"])
+}
+
+#[test]
+fn client_list_shows_subscriptions_transactions_and_flags() {
+    let server = Server::with_shards(2, &[]);
+    let mut c = Raw::connect(server.port());
+    let line = client_info(&mut c);
+    for (f, v) in [("flags", "N"), ("sub", "0"), ("psub", "0"), ("ssub", "0")] {
+        assert_eq!(field(&line, f), v, "{line}");
+    }
+    assert_eq!(field(&line, "multi"), "-1");
+    assert_eq!(field(&line, "resp"), "2");
+    let id = exact(&mut c, &["CLIENT", "ID"]);
+    let id = id.trim_start_matches(':').trim_end();
+    exact(&mut c, &["CLIENT", "SETINFO", "LIB-NAME", "ops-test"]);
+    exact(&mut c, &["CLIENT", "NO-EVICT", "ON"]);
+    exact(&mut c, &["MULTI"]);
+    exact(&mut c, &["SET", "k", "v"]);
+    exact(&mut c, &["GET", "k"]);
+    exact(&mut c, &["EXEC"]);
+    exact(&mut c, &["MULTI"]);
+    exact(&mut c, &["GET", "k"]);
+    let mut other = Raw::connect(server.port());
+    let list = bulk_text(&mut other, &["CLIENT", "LIST"]);
+    let mine = list
+        .lines()
+        .find(|l| field(l, "id") == id)
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(field(mine, "flags"), "xe", "{mine}");
+    assert_eq!(field(mine, "multi"), "1", "{mine}");
+    assert_eq!(field(mine, "lib-name"), "ops-test", "{mine}");
+    exact(&mut c, &["DISCARD"]);
+
+    let mut sub = Raw::connect(server.port());
+    sub.send(&encode_str(&["SUBSCRIBE", "a", "b"]));
+    sub.read_reply();
+    sub.read_reply();
+    sub.send(&encode_str(&["PSUBSCRIBE", "x*"]));
+    sub.read_reply();
+    sub.send(&encode_str(&["SSUBSCRIBE", "s"]));
+    sub.read_reply();
+    let mut monitor = Raw::connect(server.port());
+    exact(&mut monitor, &["MONITOR"]);
+    let list = bulk_text(&mut other, &["CLIENT", "LIST"]);
+    let subscriber = list.lines().find(|l| field(l, "sub") == "2").unwrap();
+    assert_eq!(field(subscriber, "psub"), "1");
+    assert_eq!(field(subscriber, "ssub"), "1");
+    assert_eq!(field(subscriber, "flags"), "P");
+    assert!(list.lines().any(|l| field(l, "flags") == "O"), "{list}");
 }

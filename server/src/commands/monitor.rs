@@ -71,6 +71,7 @@ thread_local! {
 
 fn monitor(core: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
     let outbox = client.info.borrow().outbox.clone();
+    client.info.borrow_mut().ops.monitor = true;
     let known = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         let known = l.monitors.iter().any(|m| Rc::ptr_eq(m, &outbox));

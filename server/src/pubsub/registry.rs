@@ -214,6 +214,7 @@ mod tests {
             qbuf: 0,
             input_alloc_bytes: 0,
             pubsub: false,
+            ops: Default::default(),
             outbox: Default::default(),
         }
     }

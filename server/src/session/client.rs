@@ -31,6 +31,19 @@ pub struct Client {
     pub subs: crate::pubsub::subs::ClientSubs,
     /// `MULTI`'s queue and `WATCH`'s session.
     pub multi: crate::exec::multi::state::Multi,
+    /// `CLIENT REPLY`: whether the session sends replies.
+    pub reply: ReplyMode,
+}
+
+/// `CLIENT REPLY`: which replies the session sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    /// None until `CLIENT REPLY ON`.
+    Off,
+    /// None for the next command.
+    Skip,
 }
 
 impl Client {
@@ -65,6 +78,9 @@ pub struct ClientInfo {
     /// Bytes the connection's input buffers hold allocated.
     pub input_alloc_bytes: usize,
     pub pubsub: bool,
+    /// What `CLIENT LIST` counts and flags beyond the above, kept current by
+    /// the session after each batch chunk ([`crate::commands::client`]).
+    pub ops: OpsInfo,
     /// The connection's pending output (`omem`).
     pub outbox: Rc<Outbox>,
 }
@@ -90,7 +106,7 @@ impl ClientInfo {
         let now = Instant::now();
         let tot_mem = omem + self.input_alloc_bytes as u64;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -98,8 +114,12 @@ impl ClientInfo {
             self.name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_active).as_secs(),
-            if self.pubsub { "P" } else { "N" },
+            self.ops.flags(self.pubsub),
             self.db,
+            self.ops.sub,
+            self.ops.psub,
+            self.ops.ssub,
+            self.ops.multi,
             self.qbuf,
             self.outbox.queued_chunks(),
             self.last_cmd,
@@ -107,6 +127,41 @@ impl ClientInfo {
             self.lib_name,
             self.lib_ver,
         )
+    }
+}
+
+/// `CLIENT LIST` fields the connection's commands change.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpsInfo {
+    /// `MONITOR` was sent (flag `O`).
+    pub monitor: bool,
+    /// `CLIENT NO-EVICT ON` (flag `e`).
+    pub no_evict: bool,
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// Commands `MULTI` queued, or -1 outside a transaction (flag `x` when not -1).
+    pub multi: i64,
+}
+
+impl OpsInfo {
+    /// The `flags=` letters, in Redis's order; `N` for none.
+    fn flags(&self, pubsub: bool) -> String {
+        let mut flags = String::new();
+        for (on, letter) in [
+            (self.monitor, 'O'),
+            (pubsub, 'P'),
+            (self.multi >= 0, 'x'),
+            (self.no_evict, 'e'),
+        ] {
+            if on {
+                flags.push(letter);
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
     }
 }
 

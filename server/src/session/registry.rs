@@ -124,6 +124,7 @@ mod tests {
             qbuf: 0,
             input_alloc_bytes: 0,
             pubsub: false,
+            ops: Default::default(),
             outbox: Rc::new(Outbox::default()),
         }))
     }
