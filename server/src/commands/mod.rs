@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod info;
+pub mod latency;
 pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
@@ -92,6 +93,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     transactions::COMMANDS,
     slowlog::COMMANDS,
     monitor::COMMANDS,
+    latency::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).

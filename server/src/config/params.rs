@@ -373,6 +373,13 @@ pub const PARAMS: &[Param] = &[
         "entries the slow log keeps",
     ),
     p(
+        "latency-monitor-threshold",
+        "0",
+        COUNT,
+        true,
+        "ms from which the latency monitor records a spike (0: off)",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),

@@ -1,5 +1,5 @@
-//! What operators watch the server with: the slow log ([`slowlog`]) and the
-//! settings the request path reads for it.
+//! What operators watch the server with: the slow log ([`slowlog`]), the latency
+//! monitor ([`latency`]) and the settings the request path reads for them.
 //!
 //! These sit beside the request path, not on it: the path asks one relaxed atomic
 //! whether anything is wanted, and does the work only then (a slow command is
@@ -7,6 +7,7 @@
 //! every value `CONFIG SET` or the configuration file stores), so the request path
 //! never reads the configuration's lock.
 
+pub mod latency;
 pub mod slowlog;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -20,6 +21,8 @@ pub const SLOWLOG_MAX_LEN_DEFAULT: u64 = 128;
 static SLOWLOG_SLOWER_THAN_US: AtomicI64 = AtomicI64::new(SLOWLOG_SLOWER_THAN_US_DEFAULT);
 /// `slowlog-max-len`: entries kept.
 static SLOWLOG_MAX_LEN: AtomicU64 = AtomicU64::new(SLOWLOG_MAX_LEN_DEFAULT);
+/// `latency-monitor-threshold` in ms: 0 is off.
+static LATENCY_THRESHOLD_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Mirrors a configuration value the request path needs. Called with the
 /// canonical value of every parameter stored; ignores the others.
@@ -34,6 +37,9 @@ pub fn apply_config(name: &str, value: &str) {
             SLOWLOG_MAX_LEN.store(len, Ordering::Relaxed);
             slowlog::trim(len as usize);
         }
+        "latency-monitor-threshold" => {
+            LATENCY_THRESHOLD_MS.store(value.parse().unwrap_or(0), Ordering::Relaxed);
+        }
         _ => {}
     }
 }
@@ -41,6 +47,24 @@ pub fn apply_config(name: &str, value: &str) {
 /// The slow log's threshold in µs, or `None` while it is off.
 pub fn slowlog_threshold_us() -> Option<u64> {
     u64::try_from(SLOWLOG_SLOWER_THAN_US.load(Ordering::Relaxed)).ok()
+}
+
+/// The latency monitor's threshold in ms; 0 while it is off.
+pub fn latency_threshold_ms() -> u64 {
+    LATENCY_THRESHOLD_MS.load(Ordering::Relaxed)
+}
+
+/// The shortest duration, in µs, that the slow log or the latency monitor
+/// wants to hear of; `None` while both are off.
+pub fn timing_threshold_us() -> Option<u64> {
+    let latency_us = match latency_threshold_ms() {
+        0 => None,
+        ms => Some(ms.saturating_mul(1000)),
+    };
+    match (slowlog_threshold_us(), latency_us) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn slowlog_max_len() -> usize {

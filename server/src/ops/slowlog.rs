@@ -9,8 +9,9 @@
 //! (`CONFIG`, `INFO`, `DEBUG SLEEP`, ...) is timed from its start to its reply by
 //! the connection's core.
 //!
-//! The timing costs one clock read per command while the log is on (each
-//! command's end is the next one's start); the log itself is process-wide, behind
+//! The timing costs one clock read per command while the log or the latency
+//! monitor ([`super::latency`]) is on (each command's end is the next one's
+//! start); the log itself is process-wide, behind
 //! a lock taken only for a slow command or a `SLOWLOG` request. An entry made on
 //! another core learns its client's address and name when the answer is back on
 //! the connection's core ([`name_client`]). Arguments are kept as Redis keeps
@@ -23,6 +24,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use corekv_engine::command::exec::{Cmd, Op, OpReply};
+use corekv_engine::command::flags::FAST;
+use corekv_engine::command::table;
 use corekv_engine::resp::ReplyBuf;
 use corekv_engine::shard::Shard;
 
@@ -130,13 +133,22 @@ pub fn record(args: &[Bytes], duration_us: u64, client: Option<ClientTag>) -> u6
 /// Logs a command the connection's core timed from `started`, if it was slow;
 /// `client` names it then. `EXEC` is not logged, as in Redis.
 pub fn note(args: &[Bytes], started: Instant, client: impl FnOnce() -> ClientTag) {
-    let Some(threshold) = super::slowlog_threshold_us() else {
+    let Some(threshold) = super::timing_threshold_us() else {
         return;
     };
     let us = started.elapsed().as_micros() as u64;
     if us >= threshold && !args[0].eq_ignore_ascii_case(b"exec") {
-        record(args, us, Some(client()));
+        slow(args, us, Some(client()));
     }
+}
+
+/// A command ran at least the timing threshold: logs it if the slow log wants
+/// it (its entry id) and tells the latency monitor.
+fn slow(args: &[Bytes], us: u64, client: Option<ClientTag>) -> Option<u64> {
+    let fast = table().get(&args[0]).is_some_and(|s| s.has(FAST));
+    super::latency::add_command(fast, us);
+    let threshold = super::slowlog_threshold_us()?;
+    (us >= threshold).then(|| record(args, us, client))
 }
 
 /// Gives the entries `ids` (made on a shard's core) their client.
@@ -198,9 +210,10 @@ pub struct Lap {
 }
 
 impl Lap {
-    /// Starts timing before a batch's first command; `None` while the log is off.
+    /// Starts timing before a batch's first command; `None` while neither the log
+    /// nor the latency monitor is on.
     pub fn start() -> Option<Lap> {
-        super::slowlog_threshold_us().map(|threshold_us| Lap {
+        super::timing_threshold_us().map(|threshold_us| Lap {
             threshold_us,
             last: Instant::now(),
         })
@@ -211,7 +224,10 @@ impl Lap {
         let now = Instant::now();
         let us = now.duration_since(self.last).as_micros() as u64;
         self.last = now;
-        (us >= self.threshold_us).then(|| record(args, us, None))
+        if us < self.threshold_us {
+            return None;
+        }
+        slow(args, us, None)
     }
 }
 
