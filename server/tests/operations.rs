@@ -567,3 +567,73 @@ fn latency_records_slow_commands() {
     let reset: i64 = redis::cmd("LATENCY").arg("RESET").query(&mut con).unwrap();
     assert_eq!(reset, 1);
 }
+
+// ---- redis-cli's monitoring modes ----
+
+/// The first `lines` lines a never-ending `redis-cli` mode prints (unbuffered),
+/// then stops it.
+fn cli_lines(port: u16, args: &[&str], lines: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let port = port.to_string();
+    let mut cli = std::process::Command::new("stdbuf")
+        .args(["-o0", "redis-cli", "-p", &port])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("stdbuf and redis-cli (apt-get install coreutils redis-tools)");
+    let out = std::io::BufReader::new(cli.stdout.take().unwrap());
+    let got: Vec<String> = out.lines().take(lines).map(|l| l.unwrap()).collect();
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    got
+}
+
+#[test]
+fn redis_cli_stat_latency_and_bigkeys_work() {
+    let server = Server::with_shards(2, &[]);
+    let mut con = server.client();
+    for i in 0..20 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("biglist")
+        .arg(&["a", "b", "c", "d", "e"])
+        .query(&mut con)
+        .unwrap();
+
+    let stat = cli_lines(server.port(), &["--stat", "-i", "0.2"], 4);
+    assert!(
+        stat[1].starts_with("keys       mem      clients blocked requests"),
+        "{stat:?}"
+    );
+    let row: Vec<&str> = stat[2].split_whitespace().collect();
+    assert_eq!(row[0], "21", "{stat:?}");
+    assert!(row[1].ends_with('M') || row[1].ends_with('K'), "{stat:?}");
+
+    // min max avg samples, one line per interval.
+    let latency = cli_lines(server.port(), &["--latency", "-i", "1"], 1);
+    let fields: Vec<f64> = latency[0]
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert_eq!(fields.len(), 4, "{latency:?}");
+    assert!(fields[0] <= fields[2] && fields[2] <= fields[1] && fields[3] > 0.0);
+
+    let port = server.port().to_string();
+    let big = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "--bigkeys"])
+        .output()
+        .expect("redis-cli");
+    let text = String::from_utf8_lossy(&big.stdout);
+    assert!(big.status.success(), "{text}");
+    assert!(text.contains("Sampled 21 keys in the keyspace!"), "{text}");
+    assert!(
+        text.contains("Biggest   list found '\"biglist\"' has 5 items"),
+        "{text}"
+    );
+    assert!(text.contains("20 strings with"), "{text}");
+}
