@@ -637,3 +637,41 @@ fn redis_cli_stat_latency_and_bigkeys_work() {
     );
     assert!(text.contains("20 strings with"), "{text}");
 }
+
+// ---- INFO ----
+
+/// The section headers `INFO <selection>` prints.
+fn info_headers(port: u16, selection: &[&str]) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    let mut args = vec!["INFO"];
+    args.extend_from_slice(selection);
+    bulk_text(&mut c, &args)
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn info_selects_sections_as_redis_does() {
+    let redis = Redis::start();
+    let server = Server::with_shards(2, &[]);
+    for selection in [
+        &[][..],
+        &["default"],
+        &["all"],
+        &["everything"],
+        &["modules"],
+    ] {
+        let mut expected = info_headers(redis.port, selection);
+        if !selection.contains(&"modules") {
+            // corekv's own section comes last.
+            expected.push("# Shards".into());
+        }
+        assert_eq!(
+            info_headers(server.port(), selection),
+            expected,
+            "{selection:?}"
+        );
+    }
+}

@@ -18,7 +18,10 @@ use super::{registry, srv, Handler, REDIS_VERSION};
 use crate::commands::requests::{Answer, Core, CoreSnapshot, Msg};
 use crate::session::client::Client;
 
-/// The sections `INFO` prints by default and with `all`.
+/// The sections `INFO` prints by default and with `all`, in Redis 7.0's order.
+/// `modules` is empty (no modules are loaded); `errorstats` and `latencystats`
+/// carry their headers only, as corekv does not count errors by type nor keep
+/// per-command latency percentiles yet.
 const INFO_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -27,13 +30,16 @@ const INFO_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
     "commandstats",
+    "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
     "shards",
 ];
-/// Sections left out of the default `INFO`, as Redis leaves out `commandstats`.
-const INFO_NOT_DEFAULT: &[&str] = &["commandstats"];
+/// Sections left out of the default `INFO`, as Redis leaves them out.
+const INFO_NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
 
 /// Every core's numbers, in shard order.
 async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
@@ -178,6 +184,9 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
             Ok(())
         }
         "cluster" => write!(t, "# Cluster\r\ncluster_enabled:0\r\n"),
+        "modules" => write!(t, "# Modules\r\n"),
+        "errorstats" => write!(t, "# Errorstats\r\n"),
+        "latencystats" => write!(t, "# Latencystats\r\n"),
         "keyspace" => {
             let _ = write!(t, "# Keyspace\r\n");
             let dbs = snaps.first().map_or(0, |s| s.shard.keys.len());
