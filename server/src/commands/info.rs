@@ -184,9 +184,6 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
             Ok(())
         }
         "cluster" => write!(t, "# Cluster\r\ncluster_enabled:0\r\n"),
-        "modules" => write!(t, "# Modules\r\n"),
-        "errorstats" => write!(t, "# Errorstats\r\n"),
-        "latencystats" => write!(t, "# Latencystats\r\n"),
         "keyspace" => {
             let _ = write!(t, "# Keyspace\r\n");
             let dbs = snaps.first().map_or(0, |s| s.shard.keys.len());
@@ -217,8 +214,15 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
             }
             Ok(())
         }
-        _ => Ok(()),
+        header_only => header(header_only, t),
     };
+}
+
+/// A section with no fields (`modules`, `errorstats`, `latencystats`): its
+/// header, the name capitalized.
+fn header(name: &str, t: &mut String) -> std::fmt::Result {
+    let (first, rest) = name.split_at(1);
+    write!(t, "# {}{rest}\r\n", first.to_ascii_uppercase())
 }
 
 /// `INFO persistence`, with Redis's field names. The journal plays the AOF's part
