@@ -305,7 +305,7 @@ impl Config {
                 keyspace_events_flags(&value).unwrap_or(0),
                 Ordering::Relaxed,
             ),
-            _ => {}
+            _ => crate::ops::apply_config(param.name, &value),
         }
         self.values
             .write()

@@ -50,6 +50,7 @@ mod persist;
 mod repl;
 
 mod config;
+mod ops;
 mod version;
 
 mod commands;

@@ -1,8 +1,20 @@
 //! `CLIENT` and its subcommands: this connection's identity (`ID`, `GETNAME`,
-//! `SETNAME`, `SETINFO`, `INFO`), and every core's connections (`LIST`, `KILL`),
-//! gathered from each core's client registry.
+//! `SETNAME`, `SETINFO`, `INFO`), its replies (`REPLY ON|OFF|SKIP`) and eviction
+//! (`NO-EVICT`), every core's connections (`LIST`, `KILL`), gathered from each
+//! core's client registry, and pausing them all (`PAUSE`, `UNPAUSE`).
+//!
+//! The session calls in here around each batch chunk it runs: [`chunk_len`] ends a
+//! chunk after a `CLIENT` command (so `REPLY` and `PAUSE` apply from the next
+//! command on) and runs one command per chunk while replies are off,
+//! [`unpaused`] holds a chunk while a pause covers it, and [`after_chunk`] drops
+//! the replies `CLIENT REPLY` suppressed and brings the `CLIENT LIST` counters up
+//! to date. While no pause is set, [`unpaused`] costs one relaxed atomic load.
+//!
+//! `CLIENT TRACKING` (client-side caching) is not offered yet.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use corekv_engine::command::flags::*;
@@ -13,8 +25,9 @@ use futures::future::{join_all, LocalBoxFuture};
 
 use super::subcommand::{sub, Container};
 use super::{srv, Handler};
+use crate::commands::requests::now_ms;
 use crate::commands::requests::{Answer, Core, Msg};
-use crate::session::client::Client;
+use crate::session::client::{Client, ReplyMode};
 use crate::session::registry::{ClientsOp, ClientsReply, Filter};
 use crate::shard::blocking::{unblock, Unblock};
 
@@ -30,6 +43,10 @@ const CLIENT: Container = Container {
         sub("setinfo", 4),
         sub("help", 2),
         sub("unblock", -3),
+        sub("pause", -3),
+        sub("unpause", 2),
+        sub("reply", 3),
+        sub("no-evict", 3),
     ],
     help: &[
         "ID",
@@ -50,6 +67,14 @@ const CLIENT: Container = Container {
         "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]",
         "    Unblock the specified blocked client.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect current client connection from eviction.",
     ],
 };
 
@@ -98,10 +123,166 @@ fn client_cmd<'a>(
             Some("kill") => client_kill(core, client, args, out).await?,
             Some("help") => CLIENT.help(out),
             Some("unblock") => out.int(client_unblock(&args[2..])? as i64),
+            Some("pause") => {
+                pause(&args[1..])?;
+                out.ok();
+            }
+            Some("unpause") => {
+                PAUSE_END_MS.store(0, Ordering::Relaxed);
+                PAUSE_ALL.store(false, Ordering::Relaxed);
+                out.ok();
+            }
+            Some("reply") => reply(client, &args[2], out)?,
+            Some("no-evict") => {
+                client.info.borrow_mut().ops.no_evict = on_off(&args[2])?;
+                out.ok();
+            }
             _ => return Err(CLIENT.unknown(&args[1])),
         }
         Ok(())
     })
+}
+
+/// Longest a paused chunk sleeps before it looks at the pause again (so
+/// `CLIENT UNPAUSE` takes effect within it).
+const PAUSE_POLL_MS: u64 = 10;
+
+/// When the current pause ends (Unix ms); 0 while none is set.
+static PAUSE_END_MS: AtomicU64 = AtomicU64::new(0);
+/// The current pause holds every command, not only writes.
+static PAUSE_ALL: AtomicBool = AtomicBool::new(false);
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]` (`args` from the subcommand on): as Redis,
+/// a later pause extends the end and widens the mode, never shortens or narrows
+/// them.
+fn pause(args: &[Bytes]) -> CmdResult {
+    let ms = parse_i64(&args[1])
+        .ok_or_else(|| CmdError::Raw("ERR timeout is not an integer or out of range".into()))?;
+    let all = match args.get(2) {
+        _ if args.len() > 3 => {
+            return Err(CmdError::Raw(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&args[0])
+            )))
+        }
+        None => true,
+        Some(m) if m.eq_ignore_ascii_case(b"ALL") => true,
+        Some(m) if m.eq_ignore_ascii_case(b"WRITE") => false,
+        Some(_) => {
+            return Err(CmdError::Raw(
+                "ERR CLIENT PAUSE mode must be WRITE or ALL".into(),
+            ))
+        }
+    };
+    if ms < 0 {
+        return Err(CmdError::Raw("ERR timeout is negative".into()));
+    }
+    PAUSE_END_MS.fetch_max(now_ms().saturating_add(ms as u64), Ordering::Relaxed);
+    PAUSE_ALL.fetch_or(all, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Waits while a pause covers `batch`: any command under `ALL`; under `WRITE`,
+/// commands that write or publish (and an `EXEC` of queued writes).
+pub async fn unpaused(client: &Client, batch: &[Args]) {
+    loop {
+        let end = PAUSE_END_MS.load(Ordering::Relaxed);
+        if end == 0 {
+            return;
+        }
+        let now = now_ms();
+        if now >= end {
+            if PAUSE_END_MS
+                .compare_exchange(end, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                PAUSE_ALL.store(false, Ordering::Relaxed);
+            }
+            return;
+        }
+        if !PAUSE_ALL.load(Ordering::Relaxed) && !batch.iter().any(|a| may_write(client, a)) {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis((end - now).min(PAUSE_POLL_MS))).await;
+    }
+}
+
+/// Whether a `CLIENT PAUSE WRITE` holds `args`.
+fn may_write(client: &Client, args: &Args) -> bool {
+    let Some(spec) = super::registry().get(&args[0]) else {
+        return false;
+    };
+    match spec.name {
+        "publish" | "spublish" => true,
+        "exec" => client.multi.queue.as_ref().is_some_and(|q| {
+            q.cmds
+                .iter()
+                .any(|(id, _)| super::registry().all[*id].has(WRITE))
+        }),
+        _ => spec.has(WRITE),
+    }
+}
+
+/// How many of `batch`'s commands the session runs as its next chunk, at most
+/// `chunk`: one while replies are off or skipped, and none past a `CLIENT`
+/// command, so what it sets holds from the next command on.
+pub fn chunk_len(client: &Client, batch: &[Args], chunk: usize) -> usize {
+    if client.reply != ReplyMode::On {
+        return 1;
+    }
+    let chunk = chunk.min(batch.len());
+    batch[..chunk]
+        .iter()
+        .position(|a| a[0].eq_ignore_ascii_case(b"client"))
+        .map_or(chunk, |i| i + 1)
+}
+
+/// After the session ran a chunk (`mode` was the reply mode before it, its
+/// replies start at `mark`): drops them if `CLIENT REPLY` said so, and updates
+/// what `CLIENT LIST` shows of the connection.
+pub fn after_chunk(client: &mut Client, out: &mut ReplyBuf, mark: usize, mode: ReplyMode) {
+    match mode {
+        ReplyMode::Off if client.reply == ReplyMode::Off => out.truncate(mark),
+        // A skipped `CLIENT REPLY ON|OFF` sets the mode itself (`ON` answered).
+        ReplyMode::Skip if client.reply == ReplyMode::Skip => {
+            out.truncate(mark);
+            client.reply = ReplyMode::On;
+        }
+        _ => {}
+    }
+    let (sub, psub, ssub) = client.subs.counts();
+    let multi = client
+        .multi
+        .queue
+        .as_ref()
+        .map_or(-1, |q| q.cmds.len() as i64);
+    let ops = &mut client.info.borrow_mut().ops;
+    (ops.sub, ops.psub, ops.ssub, ops.multi) = (sub, psub, ssub, multi);
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`: only `ON` is answered.
+fn reply(client: &mut Client, mode: &[u8], out: &mut ReplyBuf) -> CmdResult {
+    client.reply = if mode.eq_ignore_ascii_case(b"ON") {
+        out.ok();
+        ReplyMode::On
+    } else if mode.eq_ignore_ascii_case(b"OFF") {
+        ReplyMode::Off
+    } else if mode.eq_ignore_ascii_case(b"SKIP") {
+        ReplyMode::Skip
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    Ok(())
+}
+
+fn on_off(word: &[u8]) -> CmdResult<bool> {
+    if word.eq_ignore_ascii_case(b"ON") {
+        Ok(true)
+    } else if word.eq_ignore_ascii_case(b"OFF") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: whether the client was blocked. The reason

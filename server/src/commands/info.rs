@@ -18,7 +18,10 @@ use super::{registry, srv, Handler, REDIS_VERSION};
 use crate::commands::requests::{Answer, Core, CoreSnapshot, Msg};
 use crate::session::client::Client;
 
-/// The sections `INFO` prints by default and with `all`.
+/// The sections `INFO` prints by default and with `all`, in Redis 7.0's order.
+/// `modules` is empty (no modules are loaded); `errorstats` and `latencystats`
+/// carry their headers only, as corekv does not count errors by type nor keep
+/// per-command latency percentiles yet.
 const INFO_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -27,13 +30,16 @@ const INFO_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
     "commandstats",
+    "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
     "shards",
 ];
-/// Sections left out of the default `INFO`, as Redis leaves out `commandstats`.
-const INFO_NOT_DEFAULT: &[&str] = &["commandstats"];
+/// Sections left out of the default `INFO`, as Redis leaves them out.
+const INFO_NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
 
 /// Every core's numbers, in shard order.
 async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
@@ -208,8 +214,15 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
             }
             Ok(())
         }
-        _ => Ok(()),
+        header_only => header(header_only, t),
     };
+}
+
+/// A section with no fields (`modules`, `errorstats`, `latencystats`): its
+/// header, the name capitalized.
+fn header(name: &str, t: &mut String) -> std::fmt::Result {
+    let (first, rest) = name.split_at(1);
+    write!(t, "# {}{rest}\r\n", first.to_ascii_uppercase())
 }
 
 /// `INFO persistence`, with Redis's field names. The journal plays the AOF's part

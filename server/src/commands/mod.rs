@@ -21,10 +21,13 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod info;
+pub mod latency;
+pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
 pub mod requests;
+pub mod slowlog;
 pub mod subcommand;
 pub mod transactions;
 
@@ -88,6 +91,9 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     replication::COMMANDS,
     pubsub::COMMANDS,
     transactions::COMMANDS,
+    slowlog::COMMANDS,
+    monitor::COMMANDS,
+    latency::COMMANDS,
 ];
 
 /// The process-wide registry, built on first use (when the first core starts).

@@ -363,6 +363,30 @@ pub const PARAMS: &[Param] = &[
         "list nodes at each end kept uncompressed (accepted; nodes are not compressed)",
     ),
     p(
+        "slowlog-log-slower-than",
+        "10000",
+        Kind::Int {
+            min: -1,
+            max: i64::MAX,
+        },
+        true,
+        "µs a command must run on its shard to be logged (-1: none, 0: every command)",
+    ),
+    p(
+        "slowlog-max-len",
+        "128",
+        COUNT,
+        true,
+        "entries the slow log keeps",
+    ),
+    p(
+        "latency-monitor-threshold",
+        "0",
+        COUNT,
+        true,
+        "ms from which the latency monitor records a spike (0: off)",
+    ),
+    p(
         "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),

@@ -33,6 +33,7 @@ use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 
 use crate::commands::{registry, Exec, Handler, Spec};
+use crate::ops::slowlog;
 use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
 use crate::shard::Core;
@@ -82,6 +83,8 @@ struct Squash {
     /// Shards whose journal the batch wrote to, and the last LSN it wrote there:
     /// the replies wait until those are written (durable under `appendfsync always`).
     logged: Vec<(usize, u64)>,
+    /// Slow-log entries of the batch's commands, named with the client at its end.
+    slow: Vec<u64>,
 }
 
 thread_local! {
@@ -103,14 +106,23 @@ impl Squash {
                 only: None,
                 started: Instant::now(),
                 logged: Vec::new(),
+                slow: Vec::new(),
             })
     }
 
     /// Keeps this squash's buffers for the core's next batch.
     fn put_back(mut self) {
         self.logged.clear();
+        self.slow.clear();
         debug_assert!(self.order.is_empty() && self.inline.is_empty());
         SPARE_SQUASH.with(|spare| *spare.borrow_mut() = Some(self));
+    }
+
+    /// Gives the slow-log entries of the batch's commands their client.
+    fn name_slow(&self, client: &Client) {
+        if !self.slow.is_empty() {
+            slowlog::name_client(&self.slow, client_tag(client));
+        }
     }
 
     fn note_logged(&mut self, shard: usize, lsn: u64) {
@@ -186,7 +198,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                     flush(core, &mut squash, now, out).await;
                     let started = Instant::now();
                     crate::exec::tx::run(core, id, client.db, &args, out).await;
-                    record(core, id, started, 1);
+                    ran(core, client, id, &args, started);
                 }
             }
             continue;
@@ -200,23 +212,24 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 }
                 let started = Instant::now();
                 crate::commands::run(core, client, handler, &args, out).await;
-                record(core, id, started, 1);
+                ran(core, client, id, &args, started);
             }
             Exec::Server(handler) => {
                 flush(core, &mut squash, now, out).await;
                 let started = Instant::now();
                 crate::commands::run(core, client, handler, &args, out).await;
-                record(core, id, started, 1);
+                ran(core, client, id, &args, started);
             }
             Exec::Engine(_) => {
                 flush(core, &mut squash, now, out).await;
                 let started = Instant::now();
                 crate::exec::tx::run(core, id, client.db, &args, out).await;
-                record(core, id, started, 1);
+                ran(core, client, id, &args, started);
             }
         }
     }
     flush(core, &mut squash, now, out).await;
+    squash.name_slow(client);
     // No reply leaves before the batch's records are as safe as `appendfsync` says.
     if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
         out.truncate(batch_start);
@@ -225,15 +238,22 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
     squash.put_back();
 }
 
-/// The command `args` names, if it exists and passes [`generic_checks`]; else the
-/// error to reply.
-fn admitted(core: &Core, client: &Client, args: &Args) -> Result<(usize, &'static Spec), String> {
+/// The command `args` names, if it exists and passes [`generic_checks`] (then it
+/// goes to the monitors); else the error to reply.
+fn admitted(
+    core: &Rc<Core>,
+    client: &Client,
+    args: &Args,
+) -> Result<(usize, &'static Spec), String> {
     let Some((id, spec)) = registry().lookup(&args[0]) else {
         return Err(unknown_command_message(args));
     };
     match generic_checks(core, client, spec, args) {
         Some(err) => Err(err.message()),
-        None => Ok((id, spec)),
+        None => {
+            crate::commands::monitor::feed(core, client, spec, args);
+            Ok((id, spec))
+        }
     }
 }
 
@@ -276,6 +296,19 @@ fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Opt
     crate::pubsub::refusal(client, spec, args)
 }
 
+/// The slow log's name for `client`: its address and name.
+fn client_tag(client: &Client) -> slowlog::ClientTag {
+    let info = client.info.borrow();
+    (info.addr.to_string(), info.name.clone())
+}
+
+/// Counts a command the connection's core ran from `started` (itself, or as a
+/// transaction over shards), and logs it if it was slow.
+fn ran(core: &Core, client: &Client, id: usize, args: &Args, started: Instant) {
+    record(core, id, started, 1);
+    slowlog::note(args, started, || client_tag(client));
+}
+
 fn record(core: &Core, id: usize, started: Instant, calls: u64) {
     let us = started.elapsed().as_micros() as u64;
     let mut stats = core.stats.borrow_mut();
@@ -296,9 +329,9 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
         Some(shard) if shard == home && core.unlocked() => {
             let mut engine = core.shard.borrow_mut();
             let before = engine.log().last_lsn();
-            for cmd in squash.per_shard[home].drain(..) {
-                engine.run_cmd(cmd.id, cmd.db, &cmd.args, now, out);
-            }
+            let slow = &mut squash.slow;
+            let cmds = squash.per_shard[home].drain(..);
+            slowlog::run_timed(&mut engine, cmds, now, out, |_, id| slow.extend(id));
             let after = engine.log().last_lsn();
             drop(engine);
             if after != before {
@@ -314,6 +347,7 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
             if mark.appended {
                 squash.note_logged(shard, mark.last_lsn);
             }
+            squash.slow.extend_from_slice(mark.slow.as_slice());
             if let OpReply::Replies { out: replies, .. } = reply {
                 out.extend_from_slice(&replies);
             }
@@ -344,10 +378,11 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
             let mut ends = Vec::new();
             let mut engine = core.shard.borrow_mut();
             let before = engine.log().last_lsn();
-            for cmd in cmds.drain(..) {
-                engine.run_cmd(cmd.id, cmd.db, &cmd.args, now, &mut buf);
-                ends.push(buf.len());
-            }
+            let slow = &mut squash.slow;
+            slowlog::run_timed(&mut engine, cmds.drain(..), now, &mut buf, |b, id| {
+                ends.push(b.len());
+                slow.extend(id);
+            });
             replies[home] = (buf.into_bytes(), ends);
             let after = engine.log().last_lsn();
             drop(engine);
@@ -372,6 +407,7 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
         if mark.appended {
             squash.note_logged(shard, mark.last_lsn);
         }
+        squash.slow.extend_from_slice(mark.slow.as_slice());
         if let OpReply::Replies { out, ends } = answer {
             replies[shard] = (out, ends);
         }

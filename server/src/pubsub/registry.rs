@@ -215,6 +215,7 @@ mod tests {
             input_alloc_bytes: 0,
             pubsub: false,
             blocked: false,
+            ops: Default::default(),
             outbox: Default::default(),
         }
     }

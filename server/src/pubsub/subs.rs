@@ -69,6 +69,11 @@ impl ClientSubs {
         }
     }
 
+    /// Channels, patterns and shard channels (`CLIENT LIST`'s `sub`, `psub`, `ssub`).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.channels.len(), self.patterns.len(), self.shard.len())
+    }
+
     /// Subscribed to anything: the connection is in subscribed mode.
     pub fn active(&self) -> bool {
         !(self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty())

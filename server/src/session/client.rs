@@ -31,6 +31,19 @@ pub struct Client {
     pub subs: crate::pubsub::subs::ClientSubs,
     /// `MULTI`'s queue and `WATCH`'s session.
     pub multi: crate::exec::multi::state::Multi,
+    /// `CLIENT REPLY`: whether the session sends replies.
+    pub reply: ReplyMode,
+}
+
+/// `CLIENT REPLY`: which replies the session sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    /// None until `CLIENT REPLY ON`.
+    Off,
+    /// None for the next command.
+    Skip,
 }
 
 impl Client {
@@ -67,6 +80,9 @@ pub struct ClientInfo {
     pub pubsub: bool,
     /// Waiting in a blocking command (`BLPOP`, ...).
     pub blocked: bool,
+    /// What `CLIENT LIST` counts and flags beyond the above, kept current by
+    /// the session after each batch chunk ([`crate::commands::client`]).
+    pub ops: OpsInfo,
     /// The connection's pending output (`omem`).
     pub outbox: Rc<Outbox>,
 }
@@ -78,15 +94,6 @@ impl ClientInfo {
             OutputClass::Pubsub
         } else {
             OutputClass::Normal
-        }
-    }
-
-    /// `CLIENT LIST`'s `flags`: `P` subscribed, `b` blocked, `N` neither.
-    fn flags(&self) -> &'static str {
-        match (self.pubsub, self.blocked) {
-            (true, _) => "P",
-            (false, true) => "b",
-            (false, false) => "N",
         }
     }
 
@@ -107,7 +114,7 @@ impl ClientInfo {
         let now = Instant::now();
         let tot_mem = omem + self.input_alloc_bytes as u64;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -115,8 +122,12 @@ impl ClientInfo {
             self.name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_active).as_secs(),
-            self.flags(),
+            self.ops.flags(self.pubsub, self.blocked),
             self.db,
+            self.ops.sub,
+            self.ops.psub,
+            self.ops.ssub,
+            self.ops.multi,
             self.qbuf,
             self.outbox.queued_chunks(),
             self.last_cmd,
@@ -124,6 +135,42 @@ impl ClientInfo {
             self.lib_name,
             self.lib_ver,
         )
+    }
+}
+
+/// `CLIENT LIST` fields the connection's commands change.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpsInfo {
+    /// `MONITOR` was sent (flag `O`).
+    pub monitor: bool,
+    /// `CLIENT NO-EVICT ON` (flag `e`).
+    pub no_evict: bool,
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// Commands `MULTI` queued, or -1 outside a transaction (flag `x` when not -1).
+    pub multi: i64,
+}
+
+impl OpsInfo {
+    /// The `flags=` letters, in Redis's order; `N` for none.
+    fn flags(&self, pubsub: bool, blocked: bool) -> String {
+        let mut flags = String::new();
+        for (on, letter) in [
+            (self.monitor, 'O'),
+            (pubsub, 'P'),
+            (self.multi >= 0, 'x'),
+            (blocked, 'b'),
+            (self.no_evict, 'e'),
+        ] {
+            if on {
+                flags.push(letter);
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
     }
 }
 

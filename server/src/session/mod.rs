@@ -145,6 +145,10 @@ impl Session {
             input_alloc_bytes: INPUT_INITIAL_BYTES,
             pubsub: false,
             blocked: false,
+            ops: client::OpsInfo {
+                multi: -1,
+                ..Default::default()
+            },
             outbox: outbox.clone(),
         }));
         core.clients.borrow_mut().add(info.clone());
@@ -161,6 +165,7 @@ impl Session {
                 handover: None,
                 subs: Default::default(),
                 multi: Default::default(),
+                reply: Default::default(),
             },
             mode,
             outbox,
@@ -267,10 +272,14 @@ impl Session {
         while !batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
                 .clamp(1, BATCH_COMMANDS_MAX);
+            let chunk = crate::commands::client::chunk_len(&self.client, &batch, chunk);
             let rest = batch.split_off(chunk.min(batch.len()));
             let commands = batch.len();
+            crate::commands::client::unpaused(&self.client, &batch).await;
+            let (mark, mode) = (self.out.len(), self.client.reply);
             self.outbox.hold();
             crate::exec::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
+            crate::commands::client::after_chunk(&mut self.client, &mut self.out, mark, mode);
             self.reply_bytes_per_command = self.out.len() / commands;
             self.push_output()?;
             self.outbox.release();

@@ -126,6 +126,7 @@ mod tests {
             input_alloc_bytes: 0,
             pubsub: false,
             blocked: false,
+            ops: Default::default(),
             outbox: Rc::new(Outbox::default()),
         }))
     }

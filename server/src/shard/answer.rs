@@ -32,6 +32,8 @@ pub struct LogMark {
     pub appended: bool,
     /// The transaction holding the shard has effects waiting here.
     pub tx_effects: bool,
+    /// Slow-log entries the request made, to be given their client.
+    pub slow: crate::ops::slowlog::SlowIds,
 }
 
 /// A core's answer to a request about its clients (`CLIENT LIST`, `CLIENT KILL`).

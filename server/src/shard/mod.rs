@@ -156,6 +156,7 @@ impl Core {
             last_lsn: shard.log().last_lsn(),
             appended: shard.log().last_lsn() != before,
             tx_effects: shard.log().tx_has_effects(),
+            slow: Default::default(),
         }
     }
 
@@ -288,9 +289,19 @@ impl Core {
                     self.lock.set(env.tx);
                     self.shard.borrow_mut().log_mut().begin_tx();
                 }
-                let reply = self.shard.borrow_mut().apply(op, now_ms());
+                let mut slow = Default::default();
+                let reply = crate::ops::slowlog::apply(
+                    &mut self.shard.borrow_mut(),
+                    op,
+                    now_ms(),
+                    &mut slow,
+                );
                 self.kick_journal();
-                Answer::Op(reply, self.log_mark(before))
+                let mark = LogMark {
+                    slow,
+                    ..self.log_mark(before)
+                };
+                Answer::Op(reply, mark)
             }
             Msg::Control(control) => match self.me.upgrade() {
                 Some(me) => control(&me),

@@ -1,0 +1,312 @@
+//! The slow log: commands that ran longer than `slowlog-log-slower-than`, newest
+//! first, at most `slowlog-max-len` of them (`SLOWLOG GET`).
+//!
+//! A command's duration is the time it ran on its shard, not the time it waited to
+//! get there: a command whose keys live on the connection's own shard is timed
+//! where it runs in place, one for another shard is timed on that shard's core
+//! ([`Lap`], in the mesh's batch handler), so a hop's queueing never counts. A
+//! command that spans shards (a transaction) or that the server answers itself
+//! (`CONFIG`, `INFO`, `DEBUG SLEEP`, ...) is timed from its start to its reply by
+//! the connection's core.
+//!
+//! The timing costs one clock read per command while the log or the latency
+//! monitor ([`super::latency`]) is on (each command's end is the next one's
+//! start); the log itself is process-wide, behind
+//! a lock taken only for a slow command or a `SLOWLOG` request. An entry made on
+//! another core learns its client's address and name when the answer is back on
+//! the connection's core ([`name_client`]). Arguments are kept as Redis keeps
+//! them: at most [`ENTRY_ARGS_MAX`], each cut at [`ENTRY_ARG_BYTES_MAX`], secrets
+//! redacted ([`redacted`]).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use corekv_engine::command::exec::{Cmd, Op, OpReply};
+use corekv_engine::command::flags::FAST;
+use corekv_engine::command::table;
+use corekv_engine::resp::ReplyBuf;
+use corekv_engine::shard::Shard;
+
+/// Arguments an entry keeps; the last one kept says how many more there were.
+pub const ENTRY_ARGS_MAX: usize = 32;
+/// Bytes of one argument an entry keeps; the rest is counted.
+pub const ENTRY_ARG_BYTES_MAX: usize = 128;
+/// Entries `SLOWLOG GET` returns without a count.
+pub const GET_COUNT_DEFAULT: usize = 10;
+/// Slow commands of one shard batch whose entry ids travel back with its answer
+/// ([`SlowIds`]); the entries beyond are logged without a client.
+pub const SLOW_IDS_PER_BATCH_MAX: usize = 4;
+
+/// What replaces a secret argument, in the slow log and in `MONITOR`.
+pub const REDACTED: &[u8] = b"(redacted)";
+
+/// One logged command.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: u64,
+    pub unix_s: u64,
+    pub duration_us: u64,
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: String,
+}
+
+struct Log {
+    next_id: u64,
+    /// Newest first.
+    entries: VecDeque<Entry>,
+}
+
+static LOG: Mutex<Log> = Mutex::new(Log {
+    next_id: 0,
+    entries: VecDeque::new(),
+});
+
+fn log() -> std::sync::MutexGuard<'static, Log> {
+    LOG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The client a command ran for: its address and name.
+pub type ClientTag = (String, String);
+
+/// Whether the argument at `index` of `args` is a secret Redis keeps out of the
+/// slow log and `MONITOR`: every argument of `AUTH`, the user and password after
+/// `HELLO`'s `AUTH`.
+pub fn redacted(args: &[Bytes], index: usize) -> bool {
+    let name = &args[0];
+    if name.eq_ignore_ascii_case(b"auth") {
+        return index > 0;
+    }
+    name.eq_ignore_ascii_case(b"hello")
+        && ((index >= 3 && args[index - 1].eq_ignore_ascii_case(b"auth"))
+            || (index >= 4 && args[index - 2].eq_ignore_ascii_case(b"auth")))
+}
+
+/// The arguments as an entry keeps them.
+fn kept_args(args: &[Bytes]) -> Vec<Bytes> {
+    let kept = args.len().min(ENTRY_ARGS_MAX);
+    (0..kept)
+        .map(|i| {
+            if kept != args.len() && i == kept - 1 {
+                let more = args.len() - kept + 1;
+                return Bytes::from(format!("... ({more} more arguments)"));
+            }
+            if redacted(args, i) {
+                return Bytes::from_static(REDACTED);
+            }
+            let arg = &args[i];
+            if arg.len() <= ENTRY_ARG_BYTES_MAX {
+                return arg.clone();
+            }
+            let mut cut = arg[..ENTRY_ARG_BYTES_MAX].to_vec();
+            let more = arg.len() - ENTRY_ARG_BYTES_MAX;
+            cut.extend_from_slice(format!("... ({more} more bytes)").as_bytes());
+            Bytes::from(cut)
+        })
+        .collect()
+}
+
+/// Logs a command that ran `duration_us` for `client` (`None`: named later with
+/// [`name_client`]). Returns the entry's id.
+pub fn record(args: &[Bytes], duration_us: u64, client: Option<ClientTag>) -> u64 {
+    let (addr, name) = client.unwrap_or_default();
+    let entry_args = kept_args(args);
+    let unix_s = crate::runtime::clock::now_ms() / 1000;
+    let max = super::slowlog_max_len();
+    let mut log = log();
+    let id = log.next_id;
+    log.next_id += 1;
+    log.entries.push_front(Entry {
+        id,
+        unix_s,
+        duration_us,
+        args: entry_args,
+        addr,
+        name,
+    });
+    log.entries.truncate(max);
+    id
+}
+
+/// Logs a command the connection's core timed from `started`, if it was slow;
+/// `client` names it then. `EXEC` is not logged, as in Redis.
+pub fn note(args: &[Bytes], started: Instant, client: impl FnOnce() -> ClientTag) {
+    let Some(threshold) = super::timing_threshold_us() else {
+        return;
+    };
+    let us = started.elapsed().as_micros() as u64;
+    if us >= threshold && !args[0].eq_ignore_ascii_case(b"exec") {
+        slow(args, us, Some(client()));
+    }
+}
+
+/// A command ran at least the timing threshold: logs it if the slow log wants
+/// it (its entry id) and tells the latency monitor.
+fn slow(args: &[Bytes], us: u64, client: Option<ClientTag>) -> Option<u64> {
+    let fast = table().get(&args[0]).is_some_and(|s| s.has(FAST));
+    super::latency::add_command(fast, us);
+    let threshold = super::slowlog_threshold_us()?;
+    (us >= threshold).then(|| record(args, us, client))
+}
+
+/// Gives the entries `ids` (made on a shard's core) their client.
+pub fn name_client(ids: &[u64], client: ClientTag) {
+    let mut log = log();
+    for entry in log.entries.iter_mut().filter(|e| ids.contains(&e.id)) {
+        entry.addr.clone_from(&client.0);
+        entry.name.clone_from(&client.1);
+    }
+}
+
+/// The newest `count` entries (all with `None`).
+pub fn newest(count: Option<usize>) -> Vec<Entry> {
+    let log = log();
+    let n = count.unwrap_or(log.entries.len());
+    log.entries.iter().take(n).cloned().collect()
+}
+
+pub fn len() -> usize {
+    log().entries.len()
+}
+
+pub fn reset() {
+    log().entries.clear();
+}
+
+/// Keeps the newest `max` entries (`slowlog-max-len` changed).
+pub fn trim(max: usize) {
+    log().entries.truncate(max);
+}
+
+/// The ids of the slow commands of one shard batch, travelling back with its
+/// answer so the connection's core can name their client. Fixed size, so the
+/// answer stays `Copy`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlowIds {
+    ids: [u64; SLOW_IDS_PER_BATCH_MAX],
+    len: u8,
+}
+
+impl SlowIds {
+    pub fn push(&mut self, id: u64) {
+        if (self.len as usize) < SLOW_IDS_PER_BATCH_MAX {
+            self.ids[self.len as usize] = id;
+            self.len += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u64] {
+        &self.ids[..self.len as usize]
+    }
+}
+
+/// Times the commands of a shard batch one after another: [`Lap::lap`] after each
+/// command logs it if it was slow. Reads the clock only while the log is on.
+pub struct Lap {
+    threshold_us: u64,
+    last: Instant,
+}
+
+impl Lap {
+    /// Starts timing before a batch's first command; `None` while neither the log
+    /// nor the latency monitor is on.
+    pub fn start() -> Option<Lap> {
+        super::timing_threshold_us().map(|threshold_us| Lap {
+            threshold_us,
+            last: Instant::now(),
+        })
+    }
+
+    /// After command `args` ran: its entry's id if it was slow.
+    pub fn lap(&mut self, args: &[Bytes]) -> Option<u64> {
+        let now = Instant::now();
+        let us = now.duration_since(self.last).as_micros() as u64;
+        self.last = now;
+        if us < self.threshold_us {
+            return None;
+        }
+        slow(args, us, None)
+    }
+}
+
+/// Runs a shard batch's commands, each timed while the log is on; `after` sees
+/// the replies so far and the entry id of a command that was slow.
+pub fn run_timed(
+    shard: &mut Shard,
+    cmds: impl IntoIterator<Item = Cmd>,
+    now_ms: u64,
+    out: &mut ReplyBuf,
+    mut after: impl FnMut(&ReplyBuf, Option<u64>),
+) {
+    let mut lap = Lap::start();
+    for cmd in cmds {
+        shard.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, out);
+        let slow = lap.as_mut().and_then(|l| l.lap(&cmd.args));
+        after(out, slow);
+    }
+}
+
+/// Applies `op` on the shard of a core asked over the mesh: a batch timed command
+/// by command, its slow commands' entry ids in `slow`; anything else as the shard
+/// applies it.
+pub fn apply(shard: &mut Shard, op: Op, now_ms: u64, slow: &mut SlowIds) -> OpReply {
+    let Op::Batch(cmds, protocol) = op else {
+        return shard.apply(op, now_ms);
+    };
+    let mut out = ReplyBuf::new(protocol);
+    let mut ends = Vec::with_capacity(cmds.len());
+    run_timed(shard, cmds, now_ms, &mut out, |buf, id| {
+        ends.push(buf.len());
+        if let Some(id) = id {
+            slow.push(id);
+        }
+    });
+    OpReply::Replies {
+        out: out.into_bytes(),
+        ends,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&[u8]]) -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::copy_from_slice(w)).collect()
+    }
+
+    #[test]
+    fn long_commands_and_arguments_are_cut_like_redis() {
+        let many: Vec<Bytes> = (0..40).map(|i| Bytes::from(i.to_string())).collect();
+        let kept = kept_args(&many);
+        assert_eq!(kept.len(), ENTRY_ARGS_MAX);
+        assert_eq!(kept[30], Bytes::from("30"));
+        assert_eq!(kept[31], Bytes::from("... (9 more arguments)"));
+        let exactly = kept_args(&many[..ENTRY_ARGS_MAX]);
+        assert_eq!(exactly[31], Bytes::from("31"));
+        let long = args(&[b"set", b"k", &[b'x'; 130]]);
+        let kept = kept_args(&long);
+        assert_eq!(
+            &kept[2][..ENTRY_ARG_BYTES_MAX],
+            &[b'x'; ENTRY_ARG_BYTES_MAX][..]
+        );
+        assert_eq!(&kept[2][ENTRY_ARG_BYTES_MAX..], b"... (2 more bytes)");
+        assert_eq!(kept_args(&args(&[b"get", &[b'y'; 128]]))[1].len(), 128);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let auth = kept_args(&args(&[b"AUTH", b"user", b"pass"]));
+        assert_eq!(auth, args(&[b"AUTH", REDACTED, REDACTED]));
+        let hello = kept_args(&args(&[
+            b"hello", b"3", b"auth", b"u", b"p", b"setname", b"n",
+        ]));
+        assert_eq!(
+            hello,
+            args(&[b"hello", b"3", b"auth", REDACTED, REDACTED, b"setname", b"n"])
+        );
+        assert!(!redacted(&args(&[b"get", b"auth", b"x"]), 2));
+    }
+}
