@@ -1,0 +1,374 @@
+//! Failover with the real `redis-sentinel`: three unmodified sentinels watch a
+//! corekv master and its two replicas (two shards each, to keep the test light; the
+//! product runs any shard count the same way) over loopback.
+//!
+//! - Discovery: every sentinel finds both replicas (from the master's `INFO
+//!   replication`) and the two other sentinels (hello messages over pub/sub), and
+//!   `SENTINEL GET-MASTER-ADDR-BY-NAME` names the master.
+//! - A master killed with `SIGKILL` under write load: `+sdown`, `+odown`, then
+//!   `+switch-master` to a replica within `down-after-milliseconds` + 5 s; the other
+//!   replica follows the new master with a partial resync on every shard; a writer
+//!   that finds the master through Sentinel writes again; every write acknowledged
+//!   by `WAIT 1` before the kill is on the new master. The old master, restarted on
+//!   its directory, is turned into a replica by Sentinel and ends with the new
+//!   master's data.
+//!
+//! Timings are printed (`--nocapture`) as measured; only the issue's bound on
+//! promotion is asserted.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::sentinel::{
+    in_sync, poll_until, repl_field, repl_number, report, Sentinel, Watch, MASTER_NAME,
+};
+use common::{restart_in, start_in, DataDir, Server, EXIT_TIMEOUT};
+
+/// Shards of every server here.
+const SHARDS: &str = "2";
+/// Every server's arguments: replicas answer reads, so any of them can be read from.
+const SERVER_ARGS: [&str; 4] = ["--shards", SHARDS, "--replica-serve-reads", "yes"];
+/// Sentinels, and how many must agree that the master is down.
+const SENTINELS: usize = 3;
+const QUORUM: u32 = 2;
+/// Sentinel's `down-after-milliseconds` and `failover-timeout`.
+const DOWN_AFTER_MS: u64 = 1000;
+const FAILOVER_TIMEOUT_MS: u64 = 3000;
+/// The issue's bound: a replica is promoted within down-after + this.
+const PROMOTION_MARGIN: Duration = Duration::from_secs(5);
+/// How long replication or Sentinel's view may take to settle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Writes the load sends per pipeline, each batch followed by `WAIT 1`.
+const LOAD_BATCH: u64 = 20;
+/// `WAIT`'s timeout in the load, in milliseconds.
+const LOAD_WAIT_MS: u64 = 1000;
+/// How long the load's connections wait to connect or for a reply.
+const LOAD_IO_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause of the load after a failed batch, before asking Sentinel again.
+const LOAD_RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// How long the load writes before the master is killed.
+const LOAD_BEFORE_KILL: Duration = Duration::from_millis(1500);
+/// Batches the load must write after the failover before it is stopped.
+const LOAD_AFTER_FAILOVER_BATCHES: u64 = 20;
+
+/// A master with two replicas in sync, and three sentinels that know all of them.
+struct Setup {
+    master_dir: DataDir,
+    master: Server,
+    replicas: Vec<Server>,
+    sentinels: Vec<Sentinel>,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        let master_dir = DataDir::new("sentinel-master");
+        let master = start_in(&master_dir, &SERVER_ARGS);
+        let to = format!("127.0.0.1 {}", master.port());
+        let replicas: Vec<Server> = (0..2)
+            .map(|_| {
+                let mut args = SERVER_ARGS.to_vec();
+                args.extend(["--replicaof", &to]);
+                Server::start(&args)
+            })
+            .collect();
+        let mut setup = Setup {
+            master_dir,
+            master,
+            replicas,
+            sentinels: Vec::new(),
+        };
+        for r in &setup.replicas {
+            let m = setup.master.port();
+            poll_until(
+                "replica in sync",
+                SETTLE_TIMEOUT,
+                || setup.report(),
+                || in_sync(m, r.port()),
+            );
+        }
+        let watch = Watch {
+            master_port: setup.master.port(),
+            quorum: QUORUM,
+            down_after_ms: DOWN_AFTER_MS,
+            failover_timeout_ms: FAILOVER_TIMEOUT_MS,
+        };
+        setup.sentinels = (0..SENTINELS).map(|_| Sentinel::start(watch)).collect();
+        poll_until(
+            "every sentinel knows both replicas and the other sentinels",
+            SETTLE_TIMEOUT,
+            || setup.report(),
+            || {
+                setup.sentinels.iter().all(|s| {
+                    s.master_field("num-slaves").as_deref() == Some("2")
+                        && s.master_field("num-other-sentinels").as_deref() == Some("2")
+                })
+            },
+        );
+        setup
+    }
+
+    fn report(&self) -> String {
+        let mut servers = vec![&self.master];
+        servers.extend(self.replicas.iter());
+        report(&servers, &self.sentinels)
+    }
+
+    fn sentinel_ports(&self) -> Vec<u16> {
+        self.sentinels.iter().map(|s| s.port()).collect()
+    }
+}
+
+/// What the load saw: the writes acknowledged by `WAIT 1`, and when it failed first
+/// and wrote again after that.
+#[derive(Debug, Default)]
+struct LoadReport {
+    acked: Vec<u64>,
+    first_failure: Option<Instant>,
+    back: Option<Instant>,
+}
+
+/// A writer that finds the master through Sentinel, as redis-py's `Sentinel` does:
+/// on any error it asks a sentinel again and reconnects.
+struct Load {
+    stop: Arc<AtomicBool>,
+    /// Batches written so far (acknowledged or not).
+    ok_batches: Arc<AtomicU64>,
+    thread: JoinHandle<LoadReport>,
+}
+
+impl Load {
+    fn start(sentinels: Vec<u16>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok_batches = Arc::new(AtomicU64::new(0));
+        let (flag, ok) = (stop.clone(), ok_batches.clone());
+        let thread = std::thread::spawn(move || write_through_sentinel(&sentinels, &flag, &ok));
+        Load {
+            stop,
+            ok_batches,
+            thread,
+        }
+    }
+
+    fn stop(self) -> LoadReport {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("load thread")
+    }
+}
+
+/// The master's port as the sentinel on `port` names it.
+fn ask_sentinel(port: u16) -> Option<u16> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut con = client.get_connection_with_timeout(LOAD_IO_TIMEOUT).ok()?;
+    con.set_read_timeout(Some(LOAD_IO_TIMEOUT)).ok()?;
+    let addr: Vec<String> = redis::cmd("SENTINEL")
+        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg(MASTER_NAME)
+        .query(&mut con)
+        .ok()?;
+    addr.get(1)?.parse().ok()
+}
+
+fn connect(port: u16) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let con = client.get_connection_with_timeout(LOAD_IO_TIMEOUT).ok()?;
+    con.set_read_timeout(Some(Duration::from_millis(LOAD_WAIT_MS) + LOAD_IO_TIMEOUT))
+        .ok()?;
+    Some(con)
+}
+
+fn write_through_sentinel(sentinels: &[u16], stop: &AtomicBool, ok: &AtomicU64) -> LoadReport {
+    let mut report = LoadReport::default();
+    let mut con: Option<redis::Connection> = None;
+    let mut next = 0u64;
+    let mut asked = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        if con.is_none() {
+            asked += 1;
+            con = ask_sentinel(sentinels[asked % sentinels.len()]).and_then(connect);
+            if con.is_none() {
+                report.first_failure.get_or_insert_with(Instant::now);
+                std::thread::sleep(LOAD_RETRY_PAUSE);
+                continue;
+            }
+        }
+        let first = next;
+        next += LOAD_BATCH;
+        let mut pipe = redis::pipe();
+        for n in first..next {
+            pipe.cmd("SET").arg(format!("w:{n}")).arg(n).ignore();
+        }
+        pipe.cmd("WAIT").arg(1).arg(LOAD_WAIT_MS);
+        let result: redis::RedisResult<(i64,)> = pipe.query(con.as_mut().expect("connected"));
+        match result {
+            Ok((replicas,)) => {
+                if replicas >= 1 {
+                    report.acked.extend(first..next);
+                }
+                if report.first_failure.is_some() {
+                    report.back.get_or_insert_with(Instant::now);
+                }
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                con = None;
+                report.first_failure.get_or_insert_with(Instant::now);
+                std::thread::sleep(LOAD_RETRY_PAUSE);
+            }
+        }
+    }
+    report
+}
+
+/// Every `w:` key of the server on `port` and its value.
+fn written(port: u16) -> BTreeMap<String, String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("URL");
+    let mut con = client.get_connection().expect("connect");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("w:*").query(&mut con).expect("KEYS");
+    if keys.is_empty() {
+        return BTreeMap::new();
+    }
+    let values: Vec<String> = redis::cmd("MGET").arg(&keys).query(&mut con).expect("MGET");
+    keys.into_iter().zip(values).collect()
+}
+
+fn kill(server: &mut Server) {
+    server.signal(libc::SIGKILL);
+    server.wait_exit(EXIT_TIMEOUT).expect("exits on SIGKILL");
+}
+
+#[test]
+fn sentinels_fail_over_a_killed_master_and_turn_it_into_a_replica() {
+    let mut setup = Setup::start();
+    let old_port = setup.master.port();
+    for s in &setup.sentinels {
+        assert_eq!(s.master_port(), Some(old_port), "GET-MASTER-ADDR-BY-NAME");
+    }
+    let syncs_before: Vec<(u64, u64)> = setup
+        .replicas
+        .iter()
+        .map(|r| {
+            (
+                repl_number(r.port(), "replica_full_syncs"),
+                repl_number(r.port(), "replica_partial_syncs"),
+            )
+        })
+        .collect();
+    let events = setup.sentinels[0].events();
+    let load = Load::start(setup.sentinel_ports());
+    std::thread::sleep(LOAD_BEFORE_KILL);
+
+    kill(&mut setup.master);
+    let killed = Instant::now();
+    let bound = Duration::from_millis(DOWN_AFTER_MS) + PROMOTION_MARGIN;
+    let switched = events.wait_for("+switch-master", bound).unwrap_or_else(|| {
+        panic!(
+            "no +switch-master within {bound:?}; events:\n{}\n{}",
+            events.seen(),
+            setup.report()
+        )
+    });
+    let sdown = events.find("+sdown").expect("+sdown before +switch-master");
+    let odown = events.find("+odown").expect("+odown before +switch-master");
+    assert!(sdown
+        .payload
+        .starts_with(&format!("master {MASTER_NAME} 127.0.0.1 {old_port}")));
+    let new_port: u16 = switched
+        .payload
+        .split(' ')
+        .nth(4)
+        .and_then(|p| p.parse().ok())
+        .expect("+switch-master <name> <old ip> <old port> <new ip> <new port>");
+    let other = match setup.replicas.iter().position(|r| r.port() == new_port) {
+        Some(promoted) => 1 - promoted,
+        None => panic!("{new_port} is not a replica:\n{}", setup.report()),
+    };
+    assert_eq!(repl_field(new_port, "role").as_deref(), Some("master"));
+    for s in &setup.sentinels {
+        let port = s.master_port();
+        poll_until(
+            "every sentinel names the new master",
+            SETTLE_TIMEOUT,
+            || setup.report(),
+            || port == Some(new_port) || s.master_port() == Some(new_port),
+        );
+    }
+
+    // The other replica follows the new master, continuing on every shard.
+    let other_port = setup.replicas[other].port();
+    poll_until(
+        "the other replica follows the new master",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || in_sync(new_port, other_port),
+    );
+    let shards: u64 = SHARDS.parse().expect("shards");
+    assert_eq!(
+        repl_number(other_port, "replica_full_syncs"),
+        syncs_before[other].0,
+        "no full sync after the failover\n{}",
+        setup.report()
+    );
+    assert_eq!(
+        repl_number(other_port, "replica_partial_syncs"),
+        syncs_before[other].1 + shards,
+        "a partial resync on every shard\n{}",
+        setup.report()
+    );
+
+    // The load writes again through Sentinel; then every acknowledged write is there.
+    let ok_before = load.ok_batches.load(Ordering::Relaxed);
+    poll_until(
+        "the load writes through Sentinel again",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || load.ok_batches.load(Ordering::Relaxed) >= ok_before + LOAD_AFTER_FAILOVER_BATCHES,
+    );
+    let load = load.stop();
+    let back = load.back.expect("the load wrote again after the failover");
+    let data = written(new_port);
+    let lost: Vec<u64> = load
+        .acked
+        .iter()
+        .copied()
+        .filter(|n| data.get(&format!("w:{n}")) != Some(&n.to_string()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes missing on the new master, first {:?}",
+        lost.len(),
+        load.acked.len(),
+        &lost[..lost.len().min(10)]
+    );
+    eprintln!(
+        "failover: +sdown after {:?}, +odown after {:?}, +switch-master after {:?}, \
+         writes back after {:?} (first failed write {:?} after the kill); \
+         {} writes acknowledged by WAIT 1, all on the new master",
+        sdown.at - killed,
+        odown.at - killed,
+        switched.at - killed,
+        back - killed,
+        load.first_failure
+            .map(|f| f.saturating_duration_since(killed)),
+        load.acked.len(),
+    );
+
+    // The old master comes back and Sentinel makes it a replica of the new one.
+    let restarted = Instant::now();
+    setup.master = restart_in(old_port, &setup.master_dir, &SERVER_ARGS);
+    poll_until(
+        "the old master follows the new one",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || in_sync(new_port, old_port),
+    );
+    eprintln!(
+        "old master: a replica of the new master {:?} after its restart",
+        restarted.elapsed()
+    );
+    assert_eq!(written(old_port), data, "the old master converged");
+}
