@@ -372,3 +372,138 @@ fn sentinels_fail_over_a_killed_master_and_turn_it_into_a_replica() {
     );
     assert_eq!(written(old_port), data, "the old master converged");
 }
+
+/// Redis's texts for the two refusals below.
+const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
+const MASTERDOWN: &str =
+    "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+#[test]
+fn min_replicas_to_write_refuses_writes_without_enough_good_replicas() {
+    let master = Server::start(&SERVER_ARGS);
+    let mut con = master.raw();
+    assert_eq!(con.cmd(&["SET", "k", "1"]), "OK");
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "min-slaves-to-write", "1"]),
+        "OK"
+    );
+    assert_eq!(
+        con.cmd(&["CONFIG", "GET", "min-replicas-to-write"]),
+        "[min-replicas-to-write, 1]"
+    );
+    assert_eq!(con.cmd(&["SET", "k", "2"]), NOREPLICAS);
+    // Queued in a transaction, the write is refused at once and EXEC aborts.
+    assert_eq!(con.cmd(&["MULTI"]), "OK");
+    assert_eq!(con.cmd(&["SET", "k", "3"]), NOREPLICAS);
+    assert!(con.cmd(&["EXEC"]).starts_with("-EXECABORT"));
+    assert_eq!(con.cmd(&["GET", "k"]), "1", "reads still work");
+    let info = repl_field(master.port(), "min_slaves_good_slaves");
+    assert_eq!(info.as_deref(), Some("0"));
+
+    let mut args = SERVER_ARGS.to_vec();
+    let to = format!("127.0.0.1 {}", master.port());
+    args.extend(["--replicaof", &to]);
+    let replica = Server::start(&args);
+    poll_until(
+        "a good replica",
+        SETTLE_TIMEOUT,
+        || report(&[&master], &[]),
+        || repl_field(master.port(), "min_slaves_good_slaves").as_deref() == Some("1"),
+    );
+    assert_eq!(con.cmd(&["SET", "k", "4"]), "OK");
+    // With max-lag 0 the check is off, as in Redis.
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "min-replicas-to-write", "2"]),
+        "OK"
+    );
+    assert_eq!(con.cmd(&["SET", "k", "5"]), NOREPLICAS);
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "min-replicas-max-lag", "0"]),
+        "OK"
+    );
+    assert_eq!(con.cmd(&["SET", "k", "6"]), "OK");
+    drop(replica);
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "min-replicas-max-lag", "10"]),
+        "OK"
+    );
+    poll_until(
+        "the replica is gone",
+        SETTLE_TIMEOUT,
+        || report(&[&master], &[]),
+        || repl_field(master.port(), "connected_slaves").as_deref() == Some("0"),
+    );
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
+        "OK"
+    );
+    assert_eq!(con.cmd(&["SET", "k", "7"]), NOREPLICAS);
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]),
+        "OK"
+    );
+    assert_eq!(con.cmd(&["SET", "k", "8"]), "OK");
+}
+
+#[test]
+fn a_replica_with_its_link_down_answers_masterdown_unless_it_serves_stale_data() {
+    let master = Server::start(&SERVER_ARGS);
+    let mut args = SERVER_ARGS.to_vec();
+    let to = format!("127.0.0.1 {}", master.port());
+    args.extend(["--replicaof", &to, "--slave-serve-stale-data", "no"]);
+    args.extend([
+        "--replica-announce-ip",
+        "10.1.2.3",
+        "--slave-announce-port",
+        "7777",
+    ]);
+    args.extend(["--slave-priority", "0", "--replica-announced", "no"]);
+    let replica = Server::start(&args);
+    let mut master_con = master.raw();
+    assert_eq!(master_con.cmd(&["SET", "k", "v"]), "OK");
+    poll_until(
+        "in sync",
+        SETTLE_TIMEOUT,
+        || report(&[&master, &replica], &[]),
+        || in_sync(master.port(), replica.port()),
+    );
+    // The replica announces itself as configured, and tells Sentinel its priority.
+    let slave0 = repl_field(master.port(), "slave0").expect("slave0 line");
+    assert!(
+        slave0.starts_with("ip=10.1.2.3,port=7777,state=online,"),
+        "{slave0}"
+    );
+    assert_eq!(
+        repl_field(replica.port(), "slave_priority").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        repl_field(replica.port(), "replica_announced").as_deref(),
+        Some("0")
+    );
+    let mut con = replica.raw();
+    assert!(con
+        .cmd(&["CONFIG", "SET", "replica-announced", "maybe"])
+        .starts_with("-ERR CONFIG SET failed"));
+    assert_eq!(con.cmd(&["GET", "k"]), "v", "link up: reads served");
+
+    drop(master);
+    poll_until(
+        "link down",
+        SETTLE_TIMEOUT,
+        || report(&[&replica], &[]),
+        || repl_field(replica.port(), "master_link_status").as_deref() == Some("down"),
+    );
+    assert_eq!(con.cmd(&["GET", "k"]), MASTERDOWN);
+    assert_eq!(
+        con.cmd(&["SET", "k", "w"]),
+        "-READONLY You can't write against a read only replica."
+    );
+    // Commands that may see stale data still answer (Sentinel's INFO among them).
+    assert_eq!(repl_field(replica.port(), "role").as_deref(), Some("slave"));
+    assert_eq!(
+        con.cmd(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]),
+        "OK"
+    );
+    assert_eq!(con.cmd(&["GET", "k"]), "v");
+}

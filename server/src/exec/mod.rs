@@ -248,7 +248,7 @@ fn keyed(spec: &Spec) -> bool {
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error.
 fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Option<CmdError> {
-    use corekv_engine::command::flags::{LOADING, NO_AUTH, READONLY, WRITE};
+    use corekv_engine::command::flags::{LOADING, NO_AUTH, WRITE};
     use std::sync::atomic::Ordering::Relaxed;
     let hot = &core.global.config.hot;
     if !spec.arity_ok(args.len()) {
@@ -265,13 +265,8 @@ fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Opt
     if !spec.has(LOADING) && core.global.is_loading() {
         return Some(CmdError::Loading);
     }
-    if core.global.repl.is_replica() {
-        if spec.has(WRITE) {
-            return Some(CmdError::ReadOnlyReplica);
-        }
-        if spec.has(READONLY) && !hot.replica_serve_reads.load(Relaxed) {
-            return Some(CmdError::ReplicaNoReads);
-        }
+    if let Some(refusal) = crate::repl::gate::refusal(&core.global, spec) {
+        return Some(refusal);
     }
     crate::pubsub::refusal(client, spec, args)
 }

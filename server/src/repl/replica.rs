@@ -18,13 +18,14 @@
 //! drop an expired key locally, and the master's `DEL` for it follows.
 
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use corekv_engine::shard::Shard;
 use corekv_replication::ack::AckPolicy;
 use corekv_replication::frame::FrameDecoder;
 use corekv_replication::handshake::{
-    Auth, Handshake, HandshakeConfig, Replconf, SyncReply, SyncRequest,
+    ip_address_ok, Auth, Handshake, HandshakeConfig, Replconf, SyncReply, SyncRequest,
 };
 use corekv_replication::history::ReplId;
 use corekv_replication::replica::{ReplicaStream, Step, StreamConfig};
@@ -109,6 +110,8 @@ fn set_link(core: &Core, epoch: u64, state: LinkState) {
         link.down_since = Instant::now();
     }
     link.state = state;
+    let up = repl.links.iter().all(|l| l.state == LinkState::Connected);
+    core.global.repl.link_up.store(up, Ordering::Release);
 }
 
 /// One connection to the master: handshake, then frames until an error.
@@ -140,12 +143,22 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
         user: (!user.is_empty()).then_some(user.as_bytes()),
         password: password.as_bytes(),
     });
+    let mut announce_ip = g.config.get("replica-announce-ip");
+    if !announce_ip.is_empty() && !ip_address_ok(announce_ip.as_bytes()) {
+        log::warn!("replica-announce-ip '{announce_ip}' can't be announced: not sent");
+        announce_ip.clear();
+    }
+    let announce_port = g.config.get_u64("replica-announce-port") as u16;
     let mut out = Vec::new();
     let mut handshake = Handshake::start(
         &HandshakeConfig {
             auth,
-            listening_port: g.port,
-            ip_address: None,
+            listening_port: if announce_port == 0 {
+                g.port
+            } else {
+                announce_port
+            },
+            ip_address: (!announce_ip.is_empty()).then_some(announce_ip.as_bytes()),
             request,
         },
         &mut out,
