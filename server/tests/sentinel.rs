@@ -128,6 +128,8 @@ impl Setup {
 #[derive(Debug, Default)]
 struct LoadReport {
     acked: Vec<u64>,
+    /// Writes answered `OK`, acknowledged by a replica or not.
+    answered: Vec<u64>,
     first_failure: Option<Instant>,
     back: Option<Instant>,
 }
@@ -206,6 +208,7 @@ fn write_through_sentinel(sentinels: &[u16], stop: &AtomicBool, ok: &AtomicU64) 
         let result: redis::RedisResult<(i64,)> = pipe.query(con.as_mut().expect("connected"));
         match result {
             Ok((replicas,)) => {
+                report.answered.extend(first..next);
                 if replicas >= 1 {
                     report.acked.extend(first..next);
                 }
@@ -234,6 +237,13 @@ fn written(port: u16) -> BTreeMap<String, String> {
     }
     let values: Vec<String> = redis::cmd("MGET").arg(&keys).query(&mut con).expect("MGET");
     keys.into_iter().zip(values).collect()
+}
+
+/// The writes of `ids` that are not on the server on `port`.
+fn missing(port: u16, ids: &[u64]) -> Vec<u64> {
+    let data = written(port);
+    let held = |n: &u64| data.get(&format!("w:{n}")) == Some(&n.to_string());
+    ids.iter().copied().filter(|n| !held(n)).collect()
 }
 
 fn kill(server: &mut Server) {
@@ -506,4 +516,79 @@ fn a_replica_with_its_link_down_answers_masterdown_unless_it_serves_stale_data()
         "OK"
     );
     assert_eq!(con.cmd(&["GET", "k"]), "v");
+}
+
+#[test]
+fn sentinel_failover_swaps_roles_without_losing_a_written_key() {
+    let setup = Setup::start();
+    let old_port = setup.master.port();
+    let events = setup.sentinels[0].events();
+    let load = Load::start(setup.sentinel_ports());
+    std::thread::sleep(LOAD_BEFORE_KILL);
+
+    let asked = Instant::now();
+    let ok: String = setup.sentinels[0]
+        .query(&["FAILOVER", MASTER_NAME])
+        .expect("SENTINEL FAILOVER");
+    assert_eq!(ok, "OK");
+    let switched = events
+        .wait_for("+switch-master", SETTLE_TIMEOUT)
+        .unwrap_or_else(|| panic!("no +switch-master; events:\n{}", events.seen()));
+    let new_port: u16 = switched
+        .payload
+        .split(' ')
+        .nth(4)
+        .and_then(|p| p.parse().ok())
+        .expect("+switch-master <name> <old ip> <old port> <new ip> <new port>");
+    assert_ne!(new_port, old_port);
+    // The old master follows the new one at once, continuing its history on every
+    // shard: it took no write the new master lacks.
+    poll_until(
+        "the old master follows the new one",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || in_sync(new_port, old_port),
+    );
+    let followed = asked.elapsed();
+    assert_eq!(
+        repl_number(old_port, "replica_full_syncs"),
+        0,
+        "{}",
+        setup.report()
+    );
+    let shards: u64 = SHARDS.parse().expect("shards");
+    assert_eq!(repl_number(old_port, "replica_partial_syncs"), shards);
+    for r in &setup.replicas {
+        poll_until(
+            "every server follows the new master",
+            SETTLE_TIMEOUT,
+            || setup.report(),
+            || r.port() == new_port || in_sync(new_port, r.port()),
+        );
+    }
+    let ok_before = load.ok_batches.load(Ordering::Relaxed);
+    poll_until(
+        "the load writes through Sentinel again",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || load.ok_batches.load(Ordering::Relaxed) >= ok_before + LOAD_AFTER_FAILOVER_BATCHES,
+    );
+    let load = load.stop();
+    let lost = missing(new_port, &load.answered);
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered writes missing on the new master, first {:?}\n{}",
+        lost.len(),
+        load.answered.len(),
+        &lost[..lost.len().min(10)],
+        setup.report()
+    );
+    eprintln!(
+        "switchover: +switch-master after {:?}, the old master a replica after {:?}, \
+         writes paused for {:?}; {} writes answered, all on the new master",
+        switched.at - asked,
+        followed,
+        load.back.zip(load.first_failure).map(|(b, f)| b - f),
+        load.answered.len(),
+    );
 }

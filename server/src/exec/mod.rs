@@ -154,6 +154,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         if client.closing {
             break;
         }
+        hold_while_paused(core, client, &args, &mut squash, now, out).await;
         let (id, spec) = match admitted(core, client, &args) {
             Ok(found) => found,
             Err(message) => {
@@ -223,6 +224,29 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         (0..commands).for_each(|_| out.error(&e));
     }
     squash.put_back();
+}
+
+/// A write during a planned switchover waits, after the replies before it are
+/// flushed, until the master's write pause ends ([`crate::repl::pause`]). One atomic
+/// load when writes are not paused.
+async fn hold_while_paused(
+    core: &Rc<Core>,
+    client: &Client,
+    args: &Args,
+    squash: &mut Squash,
+    now: u64,
+    out: &mut ReplyBuf,
+) {
+    if !crate::repl::pause::paused(&core.global) {
+        return;
+    }
+    let Some((_, spec)) = registry().lookup(&args[0]) else {
+        return;
+    };
+    if crate::repl::pause::holds(&core.global, client, spec) {
+        flush(core, squash, now, out).await;
+        crate::repl::pause::wait(&core.global).await;
+    }
 }
 
 /// The command `args` names, if it exists and passes [`generic_checks`]; else the

@@ -15,13 +15,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use corekv_engine::command::flags::{READONLY, STALE, WRITE};
+use corekv_engine::command::CommandSpec;
 use corekv_engine::error::CmdError;
 
-use crate::commands::Spec;
 use crate::shard::global::Global;
 
 /// The error the role gives `spec`, if it refuses it.
-pub fn refusal(global: &Global, spec: &Spec) -> Option<CmdError> {
+pub fn refusal<E>(global: &Global, spec: &CommandSpec<E>) -> Option<CmdError> {
     let hot = &global.config.hot;
     if !global.repl.is_replica() {
         let wanted = hot.min_replicas_to_write.load(Relaxed);

@@ -95,6 +95,9 @@ pub struct Repl {
     pub replica: AtomicBool,
     /// A replica's links are all streaming (`master_link_status:up`).
     pub link_up: AtomicBool,
+    /// While not 0, a master holds writes until this Unix millisecond
+    /// ([`crate::repl::pause`]).
+    pub pause_until_ms: AtomicU64,
     pub state: Mutex<ReplRuntime>,
     /// Master side, per shard stream: Redis's `sync_full`, `sync_partial_ok`,
     /// `sync_partial_err`.
@@ -113,6 +116,7 @@ impl Repl {
             epoch: AtomicU64::new(0),
             replica: AtomicBool::new(false),
             link_up: AtomicBool::new(false),
+            pause_until_ms: AtomicU64::new(0),
             state: Mutex::new(ReplRuntime {
                 master: None,
                 links: vec![Link::new(); shards],
