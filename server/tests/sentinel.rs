@@ -5,6 +5,7 @@
 //! - Discovery: every sentinel finds both replicas (from the master's `INFO
 //!   replication`) and the two other sentinels (hello messages over pub/sub), and
 //!   `SENTINEL GET-MASTER-ADDR-BY-NAME` names the master.
+//! - `replica-priority 0`: that replica is never promoted.
 //! - A master killed with `SIGKILL` under write load: `+sdown`, `+odown`, then
 //!   `+switch-master` to a replica within `down-after-milliseconds` + 5 s; the other
 //!   replica follows the new master with a partial resync on every shard; a writer
@@ -12,6 +13,12 @@
 //!   by `WAIT 1` before the kill is on the new master. The old master, restarted on
 //!   its directory, is turned into a replica by Sentinel and ends with the new
 //!   master's data.
+//! - `SENTINEL FAILOVER` while the master is up, under write load: the roles swap
+//!   with no answered write lost; the old master follows the new one at once with a
+//!   partial resync on every shard (it took no write the new master lacks).
+//! - Without Sentinel: `min-replicas-to-write`/`-max-lag` (`-NOREPLICAS`),
+//!   `replica-serve-stale-data no` (`-MASTERDOWN`), `replica-announce-ip`/`-port`,
+//!   `replica-priority` and `replica-announced` in `INFO`, and the `slave-*` names.
 //!
 //! Timings are printed (`--nocapture`) as measured; only the bound on
 //! promotion is asserted.
@@ -65,14 +72,17 @@ struct Setup {
 }
 
 impl Setup {
-    fn start() -> Setup {
+    /// Starts the servers, the replicas with `replica-priority` `priorities`, and the
+    /// sentinels.
+    fn start(priorities: [&str; 2]) -> Setup {
         let master_dir = DataDir::new("sentinel-master");
         let master = start_in(&master_dir, &SERVER_ARGS);
         let to = format!("127.0.0.1 {}", master.port());
-        let replicas: Vec<Server> = (0..2)
-            .map(|_| {
+        let replicas: Vec<Server> = priorities
+            .iter()
+            .map(|priority| {
                 let mut args = SERVER_ARGS.to_vec();
-                args.extend(["--replicaof", &to]);
+                args.extend(["--replicaof", &to, "--replica-priority", priority]);
                 Server::start(&args)
             })
             .collect();
@@ -253,7 +263,8 @@ fn kill(server: &mut Server) {
 
 #[test]
 fn sentinels_fail_over_a_killed_master_and_turn_it_into_a_replica() {
-    let mut setup = Setup::start();
+    // Replica 1 has priority 0: Sentinel never promotes it.
+    let mut setup = Setup::start(["100", "0"]);
     let old_port = setup.master.port();
     for s in &setup.sentinels {
         assert_eq!(s.master_port(), Some(old_port), "GET-MASTER-ADDR-BY-NAME");
@@ -293,10 +304,12 @@ fn sentinels_fail_over_a_killed_master_and_turn_it_into_a_replica() {
         .nth(4)
         .and_then(|p| p.parse().ok())
         .expect("+switch-master <name> <old ip> <old port> <new ip> <new port>");
-    let other = match setup.replicas.iter().position(|r| r.port() == new_port) {
-        Some(promoted) => 1 - promoted,
-        None => panic!("{new_port} is not a replica:\n{}", setup.report()),
-    };
+    assert_eq!(
+        setup.replicas[0].port(),
+        new_port,
+        "the replica of priority 100 is promoted, never the one of priority 0"
+    );
+    let other = 1;
     assert_eq!(repl_field(new_port, "role").as_deref(), Some("master"));
     for s in &setup.sentinels {
         let port = s.master_port();
@@ -520,7 +533,7 @@ fn a_replica_with_its_link_down_answers_masterdown_unless_it_serves_stale_data()
 
 #[test]
 fn sentinel_failover_swaps_roles_without_losing_a_written_key() {
-    let setup = Setup::start();
+    let setup = Setup::start(["100", "100"]);
     let old_port = setup.master.port();
     let events = setup.sentinels[0].events();
     let load = Load::start(setup.sentinel_ports());
