@@ -35,6 +35,10 @@ pub enum CmdError {
     ReadOnlyReplica,
     /// A read sent to a replica with `replica-serve-reads no`.
     ReplicaNoReads,
+    /// A write sent to a master with fewer good replicas than `min-replicas-to-write`.
+    NoReplicas,
+    /// A command sent to a replica whose link is down, with `replica-serve-stale-data no`.
+    MasterDown,
     /// A connection or server command reached a shard (a routing bug).
     NotShardCommand(&'static str),
     UnknownSubcommand {
@@ -134,6 +138,11 @@ impl CmdError {
             }
             CmdError::ReplicaNoReads => {
                 "ERR this replica does not serve reads (replica-serve-reads is no)".into()
+            }
+            CmdError::NoReplicas => "NOREPLICAS Not enough good replicas to write.".into(),
+            CmdError::MasterDown => {
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                    .into()
             }
             CmdError::NotShardCommand(name) => format!("ERR '{name}' is not a shard command"),
             CmdError::UnknownSubcommand { sub, cmd } => {

@@ -193,7 +193,7 @@ impl<'a> Replconf<'a> {
 
 /// An announced address goes into `INFO` lines (`slave0:ip=...,port=...`) that
 /// Sentinel splits on commas, `=` and blanks: printable, none of those.
-fn ip_address_ok(ip: &[u8]) -> bool {
+pub fn ip_address_ok(ip: &[u8]) -> bool {
     let printable = |c: &u8| c.is_ascii_graphic() && !matches!(c, b',' | b'=' | b':');
     (1..=IP_ADDRESS_BYTES_MAX).contains(&ip.len()) && ip.iter().all(printable)
 }

@@ -56,6 +56,10 @@ pub struct Hot {
     /// `appendonly yes`.
     pub appendonly: AtomicBool,
     pub replica_serve_reads: AtomicBool,
+    /// `min-replicas-to-write`, `min-replicas-max-lag` and `replica-serve-stale-data`.
+    pub min_replicas_to_write: AtomicU64,
+    pub min_replicas_max_lag_s: AtomicU64,
+    pub replica_serve_stale_data: AtomicBool,
     /// `notify-keyspace-events` as [`notify`] flags.
     pub notify_keyspace_events: AtomicU32,
     /// Per [`OutputClass`]: hard bytes, soft bytes, soft seconds.
@@ -236,6 +240,9 @@ impl Config {
                 appendfsync: AtomicU8::new(Fsync::EverySec as u8),
                 appendonly: AtomicBool::new(true),
                 replica_serve_reads: AtomicBool::new(false),
+                min_replicas_to_write: AtomicU64::new(0),
+                min_replicas_max_lag_s: AtomicU64::new(10),
+                replica_serve_stale_data: AtomicBool::new(true),
                 notify_keyspace_events: AtomicU32::new(0),
                 output_limits: Default::default(),
             },
@@ -294,6 +301,18 @@ impl Config {
             "replica-serve-reads" => self
                 .hot
                 .replica_serve_reads
+                .store(value == "yes", Ordering::Relaxed),
+            "min-replicas-to-write" => self
+                .hot
+                .min_replicas_to_write
+                .store(as_u64(), Ordering::Relaxed),
+            "min-replicas-max-lag" => self
+                .hot
+                .min_replicas_max_lag_s
+                .store(as_u64(), Ordering::Relaxed),
+            "replica-serve-stale-data" => self
+                .hot
+                .replica_serve_stale_data
                 .store(value == "yes", Ordering::Relaxed),
             "appendonly" => self.hot.appendonly.store(value == "yes", Ordering::Relaxed),
             "appendfsync" => self

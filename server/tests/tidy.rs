@@ -40,7 +40,7 @@ const RATCHET: &[(&str, &str, usize)] = &[
     ("server/src/persist/recovery.rs", "replay", 98),
     ("server/src/repl/mod.rs", "info", 95),
     ("server/src/repl/master.rs", "serve", 110),
-    ("server/src/repl/replica.rs", "link", 164),
+    ("server/src/repl/replica.rs", "link", 150),
 ];
 
 fn workspace() -> PathBuf {

@@ -1,5 +1,7 @@
-//! The replication commands: `REPLICAOF`/`SLAVEOF`, `WAIT`, `ROLE`, and the two a
-//! replica sends on a stream before it syncs, `REPLCONF` and `CKV.SYNC`.
+//! The replication commands: `REPLICAOF`/`SLAVEOF`, `WAIT`, `ROLE`, the two a
+//! replica sends on a stream before it syncs, `REPLCONF` and `CKV.SYNC`, and
+//! `CKV.PAUSE`, which a replica Sentinel promotes sends its master first
+//! ([`crate::repl::handoff`]).
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -15,28 +17,52 @@ use futures::future::LocalBoxFuture;
 use super::{srv, Handler};
 use crate::commands::requests::{Core, Msg};
 use crate::repl::master::HandOver;
-use crate::repl::MasterAddr;
+use crate::repl::{handoff, pause, MasterAddr};
 use crate::session::client::Client;
 
 /// How often `WAIT` looks at the replicas' acknowledgements.
 const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// `CKV.PAUSE` reads the shards' LSNs until two reads this far apart agree (the
+/// writes admitted before the pause are done), at most this many times.
+const PAUSE_SETTLE_INTERVAL: Duration = Duration::from_millis(5);
+const PAUSE_SETTLE_ROUNDS_MAX: usize = 100;
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
 fn replicaof<'a>(
     core: &'a Rc<Core>,
-    _: &'a mut Client,
+    client: &'a mut Client,
     args: &'a Args,
     out: &'a mut ReplyBuf,
 ) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(replicaof_to(core, args, out))
+    let name = client.info.borrow().name.clone();
+    Box::pin(replicaof_to(core, name, args, out))
 }
 
-async fn replicaof_to(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> CmdResult {
+async fn replicaof_to(
+    core: &Rc<Core>,
+    client_name: String,
+    args: &Args,
+    out: &mut ReplyBuf,
+) -> CmdResult {
     let g = &core.global;
     let (host, port) = (&args[1], &args[2]);
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
         if g.repl.is_replica() {
+            let handoff = match handoff::planned(core, &client_name) {
+                true => prepare_handoff(core).await,
+                false => None,
+            };
             promote(core).await?;
+            if let Some(handoff) = handoff {
+                match handoff.finish().await {
+                    Ok(me) => log::warn!(
+                        "planned switchover: the old master follows this server as {}:{}",
+                        me.host,
+                        me.port
+                    ),
+                    Err(e) => log::warn!("planned switchover: the old master not repointed: {e}"),
+                }
+            }
         }
         g.config.set_internal("replicaof", "");
         out.ok();
@@ -58,11 +84,61 @@ async fn replicaof_to(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> CmdRe
     let value = format!("{} {}", master.host, master.port);
     g.config.set_internal("replicaof", &value);
     let epoch = g.repl.set_master(Some(master));
+    // Writes held by a switchover now find a replica and are refused.
+    pause::end(g);
     for s in 0..core.shards() {
         core.call(s, None, Msg::Follow(epoch)).await;
     }
     out.ok();
     Ok(())
+}
+
+/// Pauses the master's writes and catches up with it before a promotion Sentinel
+/// asked for while the master is up; `None` (a plain promotion) if that fails.
+async fn prepare_handoff(core: &Rc<Core>) -> Option<handoff::Handoff> {
+    let master = core.global.repl.lock().master.clone()?;
+    let lsns = || core.last_lsns(|| Msg::LastLsn);
+    match handoff::prepare(core, &master, lsns).await {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log::warn!(
+                "planned switchover with {}:{} not possible ({e}): promoting alone",
+                master.host,
+                master.port
+            );
+            None
+        }
+    }
+}
+
+/// `CKV.PAUSE ms`: holds writes for `ms` milliseconds and answers, once the writes
+/// already running are done, `+PAUSED` with each shard's last LSN (the first step
+/// of a planned switchover, sent by the replica being promoted).
+fn pause_writes<'a>(
+    core: &'a Rc<Core>,
+    _: &'a mut Client,
+    args: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let ms = match parse_i64(&args[1]) {
+            Some(ms) if ms > 0 => (ms as u64).min(handoff::PAUSE_MS),
+            _ => return Err(AdminError::TimeoutNotInteger.into()),
+        };
+        pause::start(&core.global, ms);
+        let mut lsns = core.last_lsns(|| Msg::LastLsn).await;
+        for _ in 0..PAUSE_SETTLE_ROUNDS_MAX {
+            glommio::timer::sleep(PAUSE_SETTLE_INTERVAL).await;
+            let again = core.last_lsns(|| Msg::LastLsn).await;
+            if again == lsns {
+                break;
+            }
+            lsns = again;
+        }
+        let lsns: Vec<String> = lsns.iter().map(u64::to_string).collect();
+        out.simple(format!("PAUSED {}", lsns.join(" ")).as_bytes());
+        Ok(())
+    })
 }
 
 /// Becomes a master at once: the streams stop, every shard journals its own
@@ -186,5 +262,6 @@ pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("slaveof", 3, ADMIN | NOSCRIPT | STALE, "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", Handler::Async(replicaof)),
     srv("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "An internal command for configuring the replication stream.", Handler::Sync(replconf)),
     srv("ckv.sync", 5, ADMIN | NOSCRIPT | NO_MULTI, "server", "An internal command: turns the connection into one shard's replication stream.", Handler::Sync(sync)),
+    srv("ckv.pause", 2, ADMIN | NOSCRIPT | NO_MULTI | STALE, "server", "An internal command: holds writes while a replica takes over as master.", Handler::Async(pause_writes)),
     srv("wait", 3, NOSCRIPT, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", Handler::Async(wait)),
 ];

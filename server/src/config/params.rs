@@ -277,6 +277,47 @@ pub const PARAMS: &[Param] = &[
         "Sentinel lists this replica",
     ),
     p(
+        "replica-serve-stale-data",
+        "yes",
+        YES_NO,
+        true,
+        "a replica whose link is down answers with its data; no: -MASTERDOWN",
+    ),
+    p(
+        "min-replicas-to-write",
+        "0",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+        "a master refuses writes (-NOREPLICAS) with fewer good replicas (0: never)",
+    ),
+    p(
+        "min-replicas-max-lag",
+        "10",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+        "a good replica acknowledged within this many seconds (0: min-replicas-to-write is off)",
+    ),
+    p(
+        "replica-announce-ip",
+        "",
+        Kind::Str,
+        true,
+        "address a replica tells its master to list it under (empty: as connected)",
+    ),
+    p(
+        "replica-announce-port",
+        "0",
+        Kind::Int { min: 0, max: 65535 },
+        true,
+        "client port a replica tells its master to list it under (0: port)",
+    ),
+    p(
         "repl-timeout",
         "60",
         Kind::Int {
@@ -402,4 +443,10 @@ pub const ALIASES: &[(&str, &str)] = &[
     (ZSET_MAX_ZIPLIST_ENTRIES, ZSET_MAX_LISTPACK_ENTRIES),
     (ZSET_MAX_ZIPLIST_VALUE, ZSET_MAX_LISTPACK_VALUE),
     (LIST_MAX_ZIPLIST_SIZE, LIST_MAX_LISTPACK_SIZE),
+    ("slave-priority", "replica-priority"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
 ];

@@ -166,6 +166,7 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         if client.closing {
             break;
         }
+        hold_while_paused(core, client, &args, &mut squash, now, out).await;
         let (id, spec) = match admitted(core, client, &args) {
             Ok(found) => found,
             Err(message) => {
@@ -238,6 +239,29 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
     squash.put_back();
 }
 
+/// A write during a planned switchover waits, after the replies before it are
+/// flushed, until the master's write pause ends ([`crate::repl::pause`]). One atomic
+/// load when writes are not paused.
+async fn hold_while_paused(
+    core: &Rc<Core>,
+    client: &Client,
+    args: &Args,
+    squash: &mut Squash,
+    now: u64,
+    out: &mut ReplyBuf,
+) {
+    if !crate::repl::pause::paused(&core.global) {
+        return;
+    }
+    let Some((_, spec)) = registry().lookup(&args[0]) else {
+        return;
+    };
+    if crate::repl::pause::holds(&core.global, client, spec) {
+        flush(core, squash, now, out).await;
+        crate::repl::pause::wait(&core.global).await;
+    }
+}
+
 /// The command `args` names, if it exists and passes [`generic_checks`] (then it
 /// goes to the monitors); else the error to reply.
 fn admitted(
@@ -268,7 +292,7 @@ fn keyed(spec: &Spec) -> bool {
 
 /// Redis's checks before a handler runs, in Redis's order. Returns the error.
 fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Option<CmdError> {
-    use corekv_engine::command::flags::{LOADING, NO_AUTH, READONLY, WRITE};
+    use corekv_engine::command::flags::{LOADING, NO_AUTH, WRITE};
     use std::sync::atomic::Ordering::Relaxed;
     let hot = &core.global.config.hot;
     if !spec.arity_ok(args.len()) {
@@ -285,13 +309,8 @@ fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Opt
     if !spec.has(LOADING) && core.global.is_loading() {
         return Some(CmdError::Loading);
     }
-    if core.global.repl.is_replica() {
-        if spec.has(WRITE) {
-            return Some(CmdError::ReadOnlyReplica);
-        }
-        if spec.has(READONLY) && !hot.replica_serve_reads.load(Relaxed) {
-            return Some(CmdError::ReplicaNoReads);
-        }
+    if let Some(refusal) = crate::repl::gate::refusal(&core.global, spec) {
+        return Some(refusal);
     }
     crate::pubsub::refusal(client, spec, args)
 }

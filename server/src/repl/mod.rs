@@ -5,12 +5,16 @@
 //! The streams themselves: [`crate::repl::master`] (a master shard sending its
 //! journal) and [`crate::repl::replica`] (a replica shard following it).
 
+pub mod gate;
+pub mod handoff;
 pub mod master;
+pub mod pause;
 pub mod replica;
 pub mod role;
 pub mod state;
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::shard::answer::Answer;
@@ -90,7 +94,7 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
             let _ = write!(t, "role:master\r\n");
         }
     }
-    let _ = write!(t, "connected_slaves:{}\r\n", state.attached.len());
+    replica_count_lines(global, &state, t);
     for (i, r) in state.attached.iter().enumerate() {
         let online = r.syncing == 0 && r.streams == global.shards;
         let _ = write!(
@@ -113,6 +117,18 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
     );
     for (i, s) in snaps.iter().enumerate() {
         let _ = write!(t, "shard{i}_repl_offset:{}\r\n", s.journal.last_lsn);
+    }
+}
+
+/// `connected_slaves`, and `min_slaves_good_slaves`, shown (as by Redis) while
+/// `min-replicas-to-write` and `min-replicas-max-lag` are both set.
+fn replica_count_lines(global: &Global, state: &role::ReplRuntime, t: &mut String) {
+    let _ = write!(t, "connected_slaves:{}\r\n", state.attached.len());
+    let hot = &global.config.hot;
+    let max_lag_s = hot.min_replicas_max_lag_s.load(Ordering::Relaxed);
+    if hot.min_replicas_to_write.load(Ordering::Relaxed) > 0 && max_lag_s > 0 {
+        let good = state.good_replicas(global.shards, max_lag_s);
+        let _ = write!(t, "min_slaves_good_slaves:{good}\r\n");
     }
 }
 

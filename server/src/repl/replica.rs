@@ -18,13 +18,14 @@
 //! drop an expired key locally, and the master's `DEL` for it follows.
 
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use corekv_engine::shard::Shard;
 use corekv_replication::ack::AckPolicy;
 use corekv_replication::frame::FrameDecoder;
 use corekv_replication::handshake::{
-    Auth, Handshake, HandshakeConfig, Replconf, SyncReply, SyncRequest,
+    ip_address_ok, Auth, Handshake, HandshakeConfig, Replconf, SyncReply, SyncRequest,
 };
 use corekv_replication::history::ReplId;
 use corekv_replication::replica::{ReplicaStream, Step, StreamConfig};
@@ -38,6 +39,7 @@ use crate::repl::role::{LinkState, MasterAddr};
 use crate::runtime::clock::now_ms;
 use crate::shard::answer::Answer;
 use crate::shard::blocking::ReadySink;
+use crate::shard::global::Global;
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
 
@@ -109,6 +111,8 @@ fn set_link(core: &Core, epoch: u64, state: LinkState) {
         link.down_since = Instant::now();
     }
     link.state = state;
+    let up = repl.links.iter().all(|l| l.state == LinkState::Connected);
+    core.global.repl.link_up.store(up, Ordering::Release);
 }
 
 /// One connection to the master: handshake, then frames until an error.
@@ -134,22 +138,8 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
             next_lsn: core.shard.borrow().log().last_lsn() + 1,
         }
     };
-    let password = g.config.get("masterauth");
-    let user = g.config.get("masteruser");
-    let auth = (!password.is_empty()).then(|| Auth {
-        user: (!user.is_empty()).then_some(user.as_bytes()),
-        password: password.as_bytes(),
-    });
     let mut out = Vec::new();
-    let mut handshake = Handshake::start(
-        &HandshakeConfig {
-            auth,
-            listening_port: g.port,
-            ip_address: None,
-            request,
-        },
-        &mut out,
-    );
+    let mut handshake = start_handshake(g, request, &mut out);
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::TimedOut {
             format!("no data from the master for {} s", timeout.as_secs())
@@ -276,6 +266,33 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
         }
         decoder.feed(&scratch[..n]);
     }
+}
+
+/// Encodes the handshake into `out`: the master's credentials, the port (and
+/// address) this replica is to be listed under, and the sync request.
+fn start_handshake(g: &Global, request: SyncRequest, out: &mut Vec<u8>) -> Handshake {
+    let password = g.config.get("masterauth");
+    let user = g.config.get("masteruser");
+    let auth = (!password.is_empty()).then(|| Auth {
+        user: (!user.is_empty()).then_some(user.as_bytes()),
+        password: password.as_bytes(),
+    });
+    let mut announce_ip = g.config.get("replica-announce-ip");
+    if !announce_ip.is_empty() && !ip_address_ok(announce_ip.as_bytes()) {
+        log::warn!("replica-announce-ip '{announce_ip}' can't be announced: not sent");
+        announce_ip.clear();
+    }
+    let listening_port = match g.config.get_u64("replica-announce-port") as u16 {
+        0 => g.port,
+        announced => announced,
+    };
+    let config = HandshakeConfig {
+        auth,
+        listening_port,
+        ip_address: (!announce_ip.is_empty()).then_some(announce_ip.as_bytes()),
+        request,
+    };
+    Handshake::start(&config, out)
 }
 
 /// Stores which history this shard's data follows (`None`: being replaced).

@@ -93,6 +93,11 @@ pub struct Repl {
     pub epoch: AtomicU64,
     /// Read on every write command: a replica refuses them.
     pub replica: AtomicBool,
+    /// A replica's links are all streaming (`master_link_status:up`).
+    pub link_up: AtomicBool,
+    /// While not 0, a master holds writes until this Unix millisecond
+    /// ([`crate::repl::pause`]).
+    pub pause_until_ms: AtomicU64,
     pub state: Mutex<ReplRuntime>,
     /// Master side, per shard stream: Redis's `sync_full`, `sync_partial_ok`,
     /// `sync_partial_err`.
@@ -110,6 +115,8 @@ impl Repl {
         Repl {
             epoch: AtomicU64::new(0),
             replica: AtomicBool::new(false),
+            link_up: AtomicBool::new(false),
+            pause_until_ms: AtomicU64::new(0),
             state: Mutex::new(ReplRuntime {
                 master: None,
                 links: vec![Link::new(); shards],
@@ -156,6 +163,7 @@ impl Repl {
         for link in &mut state.links {
             *link = Link::new();
         }
+        self.link_up.store(false, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
     }
 }
@@ -216,6 +224,17 @@ impl ReplRuntime {
     /// How many replicas acknowledged `targets[s]` on every shard `s`.
     pub fn replicas_reached(&self, targets: &[u64]) -> usize {
         self.acks.count_reached(targets)
+    }
+
+    /// Replicas with every one of `shards` streams online that acknowledged within
+    /// `max_lag_s` seconds: Redis's good replicas (`min_slaves_good_slaves`).
+    pub fn good_replicas(&self, shards: usize, max_lag_s: u64) -> u64 {
+        let now = Instant::now();
+        let good = self.attached.iter().filter(|r| {
+            let online = r.syncing == 0 && r.streams == shards;
+            online && now.duration_since(r.last_ack).as_secs() <= max_lag_s
+        });
+        good.count() as u64
     }
 
     pub(super) fn attached_offset(&self, id: u64) -> u64 {

@@ -22,6 +22,7 @@
 
 pub mod compare;
 pub mod python;
+pub mod sentinel;
 pub mod stress;
 
 use std::fs::File;
