@@ -1,14 +1,18 @@
 //! The network drivers at the socket's edge: requests split anywhere, peers that
 //! reset or half-close, a large reply to a slow reader, descriptors given back
-//! after many connections. Each test runs on both drivers (`--io-driver`).
+//! after many connections, a closed peer gone from `CLIENT LIST` at once while
+//! the cores are busy. Each test runs on both drivers (`--io-driver`).
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{encode_str, Server, READ_TIMEOUT};
+use common::{encode_str, info_value, Raw, Server, READ_TIMEOUT};
 
 const DRIVERS: [&str; 2] = ["uring", "glommio"];
 /// Connections opened and closed in the descriptor-leak test.
@@ -19,6 +23,12 @@ const CHURN_BATCH: usize = 50;
 const LARGE_VALUE_BYTES: usize = 64 * 1024 * 1024;
 /// How long the server gets to close sockets of connections that went away.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that keep the cores busy while peers close.
+const LOAD_CONNECTIONS: usize = 4;
+/// Requests per pipeline of a loading connection.
+const LOAD_PIPELINE: usize = 64;
+/// Peers that close (or reset) and are looked for in `CLIENT LIST` right after.
+const CLOSED_PEER_ROUNDS: usize = 200;
 
 fn each_driver(check: impl Fn(&Server, &str)) {
     for driver in DRIVERS {
@@ -181,4 +191,94 @@ fn many_connections_opened_and_closed_give_their_descriptors_back() {
         );
         assert_eq!(c.cmd(&["PING"]), "PONG", "{driver}");
     });
+}
+
+/// Connections that keep the server's cores busy with pipelined writes until
+/// dropped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(server: &Server, connections: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..connections)
+            .map(|i| {
+                let stop = stop.clone();
+                let port = server.port();
+                std::thread::spawn(move || {
+                    let mut s = Raw::connect(port);
+                    let mut pipeline = Vec::new();
+                    for j in 0..LOAD_PIPELINE {
+                        pipeline.extend(encode_str(&["SET", &format!("load:{i}:{j}"), "v"]));
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        s.send(&pipeline);
+                        for _ in 0..LOAD_PIPELINE {
+                            s.read_reply();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A connection's own `addr` field from `CLIENT INFO`.
+fn own_addr(raw: &mut Raw) -> String {
+    let info = raw.cmd(&["CLIENT", "INFO"]);
+    info.split(' ')
+        .find_map(|kv| kv.strip_prefix("addr="))
+        .unwrap_or_else(|| panic!("no addr in {info}"))
+        .to_owned()
+}
+
+/// A peer that closed (every other one resets) before another connection asks is
+/// not in that connection's `CLIENT LIST`, `CLIENT KILL` does not count it, and
+/// `INFO`'s `connected_clients` no longer counts it — on two shards, so the peer
+/// is often on the other core, and with both cores busy.
+#[test]
+fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
+    for driver in DRIVERS {
+        let server = Server::start(&["--shards", "2", "--io-driver", driver]);
+        let _load = Load::start(&server, LOAD_CONNECTIONS);
+        let mut checker = server.raw();
+        for round in 0..CLOSED_PEER_ROUNDS {
+            let mut peer = server.raw();
+            let addr = own_addr(&mut peer);
+            if round % 2 == 1 {
+                socket2::SockRef::from(&peer.stream)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+            }
+            drop(peer);
+            let listed = match round % 3 {
+                0 => checker
+                    .cmd(&["CLIENT", "LIST"])
+                    .contains(&format!("addr={addr} ")),
+                1 => checker.cmd(&["CLIENT", "KILL", "ADDR", &addr]) == "1",
+                _ => {
+                    let info = checker.cmd(&["INFO", "clients"]);
+                    let connected = info_value(&info, "connected_clients").unwrap();
+                    // The checker and the loading connections.
+                    connected != (LOAD_CONNECTIONS + 1).to_string()
+                }
+            };
+            assert!(
+                !listed,
+                "{driver}: round {round}: closed peer {addr} still a client"
+            );
+        }
+    }
 }

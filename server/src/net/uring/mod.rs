@@ -63,14 +63,33 @@
 mod bufs;
 pub mod ring;
 
+use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Poll;
 
 use ring::{Conn, Driver};
 
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
 use crate::shard::Core;
+
+thread_local! {
+    /// This core's driver, once its ring is set up (one core per thread).
+    static CORE_DRIVER: RefCell<Weak<Driver>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Makes `driver` the one [`catch_up`] turns on this core.
+pub fn install(driver: &Rc<Driver>) {
+    CORE_DRIVER.with(|d| *d.borrow_mut() = Rc::downgrade(driver));
+}
+
+/// Runs what this core's ring completed meanwhile, if the core has one: see
+/// [`crate::net::catch_up`].
+pub fn catch_up() {
+    if let Some(driver) = CORE_DRIVER.with(|d| d.borrow().upgrade()) {
+        driver.catch_up();
+    }
+}
 
 /// Serves one accepted connection until it closes (or becomes a replication stream,
 /// whose socket goes to [`crate::repl::master::hand_over`]).
@@ -94,6 +113,9 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
             return;
         }
     };
+    let id = session.id();
+    let registered = core.clone();
+    conn.when_peer_closes(Box::new(move || crate::session::forget(&registered, id)));
     driver.receive(&conn);
     let outbox = session.outbox();
     let writing = ::glommio::spawn_local(write_out(driver.clone(), conn.clone(), outbox.clone()));
