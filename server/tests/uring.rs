@@ -282,3 +282,80 @@ fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
         }
     }
 }
+
+/// `io_uring_register(2)`'s opcode that registers a provided-buffer ring.
+const IORING_REGISTER_PBUF_RING: u32 = 22;
+/// Offset of the low word of a system call's second argument in `seccomp_data`
+/// (`nr`, `arch`, `instruction_pointer`, then the arguments, little-endian).
+const SECCOMP_DATA_ARG1_LOW: u32 = 24;
+
+/// Makes registering a provided-buffer ring fail with `EINVAL` for this thread
+/// and every process it starts from now on, as on a kernel before 5.19: a seccomp
+/// filter (glommio's own rings register nothing of the kind).
+fn forbid_provided_buffer_rings() {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jeq(libc::SYS_io_uring_register as u32, 0, 3),
+        stmt(
+            libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+            SECCOMP_DATA_ARG1_LOW,
+        ),
+        jeq(IORING_REGISTER_PBUF_RING, 0, 1),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EINVAL as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl(2) with plain integers, then with a filter program that lives
+    // across the call (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ),
+            0,
+            "seccomp: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// A server asked for the io_uring driver says which driver it runs; where the
+/// kernel cannot give the cores their rings (no provided-buffer rings here), it
+/// warns and serves with the glommio driver instead.
+#[test]
+fn a_core_without_a_usable_ring_falls_back_to_glommio() {
+    let server = Server::start(&["--shards", "2", "--io-driver", "uring"]);
+    let log = server.log_text();
+    assert!(log.contains("network driver: io_uring"), "{log}");
+    drop(server);
+    // This test's thread, and the server it starts, only.
+    forbid_provided_buffer_rings();
+    let server = Server::start(&["--shards", "2", "--io-driver", "uring"]);
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), "OK");
+    assert_eq!(c.cmd(&["GET", "k"]), "v");
+    let log = server.log_text();
+    assert!(log.contains("using the glommio driver"), "{log}");
+    assert!(!log.contains("network driver: io_uring"), "{log}");
+}
