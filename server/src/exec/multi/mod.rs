@@ -80,7 +80,7 @@ async fn release(core: Rc<Core>, watch: Watch) {
             watch::table(&mut core.shard.borrow_mut()).take(id);
             Answer::Done
         }));
-        core.tell(s, forget).await;
+        core.call(s, None, forget).await;
     }
 }
 
