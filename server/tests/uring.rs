@@ -245,9 +245,10 @@ fn own_addr(raw: &mut Raw) -> String {
 }
 
 /// A peer that closed (every other one resets) before another connection asks is
-/// not in that connection's `CLIENT LIST`, `CLIENT KILL` does not count it, and
-/// `INFO`'s `connected_clients` no longer counts it — on two shards, so the peer
-/// is often on the other core, and with both cores busy.
+/// not in that connection's `CLIENT LIST`, `CLIENT KILL` does not count it,
+/// `INFO`'s `connected_clients` no longer counts it, nor `PUBSUB NUMSUB` its
+/// subscription — on two shards, so the peer is often on the other core, and with
+/// both cores busy.
 #[test]
 fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
     for driver in DRIVERS {
@@ -257,17 +258,22 @@ fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
         for round in 0..CLOSED_PEER_ROUNDS {
             let mut peer = server.raw();
             let addr = own_addr(&mut peer);
+            let check = round % 4;
+            if check == 3 {
+                peer.cmd(&["SUBSCRIBE", "gone"]);
+            }
             if round % 2 == 1 {
                 socket2::SockRef::from(&peer.stream)
                     .set_linger(Some(Duration::ZERO))
                     .unwrap();
             }
             drop(peer);
-            let listed = match round % 3 {
+            let listed = match check {
                 0 => checker
                     .cmd(&["CLIENT", "LIST"])
                     .contains(&format!("addr={addr} ")),
                 1 => checker.cmd(&["CLIENT", "KILL", "ADDR", &addr]) == "1",
+                3 => checker.cmd(&["PUBSUB", "NUMSUB", "gone"]) != "[gone, 0]",
                 _ => {
                     let info = checker.cmd(&["INFO", "clients"]);
                     let connected = info_value(&info, "connected_clients").unwrap();

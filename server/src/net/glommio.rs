@@ -64,6 +64,7 @@ pub fn catch_up(core: &Core) {
     });
     for id in ids {
         crate::session::forget(core, id);
+        crate::pubsub::forget_client(core, id);
     }
 }
 

@@ -53,11 +53,12 @@ use crate::shard::Core;
 
 /// Makes what already happened on this core's sockets take effect now, so that a
 /// peer that closed or reset before the caller asked is no longer a client (gone
-/// from the registry and the connected count), whether or not its connection's
-/// task has run since: with the io_uring driver, runs the completions its ring
-/// holds (the turn that reaps a peer's close forgets it); with the glommio
-/// driver, polls the core's sockets once. Called by what enumerates or counts
-/// clients (`CLIENT LIST`/`KILL`, `INFO`), on each core.
+/// from the registry, the connected count and the pub/sub tables), whether or not
+/// its connection's task has run since: with the io_uring driver, runs the
+/// completions its ring holds (the turn that reaps a peer's close forgets it);
+/// with the glommio driver, polls the core's sockets once. Called by what
+/// enumerates or counts clients or subscribers (`CLIENT LIST`/`KILL`, `INFO`,
+/// `PUBSUB`), on each core.
 pub fn catch_up(core: &Core) {
     uring::catch_up();
     glommio::catch_up(core);

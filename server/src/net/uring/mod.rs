@@ -38,7 +38,10 @@
 //! Memory locked: the rings are charged to the memory cgroup (Linux 5.12), and the
 //! only pinned memory is the provided-buffer ring's entries (8 KiB per core), so a
 //! server started by a user with the default 8 MiB `RLIMIT_MEMLOCK` (or systemd's
-//! default `LimitMEMLOCK`) needs no raised limit for this driver.
+//! default `LimitMEMLOCK`) needs no raised limit for this driver. Measured as an
+//! unprivileged user with two shards: the server starts with `RLIMIT_MEMLOCK` down
+//! to 512 KiB (glommio's executors, whichever driver, need the rest: below about
+//! 256 KiB they do not start), so systemd units need no `LimitMEMLOCK=` line.
 //!
 //! The ring is created with `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` where the
 //! kernel has them (completions run only inside the turn's enter, never by
@@ -115,7 +118,10 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
     };
     let id = session.id();
     let registered = core.clone();
-    conn.when_peer_closes(Box::new(move || crate::session::forget(&registered, id)));
+    conn.when_peer_closes(Box::new(move || {
+        crate::session::forget(&registered, id);
+        crate::pubsub::forget_client(&registered, id);
+    }));
     driver.receive(&conn);
     let outbox = session.outbox();
     let writing = ::glommio::spawn_local(write_out(driver.clone(), conn.clone(), outbox.clone()));
