@@ -36,6 +36,9 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                redis-cli --pipe: INFO used_memory and RSS growth per key
   families     each command family's rows and value memory (bench/families.py:
                hashes, sets, ...), redis-benchmark on fresh servers
+  idle         10,000 connections that each sent one PING and then nothing: RSS
+               growth per connection, and the server's CPU over 10 s of quiet
+               (the connection count is capped by the file-descriptor limit)
   pub/sub      PUBLISH of 16-byte messages to one channel with 1 and with 100
                subscribers (one connection each, drained by this script), one
                publisher connection at P16 with redis-benchmark: published messages/s
@@ -58,6 +61,7 @@ use target/release as it is).
 
 import argparse
 import dataclasses
+import resource
 import datetime
 import json
 import os
@@ -92,8 +96,13 @@ REQUESTS_STEP = 10_000
 RATE_STEP = 1_000
 MEMORY_KEY_BYTES, MEMORY_VALUE_BYTES = 16, 32
 SEED = 1
-FULL = {"duration": 5.0, "memory_keys": 1_000_000, "publish_messages": 1_000_000}
-QUICK = {"duration": 1.0, "memory_keys": 100_000, "publish_messages": 100_000}
+FULL = {"duration": 5.0, "memory_keys": 1_000_000, "publish_messages": 1_000_000,
+        "idle_connections": 10_000, "idle_window_s": 10.0}
+QUICK = {"duration": 1.0, "memory_keys": 100_000, "publish_messages": 100_000,
+         "idle_connections": 1_000, "idle_window_s": 2.0}
+# Descriptors the servers and this script keep beside the idle connections.
+IDLE_SPARE_FDS = 128
+IDLE_SETTLE_S = 1.0
 # Pub/sub loads: subscriber counts, the channel, the message size and the publisher's
 # pipeline (one publisher connection).
 PUBSUB_SUBSCRIBERS = (1, 100)
@@ -403,6 +412,53 @@ def memory_session(args, results, rnd, kind, pipe_path):
         f"loaded in {load_s:.1f} s")
 
 
+def idle_connection_count(wanted):
+    """Raises this process's descriptor limit (the servers inherit it) as far as
+    allowed; the connections that fit under it, at most `wanted`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted + IDLE_SPARE_FDS if hard == resource.RLIM_INFINITY else min(hard, wanted + IDLE_SPARE_FDS)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return min(wanted, target - IDLE_SPARE_FDS)
+
+
+def idle_session(args, results, rnd, kind):
+    count = idle_connection_count(args.idle_connections)
+    maxclients = ("--maxclients", str(count + IDLE_SPARE_FDS))
+    server = benchlib.start(kind, args.server_cpu, extra=maxclients)
+    sockets = []
+    try:
+        ping = "*1\r\n$4\r\nPING\r\n".encode()
+        if benchlib.resp_command(server.port, "PING") != "PONG":
+            raise RuntimeError(f"{kind} does not answer PING")
+        rss_before_kib = server.rss_kib()
+        for _ in range(count):
+            sockets.append(socket.create_connection(("127.0.0.1", server.port), timeout=benchlib.RESP_TIMEOUT_S))
+        for s in sockets:
+            s.sendall(ping)
+        for s in sockets:
+            if not s.recv(16).startswith(b"+PONG"):
+                raise RuntimeError(f"{kind}: an idle connection got no PONG")
+        time.sleep(IDLE_SETTLE_S)
+        rss_after_kib = server.rss_kib()
+        cpu_before, started = server.cpu_seconds(), time.monotonic()
+        time.sleep(args.idle_window_s)
+        cpu_after, ended = server.cpu_seconds(), time.monotonic()
+        sample = {
+            "round": rnd + 1,
+            "connections": count,
+            "rss_per_connection_b": (rss_after_kib - rss_before_kib) * 1024 / count,
+            "idle_cpu_percent": 100 * (cpu_after - cpu_before) / (ended - started),
+        }
+    finally:
+        for s in sockets:
+            s.close()
+        server.stop()
+    results["idle"][kind].append(sample)
+    log(f"round {rnd + 1} {kind:6} idle: {count} connections, {sample['rss_per_connection_b']:.0f} B RSS "
+        f"each, {sample['idle_cpu_percent']:.2f}% of a CPU while idle")
+
+
 class Subscribers:
     """`count` connections subscribed to the benchmark channel, drained by a thread
     (bytes read and dropped) so the server never holds their messages back."""
@@ -486,6 +542,9 @@ def medians(results):
     memory_metrics = ("used_memory_per_key_b", "rss_per_key_b", "used_memory_mib", "peak_rss_mib", "load_s")
     out["memory"] = {kind: {m: benchlib.median(samples, m) for m in memory_metrics}
                      for kind, samples in results["memory"].items() if samples}
+    idle_metrics = ("connections", "rss_per_connection_b", "idle_cpu_percent")
+    out["idle"] = {kind: {m: benchlib.median(samples, m) for m in idle_metrics}
+                   for kind, samples in results["idle"].items() if samples}
     return out
 
 
@@ -539,6 +598,18 @@ def memory_table(args, med, results_memory):
     return lines
 
 
+def idle_table(med):
+    rows = [("rss_per_connection_b", "RSS growth per connection, bytes", "{:.0f}"),
+            ("idle_cpu_percent", "server CPU while idle, % of a CPU", "{:.2f}")]
+    redis, corekv = med["idle"].get("redis", {}), med["idle"].get("corekv", {})
+    count = corekv.get("connections") or redis.get("connections") or 0
+    lines = [f"| {count:,.0f} idle connections | Redis | corekv | corekv/Redis |", "|---|---:|---:|---:|"]
+    for key, title, fmt in rows:
+        cells = [fmt.format(side[key]) if side.get(key) is not None else "–" for side in (redis, corekv)]
+        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(corekv.get(key), redis.get(key))} |")
+    return lines
+
+
 def persistence_note(med, refused):
     """Each server's everysec against its own persistence off, per load; refusals."""
     lines = []
@@ -589,6 +660,8 @@ def render(args, plan, results):
         "",
         *memory_table(args, med, results["memory"]),
         "",
+        *idle_table(med),
+        "",
     ]
     lines += ["**Command families** (bench/families.py):", "", *families.tables(results["families"]), ""]
     notes = persistence_note(med, results["refused"])
@@ -627,6 +700,8 @@ def parse_args():
     args.duration = args.duration or profile["duration"]
     args.memory_keys = args.memory_keys or profile["memory_keys"]
     args.publish_messages = profile["publish_messages"]
+    args.idle_connections = profile["idle_connections"]
+    args.idle_window_s = profile["idle_window_s"]
     if args.rounds < 1 or args.duration <= 0 or args.memory_keys < 1:
         ap.error("--rounds, --duration and --memory-keys must be positive")
     if args.server_cpu == args.client_cpu:
@@ -649,6 +724,7 @@ def main():
         "load_average": {"start": os.getloadavg()},
         "samples": {},
         "memory": {kind: [] for kind in SERVERS},
+        "idle": {kind: [] for kind in SERVERS},
         "refused": {},  # persistence setting -> server -> its start-up message
     }
     chosen = families.chosen_families(ap, args)
@@ -675,6 +751,9 @@ def main():
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 pubsub_session(args, results, rnd, kind)
+        for rnd in range(args.rounds):
+            for kind in benchlib.round_order(rnd):
+                idle_session(args, results, rnd, kind)
     results["families"] = families.run(args, chosen)
     results["load_average"]["end"] = os.getloadavg()
     results["plan"] = dataclasses.asdict(plan)

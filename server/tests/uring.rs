@@ -1,14 +1,18 @@
 //! The network drivers at the socket's edge: requests split anywhere, peers that
 //! reset or half-close, a large reply to a slow reader, descriptors given back
-//! after many connections. Each test runs on both drivers (`--io-driver`).
+//! after many connections, a closed peer gone from `CLIENT LIST` at once while
+//! the cores are busy. Each test runs on both drivers (`--io-driver`).
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{encode_str, Server, READ_TIMEOUT};
+use common::{encode_str, info_value, Raw, Server, READ_TIMEOUT};
 
 const DRIVERS: [&str; 2] = ["uring", "glommio"];
 /// Connections opened and closed in the descriptor-leak test.
@@ -19,6 +23,12 @@ const CHURN_BATCH: usize = 50;
 const LARGE_VALUE_BYTES: usize = 64 * 1024 * 1024;
 /// How long the server gets to close sockets of connections that went away.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that keep the cores busy while peers close.
+const LOAD_CONNECTIONS: usize = 4;
+/// Requests per pipeline of a loading connection.
+const LOAD_PIPELINE: usize = 64;
+/// Peers that close (or reset) and are looked for in `CLIENT LIST` right after.
+const CLOSED_PEER_ROUNDS: usize = 200;
 
 fn each_driver(check: impl Fn(&Server, &str)) {
     for driver in DRIVERS {
@@ -181,4 +191,177 @@ fn many_connections_opened_and_closed_give_their_descriptors_back() {
         );
         assert_eq!(c.cmd(&["PING"]), "PONG", "{driver}");
     });
+}
+
+/// Connections that keep the server's cores busy with pipelined writes until
+/// dropped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(server: &Server, connections: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..connections)
+            .map(|i| {
+                let stop = stop.clone();
+                let port = server.port();
+                std::thread::spawn(move || {
+                    let mut s = Raw::connect(port);
+                    let mut pipeline = Vec::new();
+                    for j in 0..LOAD_PIPELINE {
+                        pipeline.extend(encode_str(&["SET", &format!("load:{i}:{j}"), "v"]));
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        s.send(&pipeline);
+                        for _ in 0..LOAD_PIPELINE {
+                            s.read_reply();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A connection's own `addr` field from `CLIENT INFO`.
+fn own_addr(raw: &mut Raw) -> String {
+    let info = raw.cmd(&["CLIENT", "INFO"]);
+    info.split(' ')
+        .find_map(|kv| kv.strip_prefix("addr="))
+        .unwrap_or_else(|| panic!("no addr in {info}"))
+        .to_owned()
+}
+
+/// A peer that closed (every other one resets) before another connection asks is
+/// not in that connection's `CLIENT LIST`, `CLIENT KILL` does not count it,
+/// `INFO`'s `connected_clients` no longer counts it, nor `PUBSUB NUMSUB` its
+/// subscription — on two shards, so the peer is often on the other core, and with
+/// both cores busy.
+#[test]
+fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
+    for driver in DRIVERS {
+        let server = Server::start(&["--shards", "2", "--io-driver", driver]);
+        let _load = Load::start(&server, LOAD_CONNECTIONS);
+        let mut checker = server.raw();
+        for round in 0..CLOSED_PEER_ROUNDS {
+            let mut peer = server.raw();
+            let addr = own_addr(&mut peer);
+            let check = round % 4;
+            if check == 3 {
+                peer.cmd(&["SUBSCRIBE", "gone"]);
+            }
+            if round % 2 == 1 {
+                socket2::SockRef::from(&peer.stream)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+            }
+            drop(peer);
+            let listed = match check {
+                0 => checker
+                    .cmd(&["CLIENT", "LIST"])
+                    .contains(&format!("addr={addr} ")),
+                1 => checker.cmd(&["CLIENT", "KILL", "ADDR", &addr]) == "1",
+                3 => checker.cmd(&["PUBSUB", "NUMSUB", "gone"]) != "[gone, 0]",
+                _ => {
+                    let info = checker.cmd(&["INFO", "clients"]);
+                    let connected = info_value(&info, "connected_clients").unwrap();
+                    // The checker and the loading connections.
+                    connected != (LOAD_CONNECTIONS + 1).to_string()
+                }
+            };
+            assert!(
+                !listed,
+                "{driver}: round {round}: closed peer {addr} still a client"
+            );
+        }
+    }
+}
+
+/// `io_uring_register(2)`'s opcode that registers a provided-buffer ring.
+const IORING_REGISTER_PBUF_RING: u32 = 22;
+/// Offset of the low word of a system call's second argument in `seccomp_data`
+/// (`nr`, `arch`, `instruction_pointer`, then the arguments, little-endian).
+const SECCOMP_DATA_ARG1_LOW: u32 = 24;
+
+/// Makes registering a provided-buffer ring fail with `EINVAL` for this thread
+/// and every process it starts from now on, as on a kernel before 5.19: a seccomp
+/// filter (glommio's own rings register nothing of the kind).
+fn forbid_provided_buffer_rings() {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jeq(libc::SYS_io_uring_register as u32, 0, 3),
+        stmt(
+            libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+            SECCOMP_DATA_ARG1_LOW,
+        ),
+        jeq(IORING_REGISTER_PBUF_RING, 0, 1),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EINVAL as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl(2) with plain integers, then with a filter program that lives
+    // across the call (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ),
+            0,
+            "seccomp: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// A server asked for the io_uring driver says which driver it runs; where the
+/// kernel cannot give the cores their rings (no provided-buffer rings here), it
+/// warns and serves with the glommio driver instead.
+#[test]
+fn a_core_without_a_usable_ring_falls_back_to_glommio() {
+    let server = Server::start(&["--shards", "2", "--io-driver", "uring"]);
+    let log = server.log_text();
+    assert!(log.contains("network driver: io_uring"), "{log}");
+    drop(server);
+    // This test's thread, and the server it starts, only.
+    forbid_provided_buffer_rings();
+    let server = Server::start(&["--shards", "2", "--io-driver", "uring"]);
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), "OK");
+    assert_eq!(c.cmd(&["GET", "k"]), "v");
+    let log = server.log_text();
+    assert!(log.contains("using the glommio driver"), "{log}");
+    assert!(!log.contains("network driver: io_uring"), "{log}");
 }

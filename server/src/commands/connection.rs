@@ -10,6 +10,7 @@ use corekv_engine::command::CommandSpec;
 use corekv_engine::cursor::ArgCursor;
 use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Protocol, Reply, ReplyBuf};
+use futures::future::LocalBoxFuture;
 
 use super::client::set_client_name;
 use super::{srv, Handler, REDIS_VERSION};
@@ -70,15 +71,22 @@ fn select(_: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) ->
     Ok(())
 }
 
-fn reset(core: &Rc<Core>, client: &mut Client, _: &Args, out: &mut ReplyBuf) -> CmdResult {
-    crate::pubsub::unsubscribe_all(core, client);
-    crate::exec::multi::reset(core, client);
-    client.set_db(0);
-    client.info.borrow_mut().name.clear();
-    client.authenticated = false;
-    set_protocol(client, Protocol::Resp2, out);
-    out.simple(b"RESET");
-    Ok(())
+fn reset<'a>(
+    core: &'a Rc<Core>,
+    client: &'a mut Client,
+    _: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        crate::pubsub::unsubscribe_all(core, client);
+        crate::exec::multi::reset(core, client).await;
+        client.set_db(0);
+        client.info.borrow_mut().name.clear();
+        client.authenticated = false;
+        set_protocol(client, Protocol::Resp2, out);
+        out.simple(b"RESET");
+        Ok(())
+    })
 }
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: checks everything before it
@@ -155,5 +163,5 @@ pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("quit", -1, ANY_STATE, "connection", "Closes the connection.", Handler::Sync(quit)),
     srv("select", 2, LOADING | STALE | FAST, "connection", "Changes the selected database.", Handler::Sync(select)),
     srv("hello", -1, ANY_STATE, "connection", "Handshakes with the Redis server.", Handler::Sync(hello)),
-    srv("reset", 1, ANY_STATE, "connection", "Resets the connection.", Handler::Sync(reset)),
+    srv("reset", 1, ANY_STATE, "connection", "Resets the connection.", Handler::Async(reset)),
 ];

@@ -177,6 +177,7 @@ const CONTAINER: Container = Container {
 async fn all_names(core: &Rc<Core>, kind: Kind) -> BTreeSet<Bytes> {
     let calls = (0..core.shards()).map(|s| {
         let ask: crate::shard::mesh::Control = Box::new(move |core: &Rc<Core>| {
+            crate::net::catch_up(core);
             Answer::Names(core.pubsub.borrow().table(kind).keys().cloned().collect())
         });
         core.call(s, None, Msg::Control(ask))
@@ -195,6 +196,7 @@ async fn numsub(core: &Rc<Core>, kind: Kind, names: &[Bytes]) -> Vec<u64> {
     let calls = (0..core.shards()).map(|s| {
         let names = names.to_vec();
         let ask: crate::shard::mesh::Control = Box::new(move |core: &Rc<Core>| {
+            crate::net::catch_up(core);
             let local = core.pubsub.borrow();
             let table = local.table(kind);
             let counts = names

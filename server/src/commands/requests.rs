@@ -35,9 +35,11 @@ impl From<Msg> for mesh::Msg {
     fn from(msg: Msg) -> mesh::Msg {
         match msg {
             Msg::Clients(op) => mesh::Msg::Control(Box::new(move |core| {
+                crate::net::catch_up(core);
                 Answer::Clients(core.clients.borrow_mut().apply(op))
             })),
             Msg::Stats => mesh::Msg::Control(Box::new(|core| {
+                crate::net::catch_up(core);
                 let watched_keys = crate::shard::watch::watched_keys(&core.shard);
                 Answer::Stats(Box::new(Snapshot {
                     shard: core.shard.borrow().stats(),

@@ -124,10 +124,10 @@ pub const PARAMS: &[Param] = &[
     ),
     p(
         "io-driver",
-        "glommio",
+        "uring",
         Kind::Enum(&["uring", "glommio"]),
         false,
-        "network driver: glommio's sockets, or each core's own io_uring ring (faster)",
+        "network driver: each core's own io_uring ring (faster), or glommio's sockets",
     ),
     p(
         "databases",

@@ -5,7 +5,12 @@
 //! with a non-blocking `send(2)` (a pipeline's replies usually leave in one call,
 //! without waking the writing task); what the socket does not take, the writing
 //! task writes as the peer reads.
+//!
+//! The core keeps a list of its connections' sockets: [`catch_up`] polls them
+//! all at once, so that a client whose peer closed is forgotten before a
+//! `CLIENT LIST` or `INFO` answers, even when its reading task has not run yet.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -21,6 +26,47 @@ use crate::shard::Core;
 
 /// Bytes read from the socket per read call.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// This core's connections: socket and client id.
+    static OPEN: RefCell<Vec<(RawFd, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Forgets every client of this core whose peer closed or reset (see
+/// [`crate::net::catch_up`]): one `poll(2)` of all the core's sockets.
+pub fn catch_up(core: &Core) {
+    let mut fds: Vec<libc::pollfd> = OPEN.with(|open| {
+        open.borrow()
+            .iter()
+            .map(|&(fd, _)| libc::pollfd {
+                fd,
+                events: libc::POLLRDHUP,
+                revents: 0,
+            })
+            .collect()
+    });
+    if fds.is_empty() {
+        return;
+    }
+    // SAFETY: poll(2) of `fds.len()` entries of a live vector, without waiting.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if ready <= 0 {
+        return;
+    }
+    let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+    let ids: Vec<u64> = OPEN.with(|open| {
+        let open = open.borrow();
+        fds.iter()
+            .zip(open.iter())
+            .filter(|(p, _)| p.revents & gone != 0)
+            .map(|(_, &(_, id))| id)
+            .collect()
+    });
+    for id in ids {
+        crate::session::forget(core, id);
+        crate::pubsub::forget_client(core, id);
+    }
+}
 
 /// Serves one accepted connection until it closes (or becomes a replication stream,
 /// whose socket goes to [`crate::repl::master::hand_over`]).
@@ -38,6 +84,8 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
             return;
         }
     };
+    let id = session.id();
+    OPEN.with(|open| open.borrow_mut().push((fd, id)));
     let outbox = session.outbox();
     let (mut reader, writer) = stream.split();
     let writing = ::glommio::spawn_local(write_out(writer, outbox.clone()));
@@ -53,6 +101,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
             break;
         }
     }
+    OPEN.with(|open| open.borrow_mut().retain(|&(_, open_id)| open_id != id));
     let handover = session.close();
     if outbox.is_closed() {
         // Ends the connection for the peer, and wakes a write stuck on a peer that

@@ -167,6 +167,7 @@ fn start_uring(
     sockets: &[OwnedFd],
     mode: Mode,
 ) {
+    super::uring::install(&driver);
     glommio::spawn_local(driver.clone().run()).detach();
     for socket in sockets {
         let weak = Rc::downgrade(&driver);

@@ -25,14 +25,13 @@
 //! writes what is queued, unless the outbox was dropped, and shuts the socket down.
 //!
 //! Two drivers implement these calls, chosen by the `io-driver` parameter:
-//! [`glommio`] (the default: glommio's `TcpStream`, one reading and one writing
-//! task per connection) and [`uring`] (each core's own io_uring ring, multishot
-//! accept and receive into provided buffers, sends batched per loop turn; about
-//! half the CPU per request at pipeline 1). `uring` is not the default yet: under
-//! the parallel black-box suite, about one run in ten of `tests/resp3.rs` sees a
-//! freshly started multi-shard server not answer the first command of its second
-//! connection (never with `glommio`, never reproduced outside the suite). A core
-//! whose ring cannot be set up uses the glommio driver.
+//! [`uring`] (the default: each core's own io_uring ring, multishot accept and
+//! receive into provided buffers, sends batched per loop turn; about half the CPU
+//! per request at pipeline 1) and [`glommio`] (glommio's `TcpStream`, one reading
+//! and one writing task per connection). Each core sets its ring up at start; the
+//! first core logs the driver and the ring's flags. A core whose ring cannot be
+//! set up (a kernel before 5.19, without provided-buffer rings or cooperative task
+//! running) warns and uses the glommio driver.
 //!
 //! `corekv-server --canned-reply` (a benchmark flag, hidden from `--help`) opens
 //! every session in [`Mode::CannedReply`](crate::session::Mode): each request is
@@ -50,6 +49,20 @@ use futures::io::WriteHalf;
 use futures::AsyncWriteExt;
 
 use crate::session::outbox::Outbox;
+use crate::shard::Core;
+
+/// Makes what already happened on this core's sockets take effect now, so that a
+/// peer that closed or reset before the caller asked is no longer a client (gone
+/// from the registry, the connected count and the pub/sub tables), whether or not
+/// its connection's task has run since: with the io_uring driver, runs the
+/// completions its ring holds (the turn that reaps a peer's close forgets it);
+/// with the glommio driver, polls the core's sockets once. Called by what
+/// enumerates or counts clients or subscribers (`CLIENT LIST`/`KILL`, `INFO`,
+/// `PUBSUB`), on each core.
+pub fn catch_up(core: &Core) {
+    uring::catch_up();
+    glommio::catch_up(core);
+}
 
 /// The writing task: drains the outbox at the pace the peer reads.
 pub async fn write_out(mut writer: WriteHalf<TcpStream>, outbox: Rc<Outbox>) {

@@ -127,6 +127,23 @@ pub fn unsubscribe_all(core: &Core, client: &mut Client) {
     client.info.borrow_mut().pubsub = false;
 }
 
+/// Drops connection `id`'s subscriptions from this core's tables: its peer went
+/// away, and the session, which closes later, then finds nothing left to undo.
+pub fn forget_client(core: &Core, id: u64) {
+    let mut local = core.pubsub.borrow_mut();
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        let names: Vec<Bytes> = local
+            .table(kind)
+            .iter()
+            .filter(|(_, subs)| subs.iter().any(|(i, _)| *i == id))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            local.unsubscribe(&core.global.pubsub, kind, &name, id);
+        }
+    }
+}
+
 /// Subscribes the connection to `name`; returns the count its confirmation shows.
 pub fn subscribe(core: &Core, client: &mut Client, kind: Kind, name: &Bytes) -> usize {
     if client.subs.set_mut(kind).insert(name.clone()) {

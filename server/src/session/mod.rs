@@ -97,6 +97,17 @@ enum End {
     OutputBufferLimit,
 }
 
+/// Deregisters client `id` from its core: gone from `CLIENT LIST` and from the
+/// connected count. Idempotent: a driver calls it as soon as it sees the peer
+/// close, before the session itself closes.
+pub fn forget(core: &Core, id: u64) {
+    if core.clients.borrow_mut().remove(id) {
+        core.global
+            .connected_clients
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One client connection, between its driver and the command path.
 pub struct Session {
     core: Rc<Core>,
@@ -178,6 +189,11 @@ impl Session {
         })
     }
 
+    /// The client id (`CLIENT ID`), the key of the core's client registry.
+    pub fn id(&self) -> u64 {
+        self.client.id
+    }
+
     /// What the driver writes to the socket.
     pub fn outbox(&self) -> Rc<Outbox> {
         self.outbox.clone()
@@ -210,11 +226,7 @@ impl Session {
         self.outbox.finish();
         crate::pubsub::unsubscribe_all(&self.core, &mut self.client);
         crate::exec::multi::on_close(&self.core, &mut self.client);
-        self.core.clients.borrow_mut().remove(id);
-        self.core
-            .global
-            .connected_clients
-            .fetch_sub(1, Ordering::Relaxed);
+        forget(&self.core, id);
         match self.end {
             None | Some(End::Quit) => self.client.handover.take(),
             Some(_) => None,

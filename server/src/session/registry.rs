@@ -56,8 +56,9 @@ impl Registry {
         self.clients.insert(id, info);
     }
 
-    pub fn remove(&mut self, id: u64) {
-        self.clients.remove(&id);
+    /// False if `id` was not registered (any more).
+    pub fn remove(&mut self, id: u64) -> bool {
+        self.clients.remove(&id).is_some()
     }
 
     pub fn len(&self) -> usize {

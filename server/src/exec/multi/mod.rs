@@ -66,10 +66,13 @@ pub fn on_close(core: &Rc<Core>, client: &mut Client) {
     }
 }
 
-/// `RESET`: the transaction is discarded and the watch session ends.
-pub fn reset(core: &Rc<Core>, client: &mut Client) {
+/// `RESET`: the transaction is discarded and the watch session ends (before the
+/// reply, as with `UNWATCH`).
+pub async fn reset(core: &Rc<Core>, client: &mut Client) {
     client.multi.queue = None;
-    on_close(core, client);
+    if let Some(watch) = client.multi.watch.take() {
+        release(core.clone(), watch).await;
+    }
 }
 
 /// Ends a watch session on every shard holding its keys.
@@ -80,7 +83,7 @@ async fn release(core: Rc<Core>, watch: Watch) {
             watch::table(&mut core.shard.borrow_mut()).take(id);
             Answer::Done
         }));
-        core.tell(s, forget).await;
+        core.call(s, None, forget).await;
     }
 }
 

@@ -38,7 +38,10 @@
 //! Memory locked: the rings are charged to the memory cgroup (Linux 5.12), and the
 //! only pinned memory is the provided-buffer ring's entries (8 KiB per core), so a
 //! server started by a user with the default 8 MiB `RLIMIT_MEMLOCK` (or systemd's
-//! default `LimitMEMLOCK`) needs no raised limit for this driver.
+//! default `LimitMEMLOCK`) needs no raised limit for this driver. Measured as an
+//! unprivileged user with two shards: the server starts with `RLIMIT_MEMLOCK` down
+//! to 512 KiB (glommio's executors, whichever driver, need the rest: below about
+//! 256 KiB they do not start), so systemd units need no `LimitMEMLOCK=` line.
 //!
 //! The ring is created with `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` where the
 //! kernel has them (completions run only inside the turn's enter, never by
@@ -63,14 +66,33 @@
 mod bufs;
 pub mod ring;
 
+use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Poll;
 
 use ring::{Conn, Driver};
 
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
 use crate::shard::Core;
+
+thread_local! {
+    /// This core's driver, once its ring is set up (one core per thread).
+    static CORE_DRIVER: RefCell<Weak<Driver>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Makes `driver` the one [`catch_up`] turns on this core.
+pub fn install(driver: &Rc<Driver>) {
+    CORE_DRIVER.with(|d| *d.borrow_mut() = Rc::downgrade(driver));
+}
+
+/// Runs what this core's ring completed meanwhile, if the core has one: see
+/// [`crate::net::catch_up`].
+pub fn catch_up() {
+    if let Some(driver) = CORE_DRIVER.with(|d| d.borrow().upgrade()) {
+        driver.catch_up();
+    }
+}
 
 /// Serves one accepted connection until it closes (or becomes a replication stream,
 /// whose socket goes to [`crate::repl::master::hand_over`]).
@@ -94,6 +116,12 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
             return;
         }
     };
+    let id = session.id();
+    let registered = core.clone();
+    conn.when_peer_closes(Box::new(move || {
+        crate::session::forget(&registered, id);
+        crate::pubsub::forget_client(&registered, id);
+    }));
     driver.receive(&conn);
     let outbox = session.outbox();
     let writing = ::glommio::spawn_local(write_out(driver.clone(), conn.clone(), outbox.clone()));

@@ -72,6 +72,9 @@ pub struct Conn {
     sending: Cell<bool>,
     /// The writing task, waiting for the sends to end.
     sender: RefCell<Option<Waker>>,
+    /// Runs in the turn that reaps the peer's close (or reset), before any task
+    /// runs: see [`Conn::when_peer_closes`].
+    on_peer_closed: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl Conn {
@@ -86,7 +89,15 @@ impl Conn {
             reader: RefCell::new(None),
             sending: Cell::new(false),
             sender: RefCell::new(None),
+            on_peer_closed: RefCell::new(None),
         }
+    }
+
+    /// Sets what the turn that reaps the end of the peer's input does at once,
+    /// before the reading task gets to run: a peer that closed or reset is gone
+    /// from the core's client registry by the time anything else on the core runs.
+    pub fn when_peer_closes(&self, f: Box<dyn FnOnce()>) {
+        *self.on_peer_closed.borrow_mut() = Some(f);
     }
 
     /// Registers the reading task's waker.
@@ -221,6 +232,19 @@ impl Driver {
         }
     }
 
+    /// Runs a turn now, from any task of the core: what the kernel completed
+    /// meanwhile (a peer's close among it) takes effect before the caller goes on.
+    /// Enters the kernel only if the ring holds completions to run or entries to
+    /// submit.
+    pub fn catch_up(&self) {
+        match self.turn(false) {
+            // The rest waits for the loop, which a parked loop would not know of.
+            Ok(true) => self.wake_loop(),
+            Ok(false) => {}
+            Err(e) => log::warn!("io_uring_enter failed: {e}"),
+        }
+    }
+
     /// Makes the pending eventfd read complete: the loop's next wake goes through
     /// glommio's reactor.
     fn signal_self(&self) {
@@ -335,6 +359,11 @@ impl Driver {
 
     fn queue_entry(&self, entry: squeue::Entry) {
         self.backlog.borrow_mut().push_back(entry);
+        self.wake_loop();
+    }
+
+    /// Brings a parked loop back for a turn (a local wake, no system call).
+    fn wake_loop(&self) {
         if !self.queued.replace(true) {
             if let Some(w) = self.parked.borrow_mut().take() {
                 w.wake();
@@ -510,6 +539,10 @@ impl Driver {
             }
         } else if res == 0 || (res != -libc::ENOBUFS && res != -libc::ECANCELED) {
             conn.eof.set(true);
+            let closed = conn.on_peer_closed.borrow_mut().take();
+            if let Some(closed) = closed {
+                closed();
+            }
         }
         if !more {
             conn.recv.set(None);
