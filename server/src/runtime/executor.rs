@@ -131,6 +131,7 @@ async fn shard_main(
     let listeners = Listeners::start(&core, &listen)?;
     if id == 0 {
         log::info!("ready to accept connections on {:?}", listen.addrs);
+        glommio::spawn_local(crate::runtime::service::announce_ready(global.clone())).detach();
     }
     global.shutdown.wait().await;
     listeners.stop();
