@@ -45,6 +45,7 @@ pub use params::{Kind, Param, ALIASES, PARAMS};
 
 pub mod file;
 pub mod redis_conf;
+pub mod sample;
 use file::{fatal, Directive};
 use redis_conf::{
     DEPRECATED, IGNORED, MORE_ALIASES, MULTI_ARG, PROCESS, REFUSED, REFUSED_UNLESS_DEFAULT,
@@ -186,9 +187,10 @@ fn all_aliases() -> impl Iterator<Item = &'static (&'static str, &'static str)> 
     )
 }
 
-/// Whether `param` is one corekv accepts and ignores.
+/// Whether `param` is one corekv accepts and ignores (no row of [`PARAMS`]
+/// implements it).
 pub fn is_ignored(param: &Param) -> bool {
-    IGNORED.iter().any(|p| std::ptr::eq(p, param))
+    IGNORED.iter().any(|p| p.name == param.name) && !PARAMS.iter().any(|p| p.name == param.name)
 }
 
 /// The parameter called `name` (any case), by its name or an alias.
@@ -314,7 +316,7 @@ impl Config {
                 .apply(d, &mut saw_save)
                 .map_err(|why| fatal(&d.origin, &d.line, &why))?;
             if let Some(param) = param.filter(|p| is_ignored(p)) {
-                if !cfg.ignored_given.iter().any(|p| std::ptr::eq(*p, param)) {
+                if !cfg.ignored_given.iter().any(|p| p.name == param.name) {
                     cfg.ignored_given.push(param);
                 }
             }

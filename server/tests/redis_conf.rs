@@ -11,7 +11,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_port, ping, unique_dir, DataDir, Server, EXIT_TIMEOUT};
@@ -77,17 +77,6 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A server started outside the harness (with standard input, or daemonized):
-/// killed on drop.
-struct Spawned(Child);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -303,23 +292,27 @@ fn command_line_as_redis_server_takes_it() {
     // `-`: the configuration from standard input, after the file, before options.
     let port = free_port();
     let data = unique_dir("cli-stdin");
-    let mut child = Spawned(
-        Command::new(binary())
-            .args([file.to_str().unwrap(), "--shards", "1", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let log = data.with_extension("log");
+    let child = Command::new(binary())
+        .args([file.to_str().unwrap(), "--shards", "1", "--logfile"])
+        .arg(&log)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server::adopt(child, port, &data, &log);
     let stdin_conf = format!("port {port}\ndir {}\ntimeout 11\n", data.display());
-    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdin = server.take_stdin();
     stdin.write_all(stdin_conf.as_bytes()).unwrap();
     drop(stdin);
-    wait_for("the server configured from stdin", || ping(port));
-    let mut con = common::Raw::connect(port);
+    server
+        .wait_ready()
+        .expect("the server configured from stdin starts");
+    let mut con = server.raw();
     assert_eq!(con.cmd(&["CONFIG", "GET", "timeout"]), "[timeout, 11]");
-    child.0.kill().unwrap();
+    drop(server);
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -334,27 +327,24 @@ fn daemonize_writes_the_pid_file_and_logs_to_logfile() {
     let port = free_port();
     let pidfile: PathBuf = dir.path().join("d.pid");
     let logfile = dir.path().join("d.log");
-    let out = run_to_end(
-        &[
-            "--port",
-            &port.to_string(),
-            "--dir",
-            dir.path().join("data").to_str().unwrap(),
-            "--shards",
-            "1",
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            pidfile.to_str().unwrap(),
-            "--logfile",
-            logfile.to_str().unwrap(),
-        ],
-        "",
-    );
+    let parent = Command::new(binary())
+        .args(["--port", &port.to_string(), "--dir"])
+        .arg(dir.path().join("data"))
+        .args(["--shards", "1", "--daemonize", "yes", "--pidfile"])
+        .arg(&pidfile)
+        .arg("--logfile")
+        .arg(&logfile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run corekv-server");
+    // Killed on drop should it not exit: the harness owns it.
+    let mut parent = Server::adopt(parent, port, dir.path(), &dir.path().join("parent.log"));
+    let status = parent.wait_exit(WAIT_TIMEOUT);
     assert!(
-        out.status.success(),
-        "the parent exits at once: {}",
-        text(&out)
+        status.is_some_and(|s| s.success()),
+        "the parent exits at once: {status:?}"
     );
     wait_for("the daemon", || ping(port));
     let pid = read_pid(&pidfile).expect("the daemon's pid");

@@ -108,7 +108,7 @@ pub const PROCESS: &[Param] = &[
         "",
         Kind::Str,
         false,
-        "file the process id is written to (removed at exit); with daemonize, /var/run/redis.pid if empty",
+        "file the process id is written to (removed at exit); with daemonize, /var/run/corekv.pid if empty",
     ),
     row(
         "logfile",

@@ -3,7 +3,7 @@
 //! applied after the file as if it were one more redis.conf line
 //! (`--replicaof 127.0.0.1 6379`, `--save 3600 1 300 100`, `"--port 7000"`).
 //! Besides Redis's `--version`, `--help` and `--test-memory` (refused), corekv's own
-//! `--list-backups`, `--verify-backup PATH` and `--canned-reply`.
+//! `--list-backups`, `--verify-backup PATH`, `--print-config` and `--canned-reply`.
 //!
 //! Every directive takes one value unless Redis's takes several
 //! ([`crate::config::redis_conf::MULTI_ARG`]); a second word after a one-value
@@ -25,6 +25,8 @@ const COMMAND_LINE: &str = "command line";
 pub enum Invocation {
     Version,
     Help,
+    /// `--print-config`: the deploy kit's corekv.conf ([`crate::config::sample`]).
+    PrintConfig,
     /// `--test-memory`: refused with this message.
     TestMemory,
     VerifyBackup(String),
@@ -81,6 +83,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             "canned-reply" => run.canned_reply = true,
             "version" => return Ok(Invocation::Version),
             "help" => return Ok(Invocation::Help),
+            "print-config" => return Ok(Invocation::PrintConfig),
             "test-memory" => return Ok(Invocation::TestMemory),
             "verify-backup" => {
                 let path = args.get(i).ok_or("--verify-backup takes a path")?;
@@ -156,7 +159,8 @@ pub fn help_text() -> String {
          \x20      corekv-server -v or --version\n\
          \x20      corekv-server -h or --help\n\
          \x20      corekv-server --list-backups [options]   (list the backup sets in dir and exit)\n\
-         \x20      corekv-server --verify-backup <path>     (verify a backup set and exit: 0 intact)\n\n\
+         \x20      corekv-server --verify-backup <path>     (verify a backup set and exit: 0 intact)\n\
+         \x20      corekv-server --print-config             (print a corekv.conf with every parameter)\n\n\
          Examples:\n\
          \x20      corekv-server (run the server with default settings)\n\
          \x20      corekv-server /etc/redis/6379.conf\n\

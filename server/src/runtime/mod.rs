@@ -61,6 +61,10 @@ pub fn run() -> i32 {
             print!("{}", cli::help_text());
             return 0;
         }
+        Ok(cli::Invocation::PrintConfig) => {
+            print!("{}", crate::config::sample::sample_config());
+            return 0;
+        }
         Ok(cli::Invocation::TestMemory) => {
             eprintln!("{}", cli::TEST_MEMORY_REFUSED);
             return 1;

@@ -2,7 +2,8 @@
 //! `daemonize yes` (fork into the background), the `pidfile`, the `bind` list with
 //! Redis's `-` prefix (skip an address the host does not have) and `*`, and
 //! `supervised systemd`: `READY=1` once the data is loaded and connections are
-//! accepted, `STOPPING=1` when shutdown starts (sd_notify over `NOTIFY_SOCKET`).
+//! accepted, `STOPPING=1` when shutdown starts (sd_notify over `NOTIFY_SOCKET`;
+//! shard 0's main calls both).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -144,7 +145,7 @@ pub fn log_configuration(config: &Config) {
 }
 
 /// Runs on shard 0 once it listens: when the data is loaded, logs that the server
-/// is ready and tells systemd (`READY=1`); when shutdown starts, `STOPPING=1`.
+/// is ready and tells systemd (`READY=1`).
 pub async fn announce_ready(global: Arc<Global>) {
     while global.is_loading() {
         if global.shutdown.is_fired() {
@@ -153,15 +154,17 @@ pub async fn announce_ready(global: Arc<Global>) {
         glommio::timer::sleep(READY_POLL_INTERVAL).await;
     }
     log::info!("Ready to accept connections");
-    let systemd = notifies_systemd(&global.config);
-    if systemd {
+    if notifies_systemd(&global.config) {
         notify(&[
             NotifyState::Ready,
             NotifyState::Status("Ready to accept connections"),
         ]);
     }
-    global.shutdown.wait().await;
-    if systemd {
+}
+
+/// Called by shard 0 when shutdown starts: tells systemd (`STOPPING=1`).
+pub fn announce_stopping(global: &Global) {
+    if notifies_systemd(&global.config) {
         notify(&[NotifyState::Stopping]);
     }
 }

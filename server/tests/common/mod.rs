@@ -20,6 +20,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod adopt;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
