@@ -18,6 +18,8 @@ use common::{free_port, ping, unique_dir, DataDir, Server, EXIT_TIMEOUT};
 
 /// Debian's `/etc/redis/redis.conf` of redis-server 7.0.15, as shipped.
 const STOCK_CONF: &str = include_str!("fixtures/redis-7.0.15-debian.conf");
+/// Every Redis 7.0.15 parameter as `CONFIG GET *` shows it, as redis.conf lines.
+const ALL_PARAMETERS_CONF: &str = include_str!("fixtures/redis-7.0.15-config-get-all.conf");
 /// How long a process started outside the harness gets to answer or to exit.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Redis log line: `pid:role dd Mon yyyy hh:mm:ss.mmm <mark> message`.
@@ -162,6 +164,33 @@ fn debian_stock_redis_conf_starts_with_five_edits() {
     server.signal(libc::SIGTERM);
     assert!(server.wait_exit(EXIT_TIMEOUT).is_some_and(|s| s.success()));
     assert!(!pid.exists(), "the pid file is removed at exit");
+}
+
+#[test]
+fn every_redis_7_parameter_is_accepted_and_shown_by_config_get() {
+    let dir = DataDir::new("all-params");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let file = dir.path().join("all.conf");
+    std::fs::write(&file, ALL_PARAMETERS_CONF).unwrap();
+    // The command line keeps the server on loopback and in its own directory.
+    let server = common::start_in(&dir, &[file.to_str().unwrap(), "--bind", "127.0.0.1"]);
+    let mut con = server.raw();
+    let names = ALL_PARAMETERS_CONF
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_once(' ').expect("name value").0);
+    let mut count = 0;
+    for name in names {
+        let got = con.cmd(&["CONFIG", "GET", name]);
+        assert!(
+            got.starts_with(&format!("[{name}, ")),
+            "CONFIG GET {name}: {got}"
+        );
+        count += 1;
+    }
+    assert!(count > 180, "{count} parameters");
+    assert_eq!(con.cmd(&["CONFIG", "SET", "hz", "50"]), "OK");
+    assert_eq!(con.cmd(&["CONFIG", "GET", "hz"]), "[hz, 50]");
 }
 
 #[test]
