@@ -7,6 +7,12 @@
 //! limits of hashes and sets ([`Config::collection_limits`]) are handed to every
 //! shard at start and after each `CONFIG SET`. A few parameters have a second, older
 //! name ([`ALIASES`]) that Redis 7.0 still accepts and `CONFIG GET` still matches.
+//!
+//! Besides corekv's own parameters ([`PARAMS`]) the registry holds the rest of
+//! Redis 7.0's redis.conf ([`redis_conf`]): the process parameters applied at start
+//! and the directives accepted but ignored. Config files and command-line options
+//! are read as redis.conf lines ([`file`]) and applied in order by
+//! [`Config::from_directives`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -37,6 +43,14 @@ use values::{merge_output_limits, parse_output_limits};
 
 mod params;
 pub use params::{Kind, Param, ALIASES, PARAMS};
+
+pub mod file;
+pub mod redis_conf;
+pub mod sample;
+use file::{fatal, Directive};
+use redis_conf::{
+    DEPRECATED, IGNORED, MORE_ALIASES, MULTI_ARG, PROCESS, REFUSED, REFUSED_UNLESS_DEFAULT,
+};
 
 /// Redis 7.0's output-buffer limits, as `CONFIG GET` prints them.
 const OUTPUT_LIMITS_DEFAULT: &str =
@@ -122,6 +136,9 @@ pub struct Config {
     values: RwLock<BTreeMap<&'static str, String>>,
     pub hot: Hot,
     pub file: Option<String>,
+    /// The ignored directives the configuration set, each once, in order: the
+    /// start-up log names them with the reason.
+    pub ignored_given: Vec<&'static Param>,
 }
 
 /// Why a value was refused; becomes Redis's `CONFIG SET failed ...` text.
@@ -157,21 +174,36 @@ impl ConfigError {
     }
 }
 
-/// The older names of parameter `name` (command-line flags accept them too).
-pub fn aliases_of(name: &str) -> impl Iterator<Item = &'static str> + '_ {
-    ALIASES
+/// Every parameter: corekv's, then the process parameters, then the ignored
+/// directives no row before them shadows.
+pub fn all_params() -> impl Iterator<Item = &'static Param> {
+    let unshadowed = |p: &&'static Param| !PARAMS.iter().any(|q| q.name == p.name);
+    PARAMS
         .iter()
-        .filter(move |(_, target)| *target == name)
-        .map(|(alias, _)| *alias)
+        .chain(PROCESS.iter().chain(IGNORED).filter(unshadowed))
+}
+
+/// Every `(alias, target)` pair, each alias once.
+fn all_aliases() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    ALIASES.iter().chain(
+        MORE_ALIASES
+            .iter()
+            .filter(|(alias, _)| !ALIASES.iter().any(|(a, _)| a == alias)),
+    )
+}
+
+/// Whether `param` is one corekv accepts and ignores (no row of [`PARAMS`]
+/// implements it).
+pub fn is_ignored(param: &Param) -> bool {
+    IGNORED.iter().any(|p| p.name == param.name) && !PARAMS.iter().any(|p| p.name == param.name)
 }
 
 /// The parameter called `name` (any case), by its name or an alias.
 pub fn find(name: &str) -> Option<&'static Param> {
-    let name = ALIASES
-        .iter()
+    let name = all_aliases()
         .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
         .map_or(name, |(_, target)| target);
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    all_params().find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
 fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
@@ -215,20 +247,56 @@ fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
         Kind::Str => Ok(value.to_string()),
         Kind::OutputLimits => merge_output_limits(OUTPUT_LIMITS_DEFAULT, value)
             .map_err(|why| ConfigError::Invalid(param.name, why)),
+        Kind::SavePoints => save_points(value).ok_or_else(|| invalid("Invalid save parameters")),
         Kind::KeyspaceEvents => keyspace_events_flags(value)
             .map(keyspace_events_string)
             .ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),
     }
 }
 
+/// A `save` value's canonical form: `seconds changes` pairs (seconds at least 1).
+fn save_points(value: &str) -> Option<String> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if !words.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut points = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let n: i64 = w.parse().ok()?;
+        if n < i64::from(i % 2 == 0) {
+            return None;
+        }
+        points.push(n.to_string());
+    }
+    Some(points.join(" "))
+}
+
 impl Config {
     /// Defaults, then `file` (if any), then `overrides` in order.
+    #[cfg(test)]
     pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, String> {
-        let values = PARAMS
-            .iter()
+        let mut directives = Vec::new();
+        if let Some(path) = file {
+            file::read_file(std::path::Path::new(path), &mut directives)?;
+        }
+        directives.extend(overrides.iter().map(|(name, value)| Directive {
+            words: vec![name.clone(), value.clone()],
+            origin: "command line".into(),
+            line: format!("{name} {value}"),
+        }));
+        Config::from_directives(file.map(str::to_string), &directives)
+    }
+
+    /// Defaults, then `directives` in order (the config file's, standard input's,
+    /// then the command line's); `file` is the file `CONFIG REWRITE` writes.
+    pub fn from_directives(
+        file: Option<String>,
+        directives: &[Directive],
+    ) -> Result<Config, String> {
+        let values = all_params()
             .map(|p| (p.name, p.default.to_string()))
             .collect();
-        let cfg = Config {
+        let mut cfg = Config {
             values: RwLock::new(values),
             hot: Hot {
                 proto_max_bulk_len: AtomicU64::new(PROTO_MAX_BULK_LEN_BYTES_DEFAULT),
@@ -246,28 +314,67 @@ impl Config {
                 notify_keyspace_events: AtomicU32::new(0),
                 output_limits: Default::default(),
             },
-            file: file.map(str::to_string),
+            file,
+            ignored_given: Vec::new(),
         };
         cfg.hot.store_output_limits(OUTPUT_LIMITS_DEFAULT);
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("can't read config file {path}: {e}"))?;
-            for (lineno, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
+        let mut saw_save = false;
+        for d in directives {
+            let param = cfg
+                .apply(d, &mut saw_save)
+                .map_err(|why| fatal(&d.origin, &d.line, &why))?;
+            if let Some(param) = param.filter(|p| is_ignored(p)) {
+                if !cfg.ignored_given.iter().any(|p| p.name == param.name) {
+                    cfg.ignored_given.push(param);
                 }
-                let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-                let value = value.trim().trim_matches('"');
-                cfg.set_startup(name, value)
-                    .map_err(|e| format!("{path}:{}: {}", lineno + 1, e.startup_message()))?;
             }
         }
-        for (name, value) in overrides {
-            cfg.set_startup(name, value)
-                .map_err(|e| e.startup_message())?;
+        for (name, why) in REFUSED_UNLESS_DEFAULT {
+            if let Some(param) = find(name).filter(|p| is_ignored(p)) {
+                if cfg.get(name) != param.default {
+                    return Err(format!("{name} {}: {why}", cfg.get(name)));
+                }
+            }
         }
         Ok(cfg)
+    }
+
+    /// Applies one directive; the parameter it set, if any. `saw_save` makes the
+    /// `save` lines of one configuration add up, as in Redis.
+    fn apply(&self, d: &Directive, saw_save: &mut bool) -> Result<Option<&'static Param>, String> {
+        let name = d.name();
+        if let Some((_, why)) = REFUSED.iter().find(|(n, _)| *n == name) {
+            return Err((*why).to_string());
+        }
+        if DEPRECATED.contains(&name) {
+            return Ok(None);
+        }
+        let bad = || "Bad directive or wrong number of arguments".to_string();
+        let param = find(name).ok_or_else(bad)?;
+        let args = d.args();
+        let value = if MULTI_ARG.contains(&param.name) {
+            if args.is_empty() {
+                return Err(bad());
+            }
+            args.join(" ")
+        } else {
+            match args {
+                [value] => value.clone(),
+                _ => return Err(bad()),
+            }
+        };
+        let value = if param.name == "save" && *saw_save && !value.is_empty() {
+            let before = self.get("save");
+            format!("{before} {value}").trim().to_string()
+        } else {
+            value
+        };
+        if param.name == "save" {
+            *saw_save = true;
+        }
+        self.set_startup(param.name, &value)
+            .map_err(|e| e.startup_message())?;
+        Ok(Some(param))
     }
 
     fn set_startup(&self, name: &str, value: &str) -> Result<(), ConfigError> {
@@ -383,10 +490,9 @@ impl Config {
                 .iter()
                 .any(|pat| glob_match(pat, name.as_bytes(), true))
         };
-        let aliases = ALIASES
-            .iter()
+        let aliases = all_aliases()
             .filter(|(alias, _)| matches(alias))
-            .map(|(alias, target)| (*alias, values[target].clone()));
+            .filter_map(|(alias, target)| Some((*alias, values.get(target)?.clone())));
         values
             .iter()
             .filter(|(name, _)| matches(name))
@@ -454,10 +560,11 @@ impl Config {
         };
         let values = self.values.read().expect("config lock");
         let mut text = String::from("# Written by corekv (CONFIG REWRITE)\n");
-        for p in PARAMS {
+        for p in all_params() {
             let v = &values[p.name];
             if v != p.default {
-                text.push_str(&format!("{} \"{}\"\n", p.name, v.replace('"', "\\\"")));
+                let quoted = v.replace('\\', "\\\\").replace('"', "\\\"");
+                text.push_str(&format!("{} \"{quoted}\"\n", p.name));
             }
         }
         let tmp = format!("{path}.tmp");

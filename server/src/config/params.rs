@@ -21,6 +21,8 @@ pub enum Kind {
     OutputLimits,
     /// `notify-keyspace-events`: class letters ([`keyspace_events_flags`]).
     KeyspaceEvents,
+    /// `save`: `seconds changes` pairs, or empty.
+    SavePoints,
 }
 
 /// One configuration parameter.
@@ -175,9 +177,9 @@ pub const PARAMS: &[Param] = &[
     p(
         "save",
         "",
-        Kind::Enum(&[""]),
+        Kind::SavePoints,
         true,
-        "RDB save points: none (kept so tools can read it)",
+        "RDB save points, accepted and ignored: the journal keeps the data",
     ),
     p(
         "appendonly",

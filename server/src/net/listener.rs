@@ -13,7 +13,8 @@ use super::uring::ring::{Acceptor, TaskRun};
 use crate::session::Mode;
 use crate::shard::Core;
 
-/// Pending connections each core's listener queues before accepting (glommio's).
+/// Pending connections each core's listener queues before accepting (glommio's),
+/// unless `tcp-backlog` says otherwise.
 const LISTEN_BACKLOG: i32 = 1024;
 /// Pause after a failed accept (out of descriptors, say) before the next.
 const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
@@ -24,6 +25,9 @@ pub struct Listen {
     pub addrs: Vec<SocketAddr>,
     pub mode: Mode,
     pub driver: Driver,
+    pub backlog: i32,
+    /// `tcp-keepalive` seconds (0: off); accepted sockets inherit the listener's.
+    pub keepalive_s: u64,
 }
 
 impl Listen {
@@ -32,6 +36,17 @@ impl Listen {
             addrs,
             mode,
             driver,
+            backlog: LISTEN_BACKLOG,
+            keepalive_s: 0,
+        }
+    }
+
+    /// `tcp-backlog` and `tcp-keepalive`.
+    pub fn with_tcp_options(self, backlog: u64, keepalive_s: u64) -> Listen {
+        Listen {
+            backlog: i32::try_from(backlog).unwrap_or(i32::MAX),
+            keepalive_s,
+            ..self
         }
     }
 }
@@ -68,13 +83,23 @@ pub fn probe_port(addr: SocketAddr) -> Result<(), String> {
 /// while connections the previous one closed linger in TIME_WAIT on the port. glommio's
 /// `TcpListener::bind` sets only the first; without the second, the TIME_WAIT sockets
 /// also fail [`probe_port`] for a minute after a shutdown.
-fn bind_listener(addr: SocketAddr) -> std::io::Result<OwnedFd> {
-    use socket2::{Domain, Socket, Type};
+/// Keepalive probes as Redis sets them: after `tcp-keepalive` idle seconds, every
+/// third of that, and the connection dropped after three unanswered.
+fn bind_listener(addr: SocketAddr, listen: &Listen) -> std::io::Result<OwnedFd> {
+    use socket2::{Domain, Socket, TcpKeepalive, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
+    if listen.keepalive_s > 0 {
+        let idle = Duration::from_secs(listen.keepalive_s);
+        let probes = TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval((idle / 3).max(Duration::from_secs(1)))
+            .with_retries(3);
+        socket.set_tcp_keepalive(&probes)?;
+    }
     socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
+    socket.listen(listen.backlog)?;
     Ok(socket.into())
 }
 
@@ -90,7 +115,9 @@ impl Listeners {
     pub fn start(core: &Rc<Core>, listen: &Listen) -> Result<Listeners, String> {
         let mut sockets = Vec::new();
         for addr in &listen.addrs {
-            sockets.push(bind_listener(*addr).map_err(|e| format!("can't listen on {addr}: {e}"))?);
+            sockets.push(
+                bind_listener(*addr, listen).map_err(|e| format!("can't listen on {addr}: {e}"))?,
+            );
         }
         let fds = sockets.iter().map(AsRawFd::as_raw_fd).collect();
         if listen.driver == Driver::Uring {

@@ -131,8 +131,12 @@ async fn shard_main(
     let listeners = Listeners::start(&core, &listen)?;
     if id == 0 {
         log::info!("ready to accept connections on {:?}", listen.addrs);
+        glommio::spawn_local(crate::runtime::service::announce_ready(global.clone())).detach();
     }
     global.shutdown.wait().await;
+    if id == 0 {
+        crate::runtime::service::announce_stopping(&global);
+    }
     listeners.stop();
     if core.journal.enabled && !global.is_loading() {
         let last = core.shard.borrow().log().last_lsn();

@@ -8,10 +8,10 @@ pub mod clock;
 pub mod cpus;
 pub mod executor;
 pub mod log;
+pub mod service;
 pub mod shutdown;
 
 use std::fs::File;
-use std::net::ToSocketAddrs;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use crate::config::{Config, PARAMS};
+use crate::config::Config;
 use crate::net::listener::{probe_port, Driver, Listen};
 use crate::session::Mode;
 use crate::shard::global::{Global, PersistState};
@@ -50,76 +50,83 @@ fn run_id() -> String {
 
 /// Starts the server and returns the process exit code when it stops.
 pub fn run() -> i32 {
-    let matches = cli::cli().get_matches();
-    let overrides: Vec<(String, String)> = PARAMS
-        .iter()
-        .filter_map(|p| {
-            matches
-                .get_one::<String>(p.name)
-                .map(|v| (p.name.to_string(), v.clone()))
-        })
-        .collect();
-    let file = matches.get_one::<String>("config-file").map(String::as_str);
-    if let Some(set) = matches.get_one::<String>("verify-backup") {
-        return match crate::persist::backup::verify(std::path::Path::new(set)) {
-            Ok(m) => {
-                println!(
-                    "{set}: ok ({} shards, {} keys, {} bytes)",
-                    m.shards,
-                    m.keys(),
-                    m.bytes()
-                );
-                0
-            }
-            Err(e) => {
-                eprintln!("{set}: {e}");
-                1
-            }
-        };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let run = match cli::parse(&args) {
+        Ok(cli::Invocation::Run(run)) => run,
+        Ok(cli::Invocation::Version) => {
+            println!("{}", cli::version_line());
+            return 0;
+        }
+        Ok(cli::Invocation::Help) => {
+            print!("{}", cli::help_text());
+            return 0;
+        }
+        Ok(cli::Invocation::PrintConfig) => {
+            print!("{}", crate::config::sample::sample_config());
+            return 0;
+        }
+        Ok(cli::Invocation::TestMemory) => {
+            eprintln!("{}", cli::TEST_MEMORY_REFUSED);
+            return 1;
+        }
+        Ok(cli::Invocation::VerifyBackup(set)) => return verify_backup(&set),
+        Err(e) => {
+            eprintln!("corekv-server: {e}\n(corekv-server --help lists the options)");
+            return 1;
+        }
+    };
+    let config = match run.load_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if run.list_backups {
+        crate::persist::backup::print_list(std::path::Path::new(&config.get("dir")));
+        return 0;
     }
-    if matches.get_flag("list-backups") {
-        return match Config::load(file, &overrides) {
-            Ok(config) => {
-                crate::persist::backup::print_list(std::path::Path::new(&config.get("dir")));
-                0
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        };
-    }
-    match start(file, &overrides, matches.get_flag("canned-reply")) {
+    match start(config, run.canned_reply) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("corekv-server: {e}");
+            log::fatal(&e);
             1
         }
     }
 }
 
-fn start(
-    file: Option<&str>,
-    overrides: &[(String, String)],
-    canned_reply: bool,
-) -> Result<i32, String> {
-    let config = Config::load(file, overrides)?;
-    log::init_logging(&config.get("loglevel"));
+/// `--verify-backup`: 0 when the set is intact.
+fn verify_backup(set: &str) -> i32 {
+    match crate::persist::backup::verify(std::path::Path::new(set)) {
+        Ok(m) => {
+            println!(
+                "{set}: ok ({} shards, {} keys, {} bytes)",
+                m.shards,
+                m.keys(),
+                m.bytes()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{set}: {e}");
+            1
+        }
+    }
+}
+
+fn start(config: Config, canned_reply: bool) -> Result<i32, String> {
+    let background = service::runs_in_background(&config);
+    if background {
+        service::daemonize()?;
+    }
+    log::init_logging(&log::LogSettings::from_config(&config))?;
+    let _pidfile = service::PidFile::create(&config, background)?;
+    service::log_configuration(&config);
     let port = config.get_u64("port") as u16;
     if port == 0 {
         return Err("port 0 is not supported: give a TCP port".into());
     }
-    let mut addrs = Vec::new();
-    for host in config.get("bind").split_whitespace() {
-        let host = host.trim_start_matches('-');
-        let found = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("bad bind address {host}: {e}"))?;
-        addrs.extend(found);
-    }
-    if addrs.is_empty() {
-        return Err("no bind address".into());
-    }
+    let addrs = service::bind_addrs(&config.get("bind"), port)?;
     for a in &addrs {
         probe_port(*a)?;
     }
@@ -167,6 +174,7 @@ fn start(
     if master.is_some() {
         global.repl.set_master(master);
     }
+    log::set_global(global.clone());
     spawn_signal_thread(global.clone());
     log_start(&global);
     let mode = if canned_reply {
@@ -175,7 +183,10 @@ fn start(
         Mode::Commands
     };
     let driver = Driver::parse(&global.config.get("io-driver"));
-    executor::run_executors(global, Listen::new(addrs, mode, driver))
+    let backlog = global.config.get_u64("tcp-backlog");
+    let keepalive_s = global.config.get_u64("tcp-keepalive");
+    let listen = Listen::new(addrs, mode, driver).with_tcp_options(backlog, keepalive_s);
+    executor::run_executors(global, listen)
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.

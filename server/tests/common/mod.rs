@@ -20,6 +20,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod adopt;
 pub mod compare;
 pub mod python;
 pub mod sentinel;
@@ -337,7 +338,7 @@ impl Drop for Server {
 }
 
 /// True when something on `port` answers an inline `PING` with a status or an error.
-fn ping(port: u16) -> bool {
+pub fn ping(port: u16) -> bool {
     let addr = ([127, 0, 0, 1], port).into();
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
