@@ -9,7 +9,8 @@
 //! queues the messages, since the door's code must not wait; a task per core
 //! ([`start`]) takes them in order and publishes them through the pub/sub fan-out
 //! without waiting for receiver counts. Expiry is reported when the key is deleted
-//! (lazily or by the active cycle), as `expired`.
+//! (lazily or by the active cycle), as `expired`; an eviction under `maxmemory` as
+//! `evicted`.
 //!
 //! With no class enabled (the default), a change costs one atomic load.
 
@@ -28,7 +29,7 @@ use super::fanout::publish_forget;
 use super::message::Publish;
 use super::subs::Kind;
 use crate::config::notify::{
-    EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, LIST, SET, STREAM, STRING, ZSET,
+    EVICTED, EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, LIST, SET, STREAM, STRING, ZSET,
 };
 use crate::shard::global::Global;
 use crate::shard::Core;
@@ -159,6 +160,7 @@ pub fn events(
     let Some((name, group)) = running else {
         match kind {
             Expired => out.push((EXPIRED, "expired")),
+            Evicted => out.push((EVICTED, "evicted")),
             Del => out.push(del),
             _ => {}
         }
@@ -167,6 +169,7 @@ pub fn events(
     let own = (group_class(group), name);
     match (name, kind) {
         (_, Expired) => out.push((EXPIRED, "expired")),
+        (_, Evicted) => out.push((EVICTED, "evicted")),
         ("rename" | "renamenx", Del) => out.push((GENERIC, "rename_from")),
         ("rename" | "renamenx", _) => out.push((GENERIC, "rename_to")),
         ("move", MovedOut) => out.push((GENERIC, "move_from")),
