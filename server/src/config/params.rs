@@ -381,7 +381,10 @@ pub const PARAMS: &[Param] = &[
     p(
         "maxmemory-samples",
         "5",
-        Kind::Int { min: 1, max: 64 },
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
         true,
         "keys sampled per database to pick an LRU, LFU or TTL victim",
     ),
