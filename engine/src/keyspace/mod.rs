@@ -402,11 +402,13 @@ impl Keyspace {
     pub fn add_entry(&mut self, db: usize, key: &[u8], mut entry: Entry) {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
-        entry.access = match self.dbs[db].get(key) {
-            Some(old) if self.evict.config.policy.lfu() => {
-                self.evict.touched(old.access, self.evict.clock_ms)
-            }
-            _ => self.evict.fresh(),
+        let replaced = match self.evict.config.policy.lfu() {
+            true => self.dbs[db].get(key).map(|old| old.access),
+            false => None,
+        };
+        entry.access = match replaced {
+            Some(access) => self.evict.touched(access, self.evict.clock_ms),
+            None => self.evict.fresh(),
         };
         self.evict.added(key, &entry);
         let d = &mut self.dbs[db];
