@@ -53,6 +53,8 @@ pub struct ShardStats {
     pub keys: Vec<(usize, usize)>,
     pub db: DbStats,
     pub counters: ShardCounters,
+    /// Keys evicted under `maxmemory`.
+    pub evicted_keys: u64,
 }
 
 impl Shard {
@@ -117,6 +119,7 @@ impl Shard {
                 dirty: self.keyspace.dirty(),
                 ..self.counters
             },
+            evicted_keys: self.keyspace.evicted_keys(),
             ..Default::default()
         };
         for db in self.keyspace.dbs() {

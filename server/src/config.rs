@@ -30,6 +30,7 @@ use corekv_engine::collections::{
 };
 use corekv_engine::glob::glob_match;
 use corekv_engine::hll::{HllLimits, HLL_SPARSE_MAX_BYTES};
+use corekv_engine::keyspace::evict::{EvictionConfig, Policy};
 use corekv_engine::limits::{
     PROTO_MAX_BULK_LEN_BYTES_DEFAULT, PROTO_MAX_BULK_LEN_BYTES_MIN, QUERY_BUFFER_BYTES_DEFAULT,
 };
@@ -526,6 +527,19 @@ impl Config {
             hll: HllLimits {
                 sparse_max_bytes: get(HLL_SPARSE_MAX_BYTES),
             },
+        }
+    }
+
+    /// One shard's eviction settings: its share of `maxmemory` over `shards` shards.
+    pub fn eviction(&self, shards: usize) -> EvictionConfig {
+        let get = |name| u32::try_from(self.get_u64(name)).unwrap_or(u32::MAX);
+        EvictionConfig {
+            maxmemory_bytes: self.get_u64("maxmemory").div_ceil(shards.max(1) as u64),
+            policy: Policy::parse(&self.get("maxmemory-policy")).unwrap_or_default(),
+            samples: get("maxmemory-samples") as usize,
+            tenacity: get("maxmemory-eviction-tenacity"),
+            lfu_log_factor: get("lfu-log-factor"),
+            lfu_decay_time: get("lfu-decay-time"),
         }
     }
 

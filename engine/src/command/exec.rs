@@ -41,8 +41,10 @@ pub struct PartOp {
     pub carry: Option<Entry>,
 }
 
-/// What the server asks a shard to do.
+/// What the server asks a shard to do. A part carries an entry inline: each `Op` is
+/// built once and moved into one message, so its size costs less than a box would.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Op {
     /// Ordinary commands for this shard, replies concatenated in the client's
     /// protocol.
@@ -108,6 +110,12 @@ impl Shard {
         let spec = table().all[id];
         debug_assert!(spec.arity_ok(args.len()));
         self.counters.commands += 1;
+        if let Err(e) = self.keyspace.admit(spec.flags, now_ms) {
+            self.counters.errors += 1;
+            out.error(&e.message());
+            return;
+        }
+        self.keyspace.start_command(spec.name, now_ms);
         self.keyspace.command(Some((id, args)));
         let mut ctx = self.ctx(db, now_ms, out);
         let mark = ctx.out.len();
@@ -152,6 +160,10 @@ impl Shard {
         let Some(part) = part else {
             return PartReply::Err(CmdError::NotShardCommand(spec.name));
         };
+        if let Err(e) = self.keyspace.admit(spec.flags, now_ms) {
+            return PartReply::Err(e);
+        }
+        self.keyspace.start_command(spec.name, now_ms);
         self.keyspace.command(Some((op.id, &op.args)));
         let mut unused = ReplyBuf::new(Protocol::Resp2);
         let mut ctx = self.ctx(op.db, now_ms, &mut unused);

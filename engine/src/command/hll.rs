@@ -217,10 +217,7 @@ fn pfmerge_plan(args: &[Bytes], reads: &[Piece], _: &mut ReplyBuf) -> CmdResult<
     carried.extend_from_slice(&max[..]);
     Ok(Some(Write {
         keys: Some(vec![PFMERGE_DEST]),
-        carry: Some(Entry {
-            value: Value::Str(carried),
-            expire_at_ms: NO_EXPIRE,
-        }),
+        carry: Some(Entry::new(Value::Str(carried))),
     }))
 }
 

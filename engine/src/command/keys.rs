@@ -12,6 +12,7 @@ use super::{multikey, range, row, whole, CommandSpec, KeySpec, Route, KEY1, NO_K
 use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
+use crate::keyspace::evict::{self, Policy};
 use crate::keyspace::NO_EXPIRE;
 use crate::limits::DATABASES;
 use crate::resp::{parse_i64, Reply, ReplyBuf};
@@ -328,13 +329,22 @@ const OBJECT_HELP: &[&str] = &[
 /// Longest subcommand name quoted in `unknown subcommand` errors (Redis's `%.128s`).
 const SUBCOMMAND_QUOTE_MAX_BYTES: usize = 128;
 
-/// Redis shares one object for each integer in `0..OBJ_SHARED_INTEGERS` (when no
-/// `maxmemory` policy forbids it, as here); `OBJECT REFCOUNT` reports such values with
-/// the shared refcount `INT_MAX`, every other value with 1.
+/// Redis shares one object for each integer in `0..OBJ_SHARED_INTEGERS` unless
+/// `maxmemory` is set with an LRU or LFU policy (each key then needs its own access
+/// word); `OBJECT REFCOUNT` reports such values with the shared refcount `INT_MAX`,
+/// every other value with 1.
 const SHARED_INTEGERS_END: i64 = 10_000;
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
-fn refcount(value: &Value) -> i64 {
+fn refcount(value: &Value, eviction: evict::EvictionConfig) -> i64 {
+    let per_key_access = eviction.maxmemory_bytes != 0
+        && matches!(
+            eviction.policy,
+            Policy::AllKeysLru | Policy::VolatileLru | Policy::AllKeysLfu | Policy::VolatileLfu
+        );
+    if per_key_access {
+        return 1;
+    }
     let shared = match value {
         Value::Str(s) => {
             value.encoding() == "int"
@@ -386,6 +396,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let key = c.arg()?;
     let now = ctx.now_ms;
+    let eviction = ctx.ks.eviction();
     let Some(entry) = ctx.ks.find_read(ctx.db, key, now) else {
         ctx.out.null();
         return Ok(());
@@ -396,13 +407,25 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.out.bulk(encoding.as_bytes());
         }
         ObjectSub::RefCount => {
-            let n = refcount(&entry.value);
+            let n = refcount(&entry.value, eviction);
             ctx.out.int(n);
         }
-        // Access times are not tracked yet, so every key reports an idle time of 0.
-        ObjectSub::IdleTime => ctx.out.int(0),
-        // There is no LFU maxmemory policy to select, so, as Redis does under any other
-        // policy, access frequency is not tracked.
+        ObjectSub::IdleTime if eviction.policy.lfu() => {
+            return Err(CmdError::Raw(
+                "ERR An LFU maxmemory policy is selected, idle time not tracked. \
+                 Please note that when switching between policies at runtime LRU and LFU \
+                 data will take some time to adjust."
+                    .into(),
+            ))
+        }
+        ObjectSub::IdleTime => {
+            let idle_s = evict::idle_ms(entry.access(), now) / 1000;
+            ctx.out.int(idle_s as i64);
+        }
+        ObjectSub::Freq if eviction.policy.lfu() => {
+            let freq = evict::lfu_counter(entry.access(), now, eviction.lfu_decay_time);
+            ctx.out.int(i64::from(freq));
+        }
         ObjectSub::Freq => {
             return Err(CmdError::Raw(
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \

@@ -275,10 +275,7 @@ fn store_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<
 /// position `dest`.
 pub(super) fn store_result(z: Zset, dest: usize, out: &mut ReplyBuf) -> Write {
     out.int(z.len() as i64);
-    let carry = (!z.is_empty()).then(|| Entry {
-        value: Value::Zset(z),
-        expire_at_ms: NO_EXPIRE,
-    });
+    let carry = (!z.is_empty()).then(|| Entry::new(Value::Zset(z)));
     Write {
         keys: Some(vec![dest]),
         carry,

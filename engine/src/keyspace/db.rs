@@ -24,11 +24,22 @@ use crate::value::Value;
 /// No deadline.
 pub const NO_EXPIRE: u64 = 0;
 
-/// A key's value and its absolute deadline in Unix ms ([`NO_EXPIRE`] for none).
-#[derive(Debug, Clone, PartialEq)]
+/// A key's value, its absolute deadline in Unix ms ([`NO_EXPIRE`] for none) and its
+/// access word: Redis's 24 bits of LRU clock, or of LFU minutes and counter, as
+/// [`super::evict`] reads and writes them. The door stamps the access word whenever
+/// it stores or touches the entry, so a new entry may start with any value. Two
+/// entries are equal when their value and deadline are: the access word is not data.
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
     pub expire_at_ms: u64,
+    pub access: u32,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.value == other.value && self.expire_at_ms == other.expire_at_ms
+    }
 }
 
 impl Entry {
@@ -36,7 +47,13 @@ impl Entry {
         Entry {
             value,
             expire_at_ms: NO_EXPIRE,
+            access: 0,
         }
+    }
+
+    /// The access word (see [`super::evict`]).
+    pub fn access(&self) -> u32 {
+        self.access
     }
 
     pub fn expired(&self, now_ms: u64) -> bool {
@@ -114,6 +131,7 @@ impl Db {
         let entry = Entry {
             value,
             expire_at_ms,
+            access: 0,
         };
         self.insert_entry(key, entry);
     }

@@ -35,6 +35,8 @@ pub enum ChangeKind {
     Del,
     /// Deleted because its deadline passed (lazy or active expiry).
     Expired,
+    /// Deleted by eviction under `maxmemory`.
+    Evicted,
     /// Its deadline was set or cleared.
     Deadline,
     /// Moved away to another database (`MOVE`); the destination reports `Set`.

@@ -39,6 +39,12 @@
 //!
 //! Each database is a [`Db`] ([`db`]): an insertion-ordered hash table, which is
 //! what gives `SCAN` its guarantee and `RANDOMKEY` and active expiry O(1) sampling.
+//!
+//! # Access and memory
+//!
+//! Every lookup through the door touches the entry's access word, every store stamps
+//! it, and every change keeps the shard's used-memory estimate; [`evict`] reads both
+//! to evict under `maxmemory`.
 
 use std::borrow::Cow;
 
@@ -48,6 +54,7 @@ use rand::Rng;
 use crate::effect_log::EffectLog;
 mod coll;
 pub mod db;
+pub mod evict;
 pub mod hooks;
 
 use crate::journal::list::ListEffect;
@@ -123,6 +130,9 @@ pub struct WriteGuard<'a> {
     key: &'a Bytes,
     entry: &'a mut Entry,
     hooks: &'a mut Hooks,
+    evict: &'a mut evict::Evictor,
+    /// The entry's estimated bytes when the guard was handed out.
+    bytes_before: u64,
     change: Change,
     /// The elements a collection change touched (see [`Change`]).
     delta: Vec<Vec<u8>>,
@@ -192,6 +202,8 @@ impl WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         let (db, key) = (self.db, &self.key[..]);
+        let bytes_after = evict::entry_bytes(key, self.entry);
+        self.evict.resized(self.bytes_before, bytes_after);
         if self.change == Change::None || self.entry.value.is_empty_collection() {
             return;
         }
@@ -282,6 +294,7 @@ pub enum SnapshotProgress {
 pub struct Keyspace {
     dbs: Vec<Db>,
     hooks: Hooks,
+    evict: evict::Evictor,
 }
 
 impl Default for Keyspace {
@@ -289,6 +302,7 @@ impl Default for Keyspace {
         Keyspace {
             dbs: (0..DATABASES).map(|_| Db::default()).collect(),
             hooks: Hooks::default(),
+            evict: evict::Evictor::default(),
         }
     }
 }
@@ -303,12 +317,20 @@ impl Keyspace {
         &self.dbs
     }
 
-    /// The position of the live entry at `key`; an expired one is deleted and
-    /// journaled on the way.
+    /// The position of the live entry at `key`, touching its access word (unless
+    /// the running command does not touch); an expired one is deleted and journaled
+    /// on the way.
     fn live(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<usize> {
         match self.dbs[db].probe(key, now_ms) {
-            Probe::Live(idx) => Some(idx),
+            Probe::Live(idx) => {
+                if !self.evict.notouch {
+                    let entry = &mut self.dbs[db].map[idx];
+                    entry.access = self.evict.touched(entry.access, now_ms);
+                }
+                Some(idx)
+            }
             Probe::Expired(key, entry) => {
+                self.evict.removed(&key, &entry);
                 self.hooks.expired(db, &key, entry);
                 None
             }
@@ -349,11 +371,14 @@ impl Keyspace {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
         let (key, entry) = self.dbs[db].map.get_index_mut(idx).expect("live index");
+        let bytes_before = evict::entry_bytes(key, entry);
         Some(WriteGuard {
             db,
             key,
             entry,
             hooks: &mut self.hooks,
+            evict: &mut self.evict,
+            bytes_before,
             change: Change::None,
             delta: Vec::new(),
         })
@@ -367,6 +392,7 @@ impl Keyspace {
             Entry {
                 value,
                 expire_at_ms,
+                access: 0,
             },
         );
     }
@@ -383,13 +409,25 @@ impl Keyspace {
         self.store(db, key, entry, true);
     }
 
-    fn store(&mut self, db: usize, key: &[u8], entry: Entry, anew: bool) {
+    /// Its access word is new, or under LFU the replaced entry's touched once more
+    /// (Redis's overwrite keeps the counter).
+    fn store(&mut self, db: usize, key: &[u8], mut entry: Entry, anew: bool) {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
+        let replaced = match self.evict.config.policy.lfu() {
+            true => self.dbs[db].get(key).map(|old| old.access),
+            false => None,
+        };
+        entry.access = match replaced {
+            Some(access) => self.evict.touched(access, self.evict.clock_ms),
+            None => self.evict.fresh(),
+        };
+        self.evict.added(key, &entry);
         let d = &mut self.dbs[db];
-        let replaced = d.insert_entry(key, entry);
-        let added = anew || replaced.is_none();
-        if let Some(old) = replaced {
+        let old_entry = d.insert_entry(key, entry);
+        let added = anew || old_entry.is_none();
+        if let Some(old) = old_entry {
+            self.evict.removed(key, &old);
             self.hooks.dropped(db, key, old);
         }
         if added {
@@ -414,6 +452,7 @@ impl Keyspace {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
         let entry = self.dbs[db].remove(key).expect("live");
+        self.evict.removed(key, &entry);
         self.hooks.dropped(db, key, entry);
         self.hooks
             .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
@@ -431,6 +470,7 @@ impl Keyspace {
             self.hooks
                 .before(db, &self.dbs[db], key, WriteKind::Replace);
             let entry = self.dbs[db].remove(key).expect("present");
+            self.evict.removed(key, &entry);
             self.hooks.dropped(db, key, entry);
             self.hooks
                 .after(&Effect::Del { db, key }, db, key, ChangeKind::Del);
@@ -494,7 +534,10 @@ impl Keyspace {
         self.hooks
             .before(db, &self.dbs[db], dst, WriteKind::Replace);
         let entry = self.dbs[db].remove(src).expect("live");
+        self.evict.removed(src, &entry);
+        self.evict.added(dst, &entry);
         if let Some(old) = self.dbs[db].insert_entry(dst, entry) {
+            self.evict.removed(dst, &old);
             self.hooks.dropped(db, dst, old);
         }
         let moved = self.dbs[db].get(dst).expect("just inserted");
@@ -516,6 +559,9 @@ impl Keyspace {
 
     pub fn flush_db(&mut self, db: usize) {
         let n = self.dbs[db].len() as u64;
+        for (key, entry) in &self.dbs[db].map {
+            self.evict.removed(key, entry);
+        }
         self.dbs[db].clear();
         self.hooks
             .dbs_changed(&Effect::FlushDb { db }, DbChange::Flush { db }, n);
@@ -524,6 +570,7 @@ impl Keyspace {
     pub fn flush_all(&mut self) {
         let n = self.dbs.iter().map(|d| d.len() as u64).sum();
         self.dbs.iter_mut().for_each(Db::clear);
+        self.evict.entry_bytes = 0;
         self.hooks
             .dbs_changed(&Effect::FlushAll, DbChange::FlushAll, n);
     }
@@ -536,16 +583,22 @@ impl Keyspace {
 
     /// A uniformly chosen live key of `db`.
     pub fn random_key(&mut self, db: usize, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
-        let hooks = &mut self.hooks;
-        self.dbs[db].random_key(now_ms, rng, |k, e| hooks.expired(db, &k, e))
+        let (hooks, evict) = (&mut self.hooks, &mut self.evict);
+        self.dbs[db].random_key(now_ms, rng, |k, e| {
+            evict.removed(&k, &e);
+            hooks.expired(db, &k, e)
+        })
     }
 
     /// One active-expiry tick over every database. Returns keys deleted.
     pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
-        let hooks = &mut self.hooks;
+        let (hooks, evict) = (&mut self.hooks, &mut self.evict);
         let mut deleted = 0;
         for (i, db) in self.dbs.iter_mut().enumerate() {
-            deleted += db.active_expire(now_ms, rng, |k, e| hooks.expired(i, &k, e));
+            deleted += db.active_expire(now_ms, rng, |k, e| {
+                evict.removed(&k, &e);
+                hooks.expired(i, &k, e)
+            });
         }
         deleted
     }
@@ -555,6 +608,7 @@ impl Keyspace {
         for db in &mut self.dbs {
             db.stats = DbStats::default();
         }
+        self.evict.evicted_keys = 0;
     }
 
     pub fn log(&self) -> &EffectLog {
@@ -573,6 +627,9 @@ impl Keyspace {
     /// Tells the listeners command `id` starts with `args` (`Some`), or that it
     /// finished (`None`).
     pub(crate) fn command(&mut self, running: Option<(usize, &[Bytes])>) {
+        if running.is_none() {
+            self.evict.notouch = false;
+        }
         if !self.hooks.sinks.is_empty() {
             self.hooks.command(running);
         }
@@ -662,7 +719,14 @@ impl Keyspace {
 
     /// Loads a snapshot image into this (fresh) keyspace; see [`crate::snapshot::load`].
     pub fn load_snapshot(&mut self, image: &[u8]) -> Result<(SnapshotHeader, u64), SnapshotError> {
-        crate::snapshot::load(image, &mut self.dbs)
+        let loaded = crate::snapshot::load(image, &mut self.dbs);
+        self.evict.entry_bytes = self
+            .dbs
+            .iter()
+            .flat_map(|d| &d.map)
+            .map(|(k, e)| evict::entry_bytes(k, e))
+            .sum();
+        loaded
     }
 }
 

@@ -255,6 +255,7 @@ fn read_entries(
         let entry = Entry {
             value: value.into_owned(),
             expire_at_ms,
+            access: 0,
         };
         entries += 1;
         visit(at, Item::Entry { db, key, entry })

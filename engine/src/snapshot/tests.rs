@@ -21,6 +21,7 @@ fn str_entry(value: &[u8], expire_at_ms: u64) -> Entry {
     Entry {
         value: Value::Str(value.to_vec()),
         expire_at_ms,
+        access: 0,
     }
 }
 

@@ -133,27 +133,7 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
                 human(rss),
             )
         }
-        "stats" => {
-            let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
-            write!(
-                t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
-                g.total_connections.load(Ordering::Relaxed),
-                sum(&|s| s.core.commands),
-                sum(&|s| s.core.net_input_bytes),
-                sum(&|s| s.core.net_output_bytes),
-                g.rejected_connections.load(Ordering::Relaxed),
-                sum(&|s| s.shard.db.expired_keys),
-                sum(&|s| s.shard.db.keyspace_hits),
-                sum(&|s| s.shard.db.keyspace_misses),
-                sum(&|s| s.core.rejected_calls + s.core.error_replies + s.shard.counters.errors),
-                sum(&|s| s.core.protocol_errors),
-                sum(&|s| s.core.hops),
-                g.repl.sync_full.load(Ordering::Relaxed),
-                g.repl.sync_partial_ok.load(Ordering::Relaxed),
-                g.repl.sync_partial_err.load(Ordering::Relaxed),
-            )
-        }
+        "stats" => stats(core, snaps, t),
         "persistence" => persistence(core, snaps, t),
         "replication" => {
             crate::repl::info(g, snaps, t);
@@ -223,6 +203,31 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
 fn header(name: &str, t: &mut String) -> std::fmt::Result {
     let (first, rest) = name.split_at(1);
     write!(t, "# {}{rest}\r\n", first.to_ascii_uppercase())
+}
+
+/// `INFO stats`: counters summed over the cores.
+fn stats(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+    let g = &core.global;
+    let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
+    write!(
+        t,
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+        g.total_connections.load(Ordering::Relaxed),
+        sum(&|s| s.core.commands),
+        sum(&|s| s.core.net_input_bytes),
+        sum(&|s| s.core.net_output_bytes),
+        g.rejected_connections.load(Ordering::Relaxed),
+        sum(&|s| s.shard.db.expired_keys),
+        sum(&|s| s.shard.evicted_keys),
+        sum(&|s| s.shard.db.keyspace_hits),
+        sum(&|s| s.shard.db.keyspace_misses),
+        sum(&|s| s.core.rejected_calls + s.core.error_replies + s.shard.counters.errors),
+        sum(&|s| s.core.protocol_errors),
+        sum(&|s| s.core.hops),
+        g.repl.sync_full.load(Ordering::Relaxed),
+        g.repl.sync_partial_ok.load(Ordering::Relaxed),
+        g.repl.sync_partial_err.load(Ordering::Relaxed),
+    )
 }
 
 /// `INFO persistence`, with Redis's field names. The journal plays the AOF's part

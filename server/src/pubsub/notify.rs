@@ -9,9 +9,10 @@
 //! queues the messages, since the door's code must not wait; a task per core
 //! ([`start`]) takes them in order and publishes them through the pub/sub fan-out
 //! without waiting for receiver counts. Expiry is reported when the key is deleted
-//! (lazily or by the active cycle), as `expired`; a key created where nothing was
-//! as `new` (class `n`) before the command's own event, and a read that finds
-//! nothing as `keymiss` (class `m`), as Redis 7.0 reports them.
+//! (lazily or by the active cycle), as `expired`; an eviction under `maxmemory` as
+//! `evicted`; a key created where nothing was as `new` (class `n`) before the
+//! command's own event, and a read that finds nothing as `keymiss` (class `m`), as
+//! Redis 7.0 reports them.
 //!
 //! With no class enabled (the default), a change costs one atomic load.
 
@@ -30,7 +31,8 @@ use super::fanout::publish_forget;
 use super::message::Publish;
 use super::subs::Kind;
 use crate::config::notify::{
-    EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, KEY_MISS, LIST, NEW, SET, STREAM, STRING, ZSET,
+    EVICTED, EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, KEY_MISS, LIST, NEW, SET, STREAM, STRING,
+    ZSET,
 };
 use crate::shard::global::Global;
 use crate::shard::Core;
@@ -245,6 +247,7 @@ pub fn events(
     let Some((name, group)) = running else {
         match kind {
             Expired => out.push((EXPIRED, "expired")),
+            Evicted => out.push((EVICTED, "evicted")),
             Del => out.push(del),
             _ => {}
         }
@@ -254,6 +257,7 @@ pub fn events(
     let name = own.1;
     match (name, kind) {
         (_, Expired) => out.push((EXPIRED, "expired")),
+        (_, Evicted) => out.push((EVICTED, "evicted")),
         ("rename" | "renamenx", Del) => out.push((GENERIC, "rename_from")),
         ("rename" | "renamenx", _) => out.push((GENERIC, "rename_to")),
         ("move", MovedOut) => out.push((GENERIC, "move_from")),

@@ -327,6 +327,8 @@ async fn install(core: &Rc<Core>, epoch: u64, new: Box<Shard>, replid: ReplId) -
         shard.keyspace_mut().add_sink(Box::new(ReadySink));
         shard.set_string_max_bytes(string_max);
         shard.set_limits(core.global.config.collection_limits());
+        let eviction = core.global.config.eviction(core.shards());
+        shard.keyspace_mut().set_eviction(eviction);
         shard.log().last_lsn()
     };
     crate::pubsub::notify::ensure_notifier(core);

@@ -219,6 +219,8 @@ async fn install_recovered(core: Rc<Core>, handoff: Handoff) {
         shard.keyspace_mut().add_sink(Box::new(ReadySink));
         shard.set_limits(core.global.config.collection_limits());
         shard.set_string_max_bytes(string_max);
+        let eviction = core.global.config.eviction(core.shards());
+        shard.keyspace_mut().set_eviction(eviction);
     }
     crate::pubsub::notify::ensure_notifier(&core);
     let (journal_bytes, snapshot_bytes) = datadir::list(&core.journal.shard_dir)

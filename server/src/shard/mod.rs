@@ -82,6 +82,9 @@ impl Core {
             global.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize
         );
         shard.set_limits(global.config.collection_limits());
+        shard
+            .keyspace_mut()
+            .set_eviction(global.config.eviction(global.shards));
         shard.keyspace_mut().add_sink(Box::new(blocking::ReadySink));
         Core {
             id,
@@ -320,6 +323,8 @@ impl Core {
         let mut shard = self.shard.borrow_mut();
         shard.set_string_max_bytes(string_max);
         shard.set_limits(self.global.config.collection_limits());
+        let eviction = self.global.config.eviction(self.shards());
+        shard.keyspace_mut().set_eviction(eviction);
     }
 
     /// Runs queued work in arrival order until a queued transaction takes the lock.

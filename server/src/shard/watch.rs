@@ -153,7 +153,7 @@ impl ChangeSink for WatchTable {
         };
         w.exists = !matches!(
             kind,
-            ChangeKind::Del | ChangeKind::Expired | ChangeKind::MovedOut
+            ChangeKind::Del | ChangeKind::Expired | ChangeKind::Evicted | ChangeKind::MovedOut
         );
         Self::touch(&mut self.watchers, w);
     }
