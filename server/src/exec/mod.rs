@@ -190,10 +190,9 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         if client.subs.active() && crate::pubsub::subscribed_ping(client, spec, &args, out) {
             continue;
         }
-        let home = core.id;
         if keyed(spec) {
             match placement(spec, &args, core.shards()) {
-                Placement::None => squash.push(home, id, client.db, args),
+                Placement::None => squash.push(core.id, id, client.db, args),
                 Placement::One(t) => squash.push(t, id, client.db, args),
                 Placement::Spread => {
                     flush(core, &mut squash, now, out).await;
