@@ -6,51 +6,16 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{distinct_shards, encode_str, items, restart_in, start_in, DataDir, Raw, Server};
+use common::stress::{run_for, spawn};
+use common::{distinct_shards, encode_str, items, restart_in, start_in, DataDir, Server};
 use rand::{Rng, SeedableRng};
 
-/// How long each concurrency check runs, and its cap on iterations per client.
-const RUN: Duration = Duration::from_secs(2);
-const ITERATIONS_MAX: u64 = 20_000;
 /// Keys on the four shards of a four-shard server: `a` 3, `b` 0, `c` 1, `d` 2.
 const FOUR: [&str; 4] = ["a", "b", "c", "d"];
-
-/// Runs `client` on its own connection until `stop` or [`ITERATIONS_MAX`]; returns
-/// how many iterations it made.
-fn spawn(
-    server: &Server,
-    stop: &Arc<AtomicBool>,
-    mut client: impl FnMut(&mut Raw, u64) + Send + 'static,
-) -> JoinHandle<u64> {
-    let mut con = server.raw();
-    let stop = stop.clone();
-    std::thread::spawn(move || {
-        let mut n = 0;
-        while !stop.load(Ordering::Relaxed) && n < ITERATIONS_MAX {
-            client(&mut con, n);
-            n += 1;
-        }
-        n
-    })
-}
-
-/// Lets the clients run for [`RUN`], stops them and returns their iteration counts.
-fn run_for(stop: Arc<AtomicBool>, clients: Vec<JoinHandle<u64>>) -> Vec<u64> {
-    let started = Instant::now();
-    while started.elapsed() < RUN && !clients.iter().all(|c| c.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    stop.store(true, Ordering::Relaxed);
-    clients
-        .into_iter()
-        .map(|c| c.join().expect("client"))
-        .collect()
-}
 
 /// `RENAME` moves a key between shards atomically: readers always find exactly one
 /// of the two names, with its value, whichever way it is going.
