@@ -206,9 +206,11 @@ impl Load {
         let threads = (0..connections)
             .map(|i| {
                 let stop = stop.clone();
-                let port = server.port();
+                // Connected and answered before the test goes on: each one counts
+                // in `connected_clients` from the first round.
+                let mut s = Raw::connect(server.port());
+                s.cmd(&["PING"]);
                 std::thread::spawn(move || {
-                    let mut s = Raw::connect(port);
                     let mut pipeline = Vec::new();
                     for j in 0..LOAD_PIPELINE {
                         pipeline.extend(encode_str(&["SET", &format!("load:{i}:{j}"), "v"]));
@@ -235,6 +237,34 @@ impl Drop for Load {
     }
 }
 
+/// Keeps the calling thread on the CPU it runs on until dropped. Loopback packets
+/// queue on the sending CPU and are handled there in order, so a peer's FIN or RST
+/// reaches the server's socket before the checker's next request does; a thread
+/// that moved to the other CPU in between could see its request overtake the close
+/// when a busy CPU defers its packet processing.
+struct PinnedToOneCpu(libc::cpu_set_t);
+
+impl PinnedToOneCpu {
+    fn new() -> PinnedToOneCpu {
+        // SAFETY: plain system calls on the calling thread with sets it owns.
+        unsafe {
+            let mut all: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of_val(&all), &mut all);
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(libc::sched_getcpu().max(0) as usize, &mut one);
+            libc::sched_setaffinity(0, std::mem::size_of_val(&one), &one);
+            PinnedToOneCpu(all)
+        }
+    }
+}
+
+impl Drop for PinnedToOneCpu {
+    fn drop(&mut self) {
+        // SAFETY: restores the thread's own earlier affinity.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&self.0), &self.0) };
+    }
+}
+
 /// A connection's own `addr` field from `CLIENT INFO`.
 fn own_addr(raw: &mut Raw) -> String {
     let info = raw.cmd(&["CLIENT", "INFO"]);
@@ -255,6 +285,7 @@ fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
         let server = Server::start(&["--shards", "2", "--io-driver", driver]);
         let _load = Load::start(&server, LOAD_CONNECTIONS);
         let mut checker = server.raw();
+        let _pinned = PinnedToOneCpu::new();
         for round in 0..CLOSED_PEER_ROUNDS {
             let mut peer = server.raw();
             let addr = own_addr(&mut peer);
