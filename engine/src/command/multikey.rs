@@ -369,10 +369,7 @@ fn bitop_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<
         op.fold(&mut result, s);
     }
     out.int(len as i64);
-    let carry = (len > 0).then_some(Entry {
-        value: Value::Str(result),
-        expire_at_ms: NO_EXPIRE,
-    });
+    let carry = (len > 0).then_some(Entry::new(Value::Str(result)));
     Ok(Some(Write {
         keys: Some(vec![BITOP_DEST]),
         carry,

@@ -314,10 +314,7 @@ fn store_read(ctx: &mut Ctx, s: &ShardArgs, op: SetOp) -> CmdResult<PartReply> {
 fn store_plan(reads: &[Piece], out: &mut ReplyBuf, op: SetOp) -> PlanResult {
     let result = fold_shares(op, reads, STORE_FIRST_SOURCE)?;
     out.int(result.len() as i64);
-    let carry = (!result.is_empty()).then(|| Entry {
-        value: Value::Set(result.into_owned()),
-        expire_at_ms: NO_EXPIRE,
-    });
+    let carry = (!result.is_empty()).then(|| Entry::new(Value::Set(result.into_owned())));
     Ok(Some(Write {
         keys: Some(vec![STORE_DEST]),
         carry,

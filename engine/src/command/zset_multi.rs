@@ -274,10 +274,7 @@ fn store_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<
 /// Replies with the result's size and writes it to the destination.
 fn store_result(z: Zset, out: &mut ReplyBuf) -> Write {
     out.int(z.len() as i64);
-    let carry = (!z.is_empty()).then(|| Entry {
-        value: Value::Zset(z),
-        expire_at_ms: NO_EXPIRE,
-    });
+    let carry = (!z.is_empty()).then(|| Entry::new(Value::Zset(z)));
     Write {
         keys: Some(vec![STORE_DEST]),
         carry,

@@ -52,7 +52,7 @@ pub mod hooks;
 
 use crate::journal::list::ListEffect;
 use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};
-use crate::limits::DATABASES;
+use crate::limits::{DATABASES, EXPIRE_TICK_BUDGET};
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter, WriteKind};
 use crate::value::Value;
 use db::Probe;
@@ -120,7 +120,7 @@ impl Change {
 /// Dropping it unchanged does nothing.
 pub struct WriteGuard<'a> {
     db: usize,
-    key: &'a Bytes,
+    key: &'a [u8],
     entry: &'a mut Entry,
     hooks: &'a mut Hooks,
     change: Change,
@@ -191,7 +191,7 @@ impl WriteGuard<'_> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        let (db, key) = (self.db, &self.key[..]);
+        let (db, key) = (self.db, self.key);
         if self.change == Change::None || self.entry.value.is_empty_collection() {
             return;
         }
@@ -309,7 +309,7 @@ impl Keyspace {
         match self.dbs[db].probe(key, now_ms) {
             Probe::Live(idx) => Some(idx),
             Probe::Expired(key, entry) => {
-                self.hooks.expired(db, &key, entry);
+                self.hooks.expired(db, key.bytes(), entry);
                 None
             }
             Probe::Absent => None,
@@ -323,7 +323,7 @@ impl Keyspace {
         match found {
             Some(idx) => {
                 d.stats.keyspace_hits += 1;
-                Some(&d.map[idx])
+                Some(d.entry_at_pos(idx))
             }
             None => {
                 d.stats.keyspace_misses += 1;
@@ -335,7 +335,7 @@ impl Keyspace {
     /// The live entry at `key`, without counting a hit or miss.
     pub fn find(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let idx = self.live(db, key, now_ms)?;
-        Some(&self.dbs[db].map[idx])
+        Some(self.dbs[db].entry_at_pos(idx))
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
@@ -347,7 +347,7 @@ impl Keyspace {
         let idx = self.live(db, key, now_ms)?;
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
-        let (key, entry) = self.dbs[db].map.get_index_mut(idx).expect("live index");
+        let (key, entry) = self.dbs[db].slot_mut(idx);
         Some(WriteGuard {
             db,
             key,
@@ -360,14 +360,7 @@ impl Keyspace {
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any entry.
     pub fn add(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
-        self.add_entry(
-            db,
-            key,
-            Entry {
-                value,
-                expire_at_ms,
-            },
-        );
+        self.add_entry(db, key, Entry::with_expire(value, expire_at_ms));
     }
 
     /// Stores a whole entry at `key`, replacing any entry.
@@ -517,15 +510,16 @@ impl Keyspace {
     /// A uniformly chosen live key of `db`.
     pub fn random_key(&mut self, db: usize, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
         let hooks = &mut self.hooks;
-        self.dbs[db].random_key(now_ms, rng, |k, e| hooks.expired(db, &k, e))
+        self.dbs[db].random_key(now_ms, rng, |k, e| hooks.expired(db, k, e))
     }
 
     /// One active-expiry tick over every database. Returns keys deleted.
     pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
         let hooks = &mut self.hooks;
+        let deadline = std::time::Instant::now() + EXPIRE_TICK_BUDGET;
         let mut deleted = 0;
         for (i, db) in self.dbs.iter_mut().enumerate() {
-            deleted += db.active_expire(now_ms, rng, |k, e| hooks.expired(i, &k, e));
+            deleted += db.active_expire(now_ms, deadline, rng, |k, e| hooks.expired(i, k, e));
         }
         deleted
     }
@@ -670,7 +664,8 @@ mod tests {
         }
         let mut total = 0;
         for _ in 0..100 {
-            total += db.active_expire(20, &mut rng, |_, _| {});
+            let deadline = std::time::Instant::now() + EXPIRE_TICK_BUDGET;
+            total += db.active_expire(20, deadline, &mut rng, |_, _| {});
         }
         assert_eq!(total, 500);
         assert_eq!(db.len(), 500);
@@ -688,7 +683,7 @@ mod tests {
         let mut churn = 0;
         loop {
             pos = db.scan(pos, 10, 0, |k, _| {
-                seen.insert(k.clone());
+                seen.insert(k.to_vec());
             });
             for _ in 0..20 {
                 churn += 1;

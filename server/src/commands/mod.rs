@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod info;
+pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -81,6 +82,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     connection::COMMANDS,
     command::COMMANDS,
     info::COMMANDS,
+    memory::COMMANDS,
     config::COMMANDS,
     client::COMMANDS,
     debug::COMMANDS,
