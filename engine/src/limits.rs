@@ -20,8 +20,11 @@ pub const DATABASES: usize = 16;
 pub const EXPIRE_SAMPLE_KEYS: usize = 20;
 /// An active-expiry tick repeats its round while more than this percent of the sample expired.
 pub const EXPIRE_REPEAT_PERCENT: usize = 10;
-/// Upper bound on rounds in one active-expiry tick, so a tick's work is bounded.
-pub const EXPIRE_ROUNDS_PER_TICK_MAX: usize = 64;
+/// Time one active-expiry tick may take over every database of a shard: Redis's
+/// slow cycle, 25% of a 100 ms tick (`ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC` at `hz 10`).
+pub const EXPIRE_TICK_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
+/// Active-expiry rounds between two looks at the clock (Redis checks every 16).
+pub const EXPIRE_ROUNDS_PER_CLOCK_CHECK: usize = 16;
 /// Entries a `SCAN` step may visit on one shard, whatever `COUNT` asks (bounds latency).
 pub const SCAN_VISIT_MAX: usize = 100_000;
 /// Most draws a negative `SRANDMEMBER`/`HRANDFIELD` count may ask for. Redis

@@ -4,12 +4,21 @@
 //! which choose their own encodings. Two values are equal when they hold the same
 //! content in the same encoding (the order of a hash's fields or a set's members is
 //! not compared: it is not part of the value).
+//!
+//! A `Value` is 24 bytes, a third of the keyspace's 64-byte slot
+//! ([`crate::keyspace::db`]): a string is its `Vec`, the collections are small
+//! handles, and a list, whose node deque is larger, is boxed.
 
 use crate::collections::{Hash, List, Set, Zset};
 use crate::resp::parse_i64;
 
 /// Longest string Redis stores as `embstr` (it reports `raw` above this).
 const EMBSTR_MAX_BYTES: usize = 44;
+/// Bytes a list element costs beyond its own in a listpack node (its header and
+/// back-length).
+const LIST_ELEMENT_OVERHEAD_BYTES: usize = 2;
+/// Bytes a list node costs beyond its elements (the node, the listpack header).
+const LIST_NODE_OVERHEAD_BYTES: usize = 48;
 
 #[derive(Debug, Clone)]
 pub enum Value {
@@ -17,8 +26,10 @@ pub enum Value {
     Hash(Hash),
     Set(Set),
     Zset(Zset),
-    List(List),
+    List(Box<List>),
 }
+
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
 
 impl Value {
     /// The name `TYPE` replies with.
@@ -45,8 +56,31 @@ impl Value {
         }
     }
 
-    /// A hash or set with nothing in it: never stored, deleted by the change that
-    /// emptied it.
+    /// Bytes this value holds outside its slot, before allocator rounding. Exact for
+    /// strings, hashes, sets and sorted sets; a list's elements are estimated from the
+    /// first `samples` of them (0: all), as Redis's `MEMORY USAGE ... SAMPLES`.
+    pub fn heap_bytes(&self, samples: usize) -> usize {
+        match self {
+            Value::Str(s) => s.capacity(),
+            Value::Hash(h) => h.heap_bytes(),
+            Value::Set(s) => s.heap_bytes(),
+            Value::Zset(z) => z.heap_bytes(),
+            Value::List(l) => {
+                let take = if samples == 0 {
+                    l.len()
+                } else {
+                    samples.min(l.len())
+                };
+                let sampled: usize = l.iter().take(take).map(|e| e.len()).sum();
+                let elements = (sampled * l.len()).checked_div(take).unwrap_or(0);
+                std::mem::size_of::<List>()
+                    + elements
+                    + l.len() * LIST_ELEMENT_OVERHEAD_BYTES
+                    + l.node_count() * LIST_NODE_OVERHEAD_BYTES
+            }
+        }
+    }
+
     /// The string, if this is one.
     pub fn as_str(&self) -> Option<&[u8]> {
         match self {
@@ -87,6 +121,8 @@ impl Value {
         }
     }
 
+    /// A hash or set with nothing in it: never stored, deleted by the change that
+    /// emptied it.
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,

@@ -40,7 +40,8 @@ pub fn push(
     let mut list = List::new();
     elems.iter().for_each(|e| list.push(end, e, &limits));
     let len = list.len();
-    ctx.ks.add(ctx.db, key, Value::List(list), NO_EXPIRE);
+    ctx.ks
+        .add(ctx.db, key, Value::List(Box::new(list)), NO_EXPIRE);
     Ok(len)
 }
 

@@ -74,7 +74,7 @@ fn keys_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let mut keys = Vec::new();
     ctx.ks.db(ctx.db).for_each_live(ctx.now_ms, |k, _| {
         if all || glob_match(pattern, k, false) {
-            keys.push(k.clone());
+            keys.push(Bytes::copy_from_slice(k));
         }
     });
     Ok(PartReply::Keys(keys))
@@ -256,7 +256,7 @@ fn scan_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
         let name_ok = scan.pattern.is_none_or(|p| glob_match(p, k, false));
         let type_ok = scan.type_name.is_none_or(|t| e.value.is_type(t));
         if name_ok && type_ok {
-            keys.push(k.clone());
+            keys.push(Bytes::copy_from_slice(k));
         }
     });
     Ok(PartReply::Scan { pos, keys })

@@ -169,6 +169,6 @@ pub(super) fn read_list(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
     let elems = r.items()?;
     let list = List::from_elems(elems.iter().copied(), &ListLimits::default());
     (!list.is_empty())
-        .then_some(Value::List(list))
+        .then_some(Value::List(Box::new(list)))
         .ok_or(DecodeError::BadCollection)
 }

@@ -2,38 +2,84 @@
 //! set active expiry samples, and the counters `INFO` shows. A plain table without
 //! hooks: only the door ([`super::Keyspace`]) and snapshot loading change it.
 //!
-//! The table is an `IndexMap` (a `hashbrown` table of indices into a dense entry
-//! vector), chosen over a bare `hashbrown::HashMap` for two properties the commands
-//! need and a hash table does not give:
-//! - **`SCAN`'s guarantee.** The cursor walks entry positions from the top down.
-//!   Removal is `swap_remove`, which only ever moves the *last* entry into the hole;
+//! # Layout
+//!
+//! A key costs one 64-byte [`Slot`] (its key, up to [`KEY_INLINE_MAX`] bytes inline,
+//! its [`Entry`]: value, deadline, the eviction engine's access word and its place in
+//! the volatile set), about 5 to 10 bytes of index, and its value's own allocation
+//! when the value does not fit in the slot (a string's bytes, a collection's
+//! storage). Measured with `bench/memory.py` (16-byte keys, 32-byte values, 1M keys):
+//! Redis 7.0 takes about 150 bytes per key; an `IndexMap<Bytes, Entry>` with a second
+//! copy of each volatile key in an `IndexSet` took 203 (libc malloc), this table
+//! about 100 (see the README's memory table for the current numbers).
+//!
+//! - **Slots** live in a dense vector of fixed-size pages ([`PAGE_SLOTS`] slots each):
+//!   growing adds a page, never copies the table, and wastes at most one page (a
+//!   doubling vector holds up to twice what it needs, and copies everything at each
+//!   doubling).
+//! - **The index** is a `hashbrown` table of `u32` slot positions (4 bytes and a
+//!   control byte per bucket); the key is compared in its slot, and hashed again from
+//!   there when a position moves between tables.
+//! - **Growth is incremental.** When the index is full (or mostly empty after
+//!   deletes) a table of the new size is made and every write moves
+//!   [`MIGRATE_PER_WRITE`] positions into it, in slot order, so no single command
+//!   pays for rehashing millions of keys. While it moves, positions below the
+//!   migration cursor are in the new table and a lookup probes both.
+//! - **The volatile set** is a vector of slot positions; each entry knows its place in
+//!   it, so adding or removing a deadline is O(1) and no key is stored twice.
+//!
+//! The slot vector gives the commands two properties a bare hash table does not:
+//! - **`SCAN`'s guarantee.** The cursor walks slot positions from the top down.
+//!   Removal is a swap-remove, which only ever moves the *last* slot into the hole;
 //!   insertion appends. So an entry below the cursor (not yet visited) never moves
 //!   above it: every key present for the whole scan is returned, while the table grows
 //!   and shrinks, with no rehash to reason about.
 //! - **O(1) uniform sampling** by position, for `RANDOMKEY` and for active expiry
-//!   (sampling the dense set of keys that have a TTL).
+//!   (sampling the dense volatile set).
+
+use std::hash::BuildHasher;
+use std::time::Instant;
 
 use bytes::Bytes;
-use hashbrown::DefaultHashBuilder;
-use indexmap::{IndexMap, IndexSet};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use rand::Rng;
 
-use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_TICK_MAX, EXPIRE_SAMPLE_KEYS};
+use crate::collections::dense::Packed;
+use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_CLOCK_CHECK, EXPIRE_SAMPLE_KEYS};
 use crate::value::Value;
 
 /// No deadline.
 pub const NO_EXPIRE: u64 = 0;
 
-/// A key's value, its absolute deadline in Unix ms ([`NO_EXPIRE`] for none) and its
-/// access word: Redis's 24 bits of LRU clock, or of LFU minutes and counter, as
-/// [`super::evict`] reads and writes them. The door stamps the access word whenever
-/// it stores or touches the entry, so a new entry may start with any value. Two
-/// entries are equal when their value and deadline are: the access word is not data.
+/// Longest key kept inside its slot; a longer one has its own allocation.
+pub const KEY_INLINE_MAX: usize = 22;
+/// Slots per page of the slot vector (256 KiB pages).
+const PAGE_SLOTS: usize = 4096;
+/// Index positions moved to the resized table per write while a resize runs: with
+/// at least 2, the move ends before the new table (twice the old) fills.
+const MIGRATE_PER_WRITE: usize = 64;
+/// The index shrinks when it is filled below 1/this of its capacity.
+const INDEX_SHRINK_BELOW_FRACTION: usize = 8;
+/// The smallest index capacity a shrink goes down to.
+const INDEX_MIN_CAPACITY: usize = 64;
+/// An entry without a deadline has no place in the volatile set.
+const NOT_VOLATILE: u32 = u32::MAX;
+/// Bytes one bucket of the index takes: a `u32` position and a control byte.
+const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u32>() + 1;
+/// Index buckets `MEMORY USAGE` counts per key: the index runs between 7/16 and 7/8
+/// full, about two buckets per key.
+const INDEX_BUCKETS_PER_KEY: usize = 2;
+
+/// A key's value, its absolute deadline in Unix ms ([`NO_EXPIRE`] for none) and the
+/// eviction engine's access word. Equal entries have equal values and deadlines.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
     pub expire_at_ms: u64,
-    pub access: u32,
+    /// Redis's 24-bit LRU clock and 8-bit LFU counter, kept by eviction.
+    access: u32,
+    /// This entry's index in its table's volatile set, or [`NOT_VOLATILE`].
+    volatile_pos: u32,
 }
 
 impl PartialEq for Entry {
@@ -44,20 +90,96 @@ impl PartialEq for Entry {
 
 impl Entry {
     pub fn new(value: Value) -> Self {
-        Entry {
-            value,
-            expire_at_ms: NO_EXPIRE,
-            access: 0,
-        }
+        Entry::with_expire(value, NO_EXPIRE)
     }
 
-    /// The access word (see [`super::evict`]).
-    pub fn access(&self) -> u32 {
-        self.access
+    /// An entry with deadline `expire_at_ms` ([`NO_EXPIRE`] for none).
+    pub fn with_expire(value: Value, expire_at_ms: u64) -> Self {
+        Entry {
+            value,
+            expire_at_ms,
+            access: 0,
+            volatile_pos: NOT_VOLATILE,
+        }
     }
 
     pub fn expired(&self, now_ms: u64) -> bool {
         self.expire_at_ms != NO_EXPIRE && self.expire_at_ms <= now_ms
+    }
+
+    /// The eviction engine's access word (LRU clock and LFU counter).
+    pub fn access(&self) -> u32 {
+        self.access
+    }
+
+    pub fn set_access(&mut self, word: u32) {
+        self.access = word;
+    }
+}
+
+/// A key as a slot stores it: inline up to [`KEY_INLINE_MAX`] bytes, else boxed.
+pub type Key = Packed<KEY_INLINE_MAX>;
+
+/// One key and its entry: the unit of the slot vector.
+struct Slot {
+    key: Key,
+    entry: Entry,
+}
+
+/// A slot fills a cache line: the layout the module doc's numbers assume.
+const _: () = assert!(std::mem::size_of::<Slot>() <= 64);
+
+/// The dense slot vector, in pages of [`PAGE_SLOTS`].
+#[derive(Default)]
+struct Slots {
+    pages: Vec<Vec<Slot>>,
+    len: usize,
+}
+
+impl Slots {
+    fn get(&self, pos: usize) -> &Slot {
+        &self.pages[pos / PAGE_SLOTS][pos % PAGE_SLOTS]
+    }
+
+    fn get_mut(&mut self, pos: usize) -> &mut Slot {
+        &mut self.pages[pos / PAGE_SLOTS][pos % PAGE_SLOTS]
+    }
+
+    fn push(&mut self, slot: Slot) {
+        if self.len.is_multiple_of(PAGE_SLOTS) {
+            self.pages.push(Vec::with_capacity(PAGE_SLOTS));
+        }
+        self.pages.last_mut().expect("a page").push(slot);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Slot {
+        let page = self.pages.last_mut().expect("a slot to pop");
+        let slot = page.pop().expect("pages are never empty");
+        if page.is_empty() {
+            self.pages.pop();
+        }
+        self.len -= 1;
+        slot
+    }
+
+    /// Removes the slot at `pos`, moving the last one into its place.
+    fn swap_remove(&mut self, pos: usize) -> Slot {
+        let last = self.pop();
+        if pos == self.len {
+            last
+        } else {
+            std::mem::replace(self.get_mut(pos), last)
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.pages.iter().flatten()
+    }
+
+    fn bytes(&self) -> usize {
+        self.pages.len() * PAGE_SLOTS * std::mem::size_of::<Slot>()
+            + self.pages.capacity() * std::mem::size_of::<Vec<Slot>>()
     }
 }
 
@@ -70,12 +192,21 @@ pub struct DbStats {
 }
 
 /// One logical database on one shard: the table. Read-only to everything but the
-/// door ([`Keyspace`]) and snapshot loading.
+/// door ([`Keyspace`](super::Keyspace)) and snapshot loading.
 #[derive(Default)]
 pub struct Db {
-    pub(super) map: IndexMap<Bytes, Entry, DefaultHashBuilder>,
-    /// Keys that have a deadline: what active expiry samples and `INFO` counts.
-    pub(super) volatile: IndexSet<Bytes, DefaultHashBuilder>,
+    slots: Slots,
+    /// Slot positions by key hash: all of them, or while a resize runs those below
+    /// `migrated` and those written since.
+    index: HashTable<u32>,
+    /// While a resize runs, the table being emptied into `index`.
+    old_index: Option<HashTable<u32>>,
+    /// While a resize runs, the slot positions below this are in `index`.
+    migrated: usize,
+    hasher: DefaultHashBuilder,
+    /// Positions of the slots whose entry has a deadline: what active expiry samples
+    /// and `INFO` counts.
+    volatile: Vec<u32>,
     pub(super) stats: DbStats,
 }
 
@@ -86,17 +217,17 @@ pub type ScanPos = u64;
 pub(super) enum Probe {
     Live(usize),
     /// Its deadline had passed: it was deleted, and this is its key and entry.
-    Expired(Bytes, Entry),
+    Expired(Key, Entry),
     Absent,
 }
 
 impl Db {
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.slots.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.slots.len == 0
     }
 
     pub fn expires_len(&self) -> usize {
@@ -107,105 +238,238 @@ impl Db {
         self.stats
     }
 
+    /// Bytes the table's own structures hold (slots, index, volatile set, keys kept
+    /// outside their slot), without the values' allocations.
+    pub fn table_bytes(&self) -> usize {
+        let index = |t: &HashTable<u32>| t.capacity() * 8 / 7 * INDEX_BUCKET_BYTES;
+        self.slots.bytes()
+            + index(&self.index)
+            + self.old_index.as_ref().map_or(0, index)
+            + self.volatile.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Bytes the entry at `key` costs (its slot, its share of the index, the key and
+    /// value held outside the slot; a list's elements estimated from `samples` of
+    /// them, 0 for all), as `MEMORY USAGE` reports; `None` if absent.
+    pub fn memory_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
+        let slot = self.slots.get(self.find(key)?);
+        Some(
+            std::mem::size_of::<Slot>()
+                + INDEX_BUCKETS_PER_KEY * INDEX_BUCKET_BYTES
+                + slot.key.heap_bytes()
+                + slot.entry.value.heap_bytes(samples),
+        )
+    }
+
+    fn hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
+        hasher.hash_one(key)
+    }
+
+    /// The slot position of `key`, live or not.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let hash = Self::hash(&self.hasher, key);
+        let eq = |&pos: &u32| self.slots.get(pos as usize).key.bytes() == key;
+        if let Some(&pos) = self.index.find(hash, eq) {
+            return Some(pos as usize);
+        }
+        self.old_index
+            .as_ref()?
+            .find(hash, eq)
+            .map(|&pos| pos as usize)
+    }
+
     /// The position of the live entry at `key`, deleting it first if its deadline has
     /// passed. One hash probe.
     pub(super) fn probe(&mut self, key: &[u8], now_ms: u64) -> Probe {
-        let Some(idx) = self.map.get_index_of(key) else {
+        let Some(pos) = self.find(key) else {
             return Probe::Absent;
         };
-        if self.map[idx].expired(now_ms) {
-            let (key, entry) = self.expire_at_index(idx);
+        if self.slots.get(pos).entry.expired(now_ms) {
+            let (key, entry) = self.expire_at_index(pos);
             return Probe::Expired(key, entry);
         }
-        Probe::Live(idx)
+        Probe::Live(pos)
     }
 
     /// The entry at `key`, live or not, without expiring it.
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.map.get(key)
+        self.find(key).map(|pos| &self.slots.get(pos).entry)
+    }
+
+    /// The entry at position `pos` (from [`Db::probe`]).
+    pub(super) fn entry_at_pos(&self, pos: usize) -> &Entry {
+        &self.slots.get(pos).entry
+    }
+
+    /// The key and entry at position `pos`, the entry to change in place.
+    pub(super) fn slot_mut(&mut self, pos: usize) -> (&[u8], &mut Entry) {
+        let Slot { key, entry } = self.slots.get_mut(pos);
+        (key.bytes(), entry)
     }
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any old entry.
     #[cfg(test)]
     pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
-        let entry = Entry {
-            value,
-            expire_at_ms,
-            access: 0,
-        };
-        self.insert_entry(key, entry);
+        self.insert_entry(key, Entry::with_expire(value, expire_at_ms));
     }
 
     /// Stores a whole entry (value and deadline), replacing any old one, which it
     /// returns (the door hands it to a snapshot that still needs it).
-    pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub(crate) fn insert_entry(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
         let volatile = entry.expire_at_ms != NO_EXPIRE;
-        match self.map.get_index_of(key) {
-            Some(idx) => {
-                let (k, old) = self
-                    .map
-                    .get_index_mut(idx)
-                    .expect("index from get_index_of");
-                let k = k.clone();
-                let old = std::mem::replace(old, entry);
-                self.track_volatile(&k, volatile);
-                Some(old)
-            }
-            None => {
-                let k = Bytes::copy_from_slice(key);
-                self.map.insert(k.clone(), entry);
-                if volatile {
-                    self.volatile.insert(k);
-                }
-                None
-            }
+        if let Some(pos) = self.find(key) {
+            let slot = &mut self.slots.get_mut(pos).entry;
+            entry.volatile_pos = slot.volatile_pos;
+            let old = std::mem::replace(slot, entry);
+            self.track_volatile(pos, volatile);
+            return Some(old);
         }
+        self.start_resize_if_due();
+        let pos = self.slots.len;
+        let position = u32::try_from(pos).expect("fewer than 2^32 keys per database");
+        entry.volatile_pos = NOT_VOLATILE;
+        self.slots.push(Slot {
+            key: Key::from_parts(&[key]),
+            entry,
+        });
+        let hash = Self::hash(&self.hasher, key);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, position, |&p| {
+            Self::hash(hasher, slots.get(p as usize).key.bytes())
+        });
+        self.track_volatile(pos, volatile);
+        self.migrate(MIGRATE_PER_WRITE);
+        None
     }
 
     /// The entry at `key`, live or not, to change in place: only for snapshot
     /// loading, which continues an entry written in pieces.
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.map.get_mut(key)
+        let pos = self.find(key)?;
+        Some(&mut self.slots.get_mut(pos).entry)
     }
 
-    pub(super) fn track_volatile(&mut self, key: &Bytes, volatile: bool) {
-        if volatile {
-            if !self.volatile.contains(key) {
-                self.volatile.insert(key.clone());
+    /// Puts the entry at `pos` in the volatile set or takes it out.
+    fn track_volatile(&mut self, pos: usize, volatile: bool) {
+        let at = self.slots.get(pos).entry.volatile_pos;
+        if volatile && at == NOT_VOLATILE {
+            self.slots.get_mut(pos).entry.volatile_pos = self.volatile.len() as u32;
+            self.volatile.push(pos as u32);
+        } else if !volatile && at != NOT_VOLATILE {
+            self.slots.get_mut(pos).entry.volatile_pos = NOT_VOLATILE;
+            self.volatile.swap_remove(at as usize);
+            if let Some(&moved) = self.volatile.get(at as usize) {
+                self.slots.get_mut(moved as usize).entry.volatile_pos = at;
             }
-        } else {
-            self.volatile.swap_remove(key);
         }
     }
 
     /// Removes `key` (live or not) and returns its entry.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (_, entry) = self.map.swap_remove_entry(key)?;
-        if entry.expire_at_ms != NO_EXPIRE {
-            self.volatile.swap_remove(key);
+        let pos = self.find(key)?;
+        Some(self.remove_at(pos).1)
+    }
+
+    /// Removes the slot at `pos`: out of the volatile set and the index, the last
+    /// slot moved into its place.
+    fn remove_at(&mut self, pos: usize) -> (Key, Entry) {
+        self.track_volatile(pos, false);
+        let hash = Self::hash(&self.hasher, self.slots.get(pos).key.bytes());
+        self.unindex(hash, pos);
+        let last = self.slots.len - 1;
+        let Slot { key, entry } = self.slots.swap_remove(pos);
+        if pos != last {
+            let moved = self.slots.get(pos);
+            let hash = Self::hash(&self.hasher, moved.key.bytes());
+            let volatile_pos = moved.entry.volatile_pos;
+            self.unindex(hash, last);
+            self.index_at(hash, pos);
+            if volatile_pos != NOT_VOLATILE {
+                self.volatile[volatile_pos as usize] = pos as u32;
+            }
         }
-        Some(entry)
+        self.start_resize_if_due();
+        self.migrate(MIGRATE_PER_WRITE);
+        (key, entry)
+    }
+
+    /// Removes position `pos` (with key hash `hash`) from whichever table holds it.
+    fn unindex(&mut self, hash: u64, pos: usize) {
+        let is_pos = |&p: &u32| p as usize == pos;
+        if let Ok(found) = self.index.find_entry(hash, is_pos) {
+            found.remove();
+            return;
+        }
+        let old = self.old_index.as_mut().expect("a position is in one table");
+        old.find_entry(hash, is_pos)
+            .expect("a position is in one table")
+            .remove();
+    }
+
+    /// Adds position `pos` (with key hash `hash`) to the table it belongs in: the
+    /// current one, which holds every position below the migration cursor.
+    fn index_at(&mut self, hash: u64, pos: usize) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, pos as u32, |&p| {
+            Self::hash(hasher, slots.get(p as usize).key.bytes())
+        });
+    }
+
+    /// Starts moving the index to a table of twice its capacity when it is full, or
+    /// to a smaller one when it is mostly empty (unless a move is running).
+    fn start_resize_if_due(&mut self) {
+        if self.old_index.is_some() {
+            return;
+        }
+        let (len, capacity) = (self.index.len(), self.index.capacity());
+        let target = if len >= capacity {
+            (capacity * 2).max(INDEX_MIN_CAPACITY)
+        } else if capacity > INDEX_MIN_CAPACITY && len < capacity / INDEX_SHRINK_BELOW_FRACTION {
+            (len * 2).max(INDEX_MIN_CAPACITY)
+        } else {
+            return;
+        };
+        let old = std::mem::replace(&mut self.index, HashTable::with_capacity(target));
+        self.old_index = Some(old);
+        self.migrated = 0;
+    }
+
+    /// Moves up to `steps` slot positions from the old index to the new one, in slot
+    /// order; drops the old index once every position is moved.
+    fn migrate(&mut self, steps: usize) {
+        let Some(old) = self.old_index.as_mut() else {
+            return;
+        };
+        let end = (self.migrated + steps).min(self.slots.len);
+        for pos in self.migrated..end {
+            let hash = Self::hash(&self.hasher, self.slots.get(pos).key.bytes());
+            if let Ok(found) = old.find_entry(hash, |&p| p as usize == pos) {
+                found.remove();
+                let (slots, hasher) = (&self.slots, &self.hasher);
+                self.index.insert_unique(hash, pos as u32, |&p| {
+                    Self::hash(hasher, slots.get(p as usize).key.bytes())
+                });
+            }
+        }
+        self.migrated = end;
+        if self.migrated >= self.slots.len {
+            debug_assert!(old.is_empty(), "every position moved");
+            self.old_index = None;
+        }
     }
 
     /// Sets the deadline of an existing key; nothing if absent.
     pub(crate) fn set_expire(&mut self, key: &[u8], expire_at_ms: u64) {
-        let Some(idx) = self.map.get_index_of(key) else {
+        let Some(pos) = self.find(key) else {
             return;
         };
-        let (k, e) = self
-            .map
-            .get_index_mut(idx)
-            .expect("index from get_index_of");
-        e.expire_at_ms = expire_at_ms;
-        let k = k.clone();
-        self.track_volatile(&k, expire_at_ms != NO_EXPIRE);
+        self.slots.get_mut(pos).entry.expire_at_ms = expire_at_ms;
+        self.track_volatile(pos, expire_at_ms != NO_EXPIRE);
     }
 
-    pub(super) fn expire_at_index(&mut self, idx: usize) -> (Bytes, Entry) {
-        let (key, entry) = self.map.swap_remove_index(idx).expect("index in range");
-        self.volatile.swap_remove(&key);
+    pub(super) fn expire_at_index(&mut self, pos: usize) -> (Key, Entry) {
         self.stats.expired_keys += 1;
-        (key, entry)
+        self.remove_at(pos)
     }
 
     /// The live entry at `key` to change without the door (tests of the table and
@@ -213,14 +477,15 @@ impl Db {
     #[cfg(test)]
     pub(crate) fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         match self.probe(key, now_ms) {
-            Probe::Live(idx) => Some(&mut self.map[idx]),
+            Probe::Live(pos) => Some(&mut self.slots.get_mut(pos).entry),
             Probe::Expired(..) | Probe::Absent => None,
         }
     }
 
     pub(super) fn clear(&mut self) {
-        self.map = IndexMap::default();
-        self.volatile = IndexSet::default();
+        let stats = self.stats;
+        *self = Db::default();
+        self.stats = stats;
     }
 
     /// Visits up to `count` entry positions below `pos` (`u64::MAX`: start at the top),
@@ -232,35 +497,64 @@ impl Db {
         pos: ScanPos,
         count: usize,
         now_ms: u64,
-        mut visit: impl FnMut(&Bytes, &Entry),
+        mut visit: impl FnMut(&[u8], &Entry),
     ) -> ScanPos {
-        let top = (pos.min(self.map.len() as u64)) as usize;
+        let top = (pos.min(self.slots.len as u64)) as usize;
         let bottom = top.saturating_sub(count.max(1));
         for idx in (bottom..top).rev() {
-            let (k, e) = self.map.get_index(idx).expect("index in range");
-            if !e.expired(now_ms) {
-                visit(k, e);
+            let slot = self.slots.get(idx);
+            if !slot.entry.expired(now_ms) {
+                visit(slot.key.bytes(), &slot.entry);
             }
         }
         bottom as u64
     }
 
-    /// The position of `key` in the entry vector, live or not (for snapshots, which
+    /// The position of `key` in the slot vector, live or not (for snapshots, which
     /// walk positions as [`Db::scan`] does).
     pub fn position(&self, key: &[u8]) -> Option<usize> {
-        self.map.get_index_of(key)
+        self.find(key)
     }
 
-    /// The entry at position `pos`, live or not.
-    pub fn entry_at(&self, pos: usize) -> Option<(&Bytes, &Entry)> {
-        self.map.get_index(pos)
+    /// The key and entry at position `pos`, live or not.
+    pub fn entry_at(&self, pos: usize) -> Option<(&[u8], &Entry)> {
+        (pos < self.slots.len).then(|| {
+            let slot = self.slots.get(pos);
+            (slot.key.bytes(), &slot.entry)
+        })
+    }
+
+    /// Every key and entry, live or not, in slot order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.slots
+            .iter()
+            .map(|slot| (slot.key.bytes(), &slot.entry))
+    }
+
+    /// How many keys eviction may choose from: all of them, or with `volatile_only`
+    /// those with a deadline.
+    pub(super) fn candidates(&self, volatile_only: bool) -> usize {
+        match volatile_only {
+            true => self.volatile.len(),
+            false => self.slots.len,
+        }
+    }
+
+    /// Candidate number `at` (below [`Db::candidates`]): its key and entry.
+    pub(super) fn candidate(&self, volatile_only: bool, at: usize) -> (&[u8], &Entry) {
+        let pos = match volatile_only {
+            true => self.volatile[at] as usize,
+            false => at,
+        };
+        let slot = self.slots.get(pos);
+        (slot.key.bytes(), &slot.entry)
     }
 
     /// Visits every live entry (for `KEYS`, `FLUSH` statistics and digests).
-    pub fn for_each_live(&self, now_ms: u64, mut visit: impl FnMut(&Bytes, &Entry)) {
-        for (k, e) in &self.map {
-            if !e.expired(now_ms) {
-                visit(k, e);
+    pub fn for_each_live(&self, now_ms: u64, mut visit: impl FnMut(&[u8], &Entry)) {
+        for slot in self.slots.iter() {
+            if !slot.entry.expired(now_ms) {
+                visit(slot.key.bytes(), &slot.entry);
             }
         }
     }
@@ -271,32 +565,38 @@ impl Db {
         &mut self,
         now_ms: u64,
         rng: &mut impl Rng,
-        mut expired: impl FnMut(Bytes, Entry),
+        mut expired: impl FnMut(&[u8], Entry),
     ) -> Option<Bytes> {
-        while !self.map.is_empty() {
-            let idx = rng.gen_range(0..self.map.len());
-            if self.map[idx].expired(now_ms) {
-                let (key, entry) = self.expire_at_index(idx);
-                expired(key, entry);
+        while !self.is_empty() {
+            let pos = rng.gen_range(0..self.slots.len);
+            let slot = self.slots.get(pos);
+            if slot.entry.expired(now_ms) {
+                let (key, entry) = self.expire_at_index(pos);
+                expired(key.bytes(), entry);
                 continue;
             }
-            return self.map.get_index(idx).map(|(k, _)| k.clone());
+            return Some(Bytes::copy_from_slice(slot.key.bytes()));
         }
         None
     }
 
-    /// One active-expiry tick: sample keys with a TTL, delete expired ones (each
-    /// handed to `expired` with its entry), repeat while many of the sample had expired, up to a
-    /// bounded number of rounds. Returns the number of keys deleted.
+    /// One active-expiry tick, Redis's adaptive cycle: sample keys with a TTL, delete
+    /// expired ones (each handed to `expired` with its entry), and repeat while more
+    /// than [`EXPIRE_REPEAT_PERCENT`] of the sample had expired, until `deadline`
+    /// (looked at every [`EXPIRE_ROUNDS_PER_CLOCK_CHECK`] rounds). Returns the number
+    /// of keys deleted.
     pub(crate) fn active_expire(
         &mut self,
         now_ms: u64,
+        deadline: Instant,
         rng: &mut impl Rng,
-        mut expired: impl FnMut(Bytes, Entry),
+        mut expired: impl FnMut(&[u8], Entry),
     ) -> usize {
         let mut deleted = 0;
-        for _ in 0..EXPIRE_ROUNDS_PER_TICK_MAX {
-            if self.volatile.is_empty() {
+        for round in 1.. {
+            if self.volatile.is_empty()
+                || (round % EXPIRE_ROUNDS_PER_CLOCK_CHECK == 0 && Instant::now() >= deadline)
+            {
                 break;
             }
             let sample = EXPIRE_SAMPLE_KEYS.min(self.volatile.len());
@@ -305,15 +605,10 @@ impl Db {
                 if self.volatile.is_empty() {
                     break;
                 }
-                let vidx = rng.gen_range(0..self.volatile.len());
-                let key = self.volatile[vidx].clone();
-                let idx = self
-                    .map
-                    .get_index_of(&key)
-                    .expect("volatile key is in the table");
-                if self.map[idx].expired(now_ms) {
-                    let (key, entry) = self.expire_at_index(idx);
-                    expired(key, entry);
+                let pos = self.volatile[rng.gen_range(0..self.volatile.len())] as usize;
+                if self.slots.get(pos).entry.expired(now_ms) {
+                    let (key, entry) = self.expire_at_index(pos);
+                    expired(key.bytes(), entry);
                     expired_in_round += 1;
                 }
             }
@@ -323,5 +618,96 @@ impl Db {
             }
         }
         deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+    use std::collections::HashMap;
+
+    /// Every slot is found by its key at its own position, exactly the entries with a
+    /// deadline are in the volatile set, each at the place it records.
+    fn check(db: &Db, model: &HashMap<Vec<u8>, (Vec<u8>, u64)>) {
+        assert_eq!(db.len(), model.len());
+        let in_tables = db.index.len() + db.old_index.as_ref().map_or(0, HashTable::len);
+        assert_eq!(in_tables, db.len(), "each position in one table");
+        for pos in 0..db.len() {
+            let (key, entry) = db.entry_at(pos).expect("in range");
+            assert_eq!(db.position(key), Some(pos));
+            let (value, at) = &model[key];
+            assert_eq!(entry.value.as_str(), Some(value.as_slice()));
+            assert_eq!(entry.expire_at_ms, *at);
+            match entry.volatile_pos {
+                NOT_VOLATILE => assert_eq!(*at, NO_EXPIRE),
+                vp => assert_eq!(db.volatile[vp as usize] as usize, pos),
+            }
+        }
+        let volatile = model.values().filter(|(_, at)| *at != NO_EXPIRE).count();
+        assert_eq!(db.expires_len(), volatile);
+    }
+
+    #[test]
+    fn random_changes_through_growth_and_shrinking_match_a_model() {
+        let mut db = Db::default();
+        let mut model = HashMap::new();
+        let mut rng = SmallRng::seed_from_u64(19);
+        let (mut resizes, mut capacity) = (0, 0);
+        // Grow to 30,000 keys, then delete down to a few hundred: the index grows and
+        // shrinks several times, with changes landing while positions move.
+        for step in 0..120_000u32 {
+            let growing = step < 60_000;
+            let key = format!(
+                "key:{:0width$}",
+                rng.gen_range(0..30_000),
+                width = 12 + (step % 20) as usize
+            );
+            let op = rng.gen_range(0..10);
+            if (growing && op < 6) || (!growing && op < 1) {
+                let value = format!("v{step}").into_bytes();
+                let at = if rng.gen_bool(0.3) {
+                    1_000 + u64::from(step)
+                } else {
+                    NO_EXPIRE
+                };
+                db.insert(key.as_bytes(), Value::Str(value.clone()), at);
+                model.insert(key.into_bytes(), (value, at));
+            } else if op < 8 || !growing {
+                assert_eq!(
+                    db.remove(key.as_bytes()).is_some(),
+                    model.remove(key.as_bytes()).is_some()
+                );
+            } else if let Some((_, at)) = model.get_mut(key.as_bytes()) {
+                *at = if *at == NO_EXPIRE { 5_000 } else { NO_EXPIRE };
+                db.set_expire(key.as_bytes(), *at);
+            }
+            resizes += usize::from(db.index.capacity() != capacity);
+            capacity = db.index.capacity();
+            if step % 10_007 == 0 {
+                check(&db, &model);
+            }
+        }
+        check(&db, &model);
+        assert!(resizes >= 4, "the index resized {resizes} times");
+    }
+
+    #[test]
+    fn keys_longer_than_a_slot_holds_are_kept_whole() {
+        let mut db = Db::default();
+        let long = vec![b'k'; KEY_INLINE_MAX + 1];
+        let short = vec![b'k'; KEY_INLINE_MAX];
+        db.insert(&long, Value::Str(b"long".to_vec()), NO_EXPIRE);
+        db.insert(&short, Value::Str(b"short".to_vec()), NO_EXPIRE);
+        assert_eq!(
+            db.get(&long).and_then(|e| e.value.as_str()),
+            Some(&b"long"[..])
+        );
+        assert_eq!(
+            db.get(&short).and_then(|e| e.value.as_str()),
+            Some(&b"short"[..])
+        );
+        assert_eq!(db.entry_at(0).map(|(k, _)| k.to_vec()), Some(long));
     }
 }

@@ -373,10 +373,11 @@ impl Evictor {
         match self.config.policy {
             Policy::VolatileTtl => u64::MAX - entry.expire_at_ms,
             p if p.lfu() => {
-                let counter = lfu_counter(entry.access, self.clock_ms, self.config.lfu_decay_time);
+                let counter =
+                    lfu_counter(entry.access(), self.clock_ms, self.config.lfu_decay_time);
                 u64::from(LFU_COUNTER_MAX - counter)
             }
-            _ => idle_ms(entry.access, self.clock_ms),
+            _ => idle_ms(entry.access(), self.clock_ms),
         }
     }
 
@@ -504,12 +505,10 @@ impl Keyspace {
 
     /// Whether `key` in `db` is still there and still a candidate for the policy.
     fn qualifies(&self, db: usize, key: &[u8]) -> bool {
-        let d = &self.dbs[db];
-        if self.evict.config.policy.all_keys() {
-            d.map.contains_key(key)
-        } else {
-            d.volatile.contains(key)
-        }
+        let all_keys = self.evict.config.policy.all_keys();
+        self.dbs[db]
+            .get(key)
+            .is_some_and(|e| all_keys || e.expire_at_ms != NO_EXPIRE)
     }
 
     /// Offers `maxmemory-samples` keys of `db` to the pool; returns how many keys
@@ -517,11 +516,7 @@ impl Keyspace {
     fn sample_into_pool(&mut self, db: usize) -> usize {
         let all_keys = self.evict.config.policy.all_keys();
         let d = &self.dbs[db];
-        let len = if all_keys {
-            d.map.len()
-        } else {
-            d.volatile.len()
-        };
+        let len = d.candidates(!all_keys);
         let samples = self.evict.config.samples.max(1).min(len);
         for i in 0..samples {
             let at = if len <= self.evict.config.samples {
@@ -529,17 +524,11 @@ impl Keyspace {
             } else {
                 self.evict.rng.gen_range(0..len)
             };
-            let (key, entry) = if all_keys {
-                d.map.get_index(at).expect("index in range")
-            } else {
-                let key = &d.volatile[at];
-                let entry = d.map.get(key).expect("volatile key is in the table");
-                (key, entry)
-            };
+            let (key, entry) = d.candidate(!all_keys, at);
             let candidate = Candidate {
                 score: self.evict.score(entry),
                 db,
-                key: key.clone(),
+                key: Bytes::copy_from_slice(key),
             };
             self.evict.offer(candidate);
         }
@@ -553,21 +542,13 @@ impl Keyspace {
             self.evict.next_db = (self.evict.next_db + 1) % self.dbs.len();
             let db = self.evict.next_db;
             let d = &self.dbs[db];
-            let len = if all_keys {
-                d.map.len()
-            } else {
-                d.volatile.len()
-            };
+            let len = d.candidates(!all_keys);
             if len == 0 {
                 continue;
             }
             let at = self.evict.rng.gen_range(0..len);
-            let key = if all_keys {
-                d.map.get_index(at).expect("index in range").0
-            } else {
-                &d.volatile[at]
-            };
-            return Some((db, key.clone()));
+            let (key, _) = d.candidate(!all_keys, at);
+            return Some((db, Bytes::copy_from_slice(key)));
         }
         None
     }
@@ -686,7 +667,7 @@ mod tests {
         let ks = s.shard.keyspace();
         ks.dbs()
             .iter()
-            .flat_map(|d| &d.map)
+            .flat_map(|d| d.iter())
             .map(|(k, e)| entry_bytes(k, e))
             .sum()
     }

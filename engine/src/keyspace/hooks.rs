@@ -292,7 +292,7 @@ mod tests {
         let mut view = BTreeMap::new();
         for (i, db) in s.shard.keyspace().dbs().iter().enumerate() {
             db.for_each_live(s.now_ms, |k, e| {
-                view.insert((i, k.clone()), e.clone());
+                view.insert((i, Bytes::copy_from_slice(k)), e.clone());
             });
         }
         view

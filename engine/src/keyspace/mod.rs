@@ -59,7 +59,7 @@ pub mod hooks;
 
 use crate::journal::list::ListEffect;
 use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};
-use crate::limits::DATABASES;
+use crate::limits::{DATABASES, EXPIRE_TICK_BUDGET};
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter, WriteKind};
 use crate::value::Value;
 use db::Probe;
@@ -127,7 +127,7 @@ impl Change {
 /// Dropping it unchanged does nothing.
 pub struct WriteGuard<'a> {
     db: usize,
-    key: &'a Bytes,
+    key: &'a [u8],
     entry: &'a mut Entry,
     hooks: &'a mut Hooks,
     evict: &'a mut evict::Evictor,
@@ -201,7 +201,7 @@ impl WriteGuard<'_> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        let (db, key) = (self.db, &self.key[..]);
+        let (db, key) = (self.db, self.key);
         let bytes_after = evict::entry_bytes(key, self.entry);
         self.evict.resized(self.bytes_before, bytes_after);
         if self.change == Change::None || self.entry.value.is_empty_collection() {
@@ -324,14 +324,14 @@ impl Keyspace {
         match self.dbs[db].probe(key, now_ms) {
             Probe::Live(idx) => {
                 if !self.evict.notouch {
-                    let entry = &mut self.dbs[db].map[idx];
-                    entry.access = self.evict.touched(entry.access, now_ms);
+                    let (_, entry) = self.dbs[db].slot_mut(idx);
+                    entry.set_access(self.evict.touched(entry.access(), now_ms));
                 }
                 Some(idx)
             }
             Probe::Expired(key, entry) => {
-                self.evict.removed(&key, &entry);
-                self.hooks.expired(db, &key, entry);
+                self.evict.removed(key.bytes(), &entry);
+                self.hooks.expired(db, key.bytes(), entry);
                 None
             }
             Probe::Absent => None,
@@ -345,7 +345,7 @@ impl Keyspace {
         match found {
             Some(idx) => {
                 d.stats.keyspace_hits += 1;
-                Some(&d.map[idx])
+                Some(d.entry_at_pos(idx))
             }
             None => {
                 d.stats.keyspace_misses += 1;
@@ -358,7 +358,7 @@ impl Keyspace {
     /// The live entry at `key`, without counting a hit or miss.
     pub fn find(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let idx = self.live(db, key, now_ms)?;
-        Some(&self.dbs[db].map[idx])
+        Some(self.dbs[db].entry_at_pos(idx))
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
@@ -370,7 +370,7 @@ impl Keyspace {
         let idx = self.live(db, key, now_ms)?;
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
-        let (key, entry) = self.dbs[db].map.get_index_mut(idx).expect("live index");
+        let (key, entry) = self.dbs[db].slot_mut(idx);
         let bytes_before = evict::entry_bytes(key, entry);
         Some(WriteGuard {
             db,
@@ -386,15 +386,7 @@ impl Keyspace {
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any entry.
     pub fn add(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
-        self.add_entry(
-            db,
-            key,
-            Entry {
-                value,
-                expire_at_ms,
-                access: 0,
-            },
-        );
+        self.add_entry(db, key, Entry::with_expire(value, expire_at_ms));
     }
 
     /// Stores a whole entry at `key`, replacing any entry.
@@ -415,13 +407,13 @@ impl Keyspace {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
         let replaced = match self.evict.config.policy.lfu() {
-            true => self.dbs[db].get(key).map(|old| old.access),
+            true => self.dbs[db].get(key).map(Entry::access),
             false => None,
         };
-        entry.access = match replaced {
+        entry.set_access(match replaced {
             Some(access) => self.evict.touched(access, self.evict.clock_ms),
             None => self.evict.fresh(),
-        };
+        });
         self.evict.added(key, &entry);
         let d = &mut self.dbs[db];
         let old_entry = d.insert_entry(key, entry);
@@ -559,7 +551,7 @@ impl Keyspace {
 
     pub fn flush_db(&mut self, db: usize) {
         let n = self.dbs[db].len() as u64;
-        for (key, entry) in &self.dbs[db].map {
+        for (key, entry) in self.dbs[db].iter() {
             self.evict.removed(key, entry);
         }
         self.dbs[db].clear();
@@ -585,19 +577,20 @@ impl Keyspace {
     pub fn random_key(&mut self, db: usize, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
         let (hooks, evict) = (&mut self.hooks, &mut self.evict);
         self.dbs[db].random_key(now_ms, rng, |k, e| {
-            evict.removed(&k, &e);
-            hooks.expired(db, &k, e)
+            evict.removed(k, &e);
+            hooks.expired(db, k, e)
         })
     }
 
     /// One active-expiry tick over every database. Returns keys deleted.
     pub fn active_expire(&mut self, now_ms: u64, rng: &mut impl Rng) -> usize {
         let (hooks, evict) = (&mut self.hooks, &mut self.evict);
+        let deadline = std::time::Instant::now() + EXPIRE_TICK_BUDGET;
         let mut deleted = 0;
         for (i, db) in self.dbs.iter_mut().enumerate() {
-            deleted += db.active_expire(now_ms, rng, |k, e| {
-                evict.removed(&k, &e);
-                hooks.expired(i, &k, e)
+            deleted += db.active_expire(now_ms, deadline, rng, |k, e| {
+                evict.removed(k, &e);
+                hooks.expired(i, k, e)
             });
         }
         deleted
@@ -723,7 +716,7 @@ impl Keyspace {
         self.evict.entry_bytes = self
             .dbs
             .iter()
-            .flat_map(|d| &d.map)
+            .flat_map(|d| d.iter())
             .map(|(k, e)| evict::entry_bytes(k, e))
             .sum();
         loaded
@@ -764,7 +757,8 @@ mod tests {
         }
         let mut total = 0;
         for _ in 0..100 {
-            total += db.active_expire(20, &mut rng, |_, _| {});
+            let deadline = std::time::Instant::now() + EXPIRE_TICK_BUDGET;
+            total += db.active_expire(20, deadline, &mut rng, |_, _| {});
         }
         assert_eq!(total, 500);
         assert_eq!(db.len(), 500);
@@ -782,7 +776,7 @@ mod tests {
         let mut churn = 0;
         loop {
             pos = db.scan(pos, 10, 0, |k, _| {
-                seen.insert(k.clone());
+                seen.insert(k.to_vec());
             });
             for _ in 0..20 {
                 churn += 1;

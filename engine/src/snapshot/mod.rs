@@ -560,9 +560,9 @@ impl SnapshotWriter {
                     WriteKind::Replace => Saved::Handover,
                     WriteKind::InPlace => Saved::Image(Image::live(&e.value, e.expire_at_ms)),
                 };
-                (k.clone(), state)
+                (Bytes::copy_from_slice(k), state)
             }
-            Some(pos) => (table.entry_at(pos).expect("present").0.clone(), Saved::Done),
+            Some(_) => (Bytes::copy_from_slice(key), Saved::Done),
             None => (Bytes::copy_from_slice(key), Saved::Done),
         };
         self.saved[db].insert(key, state);
@@ -796,9 +796,10 @@ impl SnapshotWriter {
             }
             if in_pieces(&entry.value) {
                 let image = Image::live(&entry.value, entry.expire_at_ms);
+                let key = Bytes::copy_from_slice(key);
                 self.saved[db].insert(key.clone(), Saved::Image(image));
                 self.cursors[db] = pos;
-                self.current = Some((db, key.clone()));
+                self.current = Some((db, key));
                 if !self.emit_current(dbs, now_ms, chunk, visits) {
                     return;
                 }

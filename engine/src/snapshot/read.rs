@@ -252,11 +252,7 @@ fn read_entries(
             return Err(SnapshotError::NotASet { offset: at });
         };
         *last = Some((db, key.to_vec(), value.type_name()));
-        let entry = Entry {
-            value: value.into_owned(),
-            expire_at_ms,
-            access: 0,
-        };
+        let entry = Entry::with_expire(value.into_owned(), expire_at_ms);
         entries += 1;
         visit(at, Item::Entry { db, key, entry })
     })?;

@@ -18,11 +18,7 @@ fn fresh_dbs() -> Vec<Db> {
 }
 
 fn str_entry(value: &[u8], expire_at_ms: u64) -> Entry {
-    Entry {
-        value: Value::Str(value.to_vec()),
-        expire_at_ms,
-        access: 0,
-    }
+    Entry::with_expire(Value::Str(value.to_vec()), expire_at_ms)
 }
 
 /// A deep copy of every entry, live or not.
@@ -153,7 +149,7 @@ fn pick_key(rng: &mut SmallRng, ks: &Keyspace, db: usize) -> Bytes {
         _ => None,
     };
     match pos {
-        Some(pos) => ks.db(db).entry_at(pos).expect("in range").0.clone(),
+        Some(pos) => Bytes::copy_from_slice(ks.db(db).entry_at(pos).expect("in range").0),
         None => Bytes::from(format!("k{}", rng.gen_range(0..3000))),
     }
 }

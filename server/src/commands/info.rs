@@ -14,6 +14,7 @@ use corekv_engine::error::CmdResult;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::{join_all, LocalBoxFuture};
 
+use super::memory::Report;
 use super::{registry, srv, Handler, REDIS_VERSION};
 use crate::commands::requests::{Answer, Core, CoreSnapshot, Msg};
 use crate::session::client::Client;
@@ -78,12 +79,14 @@ fn info<'a>(
             })
             .collect();
         let snapshots = core_snapshots(core).await;
+        let pending = snapshots.iter().map(|s| s.journal.pending_bytes).sum();
+        let memory = super::memory::report(core, pending).await;
         let mut text = String::new();
         for (i, name) in sections.iter().enumerate() {
             if i > 0 {
                 text.push_str("\r\n");
             }
-            section(core, name, &snapshots, &mut text);
+            section(core, name, &snapshots, &memory, &mut text);
         }
         out.verbatim(b"txt", text.as_bytes());
         Ok(())
@@ -103,7 +106,7 @@ fn clients(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Res
     )
 }
 
-fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
+fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], memory: &Report, t: &mut String) {
     let g = &core.global;
     let _ = match name {
         "server" => {
@@ -124,15 +127,11 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
             )
         }
         "clients" => clients(core, snaps, t),
-        "memory" => {
-            let rss = rss_bytes();
-            write!(
-                t,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\n",
-                human(rss),
-                human(rss),
-            )
-        }
+        "memory" => memory.write_info(
+            g.config.get_u64("maxmemory"),
+            &g.config.get("maxmemory-policy"),
+            t,
+        ),
         "stats" => stats(core, snaps, t),
         "persistence" => persistence(core, snaps, t),
         "replication" => {
@@ -182,7 +181,7 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
                 let keys: usize = s.shard.keys.iter().map(|k| k.0).sum();
                 let _ = write!(
                     t,
-                    "shard{i}:cpu={},keys={keys},ops={},hops={},clients={},journal_lsn={},durable_lsn={},journal_bytes={}\r\n",
+                    "shard{i}:cpu={},keys={keys},ops={},hops={},clients={},journal_lsn={},durable_lsn={},journal_bytes={}{}\r\n",
                     g.cpus.get(i).copied().unwrap_or(i),
                     s.shard.counters.commands,
                     s.core.hops,
@@ -190,6 +189,7 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], t: &mut String) {
                     s.journal.last_lsn,
                     s.journal.durable_lsn,
                     s.journal.size_bytes,
+                    memory.shard_fields(i),
                 );
             }
             Ok(())
@@ -290,31 +290,6 @@ fn persistence(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt:
         )?;
     }
     Ok(())
-}
-
-fn human(bytes: u64) -> String {
-    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
-    for (u, size) in units {
-        if bytes >= size {
-            return format!("{:.2}{u}", bytes as f64 / size as f64);
-        }
-    }
-    format!("{bytes}B")
-}
-
-/// Resident set size of the process, from `/proc/self/statm`.
-fn rss_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
-    pages * page
 }
 
 fn cpu_seconds() -> (f64, f64) {

@@ -22,6 +22,7 @@ pub mod connection;
 pub mod debug;
 pub mod info;
 pub mod latency;
+pub mod memory;
 pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
@@ -84,6 +85,7 @@ const SERVER_FAMILIES: &[&[CommandSpec<Handler>]] = &[
     connection::COMMANDS,
     command::COMMANDS,
     info::COMMANDS,
+    memory::COMMANDS,
     config::COMMANDS,
     client::COMMANDS,
     debug::COMMANDS,

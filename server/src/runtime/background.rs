@@ -1,5 +1,5 @@
 //! One core's periodic work, in a low-share task queue: active expiry, closing idle
-//! clients, automatic journal rewrites.
+//! clients, automatic journal rewrites, the memory peak's reading.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -32,6 +32,7 @@ pub fn spawn_background(core: Rc<Core>) {
                     }
                     crate::persist::saver::maybe_auto_rewrite(&core);
                 }
+                crate::commands::memory::observe();
                 if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {
                     let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);
                     if timeout_s > 0 {
