@@ -428,6 +428,7 @@ impl Config {
                 .appendfsync
                 .store(Fsync::parse(&value) as u8, Ordering::Relaxed),
             "client-output-buffer-limit" => self.hot.store_output_limits(&value),
+            "loglevel" => crate::runtime::log::set_level(&value),
             "notify-keyspace-events" => self.hot.notify_keyspace_events.store(
                 keyspace_events_flags(&value).unwrap_or(0),
                 Ordering::Relaxed,

@@ -384,3 +384,44 @@ fn daemonize_writes_the_pid_file_and_logs_to_logfile() {
     assert!(logged.contains(&format!("{pid}:M ")), "{logged}");
     assert!(logged.contains("bye bye"), "{logged}");
 }
+
+/// Closes one connection with a protocol error, which the server logs at
+/// `verbose` (`client N (addr) closed: Protocol`).
+fn close_with_protocol_error(server: &Server) {
+    let mut raw = server.raw();
+    raw.send(b"*x\r\n");
+    raw.read_to_eof();
+}
+
+fn protocol_closes_logged(server: &Server) -> usize {
+    server.log_text().matches("closed: Protocol").count()
+}
+
+#[test]
+fn config_set_loglevel_takes_effect_at_once() {
+    let server = Server::start(&["--loglevel", "notice"]);
+    let mut con = server.raw();
+    close_with_protocol_error(&server);
+    assert_eq!(
+        protocol_closes_logged(&server),
+        0,
+        "notice hides verbose lines"
+    );
+
+    assert_eq!(con.cmd(&["CONFIG", "SET", "loglevel", "verbose"]), "OK");
+    assert_eq!(
+        con.cmd(&["CONFIG", "GET", "loglevel"]),
+        "[loglevel, verbose]"
+    );
+    close_with_protocol_error(&server);
+    wait_for("the verbose line", || protocol_closes_logged(&server) == 1);
+
+    assert_eq!(con.cmd(&["CONFIG", "SET", "loglevel", "warning"]), "OK");
+    close_with_protocol_error(&server);
+    assert_eq!(con.cmd(&["PING"]), "PONG");
+    assert_eq!(
+        protocol_closes_logged(&server),
+        1,
+        "warning hides them again"
+    );
+}

@@ -519,6 +519,11 @@ fn a_replica_with_its_link_down_answers_masterdown_unless_it_serves_stale_data()
     );
     assert_eq!(con.cmd(&["GET", "k"]), MASTERDOWN);
     assert_eq!(
+        con.cmd(&["PING"]),
+        MASTERDOWN,
+        "as Redis: PING may not see stale data"
+    );
+    assert_eq!(
         con.cmd(&["SET", "k", "w"]),
         "-READONLY You can't write against a read only replica."
     );
