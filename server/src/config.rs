@@ -47,6 +47,7 @@ pub use params::{Kind, Param, ALIASES, PARAMS};
 
 pub mod file;
 pub mod redis_conf;
+mod rewrite;
 pub mod sample;
 use file::{fatal, Directive};
 use redis_conf::{
@@ -428,6 +429,7 @@ impl Config {
                 .appendfsync
                 .store(Fsync::parse(&value) as u8, Ordering::Relaxed),
             "client-output-buffer-limit" => self.hot.store_output_limits(&value),
+            "loglevel" => crate::runtime::log::set_level(&value),
             "notify-keyspace-events" => self.hot.notify_keyspace_events.store(
                 keyspace_events_flags(&value).unwrap_or(0),
                 Ordering::Relaxed,
@@ -566,21 +568,26 @@ impl Config {
 }
 
 impl Config {
-    /// `CONFIG REWRITE`: writes every parameter that differs from its default to the
-    /// config file the server was started with, replacing the file atomically.
+    /// `CONFIG REWRITE`: rewrites the config file the server was started with as
+    /// Redis does ([`rewrite`]), replacing the file atomically.
     pub fn rewrite(&self) -> Result<(), String> {
         let Some(path) = &self.file else {
             return Err("ERR The server is running without a config file".into());
         };
+        let old = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("ERR Rewriting config file: {e}")),
+        };
         let values = self.values.read().expect("config lock");
-        let mut text = String::from("# Written by corekv (CONFIG REWRITE)\n");
-        for p in all_params() {
-            let v = &values[p.name];
-            if v != p.default {
-                let quoted = v.replace('\\', "\\\\").replace('"', "\\\"");
-                text.push_str(&format!("{} \"{quoted}\"\n", p.name));
-            }
-        }
+        let current: Vec<rewrite::Current> = all_params()
+            .map(|p| rewrite::Current {
+                name: p.name,
+                value: values[p.name].clone(),
+                is_default: values[p.name] == p.default,
+            })
+            .collect();
+        let text = rewrite::rewrite(&old, &current, |name| find(name).map(|p| p.name));
         let tmp = format!("{path}.tmp");
         std::fs::write(&tmp, text)
             .and_then(|_| std::fs::rename(&tmp, path))

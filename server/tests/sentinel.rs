@@ -16,6 +16,9 @@
 //! - `SENTINEL FAILOVER` while the master is up, under write load: the roles swap
 //!   with no answered write lost; the old master follows the new one at once with a
 //!   partial resync on every shard (it took no write the new master lacks).
+//! - redis-py's `Sentinel` client (`tests/py/test_sentinel_client.py`):
+//!   `master_for('mymaster')` keeps writing across a `SIGKILL` of the master, and
+//!   every write it had acknowledged by `WAIT 1` is on the new master.
 //! - Without Sentinel: `min-replicas-to-write`/`-max-lag` (`-NOREPLICAS`),
 //!   `replica-serve-stale-data no` (`-MASTERDOWN`), `replica-announce-ip`/`-port`,
 //!   `replica-priority` and `replica-announced` in `INFO`, and the `slave-*` names.
@@ -46,6 +49,8 @@ const QUORUM: u32 = 2;
 /// Sentinel's `down-after-milliseconds` and `failover-timeout`.
 const DOWN_AFTER_MS: u64 = 1000;
 const FAILOVER_TIMEOUT_MS: u64 = 3000;
+/// Keys the redis-py client writes before the master is killed under it.
+const PY_KILL_AFTER_KEYS: u64 = 300;
 /// The bound: a replica is promoted within down-after + this.
 const PROMOTION_MARGIN: Duration = Duration::from_secs(5);
 /// How long replication or Sentinel's view may take to settle.
@@ -519,6 +524,11 @@ fn a_replica_with_its_link_down_answers_masterdown_unless_it_serves_stale_data()
     );
     assert_eq!(con.cmd(&["GET", "k"]), MASTERDOWN);
     assert_eq!(
+        con.cmd(&["PING"]),
+        MASTERDOWN,
+        "as Redis: PING may not see stale data"
+    );
+    assert_eq!(
         con.cmd(&["SET", "k", "w"]),
         "-READONLY You can't write against a read only replica."
     );
@@ -604,4 +614,29 @@ fn sentinel_failover_swaps_roles_without_losing_a_written_key() {
         load.back.zip(load.first_failure).map(|(b, f)| b - f),
         load.answered.len(),
     );
+}
+
+#[test]
+fn redis_py_sentinel_client_keeps_writing_across_a_killed_master() {
+    let setup = Setup::start(["100", "100"]);
+    let master = &setup.master;
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            common::python::run_script("test_sentinel_client.py", master);
+        });
+        let mut con = master.raw();
+        poll_until(
+            "the redis-py client writing",
+            SETTLE_TIMEOUT,
+            || setup.report(),
+            || {
+                client.is_finished()
+                    || con.cmd(&["DBSIZE"]).parse::<u64>().unwrap_or(0) >= PY_KILL_AFTER_KEYS
+            },
+        );
+        master.signal(libc::SIGKILL);
+        if let Err(panic) = client.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
 }

@@ -159,7 +159,7 @@ const ANY_STATE: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY;
 pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("auth", -2, ANY_STATE, "connection", "Authenticates the connection.", Handler::Sync(auth)),
     srv("echo", 2, FAST | LOADING | STALE, "connection", "Returns the given string.", Handler::Pure(echo)),
-    srv("ping", -1, FAST | LOADING | STALE, "connection", "Returns the server's liveliness response.", Handler::Pure(ping)),
+    srv("ping", -1, FAST | LOADING, "connection", "Returns the server's liveliness response.", Handler::Pure(ping)),
     srv("quit", -1, ANY_STATE, "connection", "Closes the connection.", Handler::Sync(quit)),
     srv("select", 2, LOADING | STALE | FAST, "connection", "Changes the selected database.", Handler::Sync(select)),
     srv("hello", -1, ANY_STATE, "connection", "Handshakes with the Redis server.", Handler::Sync(hello)),

@@ -98,7 +98,7 @@ pub fn feed(core: &Rc<Core>, client: &Client, spec: &Spec, args: &Args) {
     let (waiting, start) = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         if l.pending.len() < PENDING_BYTES_MAX {
-            line(&mut l.pending, db, &addr.to_string(), args);
+            line(&mut l.pending, db, &addr.monitor_form(), args);
         }
         let start = !l.pump_started;
         l.pump_started = true;

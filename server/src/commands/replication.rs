@@ -45,6 +45,11 @@ async fn replicaof_to(
     out: &mut ReplyBuf,
 ) -> CmdResult {
     let g = &core.global;
+    if g.repl.failover.state() != crate::repl::failover::FailoverState::None {
+        return Err(CmdError::Raw(
+            "ERR REPLICAOF not allowed while failing over.".into(),
+        ));
+    }
     let (host, port) = (&args[1], &args[2]);
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
         if g.repl.is_replica() {
@@ -263,5 +268,6 @@ pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "An internal command for configuring the replication stream.", Handler::Sync(replconf)),
     srv("ckv.sync", 5, ADMIN | NOSCRIPT | NO_MULTI, "server", "An internal command: turns the connection into one shard's replication stream.", Handler::Sync(sync)),
     srv("ckv.pause", 2, ADMIN | NOSCRIPT | NO_MULTI | STALE, "server", "An internal command: holds writes while a replica takes over as master.", Handler::Async(pause_writes)),
+    srv("failover", -1, ADMIN | NOSCRIPT | STALE, "server", "Starts a coordinated failover from a server to one of its replicas.", Handler::Async(crate::repl::failover::command)),
     srv("wait", 3, NOSCRIPT, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", Handler::Async(wait)),
 ];

@@ -152,14 +152,14 @@ pub const PROCESS: &[Param] = &[
         "",
         Kind::Str,
         false,
-        "Unix socket path (accepted, not served: clients connect over TCP)",
+        "Unix socket path to serve on too (every core accepts there)",
     ),
     row(
         "unixsocketperm",
         "0",
         Kind::Str,
         false,
-        "Unix socket permissions (accepted with unixsocket)",
+        "Unix socket file permissions, octal (0: the umask's)",
     ),
     row(
         "tcp-keepalive",

@@ -6,6 +6,10 @@
 //! without waking the writing task); what the socket does not take, the writing
 //! task writes as the peer reads.
 //!
+//! A connection on the Unix socket is served the same way: glommio's `TcpStream`
+//! only accepts, receives and sends on its descriptor, which works for any stream
+//! socket; the addresses are read from the descriptor ([`ClientAddr::of`]).
+//!
 //! The core keeps a list of its connections' sockets: [`catch_up`] polls them
 //! all at once, so that a client whose peer closed is forgotten before a
 //! `CLIENT LIST` or `INFO` answers, even when its reading task has not run yet.
@@ -20,6 +24,7 @@ use ::glommio::net::TcpStream;
 use futures::io::ReadHalf;
 use futures::{AsyncReadExt, AsyncWriteExt};
 
+use super::addr::ClientAddr;
 use super::write_out;
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
 use crate::shard::Core;
@@ -71,11 +76,11 @@ pub fn catch_up(core: &Core) {
 /// Serves one accepted connection until it closes (or becomes a replication stream,
 /// whose socket goes to [`crate::repl::master::hand_over`]).
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mode: Mode) {
-    let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
+    let fd = stream.as_raw_fd();
+    let Some((addr, laddr)) = ClientAddr::of(fd) else {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let fd = stream.as_raw_fd();
     let peer = Peer { addr, laddr, fd };
     let mut session = match Session::open(core.clone(), peer, mode) {
         Ok(session) => session,

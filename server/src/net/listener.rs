@@ -1,10 +1,24 @@
 //! The listening sockets: every core listens on the same port (`SO_REUSEPORT`, the
 //! kernel spreads connections) and serves what it accepts on its own executor,
 //! with the driver the `io-driver` parameter names ([`Driver`]).
+//!
+//! # The Unix socket
+//!
+//! `unixsocket` is bound once at start ([`bind_unix`]): a path cannot be bound
+//! twice, so `SO_REUSEPORT`'s one socket per core does not exist for it. Every
+//! core then accepts on that one socket (through a duplicate of its descriptor),
+//! with the same driver as its TCP connections: each core keeps an accept
+//! pending, and the kernel gives each new connection to one of the waiting
+//! accepts. The alternative, one core accepting and handing connections to the
+//! others round-robin, would cost a cross-core message and a descriptor passed
+//! between executors per connection, and make the accepting core a bottleneck
+//! for connection storms; sharing the socket needs neither, and a connection is
+//! served, like a TCP one, on the core that accepted it from start to end.
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::net::TcpListener;
@@ -16,6 +30,8 @@ use crate::shard::Core;
 /// Pending connections each core's listener queues before accepting (glommio's),
 /// unless `tcp-backlog` says otherwise.
 const LISTEN_BACKLOG: i32 = 1024;
+/// The highest `unixsocketperm` (`07777`).
+const UNIX_PERM_MAX: u32 = 0o7777;
 /// Pause after a failed accept (out of descriptors, say) before the next.
 const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -28,6 +44,8 @@ pub struct Listen {
     pub backlog: i32,
     /// `tcp-keepalive` seconds (0: off); accepted sockets inherit the listener's.
     pub keepalive_s: u64,
+    /// The `unixsocket` listening socket, shared by every core.
+    pub unix: Option<Arc<OwnedFd>>,
 }
 
 impl Listen {
@@ -38,6 +56,15 @@ impl Listen {
             driver,
             backlog: LISTEN_BACKLOG,
             keepalive_s: 0,
+            unix: None,
+        }
+    }
+
+    /// Every core also accepts on `socket` ([`bind_unix`]).
+    pub fn with_unix(self, socket: Option<OwnedFd>) -> Listen {
+        Listen {
+            unix: socket.map(Arc::new),
+            ..self
         }
     }
 
@@ -103,6 +130,39 @@ fn bind_listener(addr: SocketAddr, listen: &Listen) -> std::io::Result<OwnedFd> 
     Ok(socket.into())
 }
 
+/// Binds and listens on the `unixsocket` path, as Redis: a file left at the path
+/// (a previous run's socket) is removed first, and `perm` (`unixsocketperm`, octal
+/// text; `0`: the umask's) is applied to the new socket file.
+pub fn bind_unix(path: &str, perm: &str, backlog: u64) -> Result<OwnedFd, String> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let mode = u32::from_str_radix(perm, 8)
+        .ok()
+        .filter(|m| *m <= UNIX_PERM_MAX)
+        .ok_or_else(|| format!("Invalid socket file permissions: unixsocketperm {perm}"))?;
+    let failed = |e: std::io::Error| format!("Failed opening Unix socket {path}: {e}");
+    let _ = std::fs::remove_file(path);
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(failed)?;
+    socket
+        .bind(&SockAddr::unix(path).map_err(failed)?)
+        .map_err(failed)?;
+    if mode != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(failed)?;
+    }
+    socket
+        .listen(i32::try_from(backlog).unwrap_or(i32::MAX))
+        .map_err(failed)?;
+    super::addr::set_unix_path(path);
+    Ok(socket.into())
+}
+
+/// A duplicate of the shared Unix socket's descriptor, for one core's accepts.
+fn duplicate(socket: &OwnedFd) -> Result<OwnedFd, String> {
+    socket
+        .try_clone()
+        .map_err(|e| format!("can't accept on the Unix socket: {e}"))
+}
+
 /// This core's listeners, accepting until shutdown.
 pub struct Listeners {
     fds: Vec<RawFd>,
@@ -118,6 +178,9 @@ impl Listeners {
             sockets.push(
                 bind_listener(*addr, listen).map_err(|e| format!("can't listen on {addr}: {e}"))?,
             );
+        }
+        if let Some(unix) = &listen.unix {
+            sockets.push(duplicate(unix)?);
         }
         let fds = sockets.iter().map(AsRawFd::as_raw_fd).collect();
         if listen.driver == Driver::Uring {
@@ -141,7 +204,8 @@ impl Listeners {
             log::info!("network driver: glommio");
         }
         for socket in sockets {
-            // SAFETY: a bound, listening TCP socket whose ownership passes to the listener.
+            // SAFETY: a bound, listening socket whose ownership passes to the listener
+            // (a Unix one too: glommio's listener only accepts on the descriptor).
             let listener = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
             glommio::spawn_local(accept_loop(core.clone(), listener, listen.mode)).detach();
         }

@@ -38,6 +38,7 @@
 //! framed and answered `+OK` without touching a shard, which measures a driver
 //! alone (`redis-benchmark -t set` or `loadgen` against it).
 
+pub mod addr;
 pub mod glommio;
 pub mod listener;
 pub mod uring;

@@ -152,7 +152,7 @@ impl Handoff {
 }
 
 /// A request as a RESP array of bulk strings.
-fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+pub(super) fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for arg in args {
         out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
@@ -162,7 +162,10 @@ fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
 }
 
 /// The next reply line (a simple string or an error), without its CRLF.
-async fn read_line(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<String, String> {
+pub(super) async fn read_line(
+    stream: &mut TcpStream,
+    input: &mut Vec<u8>,
+) -> Result<String, String> {
     let mut chunk = [0u8; 512];
     loop {
         if let Some(end) = input.windows(2).position(|w| w == b"\r\n") {
@@ -175,16 +178,16 @@ async fn read_line(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<String
         }
         let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
         if n == 0 {
-            return Err("the master closed the connection".into());
+            return Err("the peer closed the connection".into());
         }
         input.extend_from_slice(&chunk[..n]);
     }
 }
 
-fn expect_ok(line: &str) -> Result<(), String> {
+pub(super) fn expect_ok(line: &str) -> Result<(), String> {
     match line.starts_with("+OK") {
         true => Ok(()),
-        false => Err(format!("the master answered {line}")),
+        false => Err(format!("the peer answered {line}")),
     }
 }
 

@@ -5,6 +5,7 @@
 //! The streams themselves: [`crate::repl::master`] (a master shard sending its
 //! journal) and [`crate::repl::replica`] (a replica shard following it).
 
+pub mod failover;
 pub mod gate;
 pub mod handoff;
 pub mod master;
@@ -111,7 +112,8 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
     let backlog: u64 = snaps.iter().map(|s| s.journal.size_bytes).sum();
     let _ = write!(
         t,
-        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{second_offset}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{second_offset}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
+        global.repl.failover.state().name(),
         (global.config.get("appendonly") == "yes") as u8,
         offset.saturating_sub(first),
     );

@@ -108,6 +108,8 @@ pub struct Repl {
     /// a transaction part only once every participant's part is there, so a
     /// master that crashes and drops a half-written transaction never sent it.
     pub written: Vec<AtomicU64>,
+    /// A master's `FAILOVER` ([`crate::repl::failover`]).
+    pub failover: super::failover::Failover,
 }
 
 impl Repl {
@@ -130,6 +132,7 @@ impl Repl {
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             written: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            failover: Default::default(),
         }
     }
 
@@ -235,6 +238,39 @@ impl ReplRuntime {
             online && now.duration_since(r.last_ack).as_secs() <= max_lag_s
         });
         good.count() as u64
+    }
+
+    /// Whether the replica announced as `host:port` has every one of `shards`
+    /// streams online; `None` if no such replica is attached.
+    pub fn replica_online(&self, host: &str, port: u16, shards: usize) -> Option<bool> {
+        let r = self
+            .attached
+            .iter()
+            .find(|r| r.ip == host && r.port == port)?;
+        Some(r.syncing == 0 && r.streams == shards)
+    }
+
+    /// An online replica (`to`, if given) that acknowledged `lsns[s]` on every
+    /// shard `s`: where a `FAILOVER` can hand the master role.
+    pub fn synced_replica(
+        &self,
+        to: Option<&MasterAddr>,
+        lsns: &[u64],
+        shards: usize,
+    ) -> Option<MasterAddr> {
+        let r = self.attached.iter().find(|r| {
+            let chosen = to.is_none_or(|t| t.host == r.ip && t.port == r.port);
+            let online = r.syncing == 0 && r.streams == shards;
+            let acked = self
+                .acks
+                .acked(r.id)
+                .is_some_and(|a| a.iter().zip(lsns).all(|(have, want)| have >= want));
+            chosen && online && acked
+        })?;
+        Some(MasterAddr {
+            host: r.ip.clone(),
+            port: r.port,
+        })
     }
 
     pub(super) fn attached_offset(&self, id: u64) -> u64 {

@@ -53,7 +53,6 @@ impl LogSettings {
 }
 
 struct Logger {
-    level: log::LevelFilter,
     /// `None`: standard error.
     file: Option<Mutex<File>>,
     syslog: bool,
@@ -125,7 +124,7 @@ pub fn format_line(pid: u32, role: char, unix_ms: u64, level: log::Level, messag
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= self.level
+        m.level() <= log::max_level()
     }
     fn log(&self, r: &log::Record) {
         if !self.enabled(r.metadata()) {
@@ -166,6 +165,11 @@ fn level_filter(level: &str) -> log::LevelFilter {
     }
 }
 
+/// `CONFIG SET loglevel`: the filter every later line goes through.
+pub fn set_level(level: &str) {
+    log::set_max_level(level_filter(level));
+}
+
 /// Installs the logger. Fails if `logfile` cannot be opened for appending.
 pub fn init_logging(settings: &LogSettings) -> Result<(), String> {
     let level = level_filter(&settings.level);
@@ -192,7 +196,6 @@ pub fn init_logging(settings: &LogSettings) -> Result<(), String> {
         unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID | libc::LOG_NDELAY, facility) };
     }
     let logger = Box::leak(Box::new(Logger {
-        level,
         file,
         syslog: settings.syslog,
     }));

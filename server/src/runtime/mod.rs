@@ -20,7 +20,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use crate::config::Config;
-use crate::net::listener::{probe_port, Driver, Listen};
+use crate::net::listener::{bind_unix, probe_port, Driver, Listen};
 use crate::session::Mode;
 use crate::shard::global::{Global, PersistState};
 use clock::now_ms;
@@ -185,8 +185,24 @@ fn start(config: Config, canned_reply: bool) -> Result<i32, String> {
     let driver = Driver::parse(&global.config.get("io-driver"));
     let backlog = global.config.get_u64("tcp-backlog");
     let keepalive_s = global.config.get_u64("tcp-keepalive");
-    let listen = Listen::new(addrs, mode, driver).with_tcp_options(backlog, keepalive_s);
-    executor::run_executors(global, listen)
+    let unix_path = global.config.get("unixsocket");
+    let unix = if unix_path.is_empty() {
+        None
+    } else {
+        let perm = global.config.get("unixsocketperm");
+        let socket = bind_unix(&unix_path, &perm, backlog)?;
+        ::log::info!("The server is now ready to accept connections at {unix_path}");
+        Some(socket)
+    };
+    let listen = Listen::new(addrs, mode, driver)
+        .with_tcp_options(backlog, keepalive_s)
+        .with_unix(unix);
+    let code = executor::run_executors(global, listen);
+    if !unix_path.is_empty() {
+        ::log::info!("Removing the unix socket file.");
+        let _ = std::fs::remove_file(&unix_path);
+    }
+    code
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.

@@ -135,10 +135,6 @@ pub fn log_configuration(config: &Config) {
             .collect();
         log::info!("ignored ({reason}): {}", names.join(", "));
     }
-    let socket = config.get("unixsocket");
-    if !socket.is_empty() {
-        log::warn!("unixsocket {socket}: not served, clients connect over TCP");
-    }
     if notifies_systemd(config) {
         log::info!("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit.");
     }

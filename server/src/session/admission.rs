@@ -4,11 +4,12 @@
 //! small unauthenticated requests, one at a time, so a flood of huge `AUTH`
 //! arguments is refused at its header and never buffered.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 
 use corekv_engine::resp::FrameLimits;
 
+use crate::net::addr::ClientAddr;
 use crate::session::Client;
 use crate::shard::Core;
 
@@ -19,7 +20,7 @@ const MAXCLIENTS_REACHED: &str = "-ERR max number of clients reached\r\n";
 
 /// Whether protected mode admits `addr` without a password: `127.0.0.1` and `::1`
 /// only, as Redis 7.0 (not every `127/8` address).
-fn is_local(addr: &SocketAddr) -> bool {
+fn is_local(addr: &ClientAddr) -> bool {
     match addr.ip() {
         IpAddr::V4(ip) => ip == Ipv4Addr::LOCALHOST,
         IpAddr::V6(ip) => {
@@ -29,7 +30,7 @@ fn is_local(addr: &SocketAddr) -> bool {
 }
 
 /// Protected mode and `maxclients`: Redis's refusal text, or `None` to admit.
-pub fn refusal(core: &Core, addr: &SocketAddr) -> Option<&'static str> {
+pub fn refusal(core: &Core, addr: &ClientAddr) -> Option<&'static str> {
     let hot = &core.global.config.hot;
     if hot.protected_mode.load(Ordering::Relaxed)
         && !hot.auth_required.load(Ordering::Relaxed)

@@ -2,7 +2,6 @@
 //! `CLIENT LIST` shows of it ([`ClientInfo`], shared with the core's registry).
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
@@ -13,6 +12,7 @@ use corekv_replication::handshake::SyncRequest;
 
 use super::outbox::Outbox;
 use crate::config::OutputClass;
+use crate::net::addr::ClientAddr;
 
 /// Per-connection state the command handlers see.
 pub struct Client {
@@ -63,8 +63,8 @@ impl Client {
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
+    pub addr: ClientAddr,
+    pub laddr: ClientAddr,
     pub fd: RawFd,
     pub name: String,
     pub lib_name: String,
@@ -122,7 +122,7 @@ impl ClientInfo {
             self.name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_active).as_secs(),
-            self.ops.flags(self.pubsub, self.blocked),
+            self.ops.flags(self.pubsub, self.blocked, matches!(self.addr, ClientAddr::Unix(_))),
             self.db,
             self.ops.sub,
             self.ops.psub,
@@ -154,13 +154,14 @@ pub struct OpsInfo {
 
 impl OpsInfo {
     /// The `flags=` letters, in Redis's order; `N` for none.
-    fn flags(&self, pubsub: bool, blocked: bool) -> String {
+    fn flags(&self, pubsub: bool, blocked: bool, unix: bool) -> String {
         let mut flags = String::new();
         for (on, letter) in [
             (self.monitor, 'O'),
             (pubsub, 'P'),
             (self.multi >= 0, 'x'),
             (blocked, 'b'),
+            (unix, 'U'),
             (self.no_evict, 'e'),
         ] {
             if on {

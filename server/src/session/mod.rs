@@ -31,7 +31,6 @@ pub mod registry;
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -44,6 +43,7 @@ use corekv_engine::resp::{Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf,
 pub use client::{Client, ClientInfo};
 pub use outbox::Outbox;
 
+use crate::net::addr::ClientAddr;
 use crate::session::client::HandOver;
 use crate::shard::Core;
 
@@ -73,8 +73,8 @@ pub enum Mode {
 /// The connection a driver accepted.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
+    pub addr: ClientAddr,
+    pub laddr: ClientAddr,
     /// The socket, for `CLIENT LIST` and for `CLIENT KILL` to shut it down.
     pub fd: RawFd,
 }

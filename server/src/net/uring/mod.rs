@@ -73,6 +73,7 @@ use std::task::Poll;
 
 use ring::{Conn, Driver};
 
+use crate::net::addr::ClientAddr;
 use crate::session::{Flow, Mode, Outbox, Peer, Session};
 use crate::shard::Core;
 
@@ -97,15 +98,11 @@ pub fn catch_up() {
 /// Serves one accepted connection until it closes (or becomes a replication stream,
 /// whose socket goes to [`crate::repl::master::hand_over`]).
 pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mode) {
-    let sock = socket2::SockRef::from(&socket);
-    let (Some(addr), Some(laddr)) = (
-        sock.peer_addr().ok().and_then(|a| a.as_socket()),
-        sock.local_addr().ok().and_then(|a| a.as_socket()),
-    ) else {
+    let fd = socket.as_raw_fd();
+    let Some((addr, laddr)) = ClientAddr::of(fd) else {
         return;
     };
-    let _ = sock.set_nodelay(true);
-    let fd = socket.as_raw_fd();
+    let _ = socket2::SockRef::from(&socket).set_nodelay(true);
     let conn = Rc::new(Conn::new(fd));
     let peer = Peer { addr, laddr, fd };
     let mut session = match Session::open(core.clone(), peer, mode) {
