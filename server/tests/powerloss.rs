@@ -41,6 +41,10 @@ const EVERYSEC_RUN: Duration = Duration::from_millis(3500);
 /// What `appendfsync everysec` may lose: one sync interval (1 s) plus 1 s of slack
 /// for the sync itself on a loaded machine.
 const EVERYSEC_LOSS_WINDOW: Duration = Duration::from_secs(2);
+/// How long after its reply an `everysec` write may wait for the sync that makes
+/// it durable: one sync interval (1 s) plus slack for a loaded machine, well
+/// below the 2 s of an interval twice too long.
+const EVERYSEC_SYNC_DELAY_MAX: Duration = Duration::from_millis(1600);
 /// A background `BGREWRITEAOF` / `BGSAVE` starts within this much of a run's start.
 const BACKGROUND_START_MAX: Duration = Duration::from_millis(600);
 /// How long a journal rewrite may take to finish.
@@ -481,6 +485,66 @@ fn appendfsync_everysec_loses_at_most_the_last_second_through_power_loss() {
     }
 }
 
+/// `everysec` syncs once per interval while writes arrive: under a steady writer
+/// each acknowledged write is synced within [`EVERYSEC_SYNC_DELAY_MAX`] of its
+/// reply, and a power loss keeps every write acknowledged before the last sync.
+#[test]
+fn appendfsync_everysec_syncs_each_write_within_the_interval() {
+    let seed = base_seed("everysec-interval");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let args = ["--shards", "1", "--appendfsync", "everysec"];
+    let mount = Mount::new(Duration::ZERO);
+    let mut server = start_on(&mount.point, &args).expect("start on the mount");
+    let rel = only_segment(&mount.point);
+    let con = server.client();
+    let writer = std::thread::spawn(move || Writer::new(Pattern::Set, 0).run(con));
+    std::thread::sleep(EVERYSEC_RUN);
+    let crashed = Instant::now();
+    kill(&mut server);
+    let writer = writer.join().expect("writer");
+    let syncs = mount.fs().sync_times(&rel);
+    for (i, &acked) in writer.acks.iter().enumerate() {
+        if acked + EVERYSEC_SYNC_DELAY_MAX >= crashed {
+            break;
+        }
+        let synced = syncs.iter().find(|&&s| s > acked);
+        assert!(
+            synced.is_some_and(|&s| s - acked <= EVERYSEC_SYNC_DELAY_MAX),
+            "write {} (acknowledged {:?} after the first) was synced {:?} after its reply \
+             (limit {EVERYSEC_SYNC_DELAY_MAX:?}; {} syncs in {EVERYSEC_RUN:?})",
+            i + 1,
+            acked - writer.acks[0],
+            synced.map(|&s| s - acked),
+            syncs.len()
+        );
+    }
+    let last_sync = syncs.last().copied().expect("at least one sync");
+    let lo = writer.acks.iter().filter(|&&t| t < last_sync).count() as u64;
+    let image = TempDir(unique_dir("powerloss-image"));
+    mount
+        .fs()
+        .crash_image(&image.0, Loss::DropUnsynced, Names::Synced, &mut rng)
+        .expect("crash image");
+    drop(mount);
+    let restarted = start_on(&image.0, &args)
+        .unwrap_or_else(|log| panic!("seed {seed}: refused to start after the power loss: {log}"));
+    writer.verify(
+        &mut restarted.client(),
+        lo,
+        &format!("seed {seed}: everysec, writes acknowledged before the last sync"),
+    );
+}
+
+/// The path, relative to `point`, of the one journal segment of shard 0.
+fn only_segment(point: &Path) -> PathBuf {
+    let segment = std::fs::read_dir(point.join("shard-000"))
+        .expect("shard dir")
+        .map(|e| e.expect("entry").file_name())
+        .find(|n| n.to_string_lossy().starts_with("journal-"))
+        .expect("a journal segment");
+    Path::new("shard-000").join(segment)
+}
+
 /// Waits until `INFO persistence` shows no rewrite in progress and `count` done.
 fn wait_rewrites(con: &mut redis::Connection, count: u64) {
     let deadline = Instant::now() + REWRITE_TIMEOUT;
@@ -612,13 +676,7 @@ fn appendfsync_always_replies_after_the_journal_segment_is_synced() {
     let args = ["--shards", "1", "--appendfsync", "always"];
     let mount = Mount::new(SLOW_FSYNC);
     let server = start_on(&mount.point, &args).expect("start on the mount");
-    let shard_dir = mount.point.join("shard-000");
-    let segment = std::fs::read_dir(&shard_dir)
-        .expect("shard dir")
-        .map(|e| e.expect("entry").file_name())
-        .find(|n| n.to_string_lossy().starts_with("journal-"))
-        .expect("a journal segment");
-    let rel = Path::new("shard-000").join(segment);
+    let rel = only_segment(&mount.point);
     let mut con = server.client();
     let base = mount.fs().fsyncs(&rel);
     let mut durable = mount.fs().durable_len(&rel);

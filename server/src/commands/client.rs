@@ -23,7 +23,7 @@ use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Reply, ReplyBuf};
 use futures::future::{join_all, LocalBoxFuture};
 
-use super::subcommand::{sub, Container};
+use super::subcommand::{sub, sub_upto, Container};
 use super::{srv, Handler};
 use crate::commands::requests::now_ms;
 use crate::commands::requests::{Answer, Core, Msg};
@@ -42,8 +42,8 @@ const CLIENT: Container = Container {
         sub("setname", 3),
         sub("setinfo", 4),
         sub("help", 2),
-        sub("unblock", -3),
-        sub("pause", -3),
+        sub_upto("unblock", -3, 4),
+        sub_upto("pause", -3, 4),
         sub("unpause", 2),
         sub("reply", 3),
         sub("no-evict", 3),

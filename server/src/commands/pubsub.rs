@@ -19,7 +19,7 @@ use corekv_engine::glob::glob_match;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::{join_all, LocalBoxFuture};
 
-use super::subcommand::{sub, Container};
+use super::subcommand::{sub, sub_upto, Container};
 use super::{srv, Handler};
 use crate::commands::requests::{Answer, Core};
 use crate::pubsub::fanout::publish;
@@ -151,10 +151,10 @@ fn spublish<'a>(
 const CONTAINER: Container = Container {
     name: "PUBSUB",
     subs: &[
-        sub("channels", -2),
+        sub_upto("channels", -2, 3),
         sub("numpat", 2),
         sub("numsub", -2),
-        sub("shardchannels", -2),
+        sub_upto("shardchannels", -2, 3),
         sub("shardnumsub", -2),
         sub("help", 2),
     ],

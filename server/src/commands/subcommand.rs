@@ -7,10 +7,13 @@ use corekv_engine::error::{CmdError, CmdResult};
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 /// One subcommand: its lower-case name and its arity, counting the command and the
-/// subcommand (negative: at least).
+/// subcommand (negative: at least), and for some the most arguments Redis takes.
 pub struct Subcommand {
     pub name: &'static str,
     pub arity: i32,
+    /// The most arguments, counted as `arity`; 0 when there is no limit. Past it,
+    /// Redis answers as for an unknown subcommand (`addReplySubcommandSyntaxError`).
+    pub argc_max: i32,
 }
 
 /// A container command's subcommands and help.
@@ -24,14 +27,29 @@ pub struct Container {
 
 /// Builds a subcommand row.
 pub const fn sub(name: &'static str, arity: i32) -> Subcommand {
-    Subcommand { name, arity }
+    Subcommand {
+        name,
+        arity,
+        argc_max: 0,
+    }
+}
+
+/// Builds a subcommand row that takes at most `argc_max` arguments.
+pub const fn sub_upto(name: &'static str, arity: i32, argc_max: i32) -> Subcommand {
+    Subcommand {
+        name,
+        arity,
+        argc_max,
+    }
 }
 
 impl Container {
     /// Redis 7's checks before a container's handler runs: an unknown subcommand gets
     /// `unknown subcommand 'x'. Try CONFIG HELP.`, a known one with the wrong argument
-    /// count `wrong number of arguments for 'config|get' command`. The subcommand's
-    /// row name, or `None` when the command came alone.
+    /// count `wrong number of arguments for 'config|get' command`, too many for a
+    /// row with a maximum `unknown subcommand or wrong number of arguments for 'x'.
+    /// Try CMD HELP.`. The subcommand's row name, or `None` when the command came
+    /// alone.
     pub fn resolve(&self, args: &Args) -> CmdResult<Option<&'static str>> {
         let Some(word) = args.get(1) else {
             return Ok(None);
@@ -52,6 +70,13 @@ impl Container {
         if !ok {
             let full = format!("{}|{}", self.name.to_ascii_lowercase(), sub.name);
             return Err(CmdError::WrongArgs(full));
+        }
+        if sub.argc_max > 0 && argc > sub.argc_max {
+            return Err(CmdError::Raw(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+                String::from_utf8_lossy(word),
+                self.name
+            )));
         }
         Ok(Some(sub.name))
     }
@@ -85,7 +110,7 @@ mod tests {
 
     const DEMO: Container = Container {
         name: "DEMO",
-        subs: &[sub("get", -3), sub("help", 2)],
+        subs: &[sub("get", -3), sub_upto("pause", -3, 4), sub("help", 2)],
         help: &["GET <key>", "    Return it."],
     };
 
@@ -112,6 +137,16 @@ mod tests {
     fn resolves_any_case_and_checks_arity() {
         assert_eq!(DEMO.resolve(&args(&["demo"])), Ok(None));
         assert_eq!(DEMO.resolve(&args(&["demo", "GeT", "x"])), Ok(Some("get")));
+        assert_eq!(
+            DEMO.resolve(&args(&["demo", "pause", "1", "all"])),
+            Ok(Some("pause"))
+        );
+        assert_eq!(
+            DEMO.resolve(&args(&["demo", "Pause", "1", "all", "x"]))
+                .unwrap_err()
+                .message(),
+            "ERR unknown subcommand or wrong number of arguments for 'Pause'. Try DEMO HELP."
+        );
         assert_eq!(
             DEMO.resolve(&args(&["demo", "get"])).unwrap_err().message(),
             "ERR wrong number of arguments for 'demo|get' command"

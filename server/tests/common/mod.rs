@@ -484,6 +484,39 @@ pub fn reply_len(buf: &[u8]) -> Option<usize> {
     }
 }
 
+/// [`reply_len`] over a buffer that grows between calls: for a top-level aggregate,
+/// `progress` keeps the offset after its last whole item and how many items are
+/// left, so each call parses only what arrived since. A reply of n items read in
+/// many pieces thus takes O(n), not O(n) per piece.
+fn reply_len_resumable(buf: &[u8], progress: &mut Option<(usize, i64)>) -> Option<usize> {
+    let (mut pos, mut left) = match *progress {
+        Some(at) => at,
+        None => {
+            let per_item = match buf.first()? {
+                b'*' | b'~' | b'>' => 1,
+                b'%' => 2,
+                _ => return reply_len(buf),
+            };
+            let eol = buf.windows(2).position(|w| w == b"\r\n")?;
+            let count: i64 = std::str::from_utf8(&buf[1..eol])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("bad RESP header {:?}", &buf[..eol]));
+            (eol + 2, per_item * count)
+        }
+    };
+    while left > 0 {
+        let Some(n) = reply_len(&buf[pos..]) else {
+            *progress = Some((pos, left));
+            return None;
+        };
+        pos += n;
+        left -= 1;
+    }
+    *progress = None;
+    Some(pos)
+}
+
 /// Renders one complete reply in compact text form.
 pub fn render(reply: &[u8]) -> String {
     fn one(buf: &[u8]) -> (String, usize) {
@@ -587,8 +620,9 @@ impl Raw {
 
     /// The exact bytes of the next reply.
     pub fn read_reply(&mut self) -> Vec<u8> {
+        let mut progress = None;
         loop {
-            if let Some(n) = reply_len(&self.buf) {
+            if let Some(n) = reply_len_resumable(&self.buf, &mut progress) {
                 return self.buf.drain(..n).collect();
             }
             assert!(

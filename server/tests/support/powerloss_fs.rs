@@ -41,7 +41,7 @@ use std::fs::{self, File, Metadata};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use fuser::{
     BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
@@ -129,6 +129,8 @@ struct State {
     fsyncs: HashMap<PathBuf, u64>,
     /// Bytes of each path's durable content after its last sync.
     durable_len: HashMap<PathBuf, u64>,
+    /// When each path's syncs were answered, oldest first.
+    synced_at: HashMap<PathBuf, Vec<Instant>>,
 }
 
 impl State {
@@ -194,6 +196,10 @@ impl State {
         let len = data.len() as u64;
         if let Some(path) = self.nodes.get(&ino).and_then(|n| n.path.clone()) {
             *self.fsyncs.entry(path.clone()).or_default() += 1;
+            self.synced_at
+                .entry(path.clone())
+                .or_default()
+                .push(Instant::now());
             self.durable_len.insert(path, len);
         }
     }
@@ -824,6 +830,11 @@ impl PowerLossFs {
     /// `FSYNC` requests answered so far for the file at `rel` (relative to the mount).
     pub fn fsyncs(&self, rel: &Path) -> u64 {
         self.lock().fsyncs.get(rel).copied().unwrap_or(0)
+    }
+
+    /// When the syncs of the file at `rel` were done, oldest first.
+    pub fn sync_times(&self, rel: &Path) -> Vec<Instant> {
+        self.lock().synced_at.get(rel).cloned().unwrap_or_default()
     }
 
     /// Bytes of `rel` that survive a power loss (its length at its last sync).
