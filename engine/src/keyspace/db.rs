@@ -531,6 +531,13 @@ impl Db {
             .map(|slot| (slot.key.bytes(), &slot.entry))
     }
 
+    /// Calls `change` on every entry, live or not.
+    pub(super) fn for_each_entry_mut(&mut self, mut change: impl FnMut(&mut Entry)) {
+        for page in &mut self.slots.pages {
+            page.iter_mut().for_each(|slot| change(&mut slot.entry));
+        }
+    }
+
     /// How many keys eviction may choose from: all of them, or with `volatile_only`
     /// those with a deadline.
     pub(super) fn candidates(&self, volatile_only: bool) -> usize {
