@@ -51,7 +51,7 @@ use crate::shard::Core;
 /// buffer keeps: a larger one (grown by a large request) is freed once drained, as
 /// Redis shrinks an idle client's query buffer, so a burst of large requests does
 /// not leave each idle connection holding what it needed once.
-const INPUT_INITIAL_BYTES: usize = 16 * 1024;
+pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
 /// Reply bytes a batch chunk aims at before its replies go to the outbox.
