@@ -1,7 +1,8 @@
 //! Memory: `used_memory` counts what the process holds (checked against the RSS growth
 //! of a load), `INFO memory` and `INFO shards` carry Redis's fields, `MEMORY`
-//! answers as Redis 7.0 does, and active expiry keeps up with a mass of keys
-//! expiring at once.
+//! answers as Redis 7.0 does, active expiry keeps up with a mass of keys expiring at
+//! once, and idle connections give back what a burst of large requests made them
+//! hold.
 
 mod common;
 
@@ -20,6 +21,17 @@ const EXPIRING_KEYS: usize = 200_000;
 /// How long after their deadline active expiry may take to delete all of them
 /// (Redis 7.0: about 1.6 s; a fixed number of rounds per tick took 9 s).
 const EXPIRED_GONE_WITHIN: Duration = Duration::from_millis(3500);
+
+/// Connections of the burst test, each sending one large request.
+const BURST_CONNECTIONS: usize = 2_000;
+/// The size of each burst request's argument.
+const BURST_REQUEST_BYTES: usize = 64 * 1024;
+/// How far above the RSS of the same connections idle before the burst the RSS may
+/// stay once they are idle again: about 6 KiB per connection, against the 64 KiB or
+/// more each held while its request was arriving (128 MiB in all).
+const BURST_RSS_SLACK_BYTES: u64 = 12 << 20;
+/// How long the RSS may take to come back after the last reply (the 5 s).
+const BURST_RSS_BACK_WITHIN: Duration = Duration::from_secs(5);
 
 fn used_memory(con: &mut Raw) -> u64 {
     let memory = con.cmd(&["INFO", "memory"]);
@@ -187,6 +199,50 @@ fn active_expiry_purges_a_mass_of_expired_keys_within_seconds() {
             deadline.elapsed() < EXPIRED_GONE_WITHIN,
             "{keys} of {EXPIRING_KEYS} expired keys left {:?} after their deadline",
             deadline.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// 2,000 connections each send half of a 64 KiB `ECHO` (so all hold a large input
+/// buffer at once), then the rest, and read the reply: once idle again, the server's
+/// RSS comes back to within [`BURST_RSS_SLACK_BYTES`] of what the same connections
+/// cost idle before the burst, within [`BURST_RSS_BACK_WITHIN`].
+#[test]
+fn idle_connections_give_back_the_buffers_of_a_burst() {
+    let server = Server::with_shards(1, &[]);
+    let mut cons: Vec<Raw> = (0..BURST_CONNECTIONS).map(|_| server.raw()).collect();
+    for con in &mut cons {
+        assert_eq!(con.cmd(&["PING"]), "PONG");
+    }
+    let idle_rss = server.rss_kib() * 1024;
+    let argument = "e".repeat(BURST_REQUEST_BYTES);
+    let request = encode_str(&["ECHO", &argument]);
+    let (head, tail) = request.split_at(request.len() / 2);
+    for con in &mut cons {
+        con.send(head);
+    }
+    for con in &mut cons {
+        con.send(tail);
+        assert_eq!(
+            con.read_reply().len(),
+            request.len() - b"*2\r\n$4\r\nECHO\r\n".len()
+        );
+    }
+    let burst_rss = server.rss_kib() * 1024;
+    let done = Instant::now();
+    loop {
+        let rss = server.rss_kib() * 1024;
+        if rss <= idle_rss + BURST_RSS_SLACK_BYTES {
+            break;
+        }
+        assert!(
+            done.elapsed() < BURST_RSS_BACK_WITHIN,
+            "RSS {} MiB {:?} after the burst (idle before it: {} MiB, after it: {} MiB)",
+            rss >> 20,
+            done.elapsed(),
+            idle_rss >> 20,
+            burst_rss >> 20
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -247,6 +247,9 @@ pub(super) struct Evictor {
     /// The database the random policies try next.
     next_db: usize,
     pub(super) evicted_keys: u64,
+    /// Entries were loaded from a snapshot taken at this time (Unix ms) and wait for
+    /// their access word until the policy is known.
+    pub(super) loaded_at_ms: Option<u64>,
 }
 
 /// Seed of each shard's eviction generator.
@@ -263,6 +266,7 @@ impl Default for Evictor {
             rng: SmallRng::seed_from_u64(EVICTION_RNG_SEED),
             next_db: 0,
             evicted_keys: 0,
+            loaded_at_ms: None,
         }
     }
 }
@@ -333,10 +337,15 @@ pub fn entry_bytes(key: &[u8], entry: &Entry) -> u64 {
 impl Evictor {
     /// The access word of an entry stored now for the first time.
     pub(super) fn fresh(&self) -> u32 {
+        self.fresh_at(self.clock_ms)
+    }
+
+    /// The access word of an entry first stored at `at_ms`.
+    fn fresh_at(&self, at_ms: u64) -> u32 {
         if self.config.policy.lfu() {
-            (lfu_minutes(self.clock_ms) << 8) | LFU_INIT_VAL
+            (lfu_minutes(at_ms) << 8) | LFU_INIT_VAL
         } else {
-            lru_clock(self.clock_ms)
+            lru_clock(at_ms)
         }
     }
 
@@ -408,12 +417,21 @@ impl Evictor {
 
 impl Keyspace {
     /// Sets this shard's eviction settings. A new policy empties the pool, whose
-    /// scores it would read differently.
+    /// scores it would read differently. The first settings after a snapshot load
+    /// stamp every entry as new at the snapshot's time, as Redis stamps what it loads
+    /// from an RDB file without access data: the access word is not in the snapshot,
+    /// and 0 would make every loaded key look idle since the clock began.
     pub fn set_eviction(&mut self, config: EvictionConfig) {
         if config.policy != self.evict.config.policy {
             self.evict.pool.clear();
         }
         self.evict.config = config;
+        if let Some(at_ms) = self.evict.loaded_at_ms.take() {
+            let word = self.evict.fresh_at(at_ms);
+            for db in &mut self.dbs {
+                db.for_each_entry_mut(|e| e.set_access(word));
+            }
+        }
     }
 
     pub fn eviction(&self) -> EvictionConfig {
@@ -724,6 +742,40 @@ mod tests {
         s.advance_ms(3_000);
         assert_eq!(s.run(&["TOUCH", "k", "missing"]), "1");
         assert_eq!(s.run(&["OBJECT", "IDLETIME", "k"]), "0");
+    }
+
+    /// Keys loaded from a snapshot are as idle as the snapshot is old (LRU) or start
+    /// at the new-key counter (LFU), not at access word 0.
+    #[test]
+    fn loaded_keys_start_fresh_at_the_snapshot_s_time() {
+        for (policy, idle, freq) in [
+            (Policy::AllKeysLru, Some("10"), None),
+            (Policy::AllKeysLfu, None, Some(LFU_INIT_VAL.to_string())),
+        ] {
+            let mut s = TestShard::default();
+            s.run(&["SET", "k", "v"]);
+            let ks = s.shard.keyspace_mut();
+            let mut image = ks.start_snapshot(1, 0, 1, 1, NOW_MS);
+            while ks.snapshot_chunk(1, NOW_MS, usize::MAX, &mut image)
+                == Some(super::super::SnapshotProgress::More)
+            {}
+            let mut loaded = TestShard {
+                now_ms: NOW_MS + 10_000,
+                ..TestShard::default()
+            };
+            let ks = loaded.shard.keyspace_mut();
+            ks.load_snapshot(&image).expect("loads");
+            ks.set_eviction(EvictionConfig {
+                policy,
+                ..EvictionConfig::default()
+            });
+            if let Some(idle) = idle {
+                assert_eq!(loaded.run(&["OBJECT", "IDLETIME", "k"]), idle);
+            }
+            if let Some(freq) = freq {
+                assert_eq!(loaded.run(&["OBJECT", "FREQ", "k"]), freq);
+            }
+        }
     }
 
     #[test]

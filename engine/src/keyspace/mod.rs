@@ -713,6 +713,9 @@ impl Keyspace {
     /// Loads a snapshot image into this (fresh) keyspace; see [`crate::snapshot::load`].
     pub fn load_snapshot(&mut self, image: &[u8]) -> Result<(SnapshotHeader, u64), SnapshotError> {
         let loaded = crate::snapshot::load(image, &mut self.dbs);
+        if let Ok((header, _)) = &loaded {
+            self.evict.loaded_at_ms = Some(header.created_unix_ms);
+        }
         self.evict.entry_bytes = self
             .dbs
             .iter()

@@ -154,31 +154,46 @@ impl Report {
         self.rss as f64 / self.used.max(1) as f64
     }
 
-    /// The `# Memory` section of `INFO`, with Redis's field names.
+    /// The `# Memory` section of `INFO`, with Redis 7.0's field names and order. Left
+    /// out are the fields of what corekv does not have (the Lua and function
+    /// engines) or does not count apart (client and replication buffers, which
+    /// `used_memory` includes); `active_defrag_running` and the lazy-free counters
+    /// are 0 because corekv neither defragments nor frees in the background.
     pub fn write_info(&self, maxmemory: u64, policy: &str, t: &mut String) -> std::fmt::Result {
         let percent = |part: u64, whole: u64| part as f64 * 100.0 / whole.max(1) as f64;
-        let dataset = self.dataset();
-        write!(
-            t,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{}\r\nallocator_resident:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:{}\r\n",
-            human(self.used),
-            human(self.rss),
-            human(self.peak),
-            percent(self.used, self.peak),
-            self.overhead(),
-            self.startup,
-            percent(dataset, self.used.saturating_sub(self.startup)),
+        let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+        let diff = |a: u64, b: u64| a as i64 - b as i64;
+        let (used, active, resident, rss) = (
+            self.used,
             self.allocator_active,
             self.allocator_resident,
+            self.rss,
+        );
+        let dataset = self.dataset();
+        let system = total_system_memory();
+        write!(
+            t,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{}\r\nmem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+            human(used),
+            human(rss),
+            self.peak,
+            human(self.peak),
+            percent(used, self.peak),
+            self.overhead(),
+            self.startup,
+            percent(dataset, used.saturating_sub(self.startup)),
+            human(system),
             human(maxmemory),
-            self.allocator_active as f64 / self.used.max(1) as f64,
-            self.allocator_active.saturating_sub(self.used),
+            ratio(active, used),
+            diff(active, used),
+            ratio(resident, active),
+            diff(resident, active),
+            ratio(rss, resident),
+            diff(rss, resident),
             self.fragmentation(),
-            self.rss as i64 - self.used as i64,
+            diff(rss, used),
+            self.journal_pending,
             allocator(),
-            used = self.used,
-            rss = self.rss,
-            peak = self.peak,
         )
     }
 
@@ -237,6 +252,18 @@ pub fn human(bytes: u64) -> String {
         }
     }
     format!("{bytes}B")
+}
+
+/// The machine's physical memory (Redis's `total_system_memory`).
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    pages.max(0) as u64 * page.max(0) as u64
 }
 
 /// Resident set size of the process, from `/proc/self/statm`.

@@ -98,7 +98,8 @@ fn kept_args(args: &[Bytes]) -> Vec<Bytes> {
             }
             let arg = &args[i];
             if arg.len() <= ENTRY_ARG_BYTES_MAX {
-                return arg.clone();
+                // A copy: a slice would keep the whole input buffer it came from.
+                return Bytes::copy_from_slice(arg);
             }
             let mut cut = arg[..ENTRY_ARG_BYTES_MAX].to_vec();
             let more = arg.len() - ENTRY_ARG_BYTES_MAX;

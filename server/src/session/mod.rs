@@ -47,8 +47,11 @@ use crate::net::addr::ClientAddr;
 use crate::session::client::HandOver;
 use crate::shard::Core;
 
-/// Input buffer capacity a session starts with.
-const INPUT_INITIAL_BYTES: usize = 16 * 1024;
+/// Input buffer capacity a session starts with, and the most an emptied input
+/// buffer keeps: a larger one (grown by a large request) is freed once drained, as
+/// Redis shrinks an idle client's query buffer, so a burst of large requests does
+/// not leave each idle connection holding what it needed once.
+pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
 /// Reply bytes a batch chunk aims at before its replies go to the outbox.
@@ -115,6 +118,8 @@ pub struct Session {
     mode: Mode,
     outbox: Rc<Outbox>,
     input: BytesMut,
+    /// The input buffer outgrew [`INPUT_INITIAL_BYTES`]: it is freed once drained.
+    input_grown: bool,
     parser: RequestParser,
     frames: Vec<(usize, Frame)>,
     /// Replies of the running chunk, before they go to the outbox, in the client's
@@ -181,6 +186,7 @@ impl Session {
             mode,
             outbox,
             input: BytesMut::with_capacity(INPUT_INITIAL_BYTES),
+            input_grown: false,
             parser: RequestParser::default(),
             frames: Vec::new(),
             out: ReplyBuf::new(Protocol::Resp2),
@@ -202,6 +208,7 @@ impl Session {
     /// Takes bytes the socket delivered: runs every complete request in them.
     pub async fn received(&mut self, bytes: &[u8]) -> Flow {
         self.input.extend_from_slice(bytes);
+        self.input_grown |= self.input.capacity() > INPUT_INITIAL_BYTES;
         self.core.stats.borrow_mut().net_input_bytes += bytes.len() as u64;
         match self.run_input().await {
             Ok(()) => Flow::Read,
@@ -264,6 +271,10 @@ impl Session {
             if consumed == 0 || self.input.is_empty() || self.outbox.is_closed() {
                 break;
             }
+        }
+        if self.input.is_empty() && self.input_grown {
+            self.input = BytesMut::new();
+            self.input_grown = false;
         }
         let mut info = self.client.info.borrow_mut();
         info.qbuf = self.input.len();

@@ -30,8 +30,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::OutputLimit;
 
-/// Largest written chunk whose buffer is kept for the next replies.
-const SPARE_RETAIN_BYTES: usize = 64 * 1024;
+/// Largest written chunk whose buffer is kept for the next replies (Redis's
+/// `PROTO_REPLY_CHUNK_BYTES`): what an idle connection may keep of a burst's output.
+const SPARE_RETAIN_BYTES: usize = 16 * 1024;
 /// Small pushes (pub/sub messages) join the last queued chunk up to this size, so
 /// a subscriber's backlog is a few large buffers, written a chunk per syscall.
 const COALESCE_CHUNK_BYTES: usize = 16 * 1024;

@@ -127,6 +127,10 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         driver.resume(&conn);
         let flow = session.received(&input).await;
         input.clear();
+        if input.capacity() > crate::session::INPUT_INITIAL_BYTES {
+            // What a large request grew is not kept by an idle connection.
+            input = Vec::new();
+        }
         driver.flush(&conn, &outbox);
         if flow == Flow::Close || outbox.is_closed() {
             break;
