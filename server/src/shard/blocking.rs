@@ -17,10 +17,12 @@
 //! blocked clients before its next command: a pop by another client arriving right
 //! behind the push cannot take the element first. A client blocked on keys of
 //! several shards is claimed by one shard at a time ([`Signal`]'s state), so it
-//! gets one element; a shard that finds it claimed or running its own step leaves
-//! the element for the next client queued and flags it to run its step again. A
-//! step that would reach another shard (`BLMOVE` to a key elsewhere), `SWAPDB`-like
-//! changes of whole databases aside, is not run in place: that client is woken and
+//! gets one element; a shard that finds it claimed or running its own step serves
+//! the next client queued, and when none can be served flags those it passed to run
+//! their step again. A newly queued client asks its keys' shards to look at them
+//! ([`mark_ready`]); `FLUSHALL`/`SWAPDB` make every watched key of the shard ready.
+//! A step that would reach another shard (`BLMOVE` to a key elsewhere) is not run
+//! in place: that client is woken and
 //! runs its step as a transaction itself. A client leaving the queue with a wake-up
 //! it did not act on wakes the next one on each of its keys, so an element is never
 //! left unnoticed. The queues are process-wide (one lock, touched only while some
