@@ -20,7 +20,7 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                write per transaction, 50 connections): both keys on one shard of a
                one-shard corekv, and one key on each shard of a two-shard corekv
                (both shards on the server CPU); Redis runs the same keys
-  lists        LPUSH, RPUSH, LPOP, RPOP and LRANGE_100 at P1, redis-benchmark
+  lists        LPUSH, RPUSH, LPOP, RPOP, LRANGE_100 and LRANGE_600 at P1, redis-benchmark
   persistence  off against everysec: SET P1 with redis-benchmark, SET P1 and P16
                with corekv-loadgen, on fresh prefilled servers started with
                --appendonly no and with --appendonly yes --appendfsync everysec
@@ -158,9 +158,9 @@ def closed(tool, command, pipeline, persistence=""):
 OPEN_SET, OPEN_GET = (Case(f"{c}-open-{LOADGEN}", LOADGEN, c, open_loop=True) for c in ("set", "get"))
 MSET_LOADGEN, MSET_REDIS_BENCHMARK = (closed(tool, "mset", 1) for tool in (LOADGEN, REDIS_BENCHMARK))
 # List loads as redis-benchmark names them (one list, `mylist`), P1, run in this order
-# so the pops find elements. `lrange_100` makes redis-benchmark push its own list first;
-# its rate and p50/p99 are the LRANGE step's.
-LIST_COMMANDS = ("lpush", "rpush", "lpop", "rpop", "lrange_100")
+# so the pops find elements. `lrange_100` and `lrange_600` make redis-benchmark push its
+# own list first; their rate and p50/p99 are the LRANGE step's.
+LIST_COMMANDS = ("lpush", "rpush", "lpop", "rpop", "lrange_100", "lrange_600")
 LIST_CASES = tuple(closed(REDIS_BENCHMARK, command, 1) for command in LIST_COMMANDS)
 # redis-benchmark requests per list load (corekv-loadgen has no list twin to size it).
 LIST_REQUESTS = 100_000

@@ -89,6 +89,55 @@ fn pushes_serve_blocked_clients_in_order_across_shards() {
     }
 }
 
+/// Rounds of the race between a blocked client and a pop pipelined behind a push.
+const SERVE_FIRST_ROUNDS: usize = 100;
+
+/// A client blocked on a key is served right after the push that fills it, before
+/// another client's pop sent right behind the push: round after round, the blocked
+/// client gets the element and the direct pop gets nothing (a list, then a sorted
+/// set), as on Redis.
+#[test]
+fn blocked_clients_are_served_before_the_next_direct_pop() {
+    let families = [
+        (
+            ["BLPOP", "k", "0"],
+            ["LPUSH", "k"],
+            ["LPOP", "k"],
+            "$-1\r\n",
+        ),
+        (
+            ["BZPOPMIN", "z", "0"],
+            ["ZADD", "z"],
+            ["ZPOPMIN", "z"],
+            "*0\r\n",
+        ),
+    ];
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        let (mut blocked_client, mut pusher, mut popper) =
+            (server.raw(), server.raw(), server.raw());
+        for round in 0..SERVE_FIRST_ROUNDS {
+            let (block, push, pop, nothing) = families[round % families.len()];
+            let value = round.to_string();
+            blocked_client.send(&common::encode_str(&block));
+            wait_blocked(&server, 1);
+            let mut push = push.to_vec();
+            if push[0] == "ZADD" {
+                push.push("1");
+            }
+            push.push(&value);
+            pusher.send(&common::encode_str(&push));
+            popper.send(&common::encode_str(&pop));
+            assert_eq!(read(&mut pusher), ":1\r\n");
+            assert_eq!(read(&mut popper), nothing, "{shards} shards, round {round}");
+            let got = items(&common::render(&blocked_client.read_reply()));
+            assert_eq!(got[1], value, "{shards} shards, round {round}");
+        }
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["EXISTS", "k", "z"]), "0");
+    }
+}
+
 #[test]
 fn timeouts_answer_null_near_their_deadline() {
     let server = Server::with_shards(4, &[]);

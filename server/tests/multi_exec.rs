@@ -601,3 +601,41 @@ fn replica_multi_and_wait_in_and_after_exec() {
     assert_eq!(m.cmd(&["WAIT", "1", "0"]), "1");
     assert_eq!(replica.raw().cmd(&["MGET", "c", "d"]), "[1, 2]");
 }
+
+/// `EXEC`s per measurement of the cross-shard messages they cost.
+const HOP_EXECS: u64 = 50;
+
+fn cross_shard_hops(c: &mut Raw) -> u64 {
+    let info = c.cmd(&["INFO", "stats"]);
+    info_value(&info, "cross_shard_hops")
+        .and_then(|v| v.parse().ok())
+        .expect("cross_shard_hops")
+}
+
+/// An `EXEC` of single-shard commands on the two shards of a two-shard server (no
+/// journal, so no durability waits) takes each remote shard's lock with the
+/// message that runs its commands, then commits: two messages to the other shard
+/// (locking first, then running, then committing took three), whichever shard the
+/// connection lives on.
+#[test]
+fn a_two_shard_exec_locks_and_runs_in_one_message_per_shard() {
+    let server = Server::with_shards(2, &["--appendonly", "no"]);
+    let (a, b) = ("b", "c");
+    assert_ne!(shard_of(a, 2), shard_of(b, 2));
+    let mut c = server.raw();
+    let before = cross_shard_hops(&mut c);
+    let info_only = cross_shard_hops(&mut c) - before;
+    let start = cross_shard_hops(&mut c);
+    for i in 1..=HOP_EXECS {
+        assert_eq!(c.cmd(&["MULTI"]), "OK");
+        assert_eq!(c.cmd(&["INCR", a]), "QUEUED");
+        assert_eq!(c.cmd(&["INCR", b]), "QUEUED");
+        assert_eq!(c.cmd(&["EXEC"]), format!("[{i}, {i}]"));
+    }
+    let hops = cross_shard_hops(&mut c) - start - info_only;
+    println!("{HOP_EXECS} two-shard EXECs: {hops} cross-shard messages");
+    assert!(
+        hops <= 2 * HOP_EXECS,
+        "{hops} messages for {HOP_EXECS} EXECs"
+    );
+}

@@ -78,6 +78,23 @@ pub fn watched_keys(args: &[Bytes]) -> CmdResult<Range<usize>> {
     Ok(1..args.len() - 1)
 }
 
+/// The command a client blocked on several keys runs when `key` (one of them) became
+/// ready: the same command watching `key` alone, so it pops from that key as Redis
+/// serves a blocked client from the key that became ready. `BLMPOP`/`BZMPOP` get
+/// `numkeys` 1; the single-source forms are unchanged.
+pub fn watching_only(args: &[Bytes], key: &[u8]) -> CmdResult<Vec<Bytes>> {
+    let keys = watched_keys(args)?;
+    let mut one = Vec::with_capacity(args.len() - keys.len() + 1);
+    one.extend_from_slice(&args[..keys.start]);
+    one.push(Bytes::copy_from_slice(key));
+    one.extend_from_slice(&args[keys.end..]);
+    let name = &args[0];
+    if name.eq_ignore_ascii_case(b"BLMPOP") || name.eq_ignore_ascii_case(b"BZMPOP") {
+        one[BLMPOP_NUMKEYS_AT] = Bytes::from_static(b"1");
+    }
+    Ok(one)
+}
+
 pub(super) fn check_timeout(args: &[Bytes]) -> CmdResult {
     timeout_ms(&args[timeout_at(args)]).map(drop)
 }
@@ -211,6 +228,34 @@ mod tests {
         assert_eq!(text(b"abc"), not_float);
         assert_eq!(text(b"nan"), not_float);
         assert_eq!(text(b" 1"), not_float);
+    }
+
+    #[test]
+    fn a_ready_key_is_watched_alone() {
+        let words = |a: &[&str]| {
+            a.iter()
+                .map(|w| Bytes::from(w.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let one = |a: &[&str], key: &str| watching_only(&words(a), key.as_bytes()).unwrap();
+        assert_eq!(
+            one(&["BLPOP", "a", "b", "c", "0"], "b"),
+            words(&["BLPOP", "b", "0"])
+        );
+        assert_eq!(
+            one(&["BZPOPMAX", "a", "b", "1.5"], "a"),
+            words(&["BZPOPMAX", "a", "1.5"])
+        );
+        assert_eq!(
+            one(&["BLMPOP", "0", "2", "a", "b", "RIGHT", "COUNT", "3"], "b"),
+            words(&["BLMPOP", "0", "1", "b", "RIGHT", "COUNT", "3"])
+        );
+        assert_eq!(
+            one(&["BZMPOP", "0", "3", "a", "b", "c", "MIN"], "c"),
+            words(&["BZMPOP", "0", "1", "c", "MIN"])
+        );
+        let mv = ["BLMOVE", "s", "d", "LEFT", "RIGHT", "0"];
+        assert_eq!(one(&mv, "s"), words(&mv));
     }
 
     /// The step alone: what `MULTI` runs, and what a blocked client retries.

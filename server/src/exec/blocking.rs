@@ -1,50 +1,36 @@
-//! Running a blocking command (`BLPOP`, `BRPOP`, `BRPOPLPUSH`, `BLMOVE`, `BLMPOP`):
-//! its step (the engine's non-blocking form, as parts across shards) at once, then,
-//! while it answers null, queued on its watched keys ([`crate::shard::blocking`])
-//! and run again each time it is woken, until an element comes, the timeout passes,
-//! the connection closes or `CLIENT UNBLOCK` releases it.
+//! Running a blocking command (`BLPOP`, `BRPOP`, `BRPOPLPUSH`, `BLMOVE`, `BLMPOP`
+//! and the blocking sorted-set pops): its step (the engine's non-blocking form, as
+//! parts across shards) at once, then, while it answers null, queued on its watched
+//! keys ([`crate::shard::blocking`]) until the shard of a key that became ready
+//! serves it right after the command that filled the key, the timeout passes, the
+//! connection closes or `CLIENT UNBLOCK` releases it. A step a shard cannot run
+//! alone (`BLMOVE` to a key elsewhere) is run again here when the client is woken.
 
 use std::cell::RefCell;
-use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use corekv_engine::command::list_block::{
     timeout_at, timeout_ms, timeout_out_of_range, watched_keys,
 };
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
+use corekv_engine::slot::shard_of;
 
 use crate::runtime::clock::now_ms;
 use crate::session::client::{Client, ClientInfo};
-use crate::shard::blocking::{sleep, Queued, Signal, Unblock, Woken};
+use crate::shard::answer::Answer;
+use crate::shard::blocking::{
+    is_null, mark_ready, peer_closed, sleep, Queued, Settled, Signal, Step, Unblock, Woken,
+};
+use crate::shard::mesh::Msg;
 use crate::shard::Core;
-
-/// Whether a step's reply is the "nothing there" answer (a null or a null array).
-fn is_null(reply: &[u8]) -> bool {
-    matches!(reply, b"*-1\r\n" | b"$-1\r\n" | b"_\r\n")
-}
 
 /// How often a blocked client's socket is looked at for a peer that closed it: the
 /// driver reads nothing while a command runs, so this is how a client that
 /// disconnects mid-wait leaves the queues before an element would be popped for it.
 const PEER_CHECK_INTERVAL_MS: u64 = 100;
-
-/// Whether the peer closed the connection (or it failed): a read would give EOF.
-fn peer_closed(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte peek into a live local buffer; `fd` is this client's socket,
-    // open while its session runs this command.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    let pending = std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
-    n == 0 || (n < 0 && !pending)
-}
 
 /// [`sleep`], also ending when the peer has closed the connection.
 async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<u64>) -> Woken {
@@ -66,6 +52,21 @@ async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<
     }
 }
 
+/// How long a woken client waits before looking again while a shard is serving it.
+const CLAIM_POLL: Duration = Duration::from_micros(100);
+
+/// Sleeps until a shard serves the client, it should run its step again, or it
+/// stops waiting. While a shard is serving it, it waits for that to end.
+async fn wait_turn(client: &Client, signal: &Signal, deadline: Option<u64>) -> Settled {
+    let woken = sleep_watching_peer(client, signal, deadline).await;
+    loop {
+        match signal.settle(woken) {
+            Some(settled) => return settled,
+            None => glommio::timer::sleep(CLAIM_POLL).await,
+        }
+    }
+}
+
 /// `CLIENT LIST`'s `b` flag (and the idle timeout's exemption) while it lives.
 struct BlockedFlag(Rc<RefCell<ClientInfo>>);
 
@@ -82,8 +83,9 @@ impl Drop for BlockedFlag {
     }
 }
 
-/// Runs blocking command `id`: its step at once, then again each time it is woken,
-/// until it answers something other than null.
+/// Runs blocking command `id`: its step at once; while that answers null, the client
+/// waits queued until a shard serves it (or wakes it to run its step again), its
+/// timeout passes, it is unblocked or its connection closes.
 pub async fn run(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, out: &mut ReplyBuf) {
     let started = Instant::now();
     wait_for_element(core, client, id, args, out).await;
@@ -112,29 +114,69 @@ async fn wait_for_element(
             None => return out.error(&timeout_out_of_range().message()),
         },
     };
-    let keys = watched_keys(args).expect("the step checked the arguments");
-    let keys = keys.map(|i| args[i].clone()).collect();
-    let (queued, signal) = Queued::new(client.id, client.db, keys);
+    let keys: Vec<Bytes> = watched_keys(args)
+        .expect("the step checked the arguments")
+        .map(|i| args[i].clone())
+        .collect();
+    let step = Step {
+        id,
+        args: args.clone(),
+        protocol: out.protocol(),
+        fd: client.info.borrow().fd,
+    };
+    let (queued, signal) = Queued::new(client.id, db, keys.clone(), step);
     let _shown = BlockedFlag::set(client);
+    look_again(core, db, keys).await;
     loop {
-        buf.clear();
-        super::tx::run(core, id, db, args, &mut buf).await;
-        if !is_null(&buf) {
-            break;
-        }
-        match sleep_watching_peer(client, &signal, deadline).await {
-            Woken::Ready => continue,
-            Woken::TimedOut | Woken::Unblocked(Unblock::Timeout) => break,
-            Woken::Unblocked(Unblock::Error) => {
+        match wait_turn(client, &signal, deadline).await {
+            Settled::Step => {
+                buf.clear();
+                super::tx::run(core, id, db, args, &mut buf).await;
+                if !is_null(&buf) {
+                    break;
+                }
+                signal.waiting();
+            }
+            Settled::Served(served) => {
+                drop(queued);
+                let logged: Vec<(usize, u64)> = served.logged.into_iter().collect();
+                if let Err(e) = crate::persist::writer::wait_acked(core, &logged).await {
+                    return out.error(&e);
+                }
+                return out.extend_from_slice(&served.reply);
+            }
+            Settled::Stop(Woken::Unblocked(Unblock::Error)) => {
                 drop(queued);
                 return out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
             }
-            Woken::Closed => {
+            Settled::Stop(Woken::Closed) => {
                 client.closing = true;
                 break;
             }
+            Settled::Stop(_) => break,
         }
     }
     drop(queued);
     out.extend_from_slice(&buf);
+}
+
+/// Asks each shard holding one of `keys` to look at them once the client is
+/// queued: an element that came between the first step and the queueing is then
+/// served by the shard, in its command order, like one pushed later.
+async fn look_again(core: &Rc<Core>, db: usize, keys: Vec<Bytes>) {
+    let shards = core.shards();
+    let mut per_shard: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); shards];
+    for key in keys {
+        per_shard[shard_of(&key, shards)].push((db, key));
+    }
+    for (shard, keys) in per_shard.into_iter().enumerate() {
+        if keys.is_empty() {
+            continue;
+        }
+        let look = Box::new(move |_: &Rc<Core>| {
+            mark_ready(keys);
+            Answer::Done
+        });
+        core.tell(shard, Msg::Control(look)).await;
+    }
 }

@@ -352,6 +352,7 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
             slowlog::run_timed(&mut engine, cmds, now, out, |_, id| slow.extend(id));
             let after = engine.log().last_lsn();
             drop(engine);
+            crate::shard::blocking::serve_ready(core);
             if after != before {
                 core.kick_journal();
                 squash.note_logged(home, after);
@@ -404,6 +405,7 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
             replies[home] = (buf.into_bytes(), ends);
             let after = engine.log().last_lsn();
             drop(engine);
+            crate::shard::blocking::serve_ready(core);
             if after != before {
                 core.kick_journal();
                 home_logged = Some(after);

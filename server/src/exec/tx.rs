@@ -47,7 +47,10 @@
 //! **Whole-keyspace reads** (`DBSIZE`, `KEYS`, `RANDOMKEY`) read every shard as it
 //! is, in parallel, without locks, and `SCAN` walks shards one after another.
 //!
-//! **`EXEC`** ([`Held`]): the transaction locks every shard its queued commands touch
+//! **`EXEC`** ([`Held`]): when its commands are all single-shard ones and nothing is
+//! watched, each shard's batch takes that shard's lock and runs in one message, shard
+//! by shard in ascending order ([`Held::ascending`]), then all commit together.
+//! Otherwise the transaction locks every shard its queued commands touch
 //! at once (the parallel round above), then runs the commands one after another
 //! inside it — a single-shard command as a one-command batch on its shard, a
 //! multi-shard one as its parts in rounds that keep every lock, a whole-keyspace read
@@ -317,6 +320,28 @@ impl<'a> Held<'a> {
             core,
             tx: Tx::lock(core, shards).await,
         }
+    }
+
+    /// Runs each shard's batch of commands (`batches`: ascending, distinct shards),
+    /// the lock of each shard taken by the message that runs its batch, one shard
+    /// after another, so a coordinator waits for a shard only while holding lower
+    /// ones (as [`Tx::ascending`]); the locks stay held until [`Held::commit`]. For
+    /// k remote shards that is k round trips where locking first takes k + 1.
+    pub async fn ascending(
+        core: &'a Rc<Core>,
+        batches: Vec<(usize, Vec<Cmd>)>,
+        protocol: Protocol,
+    ) -> (Held<'a>, Vec<OpReply>) {
+        let mut tx = Tx::new(core);
+        let mut replies = Vec::with_capacity(batches.len());
+        for (s, cmds) in batches {
+            debug_assert!(tx.locked.last().is_none_or(|&(last, _)| last < s));
+            let op = Op::Batch(cmds, protocol);
+            let (reply, mark) = core.op_marked(s, Some(tx.id), op).await;
+            tx.locked.push((s, mark));
+            replies.push(reply);
+        }
+        (Held { core, tx }, replies)
     }
 
     /// Runs each shard's batch of commands (keys on that shard, which is held),

@@ -208,6 +208,8 @@ fn own_event(
         "bzmpop" => ["zpopmin", "zpopmax"][mpop_end(args, 2, ["MIN", "MAX"])],
         "zadd" if zadd_incr(args) => "zincr",
         "geoadd" => return (ZSET, "zadd"),
+        "georadius" | "georadiusbymember" => return (ZSET, "georadiusstore"),
+        "geosearchstore" => return (ZSET, "geosearchstore"),
         other => other,
     };
     (group_class(group), name)
@@ -430,5 +432,8 @@ mod tests {
             names(&["geoadd", "g", "1", "2", "m"], "geo", "g", Set),
             ["zadd"]
         );
+        let store = ["georadiusbymember", "g", "m", "1", "km", "STORE", "d"];
+        assert_eq!(names(&store, "geo", "d", Set), ["georadiusstore"]);
+        assert_eq!(names(&store, "geo", "d", Del), ["del"]);
     }
 }

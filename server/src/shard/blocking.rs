@@ -1,36 +1,53 @@
-//! Blocked clients: `BLPOP`, `BRPOP`, `BRPOPLPUSH`, `BLMOVE` and `BLMPOP` wait here
-//! until a key they watch may hold an element, their timeout passes, their
-//! connection is closed or `CLIENT UNBLOCK` releases them.
+//! Blocked clients: `BLPOP`, `BRPOP`, `BRPOPLPUSH`, `BLMOVE`, `BLMPOP` and the
+//! blocking sorted-set pops wait here until a key they watch may hold an element,
+//! their timeout passes, their connection is closed or `CLIENT UNBLOCK` releases them.
 //!
 //! ```text
 //!  blocking command ─► step (the engine's non-blocking form, any shards) ─► element? reply
 //!        │ null: queue on every watched key (FIFO per key) and sleep
 //!        ▼
-//!  a push on any shard ─► ReadySink (per shard, at the keyspace door) ─► wakes the
-//!  first client queued on that key ─► it runs its step again
+//!  a change to a watched key ─► ReadySink (at the keyspace door) notes it ready
+//!        ▼ right after that command, before the shard runs anything else
+//!  serve_ready: each client queued on the key, in order, is claimed and its step
+//!  run on this shard for that key alone ─► the reply is handed to the sleeping client
 //! ```
 //!
-//! The step is the whole command as parts, atomic across shards, so an element is
-//! popped once whoever runs the step; waking only the first client queued on a key
-//! keeps Redis's order among clients blocked on it, and a client leaving the queue
-//! (served, timed out, closed, unblocked) wakes the next one on each of its keys, so
-//! an element left behind is never left unnoticed. The queues are process-wide
-//! (one lock, touched only while some client is blocked: a shard's sink reads one
-//! atomic counter otherwise), and wakers cross cores.
+//! Serving happens on the shard that holds the ready key, after the command that
+//! made it ready (after the transaction, when one holds the shard), as Redis serves
+//! blocked clients before its next command: a pop by another client arriving right
+//! behind the push cannot take the element first. A client blocked on keys of
+//! several shards is claimed by one shard at a time ([`Signal`]'s state), so it
+//! gets one element; a shard that finds it claimed or running its own step serves
+//! the next client queued, and when none can be served flags those it passed to run
+//! their step again. A newly queued client asks its keys' shards to look at them
+//! ([`mark_ready`]); `FLUSHALL`/`SWAPDB` make every watched key of the shard ready.
+//! A step that would reach another shard (`BLMOVE` to a key elsewhere) is not run
+//! in place: that client is woken and
+//! runs its step as a transaction itself. A client leaving the queue with a wake-up
+//! it did not act on wakes the next one on each of its keys, so an element is never
+//! left unnoticed. The queues are process-wide (one lock, touched only while some
+//! client is blocked: a shard's sink reads one atomic counter otherwise).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use corekv_engine::command::list_block::watching_only;
+use corekv_engine::command::table;
 use corekv_engine::keyspace::hooks::{ChangeKind, ChangeSink, DbChange};
+use corekv_engine::resp::{Args, Protocol, ReplyBuf};
+use corekv_engine::slot::shard_of;
 use futures::task::AtomicWaker;
 
 use crate::runtime::clock::now_ms;
 use crate::session::outbox::Outbox;
+use crate::shard::Core;
 
 /// How `CLIENT UNBLOCK` releases a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +58,32 @@ pub enum Unblock {
     Error = 2,
 }
 
-/// What wakes a blocked client.
+/// [`Signal::state`]: the client runs its step itself (no shard may serve it).
+const RUNNING: u8 = 0;
+/// Asleep: a shard may claim it.
+const WAITING: u8 = 1;
+/// A shard is running its step for it.
+const CLAIMED: u8 = 2;
+/// A shard served it: its reply is in [`Signal::served`].
+const SERVED: u8 = 3;
+/// It stopped waiting (timeout, unblock, closed connection).
+const DONE: u8 = 4;
+
+/// What a shard's serving left for a blocked client: its reply, and the journal
+/// position the reply waits for (the shard's last LSN, when the pop wrote there).
+pub struct Served {
+    pub reply: Vec<u8>,
+    pub logged: Option<(usize, u64)>,
+}
+
+/// What wakes a blocked client, and who runs its step now.
 #[derive(Default)]
 pub struct Signal {
     ready: AtomicBool,
     /// 0 or an [`Unblock`].
     unblock: AtomicU8,
+    state: AtomicU8,
+    served: Mutex<Option<Served>>,
     waker: AtomicWaker,
 }
 
@@ -55,6 +92,55 @@ impl Signal {
         self.ready.store(true, Ordering::Release);
         self.waker.wake();
     }
+
+    /// The client is about to sleep: shards may serve it from now on.
+    pub fn waiting(&self) {
+        self.state.store(WAITING, Ordering::Release);
+    }
+
+    /// After the client woke for `woken`: whether it runs its step again, stops, was
+    /// served, or must wait while a shard finishes serving it (`None`: a claim is
+    /// one step run on the shard's thread, so the client looks again shortly).
+    pub fn settle(&self, woken: Woken) -> Option<Settled> {
+        let to = match woken {
+            Woken::Ready => RUNNING,
+            _ => DONE,
+        };
+        match self
+            .state
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) if to == RUNNING => Some(Settled::Step),
+            Ok(_) => Some(Settled::Stop(woken)),
+            Err(SERVED) => {
+                let served = self.served.lock().expect("no panic holds it").take();
+                Some(Settled::Served(
+                    served.expect("a served client has a reply"),
+                ))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// Where a woken blocked client stands ([`Signal::settle`]).
+pub enum Settled {
+    /// Run the step again.
+    Step,
+    /// Stop waiting for this reason.
+    Stop(Woken),
+    /// A shard popped for it.
+    Served(Served),
+}
+
+/// What a shard needs to run a blocked client's step for it.
+pub struct Step {
+    /// The command's row and arguments.
+    pub id: usize,
+    pub args: Args,
+    pub protocol: Protocol,
+    /// The client's socket, looked at for a closed peer before popping for it.
+    pub fd: RawFd,
 }
 
 /// One blocked client.
@@ -62,6 +148,7 @@ struct Waiter {
     client: u64,
     keys: Vec<(usize, Bytes)>,
     signal: Arc<Signal>,
+    step: Arc<Step>,
 }
 
 #[derive(Default)]
@@ -79,6 +166,49 @@ impl Waiters {
             w.signal.wake();
         }
     }
+
+    /// The first client queued on `key` a shard may serve, claimed. When there is
+    /// none, the clients passed over (running their own step, or claimed by another
+    /// shard) are flagged to run their step again, so an element left on the key is
+    /// seen; while someone is served they are left alone.
+    fn claim(&self, key: &(usize, Bytes)) -> Option<(Arc<Signal>, Arc<Step>)> {
+        let mut passed = Vec::new();
+        for seq in self.by_key.get(key)? {
+            let Some(w) = self.by_seq.get(seq) else {
+                continue;
+            };
+            let state = &w.signal.state;
+            match state.compare_exchange(WAITING, CLAIMED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) if peer_closed(w.step.fd) => {
+                    state.store(WAITING, Ordering::Release);
+                    w.signal.wake();
+                }
+                Ok(_) => return Some((w.signal.clone(), w.step.clone())),
+                Err(RUNNING | CLAIMED) => passed.push(&w.signal),
+                Err(_) => {}
+            }
+        }
+        passed.into_iter().for_each(|signal| signal.wake());
+        None
+    }
+}
+
+/// Whether the peer closed the connection on `fd` (or it failed): a read would
+/// give EOF.
+pub fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a live local buffer; `fd` is a blocked client's
+    // socket, open while its session waits in the queues.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    let pending = std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
+    n == 0 || (n < 0 && !pending)
 }
 
 /// Clients blocked now, in every core (`INFO clients` `blocked_clients`).
@@ -109,8 +239,21 @@ pub fn unblock(client: u64, how: Unblock) -> bool {
     }
 }
 
+/// Keys this core's shard made ready since it last served them; `every` stands for
+/// every watched key of the shard (a whole database changed: `FLUSHALL`, `SWAPDB`).
+#[derive(Default)]
+struct Ready {
+    keys: Vec<(usize, Bytes)>,
+    every: bool,
+}
+
+thread_local! {
+    /// This core's ready keys: the sink runs on the shard's own thread.
+    static READY: RefCell<Ready> = RefCell::default();
+}
+
 /// The listener every shard's keyspace gets: a change to a key some client waits
-/// on wakes the first such client.
+/// on notes the key ready, for [`serve_ready`] after the command.
 pub struct ReadySink;
 
 impl ChangeSink for ReadySink {
@@ -120,24 +263,148 @@ impl ChangeSink for ReadySink {
         if BLOCKED.load(Ordering::Acquire) == 0 || kind == ChangeKind::Expired {
             return;
         }
-        waiters().wake_head(&(db, Bytes::copy_from_slice(key)));
+        let key = (db, Bytes::copy_from_slice(key));
+        if !waiters().by_key.contains_key(&key) {
+            return;
+        }
+        READY.with(|r| {
+            let mut ready = r.borrow_mut();
+            if !ready.keys.contains(&key) {
+                ready.keys.push(key);
+            }
+        });
     }
 
     fn dbs_changed(&mut self, _: DbChange) {
         if BLOCKED.load(Ordering::Acquire) == 0 {
             return;
         }
-        let waiters = waiters();
-        waiters.by_key.keys().for_each(|k| waiters.wake_head(k));
+        READY.with(|r| r.borrow_mut().every = true);
     }
 }
 
-/// A client's place in the queues; leaving them (on drop) wakes the next client on
-/// each of its keys.
+/// Notes `keys` ready on this core's shard, for [`serve_ready`] after the message
+/// that carried them: how a newly queued client has its keys looked at by the
+/// shards themselves, in their command order, instead of by a step of its own.
+pub fn mark_ready(keys: Vec<(usize, Bytes)>) {
+    READY.with(|r| {
+        let mut ready = r.borrow_mut();
+        for key in keys {
+            if !ready.keys.contains(&key) {
+                ready.keys.push(key);
+            }
+        }
+    });
+}
+
+/// Serves the clients blocked on keys this shard made ready, in the order they
+/// blocked, each with its step for that key run here. Runs right after whatever
+/// changed the shard (a command, a batch, a transaction's end), while the shard is
+/// not held by a transaction. Never awaits.
+pub fn serve_ready(core: &Core) {
+    loop {
+        let next = READY.with(|r| {
+            let mut ready = r.borrow_mut();
+            if std::mem::take(&mut ready.every) {
+                let shards = core.shards();
+                let mine = waiters()
+                    .by_key
+                    .keys()
+                    .filter(|(_, k)| shard_of(k, shards) == core.id)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                for key in mine {
+                    if !ready.keys.contains(&key) {
+                        ready.keys.push(key);
+                    }
+                }
+            }
+            (!ready.keys.is_empty()).then(|| ready.keys.remove(0))
+        });
+        let Some(key) = next else {
+            return;
+        };
+        serve_key(core, &key);
+    }
+}
+
+/// Serves the clients queued on `key` until one finds it empty.
+fn serve_key(core: &Core, key: &(usize, Bytes)) {
+    loop {
+        let claimed = waiters().claim(key);
+        let Some((signal, step)) = claimed else {
+            return;
+        };
+        match serve_one(core, key, &step) {
+            Serve::Served(served) => {
+                *signal.served.lock().expect("no panic holds it") = Some(served);
+                signal.state.store(SERVED, Ordering::Release);
+                signal.wake();
+            }
+            Serve::Empty => return signal.state.store(WAITING, Ordering::Release),
+            Serve::Elsewhere => {
+                signal.state.store(WAITING, Ordering::Release);
+                return signal.wake();
+            }
+        }
+    }
+}
+
+/// What running a claimed client's step here gave.
+enum Serve {
+    Served(Served),
+    /// The key holds nothing it pops (emptied again, deleted, another type).
+    Empty,
+    /// The step reaches another shard: the client runs it itself.
+    Elsewhere,
+}
+
+/// Runs `step` for `key` alone on this shard.
+fn serve_one(core: &Core, key: &(usize, Bytes), step: &Step) -> Serve {
+    let Ok(args) = watching_only(&step.args, &key.1) else {
+        return Serve::Elsewhere;
+    };
+    let args: Args = args.into();
+    let shards = core.shards();
+    let spec = table().all[step.id];
+    if spec
+        .keys
+        .resolve(&args)
+        .iter()
+        .any(|i| shard_of(&args[i], shards) != core.id)
+    {
+        return Serve::Elsewhere;
+    }
+    let mut out = ReplyBuf::new(step.protocol);
+    let mut shard = core.shard.borrow_mut();
+    let before = shard.log().last_lsn();
+    shard.run_cmd(step.id, key.0, &args, now_ms(), &mut out);
+    let after = shard.log().last_lsn();
+    drop(shard);
+    if after != before {
+        core.kick_journal();
+    }
+    if is_null(&out) {
+        return Serve::Empty;
+    }
+    Serve::Served(Served {
+        reply: out.into_bytes(),
+        logged: (after != before).then_some((core.id, after)),
+    })
+}
+
+/// Whether a step's reply is the "nothing there" answer (a null or a null array).
+pub fn is_null(reply: &[u8]) -> bool {
+    matches!(reply, b"*-1\r\n" | b"$-1\r\n" | b"_\r\n")
+}
+
+/// A client's place in the queues; leaving them (on drop) with a wake-up it did
+/// not act on wakes the next client on each of its keys.
 pub struct Queued(u64);
 
 impl Queued {
-    pub fn new(client: u64, db: usize, keys: Vec<Bytes>) -> (Queued, Arc<Signal>) {
+    /// Queues a client, asleep: shards may serve it from now on.
+    pub fn new(client: u64, db: usize, keys: Vec<Bytes>, step: Step) -> (Queued, Arc<Signal>) {
         let mut w = waiters();
         let seq = w.next_seq;
         w.next_seq += 1;
@@ -148,10 +415,12 @@ impl Queued {
             w.by_key.entry(key.clone()).or_default().push_back(seq);
         }
         let signal = Arc::new(Signal::default());
+        signal.waiting();
         let waiter = Waiter {
             client,
             keys,
             signal: signal.clone(),
+            step: Arc::new(step),
         };
         w.by_seq.insert(seq, waiter);
         BLOCKED.fetch_add(1, Ordering::AcqRel);
@@ -166,6 +435,7 @@ impl Drop for Queued {
             return;
         };
         BLOCKED.fetch_sub(1, Ordering::AcqRel);
+        let missed = waiter.signal.ready.load(Ordering::Acquire);
         for key in &waiter.keys {
             if let Some(q) = w.by_key.get_mut(key) {
                 q.retain(|&s| s != self.0);
@@ -173,12 +443,15 @@ impl Drop for Queued {
                     w.by_key.remove(key);
                 }
             }
-            w.wake_head(key);
+            if missed {
+                w.wake_head(key);
+            }
         }
     }
 }
 
-/// Why a blocked client stopped waiting.
+/// Why a blocked client stopped sleeping.
+#[derive(Clone, Copy)]
 pub enum Woken {
     Ready,
     TimedOut,

@@ -236,6 +236,7 @@ impl Core {
         }
         self.kick_journal();
         self.lock.set(None);
+        blocking::serve_ready(self);
     }
 
     fn execute(&self, env: Envelope) {
@@ -314,6 +315,9 @@ impl Core {
         if let Some(reply) = env.reply {
             // The coordinator may have gone (its connection closed): nothing to do.
             let _ = reply.send(answer);
+        }
+        if self.unlocked() {
+            blocking::serve_ready(self);
         }
     }
 

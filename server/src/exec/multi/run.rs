@@ -8,6 +8,9 @@
 //!   to that shard checks the watch and runs the commands as one batch, their
 //!   changes journaled as one part ([`run_here`]), so they are all or nothing after a
 //!   crash too.
+//! - **Single-shard commands on several shards, nothing watched**: each shard's
+//!   commands lock it and run in one message, shard by shard in ascending order,
+//!   then all commit together ([`spread`]): one round trip per remote shard.
 //! - **Otherwise**: the transaction ([`Held`]) locks the union of the shards, checks
 //!   the watch on each watched shard under those locks, runs the commands in order
 //!   (consecutive commands for one shard in one message), and commits them together.
@@ -100,6 +103,7 @@ pub(super) async fn exec(
     let one_shard = places.iter().all(|p| matches!(p, Place::Shard(_)));
     match lock.as_slice() {
         [s] if one_shard => one(core, client.db, *s, cmds, watch, out).await,
+        _ if one_shard && watch.is_none() => spread(core, client.db, cmds, places, out).await,
         _ => across(core, client, &lock, cmds, places, watch, out).await,
     }
 }
@@ -160,6 +164,34 @@ fn run_here(
     drop(shard);
     core.kick_journal();
     Answer::Op(reply, core.log_mark(before))
+}
+
+/// Single-shard commands on several shards, nothing watched: each shard's batch
+/// locks it and runs in one message, in ascending shard order ([`Held::ascending`]),
+/// then every shard commits together.
+async fn spread(
+    core: &Rc<Core>,
+    db: usize,
+    cmds: Vec<(usize, Args)>,
+    places: Vec<Place>,
+    out: &mut ReplyBuf,
+) -> CmdResult {
+    let count = cmds.len();
+    let run = cmds.into_iter().zip(places).map(|((id, args), place)| {
+        let Place::Shard(s) = place else {
+            unreachable!("only single-shard commands come here");
+        };
+        (s, Cmd { id, db, args })
+    });
+    let (order, mut batches) = per_shard(run.collect());
+    batches.sort_unstable_by_key(|(s, _)| *s);
+    let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
+    let (held, answers) = Held::ascending(core, batches, out.protocol()).await;
+    let mut replies = Replies::new(out.protocol(), count);
+    put_back(order, &shards, answers, &mut replies);
+    held.commit().await.map_err(CmdError::Raw)?;
+    replies.write(Vec::new(), out);
+    Ok(())
 }
 
 /// Commands over several shards, or with server commands: under [`Held`] locks.
@@ -258,6 +290,15 @@ async fn watch_dirty(held: &Held<'_>, watch: Option<&Watch>) -> bool {
 /// shards at once (commands on different shards touch different keys, so only each
 /// shard's own order matters), replies put back in the commands' order.
 async fn shard_run(held: &mut Held<'_>, run: Vec<(usize, Cmd)>, replies: &mut Replies) {
+    let (order, batches) = per_shard(run);
+    let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
+    let answers = held.batches(batches, replies.body.protocol()).await;
+    put_back(order, &shards, answers, replies);
+}
+
+/// Commands grouped by shard (in the order the shards first appear), and each
+/// command's shard in the commands' order.
+fn per_shard(run: Vec<(usize, Cmd)>) -> (Vec<usize>, Vec<(usize, Vec<Cmd>)>) {
     let order: Vec<usize> = run.iter().map(|(s, _)| *s).collect();
     let mut batches: Vec<(usize, Vec<Cmd>)> = Vec::new();
     for (s, cmd) in run {
@@ -266,8 +307,12 @@ async fn shard_run(held: &mut Held<'_>, run: Vec<(usize, Cmd)>, replies: &mut Re
             None => batches.push((s, vec![cmd])),
         }
     }
-    let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
-    let answers = held.batches(batches, replies.body.protocol()).await;
+    (order, batches)
+}
+
+/// Puts the batches' replies (`answers`, one per shard of `shards`) back in the
+/// commands' order (`order`: each command's shard).
+fn put_back(order: Vec<usize>, shards: &[usize], answers: Vec<OpReply>, replies: &mut Replies) {
     let mut per_shard: Vec<(Vec<u8>, std::vec::IntoIter<usize>, usize)> = answers
         .into_iter()
         .map(|reply| match reply {
