@@ -4,6 +4,9 @@
 //!
 //! The streams themselves: [`crate::repl::master`] (a master shard sending its
 //! journal) and [`crate::repl::replica`] (a replica shard following it).
+//! Role changes without lost writes: [`crate::repl::failover`] (Redis's
+//! `FAILOVER`, run on the master) and [`crate::repl::handoff`] (the replica side
+//! of a `SENTINEL FAILOVER`), both holding writes with [`crate::repl::pause`].
 
 pub mod failover;
 pub mod gate;
