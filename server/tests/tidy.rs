@@ -38,7 +38,7 @@ const RATCHET: &[(&str, &str, usize)] = &[
     ("server/src/commands/info.rs", "section", 91),
     ("server/src/persist/recovery.rs", "prepare", 129),
     ("server/src/persist/recovery.rs", "replay", 98),
-    ("server/src/repl/mod.rs", "info", 95),
+    ("server/src/repl/mod.rs", "info", 84),
     ("server/src/repl/master.rs", "serve", 110),
     ("server/src/repl/replica.rs", "link", 150),
 ];

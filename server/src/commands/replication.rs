@@ -45,7 +45,7 @@ async fn replicaof_to(
     out: &mut ReplyBuf,
 ) -> CmdResult {
     let g = &core.global;
-    if g.repl.failover.state() != crate::repl::failover::FailoverState::None {
+    if g.repl.failover.state() != crate::repl::role::FailoverState::None {
         return Err(CmdError::Raw(
             "ERR REPLICAOF not allowed while failing over.".into(),
         ));

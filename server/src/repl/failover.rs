@@ -21,7 +21,6 @@
 //! `master_failover_state`.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use corekv_engine::error::{CmdError, CmdResult};
@@ -30,58 +29,17 @@ use futures::future::LocalBoxFuture;
 use futures::AsyncWriteExt;
 use glommio::net::TcpStream;
 
-use crate::commands::requests::{Core, Msg};
 use crate::repl::handoff::{encode, expect_ok, read_line};
+use crate::repl::role::FailoverState;
 use crate::repl::{pause, MasterAddr};
 use crate::session::client::Client;
 use crate::shard::global::Global;
+use crate::shard::Core;
 
 /// How often the waiting failover looks at the replicas' acknowledgements.
 const SYNC_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// The longest the promotion of the chosen replica may take.
 const PROMOTE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `master_failover_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum FailoverState {
-    None = 0,
-    WaitingForSync = 1,
-    InProgress = 2,
-}
-
-impl FailoverState {
-    /// The name `INFO` shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            FailoverState::None => "no-failover",
-            FailoverState::WaitingForSync => "waiting-for-sync",
-            FailoverState::InProgress => "failover-in-progress",
-        }
-    }
-}
-
-/// The running failover's state, shared by every core.
-#[derive(Debug, Default)]
-pub struct Failover {
-    state: AtomicU8,
-    /// `FAILOVER ABORT` asked the waiting failover to stop.
-    abort: AtomicBool,
-}
-
-impl Failover {
-    pub fn state(&self) -> FailoverState {
-        match self.state.load(Ordering::Acquire) {
-            1 => FailoverState::WaitingForSync,
-            2 => FailoverState::InProgress,
-            _ => FailoverState::None,
-        }
-    }
-
-    fn set(&self, state: FailoverState) {
-        self.state.store(state as u8, Ordering::Release);
-    }
-}
 
 /// What `FAILOVER` was asked.
 #[derive(Debug, PartialEq)]
@@ -144,7 +102,7 @@ pub fn command<'a>(
             if failover.state() == FailoverState::None {
                 return Err(err("No failover in progress."));
             }
-            failover.abort.store(true, Ordering::Release);
+            failover.set_abort(true);
             out.ok();
             return Ok(());
         }
@@ -174,7 +132,7 @@ pub fn command<'a>(
             }
             None => log::info!("FAILOVER requested to any replica."),
         }
-        failover.abort.store(false, Ordering::Release);
+        failover.set_abort(false);
         failover.set(FailoverState::WaitingForSync);
         pause::start(g, u64::MAX);
         glommio::spawn_local(run(core.clone(), request)).detach();
@@ -202,13 +160,13 @@ async fn swap_roles(core: &Rc<Core>, request: &Request) -> Result<(), String> {
     let g = &core.global;
     let started = Instant::now();
     let target = loop {
-        if g.repl.failover.abort.load(Ordering::Acquire) {
+        if g.repl.failover.aborted() {
             return Err("Failover manually aborted".into());
         }
         if g.shutdown.is_fired() || g.repl.is_replica() {
             return Err("the server is no longer a master".into());
         }
-        let lsns = core.last_lsns(|| Msg::LastLsn).await;
+        let lsns = core.last_lsns(super::last_lsn).await;
         let synced = g
             .repl
             .lock()
@@ -272,7 +230,7 @@ async fn follow(core: &Rc<Core>, master: MasterAddr) {
     let epoch = g.repl.set_master(Some(master));
     pause::end(g);
     for s in 0..core.shards() {
-        core.call(s, None, Msg::Follow(epoch)).await;
+        core.call(s, None, super::replica::follow(epoch)).await;
     }
 }
 

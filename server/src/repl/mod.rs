@@ -4,6 +4,9 @@
 //!
 //! The streams themselves: [`crate::repl::master`] (a master shard sending its
 //! journal) and [`crate::repl::replica`] (a replica shard following it).
+//! Role changes without lost writes: [`crate::repl::failover`] (Redis's
+//! `FAILOVER`, run on the master) and [`crate::repl::handoff`] (the replica side
+//! of a `SENTINEL FAILOVER`), both holding writes with [`crate::repl::pause`].
 
 pub mod failover;
 pub mod gate;
@@ -95,19 +98,7 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
             let _ = write!(t, "role:master\r\n");
         }
     }
-    replica_count_lines(global, &state, t);
-    for (i, r) in state.attached.iter().enumerate() {
-        let online = r.syncing == 0 && r.streams == global.shards;
-        let _ = write!(
-            t,
-            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
-            r.ip,
-            r.port,
-            if online { "online" } else { "wait_bgsave" },
-            state.attached_offset(r.id),
-            now.duration_since(r.last_ack).as_secs(),
-        );
-    }
+    replica_lines(global, &state, now, t);
     let first = snaps.iter().map(|s| s.journal.first_lsn).sum::<u64>();
     let backlog: u64 = snaps.iter().map(|s| s.journal.size_bytes).sum();
     let _ = write!(
@@ -122,15 +113,28 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
     }
 }
 
-/// `connected_slaves`, and `min_slaves_good_slaves`, shown (as by Redis) while
-/// `min-replicas-to-write` and `min-replicas-max-lag` are both set.
-fn replica_count_lines(global: &Global, state: &role::ReplRuntime, t: &mut String) {
+/// `connected_slaves`, `min_slaves_good_slaves` (shown, as by Redis, while
+/// `min-replicas-to-write` and `min-replicas-max-lag` are both set), and a
+/// `slaveN` line per attached replica.
+fn replica_lines(global: &Global, state: &role::ReplRuntime, now: Instant, t: &mut String) {
     let _ = write!(t, "connected_slaves:{}\r\n", state.attached.len());
     let hot = &global.config.hot;
     let max_lag_s = hot.min_replicas_max_lag_s.load(Ordering::Relaxed);
     if hot.min_replicas_to_write.load(Ordering::Relaxed) > 0 && max_lag_s > 0 {
         let good = state.good_replicas(global.shards, max_lag_s);
         let _ = write!(t, "min_slaves_good_slaves:{good}\r\n");
+    }
+    for (i, r) in state.attached.iter().enumerate() {
+        let online = r.syncing == 0 && r.streams == global.shards;
+        let _ = write!(
+            t,
+            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
+            r.ip,
+            r.port,
+            if online { "online" } else { "wait_bgsave" },
+            state.attached_offset(r.id),
+            now.duration_since(r.last_ack).as_secs(),
+        );
     }
 }
 

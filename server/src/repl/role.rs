@@ -2,7 +2,7 @@
 //! each shard's link to the master on a replica, and the replicas attached to a
 //! master.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -86,6 +86,56 @@ pub struct ReplRuntime {
     next_id: u64,
 }
 
+/// `master_failover_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FailoverState {
+    None = 0,
+    WaitingForSync = 1,
+    InProgress = 2,
+}
+
+impl FailoverState {
+    /// The name `INFO` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailoverState::None => "no-failover",
+            FailoverState::WaitingForSync => "waiting-for-sync",
+            FailoverState::InProgress => "failover-in-progress",
+        }
+    }
+}
+
+/// The running `FAILOVER` ([`crate::repl::failover`])'s state, shared by every core.
+#[derive(Debug, Default)]
+pub struct Failover {
+    state: AtomicU8,
+    /// `FAILOVER ABORT` asked the waiting failover to stop.
+    abort: AtomicBool,
+}
+
+impl Failover {
+    pub fn state(&self) -> FailoverState {
+        match self.state.load(Ordering::Acquire) {
+            1 => FailoverState::WaitingForSync,
+            2 => FailoverState::InProgress,
+            _ => FailoverState::None,
+        }
+    }
+
+    pub fn set(&self, state: FailoverState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    pub fn set_abort(&self, abort: bool) {
+        self.abort.store(abort, Ordering::Release);
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+    }
+}
+
 /// Replication state every core shares.
 #[derive(Debug)]
 pub struct Repl {
@@ -109,7 +159,7 @@ pub struct Repl {
     /// master that crashes and drops a half-written transaction never sent it.
     pub written: Vec<AtomicU64>,
     /// A master's `FAILOVER` ([`crate::repl::failover`]).
-    pub failover: super::failover::Failover,
+    pub failover: Failover,
 }
 
 impl Repl {

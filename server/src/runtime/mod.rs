@@ -186,23 +186,35 @@ fn start(config: Config, canned_reply: bool) -> Result<i32, String> {
     let backlog = global.config.get_u64("tcp-backlog");
     let keepalive_s = global.config.get_u64("tcp-keepalive");
     let unix_path = global.config.get("unixsocket");
-    let unix = if unix_path.is_empty() {
-        None
-    } else {
-        let perm = global.config.get("unixsocketperm");
-        let socket = bind_unix(&unix_path, &perm, backlog)?;
-        ::log::info!("The server is now ready to accept connections at {unix_path}");
-        Some(socket)
-    };
+    let unix = listen_unix(&global, &unix_path, backlog)?;
     let listen = Listen::new(addrs, mode, driver)
         .with_tcp_options(backlog, keepalive_s)
         .with_unix(unix);
+    serve(global, listen, &unix_path)
+}
+
+/// Runs the executors until shutdown, then removes the Unix socket file.
+fn serve(global: Arc<Global>, listen: Listen, unix_path: &str) -> Result<i32, String> {
     let code = executor::run_executors(global, listen);
     if !unix_path.is_empty() {
         ::log::info!("Removing the unix socket file.");
-        let _ = std::fs::remove_file(&unix_path);
+        let _ = std::fs::remove_file(unix_path);
     }
     code
+}
+
+/// The `unixsocket` listening socket, if one is configured.
+fn listen_unix(
+    global: &Global,
+    path: &str,
+    backlog: u64,
+) -> Result<Option<std::os::fd::OwnedFd>, String> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let socket = bind_unix(path, &global.config.get("unixsocketperm"), backlog)?;
+    ::log::info!("The server is now ready to accept connections at {path}");
+    Ok(Some(socket))
 }
 
 /// The `replicaof` parameter: empty, or `<host> <port>`.
