@@ -7,6 +7,8 @@
 //!   `STORE` to a destination (created, replaced, deleted by an empty result), the
 //!   conversion error and the syntax errors. The keys the patterns name are spread
 //!   over every shard.
+//! - `PFCOUNT`/`PFMERGE` over keys on several shards report the first bad key in
+//!   argument order, as Redis does.
 //! - `DUMP`/`RESTORE`: the replies and errors of a script with binary payloads
 //!   (options, `BUSYKEY`, TTLs, bad trailers, bad values) are Redis's; and with
 //!   both servers running, every recorded payload of `fixtures/dump/payloads.txt`
@@ -117,11 +119,45 @@ const SORT: &str = "
     SORT byk BY hk_*->f GET hk_*->f
     SORT words BY w_* STORE nums
     LRANGE nums 0 -1
+    MULTI
+    SORT words BY o_*->weight GET o_*->name GET w_*
+    SORT words BY w_* GET # STORE dst3
+    LRANGE dst3 0 -1
+    EXEC
+";
+
+/// Multi-key `PFCOUNT` and `PFMERGE` with several bad keys: the error Redis reports
+/// is the first in argument order (a corrupt HLL is found when merged, after the
+/// keys before it).
+const HLL_ERRORS: &str = "
+    PFADD c a
+    APPEND c xxxxxxxxxxxxxxxxxx
+    PFADD h a b
+    SET s x
+    LPUSH l a
+    PFCOUNT c s
+    PFCOUNT s c
+    PFCOUNT h l c
+    PFCOUNT h c l
+    PFCOUNT h s l
+    PFCOUNT h l s
+    PFCOUNT l s c h
+    PFCOUNT s l
+    PFMERGE d h c l
+    PFMERGE d l c
+    PFMERGE d s l
+    PFMERGE d c s
+    EXISTS d
 ";
 
 #[test]
 fn sort_replies_match_redis() {
     same_as_redis(&script(SORT));
+}
+
+#[test]
+fn hll_errors_come_in_argument_order() {
+    same_as_redis(&script(HLL_ERRORS));
 }
 
 /// The recorded fixtures: name and payload.

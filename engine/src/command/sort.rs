@@ -478,6 +478,32 @@ mod tests {
         assert_eq!(sub("nostar"), None);
     }
 
+    /// Every element's pattern keys on another shard than the source: the second
+    /// read round finds them, and `STORE` lands on the destination's shard.
+    #[test]
+    fn patterns_find_keys_on_every_shard() {
+        let mut c = crate::harness::cluster::TestCluster::new(4);
+        let elems = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let weights: Vec<String> = elems.iter().map(|e| format!("w_{e}")).collect();
+        let weights: Vec<&str> = weights.iter().map(String::as_str).collect();
+        assert!(c.spread(&weights) > 2);
+        for (i, e) in elems.iter().enumerate() {
+            c.run(&["RPUSH", "src", e]);
+            c.run(&["SET", &format!("w_{e}"), &(elems.len() - i).to_string()]);
+            c.run(&["HSET", &format!("o_{e}"), "n", &i.to_string()]);
+        }
+        let want = "[h, 7, g, 6, f, 5, e, 4, d, 3, c, 2, b, 1, a, 0]";
+        assert_eq!(
+            c.run(&["SORT", "src", "BY", "w_*", "GET", "#", "GET", "o_*->n"]),
+            want
+        );
+        assert_eq!(
+            c.run(&["SORT", "src", "BY", "w_*", "GET", "#", "GET", "o_*->n", "STORE", "dst"]),
+            "16"
+        );
+        assert_eq!(c.run(&["LRANGE", "dst", "0", "-1"]), want);
+    }
+
     #[test]
     fn scores_read_as_sort_reads_them() {
         assert_eq!(sort_score(b""), Some(0.0));
