@@ -557,8 +557,16 @@ const FAMILIES: &[&[&str]] = &[
     &["ZRANGESTORE", "z3", "z1", "0", "-1"],
     &["ZDIFFSTORE", "z3", "2", "z1", "z1"],
     &["GEOADD", "g", "13.361389", "38.115556", "Palermo"],
+    &["RPUSH", "srt", "3", "1"],
+    &["SORT", "srt", "STORE", "srtd"],
+    &["SORT", "nosuch", "STORE", "srtd"],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD, "REPLACE"],
     &["SET", "short", "1", "PX", "50"],
 ];
+
+/// `DUMP` of the string "vkt": its checksum happens to be printable.
+const RESTORE_PAYLOAD: &str = "\0\x03vkt\n\0j\x1bX\x08\x1bD`x";
 
 /// Commands whose `new` (class `n`) and `keymiss` (class `m`) events are compared.
 const NEW_AND_MISS: &[&[&str]] = &[
@@ -578,6 +586,10 @@ const NEW_AND_MISS: &[&[&str]] = &[
     &["SET", "c", "1"],
     &["RENAME", "b", "c"],
     &["COPY", "c", "d"],
+    &["SORT", "l", "ALPHA", "STORE", "srtd"],
+    &["SORT", "l", "ALPHA", "STORE", "srtd"],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD, "REPLACE"],
     &["COPY", "c", "d", "REPLACE"],
     &["MOVE", "c", "1"],
     &["SET", "short", "1", "PX", "50"],

@@ -14,6 +14,7 @@ use super::flags::*;
 use super::{row, CommandSpec, Route, KEY1};
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::keyspace::Entry;
 use crate::rdb::{self, Limits};
 use crate::resp::{parse_i64, Reply};
 
@@ -88,19 +89,25 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let value =
         rdb::restore(&args[PAYLOAD], &limits).map_err(|e| CmdError::Raw(e.message().into()))?;
-    if replace {
-        ctx.ks.remove(ctx.db, key, ctx.now_ms);
-    }
     let at = match (ttl, absttl) {
         (0, _) => 0,
         (t, true) => t,
         (t, false) => t.saturating_add(ctx.now_ms as i64),
     };
     if at != 0 && at as u64 <= ctx.now_ms {
+        if replace {
+            ctx.ks.remove(ctx.db, key, ctx.now_ms);
+        }
         ctx.out.ok();
         return Ok(());
     }
-    ctx.ks.add(ctx.db, key, value, at as u64);
+    // Redis deletes the old key and adds the restored one: a new key either way.
+    let entry = Entry {
+        value,
+        expire_at_ms: at as u64,
+        access: 0,
+    };
+    ctx.ks.add_entry_anew(ctx.db, key, entry);
     ctx.out.ok();
     Ok(())
 }

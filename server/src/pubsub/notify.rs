@@ -174,7 +174,7 @@ fn mpop_end(args: &[Bytes], numkeys_at: usize, words: [&str; 2]) -> usize {
 /// as Redis names it: blocking and multi-key pops and moves report the single-key
 /// pop or push they did on each side (`LMOVE a b LEFT RIGHT` is `rpush` on `b`,
 /// `lpop` on `a`), `LPUSHX` is `lpush`, `ZADD ... INCR` is `zincr`, `GEOADD` is
-/// `zadd`.
+/// `zadd`, `SORT ... STORE` is `sortstore`.
 fn own_event(
     name: &'static str,
     group: &'static str,
@@ -208,6 +208,7 @@ fn own_event(
         "bzmpop" => ["zpopmin", "zpopmax"][mpop_end(args, 2, ["MIN", "MAX"])],
         "zadd" if zadd_incr(args) => "zincr",
         "geoadd" => return (ZSET, "zadd"),
+        "sort" => return (LIST, "sortstore"),
         other => other,
     };
     (group_class(group), name)
