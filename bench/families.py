@@ -85,6 +85,27 @@ PREFILL = {
 }
 
 
+# SORT and DUMP rows: a 100-element list sorted as numbers, by a pattern with two
+# GETs (200 lookups per call), and stored; DUMP of a small hash and of the list.
+# RESTORE has no row: redis-benchmark cannot pass a payload's NUL bytes.
+SORT_ELEMENTS = 100
+ROWS = ROWS + (
+    _cmd("sort", 1, "SORT", "sort:list"),
+    _cmd("sort", 1, "SORT", "sort:list", "BY", "sort:w_*", "GET", "#", "GET", "sort:o_*->n"),
+    _cmd("sort", 1, "SORT", "sort:list", "LIMIT", "0", "10", "STORE", "sort:dst"),
+    _cmd("dump", 1, "DUMP", "dump:hash"),
+    _cmd("dump", 1, "DUMP", "dump:list"),
+)
+PREFILL["sort"] = [
+    ["RPUSH", "sort:list", *[str((i * 37) % SORT_ELEMENTS) for i in range(SORT_ELEMENTS)]],
+    *[["SET", f"sort:w_{i}", str(SORT_ELEMENTS - i)] for i in range(SORT_ELEMENTS)],
+    *[["HSET", f"sort:o_{i}", "n", f"name{i}"] for i in range(SORT_ELEMENTS)],
+]
+PREFILL["dump"] = [
+    ["HSET", "dump:hash", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]],
+    ["RPUSH", "dump:list", *[f"element:{i}" for i in range(SORT_ELEMENTS)]],
+]
+
 @dataclasses.dataclass(frozen=True)
 class MemoryRow:
     family: str

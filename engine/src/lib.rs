@@ -27,6 +27,7 @@ pub mod journal;
 pub mod keyspace;
 pub mod limits;
 pub mod long_double;
+pub mod rdb;
 pub mod replay;
 pub mod resp;
 pub mod shard;

@@ -626,8 +626,16 @@ const FAMILIES: &[&[&str]] = &[
         "1",
         "km",
     ],
+    &["RPUSH", "srt", "3", "1"],
+    &["SORT", "srt", "STORE", "srtd"],
+    &["SORT", "nosuch", "STORE", "srtd"],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD, "REPLACE"],
     &["SET", "short", "1", "PX", "50"],
 ];
+
+/// `DUMP` of the string "vkt": its checksum happens to be printable.
+const RESTORE_PAYLOAD: &str = "\0\x03vkt\n\0j\x1bX\x08\x1bD`x";
 
 /// Commands whose `new` (class `n`) and `keymiss` (class `m`) events are compared.
 const NEW_AND_MISS: &[&[&str]] = &[
@@ -647,6 +655,10 @@ const NEW_AND_MISS: &[&[&str]] = &[
     &["SET", "c", "1"],
     &["RENAME", "b", "c"],
     &["COPY", "c", "d"],
+    &["SORT", "l", "ALPHA", "STORE", "srtd"],
+    &["SORT", "l", "ALPHA", "STORE", "srtd"],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD],
+    &["RESTORE", "rst", "0", RESTORE_PAYLOAD, "REPLACE"],
     &["COPY", "c", "d", "REPLACE"],
     &["MOVE", "c", "1"],
     &["SET", "short", "1", "PX", "50"],

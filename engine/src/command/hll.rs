@@ -11,8 +11,8 @@
 //! or the string outgrows `hll-sparse-max-bytes`) and its deadline. `PFCOUNT` of one
 //! key caches the cardinality in the header, as Redis does (a change journaled as
 //! those eight bytes); of several keys it caches nothing. When several keys are
-//! invalid, the error reported is the first found in shard order, then argument
-//! order.
+//! invalid (another type, not an HLL, corrupt registers), the error reported is
+//! the first in argument order, as Redis reports it.
 //!
 //! A changed HLL is journaled as the bytes that changed: the changed range when the
 //! length stays (dense registers, the cache), the whole string when it does not (a
@@ -159,11 +159,20 @@ fn pfcount_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 }
 
 /// Each key this shard owns, read and checked: its bytes, or `None` when missing.
+/// A key that fails its check ends the read with its error's text in its place
+/// (never an HLL: it lacks the magic), so the merge, walking the keys in argument
+/// order as Redis does, reports the first error after merging the keys before it.
 fn hlls_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
     let mut values = Vec::with_capacity(s.keys.len());
     for key in s.keys() {
-        values.push(read_hll(ctx.ks, db, key, now)?.map(<[u8]>::to_vec));
+        match read_hll(ctx.ks, db, key, now) {
+            Ok(v) => values.push(v.map(<[u8]>::to_vec)),
+            Err(e) => {
+                values.push(Some(e.message().into_bytes()));
+                break;
+            }
+        }
     }
     Ok(PartReply::Values(values))
 }
@@ -181,10 +190,14 @@ fn by_position<'p>(args: &[Bytes], pieces: &'p [Piece]) -> Vec<Option<&'p [u8]>>
     values
 }
 
-/// The union of `hlls`' registers, one per byte, in argument order.
+/// The union of `hlls`' registers, one per byte, in argument order; the first
+/// failure in that order is the error (a read's error text, or a corrupt HLL).
 fn union<'a>(hlls: impl Iterator<Item = &'a [u8]>) -> CmdResult<Box<[u8; HLL_REGISTERS]>> {
     let mut max = Box::new([0u8; HLL_REGISTERS]);
     for s in hlls {
+        if !hll::is_hll(s) {
+            return Err(CmdError::Raw(String::from_utf8_lossy(s).into_owned()));
+        }
         hll::merge_into(&mut max, s).map_err(|_| invalid_hll())?;
     }
     Ok(max)
@@ -210,8 +223,8 @@ const PFMERGE_DEST: usize = 1;
 fn pfmerge_plan(args: &[Bytes], reads: &[Piece], _: &mut ReplyBuf) -> CmdResult<Option<Write>> {
     Parts::first_error(reads)?;
     let values = by_position(args, reads);
+    let max = union(values.iter().copied().flatten())?;
     let use_dense = values.iter().flatten().any(|s| hll::is_dense(s));
-    let max = union(values.into_iter().flatten())?;
     let mut carried = Vec::with_capacity(1 + HLL_REGISTERS);
     carried.push(use_dense as u8);
     carried.extend_from_slice(&max[..]);

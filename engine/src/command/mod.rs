@@ -17,6 +17,7 @@
 
 pub mod bitfield;
 pub mod ctx;
+pub mod dump;
 pub mod exec;
 pub mod geo;
 mod geo_hash;
@@ -33,6 +34,7 @@ pub mod list_move;
 pub mod multikey;
 pub mod parts;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod whole;
 pub mod zset;
@@ -168,6 +170,8 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hll::COMMANDS,
     bitfield::COMMANDS,
     lcs::COMMANDS,
+    sort::COMMANDS,
+    dump::COMMANDS,
 ];
 
 /// A joined table, looked up by lower-case name.

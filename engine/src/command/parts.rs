@@ -13,6 +13,10 @@
 //!                          (parallel, under locks)     (pure)        (parallel)
 //! ```
 //!
+//! A [`Split::Lookup`] command (`SORT` with `BY`/`GET` patterns) reads twice: the
+//! keys its arguments name, then, with what that read found as the carry, the keys
+//! those values name, on every shard, before the plan.
+//!
 //! [`run_local`] runs the whole sequence on one shard (every key on it: the common
 //! case, and the engine harness); the server's transaction runs it across shards.
 //! Nothing here knows how shards are locked or messages travel.
@@ -40,6 +44,47 @@ pub enum Split {
         first: fn(&[Bytes], usize) -> usize,
         next: fn(&[Bytes], &[Piece], usize) -> Option<usize>,
     },
+    /// Like `Keys`, plus keys named by what the read found (`SORT`'s `BY` and `GET`
+    /// patterns). When `every(args)` holds, every shard takes part from the start
+    /// (locked throughout, so the lookups see the same instant as the read); after
+    /// the read round, `again` may return a carry with which every participant reads
+    /// once more. The plan sees both rounds' pieces, the first round's first.
+    Lookup {
+        every: fn(&[Bytes]) -> bool,
+        again: fn(&[Bytes], &[Piece]) -> Option<Entry>,
+    },
+}
+
+impl Split {
+    /// The participants of a `Keys` or `Lookup` command: the groups of
+    /// [`split_keys`], and for a `Lookup` whose `every` holds, every other shard
+    /// with no keys.
+    pub fn groups(
+        &self,
+        args: &[Bytes],
+        keys: KeyIndex,
+        shards: usize,
+        shard_of: impl Fn(&[u8], usize) -> usize,
+    ) -> Vec<(usize, Vec<usize>)> {
+        let groups = split_keys(args, keys, shards, shard_of);
+        match self {
+            Split::Lookup { every, .. } if every(args) => (0..shards)
+                .map(|s| {
+                    let own = groups.iter().find(|(g, _)| *g == s);
+                    (s, own.map(|(_, k)| k.clone()).unwrap_or_default())
+                })
+                .collect(),
+            _ => groups,
+        }
+    }
+
+    /// The carry of a `Lookup`'s second read round, if it needs one.
+    pub fn again(&self, args: &[Bytes], pieces: &[Piece]) -> Option<Entry> {
+        match self {
+            Split::Lookup { again, .. } => again(args, pieces),
+            _ => None,
+        }
+    }
 }
 
 /// One part's answer.
@@ -228,19 +273,27 @@ pub fn run_local(ctx: &mut Ctx, args: &[Bytes], parts: &Parts, keys: KeyIndex) -
     let keys: Vec<usize> = keys.iter().collect();
     let mut pieces = Vec::new();
     if let Some(read) = parts.read {
-        let reply = read(
-            ctx,
-            &ShardArgs {
+        let mut carry = None;
+        loop {
+            let share = ShardArgs {
                 args,
                 keys: &keys,
-                carry: None,
-            },
-        )?;
-        pieces.push(Piece {
-            shard,
-            keys: keys.clone(),
-            reply,
-        });
+                carry: carry.as_ref(),
+            };
+            let reply = read(ctx, &share)?;
+            pieces.push(Piece {
+                shard,
+                keys: keys.clone(),
+                reply,
+            });
+            if carry.is_some() {
+                break;
+            }
+            carry = parts.split.again(args, &pieces);
+            if carry.is_none() {
+                break;
+            }
+        }
     }
     let write = match parts.plan {
         Some(plan) => plan(args, &pieces, ctx.out)?,
@@ -263,7 +316,7 @@ pub fn run_local(ctx: &mut Ctx, args: &[Bytes], parts: &Parts, keys: KeyIndex) -
     }
     let random = match parts.split {
         Split::Every { .. } => rand::Rng::gen(ctx.rng),
-        Split::Keys | Split::Walk { .. } => 0,
+        Split::Keys | Split::Walk { .. } | Split::Lookup { .. } => 0,
     };
     let merge = MergeArgs {
         args,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::render;
 use crate::command::exec::{unknown_command_message, Op, OpReply, PartOp, Step};
-use crate::command::parts::{split_keys, MergeArgs, PartReply, Parts, Piece, Split, Write};
+use crate::command::parts::{MergeArgs, PartReply, Parts, Piece, Split, Write};
 use crate::command::{table, Route};
 use crate::error::CmdError;
 use crate::keyspace::Entry;
@@ -91,7 +91,7 @@ impl TestCluster {
             }
         }
         let groups: Vec<(usize, Vec<usize>)> = match parts.split {
-            Split::Keys => split_keys(args, keys, n, shard_of),
+            Split::Keys | Split::Lookup { .. } => parts.split.groups(args, keys, n, shard_of),
             Split::Every { .. } => (0..n).map(|s| (s, Vec::new())).collect(),
             Split::Walk { first, next } => return self.walk(id, parts, args, first, next, out),
         };
@@ -150,6 +150,10 @@ impl TestCluster {
         let mut pieces = Vec::new();
         if parts.read.is_some() {
             pieces = self.step(id, Step::Read, args, &groups, None);
+            if let Some(carry) = parts.split.again(args, &pieces) {
+                let again = self.step(id, Step::Read, args, &groups, Some(&carry));
+                pieces.extend(again);
+            }
         }
         let write = match parts.plan {
             Some(plan) => match plan(args, &pieces, out) {

@@ -407,6 +407,17 @@ mod tests {
         ("unlink", &[&["UNLINK", "big"]]),
         ("rename", &[&["RENAME", "a", "ren"]]),
         (
+            "sort",
+            &[
+                &["SORT", "ss", "STORE", "sd"],
+                &["SORT", "no", "STORE", "sd"],
+            ],
+        ),
+        (
+            "restore",
+            &[&["RESTORE", "rk", "0", "\0\x03vkt\n\0j\x1bX\x08\x1bD`x"]],
+        ),
+        (
             "renamenx",
             &[&["RENAMENX", "big", "rnx"], &["RENAMENX", "a", "n"]],
         ),

@@ -8,6 +8,9 @@
 //!                       (parallel)    (parallel)   (pure)   (parallel)     (parallel)
 //! ```
 //!
+//! A [`Split::Lookup`] command (`SORT` with patterns) may add a second read round
+//! before the plan, on the same locked shards, carrying what the first one read.
+//!
 //! **Atomicity.** Every participant's lock is held from its first message until its
 //! commit (two-phase locking), a shard runs nothing else meanwhile (other work waits
 //! in its queue), and no shard is written before every participant is locked, so no
@@ -61,7 +64,7 @@
 use std::rc::Rc;
 
 use corekv_engine::command::exec::{Cmd, Op, OpReply, PartOp, Step};
-use corekv_engine::command::parts::{split_keys, MergeArgs, PartReply, Parts, Piece, Split, Write};
+use corekv_engine::command::parts::{MergeArgs, PartReply, Parts, Piece, Split, Write};
 use corekv_engine::command::{table, Route};
 use corekv_engine::error::CmdError;
 use corekv_engine::journal::Participant;
@@ -108,8 +111,10 @@ pub async fn run(core: &Rc<Core>, id: usize, db: usize, args: &Args, out: &mut R
         tx: None,
     };
     match parts.split {
-        Split::Keys => {
-            let groups = split_keys(args, spec.keys.resolve(args), shards, shard_of);
+        Split::Keys | Split::Lookup { .. } => {
+            let groups = parts
+                .split
+                .groups(args, spec.keys.resolve(args), shards, shard_of);
             call.locked_reply(groups, out).await
         }
         Split::Every { lock: true } => {
@@ -243,6 +248,12 @@ impl Call<'_> {
             }
             tx
         };
+        if let Some(carry) = self.parts.split.again(self.args, &pieces) {
+            let reads = groups
+                .iter()
+                .map(|(s, keys)| (*s, self.part(Step::Read, keys, Some(&carry))));
+            pieces.extend(tx.round(reads, &groups).await);
+        }
         let write = match self.parts.plan {
             Some(plan) => plan(self.args, &pieces, out).unwrap_or_else(|e| {
                 out.error(&e.message());
@@ -284,6 +295,12 @@ impl Call<'_> {
                 .iter()
                 .map(|(s, keys)| (*s, self.part(Step::Read, keys, None)));
             pieces = tx.round(reads, &groups).await;
+        }
+        if let Some(carry) = self.parts.split.again(self.args, &pieces) {
+            let reads = groups
+                .iter()
+                .map(|(s, keys)| (*s, self.part(Step::Read, keys, Some(&carry))));
+            pieces.extend(tx.round(reads, &groups).await);
         }
         let write = match self.parts.plan {
             Some(plan) => plan(self.args, &pieces, out).unwrap_or_else(|e| {
@@ -397,8 +414,10 @@ impl<'a> Held<'a> {
             tx: Some(self.tx.id),
         };
         match parts.split {
-            Split::Keys => {
-                let groups = split_keys(args, spec.keys.resolve(args), shards, shard_of);
+            Split::Keys | Split::Lookup { .. } => {
+                let groups = parts
+                    .split
+                    .groups(args, spec.keys.resolve(args), shards, shard_of);
                 call.within(&mut self.tx, groups, out).await
             }
             Split::Every { lock: true } => {

@@ -174,7 +174,7 @@ fn mpop_end(args: &[Bytes], numkeys_at: usize, words: [&str; 2]) -> usize {
 /// as Redis names it: blocking and multi-key pops and moves report the single-key
 /// pop or push they did on each side (`LMOVE a b LEFT RIGHT` is `rpush` on `b`,
 /// `lpop` on `a`), `LPUSHX` is `lpush`, `ZADD ... INCR` is `zincr`, `GEOADD` is
-/// `zadd`.
+/// `zadd`, `SORT ... STORE` is `sortstore`.
 fn own_event(
     name: &'static str,
     group: &'static str,
@@ -210,6 +210,7 @@ fn own_event(
         "geoadd" => return (ZSET, "zadd"),
         "georadius" | "georadiusbymember" => return (ZSET, "georadiusstore"),
         "geosearchstore" => return (ZSET, "geosearchstore"),
+        "sort" => return (LIST, "sortstore"),
         other => other,
     };
     (group_class(group), name)

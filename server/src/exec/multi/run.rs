@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use corekv_engine::command::exec::{Cmd, Op, OpReply};
-use corekv_engine::command::parts::{split_keys, Split};
+use corekv_engine::command::parts::Split;
 use corekv_engine::command::Route;
 use corekv_engine::error::{CmdError, CmdResult};
 use corekv_engine::journal::Participant;
@@ -62,8 +62,10 @@ fn place(spec: &Spec, args: &Args, home: usize, shards: usize) -> Place {
             Place::Shard(key.map_or(home, |i| shard_of(&args[i], shards)))
         }
         Exec::Engine(Route::Parts(parts)) => match parts.split {
-            Split::Keys => {
-                let groups = split_keys(args, spec.keys.resolve(args), shards, shard_of);
+            Split::Keys | Split::Lookup { .. } => {
+                let groups = parts
+                    .split
+                    .groups(args, spec.keys.resolve(args), shards, shard_of);
                 match groups.as_slice() {
                     [] => Place::Shard(home),
                     [(s, _)] => Place::Shard(*s),
