@@ -102,11 +102,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     // Redis deletes the old key and adds the restored one: a new key either way.
-    let entry = Entry {
-        value,
-        expire_at_ms: at as u64,
-        access: 0,
-    };
+    let entry = Entry::with_expire(value, at as u64);
     ctx.ks.add_entry_anew(ctx.db, key, entry);
     ctx.out.ok();
     Ok(())

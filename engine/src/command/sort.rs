@@ -242,7 +242,7 @@ fn sort_again(args: &[Bytes], pieces: &[Piece]) -> Option<Entry> {
         return None;
     }
     let list = List::from_elems(elems, &ListLimits::default());
-    Some(Entry::new(Value::List(list)))
+    Some(Entry::new(Value::List(Box::new(list))))
 }
 
 /// One element being sorted: its position in the source and its sort key.
@@ -419,7 +419,7 @@ fn sort_plan(args: &[Bytes], pieces: &[Piece], out: &mut ReplyBuf) -> CmdResult<
     out.int(output as i64);
     let carry = (!result.is_empty()).then(|| {
         let list = List::from_elems(result.iter().map(Vec::as_slice), &ListLimits::default());
-        Entry::new(Value::List(list))
+        Entry::new(Value::List(Box::new(list)))
     });
     Ok(Some(Write {
         keys: Some(vec![store]),
@@ -434,7 +434,7 @@ fn sort_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     match s.carry.map(|e| &e.value) {
         Some(Value::List(l)) => {
             let list = List::from_elems(l.iter(), &ctx.limits.list);
-            ctx.ks.add(ctx.db, dest, Value::List(list), NO_EXPIRE);
+            ctx.ks.add(ctx.db, dest, Value::List(Box::new(list)), NO_EXPIRE);
         }
         _ => {
             ctx.ks.remove(ctx.db, dest, ctx.now_ms);

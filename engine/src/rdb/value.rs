@@ -212,7 +212,7 @@ fn list(elems: &[Vec<u8>], limits: &Limits) -> Option<Value> {
         return None;
     }
     let l = List::from_elems(elems.iter().map(Vec::as_slice), &limits.list);
-    Some(Value::List(l))
+    Some(Value::List(Box::new(l)))
 }
 
 fn set(members: &[Vec<u8>], limits: &Limits) -> Option<Value> {
