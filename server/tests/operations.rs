@@ -1,7 +1,9 @@
 //! What operators run against the server, black-box: `SLOWLOG` (entries, their
 //! truncation and redaction, thresholds, the length limit, durations measured on
 //! the shard) and `MONITOR` (Redis's lines from every core, redaction, a monitor
-//! that does not read cut off with memory bounded, `redis-cli monitor`), with
+//! that does not read cut off with memory bounded, `redis-cli monitor`),
+//! `LATENCY` (the monitor, its graph, per-command histograms and `INFO
+//! latencystats`), with
 //! replies compared against a live `redis-server` 7.0 where they do not depend on
 //! time.
 
@@ -509,7 +511,26 @@ fn latency_texts(port: u16) -> Vec<String> {
         &["LATENCY", "RESET", "command", "x"],
         &["LATENCY", "DOCTOR"],
         &["LATENCY", "NOPE"],
+        &["LATENCY", "GRAPH", "command"],
+        &["LATENCY", "GRAPH"],
+        &["LATENCY", "HISTOGRAM", "nosuch", "get"],
         &["CONFIG", "SET", "latency-monitor-threshold", "-1"],
+        &["CONFIG", "SET", "latency-tracking-info-percentiles", "abc"],
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "50 101",
+        ],
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "99.990 50.0 0",
+        ],
+        &["CONFIG", "GET", "latency-tracking-info-percentiles"],
+        &["CONFIG", "SET", "latency-tracking", "maybe"],
+        &["CONFIG", "GET", "latency-tracking"],
         &["CONFIG", "SET", "latency-monitor-threshold", "10000"],
         &["LATENCY", "DOCTOR"],
     ]
@@ -519,23 +540,178 @@ fn latency_texts(port: u16) -> Vec<String> {
 }
 
 #[test]
-fn latency_texts_match_redis_where_offered() {
+fn latency_texts_match_redis() {
     let redis = Redis::start();
-    let mut expected = latency_texts(redis.port);
-    // GRAPH and HISTOGRAM are not offered: their help lines are left out.
-    let help: Vec<&str> = expected[0].split("\r\n").collect();
-    let kept: Vec<&str> = help
-        .iter()
-        .copied()
-        .filter(|l| !l.contains("GRAPH") && !l.contains("HISTOGRAM"))
-        .filter(|l| !l.contains("graph for") && !l.contains("histogram for"))
-        .filter(|l| !l.contains("If no commands are specified"))
-        .collect();
-    expected[0] = kept.join("\r\n").replacen("*17", "*12", 1);
+    let expected = latency_texts(redis.port);
     let server = Server::start(&[]);
     let got = latency_texts(server.port());
     // Redis answers DOCTOR as a bulk string to RESP2 clients too.
     assert_eq!(got, expected);
+}
+
+/// `LATENCY HISTOGRAM`'s reply to a RESP2 and a RESP3 client, with its bucket
+/// numbers (which depend on time) replaced by `N`.
+fn histogram_shapes(port: u16) -> [String; 2] {
+    let mut con = Raw::connect(port);
+    let mut con3 = Raw::connect_resp3(port);
+    let args = ["LATENCY", "HISTOGRAM", "set"];
+    let shape = |reply: Vec<u8>| {
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+        // The histogram's buckets follow its header: µs and count, by pairs.
+        let at = lines.iter().position(|l| l == "histogram_usec").unwrap() + 1;
+        let kind = lines[at][..1].to_string();
+        lines.truncate(at);
+        lines.push(kind);
+        let calls = lines.iter_mut().find(|l| l.starts_with(':')).unwrap();
+        *calls = ":N".into();
+        lines.join("|")
+    };
+    [shape(con.cmd_raw(&args.map(str::as_bytes))), {
+        con3.send(&encode_str(&args));
+        shape(con3.read_reply())
+    }]
+}
+
+/// `LATENCY HISTOGRAM names...` (RESP2): per command, its name, calls and
+/// buckets (µs, calls at or below).
+type CommandHistogram = (String, i64, Vec<(i64, i64)>);
+
+fn histograms(con: &mut redis::Connection, names: &[&str]) -> Vec<CommandHistogram> {
+    use redis::Value::{Array, BulkString, Int};
+    let reply: redis::Value = redis::cmd("LATENCY")
+        .arg("HISTOGRAM")
+        .arg(names)
+        .query(con)
+        .unwrap();
+    let Array(items) = reply else {
+        panic!("{reply:?}")
+    };
+    items
+        .chunks(2)
+        .map(|pair| match pair {
+            [BulkString(name), Array(fields)] => match &fields[..] {
+                [_, Int(calls), _, Array(buckets)] => {
+                    let buckets = buckets
+                        .chunks(2)
+                        .map(|b| match b {
+                            [Int(us), Int(count)] => (*us, *count),
+                            _ => panic!("{b:?}"),
+                        })
+                        .collect();
+                    (String::from_utf8_lossy(name).into_owned(), *calls, buckets)
+                }
+                _ => panic!("{fields:?}"),
+            },
+            _ => panic!("{pair:?}"),
+        })
+        .collect()
+}
+
+/// Per-command histograms: every core's calls add up (keys on every shard), the
+/// buckets are cumulative and end at the calls, `INFO latencystats` prints the
+/// configured percentiles, `latency-tracking no` stops it, `CONFIG RESETSTAT`
+/// forgets it, and the reply's shape is Redis's in RESP2 and RESP3.
+#[test]
+fn latency_histograms_and_latencystats() {
+    const SETS: usize = 40;
+    let redis = Redis::start();
+    let mut reference = Raw::connect(redis.port);
+    reference.cmd(&["SET", "k", "v"]);
+    let expected = histogram_shapes(redis.port);
+    let server = Server::with_shards(4, &[]);
+    let mut c = Raw::connect(server.port());
+    for i in 0..SETS {
+        c.cmd(&["SET", &format!("key{i}"), "v"]);
+    }
+    c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]);
+    let mut con = server.client();
+    let names = ["set", "nosuch", "mset"];
+    let found = histograms(&mut con, &names);
+    let names: Vec<&str> = found.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["set", "mset"]);
+    let (_, calls, buckets) = &found[0];
+    assert_eq!(*calls, SETS as i64);
+    let counts: Vec<i64> = buckets.iter().map(|(_, count)| *count).collect();
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{buckets:?}");
+    assert_eq!(counts.last(), Some(&(SETS as i64)));
+    assert_eq!(histogram_shapes(server.port()), expected);
+
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"));
+    let values: Vec<&str> = line.unwrap().split([':', ',']).skip(1).collect();
+    assert_eq!(values.len(), 3, "{info}");
+    for (value, name) in values.iter().zip(["p50=", "p99=", "p99.9="]) {
+        let number = value.strip_prefix(name).expect(name);
+        assert!(
+            number.parse::<f64>().unwrap() > 0.0 && number.split('.').nth(1).unwrap().len() == 3
+        );
+    }
+    config_set(&mut con, "latency-tracking-info-percentiles", "99.99 0");
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        info.contains("latency_percentiles_usec_set:p99.99="),
+        "{info}"
+    );
+    assert!(info.contains(",p0="), "{info}");
+    config_set(&mut con, "latency-tracking-info-percentiles", "");
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert!(info.contains("latency_percentiles_usec_set:\r\n"), "{info}");
+    config_set(&mut con, "latency-tracking", "no");
+    c.cmd(&["SET", "after", "off"]);
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(info, "# Latencystats\r\n");
+    config_set(&mut con, "latency-tracking", "yes");
+    let set = &histograms(&mut con, &["set"])[0];
+    assert_eq!(set.1, SETS as i64, "not tracked while off");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(c.cmd(&["LATENCY", "HISTOGRAM", "set"]), "[]");
+}
+
+/// `LATENCY GRAPH`: Redis's header, 80 dashes, the bar and the label of a
+/// sample taken a second or less ago.
+#[test]
+fn latency_graph_draws_spikes() {
+    let server = Server::with_shards(2, &["--enable-debug-command", "yes"]);
+    let mut con = server.client();
+    config_set(&mut con, "latency-monitor-threshold", "20");
+    let _: () = redis::cmd("DEBUG")
+        .arg("SLEEP")
+        .arg("0.05")
+        .query(&mut con)
+        .unwrap();
+    let graph: String = redis::cmd("LATENCY")
+        .arg("GRAPH")
+        .arg("command")
+        .query(&mut con)
+        .unwrap();
+    let lines: Vec<&str> = graph.lines().collect();
+    let header = lines[0];
+    assert!(
+        header.starts_with("command - high ") && header.ends_with(" ms)"),
+        "{graph}"
+    );
+    assert_eq!(lines[1], "-".repeat(80));
+    assert_eq!(lines[2..6], [" ", " ", " ", "_"]);
+    assert_eq!(lines[6], " ");
+    assert!(["0", "1"].contains(&lines[7]) && lines[8] == "s", "{graph}");
 }
 
 /// A command over the threshold is a `command` spike in LATEST, HISTORY and
@@ -566,6 +742,96 @@ fn latency_records_slow_commands() {
     assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
     let reset: i64 = redis::cmd("LATENCY").arg("RESET").query(&mut con).unwrap();
     assert_eq!(reset, 1);
+}
+
+// ---- INFO errorstats and commandstats ----
+
+/// Commands whose errors and counts Redis reports: unknown, rejected (arity,
+/// also while queued in MULTI), failed outside and inside EXEC (on one shard and
+/// across shards, a multi-key one too), an aborted EXEC.
+const ERROR_SCRIPT: &[&[&str]] = &[
+    &["nosuch", "x"],
+    &["get"],
+    &["set", "a", "1"],
+    &["lpush", "a", "x"],
+    &["incr", "a"],
+    &["rename", "nokey1", "nokey2"],
+    &["multi"],
+    &["set", "b", "1"],
+    &["lpush", "b"],
+    &["exec"],
+    &["multi"],
+    &["set", "b", "2"],
+    &["incr", "b"],
+    &["lpush", "b", "x"],
+    &["exec"],
+    &["multi"],
+    &["set", "x1", "1"],
+    &["lpush", "x1", "a"],
+    &["set", "y2", "2"],
+    &["rename", "nokey1", "nokey3"],
+    &["get", "y2"],
+    &["exec"],
+    &["watch", "w"],
+    &["set", "w", "1"],
+    &["multi"],
+    &["incr", "w"],
+    &["exec"],
+];
+
+/// Commands whose `cmdstat_` lines the comparison reads (container commands
+/// are named by subcommand in Redis).
+const COUNTED: &[&str] = &[
+    "get", "set", "lpush", "incr", "rename", "multi", "exec", "watch",
+];
+
+/// `INFO errorstats` and the counted commands' `cmdstat_` lines without their
+/// times, sorted, after [`ERROR_SCRIPT`]; then the same after `CONFIG
+/// RESETSTAT`.
+fn error_counts(port: u16) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    for args in ERROR_SCRIPT {
+        c.cmd(args);
+    }
+    let counts = |c: &mut Raw| {
+        let stats = bulk_text(c, &["INFO", "commandstats"]);
+        let mut lines: Vec<String> = stats
+            .lines()
+            .filter_map(|l| {
+                let (name, fields) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                COUNTED.contains(&name).then(|| {
+                    let kept: Vec<&str> =
+                        fields.split(',').filter(|f| !f.contains("usec")).collect();
+                    format!("{name}:{}", kept.join(","))
+                })
+            })
+            .collect();
+        lines.sort();
+        lines.push(bulk_text(c, &["INFO", "errorstats"]));
+        let total = bulk_text(c, &["INFO", "stats"]);
+        lines.push(common::info_value(&total, "total_error_replies").unwrap());
+        lines
+    };
+    let mut all = counts(&mut c);
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    all.extend(counts(&mut c));
+    all
+}
+
+#[test]
+fn errorstats_and_commandstats_count_as_redis() {
+    let redis = Redis::start();
+    let expected = error_counts(redis.port);
+    assert!(
+        expected
+            .iter()
+            .any(|l| l.contains("errorstat_WRONGTYPE:count=")),
+        "{expected:?}"
+    );
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        assert_eq!(error_counts(server.port()), expected, "{shards} shards");
+    }
 }
 
 // ---- redis-cli's monitoring modes ----
