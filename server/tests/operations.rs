@@ -498,6 +498,39 @@ fn client_list_shows_subscriptions_transactions_and_flags() {
     assert!(list.lines().any(|l| field(l, "flags") == "O"), "{list}");
 }
 
+/// `cmd=` names a container's subcommand as Redis 7.0 does (`client|info`,
+/// `config|get`), and `NULL` after an unknown command or subcommand.
+fn last_commands(port: u16) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    let mut watcher = Raw::connect(port);
+    let mut names = vec![field(&client_info(&mut c), "cmd").to_string()];
+    for args in [
+        &["CONFIG", "GET", "maxmemory"][..],
+        &["CLIENT", "NOPE"],
+        &["get", "k"],
+        &["nosuch"],
+        &["SLOWLOG", "len"],
+        &["COMMAND", "COUNT"],
+        &["LATENCY", "LATEST"],
+    ] {
+        c.cmd(args);
+        let list = bulk_text(&mut watcher, &["CLIENT", "LIST"]);
+        let id = field(&client_info(&mut c), "id").to_string();
+        let line = list.lines().find(|l| field(l, "id") == id).unwrap();
+        names.push(field(line, "cmd").to_string());
+    }
+    names
+}
+
+#[test]
+fn client_list_names_subcommands_as_redis() {
+    let redis = Redis::start();
+    let expected = last_commands(redis.port);
+    assert!(expected.contains(&"config|get".to_string()), "{expected:?}");
+    let server = Server::start(&[]);
+    assert_eq!(last_commands(server.port()), expected);
+}
+
 // ---- LATENCY ----
 
 fn latency_texts(port: u16) -> Vec<String> {

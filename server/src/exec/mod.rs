@@ -177,7 +177,6 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 continue;
             }
         };
-        client.note_command(spec);
         if client.multi.is_open() && !multi::runs_now(spec) {
             multi::queue(client, id, spec, args, out);
             continue;
@@ -268,7 +267,9 @@ fn admitted(
     client: &Client,
     args: &Args,
 ) -> Result<(usize, &'static Spec), (Option<usize>, String)> {
-    let Some((id, spec)) = registry().lookup(&args[0]) else {
+    let found = registry().lookup(&args[0]);
+    client.note_command(found.map(|(_, spec)| spec), args);
+    let Some((id, spec)) = found else {
         return Err((None, unknown_command_message(args)));
     };
     match generic_checks(core, client, spec, args) {

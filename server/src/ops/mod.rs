@@ -10,6 +10,7 @@
 
 pub mod calls;
 pub mod latency;
+pub mod names;
 pub mod slowlog;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
