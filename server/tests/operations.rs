@@ -867,6 +867,55 @@ fn errorstats_and_commandstats_count_as_redis() {
     }
 }
 
+// ---- COMMAND LIST FILTERBY ----
+
+/// `COMMAND LIST` with `filter`, sorted, restricted to `known` when given.
+fn command_list(c: &mut Raw, filter: &[&str], known: Option<&[String]>) -> Vec<String> {
+    let mut args = vec!["COMMAND", "LIST"];
+    args.extend_from_slice(filter);
+    let mut names: Vec<String> = common::items(&c.cmd(&args))
+        .into_iter()
+        .filter(|n| known.is_none_or(|k| k.contains(n)))
+        .collect();
+    names.sort();
+    names
+}
+
+/// FILTERBY ACLCAT, PATTERN and MODULE select what Redis 7.0 selects among the
+/// commands corekv has; a bad filter is Redis's syntax error.
+#[test]
+fn command_list_filters_as_redis() {
+    let redis = Redis::start();
+    let server = Server::start(&[]);
+    let mut r = Raw::connect(redis.port);
+    let mut c = Raw::connect(server.port());
+    let ours = command_list(&mut c, &[], None);
+    let filters: &[&[&str]] = &[
+        &["FILTERBY", "ACLCAT", "hyperloglog"],
+        &["FILTERBY", "aclcat", "WRITE"],
+        &["FILTERBY", "ACLCAT", "fast"],
+        &["FILTERBY", "ACLCAT", "dangerous"],
+        &["FILTERBY", "ACLCAT", "nosuch"],
+        &["FILTERBY", "PATTERN", "z*"],
+        &["FILTERBY", "PATTERN", "*RANGE*"],
+        &["FILTERBY", "MODULE", "x"],
+    ];
+    for filter in filters {
+        let expected = command_list(&mut r, filter, Some(&ours));
+        assert_eq!(command_list(&mut c, filter, None), expected, "{filter:?}");
+    }
+    assert!(command_list(&mut c, filters[0], None).contains(&"pfadd".to_string()));
+    for bad in [
+        &["FILTERBY"][..],
+        &["FILTERBY", "nope", "x"],
+        &["x", "y", "z"],
+    ] {
+        let mut args = vec!["COMMAND", "LIST"];
+        args.extend_from_slice(bad);
+        assert_eq!(c.cmd(&args), r.cmd(&args), "{bad:?}");
+    }
+}
+
 // ---- redis-cli's monitoring modes ----
 
 /// The first `lines` lines a never-ending `redis-cli` mode prints (unbuffered),

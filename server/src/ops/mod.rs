@@ -1,6 +1,7 @@
 //! What operators watch the server with: the slow log ([`slowlog`]), the latency
 //! monitor ([`latency`]), per-command latency histograms ([`calls`]) and the
-//! settings the request path reads for them.
+//! settings the request path reads for them; and what they name commands by
+//! ([`names`], [`categories`]).
 //!
 //! These sit beside the request path, not on it: the path asks one relaxed atomic
 //! whether anything is wanted, and does the work only then (a slow command is
@@ -9,6 +10,7 @@
 //! never reads the configuration's lock.
 
 pub mod calls;
+pub mod categories;
 pub mod latency;
 pub mod names;
 pub mod slowlog;
