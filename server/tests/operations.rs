@@ -916,6 +916,121 @@ fn command_list_filters_as_redis() {
     }
 }
 
+// ---- the Prometheus endpoint ----
+
+/// The status line and body of `GET path` on the metrics port.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("Content-Length")
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), length);
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// `text` through the `prometheus_client` parser (tests/py/parse_metrics.py):
+/// per sample, (sample name, labels as JSON, value); `None` without python3 or
+/// the package.
+fn parse_metrics(text: &str) -> Option<Vec<(String, String, f64)>> {
+    use std::io::Write;
+    let script = format!("{}/tests/py/parse_metrics.py", env!("CARGO_MANIFEST_DIR"));
+    let child = std::process::Command::new("python3")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("SKIPPED: python3 is not installed");
+        return None;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named 'prometheus_client'") {
+        eprintln!("SKIPPED: pip install prometheus_client");
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "the parser refused:\n{stderr}\n{text}"
+    );
+    let samples = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').collect();
+            (
+                words[2].to_string(),
+                words[3].to_string(),
+                words[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    Some(samples)
+}
+
+/// `GET /metrics` serves Prometheus text a real parser accepts, with
+/// redis_exporter's names and values that agree with the commands sent, every
+/// shard's series; other paths are 404.
+#[test]
+fn metrics_endpoint_serves_prometheus_text() {
+    const KEYS: usize = 30;
+    let metrics_port = common::free_port();
+    let server = Server::with_shards(2, &["--metrics-port", &metrics_port.to_string()]);
+    let mut c = Raw::connect(server.port());
+    for i in 0..KEYS {
+        c.cmd(&["SET", &format!("key{i}"), "v"]);
+    }
+    c.cmd(&["LPUSH", "key0", "x"]);
+    c.cmd(&["GET", "key1"]);
+    let (status, text) = http_get(metrics_port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let Some(samples) = parse_metrics(&text) else {
+        return;
+    };
+    let value = |name: &str, labels: &str| {
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && l == labels)
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("no {name} {labels} in\n{text}"))
+    };
+    assert_eq!(value("redis_up", "{}"), 1.0);
+    assert!(value("redis_connected_clients", "{}") >= 1.0);
+    assert_eq!(
+        value("redis_commands_total", r#"{"cmd":"set"}"#),
+        KEYS as f64
+    );
+    assert_eq!(
+        value("redis_commands_failed_calls_total", r#"{"cmd":"lpush"}"#),
+        1.0
+    );
+    assert_eq!(value("redis_errors_total", r#"{"err":"WRONGTYPE"}"#), 1.0);
+    assert_eq!(value("redis_db_keys", r#"{"db":"db0"}"#), KEYS as f64);
+    assert_eq!(value("redis_keyspace_hits_total", "{}"), 1.0);
+    assert!(value("redis_memory_used_bytes", "{}") > 0.0);
+    assert_eq!(value("redis_connected_slaves", "{}"), 0.0);
+    let shard_keys: f64 = (0..2)
+        .map(|s| value("corekv_shard_keys", &format!(r#"{{"shard":"{s}"}}"#)))
+        .sum();
+    assert_eq!(shard_keys, KEYS as f64);
+    assert_eq!(http_get(metrics_port, "/nope").0, "HTTP/1.1 404 Not Found");
+}
+
 // ---- redis-cli's monitoring modes ----
 
 /// The first `lines` lines a never-ending `redis-cli` mode prints (unbuffered),

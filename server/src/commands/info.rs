@@ -359,7 +359,7 @@ fn human(bytes: u64) -> String {
 }
 
 /// Resident set size of the process, from `/proc/self/statm`.
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {

@@ -446,6 +446,13 @@ pub const PARAMS: &[Param] = &[
         "percentiles INFO latencystats prints per command",
     ),
     p(
+        "metrics-port",
+        "0",
+        Kind::Int { min: 0, max: 65535 },
+        false,
+        "TCP port of the Prometheus endpoint (GET /metrics), on the addresses bind names (0: off)",
+    ),
+    p(
         "maxmemory",
         "0",
         Kind::Memory { min: 0 },
