@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(cumulative_buckets(&h), vec![(8, 1), (16, 2), (264, 3)]);
         assert_eq!(format!("{:.3}", percentile_us(&h, 0.0)), "5.984");
         assert_eq!(format!("{:.3}", percentile_us(&h, 50.0)), "16.063");
-        assert_eq!(format!("{:.3}", percentile_us(&h, 99.9)), "169.983");
+        assert_eq!(format!("{:.3}", percentile_us(&h, 99.9)), "171.007");
     }
 
     #[test]
