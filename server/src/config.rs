@@ -250,6 +250,7 @@ fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
         Kind::OutputLimits => merge_output_limits(OUTPUT_LIMITS_DEFAULT, value)
             .map_err(|why| ConfigError::Invalid(param.name, why)),
         Kind::SavePoints => save_points(value).ok_or_else(|| invalid("Invalid save parameters")),
+        Kind::Percentiles => crate::ops::percentiles_canonical(value).map_err(invalid),
         Kind::KeyspaceEvents => keyspace_events_flags(value)
             .map(keyspace_events_string)
             .ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),

@@ -1,7 +1,9 @@
 //! What operators run against the server, black-box: `SLOWLOG` (entries, their
 //! truncation and redaction, thresholds, the length limit, durations measured on
 //! the shard) and `MONITOR` (Redis's lines from every core, redaction, a monitor
-//! that does not read cut off with memory bounded, `redis-cli monitor`), with
+//! that does not read cut off with memory bounded, `redis-cli monitor`),
+//! `LATENCY` (the monitor, its graph, per-command histograms and `INFO
+//! latencystats`), with
 //! replies compared against a live `redis-server` 7.0 where they do not depend on
 //! time.
 
@@ -496,6 +498,39 @@ fn client_list_shows_subscriptions_transactions_and_flags() {
     assert!(list.lines().any(|l| field(l, "flags") == "O"), "{list}");
 }
 
+/// `cmd=` names a container's subcommand as Redis 7.0 does (`client|info`,
+/// `config|get`), and `NULL` after an unknown command or subcommand.
+fn last_commands(port: u16) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    let mut watcher = Raw::connect(port);
+    let mut names = vec![field(&client_info(&mut c), "cmd").to_string()];
+    for args in [
+        &["CONFIG", "GET", "maxmemory"][..],
+        &["CLIENT", "NOPE"],
+        &["get", "k"],
+        &["nosuch"],
+        &["SLOWLOG", "len"],
+        &["COMMAND", "COUNT"],
+        &["LATENCY", "LATEST"],
+    ] {
+        c.cmd(args);
+        let list = bulk_text(&mut watcher, &["CLIENT", "LIST"]);
+        let id = field(&client_info(&mut c), "id").to_string();
+        let line = list.lines().find(|l| field(l, "id") == id).unwrap();
+        names.push(field(line, "cmd").to_string());
+    }
+    names
+}
+
+#[test]
+fn client_list_names_subcommands_as_redis() {
+    let redis = Redis::start();
+    let expected = last_commands(redis.port);
+    assert!(expected.contains(&"config|get".to_string()), "{expected:?}");
+    let server = Server::start(&[]);
+    assert_eq!(last_commands(server.port()), expected);
+}
+
 // ---- LATENCY ----
 
 fn latency_texts(port: u16) -> Vec<String> {
@@ -509,7 +544,26 @@ fn latency_texts(port: u16) -> Vec<String> {
         &["LATENCY", "RESET", "command", "x"],
         &["LATENCY", "DOCTOR"],
         &["LATENCY", "NOPE"],
+        &["LATENCY", "GRAPH", "command"],
+        &["LATENCY", "GRAPH"],
+        &["LATENCY", "HISTOGRAM", "nosuch", "get"],
         &["CONFIG", "SET", "latency-monitor-threshold", "-1"],
+        &["CONFIG", "SET", "latency-tracking-info-percentiles", "abc"],
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "50 101",
+        ],
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "99.990 50.0 0",
+        ],
+        &["CONFIG", "GET", "latency-tracking-info-percentiles"],
+        &["CONFIG", "SET", "latency-tracking", "maybe"],
+        &["CONFIG", "GET", "latency-tracking"],
         &["CONFIG", "SET", "latency-monitor-threshold", "10000"],
         &["LATENCY", "DOCTOR"],
     ]
@@ -519,23 +573,178 @@ fn latency_texts(port: u16) -> Vec<String> {
 }
 
 #[test]
-fn latency_texts_match_redis_where_offered() {
+fn latency_texts_match_redis() {
     let redis = Redis::start();
-    let mut expected = latency_texts(redis.port);
-    // GRAPH and HISTOGRAM are not offered: their help lines are left out.
-    let help: Vec<&str> = expected[0].split("\r\n").collect();
-    let kept: Vec<&str> = help
-        .iter()
-        .copied()
-        .filter(|l| !l.contains("GRAPH") && !l.contains("HISTOGRAM"))
-        .filter(|l| !l.contains("graph for") && !l.contains("histogram for"))
-        .filter(|l| !l.contains("If no commands are specified"))
-        .collect();
-    expected[0] = kept.join("\r\n").replacen("*17", "*12", 1);
+    let expected = latency_texts(redis.port);
     let server = Server::start(&[]);
     let got = latency_texts(server.port());
     // Redis answers DOCTOR as a bulk string to RESP2 clients too.
     assert_eq!(got, expected);
+}
+
+/// `LATENCY HISTOGRAM`'s reply to a RESP2 and a RESP3 client, with its bucket
+/// numbers (which depend on time) replaced by `N`.
+fn histogram_shapes(port: u16) -> [String; 2] {
+    let mut con = Raw::connect(port);
+    let mut con3 = Raw::connect_resp3(port);
+    let args = ["LATENCY", "HISTOGRAM", "set"];
+    let shape = |reply: Vec<u8>| {
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+        // The histogram's buckets follow its header: µs and count, by pairs.
+        let at = lines.iter().position(|l| l == "histogram_usec").unwrap() + 1;
+        let kind = lines[at][..1].to_string();
+        lines.truncate(at);
+        lines.push(kind);
+        let calls = lines.iter_mut().find(|l| l.starts_with(':')).unwrap();
+        *calls = ":N".into();
+        lines.join("|")
+    };
+    [shape(con.cmd_raw(&args.map(str::as_bytes))), {
+        con3.send(&encode_str(&args));
+        shape(con3.read_reply())
+    }]
+}
+
+/// `LATENCY HISTOGRAM names...` (RESP2): per command, its name, calls and
+/// buckets (µs, calls at or below).
+type CommandHistogram = (String, i64, Vec<(i64, i64)>);
+
+fn histograms(con: &mut redis::Connection, names: &[&str]) -> Vec<CommandHistogram> {
+    use redis::Value::{Array, BulkString, Int};
+    let reply: redis::Value = redis::cmd("LATENCY")
+        .arg("HISTOGRAM")
+        .arg(names)
+        .query(con)
+        .unwrap();
+    let Array(items) = reply else {
+        panic!("{reply:?}")
+    };
+    items
+        .chunks(2)
+        .map(|pair| match pair {
+            [BulkString(name), Array(fields)] => match &fields[..] {
+                [_, Int(calls), _, Array(buckets)] => {
+                    let buckets = buckets
+                        .chunks(2)
+                        .map(|b| match b {
+                            [Int(us), Int(count)] => (*us, *count),
+                            _ => panic!("{b:?}"),
+                        })
+                        .collect();
+                    (String::from_utf8_lossy(name).into_owned(), *calls, buckets)
+                }
+                _ => panic!("{fields:?}"),
+            },
+            _ => panic!("{pair:?}"),
+        })
+        .collect()
+}
+
+/// Per-command histograms: every core's calls add up (keys on every shard), the
+/// buckets are cumulative and end at the calls, `INFO latencystats` prints the
+/// configured percentiles, `latency-tracking no` stops it, `CONFIG RESETSTAT`
+/// forgets it, and the reply's shape is Redis's in RESP2 and RESP3.
+#[test]
+fn latency_histograms_and_latencystats() {
+    const SETS: usize = 40;
+    let redis = Redis::start();
+    let mut reference = Raw::connect(redis.port);
+    reference.cmd(&["SET", "k", "v"]);
+    let expected = histogram_shapes(redis.port);
+    let server = Server::with_shards(4, &[]);
+    let mut c = Raw::connect(server.port());
+    for i in 0..SETS {
+        c.cmd(&["SET", &format!("key{i}"), "v"]);
+    }
+    c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]);
+    let mut con = server.client();
+    let names = ["set", "nosuch", "mset"];
+    let found = histograms(&mut con, &names);
+    let names: Vec<&str> = found.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["set", "mset"]);
+    let (_, calls, buckets) = &found[0];
+    assert_eq!(*calls, SETS as i64);
+    let counts: Vec<i64> = buckets.iter().map(|(_, count)| *count).collect();
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{buckets:?}");
+    assert_eq!(counts.last(), Some(&(SETS as i64)));
+    assert_eq!(histogram_shapes(server.port()), expected);
+
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"));
+    let values: Vec<&str> = line.unwrap().split([':', ',']).skip(1).collect();
+    assert_eq!(values.len(), 3, "{info}");
+    for (value, name) in values.iter().zip(["p50=", "p99=", "p99.9="]) {
+        let number = value.strip_prefix(name).expect(name);
+        assert!(
+            number.parse::<f64>().unwrap() > 0.0 && number.split('.').nth(1).unwrap().len() == 3
+        );
+    }
+    config_set(&mut con, "latency-tracking-info-percentiles", "99.99 0");
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        info.contains("latency_percentiles_usec_set:p99.99="),
+        "{info}"
+    );
+    assert!(info.contains(",p0="), "{info}");
+    config_set(&mut con, "latency-tracking-info-percentiles", "");
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert!(info.contains("latency_percentiles_usec_set:\r\n"), "{info}");
+    config_set(&mut con, "latency-tracking", "no");
+    c.cmd(&["SET", "after", "off"]);
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(info, "# Latencystats\r\n");
+    config_set(&mut con, "latency-tracking", "yes");
+    let set = &histograms(&mut con, &["set"])[0];
+    assert_eq!(set.1, SETS as i64, "not tracked while off");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(c.cmd(&["LATENCY", "HISTOGRAM", "set"]), "[]");
+}
+
+/// `LATENCY GRAPH`: Redis's header, 80 dashes, the bar and the label of a
+/// sample taken a second or less ago.
+#[test]
+fn latency_graph_draws_spikes() {
+    let server = Server::with_shards(2, &["--enable-debug-command", "yes"]);
+    let mut con = server.client();
+    config_set(&mut con, "latency-monitor-threshold", "20");
+    let _: () = redis::cmd("DEBUG")
+        .arg("SLEEP")
+        .arg("0.05")
+        .query(&mut con)
+        .unwrap();
+    let graph: String = redis::cmd("LATENCY")
+        .arg("GRAPH")
+        .arg("command")
+        .query(&mut con)
+        .unwrap();
+    let lines: Vec<&str> = graph.lines().collect();
+    let header = lines[0];
+    assert!(
+        header.starts_with("command - high ") && header.ends_with(" ms)"),
+        "{graph}"
+    );
+    assert_eq!(lines[1], "-".repeat(80));
+    assert_eq!(lines[2..6], [" ", " ", " ", "_"]);
+    assert_eq!(lines[6], " ");
+    assert!(["0", "1"].contains(&lines[7]) && lines[8] == "s", "{graph}");
 }
 
 /// A command over the threshold is a `command` spike in LATEST, HISTORY and
@@ -566,6 +775,260 @@ fn latency_records_slow_commands() {
     assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
     let reset: i64 = redis::cmd("LATENCY").arg("RESET").query(&mut con).unwrap();
     assert_eq!(reset, 1);
+}
+
+// ---- INFO errorstats and commandstats ----
+
+/// Commands whose errors and counts Redis reports: unknown, rejected (arity,
+/// also while queued in MULTI), failed outside and inside EXEC (on one shard and
+/// across shards, a multi-key one too), an aborted EXEC.
+const ERROR_SCRIPT: &[&[&str]] = &[
+    &["nosuch", "x"],
+    &["get"],
+    &["set", "a", "1"],
+    &["lpush", "a", "x"],
+    &["incr", "a"],
+    &["rename", "nokey1", "nokey2"],
+    &["multi"],
+    &["set", "b", "1"],
+    &["lpush", "b"],
+    &["exec"],
+    &["multi"],
+    &["set", "b", "2"],
+    &["incr", "b"],
+    &["lpush", "b", "x"],
+    &["exec"],
+    &["multi"],
+    &["set", "x1", "1"],
+    &["lpush", "x1", "a"],
+    &["set", "y2", "2"],
+    &["rename", "nokey1", "nokey3"],
+    &["get", "y2"],
+    &["exec"],
+    &["watch", "w"],
+    &["set", "w", "1"],
+    &["multi"],
+    &["incr", "w"],
+    &["exec"],
+];
+
+/// Commands whose `cmdstat_` lines the comparison reads (container commands
+/// are named by subcommand in Redis).
+const COUNTED: &[&str] = &[
+    "get", "set", "lpush", "incr", "rename", "multi", "exec", "watch",
+];
+
+/// `INFO errorstats` and the counted commands' `cmdstat_` lines without their
+/// times, sorted, after [`ERROR_SCRIPT`]; then the same after `CONFIG
+/// RESETSTAT`.
+fn error_counts(port: u16) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    for args in ERROR_SCRIPT {
+        c.cmd(args);
+    }
+    let counts = |c: &mut Raw| {
+        let stats = bulk_text(c, &["INFO", "commandstats"]);
+        let mut lines: Vec<String> = stats
+            .lines()
+            .filter_map(|l| {
+                let (name, fields) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                COUNTED.contains(&name).then(|| {
+                    let kept: Vec<&str> =
+                        fields.split(',').filter(|f| !f.contains("usec")).collect();
+                    format!("{name}:{}", kept.join(","))
+                })
+            })
+            .collect();
+        lines.sort();
+        lines.push(bulk_text(c, &["INFO", "errorstats"]));
+        let total = bulk_text(c, &["INFO", "stats"]);
+        lines.push(common::info_value(&total, "total_error_replies").unwrap());
+        lines
+    };
+    let mut all = counts(&mut c);
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    all.extend(counts(&mut c));
+    all
+}
+
+#[test]
+fn errorstats_and_commandstats_count_as_redis() {
+    let redis = Redis::start();
+    let expected = error_counts(redis.port);
+    assert!(
+        expected
+            .iter()
+            .any(|l| l.contains("errorstat_WRONGTYPE:count=")),
+        "{expected:?}"
+    );
+    for shards in SHARD_COUNTS {
+        let server = Server::with_shards(shards, &[]);
+        assert_eq!(error_counts(server.port()), expected, "{shards} shards");
+    }
+}
+
+// ---- COMMAND LIST FILTERBY ----
+
+/// `COMMAND LIST` with `filter`, sorted, restricted to `known` when given.
+fn command_list(c: &mut Raw, filter: &[&str], known: Option<&[String]>) -> Vec<String> {
+    let mut args = vec!["COMMAND", "LIST"];
+    args.extend_from_slice(filter);
+    let mut names: Vec<String> = common::items(&c.cmd(&args))
+        .into_iter()
+        .filter(|n| known.is_none_or(|k| k.contains(n)))
+        .collect();
+    names.sort();
+    names
+}
+
+/// FILTERBY ACLCAT, PATTERN and MODULE select what Redis 7.0 selects among the
+/// commands corekv has; a bad filter is Redis's syntax error.
+#[test]
+fn command_list_filters_as_redis() {
+    let redis = Redis::start();
+    let server = Server::start(&[]);
+    let mut r = Raw::connect(redis.port);
+    let mut c = Raw::connect(server.port());
+    let ours = command_list(&mut c, &[], None);
+    let filters: &[&[&str]] = &[
+        &["FILTERBY", "ACLCAT", "hyperloglog"],
+        &["FILTERBY", "aclcat", "WRITE"],
+        &["FILTERBY", "ACLCAT", "fast"],
+        &["FILTERBY", "ACLCAT", "dangerous"],
+        &["FILTERBY", "ACLCAT", "nosuch"],
+        &["FILTERBY", "PATTERN", "z*"],
+        &["FILTERBY", "PATTERN", "*RANGE*"],
+        &["FILTERBY", "MODULE", "x"],
+    ];
+    for filter in filters {
+        let expected = command_list(&mut r, filter, Some(&ours));
+        assert_eq!(command_list(&mut c, filter, None), expected, "{filter:?}");
+    }
+    assert!(command_list(&mut c, filters[0], None).contains(&"pfadd".to_string()));
+    for bad in [
+        &["FILTERBY"][..],
+        &["FILTERBY", "nope", "x"],
+        &["x", "y", "z"],
+    ] {
+        let mut args = vec!["COMMAND", "LIST"];
+        args.extend_from_slice(bad);
+        assert_eq!(c.cmd(&args), r.cmd(&args), "{bad:?}");
+    }
+}
+
+// ---- the Prometheus endpoint ----
+
+/// The status line and body of `GET path` on the metrics port.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("Content-Length")
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), length);
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// `text` through the `prometheus_client` parser (tests/py/parse_metrics.py):
+/// per sample, (sample name, labels as JSON, value); `None` without python3 or
+/// the package.
+fn parse_metrics(text: &str) -> Option<Vec<(String, String, f64)>> {
+    use std::io::Write;
+    let script = format!("{}/tests/py/parse_metrics.py", env!("CARGO_MANIFEST_DIR"));
+    let child = std::process::Command::new("python3")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("SKIPPED: python3 is not installed");
+        return None;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named 'prometheus_client'") {
+        eprintln!("SKIPPED: pip install prometheus_client");
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "the parser refused:\n{stderr}\n{text}"
+    );
+    let samples = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').collect();
+            (
+                words[2].to_string(),
+                words[3].to_string(),
+                words[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    Some(samples)
+}
+
+/// `GET /metrics` serves Prometheus text a real parser accepts, with
+/// redis_exporter's names and values that agree with the commands sent, every
+/// shard's series; other paths are 404.
+#[test]
+fn metrics_endpoint_serves_prometheus_text() {
+    const KEYS: usize = 30;
+    let metrics_port = common::free_port();
+    let server = Server::with_shards(2, &["--metrics-port", &metrics_port.to_string()]);
+    let mut c = Raw::connect(server.port());
+    for i in 0..KEYS {
+        c.cmd(&["SET", &format!("key{i}"), "v"]);
+    }
+    c.cmd(&["LPUSH", "key0", "x"]);
+    c.cmd(&["GET", "key1"]);
+    let (status, text) = http_get(metrics_port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let Some(samples) = parse_metrics(&text) else {
+        return;
+    };
+    let value = |name: &str, labels: &str| {
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && l == labels)
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("no {name} {labels} in\n{text}"))
+    };
+    assert_eq!(value("redis_up", "{}"), 1.0);
+    assert!(value("redis_connected_clients", "{}") >= 1.0);
+    assert_eq!(
+        value("redis_commands_total", r#"{"cmd":"set"}"#),
+        KEYS as f64
+    );
+    assert_eq!(
+        value("redis_commands_failed_calls_total", r#"{"cmd":"lpush"}"#),
+        1.0
+    );
+    assert_eq!(value("redis_errors_total", r#"{"err":"WRONGTYPE"}"#), 1.0);
+    assert_eq!(value("redis_db_keys", r#"{"db":"db0"}"#), KEYS as f64);
+    assert_eq!(value("redis_keyspace_hits_total", "{}"), 1.0);
+    assert!(value("redis_memory_used_bytes", "{}") > 0.0);
+    assert_eq!(value("redis_connected_slaves", "{}"), 0.0);
+    let shard_keys: f64 = (0..2)
+        .map(|s| value("corekv_shard_keys", &format!(r#"{{"shard":"{s}"}}"#)))
+        .sum();
+    assert_eq!(shard_keys, KEYS as f64);
+    assert_eq!(http_get(metrics_port, "/nope").0, "HTTP/1.1 404 Not Found");
 }
 
 // ---- redis-cli's monitoring modes ----

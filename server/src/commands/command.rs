@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use corekv_engine::command::flags::{self, *};
 use corekv_engine::command::CommandSpec;
-use corekv_engine::error::{AdminError, CmdResult};
+use corekv_engine::error::{AdminError, CmdError, CmdResult};
+use corekv_engine::glob::glob_match;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use super::subcommand::{sub, Container};
@@ -48,9 +49,11 @@ fn command(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> Cmd
     };
     match name {
         "count" => out.int(r.all.len() as i64),
-        "list" if args.len() == 2 => {
-            out.array(r.all.len());
-            r.all.iter().for_each(|s| out.bulk(s.name.as_bytes()));
+        "list" => {
+            let names: Vec<&str> = r.all.iter().map(|s| s.name).collect();
+            let kept = filter(&names, &args[2..])?;
+            out.array(kept.len());
+            kept.iter().for_each(|n| out.bulk(n.as_bytes()));
         }
         "info" if args.len() == 2 => {
             out.array(r.all.len());
@@ -90,6 +93,29 @@ fn command(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> Cmd
         _ => return Err(COMMAND.unknown(&args[1])),
     }
     Ok(())
+}
+
+/// `COMMAND LIST`'s filter: none, or `FILTERBY MODULE name` (no modules are
+/// loaded: nothing), `ACLCAT category` or `PATTERN glob` (any case), as Redis
+/// 7.0 selects; anything else is a syntax error.
+fn filter<'a>(names: &[&'a str], rest: &[bytes::Bytes]) -> CmdResult<Vec<&'a str>> {
+    let [word, by, value] = rest else {
+        return if rest.is_empty() {
+            Ok(names.to_vec())
+        } else {
+            Err(CmdError::Syntax)
+        };
+    };
+    if !word.eq_ignore_ascii_case(b"filterby") {
+        return Err(CmdError::Syntax);
+    }
+    let keep: &dyn Fn(&str) -> bool = match by.to_ascii_lowercase().as_slice() {
+        b"module" => &|_| false,
+        b"aclcat" => &|n| crate::ops::categories::in_category(n, value),
+        b"pattern" => &|n| glob_match(value, n.as_bytes(), true),
+        _ => return Err(CmdError::Syntax),
+    };
+    Ok(names.iter().copied().filter(|n| keep(n)).collect())
 }
 
 /// `COMMAND GETKEYS cmd arg...`: the keys the registry finds in `target`.

@@ -20,9 +20,7 @@ use crate::commands::requests::{Answer, Core, CoreSnapshot, Msg};
 use crate::session::client::Client;
 
 /// The sections `INFO` prints by default and with `all`, in Redis 7.0's order.
-/// `modules` is empty (no modules are loaded); `errorstats` and `latencystats`
-/// carry their headers only, as corekv does not count errors by type nor keep
-/// per-command latency percentiles yet.
+/// `modules` is empty (no modules are loaded).
 const INFO_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -43,7 +41,7 @@ const INFO_SECTIONS: &[&str] = &[
 const INFO_NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
 
 /// Every core's numbers, in shard order.
-async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
+pub(crate) async fn core_snapshots(core: &Rc<Core>) -> Vec<CoreSnapshot> {
     join_all((0..core.shards()).map(|s| core.call(s, None, Msg::Stats)))
         .await
         .into_iter()
@@ -145,23 +143,9 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], memory: &Report, t: 
                 "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"
             )
         }
-        "commandstats" => {
-            let _ = write!(t, "# Commandstats\r\n");
-            for (i, spec) in registry().all.iter().enumerate() {
-                let (calls, usec) = snaps.iter().fold((0, 0), |(c, u), s| {
-                    (c + s.core.command_calls[i].0, u + s.core.command_calls[i].1)
-                });
-                if calls > 0 {
-                    let _ = write!(
-                        t,
-                        "cmdstat_{}:calls={calls},usec={usec},usec_per_call={:.2},rejected_calls=0,failed_calls=0\r\n",
-                        spec.name,
-                        usec as f64 / calls as f64
-                    );
-                }
-            }
-            Ok(())
-        }
+        "commandstats" => commandstats(snaps, t),
+        "errorstats" => errorstats(snaps, t),
+        "latencystats" => latencystats(snaps, t),
         "cluster" => write!(t, "# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             let _ = write!(t, "# Keyspace\r\n");
@@ -198,8 +182,80 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], memory: &Report, t: 
     };
 }
 
-/// A section with no fields (`modules`, `errorstats`, `latencystats`): its
-/// header, the name capitalized.
+/// Every core's per-command numbers ([`crate::ops::calls`]), added up.
+fn merged_calls(snaps: &[CoreSnapshot]) -> crate::ops::calls::Calls {
+    let mut merged = crate::ops::calls::Calls::default();
+    for s in snaps {
+        merged.merge(&s.calls);
+    }
+    merged
+}
+
+/// `INFO commandstats`: per command that was called, failed or was rejected.
+fn commandstats(snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+    t.push_str("# Commandstats\r\n");
+    let calls = merged_calls(snaps);
+    for (i, spec) in registry().all.iter().enumerate() {
+        let (count, usec) = snaps.iter().fold((0, 0), |(c, u), s| {
+            (c + s.core.command_calls[i].0, u + s.core.command_calls[i].1)
+        });
+        let (failed, rejected) = calls.failures(i);
+        if count == 0 && failed == 0 && rejected == 0 {
+            continue;
+        }
+        let per_call = if count == 0 {
+            0.0
+        } else {
+            usec as f64 / count as f64
+        };
+        write!(
+            t,
+            "cmdstat_{}:calls={count},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+            spec.name,
+        )?;
+    }
+    Ok(())
+}
+
+/// `INFO errorstats`: error replies by prefix, in prefix order as Redis lists
+/// them.
+fn errorstats(snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+    t.push_str("# Errorstats\r\n");
+    for (prefix, count) in merged_calls(snaps).errors {
+        write!(t, "errorstat_{prefix}:count={count}\r\n")?;
+    }
+    Ok(())
+}
+
+/// `INFO latencystats`: per command that ran, the percentiles
+/// `latency-tracking-info-percentiles` names, in µs, from every core's histogram.
+/// The header alone while `latency-tracking` is off, as Redis prints it.
+fn latencystats(snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+    t.push_str("# Latencystats\r\n");
+    if !crate::ops::latency_tracking() {
+        return Ok(());
+    }
+    let merged = merged_calls(snaps);
+    let percentiles = crate::ops::tracking_percentiles();
+    for (id, spec) in registry().all.iter().enumerate() {
+        let Some(h) = merged.histogram(id) else {
+            continue;
+        };
+        write!(t, "latency_percentiles_usec_{}:", spec.name)?;
+        for (i, p) in percentiles.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(
+                t,
+                "{sep}p{p}={:.3}",
+                crate::ops::calls::percentile_us(h, *p)
+            )?;
+        }
+        t.push_str("\r\n");
+    }
+    Ok(())
+}
+
+/// A section with no fields (`modules`): its header, the name capitalized.
 fn header(name: &str, t: &mut String) -> std::fmt::Result {
     let (first, rest) = name.split_at(1);
     write!(t, "# {}{rest}\r\n", first.to_ascii_uppercase())
@@ -221,7 +277,7 @@ fn stats(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Resul
         sum(&|s| s.shard.evicted_keys),
         sum(&|s| s.shard.db.keyspace_hits),
         sum(&|s| s.shard.db.keyspace_misses),
-        sum(&|s| s.core.rejected_calls + s.core.error_replies + s.shard.counters.errors),
+        merged_calls(snaps).errors.values().sum::<u64>(),
         sum(&|s| s.core.protocol_errors),
         sum(&|s| s.core.hops),
         g.repl.sync_full.load(Ordering::Relaxed),

@@ -1,18 +1,21 @@
-//! `LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP`: the
-//! latency monitor ([`crate::ops::latency`] keeps it and lists its events).
-//! `GRAPH` and `HISTOGRAM` are not offered yet.
+//! `LATENCY LATEST | HISTORY event | RESET [event ...] | GRAPH event | DOCTOR |
+//! HISTOGRAM [command ...] | HELP`: the latency monitor ([`crate::ops::latency`]
+//! keeps it and lists its events) and the per-command latency histograms
+//! ([`crate::ops::calls`], every core's added up).
 
 use std::fmt::Write as _;
 use std::rc::Rc;
 
 use corekv_engine::command::flags::*;
 use corekv_engine::command::CommandSpec;
-use corekv_engine::error::CmdResult;
+use corekv_engine::error::{CmdError, CmdResult};
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
+use futures::future::LocalBoxFuture;
 
 use super::subcommand::{sub, Container};
-use super::{srv, Handler};
+use super::{registry, srv, Handler};
 use crate::commands::requests::{now_ms, Core};
+use crate::ops::calls::{self, Calls};
 use crate::ops::latency::{self, Series};
 use crate::session::client::Client;
 
@@ -20,6 +23,8 @@ const LATENCY: Container = Container {
     name: "LATENCY",
     subs: &[
         sub("doctor", 2),
+        sub("graph", 3),
+        sub("histogram", -2),
         sub("history", 3),
         sub("latest", 2),
         sub("reset", -2),
@@ -28,6 +33,8 @@ const LATENCY: Container = Container {
     help: &[
         "DOCTOR",
         "    Return a human readable latency analysis report.",
+        "GRAPH <event>",
+        "    Return an ASCII latency graph for the <event> class.",
         "HISTORY <event>",
         "    Return time-latency samples for the <event> class.",
         "LATEST",
@@ -35,11 +42,36 @@ const LATENCY: Container = Container {
         "RESET [<event> ...]",
         "    Reset latency data of one or more <event> classes.",
         "    (default: reset all data for all event classes)",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+        "    If no commands are specified then all histograms are replied.",
     ],
 };
 
-fn latency_cmd(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> CmdResult {
-    match LATENCY.resolve(args)? {
+fn latency_cmd<'a>(
+    core: &'a Rc<Core>,
+    _: &'a mut Client,
+    args: &'a Args,
+    out: &'a mut ReplyBuf,
+) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        match LATENCY.resolve(args)? {
+            Some("histogram") => {
+                let mut merged = Calls::default();
+                for snapshot in super::info::core_snapshots(core).await {
+                    merged.merge(&snapshot.calls);
+                }
+                histogram(&merged, &args[2..], out);
+            }
+            sub => monitor(sub, args, out)?,
+        }
+        Ok(())
+    })
+}
+
+/// The latency monitor's subcommands.
+fn monitor(sub: Option<&str>, args: &Args, out: &mut ReplyBuf) -> CmdResult {
+    match sub {
         Some("latest") => {
             let all = latency::all();
             out.array(all.len());
@@ -61,6 +93,17 @@ fn latency_cmd(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) ->
                 out.int(ms as i64);
             }
         }
+        Some("graph") => {
+            let Some(series) = latency::series(&args[2]) else {
+                return Err(CmdError::Raw(format!(
+                    "ERR No samples available for event '{}'",
+                    String::from_utf8_lossy(&args[2])
+                )));
+            };
+            let event = String::from_utf8_lossy(&args[2]);
+            let text = crate::ops::latency::graph(&event, &series, now_ms() / 1000);
+            out.verbatim(b"txt", text.as_bytes());
+        }
         Some("reset") => {
             let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
             out.int(latency::reset(&names) as i64);
@@ -70,6 +113,38 @@ fn latency_cmd(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) ->
         _ => return Err(LATENCY.unknown(&args[1])),
     }
     Ok(())
+}
+
+/// `LATENCY HISTOGRAM`'s reply: per command that ran (all of them, or those
+/// `names` names, in that order), its calls and cumulative buckets.
+fn histogram(calls: &Calls, names: &[bytes::Bytes], out: &mut ReplyBuf) {
+    let registry = registry();
+    let ids: Vec<usize> = if names.is_empty() {
+        (0..registry.all.len()).collect()
+    } else {
+        names
+            .iter()
+            .filter_map(|n| registry.lookup(n).map(|(id, _)| id))
+            .collect()
+    };
+    let found: Vec<(usize, &hdrhistogram::Histogram<u64>)> = ids
+        .into_iter()
+        .filter_map(|id| calls.histogram(id).map(|h| (id, h)))
+        .collect();
+    out.map(found.len());
+    for (id, h) in found {
+        out.bulk(registry.all[id].name.as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.int(h.len() as i64);
+        out.bulk(b"histogram_usec");
+        let buckets = calls::cumulative_buckets(h);
+        out.map(buckets.len());
+        for (us, count) in buckets {
+            out.int(us as i64);
+            out.int(count as i64);
+        }
+    }
 }
 
 /// `LATENCY DOCTOR`'s report, with Redis's texts for the monitor off and for no
@@ -114,5 +189,5 @@ fn analysis(s: &Series) -> (u64, u64, f64) {
 
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec<Handler>] = &[
-    srv("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, "server", "A container for latency diagnostics commands.", Handler::Sync(latency_cmd)),
+    srv("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, "server", "A container for latency diagnostics commands.", Handler::Async(latency_cmd)),
 ];

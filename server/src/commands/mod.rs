@@ -146,7 +146,6 @@ pub async fn run(
         Handler::Async(f) => f(core, client, args, out).await,
     };
     if let Err(e) = result {
-        core.stats.borrow_mut().error_replies += 1;
         out.error(&e.message());
     }
 }

@@ -47,6 +47,7 @@ impl From<Msg> for mesh::Msg {
                     clients: core.clients.borrow().len(),
                     journal: core.journal_stats(),
                     watched_keys,
+                    calls: crate::ops::calls::snapshot(),
                 }))
             })),
             Msg::ResetStats => mesh::Msg::Control(Box::new(|core| {
@@ -57,6 +58,7 @@ impl From<Msg> for mesh::Msg {
                     ..Default::default()
                 };
                 core.shard.borrow_mut().reset_stats();
+                crate::ops::calls::reset();
                 Answer::Done
             })),
             Msg::SetStringMax(n) => mesh::Msg::Control(Box::new(move |core| {

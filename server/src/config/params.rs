@@ -23,6 +23,8 @@ pub enum Kind {
     KeyspaceEvents,
     /// `save`: `seconds changes` pairs, or empty.
     SavePoints,
+    /// `latency-tracking-info-percentiles`: numbers from 0 to 100, or none.
+    Percentiles,
 }
 
 /// One configuration parameter.
@@ -428,6 +430,27 @@ pub const PARAMS: &[Param] = &[
         COUNT,
         true,
         "ms from which the latency monitor records a spike (0: off)",
+    ),
+    p(
+        "latency-tracking",
+        "yes",
+        YES_NO,
+        true,
+        "keep a latency histogram per command (LATENCY HISTOGRAM, INFO latencystats)",
+    ),
+    p(
+        "latency-tracking-info-percentiles",
+        "50 99 99.9",
+        Kind::Percentiles,
+        true,
+        "percentiles INFO latencystats prints per command",
+    ),
+    p(
+        "metrics-port",
+        "0",
+        Kind::Int { min: 0, max: 65535 },
+        false,
+        "TCP port of the Prometheus endpoint (GET /metrics), on the addresses bind names (0: off)",
     ),
     p(
         "maxmemory",

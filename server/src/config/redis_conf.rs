@@ -256,8 +256,6 @@ pub const IGNORED: &[Param] = &[
     row("io-threads-do-reads", "no", YES_NO, false, "every core serves its own connections (shards)"),
     row("jemalloc-bg-thread", "yes", YES_NO, true, "the allocator has no background thread"),
     row("latency-monitor-threshold", "0", INT, true, NO_LATENCY),
-    row("latency-tracking", "yes", YES_NO, true, NO_LATENCY),
-    row("latency-tracking-info-percentiles", "50 99 99.9", Kind::Str, true, NO_LATENCY),
     row("lazyfree-lazy-eviction", "no", YES_NO, true, NO_LAZYFREE),
     row("lazyfree-lazy-expire", "no", YES_NO, true, NO_LAZYFREE),
     row("lazyfree-lazy-server-del", "no", YES_NO, true, NO_LAZYFREE),

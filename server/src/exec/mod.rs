@@ -169,15 +169,14 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
         hold_while_paused(core, client, &args, &mut squash, now, out).await;
         let (id, spec) = match admitted(core, client, &args) {
             Ok(found) => found,
-            Err(message) => {
+            Err((id, message)) => {
                 flush(core, &mut squash, now, out).await;
-                core.stats.borrow_mut().rejected_calls += 1;
+                crate::ops::calls::rejected(id, &message);
                 out.error(&message);
                 client.multi.flag_error();
                 continue;
             }
         };
-        client.note_command(spec);
         if client.multi.is_open() && !multi::runs_now(spec) {
             multi::queue(client, id, spec, args, out);
             continue;
@@ -196,9 +195,9 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 Placement::One(t) => squash.push(t, id, client.db, args),
                 Placement::Spread => {
                     flush(core, &mut squash, now, out).await;
-                    let started = Instant::now();
+                    let started = Started::now(out);
                     crate::exec::tx::run(core, id, client.db, &args, out).await;
-                    ran(core, client, id, &args, started);
+                    ran(core, client, id, &args, started, out);
                 }
             }
             continue;
@@ -210,21 +209,21 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                     squash.inline_ends.push(squash.inline.len());
                     continue;
                 }
-                let started = Instant::now();
+                let started = Started::now(out);
                 crate::commands::run(core, client, handler, &args, out).await;
-                ran(core, client, id, &args, started);
+                ran(core, client, id, &args, started, out);
             }
             Exec::Server(handler) => {
                 flush(core, &mut squash, now, out).await;
-                let started = Instant::now();
+                let started = Started::now(out);
                 crate::commands::run(core, client, handler, &args, out).await;
-                ran(core, client, id, &args, started);
+                ran(core, client, id, &args, started, out);
             }
             Exec::Engine(_) => {
                 flush(core, &mut squash, now, out).await;
-                let started = Instant::now();
+                let started = Started::now(out);
                 crate::exec::tx::run(core, id, client.db, &args, out).await;
-                ran(core, client, id, &args, started);
+                ran(core, client, id, &args, started, out);
             }
         }
     }
@@ -262,17 +261,19 @@ async fn hold_while_paused(
 }
 
 /// The command `args` names, if it exists and passes [`generic_checks`] (then it
-/// goes to the monitors); else the error to reply.
+/// goes to the monitors); else the error to reply, and the command if it exists.
 fn admitted(
     core: &Rc<Core>,
     client: &Client,
     args: &Args,
-) -> Result<(usize, &'static Spec), String> {
-    let Some((id, spec)) = registry().lookup(&args[0]) else {
-        return Err(unknown_command_message(args));
+) -> Result<(usize, &'static Spec), (Option<usize>, String)> {
+    let found = registry().lookup(&args[0]);
+    client.note_command(found.map(|(_, spec)| spec), args);
+    let Some((id, spec)) = found else {
+        return Err((None, unknown_command_message(args)));
     };
     match generic_checks(core, client, spec, args) {
-        Some(err) => Err(err.message()),
+        Some(err) => Err((Some(id), err.message())),
         None => {
             crate::commands::monitor::feed(core, client, spec, args);
             Ok((id, spec))
@@ -320,11 +321,40 @@ fn client_tag(client: &Client) -> slowlog::ClientTag {
     (info.addr.to_string(), info.name.clone())
 }
 
-/// Counts a command the connection's core ran from `started` (itself, or as a
-/// transaction over shards), and logs it if it was slow.
-fn ran(core: &Core, client: &Client, id: usize, args: &Args, started: Instant) {
-    record(core, id, started, 1);
-    slowlog::note(args, started, || client_tag(client));
+/// When and where in the output a command the connection's core runs started.
+struct Started {
+    at: Instant,
+    reply_at: usize,
+}
+
+impl Started {
+    fn now(out: &ReplyBuf) -> Started {
+        Started {
+            at: Instant::now(),
+            reply_at: out.len(),
+        }
+    }
+}
+
+/// Counts a command the connection's core ran (itself, or as a transaction over
+/// shards) and its reply, and logs it if it was slow.
+fn ran(core: &Core, client: &Client, id: usize, args: &Args, started: Started, out: &ReplyBuf) {
+    record(core, id, started.at, 1);
+    crate::ops::calls::replied(id, &out[started.reply_at..]);
+    slowlog::note(id, args, started.at, || client_tag(client));
+}
+
+/// Counts the commands `ids` an `EXEC` ran from `started`, each a call with an
+/// equal share of the time.
+pub(crate) fn record_each(core: &Core, ids: &[usize], started: Instant) {
+    let us = started.elapsed().as_micros() as u64 / ids.len().max(1) as u64;
+    let mut stats = core.stats.borrow_mut();
+    stats.commands += ids.len() as u64;
+    for &id in ids {
+        let slot = &mut stats.command_calls[id];
+        slot.0 += 1;
+        slot.1 += us;
+    }
 }
 
 fn record(core: &Core, id: usize, started: Instant, calls: u64) {

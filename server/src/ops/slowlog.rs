@@ -9,9 +9,10 @@
 //! (`CONFIG`, `INFO`, `DEBUG SLEEP`, ...) is timed from its start to its reply by
 //! the connection's core.
 //!
-//! The timing costs one clock read per command while the log or the latency
-//! monitor ([`super::latency`]) is on (each command's end is the next one's
-//! start); the log itself is process-wide, behind
+//! The timing costs one clock read per command while latency tracking
+//! ([`super::calls`]), the log or the latency monitor ([`super::latency`]) is on
+//! (each command's end is the next one's start); the log itself is process-wide,
+//! behind
 //! a lock taken only for a slow command or a `SLOWLOG` request. An entry made on
 //! another core learns its client's address and name when the answer is back on
 //! the connection's core ([`name_client`]). Arguments are kept as Redis keeps
@@ -131,14 +132,21 @@ pub fn record(args: &[Bytes], duration_us: u64, client: Option<ClientTag>) -> u6
     id
 }
 
-/// Logs a command the connection's core timed from `started`, if it was slow;
+/// Counts a command (registry `id`) the connection's core timed from `started`:
+/// feeds its latency histogram while tracking is on, and logs it if it was slow;
 /// `client` names it then. `EXEC` is not logged, as in Redis.
-pub fn note(args: &[Bytes], started: Instant, client: impl FnOnce() -> ClientTag) {
-    let Some(threshold) = super::timing_threshold_us() else {
+pub fn note(id: usize, args: &[Bytes], started: Instant, client: impl FnOnce() -> ClientTag) {
+    let tracking = super::latency_tracking();
+    let threshold = super::timing_threshold_us();
+    if !tracking && threshold.is_none() {
         return;
-    };
-    let us = started.elapsed().as_micros() as u64;
-    if us >= threshold && !args[0].eq_ignore_ascii_case(b"exec") {
+    }
+    let ns = started.elapsed().as_nanos() as u64;
+    if tracking {
+        super::calls::record_latency(id, ns);
+    }
+    let us = ns / 1000;
+    if threshold.is_some_and(|t| us >= t) && !args[0].eq_ignore_ascii_case(b"exec") {
         slow(args, us, Some(client()));
     }
 }
@@ -204,36 +212,47 @@ impl SlowIds {
 }
 
 /// Times the commands of a shard batch one after another: [`Lap::lap`] after each
-/// command logs it if it was slow. Reads the clock only while the log is on.
+/// command feeds its latency histogram and logs it if it was slow. Reads the
+/// clock only while latency tracking, the log or the latency monitor is on.
 pub struct Lap {
-    threshold_us: u64,
+    /// The slow log's or the latency monitor's threshold, while one is on.
+    threshold_us: Option<u64>,
+    tracking: bool,
     last: Instant,
 }
 
 impl Lap {
-    /// Starts timing before a batch's first command; `None` while neither the log
-    /// nor the latency monitor is on.
+    /// Starts timing before a batch's first command; `None` while nothing
+    /// wants the durations.
     pub fn start() -> Option<Lap> {
-        super::timing_threshold_us().map(|threshold_us| Lap {
+        let threshold_us = super::timing_threshold_us();
+        let tracking = super::latency_tracking();
+        (tracking || threshold_us.is_some()).then(|| Lap {
             threshold_us,
+            tracking,
             last: Instant::now(),
         })
     }
 
-    /// After command `args` ran: its entry's id if it was slow.
-    pub fn lap(&mut self, args: &[Bytes]) -> Option<u64> {
+    /// After command `id` (`args`) ran: its entry's id if it was slow.
+    pub fn lap(&mut self, id: usize, args: &[Bytes]) -> Option<u64> {
         let now = Instant::now();
-        let us = now.duration_since(self.last).as_micros() as u64;
+        let ns = now.duration_since(self.last).as_nanos() as u64;
         self.last = now;
-        if us < self.threshold_us {
-            return None;
+        if self.tracking {
+            super::calls::record_latency(id, ns);
         }
-        slow(args, us, None)
+        let us = ns / 1000;
+        match self.threshold_us {
+            Some(threshold) if us >= threshold => slow(args, us, None),
+            _ => None,
+        }
     }
 }
 
-/// Runs a shard batch's commands, each timed while the log is on; `after` sees
-/// the replies so far and the entry id of a command that was slow.
+/// Runs a shard batch's commands, each timed while the log is on and its reply
+/// counted ([`super::calls::replied`]); `after` sees the replies so far and the
+/// entry id of a command that was slow.
 pub fn run_timed(
     shard: &mut Shard,
     cmds: impl IntoIterator<Item = Cmd>,
@@ -243,8 +262,10 @@ pub fn run_timed(
 ) {
     let mut lap = Lap::start();
     for cmd in cmds {
+        let reply_at = out.len();
         shard.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, out);
-        let slow = lap.as_mut().and_then(|l| l.lap(&cmd.args));
+        super::calls::replied(cmd.id, &out[reply_at..]);
+        let slow = lap.as_mut().and_then(|l| l.lap(cmd.id, &cmd.args));
         after(out, slow);
     }
 }

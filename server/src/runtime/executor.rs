@@ -132,6 +132,7 @@ async fn shard_main(
     if id == 0 {
         log::info!("ready to accept connections on {:?}", listen.addrs);
         glommio::spawn_local(crate::runtime::service::announce_ready(global.clone())).detach();
+        crate::ops::metrics::start(&core);
     }
     global.shutdown.wait().await;
     if id == 0 {

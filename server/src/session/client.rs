@@ -47,9 +47,13 @@ pub enum ReplyMode {
 }
 
 impl Client {
-    pub fn note_command<R>(&mut self, spec: &'static CommandSpec<R>) {
+    /// Notes the command `args` called (`spec`, `None` if unknown) as the
+    /// client's last: `CLIENT LIST`'s `cmd=`, by its full name, `NULL` for an
+    /// unknown command or subcommand as in Redis.
+    pub fn note_command<R>(&self, spec: Option<&'static CommandSpec<R>>, args: &[bytes::Bytes]) {
+        let name = spec.and_then(|s| crate::ops::names::full_name(s.name, args));
         let mut info = self.info.borrow_mut();
-        info.last_cmd = spec.name;
+        info.last_cmd = name.unwrap_or("NULL");
         info.last_active = Instant::now();
     }
 

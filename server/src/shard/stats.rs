@@ -13,9 +13,6 @@ pub struct CoreStats {
     pub net_output_bytes: u64,
     /// Per command: calls and total µs, indexed like the command table.
     pub command_calls: Vec<(u64, u64)>,
-    pub rejected_calls: u64,
-    /// Error replies from connection and server commands.
-    pub error_replies: u64,
 }
 
 /// One core's numbers, gathered for `INFO`.
@@ -27,6 +24,8 @@ pub struct CoreSnapshot {
     pub journal: JournalStats,
     /// Keys clients `WATCH` on this shard.
     pub watched_keys: usize,
+    /// Per-command numbers kept where commands ran ([`crate::ops::calls`]).
+    pub calls: crate::ops::calls::Calls,
 }
 
 /// One shard's journal numbers for `INFO persistence` and `INFO shards`.

@@ -208,6 +208,14 @@ pub fn exec<'a>(
                 "EXECABORT Transaction discarded because of previous errors.".into(),
             ));
         }
-        run::exec(core, client, queue.cmds, watch, out).await
+        let ids: Vec<usize> = queue.cmds.iter().map(|(id, _)| *id).collect();
+        let (started, reply_at) = (std::time::Instant::now(), out.len());
+        run::exec(core, client, queue.cmds, watch, out).await?;
+        // A null reply (a watched key changed) ran nothing; otherwise each queued
+        // command counts as a call, as in Redis.
+        if !matches!(out.get(reply_at), Some(b'_') | None) && !out[reply_at..].starts_with(b"*-1") {
+            crate::exec::record_each(core, &ids, started);
+        }
+        Ok(())
     })
 }

@@ -144,7 +144,8 @@ async fn one(
 }
 
 /// On the shard: ends `watcher`'s session (nothing runs if a watched key changed),
-/// then runs `cmds` with their changes kept as one journal part.
+/// then runs `cmds` with their changes kept as one journal part, each timed and
+/// counted as a shard batch's ([`crate::ops::slowlog::apply`]).
 fn run_here(
     core: &Rc<Core>,
     watcher: Option<WatcherId>,
@@ -157,7 +158,9 @@ fn run_here(
     }
     let before = shard.log().last_lsn();
     shard.log_mut().begin_tx();
-    let reply = shard.apply(Op::Batch(cmds, protocol), now_ms());
+    let mut slow = Default::default();
+    let reply =
+        crate::ops::slowlog::apply(&mut shard, Op::Batch(cmds, protocol), now_ms(), &mut slow);
     let me = [Participant {
         shard: core.id as u16,
         lsn: before + 1,
@@ -165,7 +168,13 @@ fn run_here(
     shard.log_mut().commit_tx(core.new_tx(), &me);
     drop(shard);
     core.kick_journal();
-    Answer::Op(reply, core.log_mark(before))
+    Answer::Op(
+        reply,
+        LogMark {
+            slow,
+            ..core.log_mark(before)
+        },
+    )
 }
 
 /// Single-shard commands on several shards, nothing watched: each shard's batch
@@ -244,7 +253,7 @@ async fn across(
             }
             Place::Spread(_) => {
                 held.command(id, client.db, &args, &mut replies.body).await;
-                replies.end();
+                replies.end_ran(id);
             }
             Place::Server(true) => {
                 later.push((replies.ends.len(), id, args));
@@ -252,7 +261,7 @@ async fn across(
             }
             Place::Server(false) => {
                 server(core, client, id, &args, &mut replies.body).await;
-                replies.end();
+                replies.end_ran(id);
             }
         }
     }
@@ -261,6 +270,7 @@ async fn across(
     for (at, id, args) in later {
         let mut buf = ReplyBuf::new(out.protocol());
         server(core, client, id, &args, &mut buf).await;
+        crate::ops::calls::replied(id, &buf);
         late.push((at, buf));
     }
     replies.write(late, out);
@@ -375,6 +385,14 @@ impl Replies {
     /// The reply written to `body` since the last one is complete.
     fn end(&mut self) {
         self.ends.push(self.body.len());
+    }
+
+    /// Like [`Replies::end`], and counts the reply as command `id`'s (one this
+    /// core ran itself: shard batches count theirs where they run).
+    fn end_ran(&mut self, id: usize) {
+        let start = self.ends.last().copied().unwrap_or(0);
+        crate::ops::calls::replied(id, &self.body[start..]);
+        self.end();
     }
 
     /// Writes the array of replies, the ones run after the commit (`late`,
