@@ -43,6 +43,14 @@ impl TestShard {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Runs one command of binary arguments and returns its raw RESP reply.
+    pub fn run_bytes(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let mut out = ReplyBuf::new(self.protocol);
+        self.shard.run(self.db, &args, self.now_ms, &mut out);
+        out.to_vec()
+    }
+
     /// Runs one command and returns its reply in a compact readable form:
     /// `+OK` → `OK`, `:3` → `3`, bulk, verbatim and double → its text, null → `(nil)`,
     /// error → `-ERR ...`, arrays, sets and pushes → `[a, b]`, maps → `{k: v}`,

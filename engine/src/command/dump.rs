@@ -5,8 +5,9 @@
 //! then its value), a deadline already past leaving the key deleted (with
 //! `REPLACE`) and `+OK`, and the restored key written through the keyspace's door,
 //! so it is journaled and replicated as one whole-value write with its absolute
-//! deadline. `IDLETIME` and `FREQ` are checked as Redis checks them; the access word
-//! of the restored key is the door's fresh one.
+//! deadline. `IDLETIME` and `FREQ` are checked as Redis checks them and set the
+//! restored key's access word as its `objectSetLRUOrLFU` does (the one the policy
+//! reads; the other is ignored).
 
 use bytes::Bytes;
 
@@ -104,6 +105,8 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // Redis deletes the old key and adds the restored one: a new key either way.
     let entry = Entry::with_expire(value, at as u64);
     ctx.ks.add_entry_anew(ctx.db, key, entry);
+    ctx.ks
+        .set_idle_or_freq(ctx.db, key, idle.map(|v| v as u64), freq.map(|v| v as u32));
     ctx.out.ok();
     Ok(())
 }

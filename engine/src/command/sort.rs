@@ -434,7 +434,8 @@ fn sort_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     match s.carry.map(|e| &e.value) {
         Some(Value::List(l)) => {
             let list = List::from_elems(l.iter(), &ctx.limits.list);
-            ctx.ks.add(ctx.db, dest, Value::List(Box::new(list)), NO_EXPIRE);
+            ctx.ks
+                .add(ctx.db, dest, Value::List(Box::new(list)), NO_EXPIRE);
         }
         _ => {
             ctx.ks.remove(ctx.db, dest, ctx.now_ms);

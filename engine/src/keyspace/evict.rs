@@ -48,7 +48,7 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::db::{Entry, NO_EXPIRE};
+use super::db::{Entry, Probe, NO_EXPIRE};
 use super::hooks::ChangeKind;
 use super::Keyspace;
 use crate::command::flags;
@@ -438,6 +438,35 @@ impl Keyspace {
         self.evict.config
     }
 
+    /// Redis's `objectSetLRUOrLFU` for `RESTORE ... IDLETIME | FREQ`: under an LFU
+    /// policy `freq` becomes the live key's counter, under an LRU one `idle_secs`
+    /// its idle time; the option the policy does not use is ignored, as in Redis.
+    pub fn set_idle_or_freq(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        idle_secs: Option<u64>,
+        freq: Option<u32>,
+    ) {
+        let now_ms = self.evict.clock_ms;
+        let word = match (self.evict.config.policy.lfu(), idle_secs, freq) {
+            (true, _, Some(freq)) => (lfu_minutes(now_ms) << 8) | freq.min(LFU_COUNTER_MAX),
+            (false, Some(idle), _) => {
+                let ticks = idle.saturating_mul(1000) / LRU_CLOCK_RESOLUTION_MS;
+                let ticks = (ticks % (u64::from(LRU_CLOCK_MAX) + 1)) as u32;
+                let clock = lru_clock(now_ms);
+                match clock.checked_sub(ticks) {
+                    Some(word) => word,
+                    None => clock + (LRU_CLOCK_MAX - ticks),
+                }
+            }
+            _ => return,
+        };
+        if let Probe::Live(idx) = self.dbs[db].probe(key, now_ms) {
+            self.dbs[db].slot_mut(idx).1.set_access(word);
+        }
+    }
+
     /// The shard's used-memory estimate: its entries and its journal records not yet
     /// written.
     pub fn used_bytes(&self) -> u64 {
@@ -742,6 +771,41 @@ mod tests {
         s.advance_ms(3_000);
         assert_eq!(s.run(&["TOUCH", "k", "missing"]), "1");
         assert_eq!(s.run(&["OBJECT", "IDLETIME", "k"]), "0");
+    }
+
+    /// `RESTORE ... IDLETIME` sets the idle time under an LRU policy and `FREQ` the
+    /// counter under an LFU one; the option the policy does not read is ignored.
+    #[test]
+    fn restore_sets_the_idle_time_or_the_counter_its_policy_reads() {
+        for (policy, option, value, other) in [
+            (Policy::AllKeysLru, "IDLETIME", "1000", "FREQ"),
+            (Policy::AllKeysLfu, "FREQ", "100", "IDLETIME"),
+        ] {
+            let mut s = TestShard::default();
+            s.shard.keyspace_mut().set_eviction(EvictionConfig {
+                policy,
+                ..EvictionConfig::default()
+            });
+            s.run(&["SET", "k", "v"]);
+            // A new key's reading, taken before DUMP touches the key.
+            let read = if policy.lfu() { "FREQ" } else { "IDLETIME" };
+            let fresh = s.run(&["OBJECT", read, "k"]);
+            let dumped = s.run_bytes(&[b"DUMP", b"k"]);
+            let start = dumped.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let payload = &dumped[start..dumped.len() - 2];
+            for (key, opt, expected) in [("a", option, value), ("b", other, fresh.as_str())] {
+                let restore: [&[u8]; 6] = [
+                    b"RESTORE",
+                    key.as_bytes(),
+                    b"0",
+                    payload,
+                    opt.as_bytes(),
+                    if key == "a" { value.as_bytes() } else { b"7" },
+                ];
+                assert_eq!(s.run_bytes(&restore), b"+OK\r\n");
+                assert_eq!(s.run(&["OBJECT", read, key]), expected, "{policy:?} {opt}");
+            }
+        }
     }
 
     /// Keys loaded from a snapshot are as idle as the snapshot is old (LRU) or start
