@@ -291,7 +291,7 @@ pub const IGNORED: &[Param] = &[
     row("replica-ignore-maxmemory", "yes", YES_NO, true, NO_EVICTION),
     row("replica-lazy-flush", "no", YES_NO, true, NO_LAZYFREE),
     row("replica-serve-stale-data", "yes", YES_NO, true, "a replica's reads follow replica-serve-reads"),
-    row("sanitize-dump-payload", "no", Kind::Enum(&["no", "yes", "clients"]), true, "no DUMP/RESTORE payloads"),
+    row("sanitize-dump-payload", "no", Kind::Enum(&["no", "yes", "clients"]), true, "RESTORE always checks a payload in full"),
     row("server_cpulist", "", Kind::Str, false, CPUS),
     row("set-proc-title", "yes", YES_NO, false, "the process title is not changed"),
     row("shutdown-on-sigint", "default", Kind::Str, true, "SIGINT and SIGTERM always sync the journal and exit"),
