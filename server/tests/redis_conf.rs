@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, ping, unique_dir, DataDir, Server, EXIT_TIMEOUT};
+use common::{free_port, ping, unique_dir, DataDir, Raw, Redis, Server, EXIT_TIMEOUT};
 
 /// Debian's `/etc/redis/redis.conf` of redis-server 7.0.15, as shipped.
 const STOCK_CONF: &str = include_str!("fixtures/redis-7.0.15-debian.conf");
@@ -471,4 +471,26 @@ fn config_rewrite_keeps_comments_and_includes_and_rewrites_in_place() {
         con.cmd(&["CONFIG", "GET", "maxmemory-samples"]),
         "[maxmemory-samples, 7]"
     );
+}
+
+/// Parameters kept for compatibility still check their values' ranges as Redis
+/// does, with its texts.
+#[test]
+fn compatibility_parameters_check_ranges_as_redis() {
+    let redis = Redis::start();
+    let mut reference = Raw::connect(redis.port);
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    for (name, value) in [
+        ("hz", "-1"),
+        ("hz", "2147483648"),
+        ("hz", "0"),
+        ("hz", "100"),
+        ("active-expire-effort", "0"),
+        ("active-expire-effort", "11"),
+        ("active-expire-effort", "10"),
+    ] {
+        let args = ["CONFIG", "SET", name, value];
+        assert_eq!(c.cmd(&args), reference.cmd(&args), "{name} {value}");
+    }
 }
