@@ -1138,3 +1138,35 @@ fn info_selects_sections_as_redis_does() {
         );
     }
 }
+
+/// `COMMAND INFO`'s head as Redis 7.0.15 prints it: arity, flags (with
+/// `movablekeys` for computed and counted keys), the legacy key triple and the ACL
+/// categories (key specs and tips are not compared).
+#[test]
+fn command_info_heads_match_redis() {
+    let redis = Redis::start();
+    let mut reference = Raw::connect(redis.port);
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    // Up to the end of the categories: the first `]` after the first `@`.
+    let head = |info: String| {
+        let at = info.find('@').expect("categories");
+        info[..=at + info[at..].find(']').expect("end of categories")].to_string()
+    };
+    for name in [
+        "georadius",
+        "georadiusbymember",
+        "sort",
+        "zunionstore",
+        "zunion",
+        "dump",
+        "restore",
+        "failover",
+        "get",
+        "mset",
+        "geosearchstore",
+    ] {
+        let args = ["COMMAND", "INFO", name];
+        assert_eq!(head(c.cmd(&args)), head(reference.cmd(&args)), "{name}");
+    }
+}

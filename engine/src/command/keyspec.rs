@@ -122,7 +122,10 @@ impl KeySpec {
     /// itself, or for movable keys the fixed key alone, as Redis does.
     pub const fn legacy(&self) -> (i32, i32, i32) {
         match *self {
-            KeySpec::None | KeySpec::Custom(_) => (0, 0, 0),
+            KeySpec::None => (0, 0, 0),
+            // Every computed spec here (SORT, GEORADIUS[BYMEMBER]) starts with its
+            // key at 1, and Redis's triple names that key alone.
+            KeySpec::Custom(_) => (1, 1, 1),
             KeySpec::Range { first, last, step } => (first, last, step),
             KeySpec::KeyNum { fixed: Some(f), .. } => (f as i32, f as i32, 1),
             KeySpec::KeyNum { fixed: None, .. } => (0, 0, 0),

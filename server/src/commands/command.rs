@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use corekv_engine::command::flags::{self, *};
-use corekv_engine::command::CommandSpec;
+use corekv_engine::command::{CommandSpec, KeySpec};
 use corekv_engine::error::{AdminError, CmdError, CmdResult};
 use corekv_engine::glob::glob_match;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
@@ -139,18 +139,26 @@ fn command_info(s: &Spec, out: &mut ReplyBuf) {
     out.array(10);
     out.bulk(s.name.as_bytes());
     out.int(s.arity as i64);
-    let names: Vec<&str> = flags::NAMES
+    let mut names: Vec<&str> = flags::NAMES
         .iter()
         .filter(|(f, _)| s.has(*f))
         .map(|(_, n)| *n)
         .collect();
+    // Keys the legacy triple cannot describe; Redis lists this flag last.
+    if matches!(s.keys, KeySpec::KeyNum { .. } | KeySpec::Custom(_)) {
+        names.push("movablekeys");
+    }
     out.set(names.len());
     names.iter().for_each(|n| out.simple(n.as_bytes()));
     out.int(s.first_key as i64);
     out.int(s.last_key as i64);
     out.int(s.step as i64);
-    out.set(1);
-    out.simple(format!("@{}", s.group).as_bytes());
+    let group = [s.group];
+    let categories = crate::ops::categories::of(s.name).unwrap_or(&group);
+    out.set(categories.len());
+    categories
+        .iter()
+        .for_each(|c| out.simple(format!("@{c}").as_bytes()));
     // Tips, key specs, subcommands: Redis sends each as a set.
     out.set(0);
     out.set(0);

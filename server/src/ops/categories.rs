@@ -32,12 +32,14 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("decrby", &["write", "string", "fast"]),
     ("del", &["keyspace", "write", "slow"]),
     ("discard", &["fast", "transaction"]),
+    ("dump", &["keyspace", "read", "slow"]),
     ("echo", &["fast", "connection"]),
     ("exec", &["slow", "transaction"]),
     ("exists", &["keyspace", "read", "fast"]),
     ("expire", &["keyspace", "write", "fast"]),
     ("expireat", &["keyspace", "write", "fast"]),
     ("expiretime", &["keyspace", "read", "fast"]),
+    ("failover", &["admin", "slow", "dangerous"]),
     ("flushall", &["keyspace", "write", "slow", "dangerous"]),
     ("flushdb", &["keyspace", "write", "slow", "dangerous"]),
     ("geoadd", &["write", "geo", "slow"]),
@@ -127,6 +129,7 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("replconf", &["admin", "slow", "dangerous"]),
     ("replicaof", &["admin", "slow", "dangerous"]),
     ("reset", &["fast", "connection"]),
+    ("restore", &["keyspace", "write", "slow", "dangerous"]),
     ("role", &["admin", "fast", "dangerous"]),
     ("rpop", &["write", "list", "fast"]),
     ("rpoplpush", &["write", "list", "slow"]),
@@ -154,6 +157,14 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("smembers", &["read", "set", "slow"]),
     ("smismember", &["read", "set", "fast"]),
     ("smove", &["write", "set", "fast"]),
+    (
+        "sort",
+        &["write", "set", "sortedset", "list", "slow", "dangerous"],
+    ),
+    (
+        "sort_ro",
+        &["read", "set", "sortedset", "list", "slow", "dangerous"],
+    ),
     ("spop", &["write", "set", "fast"]),
     ("spublish", &["pubsub", "fast"]),
     ("srandmember", &["read", "set", "slow"]),
@@ -212,14 +223,18 @@ const CATEGORIES: &[(&str, &[&str])] = &[
 
 /// Whether command `name` is in ACL category `category` (without `@`, any case).
 pub fn in_category(name: &str, category: &[u8]) -> bool {
+    of(name).is_some_and(|cats| {
+        cats.iter()
+            .any(|c| c.as_bytes().eq_ignore_ascii_case(category))
+    })
+}
+
+/// The categories of command `name` in `COMMAND INFO`'s order, if it has any here.
+pub fn of(name: &str) -> Option<&'static [&'static str]> {
     CATEGORIES
         .binary_search_by(|(n, _)| (*n).cmp(name))
-        .is_ok_and(|at| {
-            CATEGORIES[at]
-                .1
-                .iter()
-                .any(|c| c.as_bytes().eq_ignore_ascii_case(category))
-        })
+        .ok()
+        .map(|at| CATEGORIES[at].1)
 }
 
 #[cfg(test)]
