@@ -285,19 +285,7 @@ fn sort_plan(args: &[Bytes], pieces: &[Piece], out: &mut ReplyBuf) -> CmdResult<
     if dontsort && is_set && o.store.is_some() {
         (dontsort, alpha, by) = (false, true, false);
     }
-    let len = elems.len() as i64;
-    let mut start = o.offset.max(0).min(len);
-    let count = o.count.max(-1).min(len);
-    let mut end = if count < 0 {
-        len - 1
-    } else {
-        start + count - 1
-    };
-    if start >= len {
-        start = len - 1;
-        end = len - 2;
-    }
-    end = end.min(len - 1);
+    let (mut start, mut end) = limit_range(o.offset, o.count, elems.len() as i64);
     let mut items: Vec<Item> = elems
         .iter()
         .enumerate()
@@ -324,52 +312,95 @@ fn sort_plan(args: &[Bytes], pieces: &[Piece], out: &mut ReplyBuf) -> CmdResult<
         start = 0;
     }
     if !dontsort {
-        let mut bad = false;
-        for item in &mut items {
-            let key = match by {
-                true => match value(item.index, 0) {
-                    Some(v) => v,
-                    None => continue,
-                },
-                false => item.elem,
-            };
-            if alpha {
-                item.by = by.then_some(key);
-            } else {
-                match sort_score(key) {
-                    Some(s) if !s.is_nan() => item.score = s,
-                    _ => bad = true,
-                }
-            }
-        }
-        if bad {
-            return Err(CmdError::Raw(SCORES_NOT_DOUBLES.into()));
-        }
-        items.sort_by(|a, b| {
-            let cmp = match (alpha, by) {
-                (false, _) => a
-                    .score
-                    .partial_cmp(&b.score)
-                    .unwrap_or(Ordering::Equal)
-                    .then_with(|| a.elem.cmp(b.elem)),
-                (true, true) => a.by.cmp(&b.by),
-                (true, false) => a.elem.cmp(b.elem),
-            };
-            if o.desc {
-                cmp.reverse()
-            } else {
-                cmp
-            }
-        });
+        order(&mut items, alpha, by, o.desc, |i| value(i, 0))?;
     }
     let chosen = match end >= start {
         true => &items[start as usize..=end as usize],
         false => &[][..],
     };
-    // Pattern index of each GET (`None`: the element, or a pattern naming no key).
+    let gets = get_slots(&o);
+    let fetch = |item: &Item<'_>, get: Option<usize>| -> Option<Vec<u8>> {
+        match get {
+            Some(usize::MAX) => Some(item.elem.to_vec()),
+            Some(p) => value(item.index, p).map(<[u8]>::to_vec),
+            None => None,
+        }
+    };
+    finish(o.store, chosen, &gets, fetch, out)
+}
+
+/// Redis's `LIMIT` clamping: the inclusive range `start..=end` of `len` elements
+/// (empty when `end < start`).
+fn limit_range(offset: i64, count: i64, len: i64) -> (i64, i64) {
+    let mut start = offset.max(0).min(len);
+    let count = count.max(-1).min(len);
+    let mut end = if count < 0 {
+        len - 1
+    } else {
+        start + count - 1
+    };
+    if start >= len {
+        start = len - 1;
+        end = len - 2;
+    }
+    (start, end.min(len - 1))
+}
+
+/// Orders `items` by score, by their `BY` values (`value` of an element's index)
+/// or by their bytes (`ALPHA`); an element without a `BY` value keeps score 0. A
+/// key that is not a number fails the whole sort, as in Redis.
+fn order<'a>(
+    items: &mut [Item<'a>],
+    alpha: bool,
+    by: bool,
+    desc: bool,
+    value: impl Fn(usize) -> Option<&'a [u8]>,
+) -> CmdResult<()> {
+    let mut bad = false;
+    for item in items.iter_mut() {
+        let key = match by {
+            true => match value(item.index) {
+                Some(v) => v,
+                None => continue,
+            },
+            false => item.elem,
+        };
+        if alpha {
+            item.by = by.then_some(key);
+        } else {
+            match sort_score(key) {
+                Some(s) if !s.is_nan() => item.score = s,
+                _ => bad = true,
+            }
+        }
+    }
+    if bad {
+        return Err(CmdError::Raw(SCORES_NOT_DOUBLES.into()));
+    }
+    items.sort_by(|a, b| {
+        let cmp = match (alpha, by) {
+            (false, _) => a
+                .score
+                .partial_cmp(&b.score)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| a.elem.cmp(b.elem)),
+            (true, true) => a.by.cmp(&b.by),
+            (true, false) => a.elem.cmp(b.elem),
+        };
+        if desc {
+            cmp.reverse()
+        } else {
+            cmp
+        }
+    });
+    Ok(())
+}
+
+/// The lookup-pattern index of each `GET`: `Some(usize::MAX)` for `#` (the element
+/// itself), `None` for a pattern naming no key (always nil).
+fn get_slots(o: &Options<'_>) -> Vec<Option<usize>> {
     let mut next = usize::from(o.by.is_some());
-    let gets: Vec<Option<usize>> = o
-        .gets
+    o.gets
         .iter()
         .map(|g| {
             if *g == GET_ELEMENT {
@@ -380,25 +411,29 @@ fn sort_plan(args: &[Bytes], pieces: &[Piece], out: &mut ReplyBuf) -> CmdResult<
                 next - 1
             })
         })
-        .collect();
-    let fetch = |item: &Item<'_>, get: Option<usize>| -> Option<Vec<u8>> {
-        match get {
-            Some(usize::MAX) => Some(item.elem.to_vec()),
-            Some(p) => value(item.index, p).map(<[u8]>::to_vec),
-            None => None,
-        }
-    };
+        .collect()
+}
+
+/// Replies with the chosen elements (or their `GET` values), or with their count
+/// and the list to store at `store`.
+fn finish<'a>(
+    store: Option<usize>,
+    chosen: &[Item<'a>],
+    gets: &[Option<usize>],
+    fetch: impl Fn(&Item<'a>, Option<usize>) -> Option<Vec<u8>>,
+    out: &mut ReplyBuf,
+) -> CmdResult<Option<Write>> {
     let output = match gets.len() {
         0 => chosen.len(),
         n => n * chosen.len(),
     };
-    let Some(store) = o.store else {
+    let Some(store) = store else {
         out.array(output);
         for item in chosen {
             if gets.is_empty() {
                 out.bulk(item.elem);
             }
-            for &get in &gets {
+            for &get in gets {
                 match fetch(item, get) {
                     Some(v) => out.bulk(&v),
                     None => out.null(),
@@ -412,7 +447,7 @@ fn sort_plan(args: &[Bytes], pieces: &[Piece], out: &mut ReplyBuf) -> CmdResult<
         if gets.is_empty() {
             result.push(item.elem.to_vec());
         }
-        for &get in &gets {
+        for &get in gets {
             result.push(fetch(item, get).unwrap_or_default());
         }
     }

@@ -239,6 +239,22 @@ impl Core {
         blocking::serve_ready(self);
     }
 
+    /// Answers `reply` once the journal holds `lsn` as the fsync policy promises,
+    /// or (`None`) once everything logged so far is synced.
+    fn answer_when_durable(&self, lsn: Option<u64>, reply: Option<oneshot::Sender<Answer>>) {
+        let Some(reply) = reply else { return };
+        match lsn {
+            Some(lsn) => {
+                let policy = self.global.config.hot.fsync();
+                self.journal.defer_ack(lsn, policy, reply);
+            }
+            None => {
+                let lsn = self.shard.borrow().log().last_lsn();
+                self.journal.defer_until_durable(lsn, reply);
+            }
+        }
+    }
+
     fn execute(&self, env: Envelope) {
         let before = self.shard.borrow().log().last_lsn();
         let answer = match env.msg {
@@ -274,20 +290,8 @@ impl Core {
                 self.drain_pending();
                 return;
             }
-            Msg::WaitDurable(lsn) => {
-                if let Some(reply) = env.reply {
-                    let policy = self.global.config.hot.fsync();
-                    self.journal.defer_ack(lsn, policy, reply);
-                }
-                return;
-            }
-            Msg::SyncNow => {
-                if let Some(reply) = env.reply {
-                    let lsn = self.shard.borrow().log().last_lsn();
-                    self.journal.defer_until_durable(lsn, reply);
-                }
-                return;
-            }
+            Msg::WaitDurable(lsn) => return self.answer_when_durable(Some(lsn), env.reply),
+            Msg::SyncNow => return self.answer_when_durable(None, env.reply),
             Msg::Op(op) => {
                 if env.tx.is_some() && self.lock.get().is_none() {
                     self.lock.set(env.tx);
