@@ -274,6 +274,16 @@ fn save_points(value: &str) -> Option<String> {
     Some(points.join(" "))
 }
 
+/// Redis's `loglevel` as a `log` filter.
+pub fn level_filter(level: &str) -> log::LevelFilter {
+    match level {
+        "debug" => log::LevelFilter::Trace,
+        "verbose" => log::LevelFilter::Debug,
+        "notice" => log::LevelFilter::Info,
+        _ => log::LevelFilter::Warn,
+    }
+}
+
 impl Config {
     /// Defaults, then `file` (if any), then `overrides` in order.
     #[cfg(test)]
@@ -430,7 +440,8 @@ impl Config {
                 .appendfsync
                 .store(Fsync::parse(&value) as u8, Ordering::Relaxed),
             "client-output-buffer-limit" => self.hot.store_output_limits(&value),
-            "loglevel" => crate::runtime::log::set_level(&value),
+            // Every later log line goes through the new filter.
+            "loglevel" => log::set_max_level(level_filter(&value)),
             "notify-keyspace-events" => self.hot.notify_keyspace_events.store(
                 keyspace_events_flags(&value).unwrap_or(0),
                 Ordering::Relaxed,

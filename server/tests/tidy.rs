@@ -177,10 +177,17 @@ fn ident(b: &[u8], i: usize) -> bool {
 
 /// The part of a file before its unit-test module.
 fn before_tests(code: &str) -> &str {
-    match code.find("#[cfg(test)]") {
-        Some(at) => &code[..at],
-        None => code,
+    // Only the test module: a `#[cfg(test)]` item earlier in a file (a test-only
+    // constructor, say) does not end the code that is checked.
+    let mut from = 0;
+    while let Some(at) = code[from..].find("#[cfg(test)]").map(|at| from + at) {
+        let after = code[at + "#[cfg(test)]".len()..].trim_start();
+        if after.starts_with("mod tests") {
+            return &code[..at];
+        }
+        from = at + 1;
     }
+    code
 }
 
 /// Module path of a file inside `src` (`a/b.rs` → `a::b`, `a/mod.rs` → `a`).

@@ -155,24 +155,9 @@ impl log::Log for Logger {
     fn flush(&self) {}
 }
 
-/// Redis's `loglevel` as a `log` filter.
-fn level_filter(level: &str) -> log::LevelFilter {
-    match level {
-        "debug" => log::LevelFilter::Trace,
-        "verbose" => log::LevelFilter::Debug,
-        "notice" => log::LevelFilter::Info,
-        _ => log::LevelFilter::Warn,
-    }
-}
-
-/// `CONFIG SET loglevel`: the filter every later line goes through.
-pub fn set_level(level: &str) {
-    log::set_max_level(level_filter(level));
-}
-
 /// Installs the logger. Fails if `logfile` cannot be opened for appending.
 pub fn init_logging(settings: &LogSettings) -> Result<(), String> {
-    let level = level_filter(&settings.level);
+    let level = crate::config::level_filter(&settings.level);
     let file = if settings.file.is_empty() {
         None
     } else {
@@ -234,6 +219,9 @@ mod tests {
         assert!(words[3].ends_with(".123") && words[3].len() == 12, "{line}");
         assert_eq!(&words[4..], ["*", "hello"]);
         assert_eq!(mark(log::Level::Warn), '#');
-        assert_eq!(level_filter("verbose"), log::LevelFilter::Debug);
+        assert_eq!(
+            crate::config::level_filter("verbose"),
+            log::LevelFilter::Debug
+        );
     }
 }
