@@ -26,10 +26,8 @@ use std::time::{Duration, Instant};
 use corekv_engine::error::{CmdError, CmdResult};
 use corekv_engine::resp::{parse_i64, Args, Reply, ReplyBuf};
 use futures::future::LocalBoxFuture;
-use futures::AsyncWriteExt;
-use glommio::net::TcpStream;
 
-use crate::repl::handoff::{encode, expect_ok, read_line};
+use crate::repl::handoff::{expect_ok, request_as_replica};
 use crate::repl::role::FailoverState;
 use crate::repl::{pause, MasterAddr};
 use crate::session::client::Client;
@@ -197,28 +195,9 @@ async fn swap_roles(core: &Rc<Core>, request: &Request) -> Result<(), String> {
 
 /// Tells the chosen replica to become the master (`REPLICAOF NO ONE`).
 async fn promote_target(g: &Global, target: &MasterAddr) -> Result<(), String> {
-    let addr = format!("{}:{}", target.host, target.port);
-    let mut stream = TcpStream::connect_timeout(addr.as_str(), PROMOTE_TIMEOUT)
-        .await
-        .map_err(|e| format!("can't connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(PROMOTE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let password = g.config.get("masterauth");
-    let user = g.config.get("masteruser");
-    let mut out = Vec::new();
-    match (password.is_empty(), user.is_empty()) {
-        (true, _) => {}
-        (false, true) => encode(&mut out, &[b"AUTH", password.as_bytes()]),
-        (false, false) => encode(&mut out, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
-    }
-    encode(&mut out, &[b"REPLICAOF", b"NO", b"ONE"]);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let mut input = Vec::new();
-    if !password.is_empty() {
-        expect_ok(&read_line(&mut stream, &mut input).await?)?;
-    }
-    expect_ok(&read_line(&mut stream, &mut input).await?)
+    let args: &[&[u8]] = &[b"REPLICAOF", b"NO", b"ONE"];
+    let (_, reply) = request_as_replica(g, target, PROMOTE_TIMEOUT, args).await?;
+    expect_ok(&reply)
 }
 
 /// Follows the new master on every shard, as `REPLICAOF host port` does.

@@ -28,6 +28,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use crate::repl::role::MasterAddr;
+use crate::shard::global::Global;
 use crate::shard::Core;
 
 /// The longest a switchover may take before the promotion goes ahead alone.
@@ -71,28 +72,14 @@ where
 {
     let g = &core.global;
     let deadline = Instant::now() + HANDOFF_TIMEOUT;
-    let addr = format!("{}:{}", master.host, master.port);
-    let mut stream = TcpStream::connect_timeout(addr.as_str(), HANDOFF_TIMEOUT)
-        .await
-        .map_err(|e| format!("can't connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(HANDOFF_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let password = g.config.get("masterauth");
-    let user = g.config.get("masteruser");
-    let mut out = Vec::new();
-    match (password.is_empty(), user.is_empty()) {
-        (true, _) => {}
-        (false, true) => encode(&mut out, &[b"AUTH", password.as_bytes()]),
-        (false, false) => encode(&mut out, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
-    }
-    encode(&mut out, &[b"CKV.PAUSE", PAUSE_MS.to_string().as_bytes()]);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let mut input = Vec::new();
-    if !password.is_empty() {
-        expect_ok(&read_line(&mut stream, &mut input).await?)?;
-    }
-    let paused = read_line(&mut stream, &mut input).await?;
+    let pause = PAUSE_MS.to_string();
+    let (stream, paused) = request_as_replica(
+        g,
+        master,
+        HANDOFF_TIMEOUT,
+        &[b"CKV.PAUSE", pause.as_bytes()],
+    )
+    .await?;
     let targets = parse_paused(&paused)?;
     if targets.len() != core.shards() {
         return Err(format!("the master has {} shards", targets.len()));
@@ -152,6 +139,40 @@ impl Handoff {
 }
 
 /// A request as a RESP array of bulk strings.
+/// Connects to the peer at `peer` (with `timeout` for the connection and each
+/// read), authenticates with `masteruser`/`masterauth` if set, pipelined with the
+/// request `args`; returns the stream and the request's reply line.
+pub(super) async fn request_as_replica(
+    g: &Global,
+    peer: &MasterAddr,
+    timeout: Duration,
+    args: &[&[u8]],
+) -> Result<(TcpStream, String), String> {
+    let addr = format!("{}:{}", peer.host, peer.port);
+    let mut stream = TcpStream::connect_timeout(addr.as_str(), timeout)
+        .await
+        .map_err(|e| format!("can't connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let password = g.config.get("masterauth");
+    let user = g.config.get("masteruser");
+    let mut out = Vec::new();
+    match (password.is_empty(), user.is_empty()) {
+        (true, _) => {}
+        (false, true) => encode(&mut out, &[b"AUTH", password.as_bytes()]),
+        (false, false) => encode(&mut out, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
+    }
+    encode(&mut out, args);
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let mut input = Vec::new();
+    if !password.is_empty() {
+        expect_ok(&read_line(&mut stream, &mut input).await?)?;
+    }
+    let reply = read_line(&mut stream, &mut input).await?;
+    Ok((stream, reply))
+}
+
 pub(super) fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for arg in args {
