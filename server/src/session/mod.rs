@@ -47,10 +47,11 @@ use crate::net::addr::ClientAddr;
 use crate::session::client::HandOver;
 use crate::shard::Core;
 
-/// Input buffer capacity a session starts with, and the most an emptied input
-/// buffer keeps: a larger one (grown by a large request) is freed once drained, as
-/// Redis shrinks an idle client's query buffer, so a burst of large requests does
-/// not leave each idle connection holding what it needed once.
+/// The most an emptied input buffer keeps: a larger one (grown by a large request)
+/// is freed once drained, as Redis shrinks an idle client's query buffer, so a
+/// burst of large requests does not leave each idle connection holding what it
+/// needed once. A session starts with no input buffer: the first request sizes it,
+/// so an idle connection that sent one small command holds a few bytes, not this.
 pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
@@ -158,7 +159,7 @@ impl Session {
             last_cmd: "NULL",
             resp: 2,
             qbuf: 0,
-            input_alloc_bytes: INPUT_INITIAL_BYTES,
+            input_alloc_bytes: 0,
             pubsub: false,
             blocked: false,
             ops: client::OpsInfo {
@@ -185,7 +186,7 @@ impl Session {
             },
             mode,
             outbox,
-            input: BytesMut::with_capacity(INPUT_INITIAL_BYTES),
+            input: BytesMut::new(),
             input_grown: false,
             parser: RequestParser::default(),
             frames: Vec::new(),
