@@ -396,6 +396,17 @@ impl ReplyBuf {
         bytes.clear();
         ReplyBuf { bytes, protocol }
     }
+
+    /// Appends replies encoded elsewhere (another shard's), taking `bytes` itself
+    /// as the buffer when it holds more than this buffer could without growing: a
+    /// large reply is then not copied again.
+    pub fn append_vec(&mut self, bytes: Vec<u8>) {
+        if self.bytes.is_empty() && bytes.len() > self.bytes.capacity() {
+            self.bytes = bytes;
+        } else {
+            self.bytes.extend_from_slice(&bytes);
+        }
+    }
 }
 
 impl std::ops::Deref for ReplyBuf {

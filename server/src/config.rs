@@ -38,12 +38,14 @@ use corekv_engine::shard::CollectionLimits;
 
 mod values;
 pub use values::{
-    keyspace_events_flags, keyspace_events_string, notify, parse_memory, OutputClass, OutputLimit,
+    keyspace_events_flags, keyspace_events_string, notify, parse_int, parse_memory, OutputClass,
+    OutputLimit,
 };
 use values::{merge_output_limits, parse_output_limits};
 
+mod fd_limit;
 mod params;
-pub use params::{Kind, Param, ALIASES, PARAMS};
+pub use params::{Kind, Param, ALIASES, CHECKED_THEN_IMMUTABLE, PARAMS};
 
 pub mod file;
 pub mod redis_conf;
@@ -212,9 +214,8 @@ fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
     let invalid = |why: &str| ConfigError::Invalid(param.name, why.to_string());
     match param.kind {
         Kind::Int { min, max } => {
-            let v: i64 = value
-                .parse()
-                .map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+            let v = parse_int(value)
+                .ok_or_else(|| invalid("argument couldn't be parsed into an integer"))?;
             if v < min || v > max {
                 return Err(invalid(&format!(
                     "argument must be between {min} and {max} inclusive"
@@ -222,11 +223,13 @@ fn canonical(param: &Param, value: &str) -> Result<String, ConfigError> {
             }
             Ok(v.to_string())
         }
-        Kind::Memory { min } => {
+        Kind::Memory { min, max } => {
             let v =
                 parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
-            if v < min {
-                return Err(invalid(&format!("argument must be at least {min}")));
+            if v < min || v > max {
+                return Err(invalid(&format!(
+                    "argument must be between {min} and {max} inclusive"
+                )));
             }
             Ok(v.to_string())
         }
@@ -459,10 +462,21 @@ impl Config {
         let mut staged = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
             let param = find(name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
+            if !param.mutable && !CHECKED_THEN_IMMUTABLE.contains(&param.name) {
+                return Err(ConfigError::Immutable(param.name));
+            }
+            let value = self.canonical(param, value)?;
             if !param.mutable {
                 return Err(ConfigError::Immutable(param.name));
             }
-            staged.push((param, self.canonical(param, value)?));
+            if param.name == "maxclients" {
+                let clients = value.parse().unwrap_or(u32::MAX);
+                if u64::from(clients) > self.get_u64(param.name) {
+                    fd_limit::admit_clients(clients)
+                        .map_err(|why| ConfigError::Invalid(param.name, why))?;
+                }
+            }
+            staged.push((param, value));
         }
         for (param, value) in staged {
             self.store(param, value);

@@ -494,3 +494,55 @@ fn compatibility_parameters_check_ranges_as_redis() {
         assert_eq!(c.cmd(&args), reference.cmd(&args), "{name} {value}");
     }
 }
+
+/// Hostile values for parameters Redis parses before it applies them: `port`,
+/// `tcp-keepalive` and `appendonly` are checked before corekv refuses them as
+/// immutable; `maxclients` takes Redis's range, then the open-file limit (both
+/// servers inherit this process's); memory amounts read as Redis's `memtoull`
+/// (empty is 0, an overflow wraps); integers as `string2ll` (no `+`, no leading zero).
+#[test]
+fn hostile_values_are_refused_with_redis_texts() {
+    let redis = Redis::start();
+    let mut reference = Raw::connect(redis.port);
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    let set = |name: &'static str, value: &'static str| vec!["CONFIG", "SET", name, value];
+    let get = |name: &'static str| vec!["CONFIG", "GET", name];
+    let mut script = Vec::new();
+    for value in ["abc", "-1", "70000", "99999999999999999999", ""] {
+        script.push(set("port", value));
+    }
+    for value in ["-5", "abc", "2147483648"] {
+        script.push(set("tcp-keepalive", value));
+    }
+    script.push(set("appendonly", "maybe"));
+    for value in ["0", "-1", "4294967296", "abc", "100000000"] {
+        script.push(set("maxclients", value));
+    }
+    script.extend([set("maxclients", "4294967295"), get("maxclients")]);
+    for value in [
+        "",
+        "99999999999999999999gb",
+        "99999999999999999999",
+        "17179869184gb",
+        "5mB",
+        "00012",
+        "-1",
+        "1.5gb",
+        " 100",
+        "+5",
+        "0x10",
+    ] {
+        script.extend([set("maxmemory", value), get("maxmemory")]);
+    }
+    script.push(set("maxmemory", "0"));
+    for name in ["proto-max-bulk-len", "client-query-buffer-limit"] {
+        script.extend([set(name, ""), set(name, "99999999999999999999gb")]);
+    }
+    for value in ["007", "+5", " 5", "5.0", "-0"] {
+        script.push(set("hz", value));
+    }
+    for args in script {
+        assert_eq!(c.cmd(&args), reference.cmd(&args), "{args:?}");
+    }
+}

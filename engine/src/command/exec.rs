@@ -4,6 +4,8 @@
 //! server sends: a batch of commands, or one step of a command's parts
 //! ([`crate::command::parts`]). Handlers reach data only through their [`Ctx`].
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::parts::{run_local, PartReply, ShardArgs};
@@ -38,7 +40,8 @@ pub struct PartOp {
     pub db: usize,
     pub args: Args,
     pub keys: Vec<usize>,
-    pub carry: Option<Entry>,
+    /// Shared, not copied, by every participant of the step it is sent to.
+    pub carry: Option<Arc<Entry>>,
 }
 
 /// What the server asks a shard to do. A part carries an entry inline: each `Op` is
@@ -170,7 +173,7 @@ impl Shard {
         let share = ShardArgs {
             args: &op.args,
             keys: &op.keys,
-            carry: op.carry.as_ref(),
+            carry: op.carry.as_deref(),
         };
         let reply = part(&mut ctx, &share).unwrap_or_else(PartReply::Err);
         self.keyspace.command(None);

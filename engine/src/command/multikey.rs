@@ -5,10 +5,18 @@
 //!
 //! Multi-step commands are one read step, a plan and one write step:
 //! - `MSETNX`: read "how many exist" → plan: all absent? → write the pairs;
-//! - `RENAME`/`RENAMENX`: read the source entry and whether the destination exists →
-//!   write: remove the source, store the entry at the destination;
-//! - `COPY`: the same reads → write the destination only;
+//! - `RENAME`/`RENAMENX`: read whether the source is live and whether the
+//!   destination exists → write: remove the source, store the entry at the
+//!   destination;
+//! - `COPY`: the same reads → write the destination only.
+//!
+//! A large value is copied as few times as the shards allow: on one shard `RENAME`
+//! moves the entry and `COPY` copies it once, in the write step; across shards the
+//! source's read copies the entry once, the plan moves it into the write's carry
+//! and the destination's write makes the stored copy.
 //! - `BITOP`: read the sources → plan computes the result → write the destination.
+
+use std::cell::RefCell;
 
 use bytes::Bytes;
 
@@ -106,6 +114,19 @@ fn mget_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     Ok(PartReply::Values(values))
 }
 
+/// A bulk string's framing besides its length's digits: `$`, two CRLFs.
+const BULK_FRAMING_BYTES: usize = 5;
+/// The longest nil (`$-1` and its CRLF).
+const NIL_BYTES_MAX: usize = 5;
+
+/// The bytes of `value` as a bulk string, or of a nil.
+fn bulk_bytes(value: Option<&[u8]>) -> usize {
+    value.map_or(NIL_BYTES_MAX, |v| {
+        let digits = v.len().checked_ilog10().unwrap_or(0) as usize + 1;
+        BULK_FRAMING_BYTES + digits + v.len()
+    })
+}
+
 fn mget_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
     let mut values: Vec<Option<&[u8]>> = vec![None; m.args.len()];
     for piece in pieces {
@@ -115,6 +136,10 @@ fn mget_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
             }
         }
     }
+    // One allocation for the whole reply: grown value by value, a reply of large
+    // values would be copied again at each doubling.
+    let bytes = values[1..].iter().map(|v| bulk_bytes(*v)).sum();
+    out.reserve(bytes);
     out.array(m.args.len() - 1);
     values[1..].iter().for_each(|v| out.bulk_opt(*v));
 }
@@ -163,34 +188,60 @@ fn exists_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 const SRC: usize = 1;
 const DST: usize = 2;
 
-/// Reads what this shard has of `src` (its live entry) and `dst` (whether it exists)
-/// in the client's database.
+/// Reads what this shard has of `src` (whether it is live) and `dst` (whether it
+/// exists) in the client's database.
 fn pair_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let db = ctx.db;
     pair_read(ctx, s, db)
 }
 
+/// The source's entry is copied out only when the destination lives on another
+/// shard and must be carried there; when this shard owns both, the write step
+/// moves (`RENAME`) or copies (`COPY`) it in place, once.
 fn pair_read(ctx: &mut Ctx, s: &ShardArgs, dst_db: usize) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
-    let src = if s.has(SRC) {
-        ctx.ks.find(db, &s.args[SRC], now).cloned()
-    } else {
-        None
-    };
+    let (mut src_found, mut src) = (false, None);
+    if s.has(SRC) {
+        let entry = ctx.ks.find(db, &s.args[SRC], now);
+        src_found = entry.is_some();
+        if !s.has(DST) {
+            src = entry.cloned();
+        }
+    }
     let dst_exists = s.has(DST) && ctx.ks.contains(dst_db, &s.args[DST], now);
-    Ok(PartReply::Pair { src, dst_exists })
+    Ok(PartReply::Pair {
+        src_found,
+        src: RefCell::new(src),
+        dst_exists,
+    })
 }
 
-/// The source entry and whether the destination exists, over every piece.
-fn pair_of(reads: &[Piece]) -> CmdResult<(Option<Entry>, bool)> {
+/// What the reads found over every piece: whether the source is live, its entry
+/// when a read carried it (taken out of its piece, not copied), and whether the
+/// destination exists.
+struct PairRead {
+    src_found: bool,
+    carry: Option<Entry>,
+    dst_exists: bool,
+}
+
+fn pair_of(reads: &[Piece]) -> CmdResult<PairRead> {
     Parts::first_error(reads)?;
-    let mut found = (None, false);
+    let mut found = PairRead {
+        src_found: false,
+        carry: None,
+        dst_exists: false,
+    };
     for piece in reads {
-        if let PartReply::Pair { src, dst_exists } = &piece.reply {
-            if src.is_some() {
-                found.0 = src.clone();
-            }
-            found.1 |= *dst_exists;
+        if let PartReply::Pair {
+            src_found,
+            src,
+            dst_exists,
+        } = &piece.reply
+        {
+            found.src_found |= *src_found;
+            found.carry = found.carry.or_else(|| src.borrow_mut().take());
+            found.dst_exists |= *dst_exists;
         }
     }
     Ok(found)
@@ -210,11 +261,11 @@ fn rename_plan_generic(
     out: &mut ReplyBuf,
     nx: bool,
 ) -> CmdResult<Option<Write>> {
-    let (src, dst_exists) = pair_of(reads)?;
-    let Some(entry) = src else {
+    let read = pair_of(reads)?;
+    if !read.src_found {
         return Err(CmdError::NoSuchKey);
-    };
-    if args[SRC] == args[DST] || (nx && dst_exists) {
+    }
+    if args[SRC] == args[DST] || (nx && read.dst_exists) {
         if nx {
             out.int(0);
         } else {
@@ -224,20 +275,27 @@ fn rename_plan_generic(
     }
     Ok(Some(Write {
         keys: None,
-        carry: Some(entry),
+        carry: read.carry,
     }))
 }
 
-/// Removes the source and stores the carried entry at the destination, for the
-/// keys this shard owns.
+/// Removes the source and stores its entry at the destination, for the keys this
+/// shard owns: moved within the shard when it owns both, else the carried entry.
 fn rename_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
-    if s.has(SRC) {
-        ctx.ks.remove(db, &s.args[SRC], now);
-    }
-    if s.has(DST) {
-        let entry = s.carry.expect("RENAME carries the source entry").clone();
-        ctx.ks.add_entry_anew(db, &s.args[DST], entry);
+    let (src, dst) = (&s.args[SRC], &s.args[DST]);
+    match (s.has(SRC), s.has(DST)) {
+        (true, true) => {
+            ctx.ks.rename(db, src, dst, now);
+        }
+        (true, false) => {
+            ctx.ks.remove(db, src, now);
+        }
+        (false, true) => {
+            let entry = s.carry.expect("RENAME carries the source entry").clone();
+            ctx.ks.add_entry_anew(db, dst, entry);
+        }
+        (false, false) => {}
     }
     Ok(PartReply::Done)
 }
@@ -256,25 +314,30 @@ fn copy_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 }
 
 fn copy_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
-    let (src, dst_exists) = pair_of(reads)?;
+    let read = pair_of(reads)?;
     let replace = parse_copy(args)?.replace;
-    match src {
-        Some(entry) if replace || !dst_exists => Ok(Some(Write {
-            keys: Some(vec![DST]),
-            carry: Some(entry),
-        })),
-        _ => {
-            out.int(0);
-            Ok(None)
-        }
+    if !read.src_found || (read.dst_exists && !replace) {
+        out.int(0);
+        return Ok(None);
     }
+    Ok(Some(Write {
+        keys: Some(vec![DST]),
+        carry: read.carry,
+    }))
 }
 
+/// Stores a copy of the source at the destination: the carried entry, or with no
+/// carry (this shard owns the source too) a copy of the source entry made here.
 fn copy_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let dst_db = parse_copy(s.args)?.db.unwrap_or(ctx.db);
-    let dst = &s.args[DST];
-    let entry = s.carry.expect("COPY carries the source entry").clone();
-    ctx.ks.add_entry_anew(dst_db, dst, entry);
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let entry = match s.carry {
+        Some(carried) => Some(carried.clone()),
+        None => ctx.ks.find(db, &s.args[SRC], now).cloned(),
+    };
+    if let Some(entry) = entry {
+        ctx.ks.add_entry_anew(dst_db, &s.args[DST], entry);
+    }
     Ok(PartReply::Done)
 }
 

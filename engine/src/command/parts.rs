@@ -21,6 +21,8 @@
 //! case, and the engine harness); the server's transaction runs it across shards.
 //! Nothing here knows how shards are locked or messages travel.
 
+use std::cell::RefCell;
+
 use bytes::Bytes;
 
 use super::keyspec::KeyIndex;
@@ -94,10 +96,13 @@ pub enum PartReply {
     Int(i64),
     /// One value per key position served, in order.
     Values(Vec<Option<Vec<u8>>>),
-    /// `RENAME`/`COPY` reads: the source entry (when this shard has it) and whether
-    /// the destination exists (when this shard has it).
+    /// `RENAME`/`COPY` reads: whether this shard has the source live, its entry
+    /// when the destination lives on another shard (the plan takes it out to carry
+    /// it there, so a large value is not copied again), and whether the destination
+    /// exists (when this shard has it).
     Pair {
-        src: Option<Entry>,
+        src_found: bool,
+        src: RefCell<Option<Entry>>,
         dst_exists: bool,
     },
     Keys(Vec<Bytes>),

@@ -5,6 +5,8 @@
 //! checks what the parts compute, not the locking (the server's black-box tests do
 //! that).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::render;
@@ -113,7 +115,7 @@ impl TestCluster {
             db: self.db,
             args: args.clone(),
             keys: keys.to_vec(),
-            carry: carry.cloned(),
+            carry: carry.cloned().map(Arc::new),
         });
         match self.shards[shard].apply(op, self.now_ms) {
             OpReply::Part(reply) => reply,

@@ -11,8 +11,11 @@ pub enum Kind {
         min: i64,
         max: i64,
     },
+    /// A memory amount ([`super::parse_memory`]); Redis keeps most in a signed
+    /// 64-bit integer, so their `max` is `i64::MAX`.
     Memory {
         min: u64,
+        max: u64,
     },
     Bool,
     Enum(&'static [&'static str]),
@@ -60,6 +63,19 @@ const COUNT: Kind = Kind::Int {
     min: 0,
     max: i64::MAX,
 };
+
+/// A memory amount Redis keeps in a signed 64-bit integer, from `min`.
+pub(super) const fn memory(min: u64) -> Kind {
+    Kind::Memory {
+        min,
+        max: i64::MAX as u64,
+    }
+}
+
+/// Parameters Redis 7.0 can change at run time but corekv cannot: as Redis parses
+/// a value before applying it, `CONFIG SET` checks the value first (with Redis's
+/// texts), then refuses a valid one as immutable.
+pub const CHECKED_THEN_IMMUTABLE: &[&str] = &["port", "tcp-keepalive", "appendonly"];
 
 /// Every parameter the server knows.
 pub const PARAMS: &[Param] = &[
@@ -143,16 +159,14 @@ pub const PARAMS: &[Param] = &[
     p(
         "proto-max-bulk-len",
         "536870912",
-        Kind::Memory {
-            min: PROTO_MAX_BULK_LEN_BYTES_MIN,
-        },
+        memory(PROTO_MAX_BULK_LEN_BYTES_MIN),
         true,
         "longest bulk argument accepted",
     ),
     p(
         "client-query-buffer-limit",
         "1073741824",
-        Kind::Memory { min: 1024 * 1024 },
+        memory(1024 * 1024),
         true,
         "most bytes buffered for one client's unparsed input",
     ),
@@ -161,7 +175,7 @@ pub const PARAMS: &[Param] = &[
         "10000",
         Kind::Int {
             min: 1,
-            max: 1_000_000,
+            max: u32::MAX as i64,
         },
         true,
         "most simultaneous client connections",
@@ -210,7 +224,7 @@ pub const PARAMS: &[Param] = &[
     p(
         "auto-aof-rewrite-min-size",
         "67108864",
-        Kind::Memory { min: 0 },
+        memory(0),
         true,
         "smallest journal size that triggers an automatic snapshot",
     ),
@@ -348,7 +362,7 @@ pub const PARAMS: &[Param] = &[
     p(
         HASH_MAX_LISTPACK_VALUE,
         "64",
-        Kind::Memory { min: 0 },
+        memory(0),
         true,
         "longest field or value, in bytes, a listpack hash holds",
     ),
@@ -369,14 +383,14 @@ pub const PARAMS: &[Param] = &[
     p(
         ZSET_MAX_LISTPACK_VALUE,
         "64",
-        Kind::Memory { min: 0 },
+        memory(0),
         true,
         "longest member, in bytes, a listpack sorted set holds",
     ),
     p(
         HLL_SPARSE_MAX_BYTES,
         "3000",
-        Kind::Memory { min: 0 },
+        memory(0),
         true,
         "longest sparse HyperLogLog, in bytes, before it turns dense",
     ),
@@ -455,7 +469,10 @@ pub const PARAMS: &[Param] = &[
     p(
         "maxmemory",
         "0",
-        Kind::Memory { min: 0 },
+        Kind::Memory {
+            min: 0,
+            max: u64::MAX,
+        },
         true,
         "evict or refuse writes above this many bytes, split evenly over shards (0: no limit)",
     ),

@@ -31,7 +31,7 @@ const INT: Kind = Kind::Int {
     max: i64::MAX,
 };
 const PORT: Kind = Kind::Int { min: 0, max: 65535 };
-const MEMORY: Kind = Kind::Memory { min: 0 };
+const MEMORY: Kind = super::params::memory(0);
 
 /// Directives that take several words (`save 3600 1 300 100`, `bind a b`); every
 /// other directive takes exactly one value.

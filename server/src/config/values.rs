@@ -3,24 +3,50 @@
 //! seconds` groups and `notify-keyspace-events`' class letters, with Redis's error
 //! texts. [`super`] validates and stores them.
 
-/// Parses a memory amount as Redis does: `1gb`, `512mb`, `64k`, `100`.
+/// Longest run of digits Redis's `memtoull` takes (it copies them into a 128-byte
+/// buffer with its terminating zero).
+const MEMORY_DIGITS_MAX: usize = 127;
+
+/// Parses a memory amount as Redis 7.0's `memtoull` does: digits (none reads as 0)
+/// and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case), nothing
+/// else, not even blanks. As in C, a number past `u64::MAX` saturates and the unit's
+/// product wraps, so `99999999999999999999gb` is accepted as Redis accepts it.
 pub fn parse_memory(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let units: &[(&str, u64)] = &[
-        ("gb", 1 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1_000),
-        ("b", 1),
-    ];
-    for (suffix, mul) in units {
-        if let Some(num) = s.strip_suffix(suffix) {
-            return num.parse::<u64>().ok()?.checked_mul(*mul);
-        }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    if digits > MEMORY_DIGITS_MAX {
+        return None;
     }
-    s.parse().ok()
+    let value = match number {
+        "" => 0,
+        digits => digits.parse().unwrap_or(u64::MAX),
+    };
+    Some(value.wrapping_mul(mul))
+}
+
+/// Parses an integer as Redis's `string2ll` does: an optional `-`, then digits
+/// without a leading zero (`0` itself aside), nothing else (no `+`, no blanks).
+pub fn parse_int(s: &str) -> Option<i64> {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let canonical = match digits.as_bytes() {
+        [b'0'] => !negative,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    canonical.then(|| s.parse().ok()).flatten()
 }
 
 /// The client classes `client-output-buffer-limit` sets limits for.
@@ -213,5 +239,44 @@ mod tests {
             assert_eq!(keyspace_events_string(flags), shown, "{set}");
         }
         assert_eq!(keyspace_events_flags("bad!"), None);
+    }
+
+    #[test]
+    fn memory_and_integers_parse_as_redis_does() {
+        for (text, want) in [
+            ("", Some(0)),
+            ("gb", Some(0)),
+            ("100", Some(100)),
+            ("5mB", Some(5 << 20)),
+            ("1k", Some(1_000)),
+            ("00012", Some(12)),
+            ("99999999999999999999", Some(u64::MAX)),
+            ("99999999999999999999gb", Some(18_446_744_072_635_809_792)),
+            ("17179869184gb", Some(0)),
+            ("-1", None),
+            ("+5", None),
+            ("1.5gb", None),
+            (" 100", None),
+            ("100 ", None),
+            ("0x10", None),
+        ] {
+            assert_eq!(parse_memory(text), want, "{text:?}");
+        }
+        assert_eq!(parse_memory(&"9".repeat(MEMORY_DIGITS_MAX + 1)), None);
+        for (text, want) in [
+            ("0", Some(0)),
+            ("-12", Some(-12)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("9223372036854775808", None),
+            ("-0", None),
+            ("007", None),
+            ("+5", None),
+            (" 5", None),
+            ("5.0", None),
+            ("", None),
+            ("-", None),
+        ] {
+            assert_eq!(parse_int(text), want, "{text:?}");
+        }
     }
 }

@@ -398,7 +398,7 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
             }
             squash.slow.extend_from_slice(mark.slow.as_slice());
             if let OpReply::Replies { out: replies, .. } = reply {
-                out.extend_from_slice(&replies);
+                out.append_vec(replies);
             }
         }
         None => interleave(core, squash, now, out).await,

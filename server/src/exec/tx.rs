@@ -62,6 +62,7 @@
 //! nothing after a crash as well.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use corekv_engine::command::exec::{Cmd, Op, OpReply, PartOp, Step};
 use corekv_engine::command::parts::{MergeArgs, PartReply, Parts, Piece, Split, Write};
@@ -139,7 +140,7 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    fn part(&self, step: Step, keys: &[usize], carry: Option<&Entry>) -> Op {
+    fn part(&self, step: Step, keys: &[usize], carry: Option<&Arc<Entry>>) -> Op {
         Op::Part(PartOp {
             id: self.id,
             step,
@@ -248,7 +249,7 @@ impl Call<'_> {
             }
             tx
         };
-        if let Some(carry) = self.parts.split.again(self.args, &pieces) {
+        if let Some(carry) = self.parts.split.again(self.args, &pieces).map(Arc::new) {
             let reads = groups
                 .iter()
                 .map(|(s, keys)| (*s, self.part(Step::Read, keys, Some(&carry))));
@@ -270,9 +271,10 @@ impl Call<'_> {
             return Ok(());
         }
         let targets = write.targets(groups);
+        let carry = write.carry.map(Arc::new);
         let writes = targets
             .iter()
-            .map(|(s, keys)| (*s, self.part(Step::Write, keys, write.carry.as_ref())));
+            .map(|(s, keys)| (*s, self.part(Step::Write, keys, carry.as_ref())));
         let pieces = if self.parts.always_writes || targets.len() == 1 {
             tx.finish_with(writes, &targets, true).await?
         } else {
@@ -296,7 +298,7 @@ impl Call<'_> {
                 .map(|(s, keys)| (*s, self.part(Step::Read, keys, None)));
             pieces = tx.round(reads, &groups).await;
         }
-        if let Some(carry) = self.parts.split.again(self.args, &pieces) {
+        if let Some(carry) = self.parts.split.again(self.args, &pieces).map(Arc::new) {
             let reads = groups
                 .iter()
                 .map(|(s, keys)| (*s, self.part(Step::Read, keys, Some(&carry))));
@@ -314,9 +316,10 @@ impl Call<'_> {
         };
         if self.parts.write.is_some() {
             let targets = write.targets(groups);
+            let carry = write.carry.map(Arc::new);
             let writes = targets
                 .iter()
-                .map(|(s, keys)| (*s, self.part(Step::Write, keys, write.carry.as_ref())));
+                .map(|(s, keys)| (*s, self.part(Step::Write, keys, carry.as_ref())));
             pieces = tx.round(writes, &targets).await;
         }
         self.merge(&pieces, out);
