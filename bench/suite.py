@@ -21,6 +21,11 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                one-shard corekv, and one key on each shard of a two-shard corekv
                (both shards on the server CPU); Redis runs the same keys
   lists        LPUSH, RPUSH, LPOP, RPOP, LRANGE_100 and LRANGE_600 at P1, redis-benchmark
+  job queue    bench/queueclient.py on a fresh server: 50 worker connections waiting
+               in BRPOP on one list, 8 producer connections sending LPUSH (each the
+               next as soon as one is answered): elements popped per second (the
+               req/s column), server CPU µs per popped element, and each element's
+               time from its LPUSH being sent to its BRPOP reply (the latency columns)
   persistence  off against everysec: SET P1 with redis-benchmark, SET P1 and P16
                with corekv-loadgen, on fresh prefilled servers started with
                --appendonly no and with --appendonly yes --appendfsync everysec
@@ -81,6 +86,8 @@ SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
 LOADGEN, REDIS_BENCHMARK = "corekv-loadgen", "redis-benchmark"
 TXCLIENT = "txclient"
 TXCLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txclient.py")
+QUEUECLIENT = "queueclient"
+QUEUECLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "queueclient.py")
 # MULTI cases: corekv shards, and two keys on one shard / on the two shards.
 MULTI_SHARDS = {"multi-1shard": (1, ("{tx}1", "{tx}2")), "multi-2shards": (2, ("tx:a", "tx:b"))}
 MSET_KEYS = 10
@@ -140,6 +147,8 @@ class Case:
             load = f"{ZSET_TITLES[self.command]} P{self.pipeline}"
         elif self.command == "mset":
             load = f"MSET {MSET_KEYS} keys P{self.pipeline}"
+        elif self.command == QUEUE_COMMAND:
+            load = f"BRPOP job queue, {QUEUE_WORKERS} workers, {QUEUE_PRODUCERS} LPUSH producers (elements/s)"
         elif self.command in MULTI_SHARDS:
             shards = MULTI_SHARDS[self.command][0]
             load = f"MULTI/INCR×2/EXEC, {'one shard' if shards == 1 else 'two shards'} (tx/s)"
@@ -164,6 +173,11 @@ LIST_COMMANDS = ("lpush", "rpush", "lpop", "rpop", "lrange_100", "lrange_600")
 LIST_CASES = tuple(closed(REDIS_BENCHMARK, command, 1) for command in LIST_COMMANDS)
 # redis-benchmark requests per list load (corekv-loadgen has no list twin to size it).
 LIST_REQUESTS = 100_000
+# The job-queue load (bench/queueclient.py): BRPOP workers and LPUSH producers on one
+# list, on a fresh server each round.
+QUEUE_COMMAND, QUEUE_KEY = "brpop-queue", "queue"
+QUEUE_WORKERS, QUEUE_PRODUCERS = 50, 8
+QUEUE_CASE = Case(f"{QUEUE_COMMAND}-{QUEUECLIENT}", QUEUECLIENT, QUEUE_COMMAND)
 # Run order: corekv-loadgen's closed-loop cases first (they size redis-benchmark's
 # runs), SET before GET so GET finds values.
 CLOSED_CASES = (
@@ -190,11 +204,13 @@ TABLE_CASES = (
     MSET_LOADGEN,
     *MULTI_CASES,
     *LIST_CASES,
+    QUEUE_CASE,
     *(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_TABLE_LOADS for setting in PERSISTENCE),
     *PUBSUB_CASES,
 )
 assert sorted(c.key for c in TABLE_CASES) == sorted(
-    c.key for c in CLOSED_CASES + OPEN_CASES + PUBSUB_CASES + MULTI_CASES + sum(PERSISTENCE_CASES.values(), ()))
+    c.key for c in CLOSED_CASES + OPEN_CASES + PUBSUB_CASES + MULTI_CASES + (QUEUE_CASE,)
+    + sum(PERSISTENCE_CASES.values(), ()))
 
 
 
@@ -324,6 +340,27 @@ def multi_session(args, results, rnd, kind):
         sample["round"] = rnd + 1
         results["samples"].setdefault(case.key, {s: [] for s in SERVERS})[kind].append(sample)
         log_sample(rnd, kind, case.title(None), sample)
+
+
+def run_queueclient(args, port):
+    """One bench/queueclient.py run pinned to the client CPU."""
+    argv = [sys.executable, QUEUECLIENT_SCRIPT, "--port", str(port), "--keys", QUEUE_KEY,
+            "--workers", str(QUEUE_WORKERS), "--producers", str(QUEUE_PRODUCERS),
+            "--duration", str(args.duration)]
+    return json.loads(benchlib.run_pinned(args.client_cpu, argv))
+
+
+def queue_session(args, results, rnd, kind):
+    """The job-queue case on a fresh server: its CPU per popped element."""
+    server = benchlib.start(kind, args.server_cpu)
+    try:
+        sample = benchlib.measure(server, lambda: run_queueclient(args, server.port))
+    finally:
+        server.stop()
+    sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
+    sample["round"] = rnd + 1
+    results["samples"].setdefault(QUEUE_CASE.key, {s: [] for s in SERVERS})[kind].append(sample)
+    log_sample(rnd, kind, QUEUE_CASE.title(None), sample)
 
 
 def log(line):
@@ -745,6 +782,8 @@ def main():
                 zset_session(args, plan, results, rnd, kind, zset_pipe_path, zset_commands)
             for kind in benchlib.round_order(rnd):
                 multi_session(args, results, rnd, kind)
+            for kind in benchlib.round_order(rnd):
+                queue_session(args, results, rnd, kind)
         for rnd in range(args.rounds):
             for kind in benchlib.round_order(rnd):
                 open_session(args, plan, results, rnd, kind)

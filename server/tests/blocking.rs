@@ -19,32 +19,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{info_value, items, restart_in, start_in, DataDir, Raw, Server, SHARD_COUNTS};
+use common::blocked::{blocked_clients, wait_blocked};
+use common::{items, restart_in, start_in, DataDir, Raw, Server, SHARD_COUNTS};
 
 /// How long a client gets to be seen blocked.
 const BLOCK_SETTLE: Duration = Duration::from_millis(200);
 /// Slack a timeout may fire late by, on a loaded machine.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(400);
-
-fn blocked(server: &Server) -> u64 {
-    let info = server.raw().cmd(&["INFO", "clients"]);
-    info_value(&info, "blocked_clients")
-        .and_then(|v| v.parse().ok())
-        .expect("blocked_clients")
-}
-
-/// Waits until `n` clients are blocked.
-fn wait_blocked(server: &Server, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while blocked(server) != n {
-        assert!(
-            Instant::now() < deadline,
-            "{} blocked, want {n}",
-            blocked(server)
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Sends `args` on a new connection without reading the reply.
 fn send(server: &Server, args: &[&str]) -> Raw {
@@ -63,14 +44,14 @@ fn pushes_serve_blocked_clients_in_order_across_shards() {
     for shards in SHARD_COUNTS {
         let server = Server::with_shards(shards, &[]);
         let mut first = send(&server, &["BLPOP", "q1", "q2", "q3", "0"]);
-        wait_blocked(&server, 1);
+        wait_blocked(server.port(), 1);
         let mut second = send(&server, &["BRPOP", "q2", "0"]);
         let mut mover = send(&server, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
         let mut mpop = send(
             &server,
             &["BLMPOP", "0", "2", "m1", "m2", "RIGHT", "COUNT", "2"],
         );
-        wait_blocked(&server, 4);
+        wait_blocked(server.port(), 4);
         let mut c = server.raw();
         assert_eq!(c.cmd(&["RPUSH", "q2", "a", "b"]), "2");
         assert_eq!(read(&mut first), "*2\r\n$2\r\nq2\r\n$1\r\na\r\n");
@@ -84,7 +65,7 @@ fn pushes_serve_blocked_clients_in_order_across_shards() {
             "*2\r\n$2\r\nm2\r\n*2\r\n$1\r\n3\r\n$1\r\n2\r\n"
         );
         assert_eq!(c.cmd(&["LRANGE", "m2", "0", "-1"]), "[1]");
-        wait_blocked(&server, 0);
+        wait_blocked(server.port(), 0);
         assert_eq!(c.cmd(&["EXISTS", "q2", "src"]), "0");
     }
 }
@@ -120,7 +101,7 @@ fn blocked_clients_are_served_before_the_next_direct_pop() {
             let (block, push, pop, nothing) = families[round % families.len()];
             let value = round.to_string();
             blocked_client.send(&common::encode_str(&block));
-            wait_blocked(&server, 1);
+            wait_blocked(server.port(), 1);
             let mut push = push.to_vec();
             if push[0] == "ZADD" {
                 push.push("1");
@@ -168,7 +149,69 @@ fn timeouts_answer_null_near_their_deadline() {
         c.cmd(&["BLPOP", "s", "0"]),
         "-WRONGTYPE Operation against a key holding the wrong kind of value"
     );
-    assert_eq!(blocked(&server), 0);
+    assert_eq!(blocked_clients(server.port()), 0);
+}
+
+/// Clients whose timeouts pass while other connections keep every shard busy, and
+/// those connections.
+const TIMED_CLIENTS: usize = 20;
+const LOAD_CLIENTS: usize = 4;
+/// Push/pop pairs per pipelined batch of the load.
+const LOAD_PAIRS: usize = 16;
+/// The shortest timeout, and the step between the clients' timeouts.
+const TIMED_FIRST: Duration = Duration::from_millis(200);
+const TIMED_STEP: Duration = Duration::from_millis(20);
+/// How late a timeout may answer under load.
+const TIMEOUT_LATE_MAX: Duration = Duration::from_millis(100);
+
+/// Blocked clients' timeouts answer null within 100 ms after their deadline (never
+/// before it) while pipelined pushes and pops keep the four shards busy.
+#[test]
+fn timeouts_fire_near_their_deadline_under_load() {
+    let server = Server::with_shards(4, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..LOAD_CLIENTS)
+        .map(|n| {
+            common::stress::spawn(&server, &stop, move |c, i| {
+                let key = format!("load:{n}:{}", i % 8);
+                let mut batch = Vec::new();
+                for _ in 0..LOAD_PAIRS {
+                    batch.extend(common::encode_str(&["RPUSH", &key, "v"]));
+                    batch.extend(common::encode_str(&["LPOP", &key]));
+                }
+                c.send(&batch);
+                (0..2 * LOAD_PAIRS).for_each(|_| drop(c.read_reply()));
+            })
+        })
+        .collect();
+    let timed: Vec<_> = (0..TIMED_CLIENTS)
+        .map(|n| {
+            let mut c = server.raw();
+            thread::spawn(move || {
+                let timeout = TIMED_FIRST + TIMED_STEP * n as u32;
+                let secs = format!("{:.3}", timeout.as_secs_f64());
+                let key = format!("timed:{n}");
+                let started = Instant::now();
+                let reply = c.cmd_raw(&[b"BLPOP", key.as_bytes(), secs.as_bytes()]);
+                (reply, timeout, started.elapsed())
+            })
+        })
+        .collect();
+    let answers: Vec<_> = timed.into_iter().map(|t| t.join().unwrap()).collect();
+    stop.store(true, Ordering::Relaxed);
+    let rounds: u64 = load.into_iter().map(|l| l.join().unwrap()).sum();
+    assert!(rounds > 0, "the load ran");
+    for (reply, timeout, took) in answers {
+        assert_eq!(reply, b"*-1\r\n");
+        assert!(
+            took >= timeout,
+            "answered after {took:?}, timeout {timeout:?}"
+        );
+        assert!(
+            took < timeout + TIMEOUT_LATE_MAX,
+            "answered after {took:?}, timeout {timeout:?}"
+        );
+    }
 }
 
 #[test]
@@ -179,11 +222,11 @@ fn client_unblock_and_kill_release_blocked_clients() {
     let id = read(&mut waiting);
     let id = id.trim_start_matches(':').trim();
     waiting.send(&common::encode_str(&["BLPOP", "k", "0"]));
-    wait_blocked(&server, 1);
+    wait_blocked(server.port(), 1);
     assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", id, "TIMEOUT"]), "1");
     assert_eq!(read(&mut waiting), "*-1\r\n");
     waiting.send(&common::encode_str(&["BLPOP", "k", "0"]));
-    wait_blocked(&server, 1);
+    wait_blocked(server.port(), 1);
     assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", id, "ERROR"]), "1");
     assert_eq!(
         read(&mut waiting),
@@ -195,17 +238,17 @@ fn client_unblock_and_kill_release_blocked_clients() {
         "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
     );
     waiting.send(&common::encode_str(&["BLPOP", "k", "0"]));
-    wait_blocked(&server, 1);
+    wait_blocked(server.port(), 1);
     assert_eq!(c.cmd(&["CLIENT", "KILL", "ID", id]), "1");
-    wait_blocked(&server, 0);
+    wait_blocked(server.port(), 0);
     assert_eq!(c.cmd(&["RPUSH", "k", "kept"]), "1");
     thread::sleep(BLOCK_SETTLE);
     assert_eq!(c.cmd(&["LRANGE", "k", "0", "-1"]), "[kept]");
     // A client that disconnects mid-wait leaves the queue without taking an element.
     let gone = send(&server, &["BLPOP", "k2", "0"]);
-    wait_blocked(&server, 1);
+    wait_blocked(server.port(), 1);
     drop(gone);
-    wait_blocked(&server, 0);
+    wait_blocked(server.port(), 0);
     assert_eq!(c.cmd(&["RPUSH", "k2", "kept"]), "1");
     thread::sleep(BLOCK_SETTLE);
     assert_eq!(c.cmd(&["LRANGE", "k2", "0", "-1"]), "[kept]");
@@ -216,7 +259,19 @@ const CONSUMERS: usize = 50;
 const PRODUCERS: usize = 8;
 const ELEMENTS_PER_PRODUCER: usize = 1250;
 const KEYS: usize = 6;
+/// How long the consumers get to empty the lists once the producers are done.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `producer:index` of a pushed element.
+fn producer_and_index(element: &str) -> (usize, usize) {
+    let (p, i) = element.split_once(':').expect("producer:index");
+    (p.parse().expect("producer"), i.parse().expect("index"))
+}
+
+/// 50 consumers blocked on six keys spread over four shards (half `BLPOP`, half
+/// `BRPOP`), 8 producers pushing 10,000 elements to the keys in turn: every element
+/// is popped exactly once, and each `BLPOP` consumer gets the elements one producer
+/// pushed to one key in the order they were pushed (per-key FIFO).
 #[test]
 fn every_pushed_element_is_popped_exactly_once() {
     let server = Server::with_shards(4, &[]);
@@ -226,24 +281,25 @@ fn every_pushed_element_is_popped_exactly_once() {
         .map(|i| {
             let mut con = server.client();
             let keys = keys.clone();
+            let head = i % 2 == 0;
             thread::spawn(move || {
                 let mut got = Vec::new();
                 loop {
-                    let mut cmd = redis::cmd(if i % 2 == 0 { "BLPOP" } else { "BRPOP" });
+                    let mut cmd = redis::cmd(if head { "BLPOP" } else { "BRPOP" });
                     keys.iter().for_each(|k| {
                         cmd.arg(k);
                     });
                     let popped: Option<(String, String)> = cmd.arg(1).query(&mut con).unwrap();
                     match popped {
-                        Some((_, v)) if v == "stop" => return got,
-                        Some((_, v)) => got.push(v),
+                        Some((_, v)) if v == "stop" => return (head, got),
+                        Some(popped) => got.push(popped),
                         None => {}
                     }
                 }
             })
         })
         .collect();
-    wait_blocked(&server, CONSUMERS as u64);
+    wait_blocked(server.port(), CONSUMERS as u64);
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let mut con = server.client();
@@ -262,6 +318,16 @@ fn every_pushed_element_is_popped_exactly_once() {
         .collect();
     producers.into_iter().for_each(|p| p.join().unwrap());
     let mut c = server.client();
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while redis::cmd("EXISTS")
+        .arg(&keys)
+        .query::<i64>(&mut c)
+        .unwrap()
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the consumers stopped popping");
+        thread::sleep(Duration::from_millis(10));
+    }
     for _ in 0..CONSUMERS {
         let _: i64 = redis::cmd("RPUSH")
             .arg(&keys[0])
@@ -270,14 +336,20 @@ fn every_pushed_element_is_popped_exactly_once() {
             .unwrap();
     }
     let mut seen = BTreeSet::new();
-    let mut count = 0;
     for consumer in consumers {
-        for v in consumer.join().unwrap() {
-            count += 1;
+        let (head, got) = consumer.join().unwrap();
+        let mut last: std::collections::HashMap<(String, usize), usize> = Default::default();
+        for (key, v) in got {
+            let (p, i) = producer_and_index(&v);
+            if head {
+                if let Some(before) = last.insert((key.clone(), p), i) {
+                    assert!(before < i, "{key}: {p}:{i} popped after {p}:{before}");
+                }
+            }
             assert!(seen.insert(v.clone()), "{v} popped twice");
         }
     }
-    assert_eq!(count, total, "every element popped once");
+    assert_eq!(seen.len(), total, "every element popped once");
 }
 
 /// redis-py workers (`blpop`, and `brpoplpush` into a processing list) and producers
@@ -415,7 +487,7 @@ fn idle_timeout_spares_blocked_clients_and_subscribers() {
         listener.cmd(&["SUBSCRIBE", "idle:ch"]),
         "[subscribe, idle:ch, 1]"
     );
-    wait_blocked(&server, 1);
+    wait_blocked(server.port(), 1);
     let list = server.raw().cmd(&["CLIENT", "LIST"]);
     assert!(
         list.lines()

@@ -2,9 +2,10 @@
 //! `BRPOPLPUSH`, `BLMOVE` and `BLMPOP` as [`Parts`] that do what the command does
 //! when an element is there, and answer Redis's timeout reply (a null, or a null
 //! array) when none is. Inside `MULTI` that is the whole command (Redis's rule:
-//! blocking forms do not block in a transaction); outside, the server's blocking
-//! layer runs this step again each time a watched key may have become ready, until
-//! it answers something else or the timeout passes.
+//! blocking forms do not block in a transaction); outside, once the client is
+//! blocked, the shard of a watched key that became ready runs the step for that key
+//! alone ([`watching_only`]) when the key holds what the command pops
+//! ([`serves_from`]), until it answers something else or the timeout passes.
 //!
 //! The timeout is checked with the other arguments, before any key is looked up,
 //! with Redis 7.0.15's texts ([`timeout_ms`]).
@@ -23,6 +24,7 @@ use crate::collections::End;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::resp::{parse_f64, Reply, ReplyBuf};
+use crate::value::Value;
 
 type PlanResult = CmdResult<Option<Write>>;
 
@@ -93,6 +95,22 @@ pub fn watching_only(args: &[Bytes], key: &[u8]) -> CmdResult<Vec<Bytes>> {
         one[BLMPOP_NUMKEYS_AT] = Bytes::from_static(b"1");
     }
     Ok(one)
+}
+
+/// Whether a client blocked in `args` can be served from a key holding `value`: a
+/// list for the blocking list pops and moves, a sorted set for `BZPOPMIN`,
+/// `BZPOPMAX` and `BZMPOP`. A key of another type leaves the client blocked (Redis
+/// 7.0's `handleClientsBlockedOnKeys` serves a ready key only of the type its
+/// clients pop), to be served once the key holds that type again.
+pub fn serves_from(args: &[Bytes], value: &Value) -> bool {
+    let sorted_set = args[0]
+        .get(..2)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"BZ"));
+    match value {
+        Value::List(_) => !sorted_set,
+        Value::Zset(_) => sorted_set,
+        _ => false,
+    }
 }
 
 pub(super) fn check_timeout(args: &[Bytes]) -> CmdResult {
@@ -256,6 +274,28 @@ mod tests {
         );
         let mv = ["BLMOVE", "s", "d", "LEFT", "RIGHT", "0"];
         assert_eq!(one(&mv, "s"), words(&mv));
+    }
+
+    #[test]
+    fn a_key_serves_only_the_pops_of_its_type() {
+        use crate::collections::{List, Zset};
+        let list = Value::List(Box::new(List::new()));
+        let zset = Value::Zset(Zset::new());
+        let string = Value::Str(b"v".to_vec());
+        let blpop = args(&["BLPOP", "k", "0"]);
+        let blmove = args(&["blmove", "k", "d", "LEFT", "LEFT", "0"]);
+        let bzpopmin = args(&["BZPOPMIN", "k", "0"]);
+        let bzmpop = args(&["bzmpop", "0", "1", "k", "MIN"]);
+        for list_pop in [&blpop, &blmove] {
+            assert!(serves_from(list_pop, &list));
+            assert!(!serves_from(list_pop, &zset));
+            assert!(!serves_from(list_pop, &string));
+        }
+        for zset_pop in [&bzpopmin, &bzmpop] {
+            assert!(serves_from(zset_pop, &zset));
+            assert!(!serves_from(zset_pop, &list));
+            assert!(!serves_from(zset_pop, &string));
+        }
     }
 
     /// The step alone: what `MULTI` runs, and what a blocked client retries.

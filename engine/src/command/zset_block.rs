@@ -2,8 +2,9 @@
 //! mechanism as the blocking list pops ([`super::list_block`]): each is a [`Parts`]
 //! step doing what `ZPOPMIN`/`ZPOPMAX`/`ZMPOP` do when a key holds a sorted set, and
 //! answering the null array when none does. Inside `MULTI` that is the whole command;
-//! outside, the server's blocking layer runs the step again whenever a watched key
-//! changes, until it pops or the timeout passes.
+//! outside, once the client is blocked, the shard of a watched key that changed runs
+//! the step for that key alone while it holds a sorted set, until it pops or the
+//! timeout passes.
 
 use bytes::Bytes;
 

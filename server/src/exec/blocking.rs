@@ -3,8 +3,10 @@
 //! parts across shards) at once, then, while it answers null, queued on its watched
 //! keys ([`crate::shard::blocking`]) until the shard of a key that became ready
 //! serves it right after the command that filled the key, the timeout passes, the
-//! connection closes or `CLIENT UNBLOCK` releases it. A step a shard cannot run
-//! alone (`BLMOVE` to a key elsewhere) is run again here when the client is woken.
+//! connection closes or `CLIENT UNBLOCK` releases it. Once queued, the client never
+//! runs its step itself: woken without being served (a shard passed it over while
+//! another was serving it), it asks its keys' shards to look again, so each key is
+//! served by its own shard in its command order, for that key alone.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -32,7 +34,8 @@ use crate::shard::Core;
 /// disconnects mid-wait leaves the queues before an element would be popped for it.
 const PEER_CHECK_INTERVAL_MS: u64 = 100;
 
-/// [`sleep`], also ending when the peer has closed the connection.
+/// [`sleep`], also ending when the peer has closed the connection (looked at every
+/// [`PEER_CHECK_INTERVAL_MS`] and on each wake-up).
 async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<u64>) -> Woken {
     let (outbox, fd) = {
         let info = client.info.borrow();
@@ -47,6 +50,8 @@ async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<
                     return Woken::Closed;
                 }
             }
+            // A shard that found the peer gone wakes the client without serving it.
+            Woken::Ready if peer_closed(fd) => return Woken::Closed,
             woken => return woken,
         }
     }
@@ -55,8 +60,8 @@ async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<
 /// How long a woken client waits before looking again while a shard is serving it.
 const CLAIM_POLL: Duration = Duration::from_micros(100);
 
-/// Sleeps until a shard serves the client, it should run its step again, or it
-/// stops waiting. While a shard is serving it, it waits for that to end.
+/// Sleeps until a shard serves the client, it should have its keys looked at
+/// again, or it stops waiting. While a shard is serving it, it waits for that to end.
 async fn wait_turn(client: &Client, signal: &Signal, deadline: Option<u64>) -> Settled {
     let woken = sleep_watching_peer(client, signal, deadline).await;
     loop {
@@ -84,8 +89,8 @@ impl Drop for BlockedFlag {
 }
 
 /// Runs blocking command `id`: its step at once; while that answers null, the client
-/// waits queued until a shard serves it (or wakes it to run its step again), its
-/// timeout passes, it is unblocked or its connection closes.
+/// waits queued until a shard serves it, its timeout passes, it is unblocked or its
+/// connection closes.
 pub async fn run(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, out: &mut ReplyBuf) {
     let started = Instant::now();
     wait_for_element(core, client, id, args, out).await;
@@ -126,21 +131,16 @@ async fn wait_for_element(
     };
     let (queued, signal) = Queued::new(client.id, db, keys.clone(), step);
     let _shown = BlockedFlag::set(client);
-    look_again(core, db, keys).await;
+    look_again(core, db, keys.clone()).await;
     loop {
         match wait_turn(client, &signal, deadline).await {
-            Settled::Step => {
-                buf.clear();
-                super::tx::run(core, id, db, args, &mut buf).await;
-                if !is_null(&buf) {
-                    break;
-                }
+            Settled::Look => {
                 signal.waiting();
+                look_again(core, db, keys.clone()).await;
             }
             Settled::Served(served) => {
                 drop(queued);
-                let logged: Vec<(usize, u64)> = served.logged.into_iter().collect();
-                if let Err(e) = crate::persist::writer::wait_acked(core, &logged).await {
+                if let Err(e) = crate::persist::writer::wait_acked(core, &served.logged).await {
                     return out.error(&e);
                 }
                 return out.extend_from_slice(&served.reply);
@@ -161,8 +161,9 @@ async fn wait_for_element(
 }
 
 /// Asks each shard holding one of `keys` to look at them once the client is
-/// queued: an element that came between the first step and the queueing is then
-/// served by the shard, in its command order, like one pushed later.
+/// queued (or woken without being served): an element that came between the first
+/// step and the queueing is then served by the shard, in its command order, like
+/// one pushed later.
 async fn look_again(core: &Rc<Core>, db: usize, keys: Vec<Bytes>) {
     let shards = core.shards();
     let mut per_shard: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); shards];

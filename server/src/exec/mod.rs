@@ -379,7 +379,10 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
             let before = engine.log().last_lsn();
             let slow = &mut squash.slow;
             let cmds = squash.per_shard[home].drain(..);
-            slowlog::run_timed(&mut engine, cmds, now, out, |_, id| slow.extend(id));
+            slowlog::run_timed(&mut engine, cmds, now, out, |engine, _, id| {
+                slow.extend(id);
+                crate::shard::blocking::serve_between(core, engine);
+            });
             let after = engine.log().last_lsn();
             drop(engine);
             crate::shard::blocking::serve_ready(core);
@@ -428,9 +431,10 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
             let mut engine = core.shard.borrow_mut();
             let before = engine.log().last_lsn();
             let slow = &mut squash.slow;
-            slowlog::run_timed(&mut engine, cmds.drain(..), now, &mut buf, |b, id| {
+            slowlog::run_timed(&mut engine, cmds.drain(..), now, &mut buf, |e, b, id| {
                 ends.push(b.len());
                 slow.extend(id);
+                crate::shard::blocking::serve_between(core, e);
             });
             replies[home] = (buf.into_bytes(), ends);
             let after = engine.log().last_lsn();

@@ -251,14 +251,15 @@ impl Lap {
 }
 
 /// Runs a shard batch's commands, each timed while the log is on and its reply
-/// counted ([`super::calls::replied`]); `after` sees the replies so far and the
-/// entry id of a command that was slow.
+/// counted ([`super::calls::replied`]); `after` gets the shard (blocked clients are
+/// served there between commands), the replies so far and the entry id of a
+/// command that was slow.
 pub fn run_timed(
     shard: &mut Shard,
     cmds: impl IntoIterator<Item = Cmd>,
     now_ms: u64,
     out: &mut ReplyBuf,
-    mut after: impl FnMut(&ReplyBuf, Option<u64>),
+    mut after: impl FnMut(&mut Shard, &ReplyBuf, Option<u64>),
 ) {
     let mut lap = Lap::start();
     for cmd in cmds {
@@ -266,7 +267,7 @@ pub fn run_timed(
         shard.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, out);
         super::calls::replied(cmd.id, &out[reply_at..]);
         let slow = lap.as_mut().and_then(|l| l.lap(cmd.id, &cmd.args));
-        after(out, slow);
+        after(shard, out, slow);
     }
 }
 
@@ -274,16 +275,28 @@ pub fn run_timed(
 /// by command, its slow commands' entry ids in `slow`; anything else as the shard
 /// applies it.
 pub fn apply(shard: &mut Shard, op: Op, now_ms: u64, slow: &mut SlowIds) -> OpReply {
+    apply_between(shard, op, now_ms, slow, |_| {})
+}
+
+/// [`apply`], with `between` run on the shard after each command of a batch.
+pub fn apply_between(
+    shard: &mut Shard,
+    op: Op,
+    now_ms: u64,
+    slow: &mut SlowIds,
+    mut between: impl FnMut(&mut Shard),
+) -> OpReply {
     let Op::Batch(cmds, protocol) = op else {
         return shard.apply(op, now_ms);
     };
     let mut out = ReplyBuf::new(protocol);
     let mut ends = Vec::with_capacity(cmds.len());
-    run_timed(shard, cmds, now_ms, &mut out, |buf, id| {
+    run_timed(shard, cmds, now_ms, &mut out, |shard, buf, id| {
         ends.push(buf.len());
         if let Some(id) = id {
             slow.push(id);
         }
+        between(shard);
     });
     OpReply::Replies {
         out: out.into_bytes(),

@@ -13,20 +13,22 @@
 //! ```
 //!
 //! Serving happens on the shard that holds the ready key, after the command that
-//! made it ready (after the transaction, when one holds the shard), as Redis serves
-//! blocked clients before its next command: a pop by another client arriving right
-//! behind the push cannot take the element first. A client blocked on keys of
-//! several shards is claimed by one shard at a time ([`Signal`]'s state), so it
-//! gets one element; a shard that finds it claimed or running its own step serves
-//! the next client queued, and when none can be served flags those it passed to run
-//! their step again. A newly queued client asks its keys' shards to look at them
-//! ([`mark_ready`]); `FLUSHALL`/`SWAPDB` make every watched key of the shard ready.
-//! A step that would reach another shard (`BLMOVE` to a key elsewhere) is not run
-//! in place: that client is woken and
-//! runs its step as a transaction itself. A client leaving the queue with a wake-up
-//! it did not act on wakes the next one on each of its keys, so an element is never
-//! left unnoticed. The queues are process-wide (one lock, touched only while some
-//! client is blocked: a shard's sink reads one atomic counter otherwise).
+//! made it ready (after each command of a batch; after the transaction, when one
+//! holds the shard), as Redis serves blocked clients before its next command: a pop
+//! by another client arriving right behind the push, or pipelined behind it, cannot
+//! take the element first. A key of another type than a client pops leaves it
+//! blocked, as in Redis 7.0. A client blocked on keys of several shards is claimed
+//! by one shard at a time ([`Signal`]'s state), so it gets one element; a shard
+//! that finds it claimed serves the next client queued, and when none can be
+//! served wakes those it passed, which ask their keys' shards to look again
+//! ([`mark_ready`], as a newly queued client does); `FLUSHALL`/`SWAPDB` make every
+//! watched key of the shard ready. A `BLMOVE`/`BRPOPLPUSH` whose destination lives
+//! on another shard is served by a transaction the source's shard starts holding
+//! itself ([`moves`]): the pop and the push commit together, before the source runs
+//! anything else. A client leaving the queue with a wake-up it did not act on wakes
+//! the next one on each of its keys, so an element is never left unnoticed. The
+//! queues are process-wide (one lock, touched only while some client is blocked: a
+//! shard's sink reads one atomic counter otherwise).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -38,16 +40,19 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use corekv_engine::command::list_block::watching_only;
+use corekv_engine::command::list_block::{serves_from, watching_only};
 use corekv_engine::command::table;
 use corekv_engine::keyspace::hooks::{ChangeKind, ChangeSink, DbChange};
 use corekv_engine::resp::{Args, Protocol, ReplyBuf};
+use corekv_engine::shard::Shard;
 use corekv_engine::slot::shard_of;
 use futures::task::AtomicWaker;
 
 use crate::runtime::clock::now_ms;
 use crate::session::outbox::Outbox;
 use crate::shard::Core;
+
+mod moves;
 
 /// How `CLIENT UNBLOCK` releases a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +63,8 @@ pub enum Unblock {
     Error = 2,
 }
 
-/// [`Signal::state`]: the client runs its step itself (no shard may serve it).
+/// [`Signal::state`]: the client is awake, about to ask its keys' shards to look
+/// again (no shard may serve it).
 const RUNNING: u8 = 0;
 /// Asleep: a shard may claim it.
 const WAITING: u8 = 1;
@@ -70,13 +76,14 @@ const SERVED: u8 = 3;
 const DONE: u8 = 4;
 
 /// What a shard's serving left for a blocked client: its reply, and the journal
-/// position the reply waits for (the shard's last LSN, when the pop wrote there).
+/// positions the reply waits for (each shard the pop or move wrote to, with its
+/// last LSN there).
 pub struct Served {
     pub reply: Vec<u8>,
-    pub logged: Option<(usize, u64)>,
+    pub logged: Vec<(usize, u64)>,
 }
 
-/// What wakes a blocked client, and who runs its step now.
+/// What wakes a blocked client, and who may serve it now.
 #[derive(Default)]
 pub struct Signal {
     ready: AtomicBool,
@@ -98,9 +105,17 @@ impl Signal {
         self.state.store(WAITING, Ordering::Release);
     }
 
-    /// After the client woke for `woken`: whether it runs its step again, stops, was
-    /// served, or must wait while a shard finishes serving it (`None`: a claim is
-    /// one step run on the shard's thread, so the client looks again shortly).
+    /// A shard served the client it claimed: hands it `served` and wakes it.
+    fn serve(&self, served: Served) {
+        *self.served.lock().expect("no panic holds it") = Some(served);
+        self.state.store(SERVED, Ordering::Release);
+        self.wake();
+    }
+
+    /// After the client woke for `woken`: whether it has its keys looked at again,
+    /// stops, was served, or must wait while a shard finishes serving it (`None`: a
+    /// claim is one step on the shard's thread, or one short move transaction, so
+    /// the client looks again shortly).
     pub fn settle(&self, woken: Woken) -> Option<Settled> {
         let to = match woken {
             Woken::Ready => RUNNING,
@@ -110,7 +125,7 @@ impl Signal {
             .state
             .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) if to == RUNNING => Some(Settled::Step),
+            Ok(_) if to == RUNNING => Some(Settled::Look),
             Ok(_) => Some(Settled::Stop(woken)),
             Err(SERVED) => {
                 let served = self.served.lock().expect("no panic holds it").take();
@@ -125,8 +140,8 @@ impl Signal {
 
 /// Where a woken blocked client stands ([`Signal::settle`]).
 pub enum Settled {
-    /// Run the step again.
-    Step,
+    /// Have its keys looked at again ([`mark_ready`] on their shards).
+    Look,
     /// Stop waiting for this reason.
     Stop(Woken),
     /// A shard popped for it.
@@ -169,7 +184,7 @@ impl Waiters {
 
     /// The first client queued on `key` a shard may serve, claimed. When there is
     /// none, the clients passed over (running their own step, or claimed by another
-    /// shard) are flagged to run their step again, so an element left on the key is
+    /// shard) are woken to have their keys looked at again, so an element left on the key is
     /// seen; while someone is served they are left alone.
     fn claim(&self, key: &(usize, Bytes)) -> Option<(Arc<Signal>, Arc<Step>)> {
         let mut passed = Vec::new();
@@ -297,54 +312,109 @@ pub fn mark_ready(keys: Vec<(usize, Bytes)>) {
     });
 }
 
+/// The next key this core's shard made ready, every watched key of the shard
+/// first noted when a whole database changed.
+fn next_ready(core: &Core) -> Option<(usize, Bytes)> {
+    READY.with(|r| {
+        let mut ready = r.borrow_mut();
+        if std::mem::take(&mut ready.every) {
+            let shards = core.shards();
+            let mine = waiters()
+                .by_key
+                .keys()
+                .filter(|(_, k)| shard_of(k, shards) == core.id)
+                .cloned()
+                .collect::<Vec<_>>();
+            for key in mine {
+                if !ready.keys.contains(&key) {
+                    ready.keys.push(key);
+                }
+            }
+        }
+        (!ready.keys.is_empty()).then(|| ready.keys.remove(0))
+    })
+}
+
 /// Serves the clients blocked on keys this shard made ready, in the order they
 /// blocked, each with its step for that key run here. Runs right after whatever
 /// changed the shard (a command, a batch, a transaction's end), while the shard is
-/// not held by a transaction. Never awaits.
+/// not held by a transaction; stops when a move to another shard takes the shard
+/// ([`moves`]), whose end serves the rest. Never awaits.
 pub fn serve_ready(core: &Core) {
-    loop {
-        let next = READY.with(|r| {
-            let mut ready = r.borrow_mut();
-            if std::mem::take(&mut ready.every) {
-                let shards = core.shards();
-                let mine = waiters()
-                    .by_key
-                    .keys()
-                    .filter(|(_, k)| shard_of(k, shards) == core.id)
-                    .cloned()
-                    .collect::<Vec<_>>();
-                for key in mine {
-                    if !ready.keys.contains(&key) {
-                        ready.keys.push(key);
-                    }
-                }
-            }
-            (!ready.keys.is_empty()).then(|| ready.keys.remove(0))
-        });
-        let Some(key) = next else {
+    while core.unlocked() {
+        let Some(key) = next_ready(core) else {
             return;
         };
-        serve_key(core, &key);
+        let mut shard = core.shard.borrow_mut();
+        let before = shard.log().last_lsn();
+        serve_key(core, &mut shard, &key, Moves::Start);
+        let after = shard.log().last_lsn();
+        drop(shard);
+        if after != before {
+            core.kick_journal();
+        }
     }
 }
 
-/// Serves the clients queued on `key` until one finds it empty.
-fn serve_key(core: &Core, key: &(usize, Bytes)) {
+/// [`serve_ready`] between two commands of a batch running on `shard` in place or
+/// from a message, so a blocked client gets what a command pushed before the
+/// batch's next command runs (Redis serves after each command). A client whose
+/// step moves to another shard cannot start its transaction while the batch holds
+/// the shard: its key stays ready for [`serve_ready`] after the batch, and the
+/// clients queued behind it on that key wait with it. The caller wakes the journal.
+pub fn serve_between(core: &Core, shard: &mut Shard) {
+    let idle = READY.with(|r| {
+        let ready = r.borrow();
+        ready.keys.is_empty() && !ready.every
+    });
+    if idle || !core.unlocked() {
+        return;
+    }
+    let mut deferred = Vec::new();
+    while let Some(key) = next_ready(core) {
+        if serve_key(core, shard, &key, Moves::Defer) == Left::Deferred {
+            deferred.push(key);
+        }
+    }
+    mark_ready(deferred);
+}
+
+/// What serving a key does with a client whose step moves to another shard.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Moves {
+    /// Starts the move's transaction ([`moves::start`]).
+    Start,
+    /// Leaves the key ready for later.
+    Defer,
+}
+
+/// How serving a key ended.
+#[derive(PartialEq, Eq)]
+enum Left {
+    Done,
+    Deferred,
+}
+
+/// Serves the clients queued on `key` until one finds it empty or a move starts.
+fn serve_key(core: &Core, shard: &mut Shard, key: &(usize, Bytes), moves: Moves) -> Left {
     loop {
         let claimed = waiters().claim(key);
         let Some((signal, step)) = claimed else {
-            return;
+            return Left::Done;
         };
-        match serve_one(core, key, &step) {
-            Serve::Served(served) => {
-                *signal.served.lock().expect("no panic holds it") = Some(served);
-                signal.state.store(SERVED, Ordering::Release);
-                signal.wake();
+        match serve_one(core, shard, key, &step) {
+            Serve::Served(served) => signal.serve(served),
+            Serve::Empty => {
+                signal.waiting();
+                return Left::Done;
             }
-            Serve::Empty => return signal.state.store(WAITING, Ordering::Release),
-            Serve::Elsewhere => {
-                signal.state.store(WAITING, Ordering::Release);
-                return signal.wake();
+            Serve::Elsewhere(dest) if moves == Moves::Start => {
+                moves::start(core, shard, key, signal, step, dest);
+                return Left::Done;
+            }
+            Serve::Elsewhere(_) => {
+                signal.waiting();
+                return Left::Deferred;
             }
         }
     }
@@ -355,41 +425,48 @@ enum Serve {
     Served(Served),
     /// The key holds nothing it pops (emptied again, deleted, another type).
     Empty,
-    /// The step reaches another shard: the client runs it itself.
-    Elsewhere,
+    /// The step moves the element to a key on this other shard.
+    Elsewhere(usize),
 }
 
-/// Runs `step` for `key` alone on this shard.
-fn serve_one(core: &Core, key: &(usize, Bytes), step: &Step) -> Serve {
+/// Runs `step` for `key` alone on this shard, if the key holds the type it pops.
+fn serve_one(core: &Core, shard: &mut Shard, key: &(usize, Bytes), step: &Step) -> Serve {
+    let (db, now) = (key.0, now_ms());
+    let serves = match shard.keyspace_mut().find(db, &key.1, now) {
+        Some(entry) => serves_from(&step.args, &entry.value),
+        None => false,
+    };
+    if !serves {
+        return Serve::Empty;
+    }
     let Ok(args) = watching_only(&step.args, &key.1) else {
-        return Serve::Elsewhere;
+        return Serve::Empty;
     };
     let args: Args = args.into();
     let shards = core.shards();
     let spec = table().all[step.id];
-    if spec
+    let elsewhere = spec
         .keys
         .resolve(&args)
         .iter()
-        .any(|i| shard_of(&args[i], shards) != core.id)
-    {
-        return Serve::Elsewhere;
+        .map(|i| shard_of(&args[i], shards))
+        .find(|&s| s != core.id);
+    if let Some(dest) = elsewhere {
+        return Serve::Elsewhere(dest);
     }
     let mut out = ReplyBuf::new(step.protocol);
-    let mut shard = core.shard.borrow_mut();
     let before = shard.log().last_lsn();
-    shard.run_cmd(step.id, key.0, &args, now_ms(), &mut out);
+    shard.run_cmd(step.id, db, &args, now, &mut out);
     let after = shard.log().last_lsn();
-    drop(shard);
-    if after != before {
-        core.kick_journal();
-    }
     if is_null(&out) {
         return Serve::Empty;
     }
     Serve::Served(Served {
         reply: out.into_bytes(),
-        logged: (after != before).then_some((core.id, after)),
+        logged: (after != before)
+            .then_some((core.id, after))
+            .into_iter()
+            .collect(),
     })
 }
 

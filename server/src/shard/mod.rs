@@ -298,11 +298,12 @@ impl Core {
                     self.shard.borrow_mut().log_mut().begin_tx();
                 }
                 let mut slow = Default::default();
-                let reply = crate::ops::slowlog::apply(
+                let reply = crate::ops::slowlog::apply_between(
                     &mut self.shard.borrow_mut(),
                     op,
                     now_ms(),
                     &mut slow,
+                    |shard| blocking::serve_between(self, shard),
                 );
                 self.kick_journal();
                 let mark = LogMark {

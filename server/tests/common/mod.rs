@@ -21,6 +21,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 mod adopt;
+pub mod blocked;
 pub mod compare;
 pub mod python;
 pub mod sentinel;
