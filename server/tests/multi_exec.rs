@@ -612,30 +612,131 @@ fn cross_shard_hops(c: &mut Raw) -> u64 {
         .expect("cross_shard_hops")
 }
 
-/// An `EXEC` of single-shard commands on the two shards of a two-shard server (no
-/// journal, so no durability waits) takes each remote shard's lock with the
-/// message that runs its commands, then commits: two messages to the other shard
-/// (locking first, then running, then committing took three), whichever shard the
-/// connection lives on.
+/// An `EXEC` of single-shard commands on the two shards of a two-shard server
+/// takes each remote shard's lock with the message that runs its commands, then
+/// commits: two messages to the other shard (locking first, then running, then
+/// committing took three), whichever shard the connection lives on. With the
+/// journal on, the commit answers once its records are safe, in the same message
+/// (a separate wait for the journal made it three).
 #[test]
 fn a_two_shard_exec_locks_and_runs_in_one_message_per_shard() {
-    let server = Server::with_shards(2, &["--appendonly", "no"]);
-    let (a, b) = ("b", "c");
-    assert_ne!(shard_of(a, 2), shard_of(b, 2));
-    let mut c = server.raw();
-    let before = cross_shard_hops(&mut c);
-    let info_only = cross_shard_hops(&mut c) - before;
-    let start = cross_shard_hops(&mut c);
-    for i in 1..=HOP_EXECS {
-        assert_eq!(c.cmd(&["MULTI"]), "OK");
-        assert_eq!(c.cmd(&["INCR", a]), "QUEUED");
-        assert_eq!(c.cmd(&["INCR", b]), "QUEUED");
-        assert_eq!(c.cmd(&["EXEC"]), format!("[{i}, {i}]"));
+    for appendonly in ["no", "yes"] {
+        let server = Server::with_shards(2, &["--appendonly", appendonly]);
+        let (a, b) = ("b", "c");
+        assert_ne!(shard_of(a, 2), shard_of(b, 2));
+        let mut c = server.raw();
+        let before = cross_shard_hops(&mut c);
+        let info_only = cross_shard_hops(&mut c) - before;
+        let start = cross_shard_hops(&mut c);
+        for i in 1..=HOP_EXECS {
+            assert_eq!(c.cmd(&["MULTI"]), "OK");
+            assert_eq!(c.cmd(&["INCR", a]), "QUEUED");
+            assert_eq!(c.cmd(&["INCR", b]), "QUEUED");
+            assert_eq!(c.cmd(&["EXEC"]), format!("[{i}, {i}]"));
+        }
+        let hops = cross_shard_hops(&mut c) - start - info_only;
+        println!("appendonly {appendonly}: {HOP_EXECS} two-shard EXECs: {hops} messages");
+        assert!(
+            hops <= 2 * HOP_EXECS,
+            "appendonly {appendonly}: {hops} messages for {HOP_EXECS} EXECs"
+        );
     }
-    let hops = cross_shard_hops(&mut c) - start - info_only;
-    println!("{HOP_EXECS} two-shard EXECs: {hops} cross-shard messages");
-    assert!(
-        hops <= 2 * HOP_EXECS,
-        "{hops} messages for {HOP_EXECS} EXECs"
-    );
+}
+
+/// A step of a two-connection script: `true` runs it on the administrating
+/// connection, `false` on the transaction's.
+type Step = (bool, &'static [&'static str]);
+
+const FULL: &[&str] = &["CONFIG", "SET", "maxmemory", "1"];
+const ROOMY: &[&str] = &["CONFIG", "SET", "maxmemory", "0"];
+
+/// Transactions over `maxmemory` (`noeviction`, a limit of one byte with keys on
+/// every shard): an `EXEC` whose queue holds a write that may grow memory is refused
+/// whole, on one shard, on two (the one-pass path) and with a watch (the locking
+/// path), also when a queueing error doomed it already; one with deletions and
+/// reads only runs; every command sent inside `MULTI` but `EXEC`/`DISCARD`/`RESET`
+/// is refused with `-OOM` and dooms the transaction.
+const OVER_MAXMEMORY: &[Step] = &[
+    (
+        true,
+        &["MSET", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"],
+    ),
+    (false, &["MULTI"]),
+    (false, &["SET", "a", "x"]),
+    (true, FULL),
+    (false, &["EXEC"]),
+    (false, &["GET", "a"]),
+    (true, ROOMY),
+    (false, &["MULTI"]),
+    (false, &["SET", "a", "x"]),
+    (false, &["INCR", "b"]),
+    (true, FULL),
+    (false, &["EXEC"]),
+    (true, ROOMY),
+    (false, &["WATCH", "c"]),
+    (false, &["MULTI"]),
+    (false, &["APPEND", "c", "x"]),
+    (false, &["MSET", "d", "x", "a", "y"]),
+    (true, FULL),
+    (false, &["EXEC"]),
+    (false, &["MGET", "a", "b", "c", "d"]),
+    (true, ROOMY),
+    (false, &["MULTI"]),
+    (false, &["GET", "a"]),
+    (false, &["DEL", "e"]),
+    (true, FULL),
+    (false, &["EXEC"]),
+    (true, ROOMY),
+    (false, &["MULTI"]),
+    (false, &["SET", "a", "x"]),
+    (false, &["NOSUCH"]),
+    (true, FULL),
+    (false, &["EXEC"]),
+    (false, &["MULTI"]),
+    (false, &["GET", "a"]),
+    (false, &["SET", "a", "x"]),
+    (false, &["PING"]),
+    (false, &["SAVE"]),
+    (false, &["MULTI"]),
+    (false, &["WATCH", "a"]),
+    (false, &["NOSUCH"]),
+    (false, &["EXEC"]),
+    (false, &["MULTI"]),
+    (false, &["DISCARD"]),
+    (false, &["MULTI"]),
+    (false, &["RESET"]),
+    (false, &["SET", "a", "x"]),
+    (true, ROOMY),
+    (false, &["MULTI"]),
+    (false, &["SET", "a", "z"]),
+    (false, &["EXEC"]),
+];
+
+fn run_steps(port: u16, protocol: u8, steps: &[Step]) -> Vec<String> {
+    let mut admin = Raw::connect(port);
+    let mut tx = connect(port, protocol);
+    steps
+        .iter()
+        .map(|(on_admin, args)| {
+            let con = if *on_admin { &mut admin } else { &mut tx };
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            String::from_utf8_lossy(&con.cmd_raw(&args)).into_owned()
+        })
+        .collect()
+}
+
+/// [`OVER_MAXMEMORY`] answers what redis-server 7.0 answers, byte for byte.
+#[test]
+fn transactions_over_maxmemory_match_redis() {
+    let redis = Redis::start();
+    for protocol in common::PROTOCOLS {
+        let want = run_steps(redis.port, protocol, OVER_MAXMEMORY);
+        common::each_shard_count(&[], |server, shards| {
+            let got = run_steps(server.port(), protocol, OVER_MAXMEMORY);
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                let step = OVER_MAXMEMORY[i].1;
+                assert_eq!(g, w, "RESP{protocol}, {shards} shards, step {i}: {step:?}");
+            }
+        });
+    }
 }

@@ -201,25 +201,46 @@ fn publish_reaches_subscribers_on_every_core_in_order_with_the_count() {
     }
 }
 
+/// Subscribers of channels, patterns and a shard channel, several of each name
+/// (spread over the cores): the plain channels' listeners, then the others.
+fn introspection_subscribers(port: u16) -> (Vec<Listener>, Vec<Listener>) {
+    let subs: Vec<Listener> = (0..SUBSCRIBERS)
+        .map(|i| {
+            let ch = format!("ch{}", i % 4);
+            Listener::subscribe(port, &["SUBSCRIBE", &ch, "all"], 2)
+        })
+        .collect();
+    let pats =
+        (0..6).map(|i| Listener::subscribe(port, &["PSUBSCRIBE", &format!("p{}*", i % 3)], 1));
+    let shard = (0..5).map(|_| Listener::subscribe(port, &["SSUBSCRIBE", "sh"], 1));
+    (subs, pats.chain(shard).collect())
+}
+
+/// `INFO stats`' pub/sub counts, as `name:value` lines.
+fn pubsub_info(c: &mut Raw) -> Vec<String> {
+    let info = c.cmd(&["INFO", "stats"]);
+    ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"]
+        .iter()
+        .map(|f| format!("{f}:{}", common::info_value(&info, f).unwrap_or_default()))
+        .collect()
+}
+
 #[test]
 fn pubsub_introspection_counts_every_core() {
+    let redis = Redis::start();
+    let (_redis_subs, _redis_others) = introspection_subscribers(redis.port);
+    let redis_info = pubsub_info(&mut Raw::connect(redis.port));
+    let distinct = [
+        "pubsub_channels:5",
+        "pubsub_patterns:3",
+        "pubsubshard_channels:1",
+    ];
+    assert_eq!(redis_info, distinct, "each name counted once");
     for shards in SHARD_COUNTS {
         let server = Server::with_shards(shards, &[]);
-        let _subs: Vec<Listener> = (0..SUBSCRIBERS)
-            .map(|i| {
-                let ch = format!("ch{}", i % 4);
-                Listener::subscribe(server.port(), &["SUBSCRIBE", &ch, "all"], 2)
-            })
-            .collect();
-        let _pats: Vec<Listener> = (0..6)
-            .map(|i| {
-                Listener::subscribe(server.port(), &["PSUBSCRIBE", &format!("p{}*", i % 3)], 1)
-            })
-            .collect();
-        let _shard: Vec<Listener> = (0..5)
-            .map(|_| Listener::subscribe(server.port(), &["SSUBSCRIBE", "sh"], 1))
-            .collect();
+        let (_subs, _others) = introspection_subscribers(server.port());
         let mut c = server.raw();
+        assert_eq!(pubsub_info(&mut c), redis_info, "{shards} shards");
         assert_eq!(
             c.cmd(&["PUBSUB", "CHANNELS"]),
             "[all, ch0, ch1, ch2, ch3]",

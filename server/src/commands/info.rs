@@ -79,12 +79,16 @@ fn info<'a>(
         let snapshots = core_snapshots(core).await;
         let pending = snapshots.iter().map(|s| s.journal.pending_bytes).sum();
         let memory = super::memory::report(core, pending).await;
+        let pubsub = match sections.contains(&"stats") {
+            true => crate::pubsub::introspect::info_counts(core).await,
+            false => Default::default(),
+        };
         let mut text = String::new();
         for (i, name) in sections.iter().enumerate() {
             if i > 0 {
                 text.push_str("\r\n");
             }
-            section(core, name, &snapshots, &memory, &mut text);
+            section(core, name, &snapshots, pubsub, &memory, &mut text);
         }
         out.verbatim(b"txt", text.as_bytes());
         Ok(())
@@ -104,7 +108,14 @@ fn clients(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Res
     )
 }
 
-fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], memory: &Report, t: &mut String) {
+fn section(
+    core: &Core,
+    name: &str,
+    snaps: &[CoreSnapshot],
+    pubsub: [usize; 3],
+    memory: &Report,
+    t: &mut String,
+) {
     let g = &core.global;
     let _ = match name {
         "server" => {
@@ -130,7 +141,7 @@ fn section(core: &Core, name: &str, snaps: &[CoreSnapshot], memory: &Report, t: 
             &g.config.get("maxmemory-policy"),
             t,
         ),
-        "stats" => stats(core, snaps, t),
+        "stats" => stats(core, snaps, pubsub, t),
         "persistence" => persistence(core, snaps, t),
         "replication" => {
             crate::repl::info(g, snaps, t);
@@ -261,13 +272,19 @@ fn header(name: &str, t: &mut String) -> std::fmt::Result {
     write!(t, "# {}{rest}\r\n", first.to_ascii_uppercase())
 }
 
-/// `INFO stats`: counters summed over the cores.
-fn stats(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
+/// `INFO stats`: counters summed over the cores; `pubsub`: the channels, patterns
+/// and shard channels subscribed to ([`crate::pubsub::introspect::info_counts`]).
+fn stats(
+    core: &Core,
+    snaps: &[CoreSnapshot],
+    pubsub: [usize; 3],
+    t: &mut String,
+) -> std::fmt::Result {
     let g = &core.global;
     let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
     write!(
         t,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
         g.total_connections.load(Ordering::Relaxed),
         sum(&|s| s.core.commands),
         sum(&|s| s.core.net_input_bytes),
@@ -277,6 +294,9 @@ fn stats(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Resul
         sum(&|s| s.shard.evicted_keys),
         sum(&|s| s.shard.db.keyspace_hits),
         sum(&|s| s.shard.db.keyspace_misses),
+        pubsub[0],
+        pubsub[1],
+        pubsub[2],
         merged_calls(snaps).errors.values().sum::<u64>(),
         sum(&|s| s.core.protocol_errors),
         sum(&|s| s.core.hops),

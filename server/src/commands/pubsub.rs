@@ -8,7 +8,6 @@
 //! replies ([`crate::session::outbox::Outbox::hold`]), so none overtakes the
 //! confirmation of its subscription.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -173,24 +172,6 @@ const CONTAINER: Container = Container {
     ],
 };
 
-/// The names of `kind` subscribed on every core, each once, in order.
-async fn all_names(core: &Rc<Core>, kind: Kind) -> BTreeSet<Bytes> {
-    let calls = (0..core.shards()).map(|s| {
-        let ask: crate::shard::mesh::Control = Box::new(move |core: &Rc<Core>| {
-            crate::net::catch_up(core);
-            Answer::Names(core.pubsub.borrow().table(kind).keys().cloned().collect())
-        });
-        core.call(s, None, Msg::Control(ask))
-    });
-    let mut names = BTreeSet::new();
-    for answer in join_all(calls).await {
-        if let Some(Answer::Names(n)) = answer {
-            names.extend(n);
-        }
-    }
-    names
-}
-
 /// Per name, its subscribers of `kind` over every core.
 async fn numsub(core: &Rc<Core>, kind: Kind, names: &[Bytes]) -> Vec<u64> {
     let calls = (0..core.shards()).map(|s| {
@@ -230,7 +211,7 @@ fn pubsub<'a>(
                 } else {
                     Kind::Shard
                 };
-                let names = all_names(core, kind).await;
+                let names = crate::pubsub::introspect::all_names(core, kind).await;
                 let pattern = args.get(2);
                 let matching: Vec<&Bytes> = names
                     .iter()
@@ -254,7 +235,7 @@ fn pubsub<'a>(
                 }
             }
             Some("numpat") => {
-                let patterns = all_names(core, Kind::Pattern).await;
+                let patterns = crate::pubsub::introspect::all_names(core, Kind::Pattern).await;
                 out.int(patterns.len() as i64);
             }
             Some("help") => CONTAINER.help(out),

@@ -177,10 +177,13 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 continue;
             }
         };
-        if client.multi.is_open() && !multi::runs_now(spec) {
-            multi::queue(client, id, spec, args, out);
-            continue;
-        }
+        let args = match client.multi.is_open() {
+            true => match multi::intercept(core, client, id, spec, args, out).await {
+                Some(args) => args,
+                None => continue,
+            },
+            false => args,
+        };
         if spec.has(BLOCKING) {
             flush(core, &mut squash, now, out).await;
             blocking::run(core, client, id, &args, out).await;

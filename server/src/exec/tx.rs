@@ -46,6 +46,9 @@
 //! `TxPart` record naming all of them with those LSNs; recovery applies a part only if
 //! every participant's journal reaches its LSN. A participant that changed nothing
 //! just unlocks, and a transaction that changed one shard writes plain records.
+//! When the reply must wait for the journal, each participant answers its commit
+//! only once its records are as safe as `appendfsync` says, so the commit and the
+//! wait are one message per shard.
 //!
 //! **Whole-keyspace reads** (`DBSIZE`, `KEYS`, `RANDOMKEY`) read every shard as it
 //! is, in parallel, without locks, and `SCAN` walks shards one after another.
@@ -607,7 +610,8 @@ impl<'a> Tx<'a> {
     }
 
     /// [`Tx::finish`], committing as parts when at least `parts_min` participants
-    /// changed something.
+    /// changed something. When the reply must wait for the journal, each shard
+    /// answers its commit once its records are safe: one message per shard.
     async fn finish_parts(self, parts_min: usize) -> Result<(), String> {
         let wait = self.core.journal.enabled && self.locked.iter().any(|(_, m)| m.tx_effects);
         let changed: Vec<Participant> = self
@@ -629,14 +633,9 @@ impl<'a> Tx<'a> {
             };
             self.core.end_tx(shard, self.id, msg, wait)
         });
-        let marks = join_all(ends).await;
-        let durable: Vec<(usize, u64)> = self
-            .locked
-            .iter()
-            .zip(marks)
-            .filter(|(_, mark)| mark.appended)
-            .map(|(&(shard, _), mark)| (shard, mark.last_lsn))
-            .collect();
-        crate::persist::writer::wait_acked(self.core, &durable).await
+        match join_all(ends).await.into_iter().all(|acked| acked) {
+            true => Ok(()),
+            false => Err(crate::persist::journal::misconf()),
+        }
     }
 }

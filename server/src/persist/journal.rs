@@ -67,7 +67,7 @@ pub fn write_refusal() -> Option<String> {
     Some(misconf())
 }
 
-pub(super) fn misconf() -> String {
+pub(crate) fn misconf() -> String {
     let last = LAST_ERROR.lock().expect("journal error text");
     let why = if last.is_empty() {
         "the journal writer stopped"

@@ -41,9 +41,11 @@
 //! off there, so memory stays bounded whatever the publishers do.
 //!
 //! The commands are in [`crate::commands::pubsub`]; the per-client side (what a
-//! connection is subscribed to, subscribed mode) is [`subs::ClientSubs`].
+//! connection is subscribed to, subscribed mode) is [`subs::ClientSubs`]; what
+//! `PUBSUB` and `INFO` count over every core is [`introspect`].
 
 pub mod fanout;
+pub mod introspect;
 pub mod message;
 pub mod notify;
 pub mod registry;

@@ -40,11 +40,12 @@ pub enum Msg {
         participants: Vec<Participant>,
     },
     /// Ends the sender's transaction on this shard; whatever it changed here is
-    /// journaled as ordinary records (no other shard changed). Answers
-    /// [`Answer::Logged`] when a reply is asked for.
+    /// journaled as ordinary records (no other shard changed). When a reply is
+    /// asked for, answers [`Answer::Done`] once those records are as safe as a
+    /// reply needs them ([`Msg::WaitDurable`]'s condition: no second message).
     Unlock,
     /// Ends the sender's transaction on this shard, journaling its effects here as
-    /// one part naming every participant; answers [`Answer::Logged`].
+    /// one part naming every participant; answers as [`Msg::Unlock`] does.
     Commit {
         tx_id: u64,
         participants: Vec<Participant>,

@@ -285,7 +285,12 @@ impl Core {
                 }
                 let mark = self.log_mark(before);
                 if let Some(reply) = env.reply {
-                    let _ = reply.send(Answer::Logged(mark));
+                    match mark.appended {
+                        true => self.answer_when_durable(Some(mark.last_lsn), Some(reply)),
+                        false => {
+                            let _ = reply.send(Answer::Done);
+                        }
+                    }
                 }
                 self.drain_pending();
                 return;
@@ -386,14 +391,13 @@ impl Core {
         }
     }
 
-    /// Ends `tx` on `target` with `msg` (`Unlock` or `Commit`). Waits for the
-    /// journal mark only when `wait` (replies to writes wait for durability).
-    pub async fn end_tx(&self, target: usize, tx: TxId, msg: Msg, wait: bool) -> LogMark {
-        if wait {
-            return match self.call(target, Some(tx), msg).await {
-                Some(Answer::Logged(mark)) => mark,
-                _ => LogMark::default(),
-            };
+    /// Ends `tx` on `target` with `msg` (`Unlock` or `Commit`). With `acked`
+    /// (replies to writes wait for durability), waits in the same message until
+    /// what the transaction journaled there is as safe as `appendfsync` says;
+    /// `false` if the journal cannot keep it.
+    pub async fn end_tx(&self, target: usize, tx: TxId, msg: Msg, acked: bool) -> bool {
+        if acked {
+            return matches!(self.call(target, Some(tx), msg).await, Some(Answer::Done));
         }
         let env = Envelope {
             tx: Some(tx),
@@ -401,7 +405,7 @@ impl Core {
             reply: None,
         };
         self.post(target, env).await;
-        LogMark::default()
+        true
     }
 
     /// Sends `msg` to shard `target` without waiting for an answer.

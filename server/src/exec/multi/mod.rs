@@ -4,18 +4,22 @@
 //! ```text
 //!  MULTI ──► Multi::queue opens
 //!  cmd   ──► run_batch: generic checks ──fail──► error, transaction flagged
-//!                       └─ ok ──► queued (+QUEUED), or refused if no-multi (flagged)
-//!  EXEC  ──► flagged: EXECABORT │ else run::exec: lock, check watches, run, commit
+//!                       └─ ok ──► out of memory: -OOM (flagged)
+//!                                 else queued (+QUEUED), or refused if no-multi (flagged)
+//!  EXEC  ──► flagged: EXECABORT │ out of memory with a denyoom command queued: EXECABORT
+//!            │ else run::exec: lock, check watches, run, commit
 //!  WATCH ──► each key's shard: the watch table (crate::shard::watch) notes it
 //! ```
 //!
 //! The state lives in the connection's [`Client`] ([`state::Multi`]); the pipeline runner
-//! ([`crate::exec::run_batch`]) calls [`queue`] for every command while a
-//! transaction is open, except the ones that act on the transaction itself
-//! ([`runs_now`]). A watch session is released on `EXEC`, `DISCARD`, `UNWATCH`,
-//! `RESET` and when the connection closes ([`on_close`]), so the watch tables
-//! never keep a key for a client that is gone.
+//! ([`crate::exec::run_batch`]) hands every command to [`intercept`] while a
+//! transaction is open: it is refused when memory is full ([`oom`]), queued, or,
+//! if it acts on the transaction itself ([`runs_now`]), left to run. A watch session
+//! is released on `EXEC`, `DISCARD`, `UNWATCH`, `RESET` and when the connection
+//! closes ([`on_close`]), so the watch tables never keep a key for a client that is
+//! gone.
 
+mod oom;
 mod run;
 pub mod state;
 
@@ -45,9 +49,34 @@ pub fn runs_now(spec: &Spec) -> bool {
     )
 }
 
-/// Queues command `id` (generic checks passed) of an open transaction, answering
-/// `+QUEUED`, or refuses a command not allowed in a transaction.
-pub fn queue(client: &mut Client, id: usize, spec: &Spec, args: Args, out: &mut ReplyBuf) {
+/// Command `id` (generic checks passed) sent while a transaction is open: refused
+/// when not allowed in a transaction, or else with `-OOM` while memory is full
+/// (either flags the transaction, as Redis), queued, or given back to run now
+/// ([`runs_now`]).
+pub async fn intercept(
+    core: &Rc<Core>,
+    client: &mut Client,
+    id: usize,
+    spec: &Spec,
+    args: Args,
+    out: &mut ReplyBuf,
+) -> Option<Args> {
+    if !spec.has(NO_MULTI) && oom::refuses_queued(core, spec).await {
+        client.multi.flag_error();
+        crate::ops::calls::rejected(Some(id), oom::OOM_MESSAGE);
+        out.error(oom::OOM_MESSAGE);
+        return None;
+    }
+    if runs_now(spec) {
+        return Some(args);
+    }
+    queue(client, id, spec, args, out);
+    None
+}
+
+/// Queues command `id` of an open transaction, answering `+QUEUED`, or refuses a
+/// command not allowed in a transaction.
+fn queue(client: &mut Client, id: usize, spec: &Spec, args: Args, out: &mut ReplyBuf) {
     let Some(queue) = &mut client.multi.queue else {
         return;
     };
@@ -201,12 +230,14 @@ pub fn exec<'a>(
         };
         let watch = client.multi.watch.take();
         if queue.failed {
+            let oom = run::refused_for_memory(core, &queue.cmds).await;
             if let Some(watch) = watch {
                 release(core.clone(), watch).await;
             }
-            return Err(CmdError::Raw(
-                "EXECABORT Transaction discarded because of previous errors.".into(),
-            ));
+            return Err(CmdError::Raw(match oom {
+                true => oom::EXEC_ABORT_OOM.into(),
+                false => "EXECABORT Transaction discarded because of previous errors.".into(),
+            }));
         }
         let ids: Vec<usize> = queue.cmds.iter().map(|(id, _)| *id).collect();
         let (started, reply_at) = (std::time::Instant::now(), out.len());

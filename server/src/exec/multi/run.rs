@@ -3,7 +3,9 @@
 //!
 //! Each command is placed first ([`Place`]): on one shard, on several (a
 //! multi-key or whole-keyspace command), or on the server (`PING`, `INFO`, ...).
-//! Then one of two ways:
+//! When a queued command may grow memory and `maxmemory` is set, the shards it runs
+//! on are checked for room before anything runs ([`oom`]; on one shard, in the
+//! message that runs the commands). Then one of three ways:
 //! - **One shard** (every command's keys there, every watched key too): one message
 //!   to that shard checks the watch and runs the commands as one batch, their
 //!   changes journaled as one part ([`run_here`]), so they are all or nothing after a
@@ -23,6 +25,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use corekv_engine::command::exec::{Cmd, Op, OpReply};
+use corekv_engine::command::flags::DENYOOM;
 use corekv_engine::command::parts::Split;
 use corekv_engine::command::Route;
 use corekv_engine::error::{CmdError, CmdResult};
@@ -30,6 +33,7 @@ use corekv_engine::journal::Participant;
 use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 
+use super::oom;
 use super::state::Watch;
 use crate::commands::{registry, Exec, Handler, Spec};
 use crate::exec::tx::Held;
@@ -44,6 +48,10 @@ use crate::shard::Core;
 /// transaction and answers how many replicas have the writes so far; the shortest
 /// wait is the nearest to that.
 const WAIT_IN_EXEC_TIMEOUT_MS: &[u8] = b"1";
+
+/// What a single-shard `EXEC`'s message answers when its shard is out of memory:
+/// one shard full.
+const FULL: u64 = 1;
 
 /// Where a queued command runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,21 +110,64 @@ pub(super) async fn exec(
     }
     lock.sort_unstable();
     lock.dedup();
+    let grows = growing_shards(&cmds, &places);
     let one_shard = places.iter().all(|p| matches!(p, Place::Shard(_)));
-    match lock.as_slice() {
-        [s] if one_shard => one(core, client.db, *s, cmds, watch, out).await,
-        _ if one_shard && watch.is_none() => spread(core, client.db, cmds, places, out).await,
-        _ => across(core, client, &lock, cmds, places, watch, out).await,
+    if let ([s], true) = (lock.as_slice(), one_shard) {
+        let check_room = !grows.is_empty() && oom::limited(core);
+        return one(core, client.db, *s, cmds, (watch, check_room), out).await;
+    }
+    if oom::refuses_exec(core, &grows).await {
+        if let Some(watch) = watch {
+            super::release(core.clone(), watch).await;
+        }
+        return Err(CmdError::Raw(oom::EXEC_ABORT_OOM.into()));
+    }
+    match one_shard && watch.is_none() {
+        true => spread(core, client.db, cmds, places, out).await,
+        false => across(core, client, &lock, cmds, places, watch, out).await,
     }
 }
 
-/// Every command and watched key on `shard`: one message there.
+/// Whether an `EXEC` that will not run anyway (a command was refused while
+/// queueing) is refused for memory first, as Redis checks memory before it looks
+/// at the transaction.
+pub(super) async fn refused_for_memory(core: &Rc<Core>, cmds: &[(usize, Args)]) -> bool {
+    let registry = registry();
+    let places: Vec<Place> = cmds
+        .iter()
+        .map(|(id, args)| place(registry.all[*id], args, core.id, core.shards()))
+        .collect();
+    oom::refuses_exec(core, &growing_shards(cmds, &places)).await
+}
+
+/// The shards that queued commands which may grow memory (`denyoom`) run on,
+/// ascending and distinct: where `EXEC` checks for room before it runs.
+fn growing_shards(cmds: &[(usize, Args)], places: &[Place]) -> Vec<usize> {
+    let registry = registry();
+    let mut shards = Vec::new();
+    for ((id, _), place) in cmds.iter().zip(places) {
+        if !registry.all[*id].has(DENYOOM) {
+            continue;
+        }
+        match place {
+            Place::Shard(s) => shards.push(*s),
+            Place::Spread(all) => shards.extend(all),
+            Place::Server(_) => {}
+        }
+    }
+    shards.sort_unstable();
+    shards.dedup();
+    shards
+}
+
+/// Every command and watched key on `shard`: one message there, which also checks
+/// for room first when `check_room` (see [`oom`]).
 async fn one(
     core: &Rc<Core>,
     db: usize,
     shard: usize,
     cmds: Vec<(usize, Args)>,
-    watch: Option<Watch>,
+    (watch, check_room): (Option<Watch>, bool),
     out: &mut ReplyBuf,
 ) -> CmdResult {
     let cmds: Vec<Cmd> = cmds
@@ -125,9 +176,10 @@ async fn one(
         .collect();
     let (protocol, watcher) = (out.protocol(), watch.map(|w| w.id));
     let run = Msg::Control(Box::new(move |core| {
-        run_here(core, watcher, cmds, protocol)
+        run_here(core, watcher, cmds, protocol, check_room)
     }));
     match core.call(shard, None, run).await {
+        Some(Answer::Count(FULL)) => return Err(CmdError::Raw(oom::EXEC_ABORT_OOM.into())),
         Some(Answer::Op(OpReply::Replies { out: replies, ends }, mark)) => {
             if mark.appended {
                 let logged = [(shard, mark.last_lsn)];
@@ -143,17 +195,24 @@ async fn one(
     Ok(())
 }
 
-/// On the shard: ends `watcher`'s session (nothing runs if a watched key changed),
-/// then runs `cmds` with their changes kept as one journal part, each timed and
-/// counted as a shard batch's ([`crate::ops::slowlog::apply`]).
+/// On the shard: ends `watcher`'s session; with `check_room`, answers
+/// `Answer::Count(FULL)` and runs nothing if the shard is out of memory (as Redis
+/// refuses such an `EXEC` before it looks at the watched keys); runs nothing if a
+/// watched key changed; else runs `cmds` with their changes kept as one journal
+/// part, each timed and counted as a shard batch's ([`crate::ops::slowlog::apply`]).
 fn run_here(
     core: &Rc<Core>,
     watcher: Option<WatcherId>,
     cmds: Vec<Cmd>,
     protocol: Protocol,
+    check_room: bool,
 ) -> Answer {
     let mut shard = core.shard.borrow_mut();
-    if watcher.is_some_and(|w| WatchTable::check(&mut shard, w, now_ms())) {
+    let dirty = watcher.is_some_and(|w| WatchTable::check(&mut shard, w, now_ms()));
+    if check_room && oom::full_here(&mut shard) {
+        return Answer::Count(FULL);
+    }
+    if dirty {
         return Answer::Op(OpReply::Done, LogMark::default());
     }
     let before = shard.log().last_lsn();
