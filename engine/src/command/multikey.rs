@@ -18,7 +18,7 @@ use super::string::read_str;
 use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Entry, NO_EXPIRE};
+use crate::keyspace::{Entry, EntryRef, NO_EXPIRE};
 use crate::resp::{Reply, ReplyBuf};
 use crate::value::Value;
 
@@ -173,7 +173,7 @@ fn pair_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 fn pair_read(ctx: &mut Ctx, s: &ShardArgs, dst_db: usize) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
     let src = if s.has(SRC) {
-        ctx.ks.find(db, &s.args[SRC], now).cloned()
+        ctx.ks.find(db, &s.args[SRC], now).map(EntryRef::to_entry)
     } else {
         None
     };
