@@ -129,12 +129,18 @@ def _set_strs(i, elements):
     return ["SADD", f"set:{i:012d}", *[f"member:{j:016d}" for j in elements]]
 
 
-# The sizes of the hash and set issue's memory table.
+def _zset_cmd(i, elements):
+    """Integer scores, 15-byte members."""
+    return ["ZADD", f"zset:{i:012d}", *[x for j in elements for x in (str(j), f"member:{j:08d}")]]
+
+
+# The sizes of the hash and set issue's memory table, and the sorted sets' small row.
 MEMORY_ROWS = (
     MemoryRow("hash", "1M hashes of 10 fields (listpack)", 1_000_000, 10, _hash_cmd),
     MemoryRow("hash", "100 hashes of 100k fields (hashtable)", 100, 100_000, _hash_cmd),
     MemoryRow("set", "1M sets of 10 small integers (intset)", 1_000_000, 10, _set_ints),
     MemoryRow("set", "100 sets of 100k strings (hashtable)", 100, 100_000, _set_strs),
+    MemoryRow("zset", "1M sorted sets of 10 members (listpack)", 1_000_000, 10, _zset_cmd),
 )
 # A key's elements go in commands of at most this many.
 MEMORY_BATCH = 1000

@@ -20,6 +20,8 @@ Workloads (16-byte keys `key:%012d`, 32-byte values):
     bench/memory.py --only strings,ttl --rounds 3
     bench/memory.py --quick                  # a tenth of the keys
     bench/memory.py --only families          # the collections' memory table
+    bench/memory.py --only strings,ttl --baseline /tmp/corekv-before
+                                             # a second corekv build in the same run
 
 Measured (bench/memory.py --only strings,ttl --rounds 1, 2-CPU machine under load):
 strings 145.1 B/key Redis, 112.3 corekv (0.77x); ttl 182.4 Redis, 117.3 corekv
@@ -50,6 +52,8 @@ TTL_S = 86_400
 GET_TIMEOUT_S = 120
 # RSS settles (a freed vector's pages go back) before the after-load reading.
 SETTLE_S = 1.0
+# The kind of a second corekv build's sessions (--baseline).
+BASELINE = "baseline"
 
 
 def write_pipe_file(path, keys, ttl):
@@ -101,7 +105,8 @@ class GetSampler:
 
 
 def load_session(args, kind, workload, path, keys):
-    server = benchlib.start(kind, args.server_cpu, binary=args.binary)
+    binary = args.baseline if kind == BASELINE else args.binary
+    server = benchlib.start("corekv" if kind == BASELINE else kind, args.server_cpu, binary=binary)
     try:
         before_rss = server.rss_kib()
         before_used = int(benchlib.info_fields(server.port, "memory")["used_memory"])
@@ -137,13 +142,15 @@ def run(args):
             keys = KEYS[workload] // (QUICK_SCALE if args.quick else 1)
             path = os.path.join(scratch, f"{workload}.resp")
             write_pipe_file(path, keys, ttl=workload == "ttl")
+            kinds = (*benchlib.SERVERS, BASELINE) if args.baseline else benchlib.SERVERS
             for rnd in range(args.rounds):
-                for kind in benchlib.round_order(rnd):
+                order = benchlib.round_order(rnd)
+                for kind in (*order, BASELINE) if args.baseline else order:
                     sample = load_session(args, kind, workload, path, keys)
-                    results.setdefault(workload, {k: [] for k in benchlib.SERVERS})[kind].append(sample)
+                    results.setdefault(workload, {k: [] for k in kinds})[kind].append(sample)
                     extra = (f", GET p99.9 {sample['p99_9_ms']:.3f} ms max {sample['max_ms']:.3f} ms "
                              f"({sample['gets']:,} GETs)" if "gets" in sample else "")
-                    log(f"round {rnd + 1} {kind:6} {workload:8} {keys:,} keys: {sample['rss_per_key_b']:.1f} B/key RSS,"
+                    log(f"round {rnd + 1} {kind:8} {workload:8} {keys:,} keys: {sample['rss_per_key_b']:.1f} B/key RSS,"
                         f" {sample['used_per_key_b']:.1f} B/key used_memory ({sample['mem_allocator']}),"
                         f" load {sample['load_s']:.1f} s{extra}")
             os.remove(path)
@@ -151,17 +158,21 @@ def run(args):
 
 
 def tables(args, results):
-    lines = ["| workload | Redis B/key | corekv B/key | corekv/Redis | corekv used_memory/RSS delta "
-             "| GET p99.9 ms Redis / corekv | worst GET ms Redis / corekv |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    base = ["| baseline B/key | baseline/Redis "] if args.baseline else []
+    lines = ["| workload | Redis B/key | corekv B/key | corekv/Redis " + "".join(base) +
+             "| corekv used_memory/RSS delta | GET p99.9 ms Redis / corekv | worst GET ms Redis / corekv |",
+             "|---|---:|---:|---:|" + "---:|---:|" * len(base) + "---:|---:|---:|"]
     for workload, by in results.items():
         med = {kind: {m: benchlib.median(samples, m) for m in
                       ("rss_per_key_b", "used_over_rss", "p99_9_ms", "max_ms")} for kind, samples in by.items()}
         r, c = med["redis"], med["corekv"]
         keys = KEYS[workload] // (QUICK_SCALE if args.quick else 1)
         fmt = lambda v, f: f.format(v) if v is not None else "–"  # noqa: E731
+        b = med.get(BASELINE)
+        baseline = (f"| {b['rss_per_key_b']:.1f} | {families.ratio(b['rss_per_key_b'], r['rss_per_key_b'])} "
+                    if b else "")
         lines.append(f"| {workload} ({keys:,} keys) | {r['rss_per_key_b']:.1f} | {c['rss_per_key_b']:.1f} "
-                     f"| {families.ratio(c['rss_per_key_b'], r['rss_per_key_b'])} "
+                     f"| {families.ratio(c['rss_per_key_b'], r['rss_per_key_b'])} {baseline}"
                      f"| {fmt(c['used_over_rss'], '{:.2f}')} "
                      f"| {fmt(r['p99_9_ms'], '{:.3f}')} / {fmt(c['p99_9_ms'], '{:.3f}')} "
                      f"| {fmt(r['max_ms'], '{:.3f}')} / {fmt(c['max_ms'], '{:.3f}')} |")
@@ -177,6 +188,7 @@ def main():
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
     ap.add_argument("--binary", default=benchlib.COREKV, help="the corekv-server to run (default target/release)")
+    ap.add_argument("--baseline", help="another corekv-server build, measured in the same rounds (before/after)")
     args = ap.parse_args()
     args.only = args.only.split(",")
     if set(args.only) - set(WORKLOADS) or args.rounds < 1:

@@ -210,7 +210,7 @@ mod tests {
         let mut view = BTreeMap::new();
         for (i, db) in shard.keyspace().dbs().iter().enumerate() {
             db.for_each_live(now_ms, |k, e| {
-                view.insert((i, Bytes::copy_from_slice(k)), e.clone());
+                view.insert((i, Bytes::copy_from_slice(k)), e.to_entry());
             });
         }
         view

@@ -1,6 +1,7 @@
 //! `maxmemory` and eviction against the real binary: the parameters and their units,
-//! `noeviction`'s `-OOM` (text recorded from redis-server 7.0), what each policy
-//! keeps, evictions seen by keyspace notifications, `WATCH` and replicas (which never
+//! `noeviction`'s `-OOM` (text recorded from redis-server 7.0), a multi-shard write
+//! refused whole, client output buffers counted toward the limit (each beside
+//! redis-server), what each policy keeps, evictions seen by keyspace notifications, `WATCH` and replicas (which never
 //! evict on their own), the hit rate of a zipfian cache workload against
 //! redis-server's at the same settings, and RSS while writers fill the server.
 //!
@@ -10,9 +11,11 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{encode_str, info_value, Raw, Redis, Server};
+use common::{encode_str, info_value, shard_of, Raw, Redis, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -215,6 +218,118 @@ fn noeviction_refuses_writes_that_grow_memory_with_redis_text() {
     del.extend(&stored);
     assert_eq!(c.cmd(&del), stored.len().to_string());
     assert_eq!(c.cmd(&["SET", "after", "x"]), "OK");
+}
+
+/// The first `n` keys `prefix:NNNNNNNN` that live on `shard` of `shards`.
+fn keys_on(prefix: &str, shard: usize, shards: usize, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| key(prefix, i))
+        .filter(|k| shard_of(k, shards) == shard)
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn a_multi_shard_write_over_maxmemory_writes_nothing() {
+    // The reference refuses the whole MSET / MSETNX and writes none of its keys.
+    let redis = Redis::start();
+    let mut r = redis_raw(&redis);
+    config_set(&mut r, "maxmemory", "1");
+    for cmd in ["MSET", "MSETNX"] {
+        assert_eq!(r.cmd(&[cmd, "a", "1", "b", "2"]), format!("-{OOM}"));
+    }
+    assert_eq!(r.cmd(&["EXISTS", "a", "b"]), "0");
+
+    // Only the last shard is full: the ascending path (two shards) would write the
+    // lower shard's keys before the full one refuses, the parallel one (more) would
+    // write every other shard's keys.
+    const SHARDS: usize = 4;
+    let server = Server::with_shards(SHARDS, &["--maxmemory", "1mb"]);
+    let mut c = server.raw();
+    let full = SHARDS - 1;
+    let fill = keys_on("fill", full, SHARDS, 40_000);
+    let replies = set_keys(&mut c, &fill, None);
+    let refused = replies
+        .iter()
+        .position(Result::is_err)
+        .expect("the shard fills");
+    let held = dbsize(&mut c);
+    let free: Vec<String> = (0..full)
+        .map(|s| keys_on("free", s, SHARDS, 1).remove(0))
+        .collect();
+    let on_full = fill[refused].as_str();
+    for cmd in ["MSET", "MSETNX"] {
+        let two = [cmd, &free[0], "1", on_full, "2"];
+        let every = [
+            cmd, &free[0], "1", &free[1], "1", &free[2], "1", on_full, "2",
+        ];
+        for args in [&two[..], &every[..]] {
+            assert_eq!(c.cmd(args), format!("-{OOM}"), "{args:?}");
+            assert_eq!(dbsize(&mut c), held, "{args:?} wrote a key");
+        }
+    }
+    // Shards with room still take a multi-shard write.
+    assert_eq!(c.cmd(&["MSET", &free[0], "1", &free[1], "2"]), "OK");
+    assert_eq!(dbsize(&mut c), held + 2);
+}
+
+/// A connection that sends `count` `GET key` and reads none of the replies: they
+/// wait in the server's output buffer for it.
+fn unread_gets(port: u16, key: &str, count: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let gets = encode_str(&["GET", key]).repeat(count);
+    stream.write_all(&gets).expect("send the GETs");
+    stream
+}
+
+/// Sends `SET probe x` until the reply is `want`; whether it came in time.
+fn set_probe_until(con: &mut Raw, want: &str) -> bool {
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    while Instant::now() < deadline {
+        if con.cmd(&["SET", "probe", "x"]) == want {
+            return true;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    false
+}
+
+#[test]
+fn client_output_buffers_count_toward_maxmemory() {
+    // 64 replies of 1 MiB each: far more than the sockets hold, so most wait in the
+    // server, four times the limit.
+    const VALUE_BYTES: usize = 1 << 20;
+    const GETS: usize = 64;
+    let big = "v".repeat(VALUE_BYTES);
+    let reply_bytes = GETS * (VALUE_BYTES + format!("${VALUE_BYTES}\r\n\r\n").len());
+    let redis = Redis::start();
+    let server = Server::with_shards(1, &["--maxmemory", "16mb"]);
+    let mut r = redis_raw(&redis);
+    config_set(&mut r, "maxmemory", "16mb");
+    for (name, port, mut con) in [
+        ("redis", redis.port, r),
+        ("corekv", server.port(), server.raw()),
+    ] {
+        assert_eq!(con.cmd(&["SET", "big", &big]), "OK", "{name}");
+        assert_eq!(con.cmd(&["SET", "probe", "x"]), "OK", "{name}");
+        let mut reader = unread_gets(port, "big", GETS);
+        let oom = format!("-{OOM}");
+        assert!(
+            set_probe_until(&mut con, &oom),
+            "{name}: writes refused while the output waits"
+        );
+        let mut sink = vec![0u8; 1 << 20];
+        let mut read = 0;
+        while read < reply_bytes {
+            let n = reader.read(&mut sink).expect("read the replies");
+            assert!(n > 0, "{name} closed the reading client");
+            read += n;
+        }
+        assert!(
+            set_probe_until(&mut con, "OK"),
+            "{name}: writes again once it is read"
+        );
+    }
 }
 
 #[test]

@@ -54,6 +54,10 @@ pub enum Op {
     Batch(Vec<Cmd>, Protocol),
     /// Take the lock only (a multi-shard transaction's participant).
     Lock,
+    /// Make room under `maxmemory` for a command with these flags and answer whether
+    /// it may run here (a multi-shard write asks every participant before any
+    /// writes, so an `-OOM` leaves nothing half written).
+    Admit { flags: u32 },
     /// One step of a multi-key or whole-keyspace command.
     Part(PartOp),
     /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`), run as those commands: for
@@ -196,6 +200,10 @@ impl Shard {
                 }
             }
             Op::Lock => OpReply::Done,
+            Op::Admit { flags } => OpReply::Part(match self.keyspace.admit(flags, now_ms) {
+                Ok(()) => PartReply::Done,
+                Err(e) => PartReply::Err(e),
+            }),
             Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
             Op::Flush { db } => {
                 let name: &[u8] = if db.is_some() {

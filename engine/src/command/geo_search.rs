@@ -435,7 +435,7 @@ fn search_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     }
     let z = match ctx.ks.find_read(ctx.db, &s.args[kind.source()], ctx.now_ms) {
         None => None,
-        Some(e) => match &e.value {
+        Some(e) => match e.value {
             Value::Zset(z) => Some(z),
             _ => return Err(CmdError::WrongType),
         },

@@ -22,7 +22,7 @@ use crate::collections::End;
 use crate::command::ctx::write_typed;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Entry, Keyspace};
+use crate::keyspace::{Entry, EntryRef, Keyspace};
 use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::value::Value;
 
@@ -60,7 +60,7 @@ fn check_move(args: &[Bytes]) -> CmdResult {
 pub fn probe(ks: &mut Keyspace, db: usize, key: &[u8], now_ms: u64, end: Option<End>) -> ListProbe {
     match ks.find(db, key, now_ms) {
         None => ListProbe::Missing,
-        Some(Entry {
+        Some(EntryRef {
             value: Value::List(list),
             ..
         }) => ListProbe::List {

@@ -26,7 +26,7 @@ use super::string::read_str;
 use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Entry, NO_EXPIRE};
+use crate::keyspace::{Entry, EntryRef, NO_EXPIRE};
 use crate::resp::{Reply, ReplyBuf};
 use crate::value::Value;
 
@@ -205,7 +205,7 @@ fn pair_read(ctx: &mut Ctx, s: &ShardArgs, dst_db: usize) -> CmdResult<PartReply
         let entry = ctx.ks.find(db, &s.args[SRC], now);
         src_found = entry.is_some();
         if !s.has(DST) {
-            src = entry.cloned();
+            src = entry.map(EntryRef::to_entry);
         }
     }
     let dst_exists = s.has(DST) && ctx.ks.contains(dst_db, &s.args[DST], now);
@@ -333,7 +333,7 @@ fn copy_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
     let entry = match s.carry {
         Some(carried) => Some(carried.clone()),
-        None => ctx.ks.find(db, &s.args[SRC], now).cloned(),
+        None => ctx.ks.find(db, &s.args[SRC], now).map(EntryRef::to_entry),
     };
     if let Some(entry) = entry {
         ctx.ks.add_entry_anew(dst_db, &s.args[DST], entry);

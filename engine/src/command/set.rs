@@ -30,7 +30,7 @@ use crate::command::ctx::{read_typed, write_typed, Ctx};
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
-use crate::keyspace::{Entry, Keyspace, WriteGuard, NO_EXPIRE};
+use crate::keyspace::{Entry, EntryRef, Keyspace, WriteGuard, NO_EXPIRE};
 use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::value::Value;
 
@@ -210,7 +210,7 @@ fn local_sets<'k>(
     Ok(keys
         .iter()
         .map(|k| match ks.db(db).get(k) {
-            Some(Entry {
+            Some(EntryRef {
                 value: Value::Set(s),
                 ..
             }) => Some(s),
@@ -471,7 +471,7 @@ fn smove_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
         .keys()
         .map(|key| match ctx.ks.find(ctx.db, key, ctx.now_ms) {
             None => SetProbe::Missing,
-            Some(Entry {
+            Some(EntryRef {
                 value: Value::Set(set),
                 ..
             }) => SetProbe::Set {

@@ -797,7 +797,7 @@ mod tests {
 
     use crate::command::table;
     use crate::harness::{render, TestShard};
-    use crate::keyspace::Entry;
+    use crate::keyspace::EntryRef;
     use crate::value::Value;
 
     /// Runs a command whose arguments need not be UTF-8.
@@ -813,7 +813,7 @@ mod tests {
     /// The raw bytes stored at `key`.
     fn value(s: &mut TestShard, key: &str) -> Option<Vec<u8>> {
         let entry = s.shard.keyspace_mut().find(s.db, key.as_bytes(), s.now_ms);
-        entry.map(|Entry { value, .. }| match value {
+        entry.map(|EntryRef { value, .. }| match value {
             Value::Str(v) => v.clone(),
             other => panic!("string expected, found a {}", other.type_name()),
         })

@@ -27,7 +27,7 @@ use super::{row, CommandSpec, KeySpec, Route};
 use crate::collections::{Zset, ZsetLimits};
 use crate::command::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Entry, NO_EXPIRE};
+use crate::keyspace::{Entry, EntryRef, NO_EXPIRE};
 use crate::resp::{parse_i64, Reply, ReplyBuf};
 use crate::value::Value;
 
@@ -392,7 +392,7 @@ pub(super) fn zmpop_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
         .keys()
         .map(|key| match ctx.ks.find(ctx.db, key, ctx.now_ms) {
             None => ZsetRead::Missing,
-            Some(Entry {
+            Some(EntryRef {
                 value: Value::Zset(_),
                 ..
             }) => ZsetRead::Found(Zset::new()),
@@ -493,7 +493,7 @@ fn rangestore_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let req = parse_range(&s.args[RANGESTORE_SRC..], None, true)?;
     let read = match ctx.ks.find(ctx.db, req.key, ctx.now_ms) {
         None => ZsetRead::Missing,
-        Some(Entry {
+        Some(EntryRef {
             value: Value::Zset(z),
             ..
         }) => {

@@ -24,7 +24,7 @@ use crate::value::Value;
 impl WriteGuard<'_> {
     /// The hash value, to read.
     pub fn hash(&self) -> &Hash {
-        match &self.entry.value {
+        match &*self.value {
             Value::Hash(h) => h,
             other => panic!("hash expected, found a {}", other.type_name()),
         }
@@ -32,21 +32,21 @@ impl WriteGuard<'_> {
 
     /// The set value, to read.
     pub fn set(&self) -> &Set {
-        match &self.entry.value {
+        match &*self.value {
             Value::Set(s) => s,
             other => panic!("set expected, found a {}", other.type_name()),
         }
     }
 
     fn hash_mut(&mut self) -> &mut Hash {
-        match &mut self.entry.value {
+        match &mut *self.value {
             Value::Hash(h) => h,
             other => panic!("hash expected, found a {}", other.type_name()),
         }
     }
 
     fn set_mut(&mut self) -> &mut Set {
-        match &mut self.entry.value {
+        match &mut *self.value {
             Value::Set(s) => s,
             other => panic!("set expected, found a {}", other.type_name()),
         }
@@ -56,7 +56,7 @@ impl WriteGuard<'_> {
     /// state at the start if it still needs it.
     fn before_element(&mut self, element: &[u8]) {
         self.hooks
-            .before_element(self.db, self.key, &self.entry.value, element);
+            .before_element(self.db, self.key, &*self.value, element);
     }
 
     fn record(&mut self, change: Change, items: &[&[u8]]) {
@@ -153,14 +153,14 @@ impl WriteGuard<'_> {
 
     /// The sorted-set value, to read.
     pub fn zset(&self) -> &Zset {
-        match &self.entry.value {
+        match &*self.value {
             Value::Zset(z) => z,
             other => panic!("zset expected, found a {}", other.type_name()),
         }
     }
 
     fn zset_mut(&mut self) -> &mut Zset {
-        match &mut self.entry.value {
+        match &mut *self.value {
             Value::Zset(z) => z,
             other => panic!("zset expected, found a {}", other.type_name()),
         }
@@ -265,14 +265,14 @@ impl ListChange {
 impl WriteGuard<'_> {
     /// The list value, to read.
     pub fn list(&self) -> &List {
-        match &self.entry.value {
+        match &*self.value {
             Value::List(l) => l,
             other => panic!("list expected, found a {}", other.type_name()),
         }
     }
 
     fn list_mut(&mut self) -> &mut List {
-        match &mut self.entry.value {
+        match &mut *self.value {
             Value::List(l) => l,
             other => panic!("list expected, found a {}", other.type_name()),
         }

@@ -4,28 +4,30 @@
 //!
 //! # Layout
 //!
-//! A key costs one 64-byte [`Slot`] (its key, up to [`KEY_INLINE_MAX`] bytes inline,
-//! its [`Entry`]: value, deadline, the eviction engine's access word and its place in
-//! the volatile set), about 5 to 10 bytes of index, and its value's own allocation
-//! when the value does not fit in the slot (a string's bytes, a collection's
-//! storage). Measured with `bench/memory.py` (16-byte keys, 32-byte values, 1M keys):
-//! Redis 7.0 takes about 150 bytes per key; an `IndexMap<Bytes, Entry>` with a second
-//! copy of each volatile key in an `IndexSet` took 203 (libc malloc).
+//! A key costs one 56-byte [`Slot`] (its key, up to [`KEY_INLINE_MAX`] bytes inline,
+//! its value, the eviction engine's access word and its place in the volatile set),
+//! about 5 to 10 bytes of index, and its value's own allocation when the value does
+//! not fit in the slot (a string's bytes, a collection's storage). A key with a
+//! deadline adds a 12-byte member of the volatile set, which holds the deadline: most
+//! keys have none, so the slot does not pay 8 bytes for it, and a lookup of a
+//! volatile key reads its deadline there (one more cache line). Whole entries go in
+//! and out of the table as an [`Entry`]; lookups see an [`EntryRef`].
 //!
-//! Measured (`bench/memory.py --only strings,ttl --rounds 1`, one shard, RSS growth
-//! per key, both servers in the same run):
+//! Measured with `bench/memory.py` (16-byte keys, 32-byte values, 1M keys, one
+//! shard, RSS growth per key, both servers in the same run):
 //!
 //! | 1,000,000 keys | Redis 7.0.15 | corekv | corekv/Redis |
 //! |---|---:|---:|---:|
-//! | strings | 145.1 | 112.3 (`used_memory` 108.7) | 0.77 |
-//! | strings, each with a TTL | 182.4 | 117.3 (`used_memory` 112.8) | 0.64 |
+//! | strings, 64-byte slots with the deadline | 145.1 | 112.3 | 0.77 |
+//! | strings, each with a TTL, 64-byte slots | 182.4 | 117.3 | 0.64 |
+//! | strings, 56-byte slots | MEASURE | MEASURE | MEASURE |
+//! | strings, each with a TTL, 56-byte slots | MEASURE | MEASURE | MEASURE |
 //!
-//! Where a plain string's 108.7 bytes go: the slot (64), the index at 1M keys
-//! (2^21 buckets of 5 bytes: 10.5; a power of two above 1M / (7/8)), the value's
-//! allocation (32). A volatile key adds its 4-byte place in the volatile set. The
-//! slot's deadline (8 bytes) is there for every key; keeping it in the volatile set
-//! instead would make slots 56 bytes and plain strings about 0.72x, at the price of
-//! an [`Entry`] that no longer carries its deadline (readers ask the table for it).
+//! (An `IndexMap<Bytes, Entry>` with a second copy of each volatile key in an
+//! `IndexSet` took 203 bytes per plain key on libc malloc.) Where a plain string's
+//! bytes go: the slot (56), the index at 1M keys (2^21 buckets of 5 bytes: 10.5; a
+//! power of two above 1M / (7/8)), the value's allocation (32). A volatile key
+//! adds its 12-byte member (more while the set's vector has spare capacity).
 //!
 //! - **Slots** live in a dense vector of fixed-size pages ([`PAGE_SLOTS`] slots each):
 //!   growing adds a page, never copies the table, and wastes at most one page (a
@@ -67,7 +69,8 @@ pub const NO_EXPIRE: u64 = 0;
 
 /// Longest key kept inside its slot; a longer one has its own allocation.
 pub const KEY_INLINE_MAX: usize = 22;
-/// Slots per page of the slot vector (256 KiB pages).
+/// Slots per page of the slot vector (224 KiB pages, one of the allocator's size
+/// classes).
 const PAGE_SLOTS: usize = 4096;
 /// Index positions moved to the resized table per write while a resize runs: with
 /// at least 2, the move ends before the new table (twice the old) fills.
@@ -78,6 +81,10 @@ const INDEX_SHRINK_BELOW_FRACTION: usize = 8;
 const INDEX_MIN_CAPACITY: usize = 64;
 /// An entry without a deadline has no place in the volatile set.
 const NOT_VOLATILE: u32 = u32::MAX;
+/// Bytes one slot takes: key (24), value (24), access word and volatile place (4 each).
+pub const SLOT_BYTES: usize = 56;
+/// Bytes a volatile key adds: its member of the volatile set (position, deadline).
+pub const VOLATILE_MEMBER_BYTES: usize = 12;
 /// Bytes one bucket of the index takes: a `u32` position and a control byte.
 const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u32>() + 1;
 /// Index buckets `MEMORY USAGE` counts per key: the index runs between 7/16 and 7/8
@@ -85,15 +92,15 @@ const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u32>() + 1;
 const INDEX_BUCKETS_PER_KEY: usize = 2;
 
 /// A key's value, its absolute deadline in Unix ms ([`NO_EXPIRE`] for none) and the
-/// eviction engine's access word. Equal entries have equal values and deadlines.
+/// eviction engine's access word, whole: what the door stores, removes and carries
+/// between shards. Equal entries have equal values and deadlines. The table keeps the
+/// parts apart (the deadline in the volatile set); lookups see an [`EntryRef`].
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
     pub expire_at_ms: u64,
     /// Redis's 24-bit LRU clock and 8-bit LFU counter, kept by eviction.
     access: u32,
-    /// This entry's index in its table's volatile set, or [`NOT_VOLATILE`].
-    volatile_pos: u32,
 }
 
 impl PartialEq for Entry {
@@ -113,7 +120,6 @@ impl Entry {
             value,
             expire_at_ms,
             access: 0,
-            volatile_pos: NOT_VOLATILE,
         }
     }
 
@@ -131,17 +137,82 @@ impl Entry {
     }
 }
 
+/// A stored entry as a lookup sees it: the value in its slot, the deadline from the
+/// volatile set, the access word.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    pub value: &'a Value,
+    pub expire_at_ms: u64,
+    access: u32,
+}
+
+impl<'a> EntryRef<'a> {
+    /// A view of a value held elsewhere (a write guard's).
+    pub(super) fn new(value: &'a Value, expire_at_ms: u64, access: u32) -> Self {
+        EntryRef {
+            value,
+            expire_at_ms,
+            access,
+        }
+    }
+
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms != NO_EXPIRE && self.expire_at_ms <= now_ms
+    }
+
+    /// The eviction engine's access word (LRU clock and LFU counter).
+    pub fn access(&self) -> u32 {
+        self.access
+    }
+
+    /// A whole copy of the entry (its value cloned).
+    pub fn to_entry(self) -> Entry {
+        Entry {
+            value: self.value.clone(),
+            expire_at_ms: self.expire_at_ms,
+            access: self.access,
+        }
+    }
+}
+
 /// A key as a slot stores it: inline up to [`KEY_INLINE_MAX`] bytes, else boxed.
 pub type Key = Packed<KEY_INLINE_MAX>;
 
-/// One key and its entry: the unit of the slot vector.
+/// One key with its value, access word and place in the volatile set: the unit of
+/// the slot vector. The deadline is not here: most keys have none.
 struct Slot {
     key: Key,
-    entry: Entry,
+    value: Value,
+    access: u32,
+    /// This slot's index in its table's volatile set, or [`NOT_VOLATILE`].
+    volatile_pos: u32,
 }
 
-/// A slot fills a cache line: the layout the module doc's numbers assume.
-const _: () = assert!(std::mem::size_of::<Slot>() <= 64);
+/// The layout the module doc's numbers assume.
+const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
+
+/// A member of the volatile set: a slot position and that key's deadline, kept as
+/// two halves so the member takes 12 bytes (a `u64` would align it to 16).
+#[derive(Clone, Copy)]
+struct Volatile {
+    pos: u32,
+    at_ms: [u32; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<Volatile>() == VOLATILE_MEMBER_BYTES);
+
+impl Volatile {
+    fn new(pos: u32, at_ms: u64) -> Self {
+        Volatile {
+            pos,
+            at_ms: [at_ms as u32, (at_ms >> 32) as u32],
+        }
+    }
+
+    fn at_ms(&self) -> u64 {
+        u64::from(self.at_ms[0]) | (u64::from(self.at_ms[1]) << 32)
+    }
+}
 
 /// The dense slot vector, in pages of [`PAGE_SLOTS`].
 #[derive(Default)]
@@ -218,9 +289,9 @@ pub struct Db {
     /// While a resize runs, the slot positions below this are in `index`.
     migrated: usize,
     hasher: DefaultHashBuilder,
-    /// Positions of the slots whose entry has a deadline: what active expiry samples
-    /// and `INFO` counts.
-    volatile: Vec<u32>,
+    /// The slots whose entry has a deadline, with the deadline: what active expiry
+    /// samples and `INFO` counts.
+    volatile: Vec<Volatile>,
     pub(super) stats: DbStats,
 }
 
@@ -259,7 +330,7 @@ impl Db {
         self.slots.bytes()
             + index(&self.index)
             + self.old_index.as_ref().map_or(0, index)
-            + self.volatile.capacity() * std::mem::size_of::<u32>()
+            + self.volatile.capacity() * VOLATILE_MEMBER_BYTES
     }
 
     /// Bytes the entry at `key` costs (its slot, its share of the index, the key and
@@ -267,12 +338,34 @@ impl Db {
     /// them, 0 for all), as `MEMORY USAGE` reports; `None` if absent.
     pub fn memory_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
         let slot = self.slots.get(self.find(key)?);
+        let volatile = match slot.volatile_pos {
+            NOT_VOLATILE => 0,
+            _ => VOLATILE_MEMBER_BYTES,
+        };
         Some(
-            std::mem::size_of::<Slot>()
+            SLOT_BYTES
+                + volatile
                 + INDEX_BUCKETS_PER_KEY * INDEX_BUCKET_BYTES
                 + slot.key.heap_bytes()
-                + slot.entry.value.heap_bytes(samples),
+                + slot.value.heap_bytes(samples),
         )
+    }
+
+    /// The deadline of the key in `slot` ([`NO_EXPIRE`] for none).
+    fn deadline(&self, slot: &Slot) -> u64 {
+        match slot.volatile_pos {
+            NOT_VOLATILE => NO_EXPIRE,
+            at => self.volatile[at as usize].at_ms(),
+        }
+    }
+
+    /// The entry in `slot`, as lookups see it.
+    fn view<'a>(&'a self, slot: &'a Slot) -> EntryRef<'a> {
+        EntryRef {
+            value: &slot.value,
+            expire_at_ms: self.deadline(slot),
+            access: slot.access,
+        }
     }
 
     fn hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
@@ -298,7 +391,7 @@ impl Db {
         let Some(pos) = self.find(key) else {
             return Probe::Absent;
         };
-        if self.slots.get(pos).entry.expired(now_ms) {
+        if self.entry_at_pos(pos).expired(now_ms) {
             let (key, entry) = self.expire_at_index(pos);
             return Probe::Expired(key, entry);
         }
@@ -306,19 +399,24 @@ impl Db {
     }
 
     /// The entry at `key`, live or not, without expiring it.
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.find(key).map(|pos| &self.slots.get(pos).entry)
+    pub fn get(&self, key: &[u8]) -> Option<EntryRef<'_>> {
+        self.find(key).map(|pos| self.entry_at_pos(pos))
     }
 
     /// The entry at position `pos` (from [`Db::probe`]).
-    pub(super) fn entry_at_pos(&self, pos: usize) -> &Entry {
-        &self.slots.get(pos).entry
+    pub(super) fn entry_at_pos(&self, pos: usize) -> EntryRef<'_> {
+        self.view(self.slots.get(pos))
     }
 
-    /// The key and entry at position `pos`, the entry to change in place.
-    pub(super) fn slot_mut(&mut self, pos: usize) -> (&[u8], &mut Entry) {
-        let Slot { key, entry } = self.slots.get_mut(pos);
-        (key.bytes(), entry)
+    /// The key and value at position `pos`, the value to change in place.
+    pub(super) fn slot_mut(&mut self, pos: usize) -> (&[u8], &mut Value) {
+        let slot = self.slots.get_mut(pos);
+        (slot.key.bytes(), &mut slot.value)
+    }
+
+    /// Sets the access word of the entry at position `pos`.
+    pub(super) fn set_access(&mut self, pos: usize, word: u32) {
+        self.slots.get_mut(pos).access = word;
     }
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any old entry.
@@ -329,52 +427,66 @@ impl Db {
 
     /// Stores a whole entry (value and deadline), replacing any old one, which it
     /// returns (the door hands it to a snapshot that still needs it).
-    pub(crate) fn insert_entry(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
-        let volatile = entry.expire_at_ms != NO_EXPIRE;
+    pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let Entry {
+            value,
+            expire_at_ms,
+            access,
+        } = entry;
         if let Some(pos) = self.find(key) {
-            let slot = &mut self.slots.get_mut(pos).entry;
-            entry.volatile_pos = slot.volatile_pos;
-            let old = std::mem::replace(slot, entry);
-            self.track_volatile(pos, volatile);
+            let old_at = self.deadline(self.slots.get(pos));
+            let slot = self.slots.get_mut(pos);
+            let old = Entry {
+                value: std::mem::replace(&mut slot.value, value),
+                expire_at_ms: old_at,
+                access: std::mem::replace(&mut slot.access, access),
+            };
+            self.set_deadline(pos, expire_at_ms);
             return Some(old);
         }
         self.start_resize_if_due();
         let pos = self.slots.len;
         let position = u32::try_from(pos).expect("fewer than 2^32 keys per database");
-        entry.volatile_pos = NOT_VOLATILE;
         self.slots.push(Slot {
             key: Key::from_parts(&[key]),
-            entry,
+            value,
+            access,
+            volatile_pos: NOT_VOLATILE,
         });
         let hash = Self::hash(&self.hasher, key);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, position, |&p| {
             Self::hash(hasher, slots.get(p as usize).key.bytes())
         });
-        self.track_volatile(pos, volatile);
+        self.set_deadline(pos, expire_at_ms);
         self.migrate(MIGRATE_PER_WRITE);
         None
     }
 
-    /// The entry at `key`, live or not, to change in place: only for snapshot
+    /// The value at `key`, live or not, to change in place: only for snapshot
     /// loading, which continues an entry written in pieces.
-    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let pos = self.find(key)?;
-        Some(&mut self.slots.get_mut(pos).entry)
+        Some(&mut self.slots.get_mut(pos).value)
     }
 
-    /// Puts the entry at `pos` in the volatile set or takes it out.
-    fn track_volatile(&mut self, pos: usize, volatile: bool) {
-        let at = self.slots.get(pos).entry.volatile_pos;
-        if volatile && at == NOT_VOLATILE {
-            self.slots.get_mut(pos).entry.volatile_pos = self.volatile.len() as u32;
-            self.volatile.push(pos as u32);
-        } else if !volatile && at != NOT_VOLATILE {
-            self.slots.get_mut(pos).entry.volatile_pos = NOT_VOLATILE;
-            self.volatile.swap_remove(at as usize);
-            if let Some(&moved) = self.volatile.get(at as usize) {
-                self.slots.get_mut(moved as usize).entry.volatile_pos = at;
+    /// Sets the deadline of the slot at `pos`: puts it in the volatile set, changes
+    /// its deadline there, or takes it out ([`NO_EXPIRE`]).
+    fn set_deadline(&mut self, pos: usize, at_ms: u64) {
+        match (self.slots.get(pos).volatile_pos, at_ms) {
+            (NOT_VOLATILE, NO_EXPIRE) => {}
+            (NOT_VOLATILE, at_ms) => {
+                self.slots.get_mut(pos).volatile_pos = self.volatile.len() as u32;
+                self.volatile.push(Volatile::new(pos as u32, at_ms));
             }
+            (at, NO_EXPIRE) => {
+                self.slots.get_mut(pos).volatile_pos = NOT_VOLATILE;
+                self.volatile.swap_remove(at as usize);
+                if let Some(moved) = self.volatile.get(at as usize) {
+                    self.slots.get_mut(moved.pos as usize).volatile_pos = at;
+                }
+            }
+            (at, at_ms) => self.volatile[at as usize] = Volatile::new(pos as u32, at_ms),
         }
     }
 
@@ -387,23 +499,31 @@ impl Db {
     /// Removes the slot at `pos`: out of the volatile set and the index, the last
     /// slot moved into its place.
     fn remove_at(&mut self, pos: usize) -> (Key, Entry) {
-        self.track_volatile(pos, false);
+        let expire_at_ms = self.deadline(self.slots.get(pos));
+        self.set_deadline(pos, NO_EXPIRE);
         let hash = Self::hash(&self.hasher, self.slots.get(pos).key.bytes());
         self.unindex(hash, pos);
         let last = self.slots.len - 1;
-        let Slot { key, entry } = self.slots.swap_remove(pos);
+        let Slot {
+            key, value, access, ..
+        } = self.slots.swap_remove(pos);
         if pos != last {
             let moved = self.slots.get(pos);
             let hash = Self::hash(&self.hasher, moved.key.bytes());
-            let volatile_pos = moved.entry.volatile_pos;
+            let volatile_pos = moved.volatile_pos;
             self.unindex(hash, last);
             self.index_at(hash, pos);
             if volatile_pos != NOT_VOLATILE {
-                self.volatile[volatile_pos as usize] = pos as u32;
+                self.volatile[volatile_pos as usize].pos = pos as u32;
             }
         }
         self.start_resize_if_due();
         self.migrate(MIGRATE_PER_WRITE);
+        let entry = Entry {
+            value,
+            expire_at_ms,
+            access,
+        };
         (key, entry)
     }
 
@@ -477,8 +597,7 @@ impl Db {
         let Some(pos) = self.find(key) else {
             return;
         };
-        self.slots.get_mut(pos).entry.expire_at_ms = expire_at_ms;
-        self.track_volatile(pos, expire_at_ms != NO_EXPIRE);
+        self.set_deadline(pos, expire_at_ms);
     }
 
     pub(super) fn expire_at_index(&mut self, pos: usize) -> (Key, Entry) {
@@ -489,9 +608,9 @@ impl Db {
     /// The live entry at `key` to change without the door (tests of the table and
     /// of snapshots, which call the hooks by hand).
     #[cfg(test)]
-    pub(crate) fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    pub(crate) fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         match self.probe(key, now_ms) {
-            Probe::Live(pos) => Some(&mut self.slots.get_mut(pos).entry),
+            Probe::Live(pos) => Some(&mut self.slots.get_mut(pos).value),
             Probe::Expired(..) | Probe::Absent => None,
         }
     }
@@ -511,14 +630,15 @@ impl Db {
         pos: ScanPos,
         count: usize,
         now_ms: u64,
-        mut visit: impl FnMut(&[u8], &Entry),
+        mut visit: impl FnMut(&[u8], EntryRef<'_>),
     ) -> ScanPos {
         let top = (pos.min(self.slots.len as u64)) as usize;
         let bottom = top.saturating_sub(count.max(1));
         for idx in (bottom..top).rev() {
             let slot = self.slots.get(idx);
-            if !slot.entry.expired(now_ms) {
-                visit(slot.key.bytes(), &slot.entry);
+            let entry = self.view(slot);
+            if !entry.expired(now_ms) {
+                visit(slot.key.bytes(), entry);
             }
         }
         bottom as u64
@@ -531,24 +651,24 @@ impl Db {
     }
 
     /// The key and entry at position `pos`, live or not.
-    pub fn entry_at(&self, pos: usize) -> Option<(&[u8], &Entry)> {
+    pub fn entry_at(&self, pos: usize) -> Option<(&[u8], EntryRef<'_>)> {
         (pos < self.slots.len).then(|| {
             let slot = self.slots.get(pos);
-            (slot.key.bytes(), &slot.entry)
+            (slot.key.bytes(), self.view(slot))
         })
     }
 
     /// Every key and entry, live or not, in slot order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], EntryRef<'_>)> {
         self.slots
             .iter()
-            .map(|slot| (slot.key.bytes(), &slot.entry))
+            .map(move |slot| (slot.key.bytes(), self.view(slot)))
     }
 
-    /// Calls `change` on every entry, live or not.
-    pub(super) fn for_each_entry_mut(&mut self, mut change: impl FnMut(&mut Entry)) {
+    /// Sets the access word of every entry, live or not.
+    pub(super) fn set_every_access(&mut self, word: u32) {
         for page in &mut self.slots.pages {
-            page.iter_mut().for_each(|slot| change(&mut slot.entry));
+            page.iter_mut().for_each(|slot| slot.access = word);
         }
     }
 
@@ -562,20 +682,21 @@ impl Db {
     }
 
     /// Candidate number `at` (below [`Db::candidates`]): its key and entry.
-    pub(super) fn candidate(&self, volatile_only: bool, at: usize) -> (&[u8], &Entry) {
+    pub(super) fn candidate(&self, volatile_only: bool, at: usize) -> (&[u8], EntryRef<'_>) {
         let pos = match volatile_only {
-            true => self.volatile[at] as usize,
+            true => self.volatile[at].pos as usize,
             false => at,
         };
         let slot = self.slots.get(pos);
-        (slot.key.bytes(), &slot.entry)
+        (slot.key.bytes(), self.view(slot))
     }
 
     /// Visits every live entry (for `KEYS`, `FLUSH` statistics and digests).
-    pub fn for_each_live(&self, now_ms: u64, mut visit: impl FnMut(&[u8], &Entry)) {
+    pub fn for_each_live(&self, now_ms: u64, mut visit: impl FnMut(&[u8], EntryRef<'_>)) {
         for slot in self.slots.iter() {
-            if !slot.entry.expired(now_ms) {
-                visit(slot.key.bytes(), &slot.entry);
+            let entry = self.view(slot);
+            if !entry.expired(now_ms) {
+                visit(slot.key.bytes(), entry);
             }
         }
     }
@@ -590,13 +711,12 @@ impl Db {
     ) -> Option<Bytes> {
         while !self.is_empty() {
             let pos = rng.gen_range(0..self.slots.len);
-            let slot = self.slots.get(pos);
-            if slot.entry.expired(now_ms) {
+            if self.entry_at_pos(pos).expired(now_ms) {
                 let (key, entry) = self.expire_at_index(pos);
                 expired(key.bytes(), entry);
                 continue;
             }
-            return Some(Bytes::copy_from_slice(slot.key.bytes()));
+            return Some(Bytes::copy_from_slice(self.slots.get(pos).key.bytes()));
         }
         None
     }
@@ -626,9 +746,9 @@ impl Db {
                 if self.volatile.is_empty() {
                     break;
                 }
-                let pos = self.volatile[rng.gen_range(0..self.volatile.len())] as usize;
-                if self.slots.get(pos).entry.expired(now_ms) {
-                    let (key, entry) = self.expire_at_index(pos);
+                let member = self.volatile[rng.gen_range(0..self.volatile.len())];
+                if member.at_ms() <= now_ms {
+                    let (key, entry) = self.expire_at_index(member.pos as usize);
                     expired(key.bytes(), entry);
                     expired_in_round += 1;
                 }
@@ -661,9 +781,9 @@ mod tests {
             let (value, at) = &model[key];
             assert_eq!(entry.value.as_str(), Some(value.as_slice()));
             assert_eq!(entry.expire_at_ms, *at);
-            match entry.volatile_pos {
+            match db.slots.get(pos).volatile_pos {
                 NOT_VOLATILE => assert_eq!(*at, NO_EXPIRE),
-                vp => assert_eq!(db.volatile[vp as usize] as usize, pos),
+                vp => assert_eq!(db.volatile[vp as usize].pos as usize, pos),
             }
         }
         let volatile = model.values().filter(|(_, at)| *at != NO_EXPIRE).count();

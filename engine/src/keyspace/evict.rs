@@ -24,11 +24,18 @@
 //!
 //! # The memory measure
 //!
-//! The shard's used memory is an estimate tracked at the door: for each entry its key
-//! and string bytes, a fixed per-entry overhead ([`ENTRY_OVERHEAD_BYTES`]) and a fixed
-//! cost per collection element ([`COLLECTION_ELEMENT_BYTES`]), all O(1) per change;
-//! plus the journal records waiting to be written. `maxmemory` is split evenly over
-//! the shards, and each shard evicts from its own keys, so no shard ever waits on
+//! The shard's used memory is an estimate tracked at the door: for each entry a fixed
+//! overhead derived from the table's layout ([`ENTRY_OVERHEAD_BYTES`]: its slot and
+//! its share of the index), a key too long for its slot, the string bytes, a fixed
+//! cost per collection element ([`COLLECTION_ELEMENT_BYTES`]) and a volatile key's
+//! member of the volatile set, all O(1) per change; plus the journal records waiting
+//! to be written, plus what the server's [`OutsideMeter`] reports: the output
+//! buffers of the clients on this shard's core, which Redis counts too (replica
+//! links excluded, as Redis's `freeMemoryGetNotCountedMemory` excludes them), so a
+//! client that reads slowly cannot push the process far past `maxmemory`. A unit
+//! test (`the_estimate_tracks_the_allocator`) holds the estimate of string keys to
+//! the allocator's own count within 10%. `maxmemory` is split evenly over the
+//! shards, and each shard evicts from its own keys, so no shard ever waits on
 //! another. The estimate lives here alone, so a measured number can replace it.
 //!
 //! # Eviction
@@ -48,7 +55,9 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::db::{Entry, Probe, NO_EXPIRE};
+use super::db::{
+    Entry, EntryRef, Probe, KEY_INLINE_MAX, NO_EXPIRE, SLOT_BYTES, VOLATILE_MEMBER_BYTES,
+};
 use super::hooks::ChangeKind;
 use super::Keyspace;
 use crate::command::flags;
@@ -84,13 +93,28 @@ const EVICT_CHECK_EVERY_KEYS: u64 = 16;
 /// Keys one eviction loop may evict per microsecond of Redis's time limit.
 const EVICTIONS_PER_LIMIT_US: u64 = 1;
 
-/// Estimated bytes an entry costs beyond its key and value bytes: the table slot,
-/// the key's and value's allocations and the allocator's rounding (measured: 224
-/// bytes of RSS per `SET` of a 16-byte key and a 32-byte value, 300,000 keys on one
-/// shard, less those 48 bytes).
-pub const ENTRY_OVERHEAD_BYTES: u64 = 176;
+/// Index bytes per key on average: a 5-byte bucket (position and control byte) at
+/// the index's mean fill, between 7/16 and 7/8 full (about 5/8).
+const INDEX_BYTES_PER_KEY: usize = 8;
+/// Estimated bytes every entry costs beyond a key too long for its slot and the
+/// value's bytes: its slot and its share of the index (see [`super::db`]'s layout).
+/// `the_estimate_tracks_the_allocator` holds it to the allocator's count.
+pub const ENTRY_OVERHEAD_BYTES: u64 = (SLOT_BYTES + INDEX_BYTES_PER_KEY) as u64;
 /// Estimated bytes per element of a hash (per field and value), set, sorted set or list.
 pub const COLLECTION_ELEMENT_BYTES: u64 = 64;
+
+/// Reads the bytes held outside the keyspace that count toward the calling shard's
+/// share of `maxmemory` (the server's client output buffers on the shard's core).
+pub type OutsideMeter = fn() -> u64;
+
+/// The process's outside meter, set once by the server ([`set_outside_meter`]).
+static OUTSIDE_METER: std::sync::OnceLock<OutsideMeter> = std::sync::OnceLock::new();
+
+/// Counts what `meter` reports toward each shard's share of `maxmemory` (see the
+/// module doc). The first meter set stays.
+pub fn set_outside_meter(meter: OutsideMeter) {
+    let _ = OUTSIDE_METER.set(meter);
+}
 
 /// Commands that look keys up without touching their access word (Redis's
 /// `LOOKUP_NOTOUCH`): introspection, not use.
@@ -322,16 +346,26 @@ fn lfu_log_incr(counter: u32, log_factor: u32, rng: &mut SmallRng) -> u32 {
     }
 }
 
-/// Estimated bytes `key` and its entry hold (see the module doc).
-pub fn entry_bytes(key: &[u8], entry: &Entry) -> u64 {
-    let value = match &entry.value {
+/// Estimated bytes `key` and its entry (`value`, deadline `expire_at_ms`) hold (see
+/// the module doc): the overhead, a key too long for its slot, the value's bytes and
+/// a volatile key's member of the volatile set.
+pub fn entry_bytes(key: &[u8], value: &Value, expire_at_ms: u64) -> u64 {
+    let key = match key.len() {
+        n if n > KEY_INLINE_MAX => n as u64,
+        _ => 0,
+    };
+    let volatile = match expire_at_ms {
+        NO_EXPIRE => 0,
+        _ => VOLATILE_MEMBER_BYTES as u64,
+    };
+    let value = match value {
         Value::Str(s) => s.len() as u64,
         Value::Hash(h) => 2 * h.len() as u64 * COLLECTION_ELEMENT_BYTES,
         Value::Set(s) => s.len() as u64 * COLLECTION_ELEMENT_BYTES,
         Value::Zset(z) => z.len() as u64 * COLLECTION_ELEMENT_BYTES,
         Value::List(l) => l.len() as u64 * COLLECTION_ELEMENT_BYTES,
     };
-    ENTRY_OVERHEAD_BYTES + key.len() as u64 + value
+    ENTRY_OVERHEAD_BYTES + key + value + volatile
 }
 
 impl Evictor {
@@ -361,11 +395,11 @@ impl Evictor {
     }
 
     pub(super) fn added(&mut self, key: &[u8], entry: &Entry) {
-        self.entry_bytes += entry_bytes(key, entry);
+        self.entry_bytes += entry_bytes(key, &entry.value, entry.expire_at_ms);
     }
 
     pub(super) fn removed(&mut self, key: &[u8], entry: &Entry) {
-        self.resized(entry_bytes(key, entry), 0);
+        self.resized(entry_bytes(key, &entry.value, entry.expire_at_ms), 0);
     }
 
     /// An entry that took `before` bytes takes `after` now.
@@ -378,7 +412,7 @@ impl Evictor {
     }
 
     /// How good a victim `entry` is under the policy: the higher the better.
-    fn score(&self, entry: &Entry) -> u64 {
+    fn score(&self, entry: EntryRef<'_>) -> u64 {
         match self.config.policy {
             Policy::VolatileTtl => u64::MAX - entry.expire_at_ms,
             p if p.lfu() => {
@@ -429,7 +463,7 @@ impl Keyspace {
         if let Some(at_ms) = self.evict.loaded_at_ms.take() {
             let word = self.evict.fresh_at(at_ms);
             for db in &mut self.dbs {
-                db.for_each_entry_mut(|e| e.set_access(word));
+                db.set_every_access(word);
             }
         }
     }
@@ -463,14 +497,15 @@ impl Keyspace {
             _ => return,
         };
         if let Probe::Live(idx) = self.dbs[db].probe(key, now_ms) {
-            self.dbs[db].slot_mut(idx).1.set_access(word);
+            self.dbs[db].set_access(idx, word);
         }
     }
 
-    /// The shard's used-memory estimate: its entries and its journal records not yet
-    /// written.
+    /// The shard's used-memory estimate: its entries, its journal records not yet
+    /// written and what the outside meter reports.
     pub fn used_bytes(&self) -> u64 {
-        self.evict.entry_bytes + self.hooks.log.pending_bytes() as u64
+        let outside = OUTSIDE_METER.get().map_or(0, |meter| meter());
+        self.evict.entry_bytes + self.hooks.log.pending_bytes() as u64 + outside
     }
 
     /// Keys evicted since the start or the last `CONFIG RESETSTAT`.
@@ -619,6 +654,55 @@ mod tests {
     use super::*;
     use crate::harness::TestShard;
 
+    /// The server's allocator, so the tests below count what it counts.
+    #[global_allocator]
+    static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+    /// Bytes this thread holds from the allocator: allocated less freed, each
+    /// allocation counted as its size class.
+    fn thread_bytes() -> i64 {
+        use tikv_jemalloc_ctl::thread;
+        let allocated = thread::allocatedp::read().expect("jemalloc stats").get();
+        let freed = thread::deallocatedp::read().expect("jemalloc stats").get();
+        allocated as i64 - freed as i64
+    }
+
+    /// How far the estimate may stray from the allocator's count, in percent: the
+    /// index's fill moves between 7/16 and 7/8 with the number of keys, and the
+    /// allocator rounds keys and values up to its size classes.
+    const ESTIMATE_MARGIN_PERCENT: i64 = 10;
+
+    #[test]
+    fn the_estimate_tracks_the_allocator() {
+        const KEYS: usize = 200_000;
+        // (key length, value length, with a deadline)
+        let shapes = [
+            (16, 32, false),
+            (16, 32, true),
+            (30, 100, false),
+            (8, 8, false),
+        ];
+        for (key_len, value_len, volatile) in shapes {
+            let mut ks = Keyspace::default();
+            let at = if volatile { u64::MAX / 2 } else { NO_EXPIRE };
+            let before = thread_bytes();
+            for i in 0..KEYS {
+                let key = format!("{i:0key_len$}");
+                ks.add(0, key.as_bytes(), Value::Str(vec![b'v'; value_len]), at);
+            }
+            let real = thread_bytes() - before;
+            let estimate = ks.used_bytes() as i64;
+            let off = (estimate - real) * 100 / real;
+            assert!(
+                off.abs() <= ESTIMATE_MARGIN_PERCENT,
+                "{key_len}-byte keys, {value_len}-byte values, deadline {volatile}: \
+                 estimate {} B/key, allocator {} B/key ({off:+}%)",
+                estimate / KEYS as i64,
+                real / KEYS as i64,
+            );
+        }
+    }
+
     const NOW_MS: u64 = 1_700_000_000_000;
 
     #[test]
@@ -697,13 +781,22 @@ mod tests {
     /// A shard limited to about `keys` string keys of `key:NNNNN` with a 10-byte value.
     fn limited(policy: Policy, keys: u64) -> TestShard {
         let mut s = TestShard::default();
-        let per_key = ENTRY_OVERHEAD_BYTES + 9 + 10;
+        let per_key = one_key();
         s.shard.keyspace_mut().set_eviction(EvictionConfig {
             maxmemory_bytes: keys * per_key,
             policy,
             ..Default::default()
         });
         s
+    }
+
+    /// The estimate of one of those keys.
+    fn one_key() -> u64 {
+        entry_bytes(
+            key(0).as_bytes(),
+            &Value::Str(b"0123456789".to_vec()),
+            NO_EXPIRE,
+        )
     }
 
     fn key(i: usize) -> String {
@@ -715,7 +808,7 @@ mod tests {
         ks.dbs()
             .iter()
             .flat_map(|d| d.iter())
-            .map(|(k, e)| entry_bytes(k, e))
+            .map(|(k, e)| entry_bytes(k, e.value, e.expire_at_ms))
             .sum()
     }
 
@@ -978,9 +1071,8 @@ mod tests {
             assert_eq!(s.run(&["SET", &key(i), "0123456789"]), "OK");
         }
         // Room is made before each write, so the last one may go one key over.
-        let one_key = ENTRY_OVERHEAD_BYTES + 9 + 10;
         let limit = s.shard.keyspace().eviction().maxmemory_bytes;
-        assert!(s.shard.keyspace().used_bytes() <= limit + one_key);
+        assert!(s.shard.keyspace().used_bytes() <= limit + one_key());
         let kept_old = (0..100)
             .filter(|&i| s.run(&["EXISTS", &key(i)]) == "1")
             .count();

@@ -18,7 +18,7 @@
 
 use std::any::Any;
 
-use super::db::{Db, Entry};
+use super::db::{Db, Entry, EntryRef};
 use crate::effect_log::EffectLog;
 use crate::journal::Effect;
 use crate::snapshot::{SnapshotWriter, WriteKind};
@@ -113,7 +113,14 @@ impl Hooks {
 
     /// After `RENAME` or `MOVE` took the value at `src` to `dst` (`moved` is its
     /// entry now): a snapshot that still needs it reads it there.
-    pub(crate) fn moved(&mut self, from: usize, src: &[u8], to: usize, dst: &[u8], moved: &Entry) {
+    pub(crate) fn moved(
+        &mut self,
+        from: usize,
+        src: &[u8],
+        to: usize,
+        dst: &[u8],
+        moved: EntryRef<'_>,
+    ) {
         for (_, snapshot) in &mut self.snapshots {
             snapshot.moved(from, src, to, dst, moved);
         }
@@ -292,7 +299,7 @@ mod tests {
         let mut view = BTreeMap::new();
         for (i, db) in s.shard.keyspace().dbs().iter().enumerate() {
             db.for_each_live(s.now_ms, |k, e| {
-                view.insert((i, Bytes::copy_from_slice(k)), e.clone());
+                view.insert((i, Bytes::copy_from_slice(k)), e.to_entry());
             });
         }
         view

@@ -63,7 +63,7 @@ use crate::limits::{DATABASES, EXPIRE_TICK_BUDGET};
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter, WriteKind};
 use crate::value::Value;
 use db::Probe;
-pub use db::{Db, DbStats, Entry, ScanPos, NO_EXPIRE};
+pub use db::{Db, DbStats, Entry, EntryRef, ScanPos, NO_EXPIRE};
 use std::any::{Any, TypeId};
 
 use hooks::{ChangeKind, ChangeSink, DbChange, Hooks};
@@ -128,7 +128,10 @@ impl Change {
 pub struct WriteGuard<'a> {
     db: usize,
     key: &'a [u8],
-    entry: &'a mut Entry,
+    value: &'a mut Value,
+    /// The entry's deadline and access word (a guard changes neither).
+    expire_at_ms: u64,
+    access: u32,
     hooks: &'a mut Hooks,
     evict: &'a mut evict::Evictor,
     /// The entry's estimated bytes when the guard was handed out.
@@ -139,20 +142,20 @@ pub struct WriteGuard<'a> {
 }
 
 impl WriteGuard<'_> {
-    pub fn entry(&self) -> &Entry {
-        self.entry
+    pub fn entry(&self) -> EntryRef<'_> {
+        EntryRef::new(&*self.value, self.expire_at_ms, self.access)
     }
 
     /// The string value (the caller checked the type).
     pub fn str(&self) -> &[u8] {
-        match &self.entry.value {
+        match &*self.value {
             Value::Str(s) => s,
             other => panic!("string expected, found a {}", other.type_name()),
         }
     }
 
     fn str_vec(&mut self) -> &mut Vec<u8> {
-        match &mut self.entry.value {
+        match &mut *self.value {
             Value::Str(s) => s,
             other => panic!("string expected, found a {}", other.type_name()),
         }
@@ -169,7 +172,7 @@ impl WriteGuard<'_> {
     /// Before the value changes in a way no undo log covers.
     fn before_any_change(&mut self) {
         self.hooks
-            .before_any_change(self.db, self.key, &self.entry.value);
+            .before_any_change(self.db, self.key, &*self.value);
     }
 
     /// Appends `tail` to the string value; returns the new length.
@@ -186,7 +189,7 @@ impl WriteGuard<'_> {
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
         let end = offset + bytes.len();
         self.change = self.change.then(Change::Range { start: offset, end });
-        if let Value::Str(current) = &self.entry.value {
+        if let Value::Str(current) = &*self.value {
             self.hooks
                 .before_range(self.db, self.key, current, offset, end);
         }
@@ -202,14 +205,14 @@ impl WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         let (db, key) = (self.db, self.key);
-        let bytes_after = evict::entry_bytes(key, self.entry);
+        let bytes_after = evict::entry_bytes(key, &*self.value, self.expire_at_ms);
         self.evict.resized(self.bytes_before, bytes_after);
-        if self.change == Change::None || self.entry.value.is_empty_collection() {
+        if self.change == Change::None || self.value.is_empty_collection() {
             return;
         }
         let delta = &self.delta;
         let items = || delta.iter().map(Vec::as_slice).collect::<Vec<_>>();
-        let effect = match (self.change, &self.entry.value) {
+        let effect = match (self.change, &*self.value) {
             (Change::Append { from }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
                 Effect::Append {
                     db,
@@ -271,8 +274,8 @@ impl Drop for WriteGuard<'_> {
             _ => Effect::Set {
                 db,
                 key,
-                value: Cow::Borrowed(&self.entry.value),
-                expire_at_ms: self.entry.expire_at_ms,
+                value: Cow::Borrowed(&*self.value),
+                expire_at_ms: self.expire_at_ms,
             },
         };
         self.hooks.after(&effect, db, key, ChangeKind::Modify);
@@ -324,8 +327,9 @@ impl Keyspace {
         match self.dbs[db].probe(key, now_ms) {
             Probe::Live(idx) => {
                 if !self.evict.notouch {
-                    let (_, entry) = self.dbs[db].slot_mut(idx);
-                    entry.set_access(self.evict.touched(entry.access(), now_ms));
+                    let access = self.dbs[db].entry_at_pos(idx).access();
+                    let word = self.evict.touched(access, now_ms);
+                    self.dbs[db].set_access(idx, word);
                 }
                 Some(idx)
             }
@@ -339,7 +343,7 @@ impl Keyspace {
     }
 
     /// The live entry at `key`, counting a keyspace hit or miss (for read commands).
-    pub fn find_read(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+    pub fn find_read(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<EntryRef<'_>> {
         let found = self.live(db, key, now_ms);
         let d = &mut self.dbs[db];
         match found {
@@ -356,7 +360,7 @@ impl Keyspace {
     }
 
     /// The live entry at `key`, without counting a hit or miss.
-    pub fn find(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+    pub fn find(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<EntryRef<'_>> {
         let idx = self.live(db, key, now_ms)?;
         Some(self.dbs[db].entry_at_pos(idx))
     }
@@ -370,12 +374,16 @@ impl Keyspace {
         let idx = self.live(db, key, now_ms)?;
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
-        let (key, entry) = self.dbs[db].slot_mut(idx);
-        let bytes_before = evict::entry_bytes(key, entry);
+        let found = self.dbs[db].entry_at_pos(idx);
+        let (expire_at_ms, access) = (found.expire_at_ms, found.access());
+        let (key, value) = self.dbs[db].slot_mut(idx);
+        let bytes_before = evict::entry_bytes(key, value, expire_at_ms);
         Some(WriteGuard {
             db,
             key,
-            entry,
+            value,
+            expire_at_ms,
+            access,
             hooks: &mut self.hooks,
             evict: &mut self.evict,
             bytes_before,
@@ -407,7 +415,7 @@ impl Keyspace {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
         let replaced = match self.evict.config.policy.lfu() {
-            true => self.dbs[db].get(key).map(Entry::access),
+            true => self.dbs[db].get(key).map(|e| e.access()),
             false => None,
         };
         entry.set_access(match replaced {
@@ -429,7 +437,7 @@ impl Keyspace {
         let effect = Effect::Set {
             db,
             key,
-            value: Cow::Borrowed(&e.value),
+            value: Cow::Borrowed(e.value),
             expire_at_ms: e.expire_at_ms,
         };
         self.hooks.after(&effect, db, key, ChangeKind::Set);
@@ -479,6 +487,10 @@ impl Keyspace {
         }
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
+        let e = self.dbs[db].get(key).expect("live");
+        let before = evict::entry_bytes(key, e.value, e.expire_at_ms);
+        let after = evict::entry_bytes(key, e.value, at_ms);
+        self.evict.resized(before, after);
         self.dbs[db].set_expire(key, at_ms);
         let effect = match at_ms {
             NO_EXPIRE => Effect::Persist { db, key },
@@ -542,7 +554,7 @@ impl Keyspace {
         let effect = Effect::Set {
             db,
             key: dst,
-            value: Cow::Borrowed(&e.value),
+            value: Cow::Borrowed(e.value),
             expire_at_ms: e.expire_at_ms,
         };
         self.hooks.after(&effect, db, dst, ChangeKind::Set);
@@ -551,8 +563,9 @@ impl Keyspace {
 
     pub fn flush_db(&mut self, db: usize) {
         let n = self.dbs[db].len() as u64;
-        for (key, entry) in self.dbs[db].iter() {
-            self.evict.removed(key, entry);
+        for (key, e) in self.dbs[db].iter() {
+            let bytes = evict::entry_bytes(key, e.value, e.expire_at_ms);
+            self.evict.resized(bytes, 0);
         }
         self.dbs[db].clear();
         self.hooks
@@ -720,7 +733,7 @@ impl Keyspace {
             .dbs
             .iter()
             .flat_map(|d| d.iter())
-            .map(|(k, e)| evict::entry_bytes(k, e))
+            .map(|(k, e)| evict::entry_bytes(k, e.value, e.expire_at_ms))
             .sum();
         loaded
     }

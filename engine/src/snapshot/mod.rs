@@ -148,7 +148,7 @@ use crc::{Crc, CRC_32_ISCSI};
 use hashbrown::HashMap;
 
 use crate::journal::{DecodeError, Effect};
-use crate::keyspace::db::{Db, Entry, NO_EXPIRE};
+use crate::keyspace::db::{Db, Entry, EntryRef, NO_EXPIRE};
 use crate::limits::{DATABASES, JOURNAL_RECORD_PAYLOAD_BYTES_MAX};
 use crate::value::Value;
 #[cfg(test)]
@@ -506,11 +506,11 @@ impl SnapshotWriter {
     /// After `RENAME` or `MOVE` took the value at `src` in database `from` to `dst`
     /// in database `to` (`moved` is its entry now): an image that needs it reads it
     /// there from now on, with no copy.
-    pub fn moved(&mut self, from: usize, src: &[u8], to: usize, dst: &[u8], moved: &Entry) {
+    pub fn moved(&mut self, from: usize, src: &[u8], to: usize, dst: &[u8], moved: EntryRef<'_>) {
         let reader = match self.saved[from].get_key_value(src) {
             Some((k, Saved::Handover)) => {
                 let k = k.clone();
-                let image = Image::live(&moved.value, moved.expire_at_ms);
+                let image = Image::live(moved.value, moved.expire_at_ms);
                 self.saved[from].insert(k.clone(), Saved::Image(image));
                 (from, k)
             }
@@ -651,7 +651,7 @@ impl SnapshotWriter {
         let (live_db, live_key) = image.live_at.clone().unwrap_or((db, key.clone()));
         let done = (!image.head && dead) || {
             let live = image.reads_live().then(|| {
-                &dbs[live_db]
+                dbs[live_db]
                     .get(&live_key)
                     .expect("an image's value: the door hands it over before it goes")
                     .value

@@ -60,8 +60,8 @@ pub fn load(buf: &[u8], dbs: &mut [Db]) -> Result<(SnapshotHeader, u64), Snapsho
             Ok(())
         }
         Item::More { db, key, piece } => {
-            let entry = dbs[db].get_mut(key).expect("a continued entry was loaded");
-            continue_value(&mut entry.value, &piece);
+            let value = dbs[db].get_mut(key).expect("a continued entry was loaded");
+            continue_value(value, &piece);
             Ok(())
         }
     })

@@ -27,7 +27,7 @@ fn contents(dbs: &[Db]) -> Contents {
     for (i, db) in dbs.iter().enumerate() {
         for pos in 0..db.len() {
             let (k, e) = db.entry_at(pos).expect("in range");
-            all.insert((i, Bytes::copy_from_slice(k)), e.clone());
+            all.insert((i, Bytes::copy_from_slice(k)), e.to_entry());
         }
     }
     all
@@ -492,7 +492,7 @@ fn expired_entries_are_left_out() {
     assert_eq!(load(&file, &mut loaded).map(|(_, n)| n), Ok(1));
     assert_eq!(loaded[0].position(b"dead"), None);
     assert_eq!(
-        loaded[0].entry_at(0).map(|(_, e)| e.clone()),
+        loaded[0].entry_at(0).map(|(_, e)| e.to_entry()),
         Some(str_entry(b"y", T0_MS + 1))
     );
 }

@@ -68,6 +68,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use corekv_engine::command::exec::{Cmd, Op, OpReply, PartOp, Step};
+use corekv_engine::command::flags::DENYOOM;
 use corekv_engine::command::parts::{MergeArgs, PartReply, Parts, Piece, Split, Write};
 use corekv_engine::command::{table, Route};
 use corekv_engine::error::CmdError;
@@ -143,6 +144,19 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// The flags to ask every participant's admission with before anything runs,
+    /// when this command may grow memory, spans `shards` shards and memory is
+    /// limited: one full shard refuses the whole command, as Redis refuses it with
+    /// `-OOM` before writing anything.
+    fn admission(&self, shards: usize) -> Option<u32> {
+        let flags = table().all[self.id].flags;
+        let limited = || {
+            let shard = self.core.shard.borrow();
+            shard.keyspace().eviction().maxmemory_bytes > 0
+        };
+        (shards > 1 && flags & DENYOOM != 0 && limited()).then_some(flags)
+    }
+
     fn part(&self, step: Step, keys: &[usize], carry: Option<&Arc<Entry>>) -> Op {
         Op::Part(PartOp {
             id: self.id,
@@ -220,8 +234,9 @@ impl Call<'_> {
         let shards: Vec<usize> = groups.iter().map(|(s, _)| *s).collect();
         let remote = shards.iter().filter(|&&s| s != self.core.id).count();
         let read_only = self.parts.plan.is_none() && self.parts.write.is_none();
+        let admit = self.admission(shards.len());
         let mut pieces = Vec::new();
-        let mut tx = if remote <= ASCENDING_REMOTE_MAX {
+        let mut tx = if remote <= ASCENDING_REMOTE_MAX && admit.is_none() {
             let mut tx = Tx::new(self.core);
             let first = match self.parts.read {
                 Some(_) => Step::Read,
@@ -239,6 +254,14 @@ impl Call<'_> {
             tx
         } else {
             let mut tx = Tx::lock(self.core, &shards).await;
+            if let Some(flags) = admit {
+                let asks = groups.iter().map(|(s, _)| (*s, Op::Admit { flags }));
+                if let Err(e) = Parts::first_error(&tx.round(asks, &groups).await) {
+                    tx.finish().await?;
+                    out.error(&e.message());
+                    return Ok(());
+                }
+            }
             if self.parts.read.is_some() {
                 let reads = groups
                     .iter()

@@ -168,7 +168,7 @@ async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
     let closed = Rc::new(Cell::new(false));
     glommio::spawn_local(read_acks(core.clone(), reader, id, closed.clone())).detach();
     let mut out = Output {
-        outbox: Rc::new(Outbox::default()),
+        outbox: Rc::new(Outbox::uncounted()),
         replica: format!("{}:{}", handover.ip, handover.port),
         fd,
     };

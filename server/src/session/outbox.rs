@@ -10,6 +10,11 @@
 //! Other tasks close a client the same way ([`Outbox::close`]: `CLIENT KILL`, the
 //! idle timeout), whatever the driver and wherever the session waits.
 //!
+//! Every client outbox but a replica link's adds its pending bytes to its core's
+//! total ([`core_pending_bytes`]), which the core's keyspace counts toward its share
+//! of `maxmemory`, as Redis counts client output buffers in its used memory (and
+//! leaves replica buffers out).
+//!
 //! The outbox is also where a session parks: [`Outbox::park`] waits until the queue
 //! drains to a given size or the outbox closes (a client that has not
 //! authenticated parks until what it is owed is written; later, blocking pops and
@@ -21,7 +26,7 @@
 //!  (by client id)   └────────┘──drained / closed──► parked session wakes
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +41,17 @@ const SPARE_RETAIN_BYTES: usize = 16 * 1024;
 /// Small pushes (pub/sub messages) join the last queued chunk up to this size, so
 /// a subscriber's backlog is a few large buffers, written a chunk per syscall.
 const COALESCE_CHUNK_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// Pending bytes of the counted outboxes on this thread's core.
+    static CORE_PENDING_BYTES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Pending output of this core's clients, replica links excluded: what the core's
+/// keyspace counts toward `maxmemory`.
+pub fn core_pending_bytes() -> u64 {
+    CORE_PENDING_BYTES.with(Cell::get)
+}
 
 /// Redis's check (`checkClientOutputBufferLimits`): whether `pending` bytes break
 /// `limit` at `now`; `soft_since` keeps when the soft limit was first reached.
@@ -92,6 +108,18 @@ struct Inner {
     /// `held` and follow the chunk's replies ([`Outbox::hold`]).
     holding: bool,
     held: Vec<u8>,
+    /// The pending bytes count in the core's total ([`core_pending_bytes`]).
+    counted: bool,
+}
+
+impl Inner {
+    /// Sets the pending bytes, keeping the core's total.
+    fn set_pending(&mut self, bytes: u64) {
+        if self.counted {
+            CORE_PENDING_BYTES.with(|total| total.set(total.get() + bytes - self.pending_bytes));
+        }
+        self.pending_bytes = bytes;
+    }
 }
 
 /// One connection's pending output; shared (`Rc`) by the session, its driver and the
@@ -117,12 +145,26 @@ impl Default for Outbox {
                 reader: None,
                 holding: false,
                 held: Vec::new(),
+                counted: true,
             }),
         }
     }
 }
 
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.inner.get_mut().set_pending(0);
+    }
+}
+
 impl Outbox {
+    /// A replica link's outbox: its bytes do not count toward `maxmemory`.
+    pub fn uncounted() -> Self {
+        let outbox = Outbox::default();
+        outbox.inner.borrow_mut().counted = false;
+        outbox
+    }
+
     /// Bytes waiting to be written (`omem`).
     pub fn pending_bytes(&self) -> u64 {
         self.inner.borrow().pending_bytes
@@ -139,7 +181,8 @@ impl Outbox {
         if inner.state == State::Closed || bytes.is_empty() {
             return Ok(());
         }
-        inner.pending_bytes += bytes.len() as u64;
+        let pending = inner.pending_bytes + bytes.len() as u64;
+        inner.set_pending(pending);
         inner.queue.push_back(bytes);
         wake(&mut inner.writer);
         drop(inner);
@@ -159,7 +202,8 @@ impl Outbox {
         if inner.state == State::Closed || bytes.is_empty() {
             return Ok(());
         }
-        inner.pending_bytes += bytes.len() as u64;
+        let pending = inner.pending_bytes + bytes.len() as u64;
+        inner.set_pending(pending);
         if inner.holding {
             inner.held.extend_from_slice(bytes);
             drop(inner);
@@ -288,7 +332,8 @@ impl Outbox {
         if inner.state == State::Closed {
             return;
         }
-        inner.pending_bytes = inner.pending_bytes.saturating_sub(sent as u64);
+        let pending = inner.pending_bytes.saturating_sub(sent as u64);
+        inner.set_pending(pending);
         inner.queue.push_front(chunk);
         wake(&mut inner.writer);
     }
@@ -311,7 +356,8 @@ impl Outbox {
     pub fn written(&self, n: usize) {
         let mut inner = self.inner.borrow_mut();
         inner.in_flight = false;
-        inner.pending_bytes = inner.pending_bytes.saturating_sub(n as u64);
+        let pending = inner.pending_bytes.saturating_sub(n as u64);
+        inner.set_pending(pending);
         if inner
             .resume_at_bytes
             .is_some_and(|at| inner.pending_bytes <= at)
@@ -325,7 +371,7 @@ fn close_queue(inner: &mut Inner) {
     inner.state = State::Closed;
     inner.queue.clear();
     inner.held = Vec::new();
-    inner.pending_bytes = 0;
+    inner.set_pending(0);
     wake(&mut inner.writer);
     wake(&mut inner.parked);
     wake(&mut inner.reader);

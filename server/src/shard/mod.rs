@@ -86,6 +86,9 @@ impl Core {
             .keyspace_mut()
             .set_eviction(global.config.eviction(global.shards));
         shard.keyspace_mut().add_sink(Box::new(blocking::ReadySink));
+        corekv_engine::keyspace::evict::set_outside_meter(
+            crate::session::outbox::core_pending_bytes,
+        );
         Core {
             id,
             global,

@@ -90,9 +90,20 @@ impl Move {
     async fn run(mut self, signal: Arc<Signal>, dest: usize) {
         self.lock_destination(dest).await;
         let (reply, changed) = self.pop_and_push(dest).await;
-        let logged = self.finish(&changed).await;
+        let kept = self.finish(&changed).await;
+        let reply = match (reply, kept) {
+            (Some(_), Err(e)) => {
+                let mut out = ReplyBuf::new(self.step.protocol);
+                out.error(&e);
+                Some(out.into_bytes())
+            }
+            (reply, _) => reply,
+        };
         match reply {
-            Some(reply) => signal.serve(Served { reply, logged }),
+            Some(reply) => signal.serve(Served {
+                reply,
+                logged: Vec::new(),
+            }),
             None => signal.waiting(),
         }
     }
@@ -119,7 +130,7 @@ impl Move {
         self.locked.push((shard, mark.last_lsn));
     }
 
-    fn part(&self, step: PartStep, key: usize, carry: Option<&Entry>) -> Op {
+    fn part(&self, step: PartStep, key: usize, carry: Option<&Arc<Entry>>) -> Op {
         Op::Part(PartOp {
             id: self.step.id,
             step,
@@ -166,8 +177,9 @@ impl Move {
         };
         let mut writes = Vec::with_capacity(ends.len());
         let mut changed = Vec::with_capacity(ends.len());
+        let carry = write.carry.map(Arc::new);
         for (shard, key) in ends {
-            let op = self.part(PartStep::Write, key, write.carry.as_ref());
+            let op = self.part(PartStep::Write, key, carry.as_ref());
             let (reply, mark) = self.core.op_marked(shard, Some(self.tx), op).await;
             writes.push(piece(shard, key, reply));
             if mark.tx_effects {
@@ -183,9 +195,9 @@ impl Move {
 
     /// Ends the transaction on every held shard, all at once: when both changed,
     /// each commits one part naming both (a crash keeps both or neither); otherwise
-    /// what changed becomes ordinary records. The journal positions the reply waits
-    /// for.
-    async fn finish(&self, changed: &[usize]) -> Vec<(usize, u64)> {
+    /// what changed becomes ordinary records. Each shard answers once what it
+    /// journaled is as safe as `appendfsync` says; the journal's error otherwise.
+    async fn finish(&self, changed: &[usize]) -> Result<(), String> {
         let participants: Vec<Participant> = self
             .locked
             .iter()
@@ -205,13 +217,10 @@ impl Move {
             };
             self.core.end_tx(shard, self.tx, msg, true)
         });
-        let marks = join_all(ends).await;
-        self.locked
-            .iter()
-            .zip(marks)
-            .filter(|(_, mark)| mark.appended)
-            .map(|(&(shard, _), mark)| (shard, mark.last_lsn))
-            .collect()
+        match join_all(ends).await.into_iter().all(|acked| acked) {
+            true => Ok(()),
+            false => Err(crate::persist::journal::misconf()),
+        }
     }
 }
 
