@@ -48,18 +48,60 @@ fn lengths(c: &mut Raw, keys: &[String]) -> Vec<i64> {
         .collect()
 }
 
-/// Clients blocked in `BLMOVE`/`BRPOPLPUSH` from a key on one shard to a key on
-/// another (above it, then below it) get each element pushed, before another
-/// client's `LPOP` sent right behind the push; meanwhile a reader holding all four
-/// lists in one `MULTI`/`EXEC` sees their total element count never go down (an
-/// element in neither list) nor jump ahead (an element in both).
-#[test]
-fn a_move_to_another_shard_is_served_first_and_atomically() {
-    let server = Server::with_shards(SHARDS, &[]);
-    let pairs = [
+/// Pairs of keys on four shards: a source, and a destination on a shard above it,
+/// then below it.
+fn move_pairs() -> [(String, String); 2] {
+    [
         (key_on("src", 1), key_on("dst", 3)),
         (key_on("src", 2), key_on("dst", 0)),
-    ];
+    ]
+}
+
+/// The blocking move of `round`: `BLMOVE` and `BRPOPLPUSH` in turn, each pushing to
+/// the destination's head.
+fn blocking_move<'a>(round: usize, src: &'a str, dst: &'a str) -> Vec<&'a str> {
+    match round % 2 {
+        0 => vec!["BLMOVE", src, dst, "RIGHT", "LEFT", "0"],
+        _ => vec!["BRPOPLPUSH", src, dst, "0"],
+    }
+}
+
+/// Clients blocked in `BLMOVE`/`BRPOPLPUSH` from a key on one shard to a key on
+/// another (above it, then below it) get each element pushed before another
+/// client's `LPOP` sent right behind the push, as clients moving within one shard
+/// do; the destinations end with every element, in push order.
+#[test]
+fn a_move_to_another_shard_is_served_before_the_next_pop() {
+    let server = Server::with_shards(SHARDS, &[]);
+    let pairs = move_pairs();
+    let (mut mover, mut pusher, mut popper) = (server.raw(), server.raw(), server.raw());
+    for round in 0..MOVE_ROUNDS {
+        let (src, dst) = &pairs[round * pairs.len() / MOVE_ROUNDS];
+        let (src, dst, value) = (src.as_str(), dst.as_str(), round.to_string());
+        mover.send(&encode_str(&blocking_move(round, src, dst)));
+        wait_blocked(server.port(), 1);
+        pusher.send(&encode_str(&["LPUSH", src, value.as_str()]));
+        popper.send(&encode_str(&["LPOP", src]));
+        assert_eq!(render(&pusher.read_reply()), "1", "round {round}");
+        assert_eq!(render(&popper.read_reply()), "(nil)", "round {round}");
+        assert_eq!(render(&mover.read_reply()), value, "round {round}");
+    }
+    let mut c = server.raw();
+    for (half, (src, dst)) in pairs.iter().enumerate() {
+        let rounds = half * MOVE_ROUNDS / 2..(half + 1) * MOVE_ROUNDS / 2;
+        let expected: Vec<String> = rounds.rev().map(|r| r.to_string()).collect();
+        assert_eq!(common::items(&c.cmd(&["LRANGE", dst, "0", "-1"])), expected);
+        assert_eq!(c.cmd(&["EXISTS", src]), "0");
+    }
+}
+
+/// The same moves while a reader holds all four lists in one `MULTI`/`EXEC` after
+/// another: the total element count it sees never goes down (an element in neither
+/// list) nor jumps ahead (an element in both), and ends at one per push.
+#[test]
+fn a_move_to_another_shard_is_atomic_to_a_reader() {
+    let server = Server::with_shards(SHARDS, &[]);
+    let pairs = move_pairs();
     let all: Vec<String> = pairs
         .iter()
         .flat_map(|(s, d)| [s.clone(), d.clone()])
@@ -78,32 +120,20 @@ fn a_move_to_another_shard_is_served_first_and_atomically() {
             reads
         })
     };
-    let (mut mover, mut pusher, mut popper) = (server.raw(), server.raw(), server.raw());
+    let (mut mover, mut pusher) = (server.raw(), server.raw());
     for round in 0..MOVE_ROUNDS {
         let (src, dst) = &pairs[round * pairs.len() / MOVE_ROUNDS];
         let (src, dst, value) = (src.as_str(), dst.as_str(), round.to_string());
-        let blocking = match round % 2 {
-            0 => vec!["BLMOVE", src, dst, "RIGHT", "LEFT", "0"],
-            _ => vec!["BRPOPLPUSH", src, dst, "0"],
-        };
-        mover.send(&encode_str(&blocking));
+        mover.send(&encode_str(&blocking_move(round, src, dst)));
         wait_blocked(server.port(), 1);
-        pusher.send(&encode_str(&["LPUSH", src, value.as_str()]));
-        popper.send(&encode_str(&["LPOP", src]));
-        assert_eq!(render(&pusher.read_reply()), "1", "round {round}");
-        assert_eq!(render(&popper.read_reply()), "(nil)", "round {round}");
+        assert_eq!(pusher.cmd(&["LPUSH", src, value.as_str()]), "1");
         assert_eq!(render(&mover.read_reply()), value, "round {round}");
     }
     stop.store(true, Ordering::Relaxed);
     let reads = reader.join().expect("the reader saw every element once");
     assert!(reads > 0);
-    let mut c = server.raw();
-    let lens = lengths(&mut c, &all);
-    assert_eq!(lens.iter().sum::<i64>(), MOVE_ROUNDS as i64, "{lens:?}");
-    assert_eq!((lens[0], lens[2]), (0, 0), "sources emptied: {lens:?}");
-    let first = common::items(&c.cmd(&["LRANGE", pairs[0].1.as_str(), "0", "-1"]));
-    let expected: Vec<String> = (0..MOVE_ROUNDS / 2).rev().map(|r| r.to_string()).collect();
-    assert_eq!(first, expected, "moved in push order");
+    let lens = lengths(&mut server.raw(), &all);
+    assert_eq!(lens, [0, MOVE_ROUNDS as i64 / 2, 0, MOVE_ROUNDS as i64 / 2]);
 }
 
 /// One case of blocked clients and batches: the blocking commands (each client

@@ -22,6 +22,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use corekv_engine::command::exec::{Op, OpReply, PartOp, Step as PartStep};
@@ -88,6 +89,7 @@ impl Move {
     }
 
     async fn run(mut self, signal: Arc<Signal>, dest: usize) {
+        after_spawn().await;
         self.lock_destination(dest).await;
         let (reply, changed) = self.pop_and_push(dest).await;
         let kept = self.finish(&changed).await;
@@ -198,7 +200,7 @@ impl Move {
     /// what changed becomes ordinary records. Each shard answers once what it
     /// journaled is as safe as `appendfsync` says; the journal's error otherwise.
     async fn finish(&self, changed: &[usize]) -> Result<(), String> {
-        let participants: Vec<Participant> = self
+        let mut participants: Vec<Participant> = self
             .locked
             .iter()
             .filter(|(shard, _)| changed.contains(shard))
@@ -207,6 +209,7 @@ impl Move {
                 lsn: lsn + 1,
             })
             .collect();
+        participants.sort_by_key(|p| p.shard);
         let ends = self.locked.iter().map(|&(shard, _)| {
             let msg = match participants.len() >= PARTS_MIN && changed.contains(&shard) {
                 true => Msg::Commit {
@@ -222,6 +225,20 @@ impl Move {
             false => Err(crate::persist::journal::misconf()),
         }
     }
+}
+
+/// Returns at the task's second turn: glommio runs a spawned task at once, and
+/// [`start`] spawns the move while the shard that serves it is still borrowed.
+async fn after_spawn() {
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        if std::mem::take(&mut first) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(())
+    })
+    .await
 }
 
 fn piece(shard: usize, key: usize, reply: OpReply) -> Piece {
