@@ -177,12 +177,8 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
                 continue;
             }
         };
-        let args = match client.multi.is_open() {
-            true => match multi::intercept(core, client, id, spec, args, out).await {
-                Some(args) => args,
-                None => continue,
-            },
-            false => args,
+        let Some(args) = multi::intercept(core, client, id, spec, args, out).await else {
+            continue;
         };
         if spec.has(BLOCKING) {
             flush(core, &mut squash, now, out).await;

@@ -14,6 +14,12 @@
 //! command's own event, and a read that finds nothing as `keymiss` (class `m`), as
 //! Redis 7.0 reports them.
 //!
+//! A replica applies its master's effects, not its commands, so outside a command
+//! it names only deletions (`del`, which is also how its master's expiries and
+//! evictions arrive); Redis 7.0's replica runs the propagated commands and reports
+//! their events (`set`, `incrby`, `lpush`, `expire`, ...). Matching that needs the
+//! stream to carry which command made each effect.
+//!
 //! With no class enabled (the default), a change costs one atomic load.
 
 use std::future::Future;

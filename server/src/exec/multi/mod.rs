@@ -12,8 +12,8 @@
 //! ```
 //!
 //! The state lives in the connection's [`Client`] ([`state::Multi`]); the pipeline runner
-//! ([`crate::exec::run_batch`]) hands every command to [`intercept`] while a
-//! transaction is open: it is refused when memory is full ([`oom`]), queued, or,
+//! ([`crate::exec::run_batch`]) hands every command to [`intercept`]; while a
+//! transaction is open it is refused when memory is full ([`oom`]), queued, or,
 //! if it acts on the transaction itself ([`runs_now`]), left to run. A watch session
 //! is released on `EXEC`, `DISCARD`, `UNWATCH`, `RESET` and when the connection
 //! closes ([`on_close`]), so the watch tables never keep a key for a client that is
@@ -49,10 +49,10 @@ pub fn runs_now(spec: &Spec) -> bool {
     )
 }
 
-/// Command `id` (generic checks passed) sent while a transaction is open: refused
-/// when not allowed in a transaction, or else with `-OOM` while memory is full
-/// (either flags the transaction, as Redis), queued, or given back to run now
-/// ([`runs_now`]).
+/// Command `id` (generic checks passed), given back to run now outside a
+/// transaction. While one is open: refused when not allowed in a transaction, or
+/// else with `-OOM` while memory is full (either flags the transaction, as Redis),
+/// queued, or given back if it acts on the transaction itself ([`runs_now`]).
 pub async fn intercept(
     core: &Rc<Core>,
     client: &mut Client,
@@ -61,6 +61,9 @@ pub async fn intercept(
     args: Args,
     out: &mut ReplyBuf,
 ) -> Option<Args> {
+    if !client.multi.is_open() {
+        return Some(args);
+    }
     if !spec.has(NO_MULTI) && oom::refuses_queued(core, spec).await {
         client.multi.flag_error();
         crate::ops::calls::rejected(Some(id), oom::OOM_MESSAGE);
