@@ -118,7 +118,8 @@ fn resp3_replies_match_redis_7() {
         cmd(&mut c, &["CONFIG", "GET", "maxclients", "timeout"]),
         "%2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n$7\r\ntimeout\r\n$1\r\n0\r\n"
     );
-    // COMMAND INFO: flags, ACL categories, tips, key specs and subcommands are sets.
+    // COMMAND INFO: flags, ACL categories, tips and subcommands are sets (the
+    // whole reply is compared with Redis's in command_docs.rs).
     let info = cmd(&mut c, &["COMMAND", "INFO", "get"]);
     assert!(
         info.starts_with(
@@ -126,11 +127,11 @@ fn resp3_replies_match_redis_7() {
         ),
         "{info}"
     );
-    assert!(info.ends_with("~0\r\n~0\r\n~0\r\n"), "{info}");
+    assert!(info.ends_with("~0\r\n"), "{info}");
     // COMMAND DOCS: a map of command names to maps.
     let docs = cmd(&mut c, &["COMMAND", "DOCS", "get"]);
     assert!(
-        docs.starts_with("%1\r\n$3\r\nget\r\n%3\r\n$7\r\nsummary\r\n"),
+        docs.starts_with("%1\r\n$3\r\nget\r\n%") && docs.contains("$7\r\nsummary\r\n"),
         "{docs}"
     );
     // INFO, CLIENT INFO and CLIENT LIST: verbatim text.

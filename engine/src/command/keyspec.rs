@@ -169,6 +169,21 @@ pub fn sort_keys(args: &[Bytes]) -> KeyIndex {
     }
 }
 
+/// `SORT_RO key ...`: the key alone. Its `BY` and `GET` patterns name keys only
+/// the sorted values know, so Redis computes its keys (`sortROGetKeys`), which
+/// makes them movable.
+pub fn sort_ro_keys(args: &[Bytes]) -> KeyIndex {
+    if args.len() < 2 {
+        return KeyIndex::EMPTY;
+    }
+    KeyIndex {
+        start: 1,
+        end: 2,
+        step: 1,
+        bonus: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,10 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 10;
     pub const NO_MULTI: u32 = 1 << 11;
     pub const ALLOW_BUSY: u32 = 1 << 12;
+    /// Never in the slow log (`EXEC`: its commands are logged one by one).
+    pub const SKIP_SLOWLOG: u32 = 1 << 13;
+    /// Refused while a replica loads its master's data in the background.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 14;
 
     /// Names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -80,10 +84,12 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
-        (FAST, "fast"),
     ];
 }
 

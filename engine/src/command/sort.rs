@@ -30,7 +30,7 @@ use super::flags::*;
 use super::keyspec::sort_keys;
 use super::parts::{merge, PartReply, Parts, Piece, ShardArgs, Split, Write};
 use super::zset_float::parse_score;
-use super::{row, CommandSpec, KeySpec, Route, KEY1};
+use super::{row, CommandSpec, KeySpec, Route};
 use crate::collections::{List, ListLimits};
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -497,7 +497,7 @@ const SORT_KEYS: KeySpec = KeySpec::Custom(sort_keys);
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec] = &[
     row("sort", -2, WRITE | DENYOOM, SORT_KEYS, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", Route::Parts(&SORT)),
-    row("sort_ro", -2, READONLY, KEY1, "generic", "Returns the sorted elements of a list, a set, or a sorted set.", Route::Parts(&SORT)),
+    row("sort_ro", -2, READONLY, KeySpec::Custom(super::keyspec::sort_ro_keys), "generic", "Returns the sorted elements of a list, a set, or a sorted set.", Route::Parts(&SORT)),
 ];
 
 #[cfg(test)]

@@ -85,8 +85,8 @@ const BZMPOP_KEYS: KeySpec = KeySpec::KeyNum {
 
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec] = &[
-    row("bzpopmin", -3, WRITE | BLOCKING, super::range(1, -2, 1), "sorted_set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Route::Parts(&BZPOP)),
-    row("bzpopmax", -3, WRITE | BLOCKING, super::range(1, -2, 1), "sorted_set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", Route::Parts(&BZPOP)),
+    row("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, super::range(1, -2, 1), "sorted_set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Route::Parts(&BZPOP)),
+    row("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, super::range(1, -2, 1), "sorted_set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", Route::Parts(&BZPOP)),
     row("bzmpop", -5, WRITE | BLOCKING, BZMPOP_KEYS, "sorted_set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last member was popped.", Route::Parts(&BZMPOP)),
 ];
 

@@ -1,17 +1,26 @@
 //! `COMMAND` and its subcommands: introspection of the one registry
 //! ([`super::registry`]), engine and server commands alike, in registry order.
+//!
+//! A command's name, arity, flags, legacy key triple and categories come from
+//! its registry row; what Redis documents about it (`COMMAND DOCS`, and the
+//! tips, key specs and subcommands of `COMMAND INFO`) is Redis 7.0.15's own
+//! recorded data ([`crate::ops::redis_commands`]), printed for the commands
+//! corekv has. `GETKEYS` and `GETKEYSANDFLAGS` live in [`super::command_keys`].
 
 use std::rc::Rc;
 
 use corekv_engine::command::flags::{self, *};
 use corekv_engine::command::{CommandSpec, KeySpec};
-use corekv_engine::error::{AdminError, CmdError, CmdResult};
+use corekv_engine::error::{CmdError, CmdResult};
 use corekv_engine::glob::glob_match;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use super::subcommand::{sub, Container};
-use super::{registry, srv, Handler, Spec};
+use super::{command_keys, registry, srv, Handler, Spec};
 use crate::commands::requests::Core;
+use crate::ops::redis_commands::{
+    self, commands as recorded, Value, INFO_KEY_SPECS, INFO_SUBCOMMANDS, INFO_TIPS,
+};
 use crate::session::client::Client;
 
 const COMMAND: Container = Container {
@@ -21,7 +30,8 @@ const COMMAND: Container = Container {
         sub("list", -2),
         sub("info", -2),
         sub("docs", -2),
-        sub("getkeys", -4),
+        sub("getkeys", -3),
+        sub("getkeysandflags", -3),
         sub("help", 2),
     ],
     help: &[
@@ -33,10 +43,16 @@ const COMMAND: Container = Container {
         "    Return a list of all commands in this Redis server.",
         "INFO [<command-name> ...]",
         "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
         "DOCS [<command-name> ...]",
         "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
         "GETKEYS <full-command>",
         "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
     ],
 };
 
@@ -64,31 +80,32 @@ fn command(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> Cmd
             for name in &args[2..] {
                 match r.get(name) {
                     Some(s) => command_info(s, out),
-                    None => out.null_array(),
+                    None => match subcommand(name).and_then(|n| recorded().info(n)) {
+                        Some(info) => redis_commands::write(info, out),
+                        None => out.null(),
+                    },
                 }
             }
+        }
+        "docs" if args.len() == 2 => {
+            out.map(r.all.len());
+            r.all
+                .iter()
+                .for_each(|s| command_docs(s.name, Some(s), out));
         }
         "docs" => {
-            let specs: Vec<&Spec> = if args.len() == 2 {
-                r.all.clone()
-            } else {
-                args[2..].iter().filter_map(|n| r.get(n)).collect()
-            };
-            out.map(specs.len());
-            for s in specs {
-                out.bulk(s.name.as_bytes());
-                out.map(3);
-                for (k, v) in [
-                    ("summary", s.summary),
-                    ("since", "1.0.0"),
-                    ("group", s.group),
-                ] {
-                    out.bulk(k.as_bytes());
-                    out.bulk(v.as_bytes());
-                }
-            }
+            let known: Vec<(&str, Option<&Spec>)> = args[2..]
+                .iter()
+                .filter_map(|n| match r.get(n) {
+                    Some(s) => Some((s.name, Some(s))),
+                    None => subcommand(n).map(|full| (full, None)),
+                })
+                .collect();
+            out.map(known.len());
+            known.iter().for_each(|(n, s)| command_docs(n, *s, out));
         }
-        "getkeys" => getkeys(&args[2..], out)?,
+        "getkeys" => command_keys::getkeys(&args[2..], false, out)?,
+        "getkeysandflags" => command_keys::getkeys(&args[2..], true, out)?,
         "help" => COMMAND.help(out),
         _ => return Err(COMMAND.unknown(&args[1])),
     }
@@ -118,35 +135,71 @@ fn filter<'a>(names: &[&'a str], rest: &[bytes::Bytes]) -> CmdResult<Vec<&'a str
     Ok(names.iter().copied().filter(|n| keep(n)).collect())
 }
 
-/// `COMMAND GETKEYS cmd arg...`: the keys the registry finds in `target`.
-fn getkeys(target: &[bytes::Bytes], out: &mut ReplyBuf) -> CmdResult {
-    let spec = registry()
-        .get(&target[0])
-        .ok_or(AdminError::InvalidCommand)?;
-    if !spec.arity_ok(target.len()) {
-        return Err(AdminError::InvalidCommandArgs.into());
-    }
-    let keys: Vec<usize> = spec.key_indices(target).collect();
-    if keys.is_empty() {
-        return Err(AdminError::NoKeyArguments.into());
-    }
-    out.array(keys.len());
-    keys.iter().for_each(|&i| out.bulk(&target[i]));
-    Ok(())
+/// The full name of `container|sub` when corekv has the container and Redis
+/// documents the subcommand.
+fn subcommand(name: &[u8]) -> Option<&'static str> {
+    let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+    let (container, _) = name.split_once('|')?;
+    registry().get(container.as_bytes())?;
+    let info = recorded().info(&name)?;
+    info.items().first().and_then(Value::text)
 }
 
+/// One command's `COMMAND DOCS` entry: its name, then Redis's docs (or, for a
+/// command Redis does not have, the registry's summary and group).
+fn command_docs(name: &str, spec: Option<&Spec>, out: &mut ReplyBuf) {
+    out.bulk(name.as_bytes());
+    if let Some(docs) = recorded().docs(name) {
+        return redis_commands::write(docs, out);
+    }
+    let (summary, group) = spec.map_or(("", ""), |s| (s.summary, s.group));
+    out.map(2);
+    for (k, v) in [("summary", summary), ("group", group)] {
+        out.bulk(k.as_bytes());
+        out.bulk(v.as_bytes());
+    }
+}
+
+/// One command's `COMMAND INFO` entry. A container's flags, key triple and
+/// categories are Redis's (its own, which are none: Redis checks each
+/// subcommand's), while its registry row carries what corekv's generic checks
+/// need for all of its subcommands.
 fn command_info(s: &Spec, out: &mut ReplyBuf) {
+    let recorded = recorded().info(s.name).map(Value::items).unwrap_or(&[]);
+    let container = recorded
+        .get(INFO_SUBCOMMANDS)
+        .is_some_and(|subs| !subs.items().is_empty());
     out.array(10);
     out.bulk(s.name.as_bytes());
     out.int(s.arity as i64);
+    if container {
+        recorded[2..INFO_TIPS]
+            .iter()
+            .for_each(|v| redis_commands::write(v, out));
+    } else {
+        registry_head(s, out);
+    }
+    // Tips, key specs and subcommands, as Redis records them.
+    for field in [INFO_TIPS, INFO_KEY_SPECS, INFO_SUBCOMMANDS] {
+        match recorded.get(field) {
+            Some(value) => redis_commands::write(value, out),
+            None => out.array(0),
+        }
+    }
+}
+
+/// Flags, the legacy key triple and categories from the registry's row.
+fn registry_head(s: &Spec, out: &mut ReplyBuf) {
     let mut names: Vec<&str> = flags::NAMES
         .iter()
         .filter(|(f, _)| s.has(*f))
         .map(|(_, n)| *n)
         .collect();
-    // Keys the legacy triple cannot describe; Redis lists this flag last.
+    // Keys the legacy triple cannot describe; Redis lists this flag just before
+    // `allow_busy`.
     if matches!(s.keys, KeySpec::KeyNum { .. } | KeySpec::Custom(_)) {
-        names.push("movablekeys");
+        let at = names.len() - usize::from(s.has(ALLOW_BUSY));
+        names.insert(at, "movablekeys");
     }
     out.set(names.len());
     names.iter().for_each(|n| out.simple(n.as_bytes()));
@@ -159,10 +212,6 @@ fn command_info(s: &Spec, out: &mut ReplyBuf) {
     categories
         .iter()
         .for_each(|c| out.simple(format!("@{c}").as_bytes()));
-    // Tips, key specs, subcommands: Redis sends each as a set.
-    out.set(0);
-    out.set(0);
-    out.set(0);
 }
 
 #[rustfmt::skip]

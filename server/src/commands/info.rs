@@ -15,7 +15,7 @@ use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::{join_all, LocalBoxFuture};
 
 use super::memory::Report;
-use super::{registry, srv, Handler, REDIS_VERSION};
+use super::{srv, Handler, REDIS_VERSION};
 use crate::commands::requests::{Answer, Core, CoreSnapshot, Msg};
 use crate::session::client::Client;
 
@@ -206,7 +206,8 @@ fn merged_calls(snaps: &[CoreSnapshot]) -> crate::ops::calls::Calls {
 fn commandstats(snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
     t.push_str("# Commandstats\r\n");
     let calls = merged_calls(snaps);
-    for (i, spec) in registry().all.iter().enumerate() {
+    let rows = crate::ops::names::stat_rows();
+    for i in 0..rows.len() {
         let (count, usec) = snaps.iter().fold((0, 0), |(c, u), s| {
             (c + s.core.command_calls[i].0, u + s.core.command_calls[i].1)
         });
@@ -222,7 +223,7 @@ fn commandstats(snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
         write!(
             t,
             "cmdstat_{}:calls={count},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
-            spec.name,
+            rows.name(i),
         )?;
     }
     Ok(())
@@ -248,11 +249,12 @@ fn latencystats(snaps: &[CoreSnapshot], t: &mut String) -> std::fmt::Result {
     }
     let merged = merged_calls(snaps);
     let percentiles = crate::ops::tracking_percentiles();
-    for (id, spec) in registry().all.iter().enumerate() {
+    let rows = crate::ops::names::stat_rows();
+    for id in 0..rows.len() {
         let Some(h) = merged.histogram(id) else {
             continue;
         };
-        write!(t, "latency_percentiles_usec_{}:", spec.name)?;
+        write!(t, "latency_percentiles_usec_{}:", rows.name(id))?;
         for (i, p) in percentiles.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
             write!(

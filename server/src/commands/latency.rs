@@ -13,7 +13,7 @@ use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use futures::future::LocalBoxFuture;
 
 use super::subcommand::{sub, Container};
-use super::{registry, srv, Handler};
+use super::{srv, Handler};
 use crate::commands::requests::{now_ms, Core};
 use crate::ops::calls::{self, Calls};
 use crate::ops::latency::{self, Series};
@@ -118,14 +118,11 @@ fn monitor(sub: Option<&str>, args: &Args, out: &mut ReplyBuf) -> CmdResult {
 /// `LATENCY HISTOGRAM`'s reply: per command that ran (all of them, or those
 /// `names` names, in that order), its calls and cumulative buckets.
 fn histogram(calls: &Calls, names: &[bytes::Bytes], out: &mut ReplyBuf) {
-    let registry = registry();
+    let rows = crate::ops::names::stat_rows();
     let ids: Vec<usize> = if names.is_empty() {
-        (0..registry.all.len()).collect()
+        (0..rows.len()).collect()
     } else {
-        names
-            .iter()
-            .filter_map(|n| registry.lookup(n).map(|(id, _)| id))
-            .collect()
+        names.iter().flat_map(|n| rows.named(n)).collect()
     };
     let found: Vec<(usize, &hdrhistogram::Histogram<u64>)> = ids
         .into_iter()
@@ -133,7 +130,7 @@ fn histogram(calls: &Calls, names: &[bytes::Bytes], out: &mut ReplyBuf) {
         .collect();
     out.map(found.len());
     for (id, h) in found {
-        out.bulk(registry.all[id].name.as_bytes());
+        out.bulk(rows.name(id).as_bytes());
         out.map(2);
         out.bulk(b"calls");
         out.int(h.len() as i64);

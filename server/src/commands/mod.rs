@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod command;
+pub mod command_keys;
 pub mod config;
 pub mod connection;
 pub mod debug;
@@ -117,6 +118,8 @@ fn build() -> Registry {
     for (id, spec) in engine.all.iter().enumerate() {
         assert_eq!(registry.all[id].name, spec.name, "engine ids must agree");
     }
+    let names: Vec<(&'static str, u32)> = rows.iter().map(|s| (s.name, s.flags)).collect();
+    crate::ops::names::install(&names);
     registry
 }
 

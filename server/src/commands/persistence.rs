@@ -118,8 +118,8 @@ fn bgsave<'a>(
 
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec<Handler>] = &[
-    srv("bgrewriteaof", 1, ADMIN | NOSCRIPT, "server", "Asynchronously rewrites the append-only file to disk.", Handler::Sync(bgrewriteaof)),
-    srv("save", 1, ADMIN | NOSCRIPT | NO_MULTI, "server", "Synchronously saves the database(s) to disk.", Handler::Async(save)),
-    srv("bgsave", -1, ADMIN | NOSCRIPT, "server", "Asynchronously saves the database(s) to disk.", Handler::Async(bgsave)),
+    srv("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, "server", "Asynchronously rewrites the append-only file to disk.", Handler::Sync(bgrewriteaof)),
+    srv("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI, "server", "Synchronously saves the database(s) to disk.", Handler::Async(save)),
+    srv("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, "server", "Asynchronously saves the database(s) to disk.", Handler::Async(bgsave)),
     srv("lastsave", 1, LOADING | STALE | FAST, "server", "Returns the Unix timestamp of the last successful save to disk.", Handler::Sync(lastsave)),
 ];

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use corekv_engine::command::flags::{FAST, LOADING, NOSCRIPT, PUBSUB, STALE};
-use corekv_engine::command::CommandSpec;
+use corekv_engine::command::{range, row, CommandSpec, KEY1};
 use corekv_engine::error::CmdResult;
 use corekv_engine::glob::glob_match;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
@@ -254,9 +254,9 @@ pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("unsubscribe", -1, SUBSCRIBING, "pubsub", "Stops listening to messages posted to channels.", Handler::Sync(unsubscribe)),
     srv("psubscribe", -2, SUBSCRIBING, "pubsub", "Listens for messages published to channels that match one or more patterns.", Handler::Sync(psubscribe)),
     srv("punsubscribe", -1, SUBSCRIBING, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", Handler::Sync(punsubscribe)),
-    srv("ssubscribe", -2, SUBSCRIBING, "pubsub", "Listens for messages published to shard channels.", Handler::Sync(ssubscribe)),
-    srv("sunsubscribe", -1, SUBSCRIBING, "pubsub", "Stops listening to messages posted to shard channels.", Handler::Sync(sunsubscribe)),
+    row("ssubscribe", -2, SUBSCRIBING, range(1, -1, 1), "pubsub", "Listens for messages published to shard channels.", Handler::Sync(ssubscribe)),
+    row("sunsubscribe", -1, SUBSCRIBING, range(1, -1, 1), "pubsub", "Stops listening to messages posted to shard channels.", Handler::Sync(sunsubscribe)),
     srv("publish", 3, PUBLISHING, "pubsub", "Posts a message to a channel.", Handler::Async(publish_cmd)),
-    srv("spublish", 3, PUBLISHING, "pubsub", "Post a message to a shard channel", Handler::Async(spublish)),
+    row("spublish", 3, PUBLISHING, KEY1, "pubsub", "Post a message to a shard channel", Handler::Async(spublish)),
     srv("pubsub", -2, PUBSUB | LOADING | STALE, "pubsub", "A container for Pub/Sub commands.", Handler::Async(pubsub)),
 ];

@@ -263,8 +263,8 @@ fn role<'a>(
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("role", 1, NOSCRIPT | LOADING | STALE | FAST, "server", "Returns the replication role.", Handler::Async(role)),
-    srv("replicaof", 3, ADMIN | NOSCRIPT | STALE, "server", "Configures a server as replica of another, or promotes it to a master.", Handler::Async(replicaof)),
-    srv("slaveof", 3, ADMIN | NOSCRIPT | STALE, "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", Handler::Async(replicaof)),
+    srv("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, "server", "Configures a server as replica of another, or promotes it to a master.", Handler::Async(replicaof)),
+    srv("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", Handler::Async(replicaof)),
     srv("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "An internal command for configuring the replication stream.", Handler::Sync(replconf)),
     srv("ckv.sync", 5, ADMIN | NOSCRIPT | NO_MULTI, "server", "An internal command: turns the connection into one shard's replication stream.", Handler::Sync(sync)),
     srv("ckv.pause", 2, ADMIN | NOSCRIPT | NO_MULTI | STALE, "server", "An internal command: holds writes while a replica takes over as master.", Handler::Async(pause_writes)),

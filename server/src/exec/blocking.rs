@@ -90,20 +90,24 @@ impl Drop for BlockedFlag {
 
 /// Runs blocking command `id`: its step at once; while that answers null, the client
 /// waits queued until a shard serves it, its timeout passes, it is unblocked or its
-/// connection closes.
+/// connection closes. Its duration in `INFO commandstats` leaves the time it waited
+/// out, as Redis's does.
 pub async fn run(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, out: &mut ReplyBuf) {
     let started = Instant::now();
-    wait_for_element(core, client, id, args, out).await;
-    super::record(core, id, started, 1);
+    let mut waited = Duration::ZERO;
+    wait_for_element(core, client, id, args, out, &mut waited).await;
+    super::record(core, id, started + waited, 1);
 }
 
-/// The command itself: its reply (an element, null on timeout, or an error) in `out`.
+/// The command itself: its reply (an element, null on timeout, or an error) in
+/// `out`; the time it spent waiting its turn added to `waited`.
 async fn wait_for_element(
     core: &Rc<Core>,
     client: &mut Client,
     id: usize,
     args: &Args,
     out: &mut ReplyBuf,
+    waited: &mut Duration,
 ) {
     let db = client.db;
     let mut buf = ReplyBuf::new(out.protocol());
@@ -133,7 +137,10 @@ async fn wait_for_element(
     let _shown = BlockedFlag::set(client);
     look_again(core, db, keys.clone()).await;
     loop {
-        match wait_turn(client, &signal, deadline).await {
+        let asleep = Instant::now();
+        let settled = wait_turn(client, &signal, deadline).await;
+        *waited += asleep.elapsed();
+        match settled {
             Settled::Look => {
                 signal.waiting();
                 look_again(core, db, keys.clone()).await;

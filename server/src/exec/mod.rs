@@ -139,7 +139,8 @@ impl Squash {
         } else if self.only != Some(shard) {
             self.only = None;
         }
-        self.order.push((shard, id));
+        self.order
+            .push((shard, crate::ops::names::stat_rows().of(id, &args)));
         self.per_shard[shard].push(Cmd { id, db, args });
     }
 
@@ -171,7 +172,8 @@ pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, o
             Ok(found) => found,
             Err((id, message)) => {
                 flush(core, &mut squash, now, out).await;
-                crate::ops::calls::rejected(id, &message);
+                let row = id.map(|id| crate::ops::names::stat_rows().of(id, &args));
+                crate::ops::calls::rejected(row, &message);
                 out.error(&message);
                 client.multi.flag_error();
                 continue;
@@ -271,6 +273,10 @@ fn admitted(
     let Some((id, spec)) = found else {
         return Err((None, unknown_command_message(args)));
     };
+    let rows = crate::ops::names::stat_rows();
+    if let Some(full) = rows.wrong_arity(rows.of(id, args), args.len()) {
+        return Err((Some(id), CmdError::WrongArgs(full.to_string()).message()));
+    }
     match generic_checks(core, client, spec, args) {
         Some(err) => Err((Some(id), err.message())),
         None => {
@@ -338,6 +344,7 @@ impl Started {
 /// Counts a command the connection's core ran (itself, or as a transaction over
 /// shards) and its reply, and logs it if it was slow.
 fn ran(core: &Core, client: &Client, id: usize, args: &Args, started: Started, out: &ReplyBuf) {
+    let id = crate::ops::names::stat_rows().of(id, args);
     record(core, id, started.at, 1);
     crate::ops::calls::replied(id, &out[started.reply_at..]);
     slowlog::note(id, args, started.at, || client_tag(client));

@@ -297,17 +297,14 @@ fn commands(snaps: &[CoreSnapshot], t: &mut String) {
     for s in snaps {
         calls.merge(&s.calls);
     }
-    let registry = crate::commands::registry();
-    let rows: Vec<CommandRow> = registry
-        .all
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
+    let stat_rows = crate::ops::names::stat_rows();
+    let rows: Vec<CommandRow> = (0..stat_rows.len())
+        .map(|i| {
             let (count, usec) = snaps.iter().fold((0, 0), |(c, u), s| {
                 (c + s.core.command_calls[i].0, u + s.core.command_calls[i].1)
             });
             let (failed, rejected) = calls.failures(i);
-            (spec.name, count, usec, failed, rejected)
+            (stat_rows.name(i), count, usec, failed, rejected)
         })
         .filter(|r| r.1 + r.3 + r.4 > 0)
         .collect();

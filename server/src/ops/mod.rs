@@ -1,7 +1,8 @@
 //! What operators watch the server with: the slow log ([`slowlog`]), the latency
 //! monitor ([`latency`]), per-command latency histograms ([`calls`]) and the
 //! settings the request path reads for them; what they name commands by
-//! ([`names`], [`categories`]); and the Prometheus endpoint ([`metrics`]).
+//! ([`names`], [`categories`]) and what Redis documents about them
+//! ([`redis_commands`]); and the Prometheus endpoint ([`metrics`]).
 //!
 //! These sit beside the request path, not on it: the path asks one relaxed atomic
 //! whether anything is wanted, and does the work only then (a slow command is
@@ -14,6 +15,7 @@ pub mod categories;
 pub mod latency;
 pub mod metrics;
 pub mod names;
+pub mod redis_commands;
 pub mod slowlog;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use corekv_engine::command::exec::{Cmd, Op, OpReply};
-use corekv_engine::command::flags::FAST;
+use corekv_engine::command::flags::{FAST, SKIP_SLOWLOG};
 use corekv_engine::command::table;
 use corekv_engine::resp::ReplyBuf;
 use corekv_engine::shard::Shard;
@@ -132,9 +132,11 @@ pub fn record(args: &[Bytes], duration_us: u64, client: Option<ClientTag>) -> u6
     id
 }
 
-/// Counts a command (registry `id`) the connection's core timed from `started`:
+/// Counts a command (statistics row `id`, [`super::names::StatRows`]) the
+/// connection's core timed from `started`:
 /// feeds its latency histogram while tracking is on, and logs it if it was slow;
-/// `client` names it then. `EXEC` is not logged, as in Redis.
+/// `client` names it then. A command flagged `skip_slowlog` (`EXEC`) is not
+/// logged, as in Redis.
 pub fn note(id: usize, args: &[Bytes], started: Instant, client: impl FnOnce() -> ClientTag) {
     let tracking = super::latency_tracking();
     let threshold = super::timing_threshold_us();
@@ -146,7 +148,7 @@ pub fn note(id: usize, args: &[Bytes], started: Instant, client: impl FnOnce() -
         super::calls::record_latency(id, ns);
     }
     let us = ns / 1000;
-    if threshold.is_some_and(|t| us >= t) && !args[0].eq_ignore_ascii_case(b"exec") {
+    if threshold.is_some_and(|t| us >= t) && !super::names::stat_rows().has(id, SKIP_SLOWLOG) {
         slow(args, us, Some(client()));
     }
 }
@@ -234,7 +236,8 @@ impl Lap {
         })
     }
 
-    /// After command `id` (`args`) ran: its entry's id if it was slow.
+    /// After the command of statistics row `id` (`args`) ran: its entry's id if
+    /// it was slow.
     pub fn lap(&mut self, id: usize, args: &[Bytes]) -> Option<u64> {
         let now = Instant::now();
         let ns = now.duration_since(self.last).as_nanos() as u64;
@@ -265,8 +268,9 @@ pub fn run_timed(
     for cmd in cmds {
         let reply_at = out.len();
         shard.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, out);
-        super::calls::replied(cmd.id, &out[reply_at..]);
-        let slow = lap.as_mut().and_then(|l| l.lap(cmd.id, &cmd.args));
+        let row = super::names::stat_rows().of(cmd.id, &cmd.args);
+        super::calls::replied(row, &out[reply_at..]);
+        let slow = lap.as_mut().and_then(|l| l.lap(row, &cmd.args));
         after(shard, out, slow);
     }
 }

@@ -108,7 +108,8 @@ async fn shard_main(
         global.config.get("appendonly") == "yes",
         datadir::shard_dir(std::path::Path::new(&global.config.get("dir")), id),
     );
-    let commands = crate::commands::registry().all.len();
+    crate::commands::registry();
+    let commands = crate::ops::names::stat_rows().len();
     let core =
         Rc::new_cyclic(|me| Core::new(id, global.clone(), senders, journal, me.clone(), commands));
     if core.journal.enabled {
