@@ -105,7 +105,7 @@ impl FrameKind {
 
     /// Whether a payload of `len` bytes suits this kind.
     fn allows(self, len: usize) -> bool {
-        let whole_lsns = self != FrameKind::Checkpoint || len % CHECKPOINT_LSN_BYTES == 0;
+        let whole_lsns = self != FrameKind::Checkpoint || len.is_multiple_of(CHECKPOINT_LSN_BYTES);
         self.payload_bytes().contains(&len) && whole_lsns
     }
 
