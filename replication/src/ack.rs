@@ -8,7 +8,9 @@
 //!   bytes applied since the last ack, so `WAIT` is not held up a whole interval;
 //! - when a burst ends: records were applied and the replica has nothing more
 //!   buffered. Under light load this acks each write at once (what `WAIT` wants);
-//!   under heavy load the input never runs dry and the burst bounds hold.
+//!   under heavy load the input never runs dry and the burst bounds hold;
+//! - likewise when the replica came to hold a newer checkpoint whole
+//!   ([`crate::checkpoint`]): `WAIT` waits for it.
 //!
 //! The policy is plain data driven by the caller's monotonic clock (`now_ms`), so
 //! tests inject time.
@@ -29,6 +31,8 @@ pub struct AckPolicy {
     last_sent_ms: Option<u64>,
     pending_records: u64,
     pending_bytes: u64,
+    /// A newer checkpoint is held whole since the last ack.
+    pending_checkpoint: bool,
 }
 
 impl Default for AckPolicy {
@@ -49,6 +53,7 @@ impl AckPolicy {
             last_sent_ms: None,
             pending_records: 0,
             pending_bytes: 0,
+            pending_checkpoint: false,
         }
     }
 
@@ -58,13 +63,18 @@ impl AckPolicy {
         self.pending_bytes += bytes;
     }
 
+    /// The replica holds a newer checkpoint whole.
+    pub fn checkpoint(&mut self) {
+        self.pending_checkpoint = true;
+    }
+
     /// Whether to send an ack now. `input_drained`: the stream has no more bytes
     /// buffered (see [`FrameDecoder::buffered_bytes`](crate::frame::FrameDecoder)).
     pub fn due(&self, now_ms: u64, input_drained: bool) -> bool {
         let Some(last) = self.last_sent_ms else {
             return true;
         };
-        let pending = self.pending_records > 0;
+        let pending = self.pending_records > 0 || self.pending_checkpoint;
         now_ms.saturating_sub(last) >= self.interval_ms
             || self.pending_records >= self.burst_records
             || self.pending_bytes >= self.burst_bytes
@@ -76,6 +86,7 @@ impl AckPolicy {
         self.last_sent_ms = Some(now_ms);
         self.pending_records = 0;
         self.pending_bytes = 0;
+        self.pending_checkpoint = false;
     }
 
     /// When the interval makes the next ack due: the caller's timer deadline.
@@ -130,6 +141,11 @@ mod tests {
         assert!(p.due(1, true));
         p.sent(1);
         assert!(!p.due(2, true));
+        p.checkpoint();
+        assert!(!p.due(2, false), "more input is waiting");
+        assert!(p.due(2, true), "a newer checkpoint held whole");
+        p.sent(2);
+        assert!(!p.due(3, true));
     }
 
     #[test]

@@ -13,12 +13,17 @@
 //!  kind 3  RECORDS         one or more whole journal records, byte for byte as in
 //!                          the journal file (len|crc|lsn|payload each)
 //!  kind 4  HEARTBEAT       16 bytes: master's last LSN u64 LE, master's unix ms u64 LE
+//!  kind 5  CHECKPOINT      run u64 LE, id u64 LE, then one LSN u64 LE per shard
+//!                          (protocol 2, see crate::checkpoint): sent once the
+//!                          stream has sent records through its shard's LSN
 //! ```
 //!
 //! A full sync is `SNAPSHOT_CHUNK… SNAPSHOT_END RECORDS…`, a partial one `RECORDS…`;
 //! `HEARTBEAT` may come anywhere, and comes at least every [`HEARTBEAT_INTERVAL_MS`]
 //! (in particular when the master has nothing to send), so the replica can tell its
-//! lag and a dead link.
+//! lag and a dead link. `CHECKPOINT` comes only after the snapshot; a replica
+//! older than protocol 2 would refuse it as an unknown kind, and is refused at
+//! `CKV.SYNC` before any frame is sent ([`crate::handshake::PROTOCOL_VERSION`]).
 //!
 //! Because `RECORDS` carries journal bytes unchanged, the master sends them straight
 //! from its segment files or its in-memory log: it writes a 5-byte header with
@@ -38,6 +43,9 @@ use corekv_engine::limits::{
     JOURNAL_RECORD_BYTES_MIN, JOURNAL_RECORD_HEADER_BYTES, JOURNAL_RECORD_PAYLOAD_BYTES_MAX,
 };
 
+use crate::checkpoint::Checkpoint;
+use crate::handshake::SHARDS_MAX;
+
 /// Bytes in a frame header: kind (u8), payload length (u32).
 pub const FRAME_HEADER_BYTES: usize = 5;
 /// Payload bytes a sender packs into one frame (snapshot bytes, or whole records
@@ -50,6 +58,10 @@ pub const FRAME_RECORDS_BYTES_MAX: usize =
 pub const HEARTBEAT_PAYLOAD_BYTES: usize = 16;
 /// The master sends a `HEARTBEAT` at least this often on every stream.
 pub const HEARTBEAT_INTERVAL_MS: u64 = 1000;
+/// Bytes of a `CHECKPOINT` payload before its LSNs: run and id.
+pub const CHECKPOINT_HEAD_BYTES: usize = 16;
+/// Bytes of a `CHECKPOINT` payload per shard.
+const CHECKPOINT_LSN_BYTES: usize = 8;
 
 const _: () = assert!(FRAME_RECORDS_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(FRAME_BATCH_BYTES_MAX <= FRAME_RECORDS_BYTES_MAX);
@@ -62,6 +74,7 @@ pub enum FrameKind {
     SnapshotEnd = 2,
     Records = 3,
     Heartbeat = 4,
+    Checkpoint = 5,
 }
 
 impl FrameKind {
@@ -71,6 +84,7 @@ impl FrameKind {
             2 => FrameKind::SnapshotEnd,
             3 => FrameKind::Records,
             4 => FrameKind::Heartbeat,
+            5 => FrameKind::Checkpoint,
             _ => return None,
         })
     }
@@ -82,7 +96,17 @@ impl FrameKind {
             FrameKind::SnapshotEnd => 0..=0,
             FrameKind::Records => JOURNAL_RECORD_BYTES_MIN..=FRAME_RECORDS_BYTES_MAX,
             FrameKind::Heartbeat => HEARTBEAT_PAYLOAD_BYTES..=HEARTBEAT_PAYLOAD_BYTES,
+            FrameKind::Checkpoint => {
+                CHECKPOINT_HEAD_BYTES + CHECKPOINT_LSN_BYTES
+                    ..=CHECKPOINT_HEAD_BYTES + CHECKPOINT_LSN_BYTES * SHARDS_MAX
+            }
         }
+    }
+
+    /// Whether a payload of `len` bytes suits this kind.
+    fn allows(self, len: usize) -> bool {
+        let whole_lsns = self != FrameKind::Checkpoint || len.is_multiple_of(CHECKPOINT_LSN_BYTES);
+        self.payload_bytes().contains(&len) && whole_lsns
     }
 
     pub fn name(self) -> &'static str {
@@ -91,6 +115,7 @@ impl FrameKind {
             FrameKind::SnapshotEnd => "SNAPSHOT_END",
             FrameKind::Records => "RECORDS",
             FrameKind::Heartbeat => "HEARTBEAT",
+            FrameKind::Checkpoint => "CHECKPOINT",
         }
     }
 }
@@ -102,6 +127,42 @@ pub struct Heartbeat {
     pub master_unix_ms: u64,
 }
 
+/// A `CHECKPOINT` frame's payload as received: its LSNs stay bytes until read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointFrame<'a> {
+    pub run: u64,
+    pub id: u64,
+    lsns: &'a [u8],
+}
+
+impl CheckpointFrame<'_> {
+    pub fn shards(&self) -> usize {
+        self.lsns.len() / CHECKPOINT_LSN_BYTES
+    }
+
+    pub fn to_checkpoint(&self) -> Checkpoint {
+        let lsns = self.lsns.chunks_exact(CHECKPOINT_LSN_BYTES);
+        Checkpoint {
+            run: self.run,
+            id: self.id,
+            lsns: lsns
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect(),
+        }
+    }
+}
+
+/// Appends a whole `CHECKPOINT` frame for `checkpoint` to `out`.
+pub fn encode_checkpoint(checkpoint: &Checkpoint, out: &mut Vec<u8>) {
+    let len = CHECKPOINT_HEAD_BYTES + CHECKPOINT_LSN_BYTES * checkpoint.lsns.len();
+    encode_header(FrameKind::Checkpoint, len, out);
+    out.extend_from_slice(&checkpoint.run.to_le_bytes());
+    out.extend_from_slice(&checkpoint.id.to_le_bytes());
+    for lsn in &checkpoint.lsns {
+        out.extend_from_slice(&lsn.to_le_bytes());
+    }
+}
+
 /// One frame; payloads borrow the buffer it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame<'a> {
@@ -109,6 +170,7 @@ pub enum Frame<'a> {
     SnapshotEnd,
     Records(&'a [u8]),
     Heartbeat(Heartbeat),
+    Checkpoint(CheckpointFrame<'a>),
 }
 
 impl Frame<'_> {
@@ -118,6 +180,7 @@ impl Frame<'_> {
             Frame::SnapshotEnd => FrameKind::SnapshotEnd,
             Frame::Records(_) => FrameKind::Records,
             Frame::Heartbeat(_) => FrameKind::Heartbeat,
+            Frame::Checkpoint(_) => FrameKind::Checkpoint,
         }
     }
 
@@ -134,6 +197,7 @@ impl Frame<'_> {
                 out.extend_from_slice(&h.last_lsn.to_le_bytes());
                 out.extend_from_slice(&h.master_unix_ms.to_le_bytes());
             }
+            Frame::Checkpoint(c) => encode_checkpoint(&c.to_checkpoint(), out),
         }
     }
 }
@@ -141,7 +205,7 @@ impl Frame<'_> {
 /// Appends a frame header; the caller sends `payload_bytes` bytes after it (records
 /// straight from a file). A length the kind does not allow is a bug.
 pub fn encode_header(kind: FrameKind, payload_bytes: usize, out: &mut Vec<u8>) {
-    assert!(kind.payload_bytes().contains(&payload_bytes));
+    assert!(kind.allows(payload_bytes));
     out.push(kind as u8);
     out.extend_from_slice(&(payload_bytes as u32).to_le_bytes());
 }
@@ -185,7 +249,7 @@ fn check(buf: &[u8]) -> Result<Option<(FrameKind, usize)>, FrameError> {
     };
     let kind = FrameKind::from_u8(head[0]).ok_or(FrameError::UnknownKind(head[0]))?;
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-    if !kind.payload_bytes().contains(&(len as usize)) {
+    if !kind.allows(len as usize) {
         return Err(FrameError::BadLength { kind, len });
     }
     Ok(Some((kind, FRAME_HEADER_BYTES + len as usize)))
@@ -205,6 +269,15 @@ fn parse_checked(kind: FrameKind, frame: &[u8]) -> Frame<'_> {
             Frame::Heartbeat(Heartbeat {
                 last_lsn: u64_at(0),
                 master_unix_ms: u64_at(8),
+            })
+        }
+        FrameKind::Checkpoint => {
+            let u64_at =
+                |at: usize| u64::from_le_bytes(payload[at..at + 8].try_into().expect("8 bytes"));
+            Frame::Checkpoint(CheckpointFrame {
+                run: u64_at(0),
+                id: u64_at(8),
+                lsns: &payload[CHECKPOINT_HEAD_BYTES..],
             })
         }
     }
@@ -281,6 +354,17 @@ mod tests {
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
 
+    fn checkpoint_frame() -> Vec<u8> {
+        let mut out = Vec::new();
+        let checkpoint = Checkpoint {
+            run: 9,
+            id: 3,
+            lsns: vec![5, 0, 1 << 40],
+        };
+        encode_checkpoint(&checkpoint, &mut out);
+        out
+    }
+
     fn samples() -> Vec<(Vec<u8>, Option<Heartbeat>)> {
         let mut records = Vec::new();
         encode_record(7, b"x", &mut records);
@@ -294,6 +378,7 @@ mod tests {
             (vec![], None),
             (records, None),
             (vec![], Some(heartbeat)),
+            (checkpoint_frame(), None),
         ]
     }
 
@@ -303,6 +388,7 @@ mod tests {
             Frame::SnapshotEnd,
             Frame::Records(&samples[2].0),
             Frame::Heartbeat(samples[3].1.expect("heartbeat")),
+            parse_frame(&samples[4].0).expect("valid").expect("whole").0,
         ]
     }
 
@@ -325,6 +411,12 @@ mod tests {
             FRAME_HEADER_BYTES + HEARTBEAT_PAYLOAD_BYTES
         );
         assert_eq!(&heartbeat[..5], &[4, 16, 0, 0, 0]);
+        let bytes = checkpoint_frame();
+        let Ok(Some((Frame::Checkpoint(c), 45))) = parse_frame(&bytes) else {
+            panic!("{bytes:?}");
+        };
+        assert_eq!((c.run, c.id, c.shards()), (9, 3, 3));
+        assert_eq!(c.to_checkpoint().lsns, vec![5, 0, 1 << 40]);
     }
 
     #[test]
@@ -344,6 +436,8 @@ mod tests {
             (&[3, 16, 0, 0, 0], FrameKind::Records, 16),
             (&[3, 0xff, 0xff, 0xff, 0xff], FrameKind::Records, u32::MAX),
             (&[4, 15, 0, 0, 0], FrameKind::Heartbeat, 15),
+            (&[5, 16, 0, 0, 0], FrameKind::Checkpoint, 16),
+            (&[5, 25, 0, 0, 0], FrameKind::Checkpoint, 25),
         ];
         for (head, kind, len) in cases {
             let error = FrameError::BadLength {

@@ -7,12 +7,18 @@
 //!  AUTH [<masteruser>] <masterauth>   (optional) ─► +OK
 //!  REPLCONF listening-port <port>                ─► +OK
 //!  REPLCONF ip-address <ip>           (optional) ─► +OK
-//!  CKV.SYNC <shard> <shards> <replid> <next_lsn> ─► +CONTINUE <replid> <next_lsn>
+//!  CKV.SYNC <shard> <shards> <replid> <next_lsn> 2
+//!                                                ─► +CONTINUE <replid> <next_lsn>
 //!                                                   | +FULLRESYNC <replid> <snapshot_lsn>
 //!                                                   | -ERR ...
 //!  ... later, on the same stream:
-//!  REPLCONF ACK <shard> <lsn>                    ─► (no reply)
+//!  REPLCONF ACK <shard> <lsn> <run> <checkpoint> ─► (no reply)
 //! ```
+//!
+//! The last word of `CKV.SYNC` is the protocol version ([`PROTOCOL_VERSION`]). A
+//! master refuses any other, and a request without one (protocol 1, before
+//! checkpoints, whose replicas would not know the `CHECKPOINT` frame), with an
+//! error that names both versions, so mixed versions fail at the handshake.
 //!
 //! The replica pipelines the whole handshake in one write ([`Handshake::start`]) and
 //! reads the replies in order ([`Handshake::read`]); the first error ends it. A
@@ -20,7 +26,7 @@
 //! `CKV.SYNC` reply's CRLF the stream switches to binary frames ([`crate::frame`]).
 //!
 //! `AUTH` is the server's ordinary command. `REPLCONF` and `CKV.SYNC` belong in the
-//! server's command table (`REPLCONF` arity -3, `CKV.SYNC` arity 5, both `admin`,
+//! server's command table (`REPLCONF` arity -3, `CKV.SYNC` arity -5, both `admin`,
 //! `noscript`, `loading-ok`, `stale-ok`); their handlers call [`Replconf::parse`] and
 //! [`SyncRequest::parse`], and errors become replies through
 //! [`RequestError::message`].
@@ -39,8 +45,13 @@ pub const SHARDS_MAX: usize = 1 << 16;
 pub const IP_ADDRESS_BYTES_MAX: usize = 255;
 /// Longest reply line the replica reads during the handshake.
 pub const HANDSHAKE_LINE_BYTES_MAX: usize = 4096;
+/// The replication protocol this build speaks, the last word of `CKV.SYNC`:
+/// 2 added the `CHECKPOINT` frame and the checkpoint in `REPLCONF ACK`.
+pub const PROTOCOL_VERSION: u64 = 2;
+/// The version of a `CKV.SYNC` without one.
+const PROTOCOL_UNVERSIONED: u64 = 1;
 
-/// `CKV.SYNC <shard> <shards> <replid> <next_lsn>`: stream shard `shard` of a node
+/// `CKV.SYNC <shard> <shards> <replid> <next_lsn> <protocol>`: stream shard `shard` of a node
 /// with `shards` shards, continuing history `replid` (`None`: `?`, nothing yet) from
 /// `next_lsn`, the first LSN the replica does not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,19 +77,26 @@ impl SyncRequest {
         let mut shard = itoa::Buffer::new();
         let mut shards = itoa::Buffer::new();
         let mut next = itoa::Buffer::new();
-        out.array(5);
+        let mut version = itoa::Buffer::new();
+        out.array(6);
         out.bulk(b"CKV.SYNC");
         out.bulk(shard.format(self.shard).as_bytes());
         out.bulk(shards.format(self.shards).as_bytes());
         out.bulk(self.replid.as_ref().map_or(b"?", ReplId::as_bytes));
         out.bulk(next.format(self.next_lsn).as_bytes());
+        out.bulk(version.format(PROTOCOL_VERSION).as_bytes());
     }
 
     /// Parses the arguments of a `CKV.SYNC` request, command name first.
     pub fn parse(args: &[Bytes]) -> Result<SyncRequest, RequestError<'_>> {
         let mut c = ArgCursor::new(args);
-        if c.remaining() != 4 {
-            return Err(RequestError::WrongArgs("ckv.sync"));
+        let version = match c.remaining() {
+            4 => PROTOCOL_UNVERSIONED,
+            5 => number(args.get(5).ok_or(()))?,
+            _ => return Err(RequestError::WrongArgs("ckv.sync")),
+        };
+        if version != PROTOCOL_VERSION {
+            return Err(RequestError::Protocol(version));
         }
         let shard = number(c.arg())?;
         let shards = number(c.arg())?;
@@ -116,14 +134,23 @@ pub enum Replconf<'a> {
     ListeningPort(u16),
     /// The address the replica announces instead of the one its stream comes from.
     IpAddress(&'a [u8]),
-    /// The replica has applied shard `shard` up to `lsn`. Never answered.
-    Ack { shard: usize, lsn: u64 },
+    /// The replica has applied shard `shard` up to `lsn`, and holds whole the
+    /// checkpoint `checkpoint` of the master's run `run` (0, 0: none yet; see
+    /// [`crate::checkpoint`]). Never answered.
+    Ack {
+        shard: usize,
+        lsn: u64,
+        run: u64,
+        checkpoint: u64,
+    },
 }
 
 impl Replconf<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut a = itoa::Buffer::new();
         let mut b = itoa::Buffer::new();
+        let mut c = itoa::Buffer::new();
+        let mut d = itoa::Buffer::new();
         match *self {
             Replconf::ListeningPort(port) => {
                 out.array(3);
@@ -138,12 +165,19 @@ impl Replconf<'_> {
                 out.bulk(b"ip-address");
                 out.bulk(ip);
             }
-            Replconf::Ack { shard, lsn } => {
-                out.array(4);
+            Replconf::Ack {
+                shard,
+                lsn,
+                run,
+                checkpoint,
+            } => {
+                out.array(6);
                 out.bulk(b"REPLCONF");
                 out.bulk(b"ACK");
                 out.bulk(a.format(shard).as_bytes());
                 out.bulk(b.format(lsn).as_bytes());
+                out.bulk(c.format(run).as_bytes());
+                out.bulk(d.format(checkpoint).as_bytes());
             }
         }
     }
@@ -175,12 +209,16 @@ impl<'a> Replconf<'a> {
         } else if option.eq_ignore_ascii_case(b"ack") {
             let shard = number(c.arg())?;
             let lsn = number(c.arg())?;
+            let run = number(c.arg())?;
+            let checkpoint = number(c.arg())?;
             if shard >= SHARDS_MAX as u64 {
                 return Err(RequestError::InvalidShards);
             }
             Replconf::Ack {
                 shard: shard as usize,
                 lsn,
+                run,
+                checkpoint,
             }
         } else {
             return Err(RequestError::UnknownReplconfOption(option));
@@ -229,6 +267,8 @@ pub enum RequestError<'a> {
     InvalidLsn,
     InvalidIpAddress,
     UnknownReplconfOption(&'a [u8]),
+    /// A replica speaking another replication protocol version.
+    Protocol(u64),
 }
 
 impl RequestError<'_> {
@@ -246,6 +286,9 @@ impl RequestError<'_> {
             }
             RequestError::InvalidLsn => "ERR invalid LSN".into(),
             RequestError::InvalidIpAddress => "ERR invalid ip-address".into(),
+            RequestError::Protocol(version) => format!(
+                "ERR replica speaks replication protocol {version}, this master speaks {PROTOCOL_VERSION}: run one corekv version on both"
+            ),
             RequestError::UnknownReplconfOption(option) => format!(
                 "ERR Unrecognized REPLCONF option: {}",
                 String::from_utf8_lossy(option)
@@ -514,7 +557,7 @@ mod tests {
         SyncRequest::fresh(1, 2).encode(&mut out);
         assert_eq!(
             out,
-            b"*5\r\n$8\r\nCKV.SYNC\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n?\r\n$1\r\n1\r\n"
+            b"*6\r\n$8\r\nCKV.SYNC\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n?\r\n$1\r\n1\r\n$1\r\n2\r\n"
         );
     }
 
@@ -527,28 +570,40 @@ mod tests {
                 "ERR wrong number of arguments for 'ckv.sync' command",
             ),
             (
-                &["CKV.SYNC", "0", "1", "?", "1", "x"],
+                &["CKV.SYNC", "0", "1", "?", "1", "2", "x"],
                 "ERR wrong number of arguments for 'ckv.sync' command",
             ),
             (
-                &["CKV.SYNC", "-1", "1", "?", "1"],
+                &["CKV.SYNC", "0", "1", "?", "1"],
+                "ERR replica speaks replication protocol 1, this master speaks 2: run one corekv version on both",
+            ),
+            (
+                &["CKV.SYNC", "0", "1", "?", "1", "3"],
+                "ERR replica speaks replication protocol 3, this master speaks 2: run one corekv version on both",
+            ),
+            (
+                &["CKV.SYNC", "0", "1", "?", "1", "x"],
                 "ERR value is not an integer or out of range",
             ),
             (
-                &["CKV.SYNC", "0", "0", "?", "1"],
+                &["CKV.SYNC", "-1", "1", "?", "1", "2"],
+                "ERR value is not an integer or out of range",
+            ),
+            (
+                &["CKV.SYNC", "0", "0", "?", "1", "2"],
                 "ERR invalid shard or shard count",
             ),
             (
-                &["CKV.SYNC", "0", "65537", "?", "1"],
+                &["CKV.SYNC", "0", "65537", "?", "1", "2"],
                 "ERR invalid shard or shard count",
             ),
             (
-                &["CKV.SYNC", "0", "1", "abc", "1"],
+                &["CKV.SYNC", "0", "1", "abc", "1", "2"],
                 "ERR invalid replication id: 40 hex characters or ?",
             ),
-            (&["CKV.SYNC", "0", "1", &good, "0"], "ERR invalid LSN"),
+            (&["CKV.SYNC", "0", "1", &good, "0", "2"], "ERR invalid LSN"),
             (
-                &["CKV.SYNC", "0", "1", &good, "1x"],
+                &["CKV.SYNC", "0", "1", &good, "1x", "2"],
                 "ERR value is not an integer or out of range",
             ),
         ];
@@ -567,6 +622,8 @@ mod tests {
             Replconf::Ack {
                 shard: 7,
                 lsn: u64::MAX,
+                run: u64::MAX,
+                checkpoint: 3,
             },
         ] {
             let mut out = Vec::new();
@@ -579,15 +636,26 @@ mod tests {
             );
         }
         let mut ack = Vec::new();
-        Replconf::Ack { shard: 2, lsn: 99 }.encode(&mut ack);
+        Replconf::Ack {
+            shard: 2,
+            lsn: 99,
+            run: 4,
+            checkpoint: 0,
+        }
+        .encode(&mut ack);
         assert_eq!(
             ack,
-            b"*4\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$1\r\n2\r\n$2\r\n99\r\n"
+            b"*6\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$1\r\n2\r\n$2\r\n99\r\n$1\r\n4\r\n$1\r\n0\r\n"
         );
-        let lower = args(&["replconf", "ack", "1", "5"]);
+        let lower = args(&["replconf", "ack", "1", "5", "6", "7"]);
         assert_eq!(
             Replconf::parse(&lower),
-            Ok(Replconf::Ack { shard: 1, lsn: 5 })
+            Ok(Replconf::Ack {
+                shard: 1,
+                lsn: 5,
+                run: 6,
+                checkpoint: 7
+            })
         );
         let cases: &[(&[&str], &str)] = &[
             (
@@ -614,6 +682,10 @@ mod tests {
             (&["REPLCONF", "ip-address", ""], "ERR invalid ip-address"),
             (
                 &["REPLCONF", "ACK", "1"],
+                "ERR value is not an integer or out of range",
+            ),
+            (
+                &["REPLCONF", "ACK", "1", "5"],
                 "ERR value is not an integer or out of range",
             ),
         ];

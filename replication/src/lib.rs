@@ -14,13 +14,15 @@
 //!   AUTH [<user>] <pass>             (optional) ───► +OK
 //!   REPLCONF listening-port <port>              ───► +OK
 //!   REPLCONF ip-address <ip>         (optional) ───► +OK
-//!   CKV.SYNC s N <replid|?> <next_lsn>          ───► history::decide(...)
+//!   CKV.SYNC s N <replid|?> <next_lsn> 2        ───► history::decide(...)
 //!
 //!   partial resync                          ◄─── +CONTINUE <replid> <next_lsn>
 //!                                           ◄─── RECORDS (next_lsn ...)     ┐
 //!                                           ◄─── HEARTBEAT (when idle)      │ for as
 //!                                           ◄─── RECORDS ...                │ long as
-//!   REPLCONF ACK s <lsn>  (~1/s, bursts)    ───►  WaitTracker               ┘ it lives
+//!                                           ◄─── CHECKPOINT (run, id, LSNs) │
+//!   REPLCONF ACK s <lsn> <run> <checkpoint> ───►  WaitTracker               ┘ it lives
+//!             (~1/s, bursts, checkpoints)
 //!
 //!   full resync                             ◄─── +FULLRESYNC <replid> <S>
 //!                                           ◄─── SNAPSHOT_CHUNK ... (a snapshot file
@@ -40,6 +42,7 @@
 //! | [`frame`] | both | the binary frames after the handshake |
 //! | [`replica`] | replica | the stream's state machine: load, check, apply, lag |
 //! | [`ack`] | replica | when to send `REPLCONF ACK` |
+//! | [`checkpoint`] | both | one offset that ranks replicas by the writes they hold |
 //! | [`master`] | master | where to start in a segment, frame packing, `WAIT` |
 //!
 //! An LSN names the same record on master and replica: the replica appends what
@@ -48,6 +51,7 @@
 //! promotion its replicas continue on its second id.
 
 pub mod ack;
+pub mod checkpoint;
 pub mod frame;
 pub mod handshake;
 pub mod history;

@@ -5,7 +5,8 @@
 //!  CONTINUE from N ──► segment holding N ──► record_offset(segment, N)
 //!                      loop: whole_records_bytes(rest, FRAME_BATCH_BYTES_MAX)
 //!                            ──► RECORDS header + those bytes, straight from disk
-//!  REPLCONF ACK s lsn ──► WaitTracker::ack ──► WAIT n: count_reached(targets) >= n
+//!  REPLCONF ACK s lsn run k ──► WaitTracker::ack, ack_checkpoint
+//!      ──► WAIT n: count_reached(targets, checkpoint made at its start) >= n
 //! ```
 
 use corekv_engine::journal::{lsn_valid, Scanner};
@@ -55,11 +56,14 @@ pub type ReplicaId = u64;
 struct Acked {
     id: ReplicaId,
     lsns: Vec<u64>,
+    /// The newest checkpoint of the master's current run it holds whole.
+    checkpoint: u64,
 }
 
-/// Per replica, per shard: the last LSN acknowledged. `WAIT numreplicas timeout`
-/// asks how many replicas acknowledged, on every shard, the client's last write
-/// there.
+/// Per replica, per shard: the last LSN acknowledged, and the newest checkpoint
+/// held whole ([`crate::checkpoint`]). `WAIT numreplicas timeout` asks how many
+/// replicas acknowledged, on every shard, the client's last write there, and a
+/// checkpoint that holds it (what the replica's offset then reports).
 #[derive(Debug, Clone)]
 pub struct WaitTracker {
     shards: usize,
@@ -81,6 +85,7 @@ impl WaitTracker {
         self.replicas.push(Acked {
             id,
             lsns: vec![0; self.shards],
+            checkpoint: 0,
         });
     }
 
@@ -106,6 +111,24 @@ impl WaitTracker {
         advanced
     }
 
+    /// Records that `id` holds checkpoint `checkpoint` of the current run whole;
+    /// returns whether that is newer than it said before.
+    pub fn ack_checkpoint(&mut self, id: ReplicaId, checkpoint: u64) -> bool {
+        let Some(replica) = self.replicas.iter_mut().find(|r| r.id == id) else {
+            return false;
+        };
+        let advanced = checkpoint > replica.checkpoint;
+        replica.checkpoint = replica.checkpoint.max(checkpoint);
+        advanced
+    }
+
+    /// A new run of checkpoints: what replicas said of the old one means nothing.
+    pub fn reset_checkpoints(&mut self) {
+        for r in &mut self.replicas {
+            r.checkpoint = 0;
+        }
+    }
+
     /// The LSNs `id` acknowledged, by shard.
     pub fn acked(&self, id: ReplicaId) -> Option<&[u64]> {
         self.replicas
@@ -115,12 +138,13 @@ impl WaitTracker {
     }
 
     /// How many replicas acknowledged at least `targets[s]` on every shard `s` (0:
-    /// no write to wait for there).
-    pub fn count_reached(&self, targets: &[u64]) -> usize {
+    /// no write to wait for there) and at least checkpoint `checkpoint` (0: none).
+    pub fn count_reached(&self, targets: &[u64], checkpoint: u64) -> usize {
         assert_eq!(targets.len(), self.shards);
         self.replicas
             .iter()
             .filter(|r| r.lsns.iter().zip(targets).all(|(acked, t)| acked >= t))
+            .filter(|r| r.checkpoint >= checkpoint)
             .count()
     }
 }
@@ -191,14 +215,14 @@ mod tests {
         t.add(1);
         t.add(2);
         t.add(3);
-        assert_eq!(t.count_reached(&[0, 0, 0]), 3);
-        assert_eq!(t.count_reached(&[5, 0, 0]), 0);
+        assert_eq!(t.count_reached(&[0, 0, 0], 0), 3);
+        assert_eq!(t.count_reached(&[5, 0, 0], 0), 0);
         assert!(t.ack(1, 0, 5));
         assert!(t.ack(2, 0, 9));
         assert!(t.ack(2, 2, 4));
-        assert_eq!(t.count_reached(&[5, 0, 0]), 2);
-        assert_eq!(t.count_reached(&[5, 0, 4]), 1);
-        assert_eq!(t.count_reached(&[10, 0, 0]), 0);
+        assert_eq!(t.count_reached(&[5, 0, 0], 0), 2);
+        assert_eq!(t.count_reached(&[5, 0, 4], 0), 1);
+        assert_eq!(t.count_reached(&[10, 0, 0], 0), 0);
         // A late ack does not move an LSN back.
         assert!(!t.ack(2, 0, 3));
         assert_eq!(t.acked(2), Some(&[9, 0, 4][..]));
@@ -206,9 +230,27 @@ mod tests {
         assert!(!t.ack(42, 0, 100));
         t.add(2);
         assert_eq!(t.acked(2), Some(&[0, 0, 0][..]));
-        assert_eq!(t.count_reached(&[5, 0, 0]), 1);
+        assert_eq!(t.count_reached(&[5, 0, 0], 0), 1);
         t.remove(1);
-        assert_eq!(t.count_reached(&[5, 0, 0]), 0);
+        assert_eq!(t.count_reached(&[5, 0, 0], 0), 0);
         assert_eq!(t.replicas(), 2);
+    }
+
+    #[test]
+    fn wait_counts_only_replicas_holding_its_checkpoint() {
+        let mut t = WaitTracker::new(2);
+        t.add(1);
+        t.add(2);
+        t.ack(1, 0, 5);
+        t.ack(2, 0, 5);
+        assert_eq!(t.count_reached(&[5, 0], 3), 0, "records, no checkpoint");
+        assert!(t.ack_checkpoint(1, 3));
+        assert!(!t.ack_checkpoint(1, 2), "never back");
+        assert!(t.ack_checkpoint(2, 2));
+        assert_eq!(t.count_reached(&[5, 0], 3), 1);
+        assert_eq!(t.count_reached(&[5, 0], 2), 2);
+        t.reset_checkpoints();
+        assert_eq!(t.count_reached(&[5, 0], 1), 0);
+        assert!(!t.ack_checkpoint(9, 1), "unknown replica");
     }
 }

@@ -8,7 +8,8 @@
 //!                          │         shard count and LSN S checked) ──► Step::Loaded
 //!                          ▼
 //!  +CONTINUE id N ───► Streaming ──RECORDS──► check, decode, apply ──► Step::Applied
-//!                          ▲   └──HEARTBEAT──► lag                  (records' bytes)
+//!                          ▲   ├──HEARTBEAT──► lag                  (records' bytes)
+//!                          │   └──CHECKPOINT─► checked ──► Step::Checkpoint
 //!                          └──────────┘
 //!  any error ──► Broken: the caller drops the stream and asks again (CKV.SYNC)
 //! ```
@@ -19,6 +20,8 @@
 //!   order, so the server may write them to disk as the shard's new snapshot.
 //! - `Loaded(shard)`: replace the shard (its keyspace) with this one *before* the
 //!   next frame; drop the old journal; the journal continues at `S + 1`.
+//! - `Checkpoint(c)`: the master's checkpoint `c`, whose LSN for this shard is
+//!   applied; the server counts it in its [`Coverage`](crate::checkpoint::Coverage).
 //! - `Applied { bytes, last_lsn, .. }`: append `bytes` to the shard's journal
 //!   unchanged (the replica journals with the master's LSNs, so it restarts and is
 //!   promoted without losing its place), then `shard.log_mut().set_last_lsn(last_lsn)`.
@@ -51,7 +54,8 @@ use corekv_engine::replay::apply_effect;
 use corekv_engine::shard::Shard;
 use corekv_engine::snapshot::{read_header, SnapshotError, SnapshotHeader, SNAPSHOT_HEADER_BYTES};
 
-use crate::frame::{Frame, FrameKind, Heartbeat};
+use crate::checkpoint::Checkpoint;
+use crate::frame::{CheckpointFrame, Frame, FrameKind, Heartbeat};
 use crate::handshake::{SyncReply, SyncRequest};
 use crate::history::ReplId;
 
@@ -87,6 +91,7 @@ pub enum Step<'a> {
     Loaded(Box<Shard>),
     Applied(Applied<'a>),
     Heartbeat(Heartbeat),
+    Checkpoint(Checkpoint),
 }
 
 impl fmt::Debug for Step<'_> {
@@ -96,6 +101,7 @@ impl fmt::Debug for Step<'_> {
             Step::Loaded(shard) => write!(f, "Loaded(shard {})", shard.id()),
             Step::Applied(applied) => write!(f, "{applied:?}"),
             Step::Heartbeat(heartbeat) => write!(f, "{heartbeat:?}"),
+            Step::Checkpoint(checkpoint) => write!(f, "{checkpoint:?}"),
         }
     }
 }
@@ -203,7 +209,31 @@ impl ReplicaStream {
                 self.on_heartbeat(h)?;
                 Ok(Step::Heartbeat(h))
             }
+            Frame::Checkpoint(c) => Ok(Step::Checkpoint(self.on_checkpoint(c)?)),
         }
+    }
+
+    /// A checkpoint comes after the records through its LSN for this shard.
+    fn on_checkpoint(&mut self, frame: CheckpointFrame<'_>) -> Result<Checkpoint, StreamError> {
+        if !matches!(self.phase, Phase::Streaming) {
+            return self.unexpected(FrameKind::Checkpoint);
+        }
+        if frame.shards() != self.config.shards {
+            let shards = frame.shards();
+            return self.fail(StreamError::CheckpointShards { shards });
+        }
+        let checkpoint = frame.to_checkpoint();
+        let lsn = checkpoint.lsns[self.config.shard_id];
+        if lsn > self.applied_lsn {
+            let applied_lsn = self.applied_lsn;
+            return self.fail(StreamError::CheckpointAhead { lsn, applied_lsn });
+        }
+        Ok(checkpoint)
+    }
+
+    /// The last LSN applied (while a full sync loads, the snapshot's).
+    pub fn applied_lsn(&self) -> u64 {
+        self.applied_lsn
     }
 
     /// Marks the stream broken and returns `error`.
@@ -409,6 +439,15 @@ pub enum StreamError {
         master_lsn: u64,
         applied_lsn: u64,
     },
+    /// A checkpoint naming another number of shards.
+    CheckpointShards {
+        shards: usize,
+    },
+    /// A checkpoint before the records through its LSN for this shard.
+    CheckpointAhead {
+        lsn: u64,
+        applied_lsn: u64,
+    },
     /// The stream failed before; it takes no more frames.
     Broken,
 }
@@ -442,6 +481,13 @@ impl fmt::Display for StreamError {
             } => write!(
                 f,
                 "master is at LSN {master_lsn}, behind the applied LSN {applied_lsn}"
+            ),
+            CheckpointShards { shards } => {
+                write!(f, "checkpoint of {shards} shards")
+            }
+            CheckpointAhead { lsn, applied_lsn } => write!(
+                f,
+                "checkpoint at LSN {lsn} before its records (applied LSN {applied_lsn})"
             ),
             Broken => write!(f, "stream already failed"),
         }

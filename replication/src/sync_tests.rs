@@ -17,7 +17,11 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::ack::AckPolicy;
-use crate::frame::{Frame, FrameDecoder, FrameKind, Heartbeat, FRAME_BATCH_BYTES_MAX};
+use crate::checkpoint::Checkpoint;
+use crate::frame::{
+    encode_checkpoint, parse_frame, Frame, FrameDecoder, FrameKind, Heartbeat,
+    FRAME_BATCH_BYTES_MAX,
+};
 use crate::handshake::{SyncReply, SyncRequest};
 use crate::history::{decide, Decision, FullResyncReason, History, JournalSpan, ReplId};
 use crate::master::{record_offset, whole_records_bytes};
@@ -221,7 +225,7 @@ fn feed(
                     shard.log_mut().set_last_lsn(applied.last_lsn);
                     acks.applied(applied.records, applied.bytes.len() as u64);
                 }
-                Step::SnapshotChunk(_) | Step::Heartbeat(_) => {}
+                Step::SnapshotChunk(_) | Step::Heartbeat(_) | Step::Checkpoint(_) => {}
             }
             let drained = decoder.buffered_bytes() == 0;
             if let Some(lsn) = stream.ack_lsn().filter(|_| acks.due(now_ms, drained)) {
@@ -540,6 +544,56 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
     assert_eq!(
         ReplicaStream::start(config(), &request, reply).err(),
         Some(StreamError::ContinueMismatch { asked: 5, got: 6 })
+    );
+}
+
+fn frame(bytes: &[u8]) -> Frame<'_> {
+    parse_frame(bytes).expect("valid").expect("whole").0
+}
+
+/// A `CHECKPOINT` frame's bytes.
+fn checkpoint_bytes(id: u64, lsns: &[u64]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let checkpoint = Checkpoint {
+        run: 5,
+        id,
+        lsns: lsns.to_vec(),
+    };
+    encode_checkpoint(&checkpoint, &mut out);
+    out
+}
+
+#[test]
+fn a_checkpoint_comes_after_its_records_and_names_every_shard() {
+    let mut shard = Shard::new(0, 7);
+    let mut s = streaming(&set_records(1, 3), &mut shard);
+    let at = checkpoint_bytes(1, &[3]);
+    let Ok(Step::Checkpoint(c)) = s.on_frame(frame(&at), &mut shard) else {
+        panic!("a checkpoint through the applied LSN is taken");
+    };
+    assert_eq!((c.run, c.id, c.lsns), (5, 1, vec![3]));
+    assert_eq!(s.applied_lsn(), 3);
+    let ahead = checkpoint_bytes(2, &[4]);
+    assert_eq!(
+        s.on_frame(frame(&ahead), &mut shard).err(),
+        Some(StreamError::CheckpointAhead {
+            lsn: 4,
+            applied_lsn: 3
+        })
+    );
+    let mut s = streaming(&[], &mut shard);
+    let two = checkpoint_bytes(1, &[0, 0]);
+    assert_eq!(
+        s.on_frame(frame(&two), &mut shard).err(),
+        Some(StreamError::CheckpointShards { shards: 2 })
+    );
+    let mut s = loading(10, 1 << 20);
+    assert_eq!(
+        s.on_frame(frame(&at), &mut shard).err(),
+        Some(StreamError::Unexpected {
+            kind: FrameKind::Checkpoint,
+            loading: true
+        })
     );
 }
 

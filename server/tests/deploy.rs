@@ -90,6 +90,15 @@ fn systemd_units_verify_and_keep_their_limits_and_hardening() {
         if unit.starts_with("corekv.") || unit.starts_with("corekv@") {
             assert!(text.contains("LimitMEMLOCK="), "{unit}");
             assert!(text.contains("CPUAffinity="), "{unit} says how to pin");
+            let runtime = runtime_directory(&text)
+                .unwrap_or_else(|| panic!("{unit} has a RuntimeDirectory= for the Unix socket"));
+            // ProtectSystem=strict leaves /run read-only: the socket the unit's
+            // comments and corekv.conf suggest must be in the runtime directory.
+            let example = format!(
+                "unixsocket /run/{}/corekv.sock",
+                runtime.replace("%i", "6380")
+            );
+            assert!(text.contains(&example), "{unit} shows `{example}`");
         } else {
             assert!(exec.contains("/usr/bin/redis-sentinel"), "{exec}");
         }
@@ -123,6 +132,38 @@ fn systemd_units_verify_and_keep_their_limits_and_hardening() {
         assert!(problems.is_empty(), "{unit}:\n{report}");
     }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The unit's `RuntimeDirectory=` (one directory).
+fn runtime_directory(unit: &str) -> Option<String> {
+    unit.lines()
+        .find_map(|l| l.trim().strip_prefix("RuntimeDirectory="))
+        .map(|dir| dir.trim().to_string())
+        .filter(|dir| !dir.is_empty() && !dir.contains(char::is_whitespace))
+}
+
+#[test]
+fn the_unix_socket_suggested_by_corekv_conf_is_in_corekv_service_s_runtime_directory() {
+    let unit = std::fs::read_to_string(kit().join("systemd/corekv.service")).expect("unit");
+    let runtime = runtime_directory(&unit).expect("corekv.service has RuntimeDirectory=");
+    let conf = std::fs::read_to_string(kit().join("corekv.conf")).expect("corekv.conf");
+    let lines: Vec<&str> = conf.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("unixsocket "))
+        .expect("corekv.conf has unixsocket");
+    let help = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|l| l.starts_with('#'))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let path = format!("/run/{runtime}/corekv.sock");
+    assert!(
+        help.contains(&path),
+        "corekv.conf's unixsocket comment names {path}: {help}"
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Redis's `FAILOVER` command between two corekv servers: its replies and errors as
 //! redis-server 7.0.15 gives them, `INFO replication`'s `master_failover_state`, a
 //! handover under write load that loses no answered write and resyncs partially,
-//! and `FAILOVER ABORT` / a `TIMEOUT` that give the master its writes back.
+//! `FAILOVER ABORT` / a `TIMEOUT` that give the master its writes back, and
+//! `FORCE`, which promotes the named replica past the timeout although it had not
+//! caught up (the old master then drops the write the new one never had).
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::sentinel::{in_sync, poll_until, repl_field, report};
-use common::{info_value, Server};
+use common::{info_value, shard_of, Server};
 
 /// Shards of every server here.
 const SHARDS: usize = 2;
@@ -20,12 +22,22 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITES_BEFORE: usize = 200;
 /// `FAILOVER TIMEOUT` of the test where the replica cannot catch up.
 const SHORT_TIMEOUT_MS: &str = "300";
+/// `FAILOVER ... FORCE TIMEOUT` of the test where the replica is promoted anyway:
+/// long enough to see the failover waiting first.
+const FORCE_TIMEOUT_MS: &str = "1000";
 
 fn start_pair() -> (Server, Server) {
+    start_pair_with(&[])
+}
+
+/// A master and its replica in sync; the replica also gets `replica_args`.
+fn start_pair_with(replica_args: &[&str]) -> (Server, Server) {
     let shards = SHARDS.to_string();
     let master = Server::start(&["--shards", &shards]);
     let of = format!("127.0.0.1 {}", master.port());
-    let replica = Server::start(&["--shards", &shards, "--replicaof", &of]);
+    let mut args = vec!["--shards", &shards, "--replicaof", &of];
+    args.extend_from_slice(replica_args);
+    let replica = Server::start(&args);
     let (m, r) = (master.port(), replica.port());
     poll_until(
         "the replica in sync",
@@ -239,4 +251,58 @@ fn abort_and_timeout_give_the_master_its_writes_back() {
     assert_eq!(m.cmd(&["SET", "k", "3"]), "OK");
     assert_eq!(repl_field(master.port(), "role").as_deref(), Some("master"));
     replica.signal(libc::SIGCONT);
+}
+
+#[test]
+fn force_promotes_the_replica_past_the_timeout_although_it_lags() {
+    let (master, replica) = start_pair_with(&["--enable-debug-command", "yes"]);
+    let (m, r) = (master.port(), replica.port());
+    let both = || report(&[&master, &replica], &[]);
+    let key_on = |shard: usize, prefix: &str| {
+        (0..)
+            .map(|i| format!("{prefix}:{i}"))
+            .find(|k| shard_of(k, SHARDS) == shard)
+            .expect("a key on every shard")
+    };
+    let (kept, unacked) = (key_on(1, "kept"), key_on(0, "unacked"));
+    let mut con = master.raw();
+    assert_eq!(con.cmd(&["SET", &kept, "1"]), "OK");
+    assert_eq!(con.cmd(&["WAIT", "1", "5000"]), "1");
+    // The replica stops applying shard 0: it never acknowledges this write.
+    assert_eq!(replica.raw().cmd(&["DEBUG", "REPL-HOLD", "0", "yes"]), "OK");
+    assert_eq!(con.cmd(&["SET", &unacked, "1"]), "OK");
+    let rport = r.to_string();
+    let force = ["FAILOVER", "TO", "127.0.0.1", &rport, "FORCE", "TIMEOUT"];
+    assert_eq!(con.cmd(&[&force[..], &[FORCE_TIMEOUT_MS]].concat()), "OK");
+    assert_eq!(state(&master), "waiting-for-sync");
+    assert_eq!(con.cmd(&["FAILOVER"]), "-ERR FAILOVER already in progress.");
+    poll_until(
+        "the roles swapped past the timeout",
+        SYNC_TIMEOUT,
+        both,
+        || {
+            repl_field(r, "role").as_deref() == Some("master")
+                && repl_field(m, "role").as_deref() == Some("slave")
+                && in_sync(r, m)
+        },
+    );
+    assert_eq!(state(&master), "no-failover");
+    let line = format!("FAILOVER to 127.0.0.1:{r} time out exceeded, failing over.");
+    assert!(master.log_text().contains(&line), "{}", both());
+    let mut new_master = replica.raw();
+    assert_eq!(new_master.cmd(&["GET", &kept]), "1");
+    assert_eq!(
+        new_master.cmd(&["GET", &unacked]),
+        "(nil)",
+        "the replica was promoted before it applied the write"
+    );
+    // The old master held a write the new one lacks on shard 0: it resyncs that
+    // shard in full (dropping the write), the other partially.
+    let stats = common::sentinel::info_of(r, "stats").expect("INFO stats");
+    assert_eq!(
+        info_value(&stats, "sync_full").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
+    assert_eq!(new_master.cmd(&["SET", "after", "1"]), "OK");
 }

@@ -13,6 +13,9 @@
 //!   by `WAIT 1` before the kill is on the new master. The old master, restarted on
 //!   its directory, is turned into a replica by Sentinel and ends with the new
 //!   master's data.
+//! - The replica promoted after a kill is the one that acknowledged the last
+//!   `WAIT 1`, even when the other is further ahead on another shard (made with
+//!   `DEBUG REPL-HOLD`, which stops a replica applying one shard).
 //! - `SENTINEL FAILOVER` while the master is up, under write load: the roles swap
 //!   with no answered write lost; the old master follows the new one at once with a
 //!   partial resync on every shard (it took no write the new master lacks).
@@ -37,12 +40,24 @@ use std::time::{Duration, Instant};
 use common::sentinel::{
     in_sync, poll_until, repl_field, repl_number, report, Sentinel, Watch, MASTER_NAME,
 };
-use common::{restart_in, start_in, DataDir, Server, EXIT_TIMEOUT};
+use common::{restart_in, shard_of, start_in, DataDir, Server, EXIT_TIMEOUT};
 
 /// Shards of every server here.
 const SHARDS: &str = "2";
-/// Every server's arguments: replicas answer reads, so any of them can be read from.
-const SERVER_ARGS: [&str; 4] = ["--shards", SHARDS, "--replica-serve-reads", "yes"];
+/// Every server's arguments: replicas answer reads, so any of them can be read
+/// from, and take `DEBUG REPL-HOLD`.
+const SERVER_ARGS: [&str; 6] = [
+    "--shards",
+    SHARDS,
+    "--replica-serve-reads",
+    "yes",
+    "--enable-debug-command",
+    "yes",
+];
+/// Writes on the second shard after the acknowledged one on the first, in the test
+/// of the replica Sentinel promotes: enough that summed LSNs would rank the
+/// replica without the acknowledged write first.
+const WRITES_AHEAD: usize = 50;
 /// Sentinels, and how many must agree that the master is down.
 const SENTINELS: usize = 3;
 const QUORUM: u32 = 2;
@@ -399,6 +414,79 @@ fn sentinels_fail_over_a_killed_master_and_turn_it_into_a_replica() {
         restarted.elapsed()
     );
     assert_eq!(written(old_port), data, "the old master converged");
+}
+
+/// `DEBUG REPL-HOLD shard yes|no` on `replica`.
+fn hold(replica: &Server, shard: usize, on: &str) {
+    let shard = shard.to_string();
+    assert_eq!(replica.raw().cmd(&["DEBUG", "REPL-HOLD", &shard, on]), "OK");
+}
+
+/// `n` keys `prefix:<i>` on `shard`.
+fn keys_on(shard: usize, prefix: &str, n: usize) -> Vec<String> {
+    let shards: usize = SHARDS.parse().expect("shards");
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| shard_of(k, shards) == shard)
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn sentinels_promote_the_replica_that_acknowledged_the_last_write() {
+    let mut setup = Setup::start(["100", "100"]);
+    let (holder, ahead) = (setup.replicas[1].port(), setup.replicas[0].port());
+    let master_port = setup.master.port();
+    // Replica 0 stops applying shard 0; the write there is acknowledged by
+    // replica 1, which then stops applying shard 1 while shard 1 takes more writes.
+    hold(&setup.replicas[0], 0, "yes");
+    let mut con = setup.master.raw();
+    let acked = &keys_on(0, "acked", 1)[0];
+    assert_eq!(con.cmd(&["SET", acked, "1"]), "OK");
+    assert_eq!(con.cmd(&["WAIT", "1", "5000"]), "1", "{}", setup.report());
+    hold(&setup.replicas[1], 1, "yes");
+    for key in keys_on(1, "ahead", WRITES_AHEAD) {
+        assert_eq!(con.cmd(&["SET", &key, "1"]), "OK");
+    }
+    let offset = repl_number(master_port, "master_repl_offset");
+    poll_until(
+        "replica 0 applied all but the acknowledged write",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || repl_number(ahead, "slave_read_repl_offset") == offset - 1,
+    );
+    let events = setup.sentinels[0].events();
+    kill(&mut setup.master);
+    let bound = Duration::from_millis(DOWN_AFTER_MS) + PROMOTION_MARGIN;
+    let switched = events.wait_for("+switch-master", bound).unwrap_or_else(|| {
+        panic!(
+            "no +switch-master within {bound:?}; events:\n{}\n{}",
+            events.seen(),
+            setup.report()
+        )
+    });
+    hold(&setup.replicas[0], 0, "no");
+    hold(&setup.replicas[1], 1, "no");
+    let promoted: Option<u16> = switched
+        .payload
+        .split(' ')
+        .nth(4)
+        .and_then(|p| p.parse().ok());
+    assert_eq!(
+        promoted,
+        Some(holder),
+        "the replica holding the acknowledged write is promoted\n{}",
+        setup.report()
+    );
+    let mut new_master = setup.replicas[1].raw();
+    assert_eq!(new_master.cmd(&["GET", acked]), "1");
+    poll_until(
+        "the other replica follows the new master",
+        SETTLE_TIMEOUT,
+        || setup.report(),
+        || in_sync(holder, ahead),
+    );
+    assert_eq!(setup.replicas[0].raw().cmd(&["GET", acked]), "1");
 }
 
 /// Redis's texts for the two refusals below.

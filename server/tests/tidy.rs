@@ -37,9 +37,7 @@ const RATCHET: &[(&str, &str, usize)] = &[
     ),
     ("server/src/persist/recovery.rs", "prepare", 129),
     ("server/src/persist/recovery.rs", "replay", 98),
-    ("server/src/repl/mod.rs", "info", 84),
     ("server/src/repl/master.rs", "serve", 110),
-    ("server/src/repl/replica.rs", "link", 150),
 ];
 
 fn workspace() -> PathBuf {

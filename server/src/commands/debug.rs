@@ -23,10 +23,12 @@ use crate::session::client::Client;
 /// subcommand here, so the handler matches exact counts instead of resolving.
 const DEBUG: Container = Container {
     name: "DEBUG",
-    subs: &[sub("sleep", 3), sub("help", 2)],
+    subs: &[sub("sleep", 3), sub("repl-hold", 4), sub("help", 2)],
     help: &[
         "SLEEP <seconds>",
         "    Stop the server for <seconds>. Decimals allowed.",
+        "REPL-HOLD <shard> <yes|no>",
+        "    On a replica, stop applying (yes) or apply again (no) one shard's stream.",
     ],
 };
 
@@ -80,6 +82,10 @@ fn debug(core: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) 
         Some("sleep") => {
             // Like Redis, DEBUG SLEEP blocks the server: here, this core's thread.
             std::thread::sleep(sleep_time(&args[2]));
+            out.ok();
+        }
+        Some("repl-hold") => {
+            crate::repl::replica::hold(&core.global, &args[2], &args[3])?;
             out.ok();
         }
         Some("help") => DEBUG.help(out),

@@ -165,7 +165,9 @@ async fn promote(core: &Rc<Core>) -> CmdResult {
 }
 
 /// `WAIT numreplicas timeout`: how many replicas acknowledged, on every shard, the
-/// records there when `WAIT` started (which include this client's writes).
+/// records there when `WAIT` started (which include this client's writes), and the
+/// checkpoint made of them (so their reported offset ranks them above any replica
+/// that lacks those writes, see [`crate::repl`]).
 fn wait<'a>(
     core: &'a Rc<Core>,
     _: &'a mut Client,
@@ -186,10 +188,11 @@ async fn wait_for_replicas(core: &Rc<Core>, args: &Args, out: &mut ReplyBuf) -> 
         return Err(AdminError::TimeoutNegative.into());
     }
     let targets = core.last_lsns(|| Msg::LastLsn).await;
+    let checkpoint = crate::repl::checkpoint(core, &targets).await;
     let started = Instant::now();
     let deadline = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
     loop {
-        let reached = g.repl.lock().replicas_reached(&targets);
+        let reached = g.repl.lock().replicas_reached(&targets, checkpoint);
         let expired = deadline.is_some_and(|d| started.elapsed() >= d);
         if reached as i64 >= wanted || expired || g.shutdown.is_fired() {
             out.int(reached as i64);
@@ -214,7 +217,7 @@ fn replconf(_: &Rc<Core>, client: &mut Client, args: &Args, out: &mut ReplyBuf) 
     Ok(())
 }
 
-/// `CKV.SYNC shard shards replid next_lsn`: the connection becomes shard `shard`'s
+/// `CKV.SYNC shard shards replid next_lsn protocol`: the connection becomes shard `shard`'s
 /// replication stream, served by the core that owns the shard, which answers.
 fn sync(core: &Rc<Core>, client: &mut Client, args: &Args, _: &mut ReplyBuf) -> CmdResult {
     let request = SyncRequest::parse(args).map_err(|e| CmdError::Raw(e.message()))?;
@@ -266,7 +269,7 @@ pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, "server", "Configures a server as replica of another, or promotes it to a master.", Handler::Async(replicaof)),
     srv("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", Handler::Async(replicaof)),
     srv("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "An internal command for configuring the replication stream.", Handler::Sync(replconf)),
-    srv("ckv.sync", 5, ADMIN | NOSCRIPT | NO_MULTI, "server", "An internal command: turns the connection into one shard's replication stream.", Handler::Sync(sync)),
+    srv("ckv.sync", -5, ADMIN | NOSCRIPT | NO_MULTI, "server", "An internal command: turns the connection into one shard's replication stream.", Handler::Sync(sync)),
     srv("ckv.pause", 2, ADMIN | NOSCRIPT | NO_MULTI | STALE, "server", "An internal command: holds writes while a replica takes over as master.", Handler::Async(pause_writes)),
     srv("failover", -1, ADMIN | NOSCRIPT | STALE, "server", "Starts a coordinated failover from a server to one of its replicas.", Handler::Async(crate::repl::failover::command)),
     srv("wait", 3, NOSCRIPT, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", Handler::Async(wait)),

@@ -152,14 +152,14 @@ pub const PROCESS: &[Param] = &[
         "",
         Kind::Str,
         false,
-        "Unix socket path to serve on too (every core accepts there)",
+        "Unix socket path to serve on too (every core accepts there); under systemd, in the unit's RuntimeDirectory: /run/corekv/corekv.sock",
     ),
     row(
         "unixsocketperm",
         "0",
         Kind::Str,
         false,
-        "Unix socket file permissions, octal (0: the umask's)",
+        "Unix socket file permissions, octal (0: the umask's); 770 lets the corekv group connect",
     ),
     row(
         "tcp-keepalive",

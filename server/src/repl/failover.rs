@@ -6,7 +6,8 @@
 //!   +OK, writes held (the pause of crate::repl::pause)        waiting-for-sync
 //!   every poll: a replica (the one named by TO) that acknowledged, on every
 //!   shard, the master's last LSN?  ── TIMEOUT passed: FORCE goes on with the
-//!                                      named replica, else abort
+//!                                      named replica (its unapplied writes are
+//!                                      lost, as in Redis), else abort
 //!   REPLICAOF NO ONE to that replica (it promotes itself)     failover-in-progress
 //!   this server follows it: REPLICAOF host port (a partial resync on every
 //!   shard); the held writes find a replica and get -READONLY   no-failover
@@ -157,7 +158,7 @@ async fn run(core: Rc<Core>, request: Request) {
 async fn swap_roles(core: &Rc<Core>, request: &Request) -> Result<(), String> {
     let g = &core.global;
     let started = Instant::now();
-    let target = loop {
+    let (target, synced) = loop {
         if g.repl.failover.aborted() {
             return Err("Failover manually aborted".into());
         }
@@ -170,21 +171,29 @@ async fn swap_roles(core: &Rc<Core>, request: &Request) -> Result<(), String> {
             .lock()
             .synced_replica(request.to.as_ref(), &lsns, g.shards);
         if let Some(target) = synced {
-            break target;
+            break (target, true);
         }
         if request.timeout.is_some_and(|t| started.elapsed() >= t) {
             match (&request.to, request.force) {
-                (Some(to), true) => break to.clone(),
+                (Some(to), true) => break (to.clone(), false),
                 _ => return Err("Replica never caught up before timeout".into()),
             }
         }
         glommio::timer::sleep(SYNC_POLL_INTERVAL).await;
     };
-    log::info!(
-        "Failover target {}:{} is synced, failing over.",
-        target.host,
-        target.port
-    );
+    if synced {
+        log::info!(
+            "Failover target {}:{} is synced, failing over.",
+            target.host,
+            target.port
+        );
+    } else {
+        log::info!(
+            "FAILOVER to {}:{} time out exceeded, failing over.",
+            target.host,
+            target.port
+        );
+    }
     g.repl.failover.set(FailoverState::InProgress);
     promote_target(g, &target)
         .await

@@ -9,9 +9,16 @@
 //!                     L (copy-on-write, chunk by chunk) ──────────┤
 //!                                                                 ▼
 //!          records from the journal's segment files, as written:
-//!          RECORDS frames of whole records, HEARTBEAT at least once a second
-//!  the replica's REPLCONF ACKs ──► acknowledged LSNs (INFO, ROLE, WAIT)
+//!          RECORDS frames of whole records, HEARTBEAT at least once a second,
+//!          CHECKPOINT once the records through its LSN for the shard are sent
+//!  the replica's REPLCONF ACKs ──► acknowledged LSNs and checkpoint (INFO, ROLE,
+//!          WAIT)
 //! ```
+//!
+//! Checkpoints ([`crate::repl`]'s module doc): while it waits for records, each
+//! stream looks every [`CHECKPOINT_INTERVAL_MS`] whether the shards' written LSNs
+//! moved past the newest checkpoint and makes one; `WAIT` makes one and wakes every
+//! core's streams ([`wake_streams`]) so its checkpoint goes out at once.
 //!
 //! The master keeps no per-replica backlog: records are read from the segment files
 //! (the journal is the backlog), a snapshot is produced a chunk at a time as the
@@ -20,10 +27,12 @@
 //! behind that the segments it needs were deleted by a journal rewrite is cut off
 //! and resyncs.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -31,8 +40,10 @@ use corekv_engine::journal::{tx_participants, Scanner};
 use corekv_engine::keyspace::SnapshotProgress;
 use corekv_engine::limits::JOURNAL_RECORD_HEADER_BYTES;
 use corekv_engine::resp::parse;
+use corekv_replication::checkpoint::CHECKPOINT_INTERVAL_MS;
 use corekv_replication::frame::{
-    encode_header, Frame, FrameKind, Heartbeat, FRAME_BATCH_BYTES_MAX, HEARTBEAT_INTERVAL_MS,
+    encode_checkpoint, encode_header, Frame, FrameKind, Heartbeat, FRAME_BATCH_BYTES_MAX,
+    HEARTBEAT_INTERVAL_MS,
 };
 use corekv_replication::handshake::{Replconf, SyncReply};
 use corekv_replication::history::{decide, Decision, JournalSpan};
@@ -64,6 +75,81 @@ const REPLICA_OUTPUT_AHEAD_BYTES: u64 = 4 * FRAME_BATCH_BYTES_MAX as u64;
 const OUTPUT_LIMIT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest `REPLCONF ACK` line the master reads from a replica.
 const ACK_INPUT_BYTES_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// This core's streams waiting for records, woken when `WAIT` made a checkpoint.
+    static CHECKPOINT_WAKE: LocalWake = LocalWake::default();
+}
+
+/// A generation and the tasks waiting for it to change, on one core.
+#[derive(Default)]
+struct LocalWake {
+    generation: Cell<u64>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+/// Wakes this core's streams: a new checkpoint may be theirs to send.
+pub fn wake_streams() -> Msg {
+    Msg::Control(Box::new(|_| {
+        CHECKPOINT_WAKE.with(|w| {
+            w.generation.set(w.generation.get() + 1);
+            w.waiters.borrow_mut().drain(..).for_each(Waker::wake);
+        });
+        Answer::Done
+    }))
+}
+
+fn wake_generation() -> u64 {
+    CHECKPOINT_WAKE.with(|w| w.generation.get())
+}
+
+/// Ready once [`wake_streams`] ran on this core after `since` was read.
+async fn woken(since: u64) {
+    std::future::poll_fn(|cx| {
+        CHECKPOINT_WAKE.with(|w| {
+            if w.generation.get() != since {
+                return Poll::Ready(());
+            }
+            let mut waiters = w.waiters.borrow_mut();
+            if !waiters.iter().any(|x| x.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    })
+    .await
+}
+
+/// Makes a checkpoint of the shards' written LSNs if they moved past the newest
+/// and the interval passed.
+fn periodic_checkpoint(g: &Global) {
+    let lsns: Vec<u64> = g
+        .repl
+        .written
+        .iter()
+        .map(|w| w.load(Ordering::Acquire))
+        .collect();
+    let now = now_ms();
+    let mut state = g.repl.lock();
+    if state.chain.due(now, &lsns) {
+        state.chain.make(&lsns, now);
+    }
+}
+
+/// The newest checkpoint after `after` that a stream of `shard` that sent records
+/// through `sent_lsn` may send: its id and frame.
+fn checkpoint_to_send(
+    g: &Global,
+    shard: usize,
+    sent_lsn: u64,
+    after: u64,
+) -> Option<(u64, Vec<u8>)> {
+    let state = g.repl.lock();
+    let checkpoint = state.chain.passed(shard, sent_lsn, after)?;
+    let mut frame = Vec::new();
+    encode_checkpoint(checkpoint, &mut frame);
+    Some((checkpoint.id, frame))
+}
 
 /// Serves the stream on this core, or moves its socket to the core that owns the
 /// shard over the mesh.
@@ -293,12 +379,20 @@ async fn send_records(
     let g = &core.global;
     let j = &core.journal;
     let heartbeat_every = Duration::from_millis(HEARTBEAT_INTERVAL_MS);
+    let checkpoint_every = Duration::from_millis(CHECKPOINT_INTERVAL_MS);
     let mut reader: Option<SegmentReader> = None;
     let mut last_heartbeat: Option<Instant> = None;
     let mut frame = Vec::new();
+    let mut checkpoint_sent = 0;
+    let mut checkpoint_looked: Option<Instant> = None;
     loop {
         if closed.get() || g.repl.epoch() != epoch || g.shutdown.is_fired() {
             return Err("closed".into());
+        }
+        let generation = wake_generation();
+        if checkpoint_looked.is_none_or(|t| t.elapsed() >= checkpoint_every) {
+            periodic_checkpoint(g);
+            checkpoint_looked = Some(Instant::now());
         }
         let written = j.written_lsn();
         if next <= written {
@@ -325,6 +419,10 @@ async fn send_records(
             out.send(g, std::mem::take(&mut frame)).await?;
             next += records;
         }
+        if let Some((id, marker)) = checkpoint_to_send(g, core.id, next - 1, checkpoint_sent) {
+            out.send(g, marker).await?;
+            checkpoint_sent = id;
+        }
         let due = last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat_every);
         if due {
             let mut hb = Vec::new();
@@ -338,13 +436,14 @@ async fn send_records(
         }
         if next > j.written_lsn() {
             let wait = heartbeat_every
-                .saturating_sub(last_heartbeat.map_or(Duration::ZERO, |t| t.elapsed()));
+                .saturating_sub(last_heartbeat.map_or(Duration::ZERO, |t| t.elapsed()))
+                .min(checkpoint_every);
             let written = j.written_lsn();
-            futures::future::select(
+            let records_or_timer = futures::future::select(
                 Box::pin(j.wait_written(written)),
                 Box::pin(glommio::timer::sleep(wait)),
-            )
-            .await;
+            );
+            futures::future::select(records_or_timer, Box::pin(woken(generation))).await;
         }
     }
 }
@@ -375,9 +474,15 @@ async fn read_acks(
             };
             let bytes: Bytes = buf.split_to(frame.consumed).freeze();
             let args = frame.to_args(&bytes, 0);
-            if let Ok(Replconf::Ack { shard, lsn }) = Replconf::parse(&args) {
+            if let Ok(Replconf::Ack {
+                shard,
+                lsn,
+                run,
+                checkpoint,
+            }) = Replconf::parse(&args)
+            {
                 if shard == core.id {
-                    core.global.repl.lock().ack(id, shard, lsn);
+                    core.global.repl.lock().ack(id, shard, lsn, run, checkpoint);
                 }
             }
         }

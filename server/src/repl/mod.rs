@@ -7,6 +7,37 @@
 //! Role changes without lost writes: [`crate::repl::failover`] (Redis's
 //! `FAILOVER`, run on the master) and [`crate::repl::handoff`] (the replica side
 //! of a `SENTINEL FAILOVER`), both holding writes with [`crate::repl::pause`].
+//!
+//! # The offset a replica reports
+//!
+//! Sentinel promotes the replica with the highest `slave_repl_offset`, and Redis's
+//! promise is that a write acknowledged by `WAIT 1` survives that. A corekv replica
+//! holds one LSN per shard, and the sum of those does not keep the promise: a
+//! replica that acknowledged a write on shard A can be outranked by one that lacks
+//! it but is further ahead on shard B. So a replica reports the sum of the newest
+//! master *checkpoint* it holds whole, and acknowledges that checkpoint to `WAIT`
+//! ([`corekv_replication::checkpoint`] has the argument):
+//!
+//! ```text
+//!  master                                         replica
+//!  WAIT: last LSNs ──► checkpoint k (chain) ──►   CHECKPOINT k on each shard's
+//!  every 100 ms of writes: written LSNs ──► k     stream, after its records
+//!  streams send k once past its LSN ──────────►   Coverage: newest k received with
+//!                                                 every LSN applied ──► INFO
+//!  WAIT counts replicas that acked k   ◄───────   slave_repl_offset, ROLE; ACK k
+//! ```
+//!
+//! Other designs considered: acknowledging per shard and summing (today's gap);
+//! a global LSN across shards (one counter every write on every core would
+//! contend on, against the shared-nothing design); checkpoints as journal records
+//! (each would take an LSN on every shard and stay on disk, for a value that only
+//! matters while replicas are connected). Checkpoints ride in the stream only, cost
+//! a frame per shard every 100 ms of writes and per `WAIT`, and an idle replica
+//! reports the master's `master_repl_offset` exactly. A replica holds its
+//! checkpoints in memory: restarted, it reports 0 until its streams bring one, so
+//! it ranks last rather than above a replica that acknowledged more.
+//! `slave_read_repl_offset` keeps the sum of the LSNs applied; the master's
+//! `slaveN:...offset=` is the sum of the LSNs each replica acknowledged.
 
 pub mod failover;
 pub mod gate;
@@ -18,31 +49,38 @@ pub mod role;
 pub mod state;
 
 use std::fmt::Write as _;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::runtime::clock::now_ms;
 use crate::shard::answer::Answer;
 use crate::shard::global::Global;
 use crate::shard::mesh::Msg;
 use crate::shard::stats::{repl_offset, CoreSnapshot};
+use crate::shard::Core;
 pub use role::{LinkState, MasterAddr};
+
+/// The replication ids and the second id's offset (`-1` without one).
+fn ids(global: &Global) -> (String, String, i64) {
+    let r = global.replication.lock().expect("replication state");
+    match &r.second {
+        Some(s) => (
+            r.replid.to_string(),
+            s.replid.to_string(),
+            s.switch_lsns.iter().sum::<u64>() as i64 + 1,
+        ),
+        None => (r.replid.to_string(), "0".repeat(40), -1),
+    }
+}
 
 /// `INFO replication`.
 pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
-    let (replid, replid2, second_offset) = {
-        let r = global.replication.lock().expect("replication state");
-        match &r.second {
-            Some(s) => (
-                r.replid.to_string(),
-                s.replid.to_string(),
-                s.switch_lsns.iter().sum::<u64>() as i64 + 1,
-            ),
-            None => (r.replid.to_string(), "0".repeat(40), -1),
-        }
-    };
+    let (replid, replid2, second_offset) = ids(global);
     let offset = repl_offset(snaps);
     let state = global.repl.lock();
     let now = Instant::now();
+    let reported = state.reported_offset(offset);
     let _ = write!(t, "# Replication\r\n");
     match &state.master {
         Some(m) => {
@@ -57,7 +95,7 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
             let config = &global.config;
             let _ = write!(
                 t,
-                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{offset}\r\nslave_repl_offset:{offset}\r\n",
+                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{offset}\r\nslave_repl_offset:{reported}\r\n",
                 m.host,
                 m.port,
                 if up { "up" } else { "down" },
@@ -103,7 +141,7 @@ pub fn info(global: &Global, snaps: &[CoreSnapshot], t: &mut String) {
     let backlog: u64 = snaps.iter().map(|s| s.journal.size_bytes).sum();
     let _ = write!(
         t,
-        "master_failover_state:{}\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{second_offset}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{reported}\r\nsecond_repl_offset:{second_offset}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{backlog}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{}\r\n",
         global.repl.failover.state().name(),
         (global.config.get("appendonly") == "yes") as u8,
         offset.saturating_sub(first),
@@ -138,7 +176,8 @@ fn replica_lines(global: &Global, state: &role::ReplRuntime, now: Instant, t: &m
     }
 }
 
-/// `ROLE`, in Redis's reply format.
+/// `ROLE`, in Redis's reply format: a master's `offset` (its LSNs summed), a
+/// replica's checkpoint offset as `INFO` reports it.
 pub fn role(global: &Global, offset: u64, out: &mut corekv_engine::resp::ReplyBuf) {
     use corekv_engine::resp::Reply;
     let state = global.repl.lock();
@@ -154,7 +193,7 @@ pub fn role(global: &Global, offset: u64, out: &mut corekv_engine::resp::ReplyBu
             out.bulk(m.host.as_bytes());
             out.int(m.port as i64);
             out.bulk(link.name().as_bytes());
-            out.int(offset as i64);
+            out.int(state.coverage.offset() as i64);
         }
         None => {
             out.array(3);
@@ -183,6 +222,17 @@ pub fn promote() -> Msg {
         }
         Answer::Logged(core.log_mark(before))
     }))
+}
+
+/// `WAIT`'s checkpoint: one at least at `lsns` (the shards' last LSNs when `WAIT`
+/// started), made and sent by every core's streams at once. Returns its id, which
+/// a replica must acknowledge to count.
+pub async fn checkpoint(core: &Rc<Core>, lsns: &[u64]) -> u64 {
+    let id = core.global.repl.lock().chain.make(lsns, now_ms());
+    for s in 0..core.shards() {
+        core.tell(s, master::wake_streams()).await;
+    }
+    id
 }
 
 /// Answers [`Answer::Logged`] with the shard's last LSN (`WAIT`).

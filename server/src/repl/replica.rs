@@ -10,9 +10,18 @@
 //!                                                 snapshot of it written (the
 //!                                                 full-sync marker guards the gap)
 //!    RECORDS: checked, applied, appended to the journal unchanged (master LSNs)
-//!    REPLCONF ACK shard lsn: about once a second and after bursts
+//!    CHECKPOINT: counted in the replica's coverage (the offset INFO reports)
+//!    REPLCONF ACK shard lsn run checkpoint: about once a second, after bursts
+//!      and when a newer checkpoint is held whole
 //!  any error or silence for repl-timeout ─► link down, reconnect a second later
 //! ```
+//!
+//! Each shard's applied LSN and every checkpoint received go into the shared
+//! [`Coverage`] (see [`crate::repl`]): any stream may complete a checkpoint that
+//! another received, and that stream's next ack carries it.
+//!
+//! `DEBUG REPL-HOLD shard yes|no` (with `enable-debug-command`) stops a shard's
+//! stream before it applies what it read: a replica behind on one shard only.
 //!
 //! The replica's own changes are not journaled (its log follows): lazy expiry may
 //! drop an expired key locally, and the master's `DEL` for it follows.
@@ -21,8 +30,10 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use corekv_engine::error::CmdError;
 use corekv_engine::shard::Shard;
 use corekv_replication::ack::AckPolicy;
+use corekv_replication::checkpoint::Coverage;
 use corekv_replication::frame::FrameDecoder;
 use corekv_replication::handshake::{
     ip_address_ok, Auth, Handshake, HandshakeConfig, Replconf, SyncReply, SyncRequest,
@@ -63,6 +74,29 @@ pub fn follow(epoch: u64) -> Msg {
         start(core, epoch);
         Answer::Done
     }))
+}
+
+/// `DEBUG REPL-HOLD <shard> <yes|no>`: holds or releases shard `shard`'s stream.
+pub fn hold(g: &Global, shard: &[u8], on: &[u8]) -> Result<(), CmdError> {
+    let held = std::str::from_utf8(shard)
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .and_then(|s| g.repl.held.get(s))
+        .ok_or_else(|| CmdError::Raw("ERR shard out of range".into()))?;
+    let on = match on.to_ascii_lowercase().as_slice() {
+        b"yes" => true,
+        b"no" => false,
+        _ => return Err(CmdError::Syntax),
+    };
+    held.store(on, Ordering::Release);
+    Ok(())
+}
+
+/// Updates the replica's coverage if `epoch` is still the current one; returns
+/// whether the checkpoint held whole moved (an ack is then due).
+fn cover(core: &Core, epoch: u64, update: impl FnOnce(&mut Coverage) -> bool) -> bool {
+    let mut repl = core.global.repl.lock();
+    core.global.repl.epoch() == epoch && update(&mut repl.coverage)
 }
 
 fn current(core: &Core, epoch: u64) -> bool {
@@ -115,6 +149,17 @@ fn set_link(core: &Core, epoch: u64, state: LinkState) {
     core.global.repl.link_up.store(up, Ordering::Release);
 }
 
+/// Names a socket error; a read timeout is the master's silence.
+fn io_error(timeout: Duration) -> impl Fn(std::io::Error) -> String {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            format!("no data from the master for {} s", timeout.as_secs())
+        } else {
+            e.to_string()
+        }
+    }
+}
+
 /// One connection to the master: handshake, then frames until an error.
 /// `Ok` when the epoch ended.
 async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), String> {
@@ -140,18 +185,12 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
     };
     let mut out = Vec::new();
     let mut handshake = start_handshake(g, request, &mut out);
-    let io = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::TimedOut {
-            format!("no data from the master for {} s", timeout.as_secs())
-        } else {
-            e.to_string()
-        }
-    };
-    stream.write_all(&out).await.map_err(io)?;
+    let io = io_error(timeout);
+    stream.write_all(&out).await.map_err(&io)?;
     let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     let mut input = Vec::new();
     let reply = loop {
-        let n = stream.read(&mut scratch).await.map_err(io)?;
+        let n = stream.read(&mut scratch).await.map_err(&io)?;
         if n == 0 {
             return Err("the master closed the connection".into());
         }
@@ -171,8 +210,7 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
         shard_seed: g.started_unix_s,
         snapshot_bytes_max: SNAPSHOT_IMAGE_BYTES_MAX,
     };
-    let mut replica = ReplicaStream::start(config, &request, reply).map_err(|e| e.to_string())?;
-    let master_id = replica.replid();
+    let replica = ReplicaStream::start(config, &request, reply).map_err(|e| e.to_string())?;
     match reply {
         SyncReply::Continue { replid, next_lsn } => {
             log::info!(
@@ -198,46 +236,38 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
             set_link(core, epoch, LinkState::Sync);
         }
     }
+    follow_stream(core, epoch, stream, replica, &input, timeout).await
+}
+
+/// Reads, applies and acknowledges the master's frames (`input`: those read with
+/// the handshake's reply) until an error; `Ok` when the epoch ended.
+async fn follow_stream(
+    core: &Rc<Core>,
+    epoch: u64,
+    mut stream: TcpStream,
+    mut replica: ReplicaStream,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<(), String> {
+    let g = &core.global;
+    let io = io_error(timeout);
+    // A full sync's shard holds nothing of this history until it is loaded.
+    let have = if replica.loading() {
+        0
+    } else {
+        replica.applied_lsn()
+    };
+    cover(core, epoch, |c| c.applied(core.id, have));
     let mut decoder = FrameDecoder::new();
-    decoder.feed(&input);
+    decoder.feed(input);
     let mut acks = AckPolicy::default();
+    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     loop {
-        loop {
-            if !current(core, epoch) {
-                return Ok(());
-            }
-            let loaded = {
-                let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? else {
-                    break;
-                };
-                let mut shard = core.shard.borrow_mut();
-                match replica
-                    .on_frame(frame, &mut shard)
-                    .map_err(|e| e.to_string())?
-                {
-                    Step::Loaded(new) => Some(new),
-                    Step::Applied(applied) => {
-                        if core.journal.enabled {
-                            shard
-                                .log_mut()
-                                .append_records(applied.bytes, applied.last_lsn);
-                        } else {
-                            shard.log_mut().set_last_lsn(applied.last_lsn);
-                        }
-                        drop(shard);
-                        core.kick_journal();
-                        acks.applied(applied.records, applied.bytes.len() as u64);
-                        None
-                    }
-                    Step::SnapshotChunk(_) | Step::Heartbeat(_) => None,
-                }
-            };
-            if let Some(new) = loaded {
-                if !install(core, epoch, new, master_id).await {
-                    return Ok(());
-                }
-                set_link(core, epoch, LinkState::Connected);
-            }
+        while g.repl.held[core.id].load(Ordering::Acquire) && current(core, epoch) {
+            glommio::timer::sleep(POLL_INTERVAL).await;
+        }
+        if !apply_frames(core, epoch, &mut replica, &mut decoder, &mut acks).await? {
+            return Ok(());
         }
         let now = now_ms();
         {
@@ -250,21 +280,85 @@ async fn link(core: &Rc<Core>, epoch: u64, master: &MasterAddr) -> Result<(), St
         }
         if let Some(lsn) = replica.ack_lsn() {
             if acks.due(now, decoder.buffered_bytes() == 0) {
+                let best = g.repl.lock().coverage.best().map(|b| (b.run, b.id));
+                let (run, checkpoint) = best.unwrap_or((0, 0));
                 let mut ack = Vec::new();
                 Replconf::Ack {
                     shard: core.id,
                     lsn,
+                    run,
+                    checkpoint,
                 }
                 .encode(&mut ack);
-                stream.write_all(&ack).await.map_err(io)?;
+                stream.write_all(&ack).await.map_err(&io)?;
                 acks.sent(now);
             }
         }
-        let n = stream.read(&mut scratch).await.map_err(io)?;
+        let n = stream.read(&mut scratch).await.map_err(&io)?;
         if n == 0 {
             return Err("the master closed the connection".into());
         }
         decoder.feed(&scratch[..n]);
+    }
+}
+
+/// Applies every whole frame `decoder` holds; false when the epoch ended.
+async fn apply_frames(
+    core: &Rc<Core>,
+    epoch: u64,
+    replica: &mut ReplicaStream,
+    decoder: &mut FrameDecoder,
+    acks: &mut AckPolicy,
+) -> Result<bool, String> {
+    loop {
+        if !current(core, epoch) {
+            return Ok(false);
+        }
+        let loaded = {
+            let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? else {
+                return Ok(true);
+            };
+            let mut shard = core.shard.borrow_mut();
+            match replica
+                .on_frame(frame, &mut shard)
+                .map_err(|e| e.to_string())?
+            {
+                Step::Loaded(new) => Some(new),
+                Step::Applied(applied) => {
+                    if core.journal.enabled {
+                        shard
+                            .log_mut()
+                            .append_records(applied.bytes, applied.last_lsn);
+                    } else {
+                        shard.log_mut().set_last_lsn(applied.last_lsn);
+                    }
+                    drop(shard);
+                    core.kick_journal();
+                    acks.applied(applied.records, applied.bytes.len() as u64);
+                    if cover(core, epoch, |c| c.applied(core.id, applied.last_lsn)) {
+                        acks.checkpoint();
+                    }
+                    None
+                }
+                Step::Checkpoint(checkpoint) => {
+                    if cover(core, epoch, |c| c.received(checkpoint)) {
+                        acks.checkpoint();
+                    }
+                    None
+                }
+                Step::SnapshotChunk(_) | Step::Heartbeat(_) => None,
+            }
+        };
+        if let Some(new) = loaded {
+            if !install(core, epoch, new, replica.replid()).await {
+                return Ok(false);
+            }
+            let lsn = core.shard.borrow().log().last_lsn();
+            if cover(core, epoch, |c| c.applied(core.id, lsn)) {
+                acks.checkpoint();
+            }
+            set_link(core, epoch, LinkState::Connected);
+        }
     }
 }
 

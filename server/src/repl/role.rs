@@ -1,11 +1,13 @@
 //! Replication at run time, shared by every core: the server's role, the state of
 //! each shard's link to the master on a replica, and the replicas attached to a
-//! master.
+//! master; the master's checkpoint chain and the replica's coverage of it
+//! ([`corekv_replication::checkpoint`], see [`crate::repl`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use corekv_replication::checkpoint::{Chain, Coverage};
 use corekv_replication::master::WaitTracker;
 use corekv_replication::replica::Lag;
 
@@ -84,6 +86,10 @@ pub struct ReplRuntime {
     pub(super) attached: Vec<Attached>,
     acks: WaitTracker,
     next_id: u64,
+    /// A master's checkpoints (a new run at every role change).
+    pub chain: Chain,
+    /// A replica's checkpoints of its master and what it holds whole.
+    pub coverage: Coverage,
 }
 
 /// `master_failover_state`.
@@ -160,6 +166,8 @@ pub struct Repl {
     pub written: Vec<AtomicU64>,
     /// A master's `FAILOVER` ([`crate::repl::failover`]).
     pub failover: Failover,
+    /// Per shard, `DEBUG REPL-HOLD`: a replica's stream applies nothing while set.
+    pub held: Vec<AtomicBool>,
 }
 
 impl Repl {
@@ -177,12 +185,15 @@ impl Repl {
                 attached: Vec::new(),
                 acks: WaitTracker::new(shards),
                 next_id: 1,
+                chain: Chain::new(rand::random(), shards),
+                coverage: Coverage::new(shards),
             }),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             written: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             failover: Default::default(),
+            held: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -216,6 +227,12 @@ impl Repl {
         for link in &mut state.links {
             *link = Link::new();
         }
+        // Checkpoints belong to one master: a replica starts over with its new
+        // master, and this server's own chain (if it masters) starts a new run.
+        let shards = state.links.len();
+        state.chain = Chain::new(rand::random(), shards);
+        state.coverage.reset();
+        state.acks.reset_checkpoints();
         self.link_up.store(false, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
     }
@@ -267,16 +284,22 @@ impl ReplRuntime {
         }
     }
 
-    pub fn ack(&mut self, id: u64, shard: usize, lsn: u64) -> bool {
+    /// `REPLCONF ACK shard lsn run checkpoint` from replica `id`: the checkpoint
+    /// counts only if it is of this master's current run.
+    pub fn ack(&mut self, id: u64, shard: usize, lsn: u64, run: u64, checkpoint: u64) {
         if let Some(r) = self.attached.iter_mut().find(|r| r.id == id) {
             r.last_ack = Instant::now();
         }
-        self.acks.ack(id, shard, lsn)
+        self.acks.ack(id, shard, lsn);
+        if run == self.chain.run() {
+            self.acks.ack_checkpoint(id, checkpoint);
+        }
     }
 
-    /// How many replicas acknowledged `targets[s]` on every shard `s`.
-    pub fn replicas_reached(&self, targets: &[u64]) -> usize {
-        self.acks.count_reached(targets)
+    /// How many replicas acknowledged `targets[s]` on every shard `s`, and hold
+    /// checkpoint `checkpoint` whole.
+    pub fn replicas_reached(&self, targets: &[u64], checkpoint: u64) -> usize {
+        self.acks.count_reached(targets, checkpoint)
     }
 
     /// Replicas with every one of `shards` streams online that acknowledged within
@@ -321,6 +344,15 @@ impl ReplRuntime {
             host: r.ip.clone(),
             port: r.port,
         })
+    }
+
+    /// The offset `INFO` and `ROLE` report: a master's `lsn_sum` (its shards'
+    /// LSNs summed), a replica's checkpoint held whole ([`crate::repl`]).
+    pub fn reported_offset(&self, lsn_sum: u64) -> u64 {
+        match self.master {
+            Some(_) => self.coverage.offset(),
+            None => lsn_sum,
+        }
     }
 
     pub(super) fn attached_offset(&self, id: u64) -> u64 {
