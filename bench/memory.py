@@ -23,9 +23,11 @@ Workloads (16-byte keys `key:%012d`, 32-byte values):
     bench/memory.py --only strings,ttl --baseline /tmp/corekv-before
                                              # a second corekv build in the same run
 
-Measured (bench/memory.py --only strings,ttl --rounds 1, 2-CPU machine under load):
-strings 145.1 B/key Redis, 112.3 corekv (0.77x); ttl 182.4 Redis, 117.3 corekv
-(0.64x); corekv's used_memory growth within 4% of its RSS growth.
+Measured (bench/memory.py --only strings,ttl --rounds 1 --baseline <64-byte-slot build>,
+2-CPU machine under load): strings 140.9 B/key Redis, 104.6 corekv (0.74x; the
+64-byte slots with the deadline in every slot: 112.1, 0.80x); ttl 182.4 Redis, 116.4
+corekv (0.64x; before: 116.5); corekv's used_memory growth within 4% of its RSS
+growth.
 
 Needs redis-server, redis-cli and taskset; uses target/release as it is (build it
 first: cargo build --release -p corekv-server), or the binary `--binary` names.

@@ -191,7 +191,7 @@ fn noeviction_refuses_writes_that_grow_memory_with_redis_text() {
 
     let server = Server::with_shards(2, &["--maxmemory", "2mb"]);
     let mut c = server.raw();
-    let written = keys("k", 0..20_000);
+    let written = keys("k", 0..40_000);
     let replies = set_keys(&mut c, &written, None);
     let first_oom = replies
         .iter()

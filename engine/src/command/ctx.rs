@@ -40,7 +40,7 @@ pub fn read_typed<'k, T: ?Sized>(
 ) -> CmdResult<Option<&'k T>> {
     match ks.find_read(db, key, now_ms) {
         None => Ok(None),
-        Some(entry) => pick(&entry.value).map(Some).ok_or(CmdError::WrongType),
+        Some(entry) => pick(entry.value).map(Some).ok_or(CmdError::WrongType),
     }
 }
 
@@ -57,7 +57,7 @@ pub fn write_typed<'k, T: ?Sized>(
     let Some(guard) = ks.find_mut(db, key, now_ms) else {
         return Ok(None);
     };
-    match pick(&guard.entry().value) {
+    match pick(guard.entry().value) {
         Some(_) => Ok(Some(guard)),
         None => Err(CmdError::WrongType),
     }

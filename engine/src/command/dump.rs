@@ -36,7 +36,7 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     match ctx.ks.find_read(ctx.db, &args[KEY], ctx.now_ms) {
         None => ctx.out.null(),
         Some(entry) => {
-            let payload = rdb::dump(&entry.value);
+            let payload = rdb::dump(entry.value);
             ctx.out.bulk(&payload);
         }
     }

@@ -407,7 +407,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.out.bulk(encoding.as_bytes());
         }
         ObjectSub::RefCount => {
-            let n = refcount(&entry.value, eviction);
+            let n = refcount(entry.value, eviction);
             ctx.out.int(n);
         }
         ObjectSub::IdleTime if eviction.policy.lfu() => {

@@ -1025,6 +1025,10 @@ mod tests {
             Policy::VolatileTtl,
         ] {
             let mut s = limited(policy, 20);
+            // Room for the ten volatile keys' members of the volatile set too.
+            let mut config = s.shard.keyspace().eviction();
+            config.maxmemory_bytes += 10 * VOLATILE_MEMBER_BYTES as u64;
+            s.shard.keyspace_mut().set_eviction(config);
             for i in 0..10 {
                 s.run(&["SET", &key(i), "0123456789"]);
             }

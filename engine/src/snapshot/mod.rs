@@ -447,7 +447,7 @@ impl SnapshotWriter {
                 let (k, e) = table.entry_at(pos).expect("a present key's position");
                 let state = match kind {
                     WriteKind::Replace => Saved::Handover,
-                    WriteKind::InPlace => Saved::Image(Image::live(&e.value, e.expire_at_ms)),
+                    WriteKind::InPlace => Saved::Image(Image::live(e.value, e.expire_at_ms)),
                 };
                 (Bytes::copy_from_slice(k), state)
             }
@@ -683,8 +683,8 @@ impl SnapshotWriter {
                 self.cursors[db] = pos;
                 continue;
             }
-            if in_pieces(&entry.value) {
-                let image = Image::live(&entry.value, entry.expire_at_ms);
+            if in_pieces(entry.value) {
+                let image = Image::live(entry.value, entry.expire_at_ms);
                 let key = Bytes::copy_from_slice(key);
                 self.saved[db].insert(key.clone(), Saved::Image(image));
                 self.cursors[db] = pos;
@@ -697,7 +697,7 @@ impl SnapshotWriter {
             let effect = Effect::Set {
                 db,
                 key,
-                value: Cow::Borrowed(&entry.value),
+                value: Cow::Borrowed(entry.value),
                 expire_at_ms: entry.expire_at_ms,
             };
             if chunk.entries > 0 && !chunk.fits(&effect) {

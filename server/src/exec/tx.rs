@@ -143,7 +143,28 @@ struct Call<'a> {
     tx: Option<TxId>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// Locks every shard in `shards` (the parallel round) and, when the command asks
+    /// for admission ([`Call::admission`]), asks each participant first: on a
+    /// refusal the transaction ends, `out` gets the error and no transaction is left.
+    async fn lock_admitted(
+        &self,
+        shards: &[usize],
+        groups: &[(usize, Vec<usize>)],
+        out: &mut ReplyBuf,
+    ) -> Result<Option<Tx<'a>>, String> {
+        let mut tx = Tx::lock(self.core, shards).await;
+        if let Some(flags) = self.admission(shards.len()) {
+            let asks = groups.iter().map(|(s, _)| (*s, Op::Admit { flags }));
+            if let Err(e) = Parts::first_error(&tx.round(asks, groups).await) {
+                tx.finish().await?;
+                out.error(&e.message());
+                return Ok(None);
+            }
+        }
+        Ok(Some(tx))
+    }
+
     /// The flags to ask every participant's admission with before anything runs,
     /// when this command may grow memory, spans `shards` shards and memory is
     /// limited: one full shard refuses the whole command, as Redis refuses it with
@@ -234,9 +255,9 @@ impl Call<'_> {
         let shards: Vec<usize> = groups.iter().map(|(s, _)| *s).collect();
         let remote = shards.iter().filter(|&&s| s != self.core.id).count();
         let read_only = self.parts.plan.is_none() && self.parts.write.is_none();
-        let admit = self.admission(shards.len());
         let mut pieces = Vec::new();
-        let mut tx = if remote <= ASCENDING_REMOTE_MAX && admit.is_none() {
+        let ascending = remote <= ASCENDING_REMOTE_MAX && self.admission(shards.len()).is_none();
+        let mut tx = if ascending {
             let mut tx = Tx::new(self.core);
             let first = match self.parts.read {
                 Some(_) => Step::Read,
@@ -253,15 +274,9 @@ impl Call<'_> {
             }
             tx
         } else {
-            let mut tx = Tx::lock(self.core, &shards).await;
-            if let Some(flags) = admit {
-                let asks = groups.iter().map(|(s, _)| (*s, Op::Admit { flags }));
-                if let Err(e) = Parts::first_error(&tx.round(asks, &groups).await) {
-                    tx.finish().await?;
-                    out.error(&e.message());
-                    return Ok(());
-                }
-            }
+            let Some(mut tx) = self.lock_admitted(&shards, &groups, out).await? else {
+                return Ok(());
+            };
             if self.parts.read.is_some() {
                 let reads = groups
                     .iter()
