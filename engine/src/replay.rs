@@ -184,7 +184,6 @@ fn apply_list(ks: &mut Keyspace, limits: &ListLimits, db: usize, key: &[u8], op:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::exec::Op;
     use crate::harness::TestShard;
     use crate::journal::{encode_effect_record, scan, End, Participant};
     use crate::keyspace::Entry;
@@ -329,7 +328,7 @@ mod tests {
             &[set(3, b"d", b"4", t0 + 20)],
         );
         r.live.db = 0;
-        r.live.shard.apply(Op::SwapDb { a: 0, b: 3 }, r.live.now_ms);
+        r.live.run(&["SWAPDB", "0", "3"]);
         r.journal_and_replay(&[Effect::SwapDb { a: 0, b: 3 }]);
         // `d` dies of old age on both sides without an effect: its deadline came along.
         r.live.advance_ms(30);
@@ -342,18 +341,17 @@ mod tests {
         r.live.db = 5;
         r.step(&["SET", "e", "5"], "OK", &[set(5, b"e", b"5", NO_EXPIRE)]);
         r.live.db = 0;
-        r.live.shard.apply(Op::Flush { db: Some(5) }, r.live.now_ms);
+        r.live.run_in(5, &["FLUSHDB"]);
         r.journal_and_replay(&[Effect::FlushDb { db: 5 }]);
         // A multi-shard MSET's part on this shard.
-        let pairs = vec![(Bytes::from_static(b"x"), Bytes::from_static(b"7"))];
-        r.live.shard.apply(Op::MSet { db: 0, pairs }, r.live.now_ms);
+        r.live.run(&["MSET", "x", "7"]);
         r.journal_and_replay(&[Effect::TxPart {
             tx_id: 1,
             participants: parts(&[(0, 5), (3, 2)]),
             effects: vec![set(0, b"x", b"7", NO_EXPIRE)],
         }]);
         r.recover();
-        r.live.shard.apply(Op::Flush { db: None }, r.live.now_ms);
+        r.live.run(&["FLUSHALL"]);
         r.journal_and_replay(&[Effect::FlushAll]);
         r.recover();
     }
@@ -420,11 +418,11 @@ mod tests {
                 }
                 6 => {
                     let (a, b) = (rng.gen_range(0..3), rng.gen_range(0..3));
-                    r.live.shard.apply(Op::SwapDb { a, b }, now);
+                    r.live.run(&["SWAPDB", &a.to_string(), &b.to_string()]);
                     vec![Effect::SwapDb { a, b }]
                 }
                 7 if rng.gen_bool(0.1) => {
-                    r.live.shard.apply(Op::Flush { db: Some(db) }, now);
+                    r.live.run_in(db, &["FLUSHDB"]);
                     vec![Effect::FlushDb { db }]
                 }
                 8 => {
