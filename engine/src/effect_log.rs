@@ -262,8 +262,8 @@ mod tests {
             view
         }
 
-        // Append and SetRange effects seen over all seeds.
-        let mut deltas = (0, 0);
+        // Append, SetRange, and Rename or Copy effects seen over all seeds.
+        let mut deltas = (0, 0, 0);
         for seed in 0..40 {
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut live = TestShard::default();
@@ -383,6 +383,7 @@ mod tests {
                     match effect {
                         Effect::Append { .. } => deltas.0 += 1,
                         Effect::SetRange { .. } => deltas.1 += 1,
+                        Effect::Rename { .. } | Effect::Copy { .. } => deltas.2 += 1,
                         _ => {}
                     }
                     apply_effect(&mut replica, effect);
@@ -396,7 +397,7 @@ mod tests {
             assert!(snapshots > 3, "seed {seed}: only {snapshots} snapshots");
         }
         assert!(
-            deltas.0 > 100 && deltas.1 > 100,
+            deltas.0 > 100 && deltas.1 > 100 && deltas.2 > 100,
             "deltas journaled: {deltas:?}"
         );
     }

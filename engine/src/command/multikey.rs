@@ -229,9 +229,13 @@ fn rename_plan_generic(
 }
 
 /// Removes the source and stores the carried entry at the destination, for the
-/// keys this shard owns.
+/// keys this shard owns; with both here, renames in place (journaled as the rename,
+/// not the value).
 fn rename_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
+    if s.has(SRC) && s.has(DST) && ctx.ks.rename(db, &s.args[SRC], &s.args[DST], now) {
+        return Ok(PartReply::Done);
+    }
     if s.has(SRC) {
         ctx.ks.remove(db, &s.args[SRC], now);
     }
@@ -258,9 +262,13 @@ fn copy_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
 fn copy_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
     let (src, dst_exists) = pair_of(reads)?;
     let replace = parse_copy(args)?.replace;
+    // With both keys on one shard, the write there sees both and copies in place.
+    let together = reads
+        .iter()
+        .any(|p| p.keys.contains(&SRC) && p.keys.contains(&DST));
     match src {
         Some(entry) if replace || !dst_exists => Ok(Some(Write {
-            keys: Some(vec![DST]),
+            keys: Some(if together { vec![SRC, DST] } else { vec![DST] }),
             carry: Some(entry),
         })),
         _ => {
@@ -270,11 +278,16 @@ fn copy_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<O
     }
 }
 
+/// Stores the carried entry at the destination; with the source here too, copies in
+/// place (journaled as the copy, not the value).
 fn copy_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
-    let dst_db = parse_copy(s.args)?.db.unwrap_or(ctx.db);
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let dst_db = parse_copy(s.args)?.db.unwrap_or(db);
     let dst = &s.args[DST];
-    let entry = s.carry.expect("COPY carries the source entry").clone();
-    ctx.ks.add_entry_anew(dst_db, dst, entry);
+    if !(s.has(SRC) && ctx.ks.copy(db, &s.args[SRC], dst_db, dst, now)) {
+        let entry = s.carry.expect("COPY carries the source entry").clone();
+        ctx.ks.add_entry_anew(dst_db, dst, entry);
+    }
     Ok(PartReply::Done)
 }
 
