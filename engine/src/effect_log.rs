@@ -243,7 +243,6 @@ mod tests {
     /// the snapshot's copy-on-write hook first.
     #[test]
     fn replaying_what_commands_journaled_reproduces_the_keyspace() {
-        use crate::command::exec::Op;
         use crate::harness::TestShard;
         use crate::keyspace::{Entry, SnapshotProgress};
         use crate::replay::apply_effect;
@@ -263,8 +262,8 @@ mod tests {
             view
         }
 
-        // Append and SetRange effects seen over all seeds.
-        let mut deltas = (0, 0);
+        // Append, SetRange, and Rename or Copy effects seen over all seeds.
+        let mut deltas = (0, 0, 0);
         for seed in 0..40 {
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut live = TestShard::default();
@@ -366,17 +365,13 @@ mod tests {
                         live.shard.active_expire(live.now_ms);
                     }
                     "FLUSH-OR-SWAP" => {
-                        let op = match rng.gen_range(0..10) {
-                            0 => Op::Flush { db: None },
-                            1..=3 => Op::Flush {
-                                db: Some(cmd[1].parse().unwrap()),
-                            },
-                            _ => Op::SwapDb {
-                                a: live.db,
-                                b: cmd[1].parse().unwrap(),
-                            },
+                        let selected = live.db.to_string();
+                        let reply = match rng.gen_range(0..10) {
+                            0 => live.run(&["FLUSHALL"]),
+                            1..=3 => live.run_in(cmd[1].parse().unwrap(), &["FLUSHDB"]),
+                            _ => live.run(&["SWAPDB", &selected, cmd[1]]),
                         };
-                        live.shard.apply(op, live.now_ms);
+                        assert_eq!(reply, "OK");
                     }
                     _ => {
                         live.run_raw(&cmd);
@@ -388,6 +383,7 @@ mod tests {
                     match effect {
                         Effect::Append { .. } => deltas.0 += 1,
                         Effect::SetRange { .. } => deltas.1 += 1,
+                        Effect::Rename { .. } | Effect::Copy { .. } => deltas.2 += 1,
                         _ => {}
                     }
                     apply_effect(&mut replica, effect);
@@ -401,7 +397,7 @@ mod tests {
             assert!(snapshots > 3, "seed {seed}: only {snapshots} snapshots");
         }
         assert!(
-            deltas.0 > 100 && deltas.1 > 100,
+            deltas.0 > 100 && deltas.1 > 100 && deltas.2 > 100,
             "deltas journaled: {deltas:?}"
         );
     }

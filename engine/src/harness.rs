@@ -62,6 +62,15 @@ impl TestShard {
         text
     }
 
+    /// [`Self::run`] in database `db`, leaving the selected one as it is (for
+    /// `FLUSHDB` and the like on another database).
+    pub fn run_in(&mut self, db: usize, args: &[&str]) -> String {
+        let selected = std::mem::replace(&mut self.db, db);
+        let reply = self.run(args);
+        self.db = selected;
+        reply
+    }
+
     pub fn advance_ms(&mut self, ms: u64) {
         self.now_ms += ms;
     }

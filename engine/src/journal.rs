@@ -28,23 +28,8 @@
 //!
 //! # Where a journal ends
 //!
-//! [`scan`] takes records from the start while each is whole, has a good checksum and
-//! carries the next LSN. At the first one that is not, it has to tell a torn tail
-//! (a crash cut the last write short; recovery truncates there and carries on) from
-//! damage in the middle (recovery must refuse, or it would silently drop
-//! acknowledged writes). The rule: the journal *continues* after the bad spot if,
-//! at any later byte offset, there is a whole record with a good checksum whose LSN
-//! is at least the one expected at the bad spot, and no more above it than the
-//! records that could fit in the bytes skipped (any LSN when the bad spot is the
-//! first record). If one does, the bad spot is
-//! [`End::Corrupt`]; otherwise it is [`End::TornTail`]. A whole, checksummed record
-//! with the wrong LSN right where the next one belongs is a gap, so corrupt too.
-//!
-//! The cost of a wrong guess is lopsided, and the rule leans accordingly: a garbage
-//! tail would have to contain a CRC32C-valid frame with a plausible LSN to be
-//! mistaken for corruption (recovery then refuses and asks an operator), while a
-//! real mid-journal corruption can only pass as a torn tail if nothing valid
-//! follows it, in which case the bytes lost are exactly those a torn tail loses.
+//! [`scan`] stops at the first record that is not whole, checksummed and next in
+//! LSN order, and tells a torn tail from damage in the middle: see `record`.
 //!
 //! # Effect records
 //!
@@ -86,6 +71,7 @@
 //!  SRem     16  db key count member…         members removed from a set
 //!  ZAdd, ZRem   25, 26                       sorted-set deltas (see `zset.rs`)
 //!  LPush…   17–24  list changes; value type 6 is a list: see [`list`]
+//!  Rename, Copy 27, 28                       a key renamed or copied (see `keys.rs`)
 //! ```
 //!
 //! A whole hash or set carries its encoding, so a replayed or loaded value is
@@ -107,6 +93,7 @@
 //! allocates only after checking that the input holds at least the bytes or items
 //! a length or count claims.
 
+mod keys;
 mod zset;
 pub use zset::ZsetDelta;
 
@@ -172,6 +159,21 @@ pub enum Effect<'a> {
         from_db: usize,
         to_db: usize,
         key: &'a [u8],
+    },
+    /// Rename `src` to `dst` (replacing it) with its deadline: `RENAME` with both
+    /// keys on this shard.
+    Rename {
+        db: usize,
+        src: &'a [u8],
+        dst: &'a [u8],
+    },
+    /// Copy the entry at `src` to `dst` (replacing it): `COPY` with both keys on
+    /// this shard.
+    Copy {
+        src_db: usize,
+        src: &'a [u8],
+        dst_db: usize,
+        dst: &'a [u8],
     },
     /// This shard's part of a multi-shard transaction: recovery applies it only if
     /// the journal of every shard in `participants` holds its part of `tx_id`.
@@ -329,7 +331,8 @@ pub enum DecodeError {
     NestedTx,
     /// An `ExpireAt` without a deadline.
     NoDeadline,
-    /// A `Move` to the database it comes from.
+    /// A `Move` to the database it comes from, or a `Rename` or `Copy` onto its
+    /// own key.
     MoveToSameDb,
     /// A `SetRange` ending past [`DELTA_END_BYTES_MAX`].
     RangeTooLarge,
@@ -383,16 +386,8 @@ impl Effect<'_> {
                 put_db(*a, out);
                 put_db(*b, out);
             }
-            Effect::Move {
-                from_db,
-                to_db,
-                key,
-            } => {
-                assert!(from_db != to_db);
-                out.push(TAG_MOVE);
-                put_db(*from_db, out);
-                put_db(*to_db, out);
-                put_bytes(key, out);
+            Effect::Move { .. } | Effect::Rename { .. } | Effect::Copy { .. } => {
+                keys::encode(self, out)
             }
             Effect::Append { db, key, bytes } => {
                 out.push(TAG_APPEND);
@@ -768,17 +763,7 @@ impl<'a> Reader<'a> {
                 a: self.db()?,
                 b: self.db()?,
             },
-            TAG_MOVE => {
-                let (from_db, to_db, key) = (self.db()?, self.db()?, self.bytes()?);
-                if from_db == to_db {
-                    return Err(DecodeError::MoveToSameDb);
-                }
-                Effect::Move {
-                    from_db,
-                    to_db,
-                    key,
-                }
-            }
+            tag @ (TAG_MOVE | keys::TAG_RENAME | keys::TAG_COPY) => keys::decode(tag, self)?,
             TAG_APPEND => Effect::Append {
                 db: self.db()?,
                 key: self.bytes()?,

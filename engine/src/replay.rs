@@ -66,6 +66,17 @@ fn apply(ks: &mut Keyspace, limits: &CollectionLimits, effect: Effect<'_>) {
             ks.remove(to_db, key, now);
             ks.move_key(from_db, to_db, key, now);
         }
+        Effect::Rename { db, src, dst } => {
+            ks.rename(db, src, dst, now);
+        }
+        Effect::Copy {
+            src_db,
+            src,
+            dst_db,
+            dst,
+        } => {
+            ks.copy(src_db, src, dst_db, dst, now);
+        }
         Effect::Append { db, key, bytes } => {
             if let Some(mut entry) = ks.find_mut(db, key, now) {
                 entry.append(bytes);
@@ -184,7 +195,6 @@ fn apply_list(ks: &mut Keyspace, limits: &ListLimits, db: usize, key: &[u8], op:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::exec::Op;
     use crate::harness::TestShard;
     use crate::journal::{encode_effect_record, scan, End, Participant};
     use crate::keyspace::Entry;
@@ -329,7 +339,7 @@ mod tests {
             &[set(3, b"d", b"4", t0 + 20)],
         );
         r.live.db = 0;
-        r.live.shard.apply(Op::SwapDb { a: 0, b: 3 }, r.live.now_ms);
+        r.live.run(&["SWAPDB", "0", "3"]);
         r.journal_and_replay(&[Effect::SwapDb { a: 0, b: 3 }]);
         // `d` dies of old age on both sides without an effect: its deadline came along.
         r.live.advance_ms(30);
@@ -342,18 +352,17 @@ mod tests {
         r.live.db = 5;
         r.step(&["SET", "e", "5"], "OK", &[set(5, b"e", b"5", NO_EXPIRE)]);
         r.live.db = 0;
-        r.live.shard.apply(Op::Flush { db: Some(5) }, r.live.now_ms);
+        r.live.run_in(5, &["FLUSHDB"]);
         r.journal_and_replay(&[Effect::FlushDb { db: 5 }]);
         // A multi-shard MSET's part on this shard.
-        let pairs = vec![(Bytes::from_static(b"x"), Bytes::from_static(b"7"))];
-        r.live.shard.apply(Op::MSet { db: 0, pairs }, r.live.now_ms);
+        r.live.run(&["MSET", "x", "7"]);
         r.journal_and_replay(&[Effect::TxPart {
             tx_id: 1,
             participants: parts(&[(0, 5), (3, 2)]),
             effects: vec![set(0, b"x", b"7", NO_EXPIRE)],
         }]);
         r.recover();
-        r.live.shard.apply(Op::Flush { db: None }, r.live.now_ms);
+        r.live.run(&["FLUSHALL"]);
         r.journal_and_replay(&[Effect::FlushAll]);
         r.recover();
     }
@@ -420,11 +429,11 @@ mod tests {
                 }
                 6 => {
                     let (a, b) = (rng.gen_range(0..3), rng.gen_range(0..3));
-                    r.live.shard.apply(Op::SwapDb { a, b }, now);
+                    r.live.run(&["SWAPDB", &a.to_string(), &b.to_string()]);
                     vec![Effect::SwapDb { a, b }]
                 }
                 7 if rng.gen_bool(0.1) => {
-                    r.live.shard.apply(Op::Flush { db: Some(db) }, now);
+                    r.live.run_in(db, &["FLUSHDB"]);
                     vec![Effect::FlushDb { db }]
                 }
                 8 => {
@@ -491,6 +500,29 @@ mod tests {
         s.shard.log_mut().enable(0);
         s.run(&["HSET", "h", "f0", "changed"]);
         s.shard.log_mut().take().len()
+    }
+
+    /// `RENAME` and `COPY` of a 10 MB string journal the keys, not the value, and
+    /// replaying the journal gives the same keys.
+    #[test]
+    fn rename_and_copy_of_a_large_value_journal_the_keys_only() {
+        let mut r = Replay::new();
+        r.live.shard.log_mut().enable(0);
+        let big = "v".repeat(10 << 20);
+        r.live.run(&["SET", "src", &big, "PX", "100000"]);
+        let set = r.live.shard.log_mut().take();
+        r.journal.extend_from_slice(&set);
+        for (cmd, reply) in [
+            (&["RENAME", "src", "dst"][..], "OK"),
+            (&["COPY", "dst", "other", "DB", "3"], "1"),
+            (&["COPY", "dst", "src"], "1"),
+        ] {
+            assert_eq!(r.live.run(cmd), reply);
+            let journaled = r.live.shard.log_mut().take();
+            assert!(journaled.len() < 100, "{cmd:?}: {} bytes", journaled.len());
+            r.journal.extend_from_slice(&journaled);
+        }
+        r.recover();
     }
 
     #[test]

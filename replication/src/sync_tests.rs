@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use corekv_engine::command::exec::Op;
 use corekv_engine::harness::TestShard;
 use corekv_engine::journal::{encode_record, scan, Effect};
 use corekv_engine::keyspace::Entry;
@@ -98,12 +97,11 @@ fn random_command(rng: &mut SmallRng, live: &mut TestShard, whole_db_ok: bool) {
         14 => vec!["RENAME", k, k2],
         15 => vec!["GET", k],
         16 if whole_db_ok && rng.gen_bool(0.2) => {
-            let db: usize = db.parse().expect("a number");
-            let op = match rng.gen_bool(0.5) {
-                true => Op::Flush { db: Some(db) },
-                false => Op::SwapDb { a: live.db, b: db },
+            let selected = live.db.to_string();
+            match rng.gen_bool(0.5) {
+                true => live.run_in(db.parse().expect("a number"), &["FLUSHDB"]),
+                false => live.run(&["SWAPDB", &selected, &db]),
             };
-            live.shard.apply(op, live.now_ms);
             return;
         }
         _ => {

@@ -13,13 +13,22 @@
 //! at the back nothing but the copy of the element); reaching an element in the
 //! middle walks the node, whose size the list bounds (`list-max-listpack-size`).
 
+use std::sync::Arc;
+
 /// Longest LEB128 encoding of a `usize` length.
 const LEN_BYTES_MAX: usize = 10;
 
 /// A packed run of elements.
+///
+/// The buffer is shared by clones and copied on its first change after one
+/// (`Arc::make_mut`), so cloning a list copies one pointer per node, and a change
+/// to a clone copies only the nodes it touches: a snapshot keeps the start state of
+/// a long list that way (see `snapshot::image`) at the price of the nodes writes
+/// change, never the whole list. The count stays beside the pointer, so walking
+/// node lengths reads no buffer.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Node {
-    buf: Vec<u8>,
+    buf: Arc<Vec<u8>>,
     count: usize,
 }
 
@@ -101,8 +110,13 @@ impl Node {
         self.buf.len()
     }
 
+    /// The buffer, to change: copied first if a clone shares it.
+    fn buf_mut(&mut self) -> &mut Vec<u8> {
+        Arc::make_mut(&mut self.buf)
+    }
+
     pub fn push_back(&mut self, elem: &[u8]) {
-        encode(elem, &mut self.buf);
+        encode(elem, self.buf_mut());
         self.count += 1;
     }
 
@@ -114,7 +128,7 @@ impl Node {
     fn insert_at(&mut self, off: usize, elem: &[u8]) {
         let mut entry = Vec::with_capacity(entry_bytes(elem.len()));
         encode(elem, &mut entry);
-        self.buf.splice(off..off, entry);
+        self.buf_mut().splice(off..off, entry);
         self.count += 1;
     }
 
@@ -124,7 +138,7 @@ impl Node {
         }
         let off = entry_before(&self.buf, self.buf.len());
         let elem = decode(&self.buf, off).0.to_vec();
-        self.buf.truncate(off);
+        self.buf_mut().truncate(off);
         self.count -= 1;
         Some(elem)
     }
@@ -135,7 +149,7 @@ impl Node {
         }
         let (elem, next) = decode(&self.buf, 0);
         let elem = elem.to_vec();
-        self.buf.drain(..next);
+        self.buf_mut().drain(..next);
         self.count -= 1;
         Some(elem)
     }
@@ -168,7 +182,7 @@ impl Node {
         let end = decode(&self.buf, off).1;
         let mut entry = Vec::with_capacity(entry_bytes(elem.len()));
         encode(elem, &mut entry);
-        self.buf.splice(off..end, entry);
+        self.buf_mut().splice(off..end, entry);
     }
 
     /// Removes elements `start..end`.
@@ -176,7 +190,7 @@ impl Node {
         assert!(start <= end && end <= self.count);
         let from = self.offset(start);
         let to = (start..end).fold(from, |off, _| decode(&self.buf, off).1);
-        self.buf.drain(from..to);
+        self.buf_mut().drain(from..to);
         self.count -= end - start;
     }
 
@@ -184,7 +198,7 @@ impl Node {
     pub fn split_off(&mut self, index: usize) -> Node {
         let off = self.offset(index);
         let tail = Node {
-            buf: self.buf.split_off(off),
+            buf: Arc::new(self.buf_mut().split_off(off)),
             count: self.count - index,
         };
         self.count = index;
@@ -193,7 +207,7 @@ impl Node {
 
     /// Appends every element of `other`.
     pub fn append(&mut self, other: &Node) {
-        self.buf.extend_from_slice(&other.buf);
+        self.buf_mut().extend_from_slice(&other.buf);
         self.count += other.count;
     }
 
@@ -215,7 +229,7 @@ impl Node {
             kept += 1;
         }
         let removed = self.count - kept;
-        self.buf = out;
+        self.buf = Arc::new(out);
         self.count = kept;
         removed
     }

@@ -60,16 +60,6 @@ pub enum Op {
     Admit { flags: u32 },
     /// One step of a multi-key or whole-keyspace command.
     Part(PartOp),
-    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`), run as those commands: for
-    /// engine-level callers (journal replay tests) that hold a shard, not a server.
-    Flush { db: Option<usize> },
-    /// `SWAPDB a b`, as the command; for engine-level callers like [`Op::Flush`].
-    SwapDb { a: usize, b: usize },
-    /// `MSET` in `db`, as the command; for engine-level callers like [`Op::Flush`].
-    MSet {
-        db: usize,
-        pairs: Vec<(Bytes, Bytes)>,
-    },
 }
 
 /// A shard's answer to an [`Op`].
@@ -205,33 +195,6 @@ impl Shard {
                 Err(e) => PartReply::Err(e),
             }),
             Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
-            Op::Flush { db } => {
-                let name: &[u8] = if db.is_some() {
-                    b"flushdb"
-                } else {
-                    b"flushall"
-                };
-                self.run_words(db.unwrap_or(0), &[Bytes::from_static(name)], now_ms)
-            }
-            Op::SwapDb { a, b } => {
-                let words = ["swapdb".into(), a.to_string().into(), b.to_string().into()];
-                self.run_words(0, &words, now_ms)
-            }
-            Op::MSet { db, pairs } => {
-                let mut words = vec![Bytes::from_static(b"mset")];
-                words.extend(pairs.into_iter().flat_map(|(k, v)| [k, v]));
-                self.run_words(db, &words, now_ms)
-            }
-        }
-    }
-
-    fn run_words(&mut self, db: usize, args: &[Bytes], now_ms: u64) -> OpReply {
-        let mut out = ReplyBuf::new(Protocol::Resp2);
-        self.run(db, args, now_ms, &mut out);
-        let ends = vec![out.len()];
-        OpReply::Replies {
-            out: out.into_bytes(),
-            ends,
         }
     }
 }

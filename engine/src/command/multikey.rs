@@ -280,7 +280,8 @@ fn rename_plan_generic(
 }
 
 /// Removes the source and stores its entry at the destination, for the keys this
-/// shard owns: moved within the shard when it owns both, else the carried entry.
+/// shard owns: renamed in place when it owns both (journaled as the rename, not
+/// the value), else the carried entry.
 fn rename_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let (now, db) = (ctx.now_ms, ctx.db);
     let (src, dst) = (&s.args[SRC], &s.args[DST]);
@@ -320,23 +321,25 @@ fn copy_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<O
         out.int(0);
         return Ok(None);
     }
+    // With both keys on one shard, the write there sees both and copies in place.
+    let together = reads
+        .iter()
+        .any(|p| p.keys.contains(&SRC) && p.keys.contains(&DST));
     Ok(Some(Write {
-        keys: Some(vec![DST]),
+        keys: Some(if together { vec![SRC, DST] } else { vec![DST] }),
         carry: read.carry,
     }))
 }
 
-/// Stores a copy of the source at the destination: the carried entry, or with no
-/// carry (this shard owns the source too) a copy of the source entry made here.
+/// Stores the carried entry at the destination; with the source here too, copies in
+/// place (journaled as the copy, not the value).
 fn copy_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
-    let dst_db = parse_copy(s.args)?.db.unwrap_or(ctx.db);
     let (now, db) = (ctx.now_ms, ctx.db);
-    let entry = match s.carry {
-        Some(carried) => Some(carried.clone()),
-        None => ctx.ks.find(db, &s.args[SRC], now).map(EntryRef::to_entry),
-    };
-    if let Some(entry) = entry {
-        ctx.ks.add_entry_anew(dst_db, &s.args[DST], entry);
+    let dst_db = parse_copy(s.args)?.db.unwrap_or(db);
+    let dst = &s.args[DST];
+    if !(s.has(SRC) && ctx.ks.copy(db, &s.args[SRC], dst_db, dst, now)) {
+        let entry = s.carry.expect("COPY carries the source entry").clone();
+        ctx.ks.add_entry_anew(dst_db, dst, entry);
     }
     Ok(PartReply::Done)
 }

@@ -2,6 +2,26 @@
 //! LSN and payload) and a payload; [`Scanner`] walks a segment's valid records and
 //! tells a torn tail from corruption in the middle. The payload's meaning (an
 //! [`Effect`]) is the parent module's.
+//!
+//! # Where a journal ends
+//!
+//! [`scan`] takes records from the start while each is whole, has a good checksum and
+//! carries the next LSN. At the first one that is not, it has to tell a torn tail
+//! (a crash cut the last write short; recovery truncates there and carries on) from
+//! damage in the middle (recovery must refuse, or it would silently drop
+//! acknowledged writes). The rule: the journal *continues* after the bad spot if,
+//! at any later byte offset, there is a whole record with a good checksum whose LSN
+//! is at least the one expected at the bad spot, and no more above it than the
+//! records that could fit in the bytes skipped (any LSN when the bad spot is the
+//! first record). If one does, the bad spot is
+//! [`End::Corrupt`]; otherwise it is [`End::TornTail`]. A whole, checksummed record
+//! with the wrong LSN right where the next one belongs is a gap, so corrupt too.
+//!
+//! The cost of a wrong guess is lopsided, and the rule leans accordingly: a garbage
+//! tail would have to contain a CRC32C-valid frame with a plausible LSN to be
+//! mistaken for corruption (recovery then refuses and asks an operator), while a
+//! real mid-journal corruption can only pass as a torn tail if nothing valid
+//! follows it, in which case the bytes lost are exactly those a torn tail loses.
 
 use crc::{Crc, CRC_32_ISCSI};
 

@@ -254,7 +254,6 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::command::exec::Op;
     use crate::command::parts::Split;
     use crate::command::{flags, table, Route};
     use crate::harness::TestShard;
@@ -687,13 +686,12 @@ mod tests {
     fn whole_database_changes_reach_the_hooks() {
         let recorder = Recorder::default();
         let mut s = fresh(&recorder);
-        let now = s.now_ms;
-        for (op, change) in [
-            (Op::SwapDb { a: 0, b: 1 }, DbChange::Swap { a: 0, b: 1 }),
-            (Op::Flush { db: Some(1) }, DbChange::Flush { db: 1 }),
-            (Op::Flush { db: None }, DbChange::FlushAll),
+        for (db, args, change) in [
+            (0, &["SWAPDB", "0", "1"][..], DbChange::Swap { a: 0, b: 1 }),
+            (1, &["FLUSHDB"], DbChange::Flush { db: 1 }),
+            (0, &["FLUSHALL"], DbChange::FlushAll),
         ] {
-            s.shard.apply(op, now);
+            s.run_in(db, args);
             assert_eq!(recorder.take(), [Event::Dbs(change)]);
         }
     }

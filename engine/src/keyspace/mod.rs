@@ -399,19 +399,27 @@ impl Keyspace {
 
     /// Stores a whole entry at `key`, replacing any entry.
     pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
-        self.store(db, key, entry, false);
+        self.store(db, key, entry, false, None);
     }
 
     /// [`add_entry`](Self::add_entry) for a key that arrives anew even where one is
     /// replaced (`RENAME`, `COPY ... REPLACE`: Redis deletes the destination and
     /// adds the key, so listeners hear of a new key either way).
     pub fn add_entry_anew(&mut self, db: usize, key: &[u8], entry: Entry) {
-        self.store(db, key, entry, true);
+        self.store(db, key, entry, true, None);
     }
 
     /// Its access word is new, or under LFU the replaced entry's touched once more
-    /// (Redis's overwrite keeps the counter).
-    fn store(&mut self, db: usize, key: &[u8], mut entry: Entry, anew: bool) {
+    /// (Redis's overwrite keeps the counter). Journaled as `journal_as`, or as a
+    /// `Set` of the entry.
+    fn store(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        mut entry: Entry,
+        anew: bool,
+        journal_as: Option<Effect>,
+    ) {
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::Replace);
         let replaced = match self.evict.config.policy.lfu() {
@@ -434,12 +442,12 @@ impl Keyspace {
             self.hooks.added(db, key);
         }
         let e = self.dbs[db].get(key).expect("just inserted");
-        let effect = Effect::Set {
+        let effect = journal_as.unwrap_or_else(|| Effect::Set {
             db,
             key,
             value: Cow::Borrowed(e.value),
             expire_at_ms: e.expire_at_ms,
-        };
+        });
         self.hooks.after(&effect, db, key, ChangeKind::Set);
     }
 
@@ -548,16 +556,33 @@ impl Keyspace {
         self.hooks.moved(db, src, db, dst, moved);
         // Redis deletes a replaced destination and adds the key anew: always `new`.
         self.hooks.added(db, dst);
-        self.hooks.log.push(&Effect::Del { db, key: src });
         self.hooks.reported(db, src, ChangeKind::Del);
-        let e = self.dbs[db].get(dst).expect("just inserted");
-        let effect = Effect::Set {
-            db,
-            key: dst,
-            value: Cow::Borrowed(e.value),
-            expire_at_ms: e.expire_at_ms,
+        self.hooks
+            .after(&Effect::Rename { db, src, dst }, db, dst, ChangeKind::Set);
+        true
+    }
+
+    /// Copies the live entry at `src` in `src_db` to `dst` in `dst_db` (replacing it,
+    /// a key anew), journaled as the copy rather than the value. Returns whether
+    /// `src` was live.
+    pub fn copy(
+        &mut self,
+        src_db: usize,
+        src: &[u8],
+        dst_db: usize,
+        dst: &[u8],
+        now_ms: u64,
+    ) -> bool {
+        let Some(entry) = self.find(src_db, src, now_ms).map(EntryRef::to_entry) else {
+            return false;
         };
-        self.hooks.after(&effect, db, dst, ChangeKind::Set);
+        let effect = Effect::Copy {
+            src_db,
+            src,
+            dst_db,
+            dst,
+        };
+        self.store(dst_db, dst, entry, true, Some(effect));
         true
     }
 

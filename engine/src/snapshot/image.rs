@@ -11,16 +11,27 @@
 //! same over the node slots of its tree (a slot stays with its member, and a free
 //! slot is skipped).
 //!
+//! A list of more than one node needs no undo log: its nodes are shared by clones
+//! and copied on their first change after one (see
+//! [`crate::collections::list_node`]), so the image owns a clone taken when the
+//! key is first changed or reached — one pointer per node, about one per 8 KiB of
+//! elements — and each write after it copies only the nodes it changes. A log of
+//! changes by index would have to follow every push at the head, split and merge;
+//! shared nodes keep the bound (O(what a write changes), plus one pointer per node
+//! once per key) without one. The image writes the clone's elements front to back:
+//! a head entry holding the first ones, then `RPUSH` deltas.
+//!
 //! # Adding a value type
 //!
 //! [`Undo::new`] decides, per value, between pieces and a whole copy. A type it
-//! does not know (lists today) gets [`Undo::Whole`]: the door's
-//! copy-on-write clones it before an in-place change, and it is written as one
-//! entry, as before. To write a type in pieces instead: give [`Undo`] a variant
-//! with what that type needs to undo a change, have the [`WriteGuard`] methods that
-//! change it call [`super::SnapshotWriter::before_element`] (or a sibling for its
-//! kind of change) before changing it, and emit its pieces as the journal deltas
-//! [`super::read`] continues with.
+//! does not know gets [`Undo::Whole`]: the door's copy-on-write clones it before an
+//! in-place change, and it is written as one entry. To write a type in pieces
+//! instead: give [`Undo`] a variant with what that type needs to undo a change,
+//! have the [`WriteGuard`] methods that change it call
+//! [`super::SnapshotWriter::before_element`] (or a sibling for its kind of change)
+//! before changing it (or, as lists do, make its clone share what a change does
+//! not touch), and emit its pieces as the journal deltas [`super::read`] continues
+//! with.
 //!
 //! [`WriteGuard`]: crate::keyspace::WriteGuard
 
@@ -30,7 +41,10 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{Chunk, SNAPSHOT_CLONE_BYTES_MAX};
-use crate::collections::{Hash, HashLimits, Indexed, Set, SetLimits, Zset, ZsetLimits};
+use crate::collections::{
+    End, Hash, HashLimits, Indexed, List, ListLimits, Set, SetLimits, Zset, ZsetLimits,
+};
+use crate::journal::list::{ListEffect, ListOp};
 use crate::journal::{Effect, ZsetDelta};
 use crate::value::Value;
 
@@ -92,6 +106,11 @@ pub(super) enum Undo {
         old: Vec<(usize, Vec<u8>)>,
     },
     Elements(Elements),
+    /// A list owned by the image (a clone sharing the live list's nodes until
+    /// they change): elements `0..written` are in the image.
+    List {
+        written: usize,
+    },
 }
 
 /// A `hashtable` hash or set, or a tree sorted set, walked by position (node slot)
@@ -119,6 +138,7 @@ impl Undo {
             Value::Hash(h) if in_pieces(value) => Undo::Elements(Elements::new(h.len())),
             Value::Set(s) if in_pieces(value) => Undo::Elements(Elements::new(s.len())),
             Value::Zset(z) if in_pieces(value) => Undo::Elements(Elements::new(z.tree_slots())),
+            Value::List(_) if in_pieces(value) => Undo::List { written: 0 },
             _ => Undo::Whole,
         }
     }
@@ -127,17 +147,16 @@ impl Undo {
 /// Whether `value` gets an undo log rather than a copy when changed in place, and
 /// is written in pieces: strings over [`SNAPSHOT_CLONE_BYTES_MAX`], hashes and
 /// sets in the `hashtable` encoding and sorted sets in the `skiplist` one (the small
-/// encodings are bounded by their limits). Every other value is cloned and written
-/// whole.
+/// encodings are bounded by their limits); lists of more than one node are written
+/// in pieces of a clone that shares their nodes. Every other value is cloned and
+/// written whole.
 pub(super) fn in_pieces(value: &Value) -> bool {
     match value {
         Value::Str(s) => s.len() > SNAPSHOT_CLONE_BYTES_MAX,
         Value::Hash(h) => h.encoding() == "hashtable",
         Value::Set(s) => s.encoding() == "hashtable",
         Value::Zset(z) => z.encoding() == "skiplist",
-        // Types added later are cloned until they get pieces (see the module doc).
-        #[allow(unreachable_patterns)]
-        _ => false,
+        Value::List(l) => l.node_count() > 1,
     }
 }
 
@@ -197,10 +216,11 @@ fn len_of(value: &Value) -> usize {
 
 impl Image {
     /// The image of the key's current value `current`, at its start state: an undo
-    /// log from now on, or a clone for a value without one.
+    /// log from now on, or a clone for a value without one (for a list, a clone
+    /// that shares its nodes).
     pub(super) fn live(current: &Value, expire_at_ms: u64) -> Self {
         let undo = Undo::new(current);
-        let owned = matches!(undo, Undo::Whole).then(|| current.clone());
+        let owned = matches!(undo, Undo::Whole | Undo::List { .. }).then(|| current.clone());
         Image {
             expire_at_ms,
             owned,
@@ -313,7 +333,79 @@ impl Image {
                 chunk,
                 visits,
             ),
+            Undo::List { written } => {
+                let Value::List(list) = value else {
+                    unreachable!("a list image");
+                };
+                let piece = ListPiece {
+                    db,
+                    key,
+                    expire_at_ms: self.expire_at_ms,
+                };
+                piece.emit(list, written, &mut self.head, chunk, visits)
+            }
         }
+    }
+}
+
+/// Where the pieces of a list go: its key and its deadline at the start.
+struct ListPiece<'k> {
+    db: usize,
+    key: &'k [u8],
+    expire_at_ms: u64,
+}
+
+impl ListPiece<'_> {
+    /// Writes the elements of `list` from `written` on, front to back, in batches of
+    /// the chunk's room (at least [`PIECE_BYTES_MIN`]) and one visit each: the head
+    /// as a `Set` of a list holding the first batch, the rest as `RPUSH` deltas.
+    fn emit(
+        &self,
+        list: &List,
+        written: &mut usize,
+        head: &mut bool,
+        chunk: &mut Chunk,
+        visits: &mut usize,
+    ) -> bool {
+        if chunk.entries > 0 && chunk.room() < PIECE_BYTES_MIN {
+            return false;
+        }
+        let room = chunk.room().max(PIECE_BYTES_MIN);
+        let mut batch: Vec<&[u8]> = Vec::new();
+        let mut batch_bytes = 0;
+        for elem in list.iter_from(*written) {
+            if *visits == 0 || (batch_bytes >= room && !batch.is_empty()) {
+                break;
+            }
+            *visits -= 1;
+            batch_bytes += elem.len() + 2;
+            batch.push(elem);
+        }
+        if batch.is_empty() {
+            return false;
+        }
+        *written += batch.len();
+        let effect = if *head {
+            Effect::List(ListEffect {
+                db: self.db,
+                key: self.key,
+                op: ListOp::Push {
+                    end: End::Tail,
+                    elems: batch,
+                },
+            })
+        } else {
+            let first = List::from_elems(batch, &ListLimits::default());
+            Effect::Set {
+                db: self.db,
+                key: self.key,
+                value: Cow::Owned(Value::List(Box::new(first))),
+                expire_at_ms: self.expire_at_ms,
+            }
+        };
+        chunk.push_effect(&effect);
+        *head = true;
+        *written == list.len()
     }
 }
 

@@ -23,24 +23,25 @@
 //! plus the old bytes of a string range it overwrites (`SETRANGE`, `SETBIT`;
 //! `APPEND` pays nothing), or the old value of the one hash field, set member or
 //! sorted-set member it sets or removes (`HSET`, `HDEL`, `SADD`, `SREM`, `HINCRBY`,
-//! `ZADD`, `ZREM`, `ZINCRBY`, `ZPOPMIN`, ...), or nothing when it
+//! `ZADD`, `ZREM`, `ZINCRBY`, `ZPOPMIN`, ...), or, for a list, the nodes it
+//! changes (at most 8 KiB each by default, or one large element) plus one pointer
+//! per node the first time (`LPUSH`, `RPOP`, `LSET`, `LINSERT`, `LREM`, `LTRIM`:
+//! the image keeps a clone sharing the list's nodes, see `image`), or nothing when it
 //! replaces or removes the key (`SET`, `DEL`, expiry, a `*STORE` over it, `HDEL`
 //! of the last field: the door hands the old entry over by move). What still
 //! copies: a string of at most [`SNAPSHOT_CLONE_BYTES_MAX`] bytes or a hash, set or
 //! sorted set in a compact encoding (`listpack`, `intset`; small by their limits) changed in
 //! place; a change no undo log covers (`INCR`-like rewrites of a string, `SPOP`,
 //! which may rebuild the set); the source of a `RENAME` or `MOVE`, whose value lives
-//! on under the new name; and every value of a type with no undo log yet (lists:
-//! see `image` for adding one). Each copy happens at most once per
-//! key per snapshot.
+//! on under the new name. Each copy happens at most once per key per snapshot.
 //!
 //! A call to [`SnapshotWriter::next_chunk`] does at most
 //! [`SNAPSHOT_VISITS_PER_CHUNK_MAX`] position visits and writes at most
 //! `max(max_bytes, 4 KiB)` payload bytes (`max_bytes` ≤ [`SNAPSHOT_CHUNK_BYTES_MAX`])
-//! plus one element: a string is cut into pieces, a `hashtable` hash or set or a
-//! `skiplist` sorted set into batches of elements, so a 100 MB value takes 100 calls of 1 MiB, not one call.
-//! A value written whole (small, compact, or of a type without pieces) still
-//! takes one chunk of its own.
+//! plus one element: a string is cut into pieces, a `hashtable` hash or set, a
+//! `skiplist` sorted set or a list of more than one node into batches of elements,
+//! so a 100 MB value takes 100 calls of 1 MiB, not one call. A value written whole
+//! (small or compact) still takes one chunk of its own.
 //!
 //! # Copy-on-write at key level
 //!
@@ -124,8 +125,8 @@
 //!
 //!  kind 1, entries:       one or more of  [n u32 LE][Effect::Set, n bytes]
 //!  kind 2, trailer:       [entries u64 LE][chunks u64 LE]
-//!  kind 3, continuation:  one or more of  [n u32 LE][Effect::Append | HSet | SAdd]
-//!                         (version 2 on), each for the last entry's key
+//!  kind 3, continuation:  one or more of  [n u32 LE][Effect::Append | HSet | SAdd
+//!                         | ZAdd | RPush] (version 2 on), each for the last entry's key
 //! ```
 //!
 //! An entry is the journal's encoding of an `Effect::Set` (see [`crate::journal`]):

@@ -8,7 +8,8 @@ use super::{
     SNAPSHOT_CHUNK_PAYLOAD_BYTES_MAX, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION_MIN,
     SNAPSHOT_FORMAT_VERSION_PIECES, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, TRAILER_PAYLOAD_BYTES,
 };
-use crate::collections::{HashLimits, SetLimits, ZsetLimits};
+use crate::collections::{End, HashLimits, ListLimits, SetLimits, ZsetLimits};
+use crate::journal::list::{ListEffect, ListOp};
 use crate::journal::{DecodeError, Effect, ZsetDelta};
 use crate::keyspace::db::{Db, Entry};
 #[cfg(doc)]
@@ -108,6 +109,16 @@ fn continue_value(value: &mut Value, piece: &Effect) {
                 z.insert(member, *score, &KEEP_ZSET_TREE);
             }
         }
+        (
+            Value::List(l),
+            Effect::List(ListEffect {
+                op: ListOp::Push { elems, .. },
+                ..
+            }),
+        ) => {
+            let limits = ListLimits::default();
+            elems.iter().for_each(|e| l.push(End::Tail, e, &limits));
+        }
         (value, piece) => panic!("{piece:?} does not continue a {}", value.type_name()),
     }
 }
@@ -120,7 +131,8 @@ enum Item<'a> {
         key: &'a [u8],
         entry: Entry,
     },
-    /// The next piece of the last entry read (an `Append`, `HSet`, `SAdd` or `ZAdd`).
+    /// The next piece of the last entry read (an `Append`, `HSet`, `SAdd`, `ZAdd`
+    /// or `RPush`).
     More {
         db: usize,
         key: &'a [u8],
@@ -273,6 +285,11 @@ fn read_more(
             Effect::HSet { db, key, .. } => (*db, *key, "hash"),
             Effect::SAdd { db, key, .. } => (*db, *key, "set"),
             Effect::Zset(ZsetDelta::Add { db, key, .. }) => (*db, *key, "zset"),
+            Effect::List(ListEffect {
+                db,
+                key,
+                op: ListOp::Push { end: End::Tail, .. },
+            }) => (*db, *key, "list"),
             _ => return Err(SnapshotError::BadContinuation { offset: at }),
         };
         let continues = last

@@ -158,7 +158,12 @@ impl Squash {
 }
 
 /// Executes one pipeline batch for `client`, appending replies to `out` in order.
-pub async fn run_batch(core: &Rc<Core>, client: &mut Client, batch: Vec<Args>, out: &mut ReplyBuf) {
+pub async fn run_batch(
+    core: &Rc<Core>,
+    client: &mut Client,
+    batch: impl ExactSizeIterator<Item = Args>,
+    out: &mut ReplyBuf,
+) {
     let (batch_start, commands) = (out.len(), batch.len());
     let mut squash = Squash::take(core.shards());
     squash.inline.set_protocol(out.protocol());

@@ -55,6 +55,10 @@ use crate::shard::Core;
 pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
+/// Commands the batch buffer keeps room for between batches: a pipeline of up to
+/// this many reuses it, a longer one allocates its own (so an idle connection does
+/// not hold a burst's worth).
+const BATCH_KEPT_COMMANDS_MAX: usize = 32;
 /// Reply bytes a batch chunk aims at before its replies go to the outbox.
 const OUTPUT_CHUNK_BYTES: usize = 256 * 1024;
 /// Commands in a connection's first chunk, before any reply size is known.
@@ -123,6 +127,8 @@ pub struct Session {
     input_grown: bool,
     parser: RequestParser,
     frames: Vec<(usize, Frame)>,
+    /// The commands of the batch being run, its buffer reused across batches.
+    batch: Vec<Args>,
     /// Replies of the running chunk, before they go to the outbox, in the client's
     /// protocol.
     out: ReplyBuf,
@@ -190,6 +196,7 @@ impl Session {
             input_grown: false,
             parser: RequestParser::default(),
             frames: Vec::new(),
+            batch: Vec::new(),
             out: ReplyBuf::new(Protocol::Resp2),
             reply_bytes_per_command: OUTPUT_CHUNK_BYTES / FIRST_CHUNK_COMMANDS,
             end: None,
@@ -248,11 +255,11 @@ impl Session {
             let framing = admission::framing(&self.core, &self.client);
             let (consumed, error) =
                 frame_batch(&self.input, framing, &mut self.parser, &mut self.frames);
-            let batch = take_batch(&mut self.input, consumed, &mut self.frames);
+            take_batch(&mut self.input, consumed, &mut self.frames, &mut self.batch);
             match self.mode {
-                Mode::Commands => self.run_batch(batch).await?,
+                Mode::Commands => self.run_batch().await?,
                 Mode::CannedReply => {
-                    for _ in &batch {
+                    for _ in self.batch.drain(..) {
                         self.out.extend_from_slice(CANNED_REPLY);
                     }
                     self.push_output()?;
@@ -290,19 +297,19 @@ impl Session {
         Ok(())
     }
 
-    /// Runs a batch a chunk at a time, each chunk's replies going to the outbox.
-    async fn run_batch(&mut self, mut batch: Vec<Args>) -> Result<(), End> {
+    /// Runs the batch a chunk at a time, each chunk's replies going to the outbox.
+    async fn run_batch(&mut self) -> Result<(), End> {
         // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
-        while !batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
+        while !self.batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
                 .clamp(1, BATCH_COMMANDS_MAX);
-            let chunk = crate::commands::client::chunk_len(&self.client, &batch, chunk);
-            let rest = batch.split_off(chunk.min(batch.len()));
-            let commands = batch.len();
-            crate::commands::client::unpaused(&self.client, &batch).await;
+            let chunk = crate::commands::client::chunk_len(&self.client, &self.batch, chunk);
+            let commands = chunk.min(self.batch.len());
+            crate::commands::client::unpaused(&self.client, &self.batch[..commands]).await;
             let (mark, mode) = (self.out.len(), self.client.reply);
             self.outbox.hold();
-            crate::exec::run_batch(&self.core, &mut self.client, batch, &mut self.out).await;
+            let cmds = self.batch.drain(..commands);
+            crate::exec::run_batch(&self.core, &mut self.client, cmds, &mut self.out).await;
             crate::commands::client::after_chunk(&mut self.client, &mut self.out, mark, mode);
             self.reply_bytes_per_command = self.out.len() / commands;
             self.push_output()?;
@@ -311,11 +318,16 @@ impl Session {
                 self.outbox
                     .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))
                     .await;
-            } else if !rest.is_empty() && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64 {
+            } else if !self.batch.is_empty()
+                && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64
+            {
                 // Let the driver write what is pending before the next chunk runs.
                 yield_now().await;
             }
-            batch = rest;
+        }
+        self.batch.clear();
+        if self.batch.capacity() > BATCH_KEPT_COMMANDS_MAX {
+            self.batch = Vec::new();
         }
         Ok(())
     }
@@ -392,20 +404,24 @@ fn frame_batch(
 }
 
 /// Splits the framed bytes off `input` and slices each request's arguments out of
-/// them without copying. Empty requests are dropped, as Redis does.
+/// them without copying, into `batch` (emptied first). Empty requests are dropped,
+/// as Redis does.
 fn take_batch(
     input: &mut BytesMut,
     consumed: usize,
     frames: &mut Vec<(usize, Frame)>,
-) -> Vec<Args> {
+    batch: &mut Vec<Args>,
+) {
+    batch.clear();
     if consumed == 0 {
         frames.clear();
-        return Vec::new();
+        return;
     }
     let bytes = input.split_to(consumed).freeze();
-    frames
-        .drain(..)
-        .filter(|(_, f)| !f.args.is_empty())
-        .map(|(start, f)| f.to_args(&bytes, start))
-        .collect()
+    batch.extend(
+        frames
+            .drain(..)
+            .filter(|(_, f)| !f.args.is_empty())
+            .map(|(start, f)| f.to_args(&bytes, start)),
+    );
 }

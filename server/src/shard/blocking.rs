@@ -433,7 +433,7 @@ enum Serve {
 fn serve_one(core: &Core, shard: &mut Shard, key: &(usize, Bytes), step: &Step) -> Serve {
     let (db, now) = (key.0, now_ms());
     let serves = match shard.keyspace_mut().find(db, &key.1, now) {
-        Some(entry) => serves_from(&step.args, &entry.value),
+        Some(entry) => serves_from(&step.args, entry.value),
         None => false,
     };
     if !serves {
