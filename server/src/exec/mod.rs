@@ -208,30 +208,7 @@ pub async fn run_batch(
             }
             continue;
         }
-        match spec.route {
-            Exec::Server(handler @ Handler::Pure(_)) => {
-                if squash.inline_slot(id) {
-                    crate::commands::run(core, client, handler, &args, &mut squash.inline).await;
-                    squash.inline_ends.push(squash.inline.len());
-                    continue;
-                }
-                let started = Started::now(out);
-                crate::commands::run(core, client, handler, &args, out).await;
-                ran(core, client, id, &args, started, out);
-            }
-            Exec::Server(handler) => {
-                flush(core, &mut squash, now, out).await;
-                let started = Started::now(out);
-                crate::commands::run(core, client, handler, &args, out).await;
-                ran(core, client, id, &args, started, out);
-            }
-            Exec::Engine(_) => {
-                flush(core, &mut squash, now, out).await;
-                let started = Started::now(out);
-                crate::exec::tx::run(core, id, client.db, &args, out).await;
-                ran(core, client, id, &args, started, out);
-            }
-        }
+        run_unkeyed(core, client, id, spec.route, &args, &mut squash, now, out).await;
     }
     flush(core, &mut squash, now, out).await;
     squash.name_slow(client);
@@ -241,6 +218,45 @@ pub async fn run_batch(
         (0..commands).for_each(|_| out.error(&e));
     }
     squash.put_back();
+}
+
+/// A command without keys in a batch: a pure server command answered in place
+/// among the squashed ones, any other after the replies before it.
+#[allow(clippy::too_many_arguments)]
+async fn run_unkeyed(
+    core: &Rc<Core>,
+    client: &mut Client,
+    id: usize,
+    route: Exec,
+    args: &Args,
+    squash: &mut Squash,
+    now: u64,
+    out: &mut ReplyBuf,
+) {
+    match route {
+        Exec::Server(handler @ Handler::Pure(_)) => {
+            if squash.inline_slot(id) {
+                crate::commands::run(core, client, handler, args, &mut squash.inline).await;
+                squash.inline_ends.push(squash.inline.len());
+                return;
+            }
+            let started = Started::now(out);
+            crate::commands::run(core, client, handler, args, out).await;
+            ran(core, client, id, args, started, out);
+        }
+        Exec::Server(handler) => {
+            flush(core, squash, now, out).await;
+            let started = Started::now(out);
+            crate::commands::run(core, client, handler, args, out).await;
+            ran(core, client, id, args, started, out);
+        }
+        Exec::Engine(_) => {
+            flush(core, squash, now, out).await;
+            let started = Started::now(out);
+            crate::exec::tx::run(core, id, client.db, args, out).await;
+            ran(core, client, id, args, started, out);
+        }
+    }
 }
 
 /// A write during a planned switchover waits, after the replies before it are
