@@ -29,6 +29,8 @@ const LOAD_CONNECTIONS: usize = 4;
 const LOAD_PIPELINE: usize = 64;
 /// Peers that close (or reset) and are looked for in `CLIENT LIST` right after.
 const CLOSED_PEER_ROUNDS: usize = 200;
+/// How soon a closed peer must be gone from what other connections see.
+const CLOSED_PEER_WITHIN: Duration = Duration::from_millis(100);
 
 fn each_driver(check: impl Fn(&Server, &str)) {
     for driver in DRIVERS {
@@ -274,13 +276,14 @@ fn own_addr(raw: &mut Raw) -> String {
         .to_owned()
 }
 
-/// A peer that closed (every other one resets) before another connection asks is
-/// not in that connection's `CLIENT LIST`, `CLIENT KILL` does not count it,
-/// `INFO`'s `connected_clients` no longer counts it, nor `PUBSUB NUMSUB` its
-/// subscription — on two shards, so the peer is often on the other core, and with
-/// both cores busy.
+/// A peer that closed (every other one resets) is gone within [`CLOSED_PEER_WITHIN`]
+/// from another connection's `CLIENT LIST`, `INFO`'s `connected_clients` and
+/// `PUBSUB NUMSUB`, and `CLIENT KILL` then does not count it — on two shards, so the
+/// peer is often on the other core, and with both cores busy. The window is a few
+/// loop turns of a busy core: the close and the checker's request arrive on
+/// different sockets (and often cores), so neither corekv nor Redis orders them.
 #[test]
-fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
+fn a_closed_peer_is_gone_from_client_list_promptly_under_load() {
     for driver in DRIVERS {
         let server = Server::start(&["--shards", "2", "--io-driver", driver]);
         let _load = Load::start(&server, LOAD_CONNECTIONS);
@@ -299,11 +302,10 @@ fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
                     .unwrap();
             }
             drop(peer);
-            let listed = match check {
-                0 => checker
+            let listed = |checker: &mut Raw| match check {
+                0 | 1 => checker
                     .cmd(&["CLIENT", "LIST"])
                     .contains(&format!("addr={addr} ")),
-                1 => checker.cmd(&["CLIENT", "KILL", "ADDR", &addr]) == "1",
                 3 => checker.cmd(&["PUBSUB", "NUMSUB", "gone"]) != "[gone, 0]",
                 _ => {
                     let info = checker.cmd(&["INFO", "clients"]);
@@ -312,6 +314,14 @@ fn a_closed_peer_is_gone_from_client_list_at_once_under_load() {
                     connected != (LOAD_CONNECTIONS + 1).to_string()
                 }
             };
+            let deadline = Instant::now() + CLOSED_PEER_WITHIN;
+            let mut listed_now = listed(&mut checker);
+            while listed_now && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+                listed_now = listed(&mut checker);
+            }
+            let listed = listed_now
+                || (check == 1 && checker.cmd(&["CLIENT", "KILL", "ADDR", &addr]) == "1");
             assert!(
                 !listed,
                 "{driver}: round {round}: closed peer {addr} still a client"
