@@ -154,7 +154,9 @@ fn by_specs(specs: &[KeySpecDoc], args: &[Bytes], variable: bool) -> Option<Vec<
                     .and_then(|a| parse_i64(a))
                     .filter(|&n| n >= 0)?;
                 let first = first + firstkey;
-                (first, first + count - 1, keystep)
+                // A hostile count runs past the arguments: refused below, never
+                // an overflow.
+                (first, first.saturating_add(count) - 1, keystep)
             }
             Find::Unknown => return None,
         };
