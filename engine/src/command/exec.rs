@@ -60,6 +60,10 @@ pub enum Op {
     Admit { flags: u32 },
     /// One step of a multi-key or whole-keyspace command.
     Part(PartOp),
+    /// Steps of several multi-key commands run one after another, in order: a
+    /// group of commands sharing one transaction (answered with
+    /// [`OpReply::Parts`], one reply per step).
+    Parts(Vec<PartOp>),
 }
 
 /// A shard's answer to an [`Op`].
@@ -72,6 +76,7 @@ pub enum OpReply {
         ends: Vec<usize>,
     },
     Part(PartReply),
+    Parts(Vec<PartReply>),
 }
 
 impl Shard {
@@ -195,6 +200,12 @@ impl Shard {
                 Err(e) => PartReply::Err(e),
             }),
             Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
+            Op::Parts(parts) => OpReply::Parts(
+                parts
+                    .into_iter()
+                    .map(|part| self.run_part(part, now_ms))
+                    .collect(),
+            ),
         }
     }
 }
