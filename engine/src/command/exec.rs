@@ -17,7 +17,7 @@ use crate::shard::Shard;
 
 /// One command of a batch, looked up already: its row's index in
 /// [`crate::command::CommandTable::all`], its database and its arguments (arity checked).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cmd {
     pub id: usize,
     pub db: usize,
@@ -60,10 +60,9 @@ pub enum Op {
     Admit { flags: u32 },
     /// One step of a multi-key or whole-keyspace command.
     Part(PartOp),
-    /// Steps of several multi-key commands run one after another, in order: a
-    /// group of commands sharing one transaction (answered with
-    /// [`OpReply::Parts`], one reply per step).
-    Parts(Vec<PartOp>),
+    /// Operations of several commands or transactions sharing one transaction, run
+    /// one after another in order; answered with [`OpReply::Seq`], one reply each.
+    Seq(Vec<Op>),
 }
 
 /// A shard's answer to an [`Op`].
@@ -76,7 +75,7 @@ pub enum OpReply {
         ends: Vec<usize>,
     },
     Part(PartReply),
-    Parts(Vec<PartReply>),
+    Seq(Vec<OpReply>),
 }
 
 impl Shard {
@@ -200,12 +199,9 @@ impl Shard {
                 Err(e) => PartReply::Err(e),
             }),
             Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
-            Op::Parts(parts) => OpReply::Parts(
-                parts
-                    .into_iter()
-                    .map(|part| self.run_part(part, now_ms))
-                    .collect(),
-            ),
+            Op::Seq(ops) => {
+                OpReply::Seq(ops.into_iter().map(|op| self.apply(op, now_ms)).collect())
+            }
         }
     }
 }

@@ -68,7 +68,7 @@
 //! one `TxPart`, even when only one did, so several commands on one shard are all or
 //! nothing after a crash as well.
 
-mod group;
+pub mod group;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -88,6 +88,7 @@ use rand::Rng;
 use crate::shard::answer::{Answer, LogMark};
 use crate::shard::mesh::{Control, Msg, TxId};
 use crate::shard::Core;
+use group::{Turn, Work};
 
 /// Up to this many participants other than the coordinator's own shard, the first
 /// step runs shard by shard in ascending order, each message locking and running at
@@ -98,7 +99,7 @@ const ASCENDING_REMOTE_MAX: usize = 1;
 /// (fewer: plain records), for a single multi-shard command. An `EXEC` commits from
 /// one, since one shard's change may be several commands.
 const COMMAND_PARTS_MIN: usize = 2;
-const EXEC_PARTS_MIN: usize = 1;
+pub const EXEC_PARTS_MIN: usize = 1;
 
 /// Runs command `id` (a [`Route::Parts`] row, arity checked) across the shards its
 /// keys live on, or every shard, writing its reply to `out`.
@@ -126,9 +127,16 @@ pub async fn run(core: &Rc<Core>, id: usize, db: usize, args: &Args, out: &mut R
             let groups = parts
                 .split
                 .groups(args, spec.keys.resolve(args), shards, shard_of);
-            match call.one_round(&groups) {
-                Some(step) => group::run(&call, step, groups, out).await,
-                None => call.locked_reply(groups, out).await,
+            let Some(step) = call.one_round(&groups) else {
+                return call.locked_reply(groups, out).await;
+            };
+            match group::enter(|| call.work(step, &groups, out.protocol())).await {
+                Turn::Alone => {
+                    call.locked_reply(groups, out).await;
+                    group::leave();
+                }
+                Turn::Reply(bytes) => out.append_vec(bytes),
+                Turn::Lead(batch) => group::lead(core, batch, out).await,
             }
         }
         Split::Every { lock: true } => {
@@ -206,19 +214,48 @@ impl<'a> Call<'a> {
         (shards > 1 && flags & DENYOOM != 0 && limited()).then_some(flags)
     }
 
-    fn part(&self, step: Step, keys: &[usize], carry: Option<&Arc<Entry>>) -> Op {
-        Op::Part(self.part_op(step, keys, carry))
+    /// This command as a member of a group ([`group`]): `step` on each shard of
+    /// `groups`, merged as alone.
+    fn work(&self, step: Step, groups: &[(usize, Vec<usize>)], protocol: Protocol) -> Work {
+        let ops = groups
+            .iter()
+            .map(|(s, keys)| (*s, self.part(step, keys, None)))
+            .collect();
+        let (core, id, db, args, parts) = (
+            self.core.clone(),
+            self.id,
+            self.db,
+            self.args.clone(),
+            self.parts,
+        );
+        let groups = groups.to_vec();
+        let finish = move |answers: Result<Vec<OpReply>, String>, out: &mut ReplyBuf| {
+            let replies = match answers {
+                Ok(replies) => replies,
+                Err(e) => return out.error(&e),
+            };
+            let call = Call {
+                core: &core,
+                id,
+                db,
+                args: &args,
+                parts,
+                tx: None,
+            };
+            call.merge(&pieces(&groups, replies), out);
+        };
+        Work::new(ops, COMMAND_PARTS_MIN, protocol, Box::new(finish))
     }
 
-    fn part_op(&self, step: Step, keys: &[usize], carry: Option<&Arc<Entry>>) -> PartOp {
-        PartOp {
+    fn part(&self, step: Step, keys: &[usize], carry: Option<&Arc<Entry>>) -> Op {
+        Op::Part(PartOp {
             id: self.id,
             step,
             db: self.db,
             args: self.args.clone(),
             keys: keys.to_vec(),
             carry: carry.cloned(),
-        }
+        })
     }
 
     fn merge(&self, pieces: &[Piece], out: &mut ReplyBuf) {
