@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{distinct_shards, each_shard_count, encode_str, Raw, Server};
+use common::{distinct_shards, each_shard_count, encode_str, info_value, Raw, Server};
 
 /// How long the atomicity check runs, and its cap on iterations per client.
 const ATOMICITY_RUN: Duration = Duration::from_secs(2);
@@ -19,22 +19,27 @@ const ATOMICITY_ITERATIONS_MAX: u64 = 20_000;
 /// Keys on all four shards (checked below), read and written together.
 const KEYS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
 
-/// Writers `MSET` every key to one value (writer `w` uses values `≡ w mod 2`); readers
-/// `MGET` them all and must always see one value, never a mix of two `MSET`s.
+/// Writer and reader connections each: enough for several on one core, whose
+/// multi-shard commands then share transactions (`INFO` counts them).
+const ATOMICITY_CLIENTS: u64 = 6;
+
+/// Writers `MSET` every key to one value (writer `w` uses values `≡ w mod` the
+/// writer count); readers `MGET` them all and must always see one value, never a mix
+/// of two `MSET`s, also when commands of several connections share a transaction.
 #[test]
 fn no_reader_sees_half_of_an_mset() {
     assert_eq!(distinct_shards(&KEYS, 4), 4);
     each_shard_count(&[], |server, shards| {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
-        let writers: Vec<_> = (0..2u64)
+        let writers: Vec<_> = (0..ATOMICITY_CLIENTS)
             .map(|w| {
                 let mut con = server.raw();
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     let mut n = 0;
                     while !stop.load(Ordering::Relaxed) && n < ATOMICITY_ITERATIONS_MAX {
-                        let value = (n * 2 + w).to_string();
+                        let value = (n * ATOMICITY_CLIENTS + w).to_string();
                         let mut args = vec!["MSET"];
                         for k in KEYS {
                             args.push(k);
@@ -47,7 +52,7 @@ fn no_reader_sees_half_of_an_mset() {
                 })
             })
             .collect();
-        let readers: Vec<_> = (0..2)
+        let readers: Vec<_> = (0..ATOMICITY_CLIENTS)
             .map(|_| {
                 let mut con = server.raw();
                 let stop = stop.clone();
@@ -88,6 +93,14 @@ fn no_reader_sees_half_of_an_mset() {
             );
         }
         assert!(writes > 100, "writers made progress: {writes}");
+        let info = server.raw().cmd(&["INFO", "stats"]);
+        let grouped: u64 = info_value(&info, "cross_shard_grouped_commands")
+            .and_then(|v| v.parse().ok())
+            .expect("INFO stats has cross_shard_grouped_commands");
+        assert!(
+            shards == 1 || grouped > 0,
+            "no MSET or MGET shared a transaction ({shards} shards)"
+        );
     });
 }
 

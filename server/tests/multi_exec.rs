@@ -332,15 +332,20 @@ fn spawn_loop(
     })
 }
 
+/// Connections of each kind in the atomicity test: enough for several on one core,
+/// whose `EXEC`s and `MGET`s then share transactions (`INFO` counts them).
+const ATOMICITY_CLIENTS: usize = 3;
+
 /// `EXEC` of `INCR` on four shards (and two on one shard) is atomic: readers using
-/// `MGET` and readers using their own `EXEC` always see every counter equal.
+/// `MGET` and readers using their own `EXEC` always see every counter equal, also
+/// when transactions of several connections share one.
 #[test]
 fn exec_across_four_shards_is_atomic_under_concurrent_readers() {
     let server = Server::with_shards(4, &[]);
     assert_eq!(distinct_shards(&FOUR, 4), 4);
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..ATOMICITY_CLIENTS {
         clients.push(spawn_loop(&server, &stop, |con| {
             con.cmd(&["MULTI"]);
             for k in ["a", "b", "c", "d", "{a}2"] {
@@ -350,24 +355,26 @@ fn exec_across_four_shards_is_atomic_under_concurrent_readers() {
             assert_eq!(reply.len(), 5, "{reply:?}");
         }));
     }
-    clients.push(spawn_loop(&server, &stop, |con| {
-        let values = items(&con.cmd(&["MGET", "a", "b", "c", "d", "{a}2"]));
-        assert!(
-            values.iter().all(|v| *v == values[0]),
-            "MGET saw {values:?}"
-        );
-    }));
-    clients.push(spawn_loop(&server, &stop, |con| {
-        con.cmd(&["MULTI"]);
-        for k in ["d", "{a}2", "c", "b", "a"] {
-            con.cmd(&["GET", k]);
-        }
-        let values = items(&con.cmd(&["EXEC"]));
-        assert!(
-            values.iter().all(|v| *v == values[0]),
-            "EXEC saw {values:?}"
-        );
-    }));
+    for _ in 0..ATOMICITY_CLIENTS {
+        clients.push(spawn_loop(&server, &stop, |con| {
+            let values = items(&con.cmd(&["MGET", "a", "b", "c", "d", "{a}2"]));
+            assert!(
+                values.iter().all(|v| *v == values[0]),
+                "MGET saw {values:?}"
+            );
+        }));
+        clients.push(spawn_loop(&server, &stop, |con| {
+            con.cmd(&["MULTI"]);
+            for k in ["d", "{a}2", "c", "b", "a"] {
+                con.cmd(&["GET", k]);
+            }
+            let values = items(&con.cmd(&["EXEC"]));
+            assert!(
+                values.iter().all(|v| *v == values[0]),
+                "EXEC saw {values:?}"
+            );
+        }));
+    }
     let started = Instant::now();
     while started.elapsed() < RUN && !clients.iter().all(|c| c.is_finished()) {
         std::thread::sleep(Duration::from_millis(20));
@@ -378,6 +385,12 @@ fn exec_across_four_shards_is_atomic_under_concurrent_readers() {
         .map(|c| c.join().expect("client"))
         .collect();
     assert!(counts.iter().all(|&n| n > 10), "progress: {counts:?}");
+    let info = server.raw().cmd(&["INFO", "stats"]);
+    let grouped = info_value(&info, "cross_shard_grouped_commands");
+    assert!(
+        grouped.as_deref().is_some_and(|n| n != "0"),
+        "no EXEC or MGET shared a transaction: {grouped:?}"
+    );
 }
 
 /// Kill/restart cycles of the crash test, and when in each the kill comes.

@@ -142,11 +142,22 @@ const CRASH_CYCLES: usize = 6;
 const KILL_AFTER_MS: std::ops::RangeInclusive<u64> = 50..=400;
 /// A group of keys on every shard, written together by one `MSET`.
 const GROUP: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+/// `MSET` writers, each on its own group of keys: several connections per core, so
+/// their `MSET`s also share transactions.
+const MSET_WRITERS: usize = 4;
+
+/// Writer `w`'s group of keys: [`GROUP`] for the first, eight others for the rest.
+fn group_keys(w: usize) -> Vec<String> {
+    match w {
+        0 => GROUP.iter().map(|k| k.to_string()).collect(),
+        _ => (0..GROUP.len()).map(|j| format!("g{w}:{j}")).collect(),
+    }
+}
 
 /// Writes until the connection breaks (the server was killed); returns acks.
 fn crash_writer(
     mut con: redis::Connection,
-    write: fn(&mut redis::Connection, u64) -> redis::RedisResult<()>,
+    write: impl Fn(&mut redis::Connection, u64) -> redis::RedisResult<()>,
     from: u64,
 ) -> u64 {
     let mut n = from;
@@ -159,9 +170,9 @@ fn crash_writer(
     }
 }
 
-fn mset_group(con: &mut redis::Connection, n: u64) -> redis::RedisResult<()> {
+fn mset_group(con: &mut redis::Connection, keys: &[String], n: u64) -> redis::RedisResult<()> {
     let mut cmd = redis::cmd("MSET");
-    for k in GROUP {
+    for k in keys {
         cmd.arg(k).arg(n);
     }
     cmd.query(con)
@@ -177,7 +188,7 @@ fn rename_pair(con: &mut redis::Connection, n: u64) -> redis::RedisResult<()> {
 }
 
 /// With `appendfsync always` on four shards, a server killed at a random moment
-/// while clients `MSET` a group of keys on every shard and `RENAME` a key between
+/// while clients `MSET` groups of keys on several shards and `RENAME` a key between
 /// two shards restarts with every group whole (one `MSET`'s values, the last
 /// acknowledged one or the one in flight) and the renamed key under exactly one name.
 #[test]
@@ -189,35 +200,52 @@ fn cross_shard_writes_are_all_or_nothing_after_sigkill() {
     let port = server.port();
     assert_eq!(distinct_shards(&GROUP, 4), 4);
     assert_eq!(distinct_shards(&["r:a", "r:b"], 4), 2);
+    let groups: Vec<Vec<String>> = (0..MSET_WRITERS).map(group_keys).collect();
+    for keys in &groups {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        assert!(distinct_shards(&keys, 4) >= 2, "{keys:?} span shards");
+    }
     server.raw().cmd(&["SET", "r:a", "moved"]);
-    let (mut msets, mut renames) = (0, 0);
+    let (mut msets, mut renames) = (vec![0; MSET_WRITERS], 0);
     for cycle in 0..CRASH_CYCLES {
-        let (c1, c2) = (server.client(), server.client());
-        let from = (msets, renames);
-        let w1 = std::thread::spawn(move || crash_writer(c1, mset_group, from.0));
-        let w2 = std::thread::spawn(move || crash_writer(c2, rename_pair, from.1));
+        let writers: Vec<_> = groups
+            .iter()
+            .zip(&msets)
+            .map(|(keys, &from)| {
+                let (con, keys) = (server.client(), keys.clone());
+                let write = move |con: &mut redis::Connection, n| mset_group(con, &keys, n);
+                std::thread::spawn(move || crash_writer(con, write, from))
+            })
+            .collect();
+        let (c2, from) = (server.client(), renames);
+        let w2 = std::thread::spawn(move || crash_writer(c2, rename_pair, from));
         std::thread::sleep(Duration::from_millis(rng.gen_range(KILL_AFTER_MS)));
         server.signal(libc::SIGKILL);
         server
             .wait_exit(common::EXIT_TIMEOUT)
             .expect("exits on SIGKILL");
-        msets = w1.join().expect("mset writer");
+        msets = writers
+            .into_iter()
+            .map(|w| w.join().expect("mset writer"))
+            .collect();
         w2.join().expect("rename writer");
         server = restart_in(port, &dir, &args);
         let mut con = server.raw();
-        let mut mget = vec!["MGET"];
-        mget.extend_from_slice(&GROUP);
-        let values = items(&con.cmd(&mget));
-        assert!(
-            values.iter().all(|v| *v == values[0]),
-            "cycle {cycle}: a half MSET: {values:?}"
-        );
-        if msets > 0 {
-            let held: u64 = values[0].parse().expect("a group value");
+        for (keys, &acked) in groups.iter().zip(&msets) {
+            let mut mget = vec!["MGET"];
+            mget.extend(keys.iter().map(String::as_str));
+            let values = items(&con.cmd(&mget));
             assert!(
-                held + 1 >= msets && held <= msets,
-                "cycle {cycle}: group at {held}, acked {msets}"
+                values.iter().all(|v| *v == values[0]),
+                "cycle {cycle}: a half MSET: {values:?}"
             );
+            if acked > 0 {
+                let held: u64 = values[0].parse().expect("a group value");
+                assert!(
+                    held + 1 >= acked && held <= acked,
+                    "cycle {cycle}: group at {held}, acked {acked}"
+                );
+            }
         }
         let pair = items(&con.cmd(&["MGET", "r:a", "r:b"]));
         let found: Vec<&String> = pair.iter().filter(|v| *v != "(nil)").collect();
@@ -230,8 +258,8 @@ fn cross_shard_writes_are_all_or_nothing_after_sigkill() {
         renames = if pair[0] == "moved" { 0 } else { 1 };
     }
     assert!(
-        msets > CRASH_CYCLES as u64,
-        "MSET writer made progress: {msets}"
+        msets.iter().all(|&n| n > CRASH_CYCLES as u64),
+        "MSET writers made progress: {msets:?}"
     );
 }
 

@@ -17,7 +17,7 @@ use crate::shard::Shard;
 
 /// One command of a batch, looked up already: its row's index in
 /// [`crate::command::CommandTable::all`], its database and its arguments (arity checked).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cmd {
     pub id: usize,
     pub db: usize,
@@ -60,6 +60,9 @@ pub enum Op {
     Admit { flags: u32 },
     /// One step of a multi-key or whole-keyspace command.
     Part(PartOp),
+    /// Operations of several commands or transactions sharing one transaction, run
+    /// one after another in order; answered with [`OpReply::Seq`], one reply each.
+    Seq(Vec<Op>),
 }
 
 /// A shard's answer to an [`Op`].
@@ -72,6 +75,7 @@ pub enum OpReply {
         ends: Vec<usize>,
     },
     Part(PartReply),
+    Seq(Vec<OpReply>),
 }
 
 impl Shard {
@@ -195,6 +199,9 @@ impl Shard {
                 Err(e) => PartReply::Err(e),
             }),
             Op::Part(part) => OpReply::Part(self.run_part(part, now_ms)),
+            Op::Seq(ops) => {
+                OpReply::Seq(ops.into_iter().map(|op| self.apply(op, now_ms)).collect())
+            }
         }
     }
 }

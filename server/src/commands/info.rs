@@ -286,7 +286,7 @@ fn stats(
     let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
     write!(
         t,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\ncross_shard_grouped_commands:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
         g.total_connections.load(Ordering::Relaxed),
         sum(&|s| s.core.commands),
         sum(&|s| s.core.net_input_bytes),
@@ -302,6 +302,7 @@ fn stats(
         merged_calls(snaps).errors.values().sum::<u64>(),
         sum(&|s| s.core.protocol_errors),
         sum(&|s| s.core.hops),
+        sum(&|s| s.core.grouped),
         g.repl.sync_full.load(Ordering::Relaxed),
         g.repl.sync_partial_ok.load(Ordering::Relaxed),
         g.repl.sync_partial_err.load(Ordering::Relaxed),

@@ -8,7 +8,8 @@
 //!   home shard's share running in place; replies are put back in order ([`Squash`]);
 //! - `PING`/`ECHO`: answered in place as a reply slot among the waiting ones, so a
 //!   pipeline mixing them with keyed commands stays on this path;
-//! - keys on several shards, or every shard: [`crate::exec::tx`], atomic under shard locks;
+//! - keys on several shards, or every shard: [`crate::exec::tx`], atomic under shard locks
+//!   (one-round commands of several connections sharing a transaction: `tx::group`);
 //! - blocking commands: [`blocking`], which may wait for an element;
 //! - other connection and server commands: their handlers ([`crate::commands`]).
 //!

@@ -1,6 +1,6 @@
 //! The transaction: how a command described as parts
 //! ([`corekv_engine::command::parts`]) runs when it involves more than one shard. The
-//! whole strategy lives in this file; the commands themselves only describe their
+//! whole strategy lives in this module; the commands themselves only describe their
 //! parts.
 //!
 //! ```text
@@ -50,6 +50,10 @@
 //! only once its records are as safe as `appendfsync` says, so the commit and the
 //! wait are one message per shard.
 //!
+//! **Commands sharing a transaction** ([`group`]): a multi-shard command of one
+//! round (`MSET`, `MGET`, ...) that arrives while another of its core is in flight
+//! waits for it, then runs with every other one that waited, as one transaction.
+//!
 //! **Whole-keyspace reads** (`DBSIZE`, `KEYS`, `RANDOMKEY`) read every shard as it
 //! is, in parallel, without locks, and `SCAN` walks shards one after another.
 //!
@@ -63,6 +67,8 @@
 //! under the locks too — and commits them together: every shard that changed writes
 //! one `TxPart`, even when only one did, so several commands on one shard are all or
 //! nothing after a crash as well.
+
+pub mod group;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -82,6 +88,7 @@ use rand::Rng;
 use crate::shard::answer::{Answer, LogMark};
 use crate::shard::mesh::{Control, Msg, TxId};
 use crate::shard::Core;
+use group::{Turn, Work};
 
 /// Up to this many participants other than the coordinator's own shard, the first
 /// step runs shard by shard in ascending order, each message locking and running at
@@ -92,7 +99,7 @@ const ASCENDING_REMOTE_MAX: usize = 1;
 /// (fewer: plain records), for a single multi-shard command. An `EXEC` commits from
 /// one, since one shard's change may be several commands.
 const COMMAND_PARTS_MIN: usize = 2;
-const EXEC_PARTS_MIN: usize = 1;
+pub const EXEC_PARTS_MIN: usize = 1;
 
 /// Runs command `id` (a [`Route::Parts`] row, arity checked) across the shards its
 /// keys live on, or every shard, writing its reply to `out`.
@@ -120,7 +127,17 @@ pub async fn run(core: &Rc<Core>, id: usize, db: usize, args: &Args, out: &mut R
             let groups = parts
                 .split
                 .groups(args, spec.keys.resolve(args), shards, shard_of);
-            call.locked_reply(groups, out).await
+            let Some(step) = call.one_round(&groups) else {
+                return call.locked_reply(groups, out).await;
+            };
+            match group::enter(|| call.work(step, &groups, out.protocol())).await {
+                Turn::Alone => {
+                    call.locked_reply(groups, out).await;
+                    group::leave();
+                }
+                Turn::Reply(bytes) => out.append_vec(bytes),
+                Turn::Lead(batch) => group::lead(core, batch, out).await,
+            }
         }
         Split::Every { lock: true } => {
             let groups = (0..shards).map(|s| (s, Vec::new())).collect();
@@ -144,6 +161,25 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// The one step this command takes on every shard in `groups` when it needs
+    /// no other (a blind write such as `MSET`, or a read such as `MGET`), each
+    /// shard's part independent of the others' answers: such commands may share a
+    /// transaction with others ([`group`]). `None` for everything else.
+    fn one_round(&self, groups: &[(usize, Vec<usize>)]) -> Option<Step> {
+        let p = self.parts;
+        if self.tx.is_some() || groups.len() < 2 || !matches!(p.split, Split::Keys) {
+            return None;
+        }
+        if p.plan.is_some() || self.admission(groups.len()).is_some() {
+            return None;
+        }
+        match (p.read.is_some(), p.write.is_some()) {
+            (false, true) => Some(Step::Write),
+            (true, false) => Some(Step::Read),
+            _ => None,
+        }
+    }
+
     /// Locks every shard in `shards` (the parallel round) and, when the command asks
     /// for admission ([`Call::admission`]), asks each participant first: on a
     /// refusal the transaction ends, `out` gets the error and no transaction is left.
@@ -176,6 +212,39 @@ impl<'a> Call<'a> {
             shard.keyspace().eviction().maxmemory_bytes > 0
         };
         (shards > 1 && flags & DENYOOM != 0 && limited()).then_some(flags)
+    }
+
+    /// This command as a member of a group ([`group`]): `step` on each shard of
+    /// `groups`, merged as alone.
+    fn work(&self, step: Step, groups: &[(usize, Vec<usize>)], protocol: Protocol) -> Work {
+        let ops = groups
+            .iter()
+            .map(|(s, keys)| (*s, self.part(step, keys, None)))
+            .collect();
+        let (core, id, db, args, parts) = (
+            self.core.clone(),
+            self.id,
+            self.db,
+            self.args.clone(),
+            self.parts,
+        );
+        let groups = groups.to_vec();
+        let finish = move |answers: Result<Vec<OpReply>, String>, out: &mut ReplyBuf| {
+            let replies = match answers {
+                Ok(replies) => replies,
+                Err(e) => return out.error(&e),
+            };
+            let call = Call {
+                core: &core,
+                id,
+                db,
+                args: &args,
+                parts,
+                tx: None,
+            };
+            call.merge(&pieces(&groups, replies), out);
+        };
+        Work::new(ops, COMMAND_PARTS_MIN, protocol, Box::new(finish))
     }
 
     fn part(&self, step: Step, keys: &[usize], carry: Option<&Arc<Entry>>) -> Op {
@@ -480,6 +549,15 @@ impl<'a> Held<'a> {
     }
 }
 
+/// Each shard's reply as the piece of the shard and keys `groups` names, in order.
+fn pieces(groups: &[(usize, Vec<usize>)], replies: Vec<OpReply>) -> Vec<Piece> {
+    groups
+        .iter()
+        .zip(replies)
+        .map(|((s, keys), reply)| piece(*s, keys.clone(), reply))
+        .collect()
+}
+
 fn piece(shard: usize, keys: Vec<usize>, reply: OpReply) -> Piece {
     let reply = match reply {
         OpReply::Part(r) => r,
@@ -514,14 +592,20 @@ impl<'a> Tx<'a> {
         ops: impl Iterator<Item = (usize, Op)>,
         groups: &[(usize, Vec<usize>)],
     ) -> Vec<Piece> {
-        let mut pieces = Vec::with_capacity(groups.len());
-        for ((s, op), (_, keys)) in ops.zip(groups) {
+        let replies = self.ascending_replies(ops).await;
+        pieces(groups, replies)
+    }
+
+    /// [`Tx::ascending`], answering the shards' replies as they are.
+    async fn ascending_replies(&mut self, ops: impl Iterator<Item = (usize, Op)>) -> Vec<OpReply> {
+        let mut replies = Vec::new();
+        for (s, op) in ops {
             debug_assert!(self.locked.last().is_none_or(|&(last, _)| last < s));
             let (reply, mark) = self.core.op_marked(s, Some(self.id), op).await;
             self.locked.push((s, mark));
-            pieces.push(piece(s, keys.clone(), reply));
+            replies.push(reply);
         }
-        pieces
+        replies
     }
 
     /// Locks every shard in `shards` (ascending): one parallel try-lock round, then
@@ -572,14 +656,21 @@ impl<'a> Tx<'a> {
         ops: impl Iterator<Item = (usize, Op)>,
         groups: &[(usize, Vec<usize>)],
     ) -> Vec<Piece> {
-        let calls = ops.map(|(s, op)| self.core.op_marked(s, Some(self.id), op));
+        let replies = self.round_replies(ops).await;
+        pieces(groups, replies)
+    }
+
+    /// [`Tx::round`], answering the shards' replies as they are.
+    async fn round_replies(&mut self, ops: impl Iterator<Item = (usize, Op)>) -> Vec<OpReply> {
+        let (core, id) = (self.core, self.id);
+        let calls = ops.map(|(s, op)| async move { (s, core.op_marked(s, Some(id), op).await) });
         let answers = join_all(calls).await;
-        let mut pieces = Vec::with_capacity(groups.len());
-        for ((s, keys), (reply, mark)) in groups.iter().zip(answers) {
-            self.note(*s, mark);
-            pieces.push(piece(*s, keys.clone(), reply));
+        let mut replies = Vec::with_capacity(answers.len());
+        for (s, (reply, mark)) in answers {
+            self.note(s, mark);
+            replies.push(reply);
         }
-        pieces
+        replies
     }
 
     /// Runs `ops` and ends the transaction in the same messages; locked shards

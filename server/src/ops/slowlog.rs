@@ -282,13 +282,31 @@ pub fn apply(shard: &mut Shard, op: Op, now_ms: u64, slow: &mut SlowIds) -> OpRe
     apply_between(shard, op, now_ms, slow, |_| {})
 }
 
-/// [`apply`], with `between` run on the shard after each command of a batch.
+/// [`apply`], with `between` run on the shard after each command of a batch (also
+/// the batches of an [`Op::Seq`]).
 pub fn apply_between(
     shard: &mut Shard,
     op: Op,
     now_ms: u64,
     slow: &mut SlowIds,
     mut between: impl FnMut(&mut Shard),
+) -> OpReply {
+    match op {
+        Op::Seq(ops) => OpReply::Seq(
+            ops.into_iter()
+                .map(|op| apply_one(shard, op, now_ms, slow, &mut between))
+                .collect(),
+        ),
+        op => apply_one(shard, op, now_ms, slow, &mut between),
+    }
+}
+
+fn apply_one(
+    shard: &mut Shard,
+    op: Op,
+    now_ms: u64,
+    slow: &mut SlowIds,
+    between: &mut dyn FnMut(&mut Shard),
 ) -> OpReply {
     let Op::Batch(cmds, protocol) = op else {
         return shard.apply(op, now_ms);

@@ -7,6 +7,9 @@ use corekv_engine::shard::ShardStats;
 pub struct CoreStats {
     /// Messages this core sent to other cores.
     pub hops: u64,
+    /// Multi-shard commands of this core's connections that shared a transaction
+    /// with others (`crate::exec::group`).
+    pub grouped: u64,
     pub commands: u64,
     pub protocol_errors: u64,
     pub net_input_bytes: u64,

@@ -36,7 +36,8 @@ use corekv_engine::slot::shard_of;
 use super::oom;
 use super::state::Watch;
 use crate::commands::{registry, Exec, Handler, Spec};
-use crate::exec::tx::Held;
+use crate::exec::tx::group::{self, Turn, Work};
+use crate::exec::tx::{Held, EXEC_PARTS_MIN};
 use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
 use crate::shard::answer::{Answer, LogMark};
@@ -256,10 +257,41 @@ async fn spread(
     let (order, mut batches) = per_shard(run.collect());
     batches.sort_unstable_by_key(|(s, _)| *s);
     let shards: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
-    let (held, answers) = Held::ascending(core, batches, out.protocol()).await;
-    let mut replies = Replies::new(out.protocol(), count);
+    let protocol = out.protocol();
+    let work = || {
+        let ops = batches
+            .iter()
+            .map(|(s, cmds)| (*s, Op::Batch(cmds.clone(), protocol)))
+            .collect();
+        let (order, shards) = (order.clone(), shards.clone());
+        let finish = move |answers: Result<Vec<OpReply>, String>, out: &mut ReplyBuf| {
+            let answers = match answers {
+                Ok(answers) => answers,
+                Err(e) => return out.error(&e),
+            };
+            let mut replies = Replies::new(protocol, count);
+            put_back(order, &shards, answers, &mut replies);
+            replies.write(Vec::new(), out);
+        };
+        Work::new(ops, EXEC_PARTS_MIN, protocol, Box::new(finish))
+    };
+    match group::enter(work).await {
+        Turn::Alone => {}
+        Turn::Reply(bytes) => {
+            out.append_vec(bytes);
+            return Ok(());
+        }
+        Turn::Lead(batch) => {
+            group::lead(core, batch, out).await;
+            return Ok(());
+        }
+    }
+    let (held, answers) = Held::ascending(core, batches, protocol).await;
+    let mut replies = Replies::new(protocol, count);
     put_back(order, &shards, answers, &mut replies);
-    held.commit().await.map_err(CmdError::Raw)?;
+    let committed = held.commit().await;
+    group::leave();
+    committed.map_err(CmdError::Raw)?;
     replies.write(Vec::new(), out);
     Ok(())
 }
