@@ -119,8 +119,8 @@ SERVERS = benchlib.SERVERS
 # The --baseline binary runs as a third server, `base`, beside these two.
 BASELINE = "base"
 SERVER_TITLES = {"redis": "Redis", "corekv": "corekv", BASELINE: "corekv baseline"}
-# Ratio columns: (server, against), in table order.
-RATIO_PAIRS = (("corekv", "redis"), ("corekv", BASELINE))
+# Ratio columns: (server, against) and their titles, in table order.
+RATIO_PAIRS = {("corekv", "redis"): "corekv/Redis", ("corekv", BASELINE): "corekv/baseline"}
 LOADGEN, REDIS_BENCHMARK = "corekv-loadgen", "redis-benchmark"
 TXCLIENT = "txclient"
 TXCLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txclient.py")
@@ -758,10 +758,6 @@ def ratio_pairs(kinds):
     return [(a, b) for a, b in RATIO_PAIRS if a in kinds and b in kinds]
 
 
-def pair_title(pair):
-    return f"{SERVER_TITLES[pair[0]]}/{SERVER_TITLES[pair[1]]}"
-
-
 def refused_for(refused, case, kind):
     """Did `kind` refuse the persistence setting that `case` needs?"""
     return bool(case.persistence) and kind in refused.get(case.persistence, {})
@@ -801,7 +797,7 @@ def side_by_side(kinds, heading, rows, by_kind):
     """A table of `rows` (key, title, format) with a column per server and per ratio pair."""
     pairs = ratio_pairs(kinds)
     lines = [f"| {heading} | " + " | ".join(SERVER_TITLES[k] for k in kinds) + " | "
-             + " | ".join(pair_title(p) for p in pairs) + " |", "|---|" + "---:|" * (len(kinds) + len(pairs))]
+             + " | ".join(RATIO_PAIRS[p] for p in pairs) + " |", "|---|" + "---:|" * (len(kinds) + len(pairs))]
     for key, title, fmt in rows:
         sides = [by_kind.get(kind, {}) for kind in kinds]
         cells = [fmt.format(side[key]) if side.get(key) is not None else "–" for side in sides]
@@ -909,10 +905,12 @@ def render(args, plan, results):
     if args.baseline:
         lines += [f"corekv baseline: `{args.baseline}`.", ""]
     for pair, table in ratios.items():
-        lines += [f"**{pair_title(pair)} ratios** (above 1: {SERVER_TITLES[pair[0]]} higher, which is better "
+        lines += [f"**{RATIO_PAIRS[pair]} ratios** (above 1: {SERVER_TITLES[pair[0]]} higher, which is better "
                   "for req/s and worse for the rest):", "", *table, ""]
     lines += ["**Medians:**", "", *absolute, ""]
-    lines += shard_get_note(args.kinds, med)
+    notes = shard_get_note(args.kinds, med)
+    if notes:
+        lines += [*notes, ""]
     if "floor" in args.only:
         lines += [f"**The floor** (every request answered `+OK` without being run; target: canned within "
                   f"{FLOOR_RATIO_TARGET}× of the raw loop's CPU per request):", "", *floor_table(med), ""]
