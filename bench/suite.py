@@ -972,8 +972,10 @@ def parse_args():
     args.only = [section for section in SECTIONS if section in only]
     if "open" in args.only and "closed" not in args.only and not args.rate:
         ap.error("the open section takes its rates from the closed one: add closed to --only, or give --rate")
-    if args.baseline and not os.access(args.baseline, os.X_OK):
-        ap.error(f"--baseline {args.baseline}: not an executable")
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            ap.error(f"--baseline {args.baseline}: not an executable")
+        args.baseline = os.path.abspath(args.baseline)  # servers run in their own directories
     args.kinds = SERVERS + ((BASELINE,) if args.baseline else ())
     args.out_name = "latest" if args.only == list(SECTIONS) else "only-" + "-".join(args.only)
     return ap, args
