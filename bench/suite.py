@@ -904,10 +904,11 @@ def render(args, plan, results):
     ]
     if args.baseline:
         lines += [f"corekv baseline: `{args.baseline}`.", ""]
-    for pair, table in ratios.items():
-        lines += [f"**{RATIO_PAIRS[pair]} ratios** (above 1: {SERVER_TITLES[pair[0]]} higher, which is better "
-                  "for req/s and worse for the rest):", "", *table, ""]
-    lines += ["**Medians:**", "", *absolute, ""]
+    if len(absolute) > 2:  # a section with per-case rows ran
+        for pair, table in ratios.items():
+            lines += [f"**{RATIO_PAIRS[pair]} ratios** (above 1: {SERVER_TITLES[pair[0]]} higher, which is "
+                      "better for req/s and worse for the rest):", "", *table, ""]
+        lines += ["**Medians:**", "", *absolute, ""]
     notes = shard_get_note(args.kinds, med)
     if notes:
         lines += [*notes, ""]
