@@ -72,7 +72,7 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                turn): CPU µs per request and req/s under corekv-loadgen GET at P1 and
                P16, both one thread on the server CPU; target canned ≤ 1.15× raw
 
-    bench/suite.py                 # full run, about 12 minutes on 2 CPUs
+    bench/suite.py                 # full run, about 30 minutes on 2 CPUs
     bench/suite.py --quick         # smoke run, about 3 minutes
     bench/suite.py --rounds 5 --duration 10 --server-cpu 2 --client-cpu 3
     bench/suite.py --only floor,cross-get --rounds 1   # some sections alone
