@@ -48,10 +48,14 @@ def require_tools(*tools):
         sys.exit(f"not found on PATH: {', '.join(missing)} (apt-get install redis-server redis-tools util-linux)")
 
 
-def cargo_build_release(*packages):
+def cargo_build_release(*packages, examples=()):
+    """Builds `packages`' binaries in release mode, or only `examples` of them if given
+    (cargo builds just the targets named)."""
     argv = ["cargo", "build", "--release", "-q"]
     for package in packages:
         argv += ["-p", package]
+    for example in examples:
+        argv += ["--example", example]
     subprocess.run(argv, cwd=ROOT, check=True)
 
 
@@ -146,10 +150,12 @@ class Server:
 
     `started` is the monotonic time just before the process was spawned. With
     `wait=False` the constructor returns at once and the caller decides when the server
-    counts as up (a restart measures how long that takes)."""
+    counts as up (a restart measures how long that takes). It is up once PING gets
+    `ready_reply` (`OK` from a server that answers everything `+OK`)."""
 
-    def __init__(self, name, argv, port, workdir, wait=True):
+    def __init__(self, name, argv, port, workdir, wait=True, ready_reply="PONG"):
         self.name, self.port, self.workdir = name, port, workdir
+        self.ready_reply = ready_reply
         self.log_path = os.path.join(workdir, "server.log")
         with open(self.log_path, "wb") as log:
             self.started = time.monotonic()
@@ -172,7 +178,7 @@ class Server:
             if refusal := self.exited():
                 raise refusal
             try:
-                if resp_command(self.port, "PING") == "PONG":
+                if resp_command(self.port, "PING") == self.ready_reply:
                     return
             except (OSError, RuntimeError):
                 pass
@@ -234,10 +240,10 @@ def corekv_argv(port, data_dir, cpus, shards, extra=(), binary=COREKV):
     return ["taskset", "-c", cpus, binary, *with_extra(defaults, extra)]
 
 
-def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True, binary=COREKV):
+def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True, binary=COREKV, ready_reply="PONG"):
     """Starts `redis` or `corekv` on a free port; `extra` flags replace the defaults
     they name and come last. `binary` is the corekv-server to run (another build, to
-    compare two versions).
+    compare two versions); `ready_reply` is its answer to PING (see Server).
 
     The server's `--dir` is `data_dir` if given (the caller's, never removed here),
     else its temporary working directory."""
@@ -248,7 +254,7 @@ def start(kind, cpus, shards=1, extra=(), data_dir=None, wait=True, binary=COREK
         argv = redis_argv(port, data_dir, cpus, extra)
     else:
         argv = corekv_argv(port, data_dir, cpus, shards, extra, binary)
-    return Server(kind, argv, port, workdir, wait)
+    return Server(kind, argv, port, workdir, wait, ready_reply)
 
 
 def measure(server, run):

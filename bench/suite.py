@@ -48,10 +48,43 @@ Cases, with 50 connections over 100,000 keys and 32-byte values:
                subscribers (one connection each, drained by this script), one
                publisher connection at P16 with redis-benchmark: published messages/s
                and server CPU µs per published message (every delivery included)
+  cross-shard MSET
+               the MSET loads (10 random keys per command, both tools) on a corekv of
+               two shards, both on the server CPU (`--shards 2 --cpus SERVER_CPU`, the
+               MULTI section's two-shard layout), so nearly every MSET spans both;
+               Redis beside it as in the one-shard MSET rows
+  cross-shard GET
+               GET P1 and P16 on that two-shard corekv with bench/shardclient.py, each
+               connection's keys on its home shard (the core that accepted it) or all
+               on the other shard: server CPU µs per request of each, and other/home
+               (issue "Network stage 2" targets ≤ 1.3). The method: a key's shard is
+               crc16(key) % 16384 % shards (engine/src/slot.rs; Python's
+               binascii.crc_hqx is that CRC), so the prefilled keys key:0 .. split
+               into a list per shard; a connection's home is where SO_REUSEPORT put
+               it, found by sending it PINGs one at a time and seeing which shard-N
+               thread's run time (/proc/PID/task/TID/schedstat) grows. The client
+               measures the server's CPU over the GETs alone. Redis runs the home
+               loads with the same client, as the one-thread reference
+  floor        `corekv-server --canned-reply` (every request framed and answered +OK
+               through corekv's driver and session, no command run) against the raw
+               io_uring loop loadgen/examples/raw_uring.rs (multishot accept, multishot
+               receive into provided buffers, one send of +OK per request per loop
+               turn): CPU µs per request and req/s under corekv-loadgen GET at P1 and
+               P16, both one thread on the server CPU; target canned ≤ 1.15× raw
 
-    bench/suite.py                 # full run, about 10 minutes on 2 CPUs
-    bench/suite.py --quick         # smoke run, about 2.5 minutes
+    bench/suite.py                 # full run, about 30 minutes on 2 CPUs
+    bench/suite.py --quick         # smoke run, about 3 minutes
     bench/suite.py --rounds 5 --duration 10 --server-cpu 2 --client-cpu 3
+    bench/suite.py --only floor,cross-get --rounds 1   # some sections alone
+    bench/suite.py --baseline /tmp/before/corekv-server  # a change against the build before it
+
+Sections for --only, in run order: closed (SET/GET P1 and P16, MSET, lists),
+persistence, memory, zset, multi, queue, cross-mset, cross-get, floor, open, pubsub,
+idle, families; open takes its rates from closed (or --rate). --baseline runs
+another corekv-server binary as a third server, `corekv baseline`, in the same
+alternating rounds (every section but floor and families), and adds a
+corekv/baseline ratio table: a change measured against its previous build on the
+same machine at the same time.
 
 Closed-loop loads run --duration seconds with corekv-loadgen; redis-benchmark, which
 has no duration, sends as many requests as the same server answered in that time
@@ -59,9 +92,10 @@ under corekv-loadgen just before (so a slow server does not stretch the run).
 --requests N makes every closed-loop load N requests instead.
 
 Writes the Markdown tables to stdout and bench/results/latest.md, and every sample to
-bench/results/latest.json. Needs redis-server, redis-benchmark, redis-cli and taskset
-on PATH; builds corekv-server and corekv-loadgen in release mode first (--no-build:
-use target/release as it is).
+bench/results/latest.json (with --only: only-SECTIONS.md and .json). Needs
+redis-server, redis-benchmark, redis-cli and taskset on PATH; builds corekv-server
+and corekv-loadgen (and the raw loop, for the floor) in release mode first
+(--no-build: use target/release as it is).
 """
 
 import argparse
@@ -82,12 +116,23 @@ import benchlib
 import families
 
 SERVERS = benchlib.SERVERS
-SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
+# The --baseline binary runs as a third server, `base`, beside these two.
+BASELINE = "base"
+SERVER_TITLES = {"redis": "Redis", "corekv": "corekv", BASELINE: "corekv baseline"}
+# Ratio columns: (server, against) and their titles, in table order.
+RATIO_PAIRS = {("corekv", "redis"): "corekv/Redis", ("corekv", BASELINE): "corekv/baseline"}
 LOADGEN, REDIS_BENCHMARK = "corekv-loadgen", "redis-benchmark"
 TXCLIENT = "txclient"
 TXCLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txclient.py")
 QUEUECLIENT = "queueclient"
 QUEUECLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "queueclient.py")
+SHARDCLIENT = "shardclient"
+SHARDCLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shardclient.py")
+# The raw io_uring loop of the floor section (loadgen/examples/raw_uring.rs).
+RAW_LOOP_EXAMPLE = "raw_uring"
+RAW_LOOP = os.path.join(benchlib.ROOT, "target", "release", "examples", RAW_LOOP_EXAMPLE)
+# Shards of the cross-shard sections' corekv, all on the server CPU.
+CROSS_SHARDS = 2
 # MULTI cases: corekv shards, and two keys on one shard / on the two shards.
 MULTI_SHARDS = {"multi-1shard": (1, ("{tx}1", "{tx}2")), "multi-2shards": (2, ("tx:a", "tx:b"))}
 MSET_KEYS = 10
@@ -107,6 +152,9 @@ FULL = {"duration": 5.0, "memory_keys": 1_000_000, "publish_messages": 1_000_000
         "idle_connections": 10_000, "idle_window_s": 10.0}
 QUICK = {"duration": 1.0, "memory_keys": 100_000, "publish_messages": 100_000,
          "idle_connections": 1_000, "idle_window_s": 2.0}
+# The sections, in run order (--only).
+SECTIONS = ("closed", "persistence", "memory", "zset", "multi", "queue", "cross-mset", "cross-get", "floor",
+            "open", "pubsub", "idle", "families")
 # Descriptors the servers and this script keep beside the idle connections.
 IDLE_SPARE_FDS = 128
 IDLE_SETTLE_S = 1.0
@@ -136,6 +184,7 @@ class Case:
     open_loop: bool = False
     persistence: str = ""  # a PERSISTENCE key: the persistence section's cases
     subscribers: int = 0  # the pub/sub section's cases
+    shards: int = 1  # corekv's shards (Redis has one thread whatever this says)
 
     def title(self, plan):
         if self.subscribers:
@@ -152,16 +201,21 @@ class Case:
         elif self.command in MULTI_SHARDS:
             shards = MULTI_SHARDS[self.command][0]
             load = f"MULTI/INCR×2/EXEC, {'one shard' if shards == 1 else 'two shards'} (tx/s)"
+        elif self.command in SHARD_GET_KEYS:
+            load = f"GET P{self.pipeline}, keys on {SHARD_GET_KEYS[self.command]}"
         else:
             load = f"{self.command.upper()} P{self.pipeline}"
         if self.persistence:
             load += f", {PERSISTENCE_TITLES[self.persistence]}"
+        if self.shards > 1:
+            load += f", corekv {self.shards} shards"
         return f"{load} · {self.tool}"
 
 
-def closed(tool, command, pipeline, persistence=""):
-    suffix = f"-{persistence}" if persistence else ""
-    return Case(f"{command}-p{pipeline}-{tool}{suffix}", tool, command, pipeline, persistence=persistence)
+def closed(tool, command, pipeline, persistence="", shards=1):
+    suffix = (f"-{persistence}" if persistence else "") + (f"-{shards}shards" if shards > 1 else "")
+    return Case(f"{command}-p{pipeline}-{tool}{suffix}", tool, command, pipeline, persistence=persistence,
+                shards=shards)
 
 
 OPEN_SET, OPEN_GET = (Case(f"{c}-open-{LOADGEN}", LOADGEN, c, open_loop=True) for c in ("set", "get"))
@@ -187,6 +241,22 @@ CLOSED_CASES = (
     *LIST_CASES,
 )
 OPEN_CASES = (OPEN_SET, OPEN_GET)
+# Cross-shard MSET: the MSET loads on a corekv of CROSS_SHARDS shards (each command's
+# ten random keys nearly always span both), corekv-loadgen first to size redis-benchmark.
+MSET_CROSS_CASES = tuple(closed(tool, "mset", 1, shards=CROSS_SHARDS) for tool in (LOADGEN, REDIS_BENCHMARK))
+# Cross-shard GET (bench/shardclient.py): each connection's keys on its home shard or
+# on the other one; Redis runs the home loads only, as the one-thread reference.
+SHARD_GET_KEYS = {"get-home": "the connection's home shard", "get-other": "the other shard"}
+SHARD_GET_CASES = tuple(Case(f"{command}-p{p}-{SHARDCLIENT}-{CROSS_SHARDS}shards", SHARDCLIENT, command, p,
+                             shards=CROSS_SHARDS) for p in (1, 16) for command in SHARD_GET_KEYS)
+# The floor: corekv-server --canned-reply against the raw io_uring loop, each
+# answering every request +OK, under corekv-loadgen GET at these pipelines.
+FLOOR_SERVERS = ("raw", "canned")
+FLOOR_TITLES = {"raw": "raw io_uring loop", "canned": "corekv --canned-reply"}
+FLOOR_PIPELINES = (1, 16)
+# Targets the new rows' notes check against (issue "Network stage 2").
+SHARD_GET_RATIO_TARGET = 1.3
+FLOOR_RATIO_TARGET = 1.15
 PUBSUB_CASES = tuple(Case(f"publish-s{n}-{REDIS_BENCHMARK}", REDIS_BENCHMARK, "publish", PUBSUB_PIPELINE,
                           subscribers=n) for n in PUBSUB_SUBSCRIBERS)
 MULTI_CASES = tuple(Case(f"{command}-{TXCLIENT}", TXCLIENT, command) for command in MULTI_SHARDS)
@@ -207,10 +277,12 @@ TABLE_CASES = (
     QUEUE_CASE,
     *(closed(tool, "set", p, setting) for tool, p in PERSISTENCE_TABLE_LOADS for setting in PERSISTENCE),
     *PUBSUB_CASES,
+    *reversed(MSET_CROSS_CASES),
+    *SHARD_GET_CASES,
 )
 assert sorted(c.key for c in TABLE_CASES) == sorted(
     c.key for c in CLOSED_CASES + OPEN_CASES + PUBSUB_CASES + MULTI_CASES + (QUEUE_CASE,)
-    + sum(PERSISTENCE_CASES.values(), ()))
+    + sum(PERSISTENCE_CASES.values(), ()) + MSET_CROSS_CASES + SHARD_GET_CASES)
 
 
 
@@ -257,7 +329,7 @@ def zset_load(args, server, case):
 
 def zset_session(args, plan, results, rnd, kind, pipe_path, commands):
     """The sorted-set cases on a fresh server holding the big sorted set."""
-    server = benchlib.start(kind, args.server_cpu)
+    server = start_server(args, kind)
     try:
         benchlib.pipe(server.port, args.client_cpu, pipe_path, commands)
         run_cases(args, plan, results, rnd, kind, server, ZSET_CASES)
@@ -331,14 +403,14 @@ def multi_session(args, results, rnd, kind):
     """The MULTI cases, each on a fresh server: corekv with the case's shard count."""
     for case in MULTI_CASES:
         shards, keys = MULTI_SHARDS[case.command]
-        server = benchlib.start(kind, args.server_cpu, shards=shards)
+        server = start_server(args, kind, shards=shards)
         try:
             sample = benchlib.measure(server, lambda: run_txclient(args, server.port, keys))
         finally:
             server.stop()
         sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
         sample["round"] = rnd + 1
-        results["samples"].setdefault(case.key, {s: [] for s in SERVERS})[kind].append(sample)
+        results["samples"].setdefault(case.key, {s: [] for s in args.kinds})[kind].append(sample)
         log_sample(rnd, kind, case.title(None), sample)
 
 
@@ -352,15 +424,98 @@ def run_queueclient(args, port):
 
 def queue_session(args, results, rnd, kind):
     """The job-queue case on a fresh server: its CPU per popped element."""
-    server = benchlib.start(kind, args.server_cpu)
+    server = start_server(args, kind)
     try:
         sample = benchlib.measure(server, lambda: run_queueclient(args, server.port))
     finally:
         server.stop()
     sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
     sample["round"] = rnd + 1
-    results["samples"].setdefault(QUEUE_CASE.key, {s: [] for s in SERVERS})[kind].append(sample)
+    results["samples"].setdefault(QUEUE_CASE.key, {s: [] for s in args.kinds})[kind].append(sample)
     log_sample(rnd, kind, QUEUE_CASE.title(None), sample)
+
+
+def start_server(args, kind, shards=1, extra=()):
+    """A fresh `redis`, `corekv` or `base` (the --baseline binary) on the server CPU,
+    corekv with `shards` shards (all on that CPU); `extra` flags as benchlib.start."""
+    binary = args.baseline if kind == BASELINE else benchlib.COREKV
+    return benchlib.start("redis" if kind == "redis" else "corekv", args.server_cpu, shards=shards, extra=extra,
+                          binary=binary)
+
+
+def round_order(args, rnd):
+    """The servers in round `rnd`'s order: as listed in odd rounds (1, 3, ...), reversed
+    in even ones."""
+    return args.kinds if rnd % 2 == 0 else tuple(reversed(args.kinds))
+
+
+def record(args, results, rnd, kind, case, sample):
+    sample["round"] = rnd + 1
+    results["samples"].setdefault(case.key, {s: [] for s in args.kinds})[kind].append(sample)
+    log_sample(rnd, kind, case.title(None), sample)
+
+
+def mset_cross_session(args, plan, results, rnd, kind):
+    """Cross-shard MSET on a fresh server: corekv with CROSS_SHARDS shards."""
+    server = start_server(args, kind, shards=CROSS_SHARDS)
+    try:
+        run_cases(args, plan, results, rnd, kind, server, MSET_CROSS_CASES)
+    finally:
+        server.stop()
+
+
+def run_shardclient(args, server, case, shards):
+    """One bench/shardclient.py run pinned to the client CPU; it measures the server's
+    CPU over its load alone (not its connections' classification)."""
+    argv = [sys.executable, SHARDCLIENT_SCRIPT, "--port", str(server.port), "--pid", str(server.pid),
+            "--shards", str(shards), "--keys", case.command.removeprefix("get-"),
+            "--keyspace", str(args.keyspace), "--value-size", str(args.value_size),
+            "--clients", str(args.clients), "-P", str(case.pipeline), "--duration", str(args.duration)]
+    return json.loads(benchlib.run_pinned(args.client_cpu, argv))
+
+
+def shard_get_session(args, results, rnd, kind):
+    """Cross-shard GET on a fresh prefilled server; Redis runs the home loads only."""
+    shards = 1 if kind == "redis" else CROSS_SHARDS
+    server = start_server(args, kind, shards=shards)
+    try:
+        prefill(args, server)
+        for case in SHARD_GET_CASES:
+            if kind == "redis" and case.command != "get-home":
+                continue
+            benchlib.reset_peak_rss(server.pid)
+            sample = run_shardclient(args, server, case, shards)
+            sample["peak_rss_mib"] = server.peak_rss_kib() / 1024
+            record(args, results, rnd, kind, case, sample)
+    finally:
+        server.stop()
+
+
+def start_floor(args, kind):
+    """The floor section's `raw` loop or `canned` corekv (one shard) on the server CPU;
+    both answer PING `+OK`."""
+    if kind == "canned":
+        return benchlib.start("corekv", args.server_cpu, extra=("--canned-reply",), ready_reply="OK")
+    port = benchlib.free_port()
+    argv = ["taskset", "-c", args.server_cpu, RAW_LOOP, "--port", str(port)]
+    return benchlib.Server(kind, argv, port, tempfile.mkdtemp(prefix="bench-raw-"), ready_reply="OK")
+
+
+def floor_session(args, results, rnd, kind):
+    """The floor loads on a fresh `raw` or `canned` server."""
+    server = start_floor(args, kind)
+    try:
+        for pipeline in FLOOR_PIPELINES:
+            flags = ["-t", "get", "-c", args.clients, "-P", pipeline, "--keyspace", args.keyspace, "--seed", SEED]
+            flags += ["-n", args.requests] if args.requests else ["--duration", args.duration]
+            flags = [str(f) for f in flags]
+            sample = benchlib.measure(server, lambda: benchlib.run_loadgen(server.port, args.client_cpu, flags))
+            sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
+            sample["round"] = rnd + 1
+            results["floor"].setdefault(f"p{pipeline}", {k: [] for k in FLOOR_SERVERS})[kind].append(sample)
+            log_sample(rnd, kind, f"floor: GET P{pipeline} · {LOADGEN}", sample)
+    finally:
+        server.stop()
 
 
 def log(line):
@@ -378,20 +533,25 @@ def run_cases(args, plan, results, rnd, kind, server, cases):
         sample = run_case(args, plan, session, server, case)
         session[case.key] = sample
         sample["round"] = rnd + 1
-        results["samples"].setdefault(case.key, {s: [] for s in SERVERS})[kind].append(sample)
+        results["samples"].setdefault(case.key, {s: [] for s in args.kinds})[kind].append(sample)
         log_sample(rnd, kind, case.title(plan), sample)
         if kind == "redis":
             plan.learn(args, case, sample)
 
 
+def prefill(args, server):
+    """Writes the loads' keyspace once (corekv-loadgen --prefill)."""
+    flags = ["-t", "get", "-n", "1", "-c", "1", "--prefill", "--keyspace", str(args.keyspace),
+             "--value-size", str(args.value_size), "--seed", str(SEED)]
+    benchlib.run_loadgen(server.port, args.client_cpu, flags)
+
+
 def prefilled_session(args, plan, results, rnd, kind, cases, extra=()):
     """A fresh server (with `extra` flags) with the loads' keyspace written once, running
     `cases`."""
-    server = benchlib.start(kind, args.server_cpu, extra=extra)
+    server = start_server(args, kind, extra=extra)
     try:
-        prefill = ["-t", "get", "-n", "1", "-c", "1", "--prefill", "--keyspace", str(args.keyspace),
-                   "--value-size", str(args.value_size), "--seed", str(SEED)]
-        benchlib.run_loadgen(server.port, args.client_cpu, prefill)
+        prefill(args, server)
         run_cases(args, plan, results, rnd, kind, server, cases)
     finally:
         server.stop()
@@ -419,7 +579,7 @@ def persistence_session(args, plan, results, rnd, kind, setting):
 
 
 def memory_session(args, results, rnd, kind, pipe_path):
-    server = benchlib.start(kind, args.server_cpu)
+    server = start_server(args, kind)
     try:
         used_before = int(benchlib.info_fields(server.port, "memory")["used_memory"])
         rss_before_kib = server.rss_kib()
@@ -462,7 +622,7 @@ def idle_connection_count(wanted):
 def idle_session(args, results, rnd, kind):
     count = idle_connection_count(args.idle_connections)
     maxclients = ("--maxclients", str(count + IDLE_SPARE_FDS))
-    server = benchlib.start(kind, args.server_cpu, extra=maxclients)
+    server = start_server(args, kind, extra=maxclients)
     sockets = []
     try:
         ping = "*1\r\n$4\r\nPING\r\n".encode()
@@ -554,7 +714,7 @@ def pubsub_session(args, results, rnd, kind):
     subscriber cut off meanwhile (over its output-buffer limit) fails the run, since
     its messages would no longer be delivered."""
     for case in PUBSUB_CASES:
-        server = benchlib.start(kind, args.server_cpu)
+        server = start_server(args, kind)
         subscribers = Subscribers(server.port, case.subscribers)
         try:
             sample = benchlib.measure(server, lambda: run_publish(server.port, args.client_cpu,
@@ -567,7 +727,7 @@ def pubsub_session(args, results, rnd, kind):
             raise RuntimeError(f"{kind}: {case.subscribers - still} subscribers were cut off")
         sample["peak_rss_mib"] = sample.pop("peak_rss_kib") / 1024
         sample["round"] = rnd + 1
-        results["samples"].setdefault(case.key, {s: [] for s in SERVERS})[kind].append(sample)
+        results["samples"].setdefault(case.key, {s: [] for s in args.kinds})[kind].append(sample)
         log_sample(rnd, kind, case.title(None), sample)
 
 
@@ -582,6 +742,9 @@ def medians(results):
     idle_metrics = ("connections", "rss_per_connection_b", "idle_cpu_percent")
     out["idle"] = {kind: {m: benchlib.median(samples, m) for m in idle_metrics}
                    for kind, samples in results["idle"].items() if samples}
+    out["floor"] = {load: {kind: {m: benchlib.median(samples, m) for m, _, _ in METRICS}
+                           for kind, samples in by_server.items() if samples}
+                    for load, by_server in results["floor"].items()}
     return out
 
 
@@ -589,33 +752,58 @@ def ratio(corekv, redis):
     return f"{corekv / redis:.2f}" if corekv is not None and redis else "–"
 
 
+def ratio_pairs(kinds):
+    """The ratio columns or tables of this run: corekv/Redis, and corekv/baseline with
+    --baseline."""
+    return [(a, b) for a, b in RATIO_PAIRS if a in kinds and b in kinds]
+
+
 def refused_for(refused, case, kind):
     """Did `kind` refuse the persistence setting that `case` needs?"""
     return bool(case.persistence) and kind in refused.get(case.persistence, {})
 
 
-def performance_tables(plan, med, refused):
+def performance_tables(kinds, plan, med, refused):
+    """One ratio table per pair of ratio_pairs, and the medians; the cases this run
+    measured, in TABLE_CASES order."""
     titles = " | ".join(title for _, title, _ in METRICS) + " |"
-    ratios = ["| case | " + titles, "|---|" + "---:|" * len(METRICS)]
+    pairs = ratio_pairs(kinds)
+    ratios = {pair: ["| case | " + titles, "|---|" + "---:|" * len(METRICS)] for pair in pairs}
     absolute = ["| case | server | " + titles, "|---|---|" + "---:|" * len(METRICS)]
     for case in TABLE_CASES:
-        title, by_server = case.title(plan), med.get(case.key, {})
-        for kind in SERVERS:
+        if case.key not in med:
+            continue
+        title, by_server = case.title(plan), med[case.key]
+        for kind in kinds:
             if kind in by_server:
                 cells = [fmt.format(by_server[kind][m]) for m, _, fmt in METRICS]
             else:
                 cells = [NOT_SUPPORTED if refused_for(refused, case, kind) else "–"]
                 cells += ["–"] * (len(METRICS) - 1)
             absolute.append(f"| {title} | {SERVER_TITLES[kind]} | " + " | ".join(cells) + " |")
-        if all(kind in by_server for kind in SERVERS):
-            cells = [ratio(by_server["corekv"][m], by_server["redis"][m]) for m, _, _ in METRICS]
-        else:
-            missing = [kind for kind in SERVERS if kind not in by_server]
-            cells = [f"{SERVER_TITLES[missing[0]]}: {NOT_SUPPORTED}" if refused_for(refused, case, missing[0])
-                     else "–"]
-            cells += [""] * (len(METRICS) - 1)
-        ratios.append(f"| {title} | " + " | ".join(cells) + " |")
+        for pair in pairs:
+            if all(kind in by_server for kind in pair):
+                cells = [ratio(by_server[pair[0]][m], by_server[pair[1]][m]) for m, _, _ in METRICS]
+            else:
+                missing = [kind for kind in pair if kind not in by_server]
+                cells = [f"{SERVER_TITLES[missing[0]]}: {NOT_SUPPORTED}" if refused_for(refused, case, missing[0])
+                         else "–"]
+                cells += [""] * (len(METRICS) - 1)
+            ratios[pair].append(f"| {title} | " + " | ".join(cells) + " |")
     return ratios, absolute
+
+
+def side_by_side(kinds, heading, rows, by_kind):
+    """A table of `rows` (key, title, format) with a column per server and per ratio pair."""
+    pairs = ratio_pairs(kinds)
+    lines = [f"| {heading} | " + " | ".join(SERVER_TITLES[k] for k in kinds) + " | "
+             + " | ".join(RATIO_PAIRS[p] for p in pairs) + " |", "|---|" + "---:|" * (len(kinds) + len(pairs))]
+    for key, title, fmt in rows:
+        sides = [by_kind.get(kind, {}) for kind in kinds]
+        cells = [fmt.format(side[key]) if side.get(key) is not None else "–" for side in sides]
+        cells += [ratio(by_kind.get(a, {}).get(key), by_kind.get(b, {}).get(key)) for a, b in pairs]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def memory_table(args, med, results_memory):
@@ -623,34 +811,59 @@ def memory_table(args, med, results_memory):
             ("rss_per_key_b", "RSS growth, bytes/key", "{:.1f}"),
             ("peak_rss_mib", "peak RSS, MiB", "{:.1f}"),
             ("load_s", "load time (redis-cli --pipe), s", "{:.2f}")]
-    lines = [f"| {args.memory_keys:,} keys ({MEMORY_KEY_BYTES} B keys, {MEMORY_VALUE_BYTES} B values) "
-             "| Redis | corekv | corekv/Redis |", "|---|---:|---:|---:|"]
-    redis, corekv = med["memory"].get("redis", {}), med["memory"].get("corekv", {})
-    for key, title, fmt in rows:
-        cells = [fmt.format(side[key]) if side.get(key) is not None else "–" for side in (redis, corekv)]
-        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(corekv.get(key), redis.get(key))} |")
-    allocators = [samples[-1]["mem_allocator"] if samples else "–" for samples in
-                  (results_memory["redis"], results_memory["corekv"])]
-    lines.append(f"| allocator (INFO mem_allocator) | {allocators[0]} | {allocators[1]} | |")
+    heading = f"{args.memory_keys:,} keys ({MEMORY_KEY_BYTES} B keys, {MEMORY_VALUE_BYTES} B values)"
+    lines = side_by_side(args.kinds, heading, rows, med["memory"])
+    allocators = [results_memory[kind][-1]["mem_allocator"] if results_memory[kind] else "–" for kind in args.kinds]
+    lines.append("| allocator (INFO mem_allocator) | " + " | ".join(allocators) + " |"
+                 + " |" * len(ratio_pairs(args.kinds)))
     return lines
 
 
-def idle_table(med):
+def idle_table(args, med):
     rows = [("rss_per_connection_b", "RSS growth per connection, bytes", "{:.0f}"),
             ("idle_cpu_percent", "server CPU while idle, % of a CPU", "{:.2f}")]
-    redis, corekv = med["idle"].get("redis", {}), med["idle"].get("corekv", {})
-    count = corekv.get("connections") or redis.get("connections") or 0
-    lines = [f"| {count:,.0f} idle connections | Redis | corekv | corekv/Redis |", "|---|---:|---:|---:|"]
-    for key, title, fmt in rows:
-        cells = [fmt.format(side[key]) if side.get(key) is not None else "–" for side in (redis, corekv)]
-        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(corekv.get(key), redis.get(key))} |")
+    count = max((side.get("connections") or 0 for side in med["idle"].values()), default=0)
+    return side_by_side(args.kinds, f"{count:,.0f} idle connections", rows, med["idle"])
+
+
+def floor_table(med):
+    """The floor section: CPU per request and requests/s of the raw loop and of the
+    canned-reply corekv, and canned/raw."""
+    lines = [f"| corekv-loadgen GET | {FLOOR_TITLES['raw']} CPU µs/req | {FLOOR_TITLES['canned']} CPU µs/req "
+             f"| canned/raw CPU | {FLOOR_TITLES['raw']} req/s | {FLOOR_TITLES['canned']} req/s | canned/raw req/s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for pipeline in FLOOR_PIPELINES:
+        by_kind = med["floor"].get(f"p{pipeline}", {})
+        raw, canned = by_kind.get("raw", {}), by_kind.get("canned", {})
+        cells = []
+        for key, fmt in (("cpu_us", "{:.2f}"), ("rps", "{:,.0f}")):
+            cells += [fmt.format(side[key]) if side.get(key) is not None else "–" for side in (raw, canned)]
+            cells.append(ratio(canned.get(key), raw.get(key)))
+        lines.append(f"| P{pipeline} | " + " | ".join(cells) + " |")
     return lines
 
 
-def persistence_note(med, refused):
+def shard_get_note(kinds, med):
+    """Cross-shard GET: each corekv's CPU per request on other-shard keys over home-shard
+    keys, against the target."""
+    lines = []
+    for kind in kinds:
+        notes = []
+        for pipeline in (1, 16):
+            home, other = (med.get(f"{command}-p{pipeline}-{SHARDCLIENT}-{CROSS_SHARDS}shards", {}).get(kind)
+                           for command in SHARD_GET_KEYS)
+            if home and other:
+                notes.append(f"P{pipeline} {other['cpu_us'] / home['cpu_us']:.2f}×")
+        if notes:
+            lines.append(f"Cross-shard GET, {SERVER_TITLES[kind]}: CPU per request of other-shard keys over "
+                         f"home-shard keys: {', '.join(notes)} (target ≤ {SHARD_GET_RATIO_TARGET}×).")
+    return lines
+
+
+def persistence_note(kinds, med, refused):
     """Each server's everysec against its own persistence off, per load; refusals."""
     lines = []
-    for kind in SERVERS:
+    for kind in kinds:
         notes = []
         for tool, pipeline in PERSISTENCE_TABLE_LOADS:
             on = med.get(closed(tool, "set", pipeline, "everysec").key, {}).get(kind)
@@ -672,14 +885,15 @@ def render(args, plan, results):
     med = results["medians"]
     m, settings = results["machine"], results["settings"]
     load = results["load_average"]
-    ratios, absolute = performance_tables(plan, med, results["refused"])
+    ratios, absolute = performance_tables(args.kinds, plan, med, results["refused"])
     length = (f"{args.requests:,} requests per closed-loop load" if args.requests
               else f"{args.duration:g} s per load")
     lines = [
         f"corekv vs Redis {m['redis_server']}: medians of {args.rounds} alternating "
         f"round{'s' if args.rounds != 1 else ''}, {length}. "
         f"Servers on CPU {args.server_cpu} (`redis-server --save '' --appendonly no`, "
-        f"`corekv-server --shards 1 --cpus {args.server_cpu} --appendonly no`), "
+        f"`corekv-server --shards 1 --cpus {args.server_cpu} --appendonly no`; the rows that say "
+        f"`corekv {CROSS_SHARDS} shards` run `--shards {CROSS_SHARDS}`, every shard on CPU {args.server_cpu}), "
         f"clients on CPU {args.client_cpu}; "
         f"{args.clients} connections, {args.keyspace:,} keys, {args.value_size}-byte values.",
         "",
@@ -687,21 +901,27 @@ def render(args, plan, results):
         f"{load['start'][0]:.2f} at the start, {load['end'][0]:.2f} at the end; {settings['date']}.",
         f"Reproduce with `{results['command']}`.",
         "",
-        "**corekv/Redis ratios** (above 1: corekv higher, which is better for req/s and worse for the rest):",
-        "",
-        *ratios,
-        "",
-        "**Medians:**",
-        "",
-        *absolute,
-        "",
-        *memory_table(args, med, results["memory"]),
-        "",
-        *idle_table(med),
-        "",
     ]
-    lines += ["**Command families** (bench/families.py):", "", *families.tables(results["families"]), ""]
-    notes = persistence_note(med, results["refused"])
+    if args.baseline:
+        lines += [f"corekv baseline: `{args.baseline}`.", ""]
+    if len(absolute) > 2:  # a section with per-case rows ran
+        for pair, table in ratios.items():
+            lines += [f"**{RATIO_PAIRS[pair]} ratios** (above 1: {SERVER_TITLES[pair[0]]} higher, which is "
+                      "better for req/s and worse for the rest):", "", *table, ""]
+        lines += ["**Medians:**", "", *absolute, ""]
+    notes = shard_get_note(args.kinds, med)
+    if notes:
+        lines += [*notes, ""]
+    if "floor" in args.only:
+        lines += [f"**The floor** (every request answered `+OK` without being run; target: canned within "
+                  f"{FLOOR_RATIO_TARGET}× of the raw loop's CPU per request):", "", *floor_table(med), ""]
+    if "memory" in args.only:
+        lines += [*memory_table(args, med, results["memory"]), ""]
+    if "idle" in args.only:
+        lines += [*idle_table(args, med), ""]
+    if "families" in args.only:
+        lines += ["**Command families** (bench/families.py):", "", *families.tables(results["families"]), ""]
+    notes = persistence_note(args.kinds, med, results["refused"])
     if notes:
         lines += [*notes, ""]
     lines += [
@@ -716,6 +936,9 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK['duration']:g} s loads, {QUICK['memory_keys']:,} keys for memory")
+    ap.add_argument("--only", help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="another corekv-server, run beside this build as a third server (`corekv baseline`)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     ap.add_argument("--duration", type=float, help=f"seconds per load (default {FULL['duration']:g})")
     ap.add_argument("--requests", type=int, help="requests per closed-loop load, instead of --duration")
@@ -730,7 +953,8 @@ def parse_args():
     ap.add_argument("--server-cpu", default="0", help="CPU for the servers (default 0)")
     ap.add_argument("--client-cpu", default="1", help="CPU for the load generators (default 1)")
     ap.add_argument("--out-dir", default=os.path.join(benchlib.ROOT, "bench", "results"),
-                    help="where latest.md and latest.json go (default bench/results)")
+                    help="where latest.md and latest.json go (default bench/results; with --only, "
+                         "only-SECTIONS.md and .json)")
     families.add_args(ap)
     args = ap.parse_args()
     profile = QUICK if args.quick else FULL
@@ -743,66 +967,98 @@ def parse_args():
         ap.error("--rounds, --duration and --memory-keys must be positive")
     if args.server_cpu == args.client_cpu:
         ap.error("--server-cpu and --client-cpu must differ: the servers and clients would share a CPU")
+    only = args.only.split(",") if args.only else list(SECTIONS)
+    if unknown := set(only) - set(SECTIONS):
+        ap.error(f"unknown sections {sorted(unknown)}; known: {','.join(SECTIONS)}")
+    args.only = [section for section in SECTIONS if section in only]
+    if "open" in args.only and "closed" not in args.only and not args.rate:
+        ap.error("the open section takes its rates from the closed one: add closed to --only, or give --rate")
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            ap.error(f"--baseline {args.baseline}: not an executable")
+        args.baseline = os.path.abspath(args.baseline)  # servers run in their own directories
+    args.kinds = SERVERS + ((BASELINE,) if args.baseline else ())
+    args.out_name = "latest" if args.only == list(SECTIONS) else "only-" + "-".join(args.only)
     return ap, args
+
+
+def build(args):
+    """The release binaries the chosen sections run."""
+    benchlib.cargo_build_release("corekv-server", "corekv-loadgen")
+    if "floor" in args.only:
+        benchlib.cargo_build_release("corekv-loadgen", examples=(RAW_LOOP_EXAMPLE,))
+
+
+def run_rounds(args, plan, results, chosen, scratch):
+    """Every chosen section's rounds, in the order the sections' comments give."""
+    if "memory" in args.only:
+        pipe_path = os.path.join(scratch, "memory.resp")
+        benchlib.write_set_pipe_file(pipe_path, args.memory_keys)
+    if "zset" in args.only:
+        zset_pipe_path = os.path.join(scratch, "zset.resp")
+        zset_commands = write_zset_pipe_file(zset_pipe_path)
+    per_round = [  # section, what it runs for one server in one round
+        ("closed", lambda rnd, kind: closed_session(args, plan, results, rnd, kind)),
+        *((("persistence", lambda rnd, kind, setting=setting: persistence_session(
+            args, plan, results, rnd, kind, setting)) for setting in PERSISTENCE)),
+        ("memory", lambda rnd, kind: memory_session(args, results, rnd, kind, pipe_path)),
+        ("zset", lambda rnd, kind: zset_session(args, plan, results, rnd, kind, zset_pipe_path, zset_commands)),
+        ("multi", lambda rnd, kind: multi_session(args, results, rnd, kind)),
+        ("queue", lambda rnd, kind: queue_session(args, results, rnd, kind)),
+        ("cross-mset", lambda rnd, kind: mset_cross_session(args, plan, results, rnd, kind)),
+        ("cross-get", lambda rnd, kind: shard_get_session(args, results, rnd, kind)),
+    ]
+    for rnd in range(args.rounds):
+        for section, session in per_round:
+            if section in args.only:
+                for kind in round_order(args, rnd):
+                    session(rnd, kind)
+        if "floor" in args.only:
+            for kind in FLOOR_SERVERS if rnd % 2 == 0 else reversed(FLOOR_SERVERS):
+                floor_session(args, results, rnd, kind)
+    later = [("open", lambda rnd, kind: open_session(args, plan, results, rnd, kind)),
+             ("pubsub", lambda rnd, kind: pubsub_session(args, results, rnd, kind)),
+             ("idle", lambda rnd, kind: idle_session(args, results, rnd, kind))]
+    for section, session in later:
+        if section in args.only:
+            for rnd in range(args.rounds):
+                for kind in round_order(args, rnd):
+                    session(rnd, kind)
+    if "families" in args.only:
+        results["families"] = families.run(args, chosen)
 
 
 def main():
     ap, args = parse_args()
     benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
     if not args.no_build:
-        benchlib.cargo_build_release("corekv-server", "corekv-loadgen")
+        build(args)
     fixed_rates = {"get": args.rate, "set": args.rate} if args.rate else {}
     plan = Plan(rates=fixed_rates)
     results = {
-        "format": "corekv-bench-suite/2",
+        "format": "corekv-bench-suite/3",
         "command": shlex.join(["bench/suite.py", *sys.argv[1:]]),
         "machine": benchlib.machine(),
         "settings": {**vars(args), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")},
         "load_average": {"start": os.getloadavg()},
         "samples": {},
-        "memory": {kind: [] for kind in SERVERS},
-        "idle": {kind: [] for kind in SERVERS},
+        "memory": {kind: [] for kind in args.kinds},
+        "idle": {kind: [] for kind in args.kinds},
+        "floor": {},  # load -> raw / canned -> samples
         "refused": {},  # persistence setting -> server -> its start-up message
     }
     chosen = families.chosen_families(ap, args)
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as scratch:
-        pipe_path = os.path.join(scratch, "memory.resp")
-        benchlib.write_set_pipe_file(pipe_path, args.memory_keys)
-        zset_pipe_path = os.path.join(scratch, "zset.resp")
-        zset_commands = write_zset_pipe_file(zset_pipe_path)
-        for rnd in range(args.rounds):
-            for kind in benchlib.round_order(rnd):
-                closed_session(args, plan, results, rnd, kind)
-            for setting in PERSISTENCE:
-                for kind in benchlib.round_order(rnd):
-                    persistence_session(args, plan, results, rnd, kind, setting)
-            for kind in benchlib.round_order(rnd):
-                memory_session(args, results, rnd, kind, pipe_path)
-            for kind in benchlib.round_order(rnd):
-                zset_session(args, plan, results, rnd, kind, zset_pipe_path, zset_commands)
-            for kind in benchlib.round_order(rnd):
-                multi_session(args, results, rnd, kind)
-            for kind in benchlib.round_order(rnd):
-                queue_session(args, results, rnd, kind)
-        for rnd in range(args.rounds):
-            for kind in benchlib.round_order(rnd):
-                open_session(args, plan, results, rnd, kind)
-        for rnd in range(args.rounds):
-            for kind in benchlib.round_order(rnd):
-                pubsub_session(args, results, rnd, kind)
-        for rnd in range(args.rounds):
-            for kind in benchlib.round_order(rnd):
-                idle_session(args, results, rnd, kind)
-    results["families"] = families.run(args, chosen)
+        run_rounds(args, plan, results, chosen, scratch)
     results["load_average"]["end"] = os.getloadavg()
     results["plan"] = dataclasses.asdict(plan)
     results["medians"] = medians(results)
     table = render(args, plan, results)
     print(table)
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(os.path.join(args.out_dir, "latest.md"), "w") as f:
+    with open(os.path.join(args.out_dir, f"{args.out_name}.md"), "w") as f:
         f.write(table)
-    with open(os.path.join(args.out_dir, "latest.json"), "w") as f:
+    with open(os.path.join(args.out_dir, f"{args.out_name}.json"), "w") as f:
         json.dump(results, f, indent=1)
         f.write("\n")
 
