@@ -401,4 +401,95 @@ mod tests {
             "deltas journaled: {deltas:?}"
         );
     }
+
+    fn effects_of(buf: &[u8]) -> Vec<Effect<'_>> {
+        let s = scan(buf);
+        assert_eq!(s.end, End::Clean);
+        s.records
+            .iter()
+            .map(|r| Effect::decode(&buf[r.payload.clone()]).expect("decodes"))
+            .collect()
+    }
+
+    /// What waits to be taken is counted byte for byte: the server writes the
+    /// journal only when there is some.
+    #[test]
+    fn pending_bytes_are_what_take_hands_over() {
+        let mut log = EffectLog::default();
+        log.enable(0);
+        assert!(log.enabled());
+        log.push(&del(b"a"));
+        log.push(&del(b"bc"));
+        let pending = log.pending_bytes();
+        let buf = log.take();
+        assert_eq!(pending, buf.len());
+        assert_eq!(effects_of(&buf), [del(b"a"), del(b"bc")]);
+    }
+
+    /// Disabling drops the records not taken and the transaction in progress, and
+    /// records nothing more.
+    #[test]
+    fn a_disabled_log_drops_what_it_held() {
+        let mut log = EffectLog::default();
+        log.enable(0);
+        log.push(&del(b"a"));
+        log.begin_tx();
+        log.push(&del(b"b"));
+        log.disable();
+        assert!(!log.enabled());
+        assert_eq!(log.pending_bytes(), 0);
+        assert!(!log.tx_has_effects());
+        log.push(&del(b"c"));
+        assert!(log.take().is_empty());
+    }
+
+    /// A replica following its master keeps its own records not taken yet, drops
+    /// the transaction in progress, journals none of its own changes, and appends
+    /// its master's records with their LSNs; it then numbers on from the master's.
+    #[test]
+    fn a_follower_appends_its_masters_records_only() {
+        let mut log = EffectLog::default();
+        log.enable(0);
+        log.push(&del(b"own"));
+        log.begin_tx();
+        log.push(&del(b"in the transaction"));
+        log.follow();
+        assert!(!log.enabled());
+        assert!(!log.tx_has_effects());
+        log.push(&del(b"ignored"));
+        let mut master = Vec::new();
+        encode_effect_record(2, &del(b"m1"), &mut master);
+        encode_effect_record(3, &del(b"m2"), &mut master);
+        log.append_records(&master, 3);
+        assert_eq!(log.last_lsn(), 3);
+        let buf = log.take();
+        assert_eq!(effects_of(&buf), [del(b"own"), del(b"m1"), del(b"m2")]);
+        log.set_last_lsn(10);
+        assert_eq!(log.last_lsn(), 10);
+    }
+
+    /// Only an enabled log without a transaction starts one: a second
+    /// `begin_tx` keeps what the first collected, and a disabled log starts none
+    /// (it would hold the records once enabled).
+    #[test]
+    fn a_transaction_begins_once_and_only_when_enabled() {
+        let mut log = EffectLog::default();
+        log.begin_tx();
+        log.enable(0);
+        log.push(&del(b"plain"));
+        assert_eq!(log.last_lsn(), 1);
+        log.begin_tx();
+        log.push(&del(b"a"));
+        log.begin_tx();
+        log.push(&del(b"b"));
+        let parts = [Participant { shard: 0, lsn: 2 }];
+        assert_eq!(log.commit_tx(7, &parts), 2);
+        let buf = log.take();
+        let tx = Effect::TxPart {
+            tx_id: 7,
+            participants: parts.to_vec(),
+            effects: vec![del(b"a"), del(b"b")],
+        };
+        assert_eq!(effects_of(&buf), [del(b"plain"), tx]);
+    }
 }

@@ -1457,4 +1457,78 @@ mod tests {
         encode_record(1, &encoded(&samples[0]), &mut framed);
         assert_eq!(framed, journal[..scan.records[0].end()]);
     }
+
+    /// A no-op keeps its record's length: its padding zeros round-trip exactly.
+    #[test]
+    fn a_nop_round_trips_with_its_padding() {
+        for padding in [0, 1, 3, 200] {
+            let nop = Effect::Nop { padding };
+            let bytes = encoded(&nop);
+            assert_eq!(bytes.len(), 1 + padding);
+            assert_eq!(bytes[0], TAG_NOP);
+            assert!(bytes[1..].iter().all(|&b| b == 0));
+            assert_eq!(Effect::decode(&bytes), Ok(nop));
+        }
+    }
+
+    /// A `SetRange` may end exactly at [`DELTA_END_BYTES_MAX`], and not one byte
+    /// past it.
+    #[test]
+    fn a_set_range_may_end_at_the_bound_and_not_past_it() {
+        let range = |offset: u64| {
+            let mut bytes = vec![TAG_SET_RANGE, 0, 1, b'k'];
+            put_varint(offset, &mut bytes);
+            bytes.extend_from_slice(&[1, b'x']);
+            bytes
+        };
+        let at_the_bound = Effect::SetRange {
+            db: 0,
+            key: b"k",
+            offset: DELTA_END_BYTES_MAX - 1,
+            bytes: b"x",
+        };
+        assert_eq!(
+            Effect::decode(&range(DELTA_END_BYTES_MAX - 1)),
+            Ok(at_the_bound)
+        );
+        assert_eq!(
+            Effect::decode(&range(DELTA_END_BYTES_MAX)),
+            Err(DecodeError::RangeTooLarge)
+        );
+    }
+
+    /// A whole hash or set must be what encoding one writes: not empty, no element
+    /// twice, an intset's integers ascending. Anything else would load a value no
+    /// command can make (an empty key, a count that disagrees with the elements).
+    #[test]
+    fn collections_that_no_encoder_writes_are_refused() {
+        let value = |body: &[u8]| [&[TAG_SET, 0, 1, b'k', 0][..], body].concat();
+        let cases: &[&[u8]] = &[
+            &[VALUE_HASH_LISTPACK, 0],
+            &[VALUE_HASH_TABLE, 0],
+            &[VALUE_HASH_LISTPACK, 2, 1, b'f', 1, b'v', 1, b'f', 1, b'v'],
+            &[VALUE_HASH_TABLE, 2, 1, b'f', 1, b'v', 1, b'f', 1, b'v'],
+            &[VALUE_SET_INTSET, 0],
+            &[VALUE_SET_TABLE, 0],
+            &[VALUE_SET_INTSET, 2, 1, b'1', 1, b'1'],
+            &[VALUE_SET_TABLE, 2, 1, b'm', 1, b'm'],
+            &[VALUE_SET_INTSET, 2, 1, b'2', 1, b'1'],
+        ];
+        for &body in cases {
+            assert_eq!(
+                Effect::decode(&value(body)),
+                Err(DecodeError::BadCollection),
+                "{body:?}"
+            );
+        }
+        for body in [
+            &[VALUE_HASH_LISTPACK, 2, 1, b'f', 1, b'v', 1, b'g', 1, b'v'][..],
+            &[VALUE_SET_INTSET, 2, 1, b'1', 1, b'2'],
+            &[VALUE_SET_TABLE, 2, 1, b'm', 1, b'n'],
+        ] {
+            let bytes = value(body);
+            let effect = Effect::decode(&bytes).expect("canonical");
+            assert_eq!(encoded(&effect), bytes);
+        }
+    }
 }

@@ -172,3 +172,43 @@ pub(super) fn read_list(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
         .then_some(Value::List(Box::new(list)))
         .ok_or(DecodeError::BadCollection)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A list change after its tag byte, on key `l` of database 0.
+    fn record(tag: u8, fields: &[u8]) -> Vec<u8> {
+        [&[tag, 0, 1, b'l'][..], fields].concat()
+    }
+
+    fn op_of(bytes: &[u8]) -> ListOp<'_> {
+        match Effect::decode(bytes) {
+            Ok(Effect::List(ListEffect { op, .. })) => op,
+            other => panic!("{bytes:?}: {other:?}"),
+        }
+    }
+
+    /// A pop of nothing or a trim that keeps nothing is no change a command
+    /// journals (it deletes the key instead): refused, at the bound too.
+    #[test]
+    fn empty_pops_and_trims_are_refused() {
+        for bytes in [
+            record(TAG_LPOP, &[0]),
+            record(TAG_RPOP, &[0]),
+            record(TAG_LTRIM, &[3, 3]),
+            record(TAG_LTRIM, &[4, 3]),
+        ] {
+            assert_eq!(
+                Effect::decode(&bytes),
+                Err(DecodeError::EmptyDelta),
+                "{bytes:?}"
+            );
+        }
+        let pop = |end, count| ListOp::Pop { end, count };
+        assert_eq!(op_of(&record(TAG_LPOP, &[1])), pop(End::Head, 1));
+        assert_eq!(op_of(&record(TAG_RPOP, &[2])), pop(End::Tail, 2));
+        let trim = ListOp::Trim { start: 3, end: 4 };
+        assert_eq!(op_of(&record(TAG_LTRIM, &[3, 4])), trim);
+    }
+}

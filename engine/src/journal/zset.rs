@@ -154,3 +154,44 @@ impl<'a> Reader<'a> {
         Ok(Value::Zset(z))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Effect, TAG_SET};
+    use super::*;
+
+    /// A `Set` of a sorted set with `entries` (member, score), as a listpack.
+    fn zset_record(entries: &[(&str, f64)]) -> Vec<u8> {
+        let mut bytes = vec![TAG_SET, 0, 1, b'z', 0, VALUE_ZSET_LISTPACK];
+        put_varint(entries.len() as u64, &mut bytes);
+        for (member, score) in entries {
+            put_bytes(member.as_bytes(), &mut bytes);
+            bytes.extend_from_slice(&score.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// A whole sorted set must be what encoding one writes: not empty, no member
+    /// twice, entries ascending by (score, member), no NaN.
+    #[test]
+    fn sorted_sets_that_no_encoder_writes_are_refused() {
+        let canonical = zset_record(&[("a", 1.0), ("b", 1.0), ("a0", 2.0)]);
+        let effect = Effect::decode(&canonical).expect("canonical");
+        let mut again = Vec::new();
+        effect.encode(&mut again);
+        assert_eq!(again, canonical);
+        for entries in [
+            &[][..],
+            &[("a", 1.0), ("a", 2.0)],
+            &[("b", 1.0), ("a", 1.0)],
+            &[("a", 2.0), ("b", 1.0)],
+            &[("a", f64::NAN)],
+        ] {
+            assert_eq!(
+                Effect::decode(&zset_record(entries)),
+                Err(DecodeError::BadCollection),
+                "{entries:?}"
+            );
+        }
+    }
+}
