@@ -36,10 +36,10 @@ const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 /// Wait before retrying a failed journal write (Redis retries once a second too).
 const WRITE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// A turn's records from this many bytes on are written from the executor's
-/// blocking thread instead of the core's: the kernel copies about 2 GB/s into its
-/// page cache, so a 100 MB record would hold every client of the core for 50 ms
-/// or more. Below it the write stays on the core, where it costs less than the
-/// hand-over (see [`pwrite_all`]).
+/// blocking thread instead of the core's: the kernel's copy of a 100 MB record
+/// into its page cache (fresh pages to allocate and fill) would hold every client
+/// of the core for tens of milliseconds. Below it the write stays on the core,
+/// where it costs less than the hand-over (see [`pwrite_all`]).
 const OFFLOAD_WRITE_BYTES: usize = 1024 * 1024;
 /// A journal write or sync still running after this long fails the replies waiting
 /// for it (checked every [`EVERYSEC_INTERVAL`], so a reply waits at most the sum).
