@@ -23,23 +23,24 @@
 //! real mid-journal corruption can only pass as a torn tail if nothing valid
 //! follows it, in which case the bytes lost are exactly those a torn tail loses.
 
-use crc::{Crc, CRC_32_ISCSI};
-
 use super::*;
 
-/// CRC32C (Castagnoli), the checksum hardware accelerates and most journals use.
-pub(super) const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+/// The table-driven CRC32C of the `crc` crate: the reference the tests check the
+/// accelerated one against.
+#[cfg(test)]
+pub(super) const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// Whether `lsn` may appear in a record.
 pub fn lsn_valid(lsn: u64) -> bool {
     lsn != LSN_NONE && lsn != u64::MAX
 }
 
+/// CRC32C (Castagnoli), the checksum hardware accelerates and most journals use,
+/// of the LSN and the payload. With the CPU's CRC instruction (SSE 4.2, ARMv8) it
+/// runs at several GB/s, so a 100 MB record costs its core about 10 ms; the
+/// byte-table version took 20 times that.
 pub(super) fn checksum(lsn: u64, payload: &[u8]) -> u32 {
-    let mut digest = CRC32C.digest();
-    digest.update(&lsn.to_le_bytes());
-    digest.update(payload);
-    digest.finalize()
+    crc32c::crc32c_append(crc32c::crc32c(&lsn.to_le_bytes()), payload)
 }
 
 /// Appends one framed record to `out`. The payload length and the LSN must be in
@@ -248,6 +249,24 @@ fn continues_after(buf: &[u8], bad_at: usize, expected_lsn: Option<u64>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The accelerated checksum is the standard CRC32C for every length and
+    /// alignment, through the table version's bytes.
+    #[test]
+    fn the_accelerated_checksum_is_the_table_one() {
+        let bytes: Vec<u8> = (0..4099u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..9 {
+            for end in (start..bytes.len()).step_by(61).chain([bytes.len()]) {
+                let payload = &bytes[start..end];
+                let mut digest = CRC32C.digest();
+                digest.update(&77u64.to_le_bytes());
+                digest.update(payload);
+                assert_eq!(checksum(77, payload), digest.finalize(), "{start}..{end}");
+            }
+        }
+    }
 
     /// A valid record found after a bad spot counts as the journal going on only if
     /// its LSN could follow the records lost in between: at least the one expected,

@@ -4,18 +4,18 @@
 //! the format).
 
 use super::{
-    CHUNK_ENTRIES, CRC32C, ENTRY_PREFIX_BYTES, SNAPSHOT_CHUNK_HEADER_BYTES,
+    CHUNK_ENTRIES, ENTRY_PREFIX_BYTES, SNAPSHOT_CHUNK_HEADER_BYTES,
     SNAPSHOT_CHUNK_PAYLOAD_BYTES_MAX, SNAPSHOT_ENTRY_BYTES_MAX,
 };
 use crate::journal::{value_bytes, varint_bytes, Effect};
 use crate::value::Value;
 
 pub(super) fn chunk_checksum(header_crc: u32, index: u64, payload: &[u8]) -> u32 {
-    let mut digest = CRC32C.digest();
-    digest.update(&header_crc.to_le_bytes());
-    digest.update(&index.to_le_bytes());
-    digest.update(payload);
-    digest.finalize()
+    let head = crc32c::crc32c_append(
+        crc32c::crc32c(&header_crc.to_le_bytes()),
+        &index.to_le_bytes(),
+    );
+    crc32c::crc32c_append(head, payload)
 }
 
 /// Fills in the header of the chunk at `at`, whose payload runs to the end of `out`.

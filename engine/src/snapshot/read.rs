@@ -4,7 +4,7 @@
 
 use super::{
     chunk_checksum, SnapshotError, SnapshotHeader, CHUNK_ENTRIES, CHUNK_MORE, CHUNK_TRAILER,
-    CRC32C, ENTRY_PREFIX_BYTES, HEADER_CRC_AT, SNAPSHOT_CHUNK_HEADER_BYTES,
+    ENTRY_PREFIX_BYTES, HEADER_CRC_AT, SNAPSHOT_CHUNK_HEADER_BYTES,
     SNAPSHOT_CHUNK_PAYLOAD_BYTES_MAX, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION_MIN,
     SNAPSHOT_FORMAT_VERSION_PIECES, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, TRAILER_PAYLOAD_BYTES,
 };
@@ -30,7 +30,7 @@ pub fn read_header(buf: &[u8]) -> Result<SnapshotHeader, SnapshotError> {
     if !(SNAPSHOT_FORMAT_VERSION_MIN..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
-    if CRC32C.checksum(&h[..HEADER_CRC_AT]) != u32_at(HEADER_CRC_AT) {
+    if crc32c::crc32c(&h[..HEADER_CRC_AT]) != u32_at(HEADER_CRC_AT) {
         return Err(SnapshotError::HeaderChecksum);
     }
     let (shard_id, shards) = (u32_at(12), u32_at(16));

@@ -25,7 +25,7 @@ use futures::channel::oneshot;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::persist::datadir::{self, CRC32C};
+use crate::persist::datadir;
 use crate::persist::saver::{snapshot, SaveResult, Target};
 use crate::runtime::clock::now_ms;
 use crate::shard::mesh::Msg;
@@ -229,7 +229,7 @@ pub fn verify(set: &Path) -> Result<Manifest, String> {
                 f.bytes
             )));
         }
-        if CRC32C.checksum(&buf) != f.crc32c {
+        if crc32c::crc32c(&buf) != f.crc32c {
             return Err(damaged("checksum differs from the manifest".into()));
         }
         let (header, keys) = snapshot::verify(&buf).map_err(|e| damaged(e.to_string()))?;

@@ -21,12 +21,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crc::{Crc, CRC_32_ISCSI};
-
-/// CRC32C, as the journal and snapshot formats use: backup manifests record each
-/// file's checksum with it.
-pub static CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
-
 const JOURNAL_PREFIX: &str = "journal-";
 const JOURNAL_SUFFIX: &str = ".log";
 const SNAPSHOT_PREFIX: &str = "snapshot-";

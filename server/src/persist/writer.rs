@@ -7,8 +7,14 @@
 //! the first batch that appends, and runs after the other tasks already runnable
 //! on the core (every connection whose request arrived in the same reactor poll),
 //! so their records share one write.
+//!
+//! A turn's records from [`OFFLOAD_WRITE_BYTES`] on (a 100 MB value's record) are
+//! written from the executor's blocking thread while the core keeps serving: the
+//! core then spends on a 100 MB `SET`'s journal record only its encoding (a copy)
+//! and its checksum (about 10 ms, see `corekv_engine::journal`), not the tens of
+//! milliseconds the kernel takes to copy it into the page cache.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -29,6 +35,12 @@ use crate::shard::Core;
 const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 /// Wait before retrying a failed journal write (Redis retries once a second too).
 const WRITE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// A turn's records from this many bytes on are written from the executor's
+/// blocking thread instead of the core's: the kernel's copy of a 100 MB record
+/// into its page cache (fresh pages to allocate and fill) would hold every client
+/// of the core for tens of milliseconds. Below it the write stays on the core,
+/// where it costs less than the hand-over (see [`pwrite_all`]).
+const OFFLOAD_WRITE_BYTES: usize = 1024 * 1024;
 /// A journal write or sync still running after this long fails the replies waiting
 /// for it (checked every [`EVERYSEC_INTERVAL`], so a reply waits at most the sum).
 const IO_STALL_MAX: Duration = Duration::from_secs(10);
@@ -75,7 +87,8 @@ impl Journal {
             return Ok(());
         }
         let last = self.unwritten_last.get();
-        match pwrite_all(&seg.file, &records, seg.offset) {
+        let (records, written) = write_records(&seg.file, records, seg.offset).await;
+        match written {
             Ok(n) => {
                 seg.offset += n;
                 self.size_bytes.set(self.size_bytes.get() + n);
@@ -134,21 +147,42 @@ pub async fn write_all_at(file: &BufferedFile, buf: &[u8], at: u64) -> std::io::
     Ok(done as u64)
 }
 
-/// Writes all of `buf` to `file` at `at` with `pwrite(2)` on this thread, as Redis
+/// Writes `records` at `at` of `file` ([`pwrite_all`]): on the core's thread, or,
+/// from [`OFFLOAD_WRITE_BYTES`] on, on the executor's blocking thread while the
+/// core keeps serving. Hands the records back with the outcome.
+async fn write_records(
+    file: &BufferedFile,
+    records: Vec<u8>,
+    at: u64,
+) -> (Vec<u8>, std::io::Result<u64>) {
+    let fd = file.as_raw_fd();
+    if records.len() < OFFLOAD_WRITE_BYTES {
+        let written = pwrite_all(fd, &records, at);
+        return (records, written);
+    }
+    // `file` stays open meanwhile: the writer owns the segment and awaits this.
+    glommio::executor()
+        .spawn_blocking(move || {
+            let written = pwrite_all(fd, &records, at);
+            (records, written)
+        })
+        .await
+}
+
+/// Writes all of `buf` to `fd` at `at` with `pwrite(2)` on this thread, as Redis
 /// `write()`s its AOF buffer before it replies: a turn's records are a few
 /// kilobytes, which the kernel copies into its page cache in about a microsecond,
 /// far less than a ring submission, its completion and the wake-ups in between.
 /// The replies waiting for the records leave in the same turn. Returns the bytes
 /// written; a short write (a full disk) continues until an error.
-fn pwrite_all(file: &BufferedFile, buf: &[u8], at: u64) -> std::io::Result<u64> {
-    let fd = file.as_raw_fd();
+fn pwrite_all(fd: RawFd, buf: &[u8], at: u64) -> std::io::Result<u64> {
     let mut done = 0usize;
     while done < buf.len() {
         let rest = &buf[done..];
         let offset = libc::off_t::try_from(at + done as u64)
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
         // SAFETY: `rest` is a live buffer of `rest.len()` bytes; `fd` is the open
-        // segment `file` owns for the whole call.
+        // segment, which its owner keeps open until the call returns.
         let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), offset) };
         match n {
             0 => return Err(std::io::ErrorKind::WriteZero.into()),
