@@ -916,12 +916,14 @@ fn hostile_arguments_in_every_subcommand() {
 
 /// How many times redis-server's worst wait another client may wait here while one
 /// client moves 100 MB values around: both are measured in the same test, against
-/// the same probe, so a loaded machine slows both.
-const BIG_VALUE_WAIT_VS_REDIS_MAX: u32 = 10;
+/// the same probe, so a loaded machine slows both. Loose enough for a loaded CI
+/// machine (a test-profile build measured within 10 times under a load of 20); the
+/// code before the change kept a client waiting over 10 s, far past it.
+const BIG_VALUE_WAIT_VS_REDIS_MAX: u32 = 20;
 /// The least the bound above allows: redis-server's worst on an idle machine is a
 /// few tens of milliseconds, less than a test-profile build needs to fault in a
 /// 100 MB copy.
-const BIG_VALUE_WAIT_FLOOR: Duration = Duration::from_millis(400);
+const BIG_VALUE_WAIT_FLOOR: Duration = Duration::from_secs(1);
 /// Quiet time after the sequence, so that what it left running (a journal write, a
 /// journal rewrite, memory returned to the system) is inside the measurement.
 const BIG_VALUE_SETTLE: Duration = Duration::from_millis(500);
