@@ -120,10 +120,19 @@ impl<E: Keyed> DenseTable<E> {
 
     /// The position of the entry with `key`.
     pub fn position(&self, key: &[u8]) -> Option<usize> {
+        self.find_or_hash(key).ok()
+    }
+
+    /// The position of the entry with `key`, or else the hash to append it under
+    /// with [`DenseTable::push_hashed`]: a lookup followed by an insertion hashes the
+    /// key once.
+    pub fn find_or_hash(&self, key: &[u8]) -> Result<usize, u64> {
+        let hash = self.hash(key);
         let entries = &self.entries;
         self.index
-            .find(self.hash(key), |&i| entries[i as usize].key() == key)
+            .find(hash, |&i| entries[i as usize].key() == key)
             .map(|&i| i as usize)
+            .ok_or(hash)
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&E> {
@@ -145,8 +154,14 @@ impl<E: Keyed> DenseTable<E> {
 
     /// Appends an entry whose key is not in the table.
     pub fn push_new(&mut self, entry: E) {
+        self.push_hashed(self.hash(entry.key()), entry);
+    }
+
+    /// Appends an entry whose key is not in the table and hashes to `hash` (from
+    /// [`DenseTable::find_or_hash`]).
+    pub fn push_hashed(&mut self, hash: u64, entry: E) {
+        debug_assert_eq!(hash, self.hash(entry.key()));
         let pos = u32::try_from(self.entries.len()).expect("a collection holds < 2^32 elements");
-        let hash = self.hash(entry.key());
         self.payload_bytes += entry.heap_bytes();
         self.entries.push(entry);
         let (entries, hasher) = (&self.entries, &self.hasher);

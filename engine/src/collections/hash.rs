@@ -231,13 +231,13 @@ impl Hash {
                     true
                 }
             },
-            Repr::Table(t) => match t.position(field) {
-                Some(pos) => {
+            Repr::Table(t) => match t.find_or_hash(field) {
+                Ok(pos) => {
                     t.replace_at(pos, Pair::new(field, value));
                     false
                 }
-                None => {
-                    t.push_new(Pair::new(field, value));
+                Err(hash) => {
+                    t.push_hashed(hash, Pair::new(field, value));
                     true
                 }
             },

@@ -16,7 +16,8 @@
 //! A string that is a canonical decimal `i64` (Redis's `string2ll`) is always stored as
 //! an integer, so equal strings have equal encodings, and reads give the same bytes
 //! back. Unlike Redis's listpack there is no back-length per entry: nothing walks it
-//! backwards. The buffer is a boxed slice of exactly the needed size; every change
+//! backwards. The buffer is a boxed slice of exactly the needed size; a change that
+//! keeps it (a value overwritten by one of the same size) writes in place, any other
 //! builds the new buffer in one allocation and one copy, as Redis's `lpInsert`
 //! reallocates and moves the tail.
 
@@ -71,37 +72,43 @@ impl<'a> Encoded<'a> {
         }
     }
 
-    fn write(self, out: &mut Vec<u8>) {
+    /// Writes the encoding into `out`, which is exactly [`Encoded::size`] bytes.
+    fn write(self, out: &mut [u8]) {
+        debug_assert_eq!(out.len(), self.size());
+        let (tag, body) = out.split_at_mut(1);
         match self {
-            Encoded::Int(v) if (0..=UINT7_MAX).contains(&v) => out.push(v as u8),
+            Encoded::Int(v) if (0..=UINT7_MAX).contains(&v) => tag[0] = v as u8,
             Encoded::Int(v) if i16::try_from(v).is_ok() => {
-                out.push(INT16_TAG);
-                out.extend_from_slice(&(v as i16).to_le_bytes());
+                tag[0] = INT16_TAG;
+                body.copy_from_slice(&(v as i16).to_le_bytes());
             }
             Encoded::Int(v) if (INT24_MIN..=INT24_MAX).contains(&v) => {
-                out.push(INT24_TAG);
-                out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+                tag[0] = INT24_TAG;
+                body.copy_from_slice(&(v as i32).to_le_bytes()[..3]);
             }
             Encoded::Int(v) if i32::try_from(v).is_ok() => {
-                out.push(INT32_TAG);
-                out.extend_from_slice(&(v as i32).to_le_bytes());
+                tag[0] = INT32_TAG;
+                body.copy_from_slice(&(v as i32).to_le_bytes());
             }
             Encoded::Int(v) => {
-                out.push(INT64_TAG);
-                out.extend_from_slice(&v.to_le_bytes());
+                tag[0] = INT64_TAG;
+                body.copy_from_slice(&v.to_le_bytes());
             }
             Encoded::Bytes(b) => {
-                if b.len() <= STR6_LEN_MAX {
-                    out.push(STR6_TAG | b.len() as u8);
+                let data = if b.len() <= STR6_LEN_MAX {
+                    tag[0] = STR6_TAG | b.len() as u8;
+                    body
                 } else if b.len() <= STR12_LEN_MAX {
-                    out.push(STR12_TAG | (b.len() >> 8) as u8);
-                    out.push(b.len() as u8);
+                    tag[0] = STR12_TAG | (b.len() >> 8) as u8;
+                    body[0] = b.len() as u8;
+                    &mut body[1..]
                 } else {
                     let len = u32::try_from(b.len()).expect("a listpack string is < 4 GiB");
-                    out.push(STR32_TAG);
-                    out.extend_from_slice(&len.to_le_bytes());
-                }
-                out.extend_from_slice(b);
+                    tag[0] = STR32_TAG;
+                    body[..4].copy_from_slice(&len.to_le_bytes());
+                    &mut body[4..]
+                };
+                data.copy_from_slice(b);
             }
         }
     }
@@ -141,6 +148,18 @@ fn decode(buf: &[u8], off: usize) -> (Elem<'_>, usize) {
         }
         _ => unreachable!("listpack tag {tag:#x} is never written"),
     }
+}
+
+/// Encodes `entries` back to back into `out`, which holds exactly their encodings.
+fn write_entries(out: &mut [u8], entries: &[&[u8]]) {
+    let mut at = 0;
+    for e in entries {
+        let e = Encoded::of(e);
+        let next = at + e.size();
+        e.write(&mut out[at..next]);
+        at = next;
+    }
+    debug_assert_eq!(at, out.len());
 }
 
 /// Entries of a [`Listpack`] in order, with the byte offset each starts at.
@@ -205,7 +224,9 @@ impl Listpack {
     }
 
     /// Replaces the entries in bytes `start..end` (whole entries, `removed` of them) by
-    /// `new`, in one allocation of the exact new size.
+    /// `new`: in place when the new entries take as many bytes as the old (a value
+    /// overwritten by one of the same size, as `HSET` of a counter or a fixed-size
+    /// value), else in one allocation of the exact new size.
     pub fn splice(&mut self, start: usize, end: usize, removed: usize, new: &[&[u8]]) {
         let count = self.len() - removed + new.len();
         if count == 0 {
@@ -218,24 +239,22 @@ impl Listpack {
         } else {
             (start, end)
         };
-        let old_tail = if self.buf.is_empty() {
-            &[][..]
-        } else {
-            &self.buf[end..]
-        };
-        let new: Vec<Encoded<'_>> = new.iter().map(|s| Encoded::of(s)).collect();
-        let size = start + new.iter().map(|e| e.size()).sum::<usize>() + old_tail.len();
-        let mut out = Vec::with_capacity(size);
-        out.extend_from_slice(&count_u32.to_le_bytes());
+        let new_bytes: usize = new.iter().map(|s| Encoded::of(s).size()).sum();
+        if !self.buf.is_empty() && new_bytes == end - start {
+            write_entries(&mut self.buf[start..end], new);
+            self.buf[..COUNT_BYTES].copy_from_slice(&count_u32.to_le_bytes());
+            return;
+        }
+        let old_tail = self.buf.get(end..).unwrap_or_default();
+        let size = start + new_bytes + old_tail.len();
+        let mut out = vec![0u8; size].into_boxed_slice();
+        out[..COUNT_BYTES].copy_from_slice(&count_u32.to_le_bytes());
         if !self.buf.is_empty() {
-            out.extend_from_slice(&self.buf[COUNT_BYTES..start]);
+            out[COUNT_BYTES..start].copy_from_slice(&self.buf[COUNT_BYTES..start]);
         }
-        for e in new {
-            e.write(&mut out);
-        }
-        out.extend_from_slice(old_tail);
-        debug_assert_eq!(out.len(), size);
-        self.buf = out.into_boxed_slice();
+        write_entries(&mut out[start..start + new_bytes], new);
+        out[start + new_bytes..].copy_from_slice(old_tail);
+        self.buf = out;
     }
 
     /// Appends entries at the end.
@@ -308,6 +327,32 @@ mod tests {
         let mut lp = Listpack::default();
         lp.push(&[b"100", b"30000", b"1234567890123456"]);
         assert_eq!(lp.heap_bytes(), COUNT_BYTES + 1 + 3 + 9);
+    }
+
+    #[test]
+    fn a_same_size_replacement_writes_in_place() {
+        let mut lp = Listpack::default();
+        lp.push(&[b"f1", b"abc", b"f2", b"100", b"f3", b"v3"]);
+        let buf = lp.buf.as_ptr();
+        let replace = |lp: &mut Listpack, field: &[u8], value: &[u8]| {
+            let (_, value_off) = lp.entry_at(lp.find(field, 2).expect("present"));
+            let (_, end) = lp.entry_at(value_off);
+            lp.splice(value_off, end, 1, &[value]);
+        };
+        replace(&mut lp, b"f1", b"xyz");
+        assert_eq!(lp.buf.as_ptr(), buf);
+        replace(&mut lp, b"f2", b"101");
+        assert_eq!(lp.buf.as_ptr(), buf);
+        assert_eq!(
+            contents(&lp),
+            [&b"f1"[..], b"xyz", b"f2", b"101", b"f3", b"v3"]
+        );
+        // Another size (an integer becoming a string) reallocates.
+        replace(&mut lp, b"f2", b"1x");
+        replace(&mut lp, b"f1", b"");
+        assert_eq!(contents(&lp), [&b"f1"[..], b"", b"f2", b"1x", b"f3", b"v3"]);
+        assert_eq!(lp.len(), 6);
+        assert_eq!(lp.heap_bytes(), COUNT_BYTES + 3 + 1 + 3 + 3 + 3 + 3);
     }
 
     #[test]

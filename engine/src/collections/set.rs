@@ -138,11 +138,13 @@ impl Set {
         let Repr::Table(t) = &mut self.0 else {
             unreachable!("converted above");
         };
-        if t.position(member).is_some() {
-            return false;
+        match t.find_or_hash(member) {
+            Ok(_) => false,
+            Err(hash) => {
+                t.push_hashed(hash, Member(Packed::from_parts(&[member])));
+                true
+            }
         }
-        t.push_new(Member(Packed::from_parts(&[member])));
-        true
     }
 
     /// Removes `member`; true when it was there. Never converts back to `intset`.

@@ -665,3 +665,75 @@ fn compact_encodings_cost_about_what_redis_does() {
     let per_field = big.heap_bytes() / big.len();
     assert!(per_field <= 56, "{per_field} bytes per field");
 }
+
+// ---- Work per command. ----
+
+/// Bytes this thread has allocated so far (the tests run on the server's allocator,
+/// jemalloc, whose per-thread counter this reads; frees do not lower it).
+fn allocated_bytes() -> u64 {
+    tikv_jemalloc_ctl::thread::allocatedp::read()
+        .expect("jemalloc stats")
+        .get()
+}
+
+/// Runs each command of `commands` `rounds` times (after one round to warm up) into
+/// one reused reply buffer; returns the bytes allocated meanwhile.
+fn allocated_by(
+    s: &mut crate::harness::TestShard,
+    commands: &[Vec<bytes::Bytes>],
+    rounds: usize,
+) -> u64 {
+    let mut out = crate::resp::ReplyBuf::new(crate::resp::Protocol::Resp2);
+    let mut run_all = |s: &mut crate::harness::TestShard| {
+        for args in commands {
+            out.clear();
+            s.shard.run(s.db, args, s.now_ms, &mut out);
+            assert_ne!(
+                out.first(),
+                Some(&b'-'),
+                "{:?}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+    };
+    run_all(s);
+    let before = allocated_bytes();
+    (0..rounds).for_each(|_| run_all(s));
+    allocated_bytes() - before
+}
+
+/// With nothing journaled, a change to a `hashtable` hash or set that keeps its size
+/// allocates nothing: the write guard keeps no delta and builds no effect for it,
+/// and short fields and members live inline in the table.
+#[test]
+fn table_writes_allocate_nothing_while_nothing_is_journaled() {
+    const ELEMENTS: usize = 1000;
+    const ROUNDS: usize = 20;
+    let mut s = crate::harness::TestShard::default();
+    let args = |words: &[&str]| -> Vec<bytes::Bytes> {
+        words
+            .iter()
+            .map(|w| bytes::Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    };
+    for i in 0..ELEMENTS {
+        s.run(&["HSET", "h", &format!("f:{i}"), "v"]);
+        s.run(&["SADD", "s", &format!("m:{i}")]);
+    }
+    assert_eq!(s.run(&["OBJECT", "ENCODING", "h"]), "hashtable");
+    assert_eq!(s.run(&["OBJECT", "ENCODING", "s"]), "hashtable");
+    let mut commands = Vec::new();
+    for i in (0..ELEMENTS).step_by(ELEMENTS / 10) {
+        let (field, member) = (format!("f:{i}"), format!("m:{i}"));
+        commands.push(args(&["HSET", "h", &field, &format!("value:{i}")]));
+        commands.push(args(&["HINCRBY", "h", &format!("n:{i}"), "1"]));
+        commands.push(args(&["HDEL", "h", &field]));
+        commands.push(args(&["HSET", "h", &field, "v"]));
+        commands.push(args(&["SREM", "s", &member]));
+        commands.push(args(&["SADD", "s", &member]));
+        commands.push(args(&["HGET", "h", &field]));
+        commands.push(args(&["SISMEMBER", "s", &member]));
+    }
+    assert!(!s.shard.log().enabled());
+    assert_eq!(allocated_by(&mut s, &commands, ROUNDS), 0);
+}

@@ -140,11 +140,16 @@ fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
-    let removed = match write_hash(ctx.ks, ctx.db, key, ctx.now_ms)? {
-        Some(mut guard) => args[2..].iter().filter(|f| guard.hash_remove(f)).count(),
-        None => 0,
+    let (removed, emptied) = match write_hash(ctx.ks, ctx.db, key, ctx.now_ms)? {
+        Some(mut guard) => {
+            let removed = args[2..].iter().filter(|f| guard.hash_remove(f)).count();
+            (removed, guard.hash().is_empty())
+        }
+        None => (0, false),
     };
-    ctx.ks.remove_if_empty(ctx.db, key);
+    if emptied {
+        ctx.ks.remove_if_empty(ctx.db, key);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }

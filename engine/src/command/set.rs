@@ -79,11 +79,16 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
-    let removed = match write_set(ctx.ks, ctx.db, key, ctx.now_ms)? {
-        Some(mut guard) => args[2..].iter().filter(|m| guard.set_remove(m)).count(),
-        None => 0,
+    let (removed, emptied) = match write_set(ctx.ks, ctx.db, key, ctx.now_ms)? {
+        Some(mut guard) => {
+            let removed = args[2..].iter().filter(|m| guard.set_remove(m)).count();
+            (removed, guard.set().is_empty())
+        }
+        None => (0, false),
     };
-    ctx.ks.remove_if_empty(ctx.db, key);
+    if emptied {
+        ctx.ks.remove_if_empty(ctx.db, key);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -133,15 +138,20 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let count = c.next_opt().map(|a| pop_count(a)).transpose()?;
     c.finish()?;
     let limits = ctx.limits.set;
-    let popped = match write_set(ctx.ks, ctx.db, key, ctx.now_ms)? {
-        Some(mut guard) => match count {
-            None => guard.set_pop_many(1, &limits, ctx.rng),
-            Some(0) => Vec::new(),
-            Some(n) => guard.set_pop_many(n, &limits, ctx.rng),
-        },
-        None => Vec::new(),
+    let (popped, emptied) = match write_set(ctx.ks, ctx.db, key, ctx.now_ms)? {
+        Some(mut guard) => {
+            let popped = match count {
+                None => guard.set_pop_many(1, &limits, ctx.rng),
+                Some(0) => Vec::new(),
+                Some(n) => guard.set_pop_many(n, &limits, ctx.rng),
+            };
+            (popped, guard.set().is_empty())
+        }
+        None => (Vec::new(), false),
     };
-    ctx.ks.remove_if_empty(ctx.db, key);
+    if emptied {
+        ctx.ks.remove_if_empty(ctx.db, key);
+    }
     match count {
         None => ctx.out.bulk_opt(popped.first().map(Vec::as_slice)),
         Some(_) => reply_members(ctx.out, popped.len(), popped.iter().map(Vec::as_slice)),

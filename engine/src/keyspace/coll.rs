@@ -61,7 +61,9 @@ impl WriteGuard<'_> {
 
     fn record(&mut self, change: Change, items: &[&[u8]]) {
         self.change = self.change.then(change);
-        self.delta.extend(items.iter().map(|i| i.to_vec()));
+        if self.hooks.journaling() {
+            self.delta.extend(items.iter().map(|i| i.to_vec()));
+        }
     }
 
     /// `HSET` of one field; true when the field is new.
@@ -146,7 +148,9 @@ impl WriteGuard<'_> {
             self.change = self.change.then(Change::Whole);
         } else if !popped.is_empty() {
             self.change = self.change.then(Change::SRem);
-            self.delta.extend(popped.iter().cloned());
+            if self.hooks.journaling() {
+                self.delta.extend(popped.iter().cloned());
+            }
         }
         popped
     }

@@ -181,6 +181,19 @@ impl Hooks {
     /// After `key` changed: journals `effect`, counts the change, tells the listeners.
     pub(crate) fn after(&mut self, effect: &Effect, db: usize, key: &[u8], kind: ChangeKind) {
         self.log.push(effect);
+        self.changed(db, key, kind);
+    }
+
+    /// Whether changes are journaled. When they are not, [`Hooks::after`] drops the
+    /// effect unread, so a change whose effect costs work to build (a collection's
+    /// delta) reports itself with [`Hooks::changed`] instead.
+    pub(crate) fn journaling(&self) -> bool {
+        self.log.enabled()
+    }
+
+    /// After `key` changed, with nothing to journal: counts the change, tells the
+    /// listeners.
+    pub(crate) fn changed(&mut self, db: usize, key: &[u8], kind: ChangeKind) {
         if !self.replaying {
             self.dirty += 1;
         }

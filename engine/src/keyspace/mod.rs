@@ -27,7 +27,9 @@
 //! of any size journals that field (`Effect::HSet`), `SPOP` the members it removed.
 //! A collection left empty is not journaled by the guard: the handler deletes it
 //! with [`Keyspace::remove_if_empty`], which journals a `DEL`. Deadlines journal as
-//! `ExpireAt`/`Persist`, `MOVE` as `Move`.
+//! `ExpireAt`/`Persist`, `MOVE` as `Move`. While the shard journals nothing (its
+//! [`EffectLog`] is off), a guard keeps no delta and builds no effect: a collection
+//! write then allocates nothing for the journal's sake.
 //!
 //! # Expiry
 //!
@@ -137,7 +139,8 @@ pub struct WriteGuard<'a> {
     /// The entry's estimated bytes when the guard was handed out.
     bytes_before: u64,
     change: Change,
-    /// The elements a collection change touched (see [`Change`]).
+    /// The elements a collection change touched (see [`Change`]); kept only while
+    /// changes are journaled, the one use of them.
     delta: Vec<Vec<u8>>,
 }
 
@@ -208,6 +211,10 @@ impl Drop for WriteGuard<'_> {
         let bytes_after = evict::entry_bytes(key, &*self.value, self.expire_at_ms);
         self.evict.resized(self.bytes_before, bytes_after);
         if self.change == Change::None || self.value.is_empty_collection() {
+            return;
+        }
+        if !self.hooks.journaling() {
+            self.hooks.changed(db, key, ChangeKind::Modify);
             return;
         }
         let delta = &self.delta;
