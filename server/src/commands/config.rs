@@ -15,7 +15,7 @@ use super::{srv, Handler};
 use crate::commands::requests::{Core, Msg};
 use crate::session::client::Client;
 
-const CONFIG: Container = Container {
+pub(crate) const CONFIG: Container = Container {
     name: "CONFIG",
     subs: &[
         sub("get", -3),
@@ -79,6 +79,7 @@ fn config<'a>(
             }
             Some("resetstat") => {
                 join_all((0..core.shards()).map(|s| core.call(s, None, Msg::ResetStats))).await;
+                crate::ops::reset_process_stats(&core.global);
                 out.ok();
             }
             Some("rewrite") => {

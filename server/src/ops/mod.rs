@@ -2,7 +2,8 @@
 //! monitor ([`latency`]), per-command latency histograms ([`calls`]) and the
 //! settings the request path reads for them; what they name commands by
 //! ([`names`], [`categories`]) and what Redis documents about them
-//! ([`redis_commands`]); and the Prometheus endpoint ([`metrics`]).
+//! ([`redis_commands`]); the instantaneous rates of `INFO stats` ([`rates`]);
+//! and the Prometheus endpoint ([`metrics`]).
 //!
 //! These sit beside the request path, not on it: the path asks one relaxed atomic
 //! whether anything is wanted, and does the work only then (a slow command is
@@ -15,6 +16,7 @@ pub mod categories;
 pub mod latency;
 pub mod metrics;
 pub mod names;
+pub mod rates;
 pub mod redis_commands;
 pub mod slowlog;
 
@@ -125,6 +127,20 @@ pub fn timing_threshold_us() -> Option<u64> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// `CONFIG RESETSTAT`'s share of the process-wide counters, the ones Redis
+/// resets: connections received and refused, full and partial syncs served.
+/// Each core resets its own numbers on its own thread.
+pub fn reset_process_stats(global: &crate::shard::global::Global) {
+    let counters = [
+        &global.total_connections,
+        &global.rejected_connections,
+        &global.repl.sync_full,
+        &global.repl.sync_partial_ok,
+        &global.repl.sync_partial_err,
+    ];
+    counters.iter().for_each(|c| c.store(0, Ordering::Relaxed));
 }
 
 fn slowlog_max_len() -> usize {
