@@ -129,20 +129,6 @@ pub fn timing_threshold_us() -> Option<u64> {
     }
 }
 
-/// `CONFIG RESETSTAT`'s share of the process-wide counters, the ones Redis
-/// resets: connections received and refused, full and partial syncs served.
-/// Each core resets its own numbers on its own thread.
-pub fn reset_process_stats(global: &crate::shard::global::Global) {
-    let counters = [
-        &global.total_connections,
-        &global.rejected_connections,
-        &global.repl.sync_full,
-        &global.repl.sync_partial_ok,
-        &global.repl.sync_partial_err,
-    ];
-    counters.iter().for_each(|c| c.store(0, Ordering::Relaxed));
-}
-
 fn slowlog_max_len() -> usize {
     SLOWLOG_MAX_LEN.load(Ordering::Relaxed) as usize
 }
