@@ -816,7 +816,9 @@ fn command_introspection() {
 
 fn command_introspection_in(server: &Server) {
     let mut c = server.raw();
-    let names = list(&c.cmd(&["COMMAND", "LIST"]));
+    // The commands; `COMMAND LIST` names their subcommands too (`config|get`).
+    let mut names = list(&c.cmd(&["COMMAND", "LIST"]));
+    names.retain(|n| !n.contains('|'));
     assert_eq!(c.cmd(&["COMMAND", "COUNT"]), names.len().to_string());
     let required = [
         "get",

@@ -310,6 +310,14 @@ const OBJECT_SUBCOMMANDS: &[(&str, ObjectSub)] = &[
     ("freq", ObjectSub::Freq),
 ];
 
+/// `OBJECT`'s subcommands and their arities (the command, the subcommand and
+/// the key; `HELP` alone), as [`object`] resolves them: the server's registry
+/// lists, counts and checks `OBJECT`'s subcommands from these.
+pub fn object_subcommands() -> impl Iterator<Item = (&'static str, i32)> {
+    let keyed = OBJECT_SUBCOMMANDS.iter().map(|(name, _)| (*name, 3));
+    keyed.chain([("help", 2)])
+}
+
 /// `OBJECT HELP`'s lines between Redis's header and footer.
 const OBJECT_HELP: &[&str] = &[
     "ENCODING <key>",

@@ -31,7 +31,7 @@ use crate::session::client::{Client, ReplyMode};
 use crate::session::registry::{ClientsOp, ClientsReply, Filter};
 use crate::shard::blocking::{unblock, Unblock};
 
-const CLIENT: Container = Container {
+pub(crate) const CLIENT: Container = Container {
     name: "CLIENT",
     subs: &[
         sub("id", 2),

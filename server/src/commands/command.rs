@@ -6,6 +6,12 @@
 //! tips, key specs and subcommands of `COMMAND INFO`) is Redis 7.0.15's own
 //! recorded data ([`crate::ops::redis_commands`]), printed for the commands
 //! corekv has. `GETKEYS` and `GETKEYSANDFLAGS` live in [`super::command_keys`].
+//!
+//! A container's subcommands are the ones its handler resolves ([`containers`]
+//! hands their tables to the registry, which numbers them as statistics rows):
+//! `COMMAND LIST` names them after their container, and `COMMAND INFO` and
+//! `DOCS` print Redis's entries of those only, so a client never learns of a
+//! subcommand that would be answered as unknown.
 
 use std::rc::Rc;
 
@@ -16,8 +22,10 @@ use corekv_engine::glob::glob_match;
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 
 use super::subcommand::{sub, Container};
-use super::{command_keys, registry, srv, Handler, Spec};
+use super::{client, command_keys, config, latency, memory, pubsub, registry, slowlog};
+use super::{srv, Handler, Registry, Spec};
 use crate::commands::requests::Core;
+use crate::ops::names::{stat_rows, Subcommands};
 use crate::ops::redis_commands::{
     self, commands as recorded, Value, INFO_KEY_SPECS, INFO_SUBCOMMANDS, INFO_TIPS,
 };
@@ -30,8 +38,8 @@ const COMMAND: Container = Container {
         sub("list", -2),
         sub("info", -2),
         sub("docs", -2),
-        sub("getkeys", -3),
-        sub("getkeysandflags", -3),
+        sub("getkeys", -4),
+        sub("getkeysandflags", -4),
         sub("help", 2),
     ],
     help: &[
@@ -66,8 +74,7 @@ fn command(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> Cmd
     match name {
         "count" => out.int(r.all.len() as i64),
         "list" => {
-            let names: Vec<&str> = r.all.iter().map(|s| s.name).collect();
-            let kept = filter(&names, &args[2..])?;
+            let kept = filter(&listed(r), &args[2..])?;
             out.array(kept.len());
             kept.iter().for_each(|n| out.bulk(n.as_bytes()));
         }
@@ -112,6 +119,18 @@ fn command(_: &Rc<Core>, _: &mut Client, args: &Args, out: &mut ReplyBuf) -> Cmd
     Ok(())
 }
 
+/// Every command's name, each container's followed by its subcommands' full
+/// names, as `COMMAND LIST` has them.
+fn listed(r: &Registry) -> Vec<&'static str> {
+    let rows = stat_rows();
+    let mut names = Vec::with_capacity(rows.len());
+    for id in 0..r.all.len() {
+        names.push(rows.name(id));
+        names.extend_from_slice(rows.subcommands(id));
+    }
+    names
+}
+
 /// `COMMAND LIST`'s filter: none, or `FILTERBY MODULE name` (no modules are
 /// loaded: nothing), `ACLCAT category` or `PATTERN glob` (any case), as Redis
 /// 7.0 selects; anything else is a syntax error.
@@ -135,14 +154,50 @@ fn filter<'a>(names: &[&'a str], rest: &[bytes::Bytes]) -> CmdResult<Vec<&'a str
     Ok(names.iter().copied().filter(|n| keep(n)).collect())
 }
 
-/// The full name of `container|sub` when corekv has the container and Redis
-/// documents the subcommand.
+/// The full name of `container|sub` (any case) when corekv has the
+/// subcommand and Redis documents it.
 fn subcommand(name: &[u8]) -> Option<&'static str> {
-    let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
-    let (container, _) = name.split_once('|')?;
-    registry().get(container.as_bytes())?;
-    let info = recorded().info(&name)?;
-    info.items().first().and_then(Value::text)
+    let rows = stat_rows();
+    let full = rows.name(rows.find(name)?);
+    (full.contains('|') && recorded().info(full).is_some()).then_some(full)
+}
+
+/// Whether `name` is a subcommand corekv has (`config|get`).
+fn implemented(name: &str) -> bool {
+    name.contains('|') && stat_rows().find(name.as_bytes()).is_some()
+}
+
+/// The container commands Redis 7.0 has that corekv has too, each with the
+/// subcommand table its handler resolves: the registry numbers their rows and
+/// the request path refuses any other subcommand before it runs, as Redis
+/// does. `DEBUG` resolves its subcommands too, but Redis 7.0 has none for it,
+/// so its subcommands are its handler's business.
+pub fn containers(registry: &Registry) -> Vec<Subcommands> {
+    let server: [&Container; 7] = [
+        &client::CLIENT,
+        &COMMAND,
+        &config::CONFIG,
+        &latency::LATENCY,
+        &memory::MEMORY,
+        &pubsub::CONTAINER,
+        &slowlog::SLOWLOG,
+    ];
+    let id = |name: &str| {
+        let found = registry.lookup(name.as_bytes());
+        found.map(|(id, _)| id).expect("a container is a command")
+    };
+    let mut all: Vec<Subcommands> = server
+        .iter()
+        .map(|c| Subcommands {
+            id: id(c.name),
+            subs: c.subs.iter().map(|s| (s.name, s.arity)).collect(),
+        })
+        .collect();
+    all.push(Subcommands {
+        id: id("object"),
+        subs: corekv_engine::command::keys::object_subcommands().collect(),
+    });
+    all
 }
 
 /// One command's `COMMAND DOCS` entry: its name, then Redis's docs (or, for a
@@ -150,7 +205,7 @@ fn subcommand(name: &[u8]) -> Option<&'static str> {
 fn command_docs(name: &str, spec: Option<&Spec>, out: &mut ReplyBuf) {
     out.bulk(name.as_bytes());
     if let Some(docs) = recorded().docs(name) {
-        return redis_commands::write(docs, out);
+        return write_docs(docs, out);
     }
     let (summary, group) = spec.map_or(("", ""), |s| (s.summary, s.group));
     out.map(2);
@@ -179,11 +234,50 @@ fn command_info(s: &Spec, out: &mut ReplyBuf) {
     } else {
         registry_head(s, out);
     }
-    // Tips, key specs and subcommands, as Redis records them.
+    // Tips and key specs as Redis records them; of a container's subcommands
+    // (an array; a command without has an empty set), those corekv has.
     for field in [INFO_TIPS, INFO_KEY_SPECS, INFO_SUBCOMMANDS] {
         match recorded.get(field) {
+            Some(Value::Array(subs)) if field == INFO_SUBCOMMANDS => {
+                let kept: Vec<&Value> = subs.iter().filter(|info| documents_ours(info)).collect();
+                out.array(kept.len());
+                kept.iter()
+                    .for_each(|info| redis_commands::write(info, out));
+            }
             Some(value) => redis_commands::write(value, out),
             None => out.array(0),
+        }
+    }
+}
+
+/// Whether `info` (a recorded `COMMAND INFO` array) is of a subcommand corekv
+/// has.
+fn documents_ours(info: &Value) -> bool {
+    let name = info.items().first().and_then(Value::text);
+    name.is_some_and(implemented)
+}
+
+/// A command's recorded `COMMAND DOCS` map, its `subcommands` narrowed to
+/// those corekv has.
+fn write_docs(docs: &Value, out: &mut ReplyBuf) {
+    let Value::Map(pairs) = docs else {
+        return redis_commands::write(docs, out);
+    };
+    out.map(pairs.len());
+    for (key, value) in pairs {
+        redis_commands::write(key, out);
+        let (Some("subcommands"), Value::Map(subs)) = (key.text(), value) else {
+            redis_commands::write(value, out);
+            continue;
+        };
+        let kept: Vec<&(Value, Value)> = subs
+            .iter()
+            .filter(|(name, _)| name.text().is_some_and(implemented))
+            .collect();
+        out.map(kept.len());
+        for (name, sub_docs) in kept {
+            redis_commands::write(name, out);
+            redis_commands::write(sub_docs, out);
         }
     }
 }
@@ -218,3 +312,45 @@ fn registry_head(s: &Spec, out: &mut ReplyBuf) {
 pub const COMMANDS: &[CommandSpec<Handler>] = &[
     srv("command", -1, LOADING | STALE, "server", "Returns detailed information about all commands.", Handler::Sync(command)),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command Redis 7.0 has subcommands for gives the registry its
+    /// handler's table, and no other command does.
+    #[test]
+    fn redis_containers_have_their_tables() {
+        let (r, rows) = (registry(), stat_rows());
+        for (id, spec) in r.all.iter().enumerate() {
+            let info = recorded().info(spec.name).map_or(&[][..], Value::items);
+            let redis_subs = info.get(INFO_SUBCOMMANDS).map_or(0, |s| s.items().len());
+            let ours = rows.subcommands(id);
+            assert_eq!(redis_subs > 0, !ours.is_empty(), "{}", spec.name);
+            let prefix = format!("{}|", spec.name);
+            assert!(ours.iter().all(|s| s.starts_with(&prefix)), "{ours:?}");
+        }
+        assert!(listed(r).contains(&"client|list"));
+        assert!(!listed(r).contains(&"client|tracking"));
+    }
+
+    /// A subcommand's arity in its handler's table is Redis's: the request
+    /// path refuses a call with the wrong count by it.
+    #[test]
+    fn subcommand_arities_are_redis_arities() {
+        for container in containers(registry()) {
+            let name = registry().all[container.id].name;
+            for (sub, arity) in container.subs {
+                let full = format!("{name}|{sub}");
+                let Some(info) = recorded().info(&full) else {
+                    continue;
+                };
+                assert_eq!(
+                    info.items().get(1),
+                    Some(&Value::Int(arity.into())),
+                    "{full}"
+                );
+            }
+        }
+    }
+}

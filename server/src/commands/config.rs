@@ -15,7 +15,7 @@ use super::{srv, Handler};
 use crate::commands::requests::{Core, Msg};
 use crate::session::client::Client;
 
-const CONFIG: Container = Container {
+pub(crate) const CONFIG: Container = Container {
     name: "CONFIG",
     subs: &[
         sub("get", -3),
@@ -79,6 +79,18 @@ fn config<'a>(
             }
             Some("resetstat") => {
                 join_all((0..core.shards()).map(|s| core.call(s, None, Msg::ResetStats))).await;
+                // The process-wide counters Redis resets: connections received
+                // and refused, full and partial syncs served.
+                let (g, repl) = (&core.global, &core.global.repl);
+                for counter in [
+                    &g.total_connections,
+                    &g.rejected_connections,
+                    &repl.sync_full,
+                    &repl.sync_partial_ok,
+                    &repl.sync_partial_err,
+                ] {
+                    counter.store(0, std::sync::atomic::Ordering::Relaxed);
+                }
                 out.ok();
             }
             Some("rewrite") => {

@@ -120,16 +120,19 @@ fn section(
     let _ = match name {
         "server" => {
             let uptime = g.started.elapsed().as_secs();
+            let now_ms = crate::commands::requests::now_ms();
+            let hz = 1000 / crate::runtime::background::ACTIVE_EXPIRE_INTERVAL.as_millis();
             write!(
                 t,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\ncorekv_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nshards:{}\r\n",
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\ncorekv_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{hz}\r\nconfigured_hz:{hz}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nshards:{}\r\n",
                 env!("CARGO_PKG_VERSION"),
-                std::env::consts::OS,
+                os_name(),
                 std::process::id(),
                 g.run_id,
                 g.port,
-                crate::commands::requests::now_ms() * 1000,
+                now_ms * 1000,
                 uptime / 86400,
+                (now_ms / 1000) & LRU_CLOCK_MAX,
                 std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
                 g.config.file.clone().unwrap_or_default(),
                 g.shards,
@@ -151,7 +154,7 @@ fn section(
             let (user, sys) = cpu_seconds();
             write!(
                 t,
-                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"
             )
         }
         "commandstats" => commandstats(snaps, t),
@@ -274,8 +277,14 @@ fn header(name: &str, t: &mut String) -> std::fmt::Result {
     write!(t, "# {}{rest}\r\n", first.to_ascii_uppercase())
 }
 
-/// `INFO stats`: counters summed over the cores; `pubsub`: the channels, patterns
-/// and shard channels subscribed to ([`crate::pubsub::introspect::info_counts`]).
+/// `INFO stats`: counters summed over the cores, the instantaneous rates
+/// ([`crate::ops::rates`]); `pubsub`: the channels, patterns and shard channels
+/// subscribed to ([`crate::pubsub::introspect::info_counts`]). A counter of
+/// what corekv never does (fork, defragment, evict clients, MIGRATE, I/O
+/// threads) is 0, as Redis prints it when that never happens; the fields of
+/// what corekv does not have (client-side tracking) or does not count apart
+/// (replication traffic, read and write events, reply buffer resizes, the
+/// expiry cycle's effort, eviction time) are left out.
 fn stats(
     core: &Core,
     snaps: &[CoreSnapshot],
@@ -284,13 +293,17 @@ fn stats(
 ) -> std::fmt::Result {
     let g = &core.global;
     let sum = |f: &dyn Fn(&CoreSnapshot) -> u64| snaps.iter().map(f).sum::<u64>();
+    let [ops_per_s, input_per_s, output_per_s] = crate::ops::rates::per_second();
     write!(
         t,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\ncross_shard_grouped_commands:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\ndump_payload_sanitizations:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\ntotal_protocol_errors:{}\r\ncross_shard_hops:{}\r\ncross_shard_grouped_commands:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
         g.total_connections.load(Ordering::Relaxed),
         sum(&|s| s.core.commands),
+        ops_per_s as u64,
         sum(&|s| s.core.net_input_bytes),
         sum(&|s| s.core.net_output_bytes),
+        input_per_s / 1024.0,
+        output_per_s / 1024.0,
         g.rejected_connections.load(Ordering::Relaxed),
         sum(&|s| s.shard.db.expired_keys),
         sum(&|s| s.shard.evicted_keys),
@@ -369,6 +382,33 @@ fn persistence(core: &Core, snaps: &[CoreSnapshot], t: &mut String) -> std::fmt:
         )?;
     }
     Ok(())
+}
+
+/// `lru_clock`'s wrap-around: Redis's LRU clock counts seconds in 24 bits.
+const LRU_CLOCK_MAX: u64 = (1 << 24) - 1;
+
+/// The system, its release and the machine, as `uname -srm` prints them
+/// (Redis's `os` field).
+fn os_name() -> String {
+    // SAFETY: uname fills the zeroed struct we own with NUL-terminated fields.
+    let mut names: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut names) } != 0 {
+        return std::env::consts::OS.to_string();
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} {}",
+        field(&names.sysname),
+        field(&names.release),
+        field(&names.machine)
+    )
 }
 
 fn cpu_seconds() -> (f64, f64) {

@@ -19,7 +19,7 @@ use crate::ops::calls::{self, Calls};
 use crate::ops::latency::{self, Series};
 use crate::session::client::Client;
 
-const LATENCY: Container = Container {
+pub(crate) const LATENCY: Container = Container {
     name: "LATENCY",
     subs: &[
         sub("doctor", 2),

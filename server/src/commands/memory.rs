@@ -42,7 +42,7 @@ const DOCTOR_FRAGMENTATION_RATIO_MAX: f64 = 1.4;
 /// `MEMORY DOCTOR` reports a peak more than this many times today's use (Redis: 1.5).
 const DOCTOR_PEAK_RATIO_MAX: f64 = 1.5;
 
-const MEMORY: Container = Container {
+pub(crate) const MEMORY: Container = Container {
     name: "MEMORY",
     subs: &[
         sub("doctor", 2),

@@ -119,7 +119,7 @@ fn build() -> Registry {
         assert_eq!(registry.all[id].name, spec.name, "engine ids must agree");
     }
     let names: Vec<(&'static str, u32)> = rows.iter().map(|s| (s.name, s.flags)).collect();
-    crate::ops::names::install(&names);
+    crate::ops::names::install(&names, &command::containers(&registry));
     registry
 }
 

@@ -147,7 +147,7 @@ fn spublish<'a>(
     publish_kind(core, client, args, out, Kind::Shard)
 }
 
-const CONTAINER: Container = Container {
+pub(crate) const CONTAINER: Container = Container {
     name: "PUBSUB",
     subs: &[
         sub_upto("channels", -2, 3),

@@ -14,7 +14,7 @@ use crate::commands::requests::Core;
 use crate::ops::slowlog::{self, GET_COUNT_DEFAULT};
 use crate::session::client::Client;
 
-const SLOWLOG: Container = Container {
+pub(crate) const SLOWLOG: Container = Container {
     name: "SLOWLOG",
     subs: &[
         sub("get", -2),

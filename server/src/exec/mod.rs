@@ -284,7 +284,8 @@ async fn hold_while_paused(
 }
 
 /// The command `args` names, if it exists and passes [`generic_checks`] (then it
-/// goes to the monitors); else the error to reply, and the command if it exists.
+/// goes to the monitors); else the error to reply, and the command if it exists
+/// (a container's unknown subcommand is none, as in Redis).
 fn admitted(
     core: &Rc<Core>,
     client: &Client,
@@ -296,7 +297,10 @@ fn admitted(
         return Err((None, unknown_command_message(args)));
     };
     let rows = crate::ops::names::stat_rows();
-    if let Some(full) = rows.wrong_arity(rows.of(id, args), args.len()) {
+    let Some(row) = rows.resolve(id, args) else {
+        return Err((None, rows.unknown_subcommand(id, &args[1])));
+    };
+    if let Some(full) = rows.wrong_arity(row, args.len()) {
         return Err((Some(id), CmdError::WrongArgs(full.to_string()).message()));
     }
     match generic_checks(core, client, spec, args) {
@@ -343,7 +347,7 @@ fn generic_checks(core: &Core, client: &Client, spec: &Spec, args: &Args) -> Opt
 }
 
 /// The slow log's name for `client`: its address and name.
-fn client_tag(client: &Client) -> slowlog::ClientTag {
+pub(crate) fn client_tag(client: &Client) -> slowlog::ClientTag {
     let info = client.info.borrow();
     (info.addr.to_string(), info.name.clone())
 }
@@ -372,8 +376,8 @@ fn ran(core: &Core, client: &Client, id: usize, args: &Args, started: Started, o
     slowlog::note(id, args, started.at, || client_tag(client));
 }
 
-/// Counts the commands `ids` an `EXEC` ran from `started`, each a call with an
-/// equal share of the time.
+/// Counts the commands an `EXEC` ran from `started` (their statistics rows,
+/// `ids`), each a call with an equal share of the time.
 pub(crate) fn record_each(core: &Core, ids: &[usize], started: Instant) {
     let us = started.elapsed().as_micros() as u64 / ids.len().max(1) as u64;
     let mut stats = core.stats.borrow_mut();

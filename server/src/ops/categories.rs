@@ -1,7 +1,10 @@
 //! The ACL categories of every command corekv has, as Redis 7.0.15 lists them
 //! (`COMMAND INFO`'s categories, recorded from redis-server 7.0.15), for `COMMAND
 //! LIST FILTERBY ACLCAT`. corekv has no ACL users; the categories only select.
-//! A command missing here (corekv's own, `ckv.*`) is in no category.
+//! A command missing here (corekv's own, `ckv.*`) is in no category; a
+//! subcommand's are read from Redis's recorded `COMMAND INFO`.
+
+use super::redis_commands::INFO_CATEGORIES;
 
 /// Command name → its categories, without `@`; sorted by name for searches.
 const CATEGORIES: &[(&str, &[&str])] = &[
@@ -221,12 +224,19 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("zunionstore", &["write", "sortedset", "slow"]),
 ];
 
-/// Whether command `name` is in ACL category `category` (without `@`, any case).
+/// Whether command `name` is in ACL category `category` (without `@`, any
+/// case). A subcommand (`config|get`) is in the categories Redis records for it.
 pub fn in_category(name: &str, category: &[u8]) -> bool {
-    of(name).is_some_and(|cats| {
-        cats.iter()
-            .any(|c| c.as_bytes().eq_ignore_ascii_case(category))
-    })
+    let is = |c: &str| c.as_bytes().eq_ignore_ascii_case(category);
+    if let Some(cats) = of(name) {
+        return cats.iter().any(|c| is(c));
+    }
+    let recorded = super::redis_commands::commands().info(name);
+    let fields = recorded.map_or(&[][..], |info| info.items());
+    let cats = fields.get(INFO_CATEGORIES).map_or(&[][..], |c| c.items());
+    cats.iter()
+        .filter_map(|c| c.text()?.strip_prefix('@'))
+        .any(is)
 }
 
 /// The categories of command `name` in `COMMAND INFO`'s order, if it has any here.
@@ -247,5 +257,7 @@ mod tests {
         assert!(in_category("pfadd", b"HyperLogLog"));
         assert!(!in_category("get", b"write"));
         assert!(!in_category("nosuch", b"read"));
+        assert!(in_category("config|set", b"DANGEROUS"));
+        assert!(!in_category("config|get", b"write"));
     }
 }

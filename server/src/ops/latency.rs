@@ -3,7 +3,8 @@
 //!
 //! Events recorded here: `command` and `fast-command`, a command (of the `fast`
 //! group or not) that ran at least the threshold on its shard, timed where the
-//! slow log times it ([`super::slowlog`]). Like Redis, samples within one second
+//! slow log times it ([`super::slowlog`]); `expire-cycle`, a shard's active
+//! expiry tick (`crate::runtime::background`). Like Redis, samples within one second
 //! keep the highest, and each event keeps the last [`SAMPLES_MAX`]. Process-wide,
 //! behind a lock taken only for a spike or a `LATENCY` request.
 
@@ -48,6 +49,12 @@ pub fn add(event: &'static str, ms: u64) {
             series.samples.push((now_s, ms));
         }
     }
+}
+
+/// Records the time since `started` for `event` (`expire-cycle`: one active
+/// expiry tick of a shard, as Redis times its expiry cycle).
+pub fn add_since(event: &'static str, started: std::time::Instant) {
+    add(event, started.elapsed().as_millis() as u64);
 }
 
 /// Records a command's duration: `fast-command` for a command of the fast group.

@@ -7,7 +7,12 @@
 //! under redis_exporter's metric names where one exists (`redis_up`,
 //! `redis_connected_clients`, `redis_commands_total{cmd=}`,
 //! `redis_keyspace_keys{db=}`, `redis_memory_used_bytes`, ...), and corekv's
-//! per-shard series under `corekv_shard_*{shard=}`. One request per connection
+//! per-shard series under `corekv_shard_*{shard=}` (on a replica, each shard
+//! stream's lag too). Per command, `INFO latencystats`' percentiles as
+//! redis_exporter exports them (`redis_latency_percentiles_usec`, a summary)
+//! and a histogram of its durations (`corekv_command_duration_seconds`, log-2
+//! buckets from [`DURATION_BUCKET_FIRST_US`] µs to about a second, what
+//! `LATENCY HISTOGRAM` shows). One request per connection
 //! (`Connection: close`); a request head longer than [`REQUEST_BYTES_MAX`] or
 //! slower than [`REQUEST_TIMEOUT`] is dropped.
 
@@ -18,6 +23,7 @@ use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
+use hdrhistogram::Histogram;
 
 use crate::commands::requests::CoreSnapshot;
 use crate::shard::Core;
@@ -26,6 +32,11 @@ use crate::shard::Core;
 pub const REQUEST_BYTES_MAX: usize = 8192;
 /// Longest wait for a request head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The upper bound of a duration histogram's first bucket, in µs.
+pub const DURATION_BUCKET_FIRST_US: u64 = 1;
+/// A duration histogram's buckets, each twice the one before: up to 2^20 µs
+/// (1.05 s), past which Redis's histograms clamp.
+pub const DURATION_BUCKETS: u32 = 21;
 
 /// Starts serving `/metrics` on `core` if `metrics-port` is set; an address that
 /// cannot be bound is logged and skipped.
@@ -168,6 +179,7 @@ fn render(core: &Core, snaps: &[CoreSnapshot]) -> String {
         "Replication offset.",
         offset,
     );
+    replica_lag(&replication, snaps.len(), &mut t);
     keyspace(snaps, &mut t);
     commands(snaps, &mut t);
     shards(snaps, &mut t);
@@ -298,7 +310,7 @@ fn commands(snaps: &[CoreSnapshot], t: &mut String) {
         calls.merge(&s.calls);
     }
     let stat_rows = crate::ops::names::stat_rows();
-    let rows: Vec<CommandRow> = (0..stat_rows.len())
+    let all: Vec<CommandRow> = (0..stat_rows.len())
         .map(|i| {
             let (count, usec) = snaps.iter().fold((0, 0), |(c, u), s| {
                 (c + s.core.command_calls[i].0, u + s.core.command_calls[i].1)
@@ -306,8 +318,9 @@ fn commands(snaps: &[CoreSnapshot], t: &mut String) {
             let (failed, rejected) = calls.failures(i);
             (stat_rows.name(i), count, usec, failed, rejected)
         })
-        .filter(|r| r.1 + r.3 + r.4 > 0)
         .collect();
+    latencies(&calls, &all, t);
+    let rows: Vec<CommandRow> = all.into_iter().filter(|r| r.1 + r.3 + r.4 > 0).collect();
     let families: [CommandFamily; 4] = [
         ("redis_commands_total", "Calls per command.", |r| r.1 as f64),
         (
@@ -336,6 +349,81 @@ fn commands(snaps: &[CoreSnapshot], t: &mut String) {
     let mut f = Family::start(t, name, "counter", "Error replies per prefix.");
     for (prefix, count) in &calls.errors {
         f.sample(name, &[("err", prefix)], *count as f64);
+    }
+}
+
+/// Per command that ran while latency tracking was on (`all` holds every
+/// statistics row's numbers, by row): its percentiles as redis_exporter
+/// exports `INFO latencystats` (µs; the count and sum are its calls and their
+/// time, as in `INFO commandstats`), and its durations as a histogram.
+fn latencies(calls: &super::calls::Calls, all: &[CommandRow], t: &mut String) {
+    let tracked: Vec<(&CommandRow, &Histogram<u64>)> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| Some((row, calls.histogram(i)?)))
+        .collect();
+    let percentiles = super::tracking_percentiles();
+    let name = "redis_latency_percentiles_usec";
+    let help = "Per-command latency percentiles (INFO latencystats).";
+    let mut f = Family::start(t, name, "summary", help);
+    for (row, h) in &tracked {
+        for p in &percentiles {
+            let quantile = quantile_label(*p);
+            let labels = [("cmd", row.0), ("quantile", quantile.as_str())];
+            f.sample(name, &labels, super::calls::percentile_us(h, *p));
+        }
+        f.sample(&format!("{name}_sum"), &[("cmd", row.0)], row.2 as f64);
+        f.sample(&format!("{name}_count"), &[("cmd", row.0)], row.1 as f64);
+    }
+    let name = "corekv_command_duration_seconds";
+    let help = "Per-command durations on the cores that ran them.";
+    let mut f = Family::start(t, name, "histogram", help);
+    let bucket = format!("{name}_bucket");
+    for (row, h) in &tracked {
+        for k in 0..DURATION_BUCKETS {
+            let le_us = DURATION_BUCKET_FIRST_US << k;
+            let le = (le_us as f64 / 1e6).to_string();
+            let below = h.count_between(0, le_us * 1000);
+            f.sample(&bucket, &[("cmd", row.0), ("le", &le)], below as f64);
+        }
+        f.sample(&bucket, &[("cmd", row.0), ("le", "+Inf")], h.len() as f64);
+        let sum_s = h.mean() * h.len() as f64 / 1e9;
+        f.sample(&format!("{name}_sum"), &[("cmd", row.0)], sum_s);
+        f.sample(&format!("{name}_count"), &[("cmd", row.0)], h.len() as f64);
+    }
+}
+
+/// A percentile as a summary's quantile label: 99.9 → `0.999`.
+fn quantile_label(percentile: f64) -> String {
+    let text = format!("{:.6}", percentile / 100.0);
+    let text = text.trim_end_matches('0');
+    text.strip_suffix('.').unwrap_or(text).to_string()
+}
+
+/// On a replica, each shard stream's lag behind its master (`INFO
+/// replication`'s `shard<i>_lag_*`); nothing on a master.
+fn replica_lag(replication: &str, shards: usize, t: &mut String) {
+    if !replication.contains("role:slave\r\n") {
+        return;
+    }
+    let families = [
+        (
+            "records",
+            "Records the shard's master has that its replica stream lacks.",
+        ),
+        ("bytes", "Bytes of those records."),
+        (
+            "ms",
+            "Milliseconds since the stream's last heartbeat (-1: none).",
+        ),
+    ];
+    for (unit, help) in families {
+        let name = format!("corekv_shard_replica_lag_{unit}");
+        let mut f = Family::start(t, &name, "gauge", help);
+        for i in 0..shards {
+            let value = info_field(replication, &format!("shard{i}_lag_{unit}"));
+            f.sample(&name, &[("shard", &i.to_string())], value);
+        }
     }
 }
 
@@ -375,5 +463,18 @@ fn shards(snaps: &[CoreSnapshot], t: &mut String) {
         for (i, s) in snaps.iter().enumerate() {
             f.sample(name, &[("shard", &i.to_string())], value(s));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_labelled_as_fractions() {
+        assert_eq!(quantile_label(50.0), "0.5");
+        assert_eq!(quantile_label(99.9), "0.999");
+        assert_eq!(quantile_label(100.0), "1");
+        assert_eq!(quantile_label(0.0), "0");
     }
 }

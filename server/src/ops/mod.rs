@@ -2,7 +2,8 @@
 //! monitor ([`latency`]), per-command latency histograms ([`calls`]) and the
 //! settings the request path reads for them; what they name commands by
 //! ([`names`], [`categories`]) and what Redis documents about them
-//! ([`redis_commands`]); and the Prometheus endpoint ([`metrics`]).
+//! ([`redis_commands`]); the instantaneous rates of `INFO stats` ([`rates`]);
+//! and the Prometheus endpoint ([`metrics`]).
 //!
 //! These sit beside the request path, not on it: the path asks one relaxed atomic
 //! whether anything is wanted, and does the work only then (a slow command is
@@ -15,6 +16,7 @@ pub mod categories;
 pub mod latency;
 pub mod metrics;
 pub mod names;
+pub mod rates;
 pub mod redis_commands;
 pub mod slowlog;
 

@@ -1,284 +1,138 @@
-//! Commands' full names as Redis 7.0 prints them: a container command's
-//! subcommand is `container|sub` (`client|list`, `config|get`) in `CLIENT LIST`'s
-//! `cmd=` field. A container called alone keeps its own name; one called with
-//! an unknown subcommand has none, as in Redis (which prints `NULL`).
+//! Commands' full names as Redis 7.0 prints them, and the rows of the
+//! per-command statistics.
 //!
-//! Redis 7.0 also counts a container's calls under the subcommand
-//! (`cmdstat_config|set`, `latency_percentiles_usec_client|list`): [`StatRows`]
-//! numbers the rows of those statistics, the registry's commands first (a row's
-//! number is the command's id) and then the subcommands of its containers.
+//! A container command's subcommand is `container|sub` (`client|list`,
+//! `config|get`) in `CLIENT LIST`'s `cmd=` field and in `INFO commandstats`
+//! (`cmdstat_config|set`), `INFO latencystats` and `LATENCY HISTOGRAM`. A
+//! container called alone keeps its own name. One called with a subcommand it
+//! does not have is no command at all, as in Redis: the request path refuses it
+//! before it runs ([`StatRows::resolve`] is `None`), it counts in no row, and
+//! `cmd=` shows `NULL`.
+//!
+//! The subcommands are the ones the containers' handlers resolve: the registry
+//! hands each container's table to [`install`] as it is built
+//! (`crate::commands::command::containers`), so what is counted, refused and
+//! listed by `COMMAND` is what runs, never a list kept here. [`StatRows`] numbers
+//! the rows: the registry's commands first (a row's number is the command's id),
+//! then the subcommands of each container.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use corekv_engine::error::CmdError;
 
-/// Redis 7.0.15's container commands and their subcommands' full names (its
-/// `COMMAND LIST`), both sorted, so lookups can search.
-const SUBCOMMANDS: &[(&str, &[&str])] = &[
-    (
-        "acl",
-        &[
-            "acl|cat",
-            "acl|deluser",
-            "acl|dryrun",
-            "acl|genpass",
-            "acl|getuser",
-            "acl|help",
-            "acl|list",
-            "acl|load",
-            "acl|log",
-            "acl|save",
-            "acl|setuser",
-            "acl|users",
-            "acl|whoami",
-        ],
-    ),
-    (
-        "client",
-        &[
-            "client|caching",
-            "client|getname",
-            "client|getredir",
-            "client|help",
-            "client|id",
-            "client|info",
-            "client|kill",
-            "client|list",
-            "client|no-evict",
-            "client|pause",
-            "client|reply",
-            "client|setname",
-            "client|tracking",
-            "client|trackinginfo",
-            "client|unblock",
-            "client|unpause",
-        ],
-    ),
-    (
-        "cluster",
-        &[
-            "cluster|addslots",
-            "cluster|addslotsrange",
-            "cluster|bumpepoch",
-            "cluster|count-failure-reports",
-            "cluster|countkeysinslot",
-            "cluster|delslots",
-            "cluster|delslotsrange",
-            "cluster|failover",
-            "cluster|flushslots",
-            "cluster|forget",
-            "cluster|getkeysinslot",
-            "cluster|help",
-            "cluster|info",
-            "cluster|keyslot",
-            "cluster|links",
-            "cluster|meet",
-            "cluster|myid",
-            "cluster|nodes",
-            "cluster|replicas",
-            "cluster|replicate",
-            "cluster|reset",
-            "cluster|saveconfig",
-            "cluster|set-config-epoch",
-            "cluster|setslot",
-            "cluster|shards",
-            "cluster|slaves",
-            "cluster|slots",
-        ],
-    ),
-    (
-        "command",
-        &[
-            "command|count",
-            "command|docs",
-            "command|getkeys",
-            "command|getkeysandflags",
-            "command|help",
-            "command|info",
-            "command|list",
-        ],
-    ),
-    (
-        "config",
-        &[
-            "config|get",
-            "config|help",
-            "config|resetstat",
-            "config|rewrite",
-            "config|set",
-        ],
-    ),
-    (
-        "function",
-        &[
-            "function|delete",
-            "function|dump",
-            "function|flush",
-            "function|help",
-            "function|kill",
-            "function|list",
-            "function|load",
-            "function|restore",
-            "function|stats",
-        ],
-    ),
-    (
-        "latency",
-        &[
-            "latency|doctor",
-            "latency|graph",
-            "latency|help",
-            "latency|histogram",
-            "latency|history",
-            "latency|latest",
-            "latency|reset",
-        ],
-    ),
-    (
-        "memory",
-        &[
-            "memory|doctor",
-            "memory|help",
-            "memory|malloc-stats",
-            "memory|purge",
-            "memory|stats",
-            "memory|usage",
-        ],
-    ),
-    (
-        "module",
-        &[
-            "module|help",
-            "module|list",
-            "module|load",
-            "module|loadex",
-            "module|unload",
-        ],
-    ),
-    (
-        "object",
-        &[
-            "object|encoding",
-            "object|freq",
-            "object|help",
-            "object|idletime",
-            "object|refcount",
-        ],
-    ),
-    (
-        "pubsub",
-        &[
-            "pubsub|channels",
-            "pubsub|help",
-            "pubsub|numpat",
-            "pubsub|numsub",
-            "pubsub|shardchannels",
-            "pubsub|shardnumsub",
-        ],
-    ),
-    (
-        "script",
-        &[
-            "script|debug",
-            "script|exists",
-            "script|flush",
-            "script|help",
-            "script|kill",
-            "script|load",
-        ],
-    ),
-    (
-        "slowlog",
-        &[
-            "slowlog|get",
-            "slowlog|help",
-            "slowlog|len",
-            "slowlog|reset",
-        ],
-    ),
-    (
-        "xgroup",
-        &[
-            "xgroup|create",
-            "xgroup|createconsumer",
-            "xgroup|delconsumer",
-            "xgroup|destroy",
-            "xgroup|help",
-            "xgroup|setid",
-        ],
-    ),
-    (
-        "xinfo",
-        &[
-            "xinfo|consumers",
-            "xinfo|groups",
-            "xinfo|help",
-            "xinfo|stream",
-        ],
-    ),
-];
+/// How much of an unknown subcommand its error quotes (Redis's `%.128s`).
+pub const SUBCOMMAND_QUOTE_BYTES_MAX: usize = 128;
 
-/// The full name of command `name` called with `args`; `None` for a
-/// container's unknown subcommand.
-pub fn full_name(name: &'static str, args: &[Bytes]) -> Option<&'static str> {
-    let Some(word) = args.get(1) else {
-        return Some(name);
-    };
-    let Ok(at) = SUBCOMMANDS.binary_search_by(|(container, _)| container.cmp(&name)) else {
-        return Some(name);
-    };
-    let subs = SUBCOMMANDS[at].1;
-    subs.iter()
-        .find(|full| full.as_bytes()[name.len() + 1..].eq_ignore_ascii_case(word))
-        .copied()
+/// A container command's subcommands, as its handler resolves them.
+pub struct Subcommands {
+    /// The container's registry id.
+    pub id: usize,
+    /// Each subcommand's lower-case name and its arity, counting the command
+    /// and the subcommand (negative: at least).
+    pub subs: Vec<(&'static str, i32)>,
 }
 
 /// The rows per-command statistics are kept in: one per registry command, then
-/// one per subcommand of each registry container.
+/// one per subcommand of each container.
 pub struct StatRows {
     /// Each row's name: the command's, or the subcommand's full name.
     names: Vec<&'static str>,
-    /// Per registry id: the container's first subcommand row and its subcommands.
-    containers: Vec<Option<(usize, &'static [&'static str])>>,
-    /// Per row: Redis's arity of a subcommand, 0 for a command (the registry
-    /// has its arity).
+    /// Per registry id: the rows of its subcommands (empty: not a container).
+    subs: Vec<Range<usize>>,
+    /// The containers' names and ids, sorted by name.
+    containers: Vec<(&'static str, usize)>,
+    /// Per row: a subcommand's arity, 0 for a command (the registry has its
+    /// arity).
     arity: Vec<i32>,
     /// Per row: the command's registry flags (a subcommand's: none).
     flags: Vec<u32>,
 }
 
 impl StatRows {
-    /// The rows of the registry's `commands` (name and flags), in id order.
-    pub fn new(commands: &[(&'static str, u32)]) -> StatRows {
+    /// The rows of the registry's `commands` (name and flags, in id order) and
+    /// of the subcommands of its `containers`.
+    pub fn new(commands: &[(&'static str, u32)], containers: &[Subcommands]) -> StatRows {
         let mut names: Vec<&'static str> = commands.iter().map(|(n, _)| *n).collect();
         let mut flags: Vec<u32> = commands.iter().map(|(_, f)| *f).collect();
-        let containers = commands
-            .iter()
-            .map(|(name, _)| {
-                let at = SUBCOMMANDS.binary_search_by(|(c, _)| c.cmp(name)).ok()?;
-                let subs = SUBCOMMANDS[at].1;
-                let first = names.len();
-                names.extend_from_slice(subs);
-                Some((first, subs))
-            })
-            .collect();
-        let recorded = super::redis_commands::commands();
-        let arity = names
-            .iter()
-            .enumerate()
-            .map(|(row, name)| match recorded.info(name).map(|i| i.items()) {
-                Some([_, super::redis_commands::Value::Int(n), ..]) if row >= commands.len() => {
-                    *n as i32
-                }
-                _ => 0,
-            })
-            .collect();
+        let mut arity = vec![0; commands.len()];
+        let mut subs = vec![0..0; commands.len()];
+        let mut by_name = Vec::with_capacity(containers.len());
+        for container in containers {
+            let name = commands[container.id].0;
+            assert!(subs[container.id].is_empty(), "{name} is listed twice");
+            assert!(!container.subs.is_empty(), "{name} has no subcommands");
+            let first = names.len();
+            for &(sub, sub_arity) in &container.subs {
+                assert_eq!(sub, sub.to_ascii_lowercase(), "{name} {sub}");
+                let full = format!("{name}|{sub}");
+                assert!(names.iter().all(|n| *n != full), "{full} is listed twice");
+                // Once per process, as the registry is built.
+                names.push(Box::leak(full.into_boxed_str()));
+                arity.push(sub_arity);
+            }
+            subs[container.id] = first..names.len();
+            by_name.push((name, container.id));
+        }
+        by_name.sort_unstable();
         flags.resize(names.len(), 0);
         StatRows {
             names,
-            containers,
+            subs,
+            containers: by_name,
             arity,
             flags,
+        }
+    }
+
+    /// The row a call of registry command `id` with `args` counts in: its
+    /// subcommand's for a container called with one, its own for a container
+    /// called alone or any other command; `None` for a container called with a
+    /// subcommand it does not have.
+    pub fn resolve(&self, id: usize, args: &[Bytes]) -> Option<usize> {
+        let rows = self.subs.get(id).filter(|r| !r.is_empty());
+        let (Some(rows), Some(word)) = (rows, args.get(1)) else {
+            return Some(id);
+        };
+        let sub_at = self.names[id].len() + 1;
+        rows.clone()
+            .find(|&row| self.names[row].as_bytes()[sub_at..].eq_ignore_ascii_case(word))
+    }
+
+    /// [`StatRows::resolve`], with a container's unknown subcommand counted as
+    /// the container (where a handler answered it).
+    pub fn of(&self, id: usize, args: &[Bytes]) -> usize {
+        self.resolve(id, args).unwrap_or(id)
+    }
+
+    /// Redis's error for container `id` called with the unknown subcommand
+    /// `word`: `ERR unknown subcommand 'x'. Try CONFIG HELP.`, the word cut at
+    /// [`SUBCOMMAND_QUOTE_BYTES_MAX`] and kept on one line.
+    pub fn unknown_subcommand(&self, id: usize, word: &[u8]) -> String {
+        let quoted = &word[..word.len().min(SUBCOMMAND_QUOTE_BYTES_MAX)];
+        let error = CmdError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(quoted).replace(['\r', '\n'], " "),
+            cmd: self.names[id].to_ascii_uppercase(),
+        };
+        error.message()
+    }
+
+    /// The full names of registry command `id`'s subcommands, in its handler's
+    /// order; none for a command that is not a container.
+    pub fn subcommands(&self, id: usize) -> &[&'static str] {
+        self.subs
+            .get(id)
+            .map_or(&[][..], |rows| &self.names[rows.clone()])
+    }
+
+    /// The full name of command `name` called with `args` ([`StatRows::resolve`]).
+    pub fn full_name(&self, name: &'static str, args: &[Bytes]) -> Option<&'static str> {
+        match self.containers.binary_search_by(|(c, _)| (*c).cmp(name)) {
+            Ok(at) => self
+                .resolve(self.containers[at].1, args)
+                .map(|row| self.names[row]),
+            Err(_) => Some(name),
         }
     }
 
@@ -294,8 +148,8 @@ impl StatRows {
             return Vec::new();
         };
         let mut rows = vec![row];
-        if let Some(Some((first, subs))) = self.containers.get(row) {
-            rows.extend(*first..*first + subs.len());
+        if let Some(subs) = self.subs.get(row) {
+            rows.extend(subs.clone());
         }
         rows
     }
@@ -326,35 +180,27 @@ impl StatRows {
             .iter()
             .position(|n| n.as_bytes().eq_ignore_ascii_case(name))
     }
-
-    /// The row a call of registry command `id` with `args` counts in: its
-    /// subcommand's for a container called with a known subcommand, else its own.
-    pub fn of(&self, id: usize, args: &[Bytes]) -> usize {
-        let Some(Some((first, subs))) = self.containers.get(id) else {
-            return id;
-        };
-        let Some(word) = args.get(1) else {
-            return id;
-        };
-        let container = self.names[id].len();
-        subs.iter()
-            .position(|full| full.as_bytes()[container + 1..].eq_ignore_ascii_case(word))
-            .map_or(id, |at| first + at)
-    }
 }
 
 static ROWS: OnceLock<StatRows> = OnceLock::new();
 
 /// Numbers the statistics rows of the registry's commands (name and flags, in
-/// id order); the registry does, once, as it is built.
-pub fn install(commands: &[(&'static str, u32)]) {
-    ROWS.get_or_init(|| StatRows::new(commands));
+/// id order) and of its containers' subcommands; the registry does, once, as
+/// it is built.
+pub fn install(commands: &[(&'static str, u32)], containers: &[Subcommands]) {
+    ROWS.get_or_init(|| StatRows::new(commands, containers));
 }
 
 /// The statistics rows; the registry must have been built.
 pub fn stat_rows() -> &'static StatRows {
     ROWS.get()
         .expect("the registry numbers the statistics rows as it is built")
+}
+
+/// The full name of command `name` called with `args`; `None` for a
+/// container's unknown subcommand.
+pub fn full_name(name: &'static str, args: &[Bytes]) -> Option<&'static str> {
+    stat_rows().full_name(name, args)
 }
 
 #[cfg(test)]
@@ -368,25 +214,40 @@ mod tests {
             .collect()
     }
 
+    /// `get`, a `config` with three subcommands, `set`.
+    fn rows() -> StatRows {
+        let config = Subcommands {
+            id: 1,
+            subs: vec![("get", -3), ("set", -4), ("help", 2)],
+        };
+        StatRows::new(&[("get", 2), ("config", 0), ("set", 1)], &[config])
+    }
+
     #[test]
     fn containers_name_their_subcommand() {
-        let name = |n, words: &[&str]| full_name(n, &args(words));
-        assert_eq!(name("client", &["CLIENT", "List"]), Some("client|list"));
-        assert_eq!(name("config", &["config", "get", "x"]), Some("config|get"));
-        assert_eq!(name("client", &["client", "nope"]), None);
-        assert_eq!(name("client", &["client"]), Some("client"));
+        let rows = rows();
+        let name = |n, words: &[&str]| rows.full_name(n, &args(words));
+        assert_eq!(name("config", &["CONFIG", "Get", "x"]), Some("config|get"));
+        assert_eq!(name("config", &["config", "nope"]), None);
+        assert_eq!(name("config", &["config"]), Some("config"));
         assert_eq!(name("get", &["get", "k"]), Some("get"));
+        assert_eq!(
+            rows.subcommands(1),
+            ["config|get", "config|set", "config|help"]
+        );
+        assert!(rows.subcommands(0).is_empty());
     }
 
     #[test]
     fn containers_count_under_their_subcommands() {
-        let rows = StatRows::new(&[("get", 2), ("config", 0), ("set", 1)]);
+        let rows = rows();
         assert!(rows.has(0, 2) && !rows.has(1, 2));
-        assert_eq!(rows.named(b"config").len(), 1 + 5);
-        assert_eq!(rows.len(), 3 + 5);
+        assert_eq!(rows.named(b"config").len(), 1 + 3);
+        assert_eq!(rows.len(), 3 + 3);
         assert_eq!(rows.of(0, &args(&["get", "k"])), 0);
         let set = rows.of(1, &args(&["CONFIG", "SET", "a", "b"]));
         assert_eq!(rows.name(set), "config|set");
+        assert_eq!(rows.resolve(1, &args(&["config", "nope"])), None);
         assert_eq!(rows.of(1, &args(&["config", "nope"])), 1);
         assert_eq!(rows.of(1, &args(&["config"])), 1);
         assert_eq!(
@@ -400,10 +261,17 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_sorted_for_its_searches() {
-        assert!(SUBCOMMANDS.windows(2).all(|w| w[0].0 < w[1].0));
-        for (container, subs) in SUBCOMMANDS {
-            assert!(subs.iter().all(|s| s.starts_with(&format!("{container}|"))));
-        }
+    fn unknown_subcommands_are_quoted_like_redis() {
+        let rows = rows();
+        assert_eq!(
+            rows.unknown_subcommand(1, b"a\r\nb"),
+            "ERR unknown subcommand 'a  b'. Try CONFIG HELP."
+        );
+        let long = rows.unknown_subcommand(1, &[b'x'; 200]);
+        let quoted = "x".repeat(SUBCOMMAND_QUOTE_BYTES_MAX);
+        assert_eq!(
+            long,
+            format!("ERR unknown subcommand '{quoted}'. Try CONFIG HELP.")
+        );
     }
 }

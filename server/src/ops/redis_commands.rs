@@ -156,6 +156,8 @@ fn index_info(infos: &'static Value, into: &mut HashMap<&'static str, &'static V
     }
 }
 
+/// `COMMAND INFO`'s ACL categories field.
+pub const INFO_CATEGORIES: usize = 6;
 /// `COMMAND INFO`'s fields from the tips on: tips, key specs, subcommands.
 pub const INFO_TIPS: usize = 7;
 /// `COMMAND INFO`'s key specs field.

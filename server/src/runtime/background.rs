@@ -9,7 +9,7 @@ use crate::runtime::clock::now_ms;
 use crate::shard::Core;
 
 /// How often each shard runs an active-expiry tick (Redis's `hz 10`).
-const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
+pub const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 /// Background ticks between two checks for idle clients (once a second).
 const IDLE_CHECK_EVERY_TICKS: u64 = 10;
 
@@ -27,12 +27,15 @@ pub fn spawn_background(core: Rc<Core>) {
                 if core.unlocked() {
                     // A replica's keys expire when its master's deletions arrive.
                     if !core.global.repl.is_replica() {
+                        let started = std::time::Instant::now();
                         core.shard.borrow_mut().active_expire(now_ms());
+                        crate::ops::latency::add_since("expire-cycle", started);
                         core.kick_journal();
                     }
                     crate::persist::saver::maybe_auto_rewrite(&core);
                 }
                 crate::commands::memory::observe();
+                crate::ops::rates::sample(&core);
                 if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {
                     let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);
                     if timeout_s > 0 {

@@ -23,8 +23,10 @@
 mod adopt;
 pub mod blocked;
 pub mod compare;
+pub mod metrics;
 pub mod python;
 pub mod sentinel;
+pub mod stats;
 pub mod stress;
 
 use std::fs::File;

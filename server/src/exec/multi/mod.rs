@@ -242,7 +242,8 @@ pub fn exec<'a>(
                 false => "EXECABORT Transaction discarded because of previous errors.".into(),
             }));
         }
-        let ids: Vec<usize> = queue.cmds.iter().map(|(id, _)| *id).collect();
+        let rows = crate::ops::names::stat_rows();
+        let ids: Vec<usize> = queue.cmds.iter().map(|(id, a)| rows.of(*id, a)).collect();
         let (started, reply_at) = (std::time::Instant::now(), out.len());
         run::exec(core, client, queue.cmds, watch, out).await?;
         // A null reply (a watched key changed) ran nothing; otherwise each queued

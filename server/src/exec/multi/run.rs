@@ -352,7 +352,7 @@ async fn across(
             }
             Place::Server(false) => {
                 server(core, client, id, &args, &mut replies.body).await;
-                replies.end_ran(id);
+                replies.end();
             }
         }
     }
@@ -361,7 +361,6 @@ async fn across(
     for (at, id, args) in later {
         let mut buf = ReplyBuf::new(out.protocol());
         server(core, client, id, &args, &mut buf).await;
-        crate::ops::calls::replied(id, &buf);
         late.push((at, buf));
     }
     replies.write(late, out);
@@ -441,8 +440,25 @@ fn put_back(order: Vec<usize>, shards: &[usize], answers: Vec<OpReply>, replies:
     }
 }
 
-/// Runs server command `id`; `WAIT` without blocking (see [`WAIT_IN_EXEC_TIMEOUT_MS`]).
+/// Runs server command `id` and counts it as the connection's core counts a
+/// command it runs, under its statistics row (`config|set`): its reply, its
+/// latency, the slow log.
 async fn server(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, out: &mut ReplyBuf) {
+    let (started, reply_at) = (std::time::Instant::now(), out.len());
+    run_server(core, client, id, args, out).await;
+    let row = crate::ops::names::stat_rows().of(id, args);
+    crate::ops::calls::replied(row, &out[reply_at..]);
+    crate::ops::slowlog::note(row, args, started, || crate::exec::client_tag(client));
+}
+
+/// Runs server command `id`; `WAIT` without blocking (see [`WAIT_IN_EXEC_TIMEOUT_MS`]).
+async fn run_server(
+    core: &Rc<Core>,
+    client: &mut Client,
+    id: usize,
+    args: &Args,
+    out: &mut ReplyBuf,
+) {
     let spec = registry().all[id];
     let Exec::Server(handler) = spec.route else {
         return;
