@@ -11,7 +11,11 @@ even ones; reported are medians over the rounds and corekv/Redis ratios.
   a  SET throughput: `redis-benchmark -t set -c 50 -P 1 -n 500000 -r 100000 -d 32`
      on a fresh server per setting: --appendonly no; --appendonly yes
      --appendfsync everysec; --appendonly yes --appendfsync always. requests/s and
-     server CPU µs per request (utime + stime from /proc/PID/stat).
+     server CPU µs per request (utime + stime from /proc/PID/stat, the kernel's
+     I/O worker threads included). --settings picks some of them, --pipelines
+     runs each at other depths too (-P 16 ...), and --baseline BINARY adds another
+     corekv-server build in the same rounds ("corekv base"), to compare two
+     versions on a shared machine.
   b  Restart with 1,000,000 keys, --appendonly yes --appendfsync everysec: load
      1,000,000 SETs of distinct keys (16-byte keys, 32-byte values) with
      redis-cli --pipe, BGREWRITEAOF (once any automatic rewrite is over) and wait
@@ -37,6 +41,8 @@ going wrong (a wrong key count or value after the restart) stops the run.
     bench/persistence.py                  # full run: 3 rounds, about 5 minutes on 2 CPUs
     bench/persistence.py --quick          # smoke run: fewer requests and keys, about 1 minute
     bench/persistence.py --rounds 1 --only b    # one section (letters a, b, c)
+    bench/persistence.py --only a --settings everysec,always --pipelines 1,16 \
+        --baseline /tmp/corekv-server-before   # before/after of a change
 
 Data directories are made under $TMPDIR (default /tmp); the report names their file
 system, since fsync costs depend on it. Writes the Markdown tables to stdout and to
@@ -58,7 +64,9 @@ import time
 import benchlib
 
 SERVERS = benchlib.SERVERS
-SERVER_TITLES = {"redis": "Redis", "corekv": "corekv"}
+SERVER_TITLES = {"redis": "Redis", "corekv": "corekv", "base": "corekv base"}
+# Section a may run a third server: the --baseline build of corekv-server.
+BASELINE = "base"
 NOT_SUPPORTED = "not supported by this build"
 EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec")
 ALWAYS = ("--appendonly", "yes", "--appendfsync", "always")
@@ -103,7 +111,11 @@ def start_checked(args, kind, setting, data_dir=None):
     """A running server with `setting`'s flags whose INFO persistence agrees."""
     flags = " ".join(SETTINGS[setting])
     try:
-        server = benchlib.start(kind, args.server_cpu, extra=SETTINGS[setting], data_dir=data_dir)
+        if kind == BASELINE:
+            server = benchlib.start("corekv", args.server_cpu, extra=SETTINGS[setting], data_dir=data_dir,
+                                    binary=args.baseline)
+        else:
+            server = benchlib.start(kind, args.server_cpu, extra=SETTINGS[setting], data_dir=data_dir)
     except benchlib.Refused as refused:
         raise NotSupported(f"refused `{flags}` at start-up: `{refused}`") from None
     try:
@@ -117,7 +129,18 @@ def start_checked(args, kind, setting, data_dir=None):
     return server
 
 
-def throughput_session(args, results, rnd, kind, setting):
+def throughput_kinds(args, rnd):
+    """Section a's servers in round `rnd`'s order: the baseline build runs right after
+    corekv."""
+    kinds = []
+    for kind in benchlib.round_order(rnd):
+        kinds.append(kind)
+        if kind == "corekv" and args.baseline:
+            kinds.append(BASELINE)
+    return kinds
+
+
+def throughput_session(args, results, rnd, kind, setting, pipeline):
     """Section a: one redis-benchmark SET run on a fresh server with `setting`."""
     part = f"a-{setting}"
     if unsupported(results, part, kind):
@@ -129,12 +152,14 @@ def throughput_session(args, results, rnd, kind, setting):
         return
     try:
         sample = benchlib.measure(server, lambda: benchlib.run_redis_benchmark(
-            server.port, args.client_cpu, "set", args.requests, CLIENTS, 1, KEYSPACE, VALUE_BYTES))
+            server.port, args.client_cpu, "set", args.requests * pipeline, CLIENTS, pipeline, KEYSPACE,
+            VALUE_BYTES))
     finally:
         server.stop()
     sample["round"] = rnd + 1
-    results["throughput"][setting][kind].append(sample)
-    log(f"round {rnd + 1} {kind:6} SET {setting:8} {sample['rps']:>10,.0f} req/s {sample['cpu_us']:6.2f} µs/req  "
+    results["throughput"][setting][str(pipeline)].setdefault(kind, []).append(sample)
+    log(f"round {rnd + 1} {kind:6} SET P{pipeline:<2} {setting:8} {sample['rps']:>10,.0f} req/s "
+        f"{sample['cpu_us']:6.2f} µs/req  "
         f"p50 {sample['p50_ms']:.3f}  p99 {sample['p99_ms']:.3f} ms")
 
 
@@ -300,9 +325,11 @@ def file_system(path):
 
 def medians(results):
     return {
-        "throughput": {setting: {kind: {m: benchlib.median(samples, m) for m in ("rps", "cpu_us", "p50_ms", "p99_ms")}
-                                 for kind, samples in by_kind.items() if samples}
-                       for setting, by_kind in results["throughput"].items()},
+        "throughput": {setting: {pipeline: {kind: {m: benchlib.median(samples, m)
+                                                   for m in ("rps", "cpu_us", "p50_ms", "p99_ms")}
+                                            for kind, samples in by_kind.items() if samples}
+                                 for pipeline, by_kind in by_pipeline.items()}
+                       for setting, by_pipeline in results["throughput"].items()},
         "restart": {kind: {m: benchlib.median(samples, m) for m in ("restart_s", "disk_mib", "rewrite_s", "load_s")}
                     for kind, samples in results["restart"].items() if samples},
         "journal": {kind: {m: benchlib.median(samples, m) for m in ("bytes_per_set", "bytes")}
@@ -322,27 +349,32 @@ def cell(results, part, kind, by_kind, key, fmt):
 
 def throughput_table(args, results):
     med = results["medians"]["throughput"]
-    lines = [f"**SET throughput**: `redis-benchmark -t set -c {CLIENTS} -P 1 -n {args.requests} -r {KEYSPACE} "
-             f"-d {VALUE_BYTES}`, a fresh server per setting.", "",
-             "| setting | Redis req/s | corekv req/s | corekv/Redis | Redis CPU µs/req | corekv CPU µs/req "
-             "| corekv/Redis |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for setting, flags in SETTINGS.items():
-        by_kind = med.get(setting, {})
-        cells = []
-        for key, fmt in (("rps", "{:,.0f}"), ("cpu_us", "{:.2f}")):
-            cells += [cell(results, f"a-{setting}", kind, by_kind, key, fmt) for kind in SERVERS]
-            cells.append(ratio(*(by_kind.get(kind, {}).get(key) for kind in ("corekv", "redis"))))
-        lines.append(f"| `{' '.join(flags)}` | " + " | ".join(cells) + " |")
+    kinds = [*SERVERS, *([BASELINE] if args.baseline else [])]
+    titles = [SERVER_TITLES[kind] for kind in kinds]
+    lines = [f"**SET throughput**: `redis-benchmark -t set -c {CLIENTS} -P <P> -n <{args.requests} × P> "
+             f"-r {KEYSPACE} -d {VALUE_BYTES}`, a fresh server per setting."
+             + (f" corekv base: `{args.baseline}`." if args.baseline else ""), "",
+             "| setting | P | " + " | ".join(f"{t} req/s" for t in titles) + " | corekv/Redis | "
+             + " | ".join(f"{t} CPU µs/req" for t in titles) + " | corekv/Redis |",
+             "|---|---:|" + "---:|" * (2 * len(kinds) + 2)]
+    for setting in args.settings:
+        for pipeline in args.pipelines:
+            by_kind = med.get(setting, {}).get(str(pipeline), {})
+            cells = []
+            for key, fmt in (("rps", "{:,.0f}"), ("cpu_us", "{:.2f}")):
+                cells += [cell(results, f"a-{setting}", kind, by_kind, key, fmt) for kind in kinds]
+                cells.append(ratio(*(by_kind.get(kind, {}).get(key) for kind in ("corekv", "redis"))))
+            lines.append(f"| `{' '.join(SETTINGS[setting])}` | {pipeline} | " + " | ".join(cells) + " |")
     notes = []
-    for kind in SERVERS:
-        off = med.get("off", {}).get(kind)
+    for kind in kinds:
+        off = med.get("off", {}).get("1", {}).get(kind)
         costs = [f"{setting} {on['rps'] / off['rps']:.2f}× the requests/s and {on['cpu_us'] / off['cpu_us']:.2f}× "
                  "the CPU per request" for setting in ("everysec", "always")
-                 if off and (on := med.get(setting, {}).get(kind))]
+                 if off and (on := med.get(setting, {}).get("1", {}).get(kind))]
         if costs:
             notes.append(f"{SERVER_TITLES[kind]}: " + ", ".join(costs))
     if notes:
-        lines += ["", "Against the same server with `--appendonly no`: " + "; ".join(notes) + "."]
+        lines += ["", "At P1, against the same server with `--appendonly no`: " + "; ".join(notes) + "."]
     return lines
 
 
@@ -403,8 +435,24 @@ def parse_args():
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK['requests']:,} requests per load, {QUICK['restart_keys']:,} keys "
                          "for the restart")
+    ap.add_argument("--settings", default=",".join(SETTINGS),
+                    help=f"section a's persistence settings (default {','.join(SETTINGS)})")
+    ap.add_argument("--pipelines", default="1", help="section a's pipeline depths, e.g. 1,16 (default 1)")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="section a also runs this corekv-server build, as \"corekv base\"")
     benchlib.add_section_args(ap, "persistence", SECTIONS, "CPU for the servers")
     args = ap.parse_args()
+    args.settings = [setting for setting in args.settings.split(",") if setting]
+    if not args.settings or set(args.settings) - set(SETTINGS):
+        ap.error(f"--settings takes {', '.join(SETTINGS)}")
+    try:
+        args.pipelines = [int(p) for p in args.pipelines.split(",")]
+    except ValueError:
+        ap.error("--pipelines takes positive integers")
+    if not args.pipelines or min(args.pipelines) < 1:
+        ap.error("--pipelines takes positive integers")
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        ap.error(f"--baseline {args.baseline}: not an executable")
     return benchlib.check_section_args(ap, args, SECTIONS, QUICK if args.quick else FULL)
 
 
@@ -429,13 +477,14 @@ def main():
         benchlib.cargo_build_release("corekv-server")
     os.sched_setaffinity(0, {int(cpu) for cpu in args.client_cpu.split(",")})
     results = {
-        "format": "corekv-bench-persistence/1",
+        "format": "corekv-bench-persistence/2",
         "command": shlex.join(["bench/persistence.py", *sys.argv[1:]]),
         "machine": benchlib.machine(),
         "file_system": file_system(tempfile.gettempdir()),
         "settings": {**vars(args), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")},
         "load_average": {"start": os.getloadavg()},
-        "throughput": {setting: {kind: [] for kind in SERVERS} for setting in SETTINGS},
+        # setting -> pipeline -> server -> samples
+        "throughput": {setting: {str(p): {} for p in args.pipelines} for setting in args.settings},
         "restart": {kind: [] for kind in SERVERS},
         "journal": {kind: [] for kind in SERVERS},
         "unsupported": {},  # part (a-off, a-everysec, a-always, b, c) -> server -> why
@@ -444,9 +493,10 @@ def main():
         pipes = write_pipes(scratch, args)
         for rnd in range(args.rounds):
             if "a" in args.only:
-                for setting in SETTINGS:
-                    for kind in benchlib.round_order(rnd):
-                        throughput_session(args, results, rnd, kind, setting)
+                for setting in args.settings:
+                    for pipeline in args.pipelines:
+                        for kind in throughput_kinds(args, rnd):
+                            throughput_session(args, results, rnd, kind, setting, pipeline)
             if "b" in args.only:
                 for kind in benchlib.round_order(rnd):
                     restart_session(args, results, rnd, kind, scratch, pipes)

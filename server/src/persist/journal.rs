@@ -6,8 +6,9 @@
 //!
 //! ```text
 //!  commands ──► shard.log (records in memory) ──kick──► writer task
-//!                                                        write_at(segment) ─┐
-//!   always:   every loop turn's records: one write, one fdatasync ◄─────────┘
+//!                                                        pwrite(segment) ───┐
+//!   always:   every loop turn's records: one write; one fdatasync in flight ┘
+//!             at a time, covering all written when it starts
 //!   everysec: a timer asks for one fdatasync a second
 //!   no:       the kernel writes back when it likes
 //!  written / durable LSN advances ──► replies waiting for it leave
@@ -18,8 +19,9 @@
 //! leaves once its records are handed to the kernel (`write`) under `everysec` and `no`, so a
 //! process crash loses nothing acknowledged, and once they are synced under
 //! `always`, so a machine crash loses nothing acknowledged either. Group commit falls
-//! out of the loop: while one write (and sync) is in flight, every record appended
-//! meanwhile waits in the shard's buffer, and the next turn takes them all at once.
+//! out of the loop: while a sync is in flight, the records of every request run
+//! meanwhile are written, and the next sync, started as soon as that one ends,
+//! makes them all durable at once.
 //!
 //! **When the disk fails** (`ENOSPC`, `EIO`): records the writer has taken stay in
 //! memory ([`Journal`]'s `unwritten`) and a short write is truncated back to the
@@ -48,6 +50,10 @@ use crate::config::Fsync;
 use corekv_engine::shard::Shard;
 
 use crate::shard::answer::Answer;
+
+/// Syncs of one journal in flight at once. One: a sync starts as soon as the one
+/// before it ends, covering everything written meanwhile (see the module doc).
+pub(super) const SYNCS_IN_FLIGHT_MAX: usize = 1;
 
 /// Redis's reply to writes while the append-only file cannot be written.
 const MISCONF_PREFIX: &str = "MISCONF Errors writing to the AOF file: ";
@@ -136,6 +142,10 @@ pub struct Journal {
     error: RefCell<Option<String>>,
     /// When the writer's current turn (its I/O) started; `None` between turns.
     pub(super) busy_since: Cell<Option<Instant>>,
+    /// Syncs in flight: the last LSN each makes durable, and when it started.
+    syncs: RefCell<Vec<(u64, Instant)>>,
+    /// A sync failed: the writer's next turn reports it and syncs again.
+    pub(super) sync_error: RefCell<Option<std::io::Error>>,
     /// Bytes of all segments on disk.
     pub size_bytes: Cell<u64>,
     /// Bytes of the shard's snapshot on disk.
@@ -170,6 +180,8 @@ impl Journal {
             unwritten_last: Cell::new(0),
             error: RefCell::new(None),
             busy_since: Cell::new(None),
+            syncs: RefCell::new(Vec::new()),
+            sync_error: RefCell::new(None),
             size_bytes: Cell::new(0),
             snapshot_bytes: Cell::new(0),
             base_size_bytes: Cell::new(0),
@@ -407,14 +419,63 @@ impl Journal {
 
     /// Whether the writer has anything to do.
     pub(super) fn has_work(&self, shard: &Shard, policy: Fsync) -> bool {
-        let sync_due =
-            self.written.get() > self.durable.get() || !self.deferred.borrow().is_empty();
         let sync_wanted = self.sync_requested.get() || policy == Fsync::Always;
         shard.log().pending_bytes() > 0
             || !self.unwritten.borrow().is_empty()
             || self.rotation.borrow().is_some()
             || self.reset.get().is_some()
-            || (sync_wanted && sync_due)
+            || self.sync_error.borrow().is_some()
+            || (sync_wanted && self.needs_sync() && self.syncs_in_flight() < SYNCS_IN_FLIGHT_MAX)
+    }
+
+    /// Whether written records are not covered by a sync done or in flight.
+    pub(super) fn needs_sync(&self) -> bool {
+        let started = self.syncs.borrow().iter().map(|&(lsn, _)| lsn).max();
+        self.written.get() > started.unwrap_or(0).max(self.durable.get())
+    }
+
+    pub(super) fn syncs_in_flight(&self) -> usize {
+        self.syncs.borrow().len()
+    }
+
+    /// When the oldest sync in flight started.
+    pub(super) fn oldest_sync(&self) -> Option<Instant> {
+        self.syncs.borrow().iter().map(|&(_, at)| at).min()
+    }
+
+    /// A sync that makes `lsn` durable was handed to the kernel.
+    pub(super) fn sync_started(&self, lsn: u64) {
+        self.syncs.borrow_mut().push((lsn, Instant::now()));
+    }
+
+    /// The sync started for `lsn` ended: on success `lsn` is durable and its
+    /// waiters go on; a failure waits for the writer, which the call wakes either
+    /// way (it may start the next sync).
+    pub(super) fn synced(&self, lsn: u64, result: std::io::Result<()>) {
+        self.syncs
+            .borrow_mut()
+            .retain(|&(started, _)| started != lsn);
+        match result {
+            Ok(()) => self.set_durable(lsn),
+            Err(e) => *self.sync_error.borrow_mut() = Some(e),
+        }
+        self.kick();
+    }
+
+    /// Resolves once no sync is in flight (the writer's own task waits so).
+    pub(super) fn syncs_done(&self) -> impl std::future::Future<Output = ()> + '_ {
+        futures::future::poll_fn(move |cx| {
+            if self.syncs.borrow().is_empty() {
+                return Poll::Ready(());
+            }
+            self.writer.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+    }
+
+    /// Writes are being refused after a failure.
+    pub(super) fn failing(&self) -> bool {
+        self.error.borrow().is_some()
     }
 
     /// Moves the shard's waiting records behind the unwritten ones.

@@ -1,7 +1,7 @@
 //! The journal writer task of one core: moves the shard's records into the open
 //! segment (one `pwrite` per turn, on the core's thread) and syncs them under the
-//! `appendfsync` policy (glommio file I/O; see [`super::journal`] for the handle it
-//! shares with the request path), and what a reply waits for ([`wait_acked`]).
+//! `appendfsync` policy (see [`super::journal`] for the handle it shares with the
+//! request path), and what a reply waits for ([`wait_acked`]).
 //!
 //! A turn takes every record appended since the last one: the writer is woken by
 //! the first batch that appends, and runs after the other tasks already runnable
@@ -13,6 +13,15 @@
 //! core then spends on a 100 MB `SET`'s journal record only its encoding (a copy)
 //! and its checksum (about 10 ms, see `corekv_engine::journal`), not the tens of
 //! milliseconds the kernel takes to copy it into the page cache.
+//!
+//! **Syncs are pipelined** (group commit with one sync in flight): a turn writes
+//! its records at once and, if no sync is in flight, starts one covering all that
+//! is written (`fdatasync` on the core's io_uring ring, which the kernel runs in
+//! its workers) and returns without waiting for it. The core keeps reading,
+//! running and writing the next requests meanwhile; when the sync ends, its
+//! replies leave and the next sync starts at once with everything written since.
+//! Redis instead reads, writes, syncs and replies in turn on one thread and reads
+//! nothing while it syncs.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -26,7 +35,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 
 use crate::config::Fsync;
 use crate::persist::datadir;
-use crate::persist::journal::{misconf, os_error, Journal};
+use crate::persist::journal::{misconf, os_error, Journal, SYNCS_IN_FLIGHT_MAX};
 use crate::shard::answer::Answer;
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
@@ -73,7 +82,8 @@ pub async fn wait_acked(core: &Core, marks: &[(usize, u64)]) -> Result<(), Strin
 
 /// Where the writer appends: the open segment and its length.
 pub struct Segment {
-    pub file: BufferedFile,
+    /// Shared with the syncs in flight, which keep it open until they end.
+    pub file: Rc<BufferedFile>,
     pub first_lsn: u64,
     pub offset: u64,
 }
@@ -124,7 +134,7 @@ pub async fn open_segment(path: &Path, first_lsn: u64) -> std::io::Result<Segmen
         .await?;
     let offset = file.file_size().await?;
     Ok(Segment {
-        file,
+        file: Rc::new(file),
         first_lsn,
         offset,
     })
@@ -226,11 +236,19 @@ pub async fn run_writer(core: Rc<Core>, mut seg: Segment) {
     }
 }
 
-/// One turn of the writer: reset, rotation, the waiting records, the sync the
-/// policy or a waiter asks for. Each step stays pending until it succeeds, so a
-/// failed turn is retried from where it failed.
-async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
+/// One turn of the writer: reset, rotation, the waiting records, and a sync when
+/// the policy or a waiter asks for one and none is in flight. Each step stays
+/// pending until it succeeds, so a failed turn is retried from where it failed;
+/// after a failure a turn succeeds only once its sync did.
+async fn turn(core: &Rc<Core>, seg: &mut Segment) -> std::io::Result<()> {
     let j = &core.journal;
+    if let Some(e) = j.sync_error.take() {
+        return Err(e);
+    }
+    if j.reset.get().is_some() || j.rotation.borrow().is_some() {
+        // A sync in flight finishes on the files it was started for.
+        j.syncs_done().await;
+    }
     if let Some(lsn) = j.reset.get() {
         reset(j, seg, lsn).await?;
         j.reset.set(None);
@@ -258,16 +276,70 @@ async fn turn(core: &Core, seg: &mut Segment) -> std::io::Result<()> {
     }
     j.take_records(&mut core.shard.borrow_mut());
     j.write_unwritten(seg).await?;
-    let policy = core.global.config.hot.fsync();
-    if policy == Fsync::Always || j.sync_requested.get() {
-        let written = j.written.get();
-        if written > j.durable.get() {
-            seg.file.fdatasync().await.map_err(os_error)?;
+    if core.global.config.hot.fsync() == Fsync::Always || j.sync_requested.get() {
+        if !j.needs_sync() {
+            j.sync_requested.set(false);
+        } else if j.syncs_in_flight() < SYNCS_IN_FLIGHT_MAX {
+            j.sync_requested.set(false);
+            start_sync(core, &seg.file, j.written.get());
         }
-        j.sync_requested.set(false);
-        j.set_durable(written);
+    }
+    if j.failing() {
+        j.syncs_done().await;
+        if let Some(e) = j.sync_error.take() {
+            return Err(e);
+        }
     }
     Ok(())
+}
+
+/// Starts an `fdatasync` of `file` that makes `lsn` durable, without waiting for
+/// it: on the core's io_uring ring when it has one (its completion is reaped in
+/// the ring's next turn, among the sockets'), else through glommio's. Its end
+/// goes to [`Journal::synced`].
+fn start_sync(core: &Rc<Core>, file: &Rc<BufferedFile>, lsn: u64) {
+    core.journal.sync_started(lsn);
+    let done = {
+        let core = core.clone();
+        move |result| core.journal.synced(lsn, result)
+    };
+    let file = file.clone();
+    let ring = RING_SYNC.with(|r| r.borrow().clone());
+    match ring {
+        Some(sync) => sync(
+            file.as_raw_fd(),
+            Box::new(move |res| {
+                drop(file);
+                done(if res < 0 {
+                    Err(std::io::Error::from_raw_os_error(-res))
+                } else {
+                    Ok(())
+                });
+            }),
+        ),
+        None => {
+            glommio::spawn_local(async move {
+                done(file.fdatasync().await.map_err(os_error));
+            })
+            .detach();
+        }
+    }
+}
+
+/// Starts an `fdatasync` of a file on the core's io_uring ring and calls back with
+/// 0 or `-errno` once it ends; the file stays open until then.
+pub type RingSync = Rc<dyn Fn(RawFd, Box<dyn FnOnce(i32)>)>;
+
+thread_local! {
+    /// The ring sync of the core this thread runs, when its network driver has a
+    /// ring: installed by the driver ([`install_ring_sync`]), so the journal knows
+    /// nothing of the network.
+    static RING_SYNC: std::cell::RefCell<Option<RingSync>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes [`start_sync`] run this core's syncs through `sync` from now on.
+pub fn install_ring_sync(sync: RingSync) {
+    RING_SYNC.with(|r| *r.borrow_mut() = Some(sync));
 }
 
 /// Drops every file of the shard and starts a segment at `lsn + 1` (see
@@ -304,10 +376,9 @@ fn spawn_ticker(core: Rc<Core>) {
             {
                 j.request_sync();
             }
-            if j.busy_since
-                .get()
-                .is_some_and(|t| t.elapsed() >= IO_STALL_MAX)
-            {
+            let stalled =
+                |since: Option<Instant>| since.is_some_and(|t| t.elapsed() >= IO_STALL_MAX);
+            if stalled(j.busy_since.get()) || stalled(j.oldest_sync()) {
                 j.fail(core.id, &j.shard_dir, &std::io::ErrorKind::TimedOut.into());
             }
         }

@@ -26,8 +26,10 @@
 //! queueing sends — the loop comes back without parking, but every
 //! `BUSY_TURNS_MAX` turns it signals its own eventfd and parks: a loop that only
 //! woke itself would keep glommio's task queue from ever emptying, and glommio
-//! polls its own I/O (the mesh, timers, journal writes) only then or at its
-//! preemption timer (100 ms).
+//! polls its own I/O (the mesh, timers) only then or at its preemption timer
+//! (100 ms). The journal's syncs therefore go through this ring
+//! ([`ring::Driver::fdatasync`]): their completions are reaped in the turns that
+//! reap the sockets'.
 //!
 //! Measured against the alternative of one readiness poll per socket in glommio's
 //! ring (the glommio driver, with glommio's rings created without `COOP_TASKRUN`):
@@ -82,15 +84,29 @@ thread_local! {
     static CORE_DRIVER: RefCell<Weak<Driver>> = const { RefCell::new(Weak::new()) };
 }
 
-/// Makes `driver` the one [`catch_up`] turns on this core.
+/// Makes `driver` the one [`catch_up`] turns on this core, and the ring the
+/// core's journal syncs through.
 pub fn install(driver: &Rc<Driver>) {
     CORE_DRIVER.with(|d| *d.borrow_mut() = Rc::downgrade(driver));
+    let ring = Rc::downgrade(driver);
+    crate::persist::writer::install_ring_sync(Rc::new(move |fd, done: Box<dyn FnOnce(i32)>| {
+        match ring.upgrade() {
+            Some(driver) => driver.fdatasync(fd, done),
+            // The driver is gone only when the core stops: nothing waits any more.
+            None => done(-libc::ESHUTDOWN),
+        }
+    }));
+}
+
+/// This core's driver, if it has one.
+fn driver() -> Option<Rc<Driver>> {
+    CORE_DRIVER.with(|d| d.borrow().upgrade())
 }
 
 /// Runs what this core's ring completed meanwhile, if the core has one: see
 /// [`crate::net::catch_up`].
 pub fn catch_up() {
-    if let Some(driver) = CORE_DRIVER.with(|d| d.borrow().upgrade()) {
+    if let Some(driver) = driver() {
         driver.catch_up();
     }
 }

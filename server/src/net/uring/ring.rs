@@ -134,6 +134,8 @@ enum Op {
         offset: usize,
     },
     Cancel,
+    /// A file's `fdatasync`: its continuation gets the result.
+    Sync(Box<dyn FnOnce(i32)>),
 }
 
 /// One core's io_uring for its sockets.
@@ -410,6 +412,16 @@ impl Driver {
         .await
     }
 
+    /// Syncs the data of `fd` (`fdatasync`, in the kernel's workers) and calls `done`
+    /// with the result (0 or `-errno`) in the turn that reaps it. The caller keeps
+    /// `fd` open until then.
+    pub fn fdatasync(&self, fd: RawFd, done: Box<dyn FnOnce(i32)>) {
+        let entry = opcode::Fsync::new(types::Fd(fd))
+            .flags(types::FsyncFlags::DATASYNC)
+            .build();
+        self.queue(Op::Sync(done), entry);
+    }
+
     /// Starts writing the outbox's queued chunks unless a send is in flight.
     pub fn flush(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>) {
         if conn.sending.get() {
@@ -503,6 +515,7 @@ impl Driver {
                 offset,
             } => self.sent(conn, outbox, chunk, offset, res),
             Op::Cancel => {}
+            Op::Sync(done) => done(res),
         }
     }
 
