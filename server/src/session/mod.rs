@@ -281,10 +281,7 @@ impl Session {
             }
             // Other connections run between batches: a request behind a long
             // pipeline on another connection waits for one batch, not for all of
-            // the input the driver handed over (up to a megabyte of it). Their input
-            // is taken from the ring first: this task stays runnable, so the
-            // driver's loop would otherwise wait for glommio's preemption timer.
-            crate::net::uring::catch_up();
+            // the input the driver handed over (up to a megabyte of it).
             yield_now().await;
         }
         if self.input.is_empty() && self.input_grown {
