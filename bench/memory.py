@@ -29,6 +29,16 @@ Measured (bench/memory.py --only strings,ttl --rounds 1 --baseline <64-byte-slot
 corekv (0.64x; before: 116.5); corekv's used_memory growth within 4% of its RSS
 growth.
 
+Measured (--only large --rounds 1, run twice, 2-CPU machine at load average ~20, so
+the wall times are the machine's more than the servers'): Redis 145.7 B/key, load
+203.8 / 196.7 s, GET p99.9 148 / 161 ms, worst GET 462 / 284 ms; corekv with the
+segmented index 103.6 / 103.9 B/key (0.71x), load 101.7 / 223.4 s, GET p99.9
+242 / 974 ms, worst GET 379 / 2,007 ms (the second run shared the server's CPU
+with compiler jobs). The build before it, in the same conditions: worst GET 977 ms,
+every GET over 300 ms at the index's doublings (0.92M, 1.8M, 3.7M, 7.3M keys), all
+keys in at 71 s and redis-cli done at 324 s (its reader copies its buffer of
+unread replies once per KiB consumed, quadratic once replies back up).
+
 Needs redis-server, redis-cli and taskset; uses target/release as it is (build it
 first: cargo build --release -p corekv-server), or the binary `--binary` names.
 """

@@ -6,7 +6,7 @@
 //!
 //! A key costs one 56-byte [`Slot`] (its key, up to [`KEY_INLINE_MAX`] bytes inline,
 //! its value, the eviction engine's access word and its place in the volatile set),
-//! about 5 to 10 bytes of index, and its value's own allocation when the value does
+//! about 6 to 11 bytes of index, and its value's own allocation when the value does
 //! not fit in the slot (a string's bytes, a collection's storage). A key with a
 //! deadline adds a 12-byte member of the volatile set, which holds the deadline: most
 //! keys have none, so the slot does not pay 8 bytes for it, and a lookup of a
@@ -25,24 +25,25 @@
 //!
 //! (An `IndexMap<Bytes, Entry>` with a second copy of each volatile key in an
 //! `IndexSet` took 203 bytes per plain key on libc malloc.) Where a plain string's
-//! bytes go: the slot (56), the index at 1M keys (2^21 buckets of 5 bytes: 10.5; a
-//! power of two above 1M / (7/8)), the value's allocation (32). A volatile key
+//! bytes go: the slot (56), the index (segments between half full and full of
+//! 5-byte buckets: 5.7 to 11.4), the value's allocation (32). A volatile key
 //! adds its 12-byte member (more while the set's vector has spare capacity).
 //!
 //! - **Slots** live in a dense vector of fixed-size pages ([`PAGE_SLOTS`] slots each):
 //!   growing adds a page, never copies the table, and wastes at most one page (a
 //!   doubling vector holds up to twice what it needs, and copies everything at each
-//!   doubling).
-//! - **The index** is a `hashbrown` table of `u32` slot positions (4 bytes and a
-//!   control byte per bucket); the key is compared in its slot, and hashed again from
-//!   there when a position moves between tables.
-//! - **Growth is incremental.** When the index is full (or mostly empty after
-//!   deletes) a table of the new size is made and every write moves
-//!   [`MIGRATE_PER_WRITE`] positions into it, in slot order, so no single command
-//!   pays for rehashing millions of keys. While it moves, positions below the
-//!   migration cursor are in the new table and a lookup probes both.
-//! - **The volatile set** is a vector of slot positions; each entry knows its place in
-//!   it, so adding or removing a deadline is O(1) and no key is stored twice.
+//!   doubling: 560 MB at 10M keys).
+//! - **The index** ([`super::index`]) holds `u32` slot positions in small
+//!   `hashbrown` tables (segments) under a directory of hash bits; the key is
+//!   compared in its slot, and hashed again from there when a position moves.
+//! - **Growth is bounded per write.** A full segment splits in two (at most
+//!   [`SEGMENT_CAPACITY`] positions move), a sparse one merges with its buddy; no
+//!   write ever rehashes or allocates the whole index, and a lookup probes one
+//!   segment. The worst write while 10M keys load is stated and measured in the
+//!   index's module doc.
+//! - **The volatile set** is a paged vector of slot positions and deadlines (pages of
+//!   [`PAGE_VOLATILE`], so it never copies itself either); each entry knows its place
+//!   in it, so adding or removing a deadline is O(1) and no key is stored twice.
 //!
 //! The slot vector gives the commands two properties a bare hash table does not:
 //! - **`SCAN`'s guarantee.** The cursor walks slot positions from the top down.
@@ -57,9 +58,10 @@ use std::hash::BuildHasher;
 use std::time::Instant;
 
 use bytes::Bytes;
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use rand::Rng;
 
+use super::index::{Index, BUCKET_BYTES};
 use crate::collections::dense::Packed;
 use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_CLOCK_CHECK, EXPIRE_SAMPLE_KEYS};
 use crate::value::Value;
@@ -72,21 +74,14 @@ pub const KEY_INLINE_MAX: usize = 22;
 /// Slots per page of the slot vector (224 KiB pages, one of the allocator's size
 /// classes).
 const PAGE_SLOTS: usize = 4096;
-/// Index positions moved to the resized table per write while a resize runs: with
-/// at least 2, the move ends before the new table (twice the old) fills.
-const MIGRATE_PER_WRITE: usize = 64;
-/// The index shrinks when it is filled below 1/this of its capacity.
-const INDEX_SHRINK_BELOW_FRACTION: usize = 8;
-/// The smallest index capacity a shrink goes down to.
-const INDEX_MIN_CAPACITY: usize = 64;
+/// Members per page of the volatile set (48 KiB pages, a size class too).
+const PAGE_VOLATILE: usize = 4096;
 /// An entry without a deadline has no place in the volatile set.
 const NOT_VOLATILE: u32 = u32::MAX;
 /// Bytes one slot takes: key (24), value (24), access word and volatile place (4 each).
 pub const SLOT_BYTES: usize = 56;
 /// Bytes a volatile key adds: its member of the volatile set (position, deadline).
 pub const VOLATILE_MEMBER_BYTES: usize = 12;
-/// Bytes one bucket of the index takes: a `u32` position and a control byte.
-const INDEX_BUCKET_BYTES: usize = std::mem::size_of::<u32>() + 1;
 /// Index buckets `MEMORY USAGE` counts per key: the index runs between 7/16 and 7/8
 /// full, about two buckets per key.
 const INDEX_BUCKETS_PER_KEY: usize = 2;
@@ -214,42 +209,60 @@ impl Volatile {
     }
 }
 
-/// The dense slot vector, in pages of [`PAGE_SLOTS`].
-#[derive(Default)]
-struct Slots {
-    pages: Vec<Vec<Slot>>,
+/// A dense vector in pages of `PAGE` items that never move: growing adds a page
+/// (the first one grows by doubling, so a small table holds what it needs), and no
+/// push ever copies more than one page. Every page but the last is full, so item
+/// `i` is at `i / PAGE`, `i % PAGE`.
+struct Paged<T, const PAGE: usize> {
+    pages: Vec<Vec<T>>,
     len: usize,
 }
 
-impl Slots {
-    fn get(&self, pos: usize) -> &Slot {
-        &self.pages[pos / PAGE_SLOTS][pos % PAGE_SLOTS]
-    }
-
-    fn get_mut(&mut self, pos: usize) -> &mut Slot {
-        &mut self.pages[pos / PAGE_SLOTS][pos % PAGE_SLOTS]
-    }
-
-    fn push(&mut self, slot: Slot) {
-        if self.len.is_multiple_of(PAGE_SLOTS) {
-            self.pages.push(Vec::with_capacity(PAGE_SLOTS));
+impl<T, const PAGE: usize> Default for Paged<T, PAGE> {
+    fn default() -> Self {
+        Paged {
+            pages: Vec::new(),
+            len: 0,
         }
-        self.pages.last_mut().expect("a page").push(slot);
+    }
+}
+
+impl<T, const PAGE: usize> Paged<T, PAGE> {
+    fn get(&self, pos: usize) -> &T {
+        &self.pages[pos / PAGE][pos % PAGE]
+    }
+
+    fn get_mut(&mut self, pos: usize) -> &mut T {
+        &mut self.pages[pos / PAGE][pos % PAGE]
+    }
+
+    fn push(&mut self, item: T) {
+        match self.pages.last_mut() {
+            Some(page) if page.len() < PAGE => page.push(item),
+            _ => {
+                let mut page = match self.pages.is_empty() {
+                    true => Vec::new(),
+                    false => Vec::with_capacity(PAGE),
+                };
+                page.push(item);
+                self.pages.push(page);
+            }
+        }
         self.len += 1;
     }
 
-    fn pop(&mut self) -> Slot {
-        let page = self.pages.last_mut().expect("a slot to pop");
-        let slot = page.pop().expect("pages are never empty");
+    fn pop(&mut self) -> T {
+        let page = self.pages.last_mut().expect("an item to pop");
+        let item = page.pop().expect("pages are never empty");
         if page.is_empty() {
             self.pages.pop();
         }
         self.len -= 1;
-        slot
+        item
     }
 
-    /// Removes the slot at `pos`, moving the last one into its place.
-    fn swap_remove(&mut self, pos: usize) -> Slot {
+    /// Removes the item at `pos`, moving the last one into its place.
+    fn swap_remove(&mut self, pos: usize) -> T {
         let last = self.pop();
         if pos == self.len {
             last
@@ -258,15 +271,18 @@ impl Slots {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Slot> {
+    fn iter(&self) -> impl Iterator<Item = &T> {
         self.pages.iter().flatten()
     }
 
     fn bytes(&self) -> usize {
-        self.pages.len() * PAGE_SLOTS * std::mem::size_of::<Slot>()
-            + self.pages.capacity() * std::mem::size_of::<Vec<Slot>>()
+        self.pages.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<T>()
+            + self.pages.capacity() * std::mem::size_of::<Vec<T>>()
     }
 }
+
+/// The slot vector.
+type Slots = Paged<Slot, PAGE_SLOTS>;
 
 /// Counters a keyspace keeps for `INFO`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -281,17 +297,12 @@ pub struct DbStats {
 #[derive(Default)]
 pub struct Db {
     slots: Slots,
-    /// Slot positions by key hash: all of them, or while a resize runs those below
-    /// `migrated` and those written since.
-    index: HashTable<u32>,
-    /// While a resize runs, the table being emptied into `index`.
-    old_index: Option<HashTable<u32>>,
-    /// While a resize runs, the slot positions below this are in `index`.
-    migrated: usize,
+    /// Slot positions by key hash.
+    index: Index,
     hasher: DefaultHashBuilder,
     /// The slots whose entry has a deadline, with the deadline: what active expiry
     /// samples and `INFO` counts.
-    volatile: Vec<Volatile>,
+    volatile: Paged<Volatile, PAGE_VOLATILE>,
     pub(super) stats: DbStats,
 }
 
@@ -316,7 +327,7 @@ impl Db {
     }
 
     pub fn expires_len(&self) -> usize {
-        self.volatile.len()
+        self.volatile.len
     }
 
     pub fn stats(&self) -> DbStats {
@@ -326,11 +337,7 @@ impl Db {
     /// Bytes the table's own structures hold (slots, index, volatile set, keys kept
     /// outside their slot), without the values' allocations.
     pub fn table_bytes(&self) -> usize {
-        let index = |t: &HashTable<u32>| t.capacity() * 8 / 7 * INDEX_BUCKET_BYTES;
-        self.slots.bytes()
-            + index(&self.index)
-            + self.old_index.as_ref().map_or(0, index)
-            + self.volatile.capacity() * VOLATILE_MEMBER_BYTES
+        self.slots.bytes() + self.index.bytes() + self.volatile.bytes()
     }
 
     /// Bytes the entry at `key` costs (its slot, its share of the index, the key and
@@ -345,7 +352,7 @@ impl Db {
         Some(
             SLOT_BYTES
                 + volatile
-                + INDEX_BUCKETS_PER_KEY * INDEX_BUCKET_BYTES
+                + INDEX_BUCKETS_PER_KEY * BUCKET_BYTES
                 + slot.key.heap_bytes()
                 + slot.value.heap_bytes(samples),
         )
@@ -355,7 +362,7 @@ impl Db {
     fn deadline(&self, slot: &Slot) -> u64 {
         match slot.volatile_pos {
             NOT_VOLATILE => NO_EXPIRE,
-            at => self.volatile[at as usize].at_ms(),
+            at => self.volatile.get(at as usize).at_ms(),
         }
     }
 
@@ -376,13 +383,7 @@ impl Db {
     fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = Self::hash(&self.hasher, key);
         let eq = |&pos: &u32| self.slots.get(pos as usize).key.bytes() == key;
-        if let Some(&pos) = self.index.find(hash, eq) {
-            return Some(pos as usize);
-        }
-        self.old_index
-            .as_ref()?
-            .find(hash, eq)
-            .map(|&pos| pos as usize)
+        self.index.find(hash, eq).map(|pos| pos as usize)
     }
 
     /// The position of the live entry at `key`, deleting it first if its deadline has
@@ -444,7 +445,6 @@ impl Db {
             self.set_deadline(pos, expire_at_ms);
             return Some(old);
         }
-        self.start_resize_if_due();
         let pos = self.slots.len;
         let position = u32::try_from(pos).expect("fewer than 2^32 keys per database");
         self.slots.push(Slot {
@@ -455,11 +455,10 @@ impl Db {
         });
         let hash = Self::hash(&self.hasher, key);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, position, |&p| {
+        self.index.insert(hash, position, |p| {
             Self::hash(hasher, slots.get(p as usize).key.bytes())
         });
         self.set_deadline(pos, expire_at_ms);
-        self.migrate(MIGRATE_PER_WRITE);
         None
     }
 
@@ -476,17 +475,18 @@ impl Db {
         match (self.slots.get(pos).volatile_pos, at_ms) {
             (NOT_VOLATILE, NO_EXPIRE) => {}
             (NOT_VOLATILE, at_ms) => {
-                self.slots.get_mut(pos).volatile_pos = self.volatile.len() as u32;
+                self.slots.get_mut(pos).volatile_pos = self.volatile.len as u32;
                 self.volatile.push(Volatile::new(pos as u32, at_ms));
             }
             (at, NO_EXPIRE) => {
                 self.slots.get_mut(pos).volatile_pos = NOT_VOLATILE;
                 self.volatile.swap_remove(at as usize);
-                if let Some(moved) = self.volatile.get(at as usize) {
-                    self.slots.get_mut(moved.pos as usize).volatile_pos = at;
+                if (at as usize) < self.volatile.len {
+                    let moved = self.volatile.get(at as usize).pos;
+                    self.slots.get_mut(moved as usize).volatile_pos = at;
                 }
             }
-            (at, at_ms) => self.volatile[at as usize] = Volatile::new(pos as u32, at_ms),
+            (at, at_ms) => *self.volatile.get_mut(at as usize) = Volatile::new(pos as u32, at_ms),
         }
     }
 
@@ -502,7 +502,10 @@ impl Db {
         let expire_at_ms = self.deadline(self.slots.get(pos));
         self.set_deadline(pos, NO_EXPIRE);
         let hash = Self::hash(&self.hasher, self.slots.get(pos).key.bytes());
-        self.unindex(hash, pos);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.remove(hash, pos as u32, |p| {
+            Self::hash(hasher, slots.get(p as usize).key.bytes())
+        });
         let last = self.slots.len - 1;
         let Slot {
             key, value, access, ..
@@ -511,85 +514,17 @@ impl Db {
             let moved = self.slots.get(pos);
             let hash = Self::hash(&self.hasher, moved.key.bytes());
             let volatile_pos = moved.volatile_pos;
-            self.unindex(hash, last);
-            self.index_at(hash, pos);
+            self.index.replace(hash, last as u32, pos as u32);
             if volatile_pos != NOT_VOLATILE {
-                self.volatile[volatile_pos as usize].pos = pos as u32;
+                self.volatile.get_mut(volatile_pos as usize).pos = pos as u32;
             }
         }
-        self.start_resize_if_due();
-        self.migrate(MIGRATE_PER_WRITE);
         let entry = Entry {
             value,
             expire_at_ms,
             access,
         };
         (key, entry)
-    }
-
-    /// Removes position `pos` (with key hash `hash`) from whichever table holds it.
-    fn unindex(&mut self, hash: u64, pos: usize) {
-        let is_pos = |&p: &u32| p as usize == pos;
-        if let Ok(found) = self.index.find_entry(hash, is_pos) {
-            found.remove();
-            return;
-        }
-        let old = self.old_index.as_mut().expect("a position is in one table");
-        old.find_entry(hash, is_pos)
-            .expect("a position is in one table")
-            .remove();
-    }
-
-    /// Adds position `pos` (with key hash `hash`) to the table it belongs in: the
-    /// current one, which holds every position below the migration cursor.
-    fn index_at(&mut self, hash: u64, pos: usize) {
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, pos as u32, |&p| {
-            Self::hash(hasher, slots.get(p as usize).key.bytes())
-        });
-    }
-
-    /// Starts moving the index to a table of twice its capacity when it is full, or
-    /// to a smaller one when it is mostly empty (unless a move is running).
-    fn start_resize_if_due(&mut self) {
-        if self.old_index.is_some() {
-            return;
-        }
-        let (len, capacity) = (self.index.len(), self.index.capacity());
-        let target = if len >= capacity {
-            (capacity * 2).max(INDEX_MIN_CAPACITY)
-        } else if capacity > INDEX_MIN_CAPACITY && len < capacity / INDEX_SHRINK_BELOW_FRACTION {
-            (len * 2).max(INDEX_MIN_CAPACITY)
-        } else {
-            return;
-        };
-        let old = std::mem::replace(&mut self.index, HashTable::with_capacity(target));
-        self.old_index = Some(old);
-        self.migrated = 0;
-    }
-
-    /// Moves up to `steps` slot positions from the old index to the new one, in slot
-    /// order; drops the old index once every position is moved.
-    fn migrate(&mut self, steps: usize) {
-        let Some(old) = self.old_index.as_mut() else {
-            return;
-        };
-        let end = (self.migrated + steps).min(self.slots.len);
-        for pos in self.migrated..end {
-            let hash = Self::hash(&self.hasher, self.slots.get(pos).key.bytes());
-            if let Ok(found) = old.find_entry(hash, |&p| p as usize == pos) {
-                found.remove();
-                let (slots, hasher) = (&self.slots, &self.hasher);
-                self.index.insert_unique(hash, pos as u32, |&p| {
-                    Self::hash(hasher, slots.get(p as usize).key.bytes())
-                });
-            }
-        }
-        self.migrated = end;
-        if self.migrated >= self.slots.len {
-            debug_assert!(old.is_empty(), "every position moved");
-            self.old_index = None;
-        }
     }
 
     /// Sets the deadline of an existing key; nothing if absent.
@@ -676,7 +611,7 @@ impl Db {
     /// those with a deadline.
     pub(super) fn candidates(&self, volatile_only: bool) -> usize {
         match volatile_only {
-            true => self.volatile.len(),
+            true => self.volatile.len,
             false => self.slots.len,
         }
     }
@@ -684,7 +619,7 @@ impl Db {
     /// Candidate number `at` (below [`Db::candidates`]): its key and entry.
     pub(super) fn candidate(&self, volatile_only: bool, at: usize) -> (&[u8], EntryRef<'_>) {
         let pos = match volatile_only {
-            true => self.volatile[at].pos as usize,
+            true => self.volatile.get(at).pos as usize,
             false => at,
         };
         let slot = self.slots.get(pos);
@@ -735,18 +670,18 @@ impl Db {
     ) -> usize {
         let mut deleted = 0;
         for round in 1.. {
-            if self.volatile.is_empty()
+            if self.volatile.len == 0
                 || (round % EXPIRE_ROUNDS_PER_CLOCK_CHECK == 0 && Instant::now() >= deadline)
             {
                 break;
             }
-            let sample = EXPIRE_SAMPLE_KEYS.min(self.volatile.len());
+            let sample = EXPIRE_SAMPLE_KEYS.min(self.volatile.len);
             let mut expired_in_round = 0;
             for _ in 0..sample {
-                if self.volatile.is_empty() {
+                if self.volatile.len == 0 {
                     break;
                 }
-                let member = self.volatile[rng.gen_range(0..self.volatile.len())];
+                let member = *self.volatile.get(rng.gen_range(0..self.volatile.len));
                 if member.at_ms() <= now_ms {
                     let (key, entry) = self.expire_at_index(member.pos as usize);
                     expired(key.bytes(), entry);
@@ -773,8 +708,9 @@ mod tests {
     /// deadline are in the volatile set, each at the place it records.
     fn check(db: &Db, model: &HashMap<Vec<u8>, (Vec<u8>, u64)>) {
         assert_eq!(db.len(), model.len());
-        let in_tables = db.index.len() + db.old_index.as_ref().map_or(0, HashTable::len);
-        assert_eq!(in_tables, db.len(), "each position in one table");
+        assert_eq!(db.index.len(), db.len(), "each position indexed once");
+        db.index
+            .check(|p| Db::hash(&db.hasher, db.slots.get(p as usize).key.bytes()));
         for pos in 0..db.len() {
             let (key, entry) = db.entry_at(pos).expect("in range");
             assert_eq!(db.position(key), Some(pos));
@@ -783,7 +719,7 @@ mod tests {
             assert_eq!(entry.expire_at_ms, *at);
             match db.slots.get(pos).volatile_pos {
                 NOT_VOLATILE => assert_eq!(*at, NO_EXPIRE),
-                vp => assert_eq!(db.volatile[vp as usize].pos as usize, pos),
+                vp => assert_eq!(db.volatile.get(vp as usize).pos as usize, pos),
             }
         }
         let volatile = model.values().filter(|(_, at)| *at != NO_EXPIRE).count();
@@ -795,7 +731,7 @@ mod tests {
         let mut db = Db::default();
         let mut model = HashMap::new();
         let mut rng = SmallRng::seed_from_u64(19);
-        let (mut resizes, mut capacity) = (0, 0);
+        let (mut resizes, mut shape) = (0, (0, 0));
         // Grow to 30,000 keys, then delete down to a few hundred: the index grows and
         // shrinks several times, with changes landing while positions move.
         for step in 0..120_000u32 {
@@ -824,14 +760,30 @@ mod tests {
                 *at = if *at == NO_EXPIRE { 5_000 } else { NO_EXPIRE };
                 db.set_expire(key.as_bytes(), *at);
             }
-            resizes += usize::from(db.index.capacity() != capacity);
-            capacity = db.index.capacity();
+            resizes += usize::from(db.index.shape() != shape);
+            shape = db.index.shape();
             if step % 10_007 == 0 {
                 check(&db, &model);
             }
         }
         check(&db, &model);
         assert!(resizes >= 4, "the index resized {resizes} times");
+        // Then delete all but a few keys: the index's segments merge back.
+        let (peak, _) = db.index.shape();
+        let keys: Vec<Vec<u8>> = model.keys().skip(100).cloned().collect();
+        for (n, key) in keys.iter().enumerate() {
+            assert!(db.remove(key).is_some());
+            model.remove(key);
+            if n % 997 == 0 {
+                check(&db, &model);
+            }
+        }
+        check(&db, &model);
+        let (segments, _) = db.index.shape();
+        assert!(
+            segments * 4 <= peak,
+            "{peak} segments merged only to {segments}"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ mod coll;
 pub mod db;
 pub mod evict;
 pub mod hooks;
+pub mod index;
 
 use crate::journal::list::ListEffect;
 use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};

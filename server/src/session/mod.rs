@@ -279,6 +279,10 @@ impl Session {
             if consumed == 0 || self.input.is_empty() || self.outbox.is_closed() {
                 break;
             }
+            // Other connections run between batches: a request behind a long
+            // pipeline on another connection waits for one batch, not for all of
+            // the input the driver handed over (up to a megabyte of it).
+            yield_now().await;
         }
         if self.input.is_empty() && self.input_grown {
             self.input = BytesMut::new();
