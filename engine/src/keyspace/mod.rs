@@ -218,75 +218,92 @@ impl Drop for WriteGuard<'_> {
             self.hooks.changed(db, key, ChangeKind::Modify);
             return;
         }
-        let delta = &self.delta;
-        let items = || delta.iter().map(Vec::as_slice).collect::<Vec<_>>();
-        let effect = match (self.change, &*self.value) {
-            (Change::Append { from }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
-                Effect::Append {
-                    db,
-                    key,
-                    bytes: &s[from..],
-                }
-            }
-            (Change::Range { start, end }, Value::Str(s))
-                if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX =>
-            {
-                Effect::SetRange {
-                    db,
-                    key,
-                    offset: start as u64,
-                    bytes: &s[start..end],
-                }
-            }
-            (Change::HSet, _) => Effect::HSet {
-                db,
-                key,
-                pairs: delta
-                    .chunks_exact(2)
-                    .map(|p| (p[0].as_slice(), p[1].as_slice()))
-                    .collect(),
-            },
-            (Change::HDel, _) => Effect::HDel {
-                db,
-                key,
-                fields: items(),
-            },
-            (Change::SAdd, _) => Effect::SAdd {
-                db,
-                key,
-                members: items(),
-            },
-            (Change::SRem, _) => Effect::SRem {
-                db,
-                key,
-                members: items(),
-            },
-            (Change::ZAdd, _) => Effect::Zset(ZsetDelta::Add {
-                db,
-                key,
-                entries: delta
-                    .chunks_exact(2)
-                    .map(|p| (coll::score_of_delta(&p[1]), p[0].as_slice()))
-                    .collect(),
-            }),
-            (Change::ZRem, _) => Effect::Zset(ZsetDelta::Rem {
-                db,
-                key,
-                members: items(),
-            }),
-            (Change::List(change), _) => Effect::List(ListEffect {
-                db,
-                key,
-                op: change.op(delta),
-            }),
-            _ => Effect::Set {
-                db,
-                key,
-                value: Cow::Borrowed(&*self.value),
-                expire_at_ms: self.expire_at_ms,
-            },
-        };
+        let effect = effect_of(
+            db,
+            key,
+            self.change,
+            self.value,
+            &self.delta,
+            self.expire_at_ms,
+        );
         self.hooks.after(&effect, db, key, ChangeKind::Modify);
+    }
+}
+
+/// The journal effect of a change to `key` that the guard saw (`change`, with the
+/// collection delta it recorded), `value` as the change left it.
+fn effect_of<'a>(
+    db: usize,
+    key: &'a [u8],
+    change: Change,
+    value: &'a Value,
+    delta: &'a [Vec<u8>],
+    expire_at_ms: u64,
+) -> Effect<'a> {
+    let items = || delta.iter().map(Vec::as_slice).collect::<Vec<_>>();
+    match (change, value) {
+        (Change::Append { from }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
+            Effect::Append {
+                db,
+                key,
+                bytes: &s[from..],
+            }
+        }
+        (Change::Range { start, end }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
+            Effect::SetRange {
+                db,
+                key,
+                offset: start as u64,
+                bytes: &s[start..end],
+            }
+        }
+        (Change::HSet, _) => Effect::HSet {
+            db,
+            key,
+            pairs: delta
+                .chunks_exact(2)
+                .map(|p| (p[0].as_slice(), p[1].as_slice()))
+                .collect(),
+        },
+        (Change::HDel, _) => Effect::HDel {
+            db,
+            key,
+            fields: items(),
+        },
+        (Change::SAdd, _) => Effect::SAdd {
+            db,
+            key,
+            members: items(),
+        },
+        (Change::SRem, _) => Effect::SRem {
+            db,
+            key,
+            members: items(),
+        },
+        (Change::ZAdd, _) => Effect::Zset(ZsetDelta::Add {
+            db,
+            key,
+            entries: delta
+                .chunks_exact(2)
+                .map(|p| (coll::score_of_delta(&p[1]), p[0].as_slice()))
+                .collect(),
+        }),
+        (Change::ZRem, _) => Effect::Zset(ZsetDelta::Rem {
+            db,
+            key,
+            members: items(),
+        }),
+        (Change::List(change), _) => Effect::List(ListEffect {
+            db,
+            key,
+            op: change.op(delta),
+        }),
+        _ => Effect::Set {
+            db,
+            key,
+            value: Cow::Borrowed(value),
+            expire_at_ms,
+        },
     }
 }
 
