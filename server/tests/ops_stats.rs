@@ -463,3 +463,28 @@ fn latency_monitor_reports_expire_cycles() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A value big enough that writing its journal record and syncing it each take
+/// over a millisecond anywhere.
+const JOURNAL_SPIKE_VALUE_BYTES: usize = 32 << 20;
+
+/// The journal's write of a turn's records and an `appendfsync always` sync over
+/// the threshold are `aof-write` and `aof-fsync-always` spikes, as Redis reports
+/// its AOF's.
+#[test]
+fn latency_monitor_reports_journal_writes_and_syncs() {
+    let server = Server::with_shards(1, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = server.raw();
+    c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    let value = "v".repeat(JOURNAL_SPIKE_VALUE_BYTES);
+    assert_eq!(c.cmd(&["SET", "big", &value]), "OK");
+    let deadline = std::time::Instant::now() + common::READ_TIMEOUT;
+    loop {
+        let latest = c.cmd(&["LATENCY", "LATEST"]);
+        if latest.contains("aof-write") && latest.contains("aof-fsync-always") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{latest}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

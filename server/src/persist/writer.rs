@@ -97,7 +97,9 @@ impl Journal {
             return Ok(());
         }
         let last = self.unwritten_last.get();
+        let started = Instant::now();
         let (records, written) = write_records(&seg.file, records, seg.offset).await;
+        crate::ops::latency::add_since("aof-write", started);
         match written {
             Ok(n) => {
                 seg.offset += n;
@@ -299,9 +301,16 @@ async fn turn(core: &Rc<Core>, seg: &mut Segment) -> std::io::Result<()> {
 /// goes to [`Journal::synced`].
 fn start_sync(core: &Rc<Core>, file: &Rc<BufferedFile>, lsn: u64) {
     core.journal.sync_started(lsn);
+    let always = core.global.config.hot.fsync() == Fsync::Always;
+    let started = Instant::now();
     let done = {
         let core = core.clone();
-        move |result| core.journal.synced(lsn, result)
+        move |result| {
+            if always {
+                crate::ops::latency::add_since("aof-fsync-always", started);
+            }
+            core.journal.synced(lsn, result)
+        }
     };
     let file = file.clone();
     let ring = RING_SYNC.with(|r| r.borrow().clone());
