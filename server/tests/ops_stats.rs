@@ -488,3 +488,37 @@ fn latency_monitor_reports_journal_writes_and_syncs() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Keys a shard holds before its `maxmemory` is cut, so that getting under the
+/// new limit takes an eviction cycle over the threshold.
+const EVICTED_KEYS: usize = 200_000;
+
+/// A shard evicting keys for longer than the threshold is an `eviction-cycle`
+/// spike, as Redis reports its eviction cycle.
+#[test]
+fn latency_monitor_reports_eviction_cycles() {
+    let server = Server::with_shards(1, &[]);
+    let mut c = server.raw();
+    let mut pipeline = Vec::new();
+    for i in 0..EVICTED_KEYS {
+        pipeline.extend(common::encode_str(&["SET", &format!("k:{i}"), "v"]));
+    }
+    c.send(&pipeline);
+    for _ in 0..EVICTED_KEYS {
+        c.read_reply();
+    }
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    // No bound on one cycle's work, so that one cycle evicts them all.
+    c.cmd(&["CONFIG", "SET", "maxmemory-eviction-tenacity", "100"]);
+    c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    c.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]);
+    let deadline = std::time::Instant::now() + common::READ_TIMEOUT;
+    loop {
+        c.cmd(&["SET", "trigger", "v"]);
+        let latest = c.cmd(&["LATENCY", "LATEST"]);
+        if latest.contains("eviction-cycle") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{latest}");
+    }
+}

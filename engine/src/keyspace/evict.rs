@@ -116,6 +116,19 @@ pub fn set_outside_meter(meter: OutsideMeter) {
     let _ = OUTSIDE_METER.set(meter);
 }
 
+/// Takes a latency sample of `event` (`eviction-cycle`) that started at the
+/// instant given: the server's latency monitor.
+pub type LatencySink = fn(&'static str, std::time::Instant);
+
+/// The process's latency sink, set once by the server ([`set_latency_sink`]).
+static LATENCY_SINK: std::sync::OnceLock<LatencySink> = std::sync::OnceLock::new();
+
+/// Reports each eviction cycle's duration to `sink` (Redis's `eviction-cycle`
+/// latency event). The first sink set stays.
+pub fn set_latency_sink(sink: LatencySink) {
+    let _ = LATENCY_SINK.set(sink);
+}
+
 /// Commands that look keys up without touching their access word (Redis's
 /// `LOOKUP_NOTOUCH`): introspection, not use.
 pub const NOTOUCH_COMMANDS: &[&str] = &[
@@ -544,6 +557,17 @@ impl Keyspace {
             return Room::Fail;
         }
         self.evict.clock_ms = now_ms;
+        let started = std::time::Instant::now();
+        let room = self.evict_until_room(limit);
+        if let Some(sink) = LATENCY_SINK.get() {
+            sink("eviction-cycle", started);
+        }
+        room
+    }
+
+    /// Evicts victims until the shard is within `limit`, or the policy finds none,
+    /// or the cycle's bound of keys is reached.
+    fn evict_until_room(&mut self, limit: u64) -> Room {
         let bound = self.evict.config.keys_bound();
         let mut evicted: u64 = 0;
         while self.used_bytes() > limit {

@@ -54,7 +54,8 @@ pub fn add(event: &'static str, ms: u64) {
 /// Records the time since `started` for `event`: `expire-cycle` (one active
 /// expiry tick of a shard, as Redis times its expiry cycle), `aof-write` (a
 /// journal writer turn's write of its records), `aof-fsync-always` (a sync under
-/// `appendfsync always`, from its start to its end).
+/// `appendfsync always`, from its start to its end), `eviction-cycle` (a shard
+/// evicting keys to get under its share of `maxmemory`).
 pub fn add_since(event: &'static str, started: std::time::Instant) {
     add(event, started.elapsed().as_millis() as u64);
 }

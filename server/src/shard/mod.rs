@@ -86,6 +86,7 @@ impl Core {
             .keyspace_mut()
             .set_eviction(global.config.eviction(global.shards));
         shard.keyspace_mut().add_sink(Box::new(blocking::ReadySink));
+        corekv_engine::keyspace::evict::set_latency_sink(crate::ops::latency::add_since);
         corekv_engine::keyspace::evict::set_outside_meter(
             crate::session::outbox::core_pending_bytes,
         );
