@@ -293,6 +293,11 @@ const BIG_VALUE_BYTES: usize = 100 << 20;
 /// Copying it up to five times (the read, the plan, one per target, the store)
 /// raised the peak by 2–3 values and held both shards' locks all that time.
 const BIG_VALUE_PEAK_GROWTH_MAX: f64 = 1.5;
+/// How long the server's allocator may keep the pages of a freed value before its
+/// background thread returns them (its `dirty_decay_ms` is 1 s), with room for a
+/// loaded machine: waited after the `RENAME`, so that the peak counts the values
+/// alive rather than the renamed source's pages not yet returned.
+const FREED_PAGES_RETURNED: Duration = Duration::from_secs(3);
 /// The longest another client may wait meanwhile. Redis's worst is 0.1 s; this
 /// bound only catches a core that stops answering (a test-profile build on a
 /// loaded machine takes seconds to fault in and copy 100 MB values).
@@ -353,6 +358,7 @@ fn big_values_cross_shards_without_extra_copies() {
     assert_eq!(raw.cmd_raw(&[b"SET", a, &big]), b"+OK\r\n");
     let before = peak_rss(server.pid());
     assert_eq!(raw.cmd_raw(&[b"RENAME", a, b]), b"+OK\r\n");
+    std::thread::sleep(FREED_PAGES_RETURNED);
     assert_eq!(raw.cmd_raw(&[b"COPY", b, a]), b":1\r\n");
     let growth = (peak_rss(server.pid()) - before) as f64 / BIG_VALUE_BYTES as f64;
     let reply = raw.cmd_raw(&[b"MGET", a, b]);
