@@ -34,9 +34,11 @@ class Row:
     family: str
     title: str
     # redis-benchmark's arguments after the common ones: `-t name` or a command
-    # whose `__rand_int__` redis-benchmark replaces with a random key number.
+    # whose `__rand_int__` redis-benchmark replaces with a random key number; for a
+    # corekv-loadgen row, its `--command` template (`__key__`: a key number).
     argv: tuple
     pipeline: int = 1
+    tool: str = "redis-benchmark"
 
 
 def _t(family, test, pipeline=1):
@@ -45,6 +47,17 @@ def _t(family, test, pipeline=1):
 
 def _cmd(family, pipeline, *command):
     return Row(family, f"{' '.join(command).replace('__rand_int__', 'N')} P{pipeline}", command, pipeline)
+
+
+def _template(family, pipeline, template):
+    """A corekv-loadgen row: `template` with `__key__` a number drawn uniformly below
+    TEMPLATE_KEYSPACE."""
+    return Row(family, f"{template.replace('__key__', 'N')} P{pipeline} (loadgen)", (template,), pipeline,
+               "loadgen")
+
+
+# The element numbers the loadgen rows draw, all present in their prefilled keys.
+TEMPLATE_KEYSPACE = 1000
 
 
 ROWS = (
@@ -57,6 +70,10 @@ ROWS = (
     _t("set", "sadd", 16),
     _cmd("set", 1, "SISMEMBER", "myset", "element:__rand_int__"),
     _t("set", "spop"),
+    _template("hash", 1, "HGET lg:hash f:__key__"),
+    _template("hash", 1, "HGETALL myhash:small"),
+    _template("set", 1, "SISMEMBER lg:set m:__key__"),
+    _template("set", 1, "SMEMBERS myset:small"),
     _cmd("hyperloglog", 1, "PFADD", "hll", "element:__rand_int__"),
     _cmd("hyperloglog", 16, "PFADD", "hll", "element:__rand_int__"),
     _cmd("hyperloglog", 1, "PFCOUNT", "hll"),
@@ -78,7 +95,11 @@ GEO_GRID = [(13 + (i % 40) / 40, 38 + (i // 40) / 25, f"grid:{i}") for i in rang
 # Values written before a family's rows (the HGETALL row reads a 10-field hash, the
 # GEOSEARCH rows the grid).
 PREFILL = {
-    "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]]],
+    "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]],
+             ["HSET", "lg:hash", *[x for i in range(TEMPLATE_KEYSPACE) for x in (f"f:{i}", f"value:{i:010d}")]]],
+    # The SMEMBERS row reads a 10-member set of strings.
+    "set": [["SADD", "myset:small", *[f"member{i}" for i in range(10)]],
+            ["SADD", "lg:set", *[f"m:{i}" for i in range(TEMPLATE_KEYSPACE)]]],
     # The multi-key PFCOUNT row counts the union with a small sparse HLL.
     "hyperloglog": [["PFADD", "hll:small", *[f"small:{i}" for i in range(100)]]],
     "geo": [["GEOADD", "points", *[x for lon, lat, m in GEO_GRID for x in (f"{lon:.6f}", f"{lat:.6f}", m)]]],
@@ -175,6 +196,10 @@ def write_memory_file(path, row, scale):
 
 
 def run_row(args, server, row):
+    if row.tool == "loadgen":
+        flags = ["-c", str(args.clients), "-P", str(row.pipeline), "--keyspace", str(TEMPLATE_KEYSPACE),
+                 "-n", str(args.row_requests), "--key-prefix", "", "--command", *row.argv]
+        return benchlib.measure(server, lambda: benchlib.run_loadgen(server.port, args.client_cpu, flags))
     argv = ["redis-benchmark", "-p", str(server.port), "-n", str(args.row_requests), "-c", str(args.clients),
             "-P", str(row.pipeline), "-r", str(args.keyspace), *row.argv]
     return benchlib.measure(server, lambda: benchlib.parse_redis_benchmark(
@@ -238,7 +263,7 @@ def tables(results):
     """Markdown: per row, each server's medians and corekv/Redis; then memory."""
     med = {key: {kind: {m: benchlib.median(s, m) for m in ("rps", "cpu_us", "p50_ms", "p99_ms")}
                  for kind, s in by.items() if s} for key, by in results["samples"].items()}
-    lines = ["| family · command (redis-benchmark) | Redis req/s | corekv req/s | req/s corekv/Redis "
+    lines = ["| family · command (redis-benchmark, or corekv-loadgen where the row says so) | Redis req/s | corekv req/s | req/s corekv/Redis "
              "| Redis CPU µs/req | corekv CPU µs/req | CPU corekv/Redis | p99 ms Redis / corekv |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"] if med else []
     for key, by in med.items():
