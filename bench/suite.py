@@ -12,9 +12,10 @@ load).
 
 Cases, with 50 connections over 100,000 keys and 32-byte values:
   closed loop  SET and GET at P1 and P16, with corekv-loadgen and redis-benchmark
-  open loop    SET and GET with corekv-loadgen --rate at half the highest rate Redis
-               reached in the closed-loop P1 cases (either tool, any round); these
-               run in a second series of alternating rounds, after the others
+  open loop    SET and GET with corekv-loadgen --rate at half and at 90% of the highest
+               rate Redis reached in the closed-loop P1 cases (either tool, any
+               round); these run in a second series of alternating rounds,
+               after the others
   MSET         10 keys per command, both tools
   MULTI        MULTI / INCR / INCR / EXEC per transaction with bench/txclient.py (one
                write per transaction, 50 connections): both keys on one shard of a
@@ -142,7 +143,8 @@ PERSISTENCE = {"off": benchlib.APPENDONLY_NO, "everysec": EVERYSEC}
 PERSISTENCE_TITLES = {"off": "persistence off", "everysec": "everysec"}
 NOT_SUPPORTED = "not supported by this build"
 # Open-loop rate as a share of the closed-loop P1 maximum: loaded, not saturated.
-OPEN_LOOP_SHARE = 0.5
+# Open-loop rates as shares of the best closed-loop P1 rate; --rate fixes the first.
+OPEN_LOOP_SHARES = (0.5, 0.9)
 # redis-benchmark request counts and open-loop rates are rounded to these.
 REQUESTS_STEP = 10_000
 RATE_STEP = 1_000
@@ -181,7 +183,7 @@ class Case:
     tool: str
     command: str
     pipeline: int = 1
-    open_loop: bool = False
+    open_loop: float = 0.0  # open-loop cases: their share of the best closed-loop rate
     persistence: str = ""  # a PERSISTENCE key: the persistence section's cases
     subscribers: int = 0  # the pub/sub section's cases
     shards: int = 1  # corekv's shards (Redis has one thread whatever this says)
@@ -191,7 +193,7 @@ class Case:
             noun = "subscriber" if self.subscribers == 1 else "subscribers"
             load = f"PUBLISH to {self.subscribers} {noun} P{self.pipeline}"
         elif self.open_loop:
-            load = f"{self.command.upper()} open loop {plan.rates[self.command]:,}/s"
+            load = f"{self.command.upper()} open loop {plan.rate(self):,}/s"
         elif self.command in ZSET_TITLES:
             load = f"{ZSET_TITLES[self.command]} P{self.pipeline}"
         elif self.command == "mset":
@@ -218,7 +220,10 @@ def closed(tool, command, pipeline, persistence="", shards=1):
                 shards=shards)
 
 
-OPEN_SET, OPEN_GET = (Case(f"{c}-open-{LOADGEN}", LOADGEN, c, open_loop=True) for c in ("set", "get"))
+# Keys: `get-open-...` at the first share (the key earlier results used), then
+# `get-open90-...`.
+OPEN_CASES = tuple(Case(f"{c}-open{'' if i == 0 else round(share * 100)}-{LOADGEN}", LOADGEN, c, open_loop=share)
+                   for i, share in enumerate(OPEN_LOOP_SHARES) for c in ("set", "get"))
 MSET_LOADGEN, MSET_REDIS_BENCHMARK = (closed(tool, "mset", 1) for tool in (LOADGEN, REDIS_BENCHMARK))
 # List loads as redis-benchmark names them (one list, `mylist`), P1, run in this order
 # so the pops find elements. `lrange_100` and `lrange_600` make redis-benchmark push its
@@ -240,7 +245,6 @@ CLOSED_CASES = (
     MSET_REDIS_BENCHMARK,
     *LIST_CASES,
 )
-OPEN_CASES = (OPEN_SET, OPEN_GET)
 # Cross-shard MSET: the MSET loads on a corekv of CROSS_SHARDS shards (each command's
 # ten random keys nearly always span both), corekv-loadgen first to size redis-benchmark.
 MSET_CROSS_CASES = tuple(closed(tool, "mset", 1, shards=CROSS_SHARDS) for tool in (LOADGEN, REDIS_BENCHMARK))
@@ -268,8 +272,8 @@ PERSISTENCE_CASES = {setting: tuple(closed(tool, "set", p, setting) for tool, p 
 # Table order: each load's two tools side by side.
 TABLE_CASES = (
     *(closed(tool, command, p) for p in (1, 16) for command in ("get", "set") for tool in (REDIS_BENCHMARK, LOADGEN)),
-    OPEN_GET,
-    OPEN_SET,
+    *(c for share in OPEN_LOOP_SHARES for command in ("get", "set") for c in OPEN_CASES
+      if c.open_loop == share and c.command == command),
     MSET_REDIS_BENCHMARK,
     MSET_LOADGEN,
     *MULTI_CASES,
@@ -339,18 +343,25 @@ def zset_session(args, plan, results, rnd, kind, pipe_path, commands):
 
 @dataclasses.dataclass
 class Plan:
-    """Open-loop rates: half of Redis's best closed-loop P1 rate over all rounds and
-    both tools (noise only ever lowers a throughput, so the maximum is the robust
-    estimate), unless --rate fixes them."""
+    """Open-loop rates: shares of Redis's best closed-loop P1 rate over all rounds and
+    both tools (noise only ever lowers a throughput, so the maximum is
+    the robust estimate), unless --rate fixes the first share's rate (the others
+    scale with it)."""
 
-    rates: dict  # command -> open-loop requests/s
+    best: dict  # command -> best closed-loop P1 requests/s
+    fixed: int = 0  # --rate
 
     def learn(self, args, case, result):
         if args.rate or case.open_loop or case.persistence or case.subscribers:
             return
         if case.pipeline == 1 and case.command in ("get", "set"):
-            rate = round(result["rps"] * OPEN_LOOP_SHARE / RATE_STEP) * RATE_STEP
-            self.rates[case.command] = max(self.rates.get(case.command, RATE_STEP), rate)
+            self.best[case.command] = max(self.best.get(case.command, 0), result["rps"])
+
+    def rate(self, case):
+        """An open-loop case's requests/s."""
+        if self.fixed:
+            return round(self.fixed * case.open_loop / OPEN_LOOP_SHARES[0] / RATE_STEP) * RATE_STEP
+        return max(RATE_STEP, round(self.best[case.command] * case.open_loop / RATE_STEP) * RATE_STEP)
 
 
 def redis_benchmark_requests(args, session, case):
@@ -370,7 +381,7 @@ def loadgen_args(args, plan, case):
     if case.command == "mset":
         flags += ["--keys-per-command", MSET_KEYS]
     if case.open_loop:
-        flags += ["--rate", plan.rates[case.command], "--duration", args.duration]
+        flags += ["--rate", plan.rate(case), "--duration", args.duration]
     else:
         flags += ["-P", case.pipeline]
         flags += ["-n", args.requests] if args.requests else ["--duration", args.duration]
@@ -946,8 +957,8 @@ def parse_args():
     ap.add_argument("--clients", type=int, default=50, help="connections (default 50)")
     ap.add_argument("--keyspace", type=int, default=100_000, help="keys of the loads (default 100000)")
     ap.add_argument("--value-size", type=int, default=32, help="value bytes (default 32)")
-    ap.add_argument("--rate", type=int, help="open-loop requests/s for both GET and SET (default: "
-                    "half of Redis's closed-loop P1 rate in round 1)")
+    ap.add_argument("--rate", type=int, help="open-loop requests/s for both GET and SET at the first "
+                    "share (default: half of Redis's best closed-loop P1 rate; the 90%% loads scale with it)")
     ap.add_argument("--no-build", action="store_true",
                     help="use the binaries in target/release as they are (default: cargo build --release first)")
     ap.add_argument("--server-cpu", default="0", help="CPU for the servers (default 0)")
@@ -1033,8 +1044,7 @@ def main():
     benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
     if not args.no_build:
         build(args)
-    fixed_rates = {"get": args.rate, "set": args.rate} if args.rate else {}
-    plan = Plan(rates=fixed_rates)
+    plan = Plan(best={}, fixed=args.rate or 0)
     results = {
         "format": "corekv-bench-suite/3",
         "command": shlex.join(["bench/suite.py", *sys.argv[1:]]),
