@@ -3,6 +3,12 @@
 //! size however many reads deliver it, and applies the limits of the client that
 //! sends it ([`FrameLimits`]): `proto-max-bulk-len`, and Redis's small limits for a
 //! client that owes a password.
+//!
+//! Once a big bulk's header has arrived, the parser knows how long the input must
+//! grow before the request can advance ([`RequestParser::input_wanted`]): the
+//! connection sizes its input buffer for it once, as Redis allocates a big bulk's
+//! full length when it reads its `$len`, instead of regrowing (and copying) the
+//! buffer a doubling at a time while a 100 MB value arrives.
 
 use std::ops::Range;
 
@@ -17,6 +23,9 @@ pub const UNAUTHENTICATED_MULTIBULK_ARGS_MAX: i64 = 10;
 /// Argument slots reserved up front for a multibulk, whatever count it announces
 /// (Redis's cap too): a huge announced count costs memory only as arguments arrive.
 const MULTIBULK_PREALLOC_ARGS_MAX: usize = 1024;
+/// Bulks at least this long have their input room announced ahead
+/// ([`RequestParser::input_wanted`]); Redis's `PROTO_MBULK_BIG_ARG`.
+const BIG_BULK_BYTES: usize = 32 * 1024;
 
 /// What one request may be.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +55,9 @@ struct Partial {
     pos: usize,
     /// Arguments still to come.
     left: usize,
+    /// The input length the next argument needs, once its header announced a big
+    /// bulk.
+    wanted: Option<usize>,
 }
 
 impl RequestParser {
@@ -68,6 +80,14 @@ impl RequestParser {
     /// Forgets a partly framed request (the connection's input was dropped).
     pub fn reset(&mut self) {
         self.partial = None;
+    }
+
+    /// How long the input (from the pending request's first byte, the start of the
+    /// next call's input) must be before the request can advance, when that is
+    /// known and big: a bulk of at least [`BIG_BULK_BYTES`] whose header arrived.
+    /// The caller reserves that much once rather than growing its buffer by steps.
+    pub fn input_wanted(&self) -> Option<usize> {
+        self.partial.as_ref()?.wanted
     }
 
     fn start_multibulk(
@@ -95,6 +115,7 @@ impl RequestParser {
             frame,
             pos: eol + 2,
             left,
+            wanted: None,
         };
         self.resume(input, partial, limits)
     }
@@ -107,12 +128,14 @@ impl RequestParser {
     ) -> Result<Option<Frame>, ProtocolError> {
         while partial.left > 0 {
             match next_bulk(input, partial.pos, limits)? {
-                Some((arg, next)) => {
+                Bulk::Whole(arg, next) => {
                     partial.frame.args.push(ArgRef::Range(arg));
                     partial.pos = next;
                     partial.left -= 1;
+                    partial.wanted = None;
                 }
-                None => {
+                Bulk::Partial(wanted) => {
+                    partial.wanted = wanted;
                     self.partial = Some(partial);
                     return Ok(None);
                 }
@@ -123,17 +146,22 @@ impl RequestParser {
     }
 }
 
-/// The bulk whose `$` header starts at `pos`: its bytes and where the next starts.
-fn next_bulk(
-    input: &[u8],
-    pos: usize,
-    limits: FrameLimits,
-) -> Result<Option<(Range<usize>, usize)>, ProtocolError> {
+/// What the input holds of the bulk whose `$` header starts at a position.
+enum Bulk {
+    /// All of it: its bytes, and where the next header starts.
+    Whole(Range<usize>, usize),
+    /// Not all of it yet; for a big bulk whose header arrived, the input length
+    /// that completes it.
+    Partial(Option<usize>),
+}
+
+/// The bulk whose `$` header starts at `pos`.
+fn next_bulk(input: &[u8], pos: usize, limits: FrameLimits) -> Result<Bulk, ProtocolError> {
     let Some(eol) = find_crlf(input, pos) else {
         if input.len() - pos > PROTO_INLINE_MAX_BYTES {
             return Err(ProtocolError::TooBigBulkCount);
         }
-        return Ok(None);
+        return Ok(Bulk::Partial(None));
     };
     if input[pos] != b'$' {
         return Err(ProtocolError::ExpectedDollar(input[pos]));
@@ -148,9 +176,10 @@ fn next_bulk(
     let start = eol + 2;
     let end = start + len as usize;
     if input.len() < end + 2 {
-        return Ok(None);
+        let big = len as usize >= BIG_BULK_BYTES;
+        return Ok(Bulk::Partial(big.then_some(end + 2)));
     }
-    Ok(Some((start..end, end + 2)))
+    Ok(Bulk::Whole(start..end, end + 2))
 }
 
 #[cfg(test)]
@@ -180,6 +209,36 @@ mod tests {
         assert!(
             parser.partial.is_none(),
             "a whole request leaves nothing pending"
+        );
+    }
+
+    #[test]
+    fn a_big_bulk_announces_the_input_it_needs() {
+        let limits = FrameLimits {
+            bulk_len_max: MAX,
+            authenticated: true,
+        };
+        let mut parser = RequestParser::default();
+        let value = vec![b'v'; BIG_BULK_BYTES];
+        let mut req = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();
+        let header = req.len();
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        assert_eq!(parser.parse(&req[..header - 1], limits).unwrap(), None);
+        assert_eq!(parser.input_wanted(), None, "the length is not known yet");
+        for cut in [header, header + 10, req.len() - 1] {
+            assert_eq!(parser.parse(&req[..cut], limits).unwrap(), None);
+            assert_eq!(parser.input_wanted(), Some(req.len()), "cut at {cut}");
+        }
+        assert!(parser.parse(&req, limits).unwrap().is_some());
+        assert_eq!(parser.input_wanted(), None);
+
+        let small = b"*2\r\n$3\r\nGET\r\n$5\r\nab";
+        assert_eq!(parser.parse(small, limits).unwrap(), None);
+        assert_eq!(
+            parser.input_wanted(),
+            None,
+            "a small bulk grows the usual way"
         );
     }
 

@@ -215,6 +215,11 @@ impl Session {
 
     /// Takes bytes the socket delivered: runs every complete request in them.
     pub async fn received(&mut self, bytes: &[u8]) -> Flow {
+        if let Some(wanted) = self.parser.input_wanted() {
+            // A big bulk's length is known: its room is allocated once, not
+            // regrown (and copied) step by step while it arrives.
+            self.input.reserve(wanted.saturating_sub(self.input.len()));
+        }
         self.input.extend_from_slice(bytes);
         self.input_grown |= self.input.capacity() > INPUT_INITIAL_BYTES;
         self.core.stats.borrow_mut().net_input_bytes += bytes.len() as u64;
