@@ -11,6 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::collections::List;
 use crate::harness::TestShard;
 
 /// Mutated payloads per fixture.
@@ -400,6 +401,41 @@ fn listpack_integer_forms_match_redis_at_their_bounds() {
     let value = built(&f);
     assert_eq!(dump(&value), f.payload);
     assert_eq!(restore(&f.payload, &limits()), Ok(value));
+}
+
+/// Strings on both sides of the listpack string forms' bounds (the 6-bit form up to
+/// 63 bytes, the 12-bit one up to 4095, whose length's high bits from 256 on sit in
+/// the first byte), as `RPUSH` of `a` repeated: redis-server 7.0.15's payload (two
+/// LZF-compressed nodes) restores to this list, and this writer's dump restores to
+/// itself, in as many nodes as Redis's.
+const LIST_STR_BOUNDS: [usize; 6] = [63, 64, 255, 256, 4095, 4096];
+const LIST_STR_BOUNDS_PAYLOAD: &str = "120202c34060529507951200000500bf61e035000240e040e0\
+    354004616142e0ff2005e0f300030281e100e0f3ff4000020282efe2f706e0ff00e0ff00e0ff00e0ff00\
+    e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e08700022081ff02c3404150\
+    0e070e1000000100f00020060061e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0\
+    ff00e0ff00e0ff00e0ff00e0ff00e0ff00e07e00022085ff0a00723e0e16a888f131";
+
+#[test]
+fn listpack_string_forms_round_trip_at_their_bounds() {
+    let elems: Vec<Vec<u8>> = LIST_STR_BOUNDS.iter().map(|&n| vec![b'a'; n]).collect();
+    let list = List::from_elems(elems.iter().map(Vec::as_slice), &limits().list);
+    let value = Value::List(Box::new(list));
+    let redis = hex(LIST_STR_BOUNDS_PAYLOAD);
+    assert_eq!(restore(&redis, &limits()), Ok(value.clone()));
+    let payload = dump(&value);
+    assert_eq!(restore(&payload, &limits()), Ok(value));
+    let nodes = |p: &[u8]| reader::Reader::new(&p[1..], 0).len();
+    assert_eq!(nodes(&payload), nodes(&redis));
+}
+
+/// A count whose items could not fit in the bytes left is refused before anything
+/// reads (or allocates for) them: five one-byte items need five bytes after the
+/// count.
+#[test]
+fn counts_the_bytes_left_cannot_back_are_refused() {
+    let count = |bytes: &[u8]| reader::Reader::new(bytes, 0).count(1);
+    assert_eq!(count(&[5, 1, 2, 3, 4, 5]), Some(5));
+    assert_eq!(count(&[5, 1, 2, 3, 4]), None);
 }
 
 #[test]
