@@ -2,13 +2,16 @@
 //! (`server/tests/fixtures/dump/payloads.txt`, see its `record.py`): each restores to
 //! the value the same commands build here, in the same encoding; each value dumps to
 //! a payload that restores to itself, byte for byte Redis's where Redis's writer is
-//! deterministic; and thousands of mutated payloads are refused or restored, never a
-//! panic.
+//! deterministic (else the same type and list nodes); payloads built here in the
+//! older forms Redis 7.0 still reads (ziplists, text scores) and blobs that
+//! contradict their headers get the answer redis-server 7.0.15 gave them; and
+//! thousands of mutated payloads are refused or restored, never a panic.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::collections::List;
 use crate::harness::TestShard;
 
 /// Mutated payloads per fixture.
@@ -146,6 +149,9 @@ const REDIS_COMPRESSED_OR_HASH_ORDERED: &[&str] = &[
     "hash_long_value",
 ];
 
+/// The RDB type of a list of listpack nodes.
+const QUICKLIST_2: u8 = 18;
+
 #[test]
 fn dumps_restore_to_themselves_and_match_redis_bytes() {
     for f in fixtures() {
@@ -159,6 +165,13 @@ fn dumps_restore_to_themselves_and_match_redis_bytes() {
         );
         if !REDIS_COMPRESSED_OR_HASH_ORDERED.contains(&f.name.as_str()) {
             assert_eq!(payload, f.payload, "{}", f.name);
+        }
+        // Where the bytes differ, the type (so the encoding Redis loads) and a list's
+        // node count still match.
+        assert_eq!(payload[0], f.payload[0], "{}: the type", f.name);
+        if payload[0] == QUICKLIST_2 {
+            let nodes = |p: &[u8]| reader::Reader::new(&p[1..], 0).len();
+            assert_eq!(nodes(&payload), nodes(&f.payload), "{}: the nodes", f.name);
         }
     }
 }
@@ -218,31 +231,211 @@ fn empty_duplicated_or_trailing_values_are_bad_data() {
     assert_eq!(restore(&seal(&[0, 0xc3, 2, 20, 0, b'a']), &small), bad);
 }
 
-/// A Redis 6.x list: a quicklist of one ziplist (`RPUSH k a 1 300`).
-#[test]
-fn redis_6_ziplist_payloads_restore() {
+/// A ziplist of entries given in their encoded form (encoding byte and data), each
+/// behind the `prevlen` Redis writes: one byte, or 254 and a u32 from 254 bytes up.
+fn ziplist(entries: &[&[u8]]) -> Vec<u8> {
     let mut zl = vec![0u8; 10];
-    let entries: [&[u8]; 3] = [&[0x01, b'a'], &[0xf2], &[0xc0, 0x2c, 0x01]];
-    let mut prev = 0u8;
+    let mut prev = 0usize;
     let mut tail = 10;
     for e in entries {
         tail = zl.len();
-        zl.push(prev);
+        match u8::try_from(prev) {
+            Ok(p) if p < 254 => zl.push(p),
+            _ => {
+                zl.push(254);
+                zl.extend_from_slice(&(prev as u32).to_le_bytes());
+            }
+        }
         zl.extend_from_slice(e);
-        prev = (e.len() + 1) as u8;
+        prev = zl.len() - tail;
     }
     zl.push(0xff);
     let total = zl.len() as u32;
     zl[..4].copy_from_slice(&total.to_le_bytes());
     zl[4..8].copy_from_slice(&(tail as u32).to_le_bytes());
-    zl[8..10].copy_from_slice(&3u16.to_le_bytes());
-    let mut body = vec![14, 1, zl.len() as u8];
-    body.extend_from_slice(&zl);
-    body.extend_from_slice(&9u16.to_le_bytes());
-    let value = restore(&resealed(&body), &limits()).expect("a list");
-    let list = value.as_list().expect("a list");
-    let elems: Vec<&[u8]> = list.iter().collect();
-    assert_eq!(elems, [&b"a"[..], b"1", b"300"]);
+    zl[8..10].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+    zl
+}
+
+/// A payload of `body` with RDB version `version`, sealed.
+fn sealed(body: &[u8], version: u16) -> Vec<u8> {
+    let mut p = body.to_vec();
+    p.extend_from_slice(&version.to_le_bytes());
+    resealed(&p)
+}
+
+/// `bytes` as an RDB string: its length, then the bytes.
+fn rdb_string(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    reader::write_len(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// A Redis 6.x list: a quicklist (type 14) of these ziplists, RDB version 9.
+fn quicklist_of_ziplists(nodes: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = vec![14, nodes.len() as u8];
+    for zl in nodes {
+        body.extend_from_slice(&rdb_string(zl));
+    }
+    sealed(&body, 9)
+}
+
+/// Redis 6.x and 3.x lists (a quicklist of ziplists, a plain ziplist) holding every
+/// ziplist entry form; redis-server 7.0.15 restores both payloads to these elements.
+/// The 14-bit string is long enough that the next entry's `prevlen` takes five
+/// bytes, and the 32-bit string form is read whatever its length.
+#[test]
+fn redis_6_and_3_ziplist_payloads_restore() {
+    let long = vec![b'y'; 300];
+    let mut str14 = vec![0x41, 0x2c];
+    str14.extend_from_slice(&long);
+    let mut str32 = vec![0x80];
+    str32.extend_from_slice(&(long.len() as u32).to_be_bytes());
+    str32.extend_from_slice(&long);
+    let int64 = [&[0xe0][..], &(-5_000_000_000i64).to_le_bytes()].concat();
+    let int32 = [&[0xd0][..], &(-70_000i32).to_le_bytes()].concat();
+    let int24 = [&[0xf0][..], &(-5_000_000i32).to_le_bytes()[..3]].concat();
+    let zl = ziplist(&[
+        &[0x01, b'a'],
+        &str14,
+        &int64,
+        &int32,
+        &int24,
+        &[0xfe, (-100i8) as u8],
+        &[0xfd],
+        &[0xc0, 0x2c, 0x01],
+        &str32,
+    ]);
+    let want: [&[u8]; 9] = [
+        b"a",
+        &long,
+        b"-5000000000",
+        b"-70000",
+        b"-5000000",
+        b"-100",
+        b"12",
+        b"300",
+        &long,
+    ];
+    let quicklist = quicklist_of_ziplists(std::slice::from_ref(&zl));
+    let plain = sealed(&[&[10][..], &rdb_string(&zl)].concat(), 6);
+    for payload in [quicklist, plain] {
+        let value = restore(&payload, &limits()).expect("a list");
+        let list = value.as_list().expect("a list");
+        assert_eq!(list.iter().collect::<Vec<_>>(), want);
+    }
+}
+
+/// Blobs that do not hold what their header says, each answered "Bad data format"
+/// by redis-server 7.0.15: a listpack and a ziplist one byte shorter than an empty
+/// one (though their last byte is the terminator), a ziplist entry that runs over
+/// the terminator, an intset with a byte after its members, and intsets whose count
+/// or width disagree with their size.
+#[test]
+fn blobs_that_contradict_their_headers_are_bad_data() {
+    let bad = Err(PayloadError::BadFormat);
+    let short_lp = [6, 0, 0, 0, 0, 0xff];
+    let hash = sealed(&[&[16][..], &rdb_string(&short_lp)].concat(), RDB_VERSION);
+    assert_eq!(restore(&hash, &limits()), bad);
+    let good = ziplist(&[&[0x01, b'a']]);
+    let short_zl = vec![10, 0, 0, 0, 10, 0, 0, 0, 0xff, 0xff];
+    // A two-byte string of which only one byte comes before the terminator.
+    let over_end = ziplist(&[&[0x02, b'a']]);
+    for zl in [short_zl, over_end] {
+        assert_eq!(
+            restore(&quicklist_of_ziplists(&[good.clone(), zl]), &limits()),
+            bad
+        );
+    }
+    let set = |width: u32, count: u32, members: &[u8]| {
+        let mut blob = width.to_le_bytes().to_vec();
+        blob.extend_from_slice(&count.to_le_bytes());
+        blob.extend_from_slice(members);
+        sealed(&[&[11][..], &rdb_string(&blob)].concat(), RDB_VERSION)
+    };
+    assert!(restore(&set(2, 2, &[1, 0, 5, 0]), &limits()).is_ok());
+    assert_eq!(restore(&set(2, 2, &[1, 0, 5, 0, 0]), &limits()), bad);
+    assert_eq!(restore(&set(2, 3, &[1, 0, 5, 0]), &limits()), bad);
+    assert_eq!(restore(&set(2, 1, &[1, 0, 5, 0]), &limits()), bad);
+    assert_eq!(restore(&set(3, 2, &[1, 0, 0, 5, 0, 0]), &limits()), bad);
+}
+
+/// Sorted sets as Redis before 4.0 wrote them (type 3: scores as text, with
+/// one-byte markers for the infinities and NaN): redis-server 7.0.15 restores this
+/// payload to `c -inf, a 1.5, b inf` and refuses the NaN score as bad data.
+#[test]
+fn text_scored_sorted_sets_restore() {
+    let body = [
+        3, 3, 1, b'a', 3, b'1', b'.', b'5', 1, b'b', 254, 1, b'c', 255,
+    ];
+    let f = Fixture {
+        name: "zset_text_scores".into(),
+        commands: "ZADD k -inf c 1.5 a inf b".into(),
+        payload: sealed(&body, 6),
+        encoding: "listpack".into(),
+    };
+    assert_eq!(restore(&f.payload, &limits()), Ok(built(&f)));
+    let nan = sealed(&[3, 1, 1, b'a', 253], 6);
+    assert_eq!(restore(&nan, &limits()), Err(PayloadError::BadFormat));
+}
+
+/// A payload recorded from redis-server 7.0.15 whose list node Redis leaves
+/// uncompressed, so this writer matches it byte for byte: the listpack integer
+/// forms on both sides of each bound (`-4096`/`-4097` and `4095`/`4096` are the
+/// 13-bit form's edges).
+const LIST_INT_BOUNDS: &str = "RPUSH k -4096 -4095 -4097 4095 4096 127 128 -1 32767 \
+    -32768 32768 8388607 -8388608 8388608 -8388609 2147483647 -2147483648 2147483648";
+const LIST_INT_BOUNDS_PAYLOAD: &str = "1201024059590000001200d00002d00102f1ffef03cfff02\
+    f10010037f01c08002dfff02f1ff7f03f1008003f200800004f2ffff7f04f200008004f30000800005f3\
+    ffff7fff05f3ffffff7f05f30000008005f4000000800000000009ff0a00e07afac9fa13ecf6";
+
+#[test]
+fn listpack_integer_forms_match_redis_at_their_bounds() {
+    let f = Fixture {
+        name: "list_int_bounds".into(),
+        commands: LIST_INT_BOUNDS.into(),
+        payload: hex(LIST_INT_BOUNDS_PAYLOAD),
+        encoding: "quicklist".into(),
+    };
+    let value = built(&f);
+    assert_eq!(dump(&value), f.payload);
+    assert_eq!(restore(&f.payload, &limits()), Ok(value));
+}
+
+/// Strings on both sides of the listpack string forms' bounds (the 6-bit form up to
+/// 63 bytes, the 12-bit one up to 4095, whose length's high bits from 256 on sit in
+/// the first byte), as `RPUSH` of `a` repeated: redis-server 7.0.15's payload (two
+/// LZF-compressed nodes) restores to this list, and this writer's dump restores to
+/// itself, in as many nodes as Redis's.
+const LIST_STR_BOUNDS: [usize; 6] = [63, 64, 255, 256, 4095, 4096];
+const LIST_STR_BOUNDS_PAYLOAD: &str = "120202c34060529507951200000500bf61e035000240e040e0\
+    354004616142e0ff2005e0f300030281e100e0f3ff4000020282efe2f706e0ff00e0ff00e0ff00e0ff00\
+    e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e08700022081ff02c3404150\
+    0e070e1000000100f00020060061e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0ff00e0\
+    ff00e0ff00e0ff00e0ff00e0ff00e0ff00e07e00022085ff0a00723e0e16a888f131";
+
+#[test]
+fn listpack_string_forms_round_trip_at_their_bounds() {
+    let elems: Vec<Vec<u8>> = LIST_STR_BOUNDS.iter().map(|&n| vec![b'a'; n]).collect();
+    let list = List::from_elems(elems.iter().map(Vec::as_slice), &limits().list);
+    let value = Value::List(Box::new(list));
+    let redis = hex(LIST_STR_BOUNDS_PAYLOAD);
+    assert_eq!(restore(&redis, &limits()), Ok(value.clone()));
+    let payload = dump(&value);
+    assert_eq!(restore(&payload, &limits()), Ok(value));
+    let nodes = |p: &[u8]| reader::Reader::new(&p[1..], 0).len();
+    assert_eq!(nodes(&payload), nodes(&redis));
+}
+
+/// A count whose items could not fit in the bytes left is refused before anything
+/// reads (or allocates for) them: five one-byte items need five bytes after the
+/// count.
+#[test]
+fn counts_the_bytes_left_cannot_back_are_refused() {
+    let count = |bytes: &[u8]| reader::Reader::new(bytes, 0).count(1);
+    assert_eq!(count(&[5, 1, 2, 3, 4, 5]), Some(5));
+    assert_eq!(count(&[5, 1, 2, 3, 4]), None);
 }
 
 #[test]
