@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  listener ─ multishot accept ─┐          ┌─► reading task: session.received ──► outbox
-//!  socket ─── multishot recv ───┤  ring ───┤
-//!  (provided buffers)           │ (1/core) └─► writing task: outbox.next ──► send SQE
-//!  send SQEs of the turn ───────┘
+//!  socket ─── multishot recv ───┤  ring ───┤                                          │
+//!  (provided buffers)           │ (1/core) └─► the loop's turn: woken outboxes ◄──────┘
+//!  send SQEs of the turn ◄──────┘                            (outbox.next ──► send SQE)
 //! ```
 //!
 //! # The loop and glommio
@@ -54,9 +54,12 @@
 //!
 //! # A connection
 //!
-//! As with the glommio driver, a reading task hands input to the session and
-//! starts sending the replies; a writing task starts the sends of what other tasks
-//! push meanwhile. One send is in flight per connection, and the loop itself
+//! A reading task hands input to the session and starts sending the replies. What
+//! other tasks push meanwhile (pub/sub messages, replies woken elsewhere) needs no
+//! task of its own: the outbox's writer waker only marks the connection, and the
+//! next turn starts its send, so a batch's replies cost no second task wake-up
+//! (the glommio driver keeps a writing task per connection). One send is in flight
+//! per connection, and the loop itself
 //! continues it — from where the kernel stopped after a short send, then with the
 //! chunks queued behind it — accounting each to the outbox, without waking a task. Every operation
 //! owns what the kernel may touch until its completion (see [`ring`]): a task that
@@ -137,7 +140,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
     }));
     driver.receive(&conn);
     let outbox = session.outbox();
-    let writing = ::glommio::spawn_local(write_out(driver.clone(), conn.clone(), outbox.clone()));
+    driver.write_out(&conn, &outbox);
     let mut input = Vec::new();
     while next_input(&conn, &outbox, &mut input).await {
         driver.resume(&conn);
@@ -159,7 +162,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         // does not read.
         shutdown(fd);
     }
-    writing.await;
+    driver.written_out(&conn).await;
     if let Some(handover) = handover {
         crate::repl::master::hand_over(&core, socket, handover).await;
     }
@@ -184,16 +187,6 @@ async fn next_input(conn: &Conn, outbox: &Outbox, input: &mut Vec<u8>) -> bool {
         Poll::Pending
     })
     .await
-}
-
-/// The writing task: starts sending what other tasks push while no send is in
-/// flight (the reading task starts the sends of its own replies), and at the end
-/// waits for the last send.
-async fn write_out(driver: Rc<Driver>, conn: Rc<Conn>, outbox: Rc<Outbox>) {
-    while let Some(chunk) = outbox.next().await {
-        driver.send_chunk(&conn, &outbox, chunk);
-    }
-    driver.sends_done(&conn).await;
 }
 
 fn send_nonblocking(fd: RawFd, buf: &[u8]) {
