@@ -12,7 +12,8 @@ use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use ::glommio::io::BufferedFile;
@@ -70,7 +71,9 @@ pub struct Conn {
     /// A send of the outbox's bytes is in flight (the loop continues with the next
     /// chunk as each completes).
     sending: Cell<bool>,
-    /// The writing task, waiting for the sends to end.
+    /// The outbox has ended (finished and written, or closed): no more sends start.
+    written_out: Cell<bool>,
+    /// The connection's task, waiting for the outbox to end and the last send.
     sender: RefCell<Option<Waker>>,
     /// Runs in the turn that reaps the peer's close (or reset), before any task
     /// runs: see [`Conn::when_peer_closes`].
@@ -88,6 +91,7 @@ impl Conn {
             paused: Cell::new(false),
             reader: RefCell::new(None),
             sending: Cell::new(false),
+            written_out: Cell::new(false),
             sender: RefCell::new(None),
             on_peer_closed: RefCell::new(None),
         }
@@ -138,6 +142,56 @@ enum Op {
     Sync(Box<dyn FnOnce(i32)>),
 }
 
+/// A connection's outbox, written by the loop: what other tasks push into it wakes
+/// [`WriterWake`], which marks it for the next turn instead of waking a task.
+struct Writer {
+    conn: Rc<Conn>,
+    outbox: Rc<Outbox>,
+    waker: Waker,
+}
+
+/// The waker a [`Writer`] registers with its outbox: marks writer `index` of this
+/// core's driver for the next turn (a local mark, no task). Outboxes live on one
+/// core, so it is only woken on the driver's own thread.
+struct WriterWake {
+    index: usize,
+}
+
+impl Wake for WriterWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(driver) = super::driver() {
+            driver.writer_woken(self.index);
+        }
+    }
+}
+
+/// The waker the pending eventfd read is polled with: notes that the read may have
+/// completed and brings the parked loop back. glommio keeps every waker a pending
+/// read is polled with until it completes, so the loop polls the read only when
+/// it is new or this woke (not at each of its local wake-ups, which would pile up
+/// references to its task while the ring stays quiet).
+struct EventfdWake;
+
+impl Wake for EventfdWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(driver) = super::driver() {
+            driver.eventfd_woken.set(true);
+            let parked = driver.parked.borrow_mut().take();
+            if let Some(w) = parked {
+                w.wake();
+            }
+        }
+    }
+}
+
 /// One core's io_uring for its sockets.
 pub struct Driver {
     me: Weak<Driver>,
@@ -154,8 +208,16 @@ pub struct Driver {
     /// The eventfd the ring signals, read through glommio's reactor while parked.
     eventfd: Rc<BufferedFile>,
     eventfd_read: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>,
+    /// The pending eventfd read woke [`EventfdWake`] since it was last polled.
+    eventfd_woken: Cell<bool>,
+    eventfd_waker: Waker,
     /// Completions reaped in a turn, dispatched after the ring is released.
     reaped: RefCell<Vec<(u64, i32, u32)>>,
+    /// The connections' outboxes the loop writes, by index, and the free indexes.
+    writers: RefCell<Vec<Option<Writer>>>,
+    writers_free: RefCell<Vec<usize>>,
+    /// Writers whose outbox woke them since the last turn.
+    woken: RefCell<Vec<usize>>,
 }
 
 impl Driver {
@@ -189,7 +251,12 @@ impl Driver {
                 parked: RefCell::new(None),
                 eventfd: Rc::new(eventfd),
                 eventfd_read: RefCell::new(None),
+                eventfd_woken: Cell::new(false),
+                eventfd_waker: Waker::from(Arc::new(EventfdWake)),
                 reaped: RefCell::new(Vec::new()),
+                writers: RefCell::new(Vec::new()),
+                writers_free: RefCell::new(Vec::new()),
+                woken: RefCell::new(Vec::new()),
             }),
             taskrun,
         ))
@@ -260,6 +327,7 @@ impl Driver {
     /// per enter and signals no eventfd for the rest): the loop comes back at once.
     fn turn(&self, signalled: bool) -> std::io::Result<bool> {
         self.queued.set(false);
+        self.write_woken();
         let mut enter = signalled;
         let mut more = false;
         {
@@ -327,15 +395,18 @@ impl Driver {
                 return Poll::Ready(false);
             }
             let mut read = self.eventfd_read.borrow_mut();
-            let eventfd = self.eventfd.clone();
-            let future = read.get_or_insert_with(|| {
-                Box::pin(async move {
-                    let _ = eventfd.read_at(0, EVENTFD_READ_BYTES).await;
-                })
-            });
-            if future.as_mut().poll(cx).is_ready() {
-                *read = None;
-                return Poll::Ready(true);
+            if read.is_none() || self.eventfd_woken.replace(false) {
+                let eventfd = self.eventfd.clone();
+                let future = read.get_or_insert_with(|| {
+                    Box::pin(async move {
+                        let _ = eventfd.read_at(0, EVENTFD_READ_BYTES).await;
+                    })
+                });
+                let mut read_cx = Context::from_waker(&self.eventfd_waker);
+                if future.as_mut().poll(&mut read_cx).is_ready() {
+                    *read = None;
+                    return Poll::Ready(true);
+                }
             }
             *self.parked.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
@@ -439,16 +510,94 @@ impl Driver {
         self.send_from(conn.clone(), outbox.clone(), chunk, 0);
     }
 
-    /// Waits until no send is in flight.
-    pub async fn sends_done(&self, conn: &Conn) {
+    /// Starts writing the outbox of `conn` from the loop: what is pushed into it from
+    /// now on (by the session or by other tasks) is sent in the next turn, without a
+    /// task of its own; see [`written_out`](Self::written_out).
+    pub fn write_out(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>) {
+        let index = self.writers_free.borrow_mut().pop().unwrap_or_else(|| {
+            let mut writers = self.writers.borrow_mut();
+            writers.push(None);
+            writers.len() - 1
+        });
+        let waker = Waker::from(Arc::new(WriterWake { index }));
+        self.writers.borrow_mut()[index] = Some(Writer {
+            conn: conn.clone(),
+            outbox: outbox.clone(),
+            waker,
+        });
+        self.write(index);
+    }
+
+    /// Waits until the outbox ended (finished and all written, or closed) and no
+    /// send is in flight.
+    pub async fn written_out(&self, conn: &Conn) {
         std::future::poll_fn(|cx| {
-            if !conn.sending.get() {
+            if conn.written_out.get() && !conn.sending.get() {
                 return Poll::Ready(());
             }
             *conn.sender.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
         })
         .await
+    }
+
+    fn writer_woken(&self, index: usize) {
+        self.woken.borrow_mut().push(index);
+        self.wake_loop();
+    }
+
+    /// Writes the outboxes that woke their writers since the last turn.
+    fn write_woken(&self) {
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        if woken.is_empty() {
+            return;
+        }
+        for &index in &woken {
+            self.write(index);
+        }
+        woken.clear();
+        let mut kept = self.woken.borrow_mut();
+        if kept.is_empty() {
+            *kept = woken;
+        }
+    }
+
+    /// Starts sending what writer `index`'s outbox holds unless a send is in
+    /// flight, and registers the writer's waker for what comes next; at the
+    /// outbox's end, drops the writer.
+    fn write(&self, index: usize) {
+        loop {
+            let next = {
+                let writers = self.writers.borrow();
+                let Some(writer) = writers.get(index).and_then(Option::as_ref) else {
+                    return;
+                };
+                let mut cx = Context::from_waker(&writer.waker);
+                match std::pin::pin!(writer.outbox.next()).poll(&mut cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(Some(chunk)) => {
+                        Some((writer.conn.clone(), writer.outbox.clone(), chunk))
+                    }
+                    Poll::Ready(None) => None,
+                }
+            };
+            match next {
+                Some((conn, outbox, chunk)) => self.send_chunk(&conn, &outbox, chunk),
+                None => return self.writer_ended(index),
+            }
+        }
+    }
+
+    fn writer_ended(&self, index: usize) {
+        let Some(writer) = self.writers.borrow_mut()[index].take() else {
+            return;
+        };
+        self.writers_free.borrow_mut().push(index);
+        writer.conn.written_out.set(true);
+        let sender = writer.conn.sender.borrow_mut().take();
+        if let Some(w) = sender {
+            w.wake();
+        }
     }
 
     fn send_from(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize) {
