@@ -193,7 +193,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
             std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
             continue;
         }
-        let buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
+        let mut buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
         progress
             .total_bytes
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -215,6 +215,18 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         let last_segment = k + 1 == all.len();
         match scanner.end().expect("scanner ran to its end") {
             End::Clean => {}
+            End::Reserved { offset } => {
+                // The writer's zero-filled space ahead of its records: not data. The
+                // segment is cut to its records, so every reader of the file (the
+                // writer appending at its end, the sizes in INFO) sees only them.
+                log::info!(
+                    "journal {}: {} reserved bytes after the last record at offset {offset}, released",
+                    path.display(),
+                    buf.len() - offset
+                );
+                truncate(path, offset)?;
+                buf.truncate(offset);
+            }
             End::TornTail { offset } if last_segment => {
                 log::warn!(
                     "journal {}: torn tail at offset {offset} ({} bytes after the last whole record), truncated",
