@@ -623,7 +623,8 @@ fn without_trailing_zeros(file: &[u8]) -> usize {
 /// than its records and the rest is zeros, and `INFO` counts only the records.
 /// Killed there, the server starts with every acknowledged write, reads the zeros
 /// as the journal's clean end (no torn tail, no records cut, so no new replication
-/// history) and cuts them off; a clean stop leaves only records behind.
+/// history) and cuts them off; after a rewrite `INFO` counts the snapshot and the
+/// records after it; a clean stop leaves only records behind.
 #[test]
 fn reserved_zeros_after_the_records_are_a_clean_end() {
     let dir = DataDir::new("reserved");
@@ -669,11 +670,37 @@ fn reserved_zeros_after_the_records_are_a_clean_end() {
         Some(records.to_string())
     );
 
-    set_numbered_from(&mut server.raw(), RESERVED_KEYS, 2 * RESERVED_KEYS);
+    // After a rewrite, the sizes count the snapshot and the new segment's records.
+    let mut con = server.raw();
+    let rewrites = info_u64(&con.cmd(&["INFO", "persistence"]), "aof_rewrites");
+    assert_eq!(
+        con.cmd(&["BGREWRITEAOF"]),
+        "Background append only file rewriting started"
+    );
+    wait_info(&mut con, "the rewrite", |info| {
+        info_value(info, "aof_rewrite_in_progress").as_deref() == Some("0")
+            && info_u64(info, "aof_rewrites") > rewrites
+    });
+    set_numbered_from(&mut con, RESERVED_KEYS, 2 * RESERVED_KEYS);
+    let segment = only_segment(&dir);
+    let records = without_trailing_zeros(&std::fs::read(&segment).expect("journal"));
+    let snapshots: u64 = std::fs::read_dir(dir.shard(0))
+        .expect("shard directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .map(|p| std::fs::metadata(p).expect("snapshot").len())
+        .sum();
+    let info = con.cmd(&["INFO", "persistence"]);
+    assert_eq!(
+        info_u64(&info, "aof_current_size"),
+        snapshots + records as u64,
+        "the snapshot and the records after it, not the reserved zeros"
+    );
+
     shutdown(&mut server);
     let stopped = std::fs::read(&segment).expect("journal");
     let ends = record_ends(&stopped);
-    assert_eq!(ends.len(), 2 * RESERVED_KEYS);
+    assert_eq!(ends.len(), RESERVED_KEYS, "the records after the rewrite");
     assert_eq!(
         *ends.last().expect("records"),
         stopped.len(),
