@@ -213,20 +213,8 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
             records.push((r.offset, r.lsn, r.payload));
         }
         let last_segment = k + 1 == all.len();
-        match scanner.end().expect("scanner ran to its end") {
-            End::Clean => {}
-            End::Reserved { offset } => {
-                // The writer's zero-filled space ahead of its records: not data. The
-                // segment is cut to its records, so every reader of the file (the
-                // writer appending at its end, the sizes in INFO) sees only them.
-                log::info!(
-                    "journal {}: {} reserved bytes after the last record at offset {offset}, released",
-                    path.display(),
-                    buf.len() - offset
-                );
-                truncate(path, offset)?;
-                buf.truncate(offset);
-            }
+        match release_reserved(path, scanner.end(), &mut buf)? {
+            End::Clean | End::Reserved { .. } => {}
             End::TornTail { offset } if last_segment => {
                 log::warn!(
                     "journal {}: torn tail at offset {offset} ({} bytes after the last whole record), truncated",
@@ -283,6 +271,24 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         append_to,
         cut_records,
     })
+}
+
+/// Cuts off the zeros a journal writer reserved after the last record, if the scan
+/// ended there: not data, and every reader of the file (the writer appending at
+/// its end, the sizes in INFO) then sees only the records. Such an end is clean.
+fn release_reserved(path: &Path, end: Option<End>, buf: &mut Vec<u8>) -> Result<End, String> {
+    let end = end.expect("scanner ran to its end");
+    let End::Reserved { offset } = end else {
+        return Ok(end);
+    };
+    log::info!(
+        "journal {}: {} reserved bytes after the last record at offset {offset}, released",
+        path.display(),
+        buf.len() - offset
+    );
+    truncate(path, offset)?;
+    buf.truncate(offset);
+    Ok(End::Clean)
 }
 
 fn truncate(path: &Path, len: usize) -> Result<(), String> {
