@@ -23,8 +23,8 @@
 //! [`JOURNAL_RECORD_PAYLOAD_BYTES_MIN`] and [`JOURNAL_RECORD_PAYLOAD_BYTES_MAX`]; LSN 0
 //! ([`LSN_NONE`]) and `u64::MAX` are never used, and within one journal each record's
 //! LSN is the previous one's plus 1. A zero-filled header therefore never frames a
-//! record (its length is 0), so the zero padding direct-I/O writers leave past the
-//! last write reads as the end.
+//! record (its length is 0), so zeros past the last record (a writer's reserved
+//! tail, direct-I/O padding) read as the end: [`End::Reserved`].
 //!
 //! # Where a journal ends
 //!
@@ -911,7 +911,7 @@ mod tests {
     #[test]
     fn the_scanner_knows_the_end_only_once_it_gets_there() {
         let (mut buf, offsets) = journal(3, 1);
-        buf.push(0);
+        buf.push(1);
         let mut scanner = Scanner::new(&buf);
         for &offset in &offsets {
             assert_eq!(scanner.end(), None);
@@ -962,15 +962,36 @@ mod tests {
     }
 
     #[test]
-    fn zero_padding_after_the_last_record_is_a_torn_tail() {
+    fn zero_padding_after_the_last_record_is_a_reserved_end() {
         let (mut buf, offsets) = journal(20, 5);
         let end = buf.len();
-        for pad in [1, 15, 16, 17, 4096] {
+        for pad in [1, 15, 16, 17, 4096, 1 << 20] {
             buf.truncate(end);
             buf.resize(end + pad, 0);
             let scan = scan(&buf);
             assert_eq!(offsets_of(&scan), offsets);
-            assert_eq!(scan.end, End::TornTail { offset: end }, "{pad} zeros");
+            assert_eq!(scan.end, End::Reserved { offset: end }, "{pad} zeros");
+            assert_eq!(scan.valid_bytes(), end);
+        }
+        let scan = scan(&[0; 4096]);
+        assert_eq!(scan.end, End::Reserved { offset: 0 }, "a reserved segment");
+    }
+
+    #[test]
+    fn a_nonzero_byte_anywhere_in_the_zeros_is_a_torn_tail() {
+        // A record torn inside the reserved space (its header or only a later
+        // page of it reached the disk) is not a clean end.
+        let (mut buf, _) = journal(20, 5);
+        let end = buf.len();
+        buf.resize(end + 8192, 0);
+        for at in [end, end + 1, end + 15, end + 4095, end + 8191] {
+            let mut torn = buf.clone();
+            torn[at] = 1;
+            assert_eq!(
+                scan(&torn).end,
+                End::TornTail { offset: end },
+                "byte at {at}"
+            );
         }
     }
 
@@ -1111,7 +1132,7 @@ mod tests {
             }
             match scan.end {
                 End::Clean => assert_eq!(scan.valid_bytes(), buf.len()),
-                End::TornTail { offset } | End::Corrupt { offset } => {
+                End::TornTail { offset } | End::Corrupt { offset } | End::Reserved { offset } => {
                     assert_eq!(offset, scan.valid_bytes());
                     assert!(offset < buf.len());
                 }

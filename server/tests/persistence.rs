@@ -608,6 +608,113 @@ fn torn_journal_tail_is_truncated_to_the_whole_records() {
     }
 }
 
+/// Keys written while the reserved-tail test's server runs.
+const RESERVED_KEYS: usize = 300;
+
+/// Bytes of `file` once its trailing zeros are dropped.
+fn without_trailing_zeros(file: &[u8]) -> usize {
+    file.iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1)
+}
+
+/// Under `appendfsync always` the writer zero-fills the segment ahead of its
+/// records (so most syncs commit no file growth): while it runs, the file is longer
+/// than its records and the rest is zeros, and `INFO` counts only the records.
+/// Killed there, the server starts with every acknowledged write, reads the zeros
+/// as the journal's clean end (no torn tail, no records cut, so no new replication
+/// history) and cuts them off; after a rewrite `INFO` counts the snapshot and the
+/// records after it; a clean stop leaves only records behind.
+#[test]
+fn reserved_zeros_after_the_records_are_a_clean_end() {
+    let dir = DataDir::new("reserved");
+    let args = ["--shards", "1", "--appendfsync", "always"];
+    let mut server = start_in(&dir, &args);
+    let port = server.port();
+    set_numbered(&mut server.raw(), RESERVED_KEYS);
+    let segment = only_segment(&dir);
+    let running = std::fs::read(&segment).expect("journal");
+    let ends = record_ends(&running);
+    assert_eq!(ends.len(), RESERVED_KEYS, "one record per SET");
+    let records = *ends.last().expect("records");
+    assert!(
+        running.len() > records,
+        "zeros reserved after the {records} bytes of records: the file has {}",
+        running.len()
+    );
+    assert_eq!(
+        without_trailing_zeros(&running),
+        records,
+        "zeros after the records"
+    );
+    let info = server.raw().cmd(&["INFO", "persistence"]);
+    assert_eq!(
+        info_value(&info, "aof_current_size"),
+        Some(records.to_string()),
+        "the journal's size counts its records, not the reserved zeros"
+    );
+
+    kill(&mut server);
+    let mut server = restart_in(port, &dir, &args);
+    assert_numbered_prefix(&server, RESERVED_KEYS, RESERVED_KEYS, "after the kill");
+    let log = server.log_text();
+    assert!(
+        !log.contains("torn tail") && !log.contains("cut off the journal"),
+        "reserved zeros are no torn tail:\n{log}"
+    );
+    let on_disk = std::fs::metadata(&segment).expect("journal").len();
+    assert_eq!(on_disk, records as u64, "the zeros are cut off at start");
+    let info = server.raw().cmd(&["INFO", "persistence"]);
+    assert_eq!(
+        info_value(&info, "aof_current_size"),
+        Some(records.to_string())
+    );
+
+    // After a rewrite, the sizes count the snapshot and the new segment's records.
+    let mut con = server.raw();
+    let rewrites = info_u64(&con.cmd(&["INFO", "persistence"]), "aof_rewrites");
+    assert_eq!(
+        con.cmd(&["BGREWRITEAOF"]),
+        "Background append only file rewriting started"
+    );
+    wait_info(&mut con, "the rewrite", |info| {
+        info_value(info, "aof_rewrite_in_progress").as_deref() == Some("0")
+            && info_u64(info, "aof_rewrites") > rewrites
+    });
+    set_numbered_from(&mut con, RESERVED_KEYS, 2 * RESERVED_KEYS);
+    let segment = only_segment(&dir);
+    let records = without_trailing_zeros(&std::fs::read(&segment).expect("journal"));
+    let snapshots: u64 = std::fs::read_dir(dir.shard(0))
+        .expect("shard directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .map(|p| std::fs::metadata(p).expect("snapshot").len())
+        .sum();
+    let info = con.cmd(&["INFO", "persistence"]);
+    assert_eq!(
+        info_u64(&info, "aof_current_size"),
+        snapshots + records as u64,
+        "the snapshot and the records after it, not the reserved zeros"
+    );
+
+    shutdown(&mut server);
+    let stopped = std::fs::read(&segment).expect("journal");
+    let ends = record_ends(&stopped);
+    assert_eq!(ends.len(), RESERVED_KEYS, "the records after the rewrite");
+    assert_eq!(
+        *ends.last().expect("records"),
+        stopped.len(),
+        "a stopped server's segment holds only records"
+    );
+    let server = restart_in(port, &dir, &args);
+    assert_numbered_prefix(
+        &server,
+        2 * RESERVED_KEYS,
+        2 * RESERVED_KEYS,
+        "after the stop",
+    );
+}
+
 // ---- corruption in the middle ----
 
 const CORRUPT_KEYS: usize = 40;

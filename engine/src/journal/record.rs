@@ -6,7 +6,9 @@
 //! # Where a journal ends
 //!
 //! [`scan`] takes records from the start while each is whole, has a good checksum and
-//! carries the next LSN. At the first one that is not, it has to tell a torn tail
+//! carries the next LSN. Where only zero bytes follow the last record, the journal
+//! ends there cleanly ([`End::Reserved`]: space the writer zero-filled ahead of its
+//! records). Otherwise, at the first record that is not valid, it has to tell a torn tail
 //! (a crash cut the last write short; recovery truncates there and carries on) from
 //! damage in the middle (recovery must refuse, or it would silently drop
 //! acknowledged writes). The rule: the journal *continues* after the bad spot if,
@@ -101,6 +103,20 @@ pub enum End {
     /// The record at `offset` is damaged or out of sequence and the journal goes on
     /// after it. Recovery must not silently drop what follows.
     Corrupt { offset: usize },
+    /// From `offset` on there are only zero bytes (at least one): space the writer
+    /// reserved ahead of its records (see [`reserved_from`]). The journal ends
+    /// cleanly there; nothing was cut short.
+    Reserved { offset: usize },
+}
+
+/// Whether the bytes from `at` on are a reserved tail: at least one byte, all zero.
+/// A journal writer may zero-fill a segment ahead of its records, so that the
+/// `fdatasync` after each write has no file size or block map to commit; the
+/// records then overwrite the zeros in order. A crash leaves whole records, maybe
+/// one torn record (nonzero bytes: a torn tail, as before), then zeros.
+pub fn reserved_from(buf: &[u8], at: usize) -> bool {
+    buf.get(at..)
+        .is_some_and(|rest| !rest.is_empty() && rest.iter().all(|&b| b == 0))
 }
 
 /// What [`scan`] found: the valid records from the start, in order, and the end.
@@ -220,6 +236,7 @@ impl Iterator for Scanner<'_> {
                 Some(r)
             }
             Some(_) => self.stop(End::Corrupt { offset: at }),
+            None if reserved_from(buf, at) => self.stop(End::Reserved { offset: at }),
             None if continues_after(buf, at, expected_lsn) => {
                 self.stop(End::Corrupt { offset: at })
             }

@@ -193,7 +193,7 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
             std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
             continue;
         }
-        let buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
+        let mut buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
         progress
             .total_bytes
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -213,8 +213,8 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
             records.push((r.offset, r.lsn, r.payload));
         }
         let last_segment = k + 1 == all.len();
-        match scanner.end().expect("scanner ran to its end") {
-            End::Clean => {}
+        match release_reserved(path, scanner.end(), &mut buf)? {
+            End::Clean | End::Reserved { .. } => {}
             End::TornTail { offset } if last_segment => {
                 log::warn!(
                     "journal {}: torn tail at offset {offset} ({} bytes after the last whole record), truncated",
@@ -271,6 +271,24 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         append_to,
         cut_records,
     })
+}
+
+/// Cuts off the zeros a journal writer reserved after the last record, if the scan
+/// ended there: not data, and every reader of the file (the writer appending at
+/// its end, the sizes in INFO) then sees only the records. Such an end is clean.
+fn release_reserved(path: &Path, end: Option<End>, buf: &mut Vec<u8>) -> Result<End, String> {
+    let end = end.expect("scanner ran to its end");
+    let End::Reserved { offset } = end else {
+        return Ok(end);
+    };
+    log::info!(
+        "journal {}: {} reserved bytes after the last record at offset {offset}, released",
+        path.display(),
+        buf.len() - offset
+    );
+    truncate(path, offset)?;
+    buf.truncate(offset);
+    Ok(End::Clean)
 }
 
 fn truncate(path: &Path, len: usize) -> Result<(), String> {

@@ -227,6 +227,9 @@ async fn finish_rewrite(core: &Rc<Core>, saved: Saved) -> SaveResult {
     let kept = glommio::executor()
         .spawn_blocking(move || delete_before(&dir, lsn))
         .await?;
+    // The open segment is among those kept; its length counts the zeros its
+    // writer reserved past the records.
+    let kept = kept.saturating_sub(core.journal.reserved_bytes());
     core.journal.set_sizes(kept, saved.bytes);
     core.journal.first_lsn.set(saved.lsn + 1);
     Ok(saved)

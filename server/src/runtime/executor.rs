@@ -143,7 +143,7 @@ async fn shard_main(
     if core.journal.enabled && !global.is_loading() {
         let last = core.shard.borrow().log().last_lsn();
         let synced = glommio::timer::timeout(SHUTDOWN_SYNC_TIMEOUT, async {
-            core.journal.wait_durable(last).await;
+            core.journal.wait_closed(last).await;
             Ok(())
         });
         if synced.await.is_err() {
