@@ -39,6 +39,19 @@ every GET over 300 ms at the index's doublings (0.92M, 1.8M, 3.7M, 7.3M keys), a
 keys in at 71 s and redis-cli done at 324 s (its reader copies its buffer of
 unread replies once per KiB consumed, quadratic once replies back up).
 
+The load's wall time measures the slower of the two sides and the machine, so each
+load also reports the server's CPU seconds and redis-cli's (and the load average).
+Measured (--only large --rounds 1 --baseline <the build before>, 2-CPU machine at
+load average 13-16; wall times and GET latencies are the machine's): Redis 145.7
+B/key, load 215.6 s, server CPU 22.2 s, redis-cli CPU 2.3 s, worst GET 155 ms;
+corekv 103.9 B/key (0.71x), load 103.0 s, server CPU 17.7 s, redis-cli CPU 2.1 s,
+worst GET 171 ms; the build before (the ring reaped only between the driver's
+inputs) 103.6 B/key, load 200.6 s, server CPU 22.8 s, redis-cli CPU 14.9 s (its
+reader quadratic on replies that arrived in bursts), worst GET 416 ms. Without the
+GET client on a quieter machine (load average 5-7), that build spent 14.8 s of
+server CPU per load (Redis, with it: 14.0 s) and redis-cli 22.8 s: the load was
+measuring redis-cli.
+
 Needs redis-server, redis-cli and taskset; uses target/release as it is (build it
 first: cargo build --release -p corekv-server), or the binary `--binary` names.
 """
