@@ -281,11 +281,7 @@ impl Session {
             }
             // Other connections run between batches: a request behind a long
             // pipeline on another connection waits for one batch, not for all of
-            // the input the driver handed over (up to a megabyte of it). The ring's
-            // completions are reaped first: a request that arrived meanwhile on
-            // another connection is not yet known to its task otherwise, and the
-            // ring's own loop may not turn before the whole input has run.
-            crate::net::uring::catch_up();
+            // the input the driver handed over (up to a megabyte of it).
             yield_now().await;
         }
         if self.input.is_empty() && self.input_grown {
