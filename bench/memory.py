@@ -44,9 +44,9 @@ load also reports the server's CPU seconds and redis-cli's (and the load average
 Measured (--only large --rounds 1 --baseline <the build before>, 2-CPU machine at
 load average 13-16; wall times and GET latencies are the machine's): Redis 145.7
 B/key, load 215.6 s, server CPU 22.2 s, redis-cli CPU 2.3 s, worst GET 155 ms;
-corekv 103.9 B/key (0.71x), load 103.0 s, server CPU 17.7 s, redis-cli CPU 2.1 s,
-worst GET 171 ms; the build before (the ring reaped only between the driver's
-inputs) 103.6 B/key, load 200.6 s, server CPU 22.8 s, redis-cli CPU 14.9 s (its
+corekv with the session reaping the io_uring ring between pipeline batches 103.9
+B/key (0.71x), load 103.0 s, server CPU 17.7 s, redis-cli CPU 2.1 s, worst GET 171
+ms; corekv as it is (the ring reaped only between the driver's inputs) 103.6 B/key, load 200.6 s, server CPU 22.8 s, redis-cli CPU 14.9 s (its
 reader quadratic on replies that arrived in bursts), worst GET 416 ms. Without the
 GET client on a quieter machine (load average 5-7), that build spent 14.8 s of
 server CPU per load (Redis, with it: 14.0 s) and redis-cli 22.8 s: the load was
