@@ -39,12 +39,26 @@ every GET over 300 ms at the index's doublings (0.92M, 1.8M, 3.7M, 7.3M keys), a
 keys in at 71 s and redis-cli done at 324 s (its reader copies its buffer of
 unread replies once per KiB consumed, quadratic once replies back up).
 
+The load's wall time measures the slower of the two sides and the machine, so each
+load also reports the server's CPU seconds and redis-cli's (and the load average).
+Measured (--only large --rounds 1 --baseline <the build before>, 2-CPU machine at
+load average 13-16; wall times and GET latencies are the machine's): Redis 145.7
+B/key, load 215.6 s, server CPU 22.2 s, redis-cli CPU 2.3 s, worst GET 155 ms;
+corekv with the session reaping the io_uring ring between pipeline batches 103.9
+B/key (0.71x), load 103.0 s, server CPU 17.7 s, redis-cli CPU 2.1 s, worst GET 171
+ms; corekv as it is (the ring reaped only between the driver's inputs) 103.6 B/key, load 200.6 s, server CPU 22.8 s, redis-cli CPU 14.9 s (its
+reader quadratic on replies that arrived in bursts), worst GET 416 ms. Without the
+GET client on a quieter machine (load average 5-7), that build spent 14.8 s of
+server CPU per load (Redis, with it: 14.0 s) and redis-cli 22.8 s: the load was
+measuring redis-cli.
+
 Needs redis-server, redis-cli and taskset; uses target/release as it is (build it
 first: cargo build --release -p corekv-server), or the binary `--binary` names.
 """
 
 import argparse
 import os
+import resource
 import socket
 import sys
 import tempfile
@@ -116,6 +130,12 @@ class GetSampler:
                 "max_ms": lat[-1] * 1e3}
 
 
+def children_cpu_s():
+    """User + system CPU seconds of this script's finished children (redis-cli)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load_session(args, kind, workload, path, keys):
     binary = args.baseline if kind == BASELINE else args.binary
     server = benchlib.start("corekv" if kind == BASELINE else kind, args.server_cpu, binary=binary)
@@ -124,11 +144,13 @@ def load_session(args, kind, workload, path, keys):
         before_used = int(benchlib.info_fields(server.port, "memory")["used_memory"])
         sampler = GetSampler(server.port) if workload == "large" else None
         started = time.monotonic()
+        server_cpu, client_cpu = server.cpu_seconds(), children_cpu_s()
         try:
             benchlib.pipe(server.port, args.client_cpu, path, keys)
         finally:
             latency = sampler.stop() if sampler else {}
         load_s = time.monotonic() - started
+        server_cpu, client_cpu = server.cpu_seconds() - server_cpu, children_cpu_s() - client_cpu
         time.sleep(SETTLE_S)
         held = benchlib.resp_command(server.port, "DBSIZE")
         if held != keys:
@@ -138,7 +160,8 @@ def load_session(args, kind, workload, path, keys):
         used_b = int(memory["used_memory"]) - before_used
         return {"rss_per_key_b": rss_b / keys, "used_per_key_b": used_b / keys,
                 "used_over_rss": used_b / rss_b if rss_b else None,
-                "mem_allocator": memory.get("mem_allocator", "?"), "load_s": load_s, **latency}
+                "mem_allocator": memory.get("mem_allocator", "?"), "load_s": load_s,
+                "server_cpu_s": server_cpu, "client_cpu_s": client_cpu, **latency}
     finally:
         server.stop()
 
@@ -164,7 +187,8 @@ def run(args):
                              f"({sample['gets']:,} GETs)" if "gets" in sample else "")
                     log(f"round {rnd + 1} {kind:8} {workload:8} {keys:,} keys: {sample['rss_per_key_b']:.1f} B/key RSS,"
                         f" {sample['used_per_key_b']:.1f} B/key used_memory ({sample['mem_allocator']}),"
-                        f" load {sample['load_s']:.1f} s{extra}")
+                        f" load {sample['load_s']:.1f} s (CPU: server {sample['server_cpu_s']:.1f} s,"
+                        f" redis-cli {sample['client_cpu_s']:.1f} s; load average {os.getloadavg()[0]:.1f}){extra}")
             os.remove(path)
     return results
 
@@ -172,11 +196,13 @@ def run(args):
 def tables(args, results):
     base = ["| baseline B/key | baseline/Redis "] if args.baseline else []
     lines = ["| workload | Redis B/key | corekv B/key | corekv/Redis " + "".join(base) +
-             "| corekv used_memory/RSS delta | GET p99.9 ms Redis / corekv | worst GET ms Redis / corekv |",
-             "|---|---:|---:|---:|" + "---:|---:|" * len(base) + "---:|---:|---:|"]
+             "| corekv used_memory/RSS delta | load s Redis / corekv | server CPU s Redis / corekv "
+             "| redis-cli CPU s Redis / corekv | GET p99.9 ms Redis / corekv | worst GET ms Redis / corekv |",
+             "|---|---:|---:|---:|" + "---:|---:|" * len(base) + "---:|---:|---:|---:|---:|---:|"]
     for workload, by in results.items():
         med = {kind: {m: benchlib.median(samples, m) for m in
-                      ("rss_per_key_b", "used_over_rss", "p99_9_ms", "max_ms")} for kind, samples in by.items()}
+                      ("rss_per_key_b", "used_over_rss", "load_s", "server_cpu_s", "client_cpu_s",
+                       "p99_9_ms", "max_ms")} for kind, samples in by.items()}
         r, c = med["redis"], med["corekv"]
         keys = KEYS[workload] // (QUICK_SCALE if args.quick else 1)
         fmt = lambda v, f: f.format(v) if v is not None else "–"  # noqa: E731
@@ -186,6 +212,8 @@ def tables(args, results):
         lines.append(f"| {workload} ({keys:,} keys) | {r['rss_per_key_b']:.1f} | {c['rss_per_key_b']:.1f} "
                      f"| {families.ratio(c['rss_per_key_b'], r['rss_per_key_b'])} {baseline}"
                      f"| {fmt(c['used_over_rss'], '{:.2f}')} "
+                     f"| {r['load_s']:.1f} / {c['load_s']:.1f} | {r['server_cpu_s']:.1f} / {c['server_cpu_s']:.1f} "
+                     f"| {r['client_cpu_s']:.1f} / {c['client_cpu_s']:.1f} "
                      f"| {fmt(r['p99_9_ms'], '{:.3f}')} / {fmt(c['p99_9_ms'], '{:.3f}')} "
                      f"| {fmt(r['max_ms'], '{:.3f}')} / {fmt(c['max_ms'], '{:.3f}')} |")
     return lines
