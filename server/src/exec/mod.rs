@@ -92,31 +92,34 @@ struct Squash {
 }
 
 thread_local! {
-    /// A spare [`Squash`] for this core's next batch, so batches reuse its buffers.
-    static SPARE_SQUASH: RefCell<Option<Squash>> = const { RefCell::new(None) };
+    /// A spare [`Squash`] for this core's next batch, so batches reuse its buffers
+    /// (boxed: taking and putting it back moves a pointer, not the struct).
+    static SPARE_SQUASH: RefCell<Option<Box<Squash>>> = const { RefCell::new(None) };
 }
 
 impl Squash {
     /// A cleared squash: this core's spare one, or a new one.
-    fn take(shards: usize) -> Self {
+    fn take(shards: usize) -> Box<Self> {
         SPARE_SQUASH
             .with(|spare| spare.borrow_mut().take())
             .filter(|s| s.per_shard.len() == shards)
-            .unwrap_or_else(|| Squash {
-                order: Vec::new(),
-                per_shard: (0..shards).map(|_| Vec::new()).collect(),
-                inline: ReplyBuf::new(Protocol::Resp2),
-                inline_ends: Vec::new(),
-                only: None,
-                started: Instant::now(),
-                logged: Vec::new(),
-                slow: Vec::new(),
-                home_lsn: None,
+            .unwrap_or_else(|| {
+                Box::new(Squash {
+                    order: Vec::new(),
+                    per_shard: (0..shards).map(|_| Vec::new()).collect(),
+                    inline: ReplyBuf::new(Protocol::Resp2),
+                    inline_ends: Vec::new(),
+                    only: None,
+                    started: Instant::now(),
+                    logged: Vec::new(),
+                    slow: Vec::new(),
+                    home_lsn: None,
+                })
             })
     }
 
     /// Keeps this squash's buffers for the core's next batch.
-    fn put_back(mut self) {
+    fn put_back(mut self: Box<Self>) {
         self.logged.clear();
         self.slow.clear();
         debug_assert!(self.order.is_empty() && self.inline.is_empty());
@@ -241,12 +244,17 @@ pub async fn run_batch(
         }
         run_unkeyed(core, client, id, spec.route, &args, &mut squash, now, out).await;
     }
-    flush(core, &mut squash, now, out).await;
+    settle_home(core, &mut squash);
+    if !squash.order.is_empty() {
+        flush(core, &mut squash, now, out).await;
+    }
     squash.name_slow(client);
     // No reply leaves before the batch's records are as safe as `appendfsync` says.
-    if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
-        out.truncate(batch_start);
-        (0..commands).for_each(|_| out.error(&e));
+    if !squash.logged.is_empty() {
+        if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
+            out.truncate(batch_start);
+            (0..commands).for_each(|_| out.error(&e));
+        }
     }
     squash.put_back();
 }
