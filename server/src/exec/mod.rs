@@ -244,12 +244,26 @@ pub async fn run_batch(
         }
         run_unkeyed(core, client, id, spec.route, &args, &mut squash, now, out).await;
     }
+    finish(core, client, squash, now, (batch_start, commands), out).await;
+}
+
+/// Ends a batch of `commands` whose replies start at `batch_start` in `out`: runs
+/// what still waits, names the slow-log entries and holds the replies until the
+/// batch's records are as safe as `appendfsync` says (or replaces them with the
+/// error).
+async fn finish(
+    core: &Rc<Core>,
+    client: &Client,
+    mut squash: Box<Squash>,
+    now: u64,
+    (batch_start, commands): (usize, usize),
+    out: &mut ReplyBuf,
+) {
     settle_home(core, &mut squash);
     if !squash.order.is_empty() {
         flush(core, &mut squash, now, out).await;
     }
     squash.name_slow(client);
-    // No reply leaves before the batch's records are as safe as `appendfsync` says.
     if !squash.logged.is_empty() {
         if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
             out.truncate(batch_start);
