@@ -43,7 +43,6 @@ mod zset_float;
 pub mod zset_multi;
 pub mod zset_range;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -180,28 +179,52 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     dump::COMMANDS,
 ];
 
-/// A joined table, looked up by lower-case name.
+/// A joined table, looked up by name in any case.
+///
+/// The lookup runs once per request, so it is an open-addressing table of row ids
+/// hashed by [`name_hash`] over the name's case-folded bytes: no copy of the name,
+/// no UTF-8 check and no SipHash, one probe for almost every name (the table is
+/// kept at most a quarter full), and one case-insensitive compare to confirm.
 pub struct CommandTable<R: 'static = Route> {
-    by_name: HashMap<&'static str, usize>,
+    /// Row id + 1 per slot, 0 for an empty slot; the length is a power of two.
+    slots: Vec<u32>,
     pub all: Vec<&'static CommandSpec<R>>,
 }
 
 /// Longest command name the table holds; longer names cannot match.
 const COMMAND_NAME_MAX_BYTES: usize = 32;
+/// Slots per row, at least: a sparse table keeps probe sequences to one slot.
+const SLOTS_PER_ROW_MIN: usize = 4;
+
+/// FNV-1a over the name's bytes, ASCII letters folded to lower case.
+fn name_hash(name: &[u8]) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as usize
+}
 
 impl<R> CommandTable<R> {
     /// Joins `rows` in order; a row's id is its position. Names must be unique.
     pub fn new(all: Vec<&'static CommandSpec<R>>) -> Self {
-        let mut by_name = HashMap::new();
-        for (i, spec) in all.iter().enumerate() {
+        let mut table = CommandTable {
+            slots: vec![0; (all.len() * SLOTS_PER_ROW_MIN).next_power_of_two()],
+            all,
+        };
+        for (i, spec) in table.all.iter().enumerate() {
             assert!(spec.name.len() <= COMMAND_NAME_MAX_BYTES);
-            assert!(
-                by_name.insert(spec.name, i).is_none(),
-                "duplicate command {}",
-                spec.name
-            );
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            let mask = table.slots.len() - 1;
+            let mut at = name_hash(spec.name.as_bytes()) & mask;
+            while table.slots[at] != 0 {
+                let other = table.all[table.slots[at] as usize - 1];
+                assert!(other.name != spec.name, "duplicate command {}", spec.name);
+                at = (at + 1) & mask;
+            }
+            table.slots[at] = u32::try_from(i + 1).expect("fewer rows than u32::MAX");
         }
-        CommandTable { by_name, all }
+        table
     }
 
     /// Looks a command up by name, any case, without allocating.
@@ -214,13 +237,16 @@ impl<R> CommandTable<R> {
         if name.len() > COMMAND_NAME_MAX_BYTES {
             return None;
         }
-        let mut buf = [0u8; COMMAND_NAME_MAX_BYTES];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        let lower = std::str::from_utf8(lower).ok()?;
-        let i = *self.by_name.get(lower)?;
-        Some((i, self.all[i]))
+        let mask = self.slots.len() - 1;
+        let mut at = name_hash(name) & mask;
+        loop {
+            let i = (*self.slots.get(at)? as usize).checked_sub(1)?;
+            let spec = self.all[i];
+            if spec.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some((i, spec));
+            }
+            at = (at + 1) & mask;
+        }
     }
 }
 
@@ -278,6 +304,26 @@ mod tests {
         }
         assert!(t.get(b"GeT").is_some());
         assert!(t.get(b"nosuchcommand").is_none());
+    }
+
+    /// Every row is found by its name in any case, and by nothing else: a name one
+    /// byte off, a prefix or an extension of a row's name finds no row or another.
+    #[test]
+    fn lookup_finds_every_row_in_any_case() {
+        let t = table();
+        for (i, spec) in t.all.iter().enumerate() {
+            let upper = spec.name.to_ascii_uppercase();
+            assert_eq!(t.lookup(upper.as_bytes()).map(|(id, _)| id), Some(i));
+            assert_eq!(t.lookup(spec.name.as_bytes()).map(|(id, _)| id), Some(i));
+            let mut longer = spec.name.as_bytes().to_vec();
+            longer.push(b'x');
+            assert_ne!(t.lookup(&longer).map(|(id, _)| id), Some(i));
+            let shorter = &spec.name.as_bytes()[..spec.name.len() - 1];
+            assert_ne!(t.lookup(shorter).map(|(id, _)| id), Some(i));
+        }
+        assert!(t.lookup(b"").is_none());
+        assert!(t.lookup(&[b'g'; COMMAND_NAME_MAX_BYTES + 1]).is_none());
+        assert!(t.lookup(b"g\xffet").is_none());
     }
 
     /// A handler row runs on one shard, so its keys can never span shards: at most

@@ -34,7 +34,7 @@ use corekv_engine::slot::shard_of;
 use futures::future::join_all;
 
 use crate::commands::{registry, Exec, Handler, Spec};
-use crate::ops::slowlog;
+use crate::ops::slowlog::{self, Stopwatch};
 use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
 use crate::shard::Core;
@@ -86,36 +86,44 @@ struct Squash {
     logged: Vec<(usize, u64)>,
     /// Slow-log entries of the batch's commands, named with the client at its end.
     slow: Vec<u64>,
+    /// The home shard's last LSN before the first command that ran in place since
+    /// the last flush, if one did.
+    home_lsn: Option<u64>,
 }
 
 thread_local! {
-    /// A spare [`Squash`] for this core's next batch, so batches reuse its buffers.
-    static SPARE_SQUASH: RefCell<Option<Squash>> = const { RefCell::new(None) };
+    /// A spare [`Squash`] for this core's next batch, so batches reuse its buffers
+    /// (boxed: taking and putting it back moves a pointer, not the struct).
+    static SPARE_SQUASH: RefCell<Option<Box<Squash>>> = const { RefCell::new(None) };
 }
 
 impl Squash {
     /// A cleared squash: this core's spare one, or a new one.
-    fn take(shards: usize) -> Self {
+    fn take(shards: usize) -> Box<Self> {
         SPARE_SQUASH
             .with(|spare| spare.borrow_mut().take())
             .filter(|s| s.per_shard.len() == shards)
-            .unwrap_or_else(|| Squash {
-                order: Vec::new(),
-                per_shard: (0..shards).map(|_| Vec::new()).collect(),
-                inline: ReplyBuf::new(Protocol::Resp2),
-                inline_ends: Vec::new(),
-                only: None,
-                started: Instant::now(),
-                logged: Vec::new(),
-                slow: Vec::new(),
+            .unwrap_or_else(|| {
+                Box::new(Squash {
+                    order: Vec::new(),
+                    per_shard: (0..shards).map(|_| Vec::new()).collect(),
+                    inline: ReplyBuf::new(Protocol::Resp2),
+                    inline_ends: Vec::new(),
+                    only: None,
+                    started: Instant::now(),
+                    logged: Vec::new(),
+                    slow: Vec::new(),
+                    home_lsn: None,
+                })
             })
     }
 
     /// Keeps this squash's buffers for the core's next batch.
-    fn put_back(mut self) {
+    fn put_back(mut self: Box<Self>) {
         self.logged.clear();
         self.slow.clear();
         debug_assert!(self.order.is_empty() && self.inline.is_empty());
+        debug_assert!(self.home_lsn.is_none());
         SPARE_SQUASH.with(|spare| *spare.borrow_mut() = Some(self));
     }
 
@@ -133,15 +141,15 @@ impl Squash {
         }
     }
 
-    fn push(&mut self, shard: usize, id: usize, db: usize, args: Args) {
+    /// Queues command `id` (statistics row `row`) for `shard`.
+    fn push(&mut self, shard: usize, id: usize, row: usize, db: usize, args: Args) {
         if self.order.is_empty() {
             self.started = Instant::now();
             self.only = Some(shard);
         } else if self.only != Some(shard) {
             self.only = None;
         }
-        self.order
-            .push((shard, crate::ops::names::stat_rows().of(id, &args)));
+        self.order.push((shard, row));
         self.per_shard[shard].push(Cmd { id, db, args });
     }
 
@@ -168,13 +176,21 @@ pub async fn run_batch(
     let (batch_start, commands) = (out.len(), batch.len());
     let mut squash = Squash::take(core.shards());
     squash.inline.set_protocol(out.protocol());
-    let now = now_ms();
-    for args in batch {
+    let (now, batch_started) = (now_ms(), Instant::now());
+    let mut watch = Stopwatch::start(batch_started);
+    // The position of the last command run in place: the stopwatch runs from its
+    // end (0: from the batch's start, before the first command).
+    let mut timed_through = 0;
+    for (position, args) in (1..).zip(batch) {
         if client.closing {
             break;
         }
-        hold_while_paused(core, client, &args, &mut squash, now, out).await;
-        let (id, spec) = match admitted(core, client, &args) {
+        // Neither future is built unless it has work: moving the arguments in and
+        // out of a future costs more than the command's own lookup.
+        if crate::repl::pause::paused(&core.global) {
+            hold_while_paused(core, client, &args, &mut squash, now, out).await;
+        }
+        let (id, row, spec) = match admitted(core, client, &args, batch_started) {
             Ok(found) => found,
             Err((id, message)) => {
                 flush(core, &mut squash, now, out).await;
@@ -185,8 +201,13 @@ pub async fn run_batch(
                 continue;
             }
         };
-        let Some(args) = multi::intercept(core, client, id, spec, args, out).await else {
-            continue;
+        let args = if client.multi.is_open() {
+            match multi::intercept(core, client, id, spec, args, out).await {
+                Some(args) => args,
+                None => continue,
+            }
+        } else {
+            args
         };
         if spec.has(BLOCKING) {
             flush(core, &mut squash, now, out).await;
@@ -197,10 +218,22 @@ pub async fn run_batch(
             continue;
         }
         if keyed(spec) {
-            match placement(spec, &args, core.shards()) {
-                Placement::None => squash.push(core.id, id, client.db, args),
-                Placement::One(t) => squash.push(t, id, client.db, args),
-                Placement::Spread => {
+            let shard = match placement(spec, &args, core.shards()) {
+                Placement::None => Some(core.id),
+                Placement::One(t) => Some(t),
+                Placement::Spread => None,
+            };
+            match shard {
+                Some(home) if home == core.id && squash.order.is_empty() && core.unlocked() => {
+                    if timed_through + 1 != position {
+                        watch.restart();
+                    }
+                    let (db, watch) = (client.db, &mut watch);
+                    run_in_place(core, &mut squash, watch, (id, row), db, &args, now, out);
+                    timed_through = position;
+                }
+                Some(shard) => squash.push(shard, id, row, client.db, args),
+                None => {
                     flush(core, &mut squash, now, out).await;
                     let started = Started::now(out);
                     crate::exec::tx::run(core, id, client.db, &args, out).await;
@@ -211,14 +244,82 @@ pub async fn run_batch(
         }
         run_unkeyed(core, client, id, spec.route, &args, &mut squash, now, out).await;
     }
-    flush(core, &mut squash, now, out).await;
+    finish(core, client, squash, now, (batch_start, commands), out).await;
+}
+
+/// Ends a batch of `commands` whose replies start at `batch_start` in `out`: runs
+/// what still waits, names the slow-log entries and holds the replies until the
+/// batch's records are as safe as `appendfsync` says (or replaces them with the
+/// error).
+async fn finish(
+    core: &Rc<Core>,
+    client: &Client,
+    mut squash: Box<Squash>,
+    now: u64,
+    (batch_start, commands): (usize, usize),
+    out: &mut ReplyBuf,
+) {
+    settle_home(core, &mut squash);
+    if !squash.order.is_empty() {
+        flush(core, &mut squash, now, out).await;
+    }
     squash.name_slow(client);
-    // No reply leaves before the batch's records are as safe as `appendfsync` says.
-    if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
-        out.truncate(batch_start);
-        (0..commands).for_each(|_| out.error(&e));
+    if !squash.logged.is_empty() {
+        if let Err(e) = crate::persist::writer::wait_acked(core, &squash.logged).await {
+            out.truncate(batch_start);
+            (0..commands).for_each(|_| out.error(&e));
+        }
     }
     squash.put_back();
+}
+
+/// Runs command `id` (statistics row `row`) of the connection's own shard in place,
+/// its reply straight into `out`: nothing waits before it and no transaction holds
+/// the shard. Timed by `watch`, counted, blocked clients served between it and the
+/// next command; the journal is woken and the blocked clients whose step moves to
+/// another shard are served when the squash next flushes ([`settle_home`]).
+#[allow(clippy::too_many_arguments)]
+fn run_in_place(
+    core: &Core,
+    squash: &mut Squash,
+    watch: &mut Stopwatch,
+    (id, row): (usize, usize),
+    db: usize,
+    args: &Args,
+    now: u64,
+    out: &mut ReplyBuf,
+) {
+    let mut engine = core.shard.borrow_mut();
+    if squash.home_lsn.is_none() {
+        squash.home_lsn = Some(engine.log().last_lsn());
+    }
+    let reply_at = out.len();
+    engine.run_cmd(id, db, args, now, out);
+    crate::ops::calls::replied(row, &out[reply_at..]);
+    let (us, slow) = watch.lap(row, args);
+    squash.slow.extend(slow);
+    crate::shard::blocking::serve_between(core, &mut engine);
+    drop(engine);
+    let mut stats = core.stats.borrow_mut();
+    stats.commands += 1;
+    let slot = &mut stats.command_calls[row];
+    slot.0 += 1;
+    slot.1 += us;
+}
+
+/// After commands ran in place ([`run_in_place`]): serves the blocked clients
+/// they made ready and wakes the journal if they wrote to it, as a flush of the
+/// home shard's commands does.
+fn settle_home(core: &Core, squash: &mut Squash) {
+    let Some(before) = squash.home_lsn.take() else {
+        return;
+    };
+    let after = core.shard.borrow().log().last_lsn();
+    crate::shard::blocking::serve_ready(core);
+    if after != before {
+        core.kick_journal();
+        squash.note_logged(core.id, after);
+    }
 }
 
 /// A command without keys in a batch: a pure server command answered in place
@@ -260,9 +361,8 @@ async fn run_unkeyed(
     }
 }
 
-/// A write during a planned switchover waits, after the replies before it are
-/// flushed, until the master's write pause ends ([`crate::repl::pause`]). One atomic
-/// load when writes are not paused.
+/// While writes are paused for a planned switchover ([`crate::repl::pause`]), a
+/// write waits, after the replies before it are flushed, until the pause ends.
 async fn hold_while_paused(
     core: &Rc<Core>,
     client: &Client,
@@ -271,9 +371,6 @@ async fn hold_while_paused(
     now: u64,
     out: &mut ReplyBuf,
 ) {
-    if !crate::repl::pause::paused(&core.global) {
-        return;
-    }
     let Some((_, spec)) = registry().lookup(&args[0]) else {
         return;
     };
@@ -285,21 +382,25 @@ async fn hold_while_paused(
 
 /// The command `args` names, if it exists and passes [`generic_checks`] (then it
 /// goes to the monitors); else the error to reply, and the command if it exists
-/// (a container's unknown subcommand is none, as in Redis).
+/// (a container's unknown subcommand is none, as in Redis). Found: its id, its
+/// statistics row and its row. The client's last activity is its batch's start,
+/// `batch_started`: one clock read per batch.
 fn admitted(
     core: &Rc<Core>,
     client: &Client,
     args: &Args,
-) -> Result<(usize, &'static Spec), (Option<usize>, String)> {
-    let found = registry().lookup(&args[0]);
-    client.note_command(found.map(|(_, spec)| spec), args);
-    let Some((id, spec)) = found else {
+    batch_started: Instant,
+) -> Result<(usize, usize, &'static Spec), (Option<usize>, String)> {
+    let Some((id, spec)) = registry().lookup(&args[0]) else {
+        client.note_command(None, batch_started);
         return Err((None, unknown_command_message(args)));
     };
     let rows = crate::ops::names::stat_rows();
     let Some(row) = rows.resolve(id, args) else {
+        client.note_command(None, batch_started);
         return Err((None, rows.unknown_subcommand(id, &args[1])));
     };
+    client.note_command(Some(rows.name(row)), batch_started);
     if let Some(full) = rows.wrong_arity(row, args.len()) {
         return Err((Some(id), CmdError::WrongArgs(full.to_string()).message()));
     }
@@ -307,7 +408,7 @@ fn admitted(
         Some(err) => Err((Some(id), err.message())),
         None => {
             crate::commands::monitor::feed(core, client, spec, args);
-            Ok((id, spec))
+            Ok((id, row, spec))
         }
     }
 }
@@ -398,8 +499,10 @@ fn record(core: &Core, id: usize, started: Instant, calls: u64) {
     slot.1 += us;
 }
 
-/// Runs the waiting single-shard commands and appends their replies in order.
+/// Runs the waiting single-shard commands and appends their replies in order,
+/// after settling those that ran in place.
 async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBuf) {
+    settle_home(core, squash);
     if squash.order.is_empty() {
         return;
     }

@@ -41,8 +41,6 @@ pub struct StatRows {
     names: Vec<&'static str>,
     /// Per registry id: the rows of its subcommands (empty: not a container).
     subs: Vec<Range<usize>>,
-    /// The containers' names and ids, sorted by name.
-    containers: Vec<(&'static str, usize)>,
     /// Per row: a subcommand's arity, 0 for a command (the registry has its
     /// arity).
     arity: Vec<i32>,
@@ -58,7 +56,6 @@ impl StatRows {
         let mut flags: Vec<u32> = commands.iter().map(|(_, f)| *f).collect();
         let mut arity = vec![0; commands.len()];
         let mut subs = vec![0..0; commands.len()];
-        let mut by_name = Vec::with_capacity(containers.len());
         for container in containers {
             let name = commands[container.id].0;
             assert!(subs[container.id].is_empty(), "{name} is listed twice");
@@ -73,14 +70,11 @@ impl StatRows {
                 arity.push(sub_arity);
             }
             subs[container.id] = first..names.len();
-            by_name.push((name, container.id));
         }
-        by_name.sort_unstable();
         flags.resize(names.len(), 0);
         StatRows {
             names,
             subs,
-            containers: by_name,
             arity,
             flags,
         }
@@ -124,16 +118,6 @@ impl StatRows {
         self.subs
             .get(id)
             .map_or(&[][..], |rows| &self.names[rows.clone()])
-    }
-
-    /// The full name of command `name` called with `args` ([`StatRows::resolve`]).
-    pub fn full_name(&self, name: &'static str, args: &[Bytes]) -> Option<&'static str> {
-        match self.containers.binary_search_by(|(c, _)| (*c).cmp(name)) {
-            Ok(at) => self
-                .resolve(self.containers[at].1, args)
-                .map(|row| self.names[row]),
-            Err(_) => Some(name),
-        }
     }
 
     /// Whether row `row` is a command with registry flag `flag`.
@@ -197,12 +181,6 @@ pub fn stat_rows() -> &'static StatRows {
         .expect("the registry numbers the statistics rows as it is built")
 }
 
-/// The full name of command `name` called with `args`; `None` for a
-/// container's unknown subcommand.
-pub fn full_name(name: &'static str, args: &[Bytes]) -> Option<&'static str> {
-    stat_rows().full_name(name, args)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,11 +204,11 @@ mod tests {
     #[test]
     fn containers_name_their_subcommand() {
         let rows = rows();
-        let name = |n, words: &[&str]| rows.full_name(n, &args(words));
-        assert_eq!(name("config", &["CONFIG", "Get", "x"]), Some("config|get"));
-        assert_eq!(name("config", &["config", "nope"]), None);
-        assert_eq!(name("config", &["config"]), Some("config"));
-        assert_eq!(name("get", &["get", "k"]), Some("get"));
+        let name = |id, words: &[&str]| rows.resolve(id, &args(words)).map(|r| rows.name(r));
+        assert_eq!(name(1, &["CONFIG", "Get", "x"]), Some("config|get"));
+        assert_eq!(name(1, &["config", "nope"]), None);
+        assert_eq!(name(1, &["config"]), Some("config"));
+        assert_eq!(name(0, &["get", "k"]), Some("get"));
         assert_eq!(
             rows.subcommands(1),
             ["config|get", "config|set", "config|help"]

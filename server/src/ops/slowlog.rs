@@ -227,12 +227,17 @@ impl Lap {
     /// Starts timing before a batch's first command; `None` while nothing
     /// wants the durations.
     pub fn start() -> Option<Lap> {
+        Lap::start_at(Instant::now)
+    }
+
+    /// [`Lap::start`] at the instant `now` gives, read only when wanted.
+    fn start_at(now: impl FnOnce() -> Instant) -> Option<Lap> {
         let threshold_us = super::timing_threshold_us();
         let tracking = super::latency_tracking();
         (tracking || threshold_us.is_some()).then(|| Lap {
             threshold_us,
             tracking,
-            last: Instant::now(),
+            last: now(),
         })
     }
 
@@ -242,6 +247,12 @@ impl Lap {
         let now = Instant::now();
         let ns = now.duration_since(self.last).as_nanos() as u64;
         self.last = now;
+        self.timed(id, args, ns)
+    }
+
+    /// Feeds the duration `ns` of the command of statistics row `id` (`args`) to
+    /// its histogram and the log: its entry's id if it was slow.
+    fn timed(&self, id: usize, args: &[Bytes], ns: u64) -> Option<u64> {
         if self.tracking {
             super::calls::record_latency(id, ns);
         }
@@ -250,6 +261,41 @@ impl Lap {
             Some(threshold) if us >= threshold => slow(args, us, None),
             _ => None,
         }
+    }
+}
+
+/// Times commands a connection's core runs in place one at a time, with one clock
+/// read per command: a command's duration runs from the end of the one timed just
+/// before it (its start, when they ran back to back) to its own end. Unlike
+/// [`Lap`] it always reads the clock, since `INFO commandstats` counts every
+/// command's time.
+pub struct Stopwatch {
+    /// What the histograms and the log want, read once per batch.
+    wants: Option<Lap>,
+    /// The end of the last command timed, or the start of the next one.
+    last: Instant,
+}
+
+impl Stopwatch {
+    /// Starts at `now`, before a batch's first command.
+    pub fn start(now: Instant) -> Stopwatch {
+        let wants = Lap::start_at(|| now);
+        Stopwatch { wants, last: now }
+    }
+
+    /// Starts the next command's time now: something else ran since the last.
+    pub fn restart(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// After the command of statistics row `id` (`args`) ran: its duration in µs,
+    /// and its slow-log entry's id if it was slow.
+    pub fn lap(&mut self, id: usize, args: &[Bytes]) -> (u64, Option<u64>) {
+        let now = Instant::now();
+        let ns = now.duration_since(self.last).as_nanos() as u64;
+        self.last = now;
+        let slow = self.wants.as_ref().and_then(|l| l.timed(id, args, ns));
+        (ns / 1000, slow)
     }
 }
 

@@ -6,8 +6,6 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
-use corekv_engine::command::CommandSpec;
-
 use corekv_replication::handshake::SyncRequest;
 
 use super::outbox::Outbox;
@@ -47,14 +45,13 @@ pub enum ReplyMode {
 }
 
 impl Client {
-    /// Notes the command `args` called (`spec`, `None` if unknown) as the
-    /// client's last: `CLIENT LIST`'s `cmd=`, by its full name, `NULL` for an
-    /// unknown command or subcommand as in Redis.
-    pub fn note_command<R>(&self, spec: Option<&'static CommandSpec<R>>, args: &[bytes::Bytes]) {
-        let name = spec.and_then(|s| crate::ops::names::full_name(s.name, args));
+    /// Notes the command the client called at `now` as its last: `CLIENT LIST`'s
+    /// `cmd=`, by its full name (`None`, shown `NULL` as in Redis, for an unknown
+    /// command or subcommand).
+    pub fn note_command(&self, name: Option<&'static str>, now: Instant) {
         let mut info = self.info.borrow_mut();
         info.last_cmd = name.unwrap_or("NULL");
-        info.last_active = Instant::now();
+        info.last_active = now;
     }
 
     pub fn set_db(&mut self, db: usize) {
