@@ -22,10 +22,6 @@ use crate::session::client::Client;
 
 /// How often `WAIT` looks at the replicas' acknowledgements.
 const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
-/// `CKV.PAUSE` reads the shards' LSNs until two reads this far apart agree (the
-/// writes admitted before the pause are done), at most this many times.
-const PAUSE_SETTLE_INTERVAL: Duration = Duration::from_millis(5);
-const PAUSE_SETTLE_ROUNDS_MAX: usize = 100;
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
 fn replicaof<'a>(
@@ -131,15 +127,7 @@ fn pause_writes<'a>(
             _ => return Err(AdminError::TimeoutNotInteger.into()),
         };
         pause::start(&core.global, ms);
-        let mut lsns = core.last_lsns(|| Msg::LastLsn).await;
-        for _ in 0..PAUSE_SETTLE_ROUNDS_MAX {
-            glommio::timer::sleep(PAUSE_SETTLE_INTERVAL).await;
-            let again = core.last_lsns(|| Msg::LastLsn).await;
-            if again == lsns {
-                break;
-            }
-            lsns = again;
-        }
+        let lsns = pause::settled_lsns(core).await;
         let lsns: Vec<String> = lsns.iter().map(u64::to_string).collect();
         out.simple(format!("PAUSED {}", lsns.join(" ")).as_bytes());
         Ok(())

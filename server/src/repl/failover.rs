@@ -158,6 +158,9 @@ async fn run(core: Rc<Core>, request: Request) {
 async fn swap_roles(core: &Rc<Core>, request: &Request) -> Result<(), String> {
     let g = &core.global;
     let started = Instant::now();
+    // Writes admitted before the pause may still be on their way to their shards:
+    // a replica holding the LSNs read before they land would lose them.
+    pause::settled_lsns(core).await;
     let (target, synced) = loop {
         if g.repl.failover.aborted() {
             return Err("Failover manually aborted".into());

@@ -6,6 +6,7 @@
 //!
 //! The pause ends at its deadline or when `REPLICAOF` changes the role.
 
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,9 +16,14 @@ use corekv_engine::command::CommandSpec;
 use crate::runtime::clock::now_ms;
 use crate::session::client::Client;
 use crate::shard::global::Global;
+use crate::shard::Core;
 
 /// How often a held write looks whether the pause ended.
 const HELD_POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// [`settled_lsns`] reads the shards' LSNs until two reads this far apart agree,
+/// at most this many times.
+const SETTLE_INTERVAL: Duration = Duration::from_millis(5);
+const SETTLE_ROUNDS_MAX: usize = 100;
 
 /// Whether `spec` must wait for the pause to end: a write (or `EXEC`) while
 /// writes are paused.
@@ -47,4 +53,22 @@ pub fn start(global: &Global, ms: u64) {
 /// Ends the pause at once.
 pub fn end(global: &Global) {
     global.repl.pause_until_ms.store(0, Ordering::Release);
+}
+
+/// The shards' last LSNs once writes admitted before the pause are done: a write
+/// that passed its checks on one core just before the pause may still be on its
+/// way to its key's shard, so the LSNs are read until two reads
+/// [`SETTLE_INTERVAL`] apart agree (at most [`SETTLE_ROUNDS_MAX`] times). What a
+/// replica must hold before it takes over (`CKV.PAUSE`, `FAILOVER`).
+pub async fn settled_lsns(core: &Rc<Core>) -> Vec<u64> {
+    let mut lsns = core.last_lsns(super::last_lsn).await;
+    for _ in 0..SETTLE_ROUNDS_MAX {
+        glommio::timer::sleep(SETTLE_INTERVAL).await;
+        let again = core.last_lsns(super::last_lsn).await;
+        if again == lsns {
+            break;
+        }
+        lsns = again;
+    }
+    lsns
 }

@@ -286,7 +286,11 @@ impl Session {
             }
             // Other connections run between batches: a request behind a long
             // pipeline on another connection waits for one batch, not for all of
-            // the input the driver handed over (up to a megabyte of it).
+            // the input the driver handed over (up to a megabyte of it). The ring's
+            // completions are reaped first: a request that arrived meanwhile on
+            // another connection is not yet known to its task otherwise, and the
+            // ring's own loop may not turn before the whole input has run.
+            reap_network();
             yield_now().await;
         }
         if self.input.is_empty() && self.input_grown {
@@ -373,6 +377,24 @@ impl Session {
             return Err(End::OutputBufferLimit);
         }
         Ok(())
+    }
+}
+
+thread_local! {
+    /// What reaps this core's network completions between batches, when its driver
+    /// has a ring: installed by the driver ([`install_reaper`]), so sessions know
+    /// nothing of drivers.
+    static REAPER: std::cell::Cell<Option<fn()>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes [`Session`]s on this core call `reap` between the batches of a long input.
+pub fn install_reaper(reap: fn()) {
+    REAPER.with(|r| r.set(Some(reap)));
+}
+
+fn reap_network() {
+    if let Some(reap) = REAPER.with(|r| r.get()) {
+        reap();
     }
 }
 

@@ -96,10 +96,11 @@ thread_local! {
     static CORE_DRIVER: RefCell<Weak<Driver>> = const { RefCell::new(Weak::new()) };
 }
 
-/// Makes `driver` the one [`catch_up`] turns on this core, and the ring the
-/// core's journal syncs through.
+/// Makes `driver` the one [`catch_up`] turns on this core (sessions call it between
+/// the batches of a long input), and the ring the core's journal syncs through.
 pub fn install(driver: &Rc<Driver>) {
     CORE_DRIVER.with(|d| *d.borrow_mut() = Rc::downgrade(driver));
+    crate::session::install_reaper(catch_up);
     let ring = Rc::downgrade(driver);
     crate::persist::writer::install_ring_sync(Rc::new(move |fd, done: Box<dyn FnOnce(i32)>| {
         match ring.upgrade() {
