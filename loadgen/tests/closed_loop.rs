@@ -112,9 +112,7 @@ fn multi_key_commands_carry_k_keys() {
 
 #[test]
 fn unreachable_server_fails_with_a_clear_message() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = common::free_port();
     let run = loadgen(port, "-n 10 --connect-timeout-ms 500");
     assert_eq!(run.code, 1, "{}", run.describe());
     assert!(

@@ -40,9 +40,21 @@ fn server_binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+/// A loopback port nothing listens on, never one this process handed out before:
+/// tests run in parallel threads, and two servers given the same port (the kernel
+/// may hand a just-closed ephemeral port out again) would leave one test talking to
+/// the other's server, or to nothing once that test ends.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A fresh, empty directory under the system temp directory, unique to this process.
