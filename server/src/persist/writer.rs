@@ -20,10 +20,14 @@
 //! ring, which the kernel runs in its workers) and returns without waiting for
 //! it. The core keeps reading, running and writing the next requests meanwhile;
 //! when a sync ends, its replies leave and the next sync starts at once with
-//! everything written since. A write's reply leaves once any sync started after
-//! its record was written has ended (a sync covers what was written before it
-//! started; whichever of the two ends first releases its replies). Redis instead reads, writes, syncs and replies in turn
-//! on one thread and reads nothing while it syncs.
+//! everything written since. A sync started while another runs waits until it
+//! covers as many records as that one (see `SYNCS_IN_FLIGHT_MAX`): each sync
+//! costs the core's CPU the same, so two of about equal groups cost less per
+//! write than a big one followed at once by one covering a loop turn's few. A
+//! write's reply leaves once any sync started after its record was written has
+//! ended (a sync covers what was written before it started; whichever of the
+//! two ends first releases its replies). Redis instead reads, writes, syncs and
+//! replies in turn on one thread and reads nothing while it syncs.
 //!
 //! **Records land in reserved zeros** ([`reserve`]): the segment is zero-filled a
 //! megabyte ahead of its records, so a sync after a write finds no file growth to
@@ -51,7 +55,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 
 use crate::config::Fsync;
 use crate::persist::datadir;
-use crate::persist::journal::{misconf, os_error, Journal, SYNCS_IN_FLIGHT_MAX};
+use crate::persist::journal::{misconf, os_error, Journal};
 use crate::shard::answer::Answer;
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
@@ -370,7 +374,7 @@ async fn turn(core: &Rc<Core>, seg: &mut Segment) -> std::io::Result<()> {
     if core.global.config.hot.fsync() == Fsync::Always || j.sync_requested.get() {
         if !j.needs_sync() {
             j.sync_requested.set(false);
-        } else if j.syncs_in_flight() < SYNCS_IN_FLIGHT_MAX {
+        } else if j.may_start_sync() {
             j.sync_requested.set(false);
             start_sync(core, &seg.file, j.written.get());
         }
