@@ -125,6 +125,24 @@ struct SyncInFlight {
     started: Instant,
 }
 
+/// What a local waiter ([`Journal::wait_acked`], [`Journal::wait_closed`]) waits
+/// for: it is woken once that is reached, or when the journal fails.
+#[derive(Clone, Copy)]
+enum Until {
+    /// Records up to this LSN are in the file.
+    Written(u64),
+    /// Records up to this LSN are synced.
+    Durable(u64),
+    /// Any advance (the closing core checks more than an LSN).
+    Change,
+}
+
+/// A local task waiting for the journal.
+struct Waiter {
+    until: Until,
+    waker: Waker,
+}
+
 /// A remote coordinator waiting for an LSN: answered once [`Journal`] reaches it,
 /// dropped (the coordinator sees no answer) when the journal fails.
 struct Deferred {
@@ -145,8 +163,10 @@ pub struct Journal {
     pub(super) durable: Cell<u64>,
     pub(super) sync_requested: Cell<bool>,
     pub(super) writer: Cell<Option<Waker>>,
-    /// Replies waiting for `written` or `durable` to advance, or for a failure.
-    waiters: RefCell<Vec<Waker>>,
+    /// Replies waiting for `written` or `durable` to reach their LSN, or for a
+    /// failure: woken only then, so the writes waiting for a later sync under
+    /// `always` stay asleep while each loop turn's records are written.
+    waiters: RefCell<Vec<Waiter>>,
     /// Remote coordinators' waits (`Msg::WaitDurable`, `Msg::SyncNow`).
     deferred: RefCell<Vec<Deferred>>,
     /// Records up to a snapshot's LSN, for the segment before it, and the first
@@ -342,7 +362,7 @@ impl Journal {
             if !self.enabled || (self.durable.get() >= lsn && self.reserved_bytes.get() == 0) {
                 return Poll::Ready(());
             }
-            self.waiters.borrow_mut().push(cx.waker().clone());
+            self.wait(Until::Change, cx.waker());
             Poll::Pending
         })
     }
@@ -361,7 +381,11 @@ impl Journal {
             if self.error.borrow().is_some() {
                 return Poll::Ready(Err(()));
             }
-            self.waiters.borrow_mut().push(cx.waker().clone());
+            let until = match policy {
+                Fsync::Always => Until::Durable(lsn),
+                Fsync::EverySec | Fsync::No => Until::Written(lsn),
+            };
+            self.wait(until, cx.waker());
             Poll::Pending
         })
     }
@@ -399,9 +423,32 @@ impl Journal {
         self.wake_waiters();
     }
 
+    fn wait(&self, until: Until, waker: &Waker) {
+        self.waiters.borrow_mut().push(Waiter {
+            until,
+            waker: waker.clone(),
+        });
+    }
+
+    /// Wakes the waiters whose LSN was reached (all of them while the journal
+    /// fails) and answers the remote ones.
     fn wake_waiters(&self) {
-        for w in self.waiters.borrow_mut().drain(..) {
-            w.wake();
+        let (written, durable) = (self.written.get(), self.durable.get());
+        let failed = self.error.borrow().is_some();
+        let woken: Vec<Waiter> = self
+            .waiters
+            .borrow_mut()
+            .extract_if(.., |w| {
+                failed
+                    || match w.until {
+                        Until::Written(lsn) => written >= lsn,
+                        Until::Durable(lsn) => durable >= lsn,
+                        Until::Change => true,
+                    }
+            })
+            .collect();
+        for w in woken {
+            w.waker.wake();
         }
         self.answer_deferred();
     }
