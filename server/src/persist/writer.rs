@@ -31,7 +31,8 @@
 //!
 //! **Records land in reserved zeros** ([`reserve`]): the segment is zero-filled a
 //! megabyte ahead of its records, so a sync after a write finds no file growth to
-//! commit (no file-system journal transaction, only the data and a cache flush);
+//! commit (no inode or block map to write, nor a file-system journal transaction
+//! where there is one: only the data and a cache flush);
 //! one sync per megabyte of records commits the growth. Readers take the
 //! journal's end from its records: the zeros read as its end, recovery cuts them
 //! off, a segment is cut to its records before a rotation closes it, and so is
@@ -40,8 +41,18 @@
 //! Measured with `bench/persistence.py --only a --settings always` (50 clients,
 //! pipeline 1, ext4 on a virtio disk shared with other work, alternating rounds):
 //! the reserved zeros gave 1.21x the req/s of appending with two syncs in flight
-//! (and 0.89x the CPU per request: fewer file-system journal commits), the two
-//! syncs 1.86x one.
+//! (and 0.89x the CPU per request: no inode or block-map write per sync), the two
+//! syncs 1.86x one. What a sync costs the core's CPU (`perf record` of the core's
+//! CPU): the kernel worker that runs it writes the data and then flushes the
+//! device's cache, each a request to the virtio disk whose notification exits to
+//! the hypervisor, and sleeps and wakes for each; the device's queue work runs
+//! there too — about 50 µs of CPU per sync, the same whatever it covers, so the
+//! second sync in flight waits to cover as many records as the first: 0.84x the
+//! syncs per write and 0.93x the CPU per request of starting it at once. A
+//! `pwritev2(RWF_DSYNC)` in place of the write and its sync measured the same CPU
+//! and time per sync as `pwrite` plus `fdatasync` on this disk (both are a data
+//! write and a cache flush), so the two stay separate and one sync covers many
+//! turns' writes.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
