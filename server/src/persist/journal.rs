@@ -9,7 +9,8 @@
 //!                                                        pwrite(segment) ───┐
 //!   always:   every loop turn's records: one write (into zeros reserved     ┘
 //!             ahead); up to two fdatasyncs in flight, each covering all
-//!             written when it starts
+//!             written when it starts, the second once it covers as many
+//!             records as the first
 //!   everysec: a timer asks for one fdatasync a second
 //!   no:       the kernel writes back when it likes
 //!  written / durable LSN advances ──► replies waiting for it leave
@@ -51,12 +52,18 @@ use corekv_engine::shard::Shard;
 
 use crate::shard::answer::Answer;
 
-/// Syncs of one journal in flight at once: a sync starts with the first records
-/// written after the last one started, while that one runs, so a write waits for
-/// about one sync instead of the rest of the running one and then a whole one.
-/// `appendfsync always`, 50 clients at pipeline 1 on ext4 (a virtio disk shared
-/// with other work), alternating rounds: two in flight gave 1.86x the req/s of
-/// one; see `writer`'s module doc.
+/// Syncs of one journal in flight at once: a sync starts while the last one
+/// runs, so a write waits for about one sync instead of the rest of the running
+/// one and then a whole one. `appendfsync always`, 50 clients at pipeline 1 on
+/// ext4 (a virtio disk shared with other work), alternating rounds: two in
+/// flight gave 1.86x the req/s of one; see `writer`'s module doc.
+///
+/// A sync started while another runs waits until it covers at least as many
+/// records as the newest one in flight ([`Journal::may_start_sync`]): each sync
+/// costs the same whatever it covers (a data write and a cache flush of the
+/// device, each a request to it, and the kernel worker's wake-ups on the core's
+/// CPU), so a sync started at once with the few records of the next loop turn
+/// would cost the core as much as one covering a whole group.
 pub(super) const SYNCS_IN_FLIGHT_MAX: usize = 2;
 
 /// Redis's reply to writes while the append-only file cannot be written.
@@ -109,6 +116,33 @@ pub fn os_error(e: GlommioError<()>) -> std::io::Error {
     }
 }
 
+/// A sync handed to the kernel and not yet ended.
+struct SyncInFlight {
+    /// The last LSN it makes durable.
+    lsn: u64,
+    /// Records it covers that no sync started before it covers.
+    covers: u64,
+    started: Instant,
+}
+
+/// What a local waiter ([`Journal::wait_acked`], [`Journal::wait_closed`]) waits
+/// for: it is woken once that is reached, or when the journal fails.
+#[derive(Clone, Copy)]
+enum Until {
+    /// Records up to this LSN are in the file.
+    Written(u64),
+    /// Records up to this LSN are synced.
+    Durable(u64),
+    /// Any advance (the closing core checks more than an LSN).
+    Change,
+}
+
+/// A local task waiting for the journal.
+struct Waiter {
+    until: Until,
+    waker: Waker,
+}
+
 /// A remote coordinator waiting for an LSN: answered once [`Journal`] reaches it,
 /// dropped (the coordinator sees no answer) when the journal fails.
 struct Deferred {
@@ -129,8 +163,10 @@ pub struct Journal {
     pub(super) durable: Cell<u64>,
     pub(super) sync_requested: Cell<bool>,
     pub(super) writer: Cell<Option<Waker>>,
-    /// Replies waiting for `written` or `durable` to advance, or for a failure.
-    waiters: RefCell<Vec<Waker>>,
+    /// Replies waiting for `written` or `durable` to reach their LSN, or for a
+    /// failure: woken only then, so the writes waiting for a later sync under
+    /// `always` stay asleep while each loop turn's records are written.
+    waiters: RefCell<Vec<Waiter>>,
     /// Remote coordinators' waits (`Msg::WaitDurable`, `Msg::SyncNow`).
     deferred: RefCell<Vec<Deferred>>,
     /// Records up to a snapshot's LSN, for the segment before it, and the first
@@ -146,8 +182,8 @@ pub struct Journal {
     error: RefCell<Option<String>>,
     /// When the writer's current turn (its I/O) started; `None` between turns.
     pub(super) busy_since: Cell<Option<Instant>>,
-    /// Syncs in flight: the last LSN each makes durable, and when it started.
-    syncs: RefCell<Vec<(u64, Instant)>>,
+    /// Syncs in flight, oldest first.
+    syncs: RefCell<Vec<SyncInFlight>>,
     /// A sync failed: the writer's next turn reports it and syncs again.
     pub(super) sync_error: RefCell<Option<std::io::Error>>,
     /// Bytes of the records of all segments on disk.
@@ -326,7 +362,7 @@ impl Journal {
             if !self.enabled || (self.durable.get() >= lsn && self.reserved_bytes.get() == 0) {
                 return Poll::Ready(());
             }
-            self.waiters.borrow_mut().push(cx.waker().clone());
+            self.wait(Until::Change, cx.waker());
             Poll::Pending
         })
     }
@@ -345,7 +381,11 @@ impl Journal {
             if self.error.borrow().is_some() {
                 return Poll::Ready(Err(()));
             }
-            self.waiters.borrow_mut().push(cx.waker().clone());
+            let until = match policy {
+                Fsync::Always => Until::Durable(lsn),
+                Fsync::EverySec | Fsync::No => Until::Written(lsn),
+            };
+            self.wait(until, cx.waker());
             Poll::Pending
         })
     }
@@ -383,9 +423,32 @@ impl Journal {
         self.wake_waiters();
     }
 
+    fn wait(&self, until: Until, waker: &Waker) {
+        self.waiters.borrow_mut().push(Waiter {
+            until,
+            waker: waker.clone(),
+        });
+    }
+
+    /// Wakes the waiters whose LSN was reached (all of them while the journal
+    /// fails) and answers the remote ones.
     fn wake_waiters(&self) {
-        for w in self.waiters.borrow_mut().drain(..) {
-            w.wake();
+        let (written, durable) = (self.written.get(), self.durable.get());
+        let failed = self.error.borrow().is_some();
+        let woken: Vec<Waiter> = self
+            .waiters
+            .borrow_mut()
+            .extract_if(.., |w| {
+                failed
+                    || match w.until {
+                        Until::Written(lsn) => written >= lsn,
+                        Until::Durable(lsn) => durable >= lsn,
+                        Until::Change => true,
+                    }
+            })
+            .collect();
+        for w in woken {
+            w.waker.wake();
         }
         self.answer_deferred();
     }
@@ -447,36 +510,55 @@ impl Journal {
             || self.reset.get().is_some()
             || self.sync_error.borrow().is_some()
             || (self.closing.get() && self.reserved_bytes.get() > 0)
-            || (sync_wanted && self.needs_sync() && self.syncs_in_flight() < SYNCS_IN_FLIGHT_MAX)
+            || (sync_wanted && self.may_start_sync())
+    }
+
+    /// The last LSN a sync done or in flight makes durable.
+    fn covered(&self) -> u64 {
+        let started = self.syncs.borrow().iter().map(|s| s.lsn).max();
+        started.unwrap_or(0).max(self.durable.get())
     }
 
     /// Whether written records are not covered by a sync done or in flight.
     pub(super) fn needs_sync(&self) -> bool {
-        let started = self.syncs.borrow().iter().map(|&(lsn, _)| lsn).max();
-        self.written.get() > started.unwrap_or(0).max(self.durable.get())
+        self.written.get() > self.covered()
     }
 
-    pub(super) fn syncs_in_flight(&self) -> usize {
-        self.syncs.borrow().len()
+    /// Whether a sync of the written records may start now: some are not covered,
+    /// and either no sync is in flight, or fewer than [`SYNCS_IN_FLIGHT_MAX`] are
+    /// and the uncovered records are at least as many as the newest sync in flight
+    /// covers. Otherwise they wait for that group to grow or for a sync to end,
+    /// which wakes the writer.
+    pub(super) fn may_start_sync(&self) -> bool {
+        let uncovered = self.written.get().saturating_sub(self.covered());
+        let syncs = self.syncs.borrow();
+        uncovered > 0
+            && match syncs.last() {
+                None => true,
+                Some(newest) => syncs.len() < SYNCS_IN_FLIGHT_MAX && uncovered >= newest.covers,
+            }
     }
 
     /// When the oldest sync in flight started.
     pub(super) fn oldest_sync(&self) -> Option<Instant> {
-        self.syncs.borrow().iter().map(|&(_, at)| at).min()
+        self.syncs.borrow().iter().map(|s| s.started).min()
     }
 
     /// A sync that makes `lsn` durable was handed to the kernel.
     pub(super) fn sync_started(&self, lsn: u64) {
-        self.syncs.borrow_mut().push((lsn, Instant::now()));
+        let covers = lsn.saturating_sub(self.covered());
+        self.syncs.borrow_mut().push(SyncInFlight {
+            lsn,
+            covers,
+            started: Instant::now(),
+        });
     }
 
     /// The sync started for `lsn` ended: on success `lsn` is durable and its
     /// waiters go on; a failure waits for the writer, which the call wakes either
     /// way (it may start the next sync).
     pub(super) fn synced(&self, lsn: u64, result: std::io::Result<()>) {
-        self.syncs
-            .borrow_mut()
-            .retain(|&(started, _)| started != lsn);
+        self.syncs.borrow_mut().retain(|s| s.lsn != lsn);
         match result {
             Ok(()) => self.set_durable(lsn),
             Err(e) => *self.sync_error.borrow_mut() = Some(e),
