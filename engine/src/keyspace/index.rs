@@ -34,9 +34,18 @@
 //!
 //! So the worst single write moves [`SEGMENT_CAPACITY`] positions and allocates one
 //! segment (about 5 KiB), whatever the size of the table. Measured over the 16,384
-//! splits of a 10M-key load (16-byte keys, test profile, on a loaded 2-CPU
-//! machine): a write that splits takes 0.16 ms at the median and 0.2 ms at p90
-//! (the rest of the tail is the machine's scheduling), a write that does not 0.5 µs.
+//! splits of a 10M-key load (16-byte keys, release build, the shard thread's own
+//! CPU clock, 2-CPU machine at load average 5 to 8): a write that splits takes
+//! 0.090 ms at the median, 0.104 ms at p90 and 0.158 ms at p99, 1.2 s of the load's
+//! 13.8 s of core time (splitting one table by removal and rehashing each slot in
+//! turn: 0.147, 0.177 and 0.244 ms, 2.0 s of 16.1). The index alone with hashes
+//! read from a vector (test profile): 0.034 ms at the median with the prefetch,
+//! 0.088 ms without it, 0.060 ms for the split by removal. The fresh tables are
+//! for memory: the tombstones a split by removal left behind ran a quarter of the
+//! segments (4,096 of 16,384 at 10M keys) out of room before they were full, and
+//! hashbrown doubled them to 2,048 buckets: 10.6 bytes of index per key at 10M
+//! keys, 8.5 now.
+//!
 //! The previous design moved the whole index to a table of twice its size, 64
 //! positions per write, each a random probe into two tables of tens of megabytes:
 //! the GETs that waited up to a second while 10M keys loaded all came at its
@@ -51,21 +60,35 @@
 //! this noisy cannot show a table stall under the machine's scheduling; the bound
 //! this module states and measures is the per-write one above.
 //!
-//! With the session reaping the io_uring ring between pipeline batches (1,024
-//! SETs), a GET from another connection waits for one batch, so the table's share
-//! of it is the worst batch. Timed by the shard thread's own CPU
-//! clock between two reaps of the ring (wall time on a shared machine is the
-//! scheduler's): at most 6.3 ms over a 10M-key load, 4 to 6 ms only in the split
-//! waves around the directory's doublings (1.8M, 3.7M, 7.3M keys: a uniform hash
-//! fills every segment at about the same key count, so nearly every write there
-//! splits one), under 4 ms elsewhere. The worst GET of 66 ms measured before
-//! (Redis: 14 ms) was not the table: the ring is reaped only between the driver's
-//! inputs, and a GET waits for a whole held input of up to 60 ms of SETs.
+//! A GET from another connection waits for the core's turn in progress, so the
+//! table's share of its wait is what one turn of a loading pipeline runs. Timed by
+//! the shard thread's own CPU clock between two reaps of the io_uring ring over a
+//! 10M-key load (wall time on a shared machine is the scheduler's): with a turn
+//! per batch of 1,024 SETs, at most 6.4 ms, 1,530 turns over 2 ms, 4 to 6 ms only
+//! in the split waves around the directory's doublings (1.8M, 3.7M, 7.3M keys: a
+//! uniform hash fills every segment at about the same key count, so up to 25 of
+//! 1,024 writes there split one), under 4 ms elsewhere. With the session ending a
+//! pipeline's turn after a millisecond (`BATCH_TIME_MAX` in
+//! `server/src/session/mod.rs`) and these cheaper splits: at most 3.4 ms, 177
+//! turns over 2 ms, 4 over 3 ms; weighted by time (what a request arriving at a
+//! random moment waits behind), p50 1.1 ms, p99 2.4 ms, p99.9 2.9 ms. What remains
+//! over a millisecond is a turn that spans two of the pipeline's inputs (the
+//! driver hands the next one over without a reap), not the table.
+//!
+//! Spreading the splits instead (each segment splitting early, at a threshold
+//! lowered by a hash of its pattern by up to a quarter or a half of
+//! [`SEGMENT_CAPACITY`]), measured on the index alone over 10M random hashes: the
+//! most splits in 1,024 inserts fall from 25 to 15 (a quarter) or 9 (a half), for
+//! up to 1.7 more bytes per key right after a doubling (a quarter) or 3.1 at 10M
+//! keys (a half). Not kept: with turns bounded in time a wave makes more turns,
+//! not longer ones, and the prefetch made every split cheaper for no memory.
 //!
 //! Memory: a segment holds between [`SEGMENT_CAPACITY`]/2 and [`SEGMENT_CAPACITY`]
-//! positions after its first split, so the index costs 5.7 to 11.4 bytes per key
-//! whatever the key count (a single table of a power-of-two size: 5.7 to 11.4
-//! too, but in steps of the whole table).
+//! positions after its first split, in a table of [`SEGMENT_BUCKETS`] buckets, so
+//! the index costs 5.7 to 11.4 bytes per key whatever the key count (a single
+//! table of a power-of-two size: 5.7 to 11.4 too, but in steps of the whole
+//! table); measured with the directory and the segment list, 6.4 to 10.7 bytes per
+//! key between 1M and 10M keys.
 
 use hashbrown::HashTable;
 
