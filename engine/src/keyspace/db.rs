@@ -61,7 +61,7 @@ use bytes::Bytes;
 use hashbrown::DefaultHashBuilder;
 use rand::Rng;
 
-use super::index::{Index, BUCKET_BYTES};
+use super::index::{Index, Rehash, BUCKET_BYTES};
 use crate::collections::dense::Packed;
 use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_CLOCK_CHECK, EXPIRE_SAMPLE_KEYS};
 use crate::value::Value;
@@ -284,6 +284,31 @@ impl<T, const PAGE: usize> Paged<T, PAGE> {
 /// The slot vector.
 type Slots = Paged<Slot, PAGE_SLOTS>;
 
+/// The hashes of the keys in the slots, as the index computes them again when a
+/// segment splits: each reads a slot, which the index asks for ahead.
+struct SlotHashes<'a> {
+    slots: &'a Slots,
+    hasher: &'a DefaultHashBuilder,
+}
+
+impl Rehash for SlotHashes<'_> {
+    fn hash(&self, pos: u32) -> u64 {
+        Db::hash(self.hasher, self.slots.get(pos as usize).key.bytes())
+    }
+
+    fn prefetch(&self, pos: u32) {
+        let slot = std::ptr::from_ref(self.slots.get(pos as usize));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and does
+        // not fault, whatever the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(slot.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = slot;
+    }
+}
+
 /// Counters a keyspace keeps for `INFO`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DbStats {
@@ -454,10 +479,11 @@ impl Db {
             volatile_pos: NOT_VOLATILE,
         });
         let hash = Self::hash(&self.hasher, key);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert(hash, position, |p| {
-            Self::hash(hasher, slots.get(p as usize).key.bytes())
-        });
+        let slot_hashes = SlotHashes {
+            slots: &self.slots,
+            hasher: &self.hasher,
+        };
+        self.index.insert(hash, position, slot_hashes);
         self.set_deadline(pos, expire_at_ms);
         None
     }

@@ -13,12 +13,18 @@
 //!
 //! # Bounded growth
 //!
-//! - **Inserting into a full segment splits it first**: the positions whose next
-//!   hash bit is set move to a new segment (at most [`SEGMENT_CAPACITY`] of them,
-//!   each hashed again from its slot: one cache miss into the slots and an insert
-//!   into a table that fits in the L2 cache). When the segment's depth is the
-//!   directory's, the directory doubles first (4 bytes per entry: 64 KiB at 10M
+//! - **Inserting into a full segment splits it first**: its positions go into two
+//!   fresh tables by their next hash bit (at most [`SEGMENT_CAPACITY`] of them, each
+//!   hashed again from its slot, whose cache line is asked for
+//!   `PREFETCH_AHEAD` positions ahead, so the slot reads' misses overlap; the
+//!   inserts go into tables that fit in the L2 cache). When the segment's depth is
+//!   the directory's, the directory doubles first (4 bytes per entry: 64 KiB at 10M
 //!   keys).
+//! - **A segment with no room left is refilled, not grown**: hashbrown counts the
+//!   tombstones removals leave as taken, and would double a full-sized table (or
+//!   rehash it in place, one slot read at a time) when they run it out of room; the
+//!   index moves the positions to a fresh table of at most [`SEGMENT_BUCKETS`]
+//!   buckets instead, the same way a split does.
 //! - **A sparse segment merges with its buddy** (the segment that differs in its last
 //!   pattern bit) when the two hold at most [`MERGE_CAPACITY`] positions together,
 //!   and the directory halves once no segment needs its last bit.
@@ -28,9 +34,18 @@
 //!
 //! So the worst single write moves [`SEGMENT_CAPACITY`] positions and allocates one
 //! segment (about 5 KiB), whatever the size of the table. Measured over the 16,384
-//! splits of a 10M-key load (16-byte keys, test profile, on a loaded 2-CPU
-//! machine): a write that splits takes 0.16 ms at the median and 0.2 ms at p90
-//! (the rest of the tail is the machine's scheduling), a write that does not 0.5 µs.
+//! splits of a 10M-key load (16-byte keys, release build, the shard thread's own
+//! CPU clock, 2-CPU machine at load average 5 to 8): a write that splits takes
+//! 0.090 ms at the median, 0.104 ms at p90 and 0.158 ms at p99, 1.2 s of the load's
+//! 13.8 s of core time (splitting one table by removal and rehashing each slot in
+//! turn: 0.147, 0.177 and 0.244 ms, 2.0 s of 16.1). The index alone with hashes
+//! read from a vector (test profile): 0.034 ms at the median with the prefetch,
+//! 0.088 ms without it, 0.060 ms for the split by removal. The fresh tables are
+//! for memory: the tombstones a split by removal left behind ran a quarter of the
+//! segments (4,096 of 16,384 at 10M keys) out of room before they were full, and
+//! hashbrown doubled them to 2,048 buckets: 10.6 bytes of index per key at 10M
+//! keys, 8.5 now.
+//!
 //! The previous design moved the whole index to a table of twice its size, 64
 //! positions per write, each a random probe into two tables of tens of megabytes:
 //! the GETs that waited up to a second while 10M keys loaded all came at its
@@ -45,21 +60,35 @@
 //! this noisy cannot show a table stall under the machine's scheduling; the bound
 //! this module states and measures is the per-write one above.
 //!
-//! With the session reaping the io_uring ring between pipeline batches (1,024
-//! SETs), a GET from another connection waits for one batch, so the table's share
-//! of it is the worst batch. Timed by the shard thread's own CPU
-//! clock between two reaps of the ring (wall time on a shared machine is the
-//! scheduler's): at most 6.3 ms over a 10M-key load, 4 to 6 ms only in the split
-//! waves around the directory's doublings (1.8M, 3.7M, 7.3M keys: a uniform hash
-//! fills every segment at about the same key count, so nearly every write there
-//! splits one), under 4 ms elsewhere. The worst GET of 66 ms measured before
-//! (Redis: 14 ms) was not the table: the ring is reaped only between the driver's
-//! inputs, and a GET waits for a whole held input of up to 60 ms of SETs.
+//! A GET from another connection waits for the core's turn in progress, so the
+//! table's share of its wait is what one turn of a loading pipeline runs. Timed by
+//! the shard thread's own CPU clock between two reaps of the io_uring ring over a
+//! 10M-key load (wall time on a shared machine is the scheduler's): with a turn
+//! per batch of 1,024 SETs, at most 6.4 ms, 1,530 turns over 2 ms, 4 to 6 ms only
+//! in the split waves around the directory's doublings (1.8M, 3.7M, 7.3M keys: a
+//! uniform hash fills every segment at about the same key count, so up to 25 of
+//! 1,024 writes there split one), under 4 ms elsewhere. With the session ending a
+//! pipeline's turn after a millisecond (`BATCH_TIME_MAX` in
+//! `server/src/session/mod.rs`) and these cheaper splits: at most 3.4 ms, 177
+//! turns over 2 ms, 4 over 3 ms; weighted by time (what a request arriving at a
+//! random moment waits behind), p50 1.1 ms, p99 2.4 ms, p99.9 2.9 ms. What remains
+//! over a millisecond is a turn that spans two of the pipeline's inputs (the
+//! driver hands the next one over without a reap), not the table.
+//!
+//! Spreading the splits instead (each segment splitting early, at a threshold
+//! lowered by a hash of its pattern by up to a quarter or a half of
+//! [`SEGMENT_CAPACITY`]), measured on the index alone over 10M random hashes: the
+//! most splits in 1,024 inserts fall from 25 to 15 (a quarter) or 9 (a half), for
+//! up to 1.7 more bytes per key right after a doubling (a quarter) or 3.1 at 10M
+//! keys (a half). Not kept: with turns bounded in time a wave makes more turns,
+//! not longer ones, and the prefetch made every split cheaper for no memory.
 //!
 //! Memory: a segment holds between [`SEGMENT_CAPACITY`]/2 and [`SEGMENT_CAPACITY`]
-//! positions after its first split, so the index costs 5.7 to 11.4 bytes per key
-//! whatever the key count (a single table of a power-of-two size: 5.7 to 11.4
-//! too, but in steps of the whole table).
+//! positions after its first split, in a table of [`SEGMENT_BUCKETS`] buckets, so
+//! the index costs 5.7 to 11.4 bytes per key whatever the key count (a single
+//! table of a power-of-two size: 5.7 to 11.4 too, but in steps of the whole
+//! table); measured with the directory and the segment list, 6.4 to 10.7 bytes per
+//! key between 1M and 10M keys.
 
 use hashbrown::HashTable;
 
@@ -81,6 +110,40 @@ pub const DIR_HASH_SHIFT: u32 = 24;
 const MAX_DEPTH: u32 = 30;
 /// Bytes one bucket of a segment's table takes: a `u32` position and a control byte.
 pub const BUCKET_BYTES: usize = std::mem::size_of::<u32>() + 1;
+
+/// Positions a split asks the slots of ahead of rehashing them ([`Rehash::prefetch`]).
+const PREFETCH_AHEAD: usize = 8;
+
+/// What the index reads of the positions it holds: their hashes, computed again
+/// from their slots.
+pub trait Rehash {
+    /// The hash of the key at position `pos`.
+    fn hash(&self, pos: u32) -> u64;
+    /// Starts loading what [`Rehash::hash`] of `pos` reads, without waiting for it.
+    fn prefetch(&self, _pos: u32) {}
+}
+
+impl<F: Fn(u32) -> u64> Rehash for F {
+    fn hash(&self, pos: u32) -> u64 {
+        self(pos)
+    }
+}
+
+/// Hands `put` every position of `old` with its hash, asking for the slot of the
+/// position [`PREFETCH_AHEAD`] places on before hashing each: the slot reads' cache
+/// misses overlap rather than each waiting for the one before.
+fn refill(old: &HashTable<u32>, rehash: &impl Rehash, mut put: impl FnMut(u64, u32)) {
+    let mut ahead = old.iter();
+    for &p in ahead.by_ref().take(PREFETCH_AHEAD) {
+        rehash.prefetch(p);
+    }
+    for &p in old {
+        if let Some(&next) = ahead.next() {
+            rehash.prefetch(next);
+        }
+        put(rehash.hash(p), p);
+    }
+}
 
 /// One segment: a table of positions and the directory entries it owns.
 #[derive(Default)]
@@ -142,7 +205,7 @@ impl Index {
 
     /// Adds position `pos` with hash `hash` (not present), splitting its segment
     /// first if it is full. `rehash` gives the hash of any stored position.
-    pub fn insert(&mut self, hash: u64, pos: u32, rehash: impl Fn(u32) -> u64) {
+    pub fn insert(&mut self, hash: u64, pos: u32, rehash: impl Rehash) {
         if self.dir.is_empty() {
             self.dir.push(0);
             self.segments.push(Segment::default());
@@ -155,9 +218,19 @@ impl Index {
             self.split(seg, &rehash);
             seg = self.segment_of(hash);
         }
-        self.segments[seg]
-            .table
-            .insert_unique(hash, pos, |&p| rehash(p));
+        let table = &mut self.segments[seg].table;
+        if table.len() == table.capacity() {
+            // No room left (hashbrown counts the tombstones of removed positions as
+            // taken): hashbrown would double the table, or rehash it in place one
+            // slot read at a time. A fresh table instead, at most a segment's size,
+            // filled with the slots read ahead, without the tombstones.
+            let old = std::mem::take(table);
+            *table = HashTable::with_capacity((2 * old.len()).clamp(1, SEGMENT_CAPACITY));
+            refill(&old, &rehash, |hash, p| {
+                table.insert_unique(hash, p, |&q| rehash.hash(q));
+            });
+        }
+        table.insert_unique(hash, pos, |&p| rehash.hash(p));
         self.len += 1;
     }
 
@@ -173,7 +246,7 @@ impl Index {
 
     /// Removes position `pos` with hash `hash`, merging its segment with its buddy
     /// if both are sparse.
-    pub fn remove(&mut self, hash: u64, pos: u32, rehash: impl Fn(u32) -> u64) {
+    pub fn remove(&mut self, hash: u64, pos: u32, rehash: impl Rehash) {
         let seg = self.segment_of(hash);
         self.segments[seg]
             .table
@@ -188,7 +261,7 @@ impl Index {
 
     /// Splits segment `seg` on its next pattern bit: the positions with that hash
     /// bit set move to a new segment.
-    fn split(&mut self, seg: usize, rehash: &impl Fn(u32) -> u64) {
+    fn split(&mut self, seg: usize, rehash: &impl Rehash) {
         let depth = self.segments[seg].depth;
         if depth == self.depth {
             self.dir.extend_from_within(..);
@@ -196,11 +269,19 @@ impl Index {
             self.at_depth = 0;
         }
         let bit = 1u32 << depth;
-        let mut table = HashTable::with_capacity(SEGMENT_CAPACITY);
-        let moving = |&mut p: &mut u32| (rehash(p) >> DIR_HASH_SHIFT) as u32 & bit != 0;
-        for p in self.segments[seg].table.extract_if(moving) {
-            table.insert_unique(rehash(p), p, |&q| rehash(q));
-        }
+        let (mut stay, mut table) = (
+            HashTable::with_capacity(SEGMENT_CAPACITY),
+            HashTable::with_capacity(SEGMENT_CAPACITY),
+        );
+        let old = std::mem::take(&mut self.segments[seg].table);
+        refill(&old, rehash, |hash, p| {
+            let half = match (hash >> DIR_HASH_SHIFT) as u32 & bit {
+                0 => &mut stay,
+                _ => &mut table,
+            };
+            half.insert_unique(hash, p, |&q| rehash.hash(q));
+        });
+        self.segments[seg].table = stay;
         let pattern = self.segments[seg].pattern | bit;
         self.segments[seg].depth = depth + 1;
         if depth + 1 == self.depth {
@@ -218,7 +299,7 @@ impl Index {
     /// Merges segment `seg` with its buddy if they have the same depth and hold at
     /// most [`MERGE_CAPACITY`] positions together; halves the directory when no
     /// segment needs its last bit any more.
-    fn merge(&mut self, seg: usize, rehash: &impl Fn(u32) -> u64) {
+    fn merge(&mut self, seg: usize, rehash: &impl Rehash) {
         let depth = self.segments[seg].depth;
         if depth == 0 {
             return;
@@ -238,7 +319,7 @@ impl Index {
         let moved = std::mem::take(&mut self.segments[gone].table);
         let table = &mut self.segments[keep].table;
         for p in moved {
-            table.insert_unique(rehash(p), p, |&q| rehash(q));
+            table.insert_unique(rehash.hash(p), p, |&q| rehash.hash(q));
         }
         self.segments[keep].depth = depth - 1;
         let pattern = self.segments[keep].pattern;
@@ -292,6 +373,10 @@ impl Index {
         }
         for (id, seg) in self.segments.iter().enumerate() {
             assert!(seg.table.len() <= SEGMENT_CAPACITY);
+            assert!(
+                seg.table.capacity() <= SEGMENT_CAPACITY,
+                "segment {id} outgrew {SEGMENT_BUCKETS} buckets"
+            );
             assert_eq!(self.dir[seg.pattern as usize] as usize, id);
             for &p in seg.table.iter() {
                 assert_eq!(self.segment_of(rehash(p)), id, "position {p} misplaced");
@@ -349,5 +434,89 @@ mod tests {
         index.check(rehash);
         assert_eq!(index.shape(), (1, 0), "merged back into one segment");
         assert!(kept.iter().all(|&p| find(&index, &hashes, p) == Some(p)));
+    }
+    /// Removals leave tombstones that hashbrown counts as taken; a segment whose
+    /// inserts and removals churn is refilled in a fresh table of its own size
+    /// rather than doubled.
+    /// Positions the churn test inserts over its run.
+    const CHURN_POSITIONS: u32 = 300_000;
+    /// Positions live at once in the churn test: 85% of 16 full segments, so
+    /// every segment runs close to full while positions come and go.
+    const CHURN_LIVE: u32 = 16 * SEGMENT_CAPACITY as u32 * 85 / 100;
+
+    #[test]
+    fn churn_keeps_every_segment_at_its_size() {
+        let mut rng = SmallRng::seed_from_u64(11);
+        let hashes: Vec<u64> = (0..CHURN_POSITIONS as usize).map(|_| rng.gen()).collect();
+        let rehash = |p: u32| hashes[p as usize];
+        let mut index = Index::default();
+        let mut live: Vec<u32> = (0..CHURN_LIVE).collect();
+        for &pos in &live {
+            index.insert(hashes[pos as usize], pos, rehash);
+        }
+        // Each new position replaces a random live one: the key count stays, and
+        // every segment sees removals between its inserts.
+        for pos in CHURN_LIVE..hashes.len() as u32 {
+            let at = rng.gen_range(0..live.len());
+            let gone = std::mem::replace(&mut live[at], pos);
+            index.remove(hashes[gone as usize], gone, rehash);
+            index.insert(hashes[pos as usize], pos, rehash);
+            if pos % 4_999 == 0 {
+                index.check(rehash);
+                assert_eq!(find(&index, &hashes, gone), None);
+            }
+        }
+        index.check(rehash);
+        assert!(live.iter().all(|&p| find(&index, &hashes, p) == Some(p)));
+    }
+
+    /// Records the order of [`Rehash`] calls.
+    struct Recorder<'a> {
+        hashes: &'a [u64],
+        calls: std::cell::RefCell<Vec<(bool, u32)>>,
+    }
+
+    impl Rehash for &Recorder<'_> {
+        fn hash(&self, pos: u32) -> u64 {
+            self.calls.borrow_mut().push((false, pos));
+            self.hashes[pos as usize]
+        }
+
+        fn prefetch(&self, pos: u32) {
+            self.calls.borrow_mut().push((true, pos));
+        }
+    }
+
+    #[test]
+    fn a_split_asks_for_each_slot_ahead_of_rehashing_it() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let hashes: Vec<u64> = (0..=SEGMENT_CAPACITY as u32).map(|_| rng.gen()).collect();
+        let recorder = Recorder {
+            hashes: &hashes,
+            calls: Default::default(),
+        };
+        let mut index = Index::default();
+        for pos in 0..SEGMENT_CAPACITY as u32 {
+            index.insert(hashes[pos as usize], pos, &recorder);
+        }
+        assert_eq!(index.shape(), (1, 0));
+        recorder.calls.borrow_mut().clear();
+        let last = SEGMENT_CAPACITY as u32;
+        index.insert(hashes[last as usize], last, &recorder);
+        assert_eq!(index.shape(), (2, 1), "the full segment split");
+        let calls = recorder.calls.take();
+        assert!(calls[..PREFETCH_AHEAD]
+            .iter()
+            .all(|&(prefetch, _)| prefetch));
+        let mut asked = vec![false; SEGMENT_CAPACITY];
+        for &(prefetch, pos) in &calls {
+            match prefetch {
+                true => asked[pos as usize] = true,
+                false => assert!(asked[pos as usize], "{pos} hashed before it was asked for"),
+            }
+        }
+        let hashed = calls.iter().filter(|(prefetch, _)| !prefetch).count();
+        assert_eq!(hashed, SEGMENT_CAPACITY, "each position rehashed once");
+        index.check(|p| hashes[p as usize]);
     }
 }

@@ -35,7 +35,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use corekv_engine::resp::{Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser};
@@ -55,6 +55,11 @@ use crate::shard::Core;
 pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
+/// Time a pipeline runs before the ring is reaped and other connections get a turn:
+/// a request on another connection waits about this long behind a long pipeline,
+/// whatever the commands cost (a batch's chunks are sized from the time per command
+/// of the one before).
+const BATCH_TIME_MAX: Duration = Duration::from_millis(1);
 /// Commands the batch buffer keeps room for between batches: a pipeline of up to
 /// this many reuses it, a longer one allocates its own (so an idle connection does
 /// not hold a burst's worth).
@@ -134,6 +139,8 @@ pub struct Session {
     out: ReplyBuf,
     /// Reply bytes per command in the last chunk: sizes the next chunk.
     reply_bytes_per_command: usize,
+    /// Nanoseconds per command in the last chunk: sizes the next chunk too.
+    ns_per_command: u64,
     end: Option<End>,
 }
 
@@ -199,6 +206,7 @@ impl Session {
             batch: Vec::new(),
             out: ReplyBuf::new(Protocol::Resp2),
             reply_bytes_per_command: OUTPUT_CHUNK_BYTES / FIRST_CHUNK_COMMANDS,
+            ns_per_command: 0,
             end: None,
         })
     }
@@ -312,9 +320,13 @@ impl Session {
 
     /// Runs the batch a chunk at a time, each chunk's replies going to the outbox.
     async fn run_batch(&mut self) -> Result<(), End> {
+        let mut turn_started = Instant::now();
         // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
         while !self.batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
+            let left = BATCH_TIME_MAX.saturating_sub(turn_started.elapsed());
+            let in_time = (left.as_nanos() as u64 / self.ns_per_command.max(1)).max(1);
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
+                .min(in_time as usize)
                 .clamp(1, BATCH_COMMANDS_MAX);
             let chunk = crate::commands::client::chunk_len(&self.client, &self.batch, chunk);
             let commands = chunk.min(self.batch.len());
@@ -322,15 +334,24 @@ impl Session {
             let (mark, mode) = (self.out.len(), self.client.reply);
             self.outbox.hold();
             let cmds = self.batch.drain(..commands);
+            let ran_at = Instant::now();
             crate::exec::run_batch(&self.core, &mut self.client, cmds, &mut self.out).await;
             crate::commands::client::after_chunk(&mut self.client, &mut self.out, mark, mode);
             self.reply_bytes_per_command = self.out.len() / commands;
+            self.ns_per_command = ran_at.elapsed().as_nanos() as u64 / commands as u64;
             self.push_output()?;
             self.outbox.release();
             if self.held_unauthenticated() {
                 self.outbox
                     .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))
                     .await;
+            } else if !self.batch.is_empty() && commands as u64 >= in_time {
+                // The turn's time is up: other connections run, as between batches
+                // (see `run_input`), and what they replied is sent at once.
+                reap_network();
+                yield_now().await;
+                reap_network();
+                turn_started = Instant::now();
             } else if !self.batch.is_empty()
                 && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64
             {
