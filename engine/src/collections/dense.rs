@@ -67,6 +67,14 @@ impl<const N: usize> Packed<N> {
         }
     }
 
+    /// The bytes, to overwrite some of them in place (the length stays).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Packed::Inline(len, data) => &mut data[..*len as usize],
+            Packed::Heap(b) => b,
+        }
+    }
+
     /// Heap bytes owned (0 when inline).
     pub fn heap_bytes(&self) -> usize {
         match self {
@@ -150,6 +158,16 @@ impl<E: Keyed> DenseTable<E> {
         self.payload_bytes -= self.entries[pos].heap_bytes();
         self.payload_bytes += entry.heap_bytes();
         self.entries[pos] = entry;
+    }
+
+    /// Lets `update` change the entry at `pos` in place, keeping its key and its
+    /// heap bytes; returns what `update` returns.
+    pub fn update_at<T>(&mut self, pos: usize, update: impl FnOnce(&mut E) -> T) -> T {
+        let entry = &mut self.entries[pos];
+        let heap_bytes = entry.heap_bytes();
+        let done = update(entry);
+        debug_assert_eq!(entry.heap_bytes(), heap_bytes);
+        done
     }
 
     /// Appends an entry whose key is not in the table.
