@@ -26,6 +26,7 @@
 
 use std::hash::BuildHasher;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 /// An entry of a [`DenseTable`]: something with a byte-string key.
@@ -128,19 +129,36 @@ impl<E: Keyed> DenseTable<E> {
 
     /// The position of the entry with `key`.
     pub fn position(&self, key: &[u8]) -> Option<usize> {
-        self.find_or_hash(key).ok()
-    }
-
-    /// The position of the entry with `key`, or else the hash to append it under
-    /// with [`DenseTable::push_hashed`]: a lookup followed by an insertion hashes the
-    /// key once.
-    pub fn find_or_hash(&self, key: &[u8]) -> Result<usize, u64> {
         let hash = self.hash(key);
         let entries = &self.entries;
         self.index
             .find(hash, |&i| entries[i as usize].key() == key)
             .map(|&i| i as usize)
-            .ok_or(hash)
+    }
+
+    /// The position of the entry with `key` (`Ok`), or else appends `make()`, an
+    /// entry with that key, and returns its position (`Err`): one hashing and one
+    /// probe of the index either way.
+    pub fn find_or_push(&mut self, key: &[u8], make: impl FnOnce() -> E) -> Result<usize, usize> {
+        let hash = self.hash(key);
+        let (entries, hasher) = (&mut self.entries, &self.hasher);
+        let found = self.index.entry(
+            hash,
+            |&i| entries[i as usize].key() == key,
+            |&i| hasher.hash_one(entries[i as usize].key()),
+        );
+        match found {
+            Entry::Occupied(o) => Ok(*o.get() as usize),
+            Entry::Vacant(v) => {
+                let pos = entries.len();
+                let entry = make();
+                debug_assert!(entry.key() == key);
+                self.payload_bytes += entry.heap_bytes();
+                entries.push(entry);
+                v.insert(u32::try_from(pos).expect("a collection holds < 2^32 elements"));
+                Err(pos)
+            }
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&E> {
@@ -172,13 +190,7 @@ impl<E: Keyed> DenseTable<E> {
 
     /// Appends an entry whose key is not in the table.
     pub fn push_new(&mut self, entry: E) {
-        self.push_hashed(self.hash(entry.key()), entry);
-    }
-
-    /// Appends an entry whose key is not in the table and hashes to `hash` (from
-    /// [`DenseTable::find_or_hash`]).
-    pub fn push_hashed(&mut self, hash: u64, entry: E) {
-        debug_assert_eq!(hash, self.hash(entry.key()));
+        let hash = self.hash(entry.key());
         let pos = u32::try_from(self.entries.len()).expect("a collection holds < 2^32 elements");
         self.payload_bytes += entry.heap_bytes();
         self.entries.push(entry);

@@ -244,17 +244,14 @@ impl Hash {
                     true
                 }
             },
-            Repr::Table(t) => match t.find_or_hash(field) {
+            Repr::Table(t) => match t.find_or_push(field, || Pair::new(field, value)) {
                 Ok(pos) => {
                     if !t.update_at(pos, |p| p.overwrite_value(value)) {
                         t.replace_at(pos, Pair::new(field, value));
                     }
                     false
                 }
-                Err(hash) => {
-                    t.push_hashed(hash, Pair::new(field, value));
-                    true
-                }
+                Err(_) => true,
             },
         };
         if matches!(&self.0, Repr::Listpack(lp) if lp.len() / 2 > limits.max_listpack_entries) {

@@ -252,7 +252,12 @@ impl Listpack {
         while off < buf.len() {
             let next = off + entry_size(buf, off);
             if to_candidate == 0 {
-                if buf[off] == wanted[0] && buf[off..next] == *wanted {
+                // Tag (type and length) first, then the last byte: fields often
+                // share a prefix (`user:1001`, `user:1002`) and differ at the end.
+                if buf[off] == wanted[0]
+                    && buf[next - 1] == wanted[size - 1]
+                    && buf[off..next] == *wanted
+                {
                     return Some(off);
                 }
                 to_candidate = stride;
