@@ -26,6 +26,7 @@
 
 use std::hash::BuildHasher;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 /// An entry of a [`DenseTable`]: something with a byte-string key.
@@ -63,6 +64,14 @@ impl<const N: usize> Packed<N> {
     pub fn bytes(&self) -> &[u8] {
         match self {
             Packed::Inline(len, data) => &data[..*len as usize],
+            Packed::Heap(b) => b,
+        }
+    }
+
+    /// The bytes, to overwrite some of them in place (the length stays).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Packed::Inline(len, data) => &mut data[..*len as usize],
             Packed::Heap(b) => b,
         }
     }
@@ -120,19 +129,36 @@ impl<E: Keyed> DenseTable<E> {
 
     /// The position of the entry with `key`.
     pub fn position(&self, key: &[u8]) -> Option<usize> {
-        self.find_or_hash(key).ok()
-    }
-
-    /// The position of the entry with `key`, or else the hash to append it under
-    /// with [`DenseTable::push_hashed`]: a lookup followed by an insertion hashes the
-    /// key once.
-    pub fn find_or_hash(&self, key: &[u8]) -> Result<usize, u64> {
         let hash = self.hash(key);
         let entries = &self.entries;
         self.index
             .find(hash, |&i| entries[i as usize].key() == key)
             .map(|&i| i as usize)
-            .ok_or(hash)
+    }
+
+    /// The position of the entry with `key` (`Ok`), or else appends `make()`, an
+    /// entry with that key, and returns its position (`Err`): one hashing and one
+    /// probe of the index either way.
+    pub fn find_or_push(&mut self, key: &[u8], make: impl FnOnce() -> E) -> Result<usize, usize> {
+        let hash = self.hash(key);
+        let (entries, hasher) = (&mut self.entries, &self.hasher);
+        let found = self.index.entry(
+            hash,
+            |&i| entries[i as usize].key() == key,
+            |&i| hasher.hash_one(entries[i as usize].key()),
+        );
+        match found {
+            Entry::Occupied(o) => Ok(*o.get() as usize),
+            Entry::Vacant(v) => {
+                let pos = entries.len();
+                let entry = make();
+                debug_assert!(entry.key() == key);
+                self.payload_bytes += entry.heap_bytes();
+                entries.push(entry);
+                v.insert(u32::try_from(pos).expect("a collection holds < 2^32 elements"));
+                Err(pos)
+            }
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&E> {
@@ -152,15 +178,19 @@ impl<E: Keyed> DenseTable<E> {
         self.entries[pos] = entry;
     }
 
-    /// Appends an entry whose key is not in the table.
-    pub fn push_new(&mut self, entry: E) {
-        self.push_hashed(self.hash(entry.key()), entry);
+    /// Lets `update` change the entry at `pos` in place, keeping its key and its
+    /// heap bytes; returns what `update` returns.
+    pub fn update_at<T>(&mut self, pos: usize, update: impl FnOnce(&mut E) -> T) -> T {
+        let entry = &mut self.entries[pos];
+        let heap_bytes = entry.heap_bytes();
+        let done = update(entry);
+        debug_assert_eq!(entry.heap_bytes(), heap_bytes);
+        done
     }
 
-    /// Appends an entry whose key is not in the table and hashes to `hash` (from
-    /// [`DenseTable::find_or_hash`]).
-    pub fn push_hashed(&mut self, hash: u64, entry: E) {
-        debug_assert_eq!(hash, self.hash(entry.key()));
+    /// Appends an entry whose key is not in the table.
+    pub fn push_new(&mut self, entry: E) {
+        let hash = self.hash(entry.key());
         let pos = u32::try_from(self.entries.len()).expect("a collection holds < 2^32 elements");
         self.payload_bytes += entry.heap_bytes();
         self.entries.push(entry);

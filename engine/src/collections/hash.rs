@@ -56,6 +56,19 @@ impl Pair {
         b[at..].split_at(len)
     }
 
+    /// Overwrites the value in place when `value` has its length (no allocation, no
+    /// re-encoding); false, changing nothing, otherwise.
+    fn overwrite_value(&mut self, value: &[u8]) -> bool {
+        let value_len = self.value().len();
+        if value_len != value.len() {
+            return false;
+        }
+        let bytes = self.0.bytes_mut();
+        let start = bytes.len() - value_len;
+        bytes[start..].copy_from_slice(value);
+        true
+    }
+
     pub fn field(&self) -> &[u8] {
         self.split().0
     }
@@ -231,18 +244,17 @@ impl Hash {
                     true
                 }
             },
-            Repr::Table(t) => match t.find_or_hash(field) {
+            Repr::Table(t) => match t.find_or_push(field, || Pair::new(field, value)) {
                 Ok(pos) => {
-                    t.replace_at(pos, Pair::new(field, value));
+                    if !t.update_at(pos, |p| p.overwrite_value(value)) {
+                        t.replace_at(pos, Pair::new(field, value));
+                    }
                     false
                 }
-                Err(hash) => {
-                    t.push_hashed(hash, Pair::new(field, value));
-                    true
-                }
+                Err(_) => true,
             },
         };
-        if self.len() > limits.max_listpack_entries {
+        if matches!(&self.0, Repr::Listpack(lp) if lp.len() / 2 > limits.max_listpack_entries) {
             self.convert_to_table();
         }
         new

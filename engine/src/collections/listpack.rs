@@ -35,6 +35,9 @@ const INT24_TAG: u8 = 0xd2;
 const INT32_TAG: u8 = 0xd3;
 const INT64_TAG: u8 = 0xd4;
 const UINT7_MAX: i64 = 0x7f;
+/// Encoded size up to which [`Listpack::find`] encodes its key on the stack: a string
+/// of the default `hash-max-listpack-value` (64 bytes) with its two-byte tag fits.
+const FIND_INLINE_BYTES: usize = 72;
 const INT24_MIN: i64 = -(1 << 23);
 const INT24_MAX: i64 = (1 << 23) - 1;
 
@@ -112,13 +115,21 @@ impl<'a> Encoded<'a> {
             }
         }
     }
+}
 
-    /// Whether the stored entry `stored` holds these bytes.
-    fn matches(self, stored: &Elem<'_>) -> bool {
-        match self {
-            Encoded::Int(v) => stored.stored_int() == Some(v),
-            Encoded::Bytes(b) => stored.stored_int().is_none() && **stored == *b,
+/// The size of the entry starting at `off`, read from its tag alone (no decoding).
+fn entry_size(buf: &[u8], off: usize) -> usize {
+    let tag = buf[off];
+    match tag {
+        0x00..=0x7f => 1,
+        0x80..=0xbf => 1 + (tag & 0x3f) as usize,
+        0xc0..=0xcf => 2 + (((tag as usize & 0x0f) << 8) | buf[off + 1] as usize),
+        STR32_TAG => {
+            let len = u32::from_le_bytes(buf[off + 1..off + 5].try_into().expect("4 bytes"));
+            5 + len as usize
         }
+        INT16_TAG..=INT64_TAG => 1 + [2, 3, 4, 8][(tag - INT16_TAG) as usize],
+        _ => unreachable!("listpack tag {tag:#x} is never written"),
     }
 }
 
@@ -215,12 +226,46 @@ impl Listpack {
 
     /// The offset of the first entry at an index `≡ 0 (mod stride)` that equals `key`
     /// (`stride` 2 finds a hash's field among field, value, field, value, ...).
+    ///
+    /// Encodings are canonical (see the module doc), so an entry holds `key` exactly
+    /// when its bytes are `key`'s encoding: the scan sizes each entry from its tag and
+    /// compares bytes, decoding nothing.
     pub fn find(&self, key: &[u8], stride: usize) -> Option<usize> {
         let key = Encoded::of(key);
-        self.iter()
-            .step_by(stride)
-            .find(|(_, e)| key.matches(e))
-            .map(|(off, _)| off)
+        let size = key.size();
+        let mut inline = [0u8; FIND_INLINE_BYTES];
+        let heap;
+        let wanted: &[u8] = if size <= FIND_INLINE_BYTES {
+            key.write(&mut inline[..size]);
+            &inline[..size]
+        } else {
+            heap = {
+                let mut v = vec![0u8; size];
+                key.write(&mut v);
+                v
+            };
+            &heap
+        };
+        let buf = &self.buf[..];
+        let mut off = COUNT_BYTES.min(buf.len());
+        let mut to_candidate = 0;
+        while off < buf.len() {
+            let next = off + entry_size(buf, off);
+            if to_candidate == 0 {
+                // Tag (type and length) first, then the last byte: fields often
+                // share a prefix (`user:1001`, `user:1002`) and differ at the end.
+                if buf[off] == wanted[0]
+                    && buf[next - 1] == wanted[size - 1]
+                    && buf[off..next] == *wanted
+                {
+                    return Some(off);
+                }
+                to_candidate = stride;
+            }
+            to_candidate -= 1;
+            off = next;
+        }
+        None
     }
 
     /// Replaces the entries in bytes `start..end` (whole entries, `removed` of them) by
@@ -247,14 +292,18 @@ impl Listpack {
         }
         let old_tail = self.buf.get(end..).unwrap_or_default();
         let size = start + new_bytes + old_tail.len();
-        let mut out = vec![0u8; size].into_boxed_slice();
-        out[..COUNT_BYTES].copy_from_slice(&count_u32.to_le_bytes());
+        // Built by appending (only the new entries' bytes are zeroed before being
+        // written), at exactly `size` capacity, so the boxed slice keeps the allocation.
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(&count_u32.to_le_bytes());
         if !self.buf.is_empty() {
-            out[COUNT_BYTES..start].copy_from_slice(&self.buf[COUNT_BYTES..start]);
+            out.extend_from_slice(&self.buf[COUNT_BYTES..start]);
         }
-        write_entries(&mut out[start..start + new_bytes], new);
-        out[start + new_bytes..].copy_from_slice(old_tail);
-        self.buf = out;
+        out.resize(start + new_bytes, 0);
+        write_entries(&mut out[start..], new);
+        out.extend_from_slice(old_tail);
+        debug_assert_eq!(out.len(), size);
+        self.buf = out.into_boxed_slice();
     }
 
     /// Appends entries at the end.
@@ -320,6 +369,48 @@ mod tests {
             lp.find(b"007", 1).map(|o| lp.entry_at(o).0.to_vec()),
             Some(b"007".to_vec())
         );
+    }
+
+    #[test]
+    fn find_matches_decoded_entries_in_every_encoding_and_stride() {
+        let long = vec![b'x'; 5000];
+        let mid = vec![b'y'; 100];
+        let items: Vec<&[u8]> = vec![
+            b"0",
+            b"127",
+            b"128",
+            b"-1",
+            b"-32768",
+            b"32767",
+            b"-8388608",
+            b"8388608",
+            b"2147483648",
+            b"-9223372036854775808",
+            b"9223372036854775808",
+            b"007",
+            b"-0",
+            b"+1",
+            b"",
+            b"a",
+            &mid,
+            &long,
+            b"127",
+            b"a",
+        ];
+        let mut lp = Listpack::default();
+        lp.push(&items);
+        let absent: Vec<&[u8]> = vec![b"1", b"x", b"-2", b"00", &long[1..], &mid[1..]];
+        for key in items.iter().chain(&absent) {
+            for stride in [1, 2] {
+                let expected = lp
+                    .iter()
+                    .step_by(stride)
+                    .find(|(_, e)| **e == **key)
+                    .map(|(off, _)| off);
+                assert_eq!(lp.find(key, stride), expected, "{key:?} stride {stride}");
+            }
+        }
+        assert_eq!(lp.find(b"-1", 2), None, "odd positions are values");
     }
 
     #[test]

@@ -138,13 +138,8 @@ impl Set {
         let Repr::Table(t) = &mut self.0 else {
             unreachable!("converted above");
         };
-        match t.find_or_hash(member) {
-            Ok(_) => false,
-            Err(hash) => {
-                t.push_hashed(hash, Member(Packed::from_parts(&[member])));
-                true
-            }
-        }
+        t.find_or_push(member, || Member(Packed::from_parts(&[member])))
+            .is_err()
     }
 
     /// Removes `member`; true when it was there. Never converts back to `intset`.

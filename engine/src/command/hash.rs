@@ -169,7 +169,10 @@ fn reply_all(ctx: &mut Ctx, args: &[Bytes], part: Part) -> CmdResult {
         Part::Both => ctx.out.map(len),
         _ => ctx.out.array(len),
     }
-    for (field, value) in hash.iter().flat_map(|h| h.iter()) {
+    let Some(hash) = hash else {
+        return Ok(());
+    };
+    for (field, value) in hash.iter() {
         if part != Part::Values {
             ctx.out.bulk(&field);
         }

@@ -182,9 +182,9 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
 /// A joined table, looked up by name in any case.
 ///
 /// The lookup runs once per request, so it is an open-addressing table of row ids
-/// hashed by [`name_hash`] over the name's case-folded bytes: no copy of the name,
-/// no UTF-8 check and no SipHash, one probe for almost every name (the table is
-/// kept at most a quarter full), and one case-insensitive compare to confirm.
+/// hashed by [`name_hash`] over the name's case-folded bytes (folded once, on the
+/// stack): no allocation, no UTF-8 check and no SipHash, one probe for almost every
+/// name (the table is kept at most a quarter full), and one compare to confirm.
 pub struct CommandTable<R: 'static = Route> {
     /// Row id + 1 per slot, 0 for an empty slot; the length is a power of two.
     slots: Vec<u32>,
@@ -196,11 +196,11 @@ const COMMAND_NAME_MAX_BYTES: usize = 32;
 /// Slots per row, at least: a sparse table keeps probe sequences to one slot.
 const SLOTS_PER_ROW_MIN: usize = 4;
 
-/// FNV-1a over the name's bytes, ASCII letters folded to lower case.
-fn name_hash(name: &[u8]) -> usize {
+/// FNV-1a over a name already folded to lower case.
+fn name_hash(folded: &[u8]) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3);
+    for &b in folded {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     (h ^ (h >> 32)) as usize
 }
@@ -237,12 +237,19 @@ impl<R> CommandTable<R> {
         if name.len() > COMMAND_NAME_MAX_BYTES {
             return None;
         }
+        // Folded once, so the confirming compare is a plain one (a byte-by-byte
+        // case-insensitive compare cost more than the rest of the lookup).
+        let mut folded = [0u8; COMMAND_NAME_MAX_BYTES];
+        let folded = &mut folded[..name.len()];
+        for (f, b) in folded.iter_mut().zip(name) {
+            *f = b.to_ascii_lowercase();
+        }
         let mask = self.slots.len() - 1;
-        let mut at = name_hash(name) & mask;
+        let mut at = name_hash(folded) & mask;
         loop {
             let i = (*self.slots.get(at)? as usize).checked_sub(1)?;
             let spec = self.all[i];
-            if spec.name.as_bytes().eq_ignore_ascii_case(name) {
+            if spec.name.as_bytes() == &folded[..] {
                 return Some((i, spec));
             }
             at = (at + 1) & mask;
