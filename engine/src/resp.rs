@@ -1,10 +1,13 @@
 //! RESP request framing and reply encoding in RESP2 and RESP3.
 //!
-//! The connection task hands the bytes it has read to [`parse`], which finds one whole
-//! request (a multibulk array of bulk strings, or an inline command line) and says how
-//! many bytes it used. Arguments are described as ranges into the read buffer, so the
-//! caller can freeze the buffer once per batch and slice every argument out of it
-//! without copying (`Bytes::slice`). Only inline arguments with escapes are owned.
+//! A connection frames the bytes it has read with a [`RequestParser`], which finds
+//! each whole request (a multibulk array of bulk strings, or an inline command line)
+//! and appends its arguments to a [`Framed`] batch: ranges into the read buffer, one
+//! flat vector for the whole batch, reused from batch to batch. The caller then
+//! freezes the framed bytes once and slices every argument out of them without
+//! copying (`Bytes::slice`), straight into each request's [`Args`]. Only inline
+//! arguments with escapes are owned. [`parse`] frames one request on its own, for
+//! callers that read few and small requests.
 //!
 //! An incomplete request is `Ok(None)`: the caller reads more and calls again, so a
 //! request may be split across reads at any byte. A malformed one is a
@@ -27,7 +30,8 @@ use crate::limits::PROTO_INLINE_MAX_BYTES;
 
 mod framing;
 pub use framing::{
-    FrameLimits, RequestParser, UNAUTHENTICATED_BULK_LEN_MAX, UNAUTHENTICATED_MULTIBULK_ARGS_MAX,
+    FrameLimits, Framed, RequestParser, UNAUTHENTICATED_BULK_LEN_MAX,
+    UNAUTHENTICATED_MULTIBULK_ARGS_MAX,
 };
 
 /// A request that cannot be framed. The connection answers `-ERR Protocol error: <text>`
@@ -72,6 +76,24 @@ pub enum ArgRef {
     Range(Range<usize>),
     /// An inline argument whose escapes were decoded.
     Owned(Bytes),
+}
+
+impl ArgRef {
+    /// The same argument, its range moved `base` bytes further into the buffer.
+    fn offset(self, base: usize) -> ArgRef {
+        match self {
+            ArgRef::Range(r) => ArgRef::Range(r.start + base..r.end + base),
+            owned => owned,
+        }
+    }
+
+    /// The argument's bytes, sliced out of `buf` (the buffer its range indexes).
+    fn materialise(self, buf: &Bytes) -> Bytes {
+        match self {
+            ArgRef::Range(r) => buf.slice(r),
+            ArgRef::Owned(b) => b,
+        }
+    }
 }
 
 /// One framed request: its arguments and the bytes it took from the buffer.
@@ -128,7 +150,13 @@ pub(crate) fn find_crlf(input: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn parse_inline(input: &[u8]) -> Result<Option<Frame>, ProtocolError> {
+/// Frames the inline command line at the start of `input` into `out`, its ranges
+/// offset by `base`; returns the bytes it took.
+fn parse_inline(
+    input: &[u8],
+    base: usize,
+    out: &mut Framed,
+) -> Result<Option<usize>, ProtocolError> {
     let Some(nl) = input.iter().position(|&b| b == b'\n') else {
         if input.len() > PROTO_INLINE_MAX_BYTES {
             return Err(ProtocolError::TooBigInline);
@@ -141,10 +169,8 @@ fn parse_inline(input: &[u8]) -> Result<Option<Frame>, ProtocolError> {
         nl
     };
     let args = split_inline(&input[..line_end]).ok_or(ProtocolError::UnbalancedQuotes)?;
-    Ok(Some(Frame {
-        args,
-        consumed: nl + 1,
-    }))
+    out.push_request(args.into_iter().map(|a| a.offset(base)));
+    Ok(Some(nl + 1))
 }
 
 /// Splits an inline command line the way Redis's `sdssplitargs` does: blanks separate

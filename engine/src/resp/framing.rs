@@ -12,7 +12,9 @@
 
 use std::ops::Range;
 
-use super::{find_crlf, parse_i64, parse_inline, ArgRef, Frame, ProtocolError};
+use bytes::Bytes;
+
+use super::{find_crlf, parse_i64, parse_inline, ArgRef, Args, Frame, ProtocolError};
 use crate::limits::{PROTO_INLINE_MAX_BYTES, PROTO_MAX_MULTIBULK_ARGS};
 
 /// Redis's limits on a client that has not authenticated while a password is required:
@@ -36,6 +38,73 @@ pub struct FrameLimits {
     pub authenticated: bool,
 }
 
+/// The requests of a batch, framed but not yet sliced out of their buffer: every
+/// argument of every request in one flat vector, in order, and where each request's
+/// arguments end. A connection keeps one and reuses it from batch to batch, so
+/// framing allocates nothing once warm and no per-request structure is built or
+/// moved; [`Framed::take_into`] then makes each request's [`Args`] in place.
+/// Requests without arguments (an empty line, `*0`) are not kept, as Redis skips
+/// them.
+#[derive(Debug, Default)]
+pub struct Framed {
+    args: Vec<ArgRef>,
+    /// Per request, the end of its arguments in `args`.
+    ends: Vec<usize>,
+}
+
+impl Framed {
+    /// Requests framed (with arguments).
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Forgets every framed request.
+    pub fn clear(&mut self) {
+        self.args.clear();
+        self.ends.clear();
+    }
+
+    /// Appends one request's arguments to `batch` per framed request, each sliced
+    /// out of `buf` (the frozen bytes the ranges index) without copying, and
+    /// forgets them.
+    pub fn take_into(&mut self, buf: &Bytes, batch: &mut Vec<Args>) {
+        batch.reserve(self.ends.len());
+        let mut args = self.args.drain(..);
+        let mut from = 0;
+        for &end in &self.ends {
+            let request: Args = args
+                .by_ref()
+                .take(end - from)
+                .map(|a| a.materialise(buf))
+                .collect();
+            debug_assert_eq!(request.len(), end - from);
+            batch.push(request);
+            from = end;
+        }
+        debug_assert!(args.next().is_none());
+        drop(args);
+        self.ends.clear();
+    }
+
+    /// Appends one request, unless it has no arguments.
+    pub(crate) fn push_request(&mut self, args: impl IntoIterator<Item = ArgRef>) {
+        self.args.extend(args);
+        self.end_request();
+    }
+
+    /// Ends the request whose arguments were appended since the last one ended,
+    /// unless it has none.
+    fn end_request(&mut self) {
+        if self.ends.last().copied().unwrap_or(0) < self.args.len() {
+            self.ends.push(self.args.len());
+        }
+    }
+}
+
 /// Frames requests from a connection's input, keeping a partly received multibulk
 /// between calls, so framing a request costs time linear in its size however many
 /// reads deliver it.
@@ -50,7 +119,8 @@ pub struct RequestParser {
 /// A multibulk framed up to some argument.
 #[derive(Debug)]
 struct Partial {
-    frame: Frame,
+    /// The arguments framed so far, their ranges from the request's first byte.
+    args: Vec<ArgRef>,
     /// Where the next argument's `$` header starts.
     pos: usize,
     /// Arguments still to come.
@@ -61,20 +131,39 @@ struct Partial {
 }
 
 impl RequestParser {
-    /// Parses at most one request from the start of `input`; see [`parse`].
+    /// Frames at most one request from the start of `input` into `out`, its
+    /// argument ranges offset by `base` (where `input` starts in the buffer `out`
+    /// indexes). Returns the bytes the request took, or `Ok(None)` when `input`
+    /// holds no complete request yet. On an error `out` is as it was.
+    pub fn frame(
+        &mut self,
+        input: &[u8],
+        limits: FrameLimits,
+        base: usize,
+        out: &mut Framed,
+    ) -> Result<Option<usize>, ProtocolError> {
+        if let Some(partial) = self.partial.take() {
+            return self.resume(input, partial, limits, base, out);
+        }
+        match input.first() {
+            None => Ok(None),
+            Some(b'*') => self.start_multibulk(input, limits, base, out),
+            Some(_) => parse_inline(input, base, out),
+        }
+    }
+
+    /// Parses at most one request from the start of `input`; see [`super::parse`].
     pub fn parse(
         &mut self,
         input: &[u8],
         limits: FrameLimits,
     ) -> Result<Option<Frame>, ProtocolError> {
-        if let Some(partial) = self.partial.take() {
-            return self.resume(input, partial, limits);
-        }
-        match input.first() {
-            None => Ok(None),
-            Some(b'*') => self.start_multibulk(input, limits),
-            Some(_) => parse_inline(input),
-        }
+        let mut framed = Framed::default();
+        let consumed = self.frame(input, limits, 0, &mut framed)?;
+        Ok(consumed.map(|consumed| Frame {
+            args: framed.args.into_iter().collect(),
+            consumed,
+        }))
     }
 
     /// Forgets a partly framed request (the connection's input was dropped).
@@ -90,46 +179,67 @@ impl RequestParser {
         self.partial.as_ref()?.wanted
     }
 
+    /// Frames a multibulk from its `*` header. A whole one (the usual case) goes
+    /// straight into `out`; one cut short keeps what arrived in a [`Partial`].
     fn start_multibulk(
         &mut self,
         input: &[u8],
         limits: FrameLimits,
-    ) -> Result<Option<Frame>, ProtocolError> {
-        let Some(eol) = find_crlf(input, 0) else {
-            if input.len() > PROTO_INLINE_MAX_BYTES {
-                return Err(ProtocolError::TooBigMultibulkCount);
+        base: usize,
+        out: &mut Framed,
+    ) -> Result<Option<usize>, ProtocolError> {
+        let header = match decimal_line(input, 1) {
+            Some((count, next)) if count <= multibulk_args_max(limits) => {
+                Some((count as usize, next))
             }
+            _ => multibulk_header(input, limits)?,
+        };
+        let Some((mut left, mut pos)) = header else {
             return Ok(None);
         };
-        let count = parse_i64(&input[1..eol]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-        if count > PROTO_MAX_MULTIBULK_ARGS {
-            return Err(ProtocolError::InvalidMultibulkLength);
+        let mark = out.args.len();
+        out.args.reserve(left.min(MULTIBULK_PREALLOC_ARGS_MAX));
+        while left > 0 {
+            match next_bulk(input, pos, limits) {
+                Ok(Bulk::Whole(arg, next)) => {
+                    out.args
+                        .push(ArgRef::Range(arg.start + base..arg.end + base));
+                    pos = next;
+                    left -= 1;
+                }
+                Ok(Bulk::Partial(wanted)) => {
+                    let args = out.args.drain(mark..).map(|a| a.unbase(base)).collect();
+                    self.partial = Some(Partial {
+                        args,
+                        pos,
+                        left,
+                        wanted,
+                    });
+                    return Ok(None);
+                }
+                Err(e) => {
+                    out.args.truncate(mark);
+                    return Err(e);
+                }
+            }
         }
-        if !limits.authenticated && count > UNAUTHENTICATED_MULTIBULK_ARGS_MAX {
-            return Err(ProtocolError::UnauthenticatedMultibulkLength);
-        }
-        let left = count.max(0) as usize;
-        let mut frame = Frame::default();
-        frame.args.reserve(left.min(MULTIBULK_PREALLOC_ARGS_MAX));
-        let partial = Partial {
-            frame,
-            pos: eol + 2,
-            left,
-            wanted: None,
-        };
-        self.resume(input, partial, limits)
+        out.end_request();
+        Ok(Some(pos))
     }
 
+    /// Continues a multibulk cut short by the end of an earlier input.
     fn resume(
         &mut self,
         input: &[u8],
         mut partial: Partial,
         limits: FrameLimits,
-    ) -> Result<Option<Frame>, ProtocolError> {
+        base: usize,
+        out: &mut Framed,
+    ) -> Result<Option<usize>, ProtocolError> {
         while partial.left > 0 {
             match next_bulk(input, partial.pos, limits)? {
                 Bulk::Whole(arg, next) => {
-                    partial.frame.args.push(ArgRef::Range(arg));
+                    partial.args.push(ArgRef::Range(arg));
                     partial.pos = next;
                     partial.left -= 1;
                     partial.wanted = None;
@@ -141,12 +251,87 @@ impl RequestParser {
                 }
             }
         }
-        partial.frame.consumed = partial.pos;
-        Ok(Some(partial.frame))
+        out.push_request(partial.args.into_iter().map(|a| a.offset(base)));
+        Ok(Some(partial.pos))
     }
 }
 
+impl ArgRef {
+    /// The same argument, its range counted from `base` bytes into the buffer.
+    fn unbase(self, base: usize) -> ArgRef {
+        match self {
+            ArgRef::Range(r) => ArgRef::Range(r.start - base..r.end - base),
+            owned => owned,
+        }
+    }
+}
+
+/// The most arguments a multibulk of a client under `limits` may announce.
+fn multibulk_args_max(limits: FrameLimits) -> u64 {
+    if limits.authenticated {
+        PROTO_MAX_MULTIBULK_ARGS as u64
+    } else {
+        UNAUTHENTICATED_MULTIBULK_ARGS_MAX as u64
+    }
+}
+
+/// The `*` header at the start of `input`, any way it may be written: its argument
+/// count (a negative one counts none) and where its first bulk starts; `None` while
+/// the header is incomplete.
+fn multibulk_header(
+    input: &[u8],
+    limits: FrameLimits,
+) -> Result<Option<(usize, usize)>, ProtocolError> {
+    let Some(eol) = find_crlf(input, 0) else {
+        if input.len() > PROTO_INLINE_MAX_BYTES {
+            return Err(ProtocolError::TooBigMultibulkCount);
+        }
+        return Ok(None);
+    };
+    let count = parse_i64(&input[1..eol]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+    if count > PROTO_MAX_MULTIBULK_ARGS {
+        return Err(ProtocolError::InvalidMultibulkLength);
+    }
+    if !limits.authenticated && count > UNAUTHENTICATED_MULTIBULK_ARGS_MAX {
+        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+    }
+    Ok(Some((count.max(0) as usize, eol + 2)))
+}
+
+/// Most digits [`decimal_line`] reads: any such number fits a `u64`.
+const DECIMAL_LINE_DIGITS_MAX: usize = 18;
+
+/// The header number starting at `from` when it is written the way clients write
+/// it: 1 to [`DECIMAL_LINE_DIGITS_MAX`] digits, no sign, no leading zero, then CRLF.
+/// Returns it and where the line ends (after the CRLF). Such a line's first CRLF
+/// is the one after the digits and `parse_i64` reads the same value from it, so
+/// this is the general header path's result without its two passes over the line;
+/// anything else (a sign, an incomplete line, an error) is left to that path.
+#[inline]
+fn decimal_line(input: &[u8], from: usize) -> Option<(u64, usize)> {
+    let line = input.get(from..)?;
+    let mut value: u64 = 0;
+    let mut digits = 0;
+    while let Some(&c) = line.get(digits) {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        if digits == DECIMAL_LINE_DIGITS_MAX {
+            return None;
+        }
+        value = value * 10 + digit as u64;
+        digits += 1;
+    }
+    let canonical = digits == 1 || (digits > 1 && line[0] != b'0');
+    if !canonical || line.get(digits..digits + 2) != Some(b"\r\n") {
+        return None;
+    }
+    Some((value, from + digits + 2))
+}
+
 /// What the input holds of the bulk whose `$` header starts at a position.
+#[derive(Debug)]
 enum Bulk {
     /// All of it: its bytes, and where the next header starts.
     Whole(Range<usize>, usize),
@@ -155,8 +340,26 @@ enum Bulk {
     Partial(Option<usize>),
 }
 
-/// The bulk whose `$` header starts at `pos`.
+/// The bulk whose `$` header starts at `pos`. Inlined into the framing loop: a
+/// call per argument, returning the bulk through memory, cost as much as the
+/// header's parsing.
+#[inline(always)]
 fn next_bulk(input: &[u8], pos: usize, limits: FrameLimits) -> Result<Bulk, ProtocolError> {
+    if input.get(pos) == Some(&b'$') {
+        if let Some((len, start)) = decimal_line(input, pos + 1) {
+            let allowed = limits.authenticated || len <= UNAUTHENTICATED_BULK_LEN_MAX as u64;
+            let end = start + len as usize;
+            if len <= limits.bulk_len_max && allowed && input.len() >= end + 2 {
+                return Ok(Bulk::Whole(start..end, end + 2));
+            }
+        }
+    }
+    any_bulk(input, pos, limits)
+}
+
+/// [`next_bulk`] for any header: incomplete, malformed, over a limit, or a bulk
+/// still arriving.
+fn any_bulk(input: &[u8], pos: usize, limits: FrameLimits) -> Result<Bulk, ProtocolError> {
     let Some(eol) = find_crlf(input, pos) else {
         if input.len() - pos > PROTO_INLINE_MAX_BYTES {
             return Err(ProtocolError::TooBigBulkCount);
@@ -240,6 +443,90 @@ mod tests {
             None,
             "a small bulk grows the usual way"
         );
+    }
+
+    #[test]
+    fn usual_headers_frame_as_any_header_would() {
+        let limits = FrameLimits {
+            bulk_len_max: MAX,
+            authenticated: true,
+        };
+        let data = [b'x'; 32];
+        let digits = "1".repeat(DECIMAL_LINE_DIGITS_MAX + 1);
+        for len in [
+            "0", "1", "9", "10", "32", "01", "00", "-0", "-1", "+1", " 1", "1 ", "", &digits,
+        ] {
+            let mut input = format!("${len}\r\n").into_bytes();
+            input.extend_from_slice(&data);
+            for cut in 0..input.len() {
+                let input = &input[..cut];
+                let fast = next_bulk(input, 0, limits).map(|b| format!("{b:?}"));
+                let any = any_bulk(input, 0, limits).map(|b| format!("{b:?}"));
+                assert_eq!(fast, any, "${len} cut at {cut}");
+            }
+        }
+        assert_eq!(decimal_line(b"16\r\n", 0), Some((16, 4)));
+        assert_eq!(decimal_line(b"016\r\n", 0), None, "leading zero");
+        assert_eq!(decimal_line(b"16\r", 0), None, "incomplete");
+        assert_eq!(decimal_line(b"1\n", 0), None, "no CR");
+    }
+
+    #[test]
+    fn a_batch_keeps_its_requests_flat_and_slices_them_once() {
+        let limits = FrameLimits {
+            bulk_len_max: MAX,
+            authenticated: true,
+        };
+        let input = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\r\n*0\r\nset \"a\\x41\" v\r\n*1\r\n$4\r\nPI";
+        let (mut parser, mut framed) = (RequestParser::default(), Framed::default());
+        let mut consumed = 0;
+        while let Some(len) = parser
+            .frame(&input[consumed..], limits, consumed, &mut framed)
+            .unwrap()
+        {
+            consumed += len;
+        }
+        assert_eq!(framed.len(), 2, "the empty line and *0 are dropped");
+        assert_eq!(consumed, input.len() - 10, "the cut request waits");
+        let mut batch = Vec::new();
+        framed.take_into(&Bytes::copy_from_slice(&input[..consumed]), &mut batch);
+        let want: [&[&[u8]]; 2] = [&[b"GET", b"k"], &[b"set", b"aA", b"v"]];
+        assert_eq!(
+            batch,
+            want.map(|r| r.iter().map(|a| Bytes::from(*a)).collect::<Args>())
+        );
+        assert!(framed.is_empty());
+
+        let rest = b"*1\r\n$4\r\nPING\r\n";
+        assert_eq!(
+            parser.frame(rest, limits, 7, &mut framed),
+            Ok(Some(rest.len()))
+        );
+        let mut batch = Vec::new();
+        let mut buf = vec![b'.'; 7];
+        buf.extend_from_slice(rest);
+        framed.take_into(&Bytes::from(buf), &mut batch);
+        assert_eq!(batch, [Args::from_iter([Bytes::from_static(b"PING")])]);
+    }
+
+    #[test]
+    fn a_protocol_error_leaves_the_batch_as_it_was() {
+        let limits = FrameLimits {
+            bulk_len_max: MAX,
+            authenticated: true,
+        };
+        let mut framed = Framed::default();
+        let mut parser = RequestParser::default();
+        assert_eq!(
+            parser.frame(b"*1\r\n$1\r\na\r\n", limits, 0, &mut framed),
+            Ok(Some(11))
+        );
+        let bad = b"*2\r\n$1\r\nb\r\nx1\r\n";
+        assert_eq!(
+            parser.frame(bad, limits, 11, &mut framed),
+            Err(ProtocolError::ExpectedDollar(b'x'))
+        );
+        assert_eq!((framed.len(), framed.args.len()), (1, 1));
     }
 
     #[test]

@@ -167,10 +167,13 @@ impl Squash {
 }
 
 /// Executes one pipeline batch for `client`, appending replies to `out` in order.
+/// The commands are run where they lie in `batch` (the connection's buffer):
+/// only a command that must outlive the loop (queued by `MULTI`, or sent to
+/// another shard) is taken out of it.
 pub async fn run_batch(
     core: &Rc<Core>,
     client: &mut Client,
-    batch: impl ExactSizeIterator<Item = Args>,
+    batch: &mut [Args],
     out: &mut ReplyBuf,
 ) {
     let (batch_start, commands) = (out.len(), batch.len());
@@ -181,44 +184,42 @@ pub async fn run_batch(
     // The position of the last command run in place: the stopwatch runs from its
     // end (0: from the batch's start, before the first command).
     let mut timed_through = 0;
-    for (position, args) in (1..).zip(batch) {
+    for (position, args) in (1..).zip(batch.iter_mut()) {
         if client.closing {
             break;
         }
         // Neither future is built unless it has work: moving the arguments in and
         // out of a future costs more than the command's own lookup.
         if crate::repl::pause::paused(&core.global) {
-            hold_while_paused(core, client, &args, &mut squash, now, out).await;
+            hold_while_paused(core, client, args, &mut squash, now, out).await;
         }
-        let (id, row, spec) = match admitted(core, client, &args, batch_started) {
+        let (id, row, spec) = match admitted(core, client, args, batch_started) {
             Ok(found) => found,
             Err((id, message)) => {
                 flush(core, &mut squash, now, out).await;
-                let row = id.map(|id| crate::ops::names::stat_rows().of(id, &args));
+                let row = id.map(|id| crate::ops::names::stat_rows().of(id, args));
                 crate::ops::calls::rejected(row, &message);
                 out.error(&message);
                 client.multi.flag_error();
                 continue;
             }
         };
-        let args = if client.multi.is_open() {
-            match multi::intercept(core, client, id, spec, args, out).await {
-                Some(args) => args,
+        if client.multi.is_open() {
+            match multi::intercept(core, client, id, spec, std::mem::take(args), out).await {
+                Some(back) => *args = back,
                 None => continue,
             }
-        } else {
-            args
-        };
+        }
         if spec.has(BLOCKING) {
             flush(core, &mut squash, now, out).await;
-            blocking::run(core, client, id, &args, out).await;
+            blocking::run(core, client, id, args, out).await;
             continue;
         }
-        if client.subs.active() && crate::pubsub::subscribed_ping(client, spec, &args, out) {
+        if client.subs.active() && crate::pubsub::subscribed_ping(client, spec, args, out) {
             continue;
         }
         if keyed(spec) {
-            let shard = match placement(spec, &args, core.shards()) {
+            let shard = match placement(spec, args, core.shards()) {
                 Placement::None => Some(core.id),
                 Placement::One(t) => Some(t),
                 Placement::Spread => None,
@@ -229,20 +230,20 @@ pub async fn run_batch(
                         watch.restart();
                     }
                     let (db, watch) = (client.db, &mut watch);
-                    run_in_place(core, &mut squash, watch, (id, row), db, &args, now, out);
+                    run_in_place(core, &mut squash, watch, (id, row), db, args, now, out);
                     timed_through = position;
                 }
-                Some(shard) => squash.push(shard, id, row, client.db, args),
+                Some(shard) => squash.push(shard, id, row, client.db, std::mem::take(args)),
                 None => {
                     flush(core, &mut squash, now, out).await;
                     let started = Started::now(out);
-                    crate::exec::tx::run(core, id, client.db, &args, out).await;
-                    ran(core, client, id, &args, started, out);
+                    crate::exec::tx::run(core, id, client.db, args, out).await;
+                    ran(core, client, id, args, started, out);
                 }
             }
             continue;
         }
-        run_unkeyed(core, client, id, spec.route, &args, &mut squash, now, out).await;
+        run_unkeyed(core, client, id, spec.route, args, &mut squash, now, out).await;
     }
     finish(core, client, squash, now, (batch_start, commands), out).await;
 }

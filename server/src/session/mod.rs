@@ -38,7 +38,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use corekv_engine::resp::{Args, Frame, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser};
+use corekv_engine::resp::{Args, Framed, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser};
 
 pub use client::{Client, ClientInfo};
 pub use outbox::Outbox;
@@ -131,7 +131,8 @@ pub struct Session {
     /// The input buffer outgrew [`INPUT_INITIAL_BYTES`]: it is freed once drained.
     input_grown: bool,
     parser: RequestParser,
-    frames: Vec<(usize, Frame)>,
+    /// The requests framed for the next batch, its buffers reused across batches.
+    framed: Framed,
     /// The commands of the batch being run, its buffer reused across batches.
     batch: Vec<Args>,
     /// Replies of the running chunk, before they go to the outbox, in the client's
@@ -202,7 +203,7 @@ impl Session {
             input: BytesMut::new(),
             input_grown: false,
             parser: RequestParser::default(),
-            frames: Vec::new(),
+            framed: Framed::default(),
             batch: Vec::new(),
             out: ReplyBuf::new(Protocol::Resp2),
             reply_bytes_per_command: OUTPUT_CHUNK_BYTES / FIRST_CHUNK_COMMANDS,
@@ -267,8 +268,8 @@ impl Session {
         loop {
             let framing = admission::framing(&self.core, &self.client);
             let (consumed, error) =
-                frame_batch(&self.input, framing, &mut self.parser, &mut self.frames);
-            take_batch(&mut self.input, consumed, &mut self.frames, &mut self.batch);
+                frame_batch(&self.input, framing, &mut self.parser, &mut self.framed);
+            take_batch(&mut self.input, consumed, &mut self.framed, &mut self.batch);
             match self.mode {
                 Mode::Commands => self.run_batch().await?,
                 Mode::CannedReply => {
@@ -321,19 +322,23 @@ impl Session {
     /// Runs the batch a chunk at a time, each chunk's replies going to the outbox.
     async fn run_batch(&mut self) -> Result<(), End> {
         let mut turn_started = Instant::now();
+        // The commands before `next` ran; they stay in `batch` until it is cleared.
+        let mut next = 0;
         // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
-        while !self.batch.is_empty() && !self.client.closing && !self.outbox.is_closed() {
+        while next < self.batch.len() && !self.client.closing && !self.outbox.is_closed() {
             let left = BATCH_TIME_MAX.saturating_sub(turn_started.elapsed());
             let in_time = (left.as_nanos() as u64 / self.ns_per_command.max(1)).max(1);
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
                 .min(in_time as usize)
                 .clamp(1, BATCH_COMMANDS_MAX);
-            let chunk = crate::commands::client::chunk_len(&self.client, &self.batch, chunk);
-            let commands = chunk.min(self.batch.len());
-            crate::commands::client::unpaused(&self.client, &self.batch[..commands]).await;
+            let left = &self.batch[next..];
+            let chunk = crate::commands::client::chunk_len(&self.client, left, chunk);
+            let commands = chunk.min(left.len());
+            crate::commands::client::unpaused(&self.client, &left[..commands]).await;
             let (mark, mode) = (self.out.len(), self.client.reply);
             self.outbox.hold();
-            let cmds = self.batch.drain(..commands);
+            let cmds = &mut self.batch[next..next + commands];
+            next += commands;
             let ran_at = Instant::now();
             crate::exec::run_batch(&self.core, &mut self.client, cmds, &mut self.out).await;
             crate::commands::client::after_chunk(&mut self.client, &mut self.out, mark, mode);
@@ -345,14 +350,14 @@ impl Session {
                 self.outbox
                     .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))
                     .await;
-            } else if !self.batch.is_empty() && commands as u64 >= in_time {
+            } else if next < self.batch.len() && commands as u64 >= in_time {
                 // The turn's time is up: other connections run, as between batches
                 // (see `run_input`), and what they replied is sent at once.
                 reap_network();
                 yield_now().await;
                 reap_network();
                 turn_started = Instant::now();
-            } else if !self.batch.is_empty()
+            } else if next < self.batch.len()
                 && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64
             {
                 // Let the driver write what is pending before the next chunk runs.
@@ -432,21 +437,22 @@ fn yield_now() -> impl Future<Output = ()> {
     })
 }
 
-/// Frames complete requests from the start of `input`, up to a batch's worth.
-/// Returns the bytes they span and the protocol error that stopped framing, if any.
+/// Frames complete requests from the start of `input`, up to a batch's worth, into
+/// `framed`. Returns the bytes they span and the protocol error that stopped
+/// framing, if any.
 fn frame_batch(
     input: &[u8],
     framing: admission::Framing,
     parser: &mut RequestParser,
-    frames: &mut Vec<(usize, Frame)>,
+    framed: &mut Framed,
 ) -> (usize, Option<ProtocolError>) {
     let mut consumed = 0;
-    while frames.len() < framing.batch_commands_max.min(BATCH_COMMANDS_MAX) {
-        match parser.parse(&input[consumed..], framing.limits) {
-            Ok(Some(frame)) => {
-                let start = consumed;
-                consumed += frame.consumed;
-                frames.push((start, frame));
+    let mut requests = 0;
+    while requests < framing.batch_commands_max.min(BATCH_COMMANDS_MAX) {
+        match parser.frame(&input[consumed..], framing.limits, consumed, framed) {
+            Ok(Some(len)) => {
+                consumed += len;
+                requests += 1;
             }
             Ok(None) => break,
             Err(e) => return (consumed, Some(e)),
@@ -456,24 +462,14 @@ fn frame_batch(
 }
 
 /// Splits the framed bytes off `input` and slices each request's arguments out of
-/// them without copying, into `batch` (emptied first). Empty requests are dropped,
-/// as Redis does.
-fn take_batch(
-    input: &mut BytesMut,
-    consumed: usize,
-    frames: &mut Vec<(usize, Frame)>,
-    batch: &mut Vec<Args>,
-) {
+/// them without copying, into `batch` (emptied first). Requests without arguments
+/// were dropped while framing, as Redis does.
+fn take_batch(input: &mut BytesMut, consumed: usize, framed: &mut Framed, batch: &mut Vec<Args>) {
     batch.clear();
     if consumed == 0 {
-        frames.clear();
+        framed.clear();
         return;
     }
     let bytes = input.split_to(consumed).freeze();
-    batch.extend(
-        frames
-            .drain(..)
-            .filter(|(_, f)| !f.args.is_empty())
-            .map(|(start, f)| f.to_args(&bytes, start)),
-    );
+    framed.take_into(&bytes, batch);
 }
