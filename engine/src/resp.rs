@@ -580,6 +580,9 @@ impl ReplyBuf {
     }
 }
 
+#[cfg(test)]
+mod shared_tests;
+
 impl std::ops::Deref for ReplyBuf {
     type Target = Vec<u8>;
     fn deref(&self) -> &Vec<u8> {

@@ -298,3 +298,34 @@ impl PartialEq for Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_argument_is_shared_and_copied_on_change() {
+        let big = Bytes::from(vec![b'x'; SHARED_STRING_MIN_BYTES]);
+        let args = [Bytes::from_static(b"SET"), Bytes::from_static(b"k"), big];
+        let mut s = Str::from_arg(&args, 2);
+        assert_eq!(s.shared().map(|b| b.as_ptr()), Some(args[2].as_ptr()));
+        let copy = Value::Str(s.clone());
+        s.to_mut().push(b'!');
+        assert!(s.shared().is_none());
+        assert_eq!(s.len(), SHARED_STRING_MIN_BYTES + 1);
+        assert_eq!(copy.as_str(), Some(&args[2][..]), "the copy is unchanged");
+    }
+
+    #[test]
+    fn small_arguments_and_small_parts_of_a_request_are_copied() {
+        let small = Bytes::from(vec![b'x'; SHARED_STRING_MIN_BYTES - 1]);
+        let args = [Bytes::from_static(b"SET"), Bytes::from_static(b"k"), small];
+        assert!(Str::from_arg(&args, 2).shared().is_none());
+        let big = Bytes::from(vec![b'x'; SHARED_STRING_MIN_BYTES]);
+        let mset: Vec<Bytes> = std::iter::once(Bytes::from_static(b"MSET"))
+            .chain((0..3).flat_map(|_| [Bytes::from_static(b"k"), big.clone()]))
+            .collect();
+        assert!(Str::from_arg(&mset, 2).shared().is_none());
+        assert_eq!(&Str::from_arg(&mset, 2)[..], &big[..]);
+    }
+}
