@@ -452,6 +452,12 @@ impl ReplyBuf {
         self.len() == 0
     }
 
+    /// Whether a string was written by reference: the replies are then more than
+    /// the buffer's bytes ([`into_chunks`](Self::into_chunks)).
+    pub fn has_shared(&self) -> bool {
+        !self.shared.is_empty()
+    }
+
     /// Where in the buffer's own bytes the replies from `mark` (a mark taken with
     /// [`len`](Self::len)) begin: past the strings written by reference before it.
     fn byte_index(&self, mark: usize) -> usize {
@@ -506,6 +512,11 @@ impl ReplyBuf {
         if self.shared.is_empty() {
             return self.bytes;
         }
+        self.joined()
+    }
+
+    #[cold]
+    fn joined(self) -> Vec<u8> {
         let mut all = Vec::with_capacity(self.len());
         let mut from = 0;
         for (at, b) in &self.shared {

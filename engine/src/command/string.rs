@@ -53,7 +53,8 @@ fn write_str<'k>(
 /// A string value as a bulk reply: a big shared one by reference, not copied.
 pub(crate) fn bulk_str(out: &mut ReplyBuf, value: Option<&Str>) {
     match value {
-        Some(s) => out.bulk_shared(s, s.shared()),
+        Some(s) if s.shared().is_some() => out.bulk_shared(s, s.shared()),
+        Some(s) => out.bulk(s),
         None => out.null(),
     }
 }

@@ -37,7 +37,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use corekv_engine::resp::ReplyChunk;
+use corekv_engine::resp::{ReplyBuf, ReplyChunk};
 
 use crate::config::OutputLimit;
 
@@ -182,31 +182,37 @@ impl Outbox {
     }
 
     /// Queues `bytes` for the driver. Breaking `limit` drops the outbox.
-    pub fn push(
-        &self,
-        bytes: impl Into<ReplyChunk>,
-        limit: OutputLimit,
-        now: Instant,
-    ) -> Result<(), Overflow> {
-        self.push_all(std::iter::once(bytes.into()), limit, now)
+    pub fn push(&self, bytes: Vec<u8>, limit: OutputLimit, now: Instant) -> Result<(), Overflow> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Closed || bytes.is_empty() {
+            return Ok(());
+        }
+        let pending = inner.pending_bytes + bytes.len() as u64;
+        inner.set_pending(pending);
+        inner.queue.push_back(ReplyChunk::Owned(bytes));
+        wake(&mut inner.writer);
+        drop(inner);
+        self.check(limit, now)
     }
 
-    /// Queues `chunks` in order (a batch's replies, [`ReplyBuf::into_chunks`]).
-    /// Breaking `limit` drops the outbox.
-    ///
-    /// [`ReplyBuf::into_chunks`]: corekv_engine::resp::ReplyBuf::into_chunks
-    pub fn push_all(
+    /// Queues a batch's replies: its buffer, and the big strings it wrote by
+    /// reference as chunks of their own ([`ReplyBuf::into_chunks`]). Breaking
+    /// `limit` drops the outbox.
+    pub fn push_reply(
         &self,
-        chunks: impl IntoIterator<Item = ReplyChunk>,
+        out: ReplyBuf,
         limit: OutputLimit,
         now: Instant,
     ) -> Result<(), Overflow> {
+        if !out.has_shared() {
+            return self.push(out.into_bytes(), limit, now);
+        }
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Closed {
             return Ok(());
         }
         let queued = inner.queue.len();
-        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+        for chunk in out.into_chunks() {
             let pending = inner.pending_bytes + chunk.len() as u64;
             inner.set_pending(pending);
             inner.queue.push_back(chunk);
