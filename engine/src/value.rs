@@ -127,6 +127,12 @@ impl From<&[u8]> for Str {
     }
 }
 
+impl FromIterator<u8> for Str {
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Str {
+        Str(Repr::Owned(iter.into_iter().collect()))
+    }
+}
+
 impl PartialEq for Str {
     fn eq(&self, other: &Str) -> bool {
         **self == **other

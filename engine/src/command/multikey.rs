@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::keys::parse_copy;
 use super::parts::{merge, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split, Write};
-use super::string::{bulk_str, read_str};
+use super::string::read_str;
 use crate::command::ctx::read_typed;
 use crate::command::Ctx;
 use crate::cursor::ArgCursor;
@@ -146,7 +146,7 @@ fn mget_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
         .sum();
     out.reserve(bytes);
     out.array(m.args.len() - 1);
-    values[1..].iter().for_each(|v| bulk_str(out, *v));
+    values[1..].iter().for_each(|v| out.bulk_str(*v));
 }
 
 /// The `key value` pairs of `MSET`/`MSETNX`; a dangling key is an arity error.

@@ -23,7 +23,7 @@ use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
 use crate::long_double::LongDouble;
-use crate::resp::{parse_i64, Reply, ReplyBuf};
+use crate::resp::{parse_i64, Reply};
 use crate::value::{Str, Value};
 
 /// The string at `key` for a read command: counts a keyspace hit or miss, as
@@ -50,21 +50,12 @@ fn write_str<'k>(
     write_typed(ks, db, key, now_ms, Value::as_str)
 }
 
-/// A string value as a bulk reply: a big shared one by reference, not copied.
-pub(crate) fn bulk_str(out: &mut ReplyBuf, value: Option<&Str>) {
-    match value {
-        Some(s) if s.shared().is_some() => out.bulk_shared(s, s.shared()),
-        Some(s) => out.bulk(s),
-        None => out.null(),
-    }
-}
-
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     c.finish()?;
     let value = read_typed(ctx.ks, ctx.db, key, ctx.now_ms, Value::as_str_value)?;
-    bulk_str(ctx.out, value);
+    ctx.out.bulk_str(value);
     Ok(())
 }
 
@@ -312,7 +303,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.null();
         return Ok(());
     };
-    bulk_str(ctx.out, Some(value));
+    ctx.out.bulk_str(Some(value));
     ctx.ks.remove(ctx.db, key, ctx.now_ms);
     Ok(())
 }
@@ -330,7 +321,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let expire = opts.expire(now, "getex")?;
-    bulk_str(ctx.out, Some(value));
+    ctx.out.bulk_str(Some(value));
     match expire {
         ExpireOpt::At(at) if at <= now => {
             ctx.ks.remove(db, key, now);

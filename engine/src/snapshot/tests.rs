@@ -119,12 +119,7 @@ fn random_value(rng: &mut SmallRng) -> Value {
     };
     match rng.gen_range(0..6) {
         0 => Value::Str(vec![b's'; rng.gen_range(0..30)].into()),
-        1 => Value::Str(
-            (0..rng.gen_range(17..3000))
-                .map(|i| i as u8)
-                .collect::<Vec<u8>>()
-                .into(),
-        ),
+        1 => Value::Str((0..rng.gen_range(17..3000)).map(|i| i as u8).collect()),
         2 => {
             let fields = elements(rng);
             Value::Hash(Hash::from_pairs(
@@ -326,12 +321,7 @@ fn random_write(rng: &mut SmallRng, ks: &mut Keyspace, now_ms: u64) {
         _ => {
             for i in 0..rng.gen_range(1..20) {
                 let new = format!("burst{}", rng.gen_range(0..2000) + i);
-                ks.add(
-                    db,
-                    new.as_bytes(),
-                    Value::Str(b"b".to_vec().into()),
-                    NO_EXPIRE,
-                );
+                ks.add(db, new.as_bytes(), Value::Str(b"b"[..].into()), NO_EXPIRE);
             }
         }
     }
@@ -400,11 +390,7 @@ fn hand_over(writer: &mut SnapshotWriter, db: usize, key: &[u8], old: Option<Ent
 fn a_walked_key_changed_then_moved_below_the_cursor_keeps_its_start_state() {
     let mut dbs = fresh_dbs();
     for k in ["a", "b", "c", "d"] {
-        dbs[0].insert(
-            k.as_bytes(),
-            Value::Str(k.as_bytes().to_vec().into()),
-            NO_EXPIRE,
-        );
+        dbs[0].insert(k.as_bytes(), Value::Str(k.as_bytes().into()), NO_EXPIRE);
     }
     let start = contents(&dbs);
     let mut writer = SnapshotWriter::new(0, 1, 1, T0_MS, &dbs);
@@ -422,7 +408,7 @@ fn a_walked_key_changed_then_moved_below_the_cursor_keeps_its_start_state() {
     assert_eq!(dbs[0].position(b"d"), Some(0));
     // A key created now, then moved below the cursor, stays out of the image.
     writer.before_write(0, &dbs[0], b"new", WriteKind::Replace);
-    dbs[0].insert(b"new", Value::Str(b"n".to_vec().into()), NO_EXPIRE);
+    dbs[0].insert(b"new", Value::Str(b"n"[..].into()), NO_EXPIRE);
     writer.before_write(0, &dbs[0], b"b", WriteKind::Replace);
     let old = dbs[0].remove(b"b");
     hand_over(&mut writer, 0, b"b", old);
@@ -558,8 +544,8 @@ fn verify_agrees_with_load() {
 #[test]
 fn expired_entries_are_left_out() {
     let mut dbs = fresh_dbs();
-    dbs[0].insert(b"dead", Value::Str(b"x".to_vec().into()), T0_MS);
-    dbs[0].insert(b"live", Value::Str(b"y".to_vec().into()), T0_MS + 1);
+    dbs[0].insert(b"dead", Value::Str(b"x"[..].into()), T0_MS);
+    dbs[0].insert(b"live", Value::Str(b"y"[..].into()), T0_MS + 1);
     let (file, _) = snapshot(&dbs, T0_MS, SNAPSHOT_CHUNK_BYTES_MAX);
     let mut loaded = fresh_dbs();
     assert_eq!(load(&file, &mut loaded).map(|(_, n)| n), Ok(1));
@@ -795,7 +781,7 @@ fn a_non_set_entry_and_an_unknown_database_are_refused() {
     let set = Effect::Set {
         db: 9,
         key: b"k",
-        value: Cow::Owned(Value::Str(b"v".to_vec().into())),
+        value: Cow::Owned(Value::Str(b"v"[..].into())),
         expire_at_ms: NO_EXPIRE,
     };
     let mut in_db_9 = file.clone();
