@@ -652,7 +652,7 @@ impl<'a> Reader<'a> {
 
     fn value(&mut self) -> Result<Value, DecodeError> {
         match self.u8()? {
-            VALUE_STR => Ok(Value::Str(self.bytes()?.to_vec())),
+            VALUE_STR => Ok(Value::Str(self.bytes()?.into())),
             tag @ (VALUE_HASH_LISTPACK | VALUE_HASH_TABLE) => {
                 let n = self.count()?;
                 let mut pairs = Vec::with_capacity(n);
@@ -1141,7 +1141,7 @@ mod tests {
     }
 
     fn str_value(s: &[u8]) -> Cow<'static, Value> {
-        Cow::Owned(Value::Str(s.to_vec()))
+        Cow::Owned(Value::Str(s.to_vec().into()))
     }
 
     /// Every kind of effect, with edge cases: empty keys and values, the last

@@ -206,7 +206,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn str_value(s: &[u8]) -> Cow<'static, Value> {
-        Cow::Owned(Value::Str(s.to_vec()))
+        Cow::Owned(Value::Str(s.to_vec().into()))
     }
 
     fn parts(list: &[(u16, u64)]) -> Vec<Participant> {

@@ -383,13 +383,26 @@ impl Protocol {
 }
 
 /// An output buffer that knows its connection's protocol: the one type replies are
-/// written to. It derefs to the bytes, so callers measure, truncate and copy it as a
+/// written to. It derefs to its bytes, so callers measure, truncate and copy it as a
 /// `Vec<u8>`; encoding goes through [`Reply`], which picks each type's RESP2 or RESP3
 /// form.
+///
+/// A big string's reply ([`bulk_shared`](Self::bulk_shared)) is written by
+/// reference: the buffer keeps the string's shared `Bytes` and where it goes, and
+/// [`into_chunks`](Self::into_chunks) hands the bytes around it and the string itself
+/// to the outbox, so a 100 MB `GET` writes a header and the stored buffer, not a
+/// copy. [`len`](Self::len) and [`truncate`](Self::truncate) count those strings;
+/// [`into_bytes`](Self::into_bytes) copies them in, for the callers that need one
+/// `Vec`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReplyBuf {
     bytes: Vec<u8>,
     protocol: Protocol,
+    /// Strings written by reference: where each goes in `bytes` (it comes before
+    /// the byte at that offset), in order.
+    shared: Vec<(usize, Bytes)>,
+    /// The bytes of the `shared` strings.
+    shared_bytes: usize,
 }
 
 impl ReplyBuf {
@@ -401,6 +414,8 @@ impl ReplyBuf {
         ReplyBuf {
             bytes: Vec::with_capacity(capacity),
             protocol,
+            shared: Vec::new(),
+            shared_bytes: 0,
         }
     }
 
@@ -413,27 +428,54 @@ impl ReplyBuf {
         self.protocol = protocol;
     }
 
+    /// Bytes of the replies written, strings written by reference included.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + self.shared_bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a string was written by reference: the replies are then more than
+    /// the buffer's bytes ([`into_chunks`](Self::into_chunks)).
+    pub fn has_shared(&self) -> bool {
+        !self.shared.is_empty()
+    }
+
+    /// The replies as one `Vec`, strings written by reference copied in.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        if self.shared.is_empty() {
+            return self.bytes;
+        }
+        self.joined()
     }
 
     /// Reuses `bytes` (cleared) as the buffer for further replies.
     pub fn from_vec(mut bytes: Vec<u8>, protocol: Protocol) -> Self {
         bytes.clear();
-        ReplyBuf { bytes, protocol }
+        ReplyBuf {
+            bytes,
+            ..ReplyBuf::new(protocol)
+        }
     }
 
     /// Appends replies encoded elsewhere (another shard's), taking `bytes` itself
     /// as the buffer when it holds more than this buffer could without growing: a
     /// large reply is then not copied again.
     pub fn append_vec(&mut self, bytes: Vec<u8>) {
-        if self.bytes.is_empty() && bytes.len() > self.bytes.capacity() {
+        if self.bytes.is_empty() && self.shared.is_empty() && bytes.len() > self.bytes.capacity() {
             self.bytes = bytes;
         } else {
             self.bytes.extend_from_slice(&bytes);
         }
     }
 }
+
+mod shared;
+#[cfg(test)]
+mod shared_tests;
+pub use shared::{ReplyChunk, SHARED_REPLY_MIN_BYTES};
 
 impl std::ops::Deref for ReplyBuf {
     type Target = Vec<u8>;

@@ -362,7 +362,7 @@ fn set_records(first: u64, n: u64) -> Vec<u8> {
     let mut out = Vec::new();
     for lsn in first..first + n {
         let key = format!("k{lsn}");
-        let value = corekv_engine::value::Value::Str(b"v".to_vec());
+        let value = corekv_engine::value::Value::Str(b"v".to_vec().into());
         let effect = Effect::Set {
             db: 0,
             key: key.as_bytes(),

@@ -333,7 +333,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], readonly_cmd: bool) -> CmdRes
             let mut target = Target::New(vec![0; len]);
             run_ops(&mut target, len, &ops, ctx.out);
             if let Target::New(v) = target {
-                ctx.ks.add(ctx.db, key, Value::Str(v), NO_EXPIRE);
+                ctx.ks.add(ctx.db, key, Value::Str(v.into()), NO_EXPIRE);
             }
         }
     }

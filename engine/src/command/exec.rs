@@ -69,9 +69,10 @@ pub enum Op {
 #[derive(Debug)]
 pub enum OpReply {
     Done,
-    /// RESP replies of a `Batch`, in order; `ends[i]` is where reply `i` ends in `out`.
+    /// RESP replies of a `Batch`, in order; `ends[i]` is where reply `i` ends in `out`
+    /// (its big strings written by reference, [`ReplyBuf::bulk_shared`]).
     Replies {
-        out: Vec<u8>,
+        out: ReplyBuf,
         ends: Vec<usize>,
     },
     Part(PartReply),
@@ -188,10 +189,7 @@ impl Shard {
                     self.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, &mut out);
                     ends.push(out.len());
                 }
-                OpReply::Replies {
-                    out: out.into_bytes(),
-                    ends,
-                }
+                OpReply::Replies { out, ends }
             }
             Op::Lock => OpReply::Done,
             Op::Admit { flags } => OpReply::Part(match self.keyspace.admit(flags, now_ms) {

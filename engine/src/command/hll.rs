@@ -108,7 +108,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             h.add(e).map_err(|_| invalid_hll())?;
         }
         h.invalidate_cache();
-        ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
+        ctx.ks.add(ctx.db, key, Value::Str(s.into()), NO_EXPIRE);
         ctx.out.int(1);
         return Ok(());
     };
@@ -230,7 +230,7 @@ fn pfmerge_plan(args: &[Bytes], reads: &[Piece], _: &mut ReplyBuf) -> CmdResult<
     carried.extend_from_slice(&max[..]);
     Ok(Some(Write {
         keys: Some(vec![PFMERGE_DEST]),
-        carry: Some(Entry::new(Value::Str(carried))),
+        carry: Some(Entry::new(Value::Str(carried.into()))),
     }))
 }
 
@@ -253,7 +253,7 @@ fn pfmerge_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     }
     let mut v = hll::new_sparse();
     apply(&mut v)?;
-    ctx.ks.add(db, dest, Value::Str(v), NO_EXPIRE);
+    ctx.ks.add(db, dest, Value::Str(v.into()), NO_EXPIRE);
     Ok(PartReply::Done)
 }
 

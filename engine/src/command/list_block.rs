@@ -281,7 +281,7 @@ mod tests {
         use crate::collections::{List, Zset};
         let list = Value::List(Box::new(List::new()));
         let zset = Value::Zset(Zset::new());
-        let string = Value::Str(b"v".to_vec());
+        let string = Value::Str(b"v".to_vec().into());
         let blpop = args(&["BLPOP", "k", "0"]);
         let blmove = args(&["blmove", "k", "d", "LEFT", "LEFT", "0"]);
         let bzpopmin = args(&["BZPOPMIN", "k", "0"]);

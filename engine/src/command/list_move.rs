@@ -117,7 +117,7 @@ pub fn move_parts_plan(_: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> Plan
     out.bulk(&elem);
     Ok(Some(Write {
         keys: Some(vec![MOVE_SRC, MOVE_DST]),
-        carry: Some(Entry::new(Value::Str(elem))),
+        carry: Some(Entry::new(Value::Str(elem.into()))),
     }))
 }
 

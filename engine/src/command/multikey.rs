@@ -23,12 +23,13 @@ use bytes::Bytes;
 use super::keys::parse_copy;
 use super::parts::{merge, MergeArgs, PartReply, Parts, Piece, ShardArgs, Split, Write};
 use super::string::read_str;
+use crate::command::ctx::read_typed;
 use crate::command::Ctx;
 use crate::cursor::ArgCursor;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, EntryRef, NO_EXPIRE};
 use crate::resp::{Reply, ReplyBuf};
-use crate::value::Value;
+use crate::value::{Str, Value};
 
 /// A row splitting by keys; its write part (if any) writes every shard it runs on.
 const fn keyed(
@@ -105,13 +106,13 @@ fn mget_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     let values = s
         .keys()
         .map(|k| {
-            read_str(ctx.ks, db, k, now)
+            read_typed(ctx.ks, db, k, now, Value::as_str_value)
                 .ok()
                 .flatten()
-                .map(<[u8]>::to_vec)
+                .cloned()
         })
         .collect();
-    Ok(PartReply::Values(values))
+    Ok(PartReply::Strs(values))
 }
 
 /// A bulk string's framing besides its length's digits: `$`, two CRLFs.
@@ -128,20 +129,24 @@ fn bulk_bytes(value: Option<&[u8]>) -> usize {
 }
 
 fn mget_merge(m: &MergeArgs, pieces: &[Piece], out: &mut ReplyBuf) {
-    let mut values: Vec<Option<&[u8]>> = vec![None; m.args.len()];
+    let mut values: Vec<Option<&Str>> = vec![None; m.args.len()];
     for piece in pieces {
-        if let PartReply::Values(v) = &piece.reply {
+        if let PartReply::Strs(v) = &piece.reply {
             for (&i, value) in piece.keys.iter().zip(v) {
-                values[i] = value.as_deref();
+                values[i] = value.as_ref();
             }
         }
     }
     // One allocation for the whole reply: grown value by value, a reply of large
-    // values would be copied again at each doubling.
-    let bytes = values[1..].iter().map(|v| bulk_bytes(*v)).sum();
+    // values would be copied again at each doubling. Shared values are written by
+    // reference and need no room.
+    let bytes = values[1..]
+        .iter()
+        .map(|v| bulk_bytes(v.filter(|s| s.shared().is_none()).map(|s| &s[..])))
+        .sum();
     out.reserve(bytes);
     out.array(m.args.len() - 1);
-    values[1..].iter().for_each(|v| out.bulk_opt(*v));
+    values[1..].iter().for_each(|v| out.bulk_str(*v));
 }
 
 /// The `key value` pairs of `MSET`/`MSETNX`; a dangling key is an arity error.
@@ -156,7 +161,7 @@ fn check_pairs(args: &[Bytes]) -> CmdResult {
 
 fn mset_part(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
     for &i in s.keys {
-        let value = Value::Str(s.args[i + 1].to_vec());
+        let value = Value::Str(Str::from_arg(s.args, i + 1));
         ctx.ks.add(ctx.db, &s.args[i], value, NO_EXPIRE);
     }
     Ok(PartReply::Done)
@@ -435,7 +440,7 @@ fn bitop_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<
         op.fold(&mut result, s);
     }
     out.int(len as i64);
-    let carry = (len > 0).then_some(Entry::new(Value::Str(result)));
+    let carry = (len > 0).then_some(Entry::new(Value::Str(result.into())));
     Ok(Some(Write {
         keys: Some(vec![BITOP_DEST]),
         carry,

@@ -31,6 +31,7 @@ use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Entry, ScanPos};
 use crate::resp::ReplyBuf;
+use crate::value::Str;
 
 /// How a command's work divides over shards.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +97,9 @@ pub enum PartReply {
     Int(i64),
     /// One value per key position served, in order.
     Values(Vec<Option<Vec<u8>>>),
+    /// One string value per key position served, in order, as stored: a big one
+    /// shares its buffer (`MGET`, whose reply writes it by reference).
+    Strs(Vec<Option<Str>>),
     /// `RENAME`/`COPY` reads: whether this shard has the source live, its entry
     /// when the destination lives on another shard (the plan takes it out to carry
     /// it there, so a large value is not copied again), and whether the destination

@@ -166,7 +166,7 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     let (key, field) = substitute(pattern, elem)?;
     let entry = ctx.ks.find(ctx.db, &key, ctx.now_ms)?;
     match (&entry.value, field) {
-        (Value::Str(s), None) => Some(s.clone()),
+        (Value::Str(s), None) => Some(s.to_vec()),
         (Value::Hash(h), Some(f)) => h.get(&f).map(|v| v.to_vec()),
         _ => None,
     }

@@ -24,7 +24,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Keyspace, WriteGuard, NO_EXPIRE};
 use crate::long_double::LongDouble;
 use crate::resp::{parse_i64, Reply};
-use crate::value::Value;
+use crate::value::{Str, Value};
 
 /// The string at `key` for a read command: counts a keyspace hit or miss, as
 /// Redis's `lookupKeyRead` does (a key of the wrong type is a hit), then checks the
@@ -54,8 +54,8 @@ fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     c.finish()?;
-    let value = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
-    ctx.out.bulk_opt(value);
+    let value = read_typed(ctx.ks, ctx.db, key, ctx.now_ms, Value::as_str_value)?;
+    ctx.out.bulk_str(value);
     Ok(())
 }
 
@@ -208,7 +208,7 @@ impl<'a> ExtOpts<'a> {
 fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let value = c.arg()?;
+    c.arg()?; // The value, stored from its argument (`Str::from_arg`).
     let opts = ExtOpts::parse(&mut c, ExtCmd::Set)?;
     let now = ctx.now_ms;
     let expire = opts.expire(now, "set")?;
@@ -235,8 +235,8 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ExpireOpt::Keep => current_deadline.unwrap_or(NO_EXPIRE),
         ExpireOpt::At(at) => at,
     };
-    ctx.ks
-        .add(db, key, Value::Str(value.to_vec()), expire_at_ms);
+    let value = Str::from_arg(args, 2);
+    ctx.ks.add(db, key, Value::Str(value), expire_at_ms);
     if !opts.get {
         ctx.out.ok();
     }
@@ -246,15 +246,15 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let value = c.arg()?;
+    c.arg()?; // The value, stored from its argument (`Str::from_arg`).
     c.finish()?;
     let now = ctx.now_ms;
     if ctx.ks.contains(ctx.db, key, now) {
         ctx.out.int(0);
         return Ok(());
     }
-    ctx.ks
-        .add(ctx.db, key, Value::Str(value.to_vec()), NO_EXPIRE);
+    let value = Str::from_arg(args, 2);
+    ctx.ks.add(ctx.db, key, Value::Str(value), NO_EXPIRE);
     ctx.out.int(1);
     Ok(())
 }
@@ -264,10 +264,11 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, cmd: &'static str) 
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     let ttl = c.next_i64()?;
-    let value = c.arg()?;
+    c.arg()?; // The value, stored from its argument (`Str::from_arg`).
     c.finish()?;
     let at = deadline_ms(ttl, unit_ms, false, ctx.now_ms, cmd)?;
-    ctx.ks.add(ctx.db, key, Value::Str(value.to_vec()), at);
+    let value = Str::from_arg(args, 3);
+    ctx.ks.add(ctx.db, key, Value::Str(value), at);
     ctx.out.ok();
     Ok(())
 }
@@ -285,12 +286,12 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let value = c.arg()?;
+    c.arg()?; // The value, stored from its argument (`Str::from_arg`).
     c.finish()?;
     let old = read_str(ctx.ks, ctx.db, key, ctx.now_ms)?;
     ctx.out.bulk_opt(old);
-    ctx.ks
-        .add(ctx.db, key, Value::Str(value.to_vec()), NO_EXPIRE);
+    let value = Str::from_arg(args, 2);
+    ctx.ks.add(ctx.db, key, Value::Str(value), NO_EXPIRE);
     Ok(())
 }
 
@@ -298,11 +299,11 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
     c.finish()?;
-    let Some(value) = read_str(ctx.ks, ctx.db, key, ctx.now_ms)? else {
+    let Some(value) = read_typed(ctx.ks, ctx.db, key, ctx.now_ms, Value::as_str_value)? else {
         ctx.out.null();
         return Ok(());
     };
-    ctx.out.bulk(value);
+    ctx.out.bulk_str(Some(value));
     ctx.ks.remove(ctx.db, key, ctx.now_ms);
     Ok(())
 }
@@ -315,12 +316,12 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let opts = ExtOpts::parse(&mut c, ExtCmd::GetEx)?;
     let now = ctx.now_ms;
     let db = ctx.db;
-    let Some(value) = read_str(ctx.ks, db, key, now)? else {
+    let Some(value) = read_typed(ctx.ks, db, key, now, Value::as_str_value)? else {
         ctx.out.null();
         return Ok(());
     };
     let expire = opts.expire(now, "getex")?;
-    ctx.out.bulk(value);
+    ctx.out.bulk_str(Some(value));
     match expire {
         ExpireOpt::At(at) if at <= now => {
             ctx.ks.remove(db, key, now);
@@ -361,8 +362,8 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let len = match existing {
         None => {
             drop(existing);
-            ctx.ks
-                .add(ctx.db, key, Value::Str(tail.to_vec()), NO_EXPIRE);
+            let value = Str::from_arg(args, 2);
+            ctx.ks.add(ctx.db, key, Value::Str(value), NO_EXPIRE);
             tail.len()
         }
         Some(mut s) => {
@@ -439,7 +440,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             drop(existing);
             let mut s = vec![0; end];
             s[offset..].copy_from_slice(value);
-            ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
+            ctx.ks.add(ctx.db, key, Value::Str(s.into()), NO_EXPIRE);
             end
         }
     };
@@ -457,7 +458,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
             ctx.ks.add(
                 ctx.db,
                 key,
-                Value::Str(digits.format(delta).as_bytes().to_vec()),
+                Value::Str(digits.format(delta).as_bytes().into()),
                 NO_EXPIRE,
             );
             delta
@@ -530,7 +531,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Some(mut guard) => *guard.str_mut() = value,
         None => {
             drop(existing);
-            ctx.ks.add(ctx.db, key, Value::Str(value), NO_EXPIRE);
+            ctx.ks.add(ctx.db, key, Value::Str(value.into()), NO_EXPIRE);
         }
     }
     Ok(())
@@ -594,7 +595,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if on == 1 {
                 s[byte] |= mask;
             }
-            ctx.ks.add(ctx.db, key, Value::Str(s), NO_EXPIRE);
+            ctx.ks.add(ctx.db, key, Value::Str(s.into()), NO_EXPIRE);
             false
         }
     };
@@ -814,7 +815,7 @@ mod tests {
     fn value(s: &mut TestShard, key: &str) -> Option<Vec<u8>> {
         let entry = s.shard.keyspace_mut().find(s.db, key.as_bytes(), s.now_ms);
         entry.map(|EntryRef { value, .. }| match value {
-            Value::Str(v) => v.clone(),
+            Value::Str(v) => v.to_vec(),
             other => panic!("string expected, found a {}", other.type_name()),
         })
     }

@@ -775,7 +775,7 @@ mod tests {
                 } else {
                     NO_EXPIRE
                 };
-                db.insert(key.as_bytes(), Value::Str(value.clone()), at);
+                db.insert(key.as_bytes(), Value::Str(value.clone().into()), at);
                 model.insert(key.into_bytes(), (value, at));
             } else if op < 8 || !growing {
                 assert_eq!(
@@ -817,8 +817,8 @@ mod tests {
         let mut db = Db::default();
         let long = vec![b'k'; KEY_INLINE_MAX + 1];
         let short = vec![b'k'; KEY_INLINE_MAX];
-        db.insert(&long, Value::Str(b"long".to_vec()), NO_EXPIRE);
-        db.insert(&short, Value::Str(b"short".to_vec()), NO_EXPIRE);
+        db.insert(&long, Value::Str(b"long".to_vec().into()), NO_EXPIRE);
+        db.insert(&short, Value::Str(b"short".to_vec().into()), NO_EXPIRE);
         assert_eq!(
             db.get(&long).and_then(|e| e.value.as_str()),
             Some(&b"long"[..])

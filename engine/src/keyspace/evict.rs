@@ -712,7 +712,12 @@ mod tests {
             let before = thread_bytes();
             for i in 0..KEYS {
                 let key = format!("{i:0key_len$}");
-                ks.add(0, key.as_bytes(), Value::Str(vec![b'v'; value_len]), at);
+                ks.add(
+                    0,
+                    key.as_bytes(),
+                    Value::Str(vec![b'v'; value_len].into()),
+                    at,
+                );
             }
             let real = thread_bytes() - before;
             let estimate = ks.used_bytes() as i64;
@@ -818,7 +823,7 @@ mod tests {
     fn one_key() -> u64 {
         entry_bytes(
             key(0).as_bytes(),
-            &Value::Str(b"0123456789".to_vec()),
+            &Value::Str(b"0123456789".to_vec().into()),
             NO_EXPIRE,
         )
     }

@@ -160,7 +160,7 @@ impl WriteGuard<'_> {
 
     fn str_vec(&mut self) -> &mut Vec<u8> {
         match &mut *self.value {
-            Value::Str(s) => s,
+            Value::Str(s) => s.to_mut(),
             other => panic!("string expected, found a {}", other.type_name()),
         }
     }
@@ -796,7 +796,7 @@ mod tests {
     use rand::SeedableRng;
 
     fn s(v: &str) -> Value {
-        Value::Str(v.as_bytes().to_vec())
+        Value::Str(v.as_bytes().to_vec().into())
     }
 
     #[test]

@@ -211,7 +211,7 @@ fn empty_duplicated_or_trailing_values_are_bad_data() {
     // of the checksum).
     assert_eq!(
         restore(&seal(b"\x00\x01ab"), &limits()),
-        Ok(Value::Str(b"a".to_vec()))
+        Ok(Value::Str(b"a".to_vec().into()))
     );
     let long = restore(&seal(b"\x00\x09hello"), &limits()).expect("a string");
     assert_eq!(&long.as_str().expect("a string")[..7], b"hello\n\0");

@@ -127,7 +127,7 @@ fn score_text(score: f64) -> Vec<u8> {
 pub fn restore_value(bytes: &[u8], limits: &Limits) -> Option<Value> {
     let mut r = Reader::new(bytes, limits.string_max_bytes);
     let value = match r.u8()? {
-        TYPE_STRING => Value::Str(r.string()?),
+        TYPE_STRING => Value::Str(r.string()?.into()),
         TYPE_LIST => {
             let n = r.count(STRING_MIN_BYTES)?;
             let elems = strings(&mut r, n)?;

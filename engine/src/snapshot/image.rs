@@ -446,7 +446,7 @@ fn emit_str(
             Effect::Set {
                 db,
                 key,
-                value: Cow::Owned(Value::Str(piece.clone())),
+                value: Cow::Owned(Value::Str(piece.as_slice().into())),
                 expire_at_ms,
             }
         };

@@ -93,7 +93,7 @@ const KEEP_ZSET_TREE: ZsetLimits = ZsetLimits {
 /// that the piece suits the value's type.
 fn continue_value(value: &mut Value, piece: &Effect) {
     match (value, piece) {
-        (Value::Str(s), Effect::Append { bytes, .. }) => s.extend_from_slice(bytes),
+        (Value::Str(s), Effect::Append { bytes, .. }) => s.to_mut().extend_from_slice(bytes),
         (Value::Hash(h), Effect::HSet { pairs, .. }) => {
             for (field, v) in pairs {
                 h.set(field, v, &KEEP_HASH_TABLE);

@@ -24,7 +24,7 @@ fn fresh_dbs() -> Vec<Db> {
 }
 
 fn str_entry(value: &[u8], expire_at_ms: u64) -> Entry {
-    Entry::with_expire(Value::Str(value.to_vec()), expire_at_ms)
+    Entry::with_expire(Value::Str(value.to_vec().into()), expire_at_ms)
 }
 
 /// A deep copy of every entry, live or not.
@@ -71,7 +71,11 @@ fn small_dbs(rng: &mut SmallRng, keys: usize) -> Vec<Db> {
         } else {
             NO_EXPIRE
         };
-        dbs[i % 3].insert(format!("key{i}").as_bytes(), Value::Str(value), expire);
+        dbs[i % 3].insert(
+            format!("key{i}").as_bytes(),
+            Value::Str(value.into()),
+            expire,
+        );
     }
     dbs
 }
@@ -114,7 +118,7 @@ fn random_value(rng: &mut SmallRng) -> Value {
             .collect()
     };
     match rng.gen_range(0..6) {
-        0 => Value::Str(vec![b's'; rng.gen_range(0..30)]),
+        0 => Value::Str(vec![b's'; rng.gen_range(0..30)].into()),
         1 => Value::Str((0..rng.gen_range(17..3000)).map(|i| i as u8).collect()),
         2 => {
             let fields = elements(rng);
@@ -317,7 +321,7 @@ fn random_write(rng: &mut SmallRng, ks: &mut Keyspace, now_ms: u64) {
         _ => {
             for i in 0..rng.gen_range(1..20) {
                 let new = format!("burst{}", rng.gen_range(0..2000) + i);
-                ks.add(db, new.as_bytes(), Value::Str(b"b".to_vec()), NO_EXPIRE);
+                ks.add(db, new.as_bytes(), Value::Str(b"b"[..].into()), NO_EXPIRE);
             }
         }
     }
@@ -386,7 +390,7 @@ fn hand_over(writer: &mut SnapshotWriter, db: usize, key: &[u8], old: Option<Ent
 fn a_walked_key_changed_then_moved_below_the_cursor_keeps_its_start_state() {
     let mut dbs = fresh_dbs();
     for k in ["a", "b", "c", "d"] {
-        dbs[0].insert(k.as_bytes(), Value::Str(k.as_bytes().to_vec()), NO_EXPIRE);
+        dbs[0].insert(k.as_bytes(), Value::Str(k.as_bytes().into()), NO_EXPIRE);
     }
     let start = contents(&dbs);
     let mut writer = SnapshotWriter::new(0, 1, 1, T0_MS, &dbs);
@@ -404,7 +408,7 @@ fn a_walked_key_changed_then_moved_below_the_cursor_keeps_its_start_state() {
     assert_eq!(dbs[0].position(b"d"), Some(0));
     // A key created now, then moved below the cursor, stays out of the image.
     writer.before_write(0, &dbs[0], b"new", WriteKind::Replace);
-    dbs[0].insert(b"new", Value::Str(b"n".to_vec()), NO_EXPIRE);
+    dbs[0].insert(b"new", Value::Str(b"n"[..].into()), NO_EXPIRE);
     writer.before_write(0, &dbs[0], b"b", WriteKind::Replace);
     let old = dbs[0].remove(b"b");
     hand_over(&mut writer, 0, b"b", old);
@@ -540,8 +544,8 @@ fn verify_agrees_with_load() {
 #[test]
 fn expired_entries_are_left_out() {
     let mut dbs = fresh_dbs();
-    dbs[0].insert(b"dead", Value::Str(b"x".to_vec()), T0_MS);
-    dbs[0].insert(b"live", Value::Str(b"y".to_vec()), T0_MS + 1);
+    dbs[0].insert(b"dead", Value::Str(b"x"[..].into()), T0_MS);
+    dbs[0].insert(b"live", Value::Str(b"y"[..].into()), T0_MS + 1);
     let (file, _) = snapshot(&dbs, T0_MS, SNAPSHOT_CHUNK_BYTES_MAX);
     let mut loaded = fresh_dbs();
     assert_eq!(load(&file, &mut loaded).map(|(_, n)| n), Ok(1));
@@ -573,14 +577,14 @@ fn large_entries_are_written_in_pieces_within_the_budget() {
     for i in 0..200 {
         dbs[1].insert(
             format!("small{i}").as_bytes(),
-            Value::Str(vec![7; 50]),
+            Value::Str(vec![7; 50].into()),
             NO_EXPIRE,
         );
     }
     let big: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES_MAX + 10)
         .map(|i| i as u8)
         .collect();
-    dbs[1].insert(b"big", Value::Str(big), T0_MS + 1);
+    dbs[1].insert(b"big", Value::Str(big.into()), T0_MS + 1);
     let fields: Vec<Vec<u8>> = (0..20_000)
         .map(|i| format!("field{i}").into_bytes())
         .collect();
@@ -601,7 +605,7 @@ fn large_entries_are_written_in_pieces_within_the_budget() {
     dbs[3].insert(b"zset", Value::Zset(zset), NO_EXPIRE);
     let list = List::from_elems(fields.iter().map(Vec::as_slice), &ListLimits::default());
     dbs[3].insert(b"list", Value::List(Box::new(list)), NO_EXPIRE);
-    dbs[1].insert(b"after", Value::Str(vec![1]), NO_EXPIRE);
+    dbs[1].insert(b"after", Value::Str(vec![1].into()), NO_EXPIRE);
     for budget in [1000, 64 * 1024] {
         let (file, _) = snapshot(&dbs, T0_MS, budget);
         let spans = chunk_spans(&file);
@@ -661,7 +665,11 @@ fn a_version_1_snapshot_still_loads() {
     assert_eq!(load(&old, &mut loaded).map(|(_, n)| n), Ok(300));
     assert_eq!(contents(&loaded), contents(&dbs));
     let mut big = fresh_dbs();
-    big[0].insert(b"big", Value::Str(vec![1; 3 * PIECE_BYTES_MIN]), NO_EXPIRE);
+    big[0].insert(
+        b"big",
+        Value::Str(vec![1; 3 * PIECE_BYTES_MIN].into()),
+        NO_EXPIRE,
+    );
     let (file, _) = snapshot(&big, T0_MS, PIECE_BYTES_MIN);
     let more_at = chunk_spans(&file)[1].0;
     assert_eq!(
@@ -678,7 +686,11 @@ fn a_version_1_snapshot_still_loads() {
 #[test]
 fn a_piece_of_another_key_or_type_is_refused() {
     let mut dbs = fresh_dbs();
-    dbs[0].insert(b"big", Value::Str(vec![1; 3 * PIECE_BYTES_MIN]), NO_EXPIRE);
+    dbs[0].insert(
+        b"big",
+        Value::Str(vec![1; 3 * PIECE_BYTES_MIN].into()),
+        NO_EXPIRE,
+    );
     let (file, _) = snapshot(&dbs, T0_MS, PIECE_BYTES_MIN);
     let (at, len) = chunk_spans(&file)[1];
     let header_crc = u32::from_le_bytes(
@@ -769,7 +781,7 @@ fn a_non_set_entry_and_an_unknown_database_are_refused() {
     let set = Effect::Set {
         db: 9,
         key: b"k",
-        value: Cow::Owned(Value::Str(b"v".to_vec())),
+        value: Cow::Owned(Value::Str(b"v"[..].into())),
         expire_at_ms: NO_EXPIRE,
     };
     let mut in_db_9 = file.clone();

@@ -296,7 +296,7 @@ fn run_in_place(
     }
     let reply_at = out.len();
     engine.run_cmd(id, db, args, now, out);
-    crate::ops::calls::replied(row, &out[reply_at..]);
+    crate::ops::calls::replied(row, out.since(reply_at));
     let (us, slow) = watch.lap(row, args);
     squash.slow.extend(slow);
     crate::shard::blocking::serve_between(core, &mut engine);
@@ -474,7 +474,7 @@ impl Started {
 fn ran(core: &Core, client: &Client, id: usize, args: &Args, started: Started, out: &ReplyBuf) {
     let id = crate::ops::names::stat_rows().of(id, args);
     record(core, id, started.at, 1);
-    crate::ops::calls::replied(id, &out[started.reply_at..]);
+    crate::ops::calls::replied(id, out.since(started.reply_at));
     slowlog::note(id, args, started.at, || client_tag(client));
 }
 
@@ -537,7 +537,7 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
             }
             squash.slow.extend_from_slice(mark.slow.as_slice());
             if let OpReply::Replies { out: replies, .. } = reply {
-                out.append_vec(replies);
+                out.append(replies);
             }
         }
         None => interleave(core, squash, now, out).await,
@@ -599,7 +599,7 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
         }
         squash.slow.extend_from_slice(mark.slow.as_slice());
         if let OpReply::Replies { out, ends } = answer {
-            replies[shard] = (out, ends);
+            replies[shard] = (out.into_bytes(), ends);
         }
     }
     let mut next = vec![0usize; core.shards()];

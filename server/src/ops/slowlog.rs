@@ -315,7 +315,7 @@ pub fn run_timed(
         let reply_at = out.len();
         shard.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, out);
         let row = super::names::stat_rows().of(cmd.id, &cmd.args);
-        super::calls::replied(row, &out[reply_at..]);
+        super::calls::replied(row, out.since(reply_at));
         let slow = lap.as_mut().and_then(|l| l.lap(row, &cmd.args));
         after(shard, out, slow);
     }
@@ -366,10 +366,7 @@ fn apply_one(
         }
         between(shard);
     });
-    OpReply::Replies {
-        out: out.into_bytes(),
-        ends,
-    }
+    OpReply::Replies { out, ends }
 }
 
 #[cfg(test)]

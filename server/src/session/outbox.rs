@@ -20,6 +20,10 @@
 //! authenticated parks until what it is owed is written; later, blocking pops and
 //! `CLIENT PAUSE` park here).
 //!
+//! A chunk is bytes the outbox owns, or a big string shared with the keyspace
+//! ([`ReplyChunk::Shared`]: a `GET` of a 100 MB value queues a header, the stored
+//! buffer itself and a CRLF, and copies none of it).
+//!
 //! ```text
 //!  session ──push──►┌────────┐──next/written──► driver ──► socket
 //!  other tasks ────►│ outbox │
@@ -32,6 +36,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use corekv_engine::resp::{ReplyBuf, ReplyChunk};
 
 use crate::config::OutputLimit;
 
@@ -89,7 +95,7 @@ enum State {
 
 #[derive(Debug)]
 struct Inner {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<ReplyChunk>,
     /// Queued bytes plus the chunk the driver is writing.
     pending_bytes: u64,
     /// The driver holds a chunk it took and has not finished writing.
@@ -183,7 +189,37 @@ impl Outbox {
         }
         let pending = inner.pending_bytes + bytes.len() as u64;
         inner.set_pending(pending);
-        inner.queue.push_back(bytes);
+        inner.queue.push_back(ReplyChunk::Owned(bytes));
+        wake(&mut inner.writer);
+        drop(inner);
+        self.check(limit, now)
+    }
+
+    /// Queues a batch's replies: its buffer, and the big strings it wrote by
+    /// reference as chunks of their own ([`ReplyBuf::into_chunks`]). Breaking
+    /// `limit` drops the outbox.
+    pub fn push_reply(
+        &self,
+        out: ReplyBuf,
+        limit: OutputLimit,
+        now: Instant,
+    ) -> Result<(), Overflow> {
+        if !out.has_shared() {
+            return self.push(out.into_bytes(), limit, now);
+        }
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Closed {
+            return Ok(());
+        }
+        let queued = inner.queue.len();
+        for chunk in out.into_chunks() {
+            let pending = inner.pending_bytes + chunk.len() as u64;
+            inner.set_pending(pending);
+            inner.queue.push_back(chunk);
+        }
+        if inner.queue.len() == queued {
+            return Ok(());
+        }
         wake(&mut inner.writer);
         drop(inner);
         self.check(limit, now)
@@ -210,13 +246,13 @@ impl Outbox {
             return self.check(limit, now);
         }
         match inner.queue.back_mut() {
-            Some(back) if back.len() + bytes.len() <= COALESCE_CHUNK_BYTES => {
+            Some(ReplyChunk::Owned(back)) if back.len() + bytes.len() <= COALESCE_CHUNK_BYTES => {
                 back.extend_from_slice(bytes)
             }
             _ => {
                 let mut chunk = Vec::with_capacity(COALESCE_CHUNK_BYTES.max(bytes.len()));
                 chunk.extend_from_slice(bytes);
-                inner.queue.push_back(chunk);
+                inner.queue.push_back(ReplyChunk::Owned(chunk));
             }
         }
         wake(&mut inner.writer);
@@ -239,7 +275,7 @@ impl Outbox {
             return;
         }
         let held = std::mem::take(&mut inner.held);
-        inner.queue.push_back(held);
+        inner.queue.push_back(ReplyChunk::Owned(held));
         wake(&mut inner.writer);
     }
 
@@ -314,7 +350,7 @@ impl Outbox {
 
     /// The driver's side, without waiting: the next chunk if one is queued and no
     /// other is being written.
-    pub fn try_next(&self) -> Option<Vec<u8>> {
+    pub fn try_next(&self) -> Option<ReplyChunk> {
         let mut inner = self.inner.borrow_mut();
         if inner.in_flight || inner.state == State::Closed {
             return None;
@@ -325,8 +361,8 @@ impl Outbox {
     }
 
     /// The driver wrote only `sent` bytes of `chunk`: the rest goes back to the front.
-    pub fn put_back(&self, mut chunk: Vec<u8>, sent: usize) {
-        chunk.drain(..sent);
+    pub fn put_back(&self, mut chunk: ReplyChunk, sent: usize) {
+        chunk.advance(sent);
         let mut inner = self.inner.borrow_mut();
         inner.in_flight = false;
         if inner.state == State::Closed {
@@ -339,8 +375,11 @@ impl Outbox {
     }
 
     /// The driver is done with a written chunk: its buffer is kept for
-    /// [`spare`](Self::spare) unless it grew large.
-    pub fn recycle(&self, mut chunk: Vec<u8>) {
+    /// [`spare`](Self::spare) unless it grew large (a shared string is let go).
+    pub fn recycle(&self, chunk: ReplyChunk) {
+        let ReplyChunk::Owned(mut chunk) = chunk else {
+            return;
+        };
         if chunk.capacity() <= SPARE_RETAIN_BYTES {
             chunk.clear();
             self.inner.borrow_mut().spare = Some(chunk);
@@ -389,9 +428,9 @@ pub struct Next<'a> {
 }
 
 impl Future for Next<'_> {
-    type Output = Option<Vec<u8>>;
+    type Output = Option<ReplyChunk>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ReplyChunk>> {
         let mut inner = self.outbox.inner.borrow_mut();
         if inner.state == State::Closed {
             return Poll::Ready(None);
@@ -480,10 +519,16 @@ mod tests {
         assert_eq!(o.pending_bytes(), 7);
         o.release();
         o.push_copy(b"m2", NO_LIMIT, Instant::now()).unwrap();
-        assert_eq!(o.next().now_or_never(), Some(Some(b"reply".to_vec())));
+        assert_eq!(
+            o.next().now_or_never(),
+            Some(Some(ReplyChunk::Owned(b"reply".to_vec())))
+        );
         assert_eq!(o.next().now_or_never(), None, "one chunk at a time");
         o.written(5);
-        assert_eq!(o.next().now_or_never(), Some(Some(b"m1m2".to_vec())));
+        assert_eq!(
+            o.next().now_or_never(),
+            Some(Some(ReplyChunk::Owned(b"m1m2".to_vec())))
+        );
     }
 
     #[test]
@@ -492,10 +537,16 @@ mod tests {
         o.push(b"a".to_vec(), NO_LIMIT, Instant::now()).unwrap();
         o.push(b"bc".to_vec(), NO_LIMIT, Instant::now()).unwrap();
         assert_eq!(o.pending_bytes(), 3);
-        assert_eq!(o.next().now_or_never(), Some(Some(b"a".to_vec())));
+        assert_eq!(
+            o.next().now_or_never(),
+            Some(Some(ReplyChunk::Owned(b"a".to_vec())))
+        );
         o.written(1);
         assert_eq!(o.pending_bytes(), 2);
-        assert_eq!(o.next().now_or_never(), Some(Some(b"bc".to_vec())));
+        assert_eq!(
+            o.next().now_or_never(),
+            Some(Some(ReplyChunk::Owned(b"bc".to_vec())))
+        );
         o.written(2);
         assert_eq!(o.next().now_or_never(), None, "waits while open");
         o.finish();

@@ -16,7 +16,12 @@ fn snapshot_stall_in_process() {
     const FIELDS: usize = 1_000_000;
     let limits = HashLimits::default();
     let mut ks = Keyspace::default();
-    ks.add(0, b"big", Value::Str(vec![b'x'; STRING_BYTES]), NO_EXPIRE);
+    ks.add(
+        0,
+        b"big",
+        Value::Str(vec![b'x'; STRING_BYTES].into()),
+        NO_EXPIRE,
+    );
     let fields: Vec<Vec<u8>> = (0..FIELDS).map(|i| format!("f{i}").into_bytes()).collect();
     let hash = Hash::from_pairs(fields.iter().map(|f| (f.as_slice(), &b"v"[..])), &limits);
     ks.add(0, b"h", Value::Hash(hash), NO_EXPIRE);

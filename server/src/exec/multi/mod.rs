@@ -248,7 +248,9 @@ pub fn exec<'a>(
         run::exec(core, client, queue.cmds, watch, out).await?;
         // A null reply (a watched key changed) ran nothing; otherwise each queued
         // command counts as a call, as in Redis.
-        if !matches!(out.get(reply_at), Some(b'_') | None) && !out[reply_at..].starts_with(b"*-1") {
+        if !matches!(out.get(reply_at), Some(b'_') | None)
+            && !out.since(reply_at).starts_with(b"*-1")
+        {
             crate::exec::record_each(core, &ids, started);
         }
         Ok(())

@@ -189,7 +189,7 @@ async fn one(
                     .map_err(CmdError::Raw)?;
             }
             out.array(ends.len());
-            out.extend_from_slice(&replies);
+            out.append(replies);
         }
         _ => out.null_array(),
     }
@@ -418,7 +418,7 @@ fn put_back(order: Vec<usize>, shards: &[usize], answers: Vec<OpReply>, replies:
     let mut per_shard: Vec<(Vec<u8>, std::vec::IntoIter<usize>, usize)> = answers
         .into_iter()
         .map(|reply| match reply {
-            OpReply::Replies { out, ends } => (out, ends.into_iter(), 0),
+            OpReply::Replies { out, ends } => (out.into_bytes(), ends.into_iter(), 0),
             // A shard drops a request only when the process is shutting down.
             _ => (Vec::new(), Vec::new().into_iter(), 0),
         })
@@ -447,7 +447,7 @@ async fn server(core: &Rc<Core>, client: &mut Client, id: usize, args: &Args, ou
     let (started, reply_at) = (std::time::Instant::now(), out.len());
     run_server(core, client, id, args, out).await;
     let row = crate::ops::names::stat_rows().of(id, args);
-    crate::ops::calls::replied(row, &out[reply_at..]);
+    crate::ops::calls::replied(row, out.since(reply_at));
     crate::ops::slowlog::note(row, args, started, || crate::exec::client_tag(client));
 }
 

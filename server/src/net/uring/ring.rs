@@ -17,6 +17,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use ::glommio::io::BufferedFile;
+use corekv_engine::resp::ReplyChunk;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufs::{BufRing, RECV_BUFFER_GROUP};
@@ -134,7 +135,7 @@ enum Op {
     Send {
         conn: Rc<Conn>,
         outbox: Rc<Outbox>,
-        chunk: Vec<u8>,
+        chunk: ReplyChunk,
         offset: usize,
     },
     Cancel,
@@ -505,7 +506,7 @@ impl Driver {
 
     /// Sends `chunk`, taken from the outbox, then the chunks queued behind it, each
     /// whole (as many sends as the socket needs), accounting them to the outbox.
-    pub fn send_chunk(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>, chunk: Vec<u8>) {
+    pub fn send_chunk(&self, conn: &Rc<Conn>, outbox: &Rc<Outbox>, chunk: ReplyChunk) {
         conn.sending.set(true);
         self.send_from(conn.clone(), outbox.clone(), chunk, 0);
     }
@@ -600,7 +601,7 @@ impl Driver {
         }
     }
 
-    fn send_from(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize) {
+    fn send_from(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: ReplyChunk, offset: usize) {
         let rest = &chunk[offset..];
         let len = rest.len().min(u32::MAX as usize) as u32;
         let entry = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), len)
@@ -617,7 +618,7 @@ impl Driver {
         );
     }
 
-    fn sent(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: Vec<u8>, offset: usize, res: i32) {
+    fn sent(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: ReplyChunk, offset: usize, res: i32) {
         if res <= 0 {
             outbox.written(0);
             outbox.close();
