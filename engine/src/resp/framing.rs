@@ -28,6 +28,9 @@ const MULTIBULK_PREALLOC_ARGS_MAX: usize = 1024;
 /// Bulks at least this long have their input room announced ahead
 /// ([`RequestParser::input_wanted`]); Redis's `PROTO_MBULK_BIG_ARG`.
 const BIG_BULK_BYTES: usize = 32 * 1024;
+/// A big argument (from [`BIG_BULK_BYTES`]) is copied out of its batch's buffer when
+/// the batch is more than this many times its size (see [`Framed::take_into`]).
+const BIG_ARG_BATCH_FRACTION: usize = 2;
 
 /// What one request may be.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +73,10 @@ impl Framed {
 
     /// Appends one request's arguments to `batch` per framed request, each sliced
     /// out of `buf` (the frozen bytes the ranges index) without copying, and
-    /// forgets them.
+    /// forgets them. A big argument that is a small part of the batch is copied
+    /// instead: a command may keep an argument as it is (a big string value is
+    /// stored as the request's own bytes), and a slice would keep the buffer of the
+    /// whole pipeline alive for it.
     pub fn take_into(&mut self, buf: &Bytes, batch: &mut Vec<Args>) {
         batch.reserve(self.ends.len());
         let mut args = self.args.drain(..);
@@ -79,7 +85,7 @@ impl Framed {
             let request: Args = args
                 .by_ref()
                 .take(end - from)
-                .map(|a| a.materialise(buf))
+                .map(|a| slice_arg(a, buf))
                 .collect();
             debug_assert_eq!(request.len(), end - from);
             batch.push(request);
@@ -385,6 +391,18 @@ fn any_bulk(input: &[u8], pos: usize, limits: FrameLimits) -> Result<Bulk, Proto
     Ok(Bulk::Whole(start..end, end + 2))
 }
 
+/// Argument `arg` of the batch in `buf`: see [`Framed::take_into`].
+fn slice_arg(arg: ArgRef, buf: &Bytes) -> Bytes {
+    match arg {
+        ArgRef::Range(r)
+            if r.len() >= BIG_BULK_BYTES && buf.len() > BIG_ARG_BATCH_FRACTION * r.len() =>
+        {
+            Bytes::copy_from_slice(&buf[r])
+        }
+        arg => arg.materialise(buf),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +487,41 @@ mod tests {
         assert_eq!(decimal_line(b"016\r\n", 0), None, "leading zero");
         assert_eq!(decimal_line(b"16\r", 0), None, "incomplete");
         assert_eq!(decimal_line(b"1\n", 0), None, "no CR");
+    }
+
+    #[test]
+    fn a_big_argument_pins_its_batch_only_when_it_is_most_of_it() {
+        let limits = FrameLimits {
+            bulk_len_max: MAX,
+            authenticated: true,
+        };
+        let value = vec![b'v'; BIG_BULK_BYTES];
+        let mut set = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();
+        set.extend_from_slice(&value);
+        set.extend_from_slice(b"\r\n");
+        let within = |arg: &Bytes, buf: &Bytes| {
+            let (at, start) = (arg.as_ptr() as usize, buf.as_ptr() as usize);
+            at >= start && at < start + buf.len()
+        };
+        for (copies, shared) in [(1, true), (3, false)] {
+            let input = Bytes::from(set.repeat(copies));
+            let (mut parser, mut framed) = (RequestParser::default(), Framed::default());
+            let mut consumed = 0;
+            while let Some(len) = parser
+                .frame(&input[consumed..], limits, consumed, &mut framed)
+                .unwrap()
+            {
+                consumed += len;
+            }
+            let mut batch = Vec::new();
+            framed.take_into(&input, &mut batch);
+            assert_eq!(batch.len(), copies);
+            for request in &batch {
+                assert_eq!(request[2], value);
+                assert_eq!(within(&request[2], &input), shared, "{copies} requests");
+                assert!(within(&request[1], &input), "small arguments are slices");
+            }
+        }
     }
 
     #[test]
