@@ -204,6 +204,13 @@ impl Listeners {
             log::info!("network driver: glommio");
         }
         for socket in sockets {
+            // glommio first tries `accept` at once with `O_NONBLOCK` set around the
+            // call, then puts the flags back; the Unix socket's descriptors are
+            // duplicates sharing one set of flags, so one core could put back
+            // "blocking" while another is inside `accept`, and that core's thread
+            // would sleep in the kernel until a client reached its very descriptor.
+            // Non-blocking for good, the call only ever says "not yet".
+            set_nonblocking(socket.as_raw_fd()).map_err(|e| format!("listener: {e}"))?;
             // SAFETY: a bound, listening socket whose ownership passes to the listener
             // (a Unix one too: glommio's listener only accepts on the descriptor).
             let listener = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
@@ -226,6 +233,17 @@ impl Listeners {
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
     }
+}
+
+/// Sets `O_NONBLOCK` on the open file description behind `fd`.
+fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl(2) on a descriptor this core owns; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 async fn accept_loop(core: Rc<Core>, listener: TcpListener, mode: Mode) {
