@@ -321,13 +321,17 @@ impl Session {
 
     /// Runs the batch a chunk at a time, each chunk's replies going to the outbox.
     async fn run_batch(&mut self) -> Result<(), End> {
-        let mut turn_started = Instant::now();
+        // A batch of one command (pipeline 1) has no turn to bound: no clock is read.
+        let timed = self.batch.len() > 1;
+        let mut turn_started = timed.then(Instant::now);
         // The commands before `next` ran; they stay in `batch` until it is cleared.
         let mut next = 0;
         // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
         while next < self.batch.len() && !self.client.closing && !self.outbox.is_closed() {
-            let left = BATCH_TIME_MAX.saturating_sub(turn_started.elapsed());
-            let in_time = (left.as_nanos() as u64 / self.ns_per_command.max(1)).max(1);
+            let in_time = turn_started.map_or(u64::MAX, |started| {
+                let left = BATCH_TIME_MAX.saturating_sub(started.elapsed());
+                (left.as_nanos() as u64 / self.ns_per_command.max(1)).max(1)
+            });
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
                 .min(in_time as usize)
                 .clamp(1, BATCH_COMMANDS_MAX);
@@ -339,11 +343,13 @@ impl Session {
             self.outbox.hold();
             let cmds = &mut self.batch[next..next + commands];
             next += commands;
-            let ran_at = Instant::now();
+            let ran_at = timed.then(Instant::now);
             crate::exec::run_batch(&self.core, &mut self.client, cmds, &mut self.out).await;
             crate::commands::client::after_chunk(&mut self.client, &mut self.out, mark, mode);
             self.reply_bytes_per_command = self.out.len() / commands;
-            self.ns_per_command = ran_at.elapsed().as_nanos() as u64 / commands as u64;
+            if let Some(at) = ran_at {
+                self.ns_per_command = at.elapsed().as_nanos() as u64 / commands as u64;
+            }
             self.push_output()?;
             self.outbox.release();
             if self.held_unauthenticated() {
@@ -356,7 +362,7 @@ impl Session {
                 reap_network();
                 yield_now().await;
                 reap_network();
-                turn_started = Instant::now();
+                turn_started = Some(Instant::now());
             } else if next < self.batch.len()
                 && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64
             {
