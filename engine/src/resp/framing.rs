@@ -489,6 +489,23 @@ mod tests {
         assert_eq!(decimal_line(b"1\n", 0), None, "no CR");
     }
 
+    /// Frames every whole request of `input` into `framed`; the bytes they took.
+    fn frame_all(
+        parser: &mut RequestParser,
+        input: &[u8],
+        limits: FrameLimits,
+        framed: &mut Framed,
+    ) -> usize {
+        let mut consumed = 0;
+        while let Some(len) = parser
+            .frame(&input[consumed..], limits, consumed, framed)
+            .unwrap()
+        {
+            consumed += len;
+        }
+        consumed
+    }
+
     #[test]
     fn a_big_argument_pins_its_batch_only_when_it_is_most_of_it() {
         let limits = FrameLimits {
@@ -505,14 +522,8 @@ mod tests {
         };
         for (copies, shared) in [(1, true), (3, false)] {
             let input = Bytes::from(set.repeat(copies));
-            let (mut parser, mut framed) = (RequestParser::default(), Framed::default());
-            let mut consumed = 0;
-            while let Some(len) = parser
-                .frame(&input[consumed..], limits, consumed, &mut framed)
-                .unwrap()
-            {
-                consumed += len;
-            }
+            let mut framed = Framed::default();
+            frame_all(&mut RequestParser::default(), &input, limits, &mut framed);
             let mut batch = Vec::new();
             framed.take_into(&input, &mut batch);
             assert_eq!(batch.len(), copies);
@@ -532,13 +543,7 @@ mod tests {
         };
         let input = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\r\n*0\r\nset \"a\\x41\" v\r\n*1\r\n$4\r\nPI";
         let (mut parser, mut framed) = (RequestParser::default(), Framed::default());
-        let mut consumed = 0;
-        while let Some(len) = parser
-            .frame(&input[consumed..], limits, consumed, &mut framed)
-            .unwrap()
-        {
-            consumed += len;
-        }
+        let consumed = frame_all(&mut parser, input, limits, &mut framed);
         assert_eq!(framed.len(), 2, "the empty line and *0 are dropped");
         assert_eq!(consumed, input.len() - 10, "the cut request waits");
         let mut batch = Vec::new();
