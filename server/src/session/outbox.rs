@@ -183,16 +183,7 @@ impl Outbox {
 
     /// Queues `bytes` for the driver. Breaking `limit` drops the outbox.
     pub fn push(&self, bytes: Vec<u8>, limit: OutputLimit, now: Instant) -> Result<(), Overflow> {
-        let mut inner = self.inner.borrow_mut();
-        if inner.state == State::Closed || bytes.is_empty() {
-            return Ok(());
-        }
-        let pending = inner.pending_bytes + bytes.len() as u64;
-        inner.set_pending(pending);
-        inner.queue.push_back(ReplyChunk::Owned(bytes));
-        wake(&mut inner.writer);
-        drop(inner);
-        self.check(limit, now)
+        self.push_chunks([ReplyChunk::Owned(bytes)], limit, now)
     }
 
     /// Queues a batch's replies: its buffer, and the big strings it wrote by
@@ -207,12 +198,23 @@ impl Outbox {
         if !out.has_shared() {
             return self.push(out.into_bytes(), limit, now);
         }
+        self.push_chunks(out.into_chunks(), limit, now)
+    }
+
+    /// Queues the non-empty `chunks` in order and wakes the driver; nothing queued
+    /// (a closed outbox, only empty chunks) checks no limit.
+    fn push_chunks(
+        &self,
+        chunks: impl IntoIterator<Item = ReplyChunk>,
+        limit: OutputLimit,
+        now: Instant,
+    ) -> Result<(), Overflow> {
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Closed {
             return Ok(());
         }
         let queued = inner.queue.len();
-        for chunk in out.into_chunks() {
+        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
             let pending = inner.pending_bytes + chunk.len() as u64;
             inner.set_pending(pending);
             inner.queue.push_back(chunk);
