@@ -20,7 +20,7 @@ use corekv_engine::command::list_block::{
 use corekv_engine::resp::{Args, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 
-use crate::runtime::clock::now_ms;
+use crate::runtime::clock::{ms_from_now, now_ms};
 use crate::session::client::{Client, ClientInfo};
 use crate::shard::answer::Answer;
 use crate::shard::blocking::{
@@ -118,7 +118,7 @@ async fn wait_for_element(
     let timeout = timeout_ms(&args[timeout_at(args)]).expect("the step checked it");
     let deadline = match timeout {
         0 => None,
-        ms => match now_ms().checked_add(ms).filter(|&at| at <= i64::MAX as u64) {
+        ms => match ms_from_now(ms).filter(|&at| at <= i64::MAX as u64) {
             Some(at) => Some(at),
             None => return out.error(&timeout_out_of_range().message()),
         },

@@ -8,3 +8,28 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// The first whole millisecond at or after `ms` milliseconds from now: a deadline
+/// that [`now_ms`] reaches no sooner than `ms` after this call (rounding the start
+/// down instead would let a timeout end up to a millisecond early).
+pub fn ms_from_now(ms: u64) -> Option<u64> {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    micros.div_ceil(1000).checked_add(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_never_reached_early() {
+        for _ in 0..1000 {
+            let start = SystemTime::now();
+            let at = ms_from_now(1).unwrap();
+            let reached = UNIX_EPOCH + std::time::Duration::from_millis(at);
+            assert!(reached >= start + std::time::Duration::from_millis(1));
+        }
+    }
+}
