@@ -1,6 +1,9 @@
 //! A long pipeline shares its core: the session runs it in turns of about a
 //! millisecond and reaps the network between them, so a request from another
-//! connection waits for one turn, not for the rest of the pipeline's batch.
+//! connection waits for one turn, not for the rest of the pipeline's batch; and
+//! within a turn it reaps the network every fifth of a millisecond or so, ending
+//! the turn there if another connection has input, so such a request waits for
+//! about that long.
 
 mod common;
 
@@ -39,5 +42,54 @@ fn a_request_behind_a_long_pipeline_of_slow_commands_waits_for_one_turn() {
     assert!(
         waited < PING_WAIT_MAX,
         "PING waited {waited:?} behind a pipeline that took {pipeline_took:?}"
+    );
+}
+
+/// `DEBUG SLEEP` + `INCR` pairs in the streaming pipeline of the second test: about
+/// [`STREAM_PAIRS`] × [`STREAM_SLEEP_SECONDS`] (0.2 s) of commands.
+const STREAM_PAIRS: usize = 4_000;
+/// What each pair's `DEBUG SLEEP` sleeps: 0.05 ms, so a millisecond's turn holds
+/// about ten pairs and a reap interval two.
+const STREAM_SLEEP_SECONDS: &str = "0.00005";
+/// `GET` pairs the other connection sends back to back while the pipeline runs.
+const GET_PAIRS: usize = 25;
+/// Most pipeline `INCR`s that may run, at the median, between the answer to one
+/// `GET` and the answer to the next one sent at once: the second arrives while the
+/// pipeline's first chunk after the first runs, and is answered at the reap that
+/// ends it (about a reap interval's worth of pairs, two). Answered only when the
+/// turn's time is up, it waits for about ten.
+const PAIRS_BETWEEN_GETS_MEDIAN_MAX: i64 = 4;
+
+#[test]
+fn a_request_arriving_during_a_pipelines_turn_is_answered_at_the_next_reap() {
+    let server = Server::with_shards(1, &["--enable-debug-command", "yes"]);
+    let (mut pipeline, mut other) = (server.raw(), server.raw());
+    let mut pair = encode_str(&["DEBUG", "SLEEP", STREAM_SLEEP_SECONDS]);
+    pair.extend(encode_str(&["INCR", "n"]));
+    pipeline.send(&pair.repeat(STREAM_PAIRS));
+    // `n` is missing (nil, 0 here) until the pipeline's first INCR ran.
+    let mut get = || -> i64 { other.cmd(&["GET", "n"]).parse().unwrap_or(0) };
+    while get() == 0 {}
+    let mut between = Vec::with_capacity(GET_PAIRS);
+    let mut last = 0;
+    for _ in 0..GET_PAIRS {
+        let first = get();
+        last = get();
+        between.push(last - first);
+    }
+    assert!(
+        last < STREAM_PAIRS as i64,
+        "the pipeline ended before the GETs did: {last} of {STREAM_PAIRS} pairs ran"
+    );
+    for i in 0..STREAM_PAIRS {
+        assert_eq!(pipeline.read_reply(), b"+OK\r\n");
+        assert_eq!(pipeline.read_reply(), format!(":{}\r\n", i + 1).as_bytes());
+    }
+    between.sort_unstable();
+    let median = between[between.len() / 2];
+    eprintln!("pipeline INCRs between two GETs sent back to back: {between:?}");
+    assert!(
+        median <= PAIRS_BETWEEN_GETS_MEDIAN_MAX,
+        "median {median} INCRs between two GETs sent back to back: {between:?}"
     );
 }

@@ -21,6 +21,17 @@
 //! until its pending output drains, so what it is owed stays small whatever it
 //! sends.
 //!
+//! A long pipeline shares its core in turns. Its chunks are also sized from the time
+//! per command, so that the session reaps the ring every [`REAP_INTERVAL`]; if the
+//! reap gave another connection input, the turn ends there (the others run, and a
+//! second reap sends what they replied), else it ends after [`BATCH_TIME_MAX`] or
+//! with the batch. Measured while `redis-cli --pipe` loaded 10M keys into one core
+//! and a second connection sent one GET at a time (the shard thread's CPU clock,
+//! from a GET's receive reaped to its reply's send queued): p99 3.9 ms and p99.9
+//! 6.9 ms with turns ended only by time, p99 0.5 ms and p99.9 1.4 ms reaping every
+//! 0.2 ms; the GETs' round trip at the median 1.6 ms before, 0.25 ms after (five
+//! times as many GETs in the load), at no more CPU for the load.
+//!
 //! [`Mode::CannedReply`] answers every request `+OK` without running it, to measure
 //! a driver alone (`corekv-server --canned-reply`).
 
@@ -55,11 +66,15 @@ use crate::shard::Core;
 pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
-/// Time a pipeline runs before the ring is reaped and other connections get a turn:
-/// a request on another connection waits about this long behind a long pipeline,
-/// whatever the commands cost (a batch's chunks are sized from the time per command
-/// of the one before).
+/// Time a pipeline runs before other connections get a turn whatever the network
+/// brought (tasks woken other than by a connection's input run then), however much
+/// of its batch is left (a batch's chunks are sized from the time per command of
+/// the one before).
 const BATCH_TIME_MAX: Duration = Duration::from_millis(1);
+/// Time a pipeline runs between two reaps of the ring: a request that arrived on
+/// another connection meanwhile ends the pipeline's turn at the reap, so it waits
+/// about this long behind a long pipeline rather than [`BATCH_TIME_MAX`].
+const REAP_INTERVAL: Duration = Duration::from_micros(200);
 /// Commands the batch buffer keeps room for between batches: a pipeline of up to
 /// this many reuses it, a longer one allocates its own (so an idle connection does
 /// not hold a burst's worth).
@@ -301,6 +316,8 @@ impl Session {
             // ring's own loop may not turn before the whole input has run.
             reap_network();
             yield_now().await;
+            // What they replied is sent before the next batch runs.
+            reap_network();
         }
         if self.input.is_empty() && self.input_grown {
             self.input = BytesMut::new();
@@ -324,12 +341,13 @@ impl Session {
         // A batch of one command (pipeline 1) has no turn to bound: no clock is read.
         let timed = self.batch.len() > 1;
         let mut turn_started = timed.then(Instant::now);
+        let mut reaped_at = turn_started;
         // The commands before `next` ran; they stay in `batch` until it is cleared.
         let mut next = 0;
         // A client closed meanwhile (`CLIENT KILL`) runs nothing more.
         while next < self.batch.len() && !self.client.closing && !self.outbox.is_closed() {
-            let in_time = turn_started.map_or(u64::MAX, |started| {
-                let left = BATCH_TIME_MAX.saturating_sub(started.elapsed());
+            let in_time = reaped_at.map_or(u64::MAX, |at| {
+                let left = REAP_INTERVAL.saturating_sub(at.elapsed());
                 (left.as_nanos() as u64 / self.ns_per_command.max(1)).max(1)
             });
             let chunk = (OUTPUT_CHUNK_BYTES / self.reply_bytes_per_command.max(1))
@@ -357,12 +375,16 @@ impl Session {
                     .park(Some(UNAUTHENTICATED_OUTPUT_BYTES_MAX))
                     .await;
             } else if next < self.batch.len() && commands as u64 >= in_time {
-                // The turn's time is up: other connections run, as between batches
-                // (see `run_input`), and what they replied is sent at once.
-                reap_network();
-                yield_now().await;
-                reap_network();
-                turn_started = Some(Instant::now());
+                // Time to reap: if that gave another connection input, or the turn's
+                // time is up, other connections run, as between batches (see
+                // `run_input`), and what they replied is sent at once.
+                let woke = reap_network();
+                if woke || turn_started.is_some_and(|at| at.elapsed() >= BATCH_TIME_MAX) {
+                    yield_now().await;
+                    reap_network();
+                    turn_started = Some(Instant::now());
+                }
+                reaped_at = Some(Instant::now());
             } else if next < self.batch.len()
                 && self.outbox.pending_bytes() >= OUTPUT_CHUNK_BYTES as u64
             {
@@ -416,18 +438,19 @@ thread_local! {
     /// What reaps this core's network completions between batches, when its driver
     /// has a ring: installed by the driver ([`install_reaper`]), so sessions know
     /// nothing of drivers.
-    static REAPER: std::cell::Cell<Option<fn()>> = const { std::cell::Cell::new(None) };
+    static REAPER: std::cell::Cell<Option<fn() -> bool>> = const { std::cell::Cell::new(None) };
 }
 
-/// Makes [`Session`]s on this core call `reap` between the batches of a long input.
-pub fn install_reaper(reap: fn()) {
+/// Makes [`Session`]s on this core call `reap` between the batches of a long input,
+/// and every [`REAP_INTERVAL`] of a long batch; `reap` tells whether it gave
+/// another connection input.
+pub fn install_reaper(reap: fn() -> bool) {
     REAPER.with(|r| r.set(Some(reap)));
 }
 
-fn reap_network() {
-    if let Some(reap) = REAPER.with(|r| r.get()) {
-        reap();
-    }
+/// Reaps the network; true if another connection has input to run.
+fn reap_network() -> bool {
+    REAPER.with(|r| r.get()).is_some_and(|reap| reap())
 }
 
 /// Gives the executor's other tasks (the driver's writer) a turn.

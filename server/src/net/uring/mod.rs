@@ -122,11 +122,9 @@ fn driver() -> Option<Rc<Driver>> {
 }
 
 /// Runs what this core's ring completed meanwhile, if the core has one: see
-/// [`crate::net::catch_up`].
-pub fn catch_up() {
-    if let Some(driver) = driver() {
-        driver.catch_up();
-    }
+/// [`crate::net::catch_up`]. True if that gave a connection input to run.
+pub fn catch_up() -> bool {
+    driver().is_some_and(|driver| driver.catch_up())
 }
 
 /// Serves one accepted connection until it closes (or becomes a replication stream,

@@ -110,10 +110,10 @@ impl Conn {
         *self.reader.borrow_mut() = Some(cx.waker().clone());
     }
 
-    fn wake_reader(&self) {
-        if let Some(w) = self.reader.borrow_mut().take() {
-            w.wake();
-        }
+    /// Wakes the reading task if it waits; true if it did.
+    fn wake_reader(&self) -> bool {
+        let reader = self.reader.borrow_mut().take();
+        reader.map(Waker::wake).is_some()
     }
 }
 
@@ -219,6 +219,9 @@ pub struct Driver {
     writers_free: RefCell<Vec<usize>>,
     /// Writers whose outbox woke them since the last turn.
     woken: RefCell<Vec<usize>>,
+    /// A completion since [`catch_up`](Self::catch_up) began woke a connection's
+    /// reading task (it has input, or its input ended).
+    woke_reader: Cell<bool>,
 }
 
 impl Driver {
@@ -258,6 +261,7 @@ impl Driver {
                 writers: RefCell::new(Vec::new()),
                 writers_free: RefCell::new(Vec::new()),
                 woken: RefCell::new(Vec::new()),
+                woke_reader: Cell::new(false),
             }),
             taskrun,
         ))
@@ -305,14 +309,17 @@ impl Driver {
     /// Runs a turn now, from any task of the core: what the kernel completed
     /// meanwhile (a peer's close among it) takes effect before the caller goes on.
     /// Enters the kernel only if the ring holds completions to run or entries to
-    /// submit.
-    pub fn catch_up(&self) {
+    /// submit. True if the turn woke a connection's reading task: a connection
+    /// other than one running (whose reader waits for nothing) has input.
+    pub fn catch_up(&self) -> bool {
+        self.woke_reader.set(false);
         match self.turn(false) {
             // The rest waits for the loop, which a parked loop would not know of.
             Ok(true) => self.wake_loop(),
             Ok(false) => {}
             Err(e) => log::warn!("io_uring_enter failed: {e}"),
         }
+        self.woke_reader.get()
     }
 
     /// Makes the pending eventfd read complete: the loop's next wake goes through
@@ -716,7 +723,9 @@ impl Driver {
                 self.receive(&conn);
             }
         }
-        conn.wake_reader();
+        if conn.wake_reader() {
+            self.woke_reader.set(true);
+        }
     }
 }
 
