@@ -71,9 +71,12 @@
 //! pipeline's turn after a millisecond (`BATCH_TIME_MAX` in
 //! `server/src/session/mod.rs`) and these cheaper splits: at most 3.4 ms, 177
 //! turns over 2 ms, 4 over 3 ms; weighted by time (what a request arriving at a
-//! random moment waits behind), p50 1.1 ms, p99 2.4 ms, p99.9 2.9 ms. What remains
-//! over a millisecond is a turn that spans two of the pipeline's inputs (the
-//! driver hands the next one over without a reap), not the table.
+//! random moment waits behind), p50 1.1 ms, p99 2.4 ms, p99.9 2.9 ms. What remained
+//! over a millisecond was not the table: the receive buffer the driver grew afresh
+//! for each of the pipeline's inputs (at its last doubling about 330 page faults,
+//! 6.5 ms of CPU on a 2-CPU virtual machine: see `server/src/net/uring/mod.rs`),
+//! and the turn itself, which now ends at the next reap of the ring once another
+//! connection has input (see `server/src/session/mod.rs`).
 //!
 //! Spreading the splits instead (each segment splitting early, at a threshold
 //! lowered by a hash of its pattern by up to a quarter or a half of
