@@ -244,23 +244,32 @@ impl Drop for Load {
 /// reaches the server's socket before the checker's next request does; a thread
 /// that moved to the other CPU in between could see its request overtake the close
 /// when a busy CPU defers its packet processing.
-struct PinnedToOneCpu(libc::cpu_set_t);
+struct PinnedToCpu(libc::cpu_set_t);
 
-impl PinnedToOneCpu {
-    fn new() -> PinnedToOneCpu {
+/// The calling thread pinned to its current CPU.
+type PinnedToOneCpu = PinnedToCpu;
+
+impl PinnedToCpu {
+    fn new() -> PinnedToCpu {
+        // SAFETY: sched_getcpu(3) has no arguments.
+        PinnedToCpu::to(unsafe { libc::sched_getcpu() }.max(0) as usize)
+    }
+
+    /// The calling thread pinned to `cpu`.
+    fn to(cpu: usize) -> PinnedToCpu {
         // SAFETY: plain system calls on the calling thread with sets it owns.
         unsafe {
             let mut all: libc::cpu_set_t = std::mem::zeroed();
             libc::sched_getaffinity(0, std::mem::size_of_val(&all), &mut all);
             let mut one: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(libc::sched_getcpu().max(0) as usize, &mut one);
+            libc::CPU_SET(cpu, &mut one);
             libc::sched_setaffinity(0, std::mem::size_of_val(&one), &one);
-            PinnedToOneCpu(all)
+            PinnedToCpu(all)
         }
     }
 }
 
-impl Drop for PinnedToOneCpu {
+impl Drop for PinnedToCpu {
     fn drop(&mut self) {
         // SAFETY: restores the thread's own earlier affinity.
         unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&self.0), &self.0) };
@@ -405,4 +414,66 @@ fn a_core_without_a_usable_ring_falls_back_to_glommio() {
     let log = server.log_text();
     assert!(log.contains("using the glommio driver"), "{log}");
     assert!(!log.contains("network driver: io_uring"), "{log}");
+}
+
+/// Requests one client sends one at a time in the submissions test.
+const LONE_CLIENT_REQUESTS: usize = 1000;
+/// Submissions per request the server's io_uring rings may take when every
+/// request finds it idle (one client, pipeline 1): the reply's send, and what
+/// glommio's reactor submits each time the core parks and wakes. With its
+/// preemption timers cancelled and armed again at every pass, and the loop
+/// parking after every turn, that was 16 to 18; now about 7.
+const LONE_CLIENT_SUBMISSIONS_PER_REQUEST_MAX: f64 = 10.0;
+
+/// Submission queue entries the process's io_uring rings took so far (the sum of
+/// their `SqTail` counters in `/proc/PID/fdinfo`), or none if the kernel does
+/// not show them.
+fn ring_submissions(pid: u32) -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        let is_ring = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().contains("io_uring"));
+        if !is_ring {
+            continue;
+        }
+        let fd = entry.file_name();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
+            .unwrap_or_default();
+        let tail = info
+            .lines()
+            .find_map(|line| line.strip_prefix("SqTail:"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(tail) = tail {
+            *total.get_or_insert(0) += tail;
+        }
+    }
+    total
+}
+
+#[test]
+fn an_idle_core_woken_by_each_request_submits_few_entries() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("one CPU: skipped");
+        return;
+    }
+    // The server alone on CPU 1, the client on CPU 0: each request wakes it.
+    let server = Server::start(&["--shards", "1", "--io-driver", "uring", "--cpus", "1"]);
+    let _pinned = PinnedToCpu::to(0);
+    let mut client = server.raw();
+    assert_eq!(client.cmd(&["PING"]), "PONG");
+    std::thread::sleep(Duration::from_millis(100));
+    let Some(before) = ring_submissions(server.pid()) else {
+        eprintln!("no SqTail in /proc/PID/fdinfo: skipped");
+        return;
+    };
+    for _ in 0..LONE_CLIENT_REQUESTS {
+        assert_eq!(client.cmd(&["PING"]), "PONG");
+    }
+    let after = ring_submissions(server.pid()).unwrap();
+    let per_request = (after - before) as f64 / LONE_CLIENT_REQUESTS as f64;
+    eprintln!("{per_request:.2} submissions per request");
+    assert!(
+        per_request <= LONE_CLIENT_SUBMISSIONS_PER_REQUEST_MAX,
+        "{per_request:.2} submissions per request"
+    );
 }

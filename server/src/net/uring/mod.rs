@@ -17,13 +17,18 @@
 //! the ring's `TASKRUN` flag says no completion waits — and dispatches every
 //! completion: received bytes are copied into the connection's input and their
 //! buffer given back at once (the buffers are published once per turn), finished
-//! sends and accepted connections wake their tasks. Then the loop parks until
+//! sends and accepted connections wake their tasks. The tasks it woke run next;
+//! then, unless they queued operations or the ring's `TASKRUN` flag or completion
+//! queue shows new work (read without a system call), the loop parks until
 //! either a task queues an operation (a local wake, no system call) or the ring
 //! signals its eventfd, which glommio reads for it: one pending read in glommio's
 //! ring stands for all of this core's sockets, and a core with nothing to do sleeps
-//! in glommio's reactor (idle CPU 0). While busy — the kernel still holds
-//! completions after a turn (it runs a bounded number per enter), or tasks keep
-//! queueing sends — the loop comes back without parking, but every
+//! in glommio's reactor (idle CPU 0). The eventfd is on only while the loop is
+//! parked (on x86), so a running loop's completions signal nothing and leave no
+//! count that would turn its next park into a pass through glommio's reactor.
+//! While busy — the kernel still holds completions after a turn (it runs a
+//! bounded number per enter), tasks keep queueing sends, or new work arrived
+//! while they ran — the loop comes back without parking, but every
 //! `BUSY_TURNS_MAX` turns it signals its own eventfd and parks: a loop that only
 //! woke itself would keep glommio's task queue from ever emptying, and glommio
 //! polls its own I/O (the mesh, timers) only then or at its preemption timer

@@ -270,13 +270,17 @@ impl Driver {
     /// The loop: a turn, then a park until the kernel completes something or a task
     /// queues an operation. Runs until the executor ends.
     ///
-    /// While busy (the kernel held more completions, or tasks queued operations),
-    /// the loop comes back without glommio's reactor; every
-    /// [`BUSY_TURNS_MAX`] such turns it signals its own eventfd and parks, so that
-    /// glommio's I/O (the mesh, timers) is served between them.
+    /// After each turn the tasks it woke run first; then, if they queued operations
+    /// or the kernel holds new completions ([`Driver::kernel_has_work`], no system
+    /// call), the next turn follows without parking: a park costs a pass through
+    /// glommio's reactor (its timers re-armed, two or three `io_uring_enter`s) and
+    /// an eventfd read to come back. While busy, every [`BUSY_TURNS_MAX`] turns
+    /// the loop signals its own eventfd and parks, so that glommio's I/O (the mesh,
+    /// timers) is served between them.
     pub async fn run(self: Rc<Self>) {
         let mut signalled = true;
         let mut busy = 0;
+        self.notify_eventfd(false);
         loop {
             let more = match self.turn(signalled) {
                 Ok(more) => more,
@@ -285,25 +289,52 @@ impl Driver {
                     false
                 }
             };
-            if more || self.queued.get() {
-                busy += 1;
-                if busy >= BUSY_TURNS_MAX {
-                    busy = 0;
-                    self.signal_self();
-                    signalled = self.park(true).await;
-                    continue;
-                }
-            } else {
+            yield_once().await;
+            if !more && !self.queued.get() && !self.kernel_has_work() {
                 busy = 0;
-            }
-            if more {
-                // Let the tasks this turn woke run first.
-                yield_once().await;
-                signalled = true;
+                signalled = self.park(false).await;
                 continue;
             }
-            signalled = self.park(false).await;
+            busy += 1;
+            if busy >= BUSY_TURNS_MAX {
+                busy = 0;
+                self.signal_self();
+                signalled = self.park(true).await;
+                continue;
+            }
+            signalled = more;
         }
+    }
+
+    /// Whether the kernel holds completions to run or reap for the ring (read from
+    /// the ring's shared flags and head and tail: no system call).
+    fn kernel_has_work(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let sq = ring.submission();
+        let taskrun = sq.taskrun() || sq.cq_overflow();
+        drop(sq);
+        taskrun || !ring.completion().is_empty()
+    }
+
+    /// Turns the ring's eventfd notifications on (the loop parks) or off (it runs,
+    /// and looks at the ring itself before parking): a running loop's completions
+    /// then cost no eventfd signal, and no stale count that would make its next
+    /// park a round trip through glommio's reactor. Only where a locked
+    /// read-modify-write is a full barrier (x86): the kernel sets the ring's
+    /// `TASKRUN` flag and then reads whether the eventfd is on; the loop turns it
+    /// on and then reads the flag, so one of the two sees the other's write.
+    fn notify_eventfd(&self, on: bool) {
+        if !cfg!(target_arch = "x86_64") {
+            return;
+        }
+        let mut ring = self.ring.borrow_mut();
+        let cq = ring.completion();
+        if on {
+            cq.enable_eventfd();
+        } else {
+            cq.disable_eventfd();
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Runs a turn now, from any task of the core: what the kernel completed
@@ -398,8 +429,9 @@ impl Driver {
     /// Waits until a task queued an operation (unless `reactor`: then only the
     /// eventfd counts) or the ring signalled its eventfd (then true).
     async fn park(&self, reactor: bool) -> bool {
-        std::future::poll_fn(|cx| {
-            if self.queued.get() && !reactor {
+        self.notify_eventfd(true);
+        let signalled = std::future::poll_fn(|cx| {
+            if !reactor && (self.queued.get() || self.kernel_has_work()) {
                 return Poll::Ready(false);
             }
             let mut read = self.eventfd_read.borrow_mut();
@@ -419,7 +451,9 @@ impl Driver {
             *self.parked.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
         })
-        .await
+        .await;
+        self.notify_eventfd(false);
+        signalled
     }
 
     fn queue(&self, op: Op, entry: squeue::Entry) -> u64 {
