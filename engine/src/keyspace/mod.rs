@@ -137,8 +137,9 @@ pub struct WriteGuard<'a> {
     access: u32,
     hooks: &'a mut Hooks,
     evict: &'a mut evict::Evictor,
-    /// The entry's estimated bytes when the guard was handed out.
-    bytes_before: u64,
+    /// The estimated bytes of the entry's value when the guard was handed out (a
+    /// guard changes neither key nor deadline, the rest of the entry's estimate).
+    value_bytes_before: u64,
     change: Change,
     /// The elements a collection change touched (see [`Change`]); kept only while
     /// changes are journaled, the one use of them.
@@ -209,9 +210,15 @@ impl WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         let (db, key) = (self.db, self.key);
-        let bytes_after = evict::entry_bytes(key, &*self.value, self.expire_at_ms);
-        self.evict.resized(self.bytes_before, bytes_after);
-        if self.change == Change::None || self.value.is_empty_collection() {
+        if self.change == Change::None {
+            // Every change a guard can make records itself: nothing to account.
+            debug_assert_eq!(evict::value_bytes(self.value), self.value_bytes_before);
+            return;
+        }
+        let value_bytes_after = evict::value_bytes(self.value);
+        self.evict
+            .resized(self.value_bytes_before, value_bytes_after);
+        if self.value.is_empty_collection() {
             return;
         }
         if !self.hooks.journaling() {
@@ -352,9 +359,8 @@ impl Keyspace {
         match self.dbs[db].probe(key, now_ms) {
             Probe::Live(idx) => {
                 if !self.evict.notouch {
-                    let access = self.dbs[db].entry_at_pos(idx).access();
-                    let word = self.evict.touched(access, now_ms);
-                    self.dbs[db].set_access(idx, word);
+                    let evict = &mut self.evict;
+                    self.dbs[db].touch(idx, |access| evict.touched(access, now_ms));
                 }
                 Some(idx)
             }
@@ -399,19 +405,17 @@ impl Keyspace {
         let idx = self.live(db, key, now_ms)?;
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
-        let found = self.dbs[db].entry_at_pos(idx);
-        let (expire_at_ms, access) = (found.expire_at_ms, found.access());
-        let (key, value) = self.dbs[db].slot_mut(idx);
-        let bytes_before = evict::entry_bytes(key, value, expire_at_ms);
+        let slot = self.dbs[db].slot_mut(idx);
+        let value_bytes_before = evict::value_bytes(slot.value);
         Some(WriteGuard {
             db,
-            key,
-            value,
-            expire_at_ms,
-            access,
+            key: slot.key,
+            value: slot.value,
+            expire_at_ms: slot.expire_at_ms,
+            access: slot.access,
             hooks: &mut self.hooks,
             evict: &mut self.evict,
-            bytes_before,
+            value_bytes_before,
             change: Change::None,
             delta: Vec::new(),
         })
