@@ -480,6 +480,11 @@ impl Db {
     /// Stores a whole entry (value and deadline), replacing any old one, which it
     /// returns (the door hands it to a snapshot that still needs it).
     pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        self.insert_at(key, entry).1
+    }
+
+    /// [`insert_entry`](Self::insert_entry), also returning the entry's position.
+    pub(super) fn insert_at(&mut self, key: &[u8], entry: Entry) -> (usize, Option<Entry>) {
         let Entry {
             value,
             expire_at_ms,
@@ -494,7 +499,7 @@ impl Db {
                 access: std::mem::replace(&mut slot.access, access),
             };
             self.set_deadline(pos, expire_at_ms);
-            return Some(old);
+            return (pos, Some(old));
         }
         let pos = self.slots.len;
         let position = u32::try_from(pos).expect("fewer than 2^32 keys per database");
@@ -511,7 +516,7 @@ impl Db {
         };
         self.index.insert(hash, position, slot_hashes);
         self.set_deadline(pos, expire_at_ms);
-        None
+        (pos, None)
     }
 
     /// The value at `key`, live or not, to change in place: only for snapshot

@@ -308,7 +308,8 @@ impl Keyspace {
 
     /// Its access word is new, or under LFU the replaced entry's touched once more
     /// (Redis's overwrite keeps the counter). Journaled as `journal_as`, or as a
-    /// `Set` of the entry.
+    /// `Set` of the entry read back at the position it was stored at; while the
+    /// shard journals nothing, no effect is built.
     fn store(
         &mut self,
         db: usize,
@@ -328,8 +329,7 @@ impl Keyspace {
             None => self.evict.fresh(),
         });
         self.evict.added(key, &entry);
-        let d = &mut self.dbs[db];
-        let old_entry = d.insert_entry(key, entry);
+        let (pos, old_entry) = self.dbs[db].insert_at(key, entry);
         let added = anew || old_entry.is_none();
         if let Some(old) = old_entry {
             self.evict.removed(key, &old);
@@ -338,7 +338,11 @@ impl Keyspace {
         if added {
             self.hooks.added(db, key);
         }
-        let e = self.dbs[db].get(key).expect("just inserted");
+        if !self.hooks.journaling() {
+            self.hooks.changed(db, key, ChangeKind::Set);
+            return;
+        }
+        let e = self.dbs[db].entry_at_pos(pos);
         let effect = journal_as.unwrap_or_else(|| Effect::Set {
             db,
             key,
