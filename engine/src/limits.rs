@@ -34,6 +34,9 @@ pub const SCAN_VISIT_MAX: usize = 100_000;
 pub const RANDOM_REPEATS_MAX: i64 = 1 << 24;
 /// Longest string value `SETRANGE`/`APPEND`/`SETBIT` may create (Redis: 512 MB).
 pub const STRING_MAX_BYTES: usize = 512 * 1024 * 1024;
+/// Bytes of journal delta (the fields or members a collection write touched) a shard
+/// keeps for the next write: a bigger change's buffer is freed after it.
+pub const DELTA_KEPT_BYTES_MAX: usize = 64 * 1024;
 
 /// Bytes in a journal record's header: payload length (u32), CRC32C (u32), LSN (u64).
 pub const JOURNAL_RECORD_HEADER_BYTES: usize = 16;

@@ -13,7 +13,8 @@
 
 use rand::Rng;
 
-use super::{Change, WriteGuard};
+use super::delta::{Change, ListChange};
+use super::WriteGuard;
 use crate::collections::{
     End, Hash, HashIncrError, HashLimits, List, ListLimits, Set, SetLimits, Zset, ZsetLimits,
 };
@@ -62,7 +63,7 @@ impl WriteGuard<'_> {
     fn record(&mut self, change: Change, items: &[&[u8]]) {
         self.change = self.change.then(change);
         if self.hooks.journaling() {
-            self.delta.extend(items.iter().map(|i| i.to_vec()));
+            items.iter().for_each(|i| self.hooks.delta.push(i));
         }
     }
 
@@ -149,7 +150,7 @@ impl WriteGuard<'_> {
         } else if !popped.is_empty() {
             self.change = self.change.then(Change::SRem);
             if self.hooks.journaling() {
-                self.delta.extend(popped.iter().cloned());
+                popped.iter().for_each(|m| self.hooks.delta.push(m));
             }
         }
         popped
@@ -190,79 +191,6 @@ impl WriteGuard<'_> {
             self.record(Change::ZRem, &[member]);
         }
         removed
-    }
-}
-
-/// The score a `ZAdd` delta item holds (see [`WriteGuard::zset_insert`]).
-pub(super) fn score_of_delta(item: &[u8]) -> f64 {
-    f64::from_le_bytes(item.try_into().expect("8 score bytes"))
-}
-
-/// How a guard's list changed; the elements involved are in the guard's `delta`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ListChange {
-    /// `delta`: the elements pushed, in order.
-    Push(End),
-    Pop {
-        end: End,
-        count: u64,
-    },
-    /// `delta`: the new element.
-    Set {
-        index: u64,
-    },
-    /// `delta`: the element inserted.
-    Insert {
-        index: u64,
-    },
-    /// `delta`: the element removed.
-    Rem {
-        count: i64,
-    },
-    Trim {
-        start: u64,
-        end: u64,
-    },
-}
-
-impl ListChange {
-    /// This change and then `next` as one, when they combine.
-    pub(super) fn then(self, next: ListChange) -> Option<ListChange> {
-        match (self, next) {
-            (ListChange::Push(a), ListChange::Push(b)) if a == b => Some(self),
-            (ListChange::Pop { end, count }, ListChange::Pop { end: e, count: c }) if end == e => {
-                Some(ListChange::Pop {
-                    end,
-                    count: count + c,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// The journal's form, borrowing the elements from `delta`.
-    pub(super) fn op(self, delta: &[Vec<u8>]) -> ListOp<'_> {
-        let elem = || delta[0].as_slice();
-        match self {
-            ListChange::Push(end) => ListOp::Push {
-                end,
-                elems: delta.iter().map(Vec::as_slice).collect(),
-            },
-            ListChange::Pop { end, count } => ListOp::Pop { end, count },
-            ListChange::Set { index } => ListOp::Set {
-                index,
-                elem: elem(),
-            },
-            ListChange::Insert { index } => ListOp::Insert {
-                index,
-                elem: elem(),
-            },
-            ListChange::Rem { count } => ListOp::Rem {
-                count,
-                elem: elem(),
-            },
-            ListChange::Trim { start, end } => ListOp::Trim { start, end },
-        }
     }
 }
 

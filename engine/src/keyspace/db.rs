@@ -54,7 +54,7 @@
 //! - **O(1) uniform sampling** by position, for `RANDOMKEY` and for active expiry
 //!   (sampling the dense volatile set).
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -334,6 +334,14 @@ pub struct Db {
 /// Result of one scan step over a database: the next position (0 when done).
 pub type ScanPos = u64;
 
+/// An entry to change in place ([`Db::slot_mut`]).
+pub(super) struct SlotMut<'a> {
+    pub key: &'a [u8],
+    pub value: &'a mut Value,
+    pub expire_at_ms: u64,
+    pub access: u32,
+}
+
 /// Where a lookup found `key`.
 pub(super) enum Probe {
     Live(usize),
@@ -400,8 +408,12 @@ impl Db {
         }
     }
 
+    /// The key's bytes alone: one key per hash, so no length prefix is needed to
+    /// keep keys apart (`hash_one` would write one, through the hasher's sponge).
     fn hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
-        hasher.hash_one(key)
+        let mut h = hasher.build_hasher();
+        h.write(key);
+        h.finish()
     }
 
     /// The slot position of `key`, live or not.
@@ -417,7 +429,8 @@ impl Db {
         let Some(pos) = self.find(key) else {
             return Probe::Absent;
         };
-        if self.entry_at_pos(pos).expired(now_ms) {
+        let at_ms = self.deadline(self.slots.get(pos));
+        if at_ms != NO_EXPIRE && at_ms <= now_ms {
             let (key, entry) = self.expire_at_index(pos);
             return Probe::Expired(key, entry);
         }
@@ -434,15 +447,28 @@ impl Db {
         self.view(self.slots.get(pos))
     }
 
-    /// The key and value at position `pos`, the value to change in place.
-    pub(super) fn slot_mut(&mut self, pos: usize) -> (&[u8], &mut Value) {
+    /// The entry at position `pos` to change in place: its key, its value, its
+    /// deadline and its access word, from one slot read.
+    pub(super) fn slot_mut(&mut self, pos: usize) -> SlotMut<'_> {
+        let expire_at_ms = self.deadline(self.slots.get(pos));
         let slot = self.slots.get_mut(pos);
-        (slot.key.bytes(), &mut slot.value)
+        SlotMut {
+            key: slot.key.bytes(),
+            value: &mut slot.value,
+            expire_at_ms,
+            access: slot.access,
+        }
     }
 
     /// Sets the access word of the entry at position `pos`.
     pub(super) fn set_access(&mut self, pos: usize, word: u32) {
         self.slots.get_mut(pos).access = word;
+    }
+
+    /// Replaces the access word of the entry at position `pos` with `f` of it.
+    pub(super) fn touch(&mut self, pos: usize, f: impl FnOnce(u32) -> u32) {
+        let slot = self.slots.get_mut(pos);
+        slot.access = f(slot.access);
     }
 
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any old entry.
@@ -454,6 +480,11 @@ impl Db {
     /// Stores a whole entry (value and deadline), replacing any old one, which it
     /// returns (the door hands it to a snapshot that still needs it).
     pub(crate) fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        self.insert_at(key, entry).1
+    }
+
+    /// [`insert_entry`](Self::insert_entry), also returning the entry's position.
+    pub(super) fn insert_at(&mut self, key: &[u8], entry: Entry) -> (usize, Option<Entry>) {
         let Entry {
             value,
             expire_at_ms,
@@ -468,7 +499,7 @@ impl Db {
                 access: std::mem::replace(&mut slot.access, access),
             };
             self.set_deadline(pos, expire_at_ms);
-            return Some(old);
+            return (pos, Some(old));
         }
         let pos = self.slots.len;
         let position = u32::try_from(pos).expect("fewer than 2^32 keys per database");
@@ -485,7 +516,7 @@ impl Db {
         };
         self.index.insert(hash, position, slot_hashes);
         self.set_deadline(pos, expire_at_ms);
-        None
+        (pos, None)
     }
 
     /// The value at `key`, live or not, to change in place: only for snapshot

@@ -371,14 +371,19 @@ pub fn entry_bytes(key: &[u8], value: &Value, expire_at_ms: u64) -> u64 {
         NO_EXPIRE => 0,
         _ => VOLATILE_MEMBER_BYTES as u64,
     };
-    let value = match value {
+    ENTRY_OVERHEAD_BYTES + key + value_bytes(value) + volatile
+}
+
+/// The share of [`entry_bytes`] that `value` accounts for: all that changes while a
+/// write guard changes the value in place.
+pub fn value_bytes(value: &Value) -> u64 {
+    match value {
         Value::Str(s) => s.len() as u64,
         Value::Hash(h) => 2 * h.len() as u64 * COLLECTION_ELEMENT_BYTES,
         Value::Set(s) => s.len() as u64 * COLLECTION_ELEMENT_BYTES,
         Value::Zset(z) => z.len() as u64 * COLLECTION_ELEMENT_BYTES,
         Value::List(l) => l.len() as u64 * COLLECTION_ELEMENT_BYTES,
-    };
-    ENTRY_OVERHEAD_BYTES + key + value + volatile
+    }
 }
 
 impl Evictor {

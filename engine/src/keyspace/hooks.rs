@@ -19,6 +19,7 @@
 use std::any::Any;
 
 use super::db::{Db, Entry, EntryRef};
+use super::delta::Delta;
 use crate::effect_log::EffectLog;
 use crate::journal::Effect;
 use crate::snapshot::{SnapshotWriter, WriteKind};
@@ -97,6 +98,9 @@ pub struct Hooks {
     /// dirty: they were counted where they were first made.
     pub(crate) replaying: bool,
     pub(crate) sinks: Vec<Box<dyn ChangeSink>>,
+    /// The elements the write guard handed out last recorded, for its journal
+    /// effect (one buffer reused by every guard).
+    pub(crate) delta: Delta,
 }
 
 impl Hooks {

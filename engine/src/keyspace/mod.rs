@@ -29,7 +29,8 @@
 //! with [`Keyspace::remove_if_empty`], which journals a `DEL`. Deadlines journal as
 //! `ExpireAt`/`Persist`, `MOVE` as `Move`. While the shard journals nothing (its
 //! [`EffectLog`] is off), a guard keeps no delta and builds no effect: a collection
-//! write then allocates nothing for the journal's sake.
+//! write then allocates nothing for the journal's sake. While it journals, the
+//! elements go into one buffer every guard reuses ([`delta`]).
 //!
 //! # Expiry
 //!
@@ -56,12 +57,12 @@ use rand::Rng;
 use crate::effect_log::EffectLog;
 mod coll;
 pub mod db;
+mod delta;
 pub mod evict;
 pub mod hooks;
 pub mod index;
 
-use crate::journal::list::ListEffect;
-use crate::journal::{Effect, ZsetDelta, EFFECT_WHOLE_VALUE_BYTES_MAX};
+use crate::journal::Effect;
 use crate::limits::{DATABASES, EXPIRE_TICK_BUDGET};
 use crate::snapshot::{SnapshotError, SnapshotHeader, SnapshotWriter, WriteKind};
 use crate::value::Value;
@@ -69,60 +70,8 @@ use db::Probe;
 pub use db::{Db, DbStats, Entry, EntryRef, ScanPos, NO_EXPIRE};
 use std::any::{Any, TypeId};
 
+use delta::{effect_of, Change};
 use hooks::{ChangeKind, ChangeSink, DbChange, Hooks};
-
-/// How a [`WriteGuard`]'s entry changed so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
-    None,
-    /// Bytes appended to the string from this length on.
-    Append {
-        from: usize,
-    },
-    /// Bytes `start..end` of the string written (zero-filled up to `start` if it grew).
-    Range {
-        start: usize,
-        end: usize,
-    },
-    Whole,
-    /// Hash fields set: the guard's `delta` holds field, value, field, value, ...
-    HSet,
-    /// Hash fields removed: `delta` holds the fields.
-    HDel,
-    /// Set members added: `delta` holds them.
-    SAdd,
-    /// Set members removed: `delta` holds them.
-    SRem,
-    /// Sorted-set scores set: `delta` holds member, score (8 bytes LE), member, ...
-    ZAdd,
-    /// Sorted-set members removed: `delta` holds them.
-    ZRem,
-    /// A list changed in place (see [`coll::ListChange`]).
-    List(coll::ListChange),
-}
-
-impl Change {
-    fn is_delta(self) -> bool {
-        matches!(
-            self,
-            Change::HSet | Change::HDel | Change::SAdd | Change::SRem | Change::ZAdd | Change::ZRem
-        )
-    }
-
-    /// The change after this one and then `next`.
-    fn then(self, next: Change) -> Change {
-        match (self, next) {
-            (Change::None, next) => next,
-            (Change::List(a), Change::List(b)) => a.then(b).map_or(Change::Whole, Change::List),
-            (Change::Range { start, end }, Change::Range { start: s, end: e }) => Change::Range {
-                start: start.min(s),
-                end: end.max(e),
-            },
-            (a, b) if a == b && a.is_delta() => a,
-            _ => Change::Whole,
-        }
-    }
-}
 
 /// Write access to one live entry, from [`Keyspace::find_mut`]. Snapshot
 /// copy-on-write ran before it was handed out; when it drops after a change, the
@@ -137,12 +86,10 @@ pub struct WriteGuard<'a> {
     access: u32,
     hooks: &'a mut Hooks,
     evict: &'a mut evict::Evictor,
-    /// The entry's estimated bytes when the guard was handed out.
-    bytes_before: u64,
+    /// The estimated bytes of the entry's value when the guard was handed out (a
+    /// guard changes neither key nor deadline, the rest of the entry's estimate).
+    value_bytes_before: u64,
     change: Change,
-    /// The elements a collection change touched (see [`Change`]); kept only while
-    /// changes are journaled, the one use of them.
-    delta: Vec<Vec<u8>>,
 }
 
 impl WriteGuard<'_> {
@@ -209,101 +156,29 @@ impl WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         let (db, key) = (self.db, self.key);
-        let bytes_after = evict::entry_bytes(key, &*self.value, self.expire_at_ms);
-        self.evict.resized(self.bytes_before, bytes_after);
-        if self.change == Change::None || self.value.is_empty_collection() {
+        if self.change == Change::None {
+            // Every change a guard can make records itself: nothing to account.
+            debug_assert_eq!(evict::value_bytes(self.value), self.value_bytes_before);
+            return;
+        }
+        let value_bytes_after = evict::value_bytes(self.value);
+        self.evict
+            .resized(self.value_bytes_before, value_bytes_after);
+        // A collection accounts for bytes exactly when it holds something.
+        if value_bytes_after == 0 && self.value.is_empty_collection() {
             return;
         }
         if !self.hooks.journaling() {
             self.hooks.changed(db, key, ChangeKind::Modify);
             return;
         }
-        let effect = effect_of(
-            db,
-            key,
-            self.change,
-            self.value,
-            &self.delta,
-            self.expire_at_ms,
-        );
+        // The delta leaves the hooks while its effect borrows it, and goes back for
+        // the next guard.
+        let delta = std::mem::take(&mut self.hooks.delta);
+        let effect = effect_of(db, key, self.change, self.value, &delta, self.expire_at_ms);
         self.hooks.after(&effect, db, key, ChangeKind::Modify);
-    }
-}
-
-/// The journal effect of a change to `key` that the guard saw (`change`, with the
-/// collection delta it recorded), `value` as the change left it.
-fn effect_of<'a>(
-    db: usize,
-    key: &'a [u8],
-    change: Change,
-    value: &'a Value,
-    delta: &'a [Vec<u8>],
-    expire_at_ms: u64,
-) -> Effect<'a> {
-    let items = || delta.iter().map(Vec::as_slice).collect::<Vec<_>>();
-    match (change, value) {
-        (Change::Append { from }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
-            Effect::Append {
-                db,
-                key,
-                bytes: &s[from..],
-            }
-        }
-        (Change::Range { start, end }, Value::Str(s)) if s.len() > EFFECT_WHOLE_VALUE_BYTES_MAX => {
-            Effect::SetRange {
-                db,
-                key,
-                offset: start as u64,
-                bytes: &s[start..end],
-            }
-        }
-        (Change::HSet, _) => Effect::HSet {
-            db,
-            key,
-            pairs: delta
-                .chunks_exact(2)
-                .map(|p| (p[0].as_slice(), p[1].as_slice()))
-                .collect(),
-        },
-        (Change::HDel, _) => Effect::HDel {
-            db,
-            key,
-            fields: items(),
-        },
-        (Change::SAdd, _) => Effect::SAdd {
-            db,
-            key,
-            members: items(),
-        },
-        (Change::SRem, _) => Effect::SRem {
-            db,
-            key,
-            members: items(),
-        },
-        (Change::ZAdd, _) => Effect::Zset(ZsetDelta::Add {
-            db,
-            key,
-            entries: delta
-                .chunks_exact(2)
-                .map(|p| (coll::score_of_delta(&p[1]), p[0].as_slice()))
-                .collect(),
-        }),
-        (Change::ZRem, _) => Effect::Zset(ZsetDelta::Rem {
-            db,
-            key,
-            members: items(),
-        }),
-        (Change::List(change), _) => Effect::List(ListEffect {
-            db,
-            key,
-            op: change.op(delta),
-        }),
-        _ => Effect::Set {
-            db,
-            key,
-            value: Cow::Borrowed(value),
-            expire_at_ms,
-        },
+        drop(effect);
+        self.hooks.delta = delta;
     }
 }
 
@@ -352,9 +227,8 @@ impl Keyspace {
         match self.dbs[db].probe(key, now_ms) {
             Probe::Live(idx) => {
                 if !self.evict.notouch {
-                    let access = self.dbs[db].entry_at_pos(idx).access();
-                    let word = self.evict.touched(access, now_ms);
-                    self.dbs[db].set_access(idx, word);
+                    let evict = &mut self.evict;
+                    self.dbs[db].touch(idx, |access| evict.touched(access, now_ms));
                 }
                 Some(idx)
             }
@@ -399,21 +273,19 @@ impl Keyspace {
         let idx = self.live(db, key, now_ms)?;
         self.hooks
             .before(db, &self.dbs[db], key, WriteKind::InPlace);
-        let found = self.dbs[db].entry_at_pos(idx);
-        let (expire_at_ms, access) = (found.expire_at_ms, found.access());
-        let (key, value) = self.dbs[db].slot_mut(idx);
-        let bytes_before = evict::entry_bytes(key, value, expire_at_ms);
+        self.hooks.delta.clear();
+        let slot = self.dbs[db].slot_mut(idx);
+        let value_bytes_before = evict::value_bytes(slot.value);
         Some(WriteGuard {
             db,
-            key,
-            value,
-            expire_at_ms,
-            access,
+            key: slot.key,
+            value: slot.value,
+            expire_at_ms: slot.expire_at_ms,
+            access: slot.access,
             hooks: &mut self.hooks,
             evict: &mut self.evict,
-            bytes_before,
+            value_bytes_before,
             change: Change::None,
-            delta: Vec::new(),
         })
     }
 
@@ -436,7 +308,8 @@ impl Keyspace {
 
     /// Its access word is new, or under LFU the replaced entry's touched once more
     /// (Redis's overwrite keeps the counter). Journaled as `journal_as`, or as a
-    /// `Set` of the entry.
+    /// `Set` of the entry read back at the position it was stored at; while the
+    /// shard journals nothing, no effect is built.
     fn store(
         &mut self,
         db: usize,
@@ -456,8 +329,7 @@ impl Keyspace {
             None => self.evict.fresh(),
         });
         self.evict.added(key, &entry);
-        let d = &mut self.dbs[db];
-        let old_entry = d.insert_entry(key, entry);
+        let (pos, old_entry) = self.dbs[db].insert_at(key, entry);
         let added = anew || old_entry.is_none();
         if let Some(old) = old_entry {
             self.evict.removed(key, &old);
@@ -466,7 +338,11 @@ impl Keyspace {
         if added {
             self.hooks.added(db, key);
         }
-        let e = self.dbs[db].get(key).expect("just inserted");
+        if !self.hooks.journaling() {
+            self.hooks.changed(db, key, ChangeKind::Set);
+            return;
+        }
+        let e = self.dbs[db].entry_at_pos(pos);
         let effect = journal_as.unwrap_or_else(|| Effect::Set {
             db,
             key,
