@@ -89,6 +89,7 @@
 
 mod bufs;
 pub mod ring;
+mod setup;
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

@@ -21,13 +21,10 @@ use corekv_engine::resp::ReplyChunk;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufs::{BufRing, RECV_BUFFER_GROUP};
+use super::setup::build_ring;
+pub use super::setup::TaskRun;
 use crate::session::Outbox;
 
-/// Submission queue entries of a core's ring.
-const RING_ENTRIES: u32 = 1024;
-/// Completion queue entries: a turn may reap a receive, a send and an accept per
-/// connection.
-const RING_CQ_ENTRIES: u32 = 8 * RING_ENTRIES;
 /// Turns in a row without passing through glommio's reactor.
 const BUSY_TURNS_MAX: u32 = 8;
 /// Enters into the kernel in one turn while it still holds completions to run.
@@ -41,17 +38,6 @@ const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
 const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 /// Bytes of one eventfd read.
 const EVENTFD_READ_BYTES: usize = 8;
-
-/// How the kernel runs a core's completions: set up in this order of preference.
-#[derive(Debug, Clone, Copy)]
-pub enum TaskRun {
-    /// `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`: completions run only when the
-    /// loop asks for them (Linux 6.1).
-    Deferred,
-    /// `COOP_TASKRUN | TASKRUN_FLAG`: completions run at the core's next entry into
-    /// the kernel, without interrupting it (Linux 5.19).
-    Cooperative,
-}
 
 /// One connection's state shared by its tasks and its operations in flight.
 pub struct Conn {
@@ -784,23 +770,4 @@ async fn yield_once() {
         Poll::Pending
     })
     .await
-}
-
-/// The ring with the best task-run mode the kernel supports.
-fn build_ring() -> std::io::Result<(IoUring, TaskRun)> {
-    let deferred = IoUring::builder()
-        .setup_cqsize(RING_CQ_ENTRIES)
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_taskrun_flag()
-        .build(RING_ENTRIES);
-    if let Ok(ring) = deferred {
-        return Ok((ring, TaskRun::Deferred));
-    }
-    let ring = IoUring::builder()
-        .setup_cqsize(RING_CQ_ENTRIES)
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .build(RING_ENTRIES)?;
-    Ok((ring, TaskRun::Cooperative))
 }
