@@ -435,9 +435,14 @@ const FAILOVER_CMD_ATTEMPTS: usize = 3;
 fn cmd_through_failover(server: &Server, args: &[&str]) -> String {
     let mut errors = Vec::new();
     for _ in 0..FAILOVER_CMD_ATTEMPTS {
-        let reply = redis::cmd(args[0])
-            .arg(&args[1..])
-            .query::<String>(&mut server.client());
+        // The connection itself may be cut while it is set up, too.
+        let reply = redis::Client::open(server.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+            .and_then(|mut con| {
+                redis::cmd(args[0])
+                    .arg(&args[1..])
+                    .query::<String>(&mut con)
+            });
         match reply {
             Ok(reply) => return reply,
             Err(e) => errors.push(e.to_string()),
