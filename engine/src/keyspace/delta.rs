@@ -183,7 +183,8 @@ impl Delta {
     /// Empties it for the next guard, keeping the buffer unless a big change grew
     /// it past [`DELTA_KEPT_BYTES_MAX`].
     pub(super) fn clear(&mut self) {
-        if self.bytes.capacity() > DELTA_KEPT_BYTES_MAX {
+        let ends_bytes = self.ends.capacity() * std::mem::size_of::<usize>();
+        if self.bytes.capacity() > DELTA_KEPT_BYTES_MAX || ends_bytes > DELTA_KEPT_BYTES_MAX {
             *self = Delta::default();
         }
         self.bytes.clear();
@@ -295,5 +296,11 @@ mod tests {
         delta.push(&[7; 16]);
         delta.clear();
         assert!(delta.bytes.capacity() >= 16);
+        // Many empty elements grow the element ends, not the bytes.
+        for _ in 0..DELTA_KEPT_BYTES_MAX {
+            delta.push(&[]);
+        }
+        delta.clear();
+        assert_eq!(delta.ends.capacity(), 0);
     }
 }
