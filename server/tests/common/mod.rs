@@ -25,6 +25,7 @@ pub mod blocked;
 pub mod compare;
 pub mod metrics;
 pub mod python;
+pub mod reference;
 pub mod sentinel;
 pub mod stats;
 pub mod stress;
@@ -36,6 +37,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+pub use reference::Redis;
 
 /// How long a server may take to answer its first `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -717,51 +720,4 @@ pub fn restart_in(port: u16, dir: &DataDir, args: &[&str]) -> Server {
             Err(log) => panic!("corekv-server {args:?} did not restart:\n{log}"),
         }
     }
-}
-
-/// The reference: a `redis-server` on a free port, without persistence; killed on drop.
-pub struct Redis {
-    child: Child,
-    pub port: u16,
-}
-
-impl Redis {
-    pub fn start() -> Redis {
-        let port = free_port();
-        let child = Command::new(redis_server())
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run redis-server");
-        let deadline = Instant::now() + READ_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-        .expect("redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu)")
 }

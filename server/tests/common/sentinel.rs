@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{free_port, info_value, unique_dir, Server, READ_TIMEOUT};
+use super::reference::wait_serving;
+use super::{free_port, info_value, unique_dir, Server, READ_TIMEOUT, START_ATTEMPTS};
 
 /// The name the sentinels monitor the master under.
 pub const MASTER_NAME: &str = "mymaster";
@@ -65,7 +66,32 @@ impl Sentinel {
     pub fn start(watch: Watch) -> Sentinel {
         let dir = memory_dir("sentinel");
         std::fs::create_dir_all(&dir).expect("sentinel dir");
-        let port = free_port();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let mut child = Sentinel::spawn(&watch, &dir, port);
+            let deadline = Instant::now() + SENTINEL_START_TIMEOUT;
+            if !wait_serving(&mut child, port, SENTINEL_START_TIMEOUT) {
+                // The port was taken meanwhile: another one.
+                let _ = child.kill();
+                let _ = child.wait();
+                continue;
+            }
+            let sentinel = Sentinel { child, port, dir };
+            while sentinel.connection().is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-sentinel did not start:\n{}",
+                    sentinel.log_text()
+                );
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            return sentinel;
+        }
+        panic!("redis-sentinel found no free port in {START_ATTEMPTS} attempts");
+    }
+
+    /// Writes the configuration for `port` and runs `redis-sentinel` on it.
+    fn spawn(watch: &Watch, dir: &Path, port: u16) -> Child {
         let config = dir.join("sentinel.conf");
         let text = format!(
             "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nlogfile {log}\n\
@@ -81,24 +107,13 @@ impl Sentinel {
             failover = watch.failover_timeout_ms,
         );
         std::fs::write(&config, text).expect("sentinel config");
-        let child = Command::new("redis-sentinel")
+        Command::new("redis-sentinel")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("run redis-sentinel (`apt-get install redis-sentinel`)");
-        let sentinel = Sentinel { child, port, dir };
-        let deadline = Instant::now() + SENTINEL_START_TIMEOUT;
-        while sentinel.connection().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-sentinel did not start:\n{}",
-                sentinel.log_text()
-            );
-            std::thread::sleep(POLL_INTERVAL);
-        }
-        sentinel
+            .expect("run redis-sentinel (`apt-get install redis-sentinel`)")
     }
 
     pub fn port(&self) -> u16 {
