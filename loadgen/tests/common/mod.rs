@@ -8,7 +8,7 @@
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,6 +19,8 @@ const SERVER_START_TIMEOUT_MS: u64 = 10_000;
 /// Longest a single loadgen invocation may take before the test kills it.
 pub const LOADGEN_TIMEOUT_MS: u64 = 30_000;
 const POLL_INTERVAL_MS: u64 = 10;
+/// Fresh ports tried before a server's start counts as failed.
+const SERVER_START_ATTEMPTS: u32 = 5;
 
 /// The server binary under test, which must exist: a missing server fails the test.
 fn server_binary() -> PathBuf {
@@ -94,42 +96,81 @@ impl Server {
         Server::spawn(binary, Some(scratch_dir()), extra_args)
     }
 
+    /// Starts `binary` on a free port and waits until it serves it. A port can be
+    /// taken by another test's socket between [`free_port`] and the child's `bind`
+    /// (the child then exits, while a connect to the port may still succeed: another
+    /// server, or a socket connected to itself), so the server counts as started only
+    /// once `INFO server` answers with its own `process_id`; otherwise it is retried on
+    /// a fresh port.
     fn spawn(binary: &Path, data_dir: Option<PathBuf>, extra_args: &[&str]) -> Server {
-        let port = free_port();
-        let mut command = Command::new(binary);
-        command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]);
-        if let Some(dir) = &data_dir {
-            command.arg("--dir").arg(dir);
-        }
-        let child = command
-            .args(extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let server = Server {
-            child,
-            port,
-            data_dir,
-        };
-        server.wait_until_listening();
-        server
-    }
-
-    fn wait_until_listening(&self) {
-        let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+        for _ in 0..SERVER_START_ATTEMPTS {
+            let port = free_port();
+            let mut command = Command::new(binary);
+            command
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"]);
+            if let Some(dir) = &data_dir {
+                command.arg("--dir").arg(dir);
             }
-            thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
+            let child = command
+                .args(extra_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let mut server = Server {
+                child,
+                port,
+                data_dir: data_dir.clone(),
+            };
+            let password = extra_args
+                .iter()
+                .position(|&a| a == "--requirepass")
+                .and_then(|i| extra_args.get(i + 1).copied());
+            if server.wait_until_serving(password) {
+                return server;
+            }
+            // Dropping it would remove the data directory the next try reuses.
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+            std::mem::forget(server);
         }
         panic!(
-            "server did not listen on port {} within {SERVER_START_TIMEOUT_MS} ms",
-            self.port
+            "{} did not serve a port of its own in {SERVER_START_ATTEMPTS} attempts",
+            binary.display()
         );
+    }
+
+    /// Waits until this server answers on its port as itself: `false` if it exited,
+    /// another process answers there, or the start timeout passed.
+    fn wait_until_serving(&mut self, password: Option<&str>) -> bool {
+        let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return false;
+            }
+            match self.process_id(password) {
+                Some(id) => return id == self.child.id(),
+                None => thread::sleep(Duration::from_millis(POLL_INTERVAL_MS)),
+            }
+        }
+        false
+    }
+
+    /// `process_id` from `INFO server` on this server's port (authenticated with
+    /// `password`), `None` while nothing answers there.
+    fn process_id(&self, password: Option<&str>) -> Option<u32> {
+        let userinfo = password.map(|p| format!(":{p}@")).unwrap_or_default();
+        let url = format!("redis://{userinfo}127.0.0.1:{}/", self.port);
+        let mut conn = redis::Client::open(url)
+            .ok()?
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let text: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|id| id.trim().parse().ok())
     }
 
     pub fn pid(&self) -> libc::pid_t {
