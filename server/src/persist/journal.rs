@@ -52,19 +52,7 @@ use corekv_engine::shard::Shard;
 
 use crate::shard::answer::Answer;
 
-/// Syncs of one journal in flight at once: a sync starts while the last one
-/// runs, so a write waits for about one sync instead of the rest of the running
-/// one and then a whole one. `appendfsync always`, 50 clients at pipeline 1 on
-/// ext4 (a virtio disk shared with other work), alternating rounds: two in
-/// flight gave 1.86x the req/s of one; see `writer`'s module doc.
-///
-/// A sync started while another runs waits until it covers at least as many
-/// records as the newest one in flight ([`Journal::may_start_sync`]): each sync
-/// costs the same whatever it covers (a data write and a cache flush of the
-/// device, each a request to it, and the kernel worker's wake-ups on the core's
-/// CPU), so a sync started at once with the few records of the next loop turn
-/// would cost the core as much as one covering a whole group.
-pub(super) const SYNCS_IN_FLIGHT_MAX: usize = 2;
+use super::syncs::Syncs;
 
 /// Redis's reply to writes while the append-only file cannot be written.
 const MISCONF_PREFIX: &str = "MISCONF Errors writing to the AOF file: ";
@@ -114,15 +102,6 @@ pub fn os_error(e: GlommioError<()>) -> std::io::Error {
         Some(code) => std::io::Error::from_raw_os_error(code),
         None => e.into(),
     }
-}
-
-/// A sync handed to the kernel and not yet ended.
-struct SyncInFlight {
-    /// The last LSN it makes durable.
-    lsn: u64,
-    /// Records it covers that no sync started before it covers.
-    covers: u64,
-    started: Instant,
 }
 
 /// What a local waiter ([`Journal::wait_acked`], [`Journal::wait_closed`]) waits
@@ -183,7 +162,7 @@ pub struct Journal {
     /// When the writer's current turn (its I/O) started; `None` between turns.
     pub(super) busy_since: Cell<Option<Instant>>,
     /// Syncs in flight, oldest first.
-    syncs: RefCell<Vec<SyncInFlight>>,
+    syncs: RefCell<Syncs>,
     /// A sync failed: the writer's next turn reports it and syncs again.
     pub(super) sync_error: RefCell<Option<std::io::Error>>,
     /// Bytes of the records of all segments on disk.
@@ -226,7 +205,7 @@ impl Journal {
             unwritten_last: Cell::new(0),
             error: RefCell::new(None),
             busy_since: Cell::new(None),
-            syncs: RefCell::new(Vec::new()),
+            syncs: RefCell::new(Syncs::default()),
             sync_error: RefCell::new(None),
             size_bytes: Cell::new(0),
             reserved_bytes: Cell::new(0),
@@ -513,52 +492,35 @@ impl Journal {
             || (sync_wanted && self.may_start_sync())
     }
 
-    /// The last LSN a sync done or in flight makes durable.
-    fn covered(&self) -> u64 {
-        let started = self.syncs.borrow().iter().map(|s| s.lsn).max();
-        started.unwrap_or(0).max(self.durable.get())
-    }
-
     /// Whether written records are not covered by a sync done or in flight.
     pub(super) fn needs_sync(&self) -> bool {
-        self.written.get() > self.covered()
+        self.written.get() > self.syncs.borrow().covered(self.durable.get())
     }
 
-    /// Whether a sync of the written records may start now: some are not covered,
-    /// and either no sync is in flight, or fewer than [`SYNCS_IN_FLIGHT_MAX`] are
-    /// and the uncovered records are at least as many as the newest sync in flight
-    /// covers. Otherwise they wait for that group to grow or for a sync to end,
+    /// Whether a sync of the written records may start now ([`Syncs::may_start`]);
+    /// otherwise the records wait for their group to grow or for a sync to end,
     /// which wakes the writer.
     pub(super) fn may_start_sync(&self) -> bool {
-        let uncovered = self.written.get().saturating_sub(self.covered());
-        let syncs = self.syncs.borrow();
-        uncovered > 0
-            && match syncs.last() {
-                None => true,
-                Some(newest) => syncs.len() < SYNCS_IN_FLIGHT_MAX && uncovered >= newest.covers,
-            }
+        self.syncs
+            .borrow()
+            .may_start(self.written.get(), self.durable.get())
     }
 
     /// When the oldest sync in flight started.
     pub(super) fn oldest_sync(&self) -> Option<Instant> {
-        self.syncs.borrow().iter().map(|s| s.started).min()
+        self.syncs.borrow().oldest()
     }
 
     /// A sync that makes `lsn` durable was handed to the kernel.
     pub(super) fn sync_started(&self, lsn: u64) {
-        let covers = lsn.saturating_sub(self.covered());
-        self.syncs.borrow_mut().push(SyncInFlight {
-            lsn,
-            covers,
-            started: Instant::now(),
-        });
+        self.syncs.borrow_mut().started(lsn, self.durable.get());
     }
 
     /// The sync started for `lsn` ended: on success `lsn` is durable and its
     /// waiters go on; a failure waits for the writer, which the call wakes either
     /// way (it may start the next sync).
     pub(super) fn synced(&self, lsn: u64, result: std::io::Result<()>) {
-        self.syncs.borrow_mut().retain(|s| s.lsn != lsn);
+        self.syncs.borrow_mut().ended(lsn);
         match result {
             Ok(()) => self.set_durable(lsn),
             Err(e) => *self.sync_error.borrow_mut() = Some(e),

@@ -8,4 +8,5 @@ pub mod datadir;
 pub mod journal;
 pub mod recovery;
 pub mod saver;
+mod syncs;
 pub mod writer;
