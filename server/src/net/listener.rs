@@ -263,7 +263,6 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, mode: Mode) {
 
 fn log_driver(taskrun: TaskRun) {
     let flags = match taskrun {
-        TaskRun::Deferred => "SINGLE_ISSUER|DEFER_TASKRUN",
         TaskRun::Cooperative => "COOP_TASKRUN",
     };
     log::info!("network driver: io_uring ({flags}|TASKRUN_FLAG, multishot receive)");
