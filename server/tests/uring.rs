@@ -499,8 +499,11 @@ fn a_parked_core_answers_each_request_at_once() {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let started = Instant::now();
-            let cmd: &[&str] = if i % 2 == 0 { &["PING"] } else { &["GET", "k"] };
-            assert!(!client.cmd(cmd).is_empty());
+            let (cmd, reply): (&[&str], _) = match i % 2 {
+                0 => (&["PING"], "PONG"),
+                _ => (&["GET", "k"], "v"),
+            };
+            assert_eq!(client.cmd(cmd), reply);
             started.elapsed()
         })
         .collect();

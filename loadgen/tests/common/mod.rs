@@ -103,6 +103,10 @@ impl Server {
     /// once `INFO server` answers with its own `process_id`; otherwise it is retried on
     /// a fresh port.
     fn spawn(binary: &Path, data_dir: Option<PathBuf>, extra_args: &[&str]) -> Server {
+        let password = extra_args
+            .iter()
+            .position(|&a| a == "--requirepass")
+            .and_then(|i| extra_args.get(i + 1).copied());
         for _ in 0..SERVER_START_ATTEMPTS {
             let port = free_port();
             let mut command = Command::new(binary);
@@ -112,65 +116,26 @@ impl Server {
             if let Some(dir) = &data_dir {
                 command.arg("--dir").arg(dir);
             }
-            let child = command
+            let mut child = command
                 .args(extra_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let mut server = Server {
-                child,
-                port,
-                data_dir: data_dir.clone(),
-            };
-            let password = extra_args
-                .iter()
-                .position(|&a| a == "--requirepass")
-                .and_then(|i| extra_args.get(i + 1).copied());
-            if server.wait_until_serving(password) {
-                return server;
+            if wait_until_serving(&mut child, port, password) {
+                return Server {
+                    child,
+                    port,
+                    data_dir,
+                };
             }
-            // Dropping it would remove the data directory the next try reuses.
-            let _ = server.child.kill();
-            let _ = server.child.wait();
-            std::mem::forget(server);
+            let _ = child.kill();
+            let _ = child.wait();
         }
         panic!(
             "{} did not serve a port of its own in {SERVER_START_ATTEMPTS} attempts",
             binary.display()
         );
-    }
-
-    /// Waits until this server answers on its port as itself: `false` if it exited,
-    /// another process answers there, or the start timeout passed.
-    fn wait_until_serving(&mut self, password: Option<&str>) -> bool {
-        let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return false;
-            }
-            match self.process_id(password) {
-                Some(id) => return id == self.child.id(),
-                None => thread::sleep(Duration::from_millis(POLL_INTERVAL_MS)),
-            }
-        }
-        false
-    }
-
-    /// `process_id` from `INFO server` on this server's port (authenticated with
-    /// `password`), `None` while nothing answers there.
-    fn process_id(&self, password: Option<&str>) -> Option<u32> {
-        let userinfo = password.map(|p| format!(":{p}@")).unwrap_or_default();
-        let url = format!("redis://{userinfo}127.0.0.1:{}/", self.port);
-        let mut conn = redis::Client::open(url)
-            .ok()?
-            .get_connection_with_timeout(Duration::from_millis(500))
-            .ok()?;
-        conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        let text: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
-        text.lines()
-            .find_map(|line| line.strip_prefix("process_id:"))
-            .and_then(|id| id.trim().parse().ok())
     }
 
     pub fn pid(&self) -> libc::pid_t {
@@ -254,6 +219,38 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Waits until `child` answers on `port` as itself: `false` if it exited, another
+/// process answers there, or the start timeout passed.
+fn wait_until_serving(child: &mut Child, port: u16, password: Option<&str>) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        match process_id(port, password) {
+            Some(id) => return id == child.id(),
+            None => thread::sleep(Duration::from_millis(POLL_INTERVAL_MS)),
+        }
+    }
+    false
+}
+
+/// `process_id` from `INFO server` on `port` (authenticated with `password`),
+/// `None` while nothing answers there.
+fn process_id(port: u16, password: Option<&str>) -> Option<u32> {
+    let userinfo = password.map(|p| format!(":{p}@")).unwrap_or_default();
+    let url = format!("redis://{userinfo}127.0.0.1:{port}/");
+    let mut conn = redis::Client::open(url)
+        .ok()?
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let text: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .and_then(|id| id.trim().parse().ok())
 }
 
 /// The result of one loadgen run.

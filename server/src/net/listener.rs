@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use glommio::net::TcpListener;
 
-use super::uring::ring::{Acceptor, TaskRun};
+use super::uring::ring::{Acceptor, TASK_RUN_FLAGS};
 use crate::session::Mode;
 use crate::shard::Core;
 
@@ -185,9 +185,11 @@ impl Listeners {
         let fds = sockets.iter().map(AsRawFd::as_raw_fd).collect();
         if listen.driver == Driver::Uring {
             match super::uring::ring::Driver::new() {
-                Ok((driver, taskrun)) => {
+                Ok(driver) => {
                     if core.id == 0 {
-                        log_driver(taskrun);
+                        log::info!(
+                            "network driver: io_uring ({TASK_RUN_FLAGS}, multishot receive)"
+                        );
                     }
                     start_uring(core, driver, &sockets, listen.mode);
                     return Ok(Listeners {
@@ -259,13 +261,6 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, mode: Mode) {
             }
         }
     }
-}
-
-fn log_driver(taskrun: TaskRun) {
-    let flags = match taskrun {
-        TaskRun::Cooperative => "COOP_TASKRUN",
-    };
-    log::info!("network driver: io_uring ({flags}|TASKRUN_FLAG, multishot receive)");
 }
 
 /// Starts this core's ring loop and a multishot accept on each listener.

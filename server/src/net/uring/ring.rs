@@ -22,7 +22,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufs::{BufRing, RECV_BUFFER_GROUP};
 use super::setup::build_ring;
-pub use super::setup::TaskRun;
+pub use super::setup::TASK_RUN_FLAGS;
 use crate::session::Outbox;
 
 /// Turns in a row without passing through glommio's reactor.
@@ -213,8 +213,8 @@ pub struct Driver {
 impl Driver {
     /// Sets up this core's ring (on the core's thread), its receive buffers and its
     /// eventfd.
-    pub fn new() -> std::io::Result<(Rc<Driver>, TaskRun)> {
-        let (ring, taskrun) = build_ring()?;
+    pub fn new() -> std::io::Result<Rc<Driver>> {
+        let ring = build_ring()?;
         let bufs = BufRing::register(&ring)?;
         // Blocking: an io_uring read of a non-blocking eventfd fails at once
         // instead of waiting.
@@ -229,28 +229,25 @@ impl Driver {
         // SAFETY: the eventfd passes to the file, which closes it.
         let eventfd =
             unsafe { BufferedFile::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(efd)) };
-        Ok((
-            Rc::new_cyclic(|me| Driver {
-                me: me.clone(),
-                ring: RefCell::new(ring),
-                bufs: RefCell::new(bufs),
-                ops: RefCell::new(Vec::new()),
-                free: RefCell::new(Vec::new()),
-                backlog: RefCell::new(VecDeque::new()),
-                queued: Cell::new(false),
-                parked: RefCell::new(None),
-                eventfd: Rc::new(eventfd),
-                eventfd_read: RefCell::new(None),
-                eventfd_woken: Cell::new(false),
-                eventfd_waker: Waker::from(Arc::new(EventfdWake)),
-                reaped: RefCell::new(Vec::new()),
-                writers: RefCell::new(Vec::new()),
-                writers_free: RefCell::new(Vec::new()),
-                woken: RefCell::new(Vec::new()),
-                woke_reader: Cell::new(false),
-            }),
-            taskrun,
-        ))
+        Ok(Rc::new_cyclic(|me| Driver {
+            me: me.clone(),
+            ring: RefCell::new(ring),
+            bufs: RefCell::new(bufs),
+            ops: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            backlog: RefCell::new(VecDeque::new()),
+            queued: Cell::new(false),
+            parked: RefCell::new(None),
+            eventfd: Rc::new(eventfd),
+            eventfd_read: RefCell::new(None),
+            eventfd_woken: Cell::new(false),
+            eventfd_waker: Waker::from(Arc::new(EventfdWake)),
+            reaped: RefCell::new(Vec::new()),
+            writers: RefCell::new(Vec::new()),
+            writers_free: RefCell::new(Vec::new()),
+            woken: RefCell::new(Vec::new()),
+            woke_reader: Cell::new(false),
+        }))
     }
 
     /// The loop: a turn, then a park until the kernel completes something or a task

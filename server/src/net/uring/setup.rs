@@ -8,28 +8,22 @@ const RING_ENTRIES: u32 = 1024;
 /// connection.
 const RING_CQ_ENTRIES: u32 = 8 * RING_ENTRIES;
 
-/// How the kernel runs a core's completions.
+/// How the ring runs the kernel's completions, as the start-up log line names it.
+pub const TASK_RUN_FLAGS: &str = "COOP_TASKRUN|TASKRUN_FLAG";
+
+/// The core's ring, `COOP_TASKRUN | TASKRUN_FLAG`: completions run at the core's
+/// next entry into the kernel, without interrupting it (Linux 5.19).
 ///
-/// Rings are built `COOP_TASKRUN | TASKRUN_FLAG`. `SINGLE_ISSUER | DEFER_TASKRUN`
-/// (completions run only when the loop asks) was the first choice until a lone
-/// client was seen waiting about 16 ms per round trip on Linux 6.18: a parked loop
-/// was not woken through the ring's eventfd for deferred completions and came back
-/// only with glommio's next timer (`uring.rs`
+/// `SINGLE_ISSUER | DEFER_TASKRUN` (completions run only when the loop asks) was
+/// the first choice until a lone client was seen waiting about 16 ms per round
+/// trip on Linux 6.18: a parked loop was not woken through the ring's eventfd for
+/// deferred completions and came back only with glommio's next timer (`uring.rs`
 /// `a_parked_core_answers_each_request_at_once`). Deferred task-run is for a
 /// driver that waits on the ring itself rather than through glommio's reactor.
-#[derive(Debug, Clone, Copy)]
-pub enum TaskRun {
-    /// `COOP_TASKRUN | TASKRUN_FLAG`: completions run at the core's next entry into
-    /// the kernel, without interrupting it (Linux 5.19).
-    Cooperative,
-}
-
-/// The core's ring, `COOP_TASKRUN | TASKRUN_FLAG` (see [`TaskRun`]).
-pub(super) fn build_ring() -> std::io::Result<(IoUring, TaskRun)> {
-    let ring = IoUring::builder()
+pub(super) fn build_ring() -> std::io::Result<IoUring> {
+    IoUring::builder()
         .setup_cqsize(RING_CQ_ENTRIES)
         .setup_coop_taskrun()
         .setup_taskrun_flag()
-        .build(RING_ENTRIES)?;
-    Ok((ring, TaskRun::Cooperative))
+        .build(RING_ENTRIES)
 }
