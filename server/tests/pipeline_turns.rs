@@ -7,9 +7,23 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{encode_str, Server};
+
+/// The tests here measure how a core shares its time, so each runs alone: the
+/// journal test's 50 client threads, run beside another, starve its one client of
+/// the CPU it needs to send its next request while the pipeline goes on (a 2-core
+/// machine measured a median of 7 INCRs between two GETs that way, like a server
+/// that ends a pipeline's turn only when its time is up).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// `DEBUG SLEEP` commands in the long pipeline: one batch of them runs for
 /// [`PIPELINE_COMMANDS`] × [`SLEEP_SECONDS`] (0.8 s).
@@ -25,6 +39,7 @@ const PING_WAIT_MAX: Duration = Duration::from_millis(300);
 
 #[test]
 fn a_request_behind_a_long_pipeline_of_slow_commands_waits_for_one_turn() {
+    let _alone = alone();
     let server = Server::with_shards(1, &["--enable-debug-command", "yes"]);
     let (mut pipeline, mut other) = (server.raw(), server.raw());
     let batch = encode_str(&["DEBUG", "SLEEP", SLEEP_SECONDS]).repeat(PIPELINE_COMMANDS);
@@ -62,6 +77,7 @@ const PAIRS_BETWEEN_GETS_MEDIAN_MAX: i64 = 4;
 
 #[test]
 fn a_request_arriving_during_a_pipelines_turn_is_answered_at_the_next_reap() {
+    let _alone = alone();
     let server = Server::with_shards(1, &["--enable-debug-command", "yes"]);
     let (mut pipeline, mut other) = (server.raw(), server.raw());
     let mut pair = encode_str(&["DEBUG", "SLEEP", STREAM_SLEEP_SECONDS]);
@@ -112,6 +128,7 @@ const JOURNAL_PIPELINE: usize = 16;
 /// 64 requests catches).
 #[test]
 fn pipelines_keep_whole_chunks_while_replies_wait_for_the_journal() {
+    let _alone = alone();
     let server = Server::with_shards(1, &["--appendonly", "yes", "--appendfsync", "everysec"]);
     let before = write_calls(server.pid());
     let pipeline: Vec<u8> = (0..JOURNAL_PIPELINE)
