@@ -12,7 +12,7 @@ A new command family adds its rows to ROWS (and, for its values' memory, to
 MEMORY_ROWS); bench/suite.py runs them all as its `families` section.
 
     bench/families.py                    # every family, 3 rounds
-    bench/families.py --family hash,set  # some families
+    bench/families.py --family string,hash,set  # some families (string: GET and SET, the yardstick)
     bench/families.py --quick            # smoke run: short loads, a tenth of the keys
     bench/families.py --memory-only      # the memory table only
 
@@ -60,7 +60,14 @@ def _template(family, pipeline, template):
 TEMPLATE_KEYSPACE = 1000
 
 
+# The `string` family is the yardstick the others are read against: a family's
+# CPU ratio to Redis is compared with GET's and SET's from the same run.
 ROWS = (
+    _t("string", "set"),
+    _t("string", "set", 16),
+    _t("string", "get"),
+    _t("string", "get", 16),
+    _template("string", 1, "GET str:__key__"),
     _t("hash", "hset"),
     _t("hash", "hset", 16),
     _cmd("hash", 1, "HGET", "myhash", "element:__rand_int__"),
@@ -95,6 +102,7 @@ GEO_GRID = [(13 + (i % 40) / 40, 38 + (i // 40) / 25, f"grid:{i}") for i in rang
 # Values written before a family's rows (the HGETALL row reads a 10-field hash, the
 # GEOSEARCH rows the grid).
 PREFILL = {
+    "string": [["MSET", *[x for i in range(TEMPLATE_KEYSPACE) for x in (f"str:{i}", f"value:{i:010d}")]]],
     "hash": [["HSET", "myhash:small", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]],
              ["HSET", "lg:hash", *[x for i in range(TEMPLATE_KEYSPACE) for x in (f"f:{i}", f"value:{i:010d}")]]],
     # The SMEMBERS row reads a 10-member set of strings.

@@ -1,20 +1,33 @@
 #!/usr/bin/env python3
-"""How long a snapshot stalls its shard: the worst PING latency while `BGSAVE`
-walks a 100 MB string and a 1M-field hash that another client keeps changing.
+"""How long a snapshot stalls its shard: GET latency from a second client while
+`BGSAVE` walks big values that another client keeps changing.
 
-One shard, so every client and the snapshot share one core. The loader builds
-the two values; then, for each window, a writer client loops over `APPEND` (10
-bytes to the string), `SETRANGE` (3 bytes at a random offset) and `HSET` (a random
-existing field), while a pinger measures each `PING`'s round trip:
+One shard, so every client and the snapshot share one core (the server pinned to
+one CPU with `--server-cpu`, this script to another with `--client-cpu`). The
+loader builds the dataset and a small string `probe`; then, for each window, a
+writer client loops over changes to the big values, while a reader measures each
+`GET probe`'s round trip:
 
 - `writes`: no snapshot, the baseline;
 - `snapshot+writes`: a `BGSAVE` runs until `INFO persistence` says it is done.
 
-A stall shows as the pinger's worst latency: the shard cannot answer while one
-step of the snapshot (a copy of a value before a write, or one chunk of the walk)
-runs. It is a measurement, not an assertion; run it against release builds:
+Datasets (`--dataset`):
+
+- `big`: a 100 MB string and a 1M-field hash; the writer loops over `APPEND` (10
+  bytes to the string), `SETRANGE` (3 bytes at a random offset) and `HSET` (a
+  random existing field).
+- `hashes`: 100 hashes of 100,000 fields (8-byte names, 16-byte values); the writer
+  sends `HSET` of a random existing field of a random hash, so the snapshot copies
+  fields on write in hashes it has not reached yet.
+
+A stall shows as the reader's p99.9 and worst latency: the shard cannot answer while
+one step of the snapshot (a copy of a value before a write, or one chunk of the
+walk) runs. It is a measurement, not an assertion; run it against release builds,
+and with `--redis` against redis-server (whose BGSAVE forks) for reference:
 
     python3 bench/snapshot_stall.py --server target/release/corekv-server
+    python3 bench/snapshot_stall.py --server target/release/corekv-server --dataset hashes
+    python3 bench/snapshot_stall.py --redis --dataset hashes
 """
 
 import argparse
@@ -31,6 +44,8 @@ import time
 STRING_BYTES = 100 * 1024 * 1024
 STRING_PIECE_BYTES = 1024 * 1024
 HASH_FIELDS = 1_000_000
+HASHES = 100
+HASHES_FIELDS = 100_000
 HSET_FIELDS_PER_COMMAND = 1000
 PIPELINE_DEPTH = 32
 BASELINE_SECONDS = 3.0
@@ -95,16 +110,22 @@ class Conn:
                 self.reply()
 
 
-def start(server, port, data_dir):
+def start(args, data_dir):
+    if args.redis:
+        argv = [args.redis_server, "--port", str(args.port), "--dir", data_dir, "--save", "",
+                "--appendonly", "no"]
+    else:
+        argv = [args.server, "--port", str(args.port), "--shards", "1", "--cpus", str(args.server_cpu),
+                "--dir", data_dir, "--appendonly", "no"]
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--shards", "1", "--dir", data_dir],
+        ["taskset", "-c", str(args.server_cpu), *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         try:
-            Conn(port).call("PING")
+            Conn(args.port).call("PING")
             return proc
         except OSError:
             time.sleep(0.05)
@@ -112,7 +133,27 @@ def start(server, port, data_dir):
     sys.exit("server did not start")
 
 
-def load(conn):
+def hash_field(i):
+    return "f%07d" % i
+
+
+def hash_value(i):
+    return "value-%010d" % i
+
+
+def load_hashes(conn):
+    commands = []
+    for h in range(HASHES):
+        for start_at in range(0, HASHES_FIELDS, HSET_FIELDS_PER_COMMAND):
+            args = ["HSET", "h:%d" % h]
+            for i in range(start_at, start_at + HSET_FIELDS_PER_COMMAND):
+                args += [hash_field(i), hash_value(i)]
+            commands.append(args)
+    conn.pipeline(commands)
+    assert int(conn.call("HLEN", "h:%d" % (HASHES - 1))) == HASHES_FIELDS
+
+
+def load_big(conn):
     piece = b"x" * STRING_PIECE_BYTES
     conn.pipeline([("APPEND", "big", piece)] * (STRING_BYTES // STRING_PIECE_BYTES))
     commands = []
@@ -126,18 +167,29 @@ def load(conn):
     assert int(conn.call("HLEN", "h")) == HASH_FIELDS
 
 
-def writer(port, stop, stats):
+def change_big(rng, count):
+    kind = count % 3
+    if kind == 0:
+        return ("APPEND", "big", "0123456789")
+    if kind == 1:
+        return ("SETRANGE", "big", rng.randrange(STRING_BYTES), "abc")
+    return ("HSET", "h", "f%d" % rng.randrange(HASH_FIELDS), "w%d" % count)
+
+
+def change_hashes(rng, count):
+    return ("HSET", "h:%d" % rng.randrange(HASHES), hash_field(rng.randrange(HASHES_FIELDS)),
+            "w-%014d" % count)
+
+
+DATASETS = {"big": (load_big, change_big), "hashes": (load_hashes, change_hashes)}
+
+
+def writer(port, change, stop, stats):
     conn = Conn(port)
     rng = random.Random(1)
     worst, count = 0.0, 0
     while not stop.is_set():
-        kind = count % 3
-        if kind == 0:
-            args = ("APPEND", "big", "0123456789")
-        elif kind == 1:
-            args = ("SETRANGE", "big", rng.randrange(STRING_BYTES), "abc")
-        else:
-            args = ("HSET", "h", "f%d" % rng.randrange(HASH_FIELDS), "w%d" % count)
+        args = change(rng, count)
         t = time.perf_counter()
         conn.call(*args)
         worst = max(worst, time.perf_counter() - t)
@@ -146,17 +198,18 @@ def writer(port, stop, stats):
     stats["writes"] = count
 
 
-def pinger(port, stop, stats):
+def reader(port, stop, stats):
     conn = Conn(port)
     latencies = []
     while not stop.is_set():
         t = time.perf_counter()
-        conn.call("PING")
+        conn.call("GET", "probe")
         latencies.append(time.perf_counter() - t)
     latencies.sort()
-    stats["pings"] = len(latencies)
-    stats["ping_worst_ms"] = latencies[-1] * 1e3
-    stats["ping_p999_ms"] = latencies[int(len(latencies) * 0.999)] * 1e3
+    stats["gets"] = len(latencies)
+    stats["get_worst_ms"] = latencies[-1] * 1e3
+    stats["get_p99_ms"] = latencies[int(len(latencies) * 0.99)] * 1e3
+    stats["get_p999_ms"] = latencies[int(len(latencies) * 0.999)] * 1e3
 
 
 def bgsave_in_progress(conn):
@@ -164,12 +217,12 @@ def bgsave_in_progress(conn):
     return "rdb_bgsave_in_progress:1" in info
 
 
-def window(port, snapshot):
+def window(port, change, snapshot):
     stop = threading.Event()
     stats = {}
     threads = [
-        threading.Thread(target=writer, args=(port, stop, stats)),
-        threading.Thread(target=pinger, args=(port, stop, stats)),
+        threading.Thread(target=writer, args=(port, change, stop, stats)),
+        threading.Thread(target=reader, args=(port, stop, stats)),
     ]
     for t in threads:
         t.start()
@@ -192,26 +245,37 @@ def window(port, snapshot):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", required=True, help="corekv-server binary")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--server", default="target/release/corekv-server", help="corekv-server binary")
+    parser.add_argument("--redis", action="store_true", help="measure redis-server instead")
+    parser.add_argument("--redis-server", default="redis-server")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="big")
     parser.add_argument("--port", type=int, default=7391)
     parser.add_argument("--rounds", type=int, default=2, help="snapshot windows")
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
     args = parser.parse_args()
+    os.sched_setaffinity(0, {args.client_cpu})
+    load, change = DATASETS[args.dataset]
     data_dir = tempfile.mkdtemp(prefix="corekv-stall-")
-    proc = start(args.server, args.port, data_dir)
+    proc = start(args, data_dir)
     try:
         t = time.perf_counter()
-        load(Conn(args.port))
-        print("loaded 100 MB string and 1M-field hash in %.1f s" % (time.perf_counter() - t))
-        rows = [("writes", window(args.port, False))]
+        conn = Conn(args.port)
+        load(conn)
+        conn.call("SET", "probe", "v" * 32)
+        print("%s: loaded dataset %s in %.1f s" % (
+            "redis-server" if args.redis else "corekv", args.dataset, time.perf_counter() - t))
+        rows = [("writes", window(args.port, change, False))]
         for i in range(args.rounds):
-            rows.append(("snapshot+writes #%d" % (i + 1), window(args.port, True)))
-        print("%-20s %8s %8s %14s %14s %16s" % (
-            "window", "seconds", "pings", "ping p99.9 ms", "ping worst ms", "write worst ms"))
+            rows.append(("snapshot+writes #%d" % (i + 1), window(args.port, change, True)))
+        print("%-20s %8s %8s %11s %13s %12s %15s %15s" % (
+            "window", "seconds", "GETs", "GET p99 ms", "GET p99.9 ms", "GET worst ms", "writes",
+            "write worst ms"))
         for name, s in rows:
-            print("%-20s %8.2f %8d %14.2f %14.2f %16.2f" % (
-                name, s["seconds"], s["pings"], s["ping_p999_ms"], s["ping_worst_ms"],
-                s["write_worst_ms"]))
+            print("%-20s %8.2f %8d %11.2f %13.2f %12.2f %15d %15.2f" % (
+                name, s["seconds"], s["gets"], s["get_p99_ms"], s["get_p999_ms"], s["get_worst_ms"],
+                s["writes"], s["write_worst_ms"]))
     finally:
         proc.kill()
         proc.wait()
