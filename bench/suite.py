@@ -1044,6 +1044,9 @@ def main():
     benchlib.require_tools("redis-server", "redis-benchmark", "redis-cli", "taskset")
     if not args.no_build:
         build(args)
+    elif "floor" in args.only and not os.path.exists(RAW_LOOP):
+        ap.error(f"--no-build: the floor section needs {RAW_LOOP} "
+                 f"(cargo build --release -p corekv-loadgen --example {RAW_LOOP_EXAMPLE})")
     plan = Plan(best={}, fixed=args.rate or 0)
     results = {
         "format": "corekv-bench-suite/3",
