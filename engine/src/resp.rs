@@ -79,6 +79,19 @@ pub enum ArgRef {
 }
 
 impl ArgRef {
+    /// The argument's length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            ArgRef::Range(r) => r.len(),
+            ArgRef::Owned(b) => b.len(),
+        }
+    }
+
+    /// Whether the argument is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The same argument, its range moved `base` bytes further into the buffer.
     fn offset(self, base: usize) -> ArgRef {
         match self {

@@ -201,6 +201,29 @@ fn client_query_buffer_limit_closes_only_the_client_that_outgrows_it() {
     assert_eq!(admin.cmd(&["STRLEN", "under"]), under.len().to_string());
 }
 
+/// A request just over the limit: the buffer passes the limit only with the bytes
+/// that complete the request, so a check of the buffer after each read alone would
+/// run it; its announced length already tells that it cannot fit.
+#[test]
+fn a_request_just_over_the_query_buffer_limit_is_refused() {
+    let server = Server::with_shards(1, &[]);
+    let mut admin = server.raw();
+    let limit = QUERY_BUFFER_LIMIT.to_string();
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "client-query-buffer-limit", &limit]),
+        "OK"
+    );
+    let mut big = Raw::connect(server.port());
+    let value = "y".repeat(QUERY_BUFFER_LIMIT);
+    let request = format!(
+        "*3\r\n$3\r\nSET\r\n$4\r\nover\r\n${}\r\n{value}\r\n",
+        value.len()
+    );
+    let _ = big.stream.write_all(request.as_bytes());
+    assert!(big.read_to_eof().is_empty(), "closed without a reply");
+    assert_eq!(admin.cmd(&["EXISTS", "over"]), "0");
+}
+
 /// `Cpus_allowed_list` of every thread of `pid` named `name_prefix*`.
 fn thread_cpus(pid: u32, name_prefix: &str) -> Vec<String> {
     let mut cpus = Vec::new();

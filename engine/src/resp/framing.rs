@@ -65,6 +65,18 @@ impl Framed {
         self.ends.is_empty()
     }
 
+    /// The argument bytes of the largest framed request.
+    pub fn largest_request_bytes(&self) -> usize {
+        let mut from = 0;
+        let mut largest = 0;
+        for &end in &self.ends {
+            let bytes = self.args[from..end].iter().map(ArgRef::len).sum();
+            largest = largest.max(bytes);
+            from = end;
+        }
+        largest
+    }
+
     /// Forgets every framed request.
     pub fn clear(&mut self) {
         self.args.clear();

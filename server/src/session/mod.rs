@@ -284,6 +284,17 @@ impl Session {
             let framing = admission::framing(&self.core, &self.client);
             let (consumed, error) =
                 frame_batch(&self.input, framing, &mut self.parser, &mut self.framed);
+            // A request over the limit is refused even when it arrived whole: Redis
+            // holds a request in its query buffer until it is complete, so it would
+            // have closed the client before running it.
+            let limit = hot.query_buffer_limit.load(Ordering::Relaxed);
+            if consumed as u64 > limit && self.framed.largest_request_bytes() as u64 > limit {
+                log::warn!(
+                    "closing client {} that reached max query buffer length",
+                    self.client.id
+                );
+                return Err(End::QueryBufferLimit);
+            }
             take_batch(&mut self.input, consumed, &mut self.framed, &mut self.batch);
             match self.mode {
                 Mode::Commands => self.run_batch().await?,
@@ -326,7 +337,15 @@ impl Session {
         let mut info = self.client.info.borrow_mut();
         info.qbuf = self.input.len();
         info.input_alloc_bytes = self.input.capacity();
-        if self.input.len() as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
+        // A request whose announced bulk is past the limit is refused as soon as its
+        // length is known: the rest of it could otherwise arrive in one handover
+        // and the request run before the buffer was ever seen over the limit.
+        let held = self
+            .parser
+            .input_wanted()
+            .unwrap_or(0)
+            .max(self.input.len());
+        if held as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
             log::warn!(
                 "closing client {} that reached max query buffer length",
                 self.client.id
