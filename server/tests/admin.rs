@@ -171,15 +171,22 @@ fn sigint_and_sigterm_stop_with_exit_code_zero_and_keep_acknowledged_writes() {
     }
 }
 
-#[test]
-fn client_query_buffer_limit_closes_only_the_client_that_outgrows_it() {
-    let server = Server::with_shards(2, &[]);
+/// A server on `shards` shards with `client-query-buffer-limit` set to
+/// [`QUERY_BUFFER_LIMIT`], and the connection that set it.
+fn with_query_buffer_limit(shards: usize) -> (Server, Raw) {
+    let server = Server::with_shards(shards, &[]);
     let mut admin = server.raw();
     let limit = QUERY_BUFFER_LIMIT.to_string();
     assert_eq!(
         admin.cmd(&["CONFIG", "SET", "client-query-buffer-limit", &limit]),
         "OK"
     );
+    (server, admin)
+}
+
+#[test]
+fn client_query_buffer_limit_closes_only_the_client_that_outgrows_it() {
+    let (server, mut admin) = with_query_buffer_limit(2);
     let under = "x".repeat(QUERY_BUFFER_LIMIT * 9 / 10);
     assert_eq!(admin.cmd(&["SET", "under", &under]), "OK");
 
@@ -206,13 +213,7 @@ fn client_query_buffer_limit_closes_only_the_client_that_outgrows_it() {
 /// run it; its announced length already tells that it cannot fit.
 #[test]
 fn a_request_just_over_the_query_buffer_limit_is_refused() {
-    let server = Server::with_shards(1, &[]);
-    let mut admin = server.raw();
-    let limit = QUERY_BUFFER_LIMIT.to_string();
-    assert_eq!(
-        admin.cmd(&["CONFIG", "SET", "client-query-buffer-limit", &limit]),
-        "OK"
-    );
+    let (server, mut admin) = with_query_buffer_limit(1);
     let mut big = Raw::connect(server.port());
     let value = "y".repeat(QUERY_BUFFER_LIMIT);
     let request = format!(

@@ -287,13 +287,8 @@ impl Session {
             // A request over the limit is refused even when it arrived whole: Redis
             // holds a request in its query buffer until it is complete, so it would
             // have closed the client before running it.
-            let limit = hot.query_buffer_limit.load(Ordering::Relaxed);
-            if consumed as u64 > limit && self.framed.largest_request_bytes() as u64 > limit {
-                log::warn!(
-                    "closing client {} that reached max query buffer length",
-                    self.client.id
-                );
-                return Err(End::QueryBufferLimit);
+            if consumed as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
+                self.check_query_buffer(self.framed.largest_request_bytes())?;
             }
             take_batch(&mut self.input, consumed, &mut self.framed, &mut self.batch);
             match self.mode {
@@ -338,14 +333,22 @@ impl Session {
         info.qbuf = self.input.len();
         info.input_alloc_bytes = self.input.capacity();
         // A request whose announced bulk is past the limit is refused as soon as its
-        // length is known: the rest of it could otherwise arrive in one handover
-        // and the request run before the buffer was ever seen over the limit.
-        let held = self
-            .parser
-            .input_wanted()
-            .unwrap_or(0)
-            .max(self.input.len());
-        if held as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
+        // length is known, before the rest of it is buffered.
+        let wanted = self.parser.input_wanted().unwrap_or(0);
+        self.check_query_buffer(wanted.max(self.input.len()))
+    }
+
+    /// Ends a client that holds (or would need to hold) more than
+    /// `client-query-buffer-limit` bytes of requests.
+    fn check_query_buffer(&self, held: usize) -> Result<(), End> {
+        let limit = self
+            .core
+            .global
+            .config
+            .hot
+            .query_buffer_limit
+            .load(Ordering::Relaxed);
+        if held as u64 > limit {
             log::warn!(
                 "closing client {} that reached max query buffer length",
                 self.client.id
