@@ -718,7 +718,11 @@ impl Driver {
             if let Some(bid) = cqueue::buffer_select(flags) {
                 let mut bufs = self.bufs.borrow_mut();
                 let mut input = conn.input.borrow_mut();
-                input.extend_from_slice(bufs.filled(bid, res as usize));
+                // A connection that stopped reading (refused, closing) reads nothing
+                // more: what the kernel still hands over is dropped, not copied.
+                if !conn.stopping.get() {
+                    input.extend_from_slice(bufs.filled(bid, res as usize));
+                }
                 bufs.give_back(bid);
                 if input.len() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true) {
                     self.queue(Op::Cancel, opcode::AsyncCancel::new(slot).build());
