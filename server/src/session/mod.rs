@@ -383,11 +383,18 @@ impl Session {
             self.outbox.hold();
             let cmds = &mut self.batch[next..next + commands];
             next += commands;
-            let run = crate::exec::run_batch(&self.core, &mut self.client, cmds, &mut self.out);
-            if timed {
-                self.ns_per_command = busy_time(run).await.as_nanos() as u64 / commands as u64;
-            } else {
-                run.await;
+            let busy = {
+                let (core, client, out) = (&self.core, &mut self.client, &mut self.out);
+                let mut run = std::pin::pin!(crate::exec::run_batch(core, client, cmds, out));
+                if timed {
+                    Some(busy_time(run.as_mut()).await)
+                } else {
+                    run.await;
+                    None
+                }
+            };
+            if let Some(busy) = busy {
+                self.ns_per_command = busy.as_nanos() as u64 / commands as u64;
             }
             crate::commands::client::after_chunk(&mut self.client, &mut self.out, mark, mode);
             self.reply_bytes_per_command = self.out.len() / commands;
@@ -482,8 +489,12 @@ fn reap_network() -> bool {
 /// chunk, whose own wait would shrink the one after, down to one command (and one
 /// journal write) per chunk: `appendfsync everysec` at pipeline 16 ran at 6x the
 /// CPU per request that way.
-async fn busy_time(run: impl Future<Output = ()>) -> Duration {
-    let mut run = std::pin::pin!(run);
+///
+/// The run is borrowed, pinned where the caller holds it: taken by value, an
+/// `async fn`'s argument and its pinned local would be two slots of its size in
+/// the connection task's state, which an idle connection keeps for as long as it
+/// lives.
+async fn busy_time(mut run: std::pin::Pin<&mut impl Future<Output = ()>>) -> Duration {
     let mut busy = Duration::ZERO;
     std::future::poll_fn(move |cx| {
         let started = Instant::now();
