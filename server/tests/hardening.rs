@@ -393,6 +393,9 @@ fn unauthenticated_clients_send_small_requests() {
     // (its provided buffers, 2 MiB) into a connection's input, which grows by
     // doubling: 4 MiB of pages per connection, against the 32 MiB each one sends.
     const TRANSIENT_KIB_MAX: u64 = FLOODS as u64 * 4 * 1024;
+    // Once the connections are gone and the allocator's decay has passed: their
+    // memory is back, give or take the allocator's bookkeeping.
+    const KEPT_KIB_MAX: u64 = 1024;
     let server = Server::start(&["--requirepass", "pw"]);
     let rss_before = server.rss_kib();
     let mut floods: Vec<Raw> = (0..FLOODS).map(|_| Raw::connect(server.port())).collect();
@@ -416,7 +419,10 @@ fn unauthenticated_clients_send_small_requests() {
     std::thread::sleep(FREED_PAGES_RETURNED);
     let kept_kib = server.rss_kib().saturating_sub(rss_before);
     eprintln!("RSS kept {kept_kib} KiB after the floods");
-    assert!(kept_kib < 1024, "RSS kept {kept_kib} KiB after the floods");
+    assert!(
+        kept_kib < KEPT_KIB_MAX,
+        "RSS kept {kept_kib} KiB after the floods"
+    );
     let mut wide = Raw::connect(server.port());
     let mut request = b"*11\r\n".to_vec();
     request.extend_from_slice(&b"$1\r\nx\r\n".repeat(11));
