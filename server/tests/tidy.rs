@@ -27,8 +27,6 @@ const CRATES: &[&str] = &["engine", "server", "replication", "loadgen"];
 /// Today's offenders: `(file, function or "" for the file, lines)`. Each may shrink,
 /// never grow; remove an entry once it is under the limit.
 const RATCHET: &[(&str, &str, usize)] = &[
-    ("engine/src/journal.rs", "", 847),
-    ("engine/src/journal.rs", "encode", 104),
     (
         "replication/src/sync_tests.rs",
         "a_snapshot_must_be_the_one_the_handshake_announced",
