@@ -32,8 +32,6 @@ const RATCHET: &[(&str, &str, usize)] = &[
         "a_snapshot_must_be_the_one_the_handshake_announced",
         94,
     ),
-    ("server/src/persist/recovery.rs", "prepare", 129),
-    ("server/src/persist/recovery.rs", "replay", 98),
     ("server/src/repl/master.rs", "serve", 110),
 ];
 
