@@ -26,14 +26,11 @@ const CRATES: &[&str] = &["engine", "server", "replication", "loadgen"];
 
 /// Today's offenders: `(file, function or "" for the file, lines)`. Each may shrink,
 /// never grow; remove an entry once it is under the limit.
-const RATCHET: &[(&str, &str, usize)] = &[
-    (
-        "replication/src/sync_tests.rs",
-        "a_snapshot_must_be_the_one_the_handshake_announced",
-        94,
-    ),
-    ("server/src/repl/master.rs", "serve", 110),
-];
+const RATCHET: &[(&str, &str, usize)] = &[(
+    "replication/src/sync_tests.rs",
+    "a_snapshot_must_be_the_one_the_handshake_announced",
+    94,
+)];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
