@@ -449,12 +449,19 @@ fn loading(snapshot_lsn: u64, snapshot_bytes_max: usize) -> ReplicaStream {
     ReplicaStream::start(config, &SyncRequest::fresh(0, 1), reply).expect("starts")
 }
 
-#[test]
-fn a_snapshot_must_be_the_one_the_handshake_announced() {
+/// A master shard holding one key, and its snapshot image as shard 0 of 1 at LSN
+/// 10: the one `loading(10, _)` announces.
+fn announced_image() -> (TestShard, Vec<u8>) {
     let mut master = TestShard::default();
     master.run(&["SET", "k", "v"]);
-    let mut shard = Shard::new(0, 7);
     let image = image_of(&master.shard, 0, 1, 10);
+    (master, image)
+}
+
+#[test]
+fn a_snapshot_must_be_the_one_the_handshake_announced() {
+    let (master, _) = announced_image();
+    let mut shard = Shard::new(0, 7);
     // Wrong LSN, shard id or shard count: refused as soon as the header is in.
     for (bad, got) in [
         (image_of(&master.shard, 0, 1, 9), (0, 1, 9)),
@@ -475,7 +482,12 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
             .to_string()
             .contains("expected shard 0 of 1 at LSN 10"));
     }
-    // Too large for the replica's bound.
+}
+
+#[test]
+fn a_snapshot_over_the_replicas_bound_is_refused() {
+    let (_, image) = announced_image();
+    let mut shard = Shard::new(0, 7);
     let mut s = loading(10, image.len() - 1);
     let error = s.on_frame(Frame::SnapshotChunk(&image), &mut shard);
     assert_eq!(
@@ -484,7 +496,12 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
             bytes_max: image.len() - 1
         })
     );
-    // Cut short, then ended.
+}
+
+#[test]
+fn a_snapshot_cut_short_fails_at_its_end() {
+    let (_, image) = announced_image();
+    let mut shard = Shard::new(0, 7);
     let mut s = loading(10, 1 << 20);
     s.on_frame(Frame::SnapshotChunk(&image[..image.len() - 1]), &mut shard)
         .expect("a prefix");
@@ -496,7 +513,12 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
         ),
         "{error:?}"
     );
-    // Frames out of place.
+}
+
+#[test]
+fn snapshot_and_record_frames_out_of_place_are_refused() {
+    let (_, image) = announced_image();
+    let mut shard = Shard::new(0, 7);
     let mut s = loading(10, 1 << 20);
     let records = set_records(11, 1);
     assert_eq!(
@@ -518,7 +540,12 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
         s.on_frame(Frame::SnapshotEnd, &mut shard).err(),
         Some(StreamError::Broken)
     );
-    // The whole image loads, at its LSN.
+}
+
+#[test]
+fn the_announced_snapshot_loads_at_its_lsn() {
+    let (master, image) = announced_image();
+    let mut shard = Shard::new(0, 7);
     let mut s = loading(10, 1 << 20);
     s.on_frame(Frame::SnapshotChunk(&image), &mut shard)
         .expect("whole");
@@ -528,7 +555,10 @@ fn a_snapshot_must_be_the_one_the_handshake_announced() {
     assert_eq!(view(&loaded, 0), view(&master.shard, 0));
     assert_eq!(loaded.log().last_lsn(), 10);
     assert_eq!(s.ack_lsn(), Some(10));
-    // A CONTINUE from somewhere else than asked.
+}
+
+#[test]
+fn a_continue_must_be_from_where_the_replica_asked() {
     let request = SyncRequest {
         shard: 0,
         shards: 1,

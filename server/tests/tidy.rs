@@ -5,9 +5,8 @@
 //!   can only be understood, tested and changed together.
 //! - **Functions short enough to read whole, files short enough to hold in mind.** A
 //!   function over [`FUNCTION_LINES_MAX`] lines or a file over [`FILE_CODE_LINES_MAX`]
-//!   code lines (before its `#[cfg(test)]` module) fails the test, unless it is in
-//!   [`RATCHET`] with a size it has not outgrown. The list may only shrink: an entry
-//!   that is back under the limit, or no longer exists, fails too, so it gets removed.
+//!   code lines (before its `#[cfg(test)]` module) fails the test, with no list of
+//!   exceptions: it gets split along a real seam instead.
 //!
 //! The scanner is lexical (comments, strings and char literals skipped; braces
 //! matched), which is enough for rustfmt-formatted code.
@@ -23,21 +22,6 @@ const FILE_CODE_LINES_MAX: usize = 800;
 
 /// Crates whose `src/` is checked.
 const CRATES: &[&str] = &["engine", "server", "replication", "loadgen"];
-
-/// Today's offenders: `(file, function or "" for the file, lines)`. Each may shrink,
-/// never grow; remove an entry once it is under the limit.
-const RATCHET: &[(&str, &str, usize)] = &[
-    ("engine/src/journal.rs", "", 847),
-    ("engine/src/journal.rs", "encode", 104),
-    (
-        "replication/src/sync_tests.rs",
-        "a_snapshot_must_be_the_one_the_handshake_announced",
-        94,
-    ),
-    ("server/src/persist/recovery.rs", "prepare", 129),
-    ("server/src/persist/recovery.rs", "replay", 98),
-    ("server/src/repl/master.rs", "serve", 110),
-];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -426,7 +410,7 @@ fn no_module_cycles() {
 #[test]
 fn functions_and_files_stay_short() {
     let root = workspace();
-    let mut over: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut problems = Vec::new();
     for krate in CRATES {
         let mut files = Vec::new();
         rust_files(&root.join(krate).join("src"), &mut files);
@@ -441,39 +425,17 @@ fn functions_and_files_stay_short() {
             let code = before_tests(&code);
             let file_lines = code.lines().count();
             if file_lines > FILE_CODE_LINES_MAX {
-                over.insert((rel.clone(), String::new()), file_lines);
+                problems.push(format!(
+                    "{rel} has {file_lines} code lines (limit {FILE_CODE_LINES_MAX}): split it"
+                ));
             }
             for (name, lines) in functions(code) {
                 if lines > FUNCTION_LINES_MAX {
-                    let slot = over.entry((rel.clone(), name)).or_default();
-                    *slot = (*slot).max(lines);
+                    problems.push(format!(
+                        "{rel}: fn {name} has {lines} lines (limit {FUNCTION_LINES_MAX}): split it"
+                    ));
                 }
             }
-        }
-    }
-    let mut problems = Vec::new();
-    for ((file, name), &lines) in &over {
-        let what = if name.is_empty() {
-            format!("{file} has {lines} code lines (limit {FILE_CODE_LINES_MAX})")
-        } else {
-            format!("{file}: fn {name} has {lines} lines (limit {FUNCTION_LINES_MAX})")
-        };
-        match RATCHET.iter().find(|(f, n, _)| f == file && n == name) {
-            None => problems.push(format!("{what}: split it")),
-            Some(&(_, _, allowed)) if lines > allowed => {
-                problems.push(format!("{what}: grew past its ratchet of {allowed}"))
-            }
-            Some(&(_, _, allowed)) if lines < allowed => problems.push(format!(
-                "{what}: shrank below its ratchet of {allowed}; lower the entry"
-            )),
-            Some(_) => {}
-        }
-    }
-    for (file, name, _) in RATCHET {
-        if !over.contains_key(&(file.to_string(), name.to_string())) {
-            problems.push(format!(
-                "{file} {name}: within the limits now; remove its ratchet entry"
-            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -143,26 +143,74 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
     format!("{}: {e}", path.display())
 }
 
+/// Steps 1–3 for one shard, up to the barrier: its snapshot loaded, its journal
+/// read and cut where its valid records end.
 fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepared, String> {
     let sdir = datadir::shard_dir(&opts.dir, id);
-    datadir::create_dir_durably(&sdir).map_err(|e| io_err(&sdir, e))?;
-    let marker = datadir::resync_marker(&sdir);
+    let listing = shard_files(&sdir, id)?;
+    let mut shard = Shard::new(id, opts.seed).with_limits(opts.limits);
+    let snapshot_lsn = load_newest_snapshot(&mut shard, &listing.snapshots, opts, id, progress)?;
+    let journal = scan_journal(opts, &listing.segments, snapshot_lsn, progress)?;
+    let segments = journal.segments;
+    let first_lsn = segments.iter().find_map(|s| s.records.first().map(|r| r.1));
+    if let Some(first) = first_lsn {
+        if first > snapshot_lsn + 1 {
+            return Err(format!(
+                "shard {id}: the journal starts at LSN {first} but the snapshot is at LSN \
+                 {snapshot_lsn}: records in between are missing"
+            ));
+        }
+    }
+    let last_lsn = journal
+        .next_lsn
+        .map_or(snapshot_lsn, |e| (e - 1).max(snapshot_lsn));
+    let append_to = match segments.last() {
+        Some(s) => (s.first_lsn, s.path.clone()),
+        None => (last_lsn + 1, datadir::segment_path(&sdir, last_lsn + 1)),
+    };
+    Ok(Prepared {
+        shard,
+        snapshot_lsn,
+        segments,
+        last_lsn,
+        append_to,
+        cut_records: journal.cut_records,
+    })
+}
+
+/// Step 1: makes sure the shard's directory `sdir` exists, empties it if a full
+/// sync from a master did not finish there (what it holds is neither the old data
+/// nor the master's), deletes files a crash left half-written, and lists the rest.
+fn shard_files(sdir: &Path, id: usize) -> Result<datadir::Listing, String> {
+    datadir::create_dir_durably(sdir).map_err(|e| io_err(sdir, e))?;
+    let marker = datadir::resync_marker(sdir);
     if marker.exists() {
         log::warn!(
             "shard {id}: a full sync from the master did not finish; starting the shard empty"
         );
-        datadir::remove_all(&sdir).map_err(|e| io_err(&sdir, e))?;
+        datadir::remove_all(sdir).map_err(|e| io_err(sdir, e))?;
         std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
     }
-    let listing = datadir::list(&sdir).map_err(|e| io_err(&sdir, e))?;
+    let listing = datadir::list(sdir).map_err(|e| io_err(sdir, e))?;
     for leftover in &listing.leftovers {
         log::info!("removing unfinished {}", leftover.display());
         std::fs::remove_file(leftover).map_err(|e| io_err(leftover, e))?;
     }
-    let mut shard = Shard::new(id, opts.seed).with_limits(opts.limits);
-    let snapshot_lsn = match listing.snapshots.last() {
+    Ok(listing)
+}
+
+/// Step 2: loads the newest of `snapshots` (oldest first) into `shard` and deletes
+/// the older ones; returns its LSN, 0 without a snapshot.
+fn load_newest_snapshot(
+    shard: &mut Shard,
+    snapshots: &[(u64, PathBuf)],
+    opts: &Options,
+    id: usize,
+    progress: &LoadProgress,
+) -> Result<u64, String> {
+    let snapshot_lsn = match snapshots.last() {
         Some((lsn, path)) => {
-            let bytes = load_snapshot(&mut shard, path, *lsn, id, opts.shards)?;
+            let bytes = load_snapshot(shard, path, *lsn, id, opts.shards)?;
             progress.total_bytes.fetch_add(bytes, Ordering::Relaxed);
             progress.done_bytes.fetch_add(bytes, Ordering::Relaxed);
             *lsn
@@ -170,14 +218,48 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
         None => 0,
     };
     // Older snapshots are kept only until the newer one is complete.
-    for (_, path) in &listing.snapshots[..listing.snapshots.len().saturating_sub(1)] {
+    for (_, path) in &snapshots[..snapshots.len().saturating_sub(1)] {
         let _ = std::fs::remove_file(path);
     }
-    let mut segments = Vec::new();
-    let mut expected: Option<u64> = None;
-    let all = &listing.segments;
+    Ok(snapshot_lsn)
+}
+
+/// Step 3's result: the journal segments after the snapshot, read and cut where
+/// their valid records end.
+struct ScannedJournal {
+    segments: Vec<Loaded>,
+    /// The LSN after the last valid record; `None` if no segment holds one.
+    next_lsn: Option<u64>,
+    /// A torn tail or a corrupt record was cut off.
+    cut_records: bool,
+}
+
+/// What recovery cut off at the end of a segment's valid records.
+enum Cut {
+    /// Nothing: the segment ends cleanly.
+    Nothing,
+    /// The torn tail of the last segment: a write a crash cut short.
+    TornTail,
+    /// A corrupt record and everything after it, in this segment and the later
+    /// ones (`journal-truncate-corrupt yes`).
+    Corrupt,
+}
+
+/// Step 3: reads the segments `all` (by first LSN, oldest first) that hold records
+/// after `snapshot_lsn`, checks that their LSNs follow one another, and cuts the
+/// journal where its valid records end.
+fn scan_journal(
+    opts: &Options,
+    all: &[(u64, PathBuf)],
+    snapshot_lsn: u64,
+    progress: &LoadProgress,
+) -> Result<ScannedJournal, String> {
+    let mut scanned = ScannedJournal {
+        segments: Vec::new(),
+        next_lsn: None,
+        cut_records: false,
+    };
     let mut cut = false;
-    let mut cut_records = false;
     for (k, (first, path)) in all.iter().enumerate() {
         if cut {
             log::warn!(
@@ -193,84 +275,96 @@ fn prepare(opts: &Options, id: usize, progress: &LoadProgress) -> Result<Prepare
             std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
             continue;
         }
-        let mut buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
-        progress
-            .total_bytes
-            .fetch_add(buf.len() as u64, Ordering::Relaxed);
-        let mut scanner = Scanner::new(&buf);
-        let mut records = Vec::new();
-        for r in scanner.by_ref() {
-            let want = expected.unwrap_or(*first);
-            if r.lsn != want {
-                return Err(format!(
-                    "journal {} is corrupt at offset {}: LSN {} where {want} belongs",
-                    path.display(),
-                    r.offset,
-                    r.lsn
-                ));
-            }
-            expected = Some(r.lsn + 1);
-            records.push((r.offset, r.lsn, r.payload));
-        }
+        let (segment, end) = read_segment(*first, path, &mut scanned.next_lsn, progress)?;
         let last_segment = k + 1 == all.len();
-        match release_reserved(path, scanner.end(), &mut buf)? {
-            End::Clean | End::Reserved { .. } => {}
-            End::TornTail { offset } if last_segment => {
-                log::warn!(
-                    "journal {}: torn tail at offset {offset} ({} bytes after the last whole record), truncated",
-                    path.display(),
-                    buf.len() - offset
-                );
-                truncate(path, offset)?;
-                cut_records = true;
-            }
-            End::TornTail { offset } | End::Corrupt { offset } => {
-                if !opts.truncate_corrupt {
-                    return Err(format!(
-                        "journal {} is corrupt at offset {offset} (of {} bytes); start with \
-                         --journal-truncate-corrupt yes to cut it there, losing every later write",
-                        path.display(),
-                        buf.len()
-                    ));
-                }
-                log::warn!(
-                    "journal {}: corrupt at offset {offset}, truncated there (journal-truncate-corrupt yes)",
-                    path.display()
-                );
-                truncate(path, offset)?;
+        match cut_bad_end(opts, path, end, segment.buf.len(), last_segment)? {
+            Cut::Nothing => {}
+            Cut::TornTail => scanned.cut_records = true,
+            Cut::Corrupt => {
                 cut = true;
-                cut_records = true;
+                scanned.cut_records = true;
             }
         }
-        segments.push(Loaded {
-            first_lsn: *first,
-            path: path.clone(),
-            buf,
-            records,
-        });
+        scanned.segments.push(segment);
     }
-    let first_lsn = segments.iter().find_map(|s| s.records.first().map(|r| r.1));
-    if let Some(first) = first_lsn {
-        if first > snapshot_lsn + 1 {
+    Ok(scanned)
+}
+
+/// Reads the segment at `path`, named by its first LSN `first`, and its valid
+/// records, which must carry the LSNs from `next_lsn` (from `first` if `None`) on;
+/// advances `next_lsn` past them. Returns the segment and how its records ended.
+fn read_segment(
+    first: u64,
+    path: &Path,
+    next_lsn: &mut Option<u64>,
+    progress: &LoadProgress,
+) -> Result<(Loaded, End), String> {
+    let mut buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    progress
+        .total_bytes
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    let mut scanner = Scanner::new(&buf);
+    let mut records = Vec::new();
+    for r in scanner.by_ref() {
+        let want = next_lsn.unwrap_or(first);
+        if r.lsn != want {
             return Err(format!(
-                "shard {id}: the journal starts at LSN {first} but the snapshot is at LSN \
-                 {snapshot_lsn}: records in between are missing"
+                "journal {} is corrupt at offset {}: LSN {} where {want} belongs",
+                path.display(),
+                r.offset,
+                r.lsn
             ));
         }
+        *next_lsn = Some(r.lsn + 1);
+        records.push((r.offset, r.lsn, r.payload));
     }
-    let last_lsn = expected.map_or(snapshot_lsn, |e| (e - 1).max(snapshot_lsn));
-    let append_to = match segments.last() {
-        Some(s) => (s.first_lsn, s.path.clone()),
-        None => (last_lsn + 1, datadir::segment_path(&sdir, last_lsn + 1)),
+    let end = release_reserved(path, scanner.end(), &mut buf)?;
+    let segment = Loaded {
+        first_lsn: first,
+        path: path.to_path_buf(),
+        buf,
+        records,
     };
-    Ok(Prepared {
-        shard,
-        snapshot_lsn,
-        segments,
-        last_lsn,
-        append_to,
-        cut_records,
-    })
+    Ok((segment, end))
+}
+
+/// Cuts the segment at `path` (`len` bytes) where its records stopped being
+/// valid: a torn tail of the last segment always, damage anywhere else only with
+/// `journal-truncate-corrupt yes` (otherwise start-up stops with an error).
+fn cut_bad_end(
+    opts: &Options,
+    path: &Path,
+    end: End,
+    len: usize,
+    last_segment: bool,
+) -> Result<Cut, String> {
+    match end {
+        End::Clean | End::Reserved { .. } => Ok(Cut::Nothing),
+        End::TornTail { offset } if last_segment => {
+            log::warn!(
+                "journal {}: torn tail at offset {offset} ({} bytes after the last whole record), truncated",
+                path.display(),
+                len - offset
+            );
+            truncate(path, offset)?;
+            Ok(Cut::TornTail)
+        }
+        End::TornTail { offset } | End::Corrupt { offset } => {
+            if !opts.truncate_corrupt {
+                return Err(format!(
+                    "journal {} is corrupt at offset {offset} (of {len} bytes); start with \
+                     --journal-truncate-corrupt yes to cut it there, losing every later write",
+                    path.display(),
+                ));
+            }
+            log::warn!(
+                "journal {}: corrupt at offset {offset}, truncated there (journal-truncate-corrupt yes)",
+                path.display()
+            );
+            truncate(path, offset)?;
+            Ok(Cut::Corrupt)
+        }
+    }
 }
 
 /// Cuts off the zeros a journal writer reserved after the last record, if the scan
@@ -373,12 +467,8 @@ fn replay(
         append_to,
         cut_records,
     } = p;
-    let started = Instant::now();
     let total_bytes: usize = segments.iter().map(|s| s.buf.len()).sum();
-    let mut done_bytes = 0;
-    let mut last_report = Instant::now();
-    let mut reported = 0u64;
-    let mut applied = 0u64;
+    let mut replayed = ReplayProgress::new(id, progress, total_bytes);
     // Parts not applied, as (segment, record start, record end).
     let mut skipped: Vec<(usize, usize, usize)> = Vec::new();
     for (seg_index, seg) in segments.iter().enumerate() {
@@ -406,32 +496,11 @@ fn replay(
                 }
             }
             apply_effect(&mut shard, effect);
-            applied += 1;
-            if applied.is_multiple_of(PROGRESS_RECORDS) {
-                let at = (done_bytes + offset) as u64;
-                progress
-                    .done_bytes
-                    .fetch_add(at - reported, Ordering::Relaxed);
-                reported = at;
-            }
-            if applied.is_multiple_of(PROGRESS_RECORDS)
-                && last_report.elapsed() >= PROGRESS_INTERVAL
-            {
-                last_report = Instant::now();
-                let keys: usize = shard.keyspace().dbs().iter().map(|d| d.len()).sum();
-                log::info!(
-                    "shard {id}: loading {:.0}% of {} journal bytes, {keys} keys, {:.0} records/s",
-                    (done_bytes + offset) as f64 * 100.0 / total_bytes.max(1) as f64,
-                    total_bytes,
-                    applied as f64 / started.elapsed().as_secs_f64()
-                );
-            }
+            replayed.applied(*offset, &shard);
         }
-        done_bytes += seg.buf.len();
+        replayed.segment_done(seg.buf.len());
     }
-    progress
-        .done_bytes
-        .fetch_add(done_bytes as u64 - reported, Ordering::Relaxed);
+    replayed.finish();
     if !skipped.is_empty() {
         log::warn!(
             "shard {id}: {} multi-shard transaction part(s) not applied: another \
@@ -442,9 +511,10 @@ fn replay(
     }
     let keys: usize = shard.keyspace().dbs().iter().map(|d| d.len()).sum();
     log::info!(
-        "shard {id}: replayed {applied} journal records after LSN {snapshot_lsn} in {:.3} s; \
+        "shard {id}: replayed {} journal records after LSN {snapshot_lsn} in {:.3} s; \
          {keys} keys, last LSN {last_lsn}",
-        started.elapsed().as_secs_f64()
+        replayed.applied,
+        replayed.started.elapsed().as_secs_f64()
     );
     shard.log_mut().enable(last_lsn);
     Ok(Recovered {
@@ -455,4 +525,74 @@ fn replay(
         cut_records,
         first_lsn: snapshot_lsn + 1,
     })
+}
+
+/// How far one shard's replay got. Other threads read the shared byte counter (INFO's
+/// loading fields), so it is advanced every [`PROGRESS_RECORDS`] records rather
+/// than per record, and the log hears of it at most every [`PROGRESS_INTERVAL`].
+struct ReplayProgress<'p> {
+    id: usize,
+    shared: &'p LoadProgress,
+    started: Instant,
+    /// Journal bytes of every segment.
+    total_bytes: usize,
+    /// Journal bytes of the segments replayed whole.
+    done_bytes: usize,
+    /// Bytes added to the shared counter so far.
+    reported: u64,
+    last_report: Instant,
+    /// Records applied.
+    applied: u64,
+}
+
+impl<'p> ReplayProgress<'p> {
+    fn new(id: usize, shared: &'p LoadProgress, total_bytes: usize) -> ReplayProgress<'p> {
+        ReplayProgress {
+            id,
+            shared,
+            started: Instant::now(),
+            total_bytes,
+            done_bytes: 0,
+            reported: 0,
+            last_report: Instant::now(),
+            applied: 0,
+        }
+    }
+
+    /// Counts one more record applied, the one at `offset` of the segment being
+    /// replayed; `shard` is counted for its keys.
+    fn applied(&mut self, offset: usize, shard: &Shard) {
+        self.applied += 1;
+        if !self.applied.is_multiple_of(PROGRESS_RECORDS) {
+            return;
+        }
+        let at = (self.done_bytes + offset) as u64;
+        self.shared
+            .done_bytes
+            .fetch_add(at - self.reported, Ordering::Relaxed);
+        self.reported = at;
+        if self.last_report.elapsed() >= PROGRESS_INTERVAL {
+            self.last_report = Instant::now();
+            let keys: usize = shard.keyspace().dbs().iter().map(|d| d.len()).sum();
+            log::info!(
+                "shard {}: loading {:.0}% of {} journal bytes, {keys} keys, {:.0} records/s",
+                self.id,
+                (self.done_bytes + offset) as f64 * 100.0 / self.total_bytes.max(1) as f64,
+                self.total_bytes,
+                self.applied as f64 / self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// Counts a segment of `bytes` replayed whole.
+    fn segment_done(&mut self, bytes: usize) {
+        self.done_bytes += bytes;
+    }
+
+    /// Adds what the shared counter has not been told yet: every segment is done.
+    fn finish(&self) {
+        self.shared
+            .done_bytes
+            .fetch_add(self.done_bytes as u64 - self.reported, Ordering::Relaxed);
+    }
 }

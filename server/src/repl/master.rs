@@ -28,7 +28,7 @@
 //! and resyncs.
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -47,7 +47,7 @@ use corekv_replication::frame::{
 };
 use corekv_replication::handshake::{Replconf, SyncReply};
 use corekv_replication::history::{decide, Decision, JournalSpan};
-use futures::io::ReadHalf;
+use futures::io::{ReadHalf, WriteHalf};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
@@ -176,80 +176,122 @@ pub fn adopt(core: &Rc<Core>, fd: OwnedFd, handover: HandOver) {
     glommio::spawn_local(serve(core.clone(), stream, handover)).detach();
 }
 
+/// Serves one replica stream on the shard's core: refuses it if this server cannot
+/// be replicated now, decides where it starts, then streams until the link ends.
 async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
-    let g = core.global.clone();
-    let shard = core.id;
     let fd = stream.as_raw_fd();
     let (reader, mut writer) = stream.split();
-    let refusal = if !core.journal.enabled {
-        Some("-ERR replication needs appendonly yes on the master (the journal is the replication log)\r\n".to_string())
-    } else if g.is_loading() {
-        Some("-LOADING Redis is loading the dataset in memory\r\n".to_string())
-    } else if g.repl.is_replica() {
-        Some("-ERR this server is a replica: replicate its master instead\r\n".to_string())
-    } else {
-        None
+    let decided = match refusal(&core) {
+        Some(text) => Err(text.to_string()),
+        None => decide_start(&core, &handover),
     };
-    if let Some(text) = refusal {
-        let _ = writer.write_all(text.as_bytes()).await;
-        return;
-    }
-    let epoch = g.repl.epoch();
-    let history = g.replication.lock().expect("replication state").history();
-    let decided = {
-        let mut s = core.shard.borrow_mut();
-        let last = s.log().last_lsn();
-        let span = JournalSpan::new(core.journal.first_lsn.get().min(last + 1), last);
-        match decide(&history, span, &handover.request) {
-            Decision::Refuse(refusal) => Err(format!("-{}\r\n", refusal.message())),
-            Decision::Continue { replid, next_lsn } => {
-                let mut out = Vec::new();
-                SyncReply::Continue { replid, next_lsn }.encode(&mut out);
-                g.repl
-                    .sync_partial_ok
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Ok((next_lsn, (out, None)))
-            }
-            Decision::FullResync { replid, reason } => {
-                if handover.request.replid.is_some() {
-                    g.repl
-                        .sync_partial_err
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                g.repl
-                    .sync_full
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                log::info!(
-                    "shard {shard}: full resync of replica {}:{} at LSN {last} ({reason:?})",
-                    handover.ip,
-                    handover.port
-                );
-                let mut out = Vec::new();
-                SyncReply::FullResync {
-                    replid,
-                    snapshot_lsn: last,
-                }
-                .encode(&mut out);
-                let writer_id = core.next_snapshot_id();
-                let header = s.keyspace_mut().start_snapshot(
-                    writer_id,
-                    shard,
-                    core.shards(),
-                    last,
-                    now_ms(),
-                );
-                Ok((last + 1, (out, Some((writer_id, header)))))
-            }
-        }
-    };
-    let (start, snapshot) = match decided {
-        Ok(decided) => decided,
+    match decided {
+        Ok(start) => stream_to_replica(core, reader, writer, fd, &handover, start).await,
         Err(text) => {
             let _ = writer.write_all(text.as_bytes()).await;
-            return;
         }
-    };
-    let (reply, snapshot) = snapshot;
+    }
+}
+
+/// Why this server cannot be replicated now, as the error reply; `None` if it can.
+fn refusal(core: &Core) -> Option<&'static str> {
+    let g = &core.global;
+    if !core.journal.enabled {
+        Some("-ERR replication needs appendonly yes on the master (the journal is the replication log)\r\n")
+    } else if g.is_loading() {
+        Some("-LOADING Redis is loading the dataset in memory\r\n")
+    } else if g.repl.is_replica() {
+        Some("-ERR this server is a replica: replicate its master instead\r\n")
+    } else {
+        None
+    }
+}
+
+/// Where a stream starts, as decided on the shard's core.
+struct Start {
+    /// The replication epoch the stream serves: it ends when the epoch changes.
+    epoch: u64,
+    /// The first LSN whose record it sends.
+    next_lsn: u64,
+    /// The reply to the sync request: `+CONTINUE` or `+FULLRESYNC`.
+    reply: Vec<u8>,
+    /// For a full resync, the snapshot started for it: its writer id and header.
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
+/// Decides, from the replication history and the journal this shard holds, whether
+/// the replica continues from where it asked or resyncs in full from a snapshot of
+/// the shard at its last LSN, which this starts. `Err`: the refusal, as its reply.
+fn decide_start(core: &Core, handover: &HandOver) -> Result<Start, String> {
+    let g = &core.global;
+    let shard = core.id;
+    let epoch = g.repl.epoch();
+    let history = g.replication.lock().expect("replication state").history();
+    let mut s = core.shard.borrow_mut();
+    let last = s.log().last_lsn();
+    let span = JournalSpan::new(core.journal.first_lsn.get().min(last + 1), last);
+    match decide(&history, span, &handover.request) {
+        Decision::Refuse(refusal) => Err(format!("-{}\r\n", refusal.message())),
+        Decision::Continue { replid, next_lsn } => {
+            let mut reply = Vec::new();
+            SyncReply::Continue { replid, next_lsn }.encode(&mut reply);
+            g.repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+            Ok(Start {
+                epoch,
+                next_lsn,
+                reply,
+                snapshot: None,
+            })
+        }
+        Decision::FullResync { replid, reason } => {
+            if handover.request.replid.is_some() {
+                g.repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+            }
+            g.repl.sync_full.fetch_add(1, Ordering::Relaxed);
+            log::info!(
+                "shard {shard}: full resync of replica {}:{} at LSN {last} ({reason:?})",
+                handover.ip,
+                handover.port
+            );
+            let mut reply = Vec::new();
+            SyncReply::FullResync {
+                replid,
+                snapshot_lsn: last,
+            }
+            .encode(&mut reply);
+            let writer_id = core.next_snapshot_id();
+            let header =
+                s.keyspace_mut()
+                    .start_snapshot(writer_id, shard, core.shards(), last, now_ms());
+            Ok(Start {
+                epoch,
+                next_lsn: last + 1,
+                reply,
+                snapshot: Some((writer_id, header)),
+            })
+        }
+    }
+}
+
+/// Streams to the replica from `start`: the reply, a full resync's snapshot, then
+/// records until the link, the epoch or the server ends, while a task of its own
+/// reads the replica's acknowledgements. Then it lets go of the replica.
+async fn stream_to_replica(
+    core: Rc<Core>,
+    reader: ReadHalf<TcpStream>,
+    writer: WriteHalf<TcpStream>,
+    fd: RawFd,
+    handover: &HandOver,
+    start: Start,
+) {
+    let g = core.global.clone();
+    let shard = core.id;
+    let Start {
+        epoch,
+        next_lsn,
+        reply,
+        snapshot,
+    } = start;
     let id = g.repl.lock().attach(&handover.ip, handover.port);
     let closed = Rc::new(Cell::new(false));
     glommio::spawn_local(read_acks(core.clone(), reader, id, closed.clone())).detach();
@@ -267,7 +309,7 @@ async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
             g.repl.lock().syncing(id, false);
             sent?;
         }
-        send_records(&core, &mut out, start, epoch, &closed).await
+        send_records(&core, &mut out, next_lsn, epoch, &closed).await
     }
     .await;
     if let Err(e) = result {
