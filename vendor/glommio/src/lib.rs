@@ -432,6 +432,7 @@ pub mod channels;
 pub mod controllers;
 mod error;
 mod executor;
+pub mod foreign;
 pub mod io;
 pub mod net;
 mod shares;

@@ -1,5 +1,5 @@
 //! One core's ring: its operations in flight, the loop turn that submits and
-//! reaps them, and the park that waits for the kernel through glommio.
+//! reaps them, and the sleep of the core in it (glommio's reactor sleeps here).
 //!
 //! Every operation in flight has a slot in [`Driver::ops`]; its index is the
 //! SQE's `user_data`. The slot owns what the kernel may touch (a send's bytes, the
@@ -9,14 +9,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::pin::Pin;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use ::glommio::io::BufferedFile;
 use corekv_engine::resp::ReplyChunk;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
@@ -25,7 +23,10 @@ use super::setup::build_ring;
 pub use super::setup::TASK_RUN_FLAGS;
 use crate::session::Outbox;
 
-/// Turns in a row without passing through glommio's reactor.
+mod park;
+pub use park::Sleeper;
+
+/// Turns in a row without letting glommio's reactor poll its own rings.
 const BUSY_TURNS_MAX: u32 = 8;
 /// Enters into the kernel in one turn while it still holds completions to run.
 const ENTERS_PER_TURN_MAX: usize = 4;
@@ -36,8 +37,6 @@ const IORING_ENTER_GETEVENTS: u32 = 1;
 const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
 /// Pause after a failed accept (out of descriptors, say) before the next.
 const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
-/// Bytes of one eventfd read.
-const EVENTFD_READ_BYTES: usize = 8;
 
 /// One connection's state shared by its tasks and its operations in flight.
 pub struct Conn {
@@ -125,6 +124,9 @@ enum Op {
         offset: usize,
     },
     Cancel,
+    /// A readiness poll of one of glommio's rings while the core sleeps here: its
+    /// index in [`Driver::watched`].
+    Watch(usize),
     /// A file's `fdatasync`: its continuation gets the result.
     Sync(Box<dyn FnOnce(i32)>),
 }
@@ -156,29 +158,6 @@ impl Wake for WriterWake {
     }
 }
 
-/// The waker the pending eventfd read is polled with: notes that the read may have
-/// completed and brings the parked loop back. glommio keeps every waker a pending
-/// read is polled with until it completes, so the loop polls the read only when
-/// it is new or this woke (not at each of its local wake-ups, which would pile up
-/// references to its task while the ring stays quiet).
-struct EventfdWake;
-
-impl Wake for EventfdWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(driver) = super::driver() {
-            driver.eventfd_woken.set(true);
-            let parked = driver.parked.borrow_mut().take();
-            if let Some(w) = parked {
-                w.wake();
-            }
-        }
-    }
-}
-
 /// One core's io_uring for its sockets.
 pub struct Driver {
     me: Weak<Driver>,
@@ -190,14 +169,15 @@ pub struct Driver {
     backlog: RefCell<VecDeque<squeue::Entry>>,
     /// Something was queued since the last turn.
     queued: Cell<bool>,
-    /// The loop task, parked.
+    /// The loop task, parked: glommio's reactor wakes it when the ring has work
+    /// ([`Sleeper`]).
     parked: RefCell<Option<Waker>>,
-    /// The eventfd the ring signals, read through glommio's reactor while parked.
-    eventfd: Rc<BufferedFile>,
-    eventfd_read: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>,
-    /// The pending eventfd read woke [`EventfdWake`] since it was last polled.
-    eventfd_woken: Cell<bool>,
-    eventfd_waker: Waker,
+    /// The parked loop comes back at the reactor's next pass, whatever the ring
+    /// holds (a busy loop lets glommio poll its own rings in between).
+    rewake: Cell<bool>,
+    /// glommio's rings watched while the core sleeps in this one, each with the
+    /// slot of its readiness poll while armed.
+    watched: RefCell<Vec<(RawFd, Option<u64>)>>,
     /// Completions reaped in a turn, dispatched after the ring is released.
     reaped: RefCell<Vec<(u64, i32, u32)>>,
     /// The connections' outboxes the loop writes, by index, and the free indexes.
@@ -211,24 +191,10 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Sets up this core's ring (on the core's thread), its receive buffers and its
-    /// eventfd.
+    /// Sets up this core's ring (on the core's thread) and its receive buffers.
     pub fn new() -> std::io::Result<Rc<Driver>> {
         let ring = build_ring()?;
         let bufs = BufRing::register(&ring)?;
-        // Blocking: an io_uring read of a non-blocking eventfd fails at once
-        // instead of waiting.
-        // SAFETY: eventfd(2) with no pointers.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if efd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor nothing else owns.
-        let efd = unsafe { OwnedFd::from_raw_fd(efd) };
-        ring.submitter().register_eventfd(efd.as_raw_fd())?;
-        // SAFETY: the eventfd passes to the file, which closes it.
-        let eventfd =
-            unsafe { BufferedFile::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(efd)) };
         Ok(Rc::new_cyclic(|me| Driver {
             me: me.clone(),
             ring: RefCell::new(ring),
@@ -238,10 +204,8 @@ impl Driver {
             backlog: RefCell::new(VecDeque::new()),
             queued: Cell::new(false),
             parked: RefCell::new(None),
-            eventfd: Rc::new(eventfd),
-            eventfd_read: RefCell::new(None),
-            eventfd_woken: Cell::new(false),
-            eventfd_waker: Waker::from(Arc::new(EventfdWake)),
+            rewake: Cell::new(false),
+            watched: RefCell::new(Vec::new()),
             reaped: RefCell::new(Vec::new()),
             writers: RefCell::new(Vec::new()),
             writers_free: RefCell::new(Vec::new()),
@@ -255,69 +219,51 @@ impl Driver {
     ///
     /// After each turn the tasks it woke run first; then, if they queued operations
     /// or the kernel holds new completions ([`Driver::kernel_has_work`], no system
-    /// call), the next turn follows without parking: a park costs a pass through
-    /// glommio's reactor (its timers re-armed, two or three `io_uring_enter`s) and
-    /// an eventfd read to come back. While busy, every [`BUSY_TURNS_MAX`] turns
-    /// the loop signals its own eventfd and parks, so that glommio's I/O (the mesh,
-    /// timers) is served between them.
+    /// call), the next turn follows without parking. Otherwise the loop parks and
+    /// glommio's reactor, finding nothing else to run, sleeps in this ring
+    /// ([`Sleeper`]). While busy, every [`BUSY_TURNS_MAX`] turns the loop parks
+    /// until the reactor's next pass, so that glommio's own I/O (the mesh, timers)
+    /// is served between them: a loop that only woke itself would keep glommio's
+    /// task queue from ever emptying.
     pub async fn run(self: Rc<Self>) {
-        let mut signalled = true;
+        let mut enter = true;
         let mut busy = 0;
-        self.notify_eventfd(false);
         loop {
-            let more = match self.turn(signalled) {
+            let more = match self.turn(enter) {
                 Ok(more) => more,
                 Err(e) => {
                     log::warn!("io_uring_enter failed: {e}");
                     false
                 }
             };
+            enter = false;
             yield_once().await;
             if !more && !self.queued.get() && !self.kernel_has_work() {
                 busy = 0;
-                signalled = self.park(false).await;
+                self.park(false).await;
                 continue;
             }
             busy += 1;
             if busy >= BUSY_TURNS_MAX {
                 busy = 0;
-                self.signal_self();
-                signalled = self.park(true).await;
+                self.park(true).await;
                 continue;
             }
-            signalled = more;
+            enter = more;
         }
     }
 
     /// Whether the kernel holds completions to run or reap for the ring (read from
-    /// the ring's shared flags and head and tail: no system call).
+    /// the ring's shared flags and head and tail: no system call). False while a
+    /// turn holds the ring: that turn reaps them.
     fn kernel_has_work(&self) -> bool {
-        let mut ring = self.ring.borrow_mut();
+        let Ok(mut ring) = self.ring.try_borrow_mut() else {
+            return false;
+        };
         let sq = ring.submission();
         let taskrun = sq.taskrun() || sq.cq_overflow();
         drop(sq);
         taskrun || !ring.completion().is_empty()
-    }
-
-    /// Turns the ring's eventfd notifications on (the loop parks) or off (it runs,
-    /// and looks at the ring itself before parking): a running loop's completions
-    /// then cost no eventfd signal, and no stale count that would make its next
-    /// park a round trip through glommio's reactor. Only where a locked
-    /// read-modify-write is a full barrier (x86): the kernel sets the ring's
-    /// `TASKRUN` flag and then reads whether the eventfd is on; the loop turns it
-    /// on and then reads the flag, so one of the two sees the other's write.
-    fn notify_eventfd(&self, on: bool) {
-        if !cfg!(target_arch = "x86_64") {
-            return;
-        }
-        let mut ring = self.ring.borrow_mut();
-        let cq = ring.completion();
-        if on {
-            cq.enable_eventfd();
-        } else {
-            cq.disable_eventfd();
-        }
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Runs a turn now, from any task of the core: what the kernel completed
@@ -336,21 +282,14 @@ impl Driver {
         self.woke_reader.get()
     }
 
-    /// Makes the pending eventfd read complete: the loop's next wake goes through
-    /// glommio's reactor.
-    fn signal_self(&self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: write(2) of 8 bytes to the eventfd this driver owns.
-        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
-    }
-
     /// Submits what is queued, runs and reaps the completions, dispatches them.
     /// True if the kernel still holds completions to run (it runs a bounded number
-    /// per enter and signals no eventfd for the rest): the loop comes back at once.
-    fn turn(&self, signalled: bool) -> std::io::Result<bool> {
+    /// per enter): the loop comes back at once. Enters the kernel if `enter`, or if
+    /// anything is to be submitted or run.
+    fn turn(&self, enter: bool) -> std::io::Result<bool> {
         self.queued.set(false);
         self.write_woken();
-        let mut enter = signalled;
+        let mut enter = enter;
         let mut more = false;
         {
             let mut ring = self.ring.borrow_mut();
@@ -409,38 +348,15 @@ impl Driver {
         Ok(more || !self.backlog.borrow().is_empty())
     }
 
-    /// Waits until a task queued an operation (unless `reactor`: then only the
-    /// eventfd counts) or the ring signalled its eventfd (then true).
-    async fn park(&self, reactor: bool) -> bool {
-        self.notify_eventfd(true);
-        let signalled = std::future::poll_fn(|cx| {
-            if !reactor && (self.queued.get() || self.kernel_has_work()) {
-                return Poll::Ready(false);
-            }
-            let mut read = self.eventfd_read.borrow_mut();
-            if read.is_none() || self.eventfd_woken.replace(false) {
-                let eventfd = self.eventfd.clone();
-                let future = read.get_or_insert_with(|| {
-                    Box::pin(async move {
-                        let _ = eventfd.read_at(0, EVENTFD_READ_BYTES).await;
-                    })
-                });
-                let mut read_cx = Context::from_waker(&self.eventfd_waker);
-                if future.as_mut().poll(&mut read_cx).is_ready() {
-                    *read = None;
-                    return Poll::Ready(true);
-                }
-            }
-            *self.parked.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
-        self.notify_eventfd(false);
-        signalled
+    fn queue(&self, op: Op, entry: squeue::Entry) -> u64 {
+        let slot = self.slot(op);
+        self.queue_entry(entry.user_data(slot));
+        slot
     }
 
-    fn queue(&self, op: Op, entry: squeue::Entry) -> u64 {
-        let slot = match self.free.borrow_mut().pop() {
+    /// A slot in [`Driver::ops`] holding `op` until its last completion.
+    fn slot(&self, op: Op) -> u64 {
+        match self.free.borrow_mut().pop() {
             Some(slot) => {
                 self.ops.borrow_mut()[slot as usize] = Some(op);
                 slot
@@ -450,9 +366,7 @@ impl Driver {
                 ops.push(Some(op));
                 ops.len() as u64 - 1
             }
-        };
-        self.queue_entry(entry.user_data(slot));
-        slot
+        }
     }
 
     fn queue_entry(&self, entry: squeue::Entry) {
@@ -689,6 +603,7 @@ impl Driver {
                 offset,
             } => self.sent(conn, outbox, chunk, offset, res),
             Op::Cancel => {}
+            Op::Watch(index) => self.watched.borrow_mut()[index].1 = None,
             Op::Sync(done) => done(res),
         }
     }

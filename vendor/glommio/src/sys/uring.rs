@@ -1229,6 +1229,10 @@ pub(crate) struct Reactor {
 
     link_fd: RawFd,
 
+    // corekv patch: the application's ring checked on each pass and slept in
+    // (see `crate::foreign`).
+    foreign: RefCell<Option<Rc<dyn crate::foreign::ForeignRing>>>,
+
     // This keeps the `eventfd` alive. Drop will close it when we're done
     notifier: Arc<sys::SleepNotifier>,
     // This is the source used to handle the notifications into the ring.
@@ -1360,6 +1364,7 @@ impl Reactor {
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
+            foreign: RefCell::new(None),
             notifier,
             eventfd_src,
             source_map,
@@ -1740,7 +1745,23 @@ impl Reactor {
         ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
     }
 
+    /// corekv patch: see `crate::foreign::install`.
+    pub(crate) fn install_foreign(&self, ring: Rc<dyn crate::foreign::ForeignRing>) {
+        *self.foreign.borrow_mut() = Some(ring);
+    }
+
+    /// corekv patch: the installed foreign ring, if any.
+    fn foreign(&self) -> Option<Rc<dyn crate::foreign::ForeignRing>> {
+        self.foreign.borrow().clone()
+    }
+
+    /// corekv patch: wakes what the foreign ring has work for; how many it woke.
+    fn poll_foreign(&self) -> usize {
+        self.foreign().map_or(0, |ring| ring.poll())
+    }
+
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
+        *woke += self.poll_foreign();
         self.poll_ring.borrow_mut().poll(woke)?;
         self.main_ring.borrow_mut().poll(woke)?;
         self.latency_ring.borrow_mut().poll(woke)?;
@@ -1817,6 +1838,7 @@ impl Reactor {
 
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+        woke += self.poll_foreign();
 
         // Cancel the old timer regardless of whether we can sleep:
         // if we won't sleep, we will register the new timer with its new
@@ -1832,7 +1854,7 @@ impl Reactor {
         // enter both rings for them; a server that goes through here between
         // every few requests spent a third of its submissions on it.
         let now = Instant::now();
-        let kept_latency_timer = self.take_pending_latency_timer(now, preempt_timer());
+        let mut kept_latency_timer = self.take_pending_latency_timer(now, preempt_timer());
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping. (corekv patch: unless the one armed before is still pending.)
@@ -1871,6 +1893,8 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
+                // corekv patch: the user timer takes the preemption timer's place.
+                kept_latency_timer = None;
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
                 assert!(flush_rings!(lat_ring)? > 0);
@@ -1886,7 +1910,17 @@ impl Reactor {
             membarrier::heavy();
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
-                if self.eventfd_src.is_installed().unwrap() {
+                if let (true, Some(foreign)) =
+                    (self.eventfd_src.is_installed().unwrap(), self.foreign())
+                {
+                    // corekv patch: sleep in the foreign ring, which watches both
+                    // sleepable rings (the latency ring holds the notifier's eventfd
+                    // read and the user timer).
+                    foreign
+                        .sleep(&[main_ring.ring_fd(), self.link_fd])
+                        .or_else(Self::intr_ok)?;
+                    consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                } else if self.eventfd_src.is_installed().unwrap() {
                     self.link_rings_and_sleep(&mut main_ring)
                         .expect("some error");
                     // May have new cancellations related to the link ring fd.
@@ -1910,6 +1944,10 @@ impl Reactor {
                 self.latency_preemption_deadline.set(Some(now + preempt));
                 flush_rings!(lat_ring, main_ring)?;
             }
+        } else if let Some((timer, deadline)) = kept_latency_timer {
+            // corekv patch: kept through the sleep (see `take_pending_latency_timer`).
+            self.latency_preemption_timeout_src.set(Some(timer));
+            self.latency_preemption_deadline.set(Some(deadline));
         }
 
         // A Note about `need_preempt`:
@@ -1924,8 +1962,14 @@ impl Reactor {
 
     /// corekv patch: takes the latency ring's preemption timer, and gives it back
     /// with its deadline if it is still pending and fires no later than one armed
-    /// now for `preempt` would; otherwise (or if no preemption timer is asked for:
-    /// the caller may sleep) drops it, which cancels it.
+    /// now for `preempt` would; otherwise drops it, which cancels it.
+    ///
+    /// If no preemption timer is asked for (the caller may sleep), a pending one is
+    /// given back too and kept through the sleep: it wakes a sleeping executor at
+    /// most once, at its deadline (then it has fired and is not armed again until
+    /// a task queue runs), while cancelling it before each sleep and arming it
+    /// after each wake-up cost two submissions and two `io_uring_enter`s on the
+    /// latency ring per sleep, for a core woken by every request.
     fn take_pending_latency_timer(
         &self,
         now: Instant,
@@ -1933,8 +1977,9 @@ impl Reactor {
     ) -> Option<(Source, Instant)> {
         let timer = self.latency_preemption_timeout_src.take();
         let deadline = self.latency_preemption_deadline.take();
-        let (timer, deadline, preempt) = (timer?, deadline?, preempt?);
-        (timer.result().is_none() && deadline <= now + preempt).then_some((timer, deadline))
+        let (timer, deadline) = (timer?, deadline?);
+        let in_time = preempt.map_or(true, |preempt| deadline <= now + preempt);
+        (timer.result().is_none() && in_time).then_some((timer, deadline))
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {

@@ -1,0 +1,155 @@
+//! The core's sleep: the loop parks, and glommio's reactor, with nothing else to
+//! run, sleeps in this ring (see `glommio::foreign`), watching glommio's own rings
+//! for readiness.
+
+use std::os::fd::RawFd;
+use std::rc::Weak;
+use std::task::{Poll, Waker};
+
+use io_uring::{opcode, types};
+
+use super::{Driver, Op, IORING_ENTER_GETEVENTS};
+
+impl Driver {
+    /// Waits until a task queues an operation or the ring has work (unless
+    /// `rewake`: then until glommio's reactor passes once).
+    pub(super) async fn park(&self, rewake: bool) {
+        self.rewake.set(rewake);
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            let mut parked = self.parked.borrow_mut();
+            if !first && parked.is_none() {
+                // Woken: the waker was taken.
+                return Poll::Ready(());
+            }
+            first = false;
+            if !rewake && (self.queued.get() || self.kernel_has_work()) {
+                *parked = None;
+                return Poll::Ready(());
+            }
+            *parked = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        self.rewake.set(false);
+    }
+
+    /// Wakes the parked loop if the ring has work for it (or it asked to come back
+    /// at the reactor's next pass); true if it did. Run by glommio's reactor on each
+    /// pass: no system call.
+    fn wake_parked(&self) -> bool {
+        if self.parked.borrow().is_none() {
+            return false;
+        }
+        let has_work = self.rewake.get() || self.queued.get() || self.kernel_has_work();
+        let parked = if has_work {
+            self.parked.borrow_mut().take()
+        } else {
+            None
+        };
+        parked.map(Waker::wake).is_some()
+    }
+
+    /// The core has nothing to run: sleeps in this ring until it completes
+    /// something, watching `fds` (glommio's rings) for readiness, then wakes the
+    /// parked loop to reap what came.
+    fn sleep(&self, fds: &[RawFd]) -> std::io::Result<()> {
+        self.watch(fds);
+        {
+            let mut ring = self.ring.borrow_mut();
+            let pending = {
+                let mut sq = ring.submission();
+                let mut backlog = self.backlog.borrow_mut();
+                while let Some(entry) = backlog.front() {
+                    // SAFETY: every entry's buffers are owned by its slot in `ops`
+                    // until its completion.
+                    if unsafe { sq.push(entry) }.is_err() {
+                        break;
+                    }
+                    backlog.pop_front();
+                }
+                sq.len()
+            };
+            // SAFETY: no argument is passed.
+            let entered = unsafe {
+                ring.submitter().enter::<libc::sigset_t>(
+                    pending as u32,
+                    1,
+                    IORING_ENTER_GETEVENTS,
+                    None,
+                )
+            };
+            match entered {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let parked = self.parked.borrow_mut().take();
+        if let Some(w) = parked {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Arms a readiness poll for each of `fds` not already watched (one-shot: a
+    /// poll that fired is armed again at the next sleep). Its entries go straight
+    /// to the backlog: queueing them would count as a task's work and wake the
+    /// loop.
+    fn watch(&self, fds: &[RawFd]) {
+        let mut watched = self.watched.borrow_mut();
+        for &fd in fds {
+            let index = match watched.iter().position(|&(f, _)| f == fd) {
+                Some(index) => index,
+                None => {
+                    watched.push((fd, None));
+                    watched.len() - 1
+                }
+            };
+            if watched[index].1.is_some() {
+                continue;
+            }
+            let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build();
+            let slot = self.slot(Op::Watch(index));
+            watched[index].1 = Some(slot);
+            self.backlog.borrow_mut().push_back(entry.user_data(slot));
+        }
+    }
+}
+
+/// What glommio's reactor checks on each pass and sleeps in: this core's ring
+/// (see `glommio::foreign`). Holds the driver weakly: the reactor outlives it.
+pub struct Sleeper(pub Weak<Driver>);
+
+impl ::glommio::foreign::ForeignRing for Sleeper {
+    fn poll(&self) -> usize {
+        self.0
+            .upgrade()
+            .map_or(0, |driver| driver.wake_parked() as usize)
+    }
+
+    fn sleep(&self, fds: &[RawFd]) -> std::io::Result<()> {
+        match self.0.upgrade() {
+            Some(driver) => driver.sleep(fds),
+            None => poll_readable(fds),
+        }
+    }
+}
+
+/// Waits until one of `fds` is readable (a core whose driver is gone).
+fn poll_readable(fds: &[RawFd]) -> std::io::Result<()> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: poll(2) on a live array of `polled.len()` entries.
+    let n = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

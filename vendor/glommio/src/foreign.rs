@@ -1,0 +1,32 @@
+//! corekv patch: an io_uring of the application's own, driven on the executor's
+//! thread beside glommio's rings, that the reactor checks on each pass and sleeps
+//! in.
+//!
+//! Without it such a ring can only reach a sleeping executor through an eventfd it
+//! signals and glommio reads: every wake-up then crosses both rings (the eventfd's
+//! signal, glommio's completed read and its re-armed read), and every sleep enters
+//! glommio's main ring to link its latency ring. With a [`ForeignRing`] installed,
+//! the reactor asks it on each pass whether it has work ([`ForeignRing::poll`], no
+//! system call), and when the executor would sleep it sleeps in that ring instead
+//! ([`ForeignRing::sleep`]), which watches glommio's two sleepable rings for
+//! readiness: a wake-up for the application's ring is then one return from its
+//! own `io_uring_enter`.
+
+use std::{io, os::unix::io::RawFd, rc::Rc};
+
+/// An io_uring driven by the application on the executor's thread.
+pub trait ForeignRing {
+    /// Wakes the application's tasks that the ring has work for, without a system
+    /// call; returns how many it woke (the reactor does not sleep if any).
+    fn poll(&self) -> usize;
+
+    /// Sleeps until the ring has work or one of `fds` (glommio's rings, which hold
+    /// nothing to submit) is readable, and wakes the tasks the ring has work for.
+    fn sleep(&self, fds: &[RawFd]) -> io::Result<()>;
+}
+
+/// Makes `ring` the ring this thread's executor checks on each pass and sleeps in,
+/// in place of its own main ring. Must be called from within a glommio executor.
+pub fn install(ring: Rc<dyn ForeignRing>) {
+    crate::executor().reactor().sys.install_foreign(ring);
+}
