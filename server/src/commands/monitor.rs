@@ -212,7 +212,7 @@ fn deliver(core: &Core, text: &[u8]) {
             if Rc::strong_count(m) == 1 || m.is_closed() {
                 return false;
             }
-            if let Err(over) = m.push_copy(text, limit, now) {
+            if let Err(over) = m.push_copy(text, limit, || now) {
                 log::warn!(
                     "Client monitor scheduled to be closed ASAP for overcoming of output buffer limits (omem={}).",
                     over.pending_bytes

@@ -35,7 +35,7 @@ use futures::future::join_all;
 
 use crate::commands::{registry, Exec, Handler, Spec};
 use crate::ops::slowlog::{self, Stopwatch};
-use crate::runtime::clock::now_ms;
+use crate::runtime::clock::now_ms_at;
 use crate::session::client::Client;
 use crate::shard::Core;
 
@@ -186,7 +186,8 @@ pub async fn run_batch(
     let (batch_start, commands) = (out.len(), batch.len());
     let mut squash = Squash::take(core.shards());
     squash.inline.set_protocol(out.protocol());
-    let (now, batch_started) = (now_ms(), Instant::now());
+    let batch_started = Instant::now();
+    let now = now_ms_at(batch_started);
     let mut watch = Stopwatch::start(batch_started);
     // The position of the last command run in place: the stopwatch runs from its
     // end (0: from the batch's start, before the first command).

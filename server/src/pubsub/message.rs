@@ -115,7 +115,7 @@ fn send(hot: &Hot, (id, info): &Sub, frames: &mut Frames, own: &mut Option<Own>,
         Protocol::Resp2
     };
     let limit = hot.output_limit(info.class());
-    if let Err(over) = info.outbox.push_copy(frames.get(protocol), limit, now) {
+    if let Err(over) = info.outbox.push_copy(frames.get(protocol), limit, || now) {
         log::warn!(
             "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
             info.line_with_omem(over.pending_bytes)

@@ -354,7 +354,7 @@ impl Output {
             );
             "over the replica output-buffer limit".to_string()
         };
-        if self.outbox.push(frame, limit(), Instant::now()).is_err() {
+        if self.outbox.push(frame, limit(), Instant::now).is_err() {
             return Err(over(self));
         }
         while self.outbox.pending_bytes() > REPLICA_OUTPUT_AHEAD_BYTES {
@@ -366,7 +366,7 @@ impl Output {
             if self.outbox.is_closed() {
                 return Err("the replica's socket failed".into());
             }
-            if self.outbox.check(limit(), Instant::now()).is_err() {
+            if self.outbox.check(limit(), Instant::now).is_err() {
                 return Err(over(self));
             }
         }

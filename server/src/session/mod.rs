@@ -453,7 +453,7 @@ impl Session {
         self.core.stats.borrow_mut().net_output_bytes += out.len() as u64;
         let class = self.client.info.borrow().class();
         let limit = self.core.global.config.hot.output_limit(class);
-        if let Err(over) = self.outbox.push_reply(out, limit, Instant::now()) {
+        if let Err(over) = self.outbox.push_reply(out, limit, Instant::now) {
             log::warn!(
                 "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 self.client.info.borrow().line_with_omem(over.pending_bytes)
