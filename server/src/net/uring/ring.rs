@@ -295,34 +295,9 @@ impl Driver {
             let mut ring = self.ring.borrow_mut();
             let mut backlog = self.backlog.borrow_mut();
             for _ in 0..ENTERS_PER_TURN_MAX {
-                let (pending, taskrun) = {
-                    let mut sq = ring.submission();
-                    while let Some(entry) = backlog.front() {
-                        // SAFETY: every entry's buffers are owned by its slot in
-                        // `ops` until its completion.
-                        if unsafe { sq.push(entry) }.is_err() {
-                            break;
-                        }
-                        backlog.pop_front();
-                    }
-                    (sq.len(), sq.taskrun() || sq.cq_overflow())
-                };
+                let (pending, taskrun) = fill_submissions(&mut ring, &mut backlog);
                 if pending > 0 || taskrun || enter {
-                    // SAFETY: no argument is passed.
-                    let entered = unsafe {
-                        ring.submitter().enter::<libc::sigset_t>(
-                            pending as u32,
-                            0,
-                            IORING_ENTER_GETEVENTS,
-                            None,
-                        )
-                    };
-                    match entered {
-                        Ok(_) => {}
-                        Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
-                        Err(e) => return Err(e),
-                    }
+                    enter_ring(&ring, pending, 0)?;
                 }
                 enter = false;
                 let mut reaped = self.reaped.borrow_mut();
@@ -662,6 +637,41 @@ impl Driver {
         if conn.wake_reader() {
             self.woke_reader.set(true);
         }
+    }
+}
+
+/// Moves what fits of `backlog` into the ring's submission queue. Returns the
+/// entries queued there and whether the kernel holds completions to run.
+fn fill_submissions(ring: &mut IoUring, backlog: &mut VecDeque<squeue::Entry>) -> (usize, bool) {
+    let mut sq = ring.submission();
+    while let Some(entry) = backlog.front() {
+        // SAFETY: every entry's buffers are owned by its slot in `ops` until its
+        // completion.
+        if unsafe { sq.push(entry) }.is_err() {
+            break;
+        }
+        backlog.pop_front();
+    }
+    (sq.len(), sq.taskrun() || sq.cq_overflow())
+}
+
+/// Submits `pending` entries, runs the kernel's completions and waits for
+/// `wait_for` of them. An interrupted or busy enter is no error: what it left
+/// brings the loop back.
+fn enter_ring(ring: &IoUring, pending: usize, wait_for: usize) -> std::io::Result<()> {
+    // SAFETY: no argument is passed.
+    let entered = unsafe {
+        ring.submitter().enter::<libc::sigset_t>(
+            pending as u32,
+            wait_for as u32,
+            IORING_ENTER_GETEVENTS,
+            None,
+        )
+    };
+    match entered {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

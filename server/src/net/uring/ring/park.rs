@@ -8,7 +8,7 @@ use std::task::{Poll, Waker};
 
 use io_uring::{opcode, types};
 
-use super::{Driver, Op, IORING_ENTER_GETEVENTS};
+use super::{enter_ring, fill_submissions, Driver, Op};
 
 impl Driver {
     /// Waits until a task queues an operation or the ring has work (unless
@@ -57,33 +57,8 @@ impl Driver {
         self.watch(fds);
         {
             let mut ring = self.ring.borrow_mut();
-            let pending = {
-                let mut sq = ring.submission();
-                let mut backlog = self.backlog.borrow_mut();
-                while let Some(entry) = backlog.front() {
-                    // SAFETY: every entry's buffers are owned by its slot in `ops`
-                    // until its completion.
-                    if unsafe { sq.push(entry) }.is_err() {
-                        break;
-                    }
-                    backlog.pop_front();
-                }
-                sq.len()
-            };
-            // SAFETY: no argument is passed.
-            let entered = unsafe {
-                ring.submitter().enter::<libc::sigset_t>(
-                    pending as u32,
-                    1,
-                    IORING_ENTER_GETEVENTS,
-                    None,
-                )
-            };
-            match entered {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
-                Err(e) => return Err(e),
-            }
+            let (pending, _) = fill_submissions(&mut ring, &mut self.backlog.borrow_mut());
+            enter_ring(&ring, pending, 1)?;
         }
         let parked = self.parked.borrow_mut().take();
         if let Some(w) = parked {
