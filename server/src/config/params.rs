@@ -145,9 +145,10 @@ pub const PARAMS: &[Param] = &[
     p(
         "io-driver",
         "uring",
-        Kind::Enum(&["uring", "glommio"]),
+        Kind::Enum(&["uring", "uring-coop", "glommio"]),
         false,
-        "network driver: each core's own io_uring ring (faster), or glommio's sockets",
+        "network driver: each core's own io_uring ring (faster), the same with \
+         cooperative task-run (what kernels before 6.1 get), or glommio's sockets",
     ),
     p(
         "databases",

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use glommio::net::TcpListener;
 
-use super::uring::ring::{Acceptor, TASK_RUN_FLAGS};
+use super::uring::ring::Acceptor;
 use crate::session::Mode;
 use crate::shard::Core;
 
@@ -81,8 +81,11 @@ impl Listen {
 /// The driver that moves a core's connections' bytes (`io-driver`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
-    /// The core's own io_uring ring ([`super::uring`]).
+    /// The core's own io_uring ring ([`super::uring`]), with deferred task-run
+    /// where the kernel has it.
     Uring,
+    /// The core's own ring with cooperative task-run, as on kernels before 6.1.
+    UringCoop,
     /// glommio's `TcpStream` ([`super::glommio`]).
     Glommio,
 }
@@ -92,6 +95,7 @@ impl Driver {
     pub fn parse(value: &str) -> Driver {
         match value {
             "glommio" => Driver::Glommio,
+            "uring-coop" => Driver::UringCoop,
             _ => Driver::Uring,
         }
     }
@@ -183,12 +187,13 @@ impl Listeners {
             sockets.push(duplicate(unix)?);
         }
         let fds = sockets.iter().map(AsRawFd::as_raw_fd).collect();
-        if listen.driver == Driver::Uring {
-            match super::uring::ring::Driver::new() {
+        if listen.driver != Driver::Glommio {
+            match super::uring::ring::Driver::new(listen.driver == Driver::Uring) {
                 Ok(driver) => {
                     if core.id == 0 {
                         log::info!(
-                            "network driver: io_uring ({TASK_RUN_FLAGS}, multishot receive)"
+                            "network driver: io_uring ({}, multishot receive)",
+                            driver.task_run
                         );
                     }
                     start_uring(core, driver, &sockets, listen.mode);

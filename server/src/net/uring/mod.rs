@@ -70,12 +70,13 @@
 //! to 512 KiB (glommio's executors, whichever driver, need the rest: below about
 //! 256 KiB they do not start), so systemd units need no `LimitMEMLOCK=` line.
 //!
-//! The ring is created with `COOP_TASKRUN | TASKRUN_FLAG` (completions run at the
-//! core's next entry into the kernel, never by interrupting it; why not
-//! `DEFER_TASKRUN`: [`setup`]); no timer is ever submitted to it. A kernel without
-//! them, or without provided-buffer rings
-//! (before 5.19), fails the set-up, and the core uses the [`glommio`](super::glommio)
-//! driver with a warning.
+//! The ring is created with `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`
+//! (completions run only when the core enters the ring to reap them), or where the
+//! kernel refuses that (before 6.1) with `COOP_TASKRUN | TASKRUN_FLAG` (at the
+//! core's next entry into the kernel, never by interrupting it): see [`setup`]. No
+//! timer is ever submitted to it. A kernel without either, or without
+//! provided-buffer rings (before 5.19), fails the set-up, and the core uses the
+//! [`glommio`](super::glommio) driver with a warning.
 //!
 //! # A connection
 //!

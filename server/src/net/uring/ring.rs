@@ -20,7 +20,6 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufs::{BufRing, RECV_BUFFER_GROUP};
 use super::setup::build_ring;
-pub use super::setup::TASK_RUN_FLAGS;
 use crate::session::Outbox;
 
 mod park;
@@ -161,6 +160,8 @@ impl Wake for WriterWake {
 /// One core's io_uring for its sockets.
 pub struct Driver {
     me: Weak<Driver>,
+    /// How the ring runs the kernel's completions (its set-up flags, for the log).
+    pub task_run: &'static str,
     ring: RefCell<IoUring>,
     bufs: RefCell<BufRing>,
     ops: RefCell<Vec<Option<Op>>>,
@@ -191,12 +192,14 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Sets up this core's ring (on the core's thread) and its receive buffers.
-    pub fn new() -> std::io::Result<Rc<Driver>> {
-        let ring = build_ring()?;
+    /// Sets up this core's ring (on the core's thread) and its receive buffers;
+    /// with deferred task-run if `deferred` and the kernel has it.
+    pub fn new(deferred: bool) -> std::io::Result<Rc<Driver>> {
+        let (ring, task_run) = build_ring(deferred)?;
         let bufs = BufRing::register(&ring)?;
         Ok(Rc::new_cyclic(|me| Driver {
             me: me.clone(),
+            task_run,
             ring: RefCell::new(ring),
             bufs: RefCell::new(bufs),
             ops: RefCell::new(Vec::new()),
