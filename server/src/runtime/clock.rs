@@ -13,9 +13,14 @@ thread_local! {
 
 /// Wall-clock time in Unix milliseconds: the `now_ms` every command runs at.
 pub fn now_ms() -> u64 {
+    (wall_ns() / 1_000_000) as u64
+}
+
+/// Wall-clock time in Unix nanoseconds.
+fn wall_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The wall-clock time [`now_ms`] would give at `at`, a monotonic reading just
@@ -29,17 +34,12 @@ pub fn now_ms_at(at: Instant) -> u64 {
         at.checked_duration_since(when)
             .is_some_and(|age| age < ANCHOR_KEPT)
     });
-    let (when, wall_ns) = anchor.unwrap_or_else(|| {
-        let read = (
-            Instant::now(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
+    let (when, wall) = anchor.unwrap_or_else(|| {
+        let read = (at, wall_ns());
         ANCHOR.with(|a| a.set(Some(read)));
         read
     });
-    let ns = wall_ns + at.saturating_duration_since(when).as_nanos();
+    let ns = wall + at.saturating_duration_since(when).as_nanos();
     (ns / 1_000_000) as u64
 }
 
@@ -47,10 +47,7 @@ pub fn now_ms_at(at: Instant) -> u64 {
 /// that [`now_ms`] reaches no sooner than `ms` after this call (rounding the start
 /// down instead would let a timeout end up to a millisecond early).
 pub fn ms_from_now(ms: u64) -> Option<u64> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    u64::try_from(nanos.div_ceil(1_000_000))
+    u64::try_from(wall_ns().div_ceil(1_000_000))
         .ok()?
         .checked_add(ms)
 }
@@ -70,9 +67,19 @@ mod tests {
                 "{before} {derived} {after}"
             );
         }
-        std::thread::sleep(ANCHOR_KEPT * 2);
-        let (before, derived) = (now_ms(), now_ms_at(Instant::now()));
-        assert!(derived >= before && derived - before <= 1);
+        // Derived from a reading taken earlier (within `ANCHOR_KEPT`), and from a
+        // fresh one once that reading is too old.
+        for pause in [ANCHOR_KEPT / 2, ANCHOR_KEPT * 2] {
+            now_ms_at(Instant::now());
+            std::thread::sleep(pause);
+            let before = now_ms();
+            let derived = now_ms_at(Instant::now());
+            let after = now_ms();
+            assert!(
+                before <= derived && derived <= after + 1,
+                "after {pause:?}: {before} {derived} {after}"
+            );
+        }
     }
 
     #[test]

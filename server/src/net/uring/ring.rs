@@ -659,8 +659,10 @@ fn fill_submissions(ring: &mut IoUring, backlog: &mut VecDeque<squeue::Entry>) -
 }
 
 /// Submits `pending` entries, runs the kernel's completions and waits for
-/// `wait_for` of them. An interrupted or busy enter is no error: what it left
-/// brings the loop back.
+/// `wait_for` of them. An interrupted enter, a full completion queue (`EBUSY`) or
+/// the kernel short of memory for a request (`EAGAIN`) is no error: what it left
+/// brings the loop back (an error here would end the core: glommio's reactor
+/// sleeps through this call).
 fn enter_ring(ring: &IoUring, pending: usize, wait_for: usize) -> std::io::Result<()> {
     // SAFETY: no argument is passed.
     let entered = unsafe {
@@ -673,7 +675,14 @@ fn enter_ring(ring: &IoUring, pending: usize, wait_for: usize) -> std::io::Resul
     };
     match entered {
         Ok(_) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

@@ -36,12 +36,13 @@ impl Driver {
 
     /// Wakes the parked loop if the ring has work for it (or it asked to come back
     /// at the reactor's next pass); true if it did. Run by glommio's reactor on each
-    /// pass: no system call.
+    /// pass: no system call. (A task that queues an operation wakes the loop
+    /// itself.)
     fn wake_parked(&self) -> bool {
         if self.parked.borrow().is_none() {
             return false;
         }
-        let has_work = self.rewake.get() || self.queued.get() || self.kernel_has_work();
+        let has_work = self.rewake.get() || self.kernel_has_work();
         let parked = if has_work {
             self.parked.borrow_mut().take()
         } else {
