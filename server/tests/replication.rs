@@ -6,7 +6,8 @@
 //! a replica refuses writes with `-READONLY` and reads unless `replica-serve-reads` is
 //! on; `REPLICAOF NO ONE` promotes a replica and an old master pointed at it drops its
 //! own diverging writes; `WAIT` counts acknowledging replicas; a replica with another
-//! shard count or without the master's password never gets its link up.
+//! shard count or without the master's password never gets its link up; a stream
+//! whose replica vanished leaves the connections opened after it alone.
 //!
 //! The load mixes string writes with hash and set writes (`HSET`, `HDEL`, `HINCRBY`,
 //! `SADD`, `SREM`, and `SMOVE` between shards), which travel as deltas, and with
@@ -1351,4 +1352,64 @@ fn replica_rewrites_its_own_journal_and_still_resumes_partially() {
     assert_eq!(full, full_before, "no full sync after the restart\n{state}");
     assert_eq!(partial, partial_before + SHARDS as u64, "{state}");
     assert_same_data(&master, &replica);
+}
+
+/// Connections opened while a replica stream ends, one every [`STREAM_END_STEP`].
+const STREAM_END_CONNECTIONS: usize = 50;
+const STREAM_END_STEP: Duration = Duration::from_millis(50);
+
+/// A replica stream whose replica is gone lets go of its socket once and touches
+/// nothing after. The kernel hands the lowest free descriptor number to the next
+/// connection, so the number the stream's socket had is soon another connection's:
+/// a client or a replica link opened meanwhile stays up. (The stream used to shut its
+/// socket down by number after both of its halves had closed it, up to a heartbeat
+/// later, and cut whichever connection held the number by then.)
+#[test]
+fn a_replica_stream_that_ends_leaves_later_connections_alone() {
+    use std::io::{Read, Write};
+    let master = Server::with_shards(1, &[]);
+    let mut replica = master.raw();
+    let reply = replica.cmd(&["CKV.SYNC", "0", "1", "?", "1", "2"]);
+    assert!(reply.starts_with("FULLRESYNC"), "{reply}");
+    reset(&replica.stream);
+    drop(replica);
+    let later: Vec<_> = (0..STREAM_END_CONNECTIONS)
+        .map(|_| {
+            std::thread::sleep(STREAM_END_STEP);
+            master.raw()
+        })
+        .collect();
+    for (i, con) in later.iter().enumerate() {
+        let mut stream = &con.stream;
+        let mut reply = [0u8; 7];
+        let answered = stream
+            .write_all(b"PING\r\n")
+            .and_then(|()| stream.read_exact(&mut reply));
+        assert!(
+            answered.is_ok() && &reply == b"+PONG\r\n",
+            "connection {i} opened after the stream ended: {answered:?}\n{}",
+            master.log_text()
+        );
+    }
+}
+
+/// Makes the socket's close send a reset (`SO_LINGER` 0): both halves of the peer's
+/// stream fail at once.
+fn reset(stream: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt(2) reads `linger` for its size on the stream's own socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
 }

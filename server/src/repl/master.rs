@@ -28,7 +28,7 @@
 //! and resyncs.
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -171,22 +171,36 @@ pub async fn hand_over(core: &Rc<Core>, socket: OwnedFd, handover: HandOver) {
 
 /// Serves a stream whose socket is handed over whole, on this (the shard's) core.
 pub fn adopt(core: &Rc<Core>, fd: OwnedFd, handover: HandOver) {
+    // The stream's reader and writer close their descriptor when both have ended, and
+    // the kernel soon gives its number to another connection: the stream's last
+    // shutdown goes through a descriptor of its own, open until the stream ends.
+    let kept = match fd.try_clone() {
+        Ok(kept) => kept,
+        Err(e) => {
+            log::warn!(
+                "shard {}: replica {}:{} dropped: {e}",
+                core.id,
+                handover.ip,
+                handover.port
+            );
+            return;
+        }
+    };
     // SAFETY: the descriptor is a connected TCP socket handed over whole.
     let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
-    glommio::spawn_local(serve(core.clone(), stream, handover)).detach();
+    glommio::spawn_local(serve(core.clone(), stream, kept, handover)).detach();
 }
 
 /// Serves one replica stream on the shard's core: refuses it if this server cannot
 /// be replicated now, decides where it starts, then streams until the link ends.
-async fn serve(core: Rc<Core>, stream: TcpStream, handover: HandOver) {
-    let fd = stream.as_raw_fd();
+async fn serve(core: Rc<Core>, stream: TcpStream, kept: OwnedFd, handover: HandOver) {
     let (reader, mut writer) = stream.split();
     let decided = match refusal(&core) {
         Some(text) => Err(text.to_string()),
         None => decide_start(&core, &handover),
     };
     match decided {
-        Ok(start) => stream_to_replica(core, reader, writer, fd, &handover, start).await,
+        Ok(start) => stream_to_replica(core, reader, writer, kept.as_fd(), &handover, start).await,
         Err(text) => {
             let _ = writer.write_all(text.as_bytes()).await;
         }
@@ -280,7 +294,7 @@ async fn stream_to_replica(
     core: Rc<Core>,
     reader: ReadHalf<TcpStream>,
     writer: WriteHalf<TcpStream>,
-    fd: RawFd,
+    socket: BorrowedFd<'_>,
     handover: &HandOver,
     start: Start,
 ) {
@@ -298,7 +312,7 @@ async fn stream_to_replica(
     let mut out = Output {
         outbox: Rc::new(Outbox::uncounted()),
         replica: format!("{}:{}", handover.ip, handover.port),
-        fd,
+        fd: socket.as_raw_fd(),
     };
     let writing = glommio::spawn_local(write_out(writer, out.outbox.clone()));
     let result = async {
@@ -324,8 +338,8 @@ async fn stream_to_replica(
     out.outbox.close();
     // Wakes the acknowledgement reader, which holds the socket open, and the writing
     // task, and tells the replica at once rather than after its repl-timeout.
-    // SAFETY: shutdown(2) on the socket the reader half still owns; nothing is freed.
-    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    // SAFETY: shutdown(2) on the stream's own descriptor, open until it returns.
+    unsafe { libc::shutdown(socket.as_raw_fd(), libc::SHUT_RDWR) };
     writing.await;
 }
 
