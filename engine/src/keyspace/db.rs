@@ -61,7 +61,7 @@ use bytes::Bytes;
 use hashbrown::DefaultHashBuilder;
 use rand::Rng;
 
-use super::index::{Index, Rehash, BUCKET_BYTES};
+use super::index::{prefetch, Index, Rehash, BUCKET_BYTES};
 use crate::collections::dense::Packed;
 use crate::limits::{EXPIRE_REPEAT_PERCENT, EXPIRE_ROUNDS_PER_CLOCK_CHECK, EXPIRE_SAMPLE_KEYS};
 use crate::value::Value;
@@ -297,16 +297,15 @@ impl Rehash for SlotHashes<'_> {
     }
 
     fn prefetch(&self, pos: u32) {
-        let slot = std::ptr::from_ref(self.slots.get(pos as usize));
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint: it reads nothing the program sees and does
-        // not fault, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(slot.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        prefetch(std::ptr::from_ref(self.slots.get(pos as usize)));
     }
+}
+
+/// Asks for both cache lines a slot may straddle.
+fn prefetch_slot(slot: &Slot) {
+    let at = std::ptr::from_ref(slot);
+    prefetch(at);
+    prefetch(at.cast::<u8>().wrapping_add(SLOT_BYTES - 1));
 }
 
 /// Counters a keyspace keeps for `INFO`.
@@ -414,6 +413,32 @@ impl Db {
         let mut h = hasher.build_hasher();
         h.write(key);
         h.finish()
+    }
+
+    /// Asks for the memory lookups of `keys` will read, so that their cache misses
+    /// overlap instead of coming one command at a time. Each pass asks for what the
+    /// one before it lets it find while the other keys' lines arrive: the index's
+    /// lines for each key, then the slots the index names, then each string value's
+    /// bytes. A hint only: nothing changes, and a key that is not here costs its
+    /// probes.
+    pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k [u8]> + Clone) {
+        for key in keys.clone() {
+            self.index.prefetch(Self::hash(&self.hasher, key));
+        }
+        for key in keys.clone() {
+            let hash = Self::hash(&self.hasher, key);
+            self.index.find(hash, |&pos| {
+                prefetch_slot(self.slots.get(pos as usize));
+                false
+            });
+        }
+        for key in keys {
+            if let Some(pos) = self.find(key) {
+                if let Value::Str(s) = &self.slots.get(pos).value {
+                    prefetch(s.as_ptr());
+                }
+            }
+        }
     }
 
     /// The slot position of `key`, live or not.
