@@ -167,6 +167,7 @@ impl Shard {
         }
         self.keyspace.start_command(spec.name, now_ms);
         self.keyspace.command(Some((op.id, &op.args)));
+        super::parts::prefetch_keys(&self.keyspace, op.db, &op.args, &op.keys);
         let mut unused = ReplyBuf::new(Protocol::Resp2);
         let mut ctx = self.ctx(op.db, now_ms, &mut unused);
         let share = ShardArgs {

@@ -29,7 +29,7 @@ use super::keyspec::KeyIndex;
 use crate::collections::{Set, SetLimits, Zset};
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Entry, ScanPos};
+use crate::keyspace::{Entry, Keyspace, ScanPos};
 use crate::resp::ReplyBuf;
 use crate::value::Str;
 
@@ -179,6 +179,16 @@ impl ShardArgs<'_> {
     }
 }
 
+/// Asks for the memory the lookups of keys `keys` of `args` will read, when there
+/// is more than one: their cache misses then overlap ([`Db::prefetch`]).
+///
+/// [`Db::prefetch`]: crate::keyspace::db::Db::prefetch
+pub fn prefetch_keys(ks: &Keyspace, db: usize, args: &[Bytes], keys: &[usize]) {
+    if keys.len() > 1 {
+        ks.db(db).prefetch(keys.iter().map(|&i| &args[i][..]));
+    }
+}
+
 /// Runs a command's share on one shard.
 pub type PartFn = fn(&mut Ctx, &ShardArgs) -> CmdResult<PartReply>;
 
@@ -280,6 +290,7 @@ pub fn run_local(ctx: &mut Ctx, args: &[Bytes], parts: &Parts, keys: KeyIndex) -
     }
     let shard = ctx.shard_id;
     let keys: Vec<usize> = keys.iter().collect();
+    prefetch_keys(ctx.ks, ctx.db, args, &keys);
     let mut pieces = Vec::new();
     if let Some(read) = parts.read {
         let mut carry = None;
