@@ -91,6 +91,14 @@ impl EffectLog {
         std::mem::take(&mut self.buf)
     }
 
+    /// Takes the waiting records and records the next ones into `spare` (a buffer
+    /// an earlier take gave back): a turn's records then grow no fresh buffer, one
+    /// reallocation at a time.
+    pub fn take_into(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
+        spare.clear();
+        std::mem::replace(&mut self.buf, spare)
+    }
+
     /// Records one effect.
     pub fn push(&mut self, effect: &Effect) {
         if !self.enabled {
@@ -164,6 +172,26 @@ mod tests {
 
     fn del(key: &[u8]) -> Effect<'_> {
         Effect::Del { db: 0, key }
+    }
+
+    /// The next records go into the spare buffer, emptied: only they are in it, in
+    /// the memory it already had.
+    #[test]
+    fn records_taken_into_a_spare_start_it_afresh() {
+        let mut log = EffectLog::default();
+        log.enable(0);
+        log.push(&del(b"a"));
+        let mut spare = vec![0xAB; 100];
+        spare.reserve(4096);
+        let capacity = spare.capacity();
+        let first = log.take_into(spare);
+        assert_eq!(scan(&first).records.len(), 1);
+        log.push(&del(b"b"));
+        let second = log.take();
+        assert_eq!(second.capacity(), capacity);
+        let s = scan(&second);
+        assert_eq!(s.end, End::Clean);
+        assert_eq!(s.records.iter().map(|r| r.lsn).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

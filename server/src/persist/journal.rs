@@ -56,6 +56,10 @@ use super::syncs::Syncs;
 
 /// Redis's reply to writes while the append-only file cannot be written.
 const MISCONF_PREFIX: &str = "MISCONF Errors writing to the AOF file: ";
+/// The most capacity a written turn's buffer may have to be kept for the next
+/// turn's records: a turn's records are a few kilobytes; a big value's record
+/// does not keep its buffer's memory.
+pub(super) const SPARE_RECORDS_BYTES_MAX: usize = 64 * 1024;
 
 /// Journals failing right now, over every shard of the process: while any is,
 /// writes are refused (Redis refuses them while its one AOF fails).
@@ -157,6 +161,9 @@ pub struct Journal {
     pub(super) unwritten: RefCell<Vec<u8>>,
     /// LSN of the last record in `unwritten`.
     pub(super) unwritten_last: Cell<u64>,
+    /// A written turn's buffer, emptied, for the shard to record into next
+    /// (at most [`SPARE_RECORDS_BYTES_MAX`] of capacity is kept).
+    pub(super) spare: RefCell<Vec<u8>>,
     /// `strerror` text while writes fail; `None` once one succeeds again.
     error: RefCell<Option<String>>,
     /// When the writer's current turn (its I/O) started; `None` between turns.
@@ -203,6 +210,7 @@ impl Journal {
             rotation: RefCell::new(None),
             unwritten: RefCell::new(Vec::new()),
             unwritten_last: Cell::new(0),
+            spare: RefCell::new(Vec::new()),
             error: RefCell::new(None),
             busy_since: Cell::new(None),
             syncs: RefCell::new(Syncs::default()),
@@ -549,7 +557,8 @@ impl Journal {
         if shard.log().pending_bytes() == 0 {
             return;
         }
-        let records = shard.log_mut().take();
+        let spare = std::mem::take(&mut *self.spare.borrow_mut());
+        let records = shard.log_mut().take_into(spare);
         let mut unwritten = self.unwritten.borrow_mut();
         if unwritten.is_empty() {
             *unwritten = records;

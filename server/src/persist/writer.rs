@@ -66,7 +66,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 
 use crate::config::Fsync;
 use crate::persist::datadir;
-use crate::persist::journal::{misconf, os_error, Journal};
+use crate::persist::journal::{misconf, os_error, Journal, SPARE_RECORDS_BYTES_MAX};
 use crate::shard::answer::Answer;
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
@@ -149,6 +149,9 @@ impl Journal {
         crate::ops::latency::add_since("aof-write", started);
         match written {
             Ok(n) => {
+                if records.capacity() <= SPARE_RECORDS_BYTES_MAX {
+                    *self.spare.borrow_mut() = records;
+                }
                 seg.offset += n;
                 seg.reserved_end = seg.reserved_end.max(seg.offset);
                 self.reserved_bytes.set(seg.reserved_end - seg.offset);
