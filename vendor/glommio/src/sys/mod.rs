@@ -172,6 +172,7 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
+#[allow(dead_code)] // corekv patch: the reactor no longer issues membarrier (see `notify`)
 mod membarrier;
 pub(crate) mod source;
 pub(crate) mod sysfs;
@@ -306,6 +307,10 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // corekv patch: the producer's half of a symmetric barrier pair (see
+        // `Reactor::wait`): what was pushed is visible before `should_notify` is
+        // read, so either this sees the sleeper's flag or the sleeper sees the push.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
