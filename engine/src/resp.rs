@@ -30,7 +30,7 @@ use crate::limits::PROTO_INLINE_MAX_BYTES;
 
 mod framing;
 pub use framing::{
-    FrameLimits, Framed, RequestParser, UNAUTHENTICATED_BULK_LEN_MAX,
+    second_argument, FrameLimits, Framed, RequestParser, UNAUTHENTICATED_BULK_LEN_MAX,
     UNAUTHENTICATED_MULTIBULK_ARGS_MAX,
 };
 

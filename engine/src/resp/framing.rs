@@ -348,6 +348,33 @@ fn decimal_line(input: &[u8], from: usize) -> Option<(u64, usize)> {
     Some((value, from + digits + 2))
 }
 
+/// The second argument of the request at the start of `input` (most commands'
+/// key), when the input holds it whole in the form clients write: `*N` with N of at
+/// least 2, then `$` bulks. Anything else answers `None`; this is a hint for
+/// prefetching the key, read before the request is framed.
+pub fn second_argument(input: &[u8]) -> Option<&[u8]> {
+    if input.first() != Some(&b'*') {
+        return None;
+    }
+    let (count, at) = decimal_line(input, 1)?;
+    if count < 2 {
+        return None;
+    }
+    let skip = bulk_at(input, at)?.end + 2;
+    let key = bulk_at(input, skip)?;
+    input.get(key)
+}
+
+/// The bytes of the bulk whose `$` header starts at `at`, if the input holds them.
+fn bulk_at(input: &[u8], at: usize) -> Option<Range<usize>> {
+    if input.get(at) != Some(&b'$') {
+        return None;
+    }
+    let (len, start) = decimal_line(input, at + 1)?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    (end <= input.len()).then_some(start..end)
+}
+
 /// What the input holds of the bulk whose `$` header starts at a position.
 #[derive(Debug)]
 enum Bulk {
@@ -421,6 +448,29 @@ mod tests {
     use crate::resp::parse;
 
     const MAX: u64 = 512 * 1024 * 1024;
+
+    #[test]
+    fn the_second_argument_is_read_only_from_a_whole_multibulk_header() {
+        assert_eq!(
+            second_argument(b"*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$1\r\nv\r\n"),
+            Some(&b"key:1"[..])
+        );
+        assert_eq!(
+            second_argument(b"*2\r\n$3\r\nGET\r\n$0\r\n\r\n"),
+            Some(&b""[..])
+        );
+        for input in [
+            &b"*1\r\n$4\r\nPING\r\n"[..],
+            b"*2\r\n$3\r\nGET\r\n$5\r\nkey",
+            b"*2\r\n$3\r\nGET\r\n$99999999999999999\r\n",
+            b"*2\r\n$3\r\nGE",
+            b"GET key\r\n",
+            b"*-1\r\n",
+            b"",
+        ] {
+            assert_eq!(second_argument(input), None, "{input:?}");
+        }
+    }
 
     #[test]
     fn a_request_fed_a_byte_at_a_time_is_framed_once() {

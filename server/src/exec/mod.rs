@@ -31,9 +31,10 @@ use corekv_engine::command::flags::BLOCKING;
 use corekv_engine::command::parts::Split;
 use corekv_engine::command::Route;
 use corekv_engine::error::CmdError;
-use corekv_engine::resp::{Args, Protocol, Reply, ReplyBuf};
+use corekv_engine::resp::{second_argument, Args, Protocol, Reply, ReplyBuf};
 use corekv_engine::slot::shard_of;
 use futures::future::join_all;
+use smallvec::SmallVec;
 
 use crate::commands::{registry, Exec, Handler, Spec};
 use crate::ops::slowlog::{self, Stopwatch};
@@ -274,6 +275,25 @@ fn prefetch(core: &Core, db: usize, batch: &[Args]) {
         .filter(|key| shards == 1 || shard_of(key, shards) == core.id)
         .map(|key| &key[..]);
     core.shard.borrow().keyspace().db(db).prefetch(keys);
+}
+
+/// Asks for the memory the first requests of several connections' new inputs
+/// will read on this core's shard (their second arguments, in database 0, which
+/// most clients use), before any of them runs: the misses of the lookups of a
+/// turn's requests overlap, as a pipeline's do ([`prefetch`]).
+pub fn prefetch_arrivals(core: &Core, inputs: &[&[u8]]) {
+    let shards = core.shards();
+    let keys: SmallVec<[&[u8]; 32]> = inputs
+        .iter()
+        .filter_map(|input| second_argument(input))
+        .filter(|key| shards == 1 || shard_of(key, shards) == core.id)
+        .collect();
+    if keys.len() < 2 {
+        return;
+    }
+    if let Ok(shard) = core.shard.try_borrow() {
+        shard.keyspace().db(0).prefetch(keys.iter().copied());
+    }
 }
 
 /// Ends a batch of `commands` whose replies start at `batch_start` in `out`: runs

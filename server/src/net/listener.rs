@@ -276,6 +276,10 @@ fn start_uring(
     mode: Mode,
 ) {
     super::uring::install(&driver);
+    let arrived = core.clone();
+    driver.on_arrivals(Box::new(move |inputs| {
+        crate::exec::prefetch_arrivals(&arrived, inputs)
+    }));
     glommio::spawn_local(driver.clone().run()).detach();
     for socket in sockets {
         let weak = Rc::downgrade(&driver);

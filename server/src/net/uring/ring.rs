@@ -6,7 +6,7 @@
 //! connection a receive fills) until the completion that ends the operation
 //! arrives, whatever became of the task that started it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use corekv_engine::resp::ReplyChunk;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use smallvec::SmallVec;
 
 use super::bufs::{BufRing, RECV_BUFFER_GROUP};
 use super::setup::build_ring;
@@ -189,7 +190,17 @@ pub struct Driver {
     /// A completion since [`catch_up`](Self::catch_up) began woke a connection's
     /// reading task (it has input, or its input ended).
     woke_reader: Cell<bool>,
+    /// Connections whose input began in this turn (empty before it), for
+    /// [`on_arrivals`](Self::on_arrivals).
+    arrivals: RefCell<Vec<Rc<Conn>>>,
+    arrived: RefCell<Option<ArrivalHook>>,
 }
+
+/// Sees the inputs that began arriving in a turn, before their tasks run them.
+pub type ArrivalHook = Box<dyn Fn(&[&[u8]])>;
+
+/// The most inputs of one turn shown to the arrival hook.
+const ARRIVALS_SHOWN_MAX: usize = 32;
 
 impl Driver {
     /// Sets up this core's ring (on the core's thread) and its receive buffers;
@@ -214,7 +225,33 @@ impl Driver {
             writers_free: RefCell::new(Vec::new()),
             woken: RefCell::new(Vec::new()),
             woke_reader: Cell::new(false),
+            arrivals: RefCell::new(Vec::new()),
+            arrived: RefCell::new(None),
         }))
+    }
+
+    /// Shows `hook` the inputs that began arriving in each turn, when there are two
+    /// or more: the requests of several connections, before any of them runs.
+    pub fn on_arrivals(&self, hook: ArrivalHook) {
+        *self.arrived.borrow_mut() = Some(hook);
+    }
+
+    /// Shows the arrival hook this turn's new inputs, and forgets them.
+    fn show_arrivals(&self) {
+        let mut arrivals = self.arrivals.borrow_mut();
+        if arrivals.len() >= 2 {
+            if let Some(hook) = &*self.arrived.borrow() {
+                let inputs: SmallVec<[Ref<'_, Vec<u8>>; ARRIVALS_SHOWN_MAX]> = arrivals
+                    .iter()
+                    .take(ARRIVALS_SHOWN_MAX)
+                    .map(|conn| conn.input.borrow())
+                    .collect();
+                let slices: SmallVec<[&[u8]; ARRIVALS_SHOWN_MAX]> =
+                    inputs.iter().map(|input| &input[..]).collect();
+                hook(&slices);
+            }
+        }
+        arrivals.clear();
     }
 
     /// The loop: a turn, then a park until the kernel completes something or a task
@@ -322,6 +359,7 @@ impl Driver {
         }
         reaped.clear();
         *self.reaped.borrow_mut() = reaped;
+        self.show_arrivals();
         self.bufs.borrow_mut().publish();
         Ok(more || !self.backlog.borrow().is_empty())
     }
@@ -614,6 +652,9 @@ impl Driver {
                 // A connection that stopped reading (refused, closing) reads nothing
                 // more: what the kernel still hands over is dropped, not copied.
                 if !conn.stopping.get() {
+                    if input.is_empty() && self.arrived.borrow().is_some() {
+                        self.arrivals.borrow_mut().push(conn.clone());
+                    }
                     input.extend_from_slice(bufs.filled(bid, res as usize));
                 }
                 bufs.give_back(bid);
