@@ -1371,7 +1371,11 @@ fn a_replica_stream_that_ends_leaves_later_connections_alone() {
     let mut replica = master.raw();
     let reply = replica.cmd(&["CKV.SYNC", "0", "1", "?", "1", "2"]);
     assert!(reply.starts_with("FULLRESYNC"), "{reply}");
-    reset(&replica.stream);
+    // SO_LINGER 0: the close sends a reset, and both halves of the master's
+    // stream fail at once.
+    socket2::SockRef::from(&replica.stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
     drop(replica);
     let later: Vec<_> = (0..STREAM_END_CONNECTIONS)
         .map(|_| {
@@ -1391,25 +1395,4 @@ fn a_replica_stream_that_ends_leaves_later_connections_alone() {
             master.log_text()
         );
     }
-}
-
-/// Makes the socket's close send a reset (`SO_LINGER` 0): both halves of the peer's
-/// stream fail at once.
-fn reset(stream: &std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt(2) reads `linger` for its size on the stream's own socket.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER");
 }

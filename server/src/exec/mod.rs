@@ -1,7 +1,9 @@
 //! Routing: from a parsed pipeline batch to replies, in the order the commands came.
 //!
 //! A batch of more than one command first asks for the memory its home-shard
-//! lookups will read ([`prefetch`]), so that a pipeline's cache misses overlap.
+//! lookups will read ([`prefetch`]), so that a pipeline's cache misses overlap;
+//! the network driver does the same for the first requests of several
+//! connections arriving in one turn ([`prefetch_arrivals`]).
 //! Each command is looked up once; its row drives the generic checks (unknown
 //! command, arity, authentication, loading, replica) before anything runs, and its
 //! id travels with it from then on. Then the route:
