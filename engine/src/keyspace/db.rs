@@ -60,6 +60,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use hashbrown::DefaultHashBuilder;
 use rand::Rng;
+use smallvec::SmallVec;
 
 use super::index::{prefetch, Index, Rehash, BUCKET_BYTES};
 use crate::collections::dense::Packed;
@@ -301,6 +302,15 @@ impl Rehash for SlotHashes<'_> {
     }
 }
 
+/// The most keys one [`Db::prefetch`] asks for: their index lines, slots and values
+/// (about six lines each, 384 KiB for this many) stay in the second-level cache
+/// until the command reads them. Measured with MGET of 1,000 keys over 2,000,000:
+/// 350–510 µs of server CPU with all of them asked for, 586–610 with only 32,
+/// 756 with none.
+pub const PREFETCH_KEYS_MAX: usize = 1024;
+/// Keys whose hashes a prefetch keeps on the stack (more go to the heap).
+const PREFETCH_KEYS_INLINE: usize = 32;
+
 /// Asks for both cache lines a slot may straddle.
 fn prefetch_slot(slot: &Slot) {
     let at = std::ptr::from_ref(slot);
@@ -415,25 +425,29 @@ impl Db {
         h.finish()
     }
 
-    /// Asks for the memory lookups of `keys` will read, so that their cache misses
-    /// overlap instead of coming one command at a time. Each pass asks for what the
-    /// one before it lets it find while the other keys' lines arrive: the index's
-    /// lines for each key, then the slots the index names, then each string value's
-    /// bytes. A hint only: nothing changes, and a key that is not here costs its
-    /// probes.
-    pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k [u8]> + Clone) {
-        for key in keys.clone() {
-            self.index.prefetch(Self::hash(&self.hasher, key));
+    /// Asks for the memory lookups of the first [`PREFETCH_KEYS_MAX`] of `keys` will
+    /// read, so that their cache misses overlap instead of coming one command at a
+    /// time. Each pass asks for what the one before it lets it find while the other
+    /// keys' lines arrive: the index's lines for each key, then the slots the index
+    /// names, then each string value's bytes. A hint only: nothing changes, and a
+    /// key that is not here costs its probes. More keys would have their first
+    /// lines evicted before the later passes come back to them.
+    pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
+        let keys: SmallVec<[(&[u8], u64); PREFETCH_KEYS_INLINE]> = keys
+            .take(PREFETCH_KEYS_MAX)
+            .map(|key| (key, Self::hash(&self.hasher, key)))
+            .collect();
+        for &(_, hash) in &keys {
+            self.index.prefetch(hash);
         }
-        for key in keys.clone() {
-            let hash = Self::hash(&self.hasher, key);
+        for &(_, hash) in &keys {
             self.index.find(hash, |&pos| {
                 prefetch_slot(self.slots.get(pos as usize));
                 false
             });
         }
-        for key in keys {
-            if let Some(pos) = self.find(key) {
+        for &(key, hash) in &keys {
+            if let Some(pos) = self.find_hashed(key, hash) {
                 if let Value::Str(s) = &self.slots.get(pos).value {
                     prefetch(s.as_ptr());
                 }
@@ -443,7 +457,11 @@ impl Db {
 
     /// The slot position of `key`, live or not.
     fn find(&self, key: &[u8]) -> Option<usize> {
-        let hash = Self::hash(&self.hasher, key);
+        self.find_hashed(key, Self::hash(&self.hasher, key))
+    }
+
+    /// [`find`](Self::find) with the key's hash already computed.
+    fn find_hashed(&self, key: &[u8], hash: u64) -> Option<usize> {
         let eq = |&pos: &u32| self.slots.get(pos as usize).key.bytes() == key;
         self.index.find(hash, eq).map(|pos| pos as usize)
     }

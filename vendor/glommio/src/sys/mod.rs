@@ -172,8 +172,6 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
-#[allow(dead_code)] // corekv patch: the reactor no longer issues membarrier (see `notify`)
-mod membarrier;
 pub(crate) mod source;
 pub(crate) mod sysfs;
 mod uring;
