@@ -200,6 +200,12 @@ const ERRORS: &str = "
     GEOSEARCHSTORE d1 g FROMLONLAT 15 37
     GEORADIUS g 15 37
     GEOSEARCH g
+    ZADD scores -1 neg 0 zero 1e300 huge +inf inf -inf minf 0.5 half
+    GEOPOS scores neg zero huge inf minf half
+    GEOSEARCH scores FROMMEMBER neg BYBOX 400 400 km ASC
+    GEOSEARCH scores FROMMEMBER zero BYBOX 400 400 km ASC
+    GEODIST scores neg zero
+    GEOHASH scores neg inf minf
     COMMAND GETKEYS GEORADIUS g 15 37 200 km STORE a
     COMMAND GETKEYS GEORADIUSBYMEMBER g m 200 km STOREDIST a
     COMMAND GETKEYS GEOSEARCHSTORE a b FROMLONLAT 1 2 BYRADIUS 1 km

@@ -168,6 +168,15 @@ const ALGEBRA: &str = "
     EXISTS df
     ZUNIONSTORE d 1 nokey
     EXISTS d
+    SET str x
+    ZUNIONSTORE d 2 z str WEIGHTS 1
+    ZINTERSTORE d 2 str z AGGREGATE
+    ZUNION 2 z str WITHSCORES foo
+    ZINTERCARD 2 z str LIMIT
+    ZINTERCARD 2 z str LIMIT -1
+    ZADD z NX GT 1
+    ZADD z NX XX 1
+    ZADD z GT LT 1 a 2
     ZRANGESTORE r w 0 -1 WITHSCORES
     ZRANGESTORE r w (5 +inf BYSCORE LIMIT 1 1
     ZRANGE r 0 -1 WITHSCORES

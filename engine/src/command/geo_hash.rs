@@ -122,16 +122,30 @@ pub(super) fn decode(cell: Cell) -> Area {
 }
 
 /// The position a member's score stores: the centre of its cell, clamped
-/// (`geohashDecodeToLongLatWGS84`). The score converts to an integer as C's cast
-/// does on the values a geo set holds.
+/// (`geohashDecodeToLongLatWGS84`).
 pub(super) fn position(score: f64) -> (f64, f64) {
     let area = decode(Cell {
-        bits: score as u64,
+        bits: score_bits(score),
         step: STEP_MAX,
     });
     let lon = ((area.lon.min + area.lon.max) / 2.0).clamp(LONG_MIN, LONG_MAX);
     let lat = ((area.lat.min + area.lat.max) / 2.0).clamp(LAT_MIN, LAT_MAX);
     (lon, lat)
+}
+
+/// A score as Redis's `(uint64_t)score` makes it on x86-64, also for scores no geo
+/// command stores (a sorted set's, read as a geo set): a negative score converts
+/// as a signed integer would (-1 is all ones: the north-east corner), and from 2^64
+/// up the conversion overflows to 0. Rust's `as u64` would clamp both.
+fn score_bits(score: f64) -> u64 {
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    if score < 0.0 {
+        score as i64 as u64
+    } else if score >= TWO_POW_64 {
+        0
+    } else {
+        score as u64
+    }
 }
 
 /// `geohash_move_x`: one cell east (`d > 0`) or west.

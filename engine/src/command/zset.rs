@@ -103,6 +103,10 @@ fn zadd_flags(c: &mut ArgCursor) -> CmdResult<AddFlags> {
         *flag = true;
     }
     let pairs = c.remaining();
+    // Redis checks the pairs' count before the flags.
+    if pairs == 0 || !pairs.is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
     if f.nx && f.xx {
         return Err(CmdError::Raw(
             "ERR XX and NX options at the same time are not compatible".into(),
@@ -112,9 +116,6 @@ fn zadd_flags(c: &mut ArgCursor) -> CmdResult<AddFlags> {
         return Err(CmdError::Raw(
             "ERR GT, LT, and/or NX options at the same time are not compatible".into(),
         ));
-    }
-    if pairs == 0 || !pairs.is_multiple_of(2) {
-        return Err(CmdError::Syntax);
     }
     if f.incr && pairs > 2 {
         return Err(CmdError::Raw(

@@ -49,7 +49,6 @@ enum Aggregate {
 
 /// A parsed algebra request.
 struct Algebra {
-    sources: Range<usize>,
     weights: Vec<f64>,
     aggregate: Aggregate,
     withscores: bool,
@@ -88,13 +87,12 @@ fn sources(args: &[Bytes], at: usize, name: &str) -> CmdResult<Range<usize>> {
 }
 
 fn parse_algebra(args: &[Bytes]) -> CmdResult<Algebra> {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    let (op, store) = (op_of(&args[0]), name.ends_with("store"));
-    let sources = sources(args, numkeys_at(&args[0]), &name)?;
+    let store = args[0].to_ascii_lowercase().ends_with(b"store");
+    let op = op_of(&args[0]);
+    let sources = algebra_sources(args)?;
     let n = sources.len();
     let mut a = Algebra {
         weights: vec![1.0; n],
-        sources: sources.clone(),
         aggregate: Aggregate::Sum,
         withscores: false,
     };
@@ -126,8 +124,16 @@ fn parse_algebra(args: &[Bytes]) -> CmdResult<Algebra> {
     Ok(a)
 }
 
+/// The algebra's sources, from its `numkeys` (the options are parsed once the
+/// sources' types are known good, as Redis does: a wrong type is reported before
+/// a bad option).
+fn algebra_sources(args: &[Bytes]) -> CmdResult<Range<usize>> {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    sources(args, numkeys_at(&args[0]), &name)
+}
+
 fn check_algebra(args: &[Bytes]) -> CmdResult {
-    parse_algebra(args).map(|_| ())
+    algebra_sources(args).map(|_| ())
 }
 
 /// The sources this shard owns, in order: each checked for its type.
@@ -158,8 +164,8 @@ fn read_sources(ctx: &mut Ctx, s: &ShardArgs, sources: &Range<usize>) -> CmdResu
 }
 
 fn algebra_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
-    let a = parse_algebra(s.args)?;
-    read_sources(ctx, s, &a.sources)
+    let sources = algebra_sources(s.args)?;
+    read_sources(ctx, s, &sources)
 }
 
 /// The sources in argument order, from the pieces (`None`: missing).
@@ -249,8 +255,9 @@ fn compute(op: Op, a: &Algebra, srcs: &[Option<Zset>]) -> Vec<(Vec<u8>, f64)> {
 }
 
 fn algebra_result(args: &[Bytes], reads: &[Piece]) -> CmdResult<(Algebra, Zset)> {
+    // A source's wrong type is reported before a bad option.
+    let srcs = gather(reads, &algebra_sources(args)?)?;
     let a = parse_algebra(args)?;
-    let srcs = gather(reads, &a.sources)?;
     let entries = compute(op_of(&args[0]), &a, &srcs);
     let limits = ZsetLimits::default();
     let z = Zset::from_entries(entries.iter().map(|(m, s)| (m.as_slice(), *s)), &limits);
@@ -321,21 +328,21 @@ fn intercard_args(args: &[Bytes]) -> CmdResult<(Range<usize>, usize)> {
     }
 }
 
+/// Only the sources: `LIMIT` is parsed once their types are known good.
 fn check_intercard(args: &[Bytes]) -> CmdResult {
-    intercard_args(args).map(|_| ())
+    sources(args, 1, "zintercard").map(|_| ())
 }
 
 fn intercard_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
-    let (sources, _) = intercard_args(s.args)?;
+    let sources = sources(s.args, 1, "zintercard")?;
     read_sources(ctx, s, &sources)
 }
 
 fn intercard_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
-    let (sources, limit) = intercard_args(args)?;
-    let srcs = gather(reads, &sources)?;
+    let srcs = gather(reads, &sources(args, 1, "zintercard")?)?;
+    let (_, limit) = intercard_args(args)?;
     let a = Algebra {
-        weights: vec![1.0; sources.len()],
-        sources,
+        weights: vec![1.0; srcs.len()],
         aggregate: Aggregate::Sum,
         withscores: false,
     };
