@@ -127,15 +127,22 @@ fn timeouts_answer_null_near_their_deadline() {
     let mut c = server.raw();
     let started = Instant::now();
     assert_eq!(c.cmd_raw(&[b"BLPOP", b"a", b"b", b"0.3"]), b"*-1\r\n");
+    // A null array, as Redis answers every timed-out block (though `BLMOVE`'s
+    // non-blocking form inside `MULTI` answers a null bulk string, below).
     assert_eq!(
         c.cmd_raw(&[b"BLMOVE", b"a", b"b", b"LEFT", b"LEFT", b"0.1"]),
-        b"$-1\r\n"
+        b"*-1\r\n"
     );
     assert_eq!(
         c.cmd_raw(&[b"BLMPOP", b"0.1", b"1", b"a", b"LEFT"]),
         b"*-1\r\n"
     );
     let took = started.elapsed();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["BLMOVE", "a", "b", "LEFT", "LEFT", "0.1"]);
+    c.cmd(&["BRPOPLPUSH", "a", "b", "0.1"]);
+    assert_eq!(c.cmd_raw(&[b"EXEC"]), b"*2\r\n$-1\r\n$-1\r\n");
+    assert_eq!(c.cmd_raw(&[b"BRPOPLPUSH", b"a", b"b", b"0.01"]), b"*-1\r\n");
     assert!(took >= Duration::from_millis(500), "{took:?}");
     assert!(
         took < Duration::from_millis(500) + TIMEOUT_SLACK,

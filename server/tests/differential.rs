@@ -45,6 +45,7 @@ const TEMPLATES: &[&str] = &[
     "s:MSET $kv+",
     "s:MSETNX $kv+",
     "s:MGET $k+",
+    "s:SET $k $V",
     "s:APPEND $k $v",
     "s:STRLEN $k",
     "s:INCR $k",
@@ -82,9 +83,16 @@ const TEMPLATES: &[&str] = &[
     "x:KEYS [t*|?2|*[13]]",
     "x:SORT $k ?[ALPHA] ?[DESC] ?[LIMIT_0_3|LIMIT_1_-1]",
     "x:SORT_RO $k ALPHA",
+    // Transactions (the commands between `MULTI` and `EXEC` are queued).
+    "x:MULTI",
+    "x:EXEC",
+    "x:DISCARD",
+    "x:WATCH $k+",
+    "x:UNWATCH",
     // Lists.
     "l:LPUSH $k $m+",
     "l:RPUSH $k $m+",
+    "l:RPUSH $k $M",
     "l:LPUSHX $k $m",
     "l:RPUSHX $k $m",
     "l:LPOP $k ?[0|1|3|-1]",
@@ -100,9 +108,15 @@ const TEMPLATES: &[&str] = &[
     "l:LMOVE $k $k [LEFT|RIGHT] [LEFT|RIGHT]",
     "l:RPOPLPUSH $k $k",
     "l:LMPOP 2 $k $k [LEFT|RIGHT] ?[COUNT_$n]",
+    "l:BLPOP $k+ 0.01",
+    "l:BRPOP $k+ 0.01",
+    "l:BLMOVE $k $k [LEFT|RIGHT] [LEFT|RIGHT] 0.01",
+    "l:BLMPOP 0.01 2 $k $k [LEFT|RIGHT] ?[COUNT_$n]",
     // Hashes.
     "h:HSET $k $ev+",
     "h:HMSET $k $ev+",
+    "h:HSET $k $MV",
+    "h:HDEL $k $M",
     "h:HSETNX $k $e $v",
     "h:HGET $k $e",
     "h:HMGET $k $e+",
@@ -117,6 +131,8 @@ const TEMPLATES: &[&str] = &[
     "h:HGETALL $k",
     // Sets.
     "t:SADD $k $m+",
+    "t:SADD $k $M",
+    "t:SREM $k $M",
     "t:SREM $k $m+",
     "t:SISMEMBER $k $m",
     "t:SMISMEMBER $k $m+",
@@ -133,6 +149,8 @@ const TEMPLATES: &[&str] = &[
     // Sorted sets.
     "z:ZADD $k ?[NX|XX] ?[GT|LT] ?[CH] $sm+",
     "z:ZADD $k INCR $s $m",
+    "z:ZADD $k $MS",
+    "z:ZREM $k $M",
     "z:ZREM $k $m+",
     "z:ZSCORE $k $m",
     "z:ZMSCORE $k $m+",
@@ -159,9 +177,12 @@ const TEMPLATES: &[&str] = &[
     "z:ZINTERCARD 2 $k $k ?[LIMIT_$n]",
     "z:ZRANGESTORE $k $k $p $p",
     "z:ZMPOP 2 $k $k [MIN|MAX] ?[COUNT_$n]",
+    "z:BZPOPMIN $k+ 0.01",
+    "z:BZMPOP 0.01 2 $k $k [MIN|MAX] ?[COUNT_$n]",
     // Sorted sets whose members all have one score: the lexicographic ranges
     // (with scores apart their result is unspecified, and differs by encoding).
     "y:ZADD $k ?[NX|XX] $0m+",
+    "y:ZADD $k $M0",
     "y:ZREM $k $m+",
     "y:ZLEXCOUNT $k $l $l",
     "y:ZRANGE $k $l $l BYLEX ?[REV] ?[LIMIT_0_$n|LIMIT_1_-1]",
@@ -283,6 +304,25 @@ fn arg(kind: &str, family: char, rng: &mut StdRng) -> Vec<String> {
         .split(' ')
         .map(String::from)
         .collect(),
+        // Many members at once (past the compact encodings' sizes): names or
+        // integers, alone or paired with values, scores or a zero score.
+        "M" | "MV" | "MS" | "M0" => {
+            let ints = rng.gen_bool(0.5);
+            let count = rng.gen_range(20..200);
+            (0..count)
+                .flat_map(|_| {
+                    let n = rng.gen_range(0..300);
+                    let member = if ints { n.to_string() } else { format!("m{n}") };
+                    match kind {
+                        "MV" => vec![member, "x".repeat(rng.gen_range(0..80))],
+                        "MS" => vec![(n % 17).to_string(), member],
+                        "M0" => vec!["0".into(), member],
+                        _ => vec![member],
+                    }
+                })
+                .collect()
+        }
+        "V" => vec!["v".repeat(rng.gen_range(40..300))],
         "kv" => [arg("k", family, rng), arg("v", family, rng)].concat(),
         "ev" => [arg("e", family, rng), arg("v", family, rng)].concat(),
         "sm" => [arg("s", family, rng), arg("m", family, rng)].concat(),
@@ -381,6 +421,51 @@ fn normalized(cmd: &[String], reply: Vec<u8>) -> Vec<u8> {
     [reply[..eol].to_vec(), groups.concat()].concat()
 }
 
+/// The commands a connection queued since its `MULTI`, to normalize the items of
+/// the `EXEC` reply as each command's own reply.
+#[derive(Default)]
+struct Transaction {
+    open: bool,
+    queued: Vec<Vec<String>>,
+}
+
+impl Transaction {
+    fn normalized(&mut self, cmd: &[String], reply: Vec<u8>) -> Vec<u8> {
+        let name = cmd[0].to_ascii_uppercase();
+        match name.as_str() {
+            "MULTI" if reply.starts_with(b"+OK") => {
+                self.open = true;
+                self.queued.clear();
+            }
+            "EXEC" | "DISCARD" if self.open => {
+                self.open = false;
+                if name == "EXEC" && reply.starts_with(b"*") {
+                    return self.exec_reply(&reply);
+                }
+            }
+            _ if self.open && reply.starts_with(b"+QUEUED") => self.queued.push(cmd.to_vec()),
+            _ => {}
+        }
+        normalized(cmd, reply)
+    }
+
+    /// An `EXEC` reply with each queued command's reply normalized.
+    fn exec_reply(&self, reply: &[u8]) -> Vec<u8> {
+        let eol = reply.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        let mut out = reply[..eol].to_vec();
+        let mut pos = eol;
+        for cmd in &self.queued {
+            // A transaction a watched key aborted replies with a null.
+            let Some(n) = reply_len(&reply[pos..]) else {
+                break;
+            };
+            out.extend(normalized(cmd, reply[pos..pos + n].to_vec()));
+            pos += n;
+        }
+        out
+    }
+}
+
 /// `bytes` with every `from` replaced by `to`.
 fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
@@ -401,6 +486,7 @@ fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn replies(port: u16, protocol: u8, cmds: &[Vec<String>]) -> Vec<Vec<u8>> {
     let mut con = connect(port, protocol);
     let mut out = Vec::with_capacity(cmds.len());
+    let mut transaction = Transaction::default();
     for chunk in cmds.chunks(PIPELINE) {
         let bytes: Vec<u8> = chunk
             .iter()
@@ -411,7 +497,8 @@ fn replies(port: u16, protocol: u8, cmds: &[Vec<String>]) -> Vec<Vec<u8>> {
             .collect();
         con.send(&bytes);
         for cmd in chunk {
-            out.push(normalized(cmd, con.read_reply()));
+            let reply = con.read_reply();
+            out.push(transaction.normalized(cmd, reply));
         }
     }
     out
@@ -467,25 +554,43 @@ fn random_command_sequences_get_redis_replies() {
     for seed in seeds {
         let mut rng = StdRng::seed_from_u64(seed);
         let cmds: Vec<Vec<String>> = (0..count).map(|_| command(&mut rng)).collect();
-        for protocol in PROTOCOLS {
-            let redis = Redis::start();
-            let want = replies(redis.port, protocol, &cmds);
-            for shards in SHARD_COUNTS {
-                let corekv = Server::with_shards(shards, &[]);
-                let got = replies(corekv.port(), protocol, &cmds);
-                let first = want.iter().zip(&got).position(|(w, g)| w != g);
-                if let Some(at) = first {
-                    failures.push(format!(
-                        "seed {seed}, RESP{protocol}, {shards} shards, command {at}: {}\n  \
-                         redis:  {}\n  corekv: {}\nearlier commands on its keys:\n{}\n\
-                         the whole sequence: {}",
-                        cmds[at].join(" "),
-                        render(&want[at]),
-                        render(&got[at]),
-                        history(&cmds, at),
-                        saved(seed, &cmds[..=at]).display()
-                    ));
-                }
+        // Every server runs the sequence at once: most of their time is the
+        // blocking commands' timeouts.
+        let runs: Vec<(u8, Option<usize>)> = PROTOCOLS
+            .iter()
+            .flat_map(|&p| {
+                std::iter::once((p, None)).chain(SHARD_COUNTS.iter().map(move |&n| (p, Some(n))))
+            })
+            .collect();
+        let replies: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .iter()
+                .map(|&(protocol, shards)| {
+                    let cmds = &cmds;
+                    scope.spawn(move || match shards {
+                        None => replies(Redis::start().port, protocol, cmds),
+                        Some(n) => replies(Server::with_shards(n, &[]).port(), protocol, cmds),
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, &(protocol, shards)) in runs.iter().enumerate() {
+            let Some(shards) = shards else { continue };
+            let want_at = runs.iter().position(|&r| r == (protocol, None)).unwrap();
+            let (want, got) = (&replies[want_at], &replies[i]);
+            let first = want.iter().zip(got).position(|(w, g)| w != g);
+            if let Some(at) = first {
+                failures.push(format!(
+                    "seed {seed}, RESP{protocol}, {shards} shards, command {at}: {}\n  \
+                     redis:  {}\n  corekv: {}\nearlier commands on its keys:\n{}\n\
+                     the whole sequence: {}",
+                    cmds[at].join(" "),
+                    render(&want[at]),
+                    render(&got[at]),
+                    history(&cmds, at),
+                    saved(seed, &cmds[..=at]).display()
+                ));
             }
         }
     }

@@ -164,7 +164,10 @@ async fn wait_for_element(
         }
     }
     drop(queued);
-    out.extend_from_slice(&buf);
+    // Redis's reply to a block that timed out is a null array for every blocking
+    // command, also `BLMOVE`'s and `BRPOPLPUSH`'s, whose step (what they answer
+    // inside `MULTI`) is a null bulk string.
+    out.null_array();
 }
 
 /// Asks each shard holding one of `keys` to look at them once the client is
