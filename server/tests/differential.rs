@@ -189,6 +189,14 @@ const TEMPLATES: &[&str] = &[
     "y:ZRANGEBYLEX $k $l $l ?[LIMIT_$n_$n]",
     "y:ZREVRANGEBYLEX $k $l $l",
     "y:ZREMRANGEBYLEX $k $l $l",
+    // Lists sorted by other keys' values (`o` keys hold lists only: the order of
+    // equal weights follows the input's, which a set or a sorted set does not fix).
+    "o:RPUSH $k $m+",
+    "o:LPUSH $k $M",
+    "o:LPOP $k ?[3]",
+    "o:LRANGE $k 0 -1",
+    "o:SORT $k BY [nosort|h1->f1|h*->f1|s*|t*] ?[GET_#|GET_h*->f1|GET_s*|GET_s1] ?[ALPHA] ?[DESC] ?[STORE_$k]",
+    "o:SORT_RO $k BY s* GET # GET s*",
     // HyperLogLog.
     "p:PFADD $k $m+",
     "p:PFCOUNT $k+",
@@ -209,9 +217,10 @@ const UNORDERED: &[&str] = &[
 /// Commands whose reply is a map (field, value, field, value, …) in no particular order.
 const UNORDERED_PAIRS: &[&str] = &["HGETALL"];
 
-/// Families and the names of their keys. The one-score sorted sets (`y`) are not
-/// among them: no other family's command names them, and theirs name no other key
-/// (any key may hold a sorted set of several scores).
+/// Families and the names of their keys. The one-score sorted sets (`y`) and the
+/// lists to sort (`o`) are not among them: no other family's command names them,
+/// and theirs name no other key (any key may hold a sorted set of several scores,
+/// or a set).
 const FAMILIES: &[char] = &['s', 'l', 'h', 't', 'z', 'p', 'g'];
 const KEYS_PER_FAMILY: u32 = 3;
 
@@ -333,7 +342,8 @@ fn arg(kind: &str, family: char, rng: &mut StdRng) -> Vec<String> {
 
 /// A key of `family` (`x`: of any), or now and then another family's.
 fn key(family: char, rng: &mut StdRng) -> String {
-    let family = if family == 'x' || (family != 'y' && rng.gen_bool(FOREIGN_KEY_SHARE)) {
+    let own_only = matches!(family, 'y' | 'o');
+    let family = if family == 'x' || (!own_only && rng.gen_bool(FOREIGN_KEY_SHARE)) {
         *FAMILIES.choose(rng).unwrap()
     } else {
         family

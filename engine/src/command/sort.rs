@@ -254,9 +254,11 @@ struct Item<'a> {
 }
 
 /// `strtod` over the whole value as `SORT` applies it: leading blanks skipped, an
-/// empty string is 0, and trailing text, `ERANGE` or NaN are errors.
+/// empty string is 0, and trailing text, `ERANGE` or NaN are errors. The value
+/// ends at its first zero byte, as a C string does (`SETRANGE` pads with them).
 fn sort_score(v: &[u8]) -> Option<f64> {
     let blank = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let v = &v[..v.iter().position(|&c| c == 0).unwrap_or(v.len())];
     if v.is_empty() {
         return Some(0.0);
     }
@@ -549,5 +551,8 @@ mod tests {
         assert_eq!(sort_score(b"3 "), None);
         assert_eq!(sort_score(b"nan"), None);
         assert_eq!(sort_score(b" "), None);
+        assert_eq!(sort_score(b"0\0\0 3.5"), Some(0.0));
+        assert_eq!(sort_score(b"\0x"), Some(0.0));
+        assert_eq!(sort_score(b"2 \0"), None);
     }
 }
