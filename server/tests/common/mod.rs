@@ -25,6 +25,7 @@ pub mod blocked;
 pub mod compare;
 pub mod metrics;
 pub mod python;
+pub mod random_commands;
 pub mod reference;
 pub mod sentinel;
 pub mod stats;
