@@ -195,6 +195,24 @@ const CASES: &[Case] = &[
     ),
     case("swapdb", SET_K, &[&["SWAPDB", "0", "1"]], true),
     case(
+        "swapdb missing in both",
+        &[],
+        &[&["SWAPDB", "0", "1"]],
+        false,
+    ),
+    case(
+        "swapdb in the other db",
+        &[&["SELECT", "1"], &["SET", "k", "1"]],
+        &[&["SWAPDB", "0", "1"]],
+        true,
+    ),
+    case(
+        "swapdb of other dbs",
+        SET_K,
+        &[&["SWAPDB", "1", "2"]],
+        false,
+    ),
+    case(
         "mset across shards",
         SET_K,
         &[&["MSET", "a", "1", "k", "2", "d", "3"]],

@@ -72,6 +72,10 @@ pub trait ChangeSink: Send + Any {
     fn before_change(&mut self, db: usize, key: &[u8]);
     fn key_changed(&mut self, db: usize, key: &[u8], kind: ChangeKind);
     fn dbs_changed(&mut self, change: DbChange);
+    /// Databases `a` and `b` (not the same) are about to swap; `holds` tells
+    /// whether a database holds a key now, expired or not (as Redis's dictionary
+    /// lookup does).
+    fn dbs_swapping(&mut self, _a: usize, _b: usize, _holds: &dyn Fn(usize, &[u8]) -> bool) {}
     /// `key` now holds a value where nothing live was: called before the change's
     /// [`key_changed`](Self::key_changed).
     fn key_added(&mut self, _db: usize, _key: &[u8]) {}
@@ -251,6 +255,18 @@ impl Hooks {
     /// Around a change to whole databases: snapshots in progress are abandoned (they
     /// are retried later), the effect journaled, the listeners told. `dirty` is counted by
     /// the caller, which knows how many keys went.
+    /// Before databases `a` and `b` swap: the listeners look at what each holds.
+    pub(crate) fn dbs_swapping(
+        &mut self,
+        a: usize,
+        b: usize,
+        holds: &dyn Fn(usize, &[u8]) -> bool,
+    ) {
+        for sink in &mut self.sinks {
+            sink.dbs_swapping(a, b, holds);
+        }
+    }
+
     pub(crate) fn dbs_changed(&mut self, effect: &Effect, change: DbChange, dirty: u64) {
         self.snapshots.clear();
         self.log.push(effect);

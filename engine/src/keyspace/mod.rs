@@ -507,6 +507,11 @@ impl Keyspace {
     }
 
     pub fn swap_db(&mut self, a: usize, b: usize) {
+        if a != b {
+            let dbs = &self.dbs;
+            self.hooks
+                .dbs_swapping(a, b, &|db, key| dbs[db].get(key).is_some());
+        }
         self.dbs.swap(a, b);
         self.hooks
             .dbs_changed(&Effect::SwapDb { a, b }, DbChange::Swap { a, b }, 1);

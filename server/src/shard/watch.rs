@@ -125,18 +125,17 @@ impl WatchTable {
         }
     }
 
-    /// Marks every watcher of a key in `db` dirty: all of them, or (`existing`) those
-    /// whose key exists.
-    fn touch_db(&mut self, db: usize, existing: bool) {
+    /// Marks the watchers of the keys in `db` that exist dirty: the database was
+    /// flushed, and none of them exists any more.
+    fn flushed(&mut self, db: usize) {
         let Some(in_db) = self.keys.get_mut(&db) else {
             return;
         };
         for w in in_db.values_mut() {
-            if w.exists || !existing {
+            if w.exists {
                 Self::touch(&mut self.watchers, w);
             }
-            // A flush leaves none of them; after a swap any of them may exist.
-            w.exists = !existing;
+            w.exists = false;
         }
     }
 }
@@ -163,16 +162,29 @@ impl ChangeSink for WatchTable {
             return;
         }
         match change {
-            DbChange::Flush { db } => self.touch_db(db, true),
+            DbChange::Flush { db } => self.flushed(db),
             DbChange::FlushAll => {
                 let dbs: Vec<usize> = self.keys.keys().copied().collect();
-                dbs.into_iter().for_each(|db| self.touch_db(db, true));
+                dbs.into_iter().for_each(|db| self.flushed(db));
             }
-            // Which keys exist after a swap is not known here: every watcher of
-            // either database is touched, and their keys may exist.
-            DbChange::Swap { a, b } => {
-                self.touch_db(a, false);
-                self.touch_db(b, false);
+            // Done before the swap, which knows what each database holds.
+            DbChange::Swap { .. } => {}
+        }
+    }
+
+    /// As Redis's `SWAPDB`: a watched key of either database is touched if it is
+    /// in that database or in the other one (possibly expired); afterwards it
+    /// exists if the other one held it.
+    fn dbs_swapping(&mut self, a: usize, b: usize, holds: &dyn Fn(usize, &[u8]) -> bool) {
+        for (db, other) in [(a, b), (b, a)] {
+            let Some(in_db) = self.keys.get_mut(&db) else {
+                continue;
+            };
+            for (key, w) in in_db.iter_mut() {
+                if holds(db, key) || holds(other, key) {
+                    Self::touch(&mut self.watchers, w);
+                }
+                w.exists = holds(other, key);
             }
         }
     }

@@ -90,6 +90,12 @@ const TEMPLATES: &[&str] = &[
     "x:KEYS [t*|?2|*[13]]",
     "x:SORT $k ?[ALPHA] ?[DESC] ?[LIMIT_0_3|LIMIT_1_-1]",
     "x:SORT_RO $k ALPHA",
+    // Databases: the connection moves between two of them, keys and whole
+    // databases move between them too.
+    "x:SELECT [0|1|16|abc]",
+    "x:MOVE $k [0|1|16]",
+    "x:SWAPDB [0_1|1_0|0_0|0_16]",
+    "x:COPY $k $k DB [0|1] ?[REPLACE]",
     // Transactions (the commands between `MULTI` and `EXEC` are queued).
     "x:MULTI",
     "x:EXEC",
