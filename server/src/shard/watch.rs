@@ -246,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn flush_touches_existing_keys_and_swap_touches_all() {
+    fn flush_touches_existing_keys_and_swap_those_either_database_holds() {
         let mut t = WatchTable::default();
         t.watch(1, 0, key("here"), true);
         t.watch(2, 0, key("missing"), false);
@@ -255,9 +255,16 @@ mod tests {
         assert!(!t.take(2), "FLUSHDB leaves a missing watched key alone");
         t.watch(3, 0, key("missing"), false);
         t.watch(4, 5, key("x"), false);
+        t.watch(6, 5, key("nowhere"), false);
+        t.watch(7, 6, key("y"), true);
+        // `x` is held by database 6 only, `y` by database 6 itself.
+        let holds = |db: usize, k: &[u8]| db == 6 && (k == b"x" || k == b"y");
+        t.dbs_swapping(5, 6, &holds);
         t.dbs_changed(DbChange::Swap { a: 5, b: 6 });
-        assert!(!t.take(3));
-        assert!(t.take(4));
+        assert!(!t.take(3), "another database");
+        assert!(t.take(4), "the other database held it");
+        assert!(!t.take(6), "neither database held it");
+        assert!(t.take(7), "its own database held it");
         t.watch(5, 2, key("k"), true);
         t.key_changed(2, b"k", ChangeKind::Expired);
         t.dbs_changed(DbChange::FlushAll);
