@@ -517,7 +517,14 @@ pub trait Reply {
     fn simple(&mut self, s: &[u8]) {
         self.bytes().line(b'+', s);
     }
+    /// An error line. Line breaks in it (from a client's arguments quoted in the
+    /// message) become blanks, as Redis's `addReplyErrorFormat` makes them: the
+    /// reply would not parse otherwise.
     fn error(&mut self, s: &str) {
+        if s.contains(['\r', '\n']) {
+            let flat = s.replace(['\r', '\n'], " ");
+            return self.bytes().line(b'-', flat.as_bytes());
+        }
         self.bytes().line(b'-', s.as_bytes());
     }
     fn int(&mut self, v: i64) {
