@@ -175,6 +175,12 @@ const ALGEBRA: &str = "
     ZINTERCARD 2 z str LIMIT
     ZINTERCARD 2 z str LIMIT -1
     ZADD z NX GT 1
+    SSCAN nokey 0 COUNT
+    HSCAN nokey 0 MATCH
+    ZSCAN nokey 0 COUNT 0
+    ZSCAN str 0 COUNT
+    SSCAN nokey x
+    ZSCAN z 0 COUNT
     ZADD z NX XX 1
     ZADD z GT LT 1 a 2
     ZRANGESTORE r w 0 -1 WITHSCORES

@@ -308,9 +308,16 @@ pub(super) struct ScanOpts<'a> {
 /// `*SCAN`'s default `COUNT`.
 const SCAN_COUNT_DEFAULT: usize = 10;
 
-/// Reads `cursor [MATCH pattern] [COUNT count]` as Redis's `scanGenericCommand` does.
-pub(super) fn parse_scan<'a>(c: &mut ArgCursor<'a>) -> CmdResult<ScanOpts<'a>> {
-    let cursor = parse_scan_cursor(c.arg()?).ok_or(CmdError::InvalidCursor)?;
+/// Reads a `*SCAN`'s cursor. Redis reads it before it looks the key up, and the
+/// options ([`parse_scan`]) after: a missing key answers an empty scan, a wrong
+/// type its error, whatever the options.
+pub(super) fn scan_cursor(c: &mut ArgCursor<'_>) -> CmdResult<u64> {
+    parse_scan_cursor(c.arg()?).ok_or(CmdError::InvalidCursor)
+}
+
+/// Reads `[MATCH pattern] [COUNT count]` after the cursor, as Redis's
+/// `scanGenericCommand` does.
+pub(super) fn parse_scan<'a>(c: &mut ArgCursor<'a>, cursor: u64) -> CmdResult<ScanOpts<'a>> {
     let mut opts = ScanOpts {
         cursor,
         pattern: None,
@@ -343,18 +350,19 @@ pub(super) fn reply_scan(out: &mut ReplyBuf, cursor: u64, items: &[Vec<u8>]) {
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let opts = parse_scan(&mut c)?;
-    let hash = read_hash(ctx.ks, ctx.db, key, ctx.now_ms)?;
-    let mut items = Vec::new();
-    let next = match hash {
-        Some(h) => h.scan(opts.cursor, opts.count, |field, value| {
-            if opts.pattern.is_none_or(|p| glob_match(p, &field, false)) {
-                items.push(field.to_vec());
-                items.push(value.to_vec());
-            }
-        }),
-        None => 0,
+    let cursor = scan_cursor(&mut c)?;
+    let Some(h) = read_hash(ctx.ks, ctx.db, key, ctx.now_ms)? else {
+        reply_scan(ctx.out, 0, &[]);
+        return Ok(());
     };
+    let opts = parse_scan(&mut c, cursor)?;
+    let mut items = Vec::new();
+    let next = h.scan(opts.cursor, opts.count, |field, value| {
+        if opts.pattern.is_none_or(|p| glob_match(p, &field, false)) {
+            items.push(field.to_vec());
+            items.push(value.to_vec());
+        }
+    });
     reply_scan(ctx.out, next, &items);
     Ok(())
 }

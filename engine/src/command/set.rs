@@ -20,7 +20,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::flags::*;
-use super::hash::{parse_scan, random_count, reply_scan};
+use super::hash::{parse_scan, random_count, reply_scan, scan_cursor};
 use super::parts::{
     merge, PartFn, PartReply, Parts, Piece, PlanFn, SetProbe, ShardArgs, Split, Write,
 };
@@ -592,17 +592,18 @@ static SMOVE: Parts = keyed(None, smove_read, smove_plan, Some(smove_write));
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let opts = parse_scan(&mut c)?;
-    let set = read_set(ctx.ks, ctx.db, key, ctx.now_ms)?;
-    let mut items = Vec::new();
-    let next = match set {
-        Some(s) => s.scan(opts.cursor, opts.count, |m| {
-            if opts.pattern.is_none_or(|p| glob_match(p, &m, false)) {
-                items.push(m.to_vec());
-            }
-        }),
-        None => 0,
+    let cursor = scan_cursor(&mut c)?;
+    let Some(s) = read_set(ctx.ks, ctx.db, key, ctx.now_ms)? else {
+        reply_scan(ctx.out, 0, &[]);
+        return Ok(());
     };
+    let opts = parse_scan(&mut c, cursor)?;
+    let mut items = Vec::new();
+    let next = s.scan(opts.cursor, opts.count, |m| {
+        if opts.pattern.is_none_or(|p| glob_match(p, &m, false)) {
+            items.push(m.to_vec());
+        }
+    });
     reply_scan(ctx.out, next, &items);
     Ok(())
 }

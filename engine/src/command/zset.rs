@@ -12,7 +12,7 @@
 use bytes::Bytes;
 
 use super::flags::*;
-use super::hash::{parse_scan, random_count, reply_scan};
+use super::hash::{parse_scan, random_count, reply_scan, scan_cursor};
 use super::zset_range::{parse_score, LexRange, Limit, ScoreRange, Span};
 use super::{row, CommandSpec, Route, KEY1};
 use crate::collections::{distinct_positions, repeat_positions, SampleCount, Zset, ZsetLimits};
@@ -497,18 +497,19 @@ fn score_text(score: f64) -> Vec<u8> {
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut c = ArgCursor::new(args);
     let key = c.arg()?;
-    let opts = parse_scan(&mut c)?;
-    let z = read_zset(ctx.ks, ctx.db, key, ctx.now_ms)?;
-    let mut items = Vec::new();
-    let next = match z {
-        Some(z) => z.scan(opts.cursor, opts.count, |m, s| {
-            if opts.pattern.is_none_or(|p| glob_match(p, m, false)) {
-                items.push(m.to_vec());
-                items.push(score_text(s));
-            }
-        }),
-        None => 0,
+    let cursor = scan_cursor(&mut c)?;
+    let Some(z) = read_zset(ctx.ks, ctx.db, key, ctx.now_ms)? else {
+        reply_scan(ctx.out, 0, &[]);
+        return Ok(());
     };
+    let opts = parse_scan(&mut c, cursor)?;
+    let mut items = Vec::new();
+    let next = z.scan(opts.cursor, opts.count, |m, s| {
+        if opts.pattern.is_none_or(|p| glob_match(p, m, false)) {
+            items.push(m.to_vec());
+            items.push(score_text(s));
+        }
+    });
     reply_scan(ctx.out, next, &items);
     Ok(())
 }

@@ -61,6 +61,8 @@ const TEMPLATES: &[&str] = &[
     "s:DECRBY $k $I",
     "s:INCRBYFLOAT $k $f",
     "s:GETRANGE $k $p $p",
+    "s:SUBSTR $k $p $p",
+    "s:BITFIELD_RO $k GET [u8_0|i5_3|u1_$o]",
     "s:SETRANGE $k [0|1|3|7|-1] $v",
     "s:LCS $k $k ?[LEN|IDX|IDX_WITHMATCHLEN|IDX_MINMATCHLEN_2]",
     "s:SETBIT $k $o $b",
@@ -85,6 +87,9 @@ const TEMPLATES: &[&str] = &[
     "x:EXPIRETIME $k",
     "x:PEXPIRETIME $k",
     "x:TOUCH $k+",
+    "x:SCAN 0 COUNT 1000 ?[MATCH_*1|TYPE_list|TYPE_string]",
+    "x:ECHO $v",
+    "x:PING ?[$v]",
     "x:DBSIZE",
     "x:KEYS *",
     "x:KEYS [t*|?2|*[13]]",
@@ -120,6 +125,7 @@ const TEMPLATES: &[&str] = &[
     "l:LPOS $k $m ?[RANK_$p] ?[COUNT_$n] ?[MAXLEN_$n]",
     "l:LMOVE $k $k [LEFT|RIGHT] [LEFT|RIGHT]",
     "l:RPOPLPUSH $k $k",
+    "l:BRPOPLPUSH $k $k 0.01",
     "l:LMPOP 2 $k $k [LEFT|RIGHT] ?[COUNT_$n]",
     "l:BLPOP $k+ 0.01",
     "l:BRPOP $k+ 0.01",
@@ -142,6 +148,8 @@ const TEMPLATES: &[&str] = &[
     "h:HKEYS $k",
     "h:HVALS $k",
     "h:HGETALL $k",
+    "h:HSCAN $k 0 COUNT 1000 ?[MATCH_f*]",
+    "h:HRANDFIELD $k [1000|0] ?[WITHVALUES]",
     // Sets.
     "t:SADD $k $m+",
     "t:SADD $k $M",
@@ -151,6 +159,9 @@ const TEMPLATES: &[&str] = &[
     "t:SMISMEMBER $k $m+",
     "t:SCARD $k",
     "t:SMEMBERS $k",
+    "t:SSCAN $k 0 COUNT 1000 ?[MATCH_m1*|MATCH_*]",
+    "t:SRANDMEMBER $k [1000|0]",
+    "t:SPOP $k [1000|0]",
     "t:SINTER $k+",
     "t:SUNION $k+",
     "t:SDIFF $k+",
@@ -169,6 +180,9 @@ const TEMPLATES: &[&str] = &[
     "z:ZMSCORE $k $m+",
     "z:ZINCRBY $k $f $m",
     "z:ZCARD $k",
+    "z:ZSCAN $k 0 COUNT 1000",
+    "z:ZRANDMEMBER $k [1000|0] ?[WITHSCORES]",
+    "z:BZPOPMAX $k+ 0.01",
     "z:ZCOUNT $k $r $r",
     "z:ZRANGE $k $p $p ?[WITHSCORES]",
     "z:ZRANGE $k $r $r BYSCORE ?[REV] ?[LIMIT_$n_$n] ?[WITHSCORES]",
@@ -219,6 +233,9 @@ const TEMPLATES: &[&str] = &[
     "g:GEODIST $k $m $m ?[km|mi]",
     "g:GEOPOS $k $m+",
     "g:GEOHASH $k $m+",
+    "g:GEORADIUS $k 15 37 200 km ?[WITHDIST] ?[ASC|DESC] ?[COUNT_$n]",
+    "g:GEORADIUSBYMEMBER $k $m 300 km ?[WITHCOORD] ?[ASC]",
+    "g:GEOSEARCHSTORE $k $k FROMLONLAT 15 37 BYRADIUS 300 km ?[STOREDIST]",
     "g:GEOSEARCH $k FROMLONLAT 15 37 BYRADIUS 300 km ASC ?[WITHCOORD] ?[WITHDIST] ?[COUNT_$n]",
     "g:GEOSEARCH $k FROMMEMBER $m BYBOX 400 400 km DESC ?[WITHHASH]",
 ];
@@ -227,6 +244,13 @@ const TEMPLATES: &[&str] = &[
 const UNORDERED: &[&str] = &[
     "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS", "KEYS",
 ];
+/// Commands that answer some of a collection chosen at random: asked for more than
+/// it holds, they answer all of it, in no particular order (with `WITHVALUES` or
+/// `WITHSCORES`, in pairs).
+const RANDOM_WHOLE: &[&str] = &["SPOP", "SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"];
+/// Scans, which answer `[cursor, [items]]` (the items in pairs for a hash or a
+/// sorted set): with a `COUNT` past the collection's size, all of it in one call.
+const SCANS: &[(&str, usize)] = &[("SCAN", 1), ("SSCAN", 1), ("HSCAN", 2), ("ZSCAN", 2)];
 /// Commands whose reply is a map (field, value, field, value, …) in no particular order.
 const UNORDERED_PAIRS: &[&str] = &["HGETALL"];
 
@@ -405,7 +429,9 @@ fn command(rng: &mut StdRng) -> Vec<String> {
         .split(' ')
         .flat_map(|w| expand(w, family, rng))
         .collect();
-    if cmd.len() > 1 && rng.gen_bool(TRUNCATE_SHARE) {
+    // Without its count a random command answers one item at random.
+    let random = RANDOM_WHOLE.contains(&cmd[0].as_str());
+    if cmd.len() > 1 && rng.gen_bool(TRUNCATE_SHARE) && !random {
         cmd.pop();
     }
     cmd
@@ -421,15 +447,32 @@ pub fn normalized(cmd: &[String], reply: Vec<u8>) -> Vec<u8> {
         b",0\r\n",
     );
     let name = cmd[0].to_ascii_uppercase();
-    let per_item = if UNORDERED.contains(&name.as_str()) {
-        1
+    let with_values = cmd
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case("WITHVALUES") || a.eq_ignore_ascii_case("WITHSCORES"));
+    if UNORDERED.contains(&name.as_str()) {
+        sorted_items(&reply, 1)
     } else if UNORDERED_PAIRS.contains(&name.as_str()) {
-        2
+        sorted_items(&reply, 2)
+    } else if RANDOM_WHOLE.contains(&name.as_str()) {
+        sorted_items(&reply, if with_values { 2 } else { 1 })
+    } else if let Some(&(_, per_item)) = SCANS.iter().find(|(n, _)| *n == name) {
+        // `[cursor, [items]]`: the items sorted.
+        match items(&reply) {
+            Some((head, parts)) if parts.len() == 2 => {
+                [head, parts[0].clone(), sorted_items(&parts[1], per_item)].concat()
+            }
+            _ => reply,
+        }
     } else {
-        return reply;
-    };
+        reply
+    }
+}
+
+/// An aggregate reply's header and its items; `None` for another reply.
+fn items(reply: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
     if !matches!(reply.first(), Some(b'*' | b'~' | b'%')) {
-        return reply;
+        return None;
     }
     let eol = reply.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
     let mut items = Vec::new();
@@ -439,9 +482,20 @@ pub fn normalized(cmd: &[String], reply: Vec<u8>) -> Vec<u8> {
         items.push(reply[pos..pos + n].to_vec());
         pos += n;
     }
+    Some((reply[..eol].to_vec(), items))
+}
+
+/// `reply` with its items sorted in groups of `per_item` (pairs stay together; a
+/// RESP3 reply that nests each pair in an array of its own sorts the arrays).
+fn sorted_items(reply: &[u8], per_item: usize) -> Vec<u8> {
+    let Some((head, items)) = items(reply) else {
+        return reply.to_vec();
+    };
+    let nested = items.first().is_some_and(|i| i.starts_with(b"*"));
+    let per_item = if nested { 1 } else { per_item };
     let mut groups: Vec<Vec<u8>> = items.chunks(per_item).map(|c| c.concat()).collect();
     groups.sort();
-    [reply[..eol].to_vec(), groups.concat()].concat()
+    [head, groups.concat()].concat()
 }
 
 /// `bytes` with every `from` replaced by `to`.
