@@ -42,8 +42,11 @@ fn run(con: &mut Raw, cmds: &[Vec<String>]) {
     }
 }
 
-/// Every key of the server with its type, value (in an order Redis fixes, or
-/// sorted) and deadline, one line each.
+/// Databases the sequences use (`SELECT`, `MOVE`, `SWAPDB`, `COPY ... DB`).
+const DATABASES: [&str; 2] = ["0", "1"];
+
+/// Every key of the server with its database, type, value (in an order Redis
+/// fixes, or sorted) and deadline, one line each.
 fn state(server: &Server) -> Vec<String> {
     let mut con = server.raw();
     let mut ask = |args: &[&str]| {
@@ -51,11 +54,13 @@ fn state(server: &Server) -> Vec<String> {
         let reply = con.cmd_raw(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>());
         render(&normalized(&cmd, reply))
     };
-    let keys = ask(&["KEYS", "*"]);
-    let mut keys = common::items(&keys);
-    keys.sort();
-    keys.iter()
-        .map(|key| {
+    let mut lines = Vec::new();
+    for db in DATABASES {
+        assert_eq!(ask(&["SELECT", db]), "OK");
+        let keys = ask(&["KEYS", "*"]);
+        let mut keys = common::items(&keys);
+        keys.sort();
+        for key in &keys {
             let kind = ask(&["TYPE", key]);
             let value = match kind.as_str() {
                 "string" => ask(&["GET", key]),
@@ -66,9 +71,10 @@ fn state(server: &Server) -> Vec<String> {
                 other => format!("a {other}"),
             };
             let deadline = ask(&["PEXPIRETIME", key]);
-            format!("{key} {kind} {value} (deadline {deadline})")
-        })
-        .collect()
+            lines.push(format!("{db}:{key} {kind} {value} (deadline {deadline})"));
+        }
+    }
+    lines
 }
 
 /// Waits until the replica's link is up and it applied all the master wrote.
