@@ -12,15 +12,13 @@
 mod common;
 
 use common::compare::connect;
-use common::random_commands::{normalized, plan, sequence};
-use common::{encode, render, reply_len, Redis, Server, PROTOCOLS, SHARD_COUNTS};
+use common::random_commands::{normalized, pipelined, plan, sequence};
+use common::{render, reply_len, Redis, Server, PROTOCOLS, SHARD_COUNTS};
 
 /// Seeds run by default (one sequence each, in each protocol and shard count).
 const SEEDS: std::ops::Range<u64> = 1..7;
 /// Commands per sequence by default.
 const COMMANDS: usize = 1500;
-/// Commands sent before their replies are read.
-const PIPELINE: usize = 64;
 /// The commands a connection queued since its `MULTI`, to normalize the items of
 /// the `EXEC` reply as each command's own reply.
 #[derive(Default)]
@@ -71,20 +69,9 @@ fn replies(port: u16, protocol: u8, cmds: &[Vec<String>]) -> Vec<Vec<u8>> {
     let mut con = connect(port, protocol);
     let mut out = Vec::with_capacity(cmds.len());
     let mut transaction = Transaction::default();
-    for chunk in cmds.chunks(PIPELINE) {
-        let bytes: Vec<u8> = chunk
-            .iter()
-            .flat_map(|cmd| {
-                let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
-                encode(&args)
-            })
-            .collect();
-        con.send(&bytes);
-        for cmd in chunk {
-            let reply = con.read_reply();
-            out.push(transaction.normalized(cmd, reply));
-        }
-    }
+    pipelined(&mut con, cmds, |cmd, reply| {
+        out.push(transaction.normalized(cmd, reply))
+    });
     out
 }
 

@@ -10,37 +10,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::random_commands::{normalized, plan, sequence};
-use common::{encode, info_value, render, restart_in, start_in, DataDir, Raw, Server};
+use common::random_commands::{normalized, pipelined, plan, sequence};
+use common::{info_value, render, restart_in, start_in, DataDir, Server};
 
 /// Seeds run (one sequence each), commands per sequence.
 const SEEDS: std::ops::Range<u64> = 1..4;
 const COMMANDS: usize = 1500;
-/// Commands sent before their replies are read.
-const PIPELINE: usize = 64;
 const SHARDS: &str = "2";
 /// How long the replica may take to catch up.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Characters of a differing key's line shown.
 const LINE_SHOWN_MAX: usize = 400;
-
-/// Runs `cmds` on `con`, pipelined; the replies are not looked at.
-fn run(con: &mut Raw, cmds: &[Vec<String>]) {
-    for chunk in cmds.chunks(PIPELINE) {
-        let bytes: Vec<u8> = chunk
-            .iter()
-            .flat_map(|cmd| {
-                let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
-                encode(&args)
-            })
-            .collect();
-        con.send(&bytes);
-        for _ in chunk {
-            con.read_reply();
-        }
-    }
-}
 
 /// Databases the sequences use (`SELECT`, `MOVE`, `SWAPDB`, `COPY ... DB`).
 const DATABASES: [&str; 2] = ["0", "1"];
@@ -142,14 +123,14 @@ fn random_sequences_reach_the_replica_and_survive_a_kill() {
         ]);
         let mut con = master.raw();
         let (first, second) = cmds.split_at(cmds.len() / 2);
-        run(&mut con, first);
+        pipelined(&mut con, first, |_, _| {});
         // A transaction the first half left open ends unrun.
         con.cmd(&["DISCARD"]);
         assert_eq!(
             con.cmd(&["BGREWRITEAOF"]),
             "Background append only file rewriting started"
         );
-        run(&mut con, second);
+        pipelined(&mut con, second, |_, _| {});
         drop(con);
 
         let before = state(&master);

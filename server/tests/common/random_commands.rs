@@ -6,7 +6,28 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::reply_len;
+use super::{encode, reply_len, Raw};
+
+/// Commands sent before their replies are read.
+const PIPELINE: usize = 64;
+
+/// Sends `cmds` on `con` in pipelined groups and hands each command's reply to
+/// `each`, in order.
+pub fn pipelined(con: &mut Raw, cmds: &[Vec<String>], mut each: impl FnMut(&[String], Vec<u8>)) {
+    for chunk in cmds.chunks(PIPELINE) {
+        let bytes: Vec<u8> = chunk
+            .iter()
+            .flat_map(|cmd| {
+                let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+                encode(&args)
+            })
+            .collect();
+        con.send(&bytes);
+        for cmd in chunk {
+            each(cmd, con.read_reply());
+        }
+    }
+}
 
 /// Seeds and sequence length: the defaults given, or `COREKV_DIFFERENTIAL_SEEDS`
 /// (`a-b` or one seed) and `COREKV_DIFFERENTIAL_COMMANDS`.
