@@ -222,6 +222,34 @@ fn own_event(
     (group_class(group), name)
 }
 
+/// A list move from a key to itself (`LMOVE k k LEFT RIGHT`, `RPOPLPUSH k k`):
+/// Redis reports the push and then the pop, both on the key, which changed once.
+fn rotation(
+    name: &str,
+    args: &[Bytes],
+    key: &[u8],
+    kind: ChangeKind,
+) -> Option<[(u32, &'static str); 2]> {
+    const LR: [&str; 2] = ["LEFT", "RIGHT"];
+    let same =
+        args.get(1).is_some_and(|s| &s[..] == key) && args.get(2).is_some_and(|d| &d[..] == key);
+    if !same || kind == ChangeKind::Del {
+        return None;
+    }
+    let (src_end, dst_end) = match name {
+        "lmove" | "blmove" => (
+            word_at(args, Some(3), LR).unwrap_or(0),
+            word_at(args, Some(4), LR).unwrap_or(0),
+        ),
+        "rpoplpush" | "brpoplpush" => (1, 0),
+        _ => return None,
+    };
+    Some([
+        (LIST, ["lpush", "rpush"][dst_end]),
+        (LIST, ["lpop", "rpop"][src_end]),
+    ])
+}
+
 /// Whether `ZADD`'s options (before the first score) include `INCR`.
 fn zadd_incr(args: &[Bytes]) -> bool {
     const OPTIONS: [&str; 6] = ["NX", "XX", "GT", "LT", "CH", "INCR"];
@@ -262,6 +290,10 @@ pub fn events(
         }
         return out;
     };
+    if let Some(pair) = rotation(name, args, key, kind) {
+        out.extend(pair);
+        return out;
+    }
     let own = own_event(name, group, args, key);
     let name = own.1;
     match (name, kind) {
@@ -423,6 +455,10 @@ mod tests {
         let lmove = ["lmove", "a", "b", "left", "RIGHT"];
         assert_eq!(names(&lmove, "list", "a", Del), ["lpop", "del"]);
         assert_eq!(names(&lmove, "list", "b", Modify), ["rpush"]);
+        let rotate = ["lmove", "k", "k", "LEFT", "right"];
+        assert_eq!(names(&rotate, "list", "k", Modify), ["rpush", "lpop"]);
+        let rotate = ["rpoplpush", "k", "k"];
+        assert_eq!(names(&rotate, "list", "k", Modify), ["lpush", "rpop"]);
         let rpoplpush = ["brpoplpush", "a", "b", "0"];
         assert_eq!(names(&rpoplpush, "list", "a", Modify), ["rpop"]);
         assert_eq!(names(&rpoplpush, "list", "b", Modify), ["lpush"]);
