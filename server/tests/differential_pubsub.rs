@@ -12,8 +12,8 @@
 mod common;
 
 use common::compare::connect;
-use common::random_commands::plan;
-use common::{encode_str, reply_len, Raw, Redis, Server, PROTOCOLS, SHARD_COUNTS};
+use common::random_commands::{items, plan, sorted_items};
+use common::{encode_str, Raw, Redis, Server, PROTOCOLS, SHARD_COUNTS};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -80,19 +80,10 @@ fn normalized(cmd: &[String], reply: Vec<u8>) -> Vec<u8> {
         && cmd[0].eq_ignore_ascii_case("PUBSUB")
         && (cmd[1].eq_ignore_ascii_case("CHANNELS")
             || cmd[1].eq_ignore_ascii_case("SHARDCHANNELS"));
-    if !unordered || !reply.starts_with(b"*") {
-        return reply;
+    match unordered {
+        true => sorted_items(&reply, 1),
+        false => reply,
     }
-    let eol = reply.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
-    let mut items = Vec::new();
-    let mut pos = eol;
-    while pos < reply.len() {
-        let n = reply_len(&reply[pos..]).unwrap();
-        items.push(reply[pos..pos + n].to_vec());
-        pos += n;
-    }
-    items.sort();
-    [reply[..eol].to_vec(), items.concat()].concat()
 }
 
 /// The replies `con` sent until the reply to `PING <token>`, that one included.
@@ -111,15 +102,7 @@ fn until_sync(con: &mut Raw, token: &str) -> Vec<Vec<u8>> {
 
 /// An aggregate reply's header and items.
 fn parts(reply: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
-    let eol = reply.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
-    let mut items = Vec::new();
-    let mut pos = eol;
-    while pos < reply.len() {
-        let n = reply_len(&reply[pos..]).unwrap();
-        items.push(reply[pos..pos + n].to_vec());
-        pos += n;
-    }
-    (reply[..eol].to_vec(), items)
+    items(reply).expect("an aggregate reply")
 }
 
 /// The kind of a push (`message`, `punsubscribe`, ...), if `reply` is one.

@@ -86,10 +86,10 @@ fn sources(args: &[Bytes], at: usize, name: &str) -> CmdResult<Range<usize>> {
     Ok(at + 1..at + 1 + n as usize)
 }
 
-fn parse_algebra(args: &[Bytes]) -> CmdResult<Algebra> {
+/// The options after `sources` (from [`algebra_sources`]).
+fn parse_algebra(args: &[Bytes], sources: &Range<usize>) -> CmdResult<Algebra> {
     let store = args[0].to_ascii_lowercase().ends_with(b"store");
     let op = op_of(&args[0]);
-    let sources = algebra_sources(args)?;
     let n = sources.len();
     let mut a = Algebra {
         weights: vec![1.0; n],
@@ -256,8 +256,9 @@ fn compute(op: Op, a: &Algebra, srcs: &[Option<Zset>]) -> Vec<(Vec<u8>, f64)> {
 
 fn algebra_result(args: &[Bytes], reads: &[Piece]) -> CmdResult<(Algebra, Zset)> {
     // A source's wrong type is reported before a bad option.
-    let srcs = gather(reads, &algebra_sources(args)?)?;
-    let a = parse_algebra(args)?;
+    let sources = algebra_sources(args)?;
+    let srcs = gather(reads, &sources)?;
+    let a = parse_algebra(args, &sources)?;
     let entries = compute(op_of(&args[0]), &a, &srcs);
     let limits = ZsetLimits::default();
     let z = Zset::from_entries(entries.iter().map(|(m, s)| (m.as_slice(), *s)), &limits);
@@ -313,16 +314,19 @@ pub(super) fn store_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> 
     Ok(PartReply::Done)
 }
 
-/// `ZINTERCARD numkeys key ... [LIMIT n]`: sources and limit (0: none).
-fn intercard_args(args: &[Bytes]) -> CmdResult<(Range<usize>, usize)> {
-    let sources = sources(args, 1, "zintercard")?;
-    let rest = &args[sources.end..];
-    match rest {
-        [] => Ok((sources, 0)),
+/// `ZINTERCARD numkeys key ... [LIMIT n]`: the sources.
+fn intercard_sources(args: &[Bytes]) -> CmdResult<Range<usize>> {
+    sources(args, 1, "zintercard")
+}
+
+/// The limit after `sources` (0: none).
+fn intercard_limit(args: &[Bytes], sources: &Range<usize>) -> CmdResult<usize> {
+    match &args[sources.end..] {
+        [] => Ok(0),
         [word, n] if word.eq_ignore_ascii_case(b"LIMIT") => {
             let negative = || CmdError::Raw("ERR LIMIT can't be negative".into());
             let n = parse_i64(n).ok_or(CmdError::NotInteger)?;
-            Ok((sources, usize::try_from(n).map_err(|_| negative())?))
+            usize::try_from(n).map_err(|_| negative())
         }
         _ => Err(CmdError::Syntax),
     }
@@ -330,17 +334,18 @@ fn intercard_args(args: &[Bytes]) -> CmdResult<(Range<usize>, usize)> {
 
 /// Only the sources: `LIMIT` is parsed once their types are known good.
 fn check_intercard(args: &[Bytes]) -> CmdResult {
-    sources(args, 1, "zintercard").map(|_| ())
+    intercard_sources(args).map(|_| ())
 }
 
 fn intercard_read(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
-    let sources = sources(s.args, 1, "zintercard")?;
+    let sources = intercard_sources(s.args)?;
     read_sources(ctx, s, &sources)
 }
 
 fn intercard_plan(args: &[Bytes], reads: &[Piece], out: &mut ReplyBuf) -> CmdResult<Option<Write>> {
-    let srcs = gather(reads, &sources(args, 1, "zintercard")?)?;
-    let (_, limit) = intercard_args(args)?;
+    let sources = intercard_sources(args)?;
+    let srcs = gather(reads, &sources)?;
+    let limit = intercard_limit(args, &sources)?;
     let a = Algebra {
         weights: vec![1.0; srcs.len()],
         aggregate: Aggregate::Sum,

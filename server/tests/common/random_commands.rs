@@ -490,9 +490,10 @@ pub fn normalized(cmd: &[String], reply: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// An aggregate reply's header and its items; `None` for another reply.
-fn items(reply: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
-    if !matches!(reply.first(), Some(b'*' | b'~' | b'%')) {
+/// An aggregate reply's header and its items (a push's too); `None` for another
+/// reply.
+pub fn items(reply: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+    if !matches!(reply.first(), Some(b'*' | b'~' | b'%' | b'>')) {
         return None;
     }
     let eol = reply.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
@@ -508,7 +509,7 @@ fn items(reply: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
 
 /// `reply` with its items sorted in groups of `per_item` (pairs stay together; a
 /// RESP3 reply that nests each pair in an array of its own sorts the arrays).
-fn sorted_items(reply: &[u8], per_item: usize) -> Vec<u8> {
+pub fn sorted_items(reply: &[u8], per_item: usize) -> Vec<u8> {
     let Some((head, items)) = items(reply) else {
         return reply.to_vec();
     };
