@@ -16,12 +16,6 @@ use common::{encode, encode_str, shard_of, Raw, Redis, Server, SHARD_COUNTS};
 const SEEDS: std::ops::Range<u64> = 1..4;
 const COMMANDS: usize = 600;
 
-/// Commands whose notifications still differ from Redis's: `PFMERGE` and `LTRIM`
-/// that change nothing (Redis notifies them anyway; corekv notifies changes), and
-/// `BITFIELD ... OVERFLOW FAIL` that writes nothing (the other way round). Their
-/// events, and an `EXEC`'s that runs one, are not compared.
-const KNOWN_DIVERGENT: &[&str] = &["PFMERGE", "LTRIM", "BITFIELD"];
-
 /// One key per shard of `shards`, set after each command: a shard's notifications
 /// keep their order, so once every marker's event arrived, so did the command's.
 fn markers(shards: usize) -> Vec<String> {
@@ -87,19 +81,6 @@ fn random_sequences_notify_as_redis_does() {
         for shards in SHARD_COUNTS {
             let want = notifications(Redis::start().port, &cmds, shards);
             let got = notifications(Server::with_shards(shards, &[]).port(), &cmds, shards);
-            // A transaction that queued one of them: its `EXEC` is not compared.
-            let (mut in_multi, mut tainted) = (false, false);
-            let mut skipped = vec![false; cmds.len()];
-            for (i, cmd) in cmds.iter().enumerate() {
-                let name = cmd[0].to_ascii_uppercase();
-                let divergent = KNOWN_DIVERGENT.contains(&name.as_str());
-                skipped[i] = divergent || (name == "EXEC" && tainted);
-                match name.as_str() {
-                    "MULTI" if !in_multi => (in_multi, tainted) = (true, false),
-                    "EXEC" | "DISCARD" => (in_multi, tainted) = (false, false),
-                    _ => tainted |= in_multi && divergent,
-                }
-            }
             // On one shard in Redis's order; on several, each shard's in its order
             // but the shards' interleaved as they ran: as a set.
             let same = |w: &Vec<Vec<u8>>, g: &Vec<Vec<u8>>| {
@@ -110,7 +91,7 @@ fn random_sequences_notify_as_redis_does() {
                 }
                 w == g
             };
-            let first = (0..cmds.len()).find(|&i| !skipped[i] && !same(&want[i], &got[i]));
+            let first = (0..cmds.len()).find(|&i| !same(&want[i], &got[i]));
             if let Some(at) = first {
                 let show = |events: &[Vec<u8>]| {
                     events

@@ -225,6 +225,38 @@ const CASES: &[Case] = &[
         &[&["HSET", "k", "f", "w"]],
         true,
     ),
+    case(
+        "ltrim keeping all",
+        &[&["RPUSH", "k", "a", "b"]],
+        &[&["LTRIM", "k", "0", "-1"]],
+        true,
+    ),
+    case(
+        "pfmerge raising nothing",
+        &[&["PFADD", "k", "a"]],
+        &[&["PFMERGE", "k", "k"]],
+        true,
+    ),
+    case(
+        "bitfield setting the same value",
+        &[&["SET", "k", "x"]],
+        &[&["BITFIELD", "k", "SET", "u8", "0", "120"]],
+        false,
+    ),
+    case(
+        "bitfield failing and growing",
+        SET_K,
+        &[&[
+            "BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "64", "300",
+        ]],
+        false,
+    ),
+    case(
+        "bitfield growing",
+        SET_K,
+        &[&["BITFIELD", "k", "SET", "u8", "64", "0"]],
+        true,
+    ),
     Case {
         by_self: true,
         ..case("set by the watcher", SET_K, &[&["SET", "k", "2"]], true)

@@ -326,27 +326,42 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], readonly_cmd: bool) -> CmdRes
     }
     let len = (highest_bit >> 3) as usize + 1;
     let existing = write_typed(ctx.ks, ctx.db, key, ctx.now_ms, Value::as_str)?;
+    // As in Redis, the key is signalled and `setbit` notified when a write that ran
+    // changed the bytes or the string grew, and not when every write failed (even
+    // though the string was created or grew).
     match existing {
-        Some(guard) => run_ops(&mut Target::Stored(guard), len, &ops, ctx.out),
+        Some(guard) => {
+            let mut target = Target::Stored(guard);
+            let wrote = run_ops(&mut target, len, &ops, ctx.out);
+            if let (Target::Stored(mut guard), false) = (target, wrote) {
+                guard.unreported();
+            }
+        }
         None => {
             drop(existing);
             let mut target = Target::New(vec![0; len]);
-            run_ops(&mut target, len, &ops, ctx.out);
+            let wrote = run_ops(&mut target, len, &ops, ctx.out);
             if let Target::New(v) = target {
-                ctx.ks.add(ctx.db, key, Value::Str(v.into()), NO_EXPIRE);
+                let v = Value::Str(v.into());
+                match wrote {
+                    true => ctx.ks.add(ctx.db, key, v, NO_EXPIRE),
+                    false => ctx.ks.add_unreported(ctx.db, key, v),
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Grows the string to `len` bytes with zeros, then runs every subcommand on it.
-fn run_ops(target: &mut Target, len: usize, ops: &[Op], out: &mut ReplyBuf) {
+/// Grows the string to `len` bytes with zeros, then runs every subcommand on it;
+/// returns whether a `SET` or `INCRBY` wrote (did not fail).
+fn run_ops(target: &mut Target, len: usize, ops: &[Op], out: &mut ReplyBuf) -> bool {
     let grow_from = target.bytes().len();
     if grow_from < len {
         target.write(grow_from, &vec![0; len - grow_from]);
     }
     out.array(ops.len());
+    let mut wrote = false;
     for op in ops {
         if op.kind == OpKind::Get {
             out.int(get(op, target.bytes()));
@@ -358,10 +373,12 @@ fn run_ops(target: &mut Target, len: usize, ops: &[Op], out: &mut ReplyBuf) {
                 out.int(r);
                 let (at, bytes) = with_field(target.bytes(), op.offset, op.bits, new);
                 target.write(at, &bytes);
+                wrote = true;
             }
             None => out.null(),
         }
     }
+    wrote
 }
 
 /// `BITFIELD key [GET type offset | SET type offset value | INCRBY type offset

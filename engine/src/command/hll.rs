@@ -249,6 +249,8 @@ fn pfmerge_write(ctx: &mut Ctx, s: &ShardArgs) -> CmdResult<PartReply> {
         let mut v = guard.str().to_vec();
         apply(&mut v)?;
         store(&mut guard, &v);
+        // Redis signals the key and notifies `pfadd` even when no register rose.
+        guard.touch();
         return Ok(PartReply::Done);
     }
     let mut v = hll::new_sparse();

@@ -289,6 +289,8 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if let Some(mut guard) = write_list(ctx.ks, ctx.db, &args[1], ctx.now_ms)? {
         let (from, to) = resolve_range(start, stop, guard.list().len());
         guard.list_trim(from, to, &limits);
+        // Redis signals the key and notifies `ltrim` even when nothing went.
+        guard.touch();
     }
     ctx.ks.remove_if_empty(ctx.db, &args[1]);
     ctx.out.ok();

@@ -22,6 +22,10 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Change {
     None,
+    /// Written without a change (`LTRIM` of the whole list, `PFMERGE` that raises
+    /// no register): nothing to journal, but the listeners hear of a modification,
+    /// as Redis signals one.
+    Touched,
     /// Bytes appended to the string from this length on.
     Append {
         from: usize,
@@ -59,7 +63,8 @@ impl Change {
     /// The change after this one and then `next`.
     pub(super) fn then(self, next: Change) -> Change {
         match (self, next) {
-            (Change::None, next) => next,
+            (Change::None | Change::Touched, next) => next,
+            (this, Change::None | Change::Touched) => this,
             (Change::List(a), Change::List(b)) => a.then(b).map_or(Change::Whole, Change::List),
             (Change::Range { start, end }, Change::Range { start: s, end: e }) => Change::Range {
                 start: start.min(s),

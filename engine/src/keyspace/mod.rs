@@ -135,6 +135,20 @@ impl WriteGuard<'_> {
         s.len()
     }
 
+    /// Reports the entry modified even if nothing changed (Redis signals the key
+    /// and notifies the command's event for some writes that change nothing):
+    /// journaled and counted only if something did change.
+    pub fn touch(&mut self) {
+        self.change = self.change.then(Change::Touched);
+    }
+
+    /// Journals and counts the guard's change without reporting it to the
+    /// listeners (a `BITFIELD` whose every write failed still grows the string, and
+    /// Redis then neither signals the key nor notifies).
+    pub fn unreported(&mut self) {
+        self.hooks.quiet = true;
+    }
+
     /// Writes `bytes` at `offset` of the string value, zero-filling it up to
     /// `offset` first if it is shorter; returns the new length.
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
@@ -155,10 +169,21 @@ impl WriteGuard<'_> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
+        self.finish();
+        self.hooks.quiet = false;
+    }
+}
+
+impl WriteGuard<'_> {
+    /// Accounts, journals and reports the guard's change.
+    fn finish(&mut self) {
         let (db, key) = (self.db, self.key);
-        if self.change == Change::None {
+        if matches!(self.change, Change::None | Change::Touched) {
             // Every change a guard can make records itself: nothing to account.
             debug_assert_eq!(evict::value_bytes(self.value), self.value_bytes_before);
+            if self.change == Change::Touched {
+                self.hooks.reported(db, key, ChangeKind::Modify);
+            }
             return;
         }
         let value_bytes_after = evict::value_bytes(self.value);
@@ -292,6 +317,14 @@ impl Keyspace {
     /// Stores `value` at `key` with deadline `expire_at_ms`, replacing any entry.
     pub fn add(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
         self.add_entry(db, key, Entry::with_expire(value, expire_at_ms));
+    }
+
+    /// [`add`](Self::add) without reporting the change to the listeners, only the
+    /// key's creation (Redis's `BITFIELD` whose every write failed on a new key).
+    pub fn add_unreported(&mut self, db: usize, key: &[u8], value: Value) {
+        self.hooks.quiet = true;
+        self.add(db, key, value, NO_EXPIRE);
+        self.hooks.quiet = false;
     }
 
     /// Stores a whole entry at `key`, replacing any entry.
