@@ -54,7 +54,9 @@ pub enum DbChange {
 
 /// A listener on every change the door makes. `before_change` comes before a key
 /// may change (it may then stay as it was: a failed `SET NX` or a type error),
-/// `key_changed` after it did.
+/// `key_changed` after it did, or after a write Redis signals though it changed
+/// nothing (`LTRIM` keeping every element, `PFMERGE` raising no register; see
+/// [`WriteGuard::touch`](super::WriteGuard::touch)).
 ///
 /// A shard has several listeners, one per feature (watched keys, ready keys for
 /// blocked pops, keyspace notifications, ...), each added with

@@ -76,7 +76,7 @@ use hooks::{ChangeKind, ChangeSink, DbChange, Hooks};
 /// Write access to one live entry, from [`Keyspace::find_mut`]. Snapshot
 /// copy-on-write ran before it was handed out; when it drops after a change, the
 /// change is journaled (as a delta where that is smaller), counted and reported.
-/// Dropping it unchanged does nothing.
+/// Dropping it unchanged does nothing, unless it was [`touch`](Self::touch)ed.
 pub struct WriteGuard<'a> {
     db: usize,
     key: &'a [u8],
