@@ -8,7 +8,7 @@
 //!                                               └ hash table past the limits
 //! ```
 //!
-//! - [`Hash`]: `listpack` (one packed allocation, [`listpack`]) while it has at most
+//! - [`Hash`](struct@Hash): `listpack` (one packed allocation, [`listpack`]) while it has at most
 //!   `hash-max-listpack-entries` fields and every field and value is at most
 //!   `hash-max-listpack-value` bytes; `hashtable` ([`dense`]) once either is passed,
 //!   and never back (only a rebuild, [`Hash::from_pairs`], as a load, packs it again).

@@ -5,7 +5,7 @@
 //! where Redis parses them first.
 //!
 //! Writes go through the keyspace's write guard, whose list methods journal what
-//! they did as a [`crate::collections::ListOp`] (a push, a pop, a set, ...), so
+//! they did as a [`crate::journal::list::ListOp`] (a push, a pop, a set, ...), so
 //! `LPUSH` on a list of any length journals the pushed elements only. A list emptied
 //! by a pop, `LREM` or `LTRIM` is deleted ([`Keyspace::remove_if_empty`]).
 //!

@@ -37,7 +37,7 @@
 //!   `hashbrown` tables (segments) under a directory of hash bits; the key is
 //!   compared in its slot, and hashed again from there when a position moves.
 //! - **Growth is bounded per write.** A full segment splits in two (at most
-//!   [`SEGMENT_CAPACITY`] positions move), a sparse one merges with its buddy; no
+//!   [`SEGMENT_CAPACITY`](super::index::SEGMENT_CAPACITY) positions move), a sparse one merges with its buddy; no
 //!   write ever rehashes or allocates the whole index, and a lookup probes one
 //!   segment. The worst write while 10M keys load is stated and measured in the
 //!   index's module doc.

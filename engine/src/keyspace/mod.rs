@@ -19,7 +19,7 @@
 //!
 //! A [`WriteGuard`] records how its entry changed: appended bytes, a written byte
 //! range, or the whole value. When it drops, a value of at most
-//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`] bytes is journaled whole (an `Effect::Set`, which
+//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`](crate::journal::EFFECT_WHOLE_VALUE_BYTES_MAX) bytes is journaled whole (an `Effect::Set`, which
 //! restates the key), a larger one by its delta (`Effect::Append`,
 //! `Effect::SetRange`), so `APPEND` of 10 bytes to a 100 MB string journals the 10
 //! bytes. Hashes and sets change through the guard's collection methods ([`coll`]),
