@@ -8,10 +8,11 @@
 //!                                               └ hash table past the limits
 //! ```
 //!
-//! - [`Hash`](struct@Hash): `listpack` (one packed allocation, [`listpack`]) while it has at most
-//!   `hash-max-listpack-entries` fields and every field and value is at most
-//!   `hash-max-listpack-value` bytes; `hashtable` ([`dense`]) once either is passed,
-//!   and never back (only a rebuild, [`Hash::from_pairs`], as a load, packs it again).
+//! - [`Hash`](struct@Hash): `listpack` (one packed allocation, [`listpack`]) while
+//!   it has at most `hash-max-listpack-entries` fields and every field and value is
+//!   at most `hash-max-listpack-value` bytes; `hashtable` ([`dense`]) once either is
+//!   passed, and never back (only a rebuild, [`Hash::from_pairs`], as a load,
+//!   packs it again).
 //! - [`Set`]: `intset` (a sorted integer array, [`intset`]) while every member is an
 //!   integer in canonical form and there are at most `set-max-intset-entries`;
 //!   `hashtable` past that, and never back except when rebuilt ([`Set::from_members`],

@@ -1,6 +1,6 @@
 //! The hash family: `HSET`, `HGET`, `HGETALL`, `HINCRBY`, `HRANDFIELD`, `HSCAN` and
-//! the other `H*` commands, on [`Hash`](struct@crate::collections::Hash) values, with Redis 7.0's replies and error
-//! texts (`t_hash.c`).
+//! the other `H*` commands, on [`Hash`](struct@crate::collections::Hash) values,
+//! with Redis 7.0's replies and error texts (`t_hash.c`).
 //!
 //! Reads count a keyspace hit or miss ([`read_hash`]); writes go through the
 //! keyspace's write guard, whose hash methods journal the fields they touched (a

@@ -37,10 +37,10 @@
 //!   `hashbrown` tables (segments) under a directory of hash bits; the key is
 //!   compared in its slot, and hashed again from there when a position moves.
 //! - **Growth is bounded per write.** A full segment splits in two (at most
-//!   [`SEGMENT_CAPACITY`](super::index::SEGMENT_CAPACITY) positions move), a sparse one merges with its buddy; no
-//!   write ever rehashes or allocates the whole index, and a lookup probes one
-//!   segment. The worst write while 10M keys load is stated and measured in the
-//!   index's module doc.
+//!   [`SEGMENT_CAPACITY`](super::index::SEGMENT_CAPACITY) positions move), a
+//!   sparse one merges with its buddy; no write ever rehashes or allocates the
+//!   whole index, and a lookup probes one segment. The worst write while 10M keys
+//!   load is stated and measured in the index's module doc.
 //! - **The volatile set** is a paged vector of slot positions and deadlines (pages of
 //!   [`PAGE_VOLATILE`], so it never copies itself either); each entry knows its place
 //!   in it, so adding or removing a deadline is O(1) and no key is stored twice.

@@ -19,18 +19,18 @@
 //!
 //! A [`WriteGuard`] records how its entry changed: appended bytes, a written byte
 //! range, or the whole value. When it drops, a value of at most
-//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`](crate::journal::EFFECT_WHOLE_VALUE_BYTES_MAX) bytes is journaled whole (an `Effect::Set`, which
-//! restates the key), a larger one by its delta (`Effect::Append`,
-//! `Effect::SetRange`), so `APPEND` of 10 bytes to a 100 MB string journals the 10
-//! bytes. Hashes and sets change through the guard's collection methods ([`coll`]),
-//! which record the fields and members they touched: `HSET` of one field on a hash
-//! of any size journals that field (`Effect::HSet`), `SPOP` the members it removed.
-//! A collection left empty is not journaled by the guard: the handler deletes it
-//! with [`Keyspace::remove_if_empty`], which journals a `DEL`. Deadlines journal as
-//! `ExpireAt`/`Persist`, `MOVE` as `Move`. While the shard journals nothing (its
-//! [`EffectLog`] is off), a guard keeps no delta and builds no effect: a collection
-//! write then allocates nothing for the journal's sake. While it journals, the
-//! elements go into one buffer every guard reuses ([`delta`]).
+//! [`EFFECT_WHOLE_VALUE_BYTES_MAX`](crate::journal::EFFECT_WHOLE_VALUE_BYTES_MAX) bytes
+//! is journaled whole (an `Effect::Set`, which restates the key), a larger one by its
+//! delta (`Effect::Append`, `Effect::SetRange`), so `APPEND` of 10 bytes to a 100 MB
+//! string journals the 10 bytes. Hashes and sets change through the guard's collection
+//! methods ([`coll`]), which record the fields and members they touched: `HSET` of one
+//! field on a hash of any size journals that field (`Effect::HSet`), `SPOP` the members
+//! it removed. A collection left empty is not journaled by the guard: the handler
+//! deletes it with [`Keyspace::remove_if_empty`], which journals a `DEL`. Deadlines
+//! journal as `ExpireAt`/`Persist`, `MOVE` as `Move`. While the shard journals nothing
+//! (its [`EffectLog`] is off), a guard keeps no delta and builds no effect: a
+//! collection write then allocates nothing for the journal's sake. While it journals,
+//! the elements go into one buffer every guard reuses ([`delta`]).
 //!
 //! # Expiry
 //!
