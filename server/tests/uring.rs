@@ -422,8 +422,12 @@ const LONE_CLIENT_REQUESTS: usize = 1000;
 /// request finds it idle (one client, pipeline 1): the reply's send, and what
 /// glommio's reactor submits each time the core parks and wakes. With its
 /// preemption timers cancelled and armed again at every pass, and the loop
-/// parking after every turn, that was 16 to 18; now about 7.
-const LONE_CLIENT_SUBMISSIONS_PER_REQUEST_MAX: f64 = 10.0;
+/// parking after every turn, that was 16 to 18; with the timers kept while
+/// pending, about 6 (a timeout for the executor's next timer armed before each
+/// sleep and cancelled after it, with the preemption timer it replaced, and the
+/// readiness poll those completions used up armed again); with the next timer
+/// the sleep's own timeout, 1: the send.
+const LONE_CLIENT_SUBMISSIONS_PER_REQUEST_MAX: f64 = 2.0;
 
 /// Submission queue entries the process's io_uring rings took so far (the sum of
 /// their `SqTail` counters in `/proc/PID/fdinfo`), or none if the kernel does

@@ -10,9 +10,10 @@
 //! system call), and when the executor would sleep it sleeps in that ring instead
 //! ([`ForeignRing::sleep`]), which watches glommio's two sleepable rings for
 //! readiness: a wake-up for the application's ring is then one return from its
-//! own `io_uring_enter`.
+//! own `io_uring_enter`. The executor's next timer is that sleep's timeout, so a
+//! sleep arms and cancels no timer in glommio's rings.
 
-use std::{io, os::unix::io::RawFd, rc::Rc};
+use std::{io, os::unix::io::RawFd, rc::Rc, time::Duration};
 
 /// An io_uring driven by the application on the executor's thread.
 pub trait ForeignRing {
@@ -20,9 +21,10 @@ pub trait ForeignRing {
     /// call; returns how many it woke (the reactor does not sleep if any).
     fn poll(&self) -> usize;
 
-    /// Sleeps until the ring has work or one of `fds` (glommio's rings, which hold
-    /// nothing to submit) is readable, and wakes the tasks the ring has work for.
-    fn sleep(&self, fds: &[RawFd]) -> io::Result<()>;
+    /// Sleeps until the ring has work, one of `fds` (glommio's rings, which hold
+    /// nothing to submit) is readable or `timeout` (the executor's next timer) has
+    /// passed, and wakes the tasks the ring has work for.
+    fn sleep(&self, fds: &[RawFd], timeout: Option<Duration>) -> io::Result<()>;
 }
 
 /// Makes `ring` the ring this thread's executor checks on each pass and sleeps in,

@@ -1890,9 +1890,18 @@ impl Reactor {
             && lat_ring.can_sleep();
 
         if should_sleep {
+            // corekv patch: a foreign ring sleeps with the user timer as its timeout
+            // (an argument of its `io_uring_enter`), so the timer needs no entry of
+            // its own here, nor its cancellation after the wake-up, and a pending
+            // preemption timer is kept through the sleep.
+            let foreign = if self.eventfd_src.is_installed().unwrap() {
+                self.foreign()
+            } else {
+                None
+            };
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
+            if let (Some(dur), None) = (user_timer, &foreign) {
                 // corekv patch: the user timer takes the preemption timer's place.
                 kept_latency_timer = None;
                 self.latency_preemption_timeout_src
@@ -1911,14 +1920,12 @@ impl Reactor {
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
-                if let (true, Some(foreign)) =
-                    (self.eventfd_src.is_installed().unwrap(), self.foreign())
-                {
+                if let Some(foreign) = foreign {
                     // corekv patch: sleep in the foreign ring, which watches both
                     // sleepable rings (the latency ring holds the notifier's eventfd
-                    // read and the user timer).
+                    // read) until the user timer is due.
                     foreign
-                        .sleep(&[main_ring.ring_fd(), self.link_fd])
+                        .sleep(&[main_ring.ring_fd(), self.link_fd], user_timer)
                         .or_else(Self::intr_ok)?;
                     consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
                 } else if self.eventfd_src.is_installed().unwrap() {

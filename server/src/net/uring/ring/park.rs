@@ -5,8 +5,9 @@
 use std::os::fd::RawFd;
 use std::rc::Weak;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
-use io_uring::{opcode, types};
+use io_uring::{opcode, types, IoUring};
 
 use super::{enter_ring, fill_submissions, Driver, Op};
 
@@ -52,14 +53,18 @@ impl Driver {
     }
 
     /// The core has nothing to run: sleeps in this ring until it completes
-    /// something, watching `fds` (glommio's rings) for readiness, then wakes the
-    /// parked loop to reap what came.
-    fn sleep(&self, fds: &[RawFd]) -> std::io::Result<()> {
+    /// something or `timeout` (the executor's next timer) has passed, watching
+    /// `fds` (glommio's rings) for readiness, then wakes the parked loop to reap
+    /// what came.
+    fn sleep(&self, fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()> {
         self.watch(fds);
         {
             let mut ring = self.ring.borrow_mut();
             let (pending, _) = fill_submissions(&mut ring, &mut self.backlog.borrow_mut());
-            enter_ring(&ring, pending, 1)?;
+            match timeout {
+                Some(timeout) => wait_until(&ring, timeout)?,
+                None => enter_ring(&ring, pending, 1)?,
+            }
         }
         let parked = self.parked.borrow_mut().take();
         if let Some(w) = parked {
@@ -104,16 +109,38 @@ impl ::glommio::foreign::ForeignRing for Sleeper {
             .map_or(0, |driver| driver.wake_parked() as usize)
     }
 
-    fn sleep(&self, fds: &[RawFd]) -> std::io::Result<()> {
+    fn sleep(&self, fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()> {
         match self.0.upgrade() {
-            Some(driver) => driver.sleep(fds),
-            None => poll_readable(fds),
+            Some(driver) => driver.sleep(fds, timeout),
+            None => poll_readable(fds, timeout),
         }
     }
 }
 
-/// Waits until one of `fds` is readable (a core whose driver is gone).
-fn poll_readable(fds: &[RawFd]) -> std::io::Result<()> {
+/// Submits what the ring holds and waits for a completion or until `timeout`
+/// has passed (the executor's next timer: glommio then arms no timer of its own
+/// for the sleep, nor cancels it after). The same errors as [`enter_ring`] are
+/// no error, nor is the timeout.
+fn wait_until(ring: &IoUring, timeout: Duration) -> std::io::Result<()> {
+    let ts = types::Timespec::from(timeout);
+    let args = types::SubmitArgs::new().timespec(&ts);
+    match ring.submitter().submit_with_args(1, &args) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout` has passed (a core whose
+/// driver is gone).
+fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()> {
     let mut polled: Vec<libc::pollfd> = fds
         .iter()
         .map(|&fd| libc::pollfd {
@@ -123,7 +150,11 @@ fn poll_readable(fds: &[RawFd]) -> std::io::Result<()> {
         })
         .collect();
     // SAFETY: poll(2) on a live array of `polled.len()` entries.
-    let n = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+    // Rounded up: a timer due in less than a millisecond must not make this spin.
+    let ms = timeout.map_or(-1, |t| {
+        t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
+    });
+    let n = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
