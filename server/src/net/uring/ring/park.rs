@@ -117,12 +117,17 @@ impl ::glommio::foreign::ForeignRing for Sleeper {
     }
 }
 
+/// The longest a sleep waits for the executor's next timer.
+const SLEEP_MAX: Duration = Duration::from_secs(3600);
+
 /// Submits what the ring holds and waits for a completion or until `timeout`
 /// has passed (the executor's next timer: glommio then arms no timer of its own
 /// for the sleep, nor cancels it after). The same errors as [`enter_ring`] are
 /// no error, nor is the timeout.
 fn wait_until(ring: &IoUring, timeout: Duration) -> std::io::Result<()> {
-    let ts = types::Timespec::from(timeout);
+    // A timer years away must not become a time the kernel refuses (a negative
+    // second count): the core wakes up early and sleeps again instead.
+    let ts = types::Timespec::from(timeout.min(SLEEP_MAX));
     let args = types::SubmitArgs::new().timespec(&ts);
     match ring.submitter().submit_with_args(1, &args) {
         Ok(_) => Ok(()),
