@@ -714,12 +714,18 @@ fn enter_ring(ring: &IoUring, pending: usize, wait_for: usize) -> std::io::Resul
             None,
         )
     };
+    entered_ok(entered)
+}
+
+/// An `io_uring_enter`'s outcome, with what is no error (see [`enter_ring`]; a
+/// wait's timeout, `ETIME`, is none either).
+fn entered_ok(entered: std::io::Result<usize>) -> std::io::Result<()> {
     match entered {
         Ok(_) => Ok(()),
         Err(e)
             if matches!(
                 e.raw_os_error(),
-                Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
             ) =>
         {
             Ok(())

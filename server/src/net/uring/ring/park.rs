@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use io_uring::{opcode, types, IoUring};
 
-use super::{enter_ring, fill_submissions, Driver, Op};
+use super::{enter_ring, entered_ok, fill_submissions, Driver, Op};
 
 impl Driver {
     /// Waits until a task queues an operation or the ring has work (unless
@@ -129,18 +129,7 @@ fn wait_until(ring: &IoUring, timeout: Duration) -> std::io::Result<()> {
     // second count): the core wakes up early and sleeps again instead.
     let ts = types::Timespec::from(timeout.min(SLEEP_MAX));
     let args = types::SubmitArgs::new().timespec(&ts);
-    match ring.submitter().submit_with_args(1, &args) {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+    entered_ok(ring.submitter().submit_with_args(1, &args))
 }
 
 /// Waits until one of `fds` is readable or `timeout` has passed (a core whose
