@@ -357,6 +357,7 @@ fn apply_one(
     let Op::Batch(cmds, protocol) = op else {
         return shard.apply(op, now_ms);
     };
+    shard.prefetch_batch(&cmds);
     let mut out = ReplyBuf::new(protocol);
     let mut ends = Vec::with_capacity(cmds.len());
     run_timed(shard, cmds, now_ms, &mut out, |shard, buf, id| {
