@@ -11,7 +11,11 @@
 //! ([`ForeignRing::sleep`]), which watches glommio's two sleepable rings for
 //! readiness: a wake-up for the application's ring is then one return from its
 //! own `io_uring_enter`. The executor's next timer is that sleep's timeout, so a
-//! sleep arms and cancels no timer in glommio's rings.
+//! sleep arms and cancels no timer in glommio's rings. The ring also keeps the
+//! read of the executor's notifier (the eventfd other threads write to wake it)
+//! armed in place of glommio's latency ring: a wake-up from another thread then
+//! completes in the ring the executor sleeps in, and arming the read again goes
+//! with the next sleep's submission instead of entering the latency ring.
 
 use std::{io, os::unix::io::RawFd, rc::Rc, time::Duration};
 
@@ -22,9 +26,12 @@ pub trait ForeignRing {
     fn poll(&self) -> usize;
 
     /// Sleeps until the ring has work, one of `fds` (glommio's rings, which hold
-    /// nothing to submit) is readable or `timeout` (the executor's next timer) has
-    /// passed, and wakes the tasks the ring has work for.
-    fn sleep(&self, fds: &[RawFd], timeout: Option<Duration>) -> io::Result<()>;
+    /// nothing to submit) is readable, `notifier` (the executor's eventfd) is
+    /// written or `timeout` (the executor's next timer) has passed, and wakes the
+    /// tasks the ring has work for. The ring keeps a read of `notifier` armed
+    /// while it sleeps (the read also resets its count); glommio arms none once a
+    /// ring is installed.
+    fn sleep(&self, fds: &[RawFd], notifier: RawFd, timeout: Option<Duration>) -> io::Result<()>;
 }
 
 /// Makes `ring` the ring this thread's executor checks on each pass and sleeps in,

@@ -6,7 +6,7 @@
 //! connection a receive fills) until the completion that ends the operation
 //! arrives, whatever became of the task that started it.
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -129,6 +129,9 @@ enum Op {
     Watch(usize),
     /// A file's `fdatasync`: its continuation gets the result.
     Sync(Box<dyn FnOnce(i32)>),
+    /// The read of the executor's notifier while the core sleeps here (see
+    /// [`Driver::arm_notifier`]).
+    Notified,
 }
 
 /// A connection's outbox, written by the loop: what other tasks push into it wakes
@@ -180,6 +183,11 @@ pub struct Driver {
     /// glommio's rings watched while the core sleeps in this one, each with the
     /// slot of its readiness poll while armed.
     watched: RefCell<Vec<(RawFd, Option<u64>)>>,
+    /// A read of the executor's notifier is armed.
+    notifier_armed: Cell<bool>,
+    /// Where that read puts the count: the core's for the process's life, so no
+    /// read still in the kernel as the ring is torn down can write to freed memory.
+    notifier_count: &'static UnsafeCell<u64>,
     /// Completions reaped in a turn, dispatched after the ring is released.
     reaped: RefCell<Vec<(u64, i32, u32)>>,
     /// The connections' outboxes the loop writes, by index, and the free indexes.
@@ -220,6 +228,8 @@ impl Driver {
             parked: RefCell::new(None),
             rewake: Cell::new(false),
             watched: RefCell::new(Vec::new()),
+            notifier_armed: Cell::new(false),
+            notifier_count: Box::leak(Box::new(UnsafeCell::new(0))),
             reaped: RefCell::new(Vec::new()),
             writers: RefCell::new(Vec::new()),
             writers_free: RefCell::new(Vec::new()),
@@ -620,6 +630,7 @@ impl Driver {
             } => self.sent(conn, outbox, chunk, offset, res),
             Op::Cancel => {}
             Op::Watch(index) => self.watched.borrow_mut()[index].1 = None,
+            Op::Notified => self.notifier_armed.set(false),
             Op::Sync(done) => done(res),
         }
     }

@@ -1381,6 +1381,11 @@ impl Reactor {
     }
 
     pub(crate) fn install_eventfd(&self) {
+        // corekv patch: an installed foreign ring reads the notifier itself (see
+        // `crate::foreign`).
+        if self.foreign.borrow().is_some() {
+            return;
+        }
         if !self.eventfd_src.is_installed().unwrap() {
             self.latency_ring
                 .borrow_mut()
@@ -1894,11 +1899,9 @@ impl Reactor {
             // (an argument of its `io_uring_enter`), so the timer needs no entry of
             // its own here, nor its cancellation after the wake-up, and a pending
             // preemption timer is kept through the sleep.
-            let foreign = if self.eventfd_src.is_installed().unwrap() {
-                self.foreign()
-            } else {
-                None
-            };
+            // corekv patch: a foreign ring reads the notifier itself, so it sleeps
+            // whether or not the latency ring's read is installed.
+            let foreign = self.foreign();
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let (Some(dur), None) = (user_timer, &foreign) {
@@ -1922,10 +1925,11 @@ impl Reactor {
             if events == 0 {
                 if let Some(foreign) = foreign {
                     // corekv patch: sleep in the foreign ring, which watches both
-                    // sleepable rings (the latency ring holds the notifier's eventfd
-                    // read) until the user timer is due.
+                    // sleepable rings and reads the notifier's eventfd until the
+                    // user timer is due.
+                    let rings = [main_ring.ring_fd(), self.link_fd];
                     foreign
-                        .sleep(&[main_ring.ring_fd(), self.link_fd], user_timer)
+                        .sleep(&rings, self.notifier.eventfd_fd(), user_timer)
                         .or_else(Self::intr_ok)?;
                     consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
                 } else if self.eventfd_src.is_installed().unwrap() {

@@ -1,6 +1,7 @@
 //! The core's sleep: the loop parks, and glommio's reactor, with nothing else to
 //! run, sleeps in this ring (see `glommio::foreign`), watching glommio's own rings
-//! for readiness.
+//! for readiness and reading the executor's notifier, which other threads write
+//! to wake the core.
 
 use std::os::fd::RawFd;
 use std::rc::Weak;
@@ -54,10 +55,16 @@ impl Driver {
 
     /// The core has nothing to run: sleeps in this ring until it completes
     /// something or `timeout` (the executor's next timer) has passed, watching
-    /// `fds` (glommio's rings) for readiness, then wakes the parked loop to reap
-    /// what came.
-    fn sleep(&self, fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()> {
+    /// `fds` (glommio's rings) for readiness and reading `notifier`, then wakes the
+    /// parked loop to reap what came.
+    fn sleep(
+        &self,
+        fds: &[RawFd],
+        notifier: RawFd,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<()> {
         self.watch(fds);
+        self.arm_notifier(notifier);
         {
             let mut ring = self.ring.borrow_mut();
             let (pending, _) = fill_submissions(&mut ring, &mut self.backlog.borrow_mut());
@@ -98,6 +105,25 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Arms a read of the executor's notifier, the eventfd another thread writes to
+    /// wake this core (a message from another core, a task woken from elsewhere),
+    /// unless one is armed: the write then completes in this ring and ends the
+    /// sleep, and the read resets the count. It stays armed while the core runs
+    /// (a write meanwhile ends the next sleep at once, as it would have in
+    /// glommio's ring) and is armed again with the next sleep's submission. Its
+    /// entry goes straight to the backlog, as [`Driver::watch`]'s do.
+    fn arm_notifier(&self, notifier: RawFd) {
+        if self.notifier_armed.replace(true) {
+            return;
+        }
+        let count = self.notifier_count.get().cast::<u8>();
+        let entry = opcode::Read::new(types::Fd(notifier), count, 8).build();
+        let slot = self.slot(Op::Notified);
+        self.backlog.borrow_mut().push_back(entry.user_data(slot));
+    }
+}
+
 /// What glommio's reactor checks on each pass and sleeps in: this core's ring
 /// (see `glommio::foreign`). Holds the driver weakly: the reactor outlives it.
 pub struct Sleeper(pub Weak<Driver>);
@@ -109,10 +135,15 @@ impl ::glommio::foreign::ForeignRing for Sleeper {
             .map_or(0, |driver| driver.wake_parked() as usize)
     }
 
-    fn sleep(&self, fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()> {
+    fn sleep(
+        &self,
+        fds: &[RawFd],
+        notifier: RawFd,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<()> {
         match self.0.upgrade() {
-            Some(driver) => driver.sleep(fds, timeout),
-            None => poll_readable(fds, timeout),
+            Some(driver) => driver.sleep(fds, notifier, timeout),
+            None => poll_readable(fds, notifier, timeout),
         }
     }
 }
@@ -132,11 +163,12 @@ fn wait_until(ring: &IoUring, timeout: Duration) -> std::io::Result<()> {
     entered_ok(ring.submitter().submit_with_args(1, &args))
 }
 
-/// Waits until one of `fds` is readable or `timeout` has passed (a core whose
-/// driver is gone).
-fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()> {
+/// Waits until one of `fds` is readable, `notifier` is written or `timeout` has
+/// passed (a core whose driver is gone), and resets the notifier's count.
+fn poll_readable(fds: &[RawFd], notifier: RawFd, timeout: Option<Duration>) -> std::io::Result<()> {
     let mut polled: Vec<libc::pollfd> = fds
         .iter()
+        .chain([&notifier])
         .map(|&fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -152,5 +184,21 @@ fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<()
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    if polled.last().is_some_and(|p| p.revents & libc::POLLIN != 0) {
+        reset_count(notifier);
+    }
     Ok(())
+}
+
+/// Reads an eventfd's count without blocking (`RWF_NOWAIT`: another read of it,
+/// still armed in one of glommio's rings, may have taken the count meanwhile).
+fn reset_count(eventfd: RawFd) {
+    let mut count = 0u64;
+    let iov = libc::iovec {
+        iov_base: (&mut count as *mut u64).cast(),
+        iov_len: std::mem::size_of::<u64>(),
+    };
+    // SAFETY: one iovec over a live local; the result (8, or -1 with EAGAIN) is not
+    // needed: either way the count is no longer pending for this core.
+    unsafe { libc::preadv2(eventfd, &iov, 1, -1, libc::RWF_NOWAIT) };
 }
