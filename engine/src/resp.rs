@@ -708,10 +708,19 @@ impl DoubleText {
             let _ = self.write_str(if v > 0.0 { "inf" } else { "-inf" });
         } else if v == 0.0 {
             let _ = self.write_str(if v.is_sign_negative() { "-0" } else { "0" });
+        } else if v.fract() == 0.0 && v.abs() < Self::INTEGRAL_FIXED_BELOW {
+            // An integer of at most 17 digits: `%.17g` prints it exactly, as an
+            // integer (Redis's `d2string` takes the same shortcut). The general path
+            // costs a bignum division for these (the exact digits' fallback).
+            let _ = self.write_str(itoa::Buffer::new().format(v as i64));
         } else {
             self.format_finite(v);
         }
     }
+
+    /// Integral values below this (in magnitude) have at most 17 digits, which
+    /// `%.17g` prints in fixed notation, exactly.
+    const INTEGRAL_FIXED_BELOW: f64 = 1e17;
 
     /// `%g`: the digits of `%.16e`, laid out fixed when the exponent is in
     /// [-4, 17), scientific otherwise; trailing zeros of the fraction dropped.
@@ -946,8 +955,50 @@ mod tests {
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
+            (9_007_199_254_740_993.0, "9007199254740992"),
+            (-99_999_999_999_999_984.0, "-99999999999999984"),
+            (99_999_999_999_999_999.0, "1e+17"),
+            (-1e17, "-1e+17"),
         ] {
             assert_eq!(text(v), want, "{v:e}");
+        }
+    }
+
+    /// Integral values take a shortcut; the general path (checked against glibc
+    /// above) must print the same for each.
+    #[test]
+    fn integral_doubles_print_as_the_general_path_does() {
+        let general = |v: f64| {
+            let mut t = DoubleText::default();
+            t.format_finite(v);
+            String::from_utf8(t.as_bytes().to_vec()).unwrap()
+        };
+        let shortcut = |v: f64| {
+            let mut t = DoubleText::default();
+            t.format(v);
+            String::from_utf8(t.as_bytes().to_vec()).unwrap()
+        };
+        let mut values: Vec<f64> = (1..=2000).map(f64::from).collect();
+        for p in 0..=17 {
+            let x = 10f64.powi(p);
+            values.extend([x, x - 1.0, x + 1.0, 2f64.powi(p * 3) - 1.0]);
+        }
+        values.extend([
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_993.0,
+            99_999_999_999_999_984.0,
+        ]);
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            values.push((seed % 100_000_000_000_000_000) as f64);
+        }
+        for v in values.into_iter().filter(|v| *v != 0.0) {
+            for v in [v, -v] {
+                assert_eq!(shortcut(v), general(v), "{v:e}");
+            }
         }
     }
 }
