@@ -43,47 +43,57 @@ fn as_int(s: &[u8]) -> Option<i64> {
     (itoa::Buffer::new().format(v).as_bytes() == s).then_some(v)
 }
 
-/// Appends one listpack element: the encoding, the data, the back length.
-fn lp_append(elem: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    match as_int(elem) {
-        Some(v) if (0..=LP_7BIT_UINT_MAX).contains(&v) => out.push(v as u8),
-        Some(v) if (-LP_13BIT_INT_MAX - 1..=LP_13BIT_INT_MAX).contains(&v) => {
+/// A listpack element's header (its encoding byte or bytes, with an integer's
+/// value) and the string bytes after it (none for an integer).
+type Head = smallvec::SmallVec<[u8; 9]>;
+
+fn lp_head(elem: &[u8]) -> (Head, &[u8]) {
+    let mut head = Head::new();
+    let Some(v) = as_int(elem) else {
+        match elem.len() {
+            n if n <= LP_6BIT_STR_MAX => head.push(LP_6BIT_STR | n as u8),
+            n if n <= LP_12BIT_STR_MAX => {
+                head.extend_from_slice(&[LP_12BIT_STR | (n >> 8) as u8, n as u8]);
+            }
+            n => {
+                head.push(LP_32BIT_STR);
+                head.extend_from_slice(&(n as u32).to_le_bytes());
+            }
+        }
+        return (head, elem);
+    };
+    match v {
+        v if (0..=LP_7BIT_UINT_MAX).contains(&v) => head.push(v as u8),
+        v if (-LP_13BIT_INT_MAX - 1..=LP_13BIT_INT_MAX).contains(&v) => {
             let u = (v as u16) & 0x1fff;
-            out.extend_from_slice(&[LP_13BIT_INT | (u >> 8) as u8, u as u8]);
+            head.extend_from_slice(&[LP_13BIT_INT | (u >> 8) as u8, u as u8]);
         }
-        Some(v) if i16::try_from(v).is_ok() => {
-            out.push(LP_16BIT_INT);
-            out.extend_from_slice(&(v as i16).to_le_bytes());
+        v if i16::try_from(v).is_ok() => {
+            head.push(LP_16BIT_INT);
+            head.extend_from_slice(&(v as i16).to_le_bytes());
         }
-        Some(v) if (-LP_24BIT_INT_MAX - 1..=LP_24BIT_INT_MAX).contains(&v) => {
-            out.push(LP_24BIT_INT);
-            out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+        v if (-LP_24BIT_INT_MAX - 1..=LP_24BIT_INT_MAX).contains(&v) => {
+            head.push(LP_24BIT_INT);
+            head.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
         }
-        Some(v) if i32::try_from(v).is_ok() => {
-            out.push(LP_32BIT_INT);
-            out.extend_from_slice(&(v as i32).to_le_bytes());
+        v if i32::try_from(v).is_ok() => {
+            head.push(LP_32BIT_INT);
+            head.extend_from_slice(&(v as i32).to_le_bytes());
         }
-        Some(v) => {
-            out.push(LP_64BIT_INT);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        None if elem.len() <= LP_6BIT_STR_MAX => {
-            out.push(LP_6BIT_STR | elem.len() as u8);
-            out.extend_from_slice(elem);
-        }
-        None if elem.len() <= LP_12BIT_STR_MAX => {
-            out.extend_from_slice(&[LP_12BIT_STR | (elem.len() >> 8) as u8, elem.len() as u8]);
-            out.extend_from_slice(elem);
-        }
-        None => {
-            out.push(LP_32BIT_STR);
-            out.extend_from_slice(&(elem.len() as u32).to_le_bytes());
-            out.extend_from_slice(elem);
+        v => {
+            head.push(LP_64BIT_INT);
+            head.extend_from_slice(&v.to_le_bytes());
         }
     }
-    let len = out.len() - start;
-    write_backlen(len, out);
+    (head, &[])
+}
+
+/// Appends one listpack element: the encoding, the data, the back length.
+fn lp_append(elem: &[u8], out: &mut Vec<u8>) {
+    let (head, data) = lp_head(elem);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(data);
+    write_backlen(head.len() + data.len(), out);
 }
 
 /// Upper bounds (exclusive) of the 2-, 3- and 4-byte back lengths, as
@@ -95,14 +105,19 @@ const BACKLEN_1BYTE_MAX: usize = 127;
 /// The back length (`lpEncodeBacklen`): `len` in 7-bit groups, most significant
 /// first, every group after the first with its top bit set.
 fn write_backlen(len: usize, out: &mut Vec<u8>) {
-    let bytes = if len <= BACKLEN_1BYTE_MAX {
-        1
-    } else {
-        2 + BACKLEN_BOUNDS.iter().take_while(|&&b| len >= b).count()
-    };
+    let bytes = backlen_bytes(len);
     for i in (0..bytes).rev() {
         let group = ((len >> (7 * i)) & 0x7f) as u8;
         out.push(if i == bytes - 1 { group } else { group | 0x80 });
+    }
+}
+
+/// The bytes of the back length of an element of `len` bytes.
+fn backlen_bytes(len: usize) -> usize {
+    if len <= BACKLEN_1BYTE_MAX {
+        1
+    } else {
+        2 + BACKLEN_BOUNDS.iter().take_while(|&&b| len >= b).count()
     }
 }
 
@@ -124,9 +139,9 @@ pub fn listpack<'e>(elems: impl IntoIterator<Item = &'e [u8]>) -> Vec<u8> {
 
 /// The bytes a listpack encoding of `elems` takes (for splitting lists into nodes).
 pub fn listpack_entry_bytes(elem: &[u8]) -> usize {
-    let mut scratch = Vec::new();
-    lp_append(elem, &mut scratch);
-    scratch.len()
+    let (head, data) = lp_head(elem);
+    let len = head.len() + data.len();
+    len + backlen_bytes(len)
 }
 
 fn int_text(v: i64) -> Vec<u8> {
@@ -317,4 +332,40 @@ pub fn read_intset(blob: &[u8]) -> Option<Vec<Vec<u8>>> {
         values.push(v);
     }
     Some(values.into_iter().map(int_text).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an element is measured at (where a list is split into nodes) is what
+    /// appending it writes, for each integer and string form and back length.
+    #[test]
+    fn an_element_measures_what_it_writes() {
+        let strings = [0usize, 63, 64, 124, 125, 126, 4095, 4096, 16_379, 16_380];
+        let mut elems: Vec<Vec<u8>> = strings.iter().map(|&n| vec![b'a'; n]).collect();
+        let ints = [
+            0i64,
+            127,
+            128,
+            4095,
+            4096,
+            -4097,
+            32_768,
+            1 << 23,
+            1 << 31,
+            i64::MIN,
+        ];
+        elems.extend(ints.iter().map(|v| v.to_string().into_bytes()));
+        for elem in &elems {
+            let mut out = Vec::new();
+            lp_append(elem, &mut out);
+            assert_eq!(
+                listpack_entry_bytes(elem),
+                out.len(),
+                "{} bytes",
+                elem.len()
+            );
+        }
+    }
 }

@@ -44,7 +44,10 @@ const VERSION_BYTES: usize = 2;
 
 /// Redis's CRC-64 (`crc64.c`): Jones polynomial, reflected, no final xor.
 pub fn crc64(bytes: &[u8]) -> u64 {
-    const CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+    // Sixteen bytes a step (a 32 KiB table): `DUMP` of a 100-element list spent a
+    // fifth of its CPU here a byte at a time.
+    const CRC: crc::Crc<u64, crc::Table<16>> =
+        crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
     CRC.checksum(bytes)
 }
 
