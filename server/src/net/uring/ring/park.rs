@@ -103,22 +103,22 @@ impl Driver {
             self.backlog.borrow_mut().push_back(entry.user_data(slot));
         }
     }
-}
 
-impl Driver {
     /// Arms a read of the executor's notifier, the eventfd another thread writes to
     /// wake this core (a message from another core, a task woken from elsewhere),
     /// unless one is armed: the write then completes in this ring and ends the
     /// sleep, and the read resets the count. It stays armed while the core runs
     /// (a write meanwhile ends the next sleep at once, as it would have in
     /// glommio's ring) and is armed again with the next sleep's submission. Its
-    /// entry goes straight to the backlog, as [`Driver::watch`]'s do.
+    /// entry goes straight to the backlog, as the readiness polls of
+    /// [`Driver::watch`] do.
     fn arm_notifier(&self, notifier: RawFd) {
         if self.notifier_armed.replace(true) {
             return;
         }
         let count = self.notifier_count.get().cast::<u8>();
-        let entry = opcode::Read::new(types::Fd(notifier), count, 8).build();
+        let bytes = std::mem::size_of::<u64>() as u32;
+        let entry = opcode::Read::new(types::Fd(notifier), count, bytes).build();
         let slot = self.slot(Op::Notified);
         self.backlog.borrow_mut().push_back(entry.user_data(slot));
     }
