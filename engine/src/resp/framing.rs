@@ -94,13 +94,12 @@ impl Framed {
         let mut args = self.args.drain(..);
         let mut from = 0;
         for &end in &self.ends {
-            let request: Args = args
-                .by_ref()
-                .take(end - from)
-                .map(|a| slice_arg(a, buf))
-                .collect();
+            // Filled where it lies: an `Args` built aside and pushed was copied
+            // twice (136 bytes each time), a tenth of a canned GET's CPU at P16.
+            batch.push(Args::new());
+            let request = batch.last_mut().expect("pushed above");
+            request.extend(args.by_ref().take(end - from).map(|a| slice_arg(a, buf)));
             debug_assert_eq!(request.len(), end - from);
-            batch.push(request);
             from = end;
         }
         debug_assert!(args.next().is_none());

@@ -294,9 +294,12 @@ impl Session {
             match self.mode {
                 Mode::Commands => self.run_batch().await?,
                 Mode::CannedReply => {
-                    for _ in self.batch.drain(..) {
+                    // Dropped in place, as `run_batch` leaves them: draining moved
+                    // each request's arguments out to drop them.
+                    for _ in 0..self.batch.len() {
                         self.out.extend_from_slice(CANNED_REPLY);
                     }
+                    self.batch.clear();
                     self.push_output()?;
                 }
             }
