@@ -112,6 +112,11 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.int(1);
         return Ok(());
     };
+    if hll::is_dense(guard.str()) {
+        let updated = dense_add(&mut guard, elements);
+        ctx.out.int(updated as i64);
+        return Ok(());
+    }
     let mut s = guard.str().to_vec();
     let mut h = Hll { s: &mut s, limits };
     let mut updated = false;
@@ -130,6 +135,24 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.out.int(updated as i64);
     Ok(())
+}
+
+/// Adds `elements` to the dense HLL under `guard`, each register that rises
+/// written in place (journaled as one range from the first to the last byte
+/// changed, as `store` does); whether any rose.
+fn dense_add(guard: &mut WriteGuard, elements: &[Bytes]) -> bool {
+    let mut updated = false;
+    for e in elements {
+        let (index, count) = hll::pattern(e);
+        if let Some(p) = hll::dense_raise(guard.str(), index, count) {
+            guard.write_at(p.at, p.bytes());
+            updated = true;
+        }
+    }
+    if let Some(p) = updated.then(|| hll::stale_patch(guard.str())).flatten() {
+        guard.write_at(p.at, p.bytes());
+    }
+    updated
 }
 
 /// `PFCOUNT` of one key: the cached cardinality, or a fresh count cached in the

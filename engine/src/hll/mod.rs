@@ -257,13 +257,63 @@ fn dense_get(regs: &[u8], i: usize) -> u8 {
 
 fn dense_put(regs: &mut [u8], i: usize, value: u8) {
     let byte = i * HLL_BITS / 8;
-    let fb = (i * HLL_BITS) & 7;
+    put_bits(&mut regs[byte..], (i * HLL_BITS) & 7, value);
+}
+
+/// Stores a register's `value` at bit `fb` of `at[0]`, its high bits in `at[1]`
+/// when there is one.
+fn put_bits(at: &mut [u8], fb: usize, value: u8) {
     let v = value as u32;
     let mask = HLL_REGISTER_MAX as u32;
-    regs[byte] = ((regs[byte] as u32 & !(mask << fb)) | (v << fb)) as u8;
-    if let Some(next) = regs.get_mut(byte + 1) {
+    at[0] = ((at[0] as u32 & !(mask << fb)) | (v << fb)) as u8;
+    if let Some(next) = at.get_mut(1) {
         *next = ((*next as u32 & !(mask >> (8 - fb))) | (v >> (8 - fb))) as u8;
     }
+}
+
+/// A change of at most two bytes of an HLL string, to write in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patch {
+    /// Where the bytes go in the string.
+    pub at: usize,
+    bytes: [u8; 2],
+    len: usize,
+}
+
+impl Patch {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// What raising register `index` of the dense HLL `s` to `count` writes, if the
+/// register is lower: the bytes it lies in, changed. A `PFADD` to a dense HLL
+/// writes these in place instead of changing a copy of its 12 KB.
+pub fn dense_raise(s: &[u8], index: usize, count: u8) -> Option<Patch> {
+    let regs = &s[HLL_HDR_BYTES..];
+    if count <= dense_get(regs, index) {
+        return None;
+    }
+    let byte = index * HLL_BITS / 8;
+    let len = (regs.len() - byte).min(2);
+    let mut bytes = [0; 2];
+    bytes[..len].copy_from_slice(&regs[byte..byte + len]);
+    put_bits(&mut bytes[..len], (index * HLL_BITS) & 7, count);
+    Some(Patch {
+        at: HLL_HDR_BYTES + byte,
+        bytes,
+        len,
+    })
+}
+
+/// What marks the cached cardinality of `s` stale, unless it already is.
+pub fn stale_patch(s: &[u8]) -> Option<Patch> {
+    let b = s[HLL_CARD_STALE_AT];
+    (b & HLL_CARD_STALE_BIT == 0).then_some(Patch {
+        at: HLL_CARD_STALE_AT,
+        bytes: [b | HLL_CARD_STALE_BIT, 0],
+        len: 1,
+    })
 }
 
 /// Raises dense register `i` to `value`; whether it changed.
@@ -850,5 +900,53 @@ mod tests {
             }
             let _ = count(hll.s);
         }
+    }
+
+    #[test]
+    fn a_dense_patch_writes_what_raising_the_register_writes() {
+        use rand::Rng;
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(11);
+        let mut hll = added(
+            (0..20_000u32).map(|i| i.to_le_bytes().to_vec()),
+            HllLimits::default(),
+        );
+        Hll {
+            s: &mut hll,
+            limits: HllLimits::default(),
+        }
+        .to_dense()
+        .unwrap();
+        let mut cases: Vec<(usize, u8)> = (0..20_000)
+            .map(|_| {
+                (
+                    rng.gen_range(0..HLL_REGISTERS),
+                    rng.gen_range(1..=HLL_REGISTER_MAX),
+                )
+            })
+            .collect();
+        // The first and last registers: the last one's bits end its byte.
+        cases.extend([
+            (0, 63),
+            (1, 63),
+            (HLL_REGISTERS - 2, 63),
+            (HLL_REGISTERS - 1, 63),
+        ]);
+        for (index, count) in cases {
+            let patch = dense_raise(&hll, index, count);
+            let mut raised = hll.clone();
+            let rose = dense_set(&mut raised[HLL_HDR_BYTES..], index, count);
+            assert_eq!(patch.is_some(), rose, "register {index} to {count}");
+            if let Some(p) = patch {
+                hll[p.at..p.at + p.bytes().len()].copy_from_slice(p.bytes());
+            }
+            assert_eq!(hll, raised, "register {index} to {count}");
+        }
+        assert_eq!(stale_patch(&hll), None, "stale after the adds");
+        hll[card_offset()..card_offset() + 8].copy_from_slice(&card_bytes(5));
+        assert_eq!(cached_card(&hll), Some(5));
+        let p = stale_patch(&hll).expect("a valid cache to mark stale");
+        hll[p.at] = p.bytes()[0];
+        assert_eq!(cached_card(&hll), None);
+        assert_eq!(stale_patch(&hll), None);
     }
 }
