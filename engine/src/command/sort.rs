@@ -314,7 +314,9 @@ fn sort_plan(args: &[Bytes], pieces: &[Piece], out: &mut ReplyBuf) -> CmdResult<
         start = 0;
     }
     if !dontsort {
-        order(&mut items, alpha, by, o.desc, |i| value(i, 0))?;
+        // Only the items up to the range's end are replied with.
+        let needed = if end >= start { end as usize + 1 } else { 0 };
+        order(&mut items, needed, alpha, by, o.desc, |i| value(i, 0))?;
     }
     let chosen = match end >= start {
         true => &items[start as usize..=end as usize],
@@ -348,11 +350,18 @@ fn limit_range(offset: i64, count: i64, len: i64) -> (i64, i64) {
     (start, end.min(len - 1))
 }
 
-/// Orders `items` by score, by their `BY` values (`value` of an element's index)
-/// or by their bytes (`ALPHA`); an element without a `BY` value keeps score 0. A
-/// key that is not a number fails the whole sort, as in Redis.
+/// Orders the first `needed` of `items` by score, by their `BY` values (`value` of
+/// an element's index) or by their bytes (`ALPHA`); an element without a `BY` value
+/// keeps score 0. A key that is not a number fails the whole sort, as in Redis.
+///
+/// Numbers (ties broken by the elements' bytes) and plain `ALPHA` order items
+/// totally but for equal elements, which reply alike (the same bytes, the same
+/// `GET` keys): those sorts need no stability, and a `LIMIT` short of the end
+/// sorts only what it takes, after selecting it. `ALPHA BY` keeps the input order
+/// of equal `BY` values, so it sorts everything, stably.
 fn order<'a>(
     items: &mut [Item<'a>],
+    needed: usize,
     alpha: bool,
     by: bool,
     desc: bool,
@@ -379,7 +388,7 @@ fn order<'a>(
     if bad {
         return Err(CmdError::Raw(SCORES_NOT_DOUBLES.into()));
     }
-    items.sort_by(|a, b| {
+    let cmp = |a: &Item<'a>, b: &Item<'a>| {
         let cmp = match (alpha, by) {
             (false, _) => a
                 .score
@@ -394,7 +403,16 @@ fn order<'a>(
         } else {
             cmp
         }
-    });
+    };
+    match needed {
+        _ if alpha && by => items.sort_by(cmp),
+        0 => {}
+        n if n < items.len() => {
+            items.select_nth_unstable_by(n - 1, cmp);
+            items[..n - 1].sort_unstable_by(cmp);
+        }
+        _ => items.sort_unstable_by(cmp),
+    }
     Ok(())
 }
 
@@ -554,5 +572,53 @@ mod tests {
         assert_eq!(sort_score(b"0\0\0 3.5"), Some(0.0));
         assert_eq!(sort_score(b"\0x"), Some(0.0));
         assert_eq!(sort_score(b"2 \0"), None);
+    }
+
+    /// A `LIMIT` sorts only what it takes (after selecting it) where the order is
+    /// total: its reply must be that slice of the whole sort, at every offset and
+    /// count, with equal scores, equal elements and `GET`s of the elements' keys.
+    #[test]
+    fn a_limit_replies_with_its_slice_of_the_whole_sort() {
+        let mut c = crate::harness::cluster::TestCluster::new(1);
+        let elems: Vec<String> = (0..60)
+            .map(|i| match i % 4 {
+                0 => format!("{}", (i * 7) % 13),
+                1 => format!("0{}", (i * 7) % 13),
+                2 => format!("{}.0", (i * 5) % 11),
+                _ => format!("{}", (i * 3) % 17),
+            })
+            .collect();
+        for e in &elems {
+            c.run(&["RPUSH", "src", e]);
+            c.run(&["SET", &format!("g_{e}"), &format!("v{e}")]);
+        }
+        let items = |reply: String| -> Vec<String> {
+            let inner = reply.trim_start_matches('[').trim_end_matches(']');
+            inner.split(", ").map(str::to_string).collect()
+        };
+        let len = elems.len() as i64;
+        for opts in [
+            &[][..],
+            &["DESC"],
+            &["ALPHA"],
+            &["ALPHA", "DESC"],
+            &["GET", "#", "GET", "g_*"],
+        ] {
+            let mut all = vec!["SORT", "src"];
+            all.extend_from_slice(opts);
+            let whole = items(c.run(&all));
+            let per = whole.len() / elems.len();
+            for offset in [0, 1, 5, 30, 59, 60] {
+                for count in [0, 1, 2, 10, 59, 60, 100] {
+                    let (o, n) = (offset.to_string(), count.to_string());
+                    let mut limited = all.clone();
+                    limited.extend_from_slice(&["LIMIT", &o, &n]);
+                    let from = offset.min(len) as usize * per;
+                    let to = (offset + count).min(len) as usize * per;
+                    let want = format!("[{}]", whole[from..to].join(", "));
+                    assert_eq!(c.run(&limited), want, "{limited:?}");
+                }
+            }
+        }
     }
 }

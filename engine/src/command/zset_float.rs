@@ -20,6 +20,10 @@ const MIN_NORMAL_EXP: i64 = -1022;
 const MIN_SUBNORMAL_EXP: i64 = -1074;
 /// Significant bits of a normal double.
 const DOUBLE_PRECISION: i64 = 53;
+/// Decimal digits a plain integer may have to be read as a `u64` (under 10^19)
+/// and converted by the cast, which rounds to nearest-even as `strtod` does: such
+/// integers skip the general parser.
+const INTEGER_DIGITS_MAX: usize = 19;
 /// A decimal exponent beyond which any non-zero value overflows or underflows.
 const EXPONENT_CAP: i64 = 100_000;
 
@@ -33,6 +37,10 @@ fn strtod_whole(text: &[u8]) -> Option<(f64, bool)> {
         _ => (false, text),
     };
     let sign = if negative { -1.0 } else { 1.0 };
+    if (1..=INTEGER_DIGITS_MAX).contains(&body.len()) && body.iter().all(u8::is_ascii_digit) {
+        let n = body.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+        return Some((sign * n as f64, false));
+    }
     if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
         return Some((sign * f64::INFINITY, false));
     }
@@ -178,6 +186,41 @@ fn is_c_space(c: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Plain integers take a shortcut: it must read them as the general parser
+    /// does, up to the last digit count it takes and past it.
+    #[test]
+    fn plain_integers_read_as_the_general_parser_reads_them() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let mut cases: Vec<String> = vec!["0".into(), "-0".into(), "+0".into(), "007".into()];
+        cases.push("9007199254740993".into()); // 2^53 + 1: rounds to even
+        cases.push("9999999999999999999".into());
+        cases.push("18446744073709551615".into());
+        cases.push("99999999999999999999".into());
+        for _ in 0..100_000 {
+            let digits = rng.gen_range(1..=22);
+            let mut s: String = (0..digits)
+                .map(|_| char::from(b'0' + rng.gen_range(0..10)))
+                .collect();
+            match rng.gen_range(0..3) {
+                0 => s.insert(0, '-'),
+                1 => s.insert(0, '+'),
+                _ => {}
+            }
+            cases.push(s);
+        }
+        for s in cases {
+            let (sign, body) = match s.as_bytes()[0] {
+                b'-' => (-1.0, &s[1..]),
+                b'+' => (1.0, &s[1..]),
+                _ => (1.0, &s[..]),
+            };
+            let want = sign * body.parse::<f64>().unwrap();
+            let got = strtod_whole(s.as_bytes()).map(|(v, e)| (v.to_bits(), e));
+            assert_eq!(got, Some((want.to_bits(), false)), "{s}");
+        }
+    }
 
     /// What `redis-server` 7.0.15 answers: `ZADD k <arg> m` then `ZSCORE k m`
     /// (`None`: "value is not a valid float").
