@@ -124,6 +124,14 @@ impl Zset {
         self.len() == 0
     }
 
+    /// See [`Tree::check_shape`].
+    #[cfg(test)]
+    pub fn check_shape(&self) {
+        if let Repr::Tree(t) = &self.0 {
+            t.check_shape();
+        }
+    }
+
     /// What `OBJECT ENCODING` answers.
     pub fn encoding(&self) -> &'static str {
         match &self.0 {

@@ -36,6 +36,7 @@ fn matches_a_model_in_both_encodings() {
             } else {
                 z.remove(&m);
             }
+            z.check_shape();
             let sorted = model_sorted(&model);
             assert_eq!(z.len(), sorted.len());
             assert_eq!(z.entries(), sorted);
