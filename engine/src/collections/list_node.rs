@@ -72,8 +72,22 @@ fn decode(buf: &[u8], off: usize) -> (&[u8], usize) {
     (&buf[at..at + len], at + len + len_bytes(len))
 }
 
-/// The offset of the entry that ends at `end`.
+/// The offset after the entry starting at `off`. An element shorter than 128
+/// bytes has one length byte at each end, read here alone: walking a node to an
+/// element in its middle is a chain of these steps, each waiting for the last.
+fn entry_after(buf: &[u8], off: usize) -> usize {
+    match buf[off] {
+        b if b < 0x80 => off + 2 + b as usize,
+        _ => decode(buf, off).1,
+    }
+}
+
+/// The offset of the entry that ends at `end` (short elements as in
+/// [`entry_after`]).
 fn entry_before(buf: &[u8], end: usize) -> usize {
+    if let b @ 0..0x80 = buf[end - 1] {
+        return end - 2 - b as usize;
+    }
     let (mut len, mut at, mut shift) = (0usize, end, 0);
     loop {
         at -= 1;
@@ -159,7 +173,7 @@ impl Node {
     fn offset(&self, index: usize) -> usize {
         assert!(index <= self.count);
         if index <= self.count / 2 {
-            (0..index).fold(0, |off, _| decode(&self.buf, off).1)
+            (0..index).fold(0, |off, _| entry_after(&self.buf, off))
         } else {
             (index..self.count).fold(self.buf.len(), |end, _| entry_before(&self.buf, end))
         }
@@ -189,7 +203,7 @@ impl Node {
     pub fn remove_range(&mut self, start: usize, end: usize) {
         assert!(start <= end && end <= self.count);
         let from = self.offset(start);
-        let to = (start..end).fold(from, |off, _| decode(&self.buf, off).1);
+        let to = (start..end).fold(from, |off, _| entry_after(&self.buf, off));
         self.buf_mut().drain(from..to);
         self.count -= end - start;
     }
@@ -270,6 +284,17 @@ impl DoubleEndedIterator for Iter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_at_the_one_byte_edge_read_back_from_both_ends() {
+        for len in [0, 1, 126, 127, 128, 129, 16_383, 16_384] {
+            let elems: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; len + i as usize % 2]).collect();
+            let node = Node::from_elems(elems.iter().map(Vec::as_slice));
+            for (i, e) in elems.iter().enumerate() {
+                assert_eq!(node.get(i), &e[..], "element {i} of length {len}");
+            }
+        }
+    }
 
     #[test]
     fn entries_read_back_from_both_ends() {
