@@ -130,6 +130,19 @@ PREFILL["sort"] = [
     *[["SET", f"sort:w_{i}", str(SORT_ELEMENTS - i)] for i in range(SORT_ELEMENTS)],
     *[["HSET", f"sort:o_{i}", "n", f"name{i}"] for i in range(SORT_ELEMENTS)],
 ]
+# Long collections at pipeline 16: an element in the middle of a 100,000-element
+# list (a walk through one node), and ZADD into a 100,000-member sorted set (its
+# ordered encoding's insert and removal).
+LONG_ELEMENTS = 100_000
+ROWS = ROWS + (
+    _cmd("list", 16, "LINDEX", "long:list", str(LONG_ELEMENTS // 2)),
+    _cmd("list", 16, "LSET", "long:list", str(LONG_ELEMENTS // 2), "x"),
+    _cmd("zset", 16, "ZADD", "long:zset", "__rand_int__", "m:__rand_int__"),
+)
+PREFILL["list"] = [["RPUSH", "long:list", *[f"element:{j}" for j in range(i, i + 1000)]]
+                   for i in range(0, LONG_ELEMENTS, 1000)]
+PREFILL["zset"] = [["ZADD", "long:zset", *[x for j in range(i, i + 1000) for x in (str(j), f"m:{j:012d}")]]
+                   for i in range(0, LONG_ELEMENTS, 1000)]
 PREFILL["dump"] = [
     ["HSET", "dump:hash", *[x for i in range(10) for x in (f"f{i}", f"value{i}")]],
     ["RPUSH", "dump:list", *[f"element:{i}" for i in range(SORT_ELEMENTS)]],
