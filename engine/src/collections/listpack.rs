@@ -133,8 +133,23 @@ fn entry_size(buf: &[u8], off: usize) -> usize {
     }
 }
 
+/// An entry as it is stored: an integer (not formatted), or bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
 /// Decodes the entry starting at `off`: the element and the offset after it.
 fn decode(buf: &[u8], off: usize) -> (Elem<'_>, usize) {
+    match decode_stored(buf, off) {
+        (Stored::Int(v), next) => (Elem::from_int(v), next),
+        (Stored::Bytes(b), next) => (Elem::bytes(b), next),
+    }
+}
+
+/// Decodes the entry starting at `off` as it is stored, and the offset after it.
+fn decode_stored(buf: &[u8], off: usize) -> (Stored<'_>, usize) {
     let tag = buf[off];
     let body = off + 1;
     let int_at = |n: usize| {
@@ -143,9 +158,10 @@ fn decode(buf: &[u8], off: usize) -> (Elem<'_>, usize) {
         let shift = 64 - 8 * n as u32;
         ((i64::from_le_bytes(le) << shift) >> shift, body + n)
     };
-    let bytes_at = |start: usize, len: usize| (Elem::bytes(&buf[start..start + len]), start + len);
+    let bytes_at =
+        |start: usize, len: usize| (Stored::Bytes(&buf[start..start + len]), start + len);
     match tag {
-        0x00..=0x7f => (Elem::from_int(tag as i64), body),
+        0x00..=0x7f => (Stored::Int(tag as i64), body),
         0x80..=0xbf => bytes_at(body, (tag & 0x3f) as usize),
         0xc0..=0xcf => bytes_at(body + 1, ((tag as usize & 0x0f) << 8) | buf[body] as usize),
         STR32_TAG => {
@@ -155,7 +171,7 @@ fn decode(buf: &[u8], off: usize) -> (Elem<'_>, usize) {
         INT16_TAG..=INT64_TAG => {
             let n = [2, 3, 4, 8][(tag - INT16_TAG) as usize];
             let (v, next) = int_at(n);
-            (Elem::from_int(v), next)
+            (Stored::Int(v), next)
         }
         _ => unreachable!("listpack tag {tag:#x} is never written"),
     }
@@ -215,13 +231,30 @@ impl Listpack {
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             buf: &self.buf,
-            off: COUNT_BYTES.min(self.buf.len()),
+            off: self.first(),
         }
     }
 
     /// The entry at byte offset `off` and the offset after it.
     pub fn entry_at(&self, off: usize) -> (Elem<'_>, usize) {
         decode(&self.buf, off)
+    }
+
+    /// The entry at byte offset `off` as stored (an integer is not formatted) and
+    /// the offset after it.
+    pub fn stored_at(&self, off: usize) -> (Stored<'_>, usize) {
+        decode_stored(&self.buf, off)
+    }
+
+    /// The offset after the entry at `off`, from its tag alone.
+    pub fn skip(&self, off: usize) -> usize {
+        off + entry_size(&self.buf, off)
+    }
+
+    /// The first entry's offset; [`Listpack::heap_bytes`] is the offset past the
+    /// last.
+    pub fn first(&self) -> usize {
+        COUNT_BYTES.min(self.buf.len())
     }
 
     /// The offset of the first entry at an index `≡ 0 (mod stride)` that equals `key`

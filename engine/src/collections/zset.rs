@@ -16,7 +16,7 @@
 //! listpack packs in 1 to 9 bytes; any other score as [`FLOAT_MARK`] and its 8 bytes,
 //! which no integer text can be confused with.
 
-use super::listpack::Listpack;
+use super::listpack::{Listpack, Stored};
 use super::zset_tree::{cmp_entry, Tree};
 use super::{Elem, ZsetLimits};
 
@@ -54,13 +54,14 @@ impl ScoreBytes {
     }
 }
 
-fn score_of(e: &Elem<'_>) -> f64 {
-    if let Some(v) = e.stored_int() {
-        return v as f64;
+fn score_of(e: Stored<'_>) -> f64 {
+    match e {
+        Stored::Int(v) => v as f64,
+        Stored::Bytes(b) => {
+            assert!(b.len() == 9 && b[0] == FLOAT_MARK, "a stored score");
+            f64::from_le_bytes(b[1..9].try_into().expect("8 bytes"))
+        }
     }
-    let b: &[u8] = e;
-    assert!(b.len() == 9 && b[0] == FLOAT_MARK, "a stored score");
-    f64::from_le_bytes(b[1..9].try_into().expect("8 bytes"))
 }
 
 #[derive(Clone)]
@@ -148,23 +149,32 @@ impl Zset {
         }
     }
 
+    /// The pack's entries: (offset of the member, score, offset past the score),
+    /// the member skipped by its tag and the score read as stored: a walk to a
+    /// rank or a score decodes no member it passes (`p.entry_at(off)` reads one).
+    fn pack_pairs(p: &Listpack) -> impl Iterator<Item = (usize, f64, usize)> + '_ {
+        let mut off = p.first();
+        std::iter::from_fn(move || {
+            if off >= p.heap_bytes() {
+                return None;
+            }
+            let member = off;
+            let (score, end) = p.stored_at(p.skip(off));
+            off = end;
+            Some((member, score_of(score), end))
+        })
+    }
+
     /// The pack's entries: (offset of the member, member, score, offset past the score).
     fn pack_entries(p: &Listpack) -> impl Iterator<Item = (usize, Elem<'_>, f64, usize)> {
-        let mut it = p.iter();
-        std::iter::from_fn(move || {
-            let (off, member) = it.next()?;
-            let (_, score) = it.next()?;
-            let end = p.entry_at(p.entry_at(off).1).1;
-            Some((off, member, score_of(&score), end))
-        })
+        Zset::pack_pairs(p).map(|(off, score, end)| (off, p.entry_at(off).0, score, end))
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.0 {
             Repr::Pack(p) => {
                 let off = p.find(member, 2)?;
-                let (_, score_at) = p.entry_at(off);
-                Some(score_of(&p.entry_at(score_at).0))
+                Some(score_of(p.stored_at(p.skip(off)).0))
             }
             Repr::Tree(t) => t.score(member),
         }
@@ -194,8 +204,13 @@ impl Zset {
         }
         match &mut self.0 {
             Repr::Pack(p) => {
-                let at = Zset::pack_entries(p)
-                    .find(|(_, m, s, _)| cmp_entry(*s, m, score, member).is_gt())
+                // The member is read only where the scores tie.
+                let after = |off: usize, s: f64| {
+                    s > score
+                        || (s == score && cmp_entry(s, &p.entry_at(off).0, score, member).is_gt())
+                };
+                let at = Zset::pack_pairs(p)
+                    .find(|&(off, s, _)| after(off, s))
                     .map_or(p.heap_bytes(), |(off, ..)| off);
                 let s = ScoreBytes::of(score);
                 p.splice(at, at, 0, &[member, s.bytes()]);
@@ -210,9 +225,8 @@ impl Zset {
         match &mut self.0 {
             Repr::Pack(p) => {
                 let off = p.find(member, 2)?;
-                let (_, score_at) = p.entry_at(off);
-                let (score, end) = p.entry_at(score_at);
-                let score = score_of(&score);
+                let (score, end) = p.stored_at(p.skip(off));
+                let score = score_of(score);
                 p.splice(off, end, 2, &[]);
                 Some(score)
             }
@@ -225,7 +239,7 @@ impl Zset {
         match &self.0 {
             Repr::Pack(p) => {
                 let off = p.find(member, 2)?;
-                Some(Zset::pack_entries(p).take_while(|e| e.0 != off).count())
+                Some(Zset::pack_pairs(p).take_while(|e| e.0 != off).count())
             }
             Repr::Tree(t) => t.rank(member),
         }
@@ -247,17 +261,17 @@ impl Zset {
     pub fn walk(&self, start: usize, rev: bool, mut visit: impl FnMut(&[u8], f64) -> bool) {
         match &self.0 {
             Repr::Pack(p) if !rev => {
-                for (_, m, s, _) in Zset::pack_entries(p).skip(start) {
-                    if !visit(&m, s) {
+                for (off, s, _) in Zset::pack_pairs(p).skip(start) {
+                    if !visit(&p.entry_at(off).0, s) {
                         return;
                     }
                 }
             }
             Repr::Pack(p) => {
-                let all: Vec<(Elem<'_>, f64)> =
-                    Zset::pack_entries(p).map(|(_, m, s, _)| (m, s)).collect();
-                for (m, s) in all.iter().rev().skip(start) {
-                    if !visit(m, *s) {
+                let all: Vec<(usize, f64)> =
+                    Zset::pack_pairs(p).map(|(off, s, _)| (off, s)).collect();
+                for &(off, s) in all.iter().rev().skip(start) {
+                    if !visit(&p.entry_at(off).0, s) {
                         return;
                     }
                 }
