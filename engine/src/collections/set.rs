@@ -108,11 +108,12 @@ impl Set {
         }
     }
 
-    fn convert_to_table(&mut self) {
+    /// Turns an `intset` into a `hashtable` with room for `more` members besides.
+    fn convert_to_table(&mut self, more: usize) {
         let Repr::Intset(s) = &self.0 else {
             return;
         };
-        let mut table = DenseTable::with_capacity(s.len() + 1);
+        let mut table = DenseTable::with_capacity(s.len() + more);
         for v in s.iter() {
             table.push_new(Member(Packed::from_parts(&[&Elem::from_int(v)])));
         }
@@ -128,11 +129,11 @@ impl Set {
                         return false;
                     }
                     if s.len() > limits.max_intset_entries {
-                        self.convert_to_table();
+                        self.convert_to_table(1);
                     }
                     return true;
                 }
-                None => self.convert_to_table(),
+                None => self.convert_to_table(1),
             }
         }
         let Repr::Table(t) = &mut self.0 else {
@@ -140,6 +141,30 @@ impl Set {
         };
         t.find_or_push(member, || Member(Packed::from_parts(&[member])))
             .is_err()
+    }
+
+    /// Adds `members`, none of them in the set yet and no two equal (another set's
+    /// members), as [`Set::add`] would one by one, but with a `hashtable` sized once
+    /// for all of them and no lookup before each insertion.
+    fn add_distinct(&mut self, members: &[Elem<'_>], limits: &SetLimits) {
+        for (i, m) in members.iter().enumerate() {
+            if let Repr::Intset(s) = &mut self.0 {
+                match m.stored_int().or_else(|| parse_i64(m)) {
+                    Some(v) => {
+                        s.insert(v);
+                        if s.len() > limits.max_intset_entries {
+                            self.convert_to_table(members.len() - i);
+                        }
+                        continue;
+                    }
+                    None => self.convert_to_table(members.len() - i),
+                }
+            }
+            let Repr::Table(t) = &mut self.0 else {
+                unreachable!("converted above");
+            };
+            t.push_new(Member(Packed::from_parts(&[m])));
+        }
     }
 
     /// Removes `member`; true when it was there. Never converts back to `intset`.
@@ -235,11 +260,13 @@ impl Set {
     /// `SINTER`/`SINTERSTORE`: the members of every set, as a new set encoded as a
     /// `*STORE` destination is. Walks the smallest set, as Redis does.
     pub fn intersection(sets: &[&Set], limits: &SetLimits) -> Set {
-        let mut out = Set::new();
+        let mut common = Vec::new();
         Set::for_each_common(sets, |m| {
-            out.add(m, limits);
+            common.push(m);
             true
         });
+        let mut out = Set::new();
+        out.add_distinct(&common, limits);
         out
     }
 
@@ -255,7 +282,7 @@ impl Set {
     }
 
     /// Calls `visit` with each member common to all `sets` until it returns false.
-    fn for_each_common(sets: &[&Set], mut visit: impl FnMut(&[u8]) -> bool) {
+    fn for_each_common<'s>(sets: &[&'s Set], mut visit: impl FnMut(Elem<'s>) -> bool) {
         let Some(smallest) = sets.iter().min_by_key(|s| s.len()) else {
             return;
         };
@@ -263,7 +290,7 @@ impl Set {
             if sets
                 .iter()
                 .all(|s| std::ptr::eq(*s, *smallest) || s.contains(&m))
-                && !visit(&m)
+                && !visit(m)
             {
                 return;
             }

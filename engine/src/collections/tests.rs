@@ -480,6 +480,14 @@ proptest! {
             prop_assert_eq!(&set_model(&got), want);
             prop_assert_eq!(got.encoding(), if set_fits(want, &lim) { "intset" } else { "hashtable" });
         }
+        // The intersection is built as adding the common members in the smallest
+        // set's order would build it: the same members in the same order.
+        let smallest = refs.iter().min_by_key(|s| s.len()).expect("one set at least");
+        let walk: Vec<Vec<u8>> =
+            smallest.iter().filter(|m| refs.iter().all(|s| s.contains(m))).map(|m| m.to_vec()).collect();
+        let order = |s: &Set| s.iter().map(|m| m.to_vec()).collect::<Vec<_>>();
+        let added = Set::from_members(walk.iter().map(Vec::as_slice), &lim);
+        prop_assert_eq!(order(&Set::intersection(&refs, &lim)), order(&added));
         let card = Set::intersection_len(&refs, limit);
         prop_assert_eq!(card, if limit == 0 { inter.len() } else { inter.len().min(limit) });
     }
