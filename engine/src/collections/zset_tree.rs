@@ -14,8 +14,10 @@
 //! three times: `ZADD` of random scores into a 100,000-member set took 1.55x the
 //! CPU it takes now). A node costs 48 bytes plus one 5-byte index
 //! slot; Redis's skiplist node, its `sds` member and its `dict` entry cost about
-//! twice that. Priorities come from a seeded generator kept in the tree, so the
-//! shape is deterministic.
+//! twice that. Priorities come from a generator kept in the tree, seeded from its
+//! randomly keyed hasher: were the sequence known (one fixed seed for every tree),
+//! a client could order its scores by it and make the tree one path, each
+//! operation then O(n) and the recursive split and merge as deep as the set.
 //!
 //! Ties in score are ordered by member bytes, as Redis orders them (`sdscmp`); `-0`
 //! and `0` compare equal, as doubles do in C.
@@ -35,7 +37,7 @@ const NIL: u32 = u32::MAX;
 const SCAN_MIN_SLOTS: usize = 4;
 /// Slots `ZSCAN` tries per element asked for, as Redis's `maxiterations`.
 const SCAN_SLOTS_PER_COUNT: usize = 10;
-/// The priority generator's seed (any odd constant: xorshift needs a non-zero state).
+/// What a tree's hasher hashes into its priority generator's seed.
 const PRIORITY_SEED: u32 = 0x9e37_79b9;
 
 #[derive(Clone)]
@@ -75,13 +77,15 @@ pub struct Tree {
 
 impl Default for Tree {
     fn default() -> Self {
+        let hasher = DefaultHashBuilder::default();
         Tree {
             nodes: Vec::new(),
             free: Vec::new(),
             root: NIL,
             index: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
-            rng: PRIORITY_SEED,
+            // xorshift needs a non-zero state.
+            rng: hasher.hash_one(PRIORITY_SEED) as u32 | 1,
+            hasher,
             payload_bytes: 0,
         }
     }
@@ -348,6 +352,20 @@ impl Tree {
         assert_eq!(walk(self, self.root, u32::MAX), self.index.len());
     }
 
+    /// The longest path from the root, in nodes.
+    #[cfg(test)]
+    pub fn depth(&self) -> usize {
+        let (mut deepest, mut stack) = (0, vec![(self.root, 1)]);
+        while let Some((n, d)) = stack.pop() {
+            if n != NIL {
+                deepest = deepest.max(d);
+                let node = &self.nodes[n as usize];
+                stack.extend([(node.left, d + 1), (node.right, d + 1)]);
+            }
+        }
+        deepest
+    }
+
     /// Node slots in use or free: the space [`Tree::slot_of`] positions are in.
     pub fn slots(&self) -> usize {
         self.nodes.len()
@@ -393,5 +411,41 @@ impl Tree {
             }
             tries -= 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that knew the priorities the n-th insertion gets could order its
+    /// scores by them and make the tree one path (every operation O(n), the
+    /// recursive split and merge as deep as the set is large): the priorities of
+    /// each tree are its own, unknown outside it. Scores ranked as the generator's
+    /// sequence from a fixed seed would rank them give a tree of ordinary depth.
+    #[test]
+    fn scores_ordered_by_a_guessed_priority_sequence_keep_the_tree_shallow() {
+        const MEMBERS: usize = 20_000;
+        let mut x: u32 = PRIORITY_SEED;
+        let guessed: Vec<u32> = (0..MEMBERS)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        let mut by_priority: Vec<usize> = (0..MEMBERS).collect();
+        by_priority.sort_by_key(|&i| std::cmp::Reverse(guessed[i]));
+        let mut score = vec![0.0; MEMBERS];
+        for (rank, &i) in by_priority.iter().enumerate() {
+            score[i] = rank as f64;
+        }
+        let mut tree = Tree::default();
+        for (i, s) in score.iter().enumerate() {
+            tree.insert_new(format!("m{i}").as_bytes(), *s);
+        }
+        tree.check_shape();
+        assert!(tree.depth() < 100, "depth {}", tree.depth());
     }
 }
