@@ -288,3 +288,59 @@ fn idle_connections_give_back_the_buffers_of_a_burst() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The input a request of many small arguments grew (no big bulk: the buffer
+/// grew by the driver's appends) is kept while its connection is busy, so a
+/// stream of such pipelines does not regrow it for each, and is freed once the
+/// connection has been idle for two seconds (Redis's `clientsCron` does the
+/// same): `CLIENT LIST`'s `tot-mem` shows it.
+#[test]
+fn an_idle_connection_gives_back_what_a_pipeline_grew() {
+    const ARGS: usize = 4000;
+    let server = Server::with_shards(1, &[]);
+    let mut admin = server.raw();
+    let mut con = server.raw();
+    assert_eq!(con.cmd(&["CLIENT", "SETNAME", "grown"]), "OK");
+    let keys: Vec<String> = (0..ARGS).map(|i| format!("key:{i:06}")).collect();
+    let mut args = vec!["EXISTS"];
+    args.extend(keys.iter().map(String::as_str));
+    let request = encode_str(&args);
+    assert!(request.len() > 64 * 1024);
+    let (head, tail) = request.split_at(request.len() / 2);
+    con.send(head);
+    std::thread::sleep(Duration::from_millis(100));
+    con.send(tail);
+    assert_eq!(con.read_reply(), b":0\r\n");
+    let input_bytes = |admin: &mut Raw| -> usize {
+        let list = admin.cmd(&["CLIENT", "LIST"]);
+        let line = list
+            .lines()
+            .find(|l| l.contains("name=grown "))
+            .unwrap_or_else(|| panic!("the client in {list}"));
+        let field = |name: &str| -> usize {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {line}"))
+        };
+        field("tot-mem=") - field("omem=")
+    };
+    let held = input_bytes(&mut admin);
+    assert!(
+        held >= request.len() / 2,
+        "kept after the request ran: {held}"
+    );
+    let done = Instant::now();
+    while input_bytes(&mut admin) > 16 * 1024 {
+        assert!(
+            done.elapsed() < Duration::from_secs(5),
+            "still {} bytes of input after {:?} idle",
+            input_bytes(&mut admin),
+            done.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(con.cmd(&["PING"]), "PONG");
+    con.send(&request);
+    assert_eq!(con.read_reply(), b":0\r\n");
+}

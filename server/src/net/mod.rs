@@ -11,6 +11,7 @@
 //!                 │ Ok(session)
 //!                 ▼
 //!  loop:   bytes read ──► session.received(&bytes).await ──► Flow::Read | Flow::Close
+//!          (or appended to session.input() and session.run_received().await)
 //!  always: session.outbox().next().await ──► write chunk ──► outbox.written(n)
 //!          (a failed write: outbox.drop_output())
 //!  end:    session.close() ──► Some(HandOver): the socket, as an OwnedFd, goes to

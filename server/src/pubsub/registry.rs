@@ -217,6 +217,7 @@ mod tests {
             blocked: false,
             ops: Default::default(),
             outbox: Default::default(),
+            input: Default::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One core's periodic work, in a low-share task queue: active expiry, closing idle
-//! clients, automatic journal rewrites, the memory peak's reading.
+//! clients and freeing their grown input buffers, automatic journal rewrites, the
+//! memory peak's reading.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -14,7 +15,8 @@ pub const ACTIVE_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 const IDLE_CHECK_EVERY_TICKS: u64 = 10;
 
 /// A shard's periodic work (Redis's `serverCron`/`clientsCron`): active expiry every
-/// tick and closing idle clients (`timeout`) every second. It runs in its own
+/// tick, closing idle clients (`timeout`) and freeing idle clients' grown input
+/// buffers every second. It runs in its own
 /// low-share task queue, so requests never wait behind it.
 pub fn spawn_background(core: Rc<Core>) {
     let queue = core.background_queue();
@@ -37,6 +39,7 @@ pub fn spawn_background(core: Rc<Core>) {
                 crate::commands::memory::observe();
                 crate::ops::rates::sample(&core);
                 if tick.is_multiple_of(IDLE_CHECK_EVERY_TICKS) {
+                    core.clients.borrow().shrink_idle_inputs();
                     let timeout_s = core.global.config.hot.timeout_s.load(Ordering::Relaxed);
                     if timeout_s > 0 {
                         core.clients

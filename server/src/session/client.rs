@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use corekv_replication::handshake::SyncRequest;
 
+use super::input::Input;
 use super::outbox::Outbox;
 use crate::config::OutputClass;
 use crate::net::addr::ClientAddr;
@@ -86,6 +87,9 @@ pub struct ClientInfo {
     pub ops: OpsInfo,
     /// The connection's pending output (`omem`).
     pub outbox: Rc<Outbox>,
+    /// The connection's input buffer, which the core frees when the connection is
+    /// idle ([`super::registry::Registry::shrink_idle_inputs`]).
+    pub input: Rc<Input>,
 }
 
 impl ClientInfo {

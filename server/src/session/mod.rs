@@ -37,6 +37,7 @@
 
 pub mod admission;
 pub mod client;
+pub mod input;
 pub mod outbox;
 pub mod registry;
 
@@ -48,22 +49,16 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use corekv_engine::resp::{Args, Framed, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser};
 
 pub use client::{Client, ClientInfo};
+pub use input::Input;
 pub use outbox::Outbox;
 
 use crate::net::addr::ClientAddr;
 use crate::session::client::HandOver;
 use crate::shard::Core;
 
-/// The most an emptied input buffer keeps: a larger one (grown by a large request)
-/// is freed once drained, as Redis shrinks an idle client's query buffer, so a
-/// burst of large requests does not leave each idle connection holding what it
-/// needed once. A session starts with no input buffer: the first request sizes it,
-/// so an idle connection that sent one small command holds a few bytes, not this.
-pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Most requests framed into one batch before running it.
 const BATCH_COMMANDS_MAX: usize = 1024;
 /// Time a pipeline runs before other connections get a turn whatever the network
@@ -142,9 +137,8 @@ pub struct Session {
     client: Client,
     mode: Mode,
     outbox: Rc<Outbox>,
-    input: BytesMut,
-    /// The input buffer outgrew [`INPUT_INITIAL_BYTES`]: it is freed once drained.
-    input_grown: bool,
+    /// Shared with the driver, which appends to it.
+    input: Rc<Input>,
     parser: RequestParser,
     /// The requests framed for the next batch, its buffers reused across batches.
     framed: Framed,
@@ -174,6 +168,7 @@ impl Session {
         let id = global.next_client_id.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let outbox = Rc::new(Outbox::default());
+        let input = Rc::new(Input::default());
         let info = Rc::new(RefCell::new(ClientInfo {
             id,
             addr: peer.addr,
@@ -196,6 +191,7 @@ impl Session {
                 ..Default::default()
             },
             outbox: outbox.clone(),
+            input: input.clone(),
         }));
         core.clients.borrow_mut().add(info.clone());
         Ok(Session {
@@ -215,8 +211,7 @@ impl Session {
             },
             mode,
             outbox,
-            input: BytesMut::new(),
-            input_grown: false,
+            input,
             parser: RequestParser::default(),
             framed: Framed::default(),
             batch: Vec::new(),
@@ -237,16 +232,22 @@ impl Session {
         self.outbox.clone()
     }
 
+    /// The connection's input buffer, which a driver may append to itself and then
+    /// call [`Session::run_received`].
+    pub fn input(&self) -> Rc<Input> {
+        self.input.clone()
+    }
+
     /// Takes bytes the socket delivered: runs every complete request in them.
     pub async fn received(&mut self, bytes: &[u8]) -> Flow {
-        if let Some(wanted) = self.parser.input_wanted() {
-            // A big bulk's length is known: its room is allocated once, not
-            // regrown (and copied) step by step while it arrives.
-            self.input.reserve(wanted.saturating_sub(self.input.len()));
-        }
-        self.input.extend_from_slice(bytes);
-        self.input_grown |= self.input.capacity() > INPUT_INITIAL_BYTES;
-        self.core.stats.borrow_mut().net_input_bytes += bytes.len() as u64;
+        self.input.append(bytes);
+        self.run_received().await
+    }
+
+    /// Runs every complete request in the input (what the driver appended to it
+    /// since the last run, after what that run left).
+    pub async fn run_received(&mut self) -> Flow {
+        self.core.stats.borrow_mut().net_input_bytes += self.input.fresh() as u64;
         match self.run_input().await {
             Ok(()) => Flow::Read,
             Err(end) => {
@@ -282,15 +283,24 @@ impl Session {
         let hot = &global.config.hot;
         loop {
             let framing = admission::framing(&self.core, &self.client);
-            let (consumed, error) =
-                frame_batch(&self.input, framing, &mut self.parser, &mut self.framed);
+            let (consumed, error) = frame_batch(
+                &self.input.frame(),
+                framing,
+                &mut self.parser,
+                &mut self.framed,
+            );
             // A request over the limit is refused even when it arrived whole: Redis
             // holds a request in its query buffer until it is complete, so it would
             // have closed the client before running it.
             if consumed as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
                 self.check_query_buffer(self.framed.largest_request_bytes())?;
             }
-            take_batch(&mut self.input, consumed, &mut self.framed, &mut self.batch);
+            take_batch(
+                &mut self.input.bytes_mut(),
+                consumed,
+                &mut self.framed,
+                &mut self.batch,
+            );
             match self.mode {
                 Mode::Commands => self.run_batch().await?,
                 Mode::CannedReply => {
@@ -328,17 +338,20 @@ impl Session {
             // What they replied is sent before the next batch runs.
             reap_network();
         }
-        if self.input.is_empty() && self.input_grown {
-            self.input = BytesMut::new();
-            self.input_grown = false;
-        }
+        self.input.drained();
+        // What arrived while the batches ran is framed by the next run; what this
+        // one left is the start of a request not yet whole.
+        let held = self.input.seen();
         let mut info = self.client.info.borrow_mut();
-        info.qbuf = self.input.len();
+        info.qbuf = held;
         info.input_alloc_bytes = self.input.capacity();
         // A request whose announced bulk is past the limit is refused as soon as its
         // length is known, before the rest of it is buffered.
+        drop(info);
         let wanted = self.parser.input_wanted().unwrap_or(0);
-        self.check_query_buffer(wanted.max(self.input.len()))
+        self.check_query_buffer(wanted.max(held))?;
+        self.input.want(wanted);
+        Ok(())
     }
 
     /// Ends a client that holds (or would need to hold) more than
@@ -548,7 +561,12 @@ fn frame_batch(
 /// Splits the framed bytes off `input` and slices each request's arguments out of
 /// them without copying, into `batch` (emptied first). Requests without arguments
 /// were dropped while framing, as Redis does.
-fn take_batch(input: &mut BytesMut, consumed: usize, framed: &mut Framed, batch: &mut Vec<Args>) {
+fn take_batch(
+    input: &mut bytes::BytesMut,
+    consumed: usize,
+    framed: &mut Framed,
+    batch: &mut Vec<Args>,
+) {
     batch.clear();
     if consumed == 0 {
         framed.clear();

@@ -24,7 +24,7 @@ pub const RECV_BUFFER_GROUP: u16 = 0;
 /// Receive buffers per core (a power of two, as the kernel requires).
 const RECV_BUFFERS: u16 = 512;
 /// Bytes per receive buffer: one page, a pipelined batch of small requests.
-const RECV_BUFFER_BYTES: usize = 4096;
+pub const RECV_BUFFER_BYTES: usize = 4096;
 
 /// The ring of provided buffers and the buffers themselves.
 pub struct BufRing {

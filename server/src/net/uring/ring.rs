@@ -15,15 +15,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use corekv_engine::resp::ReplyChunk;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use smallvec::SmallVec;
 
-use super::bufs::{BufRing, RECV_BUFFER_GROUP};
+use super::bufs::BufRing;
 use super::setup::build_ring;
-use crate::session::Outbox;
+use crate::session::{Input, Outbox};
 
 mod park;
+mod recv;
 pub use park::Sleeper;
 
 /// Turns in a row without letting glommio's reactor poll its own rings.
@@ -32,25 +34,29 @@ const BUSY_TURNS_MAX: u32 = 8;
 const ENTERS_PER_TURN_MAX: usize = 4;
 /// `io_uring_enter`'s flag to run and reap completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
-/// Received bytes a connection holds for a busy session before receiving pauses
-/// (the peer then waits on TCP flow control, as with a socket nobody reads).
-const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
 /// Pause after a failed accept (out of descriptors, say) before the next.
 const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One connection's state shared by its tasks and its operations in flight.
 pub struct Conn {
     pub fd: RawFd,
-    /// Bytes received and not yet handed to the session.
-    pub input: RefCell<Vec<u8>>,
+    /// The session's input buffer: what is received is appended to it.
+    pub input: Rc<Input>,
     /// The peer closed its side, or receiving failed.
     pub eof: Cell<bool>,
-    /// The multishot receive in flight (its slot), if armed.
+    /// The receive in flight (its slot), if armed.
     recv: Cell<Option<u64>>,
+    /// The connection receives straight into its input, one receive at a time,
+    /// while the socket has bytes waiting: a stream of large requests then costs
+    /// one copy (the kernel's) instead of two, as Redis reads into its query
+    /// buffer. It goes back to the multishot receive into provided buffers, which
+    /// holds no memory per connection while it waits, once a receive finds the
+    /// socket drained.
+    direct: Cell<bool>,
     /// The connection stops reading: an ending receive is not armed again.
     stopping: Cell<bool>,
-    /// Receiving paused: `input` holds [`INPUT_HELD_BYTES_MAX`] while the session is
-    /// busy; armed again once the session took it.
+    /// Receiving paused: `input` holds [`INPUT_HELD_BYTES_MAX`] the session has not
+    /// framed while it is busy; armed again once the session took them.
     paused: Cell<bool>,
     /// The reading task, waiting for input, end of input, or the receive's end.
     reader: RefCell<Option<Waker>>,
@@ -67,12 +73,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: RawFd) -> Conn {
+    pub fn new(fd: RawFd, input: Rc<Input>) -> Conn {
         Conn {
             fd,
-            input: RefCell::new(Vec::new()),
+            input,
             eof: Cell::new(false),
             recv: Cell::new(None),
+            direct: Cell::new(false),
             stopping: Cell::new(false),
             paused: Cell::new(false),
             reader: RefCell::new(None),
@@ -116,6 +123,8 @@ pub struct Acceptor {
 enum Op {
     Accept(Rc<Acceptor>),
     Recv(Rc<Conn>),
+    /// A receive straight into the connection's input: the room lent for it.
+    RecvInto(Rc<Conn>, BytesMut),
     /// A chunk of the outbox's bytes and how many of them the kernel already took.
     Send {
         conn: Rc<Conn>,
@@ -251,10 +260,10 @@ impl Driver {
         let mut arrivals = self.arrivals.borrow_mut();
         if arrivals.len() >= 2 {
             if let Some(hook) = &*self.arrived.borrow() {
-                let inputs: SmallVec<[Ref<'_, Vec<u8>>; ARRIVALS_SHOWN_MAX]> = arrivals
+                let inputs: SmallVec<[Ref<'_, [u8]>; ARRIVALS_SHOWN_MAX]> = arrivals
                     .iter()
                     .take(ARRIVALS_SHOWN_MAX)
-                    .map(|conn| conn.input.borrow())
+                    .map(|conn| conn.input.fresh_bytes())
                     .collect();
                 let slices: SmallVec<[&[u8]; ARRIVALS_SHOWN_MAX]> =
                     inputs.iter().map(|input| &input[..]).collect();
@@ -415,37 +424,6 @@ impl Driver {
             .flags(libc::SOCK_CLOEXEC)
             .build();
         self.queue(Op::Accept(acceptor), entry);
-    }
-
-    /// Arms the connection's multishot receive.
-    pub fn receive(&self, conn: &Rc<Conn>) {
-        let entry = opcode::RecvMulti::new(types::Fd(conn.fd), RECV_BUFFER_GROUP).build();
-        let slot = self.queue(Op::Recv(conn.clone()), entry);
-        conn.recv.set(Some(slot));
-    }
-
-    /// The session took the connection's input: a paused receive is armed again.
-    pub fn resume(&self, conn: &Rc<Conn>) {
-        if conn.paused.get() && conn.recv.get().is_none() && !conn.stopping.get() {
-            conn.paused.set(false);
-            self.receive(conn);
-        }
-    }
-
-    /// Stops the connection's receive; done once its last completion arrived.
-    pub async fn stop_receiving(&self, conn: &Conn) {
-        conn.stopping.set(true);
-        if let Some(slot) = conn.recv.get() {
-            self.queue(Op::Cancel, opcode::AsyncCancel::new(slot).build());
-        }
-        std::future::poll_fn(|cx| {
-            if conn.recv.get().is_none() {
-                return Poll::Ready(());
-            }
-            conn.wait_input(cx);
-            Poll::Pending
-        })
-        .await
     }
 
     /// Syncs the data of `fd` (`fdatasync`, in the kernel's workers) and calls `done`
@@ -622,6 +600,7 @@ impl Driver {
         match op {
             Op::Accept(acceptor) => self.accepted(acceptor, res, more),
             Op::Recv(conn) => self.received(slot, conn, res, flags, more),
+            Op::RecvInto(conn, tail) => self.received_into(conn, tail, res),
             Op::Send {
                 conn,
                 outbox,
@@ -652,45 +631,6 @@ impl Driver {
                 })
                 .detach();
             }
-        }
-    }
-
-    fn received(&self, slot: u64, conn: Rc<Conn>, res: i32, flags: u32, more: bool) {
-        if res > 0 {
-            if let Some(bid) = cqueue::buffer_select(flags) {
-                let mut bufs = self.bufs.borrow_mut();
-                let mut input = conn.input.borrow_mut();
-                // A connection that stopped reading (refused, closing) reads nothing
-                // more: what the kernel still hands over is dropped, not copied.
-                if !conn.stopping.get() {
-                    if input.is_empty() && self.arrived.borrow().is_some() {
-                        self.arrivals.borrow_mut().push(conn.clone());
-                    }
-                    input.extend_from_slice(bufs.filled(bid, res as usize));
-                }
-                bufs.give_back(bid);
-                if input.len() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true) {
-                    self.queue(Op::Cancel, opcode::AsyncCancel::new(slot).build());
-                }
-            }
-        } else if res == 0 || (res != -libc::ENOBUFS && res != -libc::ECANCELED) {
-            conn.eof.set(true);
-            let closed = conn.on_peer_closed.borrow_mut().take();
-            if let Some(closed) = closed {
-                closed();
-            }
-        }
-        if !more {
-            conn.recv.set(None);
-            if conn.input.borrow().is_empty() {
-                conn.paused.set(false);
-            }
-            if !conn.eof.get() && !conn.stopping.get() && !conn.paused.get() {
-                self.receive(&conn);
-            }
-        }
-        if conn.wake_reader() {
-            self.woke_reader.set(true);
         }
     }
 }
