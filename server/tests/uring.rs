@@ -84,6 +84,65 @@ fn a_request_split_at_every_byte_is_answered_once() {
     });
 }
 
+/// Value sizes of the large-input stream: around a provided buffer's 4 KiB, the
+/// 16 KiB after which a connection receives straight into its input, the 32 KiB
+/// from which a bulk's room is reserved ahead, and a direct receive's 64 KiB.
+const STREAM_VALUE_SIZES: [usize; 11] = [
+    0, 1, 4095, 4096, 4097, 10_000, 16_384, 32_768, 40_000, 65_536, 70_001,
+];
+/// SETs in the large-input stream.
+const STREAM_SETS: usize = 440;
+
+/// A stream of pipelined SETs of large values, written in uneven pieces (some
+/// cut mid-request, with pauses), is stored byte for byte: the receives into
+/// provided buffers and straight into the input hand over every byte once, in
+/// order.
+#[test]
+fn a_stream_of_large_values_is_stored_intact() {
+    each_driver(|server, driver| {
+        let value = |i: usize| -> Vec<u8> {
+            let len = STREAM_VALUE_SIZES[i % STREAM_VALUE_SIZES.len()];
+            (0..len)
+                .map(|j| b'a' + ((i * 7 + j / 3) % 26) as u8)
+                .collect()
+        };
+        let mut stream = Vec::new();
+        for i in 0..STREAM_SETS {
+            let key = format!("stream:{i}");
+            stream.extend(common::encode(&[b"SET", key.as_bytes(), &value(i)]));
+        }
+        let mut s = connect(server);
+        let mut reader = s.try_clone().unwrap();
+        let replies = std::thread::spawn(move || read_n(&mut reader, STREAM_SETS * 5));
+        let mut at = 0;
+        let mut piece = 1usize;
+        while at < stream.len() {
+            // Pieces from 1 byte to about 300 KB, so some end mid-request.
+            let end = (at + piece).min(stream.len());
+            s.write_all(&stream[at..end]).unwrap();
+            at = end;
+            piece = piece * 7 % 300_007 + 1;
+            if piece % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_eq!(replies.join().unwrap(), b"+OK\r\n".repeat(STREAM_SETS));
+        let mut c = server.raw();
+        for i in 0..STREAM_SETS {
+            let got = c.cmd_raw(&[b"GET", format!("stream:{i}").as_bytes()]);
+            let want = value(i);
+            let mut reply = format!("${}\r\n", want.len()).into_bytes();
+            reply.extend(&want);
+            reply.extend(b"\r\n");
+            assert!(
+                got == reply,
+                "{driver}: value {i} ({} bytes) differs",
+                want.len()
+            );
+        }
+    });
+}
+
 #[test]
 fn a_client_that_resets_mid_pipeline_leaves_the_server_serving() {
     each_driver(|server, driver| {

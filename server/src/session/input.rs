@@ -40,6 +40,9 @@ pub struct Input {
     bytes: RefCell<BytesMut>,
     /// Bytes appended since the session last framed the buffer.
     fresh: Cell<usize>,
+    /// Bytes appended since the session's current (or last) run began: what a
+    /// driver holds back from a busy session by pausing its receive.
+    unrun: Cell<usize>,
     /// The buffer was sized for one big bulk ([`Input::want`]): it is
     /// freed once drained.
     sized_for_bulk: Cell<bool>,
@@ -60,6 +63,7 @@ impl Input {
         let mut bytes = self.bytes.borrow_mut();
         bytes.extend_from_slice(received);
         self.fresh.set(self.fresh.get() + received.len());
+        self.unrun.set(self.unrun.get() + received.len());
         self.peak.set(self.peak.get().max(bytes.capacity()));
     }
 
@@ -100,6 +104,7 @@ impl Input {
     /// without a copy when the buffer still ends where the tail starts.
     pub fn take_back(&self, tail: BytesMut) {
         self.fresh.set(self.fresh.get() + tail.len());
+        self.unrun.set(self.unrun.get() + tail.len());
         self.bytes.borrow_mut().unsplit(tail);
         self.lent.set(false);
     }
@@ -108,6 +113,16 @@ impl Input {
     /// input to run while this is not zero.
     pub fn fresh(&self) -> usize {
         self.fresh.get()
+    }
+
+    /// Bytes appended since the session's current (or last) run began.
+    pub fn unrun(&self) -> usize {
+        self.unrun.get()
+    }
+
+    /// A run of the session begins: it takes every byte appended so far.
+    pub(super) fn run_begins(&self) {
+        self.unrun.set(0);
     }
 
     /// The bytes appended since the session last framed the buffer.

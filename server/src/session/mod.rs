@@ -247,7 +247,8 @@ impl Session {
     /// Runs every complete request in the input (what the driver appended to it
     /// since the last run, after what that run left).
     pub async fn run_received(&mut self) -> Flow {
-        self.core.stats.borrow_mut().net_input_bytes += self.input.fresh() as u64;
+        self.core.stats.borrow_mut().net_input_bytes += self.input.unrun() as u64;
+        self.input.run_begins();
         match self.run_input().await {
             Ok(()) => Flow::Read,
             Err(end) => {
@@ -268,6 +269,8 @@ impl Session {
                 self.client.info.borrow().addr
             );
         }
+        // What arrived after the last run began (and never ran) was received too.
+        self.core.stats.borrow_mut().net_input_bytes += self.input.unrun() as u64;
         self.outbox.finish();
         crate::pubsub::unsubscribe_all(&self.core, &mut self.client);
         crate::exec::multi::on_close(&self.core, &mut self.client);

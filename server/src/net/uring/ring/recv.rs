@@ -99,7 +99,7 @@ impl Driver {
                 let stream = res as usize == RECV_BUFFER_BYTES
                     && input.fresh() >= DIRECT_AFTER_BYTES
                     || input.wants_bulk();
-                if input.fresh() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true)
+                if input.unrun() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true)
                     || stream && more && !conn.direct.replace(true)
                 {
                     // Held enough, or a stream of large input: the receive ends, and
@@ -113,7 +113,7 @@ impl Driver {
         }
         if !more {
             conn.recv.set(None);
-            if conn.input.fresh() == 0 {
+            if conn.input.unrun() == 0 {
                 conn.paused.set(false);
             }
             if !conn.eof.get() && !conn.stopping.get() && !conn.paused.get() {
@@ -145,7 +145,7 @@ impl Driver {
             self.peer_closed(&conn);
         }
         if !conn.eof.get() && !conn.stopping.get() {
-            if conn.input.fresh() >= INPUT_HELD_BYTES_MAX {
+            if conn.input.unrun() >= INPUT_HELD_BYTES_MAX {
                 conn.paused.set(true);
             } else {
                 self.receive(&conn);
