@@ -122,7 +122,7 @@ fn a_stream_of_large_values_is_stored_intact() {
             s.write_all(&stream[at..end]).unwrap();
             at = end;
             piece = piece * 7 % 300_007 + 1;
-            if piece % 5 == 0 {
+            if piece.is_multiple_of(5) {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
