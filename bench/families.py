@@ -68,6 +68,10 @@ ROWS = (
     _t("string", "get"),
     _t("string", "get", 16),
     _template("string", 1, "GET str:__key__"),
+    # Large values: the input path (a stream of large requests is received
+    # straight into the session's buffer). 1,000 keys, so the 10 KB values fit.
+    Row("string", "SET 1 KB values P16", ("-t", "set", "-d", "1000", "-r", "1000"), 16),
+    Row("string", "SET 10 KB values P16", ("-t", "set", "-d", "10000", "-r", "1000"), 16),
     _t("hash", "hset"),
     _t("hash", "hset", 16),
     _cmd("hash", 1, "HGET", "myhash", "element:__rand_int__"),

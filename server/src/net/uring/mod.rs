@@ -182,12 +182,9 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
     driver.receive(&conn);
     let outbox = session.outbox();
     driver.write_out(&conn, &outbox);
-    while next_input(&conn, &outbox).await {
+    while next_input(&driver, &conn, &outbox).await {
         driver.resume(&conn);
         let flow = session.run_received().await;
-        // Receiving paused on input the session had not framed yet when it began
-        // (its receive's end may have come after the resume above): it has now.
-        driver.resume(&conn);
         driver.flush(&conn, &outbox);
         if flow == Flow::Close || outbox.is_closed() {
             break;
@@ -208,7 +205,9 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
 
 /// Waits for input the session has not framed; false at the end of input, or once
 /// the outbox is closed (`CLIENT KILL`, the idle timeout, the output-buffer limit).
-async fn next_input(conn: &Conn, outbox: &Outbox) -> bool {
+/// A receive paused while the session ran is armed again before waiting (or, if
+/// its end has not arrived yet, when that end wakes this wait).
+async fn next_input(driver: &Driver, conn: &Rc<Conn>, outbox: &Outbox) -> bool {
     std::future::poll_fn(|cx| {
         if outbox.poll_closed(cx).is_ready() {
             return Poll::Ready(false);
@@ -219,6 +218,7 @@ async fn next_input(conn: &Conn, outbox: &Outbox) -> bool {
         if conn.eof.get() {
             return Poll::Ready(false);
         }
+        driver.resume(conn);
         conn.wait_input(cx);
         Poll::Pending
     })

@@ -55,8 +55,9 @@ pub struct Conn {
     direct: Cell<bool>,
     /// The connection stops reading: an ending receive is not armed again.
     stopping: Cell<bool>,
-    /// Receiving paused: `input` holds [`INPUT_HELD_BYTES_MAX`] the session has not
-    /// framed while it is busy; armed again once the session took them.
+    /// Receiving paused: `input` took `recv::INPUT_HELD_BYTES_MAX` since the
+    /// session's run began, or holds a whole big bulk not yet run; armed again when
+    /// the session begins its next run or waits for input.
     paused: Cell<bool>,
     /// The reading task, waiting for input, end of input, or the receive's end.
     reader: RefCell<Option<Waker>>,

@@ -59,7 +59,8 @@ impl Driver {
         conn.recv.set(Some(slot));
     }
 
-    /// The session ran the connection's input: a paused receive is armed again.
+    /// The session runs the connection's input, or waits for more: a paused
+    /// receive is armed again.
     pub fn resume(&self, conn: &Rc<Conn>) {
         if conn.paused.get() && conn.recv.get().is_none() && !conn.stopping.get() {
             conn.paused.set(false);
@@ -113,9 +114,6 @@ impl Driver {
         }
         if !more {
             conn.recv.set(None);
-            if conn.input.unrun() == 0 {
-                conn.paused.set(false);
-            }
             if !conn.eof.get() && !conn.stopping.get() && !conn.paused.get() {
                 self.receive(&conn);
             }
