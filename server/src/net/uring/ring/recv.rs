@@ -127,13 +127,14 @@ impl Driver {
     pub(super) fn received_into(&self, conn: Rc<Conn>, mut tail: BytesMut, res: i32) {
         conn.recv.set(None);
         if res > 0 {
+            // A connection that stopped reading drops what the receive took.
             if !conn.stopping.get() {
                 self.note_arrival(&conn);
                 // SAFETY: the kernel wrote `res` bytes to the start of the tail's
                 // room, which the receive was given (the tail was empty).
                 unsafe { tail.set_len(res as usize) };
-                conn.input.take_back(tail);
             }
+            conn.input.take_back(tail);
         } else if res == -libc::EAGAIN || res == -libc::ECANCELED {
             // Drained: the room goes back to the input.
             conn.direct.set(conn.input.wants_bulk());
