@@ -1,8 +1,9 @@
 //! One client connection's logic, socket-agnostic: bytes in, bytes out.
 //!
 //! A driver ([`crate::net`]) opens a [`Session`] for an accepted connection, hands
-//! it every chunk of bytes the socket delivers ([`Session::received`]) and writes
-//! whatever the session's [`Outbox`] holds. The session frames every complete
+//! it every chunk of bytes the socket delivers ([`Session::received`], or appended
+//! to the session's [`Input`] by the driver itself, then [`Session::run_received`])
+//! and writes whatever the session's [`Outbox`] holds. The session frames every complete
 //! request in its input, runs them as pipeline batches ([`crate::exec`]) and
 //! appends the replies to the outbox:
 //!
