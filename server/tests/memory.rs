@@ -344,3 +344,59 @@ fn an_idle_connection_gives_back_what_a_pipeline_grew() {
     con.send(&request);
     assert_eq!(con.read_reply(), b":0\r\n");
 }
+
+/// Connections of the streaming test.
+const STREAM_CONNECTIONS: usize = 200;
+/// Pipelines of 16 SETs of 10 KB values each streaming connection sends.
+const STREAM_PIPELINES: usize = 5;
+/// How long the RSS may take to come back once the streams stop: a connection is
+/// idle after 2 s, the core's periodic work (once a second) ends a receive holding
+/// room in its input and frees the input at its next pass, and the allocator gives
+/// pages back after a second.
+const STREAM_RSS_BACK_WITHIN: Duration = Duration::from_secs(8);
+
+/// Connections that streamed pipelines of 10 KB values and then went quiet give
+/// their input buffers back: a receive straight into the input, armed while the
+/// last pipeline's bytes were still unrun, would otherwise hold each buffer's
+/// allocation for as long as its peer stays quiet (52 MiB for these 200).
+#[test]
+fn connections_quiet_after_streaming_give_their_input_back() {
+    let server = Server::with_shards(1, &[]);
+    let mut cons: Vec<Raw> = (0..STREAM_CONNECTIONS).map(|_| server.raw()).collect();
+    for con in &mut cons {
+        assert_eq!(con.cmd(&["PING"]), "PONG");
+    }
+    let idle_rss = server.rss_kib() * 1024;
+    let value = "v".repeat(10_000);
+    let pipeline: Vec<u8> = (0..16)
+        .flat_map(|i| encode_str(&["SET", &format!("k{i}"), &value]))
+        .collect();
+    for _ in 0..STREAM_PIPELINES {
+        for con in &mut cons {
+            con.send(&pipeline);
+        }
+        for con in &mut cons {
+            for _ in 0..16 {
+                assert_eq!(con.read_reply(), b"+OK\r\n");
+            }
+        }
+    }
+    let done = Instant::now();
+    loop {
+        let rss = server.rss_kib() * 1024;
+        if rss <= idle_rss + BURST_RSS_SLACK_BYTES {
+            break;
+        }
+        assert!(
+            done.elapsed() < STREAM_RSS_BACK_WITHIN,
+            "RSS {} MiB {:?} after the streams (idle before them: {} MiB)",
+            rss >> 20,
+            done.elapsed(),
+            idle_rss >> 20
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for con in &mut cons {
+        assert_eq!(con.cmd(&["PING"]), "PONG");
+    }
+}

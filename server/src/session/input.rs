@@ -35,7 +35,7 @@ pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 pub const INPUT_IDLE_SHRINK_AFTER: Duration = Duration::from_secs(2);
 
 /// A connection's input: the bytes received and not yet run.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Input {
     bytes: RefCell<BytesMut>,
     /// Bytes appended since the session last framed the buffer.
@@ -55,6 +55,19 @@ pub struct Input {
     wanted: Cell<usize>,
     /// A receive holds the room after the buffer's end ([`Input::lend_tail`]).
     lent: Cell<bool>,
+    /// What the driver does when the connection has been idle for long (see
+    /// [`Input::idle`]).
+    on_idle: RefCell<Option<Box<dyn Fn()>>>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("len", &self.len())
+            .field("fresh", &self.fresh.get())
+            .field("allocated", &self.peak.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Input {
@@ -105,7 +118,9 @@ impl Input {
     pub fn take_back(&self, tail: BytesMut) {
         self.fresh.set(self.fresh.get() + tail.len());
         self.unrun.set(self.unrun.get() + tail.len());
-        self.bytes.borrow_mut().unsplit(tail);
+        let mut bytes = self.bytes.borrow_mut();
+        bytes.unsplit(tail);
+        self.peak.set(self.peak.get().max(bytes.capacity()));
         self.lent.set(false);
     }
 
@@ -189,6 +204,24 @@ impl Input {
         } else {
             self.shrink(INPUT_KEPT_BYTES_MAX);
         }
+    }
+
+    /// Sets what the driver does when the connection has been idle for long: a
+    /// receive that holds room in the buffer gives it back.
+    pub fn when_idle(&self, f: Box<dyn Fn()>) {
+        *self.on_idle.borrow_mut() = Some(f);
+    }
+
+    /// The connection has been idle for [`INPUT_IDLE_SHRINK_AFTER`]: an empty
+    /// buffer grown past [`INPUT_INITIAL_BYTES`] is freed, and a receive holding
+    /// room in it is ended (the room comes back, and is freed at the next call).
+    pub fn idle(&self) {
+        if self.is_empty() {
+            if let Some(f) = &*self.on_idle.borrow() {
+                f();
+            }
+        }
+        self.shrink(INPUT_INITIAL_BYTES);
     }
 
     /// Frees the buffer if it is empty and larger than `keep`.

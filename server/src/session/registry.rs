@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::client::ClientInfo;
-use super::input::{INPUT_IDLE_SHRINK_AFTER, INPUT_INITIAL_BYTES};
+use super::input::INPUT_IDLE_SHRINK_AFTER;
 
 /// Which clients a `CLIENT KILL` or `CLIENT LIST` addresses.
 #[derive(Debug, Clone, Default)]
@@ -79,14 +79,15 @@ impl Registry {
         }
     }
 
-    /// Frees the drained input buffers grown past [`INPUT_INITIAL_BYTES`] of
+    /// Frees the drained input buffers grown past
+    /// [`INPUT_INITIAL_BYTES`](super::input::INPUT_INITIAL_BYTES) of
     /// clients idle for [`INPUT_IDLE_SHRINK_AFTER`].
     pub fn shrink_idle_inputs(&self) {
         let now = Instant::now();
         for c in self.clients.values() {
             let mut c = c.borrow_mut();
             if now.duration_since(c.last_active) >= INPUT_IDLE_SHRINK_AFTER {
-                c.input.shrink(INPUT_INITIAL_BYTES);
+                c.input.idle();
                 c.input_alloc_bytes = c.input.capacity();
             }
         }

@@ -188,6 +188,15 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         crate::session::forget(&registered, id);
         crate::pubsub::forget_client(&registered, id);
     }));
+    // A connection idle for long with a receive straight into its input would
+    // hold the input's allocation under that receive: the core's periodic work
+    // ends such a receive before it frees idle inputs.
+    let (weak_driver, weak_conn) = (Rc::downgrade(&driver), Rc::downgrade(&conn));
+    conn.input.when_idle(Box::new(move || {
+        if let (Some(driver), Some(conn)) = (weak_driver.upgrade(), weak_conn.upgrade()) {
+            driver.idle(&conn);
+        }
+    }));
     driver.receive(&conn);
     let outbox = session.outbox();
     driver.write_out(&conn, &outbox);

@@ -68,6 +68,20 @@ impl Driver {
         }
     }
 
+    /// The connection is idle with no input: a receive straight into the input
+    /// would hold the input's allocation for as long as the peer stays quiet, so
+    /// it ends and the multishot receive, which holds nothing, waits instead.
+    /// Not done each time the session waits: ending and re-arming the receive
+    /// between the pipelines of a stream of 10 KB values cost a quarter more CPU
+    /// per request (2.75-2.90 -> 3.60-3.75 µs).
+    pub fn idle(&self, conn: &Rc<Conn>) {
+        if conn.input.is_empty() && conn.direct.replace(false) {
+            if let Some(slot) = conn.recv.get() {
+                self.queue(Op::Cancel, opcode::AsyncCancel::new(slot).build());
+            }
+        }
+    }
+
     /// Stops the connection's receive; done once its last completion arrived.
     pub async fn stop_receiving(&self, conn: &Conn) {
         conn.stopping.set(true);
@@ -97,8 +111,8 @@ impl Driver {
                     input.append(bufs.filled(bid, res as usize));
                 }
                 bufs.give_back(bid);
-                let stream = res as usize == RECV_BUFFER_BYTES
-                    && input.fresh() >= DIRECT_AFTER_BYTES
+                let stream = (res as usize == RECV_BUFFER_BYTES
+                    && input.fresh() >= DIRECT_AFTER_BYTES)
                     || input.wants_bulk();
                 if input.unrun() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true)
                     || stream && more && !conn.direct.replace(true)
