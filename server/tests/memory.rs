@@ -270,20 +270,26 @@ fn idle_connections_give_back_the_buffers_of_a_burst() {
             request.len() - b"*2\r\n$4\r\nECHO\r\n".len()
         );
     }
-    let burst_rss = server.rss_kib() * 1024;
+    rss_comes_back(&server, idle_rss, BURST_RSS_BACK_WITHIN, "the burst");
+}
+
+/// Waits until the server's RSS is within [`BURST_RSS_SLACK_BYTES`] of
+/// `idle_rss`, failing after `within`.
+fn rss_comes_back(server: &Server, idle_rss: u64, within: Duration, after: &str) {
+    let peak_rss = server.rss_kib() * 1024;
     let done = Instant::now();
     loop {
         let rss = server.rss_kib() * 1024;
         if rss <= idle_rss + BURST_RSS_SLACK_BYTES {
-            break;
+            return;
         }
         assert!(
-            done.elapsed() < BURST_RSS_BACK_WITHIN,
-            "RSS {} MiB {:?} after the burst (idle before it: {} MiB, after it: {} MiB)",
+            done.elapsed() < within,
+            "RSS {} MiB {:?} after {after} (idle before it: {} MiB, after it: {} MiB)",
             rss >> 20,
             done.elapsed(),
             idle_rss >> 20,
-            burst_rss >> 20
+            peak_rss >> 20
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -381,21 +387,7 @@ fn connections_quiet_after_streaming_give_their_input_back() {
             }
         }
     }
-    let done = Instant::now();
-    loop {
-        let rss = server.rss_kib() * 1024;
-        if rss <= idle_rss + BURST_RSS_SLACK_BYTES {
-            break;
-        }
-        assert!(
-            done.elapsed() < STREAM_RSS_BACK_WITHIN,
-            "RSS {} MiB {:?} after the streams (idle before them: {} MiB)",
-            rss >> 20,
-            done.elapsed(),
-            idle_rss >> 20
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    rss_comes_back(&server, idle_rss, STREAM_RSS_BACK_WITHIN, "the streams");
     for con in &mut cons {
         assert_eq!(con.cmd(&["PING"]), "PONG");
     }
