@@ -49,9 +49,11 @@ pub struct PartOp {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Op {
-    /// Ordinary commands for this shard, replies concatenated in the client's
-    /// protocol.
-    Batch(Vec<Cmd>, Protocol),
+    /// Ordinary commands for this shard, replies appended to the buffer (which
+    /// says the client's protocol) in order. The buffer travels with the commands
+    /// so a caller can lend one that has room: the replies then grow no buffer and
+    /// come back in the one the caller will send.
+    Batch(Vec<Cmd>, ReplyBuf),
     /// Take the lock only (a multi-shard transaction's participant).
     Lock,
     /// Make room under `maxmemory` for a command with these flags and answer whether
@@ -74,6 +76,8 @@ pub enum OpReply {
     Replies {
         out: ReplyBuf,
         ends: Vec<usize>,
+        /// The batch's vector, emptied: its room is the caller's to reuse.
+        cmds: Vec<Cmd>,
     },
     Part(PartReply),
     Seq(Vec<OpReply>),
@@ -197,15 +201,14 @@ impl Shard {
     /// Applies one [`Op`].
     pub fn apply(&mut self, op: Op, now_ms: u64) -> OpReply {
         match op {
-            Op::Batch(cmds, protocol) => {
+            Op::Batch(mut cmds, mut out) => {
                 self.prefetch_batch(&cmds);
-                let mut out = ReplyBuf::new(protocol);
                 let mut ends = Vec::with_capacity(cmds.len());
-                for cmd in cmds {
+                for cmd in cmds.drain(..) {
                     self.run_cmd(cmd.id, cmd.db, &cmd.args, now_ms, &mut out);
                     ends.push(out.len());
                 }
-                OpReply::Replies { out, ends }
+                OpReply::Replies { out, ends, cmds }
             }
             Op::Lock => OpReply::Done,
             Op::Admit { flags } => OpReply::Part(match self.keyspace.admit(flags, now_ms) {

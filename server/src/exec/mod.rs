@@ -579,14 +579,27 @@ async fn flush(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut ReplyBu
         }
         Some(shard) => {
             let cmds = std::mem::take(&mut squash.per_shard[shard]);
-            let (reply, mark) =
-                Box::pin(core.op_marked(shard, None, Op::Batch(cmds, out.protocol()))).await;
+            // An empty output lends its buffer: the other shard writes the replies
+            // into its room and they come back in it, neither grown nor copied.
+            let lent = out.is_empty();
+            let buf = match lent {
+                true => std::mem::replace(out, ReplyBuf::new(out.protocol())),
+                false => ReplyBuf::new(out.protocol()),
+            };
+            let (reply, mark) = Box::pin(core.op_marked(shard, None, Op::Batch(cmds, buf))).await;
             if mark.appended {
                 squash.note_logged(shard, mark.last_lsn);
             }
             squash.slow.extend_from_slice(mark.slow.as_slice());
-            if let OpReply::Replies { out: replies, .. } = reply {
-                out.append(replies);
+            if let OpReply::Replies {
+                out: replies, cmds, ..
+            } = reply
+            {
+                match lent {
+                    true => *out = replies,
+                    false => out.append(replies),
+                }
+                squash.per_shard[shard] = cmds;
             }
         }
         None => Box::pin(interleave(core, squash, now, out)).await,
@@ -633,7 +646,7 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
             let cmds = std::mem::take(cmds);
             remote.push((
                 shard,
-                core.op_marked(shard, None, Op::Batch(cmds, out.protocol())),
+                core.op_marked(shard, None, Op::Batch(cmds, ReplyBuf::new(out.protocol()))),
             ));
         }
     }
@@ -647,7 +660,8 @@ async fn interleave(core: &Rc<Core>, squash: &mut Squash, now: u64, out: &mut Re
             squash.note_logged(shard, mark.last_lsn);
         }
         squash.slow.extend_from_slice(mark.slow.as_slice());
-        if let OpReply::Replies { out, ends } = answer {
+        if let OpReply::Replies { out, ends, cmds } = answer {
+            squash.per_shard[shard] = cmds;
             replies[shard] = (out.into_bytes(), ends);
         }
     }

@@ -466,7 +466,7 @@ impl<'a> Held<'a> {
         let mut replies = Vec::with_capacity(batches.len());
         for (s, cmds) in batches {
             debug_assert!(tx.locked.last().is_none_or(|&(last, _)| last < s));
-            let op = Op::Batch(cmds, protocol);
+            let op = Op::Batch(cmds, ReplyBuf::new(protocol));
             let (reply, mark) = core.op_marked(s, Some(tx.id), op).await;
             tx.locked.push((s, mark));
             replies.push(reply);
@@ -486,7 +486,7 @@ impl<'a> Held<'a> {
             .iter()
             .all(|s| self.tx.locked.iter().any(|(l, _)| l == s)));
         let calls = batches.into_iter().map(|(s, cmds)| {
-            let op = Op::Batch(cmds, protocol);
+            let op = Op::Batch(cmds, ReplyBuf::new(protocol));
             self.core.op_marked(s, Some(self.tx.id), op)
         });
         let answers = join_all(calls).await;

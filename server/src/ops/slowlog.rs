@@ -354,20 +354,19 @@ fn apply_one(
     slow: &mut SlowIds,
     between: &mut dyn FnMut(&mut Shard),
 ) -> OpReply {
-    let Op::Batch(cmds, protocol) = op else {
+    let Op::Batch(mut cmds, mut out) = op else {
         return shard.apply(op, now_ms);
     };
     shard.prefetch_batch(&cmds);
-    let mut out = ReplyBuf::new(protocol);
     let mut ends = Vec::with_capacity(cmds.len());
-    run_timed(shard, cmds, now_ms, &mut out, |shard, buf, id| {
+    run_timed(shard, cmds.drain(..), now_ms, &mut out, |shard, buf, id| {
         ends.push(buf.len());
         if let Some(id) = id {
             slow.push(id);
         }
         between(shard);
     });
-    OpReply::Replies { out, ends }
+    OpReply::Replies { out, ends, cmds }
 }
 
 #[cfg(test)]

@@ -181,7 +181,12 @@ async fn one(
     }));
     match core.call(shard, None, run).await {
         Some(Answer::Count(FULL)) => return Err(CmdError::Raw(oom::EXEC_ABORT_OOM.into())),
-        Some(Answer::Op(OpReply::Replies { out: replies, ends }, mark)) => {
+        Some(Answer::Op(
+            OpReply::Replies {
+                out: replies, ends, ..
+            },
+            mark,
+        )) => {
             if mark.appended {
                 let logged = [(shard, mark.last_lsn)];
                 crate::persist::writer::wait_acked(core, &logged)
@@ -219,8 +224,12 @@ fn run_here(
     let before = shard.log().last_lsn();
     shard.log_mut().begin_tx();
     let mut slow = Default::default();
-    let reply =
-        crate::ops::slowlog::apply(&mut shard, Op::Batch(cmds, protocol), now_ms(), &mut slow);
+    let reply = crate::ops::slowlog::apply(
+        &mut shard,
+        Op::Batch(cmds, ReplyBuf::new(protocol)),
+        now_ms(),
+        &mut slow,
+    );
     let me = [Participant {
         shard: core.id as u16,
         lsn: before + 1,
@@ -261,7 +270,7 @@ async fn spread(
     let work = || {
         let ops = batches
             .iter()
-            .map(|(s, cmds)| (*s, Op::Batch(cmds.clone(), protocol)))
+            .map(|(s, cmds)| (*s, Op::Batch(cmds.clone(), ReplyBuf::new(protocol))))
             .collect();
         let (order, shards) = (order.clone(), shards.clone());
         let finish = move |answers: Result<Vec<OpReply>, String>, out: &mut ReplyBuf| {
@@ -418,7 +427,7 @@ fn put_back(order: Vec<usize>, shards: &[usize], answers: Vec<OpReply>, replies:
     let mut per_shard: Vec<(Vec<u8>, std::vec::IntoIter<usize>, usize)> = answers
         .into_iter()
         .map(|reply| match reply {
-            OpReply::Replies { out, ends } => (out.into_bytes(), ends.into_iter(), 0),
+            OpReply::Replies { out, ends, .. } => (out.into_bytes(), ends.into_iter(), 0),
             // A shard drops a request only when the process is shutting down.
             _ => (Vec::new(), Vec::new().into_iter(), 0),
         })
