@@ -72,6 +72,9 @@ ROWS = (
     # straight into the session's buffer). 1,000 keys, so the 10 KB values fit.
     Row("string", "SET 1 KB values P16", ("-t", "set", "-d", "1000", "-r", "1000"), 16),
     Row("string", "SET 10 KB values P16", ("-t", "set", "-d", "10000", "-r", "1000"), 16),
+    # Big bulks (from 32 KiB): each one's room is made once its header is framed.
+    Row("string", "SET 100 KB values", ("-t", "set", "-d", "100000", "-r", "1000"), 1),
+    Row("string", "SET 100 KB values P16", ("-t", "set", "-d", "100000", "-r", "1000"), 16),
     _t("hash", "hset"),
     _t("hash", "hset", 16),
     _cmd("hash", 1, "HGET", "myhash", "element:__rand_int__"),

@@ -143,6 +143,130 @@ fn a_stream_of_large_values_is_stored_intact() {
     });
 }
 
+/// Requests of a connection that sent big bulks (from 32 KiB), one at a time:
+/// each big one is received straight into a room made once its header is framed.
+/// Requests of every shape follow one another there (a big bulk with arguments
+/// after it, several big bulks in one request, small requests between, a
+/// pipeline mixing both), each written whole or cut at a chosen place with a pause
+/// (in the header, right after it, inside the bulk, right after the bulk), and
+/// every reply and stored value comes back byte for byte.
+#[test]
+fn requests_after_big_bulks_are_received_whole_however_they_arrive() {
+    each_driver(|server, driver| {
+        let big = |n: usize, seed: u8| -> Vec<u8> {
+            (0..n)
+                .map(|j| b'a' + ((j / 5 + seed as usize) % 26) as u8)
+                .collect()
+        };
+        let (v1, v2, v3) = (big(40_000, 1), big(100_000, 2), big(300_001, 3));
+        let mut s = connect(server);
+        let ok = b"+OK\r\n".to_vec();
+        let bulk = |v: &[u8]| [format!("${}\r\n", v.len()).as_bytes(), v, b"\r\n"].concat();
+        // (request, expected reply)
+        let steps: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (common::encode(&[b"SET", b"b1", &v1]), ok.clone()),
+            (
+                common::encode(&[b"SET", b"b2", &v2, b"EX", b"1000"]),
+                ok.clone(),
+            ),
+            (common::encode(&[b"GET", b"b1"]), bulk(&v1)),
+            (common::encode(&[b"SET", b"small", b"v"]), ok.clone()),
+            (
+                common::encode(&[b"HSET", b"h", b"f1", &v3, b"f2", &v1]),
+                b":2\r\n".to_vec(),
+            ),
+            (common::encode(&[b"ECHO", &v2]), bulk(&v2)),
+            (common::encode(&[b"PING"]), b"+PONG\r\n".to_vec()),
+            (common::encode(&[b"SET", b"b3", &v3]), ok.clone()),
+        ];
+        // Where each write is cut: none, inside the request's header, right after
+        // the first bulk's header, 1 byte into it, 1 byte before its end, right
+        // after it.
+        for round in 0..6 {
+            for (request, reply) in &steps {
+                let at = request.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+                let first_big = find_big_bulk(request);
+                let cut = match (round, first_big) {
+                    (0, _) => None,
+                    (1, _) => Some(at - 1),
+                    (2, Some((start, _))) => Some(start),
+                    (3, Some((start, _))) => Some(start + 1),
+                    (4, Some((_, end))) => Some(end - 1),
+                    (5, Some((_, end))) => Some(end + 2),
+                    _ => Some(request.len() / 2),
+                };
+                match cut {
+                    Some(cut) if cut < request.len() => {
+                        s.write_all(&request[..cut]).unwrap();
+                        std::thread::sleep(Duration::from_millis(20));
+                        s.write_all(&request[cut..]).unwrap();
+                    }
+                    _ => s.write_all(request).unwrap(),
+                }
+                // The hash's fields are new only the first time.
+                let reply = match reply.as_slice() {
+                    b":2\r\n" if round > 0 => b":0\r\n".to_vec(),
+                    _ => reply.clone(),
+                };
+                let got = read_n(&mut s, reply.len());
+                assert!(got == reply, "{driver}: round {round}, reply differs");
+            }
+        }
+        // The same requests pipelined, three times over.
+        let pipeline: Vec<u8> = (0..3)
+            .flat_map(|_| steps.iter().flat_map(|(r, _)| r.clone()))
+            .collect();
+        let replies: Vec<u8> = (0..3)
+            .flat_map(|_| steps.iter().flat_map(|(_, r)| r.clone()))
+            .collect();
+        let replies = String::from_utf8_lossy(&replies)
+            .replace(":2\r\n", ":0\r\n")
+            .into_bytes();
+        let mut reader = s.try_clone().unwrap();
+        let n = replies.len();
+        let got = std::thread::spawn(move || read_n(&mut reader, n));
+        s.write_all(&pipeline).unwrap();
+        assert!(
+            got.join().unwrap() == replies,
+            "{driver}: pipelined replies differ"
+        );
+        let mut c = server.raw();
+        for (key, want) in [("b1", &v1), ("b2", &v2), ("b3", &v3)] {
+            assert!(
+                c.cmd_raw(&[b"GET", key.as_bytes()]) == bulk(want),
+                "{driver}: {key}"
+            );
+        }
+        assert!(
+            c.cmd_raw(&[b"HGET", b"h", b"f1"]) == bulk(&v3),
+            "{driver}: h f1"
+        );
+        assert!(
+            c.cmd(&["TTL", "b2"]).parse::<i64>().unwrap() > 0,
+            "{driver}: b2's TTL"
+        );
+    });
+}
+
+/// The bytes of the first bulk of at least 32 KiB in `request`: where its data
+/// starts and ends.
+fn find_big_bulk(request: &[u8]) -> Option<(usize, usize)> {
+    let mut at = request.windows(2).position(|w| w == b"\r\n")? + 2;
+    while at < request.len() {
+        let eol = at + request[at..].windows(2).position(|w| w == b"\r\n")?;
+        let len: usize = std::str::from_utf8(&request[at + 1..eol])
+            .ok()?
+            .parse()
+            .ok()?;
+        let start = eol + 2;
+        if len >= 32 * 1024 {
+            return Some((start, start + len));
+        }
+        at = start + len + 2;
+    }
+    None
+}
+
 #[test]
 fn a_client_that_resets_mid_pipeline_leaves_the_server_serving() {
     each_driver(|server, driver| {

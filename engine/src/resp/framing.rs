@@ -88,23 +88,29 @@ impl Framed {
     /// forgets them. A big argument that is a small part of the batch is copied
     /// instead: a command may keep an argument as it is (a big string value is
     /// stored as the request's own bytes), and a slice would keep the buffer of the
-    /// whole pipeline alive for it.
-    pub fn take_into(&mut self, buf: &Bytes, batch: &mut Vec<Args>) {
+    /// whole pipeline alive for it. True if an argument was big (a bulk of at
+    /// least [`BIG_BULK_BYTES`]).
+    pub fn take_into(&mut self, buf: &Bytes, batch: &mut Vec<Args>) -> bool {
         batch.reserve(self.ends.len());
         let mut args = self.args.drain(..);
         let mut from = 0;
+        let mut big = false;
         for &end in &self.ends {
             // Filled where it lies: an `Args` built aside and pushed was copied
             // twice (136 bytes each time), a tenth of a canned GET's CPU at P16.
             batch.push(Args::new());
             let request = batch.last_mut().expect("pushed above");
-            request.extend(args.by_ref().take(end - from).map(|a| slice_arg(a, buf)));
+            request.extend(args.by_ref().take(end - from).map(|a| {
+                big |= a.len() >= BIG_BULK_BYTES;
+                slice_arg(a, buf)
+            }));
             debug_assert_eq!(request.len(), end - from);
             from = end;
         }
         debug_assert!(args.next().is_none());
         drop(args);
         self.ends.clear();
+        big
     }
 
     /// Appends one request, unless it has no arguments.

@@ -11,7 +11,7 @@
 //! The buffer keeps what it grew to while the connection is busy (a stream of
 //! large pipelines does not regrow it for each), up to [`INPUT_KEPT_BYTES_MAX`],
 //! unless it was sized for one big bulk (freed once that ran);
-//! the core's periodic work frees a larger-than-initial buffer once its
+//! the core's periodic work frees a drained buffer once its
 //! connection has been idle for [`INPUT_IDLE_SHRINK_AFTER`] ([`Input::shrink`]),
 //! as Redis's `clientsCron` resizes an idle client's query buffer, so a burst of
 //! large requests does not leave each idle connection holding what it needed
@@ -25,13 +25,9 @@ use bytes::BytesMut;
 /// The most an emptied input buffer keeps while its connection is busy: a larger
 /// one (grown by a large request) is freed once drained.
 pub const INPUT_KEPT_BYTES_MAX: usize = 1024 * 1024;
-/// What an idle connection's input buffer may keep: a session starts with no
-/// input buffer (the first request sizes it, so an idle connection that sent one
-/// small command holds a few bytes), and one that grew past this is freed once
-/// the connection is idle (see [`Input::shrink`]).
-pub const INPUT_INITIAL_BYTES: usize = 16 * 1024;
-/// Idle time after which a connection's drained input buffer larger than
-/// [`INPUT_INITIAL_BYTES`] is freed (Redis: 2 seconds).
+/// Idle time after which a connection's drained input buffer is freed (Redis: 2
+/// seconds). A session starts with no input buffer, and the first request sizes
+/// it.
 pub const INPUT_IDLE_SHRINK_AFTER: Duration = Duration::from_secs(2);
 
 /// A connection's input: the bytes received and not yet run.
@@ -46,6 +42,9 @@ pub struct Input {
     /// The buffer was sized for one big bulk ([`Input::want`]): it is
     /// freed once drained.
     sized_for_bulk: Cell<bool>,
+    /// The last batch the session took held a big bulk, so the next request is
+    /// expected to carry one too (see [`Input::expects_bulk`]).
+    bulky: Cell<bool>,
     /// The largest the buffer was since it was last freed: what it holds
     /// allocated (its capacity shrinks as requests are split off its front, which
     /// keep the allocation until their arguments are dropped, and a later growth
@@ -92,6 +91,12 @@ impl Input {
         let mut bytes = self.bytes.borrow_mut();
         let len = bytes.len();
         let wanted = self.wanted.get();
+        if self.bulky.get() && wanted == 0 && self.fresh.get() > 0 {
+            // What arrived may begin a big bulk: its room is made when the session
+            // has framed its header, holding a read's worth (Redis's copy too),
+            // where room lent now would be regrown with all that follows in it.
+            return None;
+        }
         let fill = if wanted > len {
             bytes.reserve(wanted - len);
             wanted - len
@@ -106,6 +111,17 @@ impl Input {
         self.peak.set(self.peak.get().max(bytes.capacity()));
         self.lent.set(true);
         Some((bytes.split_off(len), fill))
+    }
+
+    /// The last batch the session took held a big bulk: the next request is
+    /// expected to carry one too, and is received straight into the input rather than through the
+    /// provided buffers, which copied every byte of a stream of 100 KB values
+    /// once more (and then the buffer once more, when the bulk's length made it
+    /// grow). Room for it is lent only once the session has framed what arrived
+    /// first ([`Input::lend_tail`]), as Redis reads 16 KB of a request before it
+    /// sizes its buffer for the bulk.
+    pub fn expects_bulk(&self) -> bool {
+        self.bulky.get()
     }
 
     /// A big bulk's length is known and it has not all arrived.
@@ -195,6 +211,12 @@ impl Input {
         }
     }
 
+    /// The session took a batch of requests out of the buffer: `big` if one of
+    /// them held a big bulk.
+    pub(super) fn framed_big(&self, big: bool) {
+        self.bulky.set(big);
+    }
+
     /// After a run: frees a drained buffer sized for a big bulk, or grown past
     /// [`INPUT_KEPT_BYTES_MAX`] (Redis too gives a big argument its query buffer
     /// and starts a new one).
@@ -213,15 +235,16 @@ impl Input {
     }
 
     /// The connection has been idle for [`INPUT_IDLE_SHRINK_AFTER`]: an empty
-    /// buffer grown past [`INPUT_INITIAL_BYTES`] is freed, and a receive holding
-    /// room in it is ended (the room comes back, and is freed at the next call).
+    /// buffer is freed, and a receive holding room in it is ended (the room comes
+    /// back, and is freed at the next call). Redis too frees the free space of an
+    /// idle client's query buffer.
     pub fn idle(&self) {
         if self.is_empty() {
             if let Some(f) = &*self.on_idle.borrow() {
                 f();
             }
         }
-        self.shrink(INPUT_INITIAL_BYTES);
+        self.shrink(0);
     }
 
     /// Frees the buffer if it is empty and larger than `keep`.
@@ -258,12 +281,12 @@ mod tests {
         let input = Input::default();
         input.want(64 * 1024);
         input.append(b"x");
-        input.shrink(INPUT_INITIAL_BYTES);
+        input.shrink(0);
         assert!(input.capacity() >= 64 * 1024, "not empty: kept");
         let _ = input.bytes_mut().split_to(1);
         input.shrink(128 * 1024);
-        assert!(input.capacity() > INPUT_INITIAL_BYTES, "under `keep`: kept");
-        input.shrink(INPUT_INITIAL_BYTES);
+        assert!(input.capacity() >= 64 * 1024, "under `keep`: kept");
+        input.shrink(16 * 1024);
         assert_eq!(input.capacity(), 0);
     }
 
@@ -313,6 +336,28 @@ mod tests {
         let _ = input.bytes_mut().split_to(header + 40_002);
         input.want(0);
         assert!(input.lend_tail(64 * 1024, 4096).is_some());
+    }
+
+    #[test]
+    fn after_a_big_bulk_room_waits_until_what_arrived_is_framed() {
+        let input = Input::default();
+        input.framed_big(true);
+        assert!(input.expects_bulk());
+        let (mut tail, _) = input
+            .lend_tail(16 * 1024, 4096)
+            .expect("empty: room to read into");
+        tail.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\nvvvv");
+        input.take_back(tail);
+        assert!(
+            input.lend_tail(64 * 1024, 4096).is_none(),
+            "unframed: the bulk's length may be in it"
+        );
+        let _ = input.frame();
+        let room = input.lend_tail(64 * 1024, 4096);
+        assert!(room.is_some(), "framed, no big bulk known: room as ever");
+        input.take_back(room.unwrap().0);
+        input.framed_big(false);
+        assert!(!input.expects_bulk());
     }
 
     #[test]

@@ -299,12 +299,15 @@ impl Session {
             if consumed as u64 > hot.query_buffer_limit.load(Ordering::Relaxed) {
                 self.check_query_buffer(self.framed.largest_request_bytes())?;
             }
-            take_batch(
+            let taken = take_batch(
                 &mut self.input.bytes_mut(),
                 consumed,
                 &mut self.framed,
                 &mut self.batch,
             );
+            if let Some(big) = taken {
+                self.input.framed_big(big);
+            }
             match self.mode {
                 Mode::Commands => self.run_batch().await?,
                 Mode::CannedReply => {
@@ -564,18 +567,19 @@ fn frame_batch(
 
 /// Splits the framed bytes off `input` and slices each request's arguments out of
 /// them without copying, into `batch` (emptied first). Requests without arguments
-/// were dropped while framing, as Redis does.
+/// were dropped while framing, as Redis does. None if nothing was framed, else
+/// whether an argument was big.
 fn take_batch(
     input: &mut bytes::BytesMut,
     consumed: usize,
     framed: &mut Framed,
     batch: &mut Vec<Args>,
-) {
+) -> Option<bool> {
     batch.clear();
     if consumed == 0 {
         framed.clear();
-        return;
+        return None;
     }
     let bytes = input.split_to(consumed).freeze();
-    framed.take_into(&bytes, batch);
+    Some(framed.take_into(&bytes, batch))
 }

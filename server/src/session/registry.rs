@@ -79,9 +79,8 @@ impl Registry {
         }
     }
 
-    /// Frees the drained input buffers grown past
-    /// [`INPUT_INITIAL_BYTES`](super::input::INPUT_INITIAL_BYTES) of
-    /// clients idle for [`INPUT_IDLE_SHRINK_AFTER`].
+    /// Frees the drained input buffers of clients idle for
+    /// [`INPUT_IDLE_SHRINK_AFTER`].
     pub fn shrink_idle_inputs(&self) {
         let now = Instant::now();
         for c in self.clients.values() {

@@ -24,6 +24,10 @@ const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
 const DIRECT_AFTER_BYTES: usize = 16 * 1024;
 /// Room each receive straight into a connection's input asks for.
 const DIRECT_RECV_BYTES: usize = 64 * 1024;
+/// Room a receive asks for when it waits for a request expected to carry a big
+/// bulk ([`crate::session::Input::expects_bulk`]): Redis's read size. The bulk's
+/// own room is made once its header is framed, copying what this took.
+const FIRST_READ_BYTES: usize = 16 * 1024;
 
 impl Driver {
     /// Arms the connection's receive: the multishot one, or one straight into its
@@ -31,21 +35,21 @@ impl Driver {
     /// the session has not run (the session's next run resumes it).
     pub fn receive(&self, conn: &Rc<Conn>) {
         let slot = if conn.direct.get() {
-            let Some((mut tail, fill)) = conn.input.lend_tail(DIRECT_RECV_BYTES, RECV_BUFFER_BYTES)
-            else {
+            // The rest of a request waits for its bytes (a big bulk in the room it
+            // holds anyway), and so does a request expected to carry a big bulk;
+            // with no request begun the receive only takes what the socket holds,
+            // and ends the stream when that is nothing.
+            let (want, flags) = match (conn.input.is_empty(), conn.input.expects_bulk()) {
+                (false, _) => (DIRECT_RECV_BYTES, 0),
+                (true, true) => (FIRST_READ_BYTES, 0),
+                (true, false) => (DIRECT_RECV_BYTES, libc::MSG_DONTWAIT),
+            };
+            let Some((mut tail, fill)) = conn.input.lend_tail(want, RECV_BUFFER_BYTES) else {
                 conn.paused.set(true);
                 return;
             };
             let room = &mut tail.spare_capacity_mut()[..fill];
             let len = room.len().min(u32::MAX as usize) as u32;
-            // The rest of a request waits for its bytes (a big bulk in the room it
-            // holds anyway); with no request begun the receive only takes what the
-            // socket holds, and ends the stream when that is nothing.
-            let flags = if conn.input.is_empty() {
-                libc::MSG_DONTWAIT
-            } else {
-                0
-            };
             let entry = opcode::Recv::new(types::Fd(conn.fd), room.as_mut_ptr().cast(), len)
                 .flags(flags)
                 .build();
