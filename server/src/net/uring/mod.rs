@@ -94,15 +94,18 @@
 //! driver's own copied into the session's, 3.95–4.20 with the one shared buffer,
 //! 3.00 receiving straight into it (Redis 7.0.15: 3.30); 1 KB values 0.90 → 0.70–
 //! 0.76, 100 KB values 67–72 → 43.5–45.
-//! What is left for values of 100 KB (1.7× Redis's CPU per request at pipeline 1,
-//! 2.4–2.6× at 16): each request's first bytes still come through the multishot
-//! receive (the socket is empty between requests) and are copied again when the
-//! buffer is reallocated for the bulk, since the value stored before still shares
-//! the old allocation; and at pipeline 16 a batch of several big requests copies
-//! each big argument out of it (`resp::Framed::take_into`: so that a stored value
-//! does not keep the whole batch's buffer alive). Redis gives each big argument a
-//! query buffer of its own; doing the same when a big bulk's header is framed is
-//! the fix.
+//! A connection whose last batch held a big bulk (from 32 KiB) waits for its
+//! next request in a receive straight into its input too, of 16 KiB (Redis's read
+//! size), and the room for the rest of a big bulk is made once the session has
+//! framed its header (`session::Input::expects_bulk`): the request's first
+//! bytes then cross no provided buffer, the input is not regrown with them, and
+//! each big request runs as its own batch, whose argument is stored without a
+//! copy. `SET` of 100 KB values went from 44.5–48.5 to 28.5–29.5 µs at pipeline
+//! 1 (Redis 30.5) and from 56–63 to 29–31.5 at 16 (Redis 27–29.5); through the
+//! provided buffers a pipeline of them arrived whole before the session ran, and
+//! each big argument of that batch was copied out of it
+//! (`resp::Framed::take_into`, so that a stored value does not keep the whole
+//! batch's buffer alive).
 //!
 //! What other tasks push meanwhile (pub/sub messages, replies woken elsewhere) needs no
 //! task of its own: the outbox's writer waker only marks the connection, and the
