@@ -28,8 +28,9 @@ pub const INPUT_KEPT_BYTES_MAX: usize = 1024 * 1024;
 /// Room past a big bulk's end in the buffer made for it ([`Input::want`]), and
 /// received into with the bulk's rest: the arguments a request has after its big
 /// one (`SET key value EX 60`) arrive in it, where a buffer made to the bulk's
-/// end had to grow, copying the bulk, to take them (`SET` of a 100 KB value with
-/// `EX`: 41-42 µs of server CPU against 27.5 without, Redis 32.5-33).
+/// end had to grow, copying the bulk, to take them (`SET` of 100 KB values with
+/// `EX`: 38.5-42 µs of server CPU per request without the slack, 27-28 with it,
+/// Redis 32-33).
 pub const BULK_SLACK_BYTES: usize = 1024;
 /// Idle time after which a connection's drained input buffer is freed (Redis: 2
 /// seconds). A session starts with no input buffer, and the first request sizes
@@ -124,12 +125,12 @@ impl Input {
     }
 
     /// The last batch the session took held a big bulk: the next request is
-    /// expected to carry one too, and is received straight into the input rather than through the
-    /// provided buffers, which copied every byte of a stream of 100 KB values
-    /// once more (and then the buffer once more, when the bulk's length made it
-    /// grow). Room for it is lent only once the session has framed what arrived
-    /// first ([`Input::lend_tail`]), as Redis reads 16 KB of a request before it
-    /// sizes its buffer for the bulk.
+    /// expected to carry one too, and is received straight into the input rather
+    /// than through the provided buffers, which copied every byte of a stream of
+    /// 100 KB values once more (and then the buffer once more, when the bulk's
+    /// length made it grow). Room for it is lent only once the session has framed
+    /// what arrived first ([`Input::lend_tail`]), as Redis reads 16 KB of a
+    /// request before it sizes its buffer for the bulk.
     pub fn expects_bulk(&self) -> bool {
         self.bulky.get()
     }
