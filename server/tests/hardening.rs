@@ -215,17 +215,6 @@ fn pinger(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Dur
     worst
 }
 
-/// The CPU time process `pid` has used so far, summed over its threads
-/// (`/proc/<pid>/task/*/schedstat`, nanoseconds).
-fn cpu_time(pid: u32) -> Duration {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("threads of the server");
-    let nanos = tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos)
-}
-
 /// `cmd` with `n` arguments `x` (a key holding `v`), as raw RESP.
 fn many_args(cmd: &str, n: usize) -> Vec<u8> {
     let mut request = format!("*{}\r\n${}\r\n{cmd}\r\n", n + 1, cmd.len()).into_bytes();
@@ -246,10 +235,10 @@ fn a_million_arguments_are_framed_in_linear_time() {
             _ => format!(":{n}\r\n"),
         };
         let request = many_args(cmd, n);
-        let before = cpu_time(server.pid());
+        let before = server.cpu_time();
         raw.send(&request);
         let reply = raw.read_reply();
-        let used = cpu_time(server.pid()) - before;
+        let used = server.cpu_time() - before;
         assert!(reply.starts_with(reply_start.as_bytes()), "{cmd} {n}");
         used
     };

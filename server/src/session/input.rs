@@ -49,9 +49,9 @@ pub struct Input {
     /// The buffer was sized for one big bulk ([`Input::want`]): it is
     /// freed once drained.
     sized_for_bulk: Cell<bool>,
-    /// The last batch the session took held a big bulk, so the next request is
-    /// expected to carry one too (see [`Input::expects_bulk`]).
-    bulky: Cell<bool>,
+    /// The longest big bulk of the last batch the session took (0: none), so
+    /// the next request is expected to carry one too (see [`Input::expects_bulk`]).
+    bulky: Cell<usize>,
     /// The largest the buffer was since it was last freed: what it holds
     /// allocated (its capacity shrinks as requests are split off its front, which
     /// keep the allocation until their arguments are dropped, and a later growth
@@ -99,7 +99,7 @@ impl Input {
         let mut bytes = self.bytes.borrow_mut();
         let len = bytes.len();
         let wanted = self.wanted.get();
-        if self.bulky.get() && wanted == 0 && self.fresh.get() > 0 {
+        if self.bulky.get() > 0 && wanted == 0 && self.fresh.get() > 0 {
             // What arrived may begin a big bulk: its room is made when the session
             // has framed its header, holding a read's worth (Redis's copy too),
             // where room lent now would be regrown with all that follows in it.
@@ -125,14 +125,18 @@ impl Input {
     }
 
     /// The last batch the session took held a big bulk: the next request is
-    /// expected to carry one too, and is received straight into the input rather
-    /// than through the provided buffers, which copied every byte of a stream of
-    /// 100 KB values once more (and then the buffer once more, when the bulk's
-    /// length made it grow). Room for it is lent only once the session has framed
-    /// what arrived first ([`Input::lend_tail`]), as Redis reads 16 KB of a
-    /// request before it sizes its buffer for the bulk.
-    pub fn expects_bulk(&self) -> bool {
-        self.bulky.get()
+    /// expected to carry one as long, and is received straight into the input,
+    /// into room for it (this much; up to [`INPUT_KEPT_BYTES_MAX`]), rather than
+    /// through the provided buffers, which copied every byte of a stream of 100
+    /// KB values once more (and then the buffer once more, when the bulk's
+    /// length made it grow). As Redis: having seen a big argument, it makes its
+    /// next query buffer as long, "assuming that if we saw a fat argument we'll
+    /// see another one". More room for the request is lent only once the session
+    /// has framed what arrived ([`Input::lend_tail`]), which sizes the buffer for
+    /// the bulk it announces.
+    pub fn expects_bulk(&self) -> Option<usize> {
+        let bulk = self.bulky.get();
+        (bulk > 0).then(|| (bulk + BULK_SLACK_BYTES).min(INPUT_KEPT_BYTES_MAX))
     }
 
     /// A big bulk's length is known and it has not all arrived.
@@ -222,9 +226,9 @@ impl Input {
         }
     }
 
-    /// The session took a batch of requests out of the buffer: `big` if one of
-    /// them held a big bulk.
-    pub(super) fn framed_big(&self, big: bool) {
+    /// The session took a batch of requests out of the buffer; `big`: the
+    /// length of their longest big bulk (0 if none).
+    pub(super) fn framed_big(&self, big: usize) {
         self.bulky.set(big);
     }
 
@@ -356,11 +360,11 @@ mod tests {
     #[test]
     fn after_a_big_bulk_room_waits_until_what_arrived_is_framed() {
         let input = Input::default();
-        input.framed_big(true);
-        assert!(input.expects_bulk());
-        let (mut tail, _) = input
-            .lend_tail(16 * 1024, 4096)
-            .expect("empty: room to read into");
+        input.framed_big(100_000);
+        let room = input.expects_bulk().expect("after a big bulk");
+        assert_eq!(room, 100_000 + BULK_SLACK_BYTES, "as long as the last");
+        let (mut tail, fill) = input.lend_tail(room, 4096).expect("empty: room");
+        assert_eq!(fill, room);
         tail.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\nvvvv");
         input.take_back(tail);
         assert!(
@@ -371,8 +375,10 @@ mod tests {
         let room = input.lend_tail(64 * 1024, 4096);
         assert!(room.is_some(), "framed, no big bulk known: room as ever");
         input.take_back(room.unwrap().0);
-        input.framed_big(false);
-        assert!(!input.expects_bulk());
+        input.framed_big(0);
+        assert!(input.expects_bulk().is_none());
+        input.framed_big(100 << 20);
+        assert_eq!(input.expects_bulk(), Some(INPUT_KEPT_BYTES_MAX), "bounded");
     }
 
     #[test]

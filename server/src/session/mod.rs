@@ -568,13 +568,13 @@ fn frame_batch(
 /// Splits the framed bytes off `input` and slices each request's arguments out of
 /// them without copying, into `batch` (emptied first). Requests without arguments
 /// were dropped while framing, as Redis does. None if nothing was framed, else
-/// whether an argument was big.
+/// the length of the longest big argument (0 if none).
 fn take_batch(
     input: &mut bytes::BytesMut,
     consumed: usize,
     framed: &mut Framed,
     batch: &mut Vec<Args>,
-) -> Option<bool> {
+) -> Option<usize> {
     batch.clear();
     if consumed == 0 {
         framed.clear();

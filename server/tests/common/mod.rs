@@ -319,6 +319,18 @@ impl Server {
         assert_eq!(rc, 0, "kill({signal})");
     }
 
+    /// The CPU time the server has used so far, summed over its threads
+    /// (`/proc/<pid>/task/*/schedstat`, nanoseconds).
+    pub fn cpu_time(&self) -> Duration {
+        let tasks =
+            std::fs::read_dir(format!("/proc/{}/task", self.pid())).expect("threads of the server");
+        let nanos = tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+
     /// Resident set size of the server process in KiB, from `/proc/PID/status`.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))

@@ -94,18 +94,23 @@
 //! driver's own copied into the session's, 3.95–4.20 with the one shared buffer,
 //! 3.00 receiving straight into it (Redis 7.0.15: 3.30); 1 KB values 0.90 → 0.70–
 //! 0.76, 100 KB values 67–72 → 43.5–45.
-//! A connection whose last batch held a big bulk (from 32 KiB) waits for its
-//! next request in a receive straight into its input too, of 16 KiB (Redis's read
-//! size), and the room for the rest of a big bulk is made once the session has
-//! framed its header (`session::Input::expects_bulk`): the request's first
-//! bytes then cross no provided buffer, the input is not regrown with them, and
-//! each big request runs as its own batch, whose argument is stored without a
-//! copy. `SET` of 100 KB values went from 44.5–48.5 to 28.5–29.5 µs at pipeline
-//! 1 (Redis 30.5) and from 56–63 to 29–31.5 at 16 (Redis 27–29.5); through the
+//! A connection whose last batch held a big bulk (from 32 KiB) expects another
+//! as long (`session::Input::expects_bulk`, as Redis does): it polls for its next
+//! request and receives it straight into room that long, and the room for the
+//! rest of a longer bulk is made once the session has framed its header. The
+//! request then crosses no provided buffer, the input is not regrown with it,
+//! and each big request runs as its own batch, whose argument is stored without
+//! a copy. `SET` of 100 KB values went from 44.5–48.5 to 26–27.5 µs at pipeline
+//! 1 (Redis 30–31.5) and from 56–63 to 25.5–29.5 at 16 (Redis 30.5); 40 KB
+//! values from 21–23 to 13.5–14 at pipeline 1 (Redis 14.5–15.5). Through the
 //! provided buffers a pipeline of them arrived whole before the session ran, and
 //! each big argument of that batch was copied out of it
 //! (`resp::Framed::take_into`, so that a stored value does not keep the whole
-//! batch's buffer alive).
+//! batch's buffer alive). The poll costs an operation per request: receiving
+//! into the room at once measured 23.7–26.3 against 26–27.3 µs (100 KB, pipeline
+//! 1), but a connection then holds that room while its peer is quiet (2,000
+//! connections that each sent a 64 KiB `ECHO` held 80 MiB more for seconds);
+//! reading 16 KiB first, as Redis does, and making the bulk's room after, 27–28.
 //!
 //! What other tasks push meanwhile (pub/sub messages, replies woken elsewhere) needs no
 //! task of its own: the outbox's writer waker only marks the connection, and the

@@ -53,6 +53,9 @@ pub struct Conn {
     /// holds no memory per connection while it waits, once a receive finds the
     /// socket drained.
     direct: Cell<bool>,
+    /// A poll found input for a connection that expects a big bulk: its receive
+    /// now gets the room (see `recv`'s `Driver::receive`).
+    readable: Cell<bool>,
     /// The connection stops reading: an ending receive is not armed again.
     stopping: Cell<bool>,
     /// Receiving paused: `input` took `recv::INPUT_HELD_BYTES_MAX` since the
@@ -81,6 +84,7 @@ impl Conn {
             eof: Cell::new(false),
             recv: Cell::new(None),
             direct: Cell::new(false),
+            readable: Cell::new(false),
             stopping: Cell::new(false),
             paused: Cell::new(false),
             reader: RefCell::new(None),
@@ -126,6 +130,8 @@ enum Op {
     Recv(Rc<Conn>),
     /// A receive straight into the connection's input: the room lent for it.
     RecvInto(Rc<Conn>, BytesMut),
+    /// A poll for input, before room for it is lent (see [`Conn::readable`]).
+    Readable(Rc<Conn>),
     /// A chunk of the outbox's bytes and how many of them the kernel already took.
     Send {
         conn: Rc<Conn>,
@@ -602,6 +608,7 @@ impl Driver {
             Op::Accept(acceptor) => self.accepted(acceptor, res, more),
             Op::Recv(conn) => self.received(slot, conn, res, flags, more),
             Op::RecvInto(conn, tail) => self.received_into(conn, tail, res),
+            Op::Readable(conn) => self.readable(conn, res),
             Op::Send {
                 conn,
                 outbox,

@@ -25,10 +25,7 @@ const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
 const DIRECT_AFTER_BYTES: usize = 16 * 1024;
 /// Room each receive straight into a connection's input asks for.
 const DIRECT_RECV_BYTES: usize = 64 * 1024;
-/// Room a receive asks for when it waits for a request expected to carry a big
-/// bulk ([`crate::session::Input::expects_bulk`]): Redis's read size. The bulk's
-/// own room is made once its header is framed, copying what this took.
-const FIRST_READ_BYTES: usize = 16 * 1024;
+const POLLIN: u32 = libc::POLLIN as u32;
 
 impl Driver {
     /// Arms the connection's receive: the multishot one, or one straight into its
@@ -42,8 +39,18 @@ impl Driver {
             // and ends the stream when that is nothing.
             let (want, flags) = match (conn.input.is_empty(), conn.input.expects_bulk()) {
                 (false, _) => (DIRECT_RECV_BYTES, 0),
-                (true, true) => (FIRST_READ_BYTES, 0),
-                (true, false) => (DIRECT_RECV_BYTES, libc::MSG_DONTWAIT),
+                (true, Some(room)) => {
+                    if !conn.readable.replace(false) {
+                        // Room as long as the last big request is lent once input
+                        // has come: a connection holds none while its peer waits.
+                        let entry = opcode::PollAdd::new(types::Fd(conn.fd), POLLIN).build();
+                        conn.recv
+                            .set(Some(self.queue(Op::Readable(conn.clone()), entry)));
+                        return;
+                    }
+                    (room, 0)
+                }
+                (true, None) => (DIRECT_RECV_BYTES, libc::MSG_DONTWAIT),
             };
             let Some((mut tail, fill)) = conn.input.lend_tail(want, RECV_BUFFER_BYTES) else {
                 conn.paused.set(true);
@@ -168,6 +175,23 @@ impl Driver {
             } else {
                 self.receive(&conn);
             }
+        }
+        if conn.wake_reader() {
+            self.woke_reader.set(true);
+        }
+    }
+
+    /// The completion of the poll for input of a connection that expects a big
+    /// bulk: the receive into room for it follows. Ended (idle, or stopping), it
+    /// leaves the multishot receive to wait.
+    pub(super) fn readable(&self, conn: Rc<Conn>, res: i32) {
+        conn.recv.set(None);
+        match res {
+            r if r > 0 => conn.readable.set(true),
+            _ => conn.direct.set(false),
+        }
+        if !conn.eof.get() && !conn.stopping.get() {
+            self.receive(&conn);
         }
         if conn.wake_reader() {
             self.woke_reader.set(true);
