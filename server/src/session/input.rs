@@ -100,9 +100,9 @@ impl Input {
         let len = bytes.len();
         let wanted = self.wanted.get();
         if self.bulky.get() > 0 && wanted == 0 && self.fresh.get() > 0 {
-            // What arrived may begin a big bulk: its room is made when the session
-            // has framed its header, holding a read's worth (Redis's copy too),
-            // where room lent now would be regrown with all that follows in it.
+            // What arrived may begin a big bulk longer than the room it came in:
+            // its room is made once the session has framed its header, where room
+            // lent now would be regrown with all that follows in it.
             return None;
         }
         let fill = if wanted > len {

@@ -25,7 +25,6 @@ const INPUT_HELD_BYTES_MAX: usize = 1024 * 1024;
 const DIRECT_AFTER_BYTES: usize = 16 * 1024;
 /// Room each receive straight into a connection's input asks for.
 const DIRECT_RECV_BYTES: usize = 64 * 1024;
-const POLLIN: u32 = libc::POLLIN as u32;
 
 impl Driver {
     /// Arms the connection's receive: the multishot one, or one straight into its
@@ -43,7 +42,8 @@ impl Driver {
                     if !conn.readable.replace(false) {
                         // Room as long as the last big request is lent once input
                         // has come: a connection holds none while its peer waits.
-                        let entry = opcode::PollAdd::new(types::Fd(conn.fd), POLLIN).build();
+                        let entry =
+                            opcode::PollAdd::new(types::Fd(conn.fd), libc::POLLIN as u32).build();
                         conn.recv
                             .set(Some(self.queue(Op::Readable(conn.clone()), entry)));
                         return;
