@@ -4,7 +4,8 @@
 //! - timeouts (fractional seconds) answer null near their deadline, within 100 ms
 //!   of it while other connections keep every shard busy; timeout errors are Redis
 //!   7.0.15's;
-//! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost), the idle
+//! - `CLIENT UNBLOCK`, `CLIENT KILL`, a disconnect mid-wait (no element lost, also
+//!   when the push comes right behind the close), the idle
 //!   `timeout` sparing blocked clients and subscribers, and
 //!   `INFO clients` `blocked_clients`;
 //! - many consumers blocked on keys spread over shards, producers pushing to the
@@ -265,6 +266,32 @@ fn client_unblock_and_kill_release_blocked_clients() {
     assert_eq!(c.cmd(&["RPUSH", "k2", "kept"]), "1");
     thread::sleep(BLOCK_SETTLE);
     assert_eq!(c.cmd(&["LRANGE", "k2", "0", "-1"]), "[kept]");
+}
+
+/// Rounds of a blocked client disconnecting with a push right behind.
+const DISCONNECT_ROUNDS: usize = 50;
+
+/// A client that disconnects while blocked takes no element pushed right after it
+/// closed, before the server could have shown it gone from the queue. One shard:
+/// the close and the push reach that core in this order, and its driver marks the
+/// peer closed as it reaps the close, before the push runs.
+#[test]
+fn a_push_right_behind_a_blocked_client_closing_stays_in_the_list() {
+    let server = Server::with_shards(1, &[]);
+    let mut c = server.raw();
+    for round in 0..DISCONNECT_ROUNDS {
+        let gone = send(&server, &["BLPOP", "k", "0"]);
+        wait_blocked(server.port(), 1);
+        drop(gone);
+        assert_eq!(c.cmd(&["RPUSH", "k", "kept"]), "1");
+        assert_eq!(
+            c.cmd(&["LRANGE", "k", "0", "-1"]),
+            "[kept]",
+            "round {round}: the closed client took the element"
+        );
+        assert_eq!(c.cmd(&["DEL", "k"]), "1");
+        wait_blocked(server.port(), 0);
+    }
 }
 
 /// Consumers blocked on keys spread over the shards, and producers.

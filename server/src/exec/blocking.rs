@@ -24,34 +24,34 @@ use crate::runtime::clock::{ms_from_now, now_ms};
 use crate::session::client::{Client, ClientInfo};
 use crate::shard::answer::Answer;
 use crate::shard::blocking::{
-    is_null, mark_ready, peer_closed, sleep, Queued, Settled, Signal, Step, Unblock, Woken,
+    is_null, mark_ready, sleep, Queued, Settled, Signal, Step, Unblock, Woken,
 };
 use crate::shard::mesh::Msg;
 use crate::shard::Core;
 
-/// How often a blocked client's socket is looked at for a peer that closed it: the
-/// driver reads nothing while a command runs, so this is how a client that
-/// disconnects mid-wait leaves the queues before an element would be popped for it.
+/// How often a blocked client looks whether its peer closed the connection
+/// ([`crate::shard::blocking::PeerWatch`]): its session runs the command, not
+/// reading, so this is how a client that disconnects mid-wait leaves the queues.
 const PEER_CHECK_INTERVAL_MS: u64 = 100;
 
 /// [`sleep`], also ending when the peer has closed the connection (looked at every
-/// [`PEER_CHECK_INTERVAL_MS`] and on each wake-up).
+/// [`PEER_CHECK_INTERVAL_MS`] and on each wake-up without an element).
 async fn sleep_watching_peer(client: &Client, signal: &Signal, deadline: Option<u64>) -> Woken {
-    let (outbox, fd) = {
+    let (outbox, peer) = {
         let info = client.info.borrow();
-        (info.outbox.clone(), info.fd)
+        (info.outbox.clone(), info.peer.clone())
     };
     loop {
         let check_at = now_ms().saturating_add(PEER_CHECK_INTERVAL_MS);
         let wake_at = deadline.map_or(check_at, |d| d.min(check_at));
         match sleep(&outbox, signal, Some(wake_at)).await {
             Woken::TimedOut if deadline.is_none_or(|d| now_ms() < d) => {
-                if peer_closed(fd) {
+                if peer.closed() {
                     return Woken::Closed;
                 }
             }
             // A shard that found the peer gone wakes the client without serving it.
-            Woken::Ready if peer_closed(fd) => return Woken::Closed,
+            Woken::Ready if peer.closed() => return Woken::Closed,
             woken => return woken,
         }
     }
@@ -131,7 +131,7 @@ async fn wait_for_element(
         id,
         args: args.clone(),
         protocol: out.protocol(),
-        fd: client.info.borrow().fd,
+        peer: client.info.borrow().peer.clone(),
     };
     let (queued, signal) = Queued::new(client.id, db, keys.clone(), step);
     let _shown = BlockedFlag::set(client);

@@ -203,6 +203,7 @@ mod tests {
             addr,
             laddr: addr,
             fd: -1,
+            peer: crate::shard::blocking::PeerWatch::new(-1),
             name: String::new(),
             lib_name: String::new(),
             lib_ver: String::new(),

@@ -12,6 +12,7 @@ use super::input::Input;
 use super::outbox::Outbox;
 use crate::config::OutputClass;
 use crate::net::addr::ClientAddr;
+use crate::shard::blocking::PeerWatch;
 
 /// Per-connection state the command handlers see.
 pub struct Client {
@@ -68,6 +69,9 @@ pub struct ClientInfo {
     pub addr: ClientAddr,
     pub laddr: ClientAddr,
     pub fd: RawFd,
+    /// Whether the peer has closed the connection, for a shard about to pop an
+    /// element for the client while it waits in a blocking command.
+    pub peer: PeerWatch,
     pub name: String,
     pub lib_name: String,
     pub lib_ver: String,

@@ -58,6 +58,7 @@ pub use outbox::Outbox;
 
 use crate::net::addr::ClientAddr;
 use crate::session::client::HandOver;
+use crate::shard::blocking::PeerWatch;
 use crate::shard::Core;
 
 /// Most requests framed into one batch before running it.
@@ -175,6 +176,7 @@ impl Session {
             addr: peer.addr,
             laddr: peer.laddr,
             fd: peer.fd,
+            peer: PeerWatch::new(peer.fd),
             name: String::new(),
             lib_name: String::new(),
             lib_ver: String::new(),
@@ -237,6 +239,12 @@ impl Session {
     /// call [`Session::run_received`].
     pub fn input(&self) -> Rc<Input> {
         self.input.clone()
+    }
+
+    /// What tells a shard whether the peer has closed: a driver that reports
+    /// the close itself keeps it ([`PeerWatch::watched`], [`PeerWatch::close`]).
+    pub fn peer_watch(&self) -> PeerWatch {
+        self.client.info.borrow().peer.clone()
     }
 
     /// Takes bytes the socket delivered: runs every complete request in them.

@@ -189,7 +189,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
             return;
         }
     };
-    let conn = Rc::new(Conn::new(fd, session.input()));
+    let conn = Rc::new(Conn::new(fd, session.input(), session.peer_watch()));
     let id = session.id();
     let registered = core.clone();
     conn.when_peer_closes(Box::new(move || {
@@ -206,6 +206,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         }
     }));
     driver.receive(&conn);
+    session.peer_watch().watched(true);
     let outbox = session.outbox();
     driver.write_out(&conn, &outbox);
     while next_input(&driver, &conn, &outbox).await {

@@ -23,6 +23,7 @@ use smallvec::SmallVec;
 use super::bufs::BufRing;
 use super::setup::build_ring;
 use crate::session::{Input, Outbox};
+use crate::shard::blocking::PeerWatch;
 
 mod park;
 mod recv;
@@ -74,10 +75,13 @@ pub struct Conn {
     /// Runs in the turn that reaps the peer's close (or reset), before any task
     /// runs: see [`Conn::when_peer_closes`].
     on_peer_closed: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// Tells shards whether the peer has closed: watched while the receive is
+    /// armed (its end reports the close), not while it is paused.
+    peer: PeerWatch,
 }
 
 impl Conn {
-    pub fn new(fd: RawFd, input: Rc<Input>) -> Conn {
+    pub fn new(fd: RawFd, input: Rc<Input>, peer: PeerWatch) -> Conn {
         Conn {
             fd,
             input,
@@ -92,7 +96,20 @@ impl Conn {
             written_out: Cell::new(false),
             sender: RefCell::new(None),
             on_peer_closed: RefCell::new(None),
+            peer,
         }
+    }
+
+    /// Pauses receiving; whether it was paused already.
+    fn pause(&self) -> bool {
+        self.peer.watched(false);
+        self.paused.replace(true)
+    }
+
+    /// Ends a pause: the receive is armed again at once.
+    fn unpause(&self) {
+        self.paused.set(false);
+        self.peer.watched(true);
     }
 
     /// Sets what the turn that reaps the end of the peer's input does at once,

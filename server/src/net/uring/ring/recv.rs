@@ -53,7 +53,7 @@ impl Driver {
                 (true, None) => (DIRECT_RECV_BYTES, libc::MSG_DONTWAIT),
             };
             let Some((mut tail, fill)) = conn.input.lend_tail(want, RECV_BUFFER_BYTES) else {
-                conn.paused.set(true);
+                conn.pause();
                 return;
             };
             let room = &mut tail.spare_capacity_mut()[..fill];
@@ -75,7 +75,7 @@ impl Driver {
     /// receive is armed again.
     pub fn resume(&self, conn: &Rc<Conn>) {
         if conn.paused.get() && conn.recv.get().is_none() && !conn.stopping.get() {
-            conn.paused.set(false);
+            conn.unpause();
             self.receive(conn);
         }
     }
@@ -126,7 +126,7 @@ impl Driver {
                 let stream = (res as usize == RECV_BUFFER_BYTES
                     && input.fresh() >= DIRECT_AFTER_BYTES)
                     || input.wants_bulk();
-                if input.unrun() >= INPUT_HELD_BYTES_MAX && more && !conn.paused.replace(true)
+                if input.unrun() >= INPUT_HELD_BYTES_MAX && more && !conn.pause()
                     || stream && more && !conn.direct.replace(true)
                 {
                     // Held enough, or a stream of large input: the receive ends, and
@@ -171,7 +171,7 @@ impl Driver {
         }
         if !conn.eof.get() && !conn.stopping.get() {
             if conn.input.unrun() >= INPUT_HELD_BYTES_MAX {
-                conn.paused.set(true);
+                conn.pause();
             } else {
                 self.receive(&conn);
             }
@@ -208,6 +208,7 @@ impl Driver {
     /// The peer closed its side, or receiving failed.
     fn peer_closed(&self, conn: &Conn) {
         conn.eof.set(true);
+        conn.peer.close();
         let closed = conn.on_peer_closed.borrow_mut().take();
         if let Some(closed) = closed {
             closed();
