@@ -123,25 +123,68 @@ fn backlen_bytes(len: usize) -> usize {
 
 /// A listpack of `elems`.
 pub fn listpack<'e>(elems: impl IntoIterator<Item = &'e [u8]>) -> Vec<u8> {
-    let mut out = vec![0; LP_HEADER_BYTES];
-    let mut count = 0usize;
+    let mut lp = Listpack::default();
     for e in elems {
-        lp_append(e, &mut out);
-        count += 1;
+        lp.push(e);
     }
-    out.push(END);
-    let total = out.len() as u32;
-    out[..4].copy_from_slice(&total.to_le_bytes());
-    let count = u16::try_from(count).unwrap_or(u16::MAX);
-    out[4..6].copy_from_slice(&count.to_le_bytes());
-    out
+    lp.finish();
+    lp.buf
 }
 
-/// The bytes a listpack encoding of `elems` takes (for splitting lists into nodes).
-pub fn listpack_entry_bytes(elem: &[u8]) -> usize {
-    let (head, data) = lp_head(elem);
-    let len = head.len() + data.len();
-    len + backlen_bytes(len)
+/// A listpack built element by element, its buffer reused from one to the next.
+pub struct Listpack {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Default for Listpack {
+    fn default() -> Self {
+        Listpack {
+            buf: vec![0; LP_HEADER_BYTES],
+            count: 0,
+        }
+    }
+}
+
+impl Listpack {
+    /// Appends one element.
+    pub fn push(&mut self, elem: &[u8]) {
+        lp_append(elem, &mut self.buf);
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The bytes its elements take (no header, no terminator).
+    pub fn elements_bytes(&self) -> usize {
+        self.buf.len() - LP_HEADER_BYTES
+    }
+
+    /// Takes the elements from byte `at` of the elements on (the last ones
+    /// pushed) out of this listpack, for the next.
+    pub fn split_off(&mut self, at: usize) -> Vec<u8> {
+        self.count -= 1;
+        self.buf.split_off(LP_HEADER_BYTES + at)
+    }
+
+    /// Ends the listpack: its bytes, whole.
+    pub fn finish(&mut self) -> &[u8] {
+        self.buf.push(END);
+        let total = self.buf.len() as u32;
+        self.buf[..4].copy_from_slice(&total.to_le_bytes());
+        let count = u16::try_from(self.count).unwrap_or(u16::MAX);
+        self.buf[4..6].copy_from_slice(&count.to_le_bytes());
+        &self.buf
+    }
+
+    /// Starts again empty, then with `elements` (bytes [`Listpack::split_off`] took).
+    pub fn restart(&mut self, elements: &[u8], count: usize) {
+        self.buf.truncate(LP_HEADER_BYTES);
+        self.buf.extend_from_slice(elements);
+        self.count = count;
+    }
 }
 
 fn int_text(v: i64) -> Vec<u8> {
@@ -332,40 +375,4 @@ pub fn read_intset(blob: &[u8]) -> Option<Vec<Vec<u8>>> {
         values.push(v);
     }
     Some(values.into_iter().map(int_text).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What an element is measured at (where a list is split into nodes) is what
-    /// appending it writes, for each integer and string form and back length.
-    #[test]
-    fn an_element_measures_what_it_writes() {
-        let strings = [0usize, 63, 64, 124, 125, 126, 4095, 4096, 16_379, 16_380];
-        let mut elems: Vec<Vec<u8>> = strings.iter().map(|&n| vec![b'a'; n]).collect();
-        let ints = [
-            0i64,
-            127,
-            128,
-            4095,
-            4096,
-            -4097,
-            32_768,
-            1 << 23,
-            1 << 31,
-            i64::MIN,
-        ];
-        elems.extend(ints.iter().map(|v| v.to_string().into_bytes()));
-        for elem in &elems {
-            let mut out = Vec::new();
-            lp_append(elem, &mut out);
-            assert_eq!(
-                listpack_entry_bytes(elem),
-                out.len(),
-                "{} bytes",
-                elem.len()
-            );
-        }
-    }
 }

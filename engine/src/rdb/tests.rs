@@ -428,6 +428,58 @@ fn listpack_string_forms_round_trip_at_their_bounds() {
     assert_eq!(nodes(&payload), nodes(&redis));
 }
 
+/// Lists are cut into nodes where the next element would take a node's elements
+/// past 8 KiB (`list-max-listpack-size -2`), an element longer than that making a
+/// node alone, each element in order in one node, and over 63 nodes (a count of
+/// two bytes) as well as under.
+#[test]
+fn lists_are_cut_into_nodes_of_at_most_eight_kib() {
+    let node_max = 8192;
+    // [4092, 4092]: two elements of 4096 bytes, a node of exactly 8 KiB.
+    let shapes: [&[usize]; 5] = [
+        &[100; 6000],
+        &[9000, 10, 9000, 9000, 5],
+        &[4096; 9],
+        &[0, 8188, 1],
+        &[4092, 4092, 1],
+    ];
+    for sizes in shapes {
+        let elems: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![b'x'; n]).collect();
+        let list = List::from_elems(elems.iter().map(Vec::as_slice), &limits().list);
+        let value = Value::List(Box::new(list));
+        let payload = dump(&value);
+        assert_eq!(restore(&payload, &limits()), Ok(value));
+        let mut r = reader::Reader::new(&payload[1..], 0);
+        let nodes = r.len().expect("a node count");
+        let mut got: Vec<Vec<Vec<u8>>> = Vec::new();
+        for _ in 0..nodes {
+            assert_eq!(r.len(), Some(2), "a packed node");
+            let lp = r.string().expect("a node's listpack");
+            got.push(blob::read_listpack(&lp).expect("a listpack"));
+        }
+        let entry = |e: &Vec<u8>| blob::listpack([e.as_slice()]).len() - 7;
+        for (i, node) in got.iter().enumerate() {
+            let bytes: usize = node.iter().map(entry).sum();
+            assert!(
+                bytes <= node_max || node.len() == 1,
+                "node {i}: {bytes} bytes"
+            );
+            if let Some(next) = got.get(i + 1) {
+                assert!(
+                    bytes + entry(&next[0]) > node_max,
+                    "node {i} could take one more"
+                );
+            }
+        }
+        assert_eq!(
+            got.concat(),
+            elems,
+            "{} elements in {nodes} nodes",
+            sizes.len()
+        );
+    }
+}
+
 /// A count whose items could not fit in the bytes left is refused before anything
 /// reads (or allocates for) them: five one-byte items need five bytes after the
 /// count.

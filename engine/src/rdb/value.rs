@@ -1,7 +1,7 @@
 //! One value in RDB form (`rdbSaveObject` / `rdbLoadObject`): the type byte, then
 //! the value in the layout that type names.
 
-use super::blob::{intset, listpack, read_intset, read_listpack, read_ziplist};
+use super::blob::{intset, listpack, read_intset, read_listpack, read_ziplist, Listpack};
 use super::reader::{write_len, write_string, Reader};
 use super::Limits;
 use crate::collections::{Hash, List, Set, Zset};
@@ -34,6 +34,38 @@ const STRING_MIN_BYTES: usize = 1;
 /// Fewest payload bytes one binary-scored sorted-set entry takes.
 const ZSET_ENTRY_MIN_BYTES: usize = 1 + 8;
 
+/// Appends a list's quicklist-2 form: its node count, then each node's listpack,
+/// cut where the next element would take a node past [`LIST_NODE_MAX_BYTES`] (a
+/// single element longer than that makes a node of its own). One pass: each
+/// element is encoded once, and the nodes are written in place after a count
+/// byte (moved only for a list of more than 63 nodes, whose count takes more).
+fn write_list(l: &List, out: &mut Vec<u8>) {
+    let count_at = out.len();
+    out.push(0);
+    let mut nodes = 0u64;
+    let mut lp = Listpack::default();
+    let mut node = |lp: &mut Listpack, out: &mut Vec<u8>| {
+        write_len(NODE_PACKED, out);
+        write_string(lp.finish(), out);
+        nodes += 1;
+    };
+    for e in l.iter() {
+        let at = lp.elements_bytes();
+        lp.push(e);
+        if lp.elements_bytes() > LIST_NODE_MAX_BYTES && lp.count() > 1 {
+            let next = lp.split_off(at);
+            node(&mut lp, out);
+            lp.restart(&next, 1);
+        }
+    }
+    if lp.count() > 0 {
+        node(&mut lp, out);
+    }
+    let mut count = Vec::new();
+    write_len(nodes, &mut count);
+    out.splice(count_at..count_at + 1, count);
+}
+
 /// Appends `value`'s type byte and RDB form.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
@@ -43,24 +75,7 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) {
         }
         Value::List(l) => {
             out.push(TYPE_LIST_QUICKLIST_2);
-            let mut nodes: Vec<Vec<&[u8]>> = Vec::new();
-            let mut bytes = 0;
-            for e in l.iter() {
-                let size = super::blob::listpack_entry_bytes(e);
-                match nodes.last_mut() {
-                    Some(node) if bytes + size <= LIST_NODE_MAX_BYTES => node.push(e),
-                    _ => {
-                        nodes.push(vec![e]);
-                        bytes = 0;
-                    }
-                }
-                bytes += size;
-            }
-            write_len(nodes.len() as u64, out);
-            for node in nodes {
-                write_len(NODE_PACKED, out);
-                write_string(&listpack(node), out);
-            }
+            write_list(l, out);
         }
         Value::Set(s) if s.encoding() == "intset" => {
             out.push(TYPE_SET_INTSET);
