@@ -157,16 +157,9 @@ impl Listpack {
         self.count
     }
 
-    /// The bytes its elements take (no header, no terminator).
-    pub fn elements_bytes(&self) -> usize {
-        self.buf.len() - LP_HEADER_BYTES
-    }
-
-    /// Takes the elements from byte `at` of the elements on (the last ones
-    /// pushed) out of this listpack, for the next.
-    pub fn split_off(&mut self, at: usize) -> Vec<u8> {
-        self.count -= 1;
-        self.buf.split_off(LP_HEADER_BYTES + at)
+    /// The bytes it takes, finished (header and terminator included).
+    pub fn bytes(&self) -> usize {
+        self.buf.len() + 1
     }
 
     /// Ends the listpack: its bytes, whole.
@@ -179,11 +172,10 @@ impl Listpack {
         &self.buf
     }
 
-    /// Starts again empty, then with `elements` (bytes [`Listpack::split_off`] took).
-    pub fn restart(&mut self, elements: &[u8], count: usize) {
+    /// Starts again, empty.
+    pub fn clear(&mut self) {
         self.buf.truncate(LP_HEADER_BYTES);
-        self.buf.extend_from_slice(elements);
-        self.count = count;
+        self.count = 0;
     }
 }
 

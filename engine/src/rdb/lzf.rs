@@ -1,6 +1,14 @@
-//! LZF decompression (`lzf_d.c`), for the compressed strings Redis writes when
-//! `rdbcompression` is on. Every literal run and back reference is checked against
-//! the input and the output, so corrupt input is `None`.
+//! LZF, for the compressed strings of RDB payloads (`rdbcompression`, on by
+//! default in Redis).
+//!
+//! Decompression (`lzf_d.c`) checks every literal run and back reference against
+//! the input and the output, so corrupt input is `None`. Compression is
+//! `lzf_c.c` as Redis builds it (a 64K-slot hash table of 3-byte prefixes, the
+//! `VERY_FAST` variant that hashes two positions after each match), with the
+//! table empty at each start (Redis leaves it uninitialized), so a payload
+//! compresses to the bytes Redis writes for it.
+
+use std::cell::RefCell;
 
 /// Literal runs are `ctrl + 1` bytes for a control byte below this.
 const LITERAL_LIMIT: u8 = 1 << 5;
@@ -43,6 +51,190 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
     (out.len() == len).then_some(out)
 }
 
+/// Hash table bits (`HLOG`).
+const HLOG: u32 = 16;
+const HSIZE: usize = 1 << HLOG;
+/// Longest literal run, farthest and longest back reference.
+const MAX_LIT: usize = 1 << 5;
+const MAX_OFF: usize = 1 << 13;
+const MAX_REF: usize = (1 << 8) + (1 << 3);
+
+/// The compressor's hash table: per slot (a 3-byte prefix's hash), the last
+/// position that had it, stored as the run's `base` plus the position. A run
+/// starts past every value stored before it, so an older value reads as empty
+/// and no run clears the table (only when `base` would wrap).
+struct Table {
+    slots: Box<[u32; HSIZE]>,
+    base: u32,
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = RefCell::new(Table {
+        slots: vec![0; HSIZE].into_boxed_slice().try_into().expect("HSIZE slots"),
+        base: 1,
+    });
+}
+
+impl Table {
+    /// Readies the table for an input of `len` bytes; false if it is too long.
+    fn start(&mut self, len: usize) -> bool {
+        let Ok(len) = u32::try_from(len) else {
+            return false;
+        };
+        if self.base.checked_add(len).is_none() {
+            self.slots.fill(0);
+            self.base = 1;
+        }
+        true
+    }
+
+    /// Moves `base` past this run's positions.
+    fn end(&mut self, len: usize) {
+        self.base = self.base.saturating_add(len as u32);
+    }
+
+    /// The position `hval` last stood for in this run (0: none), `ip` from now on.
+    fn swap(&mut self, hval: u32, ip: usize) -> usize {
+        let slot = &mut self.slots[idx(hval)];
+        let was = std::mem::replace(slot, self.base + ip as u32);
+        // An older run's value (below `base`) wraps far past any position.
+        was.wrapping_sub(self.base) as usize
+    }
+}
+
+fn idx(h: u32) -> usize {
+    ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
+}
+
+fn first(input: &[u8], ip: usize) -> u32 {
+    u32::from(input[ip]) << 8 | u32::from(input[ip + 1])
+}
+
+fn next(hval: u32, input: &[u8], ip: usize) -> u32 {
+    hval << 8 | u32::from(input[ip + 2])
+}
+
+/// `input` compressed into at most `out_max` bytes, appended to `out`; false
+/// (and `out` as it was) when it does not fit, as `lzf_compress` returning 0.
+pub fn compress(input: &[u8], out_max: usize, out: &mut Vec<u8>) -> bool {
+    if input.len() < 3 || out_max == 0 {
+        return false;
+    }
+    let base = out.len();
+    // Room for a last literal run past the bound, checked before it is kept.
+    out.resize(base + out_max + MAX_LIT + 4, 0);
+    let written = TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if !t.start(input.len()) {
+            return None;
+        }
+        let written = compress_into(input, out_max, &mut out[base..], &mut t);
+        t.end(input.len());
+        written
+    });
+    match written {
+        Some(n) if n <= out_max => {
+            out.truncate(base + n);
+            true
+        }
+        _ => {
+            out.truncate(base);
+            false
+        }
+    }
+}
+
+/// `lzf_compress`'s loop, positions for pointers; the bytes written, or `None`.
+fn compress_into(input: &[u8], out_end: usize, o: &mut [u8], t: &mut Table) -> Option<usize> {
+    let in_end = input.len();
+    let (mut ip, mut op, mut lit) = (0usize, 1usize, 0usize);
+    let mut hval = first(input, ip);
+    while ip < in_end - 2 {
+        hval = next(hval, input, ip);
+        let r = t.swap(hval, ip);
+        let off = ip.wrapping_sub(r).wrapping_sub(1);
+        if off < MAX_OFF && ip + 4 < in_end && r > 0 && input[r..r + 3] == input[ip..ip + 3] {
+            let mut len = 2;
+            let maxlen = (in_end - ip - len).min(MAX_REF);
+            o[op - lit - 1] = (lit as u8).wrapping_sub(1);
+            op -= usize::from(lit == 0);
+            if op + 3 + 1 >= out_end {
+                return None;
+            }
+            'matched: {
+                if maxlen > 16 {
+                    for _ in 0..16 {
+                        len += 1;
+                        if input[r + len] != input[ip + len] {
+                            break 'matched;
+                        }
+                    }
+                }
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[r + len] == input[ip + len]) {
+                        break;
+                    }
+                }
+            }
+            len -= 2;
+            ip += 1;
+            if len < 7 {
+                o[op] = ((off >> 8) + (len << 5)) as u8;
+                op += 1;
+            } else {
+                o[op] = ((off >> 8) + (7 << 5)) as u8;
+                o[op + 1] = (len - 7) as u8;
+                op += 2;
+            }
+            o[op] = off as u8;
+            op += 2;
+            lit = 0;
+            ip += len + 1;
+            if ip >= in_end - 2 {
+                break;
+            }
+            ip -= 2;
+            hval = first(input, ip);
+            for _ in 0..2 {
+                hval = next(hval, input, ip);
+                t.swap(hval, ip);
+                ip += 1;
+            }
+        } else {
+            if op >= out_end {
+                return None;
+            }
+            lit += 1;
+            o[op] = input[ip];
+            op += 1;
+            ip += 1;
+            if lit == MAX_LIT {
+                o[op - lit - 1] = (lit - 1) as u8;
+                lit = 0;
+                op += 1;
+            }
+        }
+    }
+    if op + 3 > out_end {
+        return None;
+    }
+    while ip < in_end {
+        lit += 1;
+        o[op] = input[ip];
+        op += 1;
+        ip += 1;
+        if lit == MAX_LIT {
+            o[op - lit - 1] = (lit - 1) as u8;
+            lit = 0;
+            op += 1;
+        }
+    }
+    o[op - lit - 1] = (lit as u8).wrapping_sub(1);
+    op -= usize::from(lit == 0);
+    Some(op)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +247,47 @@ mod tests {
         assert_eq!(decompress(&packed, 8), None);
         assert_eq!(decompress(&[5, b'a'], 6), None);
         assert_eq!(decompress(&[(1 << 5), 9], 3), None);
+    }
+
+    #[test]
+    fn compressed_input_expands_to_itself() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"abcabcabcabcabcabcabcabcabc".to_vec(),
+            (0..5000u32).map(|i| (i % 251) as u8).collect(),
+            b"element:0element:1element:2element:3element:4".repeat(40),
+            vec![b'a'; 70_000],
+        ];
+        let mut x = 7u32;
+        inputs.push(
+            (0..3000)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (x >> 24) as u8 % 4
+                })
+                .collect(),
+        );
+        for input in &inputs {
+            let mut out = vec![9];
+            assert!(
+                compress(input, input.len() - 4, &mut out),
+                "{} bytes",
+                input.len()
+            );
+            assert!(out.len() < input.len());
+            assert_eq!(
+                decompress(&out[1..], input.len()).as_deref(),
+                Some(&input[..])
+            );
+        }
+        // Random bytes do not shrink: nothing is appended.
+        let noise: Vec<u8> = (0..1000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let mut out = vec![9];
+        assert!(!compress(&noise, noise.len() - 4, &mut out));
+        assert_eq!(out, [9]);
     }
 }

@@ -161,9 +161,20 @@ pub fn write_len(n: u64, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes a string as Redis's `rdbSaveRawString` does without compression: short
-/// integers in the integer forms, the rest as length and bytes.
+/// Strings up to this long are not compressed (`rdbSaveRawString`: LZF cannot
+/// shrink them).
+const LZF_MIN_BYTES: usize = 21;
+/// Bytes compression must save for a string to be stored compressed.
+const LZF_SAVING_MIN: usize = 4;
+
+/// Writes a string as Redis's `rdbSaveRawString` does with `rdbcompression` on:
+/// short integers in the integer forms, strings from 21 bytes LZF-compressed when
+/// that saves 4 bytes or more (`rdbSaveLzfStringObject`), the rest as length and
+/// bytes.
 pub fn write_string(s: &[u8], out: &mut Vec<u8>) {
+    if s.len() >= LZF_MIN_BYTES && write_compressed(s, out) {
+        return;
+    }
     if s.len() <= INT_STRING_MAX_BYTES {
         if let Some(v) = crate::resp::parse_i64(s).filter(|v| int_text(*v) == s) {
             let encoded = LEN_ENCODED << 6;
@@ -185,4 +196,25 @@ pub fn write_string(s: &[u8], out: &mut Vec<u8>) {
     }
     write_len(s.len() as u64, out);
     out.extend_from_slice(s);
+}
+
+/// Writes `s` LZF-compressed (the encoding byte, the compressed and the original
+/// length, the data) if it compresses to at most its length less
+/// [`LZF_SAVING_MIN`]; false, writing nothing, if not.
+fn write_compressed(s: &[u8], out: &mut Vec<u8>) -> bool {
+    thread_local! {
+        static PACKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    PACKED.with(|packed| {
+        let mut packed = packed.borrow_mut();
+        packed.clear();
+        if !super::lzf::compress(s, s.len() - LZF_SAVING_MIN, &mut packed) {
+            return false;
+        }
+        out.push(LEN_ENCODED << 6 | ENC_LZF as u8);
+        write_len(packed.len() as u64, out);
+        write_len(s.len() as u64, out);
+        out.extend_from_slice(&packed);
+        true
+    })
 }

@@ -29,16 +29,21 @@ const NODE_PLAIN: u64 = 1;
 const NODE_PACKED: u64 = 2;
 /// Listpack bytes a written list node holds at most (`list-max-listpack-size -2`).
 const LIST_NODE_MAX_BYTES: usize = 8192;
+/// What Redis adds to an element's length to estimate what it takes in a node
+/// (`SIZE_ESTIMATE_OVERHEAD`).
+const NODE_INSERT_OVERHEAD: usize = 8;
 /// Fewest payload bytes one string takes (its length byte).
 const STRING_MIN_BYTES: usize = 1;
 /// Fewest payload bytes one binary-scored sorted-set entry takes.
 const ZSET_ENTRY_MIN_BYTES: usize = 1 + 8;
 
 /// Appends a list's quicklist-2 form: its node count, then each node's listpack,
-/// cut where the next element would take a node past [`LIST_NODE_MAX_BYTES`] (a
-/// single element longer than that makes a node of its own). One pass: each
-/// element is encoded once, and the nodes are written in place after a count
-/// byte (moved only for a list of more than 63 nodes, whose count takes more).
+/// cut as Redis's quicklist cuts a list pushed at its tail
+/// (`_quicklistNodeAllowInsert`): an element joins the last node while the node's
+/// listpack, the element's length and [`NODE_INSERT_OVERHEAD`] come to at most
+/// [`LIST_NODE_MAX_BYTES`]. One pass: each element is encoded once, and the nodes
+/// are written in place after a count byte (moved only for a list of more than 63
+/// nodes, whose count takes more).
 fn write_list(l: &List, out: &mut Vec<u8>) {
     let count_at = out.len();
     out.push(0);
@@ -47,16 +52,14 @@ fn write_list(l: &List, out: &mut Vec<u8>) {
     let mut node = |lp: &mut Listpack, out: &mut Vec<u8>| {
         write_len(NODE_PACKED, out);
         write_string(lp.finish(), out);
+        lp.clear();
         nodes += 1;
     };
     for e in l.iter() {
-        let at = lp.elements_bytes();
-        lp.push(e);
-        if lp.elements_bytes() > LIST_NODE_MAX_BYTES && lp.count() > 1 {
-            let next = lp.split_off(at);
+        if lp.count() > 0 && lp.bytes() + e.len() + NODE_INSERT_OVERHEAD > LIST_NODE_MAX_BYTES {
             node(&mut lp, out);
-            lp.restart(&next, 1);
         }
+        lp.push(e);
     }
     if lp.count() > 0 {
         node(&mut lp, out);
