@@ -166,6 +166,8 @@ pub fn write_len(n: u64, out: &mut Vec<u8>) {
 const LZF_MIN_BYTES: usize = 21;
 /// Bytes compression must save for a string to be stored compressed.
 const LZF_SAVING_MIN: usize = 4;
+/// Largest compression buffer kept between strings.
+const PACKED_KEPT_BYTES_MAX: usize = 64 * 1024;
 
 /// Writes a string as Redis's `rdbSaveRawString` does with `rdbcompression` on:
 /// short integers in the integer forms, strings from 21 bytes LZF-compressed when
@@ -208,13 +210,17 @@ fn write_compressed(s: &[u8], out: &mut Vec<u8>) -> bool {
     PACKED.with(|packed| {
         let mut packed = packed.borrow_mut();
         packed.clear();
-        if !super::lzf::compress(s, s.len() - LZF_SAVING_MIN, &mut packed) {
-            return false;
+        let fits = super::lzf::compress(s, s.len() - LZF_SAVING_MIN, &mut packed);
+        if fits {
+            out.push(LEN_ENCODED << 6 | ENC_LZF as u8);
+            write_len(packed.len() as u64, out);
+            write_len(s.len() as u64, out);
+            out.extend_from_slice(&packed);
         }
-        out.push(LEN_ENCODED << 6 | ENC_LZF as u8);
-        write_len(packed.len() as u64, out);
-        write_len(s.len() as u64, out);
-        out.extend_from_slice(&packed);
-        true
+        // The room a big value took is not kept for the next.
+        if packed.capacity() > PACKED_KEPT_BYTES_MAX {
+            *packed = Vec::new();
+        }
+        fits
     })
 }
