@@ -144,53 +144,89 @@ pub fn compress(input: &[u8], out_max: usize, out: &mut Vec<u8>) -> bool {
     }
 }
 
+/// The compressed output as it is written: the next byte's position and the
+/// length of the literal run open before it (its length byte reserved).
+struct Output<'o> {
+    o: &'o mut [u8],
+    op: usize,
+    lit: usize,
+}
+
+impl Output<'_> {
+    /// Copies one literal byte, closing the run when it is full.
+    fn literal(&mut self, byte: u8) {
+        self.lit += 1;
+        self.o[self.op] = byte;
+        self.op += 1;
+        if self.lit == MAX_LIT {
+            self.o[self.op - self.lit - 1] = (self.lit - 1) as u8;
+            self.lit = 0;
+            self.op += 1;
+        }
+    }
+
+    /// Closes the open run (undone if empty).
+    fn close_run(&mut self) {
+        self.o[self.op - self.lit - 1] = (self.lit as u8).wrapping_sub(1);
+        self.op -= usize::from(self.lit == 0);
+    }
+
+    /// A back reference `off` + 1 bytes back, of `len` + 2 bytes; a run opens after.
+    fn reference(&mut self, off: usize, len: usize) {
+        if len < 7 {
+            self.o[self.op] = ((off >> 8) + (len << 5)) as u8;
+            self.op += 1;
+        } else {
+            self.o[self.op] = ((off >> 8) + (7 << 5)) as u8;
+            self.o[self.op + 1] = (len - 7) as u8;
+            self.op += 2;
+        }
+        self.o[self.op] = off as u8;
+        self.op += 2;
+        self.lit = 0;
+    }
+}
+
+/// How many bytes at `r` and at `ip` match, knowing the first 3 do: as
+/// `lzf_compress` extends a match (16 bytes unchecked against `maxlen` first when
+/// it exceeds 16).
+fn match_len(input: &[u8], r: usize, ip: usize, maxlen: usize) -> usize {
+    let mut len = 2;
+    if maxlen > 16 {
+        for _ in 0..16 {
+            len += 1;
+            if input[r + len] != input[ip + len] {
+                return len;
+            }
+        }
+    }
+    loop {
+        len += 1;
+        if !(len < maxlen && input[r + len] == input[ip + len]) {
+            return len;
+        }
+    }
+}
+
 /// `lzf_compress`'s loop, positions for pointers; the bytes written, or `None`.
 fn compress_into(input: &[u8], out_end: usize, o: &mut [u8], t: &mut Table) -> Option<usize> {
     let in_end = input.len();
-    let (mut ip, mut op, mut lit) = (0usize, 1usize, 0usize);
+    let mut out = Output { o, op: 1, lit: 0 };
+    let mut ip = 0;
     let mut hval = first(input, ip);
     while ip < in_end - 2 {
         hval = next(hval, input, ip);
         let r = t.swap(hval, ip);
         let off = ip.wrapping_sub(r).wrapping_sub(1);
         if off < MAX_OFF && ip + 4 < in_end && r > 0 && input[r..r + 3] == input[ip..ip + 3] {
-            let mut len = 2;
-            let maxlen = (in_end - ip - len).min(MAX_REF);
-            o[op - lit - 1] = (lit as u8).wrapping_sub(1);
-            op -= usize::from(lit == 0);
-            if op + 3 + 1 >= out_end {
+            let maxlen = (in_end - ip - 2).min(MAX_REF);
+            out.close_run();
+            if out.op + 3 + 1 >= out_end {
                 return None;
             }
-            'matched: {
-                if maxlen > 16 {
-                    for _ in 0..16 {
-                        len += 1;
-                        if input[r + len] != input[ip + len] {
-                            break 'matched;
-                        }
-                    }
-                }
-                loop {
-                    len += 1;
-                    if !(len < maxlen && input[r + len] == input[ip + len]) {
-                        break;
-                    }
-                }
-            }
-            len -= 2;
-            ip += 1;
-            if len < 7 {
-                o[op] = ((off >> 8) + (len << 5)) as u8;
-                op += 1;
-            } else {
-                o[op] = ((off >> 8) + (7 << 5)) as u8;
-                o[op + 1] = (len - 7) as u8;
-                op += 2;
-            }
-            o[op] = off as u8;
-            op += 2;
-            lit = 0;
-            ip += len + 1;
+            let len = match_len(input, r, ip, maxlen) - 2;
+            out.reference(off, len);
+            ip += len + 2;
             if ip >= in_end - 2 {
                 break;
             }
@@ -202,37 +238,19 @@ fn compress_into(input: &[u8], out_end: usize, o: &mut [u8], t: &mut Table) -> O
                 ip += 1;
             }
         } else {
-            if op >= out_end {
+            if out.op >= out_end {
                 return None;
             }
-            lit += 1;
-            o[op] = input[ip];
-            op += 1;
+            out.literal(input[ip]);
             ip += 1;
-            if lit == MAX_LIT {
-                o[op - lit - 1] = (lit - 1) as u8;
-                lit = 0;
-                op += 1;
-            }
         }
     }
-    if op + 3 > out_end {
+    if out.op + 3 > out_end {
         return None;
     }
-    while ip < in_end {
-        lit += 1;
-        o[op] = input[ip];
-        op += 1;
-        ip += 1;
-        if lit == MAX_LIT {
-            o[op - lit - 1] = (lit - 1) as u8;
-            lit = 0;
-            op += 1;
-        }
-    }
-    o[op - lit - 1] = (lit as u8).wrapping_sub(1);
-    op -= usize::from(lit == 0);
-    Some(op)
+    input[ip..].iter().for_each(|&b| out.literal(b));
+    out.close_run();
+    Some(out.op)
 }
 
 #[cfg(test)]
