@@ -206,7 +206,6 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         }
     }));
     driver.receive(&conn);
-    session.peer_watch().watched(true);
     let outbox = session.outbox();
     driver.write_out(&conn, &outbox);
     while next_input(&driver, &conn, &outbox).await {

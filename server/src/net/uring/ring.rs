@@ -81,7 +81,9 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// A connection whose receive is armed next (a pause says otherwise).
     pub fn new(fd: RawFd, input: Rc<Input>, peer: PeerWatch) -> Conn {
+        peer.watched(true);
         Conn {
             fd,
             input,
