@@ -11,8 +11,10 @@
 //! ```
 //!
 //! The ring is set up as corekv's driver sets up its own (`SINGLE_ISSUER |
-//! DEFER_TASKRUN | TASKRUN_FLAG`); received bytes land in a ring of provided
-//! buffers, handed back once per loop turn; a request that straddles two buffers
+//! DEFER_TASKRUN | TASKRUN_FLAG`, entered by its index among the thread's
+//! registered rings, each socket in its table of files at the slot of its
+//! descriptor's number); received bytes land in a ring of provided buffers, handed
+//! back once per loop turn; a request that straddles two buffers
 //! waits in its connection's carry-over; the replies a loop turn produced for a
 //! connection go out in one send, the next send only after it completed.
 //!
@@ -48,6 +50,14 @@ const OP_SHIFT: u32 = 32;
 const OP_ACCEPT: u64 = 1;
 const OP_RECV: u64 = 2;
 const OP_SEND: u64 = 3;
+/// Slots in the ring's table of files: descriptors up to this are registered.
+const FILE_SLOTS: u32 = 4096;
+/// `io_uring_enter`'s flags: reap completions; the ring named by its registered
+/// index.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_REGISTERED_RING: u32 = 16;
+/// `io_uring_register`'s opcode registering ring descriptors with the thread.
+const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
 /// The address served unless `--bind` says otherwise.
 const DEFAULT_BIND: &str = "127.0.0.1";
 
@@ -120,6 +130,8 @@ fn serve(addr: SocketAddr) -> std::io::Result<()> {
         .setup_taskrun_flag()
         .build(RING_ENTRIES)?;
     let bufs = BufRing::register(&ring)?;
+    ring.submitter().register_files_sparse(FILE_SLOTS)?;
+    let ring_index = register_ring(&ring)?;
     let listener = TcpListener::bind(addr)?;
     eprintln!("raw_uring: answering +OK on {addr}");
     let mut server = Server {
@@ -132,9 +144,62 @@ fn serve(addr: SocketAddr) -> std::io::Result<()> {
     };
     server.accept();
     loop {
-        server.ring.submit_and_wait(1)?;
+        let pending = server.ring.submission().len();
+        enter(ring_index, pending, 1)?;
         server.turn();
     }
+}
+
+/// Registers the ring with this thread; its index there.
+fn register_ring(ring: &IoUring) -> std::io::Result<libc::c_int> {
+    // The kernel's `io_uring_rsrc_update`: offset, reserved, data.
+    let mut update: [u32; 4] = [u32::MAX, 0, ring.as_raw_fd() as u32, 0];
+    // SAFETY: io_uring_register(2) reads and writes back one update that lives
+    // across the call.
+    let registered = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_raw_fd(),
+            IORING_REGISTER_RING_FDS,
+            update.as_mut_ptr(),
+            1,
+        )
+    };
+    match registered {
+        1 => Ok(update[0] as libc::c_int),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Submits `pending` entries and waits for `wait_for` completions, an
+/// interrupted wait being no error.
+fn enter(ring_index: libc::c_int, pending: usize, wait_for: u32) -> std::io::Result<()> {
+    let flags = IORING_ENTER_GETEVENTS | IORING_ENTER_REGISTERED_RING;
+    // SAFETY: io_uring_enter(2) with no argument.
+    let entered = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_enter,
+            ring_index,
+            pending as libc::c_uint,
+            wait_for,
+            flags,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+        )
+    };
+    match entered {
+        n if n >= 0 => Ok(()),
+        _ => match std::io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            e => Err(e),
+        },
+    }
+}
+
+/// The socket `fd` as an entry names it: its slot in the ring's table when it has
+/// one (see [`Server::accepted`]), else its descriptor.
+fn fixed(fd: RawFd) -> bool {
+    (fd as u32) < FILE_SLOTS
 }
 
 impl Server {
@@ -188,9 +253,11 @@ impl Server {
         if let Some(conn) = self.conns[fd as usize].as_mut() {
             conn.receiving = true;
         }
-        let entry = opcode::RecvMulti::new(types::Fd(fd), BUFFER_GROUP)
-            .build()
-            .user_data(OP_RECV << OP_SHIFT | fd as u64);
+        let entry = match fixed(fd) {
+            true => opcode::RecvMulti::new(types::Fixed(fd as u32), BUFFER_GROUP).build(),
+            false => opcode::RecvMulti::new(types::Fd(fd), BUFFER_GROUP).build(),
+        }
+        .user_data(OP_RECV << OP_SHIFT | fd as u64);
         self.push(entry);
     }
 
@@ -199,6 +266,12 @@ impl Server {
             // SAFETY: the descriptor of a connection the kernel just accepted.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
             set_nodelay(&fd);
+            if fixed(res) {
+                self.ring
+                    .submitter()
+                    .register_files_update(res as u32, &[res])
+                    .expect("register the socket");
+            }
             let index = res as usize;
             if self.conns.len() <= index {
                 self.conns.resize_with(index + 1, || None);
@@ -306,6 +379,13 @@ impl Server {
             if conn.out.is_empty() {
                 if conn.done && !conn.receiving {
                     debug_assert_eq!(conn.fd.as_raw_fd(), fd);
+                    if fixed(fd) {
+                        // The table would hold the socket open.
+                        let _ = self
+                            .ring
+                            .submitter()
+                            .register_files_update(fd as u32, &[-1]);
+                    }
                     self.conns[fd as usize] = None;
                 }
                 return;
@@ -315,10 +395,14 @@ impl Server {
         }
         conn.sending = true;
         let rest = &conn.inflight[conn.sent..];
-        let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(OP_SEND << OP_SHIFT | fd as u64);
+        let (ptr, len) = (rest.as_ptr(), rest.len() as u32);
+        let entry = match fixed(fd) {
+            true => opcode::Send::new(types::Fixed(fd as u32), ptr, len),
+            false => opcode::Send::new(types::Fd(fd), ptr, len),
+        }
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(OP_SEND << OP_SHIFT | fd as u64);
         self.push(entry);
     }
 }

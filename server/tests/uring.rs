@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::rings::{open_fds, ring_fdinfos};
+use common::seccomp::{forbid_ring_registrations, IORING_REGISTER_PBUF_RING};
 use common::{encode_str, info_value, Raw, Server, READ_TIMEOUT};
 
 const DRIVERS: [&str; 2] = ["uring", "glommio"];
@@ -51,12 +53,6 @@ fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     s.read_exact(&mut buf).expect("read reply");
     buf
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -529,63 +525,6 @@ fn a_closed_peer_is_gone_from_client_list_promptly_under_load() {
     }
 }
 
-/// `io_uring_register(2)`'s opcode that registers a provided-buffer ring.
-const IORING_REGISTER_PBUF_RING: u32 = 22;
-/// Offset of the low word of a system call's second argument in `seccomp_data`
-/// (`nr`, `arch`, `instruction_pointer`, then the arguments, little-endian).
-const SECCOMP_DATA_ARG1_LOW: u32 = 24;
-
-/// Makes registering a provided-buffer ring fail with `EINVAL` for this thread
-/// and every process it starts from now on, as on a kernel before 5.19: a seccomp
-/// filter (glommio's own rings register nothing of the kind).
-fn forbid_provided_buffer_rings() {
-    let stmt = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let mut filter = [
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-        jeq(libc::SYS_io_uring_register as u32, 0, 3),
-        stmt(
-            libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
-            SECCOMP_DATA_ARG1_LOW,
-        ),
-        jeq(IORING_REGISTER_PBUF_RING, 0, 1),
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::EINVAL as u32,
-        ),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-    ];
-    let program = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_mut_ptr(),
-    };
-    // SAFETY: prctl(2) with plain integers, then with a filter program that lives
-    // across the call (the kernel copies it).
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &program as *const libc::sock_fprog,
-            ),
-            0,
-            "seccomp: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 /// A server asked for the io_uring driver says which driver it runs; where the
 /// kernel cannot give the cores their rings (no provided-buffer rings here), it
 /// warns and serves with the glommio driver instead.
@@ -596,7 +535,7 @@ fn a_core_without_a_usable_ring_falls_back_to_glommio() {
     assert!(log.contains("network driver: io_uring"), "{log}");
     drop(server);
     // This test's thread, and the server it starts, only.
-    forbid_provided_buffer_rings();
+    forbid_ring_registrations(&[IORING_REGISTER_PBUF_RING]);
     let server = Server::start(&["--shards", "2", "--io-driver", "uring"]);
     let mut c = server.raw();
     assert_eq!(c.cmd(&["SET", "k", "v"]), "OK");
@@ -623,25 +562,15 @@ const LONE_CLIENT_SUBMISSIONS_PER_REQUEST_MAX: f64 = 2.0;
 /// their `SqTail` counters in `/proc/PID/fdinfo`), or none if the kernel does
 /// not show them.
 fn ring_submissions(pid: u32) -> Option<u64> {
-    let mut total = None;
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
-        let is_ring = std::fs::read_link(entry.path())
-            .is_ok_and(|target| target.to_string_lossy().contains("io_uring"));
-        if !is_ring {
-            continue;
-        }
-        let fd = entry.file_name();
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
-            .unwrap_or_default();
-        let tail = info
-            .lines()
-            .find_map(|line| line.strip_prefix("SqTail:"))
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(tail) = tail {
-            *total.get_or_insert(0) += tail;
-        }
-    }
-    total
+    let tails: Vec<u64> = ring_fdinfos(pid)
+        .iter()
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("SqTail:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .collect();
+    (!tails.is_empty()).then(|| tails.iter().sum())
 }
 
 /// Starts a server on CPU 1 (with `flags`), the caller's thread pinned to CPU 0

@@ -27,6 +27,8 @@ pub mod metrics;
 pub mod python;
 pub mod random_commands;
 pub mod reference;
+pub mod rings;
+pub mod seccomp;
 pub mod sentinel;
 pub mod stats;
 pub mod stress;

@@ -124,6 +124,12 @@
 //! closed (or handed over to a replication stream) only after its receive was
 //! cancelled and its last completion arrived, so no later operation can read from
 //! a socket that moved to another core.
+//!
+//! The kernel looks up no file per operation or per enter: each connection's
+//! socket sits in the ring's table of files for the connection's life (at the
+//! slot of its descriptor's number), and the core enters its ring by its index
+//! among the thread's registered rings (`setup`'s `register_file_table` and
+//! `Enter`). Both fall back to descriptors on kernels without them.
 
 mod bufs;
 pub mod ring;
@@ -205,6 +211,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
             driver.idle(&conn);
         }
     }));
+    driver.register(&conn);
     driver.receive(&conn);
     let outbox = session.outbox();
     driver.write_out(&conn, &outbox);
@@ -224,6 +231,7 @@ pub async fn serve(driver: Rc<Driver>, core: Rc<Core>, socket: OwnedFd, mode: Mo
         shutdown(fd);
     }
     driver.written_out(&conn).await;
+    driver.unregister(&conn);
     if let Some(handover) = handover {
         crate::repl::master::hand_over(&core, socket, handover).await;
     }

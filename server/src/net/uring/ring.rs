@@ -21,10 +21,26 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use smallvec::SmallVec;
 
 use super::bufs::BufRing;
-use super::setup::build_ring;
+use super::setup::{build_ring, register_file_table, Enter};
 use crate::session::{Input, Outbox};
 use crate::shard::blocking::PeerWatch;
 
+/// Builds an entry on `$conn`'s socket, given to `$build` as `$target`: its slot in
+/// the ring's table of files while registered ([`Driver::register`]), its
+/// descriptor otherwise.
+macro_rules! on_socket {
+    ($conn:expr, |$target:ident| $build:expr) => {
+        if $conn.fixed.get() {
+            let $target = types::Fixed($conn.fd as u32);
+            $build
+        } else {
+            let $target = types::Fd($conn.fd);
+            $build
+        }
+    };
+}
+
+mod files;
 mod park;
 mod recv;
 pub use park::Sleeper;
@@ -33,14 +49,14 @@ pub use park::Sleeper;
 const BUSY_TURNS_MAX: u32 = 8;
 /// Enters into the kernel in one turn while it still holds completions to run.
 const ENTERS_PER_TURN_MAX: usize = 4;
-/// `io_uring_enter`'s flag to run and reap completions.
-const IORING_ENTER_GETEVENTS: u32 = 1;
 /// Pause after a failed accept (out of descriptors, say) before the next.
 const ACCEPT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One connection's state shared by its tasks and its operations in flight.
 pub struct Conn {
     pub fd: RawFd,
+    /// The socket is in the ring's table of files, at slot `fd`.
+    fixed: Cell<bool>,
     /// The session's input buffer: what is received is appended to it.
     pub input: Rc<Input>,
     /// The peer closed its side, or receiving failed.
@@ -86,6 +102,7 @@ impl Conn {
         peer.watched(true);
         Conn {
             fd,
+            fixed: Cell::new(false),
             input,
             eof: Cell::new(false),
             recv: Cell::new(None),
@@ -202,6 +219,10 @@ pub struct Driver {
     /// How the ring runs the kernel's completions (its set-up flags, for the log).
     pub task_run: &'static str,
     ring: RefCell<IoUring>,
+    /// How the core enters the ring.
+    enter: Enter,
+    /// Slots in the ring's table of files (see [`register_file_table`]).
+    files: u32,
     bufs: RefCell<BufRing>,
     ops: RefCell<Vec<Option<Op>>>,
     free: RefCell<Vec<u64>>,
@@ -251,10 +272,14 @@ impl Driver {
     pub fn new(deferred: bool) -> std::io::Result<Rc<Driver>> {
         let (ring, task_run) = build_ring(deferred)?;
         let bufs = BufRing::register(&ring)?;
+        let files = register_file_table(&ring);
+        let enter = Enter::register(&ring);
         Ok(Rc::new_cyclic(|me| Driver {
             me: me.clone(),
             task_run,
             ring: RefCell::new(ring),
+            enter,
+            files,
             bufs: RefCell::new(bufs),
             ops: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
@@ -382,7 +407,7 @@ impl Driver {
             for _ in 0..ENTERS_PER_TURN_MAX {
                 let (pending, taskrun) = fill_submissions(&mut ring, &mut backlog);
                 if pending > 0 || taskrun || enter {
-                    enter_ring(&ring, pending, 0)?;
+                    enter_ring(self.enter, pending, 0, None)?;
                 }
                 enter = false;
                 let mut reaped = self.reaped.borrow_mut();
@@ -572,9 +597,9 @@ impl Driver {
     fn send_from(&self, conn: Rc<Conn>, outbox: Rc<Outbox>, chunk: ReplyChunk, offset: usize) {
         let rest = &chunk[offset..];
         let len = rest.len().min(u32::MAX as usize) as u32;
-        let entry = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), len)
+        let entry = on_socket!(conn, |socket| opcode::Send::new(socket, rest.as_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
-            .build();
+            .build());
         self.queue(
             Op::Send {
                 conn,
@@ -678,21 +703,17 @@ fn fill_submissions(ring: &mut IoUring, backlog: &mut VecDeque<squeue::Entry>) -
 }
 
 /// Submits `pending` entries, runs the kernel's completions and waits for
-/// `wait_for` of them. An interrupted enter, a full completion queue (`EBUSY`) or
-/// the kernel short of memory for a request (`EAGAIN`) is no error: what it left
-/// brings the loop back (an error here would end the core: glommio's reactor
-/// sleeps through this call).
-fn enter_ring(ring: &IoUring, pending: usize, wait_for: usize) -> std::io::Result<()> {
-    // SAFETY: no argument is passed.
-    let entered = unsafe {
-        ring.submitter().enter::<libc::sigset_t>(
-            pending as u32,
-            wait_for as u32,
-            IORING_ENTER_GETEVENTS,
-            None,
-        )
-    };
-    entered_ok(entered)
+/// `wait_for` of them, or until `timeout` has passed. An interrupted enter, a full
+/// completion queue (`EBUSY`) or the kernel short of memory for a request
+/// (`EAGAIN`) is no error: what it left brings the loop back (an error here would
+/// end the core: glommio's reactor sleeps through this call); nor is the timeout.
+fn enter_ring(
+    enter: Enter,
+    pending: usize,
+    wait_for: usize,
+    timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    entered_ok(enter.enter(pending, wait_for, timeout))
 }
 
 /// An `io_uring_enter`'s outcome, with what is no error (see [`enter_ring`]; a

@@ -8,9 +8,9 @@ use std::rc::Weak;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use io_uring::{opcode, types, IoUring};
+use io_uring::{opcode, types};
 
-use super::{enter_ring, entered_ok, fill_submissions, Driver, Op};
+use super::{enter_ring, fill_submissions, Driver, Op};
 
 impl Driver {
     /// Waits until a task queues an operation or the ring has work (unless
@@ -68,10 +68,11 @@ impl Driver {
         {
             let mut ring = self.ring.borrow_mut();
             let (pending, _) = fill_submissions(&mut ring, &mut self.backlog.borrow_mut());
-            match timeout {
-                Some(timeout) => wait_until(&ring, timeout)?,
-                None => enter_ring(&ring, pending, 1)?,
-            }
+            // The executor's next timer is the sleep's timeout: glommio then arms
+            // no timer of its own for the sleep, nor cancels it after. A timer
+            // years away must not become a time the kernel refuses (a negative
+            // second count): the core wakes up early and sleeps again instead.
+            enter_ring(self.enter, pending, 1, timeout.map(|t| t.min(SLEEP_MAX)))?;
         }
         let parked = self.parked.borrow_mut().take();
         if let Some(w) = parked {
@@ -150,18 +151,6 @@ impl ::glommio::foreign::ForeignRing for Sleeper {
 
 /// The longest a sleep waits for the executor's next timer.
 const SLEEP_MAX: Duration = Duration::from_secs(3600);
-
-/// Submits what the ring holds and waits for a completion or until `timeout`
-/// has passed (the executor's next timer: glommio then arms no timer of its own
-/// for the sleep, nor cancels it after). The same errors as [`enter_ring`] are
-/// no error, nor is the timeout.
-fn wait_until(ring: &IoUring, timeout: Duration) -> std::io::Result<()> {
-    // A timer years away must not become a time the kernel refuses (a negative
-    // second count): the core wakes up early and sleeps again instead.
-    let ts = types::Timespec::from(timeout.min(SLEEP_MAX));
-    let args = types::SubmitArgs::new().timespec(&ts);
-    entered_ok(ring.submitter().submit_with_args(1, &args))
-}
 
 /// Waits until one of `fds` is readable, `notifier` is written or `timeout` has
 /// passed (a core whose driver is gone), and resets the notifier's count.

@@ -42,8 +42,11 @@ impl Driver {
                     if !conn.readable.replace(false) {
                         // Room as long as the last big request is lent once input
                         // has come: a connection holds none while its peer waits.
-                        let entry =
-                            opcode::PollAdd::new(types::Fd(conn.fd), libc::POLLIN as u32).build();
+                        let entry = on_socket!(conn, |socket| opcode::PollAdd::new(
+                            socket,
+                            libc::POLLIN as u32
+                        )
+                        .build());
                         conn.recv
                             .set(Some(self.queue(Op::Readable(conn.clone()), entry)));
                         return;
@@ -58,14 +61,22 @@ impl Driver {
             };
             let room = &mut tail.spare_capacity_mut()[..fill];
             let len = room.len().min(u32::MAX as usize) as u32;
-            let entry = opcode::Recv::new(types::Fd(conn.fd), room.as_mut_ptr().cast(), len)
-                .flags(flags)
-                .build();
+            let entry = on_socket!(conn, |socket| opcode::Recv::new(
+                socket,
+                room.as_mut_ptr().cast(),
+                len
+            )
+            .flags(flags)
+            .build());
             // The op owns the room until its completion: moving the tail moves no
             // bytes.
             self.queue(Op::RecvInto(conn.clone(), tail), entry)
         } else {
-            let entry = opcode::RecvMulti::new(types::Fd(conn.fd), RECV_BUFFER_GROUP).build();
+            let entry = on_socket!(conn, |socket| opcode::RecvMulti::new(
+                socket,
+                RECV_BUFFER_GROUP
+            )
+            .build());
             self.queue(Op::Recv(conn.clone()), entry)
         };
         conn.recv.set(Some(slot));
