@@ -30,8 +30,8 @@ use crate::limits::PROTO_INLINE_MAX_BYTES;
 
 mod framing;
 pub use framing::{
-    second_argument, FrameLimits, Framed, RequestParser, UNAUTHENTICATED_BULK_LEN_MAX,
-    UNAUTHENTICATED_MULTIBULK_ARGS_MAX,
+    release_batch, second_argument, FrameLimits, Framed, RequestParser,
+    UNAUTHENTICATED_BULK_LEN_MAX, UNAUTHENTICATED_MULTIBULK_ARGS_MAX,
 };
 
 /// A request that cannot be framed. The connection answers `-ERR Protocol error: <text>`
@@ -100,8 +100,8 @@ impl ArgRef {
         }
     }
 
-    /// The argument's bytes, sliced out of `buf` (the buffer its range indexes).
-    fn materialise(self, buf: &Bytes) -> Bytes {
+    /// The argument's bytes, sliced out of the buffer its range indexes.
+    fn materialise(self, buf: &mut bytes::Slicer<'_>) -> Bytes {
         match self {
             ArgRef::Range(r) => buf.slice(r),
             ArgRef::Owned(b) => b,

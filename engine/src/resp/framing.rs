@@ -90,7 +90,15 @@ impl Framed {
     /// stored as the request's own bytes), and a slice would keep the buffer of the
     /// whole pipeline alive for it. Returns the length of the longest big
     /// argument (a bulk of at least [`BIG_BULK_BYTES`]), 0 if none was big.
+    ///
+    /// The slices' references to the buffer are taken together, in one atomic
+    /// addition ([`Bytes::slicer`]), and the caller can give back those of the
+    /// slices still in the batch after it ran in one subtraction
+    /// ([`release_batch`]): one per argument each way was a sixth of the CPU of a
+    /// canned `GET` at pipeline 16.
     pub fn take_into(&mut self, buf: &Bytes, batch: &mut Vec<Args>) -> usize {
+        let mut buf = buf.slicer(self.args.len());
+        let buf = &mut buf;
         batch.reserve(self.ends.len());
         let mut args = self.args.drain(..);
         let mut from = 0;
@@ -437,13 +445,22 @@ fn any_bulk(input: &[u8], pos: usize, limits: FrameLimits) -> Result<Bulk, Proto
     Ok(Bulk::Whole(start..end, end + 2))
 }
 
+/// Drops the arguments of `batch` (clearing it), giving back at once the
+/// references of those that are still slices of `buf`, the buffer
+/// [`Framed::take_into`] sliced them from.
+pub fn release_batch(buf: &Bytes, batch: &mut Vec<Args>) {
+    buf.release_slices(batch.iter_mut().flat_map(|args| args.iter_mut()));
+    batch.clear();
+}
+
 /// Argument `arg` of the batch in `buf`: see [`Framed::take_into`].
-fn slice_arg(arg: ArgRef, buf: &Bytes) -> Bytes {
+fn slice_arg(arg: ArgRef, buf: &mut bytes::Slicer<'_>) -> Bytes {
     match arg {
         ArgRef::Range(r)
-            if r.len() >= BIG_BULK_BYTES && buf.len() > BIG_ARG_BATCH_FRACTION * r.len() =>
+            if r.len() >= BIG_BULK_BYTES
+                && buf.bytes().len() > BIG_ARG_BATCH_FRACTION * r.len() =>
         {
-            Bytes::copy_from_slice(&buf[r])
+            Bytes::copy_from_slice(&buf.bytes()[r])
         }
         arg => arg.materialise(buf),
     }
@@ -575,16 +592,23 @@ mod tests {
         consumed
     }
 
-    #[test]
-    fn a_big_argument_pins_its_batch_only_when_it_is_most_of_it() {
-        let limits = FrameLimits {
-            bulk_len_max: MAX,
-            authenticated: true,
-        };
+    const LIMITS: FrameLimits = FrameLimits {
+        bulk_len_max: MAX,
+        authenticated: true,
+    };
+
+    /// `SET k` of a big value (`BIG_BULK_BYTES`), and the value.
+    fn big_set() -> (Vec<u8>, Vec<u8>) {
         let value = vec![b'v'; BIG_BULK_BYTES];
         let mut set = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();
         set.extend_from_slice(&value);
         set.extend_from_slice(b"\r\n");
+        (set, value)
+    }
+
+    #[test]
+    fn a_big_argument_pins_its_batch_only_when_it_is_most_of_it() {
+        let (limits, (set, value)) = (LIMITS, big_set());
         let within = |arg: &Bytes, buf: &Bytes| {
             let (at, start) = (arg.as_ptr() as usize, buf.as_ptr() as usize);
             at >= start && at < start + buf.len()
@@ -601,6 +625,44 @@ mod tests {
                 assert_eq!(within(&request[2], &input), shared, "{copies} requests");
                 assert!(within(&request[1], &input), "small arguments are slices");
             }
+        }
+    }
+
+    /// The references a batch's slices take to its input, all at once, are each
+    /// given back: by the slicer for a big argument that was copied, at the
+    /// batch's release for the slices still in it, and on its own drop for a
+    /// slice a command kept. The input is unique again once all are gone, and
+    /// a slice is never released twice (the count would wrap, or the buffer be
+    /// freed under the input).
+    #[test]
+    fn a_batch_gives_back_each_reference_to_its_input_once() {
+        let (limits, (set, value)) = (LIMITS, big_set());
+        let get = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+        // One request alone: its big value is a slice; three: each is copied.
+        for requests in [
+            vec![set.clone()],
+            vec![set.clone(), get.to_vec(), set.repeat(2)],
+        ] {
+            let bytes = requests.concat();
+            let mut pending = bytes::BytesMut::from(&bytes[..]);
+            // Frozen as a connection's input is: a shared `BytesMut`'s split.
+            let input = pending.split_to(bytes.len()).freeze();
+            drop(pending);
+            assert!(input.is_unique());
+            let mut framed = Framed::default();
+            frame_all(&mut RequestParser::default(), &input, limits, &mut framed);
+            let mut batch = Vec::new();
+            framed.take_into(&input, &mut batch);
+            assert_eq!(batch[0][2], value);
+            let kept = batch[0].pop().unwrap();
+            let moved = std::mem::take(&mut batch[0]);
+            release_batch(&input, &mut batch);
+            assert!(batch.is_empty());
+            assert!(!input.is_unique(), "kept arguments hold the input");
+            drop(moved);
+            assert_eq!(&kept[..], &value[..]);
+            drop(kept);
+            assert!(input.is_unique(), "{} requests", requests.len());
         }
     }
 

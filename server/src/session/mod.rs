@@ -50,7 +50,10 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use corekv_engine::resp::{Args, Framed, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser};
+use bytes::Bytes;
+use corekv_engine::resp::{
+    self, Args, Framed, Protocol, ProtocolError, Reply, ReplyBuf, RequestParser,
+};
 
 pub use client::{Client, ClientInfo};
 pub use input::Input;
@@ -146,6 +149,9 @@ pub struct Session {
     framed: Framed,
     /// The commands of the batch being run, its buffer reused across batches.
     batch: Vec<Args>,
+    /// The input `batch` was sliced from: its arguments' references to it are
+    /// given back together once the batch ran ([`resp::release_batch`]).
+    batch_input: Bytes,
     /// Replies of the running chunk, before they go to the outbox, in the client's
     /// protocol.
     out: ReplyBuf,
@@ -218,6 +224,7 @@ impl Session {
             parser: RequestParser::default(),
             framed: Framed::default(),
             batch: Vec::new(),
+            batch_input: Bytes::new(),
             out: ReplyBuf::new(Protocol::Resp2),
             reply_bytes_per_command: OUTPUT_CHUNK_BYTES / FIRST_CHUNK_COMMANDS,
             ns_per_command: 0,
@@ -312,6 +319,7 @@ impl Session {
                 consumed,
                 &mut self.framed,
                 &mut self.batch,
+                &mut self.batch_input,
             );
             if let Some(big) = taken {
                 self.input.framed_big(big);
@@ -324,7 +332,7 @@ impl Session {
                     for _ in 0..self.batch.len() {
                         self.out.extend_from_slice(CANNED_REPLY);
                     }
-                    self.batch.clear();
+                    self.end_batch();
                     self.push_output()?;
                 }
             }
@@ -453,11 +461,18 @@ impl Session {
                 yield_now().await;
             }
         }
-        self.batch.clear();
+        self.end_batch();
         if self.batch.capacity() > BATCH_KEPT_COMMANDS_MAX {
             self.batch = Vec::new();
         }
         Ok(())
+    }
+
+    /// Drops the batch that ran and lets go of its input: the connection's input
+    /// buffer is then its own again (reused in place, or freed while idle).
+    fn end_batch(&mut self) {
+        resp::release_batch(&self.batch_input, &mut self.batch);
+        self.batch_input = Bytes::new();
     }
 
     /// Whether the client owes authentication and is owed more than it may be.
@@ -582,12 +597,14 @@ fn take_batch(
     consumed: usize,
     framed: &mut Framed,
     batch: &mut Vec<Args>,
+    batch_input: &mut Bytes,
 ) -> Option<usize> {
-    batch.clear();
+    resp::release_batch(batch_input, batch);
+    *batch_input = Bytes::new();
     if consumed == 0 {
         framed.clear();
         return None;
     }
-    let bytes = input.split_to(consumed).freeze();
-    Some(framed.take_into(&bytes, batch))
+    *batch_input = input.split_to(consumed).freeze();
+    Some(framed.take_into(batch_input, batch))
 }
