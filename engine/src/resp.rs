@@ -101,6 +101,7 @@ impl ArgRef {
     }
 
     /// The argument's bytes, sliced out of the buffer its range indexes.
+    #[inline(always)]
     fn materialise(self, buf: &mut bytes::Slicer<'_>) -> Bytes {
         match self {
             ArgRef::Range(r) => buf.slice(r),

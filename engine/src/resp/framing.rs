@@ -108,12 +108,16 @@ impl Framed {
             // twice (136 bytes each time), a tenth of a canned GET's CPU at P16.
             batch.push(Args::new());
             let request = batch.last_mut().expect("pushed above");
-            request.extend(args.by_ref().take(end - from).map(|a| {
+            // Each slice made in this loop (`slice_arg` inlined): made in a call
+            // of its own, each came back through memory the loop read at once,
+            // a stall per argument (canned GET at P16: user CPU per request
+            // 0.062-0.075 -> 0.057-0.063 µs).
+            for a in args.by_ref().take(end - from) {
                 if a.len() >= BIG_BULK_BYTES {
                     big = big.max(a.len());
                 }
-                slice_arg(a, buf)
-            }));
+                request.push(slice_arg(a, buf));
+            }
             debug_assert_eq!(request.len(), end - from);
             from = end;
         }
@@ -454,6 +458,7 @@ pub fn release_batch(buf: &Bytes, batch: &mut Vec<Args>) {
 }
 
 /// Argument `arg` of the batch in `buf`: see [`Framed::take_into`].
+#[inline(always)]
 fn slice_arg(arg: ArgRef, buf: &mut bytes::Slicer<'_>) -> Bytes {
     match arg {
         ArgRef::Range(r)

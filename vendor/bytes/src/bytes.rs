@@ -716,6 +716,7 @@ impl Slicer<'_> {
 
     /// A slice of the `Bytes`, as [`Bytes::slice`] makes it, with a reference
     /// taken beforehand while there is one.
+    #[inline(always)]
     pub fn slice(&mut self, range: impl RangeBounds<usize>) -> Bytes {
         if self.taken == 0 {
             return self.bytes.slice(range);
