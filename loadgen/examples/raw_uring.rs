@@ -196,8 +196,8 @@ fn enter(ring_index: libc::c_int, pending: usize, wait_for: u32) -> std::io::Res
     }
 }
 
-/// The socket `fd` as an entry names it: its slot in the ring's table when it has
-/// one (see [`Server::accepted`]), else its descriptor.
+/// Whether the socket `fd` has a slot in the ring's table (registered in
+/// [`Server::accepted`]): its entries then name it by slot, else by descriptor.
 fn fixed(fd: RawFd) -> bool {
     (fd as u32) < FILE_SLOTS
 }

@@ -332,7 +332,7 @@ impl Session {
                     for _ in 0..self.batch.len() {
                         self.out.extend_from_slice(CANNED_REPLY);
                     }
-                    self.end_batch();
+                    end_batch(&mut self.batch, &mut self.batch_input);
                     self.push_output()?;
                 }
             }
@@ -461,18 +461,11 @@ impl Session {
                 yield_now().await;
             }
         }
-        self.end_batch();
+        end_batch(&mut self.batch, &mut self.batch_input);
         if self.batch.capacity() > BATCH_KEPT_COMMANDS_MAX {
             self.batch = Vec::new();
         }
         Ok(())
-    }
-
-    /// Drops the batch that ran and lets go of its input: the connection's input
-    /// buffer is then its own again (reused in place, or freed while idle).
-    fn end_batch(&mut self) {
-        resp::release_batch(&self.batch_input, &mut self.batch);
-        self.batch_input = Bytes::new();
     }
 
     /// Whether the client owes authentication and is owed more than it may be.
@@ -599,12 +592,19 @@ fn take_batch(
     batch: &mut Vec<Args>,
     batch_input: &mut Bytes,
 ) -> Option<usize> {
-    resp::release_batch(batch_input, batch);
-    *batch_input = Bytes::new();
+    end_batch(batch, batch_input);
     if consumed == 0 {
         framed.clear();
         return None;
     }
     *batch_input = input.split_to(consumed).freeze();
     Some(framed.take_into(batch_input, batch))
+}
+
+/// Drops the batch that ran, giving back its arguments' references to `input` at
+/// once ([`resp::release_batch`]), and lets go of `input`: the connection's input
+/// buffer is then its own again (reused in place, or freed while idle).
+fn end_batch(batch: &mut Vec<Args>, input: &mut Bytes) {
+    resp::release_batch(input, batch);
+    *input = Bytes::new();
 }
